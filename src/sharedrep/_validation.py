@@ -1,0 +1,151 @@
+"""Input validation at the public boundary (DESIGN.md section 5).
+
+Every message names the subject, the array and the expected shape. Inputs are never
+modified: arrays are converted to float64 (a copy only when the dtype differs).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_subject_list", "check_subject_arrays", "check_groups", "check_array"]
+
+
+def as_subject_list(data, name: str) -> list:
+    """Turn ``data`` into a list with one entry per subject.
+
+    A list or tuple is taken as one entry per subject; a single 2-D array is one subject;
+    a 3-D array is split along its first axis.
+    """
+    if isinstance(data, list | tuple):
+        if len(data) == 0:
+            raise ValueError(f"{name} is an empty list: give one array per subject")
+        return list(data)
+    if isinstance(data, np.ndarray):
+        if data.ndim == 2:
+            return [data]
+        if data.ndim == 3:
+            return list(data)
+        raise ValueError(
+            f"{name} must be a list with one (T_s, n) array per subject; "
+            f"got an array of shape {data.shape}"
+        )
+    raise TypeError(
+        f"{name} must be a list with one 2-D array per subject; got {type(data).__name__}"
+    )
+
+
+def check_array(
+    a, name: str, subject: int | None, *, ndim: int = 2, allow_nonfinite: bool = False
+) -> np.ndarray:
+    """Convert one array to float64 and check its dimensionality and values."""
+    where = f"subject {subject}: {name}" if subject is not None else name
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"{where} could not be converted to a numeric array: {exc}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{where} must be numeric; got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{where} must be real-valued; got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        expected = "(T, n_units)" if "neural" in name else "(T, n_features)"
+        if ndim == 1:
+            expected = "(T,)"
+        raise ValueError(f"{where} must be {ndim}-D with shape {expected}; got shape {arr.shape}")
+    arr = np.asarray(arr, dtype=np.float64)
+    if not allow_nonfinite and not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"{where} contains NaN or inf (first at index {tuple(int(i) for i in bad)}); "
+            "clean it or pass nan_policy='omit' to drop those samples"
+        )
+    return arr
+
+
+def check_groups(groups, n_subjects: int, n_samples: list[int]) -> list:
+    """Validate trial ids: ``None`` or one 1-D array of length ``T_s`` per subject."""
+    if groups is None:
+        return [None] * n_subjects
+    if isinstance(groups, np.ndarray) and groups.ndim == 1 and n_subjects == 1:
+        groups = [groups]
+    if not isinstance(groups, list | tuple):
+        raise TypeError(
+            f"groups must be None or a list with one trial-id array per subject; "
+            f"got {type(groups).__name__}"
+        )
+    if len(groups) != n_subjects:
+        raise ValueError(f"groups has {len(groups)} entries but there are {n_subjects} subjects")
+    out = []
+    for s, (g, T) in enumerate(zip(groups, n_samples, strict=True)):
+        if g is None:
+            out.append(None)
+            continue
+        arr = np.asarray(g)
+        if arr.ndim != 1 or arr.shape[0] != T:
+            raise ValueError(
+                f"subject {s}: groups must have shape ({T},) to match neural; got {arr.shape}"
+            )
+        if arr.dtype == object:
+            raise TypeError(f"subject {s}: groups must hold integer or string trial ids")
+        out.append(arr)
+    return out
+
+
+def check_subject_arrays(neural, behavior, groups=None, *, nan_policy: str = "raise"):
+    """Validate the per-subject neural and behaviour lists of ``fit``-like methods.
+
+    Returns
+    -------
+    neural : list of float64 ndarray (T_s, N_s)
+    behavior : list of float64 ndarray (T_s, p)
+    groups : list of ndarray (T_s,) or None
+    """
+    if nan_policy not in ("raise", "omit"):
+        raise ValueError(f"nan_policy must be 'raise' or 'omit'; got {nan_policy!r}")
+    allow = nan_policy == "omit"
+    nl = as_subject_list(neural, "neural")
+    bl = as_subject_list(behavior, "behavior")
+    if len(nl) != len(bl):
+        raise ValueError(
+            f"neural has {len(nl)} subjects but behavior has {len(bl)}: give one array of "
+            "each per subject"
+        )
+    Xs, Ys = [], []
+    for s, (x, y) in enumerate(zip(nl, bl, strict=True)):
+        X = check_array(x, "neural", s, allow_nonfinite=allow)
+        Y = check_array(y, "behavior", s, allow_nonfinite=allow)
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(
+                f"subject {s}: neural has {X.shape[0]} samples (rows) but behavior has "
+                f"{Y.shape[0]}; both must be (T, .) with the same T"
+            )
+        if X.shape[1] == 0:
+            raise ValueError(f"subject {s}: neural has no units (shape {X.shape})")
+        if Y.shape[1] == 0:
+            raise ValueError(f"subject {s}: behavior has no features (shape {Y.shape})")
+        if Ys and Y.shape[1] != Ys[0].shape[1]:
+            raise ValueError(
+                f"subject {s}: behavior has {Y.shape[1]} features but subject 0 has "
+                f"{Ys[0].shape[1]}; every subject needs the same behavioural features"
+            )
+        Xs.append(X)
+        Ys.append(Y)
+    gs = check_groups(groups, len(Xs), [X.shape[0] for X in Xs])
+    return Xs, Ys, gs
+
+
+def check_subject_index(subject, n_subjects: int) -> int:
+    """Check a subject index against the number of fitted subjects."""
+    if not isinstance(subject, numbers.Integral) or isinstance(subject, bool):
+        raise TypeError(f"subject must be an integer index; got {subject!r}")
+    if not -n_subjects <= subject < n_subjects:
+        raise IndexError(
+            f"subject {subject} is out of range: the model has {n_subjects} subjects "
+            f"(indices 0..{n_subjects - 1})"
+        )
+    return int(subject) % n_subjects

@@ -1,0 +1,155 @@
+"""Design matrices: lag embedding that respects trial boundaries.
+
+The lag-embedded neural design of one subject is
+
+.. math::
+
+    \\tilde X[t] = [X[t - l_1], X[t - l_2], \\dots, X[t - l_L]]
+
+for the lags :math:`l_1, \\dots, l_L` (in samples). A lag :math:`l > 0` means that neural
+activity at :math:`t - l` predicts behaviour at :math:`t` (neural activity leads); a
+negative lag means it follows. A row :math:`t` is kept only if every sample of its window
+exists, lies in the same trial as :math:`t` and is finite; windows are never wrapped
+around the recording edges or across trial boundaries.
+
+Columns are ordered lag-major: column ``i * N + u`` holds unit ``u`` at lag ``lags[i]``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_lags", "segments", "valid_rows", "lag_embed"]
+
+
+def as_lags(lags) -> np.ndarray:
+    """Normalise a ``lags`` specification to an integer array.
+
+    Parameters
+    ----------
+    lags : int or sequence of int
+        An int ``L >= 0`` means lags ``0, 1, ..., L``; a negative int ``L`` means
+        ``L, ..., 0``. A sequence gives the lags explicitly (unique integers, in samples).
+
+    Returns
+    -------
+    lags : ndarray of int, shape (n_lags,)
+    """
+    if isinstance(lags, numbers.Integral) and not isinstance(lags, bool):
+        lags = int(lags)
+        out = np.arange(0, lags + 1) if lags >= 0 else np.arange(lags, 1)
+        return out.astype(np.int64)
+    try:
+        arr = np.asarray(lags)
+    except Exception as exc:  # pragma: no cover - defensive
+        raise TypeError(f"lags must be an int or a sequence of ints; got {lags!r}") from exc
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"lags must be an int or a non-empty 1-D sequence of ints; got {lags!r}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if (
+            np.issubdtype(arr.dtype, np.floating)
+            and np.all(np.isfinite(arr))
+            and np.all(arr == np.round(arr))
+        ):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"lags must be integers (in samples); got {lags!r}")
+    if np.unique(arr).size != arr.size:
+        raise ValueError(f"lags must be unique; got {arr.tolist()}")
+    return arr.astype(np.int64)
+
+
+def segments(n_samples: int, groups=None) -> np.ndarray:
+    """Contiguous segment index of each sample.
+
+    A new segment starts wherever the trial id changes from one sample to the next, so a
+    trial id that reappears later starts a new segment (windows never join them).
+
+    Parameters
+    ----------
+    n_samples : int
+    groups : array-like of shape (n_samples,) or None
+        Trial id of each sample. ``None`` means one segment.
+
+    Returns
+    -------
+    seg : ndarray of int, shape (n_samples,)
+    """
+    if groups is None:
+        return np.zeros(n_samples, dtype=np.int64)
+    g = np.asarray(groups)
+    change = np.empty(n_samples, dtype=bool)
+    change[:1] = False
+    change[1:] = g[1:] != g[:-1]
+    return np.cumsum(change, dtype=np.int64)
+
+
+def valid_rows(n_samples: int, lags, groups=None, finite=None) -> np.ndarray:
+    """Rows whose whole lag window exists, stays in one trial and is finite.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of samples ``T``.
+    lags : int or sequence of int
+        See :func:`as_lags`.
+    groups : array-like of shape (T,), optional
+        Trial ids; windows never cross a change of trial id.
+    finite : array-like of bool, shape (T,), optional
+        Samples usable as neural input (e.g. not NaN). Rows whose window contains an
+        unusable sample are dropped.
+
+    Returns
+    -------
+    rows : ndarray of int, shape (T',)
+        Sorted indices ``t`` of the kept rows; ``T' <= T``.
+    """
+    lags = as_lags(lags)
+    seg = segments(n_samples, groups)
+    t = np.arange(n_samples)
+    ok = np.ones(n_samples, dtype=bool)
+    for lag in lags:
+        src = t - lag
+        inside = (src >= 0) & (src < n_samples)
+        ok &= inside
+        srcc = np.clip(src, 0, max(n_samples - 1, 0))
+        ok &= seg[srcc] == seg
+        if finite is not None:
+            ok &= np.asarray(finite, dtype=bool)[srcc]
+    return np.flatnonzero(ok)
+
+
+def lag_embed(X: np.ndarray, lags, rows: np.ndarray, *, center=None, out=None) -> np.ndarray:
+    """Build the lag-embedded design for the given rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (T, N)
+        Neural activity of one subject.
+    lags : int or sequence of int
+        See :func:`as_lags`.
+    rows : ndarray of int, shape (T',)
+        Output rows, typically from :func:`valid_rows` (possibly reordered).
+    center : ndarray of shape (N,), optional
+        Subtracted from every unit while copying (numerical preconditioning).
+    out : ndarray of shape (T', N * n_lags), optional
+        Written in place when given.
+
+    Returns
+    -------
+    Xe : ndarray of shape (T', N * n_lags)
+        ``Xe[i, j * N + u] = X[rows[i] - lags[j], u] - center[u]``.
+    """
+    lags = as_lags(lags)
+    X = np.asarray(X)
+    n_units = X.shape[1]
+    if out is None:
+        out = np.empty((rows.size, n_units * lags.size), dtype=np.float64)
+    for j, lag in enumerate(lags):
+        block = out[:, j * n_units : (j + 1) * n_units]
+        np.take(X, rows - lag, axis=0, out=block)
+        if center is not None:
+            block -= center
+    return out

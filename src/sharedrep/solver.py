@@ -1,0 +1,492 @@
+"""Sufficient statistics, fold arithmetic and the pooled generalized eigenproblem.
+
+Everything the ShaReD fit needs from subject ``s`` is contained in the sufficient
+statistics of its lag-embedded design :math:`\\tilde X_s` (``n x q``) and behaviour
+:math:`Y_s` (``n x p``):
+
+.. math::
+
+    n,\\quad \\sum_t \\tilde x_t,\\quad \\sum_t y_t,\\quad \\tilde X'\\tilde X,\\quad
+    \\tilde X' Y,\\quad Y'Y .
+
+They add over disjoint sets of rows, so the statistics of a cross-validation training set
+are the total minus the held-out (and gap) chunks. From them the standardised matrices
+follow exactly: with training means :math:`m, m_y`, unit scales
+:math:`d_j = \\sqrt{C_{xx,jj} / n}` and the pooled behaviour scale :math:`\\sigma`,
+
+.. math::
+
+    G = D^{-1} C_{xx} D^{-1},\\quad B = D^{-1} C_{xy} \\Sigma^{-1},\\quad
+    S_{yy} = \\Sigma^{-1} C_{yy} \\Sigma^{-1},
+
+where :math:`C` are centred cross-products. One eigendecomposition
+:math:`G = Q \\Lambda Q'` gives :math:`(G + a n I)^{-1} B = Q (\\Lambda + a n)^{-1} Q' B`
+for every ridge parameter ``a`` at the cost of a matrix product.
+
+The shared axes solve :math:`M(a) v = \\rho\\, C_m v` with
+:math:`M(a) = \\sum_s \\frac{w_s}{n_s} B_s' (G_s + a n_s I)^{-1} B_s` and
+:math:`C = \\sum_s \\frac{w_s}{n_s} S_{yy,s}`; :math:`C_m` is :math:`C` shrunk towards
+:math:`\\mathrm{tr}(C)/p\\, I` (``"correlation"``) or the identity (``"variance"``).
+
+This module is pure numerics: it never imports I/O, plotting or the estimator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+
+__all__ = [
+    "Stats",
+    "chunk_stats",
+    "Standardized",
+    "standardize",
+    "pooled_y_scale",
+    "behavior_metric",
+    "solve_axes",
+    "ridge_eig",
+    "heldout_errors",
+    "fit_from_stats",
+    "cv_errors",
+]
+
+_CONSTANT_TOL = 1e-10
+
+
+@dataclass
+class Stats:
+    """Additive sufficient statistics of one subject over a set of rows.
+
+    Attributes
+    ----------
+    n : float
+        Number of rows.
+    sx : ndarray (q,)
+        Column sums of the (preconditioned) lag-embedded neural design.
+    sy : ndarray (p,)
+        Column sums of the (preconditioned) behaviour.
+    xx : ndarray (q, q)
+    xy : ndarray (q, p)
+    yy : ndarray (p, p)
+        Uncentred cross-products.
+    """
+
+    n: float
+    sx: np.ndarray
+    sy: np.ndarray
+    xx: np.ndarray
+    xy: np.ndarray
+    yy: np.ndarray
+
+    def __add__(self, other: Stats) -> Stats:
+        return Stats(
+            self.n + other.n,
+            self.sx + other.sx,
+            self.sy + other.sy,
+            self.xx + other.xx,
+            self.xy + other.xy,
+            self.yy + other.yy,
+        )
+
+    def __sub__(self, other: Stats) -> Stats:
+        return Stats(
+            self.n - other.n,
+            self.sx - other.sx,
+            self.sy - other.sy,
+            self.xx - other.xx,
+            self.xy - other.xy,
+            self.yy - other.yy,
+        )
+
+    @classmethod
+    def from_arrays(cls, X: np.ndarray, Y: np.ndarray) -> Stats:
+        """Statistics of the rows of ``X`` (n x q) and ``Y`` (n x p)."""
+        return cls(
+            float(X.shape[0]),
+            X.sum(axis=0),
+            Y.sum(axis=0),
+            X.T @ X,
+            X.T @ Y,
+            Y.T @ Y,
+        )
+
+    def transform_behavior(self, T: np.ndarray) -> Stats:
+        """Statistics of ``Y @ T`` instead of ``Y`` (``T`` is p x p')."""
+        return Stats(self.n, self.sx, self.sy @ T, self.xx, self.xy @ T, T.T @ self.yy @ T)
+
+
+def chunk_stats(X: np.ndarray, Y: np.ndarray, bounds: np.ndarray) -> list[Stats]:
+    """Statistics of consecutive row slices ``bounds[c]:bounds[c+1]`` of ``X``, ``Y``."""
+    return [
+        Stats.from_arrays(X[a:b], Y[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+
+
+def total(stats: list[Stats]) -> Stats:
+    """Sum of a non-empty list of statistics."""
+    out = stats[0]
+    for s in stats[1:]:
+        out = out + s
+    return out
+
+
+@dataclass
+class Standardized:
+    """Standardised matrices of one subject (see module docstring).
+
+    Attributes
+    ----------
+    n : float
+    x_mean : ndarray (q,)
+        Training mean of the preconditioned design.
+    x_scale : ndarray (q,)
+        Training std of the preconditioned design (1 for constant columns).
+    constant : ndarray of bool (q,)
+        Columns that are constant in these rows; they get zero weight.
+    y_mean : ndarray (p,)
+    gram : ndarray (q, q)
+        ``G``: centred, scaled Gram matrix (diagonal ``n``; zero rows for constant columns).
+    cross : ndarray (q, p)
+        ``B``: centred cross-products of standardised design and scaled behaviour.
+    yy : ndarray (p, p)
+        Centred cross-products of the scaled behaviour.
+    """
+
+    n: float
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    constant: np.ndarray
+    y_mean: np.ndarray
+    gram: np.ndarray
+    cross: np.ndarray
+    yy: np.ndarray
+
+
+def _centered_y(st: Stats) -> tuple[np.ndarray, np.ndarray]:
+    my = st.sy / st.n
+    return my, st.yy - st.n * np.outer(my, my)
+
+
+def pooled_y_scale(stats: list[Stats], weights: np.ndarray) -> np.ndarray:
+    """Pooled within-subject behaviour std, shape (p,).
+
+    ``sigma_j^2 = sum_s w_s var_s(y_j)`` with per-subject centring; features that are
+    constant in every subject get scale 1.
+    """
+    var = np.zeros(stats[0].sy.shape[0])
+    for w, st in zip(weights, stats, strict=True):
+        _, cyy = _centered_y(st)
+        var += w * np.clip(np.diag(cyy), 0.0, None) / st.n
+    scale = np.sqrt(var)
+    scale[scale <= _CONSTANT_TOL * max(1.0, float(scale.max(initial=0.0)))] = 1.0
+    return scale
+
+
+def standardize(st: Stats, y_scale: np.ndarray) -> Standardized:
+    """Centre and scale the statistics of one subject (exact algebra, no data pass)."""
+    n = st.n
+    mx = st.sx / n
+    my, cyy = _centered_y(st)
+    cxx = st.xx - n * np.outer(mx, mx)
+    cxy = st.xy - n * np.outer(mx, my)
+    var = np.diag(cxx) / n
+    ref = max(1.0, float(np.max(np.abs(np.diag(st.xx)) / n, initial=0.0)))
+    constant = var <= _CONSTANT_TOL * ref
+    scale = np.sqrt(np.where(constant, 1.0, var))
+    gram = cxx / np.outer(scale, scale)
+    gram[constant, :] = 0.0
+    gram[:, constant] = 0.0
+    gram = 0.5 * (gram + gram.T)
+    cross = cxy / scale[:, None] / y_scale[None, :]
+    cross[constant, :] = 0.0
+    yy = cyy / np.outer(y_scale, y_scale)
+    return Standardized(n, mx, scale, constant, my, gram, cross, 0.5 * (yy + yy.T))
+
+
+def behavior_metric(C: np.ndarray, metric: str, shrinkage: float) -> np.ndarray:
+    """The metric ``C_m`` of the generalized eigenproblem, shape (p, p)."""
+    p = C.shape[0]
+    if metric == "variance":
+        return np.eye(p)
+    if metric == "correlation":
+        return (1.0 - shrinkage) * C + shrinkage * np.trace(C) / p * np.eye(p)
+    raise ValueError(f"behavior_metric must be 'correlation' or 'variance'; got {metric!r}")
+
+
+def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` generalized eigenvectors of ``M v = rho Cm v``, normalised ``V' Cm V = I``.
+
+    The sign of each axis is fixed so that its largest-magnitude loading is positive.
+
+    Returns
+    -------
+    V : ndarray (p, k)
+    rho : ndarray (k,)
+        Eigenvalues in decreasing order.
+    """
+    p = M.shape[0]
+    M = 0.5 * (M + M.T)
+    rho, V = sla.eigh(M, Cm, subset_by_index=[p - k, p - 1])
+    rho, V = rho[::-1], V[:, ::-1]
+    idx = np.argmax(np.abs(V), axis=0)
+    V = V * np.sign(V[idx, np.arange(V.shape[1])])
+    return V, rho
+
+
+def ridge_eig(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigendecomposition ``G = Q diag(lam) Q'`` (eigenvalues clipped at 0)."""
+    lam, Q = sla.eigh(gram, driver="evr", check_finite=False)
+    return np.clip(lam, 0.0, None), Q
+
+
+def _ridge_factors(lam: np.ndarray, n: float, alphas: np.ndarray) -> np.ndarray:
+    """``1 / (lam + a n)`` for each alpha, shape (n_alphas, q)."""
+    return 1.0 / (lam[None, :] + np.asarray(alphas)[:, None] * n)
+
+
+def heldout_errors(
+    std: Standardized, y_scale: np.ndarray, A: np.ndarray, V: np.ndarray, held: Stats
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Held-out error of the latents ``z = Y V`` predicted by ``z^ = X A``.
+
+    The held-out rows are standardised with the *training* means and scales in ``std``.
+
+    Parameters
+    ----------
+    std : Standardized
+        Training standardisation of this subject.
+    y_scale : ndarray (p,)
+    A : ndarray (q, k)
+        Encoder on standardised columns.
+    V : ndarray (p, k)
+        Axes on scaled behaviour.
+    held : Stats
+        Statistics of the held-out rows.
+
+    Returns
+    -------
+    sse : ndarray (k,)
+        Sum of squared errors per dimension.
+    sst : ndarray (k,)
+        Sum of squares of each held-out latent about its held-out mean.
+    sst_behavior : float
+        Total sum of squares of the scaled held-out behaviour about its mean.
+    """
+    At = A / std.x_scale[:, None]
+    At[std.constant, :] = 0.0
+    Vt = V / y_scale[:, None]
+    c = std.y_mean @ Vt - std.x_mean @ At
+    n = held.n
+    yv = np.einsum("ij,ik,kj->j", Vt, held.yy, Vt, optimize=True)
+    xa = np.einsum("ij,ik,kj->j", At, held.xx, At, optimize=True)
+    cross = np.einsum("ij,ik,kj->j", At, held.xy, Vt, optimize=True)
+    lin = held.sy @ Vt - held.sx @ At
+    sse = yv - 2.0 * cross + xa - 2.0 * c * lin + n * c**2
+    _, cyy = _centered_y(held)
+    sst = np.einsum("ij,ik,kj->j", Vt, cyy, Vt, optimize=True)
+    sst_behavior = float(np.sum(np.diag(cyy) / y_scale**2))
+    return np.clip(sse, 0.0, None), sst, sst_behavior
+
+
+@dataclass
+class Fit:
+    """Result of :func:`fit_from_stats`.
+
+    Attributes
+    ----------
+    axes : ndarray (p, k)
+    rho : ndarray (k,)
+        Generalized eigenvalues (variance of each latent explained, in the metric).
+    explained : ndarray (k,)
+        In-sample pooled fraction of each latent's variance explained by neural activity.
+    encoders : list of ndarray (q_s, k)
+    standardized : list of Standardized
+    y_scale : ndarray (p,)
+    C : ndarray (p, p)
+    Cm : ndarray (p, p)
+    """
+
+    axes: np.ndarray
+    rho: np.ndarray
+    explained: np.ndarray
+    encoders: list
+    standardized: list
+    y_scale: np.ndarray
+    C: np.ndarray
+    Cm: np.ndarray
+
+
+def _solve_ridge(gram: np.ndarray, n: float, alpha: float, rhs: np.ndarray) -> np.ndarray:
+    """``(G + alpha n I)^{-1} rhs`` by Cholesky, with an eigen fallback."""
+    q = gram.shape[0]
+    try:
+        cf = sla.cho_factor(gram + alpha * n * np.eye(q), check_finite=False)
+        return sla.cho_solve(cf, rhs, check_finite=False)
+    except np.linalg.LinAlgError:
+        lam, Q = ridge_eig(gram)
+        return Q @ ((Q.T @ rhs) / (lam + alpha * n)[:, None])
+
+
+def fit_from_stats(
+    stats: list[Stats],
+    weights: np.ndarray,
+    alpha: float,
+    k: int,
+    metric: str,
+    shrinkage: float,
+    *,
+    y_scale: np.ndarray | None = None,
+    axes: np.ndarray | None = None,
+) -> Fit:
+    """Closed-form ShaReD fit from per-subject statistics.
+
+    Parameters
+    ----------
+    stats : list of Stats
+        One per subject.
+    weights : ndarray (S,)
+        Subject weights ``w_s`` (sum to 1).
+    alpha : float
+        Scale-free ridge parameter (> 0).
+    k : int
+        Number of shared dimensions.
+    metric : {"correlation", "variance"}
+    shrinkage : float in [0, 1]
+    y_scale : ndarray (p,), optional
+        Behaviour scale; pooled from ``stats`` when omitted.
+    axes : ndarray (p, k), optional
+        Frozen axes: only the encoders are fitted.
+    """
+    if y_scale is None:
+        y_scale = pooled_y_scale(stats, weights)
+    stds = [standardize(st, y_scale) for st in stats]
+    p = y_scale.shape[0]
+    C = np.zeros((p, p))
+    M = np.zeros((p, p))
+    solved = []
+    for w, sd in zip(weights, stds, strict=True):
+        P = _solve_ridge(sd.gram, sd.n, alpha, sd.cross)
+        solved.append(P)
+        M += w / sd.n * (sd.cross.T @ P)
+        C += w / sd.n * sd.yy
+    Cm = behavior_metric(C, metric, shrinkage)
+    if axes is None:
+        V, rho = solve_axes(M, Cm, k)
+    else:
+        V = axes
+        rho = np.einsum("ij,ik,kj->j", V, M, V)
+    denom = np.einsum("ij,ik,kj->j", V, C, V)
+    explained = np.einsum("ij,ik,kj->j", V, M, V) / np.where(denom > 0, denom, np.nan)
+    encoders = [P @ V for P in solved]
+    return Fit(V, rho, explained, encoders, stds, y_scale, C, Cm)
+
+
+def cv_errors(
+    chunks_stats: list[list[Stats]],
+    chunks: list,
+    weights: np.ndarray,
+    alphas: np.ndarray,
+    k_max: int,
+    metric: str,
+    shrinkage: float,
+    *,
+    y_scale: np.ndarray | None = None,
+    axes: np.ndarray | None = None,
+) -> dict:
+    """Held-out errors for every fold, alpha and number of dimensions.
+
+    Each fold refits the behaviour scale, every subject's standardisation, the axes and
+    the encoders on the training statistics (total minus held-out and gap chunks); one
+    eigendecomposition per subject and fold serves the whole alpha grid.
+
+    Parameters
+    ----------
+    chunks_stats : list (S) of list of Stats
+        Statistics of each chunk of each subject.
+    chunks : list (S) of :class:`sharedrep.selection.Chunks`
+    weights, alphas, k_max, metric, shrinkage
+        See :func:`fit_from_stats`; ``alphas`` has shape (n_alphas,).
+    y_scale : ndarray (p,), optional
+        Frozen behaviour scale (otherwise pooled per fold).
+    axes : ndarray (p, k_max), optional
+        Frozen axes (only encoders are refitted per fold).
+
+    Returns
+    -------
+    dict with
+        ``sse``, ``sst`` : ndarray (n_folds, n_alphas, S, k_max)
+        ``sst_behavior`` : ndarray (n_folds, S)
+        ``n_test`` : ndarray (n_folds, S)
+    """
+    n_folds = chunks[0].n_folds
+    S = len(chunks)
+    alphas = np.asarray(alphas, dtype=float)
+    n_alpha = alphas.size
+    sse = np.zeros((n_folds, n_alpha, S, k_max))
+    sst = np.zeros_like(sse)
+    sst_b = np.zeros((n_folds, S))
+    n_test = np.zeros((n_folds, S))
+    totals = [total(cs) for cs in chunks_stats]
+    for f in range(n_folds):
+        train, test = [], []
+        for s in range(S):
+            ch = chunks[s]
+            drop = ~ch.train_mask(f)
+            tr = totals[s]
+            for c in np.flatnonzero(drop):
+                tr = tr - chunks_stats[s][c]
+            train.append(tr)
+            te_idx = np.flatnonzero(ch.test_mask(f))
+            test.append(total([chunks_stats[s][c] for c in te_idx]) if te_idx.size else None)
+        ysc = pooled_y_scale(train, weights) if y_scale is None else y_scale
+        stds = [standardize(st, ysc) for st in train]
+        p = ysc.shape[0]
+        C = np.zeros((p, p))
+        Ms = np.zeros((n_alpha, p, p))
+        bases = []
+        for w, sd in zip(weights, stds, strict=True):
+            lam, Q = ridge_eig(sd.gram)
+            R = Q.T @ sd.cross
+            h = _ridge_factors(lam, sd.n, alphas)
+            Ms += w / sd.n * np.einsum("qi,aq,qj->aij", R, h, R, optimize=True)
+            C += w / sd.n * sd.yy
+            bases.append((Q, R, h))
+        Cm = behavior_metric(C, metric, shrinkage)
+        for ia in range(n_alpha):
+            V = solve_axes(Ms[ia], Cm, k_max)[0] if axes is None else axes
+            for s in range(S):
+                if test[s] is None:
+                    continue
+                Q, R, h = bases[s]
+                A = Q @ (h[ia][:, None] * (R @ V))
+                e, t, tb = heldout_errors(stds[s], ysc, A, V, test[s])
+                sse[f, ia, s] = e
+                sst[f, ia, s] = t
+                sst_b[f, s] = tb
+                n_test[f, s] = test[s].n
+    return {"sse": sse, "sst": sst, "sst_behavior": sst_b, "n_test": n_test}
+
+
+def cv_criterion(errors: dict, metric: str) -> np.ndarray:
+    """Per-fold selection score for every alpha and number of dimensions.
+
+    For ``k`` dimensions the score is the held-out behaviour variance explained in the
+    metric of the model: the sum over the first ``k`` dimensions of the pooled per-dimension
+    R^2 (``"correlation"``: every latent has unit variance in the ``C_m`` metric), or the
+    pooled behaviour R^2 of the rank-``k`` prediction (``"variance"``). Adding a dimension
+    raises the score exactly when it is predicted better than by its held-out mean.
+
+    Returns
+    -------
+    score : ndarray (n_folds, n_alphas, k_max)
+    """
+    sse = errors["sse"].sum(axis=2)
+    sst = errors["sst"].sum(axis=2)
+    if metric == "correlation":
+        gain = 1.0 - sse / np.where(sst > 0, sst, np.nan)
+    else:
+        tot = errors["sst_behavior"].sum(axis=1)[:, None, None]
+        gain = (sst - sse) / tot
+    return np.cumsum(gain, axis=2)
