@@ -294,7 +294,7 @@ class ShaReD(BaseEstimator):
         return auto_k, k_max, alphas, weights
 
     # ------------------------------------------------------------------ data
-    def _prepare(self, X, Y, groups, lags, n_folds, subject, gap):
+    def _prepare(self, X, Y, groups, lags, n_folds, subject, gap, folds_by_trial=True):
         """Lag-embed one subject and compute its chunk statistics (one pass)."""
         finite_x = np.all(np.isfinite(X), axis=1)
         finite_y = np.all(np.isfinite(Y), axis=1)
@@ -309,7 +309,8 @@ class ShaReD(BaseEstimator):
                 + (f" for cv={n_folds} folds" if n_folds else "")
             )
         if n_folds:
-            if groups is not None:
+            fold_groups = groups if folds_by_trial else None
+            if fold_groups is not None:
                 n_trials = np.unique(np.asarray(groups)[rows]).size
                 if n_trials < n_folds:
                     raise ValueError(
@@ -317,7 +318,12 @@ class ShaReD(BaseEstimator):
                         f"folds need at least {n_folds} trials"
                     )
             chunks = make_chunks(
-                X.shape[0], rows, n_folds, groups=groups, gap=gap, random_state=self.random_state
+                X.shape[0],
+                rows,
+                n_folds,
+                groups=fold_groups,
+                gap=gap,
+                random_state=self.random_state,
             )
         else:
             chunks = Chunks(
@@ -699,7 +705,13 @@ class ShaReD(BaseEstimator):
             )
         n_folds = int(self.cv) if self.cv is not None else 0
         gap = int(np.max(np.abs(self.lags_)))
-        pp = self._prepare(X, Y, g, self.lags_, n_folds, s, gap)
+        by_trial = g is not None
+        if n_folds and by_trial:
+            # the calibration set may hold few trials: use as many folds as it allows
+            n_trials = np.unique(g).size
+            by_trial = n_trials >= 2
+            n_folds = min(n_folds, n_trials) if by_trial else n_folds
+        pp = self._prepare(X, Y, g, self.lags_, n_folds, s, gap, folds_by_trial=by_trial)
         V, k = self.shared_axes_, self.n_shared_
         alpha = self.alpha_
         if n_folds:
