@@ -296,8 +296,9 @@ class ShaReD(BaseEstimator):
     # ------------------------------------------------------------------ data
     def _prepare(self, X, Y, groups, lags, n_folds, subject, gap, folds_by_trial=True):
         """Lag-embed one subject and compute its chunk statistics (one pass)."""
-        finite_x = np.all(np.isfinite(X), axis=1)
-        finite_y = np.all(np.isfinite(Y), axis=1)
+        omit = self.nan_policy == "omit"
+        finite_x = np.all(np.isfinite(X), axis=1) if omit else None
+        finite_y = np.all(np.isfinite(Y), axis=1) if omit else np.ones(X.shape[0], bool)
         rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
         rows = rows[finite_y[rows]]
         min_rows = 2 * n_folds if n_folds else 2
@@ -332,18 +333,19 @@ class ShaReD(BaseEstimator):
                 fold=np.zeros(1, dtype=np.int64),
                 exclude=np.zeros((1, 1), dtype=bool),
             )
-        x_center = (
-            np.nanmean(np.where(np.isfinite(X), X, np.nan)[rows], axis=0) if X.shape[0] else 0
-        )
-        x_center = np.nan_to_num(x_center)
-        y_center = Y[rows].mean(axis=0)
         ordered = rows[chunks.order]
-        Xe = lag_embed(
-            np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0), lags, ordered, center=x_center
-        )
-        Ye = np.take(Y, ordered, axis=0)
-        Ye -= y_center
-        stats = solver.chunk_stats(Xe, Ye, chunks.bounds)
+        # numerical preconditioning only: approximate centres, exact centring is algebraic
+        x_center = _center(X, finite_x)
+        y_center = _center(Y, finite_y)
+        q, p = X.shape[1] * lags.size, Y.shape[1]
+        Z = np.empty((ordered.size, q + p + 1))
+        Xsrc = np.where(np.isfinite(X), X, 0.0) if omit else X
+        lag_embed(Xsrc, lags, ordered, center=x_center, out=Z[:, :q])
+        np.take(Y, ordered, axis=0, out=Z[:, q : q + p])
+        Z[:, q : q + p] -= y_center
+        Z[:, -1] = 1.0
+        stats = solver.chunk_stats(Z, q, p, chunks.bounds)
+        del Z
         return _Prepared(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
 
     # ------------------------------------------------------------------ fit
@@ -456,6 +458,7 @@ class ShaReD(BaseEstimator):
                     stacklevel=3,
                 )
 
+    @solver.small_blas
     def _private_components(self, pp: _Prepared, sd, alpha: float) -> PrivateComponents:
         """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject."""
         V, Cm = self.shared_axes_, self.metric_
@@ -489,23 +492,7 @@ class ShaReD(BaseEstimator):
                 )
                 axes_b = fr.axes
                 res_var = err["sst_behavior"].sum()
-                err_full = solver.cv_errors(
-                    [
-                        [
-                            st.transform_behavior(np.diag(1 / self.behavior_scale_))
-                            for st in pp.stats
-                        ]
-                    ],
-                    [pp.chunks],
-                    np.ones(1),
-                    np.array([alpha]),
-                    1,
-                    "variance",
-                    0.0,
-                    y_scale=ones,
-                    axes=np.eye(p)[:, :1],
-                )
-                tot_var = err_full["sst_behavior"].sum()
+                tot_var = solver.heldout_behavior_ss(pp.stats, pp.chunks, self.behavior_scale_)
                 frac = float(cv_curve[rank - 1] * res_var / tot_var)
         # neural-private: PCA of the standardised lagged activity minus what z = Y V explains
         gxz = sd.cross @ V
@@ -923,6 +910,15 @@ class ShaReD(BaseEstimator):
         except KeyError as exc:
             raise ValueError(f"{path} is truncated or incomplete: missing {exc}") from exc
         return m
+
+
+def _center(A: np.ndarray, finite_rows) -> np.ndarray:
+    """Column means over the finite rows (a preconditioning centre)."""
+    if finite_rows is None or np.all(finite_rows):
+        return A.mean(axis=0)
+    if not np.any(finite_rows):
+        return np.zeros(A.shape[1])
+    return A[finite_rows].mean(axis=0)
 
 
 def _summarize_cv(errors: dict, alphas: np.ndarray, metric: str) -> dict:

@@ -21,7 +21,10 @@ follow exactly: with training means :math:`m, m_y`, unit scales
 
 where :math:`C` are centred cross-products. One eigendecomposition
 :math:`G = Q \\Lambda Q'` gives :math:`(G + a n I)^{-1} B = Q (\\Lambda + a n)^{-1} Q' B`
-for every ridge parameter ``a`` at the cost of a matrix product.
+for every ridge parameter ``a`` at the cost of a matrix product; for the short alpha
+grids of everyday use a Cholesky factorisation per alpha is cheaper still
+(:func:`ridge_path` picks). Either way the data are read once; every fold and alpha
+costs only ``q x q`` algebra.
 
 The shared axes solve :math:`M(a) v = \\rho\\, C_m v` with
 :math:`M(a) = \\sum_s \\frac{w_s}{n_s} B_s' (G_s + a n_s I)^{-1} B_s` and
@@ -35,11 +38,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import functools
+
 import numpy as np
 import scipy.linalg as sla
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "Stats",
+    "augmented_stats",
     "chunk_stats",
     "Standardized",
     "standardize",
@@ -47,12 +54,31 @@ __all__ = [
     "behavior_metric",
     "solve_axes",
     "ridge_eig",
+    "ridge_path",
     "heldout_errors",
     "fit_from_stats",
     "cv_errors",
+    "cv_criterion",
+    "heldout_behavior_ss",
 ]
 
 _CONSTANT_TOL = 1e-10
+
+
+def small_blas(func):
+    """Run ``func`` with single-threaded BLAS/LAPACK.
+
+    The decompositions here are of ``q x q`` matrices (q = units x lags, at most a few
+    thousand). Multithreaded OpenBLAS gains little on them and, on a busy machine, can be
+    tens of times slower than one thread; the large data pass stays multithreaded.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass
@@ -117,11 +143,27 @@ class Stats:
         return Stats(self.n, self.sx, self.sy @ T, self.xx, self.xy @ T, T.T @ self.yy @ T)
 
 
-def chunk_stats(X: np.ndarray, Y: np.ndarray, bounds: np.ndarray) -> list[Stats]:
-    """Statistics of consecutive row slices ``bounds[c]:bounds[c+1]`` of ``X``, ``Y``."""
-    return [
-        Stats.from_arrays(X[a:b], Y[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
+def augmented_stats(Z: np.ndarray, q: int, p: int) -> Stats:
+    """Statistics from the augmented rows ``Z = [X, Y, 1]`` (n x (q + p + 1)).
+
+    One symmetric product ``Z' Z`` (a BLAS ``syrk``) yields every cross-product, the
+    column sums and the count in a single pass over the data.
+    """
+    ZZ = Z.T @ Z
+    xs, ys = slice(0, q), slice(q, q + p)
+    return Stats(
+        float(ZZ[-1, -1]),
+        ZZ[xs, -1].copy(),
+        ZZ[ys, -1].copy(),
+        ZZ[xs, xs].copy(),
+        ZZ[xs, ys].copy(),
+        ZZ[ys, ys].copy(),
+    )
+
+
+def chunk_stats(Z: np.ndarray, q: int, p: int, bounds: np.ndarray) -> list[Stats]:
+    """Statistics of consecutive row slices ``bounds[c]:bounds[c+1]`` of ``Z = [X, Y, 1]``."""
+    return [augmented_stats(Z[a:b], q, p) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def total(stats: list[Stats]) -> Stats:
@@ -246,30 +288,52 @@ def _ridge_factors(lam: np.ndarray, n: float, alphas: np.ndarray) -> np.ndarray:
     return 1.0 / (lam[None, :] + np.asarray(alphas)[:, None] * n)
 
 
+_EIGH_MIN_ALPHAS = 30
+
+
+def ridge_path(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``(G + a n I)^{-1} rhs`` for every alpha, shape (n_alphas, q, m).
+
+    A Cholesky factorisation costs ``q^3 / 3`` flops in level-3 BLAS, a symmetric
+    eigendecomposition roughly 30 times more in practice (its tridiagonal reduction is
+    memory-bound). So a Cholesky factorisation per alpha is used for grids of fewer than
+    ``_EIGH_MIN_ALPHAS`` values, and one eigendecomposition shared by all alphas beyond.
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+    if alphas.size < _EIGH_MIN_ALPHAS:
+        return np.stack([_solve_ridge(gram, n, a, rhs) for a in alphas])
+    lam, Q = ridge_eig(gram)
+    R = Q.T @ rhs
+    h = _ridge_factors(lam, n, alphas)
+    return np.stack([Q @ (h[ia][:, None] * R) for ia in range(alphas.size)])
+
+
 def heldout_errors(
     std: Standardized, y_scale: np.ndarray, A: np.ndarray, V: np.ndarray, held: Stats
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Held-out error of the latents ``z = Y V`` predicted by ``z^ = X A``.
 
     The held-out rows are standardised with the *training* means and scales in ``std``.
+    Column ``j`` of ``A`` and ``V`` form one latent; several models (e.g. one per alpha)
+    can be scored at once by stacking their columns.
 
     Parameters
     ----------
     std : Standardized
         Training standardisation of this subject.
     y_scale : ndarray (p,)
-    A : ndarray (q, k)
-        Encoder on standardised columns.
-    V : ndarray (p, k)
+    A : ndarray (q, m)
+        Encoders on standardised columns.
+    V : ndarray (p, m)
         Axes on scaled behaviour.
     held : Stats
         Statistics of the held-out rows.
 
     Returns
     -------
-    sse : ndarray (k,)
-        Sum of squared errors per dimension.
-    sst : ndarray (k,)
+    sse : ndarray (m,)
+        Sum of squared errors per latent.
+    sst : ndarray (m,)
         Sum of squares of each held-out latent about its held-out mean.
     sst_behavior : float
         Total sum of squares of the scaled held-out behaviour about its mean.
@@ -279,13 +343,13 @@ def heldout_errors(
     Vt = V / y_scale[:, None]
     c = std.y_mean @ Vt - std.x_mean @ At
     n = held.n
-    yv = np.einsum("ij,ik,kj->j", Vt, held.yy, Vt, optimize=True)
-    xa = np.einsum("ij,ik,kj->j", At, held.xx, At, optimize=True)
-    cross = np.einsum("ij,ik,kj->j", At, held.xy, Vt, optimize=True)
+    yv = np.sum(Vt * (held.yy @ Vt), axis=0)
+    xa = np.sum(At * (held.xx @ At), axis=0)
+    cross = np.sum(At * (held.xy @ Vt), axis=0)
     lin = held.sy @ Vt - held.sx @ At
     sse = yv - 2.0 * cross + xa - 2.0 * c * lin + n * c**2
     _, cyy = _centered_y(held)
-    sst = np.einsum("ij,ik,kj->j", Vt, cyy, Vt, optimize=True)
+    sst = np.sum(Vt * (cyy @ Vt), axis=0)
     sst_behavior = float(np.sum(np.diag(cyy) / y_scale**2))
     return np.clip(sse, 0.0, None), sst, sst_behavior
 
@@ -320,15 +384,17 @@ class Fit:
 
 def _solve_ridge(gram: np.ndarray, n: float, alpha: float, rhs: np.ndarray) -> np.ndarray:
     """``(G + alpha n I)^{-1} rhs`` by Cholesky, with an eigen fallback."""
-    q = gram.shape[0]
+    reg = gram.copy()
+    reg.flat[:: gram.shape[0] + 1] += alpha * n
     try:
-        cf = sla.cho_factor(gram + alpha * n * np.eye(q), check_finite=False)
+        cf = sla.cho_factor(reg, check_finite=False)
         return sla.cho_solve(cf, rhs, check_finite=False)
     except np.linalg.LinAlgError:
         lam, Q = ridge_eig(gram)
         return Q @ ((Q.T @ rhs) / (lam + alpha * n)[:, None])
 
 
+@small_blas
 def fit_from_stats(
     stats: list[Stats],
     weights: np.ndarray,
@@ -383,6 +449,7 @@ def fit_from_stats(
     return Fit(V, rho, explained, encoders, stds, y_scale, C, Cm)
 
 
+@small_blas
 def cv_errors(
     chunks_stats: list[list[Stats]],
     chunks: list,
@@ -398,8 +465,9 @@ def cv_errors(
     """Held-out errors for every fold, alpha and number of dimensions.
 
     Each fold refits the behaviour scale, every subject's standardisation, the axes and
-    the encoders on the training statistics (total minus held-out and gap chunks); one
-    eigendecomposition per subject and fold serves the whole alpha grid.
+    the encoders on the training statistics (total minus held-out and gap chunks); the
+    ridge solves of a subject and fold use :func:`ridge_path` (one factorisation per
+    alpha, or one eigendecomposition for the whole grid).
 
     Parameters
     ----------
@@ -433,9 +501,8 @@ def cv_errors(
         train, test = [], []
         for s in range(S):
             ch = chunks[s]
-            drop = ~ch.train_mask(f)
             tr = totals[s]
-            for c in np.flatnonzero(drop):
+            for c in np.flatnonzero(~ch.train_mask(f)):
                 tr = tr - chunks_stats[s][c]
             train.append(tr)
             te_idx = np.flatnonzero(ch.test_mask(f))
@@ -445,28 +512,38 @@ def cv_errors(
         p = ysc.shape[0]
         C = np.zeros((p, p))
         Ms = np.zeros((n_alpha, p, p))
-        bases = []
+        solved = []
         for w, sd in zip(weights, stds, strict=True):
-            lam, Q = ridge_eig(sd.gram)
-            R = Q.T @ sd.cross
-            h = _ridge_factors(lam, sd.n, alphas)
-            Ms += w / sd.n * np.einsum("qi,aq,qj->aij", R, h, R, optimize=True)
+            P = ridge_path(sd.gram, sd.n, alphas, sd.cross)  # (n_alpha, q, p)
+            Ms += w / sd.n * (sd.cross.T[None] @ P)
             C += w / sd.n * sd.yy
-            bases.append((Q, R, h))
+            solved.append(P)
         Cm = behavior_metric(C, metric, shrinkage)
-        for ia in range(n_alpha):
-            V = solve_axes(Ms[ia], Cm, k_max)[0] if axes is None else axes
-            for s in range(S):
-                if test[s] is None:
-                    continue
-                Q, R, h = bases[s]
-                A = Q @ (h[ia][:, None] * (R @ V))
-                e, t, tb = heldout_errors(stds[s], ysc, A, V, test[s])
-                sse[f, ia, s] = e
-                sst[f, ia, s] = t
-                sst_b[f, s] = tb
-                n_test[f, s] = test[s].n
+        Vs = np.stack(
+            [solve_axes(Ms[ia], Cm, k_max)[0] if axes is None else axes for ia in range(n_alpha)]
+        )  # (n_alpha, p, k)
+        V_all = np.concatenate(list(Vs), axis=1)  # (p, n_alpha * k)
+        for s in range(S):
+            if test[s] is None:
+                continue
+            A_all = np.concatenate([solved[s][ia] @ Vs[ia] for ia in range(n_alpha)], axis=1)
+            e, t, tb = heldout_errors(stds[s], ysc, A_all, V_all, test[s])
+            sse[f, :, s] = e.reshape(n_alpha, k_max)
+            sst[f, :, s] = t.reshape(n_alpha, k_max)
+            sst_b[f, s] = tb
+            n_test[f, s] = test[s].n
     return {"sse": sse, "sst": sst, "sst_behavior": sst_b, "n_test": n_test}
+
+
+def heldout_behavior_ss(chunk_stats_s: list[Stats], chunks, y_scale: np.ndarray) -> float:
+    """Total held-out sum of squares of the scaled behaviour of one subject over all folds."""
+    out = 0.0
+    for f in range(chunks.n_folds):
+        idx = np.flatnonzero(chunks.test_mask(f))
+        if idx.size:
+            _, cyy = _centered_y(total([chunk_stats_s[c] for c in idx]))
+            out += float(np.sum(np.diag(cyy) / y_scale**2))
+    return out
 
 
 def cv_criterion(errors: dict, metric: str) -> np.ndarray:
