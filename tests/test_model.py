@@ -188,14 +188,14 @@ def test_blocked_folds_have_gaps_and_cover_rows():
         test = np.concatenate(
             [
                 ch.order[a:b]
-                for c, (a, b) in enumerate(zip(ch.bounds[:-1], ch.bounds[1:]))
+                for c, (a, b) in enumerate(zip(ch.bounds[:-1], ch.bounds[1:], strict=True))
                 if ch.test_mask(f)[c]
             ]
         )
         train = np.concatenate(
             [
                 ch.order[a:b]
-                for c, (a, b) in enumerate(zip(ch.bounds[:-1], ch.bounds[1:]))
+                for c, (a, b) in enumerate(zip(ch.bounds[:-1], ch.bounds[1:], strict=True))
                 if ch.train_mask(f)[c]
             ]
         )

@@ -67,8 +67,13 @@ def check_array(
     return arr
 
 
-def check_groups(groups, n_subjects: int, n_samples: list[int]) -> list:
-    """Validate trial ids: ``None`` or one 1-D array of length ``T_s`` per subject."""
+def check_groups(groups, n_subjects: int, n_samples: list[int], *, subject_ids=None) -> list:
+    """Validate trial ids: ``None`` or one 1-D array of length ``T_s`` per subject.
+
+    ``subject_ids`` (optional, one label per entry) names the subjects in error messages
+    (default ``0..n_subjects-1``), e.g. the model index of a subject being added.
+    """
+    ids = _subject_ids(subject_ids, n_subjects)
     if groups is None:
         return [None] * n_subjects
     if isinstance(groups, np.ndarray) and groups.ndim == 1 and n_subjects == 1:
@@ -79,9 +84,12 @@ def check_groups(groups, n_subjects: int, n_samples: list[int]) -> list:
             f"got {type(groups).__name__}"
         )
     if len(groups) != n_subjects:
-        raise ValueError(f"groups has {len(groups)} entries but there are {n_subjects} subjects")
+        raise ValueError(
+            f"groups has {len(groups)} entries but there are {n_subjects} subjects: give "
+            "one trial-id array (or None) per subject"
+        )
     out = []
-    for s, (g, T) in enumerate(zip(groups, n_samples, strict=True)):
+    for s, g, T in zip(ids, groups, n_samples, strict=True):
         if g is None:
             out.append(None)
             continue
@@ -91,13 +99,46 @@ def check_groups(groups, n_subjects: int, n_samples: list[int]) -> list:
                 f"subject {s}: groups must have shape ({T},) to match neural; got {arr.shape}"
             )
         if arr.dtype == object:
-            raise TypeError(f"subject {s}: groups must hold integer or string trial ids")
+            raise TypeError(
+                f"subject {s}: groups must hold integer or string trial ids; got dtype object"
+            )
         out.append(arr)
     return out
 
 
-def check_subject_arrays(neural, behavior, groups=None, *, nan_policy: str = "raise"):
+def _subject_ids(subject_ids, n_subjects: int) -> list:
+    if subject_ids is None:
+        return list(range(n_subjects))
+    ids = list(subject_ids)
+    if len(ids) != n_subjects:
+        raise ValueError(f"subject_ids has {len(ids)} entries but there are {n_subjects} subjects")
+    return ids
+
+
+def check_subject_arrays(
+    neural,
+    behavior,
+    groups=None,
+    *,
+    nan_policy: str = "raise",
+    subject_ids=None,
+    n_features: int | None = None,
+):
     """Validate the per-subject neural and behaviour lists of ``fit``-like methods.
+
+    Parameters
+    ----------
+    neural, behavior : list of array-like
+        One ``(T_s, N_s)`` and one ``(T_s, p)`` array per subject.
+    groups : list of array-like (T_s,) or None
+    nan_policy : {"raise", "omit"}
+    subject_ids : sequence or None
+        Label of each entry in error messages (default ``0..S-1``); e.g. ``[n_subjects_]``
+        for a subject being added to a fitted model, or the model indices given to
+        ``score``.
+    n_features : int or None
+        Expected number of behaviour features ``p`` (e.g. the fitted model's); ``None``
+        only requires every subject to have the same count.
 
     Returns
     -------
@@ -115,8 +156,9 @@ def check_subject_arrays(neural, behavior, groups=None, *, nan_policy: str = "ra
             f"neural has {len(nl)} subjects but behavior has {len(bl)}: give one array of "
             "each per subject"
         )
+    ids = _subject_ids(subject_ids, len(nl))
     Xs, Ys = [], []
-    for s, (x, y) in enumerate(zip(nl, bl, strict=True)):
+    for i, (s, x, y) in enumerate(zip(ids, nl, bl, strict=True)):
         X = check_array(x, "neural", s, allow_nonfinite=allow)
         Y = check_array(y, "behavior", s, allow_nonfinite=allow)
         if X.shape[0] != Y.shape[0]:
@@ -128,14 +170,19 @@ def check_subject_arrays(neural, behavior, groups=None, *, nan_policy: str = "ra
             raise ValueError(f"subject {s}: neural has no units (shape {X.shape})")
         if Y.shape[1] == 0:
             raise ValueError(f"subject {s}: behavior has no features (shape {Y.shape})")
-        if Ys and Y.shape[1] != Ys[0].shape[1]:
+        if n_features is not None and Y.shape[1] != n_features:
             raise ValueError(
-                f"subject {s}: behavior has {Y.shape[1]} features but subject 0 has "
+                f"subject {s}: behavior has {Y.shape[1]} features but the model was fitted "
+                f"with {n_features}; expected shape ({Y.shape[0]}, {n_features})"
+            )
+        if i > 0 and Y.shape[1] != Ys[0].shape[1]:
+            raise ValueError(
+                f"subject {s}: behavior has {Y.shape[1]} features but subject {ids[0]} has "
                 f"{Ys[0].shape[1]}; every subject needs the same behavioural features"
             )
         Xs.append(X)
         Ys.append(Y)
-    gs = check_groups(groups, len(Xs), [X.shape[0] for X in Xs])
+    gs = check_groups(groups, len(Xs), [X.shape[0] for X in Xs], subject_ids=ids)
     return Xs, Ys, gs
 
 

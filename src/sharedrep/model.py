@@ -32,7 +32,7 @@ from sklearn.exceptions import NotFittedError
 from . import solver
 from ._validation import check_array, check_groups, check_subject_arrays, check_subject_index
 from .design import as_lags, lag_embed, valid_rows
-from .selection import Chunks, make_chunks, select_grid
+from .selection import select_grid
 
 __all__ = ["ShaReD", "PrivateComponents"]
 
@@ -71,17 +71,6 @@ class PrivateComponents:
     behavior_explained: float
     neural_components: np.ndarray
     neural_explained: np.ndarray
-
-
-@dataclass
-class _Prepared:
-    """One subject's data reduced to cross-validation chunk statistics."""
-
-    rows: np.ndarray
-    chunks: Chunks
-    stats: list
-    x_center: np.ndarray
-    y_center: np.ndarray
 
 
 class ShaReD(BaseEstimator):
@@ -279,7 +268,10 @@ class ShaReD(BaseEstimator):
         if self.subject_weights is None:
             weights = np.full(n_subjects, 1.0 / n_subjects)
         else:
-            weights = np.asarray(self.subject_weights, dtype=float)
+            try:
+                weights = np.asarray(self.subject_weights, dtype=float)
+            except (TypeError, ValueError):
+                weights = np.full(1, np.nan)
             if (
                 weights.shape != (n_subjects,)
                 or not np.all(np.isfinite(weights))
@@ -296,57 +288,18 @@ class ShaReD(BaseEstimator):
     # ------------------------------------------------------------------ data
     def _prepare(self, X, Y, groups, lags, n_folds, subject, gap, folds_by_trial=True):
         """Lag-embed one subject and compute its chunk statistics (one pass)."""
-        omit = self.nan_policy == "omit"
-        finite_x = np.all(np.isfinite(X), axis=1) if omit else None
-        finite_y = np.all(np.isfinite(Y), axis=1) if omit else np.ones(X.shape[0], bool)
-        rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
-        rows = rows[finite_y[rows]]
-        min_rows = 2 * n_folds if n_folds else 2
-        if rows.size < max(min_rows, 2):
-            raise ValueError(
-                f"subject {subject}: only {rows.size} usable samples remain after lag embedding "
-                f"(lags {lags.tolist()}, windows never cross trials or missing samples) out of "
-                f"{X.shape[0]}; need at least {max(min_rows, 2)}"
-                + (f" for cv={n_folds} folds" if n_folds else "")
-            )
-        if n_folds:
-            fold_groups = groups if folds_by_trial else None
-            if fold_groups is not None:
-                n_trials = np.unique(np.asarray(groups)[rows]).size
-                if n_trials < n_folds:
-                    raise ValueError(
-                        f"subject {subject}: {n_trials} trials have usable samples but cv={n_folds} "
-                        f"folds need at least {n_folds} trials"
-                    )
-            chunks = make_chunks(
-                X.shape[0],
-                rows,
-                n_folds,
-                groups=fold_groups,
-                gap=gap,
-                random_state=self.random_state,
-            )
-        else:
-            chunks = Chunks(
-                order=np.arange(rows.size),
-                bounds=np.array([0, rows.size]),
-                fold=np.zeros(1, dtype=np.int64),
-                exclude=np.zeros((1, 1), dtype=bool),
-            )
-        ordered = rows[chunks.order]
-        # numerical preconditioning only: approximate centres, exact centring is algebraic
-        x_center = _center(X, finite_x)
-        y_center = _center(Y, finite_y)
-        q, p = X.shape[1] * lags.size, Y.shape[1]
-        Z = np.empty((ordered.size, q + p + 1))
-        Xsrc = np.where(np.isfinite(X), X, 0.0) if omit else X
-        lag_embed(Xsrc, lags, ordered, center=x_center, out=Z[:, :q])
-        np.take(Y, ordered, axis=0, out=Z[:, q : q + p])
-        Z[:, q : q + p] -= y_center
-        Z[:, -1] = 1.0
-        stats = solver.chunk_stats(Z, q, p, chunks.bounds)
-        del Z
-        return _Prepared(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
+        return solver.subject_statistics(
+            X,
+            Y,
+            groups,
+            lags,
+            n_folds,
+            gap=gap,
+            folds_by_trial=folds_by_trial,
+            random_state=self.random_state,
+            nan_policy=self.nan_policy,
+            subject=subject,
+        )
 
     # ------------------------------------------------------------------ fit
     def fit(self, neural, behavior, groups=None):
@@ -451,15 +404,16 @@ class ShaReD(BaseEstimator):
             if np.any(const):
                 n_units = self.n_units_[s]
                 units = sorted({int(j) % n_units for j in np.flatnonzero(const)})
+                more = "..." if len(units) > 10 else ""
                 warnings.warn(
-                    f"subject {s}: neural units {units[:10]}{'...' if len(units) > 10 else ''} are "
-                    "constant; they were dropped (zero encoder weight)",
+                    f"subject {s}: neural units {units[:10]}{more} are constant; they were "
+                    "dropped (zero encoder weight)",
                     UserWarning,
                     stacklevel=3,
                 )
 
     @solver.small_blas
-    def _private_components(self, pp: _Prepared, sd, alpha: float) -> PrivateComponents:
+    def _private_components(self, pp: solver.SubjectData, sd, alpha: float) -> PrivateComponents:
         """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject."""
         V, Cm = self.shared_axes_, self.metric_
         p, k = V.shape
@@ -497,7 +451,7 @@ class ShaReD(BaseEstimator):
         # neural-private: PCA of the standardised lagged activity minus what z = Y V explains
         gxz = sd.cross @ V
         gzz = V.T @ sd.yy @ V
-        resid = sd.gram - gxz @ np.linalg.solve(gzz, gxz.T) if k else sd.gram
+        resid = sd.gram - gxz @ np.linalg.pinv(gzz, hermitian=True) @ gxz.T
         resid = 0.5 * (resid + resid.T)
         m = min(q, 10)
         lam, U = solver.sla.eigh(resid, subset_by_index=[q - m, q - 1])
@@ -524,10 +478,11 @@ class ShaReD(BaseEstimator):
         if X.shape[1] != self.n_units_[s]:
             raise ValueError(
                 f"subject {s}: {name} has {X.shape[1]} units but the model was fitted with "
-                f"{self.n_units_[s]} units for this subject; expected shape (T, {self.n_units_[s]})"
+                f"{self.n_units_[s]} units for this subject; expected shape "
+                f"(T, {self.n_units_[s]})"
             )
         if groups is not None:
-            groups = check_groups([groups], 1, [X.shape[0]])[0]
+            groups = check_groups([groups], 1, [X.shape[0]], subject_ids=[s])[0]
         finite = np.all(np.isfinite(X), axis=1)
         rows = valid_rows(X.shape[0], self.lags_, groups, finite=finite)
         if rows.size == 0:
@@ -583,10 +538,11 @@ class ShaReD(BaseEstimator):
         Z : ndarray (T, k)
         """
         self._check_fitted()
-        Y = check_array(Y, "behavior", subject)
+        Y = check_array(Y, "behavior", subject, allow_nonfinite=self.nan_policy == "omit")
         if Y.shape[1] != self.n_features_:
+            who = "" if subject is None else f"subject {subject}: "
             raise ValueError(
-                f"behavior has {Y.shape[1]} features; expected shape (T, {self.n_features_})"
+                f"{who}behavior has {Y.shape[1]} features; expected shape (T, {self.n_features_})"
             )
         if subject is None:
             w = self.subject_weights_
@@ -639,15 +595,27 @@ class ShaReD(BaseEstimator):
         r2 : float
         """
         self._check_fitted()
-        Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=self.nan_policy)
+        n_given = len(neural) if isinstance(neural, list | tuple) else None
+        if subjects is None and n_given is not None:
+            if n_given > self.n_subjects_:
+                raise ValueError(f"{n_given} subjects given but the model has {self.n_subjects_}")
+            subjects = list(range(n_given))
+        if subjects is not None:
+            subjects = [check_subject_index(s, self.n_subjects_) for s in subjects]
+            if n_given is not None and len(subjects) != n_given:
+                raise ValueError(
+                    f"subjects has {len(subjects)} entries but {n_given} subjects were given"
+                )
+        Xs, Ys, gs = check_subject_arrays(
+            neural,
+            behavior,
+            groups,
+            nan_policy=self.nan_policy,
+            subject_ids=subjects,
+            n_features=self.n_features_,
+        )
         if subjects is None:
-            if len(Xs) > self.n_subjects_:
-                raise ValueError(f"{len(Xs)} subjects given but the model has {self.n_subjects_}")
             subjects = list(range(len(Xs)))
-        if len(subjects) != len(Xs):
-            raise ValueError(
-                f"subjects has {len(subjects)} entries but {len(Xs)} subjects were given"
-            )
         sse = sst = 0.0
         for X, Y, g, s in zip(Xs, Ys, gs, subjects, strict=True):
             Yh, rows = self.predict(X, s, g, return_rows=True)
@@ -682,14 +650,14 @@ class ShaReD(BaseEstimator):
         self._check_fitted()
         s = self.n_subjects_
         Xs, Ys, gs = check_subject_arrays(
-            [X], [Y], None if groups is None else [groups], nan_policy=self.nan_policy
+            [X],
+            [Y],
+            None if groups is None else [groups],
+            nan_policy=self.nan_policy,
+            subject_ids=[s],
+            n_features=self.n_features_,
         )
         X, Y, g = Xs[0], Ys[0], gs[0]
-        if Y.shape[1] != self.n_features_:
-            raise ValueError(
-                f"subject {s}: behavior has {Y.shape[1]} features; the model has "
-                f"{self.n_features_} (expected shape (T, {self.n_features_}))"
-            )
         n_folds = int(self.cv) if self.cv is not None else 0
         gap = int(np.max(np.abs(self.lags_)))
         by_trial = g is not None
@@ -758,7 +726,9 @@ class ShaReD(BaseEstimator):
         path = Path(path)
         if path.exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        params = self.get_params()
+        params = {
+            k: v.item() if isinstance(v, np.generic) else v for k, v in self.get_params().items()
+        }
         for key in ("alphas", "subject_weights"):
             if params[key] is not None:
                 params[key] = np.asarray(params[key], dtype=float).tolist()
@@ -851,6 +821,8 @@ class ShaReD(BaseEstimator):
             meta = json.loads(str(arrays.pop("__meta__")))
         except Exception as exc:
             raise ValueError(f"{path} is not a readable sharedrep model file: {exc}") from exc
+        if not isinstance(meta, dict):
+            raise ValueError(f"{path} is not a sharedrep model file (metadata is not a mapping)")
         if meta.get("format") != _FORMAT:
             raise ValueError(
                 f"{path} is not a sharedrep model file (format {meta.get('format')!r})"
@@ -907,18 +879,11 @@ class ShaReD(BaseEstimator):
                     if key.startswith("cv_results_/")
                 }
                 m.cv_results_["best_index"] = tuple(meta["cv_best_index"])
-        except KeyError as exc:
-            raise ValueError(f"{path} is truncated or incomplete: missing {exc}") from exc
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(
+                f"{path} is truncated, incomplete or corrupt ({type(exc).__name__}: {exc})"
+            ) from exc
         return m
-
-
-def _center(A: np.ndarray, finite_rows) -> np.ndarray:
-    """Column means over the finite rows (a preconditioning centre)."""
-    if finite_rows is None or np.all(finite_rows):
-        return A.mean(axis=0)
-    if not np.any(finite_rows):
-        return np.zeros(A.shape[1])
-    return A[finite_rows].mean(axis=0)
 
 
 def _summarize_cv(errors: dict, alphas: np.ndarray, metric: str) -> dict:

@@ -36,16 +36,20 @@ This module is pure numerics: it never imports I/O, plotting or the estimator.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
 from threadpoolctl import threadpool_limits
 
+from .design import lag_embed, valid_rows
+from .selection import Chunks, make_chunks
+
 __all__ = [
     "Stats",
+    "SubjectData",
+    "subject_statistics",
     "augmented_stats",
     "chunk_stats",
     "Standardized",
@@ -143,13 +147,13 @@ class Stats:
         return Stats(self.n, self.sx, self.sy @ T, self.xx, self.xy @ T, T.T @ self.yy @ T)
 
 
-def augmented_stats(Z: np.ndarray, q: int, p: int) -> Stats:
+def augmented_stats(Z: np.ndarray, q: int, p: int, gram=None) -> Stats:
     """Statistics from the augmented rows ``Z = [X, Y, 1]`` (n x (q + p + 1)).
 
     One symmetric product ``Z' Z`` (a BLAS ``syrk``) yields every cross-product, the
     column sums and the count in a single pass over the data.
     """
-    ZZ = Z.T @ Z
+    ZZ = Z.T @ Z if gram is None else gram(Z)
     xs, ys = slice(0, q), slice(q, q + p)
     return Stats(
         float(ZZ[-1, -1]),
@@ -161,9 +165,11 @@ def augmented_stats(Z: np.ndarray, q: int, p: int) -> Stats:
     )
 
 
-def chunk_stats(Z: np.ndarray, q: int, p: int, bounds: np.ndarray) -> list[Stats]:
+def chunk_stats(Z: np.ndarray, q: int, p: int, bounds: np.ndarray, gram=None) -> list[Stats]:
     """Statistics of consecutive row slices ``bounds[c]:bounds[c+1]`` of ``Z = [X, Y, 1]``."""
-    return [augmented_stats(Z[a:b], q, p) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [
+        augmented_stats(Z[a:b], q, p, gram) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
 
 
 def total(stats: list[Stats]) -> Stats:
@@ -172,6 +178,147 @@ def total(stats: list[Stats]) -> Stats:
     for s in stats[1:]:
         out = out + s
     return out
+
+
+@dataclass
+class SubjectData:
+    """One subject's data reduced to cross-validation chunk statistics.
+
+    Attributes
+    ----------
+    rows : ndarray of int (T',)
+        Kept samples (complete, finite lag windows).
+    chunks : :class:`sharedrep.selection.Chunks`
+        Cross-validation role of the kept rows.
+    stats : list of Stats
+        Statistics of each chunk, on preconditioned data.
+    x_center : ndarray (q,)
+        Preconditioning centre of each lagged neural column (raw units).
+    y_center : ndarray (p,)
+        Preconditioning centre of the behaviour (raw units).
+    """
+
+    rows: np.ndarray
+    chunks: Chunks
+    stats: list
+    x_center: np.ndarray
+    y_center: np.ndarray
+
+
+def _center(A: np.ndarray, finite_rows) -> np.ndarray:
+    """Column means over the finite rows (a preconditioning centre)."""
+    if finite_rows is None or np.all(finite_rows):
+        return A.mean(axis=0)
+    if not np.any(finite_rows):
+        return np.zeros(A.shape[1])
+    return A[finite_rows].mean(axis=0)
+
+
+def _check_folds(chunks: Chunks, stats: list, subject) -> None:
+    n = np.array([st.n for st in stats])
+    for f in range(chunks.n_folds):
+        n_train, n_test = n[chunks.train_mask(f)].sum(), n[chunks.test_mask(f)].sum()
+        if n_train < 2 or n_test < 1:
+            raise ValueError(
+                f"subject {subject}: cross-validation fold {f} has {int(n_train)} training and "
+                f"{int(n_test)} test samples (after lag windows and edge gaps); give more "
+                "samples or trials, or fewer folds (cv)"
+            )
+
+
+def subject_statistics(
+    X: np.ndarray,
+    Y: np.ndarray,
+    groups,
+    lags: np.ndarray,
+    n_folds: int,
+    *,
+    gap: int = 0,
+    folds_by_trial: bool = True,
+    random_state=None,
+    nan_policy: str = "raise",
+    subject=None,
+    gram=None,
+) -> SubjectData:
+    """Lag-embed one subject and compute the statistics of its CV chunks in one pass.
+
+    Parameters
+    ----------
+    X : ndarray (T, N)
+        Neural activity (float64; validated).
+    Y : ndarray (T, p)
+        Behaviour.
+    groups : ndarray (T,) or None
+        Trial ids: lag windows never cross trials; folds hold out whole trials.
+    lags : ndarray of int (n_lags,)
+    n_folds : int
+        Number of CV folds; 0 for a single chunk (no cross-validation).
+    gap : int
+        Edge gap of blocked folds (see :func:`sharedrep.selection.make_chunks`).
+    folds_by_trial : bool
+        Use ``groups`` for the folds (otherwise blocked folds; lag windows still
+        respect ``groups``).
+    random_state : int or None
+        Random assignment of trials to folds.
+    nan_policy : {"raise", "omit"}
+        With ``"omit"``, samples with non-finite behaviour and lag windows with a
+        non-finite neural sample are dropped.
+    subject : int, optional
+        Index used in error messages.
+    gram : callable, optional
+        ``gram(Z) -> Z' Z`` for the augmented rows (a backend hook); numpy by default.
+
+    Returns
+    -------
+    SubjectData
+    """
+    omit = nan_policy == "omit"
+    finite_x = np.all(np.isfinite(X), axis=1) if omit else None
+    finite_y = np.all(np.isfinite(Y), axis=1) if omit else np.ones(X.shape[0], bool)
+    rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
+    rows = rows[finite_y[rows]]
+    need = max(2 * n_folds, 2)
+    if rows.size < need:
+        raise ValueError(
+            f"subject {subject}: only {rows.size} usable samples remain after lag embedding "
+            f"(lags {lags.tolist()}, windows never cross trials or missing samples) out of "
+            f"{X.shape[0]}; need at least {need}" + (f" for cv={n_folds} folds" if n_folds else "")
+        )
+    if n_folds:
+        fold_groups = groups if folds_by_trial else None
+        if fold_groups is not None:
+            n_trials = np.unique(np.asarray(groups)[rows]).size
+            if n_trials < n_folds:
+                raise ValueError(
+                    f"subject {subject}: {n_trials} trials have usable samples but cv={n_folds} "
+                    f"folds need at least {n_folds} trials"
+                )
+        chunks = make_chunks(
+            X.shape[0], rows, n_folds, groups=fold_groups, gap=gap, random_state=random_state
+        )
+    else:
+        chunks = Chunks(
+            order=np.arange(rows.size),
+            bounds=np.array([0, rows.size]),
+            fold=np.zeros(1, dtype=np.int64),
+            exclude=np.zeros((1, 1), dtype=bool),
+        )
+    ordered = rows[chunks.order]
+    # numerical preconditioning only: approximate centres, exact centring is algebraic
+    x_center = _center(X, finite_x)
+    y_center = _center(Y, finite_y)
+    q, p = X.shape[1] * lags.size, Y.shape[1]
+    Z = np.empty((ordered.size, q + p + 1))
+    Xsrc = np.where(np.isfinite(X), X, 0.0) if omit else X
+    lag_embed(Xsrc, lags, ordered, center=x_center, out=Z[:, :q])
+    np.take(Y, ordered, axis=0, out=Z[:, q : q + p])
+    Z[:, q : q + p] -= y_center
+    Z[:, -1] = 1.0
+    stats = chunk_stats(Z, q, p, chunks.bounds, gram=gram)
+    del Z
+    if n_folds:
+        _check_folds(chunks, stats, subject)
+    return SubjectData(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
 
 
 @dataclass
@@ -444,7 +591,8 @@ def fit_from_stats(
         V = axes
         rho = np.einsum("ij,ik,kj->j", V, M, V)
     denom = np.einsum("ij,ik,kj->j", V, C, V)
-    explained = np.einsum("ij,ik,kj->j", V, M, V) / np.where(denom > 0, denom, np.nan)
+    ok = denom > 1e-12 * np.trace(C)
+    explained = np.einsum("ij,ik,kj->j", V, M, V) / np.where(ok, denom, np.nan)
     encoders = [P @ V for P in solved]
     return Fit(V, rho, explained, encoders, stds, y_scale, C, Cm)
 
