@@ -1,0 +1,243 @@
+"""Shared pieces of the readers: the error type, lazy optional imports, path checks.
+
+Nothing here imports an optional dependency at module import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+__all__ = [
+    "DataFormatError",
+    "Traces",
+    "check_dir",
+    "check_file",
+    "check_timestamps",
+    "require",
+]
+
+
+class DataFormatError(ValueError):
+    """A data file exists but cannot be used: wrong type, truncated, corrupted, or
+    lacking the expected content.
+
+    The message always names the file and says what is wrong. Missing files raise
+    :class:`FileNotFoundError` instead; a missing optional dependency raises
+    :class:`ImportError` naming the extra to install.
+    """
+
+
+def require(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import an optional dependency, or fail with an installation hint.
+
+    Parameters
+    ----------
+    module : str
+        Importable module name, e.g. ``"pynwb"``.
+    extra : str
+        The ``sharedrep`` extra that provides it, e.g. ``"nwb"``.
+    purpose : str
+        What the module is needed for (used in the message).
+
+    Returns
+    -------
+    module : ModuleType
+        The imported module.
+
+    Raises
+    ------
+    ImportError
+        If the module cannot be imported; the message says
+        ``pip install "sharedrep[<extra>]"``.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(
+            f"{purpose} needs the optional package '{module}', which is not installed. "
+            f'Install it with: pip install "sharedrep[{extra}]"'
+        ) from err
+
+
+def check_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """Return ``path`` as a :class:`~pathlib.Path` after checking it is a readable file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Path to check.
+    what : str
+        Description used in messages (e.g. ``"NWB file"``).
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing exists at ``path``.
+    DataFormatError
+        If ``path`` is a directory or an empty file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    if p.is_dir():
+        raise DataFormatError(f"{p}: expected a {what} but found a directory")
+    if p.stat().st_size == 0:
+        raise DataFormatError(f"{p}: {what} is empty (0 bytes)")
+    return p
+
+
+def check_dir(path: str | os.PathLike, what: str = "folder") -> Path:
+    """Return ``path`` as a :class:`~pathlib.Path` after checking it is a directory.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Path to check.
+    what : str
+        Description used in messages.
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing exists at ``path``.
+    DataFormatError
+        If ``path`` is a file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    if not p.is_dir():
+        raise DataFormatError(f"{p}: expected a {what} (directory) but found a file")
+    return p
+
+
+@dataclass(eq=False)
+class Traces:
+    """Time series read from a behaviour file (lever, analog channel, pose).
+
+    Attributes
+    ----------
+    values : numpy.ndarray, shape (T, p), float64
+        Samples; NaN marks missing samples (e.g. low-likelihood pose points that were
+        not interpolated).
+    names : list of str, length p
+        Feature names (pose: ``"<bodypart>_x"``, ``"<bodypart>_y"``).
+    units : list of str, length p
+        Physical unit of each feature (``"pixels"``, ``"mm"``, ``"V"``, ``"a.u."``).
+    timestamps : numpy.ndarray, shape (T,), float64, or None
+        Sample times in seconds, strictly increasing; None when the file has no time
+        base and none was given (pose files indexed by video frame).
+    source : str
+        Path of the file the traces were read from.
+    quality : numpy.ndarray, shape (T, p), or None
+        Per-sample quality (pose likelihood / score) before thresholding, if any.
+    info : dict
+        Reader-specific details (scorer, number of interpolated samples, ...).
+    """
+
+    values: np.ndarray
+    names: list[str]
+    units: list[str]
+    timestamps: np.ndarray | None
+    source: str
+    quality: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=np.float64)
+        if self.values.ndim == 1:
+            self.values = self.values[:, None]
+        if self.values.ndim != 2:
+            raise DataFormatError(f"{self.source}: traces must be 2-D (T, p)")
+        t, p = self.values.shape
+        if len(self.names) != p or len(self.units) != p:
+            raise DataFormatError(
+                f"{self.source}: {p} trace columns but {len(self.names)} names and "
+                f"{len(self.units)} units"
+            )
+        if self.timestamps is not None:
+            self.timestamps = np.asarray(self.timestamps, dtype=np.float64)
+            if self.timestamps.shape != (t,):
+                raise DataFormatError(
+                    f"{self.source}: {t} samples but {self.timestamps.size} timestamps"
+                )
+            check_timestamps(self.timestamps, self.source)
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples ``T``."""
+        return int(self.values.shape[0])
+
+    def with_timestamps(self, timestamps: np.ndarray) -> Traces:
+        """Return a copy with the given time base.
+
+        Parameters
+        ----------
+        timestamps : array_like, shape (T,)
+            Sample times in seconds, strictly increasing.
+
+        Returns
+        -------
+        Traces
+
+        Raises
+        ------
+        DataFormatError
+            If the length differs from ``T`` or the times are not strictly increasing.
+        """
+        ts = np.asarray(timestamps, dtype=np.float64)
+        if ts.shape != (self.n_samples,):
+            raise DataFormatError(
+                f"{self.source}: {self.n_samples} samples but {ts.size} timestamps given"
+            )
+        return replace(self, timestamps=ts)
+
+
+def check_timestamps(ts: np.ndarray, source: str, what: str = "timestamps") -> None:
+    """Check that ``ts`` is a 1-D finite strictly increasing time vector.
+
+    Parameters
+    ----------
+    ts : numpy.ndarray, shape (T,)
+        Times in seconds.
+    source : str
+        File (or object) name used in the message.
+    what : str
+        Name of the array used in the message.
+
+    Raises
+    ------
+    DataFormatError
+        Naming the first offending index.
+    """
+    if ts.ndim != 1:
+        raise DataFormatError(f"{source}: {what} must be 1-D, got shape {ts.shape}")
+    if ts.size == 0:
+        raise DataFormatError(f"{source}: {what} is empty")
+    bad = ~np.isfinite(ts)
+    if bad.any():
+        raise DataFormatError(
+            f"{source}: {what} contains {int(bad.sum())} non-finite value(s) "
+            f"(first at index {int(np.argmax(bad))})"
+        )
+    d = np.diff(ts)
+    if (d <= 0).any():
+        i = int(np.argmax(d <= 0))
+        raise DataFormatError(
+            f"{source}: {what} are not strictly increasing "
+            f"(index {i + 1}: {float(ts[i + 1])!r} after {float(ts[i])!r})"
+        )

@@ -1,0 +1,521 @@
+"""Writing analysis results: tables, arrays, JSON, atomically and without clobbering.
+
+Every writer goes through :func:`atomic_write`: the file is written to a temporary
+file in the destination folder, flushed to disk, and moved into place with an atomic
+rename, so a crash never leaves a half-written result. An existing file is never
+replaced unless ``overwrite=True`` (the CLI's ``--force``).
+
+Formats
+-------
+tables
+    ``.csv`` / ``.tsv`` (always) or ``.parquet`` (needs ``pyarrow``).
+arrays
+    ``.h5`` / ``.hdf5`` (needs ``h5py``, in the ``nwb`` extra), ``.nc`` (NetCDF, needs
+    ``xarray`` with a NetCDF engine) or ``.npz`` (always; never pickled).
+JSON
+    ``.json``; numpy scalars/arrays are converted, NaN/inf become ``null``.
+
+:class:`ResultsFolder` picks the best available format automatically.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._common import DataFormatError, check_file, require
+
+__all__ = [
+    "ResultsFolder",
+    "atomic_write",
+    "read_arrays",
+    "read_json",
+    "read_table",
+    "to_jsonable",
+    "write_arrays",
+    "write_json",
+    "write_table",
+]
+
+
+def _exists_error(p: Path) -> FileExistsError:
+    return FileExistsError(f"{p} already exists; pass overwrite=True (CLI: --force) to replace it")
+
+
+def atomic_write(
+    path: str | os.PathLike, write: Callable[[Path], None], *, overwrite: bool = False
+) -> Path:
+    """Write a file atomically: temporary file in the same folder, then rename.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; missing parent folders are created.
+    write : callable
+        ``write(tmp_path)`` writes the complete file at ``tmp_path`` (a path in the
+        destination folder with the destination's suffix).
+    overwrite : bool, default False
+        Replace an existing file. Without it the final move refuses to replace a file
+        even if one appears while writing (hard-link no-clobber where supported).
+
+    Returns
+    -------
+    pathlib.Path
+        The destination path.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise _exists_error(p)
+    if p.is_dir():
+        raise IsADirectoryError(f"{p} is a directory")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".tmp{p.suffix}", dir=p.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, p)
+        else:
+            try:
+                os.link(tmp, p)
+            except FileExistsError:
+                raise _exists_error(p) from None
+            except OSError:  # no hard links on this file system
+                if p.exists():
+                    raise _exists_error(p) from None
+                os.replace(tmp, p)
+            else:
+                tmp.unlink()
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return p
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_jsonable(obj):
+    """Convert numpy/pandas values to plain JSON types (NaN/inf -> None).
+
+    Parameters
+    ----------
+    obj : object
+        dicts, lists, tuples, numpy scalars and arrays, pandas objects, paths.
+
+    Returns
+    -------
+    object
+        Built of dict, list, str, int, float, bool and None.
+
+    Raises
+    ------
+    TypeError
+        For values that have no JSON form.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (pd.Series, pd.Index)):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, pd.DataFrame):
+        return to_jsonable(obj.to_dict(orient="list"))
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"cannot convert {type(obj).__name__} to JSON")
+
+
+def write_json(obj, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``obj`` as indented UTF-8 JSON (see :func:`to_jsonable`).
+
+    Parameters
+    ----------
+    obj : object
+    path : str or os.PathLike
+    overwrite : bool, default False
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False, sort_keys=False)
+
+    def _w(tmp: Path) -> None:
+        tmp.write_text(text + "\n", encoding="utf-8")
+
+    return atomic_write(path, _w, overwrite=overwrite)
+
+
+def read_json(path: str | os.PathLike):
+    """Read a JSON file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    object
+
+    Raises
+    ------
+    FileNotFoundError, DataFormatError
+    """
+    p = check_file(path, "JSON file")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataFormatError(f"{p}: not valid JSON ({err})") from None
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def write_table(
+    df: pd.DataFrame, path: str | os.PathLike, *, overwrite: bool = False, index: bool = False
+) -> Path:
+    """Write a DataFrame as CSV/TSV or Parquet (chosen by suffix).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+    path : str or os.PathLike
+        ``.csv``, ``.tsv`` or ``.parquet``.
+    overwrite : bool, default False
+    index : bool, default False
+        Also write the index.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileExistsError, ValueError, ImportError
+        Existing file; unknown suffix; ``.parquet`` without ``pyarrow``.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    p = Path(path)
+    suf = p.suffix.lower()
+    if suf in (".csv", ".tsv"):
+        sep = "\t" if suf == ".tsv" else ","
+
+        def _w(tmp: Path) -> None:
+            df.to_csv(tmp, sep=sep, index=index)
+
+    elif suf == ".parquet":
+        require("pyarrow", "parquet", "Writing Parquet tables")
+
+        def _w(tmp: Path) -> None:
+            df.to_parquet(tmp, index=index)
+
+    else:
+        raise ValueError(f"{p}: unsupported table format {suf!r} (use .csv, .tsv or .parquet)")
+    return atomic_write(p, _w, overwrite=overwrite)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a table written by :func:`write_table`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    FileNotFoundError, DataFormatError
+    """
+    p = check_file(path, "table")
+    suf = p.suffix.lower()
+    try:
+        if suf in (".csv", ".tsv"):
+            return pd.read_csv(p, sep="\t" if suf == ".tsv" else ",", encoding="utf-8")
+        if suf == ".parquet":
+            require("pyarrow", "parquet", "Reading Parquet tables")
+            return pd.read_parquet(p)
+    except ImportError:
+        raise
+    except Exception as err:
+        raise DataFormatError(f"{p}: cannot read table ({type(err).__name__}: {err})") from None
+    raise DataFormatError(f"{p}: unsupported table format {suf!r}")
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def _check_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    out = {}
+    for k, v in arrays.items():
+        if not isinstance(k, str) or not k or "/" in k or k.startswith("__"):
+            raise ValueError(f"invalid array name {k!r} (non-empty, no '/', no leading '__')")
+        a = np.asarray(v)
+        if a.dtype.kind not in "biufcUS":
+            raise ValueError(f"array {k!r} has dtype {a.dtype}; only numeric/str arrays")
+        out[k] = a
+    return out
+
+
+def write_arrays(
+    arrays: Mapping[str, np.ndarray],
+    path: str | os.PathLike,
+    *,
+    attrs: Mapping | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write named arrays (and JSON-able attributes) to HDF5, NetCDF or NPZ.
+
+    Parameters
+    ----------
+    arrays : mapping of str to array_like
+        Numeric or string arrays of any shape.
+    path : str or os.PathLike
+        ``.h5``/``.hdf5`` (h5py), ``.nc`` (xarray) or ``.npz``.
+    attrs : mapping, optional
+        Metadata stored as JSON (see :func:`to_jsonable`).
+    overwrite : bool, default False
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileExistsError, ValueError, ImportError
+    """
+    arr = _check_arrays(arrays)
+    meta = json.dumps(to_jsonable(dict(attrs or {})), allow_nan=False)
+    p = Path(path)
+    suf = p.suffix.lower()
+    if suf in (".h5", ".hdf5"):
+        h5py = require("h5py", "nwb", "Writing HDF5 arrays")
+
+        def _w(tmp: Path) -> None:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["sharedrep_attrs"] = meta
+                for k, a in arr.items():
+                    if a.dtype.kind == "U":
+                        f.create_dataset(k, data=a.astype(object), dtype=h5py.string_dtype())
+                    else:
+                        f.create_dataset(k, data=a)
+
+    elif suf == ".nc":
+        xr = require("xarray", "netcdf", "Writing NetCDF arrays")
+
+        def _w(tmp: Path) -> None:
+            ds = xr.Dataset(
+                {k: ([f"{k}_dim{i}" for i in range(a.ndim)], a) for k, a in arr.items()},
+                attrs={"sharedrep_attrs": meta},
+            )
+            ds.to_netcdf(tmp)
+
+    elif suf == ".npz":
+
+        def _w(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, __attrs__=np.array(meta), **arr)
+
+    else:
+        raise ValueError(f"{p}: unsupported array format {suf!r} (use .h5, .nc or .npz)")
+    return atomic_write(p, _w, overwrite=overwrite)
+
+
+def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read arrays written by :func:`write_arrays`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    arrays : dict of str to numpy.ndarray
+    attrs : dict
+
+    Raises
+    ------
+    FileNotFoundError, DataFormatError
+    """
+    p = check_file(path, "array file")
+    suf = p.suffix.lower()
+    try:
+        if suf == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                out = {k: z[k] for k in z.files if k != "__attrs__"}
+                attrs = json.loads(str(z["__attrs__"])) if "__attrs__" in z.files else {}
+            return out, attrs
+        if suf in (".h5", ".hdf5"):
+            h5py = require("h5py", "nwb", "Reading HDF5 arrays")
+            with h5py.File(p, "r") as f:
+                out = {}
+                for k in f:
+                    a = f[k][()]
+                    if f[k].dtype.kind == "O":
+                        a = np.asarray(f[k].asstr()[()])
+                    out[k] = np.asarray(a)
+                attrs = json.loads(f.attrs.get("sharedrep_attrs", "{}"))
+            return out, attrs
+        if suf == ".nc":
+            xr = require("xarray", "netcdf", "Reading NetCDF arrays")
+            with xr.open_dataset(p) as ds:
+                out = {k: ds[k].values for k in ds.data_vars}
+                attrs = json.loads(ds.attrs.get("sharedrep_attrs", "{}"))
+            return out, attrs
+    except ImportError:
+        raise
+    except Exception as err:
+        raise DataFormatError(f"{p}: cannot read arrays ({type(err).__name__}: {err})") from None
+    raise DataFormatError(f"{p}: unsupported array format {suf!r}")
+
+
+# --------------------------------------------------------------------------- folder
+
+
+class ResultsFolder:
+    """An output folder that picks file formats and never clobbers silently.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Folder (created if missing).
+    overwrite : bool, default False
+        Allow replacing existing files (the CLI's ``--force``).
+    table_format : {"auto", "csv", "parquet"}, default "auto"
+        ``"auto"``: Parquet if ``pyarrow`` is installed, else CSV.
+    array_format : {"auto", "h5", "nc", "npz"}, default "auto"
+        ``"auto"``: HDF5 if ``h5py`` is installed, else NPZ.
+
+    Examples
+    --------
+    >>> out = ResultsFolder("results", overwrite=False)  # doctest: +SKIP
+    >>> out.table("cv_scores", df)                          # doctest: +SKIP
+    PosixPath('results/cv_scores.parquet')
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        table_format: str = "auto",
+        array_format: str = "auto",
+    ) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"{self.path} exists and is not a folder")
+        self.overwrite = bool(overwrite)
+        if table_format == "auto":
+            table_format = "parquet" if _has("pyarrow") else "csv"
+        if array_format == "auto":
+            array_format = "h5" if _has("h5py") else "npz"
+        if table_format not in ("csv", "tsv", "parquet"):
+            raise ValueError(
+                f"table_format must be 'csv', 'tsv' or 'parquet', got {table_format!r}"
+            )
+        if array_format not in ("h5", "nc", "npz"):
+            raise ValueError(f"array_format must be 'h5', 'nc' or 'npz', got {array_format!r}")
+        self.table_format = table_format
+        self.array_format = array_format
+
+    def file(self, name: str) -> Path:
+        """Path of ``name`` inside the folder (``name`` must not leave the folder).
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        q = Path(name)
+        if q.is_absolute() or ".." in q.parts:
+            raise ValueError(f"result name {name!r} must be a relative path inside the folder")
+        return self.path / q
+
+    def table(self, name: str, df: pd.DataFrame, *, index: bool = False) -> Path:
+        """Write a table as ``<name>.<table_format>``.
+
+        Parameters
+        ----------
+        name : str
+        df : pandas.DataFrame
+        index : bool, default False
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return write_table(
+            df, self.file(f"{name}.{self.table_format}"), overwrite=self.overwrite, index=index
+        )
+
+    def arrays(self, name: str, arrays: Mapping[str, np.ndarray], attrs=None) -> Path:
+        """Write arrays as ``<name>.<array_format>``.
+
+        Parameters
+        ----------
+        name : str
+        arrays : mapping of str to array_like
+        attrs : mapping, optional
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return write_arrays(
+            arrays, self.file(f"{name}.{self.array_format}"), attrs=attrs, overwrite=self.overwrite
+        )
+
+    def json(self, name: str, obj) -> Path:
+        """Write ``obj`` as ``<name>.json``.
+
+        Parameters
+        ----------
+        name : str
+        obj : object
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return write_json(obj, self.file(f"{name}.json"), overwrite=self.overwrite)

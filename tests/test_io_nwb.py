@@ -1,0 +1,194 @@
+"""NWB reading (files written with pynwb + ndx-pose) and the NWB writer round trip."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pynwb = pytest.importorskip("pynwb")
+pytest.importorskip("ndx_pose")
+
+from conftest_io import BODYPARTS, make_nwb  # noqa: E402
+from sharedrep.io import DataFormatError, read_nwb, write_nwb  # noqa: E402
+from sharedrep.session import Session, SessionCollection  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    d = tmp_path_factory.mktemp("nwb")
+    path = d / "m1_day1.nwb"
+    truth = make_nwb(path, units=True)
+    return path, truth
+
+
+def test_reads_neural_behaviour_trials_stimulation_subject(lab):
+    path, truth = lab
+    s = read_nwb(path, stage="novice", population="motor thalamus", day=1)
+    assert isinstance(s, Session)
+    assert s.subject == "m1" and s.session_id == "m1-day1" and s.day == 1
+    assert np.array_equal(s.neural, truth["x"])
+    assert np.array_equal(s.timestamps, truth["t"])
+    assert list(s.unit_ids) == list(truth["roi_ids"])
+    assert set(s.behavior_names) == {"lever", "paw_x", "paw_y", "nose_x", "nose_y"}
+    unit = dict(zip(s.behavior_names, s.behavior_units, strict=True))
+    assert unit["lever"] == "mm" and unit["paw_x"] == "pixels"
+    # behaviour resampled onto the imaging timestamps
+    lev = s.behavior[:, s.behavior_names.index("lever")]
+    assert np.allclose(lev, np.interp(s.timestamps, truth["lever_t"], truth["lever"]))
+    paw_x = s.behavior[:, s.behavior_names.index("paw_x")]
+    assert np.allclose(paw_x, np.interp(s.timestamps, truth["pose_t"], truth["pose_paw"][:, 0]))
+    # trials
+    assert list(s.trials.columns) == ["start_time", "stop_time", "cue_time", "outcome"]
+    assert np.allclose(s.trials["cue_time"], truth["cues"])
+    assert set(s.trials["outcome"]) == {"hit", "miss"}
+    # optogenetic series -> intervals
+    stim = s.stimulation
+    assert len(stim) == 2
+    assert np.allclose(stim["start_time"], [truth["opto"][0][0], truth["opto"][1][0]])
+    assert np.allclose(stim["stop_time"], [truth["opto"][0][1], truth["opto"][1][1]])
+    assert list(stim["power"]) == [5.0, 3.0]
+    md = s.metadata
+    assert md["subject"]["species"] == "Mus musculus" and md["subject"]["sex"] == "F"
+    assert md["neural_source"] == "ophys/DfOverF/RoiResponseSeries"
+    assert md["nwb"]["session_start_time"].startswith("2024-03-01")
+
+
+def test_explicit_selection_and_spike_units(lab):
+    path, truth = lab
+    s = read_nwb(path, behavior=["lever"], stimulation=False)
+    assert s.behavior_names == ["lever"] and len(s.stimulation) == 0
+    s = read_nwb(path, behavior=["PoseEstimation"])
+    assert sorted(s.behavior_names) == sorted(f"{b}_{c}" for b in BODYPARTS for c in "xy")
+    s = read_nwb(path, neural="ophys/DfOverF/RoiResponseSeries", behavior=[])
+    assert s.n_behavior == 0
+    u = read_nwb(path, neural="units", bin_size=0.1, behavior=["lever"])
+    assert u.n_units == 3 and list(u.unit_ids) == [7, 8, 9]
+    assert np.allclose(np.diff(u.timestamps), 0.1)
+    assert list(u.neural.sum(axis=0)) == [len(x) for x in truth["spikes"]]
+    with pytest.raises(DataFormatError, match="bin_size"):
+        read_nwb(path, neural="units")
+    with pytest.raises(DataFormatError, match="no neural series named 'nope'"):
+        read_nwb(path, neural="nope")
+    with pytest.raises(DataFormatError, match="no behaviour series named 'wheel'.*lever"):
+        read_nwb(path, behavior=["wheel"])
+    with pytest.raises(DataFormatError, match="no stimulation intervals table"):
+        read_nwb(path, stimulation="laser2")
+
+
+def test_fluorescence_fallback_and_spikes_only(tmp_path):
+    p = tmp_path / "fl.nwb"
+    truth = make_nwb(p, rrs="Fluorescence", pose=False, opto=False)
+    s = read_nwb(p)
+    assert s.metadata["neural_source"] == "ophys/Fluorescence/RoiResponseSeries"
+    assert np.array_equal(s.neural, truth["x"]) and s.behavior_names == ["lever"]
+    q = tmp_path / "spk.nwb"
+    make_nwb(q, rrs=None, units=True, pose=False)
+    s = read_nwb(q, bin_size=0.05, behavior=[])
+    assert s.metadata["neural_kind"] == "spike counts per bin" and s.n_units == 3
+
+
+def test_missing_content_errors(tmp_path):
+    p = tmp_path / "empty.nwb"
+    make_nwb(p, rrs=None, units=False, pose=False, lever=False, opto=False)
+    with pytest.raises(DataFormatError, match="no neural data found") as ei:
+        read_nwb(p)
+    assert str(p) in str(ei.value)
+    q = tmp_path / "nosubj.nwb"
+    make_nwb(q, subject_id=False, pose=False, opto=False)
+    with pytest.raises(DataFormatError, match="no subject.subject_id"):
+        read_nwb(q)
+    assert read_nwb(q, subject="mX").subject == "mX"
+
+
+def test_low_confidence_pose_and_short_behaviour(tmp_path):
+    p = tmp_path / "lowconf.nwb"
+    make_nwb(p, pose_confidence=0.1, opto=False)
+    with pytest.raises(DataFormatError, match="no frame has likelihood >= 0.6"):
+        read_nwb(p)
+    s = read_nwb(p, min_confidence=None)
+    assert np.isfinite(s.behavior).all()
+    q = tmp_path / "shortlever.nwb"
+    make_nwb(q, pose=False, opto=False, lever_start=2.0)  # lever starts 2 s late
+    with pytest.raises(DataFormatError, match="behaviour series 'behavior/lever' covers"):
+        read_nwb(q)
+    s = read_nwb(q, extrapolate="nan")
+    assert np.isnan(s.behavior[:, 0]).sum() > 0
+    assert s.mask_samples(s.nonfinite_samples()).n_samples < s.n_samples
+
+
+def test_wrong_file_types(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_nwb(tmp_path / "missing.nwb")
+    txt = tmp_path / "notes.nwb"
+    txt.write_text("hello")
+    with pytest.raises(DataFormatError, match="not an NWB file"):
+        read_nwb(txt)
+    import h5py
+
+    h = tmp_path / "plain.nwb"
+    with h5py.File(h, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(DataFormatError, match="plain.nwb"):
+        read_nwb(h)
+    with pytest.raises(DataFormatError, match="directory"):
+        read_nwb(tmp_path)
+
+
+def test_write_read_round_trip_is_valid_nwb(lab, tmp_path):
+    path, _ = lab
+    s = read_nwb(path, day=3, stage="expert", population="thalamus")
+    s.metadata["indicator"] = "GCaMP6s"
+    out = write_nwb(s, tmp_path / "rt.nwb")
+    assert pynwb.validate(path=str(out)) == []
+    r = read_nwb(out)
+    assert (r.subject, r.session_id, r.day, r.stage, r.population) == (
+        "m1",
+        "m1-day1",
+        3,
+        "expert",
+        "thalamus",
+    )
+    assert np.array_equal(r.neural, s.neural) and np.array_equal(r.timestamps, s.timestamps)
+    assert np.array_equal(r.behavior, s.behavior)
+    assert r.behavior_names == s.behavior_names and r.behavior_units == s.behavior_units
+    assert list(r.unit_ids) == list(s.unit_ids)
+    pd.testing.assert_frame_equal(r.trials, s.trials, check_dtype=False, check_names=False)
+    pd.testing.assert_frame_equal(
+        r.stimulation.reset_index(drop=True),
+        s.stimulation.reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert r.metadata["indicator"] == "GCaMP6s"
+    assert r.metadata["subject"]["species"] == "Mus musculus"
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        write_nwb(s, out)
+    write_nwb(s, out, overwrite=True)
+    assert not [f for f in tmp_path.iterdir() if f.name.startswith(".")]
+
+
+def test_simulated_sessions_export_and_string_unit_ids(tmp_path):
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(80, 3)), rng.normal(size=(80, 4))]
+    Y = [rng.normal(size=(80, 2)), rng.normal(size=(80, 2))]
+    G = [np.repeat(np.arange(4), 20)] * 2
+    coll = SessionCollection.from_arrays(X, Y, G, sampling_rate=30.0, stage="expert")
+    back = []
+    for s in coll:
+        p = write_nwb(s, tmp_path / f"{s.session_id}.nwb")
+        back.append(read_nwb(p))
+    args = SessionCollection(back).to_fit_args()
+    for a, b in zip(args.groups, G, strict=True):
+        assert np.array_equal(a, b)
+    assert np.array_equal(args.neural[1], X[1]) and back[0].stage == "expert"
+    s = coll[0].replace(unit_ids=np.array(["a", "b", "c"]))
+    r = read_nwb(write_nwb(s, tmp_path / "labels.nwb"))
+    assert list(r.unit_ids) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="cannot be NWB object names"):
+        write_nwb(coll[0].replace(behavior_names=["a/b", "c"]), tmp_path / "bad.nwb")
+
+
+def test_missing_extra_names_the_install_command(lab, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pynwb", None)
+    with pytest.raises(ImportError, match=r'pip install "sharedrep\[nwb\]"'):
+        read_nwb(lab[0])

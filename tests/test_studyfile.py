@@ -1,0 +1,226 @@
+"""Study description files: the shipped example, and reporting every problem at once."""
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest_io import RATE, dlc_frame, lever_signal, make_nwb, make_suite2p, write_dlc
+from sharedrep.session import SessionCollection
+from sharedrep.studyfile import StudyError, load_study, validate_study
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "study.toml"
+T = 450  # imaging frames per synthetic session (15 s at 30 Hz)
+
+
+def _cues(duration):
+    return np.arange(1.0, duration - 2.0, 2.5)
+
+
+def write_session_files(base: Path, entry: dict, seed: int, *, fs=RATE, frames=T) -> None:
+    """Create every file a [[sessions]] entry refers to."""
+    dur = frames / fs
+    cues = _cues(dur)
+    if entry.get("format") == "nwb":
+        make_nwb(
+            base / entry["path"],
+            subject=entry["subject"],
+            session_id=f"{entry['subject']}-{entry['day']}",
+            T=frames,
+            seed=seed,
+        )
+        return
+    make_suite2p(base / entry["path"], N=4, T=frames, fs=fs, seed=seed, n_noncell=1)
+    if "lever" in entry:
+        t = np.arange(-0.5, dur + 0.5, 0.01)
+        lv = lever_signal(t, cues)
+        (base / entry["lever"]).parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"time": t, "lever": lv}).to_csv(base / entry["lever"], index=False)
+    if "pose" in entry:
+        n = int(np.ceil((dur + 0.5) * 60))
+        write_dlc(dlc_frame(n, seed=seed), base / entry["pose"])
+    if "trials" in entry:
+        pd.DataFrame(
+            {
+                "start_time": cues - 0.5,
+                "stop_time": cues + 2.0,
+                "cue_time": cues,
+                "outcome": ["hit"] * len(cues),
+            }
+        ).to_csv(base / entry["trials"], index=False)
+    if "stimulation" in entry:
+        pd.DataFrame({"start_time": [3.0, 8.0], "stop_time": [3.5, 8.2]}).to_csv(
+            base / entry["stimulation"], index=False
+        )
+    if "frame_times" in entry:
+        jitter = np.random.default_rng(seed).uniform(-1e-4, 1e-4, frames)
+        np.save(base / entry["frame_times"], np.arange(frames) / fs + jitter)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    pytest.importorskip("pynwb")
+    pytest.importorskip("tables")
+    base = tmp_path_factory.mktemp("study")
+    shutil.copy(EXAMPLE, base / "study.toml")
+    doc = tomllib.loads(EXAMPLE.read_text())
+    for i, entry in enumerate(doc["sessions"]):
+        write_session_files(base, {**doc["defaults"], **entry}, seed=i)
+    return base / "study.toml"
+
+
+def test_example_study_is_valid_and_loads(example):
+    assert validate_study(example) == []
+    study = load_study(example)
+    assert isinstance(study, SessionCollection) and len(study) == 6
+    assert study.name.startswith("lever-push")
+    assert study.analysis["lags"] == 3
+    assert Path(study.analysis["output"]).is_absolute()
+    assert study.populations == ["motor thalamus", "M1 L2/3"]
+    s = study["tha01-day14"]
+    assert s.metadata["format"] == "suite2p" and s.metadata["excluded_stimulation_frames"] > 0
+    assert "movement_onset_time" in s.trials.columns
+    onset_delay = (s.trials["movement_onset_time"] - s.trials["cue_time"]).to_numpy()
+    assert np.allclose(onset_delay, 0.425, atol=0.05)  # lever ramp starts 0.4 s after the cue
+    nwb = study["m1l23a-day1"]
+    assert nwb.metadata["format"] == "nwb" and nwb.day == 1
+    a = study.to_fit_args(population="motor thalamus", stage="expert")
+    assert a.subjects == ["tha01", "tha02"]
+    assert a.behavior_names == ["lever", "paw_x", "paw_y", "nose_x", "nose_y"]
+    b = study.to_fit_args(population="M1 L2/3")
+    assert b.neural[0].shape[1] == 5 and len(b.session_ids[0]) == 2
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    pytest.importorskip("tables")
+    good = {
+        "subject": "a",
+        "day": 1,
+        "path": "a/plane0",
+        "lever": "a/lever.csv",
+        "trials": "a/trials.csv",
+    }
+    write_session_files(tmp_path, good, seed=0)
+    slow = {"subject": "b", "day": 1, "path": "b/plane0", "lever": "b/lever.csv"}
+    write_session_files(tmp_path, slow, seed=1, fs=15.0)
+    other = {
+        "subject": "c",
+        "day": 1,
+        "path": "c/plane0",
+        "lever": "c/lever.csv",
+        "frame_times": "c/ft.npy",
+    }
+    write_session_files(tmp_path, other, seed=2)
+    np.save(tmp_path / "c" / "ft.npy", np.arange(T - 3) / RATE)  # wrong length
+    bad_t = {"subject": "d", "day": 1, "path": "d/plane0", "frame_times": "d/ft.npy"}
+    write_session_files(tmp_path, bad_t, seed=3)
+    ft = np.arange(T) / RATE
+    ft[10] = ft[5]
+    np.save(tmp_path / "d" / "ft.npy", ft)  # non-monotonic
+    toml = tmp_path / "study.toml"
+    toml.write_text(
+        """
+colour = "blue"
+[analysis]
+n_shared = 2
+lagz = 3
+[defaults]
+format = "suite2p"
+lever_units = "mm"
+[[sessions]]
+subject = "a"
+day = 1
+path = "a/plane0"
+lever = "a/lever.csv"
+trials = "a/trials.csv"
+[[sessions]]
+subject = "b"
+day = 1
+path = "b/plane0"
+lever = "b/lever.csv"
+lever_names = ["push"]
+[[sessions]]
+subject = "c"
+day = 1
+path = "c/plane0"
+frame_times = "c/ft.npy"
+[[sessions]]
+subject = "d"
+day = 1
+path = "d/plane0"
+frame_times = "d/ft.npy"
+[[sessions]]
+subject = "e"
+path = "e/missing_plane0"
+[[sessions]]
+subject = "a"
+day = 1
+path = "a/plane0"
+[[sessions]]
+path = "a/plane0"
+speed = 3
+[[sessions]]
+subject = "f"
+format = "nwb"
+path = "a/plane0"
+frame_rate = 30.0
+[[sessions]]
+subject = "g"
+day = 1
+path = "a/plane0"
+frame_rate = 31.5
+"""
+    )
+    problems = validate_study(toml)
+    text = "\n".join(problems)
+    expected = [
+        "unknown top-level key 'colour'",
+        "[analysis]: unknown key 'lagz'",
+        "sessions[4] (e): path file not found",
+        "sessions[5] (a-day1): duplicate session_id 'a-day1'",
+        "sessions[6]: missing required key 'subject'",
+        "sessions[6]: unknown key 'speed'",
+        "key 'frame_rate' does not apply to format 'nwb'",
+        "sessions[2] (c-day1)",  # frame times of the wrong length
+        "447 frame times but 450 frames",
+        "sessions[3] (d-day1)",
+        "not strictly increasing",
+        "inconsistent sampling rates: frame_rate = 31.5 Hz in the study file but ops['fs'] = 30.0",
+        "inconsistent sampling rates: 1 session(s) at 30 Hz ('a-day1') but 'b-day1' 15 Hz",
+        "behaviour names differ across subjects: session 'b-day1'",
+    ]
+    for e in expected:
+        assert e in text, f"missing problem {e!r} in:\n{text}"
+    with pytest.raises(StudyError) as ei:
+        load_study(toml)
+    assert ei.value.problems == problems
+    assert str(toml) in str(ei.value) and f"{len(problems)} problem(s)" in str(ei.value)
+    # shallow validation reports only the schema problems
+    shallow = validate_study(toml, deep=False)
+    assert len(shallow) < len(problems) and not any("sampling" in p for p in shallow)
+
+
+def test_unreadable_study_files(tmp_path):
+    assert validate_study(tmp_path / "none.toml") == [
+        f"study file not found: {tmp_path / 'none.toml'}"
+    ]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[study\nname = 1")
+    (msg,) = validate_study(bad)
+    assert "invalid TOML" in msg and str(bad) in msg
+    empty = tmp_path / "empty.toml"
+    empty.write_text("[study]\nname = 'x'\n")
+    assert validate_study(empty) == ["no [[sessions]] entries"]
+    types = tmp_path / "types.toml"
+    types.write_text(
+        "[analysis]\nn_shared = 'many'\ncv = 2.5\nbehavior_metric = 'r2'\n"
+        "[[sessions]]\nsubject = 'a'\nday = '1'\npath = 'x.nwb'\n"
+    )
+    probs = "\n".join(validate_study(types))
+    assert "'n_shared' must be a number or \"auto\"" in probs
+    assert "'cv' must be an integer" in probs
+    assert "behavior_metric must be" in probs
+    assert "'day' must be an integer, got '1'" in probs
