@@ -1,0 +1,263 @@
+"""Benchmark: cost of a full cross-validated ShaReD fit relative to the unavoidable work.
+
+The unavoidable work of any fit is one pass over the data forming every subject's Gram
+matrix ``X~' X~`` of its (lag-embedded) activity. DESIGN.md section 2 asks that the full
+cross-validated fit (per-block sufficient statistics, folds by subtraction, one
+eigendecomposition per fold Gram for the whole alpha grid) cost a small multiple of that
+pass; the target is a ratio <= 3. The ratio is printed, never asserted.
+
+Run ``python benchmarks/bench_fit.py`` (default: 20 subjects x 300 units x 20,000 samples,
+5 folds x 10 alphas x n_shared="auto" up to 8) or ``--quick`` for a smaller problem that
+finishes in well under two minutes on two cores. See ``--help`` and benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+
+QUICK = dict(subjects=10, units=200, samples=10000)
+FULL = dict(subjects=20, units=300, samples=20000)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"small problem ({QUICK['subjects']} subjects x {QUICK['units']} units x "
+        f"{QUICK['samples']} samples) unless sizes are given explicitly",
+    )
+    ap.add_argument("--subjects", type=int, default=None, help=f"default {FULL['subjects']}")
+    ap.add_argument("--units", type=int, default=None, help=f"default {FULL['units']}")
+    ap.add_argument(
+        "--samples", type=int, default=None, help=f"per subject; default {FULL['samples']}"
+    )
+    ap.add_argument("--lags", type=int, default=0, help="lags 0..LAGS")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--alphas", type=int, default=10, help="size of the log alpha grid")
+    ap.add_argument("--max-shared", type=int, default=8, help='n_shared="auto" up to this')
+    ap.add_argument("--behavior", type=int, default=12, help="behaviour features p")
+    ap.add_argument("--trial-length", type=int, default=100, help="samples per trial")
+    ap.add_argument(
+        "--no-private",
+        action="store_true",
+        help="skip the private components (DESIGN 1.7) in the timed fit",
+    )
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time the fit without private components (model selection + final fit)",
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="Gram passes timed (the minimum is used)"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit BLAS threads (threadpoolctl); default: the library default",
+    )
+    ap.add_argument(
+        "--fit-repeat",
+        type=int,
+        default=None,
+        help="full fits timed (the minimum is used); default 1, or 2 with --quick",
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    base = QUICK if args.quick else FULL
+    for key in ("subjects", "units", "samples"):
+        if getattr(args, key) is None:
+            setattr(args, key, base[key])
+    if args.fit_repeat is None:
+        args.fit_repeat = 2 if args.quick else 1
+    for key in (
+        "subjects",
+        "units",
+        "samples",
+        "folds",
+        "alphas",
+        "max_shared",
+        "repeat",
+        "fit_repeat",
+    ):
+        if getattr(args, key) < 1:
+            ap.error(f"--{key.replace('_', '-')} must be >= 1")
+    if args.lags < 0:
+        ap.error("--lags must be >= 0")
+    return args
+
+
+def machine_info() -> list[str]:
+    from threadpoolctl import threadpool_info
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count()
+    lines = [
+        f"python {platform.python_version()} on {platform.platform()}",
+        f"cpu: {platform.processor() or platform.machine()}; "
+        f"{os.cpu_count()} logical cores, {usable} usable by this process",
+    ]
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()
+        lines.append(
+            "load average (1, 5, 15 min): "
+            + ", ".join(f"{x:.2f}" for x in load)
+            + (
+                "  <- machine busy: timings are noisy; multi-threaded BLAS suffers most "
+                "(try --threads 1)"
+                if load[0] > 0.75 * usable
+                else ""
+            )
+        )
+    import scipy
+
+    import sharedrep
+
+    lines.append(
+        f"numpy {np.__version__}, scipy {scipy.__version__}, sharedrep {sharedrep.__version__}"
+    )
+    for lib in threadpool_info():
+        lines.append(
+            f"  {lib['user_api']}: {lib['internal_api']} {lib.get('version')} "
+            f"({lib.get('threading_layer', '?')}, {lib['num_threads']} threads) "
+            f"{os.path.basename(lib['filepath'])}"
+        )
+    return lines
+
+
+def make_data(args):
+    """Simulated data at the requested size (``sharedrep.simulate`` is fast enough)."""
+    from sharedrep import simulate
+
+    return simulate(
+        n_subjects=args.subjects,
+        n_samples=args.samples,
+        n_units=args.units,
+        n_behavior=args.behavior,
+        n_shared=2,
+        lag=min(args.lags, 2),
+        trial_length=args.trial_length,
+        seed=args.seed,
+    )
+
+
+def gram_pass(neural, n_lags: int) -> float:
+    """Seconds to form every subject's Gram matrix of its lag-embedded activity.
+
+    The lag embedding itself (stacking shifted copies) is not timed: only the products
+    ``X~' X~``, the floating-point work any exact fit must do.
+    """
+    total = 0.0
+    for X in neural:
+        T = X.shape[0]
+        if n_lags > 1:
+            Xl = np.hstack([X[n_lags - 1 - lag : T - lag] for lag in range(n_lags)])
+        else:
+            Xl = np.ascontiguousarray(X)
+        t0 = time.perf_counter()
+        G = Xl.T @ Xl
+        total += time.perf_counter() - t0
+        del Xl, G
+    return total
+
+
+def time_fit(model, d, repeat: int) -> list[float]:
+    """Seconds of ``repeat`` full fits (warnings silenced)."""
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            model.fit(d.neural, d.behavior, groups=d.groups)
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def _fmt(times: list[float]) -> str:
+    if len(times) == 1:
+        return f"{times[0]:.3f} s"
+    return f"{min(times):.3f} s (min of {len(times)}: {', '.join(f'{t:.3f}' for t in times)})"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from sharedrep import ShaReD
+
+    limiter = contextlib.nullcontext()
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(limits=args.threads)
+
+    with limiter:
+        print("Machine")
+        for line in machine_info():
+            print("  " + line)
+        n_lags = args.lags + 1
+        cols = args.units * n_lags
+        gb = args.subjects * args.samples * args.units * 8 / 1e9
+        print(
+            f"\nProblem: {args.subjects} subjects x {args.units} units x {args.samples} samples "
+            f"({gb:.2f} GB of float64 activity), lags 0..{args.lags} "
+            f"({cols} columns per subject), p = {args.behavior} behaviour features,\n"
+            f"         CV {args.folds} folds x {args.alphas} alphas x n_shared='auto' "
+            f"(k <= {args.max_shared}), trials of {args.trial_length} samples, "
+            f"private components {'off' if args.no_private else 'on'}"
+        )
+
+        t0 = time.perf_counter()
+        d = make_data(args)
+        print(f"\nData generated in {time.perf_counter() - t0:.2f} s (not part of the ratio)")
+
+        gram_pass(d.neural[:1], n_lags)  # warm-up (thread pools, page faults)
+        grams = [gram_pass(d.neural, n_lags) for _ in range(args.repeat)]
+        t_gram = min(grams)
+        print(f"One Gram pass (every subject's X~'X~, numpy): {_fmt(grams)}")
+
+        model = ShaReD(
+            n_shared="auto",
+            alpha=None,
+            lags=args.lags,
+            cv=args.folds,
+            random_state=args.seed,
+            alphas=np.logspace(-4, 3, args.alphas),
+            max_shared=min(args.max_shared, args.behavior),
+            private=not args.no_private,
+        )
+        fits = time_fit(model, d, args.fit_repeat)
+        t_fit = min(fits)
+        print(
+            f"Full cross-validated fit: {_fmt(fits)} "
+            f"(selected alpha = {model.alpha_:.3g}, k = {model.n_shared_})"
+        )
+        ratio = t_fit / t_gram
+        if args.breakdown and not args.no_private:
+            sel = time_fit(model.set_params(private=False), d, args.fit_repeat)
+            t_sel = min(sel)
+            print(
+                f"  without private components: {_fmt(sel)}, ratio {t_sel / t_gram:.2f}; "
+                f"private components ~ {t_fit - t_sel:.3f} s"
+            )
+        verdict = "meets" if ratio <= 3 else "misses"
+        print(f"\nRatio full CV fit / Gram pass = {ratio:.2f}  (target <= 3: {verdict} it)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
