@@ -139,3 +139,33 @@ def test_python_dash_m_help():
     )
     assert proc.returncode != 0
     assert "Error" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_validate_reports_every_problem(tmp_path):
+    from typer.testing import CliRunner
+
+    from sharedrep.cli import app
+
+    study = tmp_path / "study.toml"
+    study.write_text(
+        '[study]\nname = "x"\nbogus_key = 1\n\n'
+        '[[sessions]]\nsubject = "m1"\nday = 1\nstage = "novice"\npopulation = "m1"\n'
+        'path = "missing_a.nwb"\nformat = "nwb"\n\n'
+        '[[sessions]]\nsubject = "m2"\nday = 1\nstage = "novice"\npopulation = "m1"\n'
+        'path = "missing_b.nwb"\nformat = "nwb"\n'
+    )
+    result = CliRunner().invoke(app, ["validate", str(study)])
+    assert result.exit_code == 1
+    out = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert "missing_a.nwb" in out and "missing_b.nwb" in out and "bogus_key" in out
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 1
+
+
+def test_validate_help():
+    from typer.testing import CliRunner
+
+    from sharedrep.cli import app
+
+    result = CliRunner().invoke(app, ["validate", "--help"])
+    assert result.exit_code == 0 and "every problem" in result.output

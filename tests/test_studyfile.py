@@ -224,3 +224,13 @@ def test_unreadable_study_files(tmp_path):
     assert "'cv' must be an integer" in probs
     assert "behavior_metric must be" in probs
     assert "'day' must be an integer, got '1'" in probs
+
+
+def test_cli_validate_accepts_the_example_study(example):
+    from typer.testing import CliRunner
+
+    from sharedrep.cli import app
+
+    result = CliRunner().invoke(app, ["validate", str(example)])
+    assert result.exit_code == 0, result.output
+    assert "valid study" in result.output

@@ -487,6 +487,37 @@ def demo(
         run_demo(out, seed=seed, n_subjects=subjects, plots=not no_plots, force=force)
 
 
+@app.command()
+def validate(
+    study: Annotated[
+        Path, typer.Argument(help="The study description (.toml) to check.", show_default=False)
+    ],
+    shallow: Annotated[
+        bool,
+        typer.Option("--shallow", help="Check the file and paths only; do not load sessions."),
+    ] = False,
+) -> None:
+    """Check a study file and every session it lists; report every problem at once.
+
+    Exit code 0 when the study is valid, 1 when problems were found (one line each on
+    stderr, naming the session entry and file).
+    """
+    from .studyfile import validate_study
+
+    with user_errors():
+        if not study.is_file():
+            raise FileNotFoundError(f"no study file at {study}")
+        problems = validate_study(study, deep=not shallow)
+    con, err = console(), err_console()
+    if not problems:
+        con.print(f"[green]OK[/green]: {study} is a valid study description")
+        return
+    err.print(f"[bold red]{len(problems)} problem(s)[/bold red] in {study}:", markup=True)
+    for problem in problems:
+        err.print(f"  - {problem}", markup=False, soft_wrap=True)
+    raise typer.Exit(code=EXIT_USER_ERROR)
+
+
 def main(prog_name: str = "sharedrep") -> None:
     """Run the command-line application (the ``sharedrep`` console script)."""
     app(prog_name=prog_name)
