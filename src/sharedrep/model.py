@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from . import solver
+from . import backends, solver
 from ._validation import check_array, check_groups, check_subject_arrays, check_subject_index
 from .design import as_lags, lag_embed, valid_rows
 from .selection import select_grid
@@ -117,6 +117,22 @@ class ShaReD(BaseEstimator):
         contains a non-finite neural sample.
     private : bool, default=True
         Also estimate the private components (:class:`PrivateComponents`).
+    backend : {"numpy", "dask", "torch"}, default="numpy"
+        Where the pass over the data runs (:mod:`sharedrep.backends`). ``"numpy"``: in
+        this process. ``"dask"``: one task per subject on a ``dask.distributed`` cluster
+        (a private ``LocalCluster`` unless one is set with
+        :func:`sharedrep.backends.dask.use_cluster`; see ``docs/scaling.md``); each task
+        reads its subject where the data live and returns only small matrices.
+        ``"torch"``: the data pass and the cross-validation solves with PyTorch on
+        ``device``. All give the same model up to rounding.
+    device : str, default="cpu"
+        Torch device for ``backend="torch"`` (``"cuda"``, ``"cuda:1"``, ``"cpu"``); the
+        other backends need ``"cpu"``.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the data pass (lag embedding and cross-products). ``"float32"``
+        halves its memory traffic for very large problems; the products are summed in
+        float64 over blocks of 4096 samples and every solve is float64 (accuracy: see
+        ``docs/benchmarks.md``).
 
     Attributes
     ----------
@@ -185,6 +201,9 @@ class ShaReD(BaseEstimator):
         subject_weights=None,
         nan_policy="raise",
         private=True,
+        backend="numpy",
+        device="cpu",
+        dtype="float64",
     ):
         self.n_shared = n_shared
         self.alpha = alpha
@@ -199,6 +218,9 @@ class ShaReD(BaseEstimator):
         self.subject_weights = subject_weights
         self.nan_policy = nan_policy
         self.private = private
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self, n_features: int, n_subjects: int):
@@ -209,6 +231,18 @@ class ShaReD(BaseEstimator):
             )
         if self.selection not in ("best", "one_se"):
             raise ValueError(f"selection must be 'best' or 'one_se'; got {self.selection!r}")
+        if self.backend not in backends.BACKENDS:
+            raise ValueError(f"backend must be one of {backends.BACKENDS}; got {self.backend!r}")
+        if not isinstance(self.device, str):
+            raise TypeError(
+                f"device must be a string such as 'cpu' or 'cuda'; got {self.device!r}"
+            )
+        if self.backend != "torch" and self.device != "cpu":
+            raise ValueError(
+                f"device={self.device!r} needs backend='torch'; the {self.backend} backend "
+                "runs on the CPU"
+            )
+        backends.check_dtype(self.dtype)
         if not (isinstance(self.shrinkage, numbers.Real) and 0.0 <= self.shrinkage <= 1.0):
             raise ValueError(f"shrinkage must be a number in [0, 1]; got {self.shrinkage!r}")
         auto_k = isinstance(self.n_shared, str)
@@ -308,9 +342,13 @@ class ShaReD(BaseEstimator):
         Parameters
         ----------
         neural : list of array-like, each (T_s, N_s)
-            Neural activity per subject (its own units; any number of units).
+            Neural activity per subject (its own units; any number of units). Entries may
+            also be file paths (``.npy``, ``"file.npz::name"``, zarr) or lazy arrays
+            (dask, zarr, h5py/NWB datasets, :class:`sharedrep.backends.FileArray`): they
+            are read one subject at a time, on the workers with ``backend="dask"``.
         behavior : list of array-like, each (T_s, p)
-            Behaviour per subject, the same ``p`` features in the same order.
+            Behaviour per subject, the same ``p`` features in the same order (arrays,
+            paths or lazy arrays as for ``neural``).
         groups : list of array-like (T_s,) or None
             Trial ids per subject. Lag windows never cross trials and cross-validation
             holds out whole trials.
@@ -319,23 +357,36 @@ class ShaReD(BaseEstimator):
         -------
         self : ShaReD
         """
-        Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=self.nan_policy)
+        if backends.has_sources(neural, behavior, groups):
+            Xs, Ys, gs = backends.check_sources(
+                neural, behavior, groups, nan_policy=self.nan_policy
+            )
+        else:
+            Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=self.nan_policy)
         S, p = len(Xs), Ys[0].shape[1]
         auto_k, k_max, alphas, weights = self._check_params(p, S)
         lags = as_lags(self.lags)
         gap = int(np.max(np.abs(lags)))
         n_folds = int(self.cv) if self.cv is not None else 0
-        prep = [
-            self._prepare(X, Y, g, lags, n_folds, s, gap)
-            for s, (X, Y, g) in enumerate(zip(Xs, Ys, gs, strict=True))
-        ]
+        backend = backends.get_backend(self.backend, device=self.device)
+        prep = backend.statistics(
+            Xs,
+            Ys,
+            gs,
+            lags,
+            n_folds,
+            gap=gap,
+            random_state=self.random_state,
+            nan_policy=self.nan_policy,
+            dtype=self.dtype,
+        )
         stats_list = [p_.stats for p_ in prep]
         chunks = [p_.chunks for p_ in prep]
 
         self.cv_results_ = None
         i_alpha, k = 0, k_max
         if n_folds:
-            errors = solver.cv_errors(
+            errors = backend.cv_errors(
                 stats_list, chunks, weights, alphas, k_max, self.behavior_metric, self.shrinkage
             )
             self.cv_results_ = _summarize_cv(errors, alphas, self.behavior_metric)
@@ -453,9 +504,7 @@ class ShaReD(BaseEstimator):
         gzz = V.T @ sd.yy @ V
         resid = sd.gram - gxz @ np.linalg.pinv(gzz, hermitian=True) @ gxz.T
         resid = 0.5 * (resid + resid.T)
-        m = min(q, 10)
-        lam, U = solver.sla.eigh(resid, subset_by_index=[q - m, q - 1])
-        lam, U = np.clip(lam[::-1], 0, None), U[:, ::-1]
+        lam, U = solver.top_eigh(resid, min(q, 10))
         tr = np.trace(sd.gram)
         return PrivateComponents(
             behavior_axes=axes_b,

@@ -147,13 +147,27 @@ class Stats:
         return Stats(self.n, self.sx, self.sy @ T, self.xx, self.xy @ T, T.T @ self.yy @ T)
 
 
+_F32_BLOCK = 4096
+
+
+def _gram(Z: np.ndarray) -> np.ndarray:
+    """``Z' Z`` in float64; a float32 ``Z`` is multiplied in row blocks summed in float64."""
+    if Z.dtype == np.float64:
+        return Z.T @ Z
+    out = np.zeros((Z.shape[1], Z.shape[1]))
+    for a in range(0, Z.shape[0], _F32_BLOCK):
+        Zb = Z[a : a + _F32_BLOCK]
+        out += Zb.T @ Zb
+    return out
+
+
 def augmented_stats(Z: np.ndarray, q: int, p: int, gram=None) -> Stats:
     """Statistics from the augmented rows ``Z = [X, Y, 1]`` (n x (q + p + 1)).
 
     One symmetric product ``Z' Z`` (a BLAS ``syrk``) yields every cross-product, the
     column sums and the count in a single pass over the data.
     """
-    ZZ = Z.T @ Z if gram is None else gram(Z)
+    ZZ = _gram(Z) if gram is None else np.asarray(gram(Z), dtype=np.float64)
     xs, ys = slice(0, q), slice(q, q + p)
     return Stats(
         float(ZZ[-1, -1]),
@@ -239,6 +253,7 @@ def subject_statistics(
     nan_policy: str = "raise",
     subject=None,
     gram=None,
+    dtype=np.float64,
 ) -> SubjectData:
     """Lag-embed one subject and compute the statistics of its CV chunks in one pass.
 
@@ -267,6 +282,11 @@ def subject_statistics(
         Index used in error messages.
     gram : callable, optional
         ``gram(Z) -> Z' Z`` for the augmented rows (a backend hook); numpy by default.
+    dtype : {np.float64, np.float32}
+        Precision of the data pass (lag embedding and products). With float32 the data
+        are centred in float64, rounded once, multiplied in float32 row blocks of
+        4096 samples and the block products summed in float64; the statistics and
+        everything after them are float64.
 
     Returns
     -------
@@ -308,11 +328,16 @@ def subject_statistics(
     x_center = _center(X, finite_x)
     y_center = _center(Y, finite_y)
     q, p = X.shape[1] * lags.size, Y.shape[1]
-    Z = np.empty((ordered.size, q + p + 1))
+    dtype = np.dtype(dtype)
+    Z = np.empty((ordered.size, q + p + 1), dtype=dtype)
     Xsrc = np.where(np.isfinite(X), X, 0.0) if omit else X
-    lag_embed(Xsrc, lags, ordered, center=x_center, out=Z[:, :q])
-    np.take(Y, ordered, axis=0, out=Z[:, q : q + p])
-    Z[:, q : q + p] -= y_center
+    if dtype == np.float64:
+        lag_embed(Xsrc, lags, ordered, center=x_center, out=Z[:, :q])
+        np.take(Y, ordered, axis=0, out=Z[:, q : q + p])
+        Z[:, q : q + p] -= y_center
+    else:  # reduced precision: centre in float64, round once
+        lag_embed((Xsrc - x_center).astype(dtype), lags, ordered, out=Z[:, :q])
+        Z[:, q : q + p] = Y[ordered] - y_center
     Z[:, -1] = 1.0
     stats = chunk_stats(Z, q, p, chunks.bounds, gram=gram)
     del Z
@@ -422,6 +447,24 @@ def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     idx = np.argmax(np.abs(V), axis=0)
     V = V * np.sign(V[idx, np.arange(V.shape[1])])
     return V, rho
+
+
+def top_eigh(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Leading ``m`` eigenpairs of a symmetric PSD matrix, in decreasing order.
+
+    Dense ``eigh`` for small matrices; Lanczos (ARPACK, deterministic start vector) when
+    only a few of many eigenpairs are wanted.
+    """
+    q = A.shape[0]
+    if q <= 200 or m >= q // 4:
+        lam, U = sla.eigh(A, subset_by_index=[q - m, q - 1])
+    else:
+        from scipy.sparse.linalg import eigsh
+
+        lam, U = eigsh(A, k=m, which="LA", v0=np.ones(q) / np.sqrt(q))
+        idx = np.argsort(lam)
+        lam, U = lam[idx], U[:, idx]
+    return np.clip(lam[::-1], 0.0, None), U[:, ::-1]
 
 
 def ridge_eig(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
