@@ -153,7 +153,9 @@ class ShaReD(BaseEstimator):
     cv_results_ : dict or None
         ``alphas`` (n_alphas,), ``n_shared`` (k_max,), ``fold_scores``
         (n_folds, n_alphas, k_max), ``mean_score``, ``se_score`` (n_alphas, k_max): the
-        selection score (see :func:`sharedrep.solver.cv_criterion`); ``r2_dim``
+        selection score (see :func:`sharedrep.solver.cv_criterion`; ``mean_score`` pools
+        the held-out errors over folds, :func:`sharedrep.solver.pooled_criterion`, and
+        ``se_score`` is the standard error of the per-fold scores); ``r2_dim``
         (n_alphas, k_max) and ``r2_subject_dim`` (n_alphas, S, k_max): pooled held-out R^2
         of each latent predicted from neural activity; ``best_index`` (i_alpha, k).
     lags_ : ndarray of int (n_lags,)
@@ -400,7 +402,7 @@ class ShaReD(BaseEstimator):
                 warnings.warn(
                     "no shared dimension is predicted better than its mean on held-out data; "
                     "keeping n_shared=1",
-                    RuntimeWarning,
+                    UserWarning,
                     stacklevel=2,
                 )
         alpha = float(alphas[i_alpha])
@@ -437,10 +439,10 @@ class ShaReD(BaseEstimator):
         self._warn_constant(range(S))
         self.private_ = None
         if self.private:
-            self.private_ = [
-                self._private_components(pp, sd, alpha)
-                for pp, sd in zip(prep, fit.standardized, strict=True)
-            ]
+            self.private_ = solver.thread_map(
+                lambda args: self._private_components(*args, alpha),
+                list(zip(prep, fit.standardized, strict=True)),
+            )
         return self
 
     @staticmethod
@@ -463,7 +465,6 @@ class ShaReD(BaseEstimator):
                     stacklevel=3,
                 )
 
-    @solver.small_blas
     def _private_components(self, pp: solver.SubjectData, sd, alpha: float) -> PrivateComponents:
         """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject."""
         V, Cm = self.shared_axes_, self.metric_
@@ -488,7 +489,7 @@ class ShaReD(BaseEstimator):
                 0.0,
                 y_scale=ones,
             )
-            cv_curve = solver.cv_criterion(err, "variance").mean(axis=0)[0]
+            cv_curve = solver.pooled_criterion(err, "variance")[0]
             if np.max(cv_curve) > 0:
                 rank = int(np.argmax(cv_curve)) + 1
                 total_r = solver.total(stats_r)
@@ -733,7 +734,7 @@ class ShaReD(BaseEstimator):
                 y_scale=self.behavior_scale_,
                 axes=V,
             )
-            score = solver.cv_criterion(err, self.behavior_metric)[:, :, -1].mean(axis=0)
+            score = solver.pooled_criterion(err, self.behavior_metric)[:, -1]
             alpha = float(alphas[int(np.nanargmax(score))])
         fit = solver.fit_from_stats(
             [solver.total(pp.stats)],
@@ -756,7 +757,9 @@ class ShaReD(BaseEstimator):
         self.n_subjects_ += 1
         self._warn_constant([s])
         if self.private_ is not None:
-            self.private_.append(self._private_components(pp, sd, alpha))
+            self.private_.extend(
+                solver.thread_map(lambda args: self._private_components(*args), [(pp, sd, alpha)])
+            )
         return s
 
     # ------------------------------------------------------------------ persistence
@@ -939,7 +942,7 @@ def _summarize_cv(errors: dict, alphas: np.ndarray, metric: str) -> dict:
     """Fold scores and held-out R^2 tables from the raw held-out errors."""
     fold_scores = solver.cv_criterion(errors, metric)
     n_folds = fold_scores.shape[0]
-    mean = fold_scores.mean(axis=0)
+    mean = solver.pooled_criterion(errors, metric)
     se = fold_scores.std(axis=0, ddof=1) / np.sqrt(n_folds) if n_folds > 1 else np.zeros_like(mean)
     sse, sst = errors["sse"], errors["sst"]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -37,11 +37,13 @@ This module is pure numerics: it never imports I/O, plotting or the estimator.
 from __future__ import annotations
 
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .design import lag_embed, valid_rows
 from .selection import Chunks, make_chunks
@@ -63,10 +65,44 @@ __all__ = [
     "fit_from_stats",
     "cv_errors",
     "cv_criterion",
+    "pooled_criterion",
     "heldout_behavior_ss",
 ]
 
 _CONSTANT_TOL = 1e-10
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def single_threaded_blas():
+    """Context manager limiting BLAS/LAPACK to one thread.
+
+    The threadpool controller is built once (finding the loaded BLAS libraries costs a
+    few milliseconds), so entering the context is cheap enough for inner loops.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+def _n_workers(n_items: int) -> int:
+    return max(1, min(n_items, os.cpu_count() or 1))
+
+
+def thread_map(func, items: list) -> list:
+    """``[func(x) for x in items]`` on one thread per core, BLAS single-threaded.
+
+    numpy copies and LAPACK/BLAS calls release the GIL, so per-subject work runs in
+    parallel; results keep the order of ``items`` and do not depend on the scheduling.
+    """
+    n = _n_workers(len(items))
+    with single_threaded_blas():
+        if n == 1:
+            return [func(x) for x in items]
+        with ThreadPoolExecutor(n) as pool:
+            return list(pool.map(func, items))
 
 
 def small_blas(func):
@@ -79,7 +115,7 @@ def small_blas(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             return func(*args, **kwargs)
 
     return wrapper
@@ -703,12 +739,10 @@ def cv_errors(
         p = ysc.shape[0]
         C = np.zeros((p, p))
         Ms = np.zeros((n_alpha, p, p))
-        solved = []
-        for w, sd in zip(weights, stds, strict=True):
-            P = ridge_path(sd.gram, sd.n, alphas, sd.cross)  # (n_alpha, q, p)
+        solved = thread_map(lambda sd: ridge_path(sd.gram, sd.n, alphas, sd.cross), stds)
+        for w, sd, P in zip(weights, stds, solved, strict=True):  # P: (n_alpha, q, p)
             Ms += w / sd.n * (sd.cross.T[None] @ P)
             C += w / sd.n * sd.yy
-            solved.append(P)
         Cm = behavior_metric(C, metric, shrinkage)
         Vs = np.stack(
             [solve_axes(Ms[ia], Cm, k_max)[0] if axes is None else axes for ia in range(n_alpha)]
@@ -750,11 +784,32 @@ def cv_criterion(errors: dict, metric: str) -> np.ndarray:
     -------
     score : ndarray (n_folds, n_alphas, k_max)
     """
-    sse = errors["sse"].sum(axis=2)
-    sst = errors["sst"].sum(axis=2)
-    if metric == "correlation":
-        gain = 1.0 - sse / np.where(sst > 0, sst, np.nan)
-    else:
-        tot = errors["sst_behavior"].sum(axis=1)[:, None, None]
-        gain = (sst - sse) / tot
+    return _criterion(errors["sse"], errors["sst"], errors["sst_behavior"], metric)
+
+
+def pooled_criterion(errors: dict, metric: str) -> np.ndarray:
+    """Selection score with the errors pooled over folds, shape (n_alphas, k_max).
+
+    As :func:`cv_criterion` but from the held-out sums of squares added over all folds
+    (``sum_f SSE / sum_f SST``) rather than a mean of per-fold ratios: robust when a
+    small fold holds a latent that barely varies (its per-fold R^2 can be hugely
+    negative and would dominate a mean).
+    """
+    return _criterion(
+        errors["sse"].sum(axis=0, keepdims=True),
+        errors["sst"].sum(axis=0, keepdims=True),
+        errors["sst_behavior"].sum(axis=0, keepdims=True),
+        metric,
+    )[0]
+
+
+def _criterion(sse, sst, sst_behavior, metric):
+    sse = sse.sum(axis=2)
+    sst = sst.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric == "correlation":
+            gain = 1.0 - sse / np.where(sst > 0, sst, np.nan)
+        else:
+            tot = sst_behavior.sum(axis=1)[:, None, None]
+            gain = (sst - sse) / tot
     return np.cumsum(gain, axis=2)

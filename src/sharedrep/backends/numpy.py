@@ -1,13 +1,17 @@
-"""The default backend: the statistics pass in this process, one subject after another.
+"""The default backend: the statistics pass in this process.
 
-Sources (file paths, lazy arrays) are read one subject at a time and released before the
-next, so only one subject's data is in memory at once.
+Subjects are processed by a small pool of threads (one per core, each with single-threaded
+BLAS): the gather/copy and the Gram product of one subject overlap with another's.
+
+Sources (file paths, lazy arrays) are read one subject per thread and released when its
+statistics are done, so at most one subject per core is in memory at once.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..solver import thread_map
 from . import Backend, check_dtype
 from ._sources import subject_task
 
@@ -34,9 +38,12 @@ class NumpyBackend(Backend):
         dtype="float64",
     ):
         dt = check_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
-        return [
-            subject_task(
+
+        def task(args):
+            s, (X, Y, g) = args
+            return subject_task(
                 X, Y, g, s, lags, n_folds, gap, folds_by_trial, random_state, nan_policy, dt
             )
-            for s, (X, Y, g) in enumerate(zip(neural, behavior, groups, strict=True))
-        ]
+
+        items = list(enumerate(zip(neural, behavior, groups, strict=True)))
+        return thread_map(task, items)
