@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from sharedrep.cli import FIGURES, app
+from sharedrep.cli import app
 
 runner = CliRunner()
 
@@ -21,19 +21,37 @@ def _invoke(*args):
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "demo"
-    result = _invoke("demo", "--out", str(out), "--seed", "0")
+    result = _invoke("demo", "--out", str(out), "--seed", "0", "--quick")
     return result, out
 
 
-def test_demo_succeeds_and_writes_figures(demo_run):
+def test_demo_succeeds_and_writes_the_report(demo_run):
     result, out = demo_run
     assert result.exit_code == 0, result.output + repr(result.exception)
-    expected = {f"{name}.{fmt}" for name in FIGURES for fmt in ("png", "svg")}
-    assert expected | {"summary.json"} == {p.name for p in out.iterdir()}
-    for name in expected:
-        assert (out / name).stat().st_size > 1000
+    assert {"report.html", "results.json", "summary.json", "figures", "tables", "data"} == {
+        p.name for p in out.iterdir()
+    }
+    summary = json.loads((out / "summary.json").read_text())
+    figures = {p.name for p in (out / "figures").iterdir()}
+    assert summary["figures"] == sorted(f"figures/{name}" for name in figures)
+    for stem in ("shared_recovery", "shared_recovery-cv_scores", "shared_recovery-heldout_r2"):
+        assert {f"{stem}.png", f"{stem}.svg"} <= figures
+    for name in summary["study"]["analyses"]:
+        assert {f"{name}.png", f"{name}.svg"} <= figures
+        assert (out / "tables" / f"{name}.csv").is_file()
+    for name in figures:
+        assert (out / "figures" / name).stat().st_size > 1000
+    # the study went through NWB files and a study file, loaded back
+    assert (out / "data" / "study.toml").is_file() and (out / "data" / "truth.json").is_file()
+    n_sessions = summary["study"]["n_sessions"]
+    assert len(list((out / "data" / "nwb").glob("*.nwb"))) == n_sessions
+    meta = json.loads((out / "results.json").read_text())
+    assert len(meta["data_files"]) == n_sessions + 1  # every NWB file + study.toml, checksummed
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Ground truth" in html and "data:image/png;base64," in html
     for text in ("selected alpha", "max principal angle", "per-subject ridge decoder"):
         assert text in result.stdout
+    assert "ground-truth claims recovered" in result.stdout
     assert result.stderr == ""
 
 
@@ -48,6 +66,28 @@ def test_demo_recovers_the_truth(demo_run):
     assert new["shared_r2"] > new["ridge_r2"]
     assert new["calibration_samples"] <= 0.1 * summary["simulation"]["n_samples"]
     assert summary["figures"] and "summary.json" not in summary["figures"]
+
+
+def test_demo_recovers_the_study_ground_truth(demo_run):
+    """Thalamus encodes best in experts, its lag shifts earlier, driven units overlap
+    encoding units more in experts, silencing impairs movement: each claim recovered."""
+    result, out = demo_run
+    study = json.loads((out / "summary.json").read_text())["study"]
+    checks = study["truth_checks"]
+    claims = " | ".join(c["claim"] for c in checks)
+    for words in (
+        "encodes the learned movement best in experts",
+        "peak lag shifts earlier",
+        "overlap movement-encoding units more in experts",
+        "impairs movement",
+    ):
+        assert words in claims
+    failed = [c for c in checks if not c["passed"]]
+    assert not failed, failed
+    assert study["all_recovered"] is True
+    assert f"{len(checks)} of {len(checks)} ground-truth claims recovered" in result.stdout
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert f"All {len(checks)} ground-truth claims were recovered." in html
 
 
 def test_demo_refuses_non_empty_out_without_force(demo_run):
@@ -66,7 +106,16 @@ def test_demo_force_and_no_plots(tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     result = _invoke(
-        "demo", "--out", str(out), "--no-plots", "--force", "--subjects", "3", "--seed", "1"
+        "demo",
+        "--out",
+        str(out),
+        "--no-plots",
+        "--no-study",
+        "--force",
+        "--subjects",
+        "3",
+        "--seed",
+        "1",
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert {p.name for p in out.iterdir()} == {"keep.txt", "summary.json"}
@@ -109,7 +158,7 @@ def test_help_everywhere():
         assert "Usage" in result.stdout
     assert "demo" in _invoke("--help").stdout
     demo_help = _invoke("demo", "--help").stdout
-    for option in ("--out", "--seed", "--subjects", "--no-plots", "--force"):
+    for option in ("--out", "--seed", "--subjects", "--no-plots", "--force", "--quick"):
         assert option in demo_help
     no_args = _invoke()
     assert "Usage" in no_args.output  # no command: the help is shown

@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
-INSTALL_AND_DEMO = "pip install . && sharedrep demo"
+INSTALL_AND_DEMO = 'pip install ".[nwb]" && sharedrep demo'
 INSTALL_AND_TEST = 'pip install ".[test]" && pytest'
 
 

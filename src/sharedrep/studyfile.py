@@ -71,6 +71,18 @@ ANALYSIS_KEYS: dict[str, tuple] = {
     "within_trials": _BOOL,
     "backend": _STR,
     "output": _STR,
+    # learning-study pipeline (sharedrep.study.pipeline.DEFAULT_SETTINGS)
+    "alphas": _LIST,
+    "n_perm_groups": _INT,
+    "n_perm_units": _INT,
+    "unit_whole_trials": _BOOL,
+    "n_perm_overlap": _INT,
+    "days_per_stage": _INT,
+    "profile_lags": _LIST,
+    "lever": _STR,
+    "stim_population": _STR,
+    "activation_population": _STR,
+    "n_jobs": _INT,
 }
 
 _COMMON = {

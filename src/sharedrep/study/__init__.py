@@ -1,0 +1,53 @@
+"""The learning-study analyses (cued lever push; inputs to M1; optogenetics; silencing).
+
+Every analysis takes a :class:`sharedrep.SessionCollection` and returns an
+:class:`AnalysisResult` (tidy table, figure, headline numbers with p-values / intervals,
+a paragraph of text). :func:`run_study` runs them all in order.
+
+========================  ==========================================================
+function                  question
+========================  ==========================================================
+learning_curves           does behaviour get faster and more stereotyped with days?
+encoding_by_population    which input encodes the learned movement (per stage)?
+lag_profiles              when, relative to movement, do inputs carry it?
+stimulation_responses     which M1 units are driven by thalamic stimulation?
+encoding_overlap          do driven units encode the movement (more in experts)?
+selective_activation      are encoding units kept active and others suppressed?
+silencing_effects         does silencing the inputs impair the learned movement?
+========================  ==========================================================
+"""
+
+from ._result import AnalysisResult
+from .activation import selective_activation, unit_activity
+from .behavior import learning_curves, trajectory_reproducibility, trial_measures
+from .inactivation import silencing_effects
+from .optogenetics import (
+    encoding_overlap,
+    overlap_counts,
+    stimulation_responses,
+    unit_encoding_table,
+)
+from .pipeline import ANALYSES, DEFAULT_SETTINGS, resolve_settings, run_study
+from .populations import encoding_by_population, fit_cells
+from .timing import lag_profiles
+
+__all__ = [
+    "ANALYSES",
+    "AnalysisResult",
+    "DEFAULT_SETTINGS",
+    "encoding_by_population",
+    "encoding_overlap",
+    "fit_cells",
+    "lag_profiles",
+    "learning_curves",
+    "overlap_counts",
+    "resolve_settings",
+    "run_study",
+    "selective_activation",
+    "silencing_effects",
+    "stimulation_responses",
+    "trajectory_reproducibility",
+    "trial_measures",
+    "unit_activity",
+    "unit_encoding_table",
+]

@@ -1,0 +1,476 @@
+"""Shared helpers of the learning-study analyses (not public API).
+
+Selection of sessions and days, cleaning of stimulation / silencing samples, the ShaReD
+template, mouse-level tests (exact sign-flip, Wilcoxon, bootstrap), progress and figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import numbers
+import warnings
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..model import ShaReD
+from ..preprocess import exclusion_mask
+from ..session import Session, SessionCollection
+
+STAGE_ORDER = ("novice", "intermediate", "expert")
+SUCCESS_LABELS = {"success", "hit", "rewarded", "reward", "correct"}
+
+
+# --------------------------------------------------------------------------- numbers
+def fnum(x) -> float:
+    """A plain float (NaN for None / non-finite-convertible values)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def nanmean(x) -> float:
+    """Mean of the finite values (NaN when there are none), without warnings."""
+    a = np.asarray(x, dtype=float).ravel()
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else math.nan
+
+
+def nanmedian(x) -> float:
+    """Median of the finite values (NaN when there are none), without warnings."""
+    a = np.asarray(x, dtype=float).ravel()
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else math.nan
+
+
+def nanmean_rows(a: np.ndarray, axis: int) -> np.ndarray:
+    """``nanmean`` along an axis without the all-NaN RuntimeWarning."""
+    a = np.asarray(a, dtype=float)
+    ok = np.isfinite(a)
+    n = ok.sum(axis=axis)
+    s = np.where(ok, a, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / np.where(n > 0, n, 1), np.nan)
+
+
+# --------------------------------------------------------------------------- stages
+def ordered_stages(values: Iterable) -> list[str]:
+    """Stages in learning order (novice, intermediate, expert, then others sorted)."""
+    vals = [v for v in dict.fromkeys(values) if v is not None]
+    known = [s for s in STAGE_ORDER if s in vals]
+    return known + sorted(v for v in vals if v not in STAGE_ORDER)
+
+
+def default_stages(collection: SessionCollection) -> list[str]:
+    """``["novice", "expert"]`` when both are present, else every stage present."""
+    st = ordered_stages(collection.stages)
+    if "novice" in st and "expert" in st:
+        return ["novice", "expert"]
+    return st
+
+
+def check_choice(values, available, what: str) -> list:
+    """Validate a list of populations / stages against those present."""
+    if values is None:
+        return list(available)
+    if isinstance(values, str):
+        values = [values]
+    values = list(values)
+    missing = [v for v in values if v not in available]
+    if missing:
+        raise ValueError(f"{what} {missing} not in the collection (available: {list(available)})")
+    return values
+
+
+# --------------------------------------------------------------------------- progress
+class Steps:
+    """Progress over the steps of an analysis.
+
+    ``progress`` may be False/None (silent), True (own transient rich bar) or a running
+    ``rich.progress.Progress`` to which a task is added (used by the pipeline).
+    """
+
+    def __init__(self, progress, description: str, total: int):
+        self._own = False
+        self._bar = None
+        self._task = None
+        self._description = description
+        if progress is None or progress is False:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        if isinstance(progress, Progress):
+            self._bar = progress
+        elif progress is True:
+            self._bar = Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+            self._own = True
+            self._bar.start()
+        else:
+            raise TypeError(
+                "progress must be a bool or a rich.progress.Progress; got "
+                f"{type(progress).__name__}"
+            )
+        self._task = self._bar.add_task(description, total=max(int(total), 1))
+
+    def advance(self, label: str | None = None) -> None:
+        if self._bar is not None:
+            desc = self._description if label is None else f"{self._description}: {label}"
+            self._bar.update(self._task, advance=1, description=desc)
+
+    def close(self) -> None:
+        if self._bar is None:
+            return
+        if self._own:
+            self._bar.stop()
+        else:
+            self._bar.remove_task(self._task)
+        self._bar = None
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- model
+def make_model(
+    *,
+    n_shared=1,
+    alpha=None,
+    alphas=None,
+    lags=(0, 2, 4),
+    behavior_metric="correlation",
+    cv=5,
+    selection="best",
+    random_state=0,
+) -> ShaReD:
+    """The ShaReD template of the analyses (private components off: not used here).
+
+    ``alpha="auto"`` or a list is cross-validated (a list is the grid); ``selection``
+    accepts ``"1se"`` for ``"one_se"``.
+    """
+    if isinstance(alpha, str):
+        if alpha != "auto":
+            raise ValueError(f'alpha must be a number, a list or "auto"; got {alpha!r}')
+        alpha = None
+    if isinstance(alpha, (list, tuple, np.ndarray)):
+        alphas, alpha = list(alpha), None
+    if selection == "1se":
+        selection = "one_se"
+    if isinstance(lags, tuple):
+        lags = list(lags)
+    return ShaReD(
+        n_shared=n_shared,
+        alpha=alpha,
+        lags=lags,
+        behavior_metric=behavior_metric,
+        cv=cv,
+        random_state=random_state,
+        alphas=alphas,
+        selection=selection,
+        private=False,
+    )
+
+
+# --------------------------------------------------------------------------- sessions
+def trial_flags(session: Session) -> tuple[np.ndarray, np.ndarray]:
+    """Per trial: stimulation trial?, silencing (laser-on) trial? (bool arrays).
+
+    Uses the ``stim`` / ``silencing`` columns of the trials table when present; without
+    a ``stim`` column a trial counts as a stimulation trial when a stimulation interval
+    starts inside it.
+    """
+    tr = session.trials
+    n = len(tr)
+    if "stim" in tr.columns:
+        stim = tr["stim"].fillna(False).astype(bool).to_numpy()
+    else:
+        stim = np.zeros(n, bool)
+        if len(session.stimulation):
+            on = session.stimulation["start_time"].to_numpy()
+            st, sp = tr["start_time"].to_numpy(), tr["stop_time"].to_numpy()
+            stim = np.array([np.any((on >= a) & (on < b)) for a, b in zip(st, sp, strict=True)])
+    if "silencing" in tr.columns:
+        sil = tr["silencing"].fillna(False).astype(bool).to_numpy()
+    else:
+        sil = np.zeros(n, bool)
+    return stim, sil
+
+
+def encoding_sessions(
+    collection: SessionCollection, *, stim_margin_s: float = 1.5
+) -> SessionCollection:
+    """Sessions cleaned for encoding analyses.
+
+    Removes the samples of stimulation trials and of silencing (laser-on) trials, and
+    every frame overlapping a stimulation interval or the ``stim_margin_s`` seconds after
+    it (light artefacts and evoked responses). Sessions left without samples are dropped.
+
+    Parameters
+    ----------
+    collection : SessionCollection
+    stim_margin_s : float, default 1.5
+        Seconds after each stimulation interval also removed.
+
+    Returns
+    -------
+    SessionCollection
+    """
+    out = []
+    for s in collection:
+        bad = np.zeros(s.n_samples, bool)
+        if len(s.trials):
+            stim, sil = trial_flags(s)
+            drop = np.flatnonzero(stim | sil)
+            if drop.size:
+                bad |= np.isin(s.trial_ids(), drop)
+        if len(s.stimulation):
+            rate = s.sampling_rate
+            bad |= exclusion_mask(
+                s.timestamps,
+                s.stimulation,
+                margin=(0.0, float(stim_margin_s)),
+                frame_duration=1.0 / rate if np.isfinite(rate) else 0.0,
+            )
+        if bad.all():
+            continue
+        out.append(s.mask_samples(bad) if bad.any() else s)
+    return SessionCollection(
+        out, name=collection.name, analysis=collection.analysis, source=collection.source
+    )
+
+
+def select_days(collection: SessionCollection, days_per_stage: int | None) -> SessionCollection:
+    """Keep at most ``days_per_stage`` days per subject, population and stage.
+
+    The earliest days of the ``"novice"`` stage and the latest days of every other stage
+    are kept (the most distinct behaviour), so that every stage contributes about the
+    same amount of data. ``None`` keeps everything; sessions without a day are kept.
+    """
+    if days_per_stage is None:
+        return collection
+    if not isinstance(days_per_stage, numbers.Integral) or days_per_stage < 1:
+        raise ValueError(f"days_per_stage must be a positive int or None; got {days_per_stage!r}")
+    groups: dict = {}
+    for s in collection:
+        if s.day is not None:
+            groups.setdefault((s.subject, s.population, s.stage), set()).add(s.day)
+    keep_days = {}
+    for key, days in groups.items():
+        d = sorted(days)
+        keep_days[key] = set(d[:days_per_stage] if key[2] == "novice" else d[-days_per_stage:])
+    kept = [
+        s
+        for s in collection
+        if s.day is None or s.day in keep_days[(s.subject, s.population, s.stage)]
+    ]
+    return SessionCollection(
+        kept, name=collection.name, analysis=collection.analysis, source=collection.source
+    )
+
+
+def lever_index(session: Session, lever: str | None = None) -> int:
+    """Column of the lever-position feature.
+
+    ``lever`` if given; else ``"lever_position"``, ``"lever"``, or the first feature whose
+    name starts with ``"lever"`` and does not mention velocity.
+    """
+    names = list(session.behavior_names)
+    if lever is not None:
+        if lever not in names:
+            raise ValueError(
+                f"session {session.session_id!r}: no behaviour feature {lever!r} (have {names})"
+            )
+        return names.index(lever)
+    for cand in ("lever_position", "lever"):
+        if cand in names:
+            return names.index(cand)
+    for i, n in enumerate(names):
+        if n.lower().startswith("lever") and "vel" not in n.lower():
+            return i
+    raise ValueError(
+        f"session {session.session_id!r}: no lever-position feature among {names}; pass lever="
+    )
+
+
+def success_of(trials: pd.DataFrame) -> np.ndarray:
+    """Per trial success (float 1/0; NaN when unknown) from ``outcome`` or ``reward_time``."""
+    if "outcome" in trials.columns:
+        out = trials["outcome"]
+        if pd.api.types.is_bool_dtype(out) or pd.api.types.is_numeric_dtype(out):
+            return pd.to_numeric(out, errors="coerce").astype(float).to_numpy()
+        return np.array(
+            [float(str(v).strip().lower() in SUCCESS_LABELS) for v in out], dtype=float
+        )
+    if "reward_time" in trials.columns:
+        return np.isfinite(pd.to_numeric(trials["reward_time"], errors="coerce")).astype(float)
+    return np.full(len(trials), np.nan)
+
+
+# --------------------------------------------------------------------------- statistics
+def sign_flip_test(
+    x, alternative: str = "two-sided", *, n_perm: int = 20000, random_state=0
+) -> float:
+    """Sign-flip (paired permutation) test that the mean of ``x`` is 0.
+
+    Exact (all ``2^n`` sign patterns, the observed one included) for ``n <= 16`` finite
+    values, else ``n_perm`` random patterns (``(1 + count) / (1 + n_perm)``).
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        Paired differences, one per subject; NaN entries are ignored.
+    alternative : {"two-sided", "greater", "less"}
+    n_perm : int
+    random_state : int
+
+    Returns
+    -------
+    float
+        p-value (NaN when no finite value).
+    """
+    a = np.asarray(x, dtype=float)
+    a = a[np.isfinite(a)]
+    n = a.size
+    if n == 0:
+        return math.nan
+    obs = a.mean()
+    if n <= 16:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+        null = signs @ a / n
+        exact = True
+    else:
+        rng = np.random.default_rng(random_state)
+        null = (rng.choice((-1.0, 1.0), size=(n_perm, n)) @ a) / n
+        exact = False
+    tol = 1e-12 * max(1.0, abs(obs))
+    if alternative == "two-sided":
+        count = np.sum(np.abs(null) >= abs(obs) - tol)
+    elif alternative == "greater":
+        count = np.sum(null >= obs - tol)
+    elif alternative == "less":
+        count = np.sum(null <= obs + tol)
+    else:
+        raise ValueError(f"alternative must be two-sided, greater or less; got {alternative!r}")
+    if exact:
+        return float(count / null.size)
+    return float((1 + count) / (1 + n_perm))
+
+
+def ttest_p(x, alternative: str = "two-sided") -> float:
+    """One-sample t-test p-value that the mean of ``x`` (one value per subject) is 0."""
+    from scipy.stats import ttest_1samp
+
+    a = np.asarray(x, dtype=float)
+    a = a[np.isfinite(a)]
+    if a.size < 2 or np.all(a == a[0]):
+        return math.nan if a.size < 2 or a[0] == 0 else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(ttest_1samp(a, 0.0, alternative=alternative).pvalue)
+
+
+def wilcoxon_p(x, alternative: str = "two-sided") -> float:
+    """Wilcoxon signed-rank p-value of paired differences (NaN if not computable)."""
+    from scipy.stats import wilcoxon
+
+    a = np.asarray(x, dtype=float)
+    a = a[np.isfinite(a)]
+    if a.size < 2 or np.all(a == 0):
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(wilcoxon(a, alternative=alternative).pvalue)
+        except ValueError:
+            return math.nan
+
+
+def bootstrap_mean_ci(x, *, n_boot: int = 2000, ci: float = 0.95, random_state=0):
+    """Percentile bootstrap interval of the mean over subjects.
+
+    Returns
+    -------
+    (float, float)
+        Lower and upper bounds (NaN with fewer than 2 finite values).
+    """
+    a = np.asarray(x, dtype=float)
+    a = a[np.isfinite(a)]
+    if a.size < 2:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(random_state)
+    means = a[rng.integers(0, a.size, size=(n_boot, a.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2])
+    return (float(lo), float(hi))
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (NaN stay NaN)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size == 0:
+        return out
+    order = ok[np.argsort(p[ok])]
+    m = order.size
+    running = 0.0
+    for i, j in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[j]))
+        out[j] = running
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 4.0, height: float = 3.2):
+    """A pyplot-free figure and its axes array (always 2-D)."""
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(nrows, ncols, squeeze=False))
+    return fig, axes
+
+
+def empty_figure(message: str) -> Figure:
+    """A figure that only says why there is nothing to show."""
+    fig, ax = new_figure(1, 1, width=5, height=2)
+    ax[0, 0].axis("off")
+    ax[0, 0].text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    return fig
+
+
+def single_blas(func):
+    """Run ``func`` with single-threaded BLAS.
+
+    The analyses do many small fits; multi-threaded BLAS on small matrices is slower
+    (and on a shared machine much slower: threads spin while waiting for cores).
+    """
+    from ..solver import small_blas
+
+    return small_blas(func)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence the expected warnings of resampling-based fits."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="only .* subjects", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*are constant", category=UserWarning)
+        warnings.filterwarnings("ignore", message="no shared dimension", category=RuntimeWarning)
+        yield

@@ -1,0 +1,381 @@
+"""Behaviour: learning curves of the lever-push task.
+
+:func:`trial_measures` extracts per-trial behaviour (success, reaction time, movement
+duration, lever trajectory aligned to movement onset); :func:`learning_curves` summarises
+it per mouse and day and tests the trend across days with mice as the unit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..preprocess import align_to_events, detect_movement_onsets
+from ..session import SessionCollection
+from ._common import (
+    bootstrap_mean_ci,
+    fnum,
+    holm,
+    lever_index,
+    nanmean,
+    nanmedian,
+    new_figure,
+    ordered_stages,
+    sign_flip_test,
+    success_of,
+    trial_flags,
+    ttest_p,
+)
+from ._result import AnalysisResult
+
+__all__ = ["trial_measures", "learning_curves", "trajectory_reproducibility", "METRICS"]
+
+#: Learning-curve metrics: (column, unit, label).
+METRICS = (
+    ("success_rate", "fraction", "success rate"),
+    ("reaction_time_s", "s", "reaction time"),
+    ("movement_duration_s", "s", "movement duration"),
+    ("reproducibility", "r", "trajectory reproducibility"),
+)
+#: Fraction of the peak displacement below which a push counts as ended.
+END_FRACTION = 0.2
+
+
+def _session_rate(collection: SessionCollection) -> float:
+    rates = [s.sampling_rate for s in collection if np.isfinite(s.sampling_rate)]
+    if not rates:
+        raise ValueError("no session has a sampling rate (need >= 2 samples)")
+    return float(np.median(rates))
+
+
+def trial_measures(
+    collection: SessionCollection,
+    *,
+    lever: str | None = None,
+    window: tuple[float, float] = (-0.2, 1.5),
+    sampling_rate: float | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Per-trial behaviour of every session with trials.
+
+    For each trial: the lever displacement is the lever position minus its median in the
+    0.5 s before the cue (before movement onset when there is no cue); the movement
+    onset is the trials table's ``movement_onset_time`` (else detected from the lever
+    with :func:`sharedrep.preprocess.detect_movement_onsets`); the reaction time is onset
+    minus cue; the movement ends at the first sample after the peak displacement where
+    the displacement falls below ``END_FRACTION`` (20 %) of the peak (duration = end -
+    onset; NaN if it does not fall back within the trial). Samples outside the trial are
+    never used.
+
+    Parameters
+    ----------
+    collection : SessionCollection
+    lever : str, optional
+        Behaviour feature holding the lever position (default: see
+        ``_common.lever_index``: ``lever_position``, ``lever``, ...).
+    window : (float, float), default (-0.2, 1.5)
+        Trajectory window around movement onset, seconds.
+    sampling_rate : float, optional
+        Rate (Hz) of the common trajectory time axis; default the median session rate.
+
+    Returns
+    -------
+    trials : pandas.DataFrame
+        One row per trial: ``subject``, ``session_id``, ``day``, ``stage``,
+        ``population``, ``trial`` (row in the session's trials table), ``cue_time``,
+        ``movement_onset_time`` (s), ``moved`` (bool), ``success`` (1/0, NaN unknown),
+        ``reaction_time_s``, ``movement_duration_s``, ``peak_displacement``
+        (lever units), ``stim``, ``silencing`` (bool).
+    trajectories : numpy.ndarray, shape (n_trials, n_window)
+        Lever displacement aligned to movement onset (NaN when the trial did not move or
+        the window leaves the trial).
+    rel_times : numpy.ndarray, shape (n_window,)
+        Seconds relative to movement onset.
+    """
+    rate = float(sampling_rate) if sampling_rate is not None else _session_rate(collection)
+    long_window = (window[0], max(window[1], 3.0))
+    frames = []
+    trajs = []
+    rel_traj = None
+    for s in collection:
+        tr = s.trials
+        n = len(tr)
+        if n == 0:
+            continue
+        x = s.behavior[:, lever_index(s, lever)]
+        t = s.timestamps
+        start = tr["start_time"].to_numpy(float)
+        stop = tr["stop_time"].to_numpy(float)
+        cue = (
+            pd.to_numeric(tr["cue_time"], errors="coerce").to_numpy(float)
+            if "cue_time" in tr.columns
+            else np.full(n, np.nan)
+        )
+        if "movement_onset_time" in tr.columns:
+            onset = pd.to_numeric(tr["movement_onset_time"], errors="coerce").to_numpy(float)
+        elif np.isfinite(cue).any():
+            onset = detect_movement_onsets(x, t, cue)
+        else:
+            onset = np.full(n, np.nan)
+        # baseline: median lever position in the 0.5 s before the cue (or the onset)
+        ref = np.where(np.isfinite(cue), cue, onset - 0.1)
+        base_win, base_rel = align_to_events(
+            x, t, ref, window=(-0.5, -1.0 / rate), sampling_rate=rate
+        )
+        base_abs = ref[:, None] + base_rel[None, :]
+        base_win[(base_abs < start[:, None]) | (base_abs >= stop[:, None])] = np.nan
+        baseline = np.array([nanmedian(r) for r in base_win])
+        aligned, rel = align_to_events(x, t, onset, window=long_window, sampling_rate=rate)
+        absolute = onset[:, None] + rel[None, :]
+        aligned[(absolute < start[:, None]) | (absolute >= stop[:, None])] = np.nan
+        disp = aligned - baseline[:, None]
+        moved = np.isfinite(onset)
+        dur = np.full(n, np.nan)
+        peak = np.full(n, np.nan)
+        after = rel >= -1e-9
+        for i in np.flatnonzero(moved):
+            seg = disp[i, after]
+            ok = np.isfinite(seg)
+            if not ok.any():
+                continue
+            j = int(np.argmax(np.where(ok, seg, -np.inf)))
+            peak[i] = seg[j]
+            if seg[j] <= 0:
+                continue
+            below = np.flatnonzero(ok[j:] & (seg[j:] < END_FRACTION * seg[j]))
+            if below.size:
+                dur[i] = float(rel[after][j + below[0]])
+        keep = (rel >= window[0] - 1e-9) & (rel <= window[1] + 1e-9)
+        traj = disp[:, keep]
+        traj[~moved] = np.nan
+        rel_traj = rel[keep]
+        trajs.append(traj)
+        stim, sil = trial_flags(s)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "subject": s.subject,
+                    "session_id": s.session_id,
+                    "day": s.day,
+                    "stage": s.stage,
+                    "population": s.population,
+                    "trial": np.arange(n),
+                    "cue_time": cue,
+                    "movement_onset_time": onset,
+                    "moved": moved,
+                    "success": success_of(tr),
+                    "reaction_time_s": onset - cue,
+                    "movement_duration_s": dur,
+                    "peak_displacement": peak,
+                    "stim": stim,
+                    "silencing": sil,
+                }
+            )
+        )
+    if not frames:
+        raise ValueError("no session has trials: behaviour analyses need a trials table")
+    return pd.concat(frames, ignore_index=True), np.concatenate(trajs), rel_traj
+
+
+def trajectory_reproducibility(trajectories: np.ndarray) -> float:
+    """Mean pairwise Pearson correlation between trial trajectories.
+
+    Parameters
+    ----------
+    trajectories : numpy.ndarray, shape (n_trials, n_window)
+        Rows with any NaN or without variance are ignored.
+
+    Returns
+    -------
+    float
+        Mean of the off-diagonal correlations (NaN with fewer than 3 usable trials).
+    """
+    a = np.asarray(trajectories, dtype=float)
+    a = a[np.all(np.isfinite(a), axis=1)]
+    if a.shape[0] < 3:
+        return math.nan
+    a = a - a.mean(axis=1, keepdims=True)
+    sd = np.sqrt(np.sum(a**2, axis=1))
+    a = a[sd > 0] / sd[sd > 0, None]
+    n = a.shape[0]
+    if n < 3:
+        return math.nan
+    c = a @ a.T
+    return float((c.sum() - np.trace(c)) / (n * (n - 1)))
+
+
+def _slope(days: np.ndarray, values: np.ndarray) -> float:
+    ok = np.isfinite(days) & np.isfinite(values)
+    if np.unique(days[ok]).size < 2:
+        return math.nan
+    return float(np.polyfit(days[ok], values[ok], 1)[0])
+
+
+def learning_curves(
+    collection: SessionCollection,
+    *,
+    lever: str | None = None,
+    window: tuple[float, float] = (-0.2, 1.5),
+    n_boot: int = 2000,
+    random_state: int = 0,
+) -> AnalysisResult:
+    """Learning curves: success, reaction time, movement duration, reproducibility by day.
+
+    Per mouse and day (trials of every session of that day pooled; stimulation and
+    silencing trials excluded): success rate (fraction of trials rewarded), median
+    reaction time (cue to movement onset, s), median movement duration (s; see
+    :func:`trial_measures`) and trial-to-trial trajectory reproducibility (mean pairwise
+    correlation of the lever displacement from -0.2 to 1.5 s around movement onset,
+    trials with a movement).
+
+    **Trend test, mice as the unit.** Per mouse, the least-squares slope of each metric
+    against day; the mean slope across mice is tested against 0 by a two-sided
+    one-sample t-test (and an exact sign-flip test), with a percentile bootstrap interval
+    over mice; Holm correction over the four metrics. Also the per-mouse last - first
+    stage difference (means over the days of each stage), paired t-test.
+
+    Parameters
+    ----------
+    collection : SessionCollection
+    lever : str, optional
+        Lever-position feature (default: found by name).
+    window : (float, float), default (-0.2, 1.5)
+        Trajectory window around movement onset, seconds.
+    n_boot : int, default 2000
+        Bootstrap draws over mice.
+    random_state : int, default 0
+
+    Returns
+    -------
+    AnalysisResult
+        ``table``: one row per mouse x day: ``subject``, ``day``, ``stage``, ``n_trials``,
+        ``success_rate``, ``reaction_time_s``, ``movement_duration_s``,
+        ``reproducibility``. ``tables["trends"]``: one row per metric: ``metric``,
+        ``unit``, ``slope_per_day``, ``ci_low``, ``ci_high``, ``p_value`` (t-test),
+        ``p_holm``, ``p_signflip``, ``novice``, ``expert``, ``stage_difference``,
+        ``p_stage``, ``n_mice``.
+        ``tables["trials"]``: the per-trial measures. ``summary``: ``{"n_mice", "days",
+        "metrics": {metric: {"unit", "slope_per_day", "ci", "p_value", "p_holm",
+        "p_signflip", "novice", "expert", "stage_difference", "p_stage"}}}``.
+    """
+    trials, traj, _ = trial_measures(collection, lever=lever, window=window)
+    use = ~(trials["stim"].to_numpy() | trials["silencing"].to_numpy())
+    trials_u = trials[use]
+    traj_u = traj[use]
+    rows = []
+    for (subj, day), idx in trials_u.groupby(["subject", "day"], sort=False).groups.items():
+        d = trials_u.loc[idx]
+        pos = trials_u.index.get_indexer(idx)
+        moved = d["moved"].to_numpy()
+        rows.append(
+            {
+                "subject": subj,
+                "day": int(day),
+                "stage": d["stage"].iloc[0],
+                "n_trials": len(d),
+                "success_rate": nanmean(d["success"]),
+                "reaction_time_s": nanmedian(d["reaction_time_s"][moved]),
+                "movement_duration_s": nanmedian(d["movement_duration_s"][moved]),
+                "reproducibility": trajectory_reproducibility(traj_u[pos][moved]),
+            }
+        )
+    if not rows:
+        raise ValueError("no trials with a day: learning curves need sessions with days")
+    table = pd.DataFrame(rows).sort_values(["subject", "day"], ignore_index=True)
+    mice = list(dict.fromkeys(table["subject"]))
+    stages = ordered_stages(table["stage"])
+    first, last = (stages[0], stages[-1]) if stages else (None, None)
+
+    trend_rows = []
+    for k, (col, unit, _) in enumerate(METRICS):
+        slopes, diffs, nov, exp_ = [], [], [], []
+        for m in mice:
+            dm = table[table["subject"] == m]
+            slopes.append(_slope(dm["day"].to_numpy(float), dm[col].to_numpy(float)))
+            a = nanmean(dm.loc[dm["stage"] == first, col])
+            b = nanmean(dm.loc[dm["stage"] == last, col])
+            nov.append(a)
+            exp_.append(b)
+            diffs.append(b - a)
+        slopes = np.array(slopes)
+        lo, hi = bootstrap_mean_ci(slopes, n_boot=n_boot, random_state=random_state + k)
+        trend_rows.append(
+            {
+                "metric": col,
+                "unit": unit,
+                "slope_per_day": nanmean(slopes),
+                "ci_low": lo,
+                "ci_high": hi,
+                "p_value": ttest_p(slopes),
+                "p_signflip": sign_flip_test(slopes),
+                "novice": nanmean(nov),
+                "expert": nanmean(exp_),
+                "stage_difference": nanmean(diffs),
+                "p_stage": ttest_p(diffs) if first != last else math.nan,
+                "n_mice": int(np.isfinite(slopes).sum()),
+            }
+        )
+    trends = pd.DataFrame(trend_rows)
+    trends.insert(trends.columns.get_loc("p_value") + 1, "p_holm", holm(trends["p_value"]))
+
+    fig, axes = new_figure(1, len(METRICS), width=3.2, height=2.8)
+    for ax, (col, unit, label) in zip(axes[0], METRICS, strict=True):
+        for m in mice:
+            dm = table[table["subject"] == m]
+            ax.plot(dm["day"], dm[col], color="0.75", lw=0.8, marker=".", ms=3)
+        g = table.groupby("day")[col]
+        mean = g.mean()
+        sem = g.std(ddof=1) / np.sqrt(g.count())
+        ax.errorbar(mean.index, mean.to_numpy(), yerr=sem.to_numpy(), color="k", lw=1.6, capsize=2)
+        ax.set_xlabel("day")
+        ax.set_ylabel(f"{label} ({unit})")
+    fig.suptitle(f"Learning curves ({len(mice)} mice; mean +- s.e.m., grey: mice)")
+
+    metrics = {
+        r["metric"]: {
+            "unit": r["unit"],
+            "slope_per_day": fnum(r["slope_per_day"]),
+            "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "p_value": fnum(r["p_value"]),
+            "p_holm": fnum(r["p_holm"]),
+            "p_signflip": fnum(r["p_signflip"]),
+            "novice": fnum(r["novice"]),
+            "expert": fnum(r["expert"]),
+            "stage_difference": fnum(r["stage_difference"]),
+            "p_stage": fnum(r["p_stage"]),
+        }
+        for r in trends.to_dict("records")
+    }
+    summary = {
+        "n_mice": len(mice),
+        "days": sorted(int(d) for d in table["day"].unique()),
+        "stages": [first, last],
+        "metrics": metrics,
+    }
+    parts = []
+    for col, unit, label in METRICS:
+        r = metrics[col]
+        parts.append(
+            f"{label}: {r['novice']:.3g} -> {r['expert']:.3g} {unit} ({first} -> {last}), slope "
+            f"{r['slope_per_day']:+.3g} {unit}/day [95% CI {r['ci'][0]:+.3g}, "
+            f"{r['ci'][1]:+.3g}], p = {r['p_value']:.3g} (Holm {r['p_holm']:.3g})"
+        )
+    description = (
+        "Behavioural learning curves per mouse and day (stimulation and silencing trials "
+        "excluded). For each metric the per-mouse least-squares slope against day was "
+        "computed and its mean across mice tested against zero with a two-sided one-sample "
+        "t-test (mice are the unit of inference; trials are nested in mice; an exact "
+        "sign-flip test is also reported as p_signflip, whose smallest possible value is "
+        "2 / 2^n_mice), with a bootstrap 95% CI over mice and Holm correction across the "
+        f"four metrics "
+        f"(n = {len(mice)} mice). " + "; ".join(parts) + "."
+    )
+    return AnalysisResult(
+        name="learning_curves",
+        table=table,
+        figure=fig,
+        summary=summary,
+        description=description,
+        tables={"trends": trends, "trials": trials},
+    )

@@ -1,0 +1,286 @@
+"""Silencing: does silencing the thalamic inputs impair the learned movement?
+
+Laser-on (silencing) vs laser-off trials of the sessions with silencing trials, compared
+within each mouse and then paired across mice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..session import SessionCollection
+from ._common import (
+    bootstrap_mean_ci,
+    empty_figure,
+    fnum,
+    nanmean,
+    nanmedian,
+    new_figure,
+    sign_flip_test,
+    ttest_p,
+    wilcoxon_p,
+)
+from ._result import AnalysisResult
+from .behavior import trial_measures
+
+__all__ = ["silencing_effects"]
+
+#: metric -> (unit, label, direction of impairment: "less" or "greater")
+_METRICS = {
+    "success_rate": ("fraction", "success rate", "less"),
+    "reaction_time_s": ("s", "reaction time", "greater"),
+    "template_similarity": ("r", "similarity to expert template", "less"),
+}
+
+
+def _corr_rows(traj: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Pearson r of every complete row of ``traj`` with ``template`` (NaN otherwise)."""
+    out = np.full(traj.shape[0], np.nan)
+    ok = np.all(np.isfinite(traj), axis=1) & np.all(np.isfinite(template))
+    if not ok.any():
+        return out
+    a = traj[ok] - traj[ok].mean(axis=1, keepdims=True)
+    b = template - template.mean()
+    den = np.sqrt(np.sum(a**2, axis=1) * np.sum(b**2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[ok] = np.where(den > 0, a @ b / np.where(den > 0, den, 1.0), np.nan)
+    return out
+
+
+def silencing_effects(
+    collection: SessionCollection,
+    *,
+    lever: str | None = None,
+    window: tuple[float, float] = (-0.2, 1.5),
+    template_stage: str = "expert",
+    n_perm: int = 2000,
+    n_boot: int = 2000,
+    random_state: int = 0,
+) -> AnalysisResult:
+    """Laser-on vs laser-off behaviour in the sessions with silencing trials.
+
+    Per mouse, over the trials of its sessions that contain silencing trials
+    (``trials["silencing"]``; stimulation trials excluded): success rate, median
+    reaction time (s) and mean similarity to the mouse's expert template (Pearson r of
+    the lever displacement from -0.2 to 1.5 s around movement onset with the mean
+    trajectory of its successful laser-off trials of ``template_stage`` sessions without
+    silencing, or, when there are none, of the laser-off trials of the silencing
+    sessions), separately for laser-on and laser-off trials.
+
+    **Test, paired across mice:** per mouse laser-on - laser-off difference; one-sided in
+    the direction of an impairment (success and similarity lower, reaction time
+    longer), stated a priori: exact sign-flip test (smallest p with n mice: 2^-n),
+    Wilcoxon signed-rank test and paired t-test; bootstrap 95% interval over mice.
+    Secondary, trials within mice (fixed-effect, these mice only): laser labels
+    permuted among the trials of each mouse (``n_perm``), statistic the mean over mice
+    of the per-mouse differences.
+
+    Parameters
+    ----------
+    collection : SessionCollection
+    lever : str, optional
+        Lever-position feature (default: found by name).
+    window : (float, float), default (-0.2, 1.5)
+        Trajectory window around movement onset, seconds.
+    template_stage : str, default "expert"
+    n_perm : int, default 2000
+    n_boot : int, default 2000
+    random_state : int, default 0
+
+    Returns
+    -------
+    AnalysisResult
+        ``table``: per mouse x laser (``"off"``/``"on"``): ``subject``, ``laser``,
+        ``n_trials``, ``success_rate``, ``reaction_time_s``, ``template_similarity``.
+        ``tables["effects"]``: per metric: ``metric``, ``unit``, ``laser_off``,
+        ``laser_on``, ``difference`` (on - off), ``ci_low``, ``ci_high``, ``alternative``,
+        ``p_value`` (sign-flip), ``p_wilcoxon``, ``p_ttest``, ``p_trials``, ``n_mice``.
+        ``tables["trials"]``: the trials used with their similarity. ``summary``:
+        ``metrics`` {metric: {laser_off, laser_on, difference, ci, p_value, p_wilcoxon,
+        p_ttest, p_trials, n_mice}}, ``n_mice``, ``impairs`` (bool: success or reaction
+        time impaired at p <= 0.05, mice as unit).
+    """
+    try:
+        trials, traj, _ = trial_measures(collection, lever=lever, window=window)
+    except ValueError:
+        trials, traj = pd.DataFrame(), np.zeros((0, 0))
+    if len(trials) == 0 or not trials["silencing"].any():
+        return AnalysisResult(
+            name="silencing_effects",
+            table=pd.DataFrame(),
+            figure=empty_figure("no silencing trials"),
+            summary={"metrics": {}, "n_mice": 0, "impairs": False, "testable": False},
+            description="No session had silencing (laser-on) trials; no silencing analysis.",
+        )
+    sil_sessions = set(trials.loc[trials["silencing"], "session_id"])
+    in_sil = trials["session_id"].isin(sil_sessions).to_numpy()
+    no_stim = ~trials["stim"].to_numpy(bool)
+    sim = np.full(len(trials), np.nan)
+    for subj in trials["subject"].unique():
+        of_mouse = (trials["subject"] == subj).to_numpy()
+        base = (
+            of_mouse
+            & no_stim
+            & ~trials["silencing"].to_numpy(bool)
+            & (trials["success"].to_numpy(float) == 1)
+        )
+        tmpl_rows = base & (trials["stage"] == template_stage).to_numpy() & ~in_sil
+        if not tmpl_rows.any():
+            tmpl_rows = base & in_sil
+        rows_ok = tmpl_rows & np.all(np.isfinite(traj), axis=1)
+        if not rows_ok.any():
+            continue
+        template = traj[rows_ok].mean(axis=0)
+        sel = of_mouse & in_sil
+        sim[sel] = _corr_rows(traj[sel], template)
+    trials = trials.assign(template_similarity=sim)
+    used = trials[in_sil & no_stim].copy()
+    used["laser"] = np.where(used["silencing"].to_numpy(bool), "on", "off")
+
+    rows = []
+    for (subj, laser), g in used.groupby(["subject", "laser"], sort=False):
+        moved = g["moved"].to_numpy(bool)
+        rows.append(
+            {
+                "subject": subj,
+                "laser": laser,
+                "n_trials": len(g),
+                "success_rate": nanmean(g["success"]),
+                "reaction_time_s": nanmedian(g["reaction_time_s"][moved]),
+                "template_similarity": nanmean(g["template_similarity"][moved]),
+            }
+        )
+    table = pd.DataFrame(rows).sort_values(["subject", "laser"], ignore_index=True)
+    wide = {m: table.pivot(index="subject", columns="laser", values=m) for m in _METRICS}
+    mice = sorted(
+        set(table.loc[table["laser"] == "on", "subject"])
+        & set(table.loc[table["laser"] == "off", "subject"])
+    )
+    rng = np.random.default_rng(random_state)
+    eff_rows = []
+    for k, (metric, (unit, _, alt)) in enumerate(_METRICS.items()):
+        w = wide[metric].loc[mice] if mice else pd.DataFrame(columns=["on", "off"])
+        d = (w["on"] - w["off"]).to_numpy(float) if mice else np.zeros(0)
+        lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, random_state=random_state + k)
+        eff_rows.append(
+            {
+                "metric": metric,
+                "unit": unit,
+                "laser_off": nanmean(w["off"]) if mice else math.nan,
+                "laser_on": nanmean(w["on"]) if mice else math.nan,
+                "difference": nanmean(d),
+                "ci_low": lo,
+                "ci_high": hi,
+                "alternative": alt,
+                "p_value": sign_flip_test(d, alt),
+                "p_wilcoxon": wilcoxon_p(d, alt),
+                "p_ttest": ttest_p(d, alt),
+                "p_trials": _trial_permutation(used, metric, mice, alt, n_perm, rng),
+                "n_mice": int(np.isfinite(d).sum()),
+            }
+        )
+    effects = pd.DataFrame(eff_rows)
+
+    fig, axes = new_figure(1, len(_METRICS), width=2.8, height=3.0)
+    for ax, (metric, (unit, label, _)) in zip(axes[0], _METRICS.items(), strict=True):
+        w = wide[metric].loc[mice] if mice else None
+        if w is not None and len(w):
+            for m in mice:
+                ax.plot([0, 1], [w.loc[m, "off"], w.loc[m, "on"]], color="0.6", marker=".")
+            ax.plot([0, 1], [w["off"].mean(), w["on"].mean()], color="k", lw=2, marker="o")
+        r = effects[effects["metric"] == metric].iloc[0]
+        ax.set_xticks([0, 1], ["laser off", "laser on"])
+        ax.set_xlim(-0.4, 1.4)
+        ax.set_ylabel(f"{label} ({unit})")
+        ax.set_title(f"p = {r['p_value']:.2g} (mice)", fontsize=9)
+    fig.suptitle(f"Silencing of thalamic inputs ({len(mice)} mice)")
+
+    metrics = {
+        r["metric"]: {
+            "unit": r["unit"],
+            "laser_off": fnum(r["laser_off"]),
+            "laser_on": fnum(r["laser_on"]),
+            "difference": fnum(r["difference"]),
+            "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "alternative": r["alternative"],
+            "p_value": fnum(r["p_value"]),
+            "p_wilcoxon": fnum(r["p_wilcoxon"]),
+            "p_ttest": fnum(r["p_ttest"]),
+            "p_trials": fnum(r["p_trials"]),
+            "n_mice": int(r["n_mice"]),
+        }
+        for r in effects.to_dict("records")
+    }
+    impairs = any(
+        metrics[m]["p_value"] <= 0.05 for m in ("success_rate", "reaction_time_s") if m in metrics
+    )
+    summary = {"metrics": metrics, "n_mice": len(mice), "impairs": bool(impairs), "testable": True}
+    txt = "; ".join(
+        f"{_METRICS[m][1]}: {v['laser_off']:.3g} (off) vs {v['laser_on']:.3g} (on) {v['unit']}, "
+        f"difference {v['difference']:+.3g} [95% CI {v['ci'][0]:+.3g}, {v['ci'][1]:+.3g}], "
+        f"sign-flip p = {v['p_value']:.3g}, Wilcoxon p = {v['p_wilcoxon']:.3g}, trial-level "
+        f"p = {v['p_trials']:.3g}"
+        for m, v in metrics.items()
+    )
+    description = (
+        "Behaviour in laser-on (silencing) vs laser-off trials of the sessions with "
+        f"silencing trials ({len(sil_sessions)} sessions, {len(mice)} mice). Per mouse "
+        "success rate, median reaction time and mean correlation of the lever trajectory "
+        "with the mouse's expert template; laser-on minus laser-off differences paired "
+        "across mice (mice are the unit of inference), one-sided in the direction of an "
+        "impairment stated a priori (exact sign-flip test, smallest possible p = "
+        f"{2.0 ** -max(len(mice), 1):.3g}; Wilcoxon signed-rank; bootstrap 95% CI over "
+        "mice); a trial-level permutation within mice is given as a secondary, "
+        "fixed-effect test. " + txt + "."
+    )
+    return AnalysisResult(
+        name="silencing_effects",
+        table=table,
+        figure=fig,
+        summary=summary,
+        description=description,
+        tables={"effects": effects, "trials": used},
+    )
+
+
+def _trial_permutation(used: pd.DataFrame, metric: str, mice, alt: str, n_perm: int, rng):
+    """Laser labels permuted among the trials of each mouse; mean per-mouse difference.
+
+    The per-mouse statistic is the laser-on minus laser-off mean (median for the
+    reaction time) over the trials with a value (trials with a movement for reaction
+    time and similarity).
+    """
+    col = {"success_rate": "success"}.get(metric, metric)
+    median = metric == "reaction_time_s"
+    obs, null = [], []
+    for m in mice:
+        g = used[used["subject"] == m]
+        v = g[col].to_numpy(float)
+        if metric != "success_rate":
+            v = np.where(g["moved"].to_numpy(bool), v, np.nan)
+        on = g["laser"].to_numpy() == "on"
+        ok = np.isfinite(v)
+        v, on = v[ok], on[ok]
+        if v.size < 2 or not on.any() or on.all():
+            continue
+        labels = np.vstack([on, rng.permuted(np.tile(on, (n_perm, 1)), axis=1)])
+        if median:
+            a = np.nanmedian(np.where(labels, v, np.nan), axis=1)
+            b = np.nanmedian(np.where(labels, np.nan, v), axis=1)
+        else:
+            a = (labels @ v) / on.sum()
+            b = (~labels @ v) / (~on).sum()
+        obs.append(a[0] - b[0])
+        null.append(a[1:] - b[1:])
+    if not obs:
+        return math.nan
+    stat = float(np.mean(obs))
+    nulls = np.mean(null, axis=0)
+    if alt == "less":
+        count = np.sum(nulls <= stat + 1e-12)
+    else:
+        count = np.sum(nulls >= stat - 1e-12)
+    return float((1 + count) / (1 + n_perm))

@@ -1,0 +1,801 @@
+"""Optogenetics: which M1 units are driven by thalamic axon stimulation, and do they encode?
+
+:func:`stimulation_responses` classifies every unit of the sessions with stimulation
+trials as driven / suppressed / not responsive (stimulation vs no-stimulation trials,
+light-artefact frames masked, per-unit test, Benjamini-Hochberg FDR within each
+session). :func:`unit_encoding_table` classifies the same units as encoding the shared
+movement representation or not (:func:`sharedrep.units.unit_encoding`, per stage).
+:func:`encoding_overlap` relates the two per stage (odds ratio; permutation tests).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.stats import mannwhitneyu
+
+from ..preprocess import exclusion_mask
+from ..session import Session, SessionCollection
+from ..units import benjamini_hochberg, unit_encoding
+from ._common import (
+    Steps,
+    bootstrap_mean_ci,
+    fnum,
+    make_model,
+    new_figure,
+    ordered_stages,
+    quiet,
+    sign_flip_test,
+    single_blas,
+    trial_flags,
+)
+from ._result import AnalysisResult
+
+__all__ = [
+    "stimulation_responses",
+    "unit_encoding_table",
+    "encoding_overlap",
+    "overlap_counts",
+]
+
+_STIM_COLUMNS = [
+    "subject",
+    "session_id",
+    "day",
+    "stage",
+    "population",
+    "unit_id",
+    "n_stim",
+    "n_control",
+    "response_stim",
+    "response_control",
+    "effect",
+    "p_value",
+    "q_value",
+    "classification",
+]
+
+
+def _stim_onsets(session: Session, stim: np.ndarray) -> np.ndarray:
+    """First stimulation onset inside each stimulation trial (NaN otherwise)."""
+    tr = session.trials
+    on = (
+        np.sort(session.stimulation["start_time"].to_numpy(float))
+        if len(session.stimulation)
+        else np.zeros(0)
+    )
+    out = np.full(len(tr), np.nan)
+    st, sp = tr["start_time"].to_numpy(float), tr["stop_time"].to_numpy(float)
+    for k in np.flatnonzero(stim):
+        inside = on[(on >= st[k]) & (on < sp[k])]
+        if inside.size:
+            out[k] = inside[0]
+    return out
+
+
+def _session_responses(
+    s: Session,
+    *,
+    window: tuple[float, float],
+    baseline: tuple[float, float],
+    mask_artifacts: bool,
+    artifact_margin: float,
+):
+    """Per-trial responses (trials x units) of stimulation and control trials."""
+    stim, sil = trial_flags(s)
+    onsets = _stim_onsets(s, stim)
+    stim = stim & np.isfinite(onsets)
+    control = ~stim & ~sil
+    if stim.sum() < 2 or control.sum() < 2:
+        return None
+    rate = s.sampling_rate
+    dt = 1.0 / rate
+    start = s.trials["start_time"].to_numpy(float)
+    offset = float(np.median(onsets[stim] - start[stim]))
+    ref = np.where(stim, onsets, start + offset)
+    t = s.timestamps
+    # frame holding each (pseudo-)onset: last frame starting at or before it
+    f0 = np.searchsorted(t, ref, side="right") - 1
+    r0 = int(np.floor(window[0] * rate + 1e-9))
+    r1 = int(np.ceil(window[1] * rate - 1e-9))
+    b0 = int(np.floor(baseline[0] * rate + 1e-9))
+    b1 = int(np.ceil(baseline[1] * rate - 1e-9))
+    resp_off = np.arange(r0, max(r1, r0 + 1))
+    base_off = np.arange(b0, max(b1, b0 + 1))
+    base_off = base_off[base_off < 0] if np.any(base_off < 0) else base_off
+    n_masked = 0
+    if mask_artifacts and len(s.stimulation):
+        art = exclusion_mask(t, s.stimulation, margin=artifact_margin, frame_duration=dt)
+        # relative frames hit by light in any stimulation trial are masked in every trial
+        offsets = np.union1d(resp_off, base_off)
+        rel_hit = set()
+        for k in np.flatnonzero(stim):
+            fr_k = f0[k] + offsets
+            ok = (fr_k >= 0) & (fr_k < t.size)
+            rel_hit.update(offsets[ok][art[fr_k[ok]]].tolist())
+        keep_r = np.array([o not in rel_hit for o in resp_off])
+        keep_b = np.array([o not in rel_hit for o in base_off])
+        n_masked = int((~keep_r).sum() + (~keep_b).sum())
+        resp_off, base_off = resp_off[keep_r], base_off[keep_b]
+    if resp_off.size == 0 or base_off.size == 0:
+        raise ValueError(
+            f"session {s.session_id!r}: every response or baseline frame overlaps a "
+            "stimulation pulse; widen the window"
+        )
+    X = s.neural
+    T = X.shape[0]
+    used = np.flatnonzero(stim | control)
+    R = np.full((len(s.trials), X.shape[1]), np.nan)
+    for k in used:
+        ri, bi = f0[k] + resp_off, f0[k] + base_off
+        if ri.min() < 0 or bi.min() < 0 or ri.max() >= T or bi.max() >= T:
+            continue
+        R[k] = X[ri].mean(axis=0) - X[bi].mean(axis=0)
+    ok = np.all(np.isfinite(R), axis=1)
+    return R[stim & ok], R[control & ok], n_masked, resp_off.size, base_off.size
+
+
+@single_blas
+def stimulation_responses(
+    collection: SessionCollection,
+    fdr: float = 0.05,
+    *,
+    population=None,
+    window: tuple[float, float] = (0.0, 1.0),
+    baseline: tuple[float, float] = (-0.25, 0.0),
+    mask_artifacts: bool = True,
+    artifact_margin: float = 0.0,
+) -> AnalysisResult:
+    """Classify units as driven / suppressed / not responsive by optogenetic stimulation.
+
+    For every session with stimulation trials (``trials["stim"]``, or trials containing
+    a stimulation onset), the response of a unit in a trial is its mean activity in the
+    response window after stimulation onset minus its mean in the baseline window before
+    it. Control (no-stimulation, laser-off) trials are read at the same time after trial
+    start (median stimulation offset). **Light artefacts:** every frame that overlaps a
+    stimulation interval (frame ``[t, t + 1/rate)``, plus ``artifact_margin`` s) in any
+    stimulation trial is removed, at the same relative position, from the windows of
+    every trial (stimulation and control alike). **Test:** per unit, two-sided
+    Mann-Whitney U test of stimulation vs control responses (trials as samples, within
+    one session); Benjamini-Hochberg within each session (one mouse and day);
+    ``driven``: q <= ``fdr`` and a positive mean difference, ``suppressed``: q <= ``fdr``
+    and negative, else ``not responsive``. The unit of inference is the unit within a
+    mouse; fractions are summarised per mouse.
+
+    Parameters
+    ----------
+    collection : SessionCollection
+    fdr : float, default 0.05
+    population : str or list of str, optional
+        Restrict to these populations (default: every session with stimulation).
+    window, baseline : (float, float)
+        Seconds relative to stimulation onset; defaults (0, 1) and (-0.25, 0).
+    mask_artifacts : bool, default True
+        Remove the light-artefact frames (False only to demonstrate the artefact).
+    artifact_margin : float, default 0.0
+        Seconds added around each stimulation interval when masking.
+
+    Returns
+    -------
+    AnalysisResult
+        ``table``: one row per unit and stimulation session: ``subject``,
+        ``session_id``, ``day``, ``stage``, ``population``, ``unit_id``, ``n_stim``,
+        ``n_control``, ``response_stim``, ``response_control`` (mean responses, dF/F),
+        ``effect`` (difference), ``p_value``, ``q_value``, ``classification``.
+        ``tables["fractions"]``: per session: counts and fractions per class.
+        ``summary``: per stage: ``n_mice``, ``n_units``, ``n_driven``,
+        ``n_suppressed``, ``fraction_driven`` (mean over mice, bootstrap CI);
+        ``masked_frames`` per session.
+    """
+    if not (0 < fdr < 1):
+        raise ValueError(f"fdr must be in (0, 1); got {fdr!r}")
+    if window[0] >= window[1] or baseline[0] >= baseline[1]:
+        raise ValueError("window and baseline must be (start, stop) with start < stop")
+    if population is not None:
+        collection = collection.filter(population=population)
+    frames, frac_rows, masked = [], [], {}
+    for s in collection:
+        if len(s.trials) == 0:
+            continue
+        stim, _ = trial_flags(s)
+        if not stim.any() or len(s.stimulation) == 0:
+            continue
+        res = _session_responses(
+            s,
+            window=window,
+            baseline=baseline,
+            mask_artifacts=mask_artifacts,
+            artifact_margin=artifact_margin,
+        )
+        if res is None:
+            continue
+        Rs, Rc, n_masked, n_resp, n_base = res
+        masked[s.session_id] = n_masked
+        p = np.array(mannwhitneyu(Rs, Rc, axis=0, alternative="two-sided").pvalue, dtype=float)
+        q = benjamini_hochberg(p)
+        eff = Rs.mean(axis=0) - Rc.mean(axis=0)
+        cls = np.where(
+            np.isfinite(q) & (q <= fdr),
+            np.where(eff > 0, "driven", "suppressed"),
+            "not responsive",
+        )
+        df = pd.DataFrame(
+            {
+                "subject": s.subject,
+                "session_id": s.session_id,
+                "day": s.day,
+                "stage": s.stage,
+                "population": s.population,
+                "unit_id": s.unit_ids,
+                "n_stim": Rs.shape[0],
+                "n_control": Rc.shape[0],
+                "response_stim": Rs.mean(axis=0),
+                "response_control": Rc.mean(axis=0),
+                "effect": eff,
+                "p_value": p,
+                "q_value": q,
+                "classification": cls,
+            }
+        )
+        frames.append(df)
+        frac_rows.append(
+            {
+                "subject": s.subject,
+                "session_id": s.session_id,
+                "stage": s.stage,
+                "population": s.population,
+                "n_units": s.n_units,
+                "n_driven": int((cls == "driven").sum()),
+                "n_suppressed": int((cls == "suppressed").sum()),
+                "fraction_driven": float((cls == "driven").mean()),
+                "fraction_suppressed": float((cls == "suppressed").mean()),
+                "masked_frames": n_masked,
+                "response_frames": n_resp,
+                "baseline_frames": n_base,
+            }
+        )
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_STIM_COLUMNS)
+    fractions = pd.DataFrame(frac_rows)
+    stages = ordered_stages(table["stage"]) if len(table) else []
+    per_stage = {}
+    for k, st in enumerate(stages):
+        f = fractions[fractions["stage"] == st]
+        fd = f.groupby("subject")["fraction_driven"].mean().to_numpy()
+        per_stage[st] = {
+            "n_mice": int(f["subject"].nunique()),
+            "n_units": int(f["n_units"].sum()),
+            "n_driven": int(f["n_driven"].sum()),
+            "n_suppressed": int(f["n_suppressed"].sum()),
+            "fraction_driven": fnum(np.mean(fd)) if fd.size else math.nan,
+            "fraction_driven_ci": list(bootstrap_mean_ci(fd, random_state=k)),
+        }
+    summary = {
+        "fdr": float(fdr),
+        "stages": per_stage,
+        "masked_frames": masked,
+        "mask_artifacts": bool(mask_artifacts),
+    }
+
+    if len(table):
+        fig, axes = new_figure(1, 2, width=4.0, height=3.2)
+        ax = axes[0, 0]
+        colors = {"driven": "#d62728", "suppressed": "#1f77b4", "not responsive": "0.6"}
+        for i, st in enumerate(stages):
+            d = table[table["stage"] == st]
+            jitter = np.random.default_rng(i).uniform(-0.25, 0.25, len(d))
+            for c, col in colors.items():
+                sel = (d["classification"] == c).to_numpy()
+                ax.scatter(
+                    i + jitter[sel], d["effect"][sel], s=8, color=col, label=c if i == 0 else None
+                )
+        ax.set_xticks(range(len(stages)), stages)
+        ax.axhline(0, color="0.5", lw=0.5)
+        ax.set_ylabel("stimulation - control response (dF/F)")
+        ax.legend(frameon=False, fontsize=7)
+        ax = axes[0, 1]
+        for i, st in enumerate(stages):
+            f = fractions[fractions["stage"] == st]
+            ax.bar(i, f["fraction_driven"].mean(), 0.6, color="#d62728", alpha=0.5)
+            ax.plot(np.full(len(f), i), f["fraction_driven"], "k.", ms=4)
+        ax.set_xticks(range(len(stages)), stages)
+        ax.set_ylabel("fraction driven (per mouse)")
+        fig.suptitle(f"Optogenetic stimulation responses (BH-FDR {fdr:g} per session)")
+    else:
+        from ._common import empty_figure
+
+        fig = empty_figure("no session with stimulation trials")
+    stage_txt = "; ".join(
+        f"{st}: {v['n_driven']} driven and {v['n_suppressed']} suppressed of {v['n_units']} "
+        f"units in {v['n_mice']} mice (mean fraction driven {v['fraction_driven']:.2f})"
+        for st, v in per_stage.items()
+    )
+    description = (
+        "Units of the sessions with optogenetic stimulation were classified by comparing "
+        f"their response (mean in {window[0]:g}..{window[1]:g} s after stimulation onset "
+        f"minus {baseline[0]:g}..{baseline[1]:g} s before) in stimulation vs no-stimulation "
+        "trials (two-sided Mann-Whitney U test per unit, trials as samples; "
+        f"Benjamini-Hochberg FDR {fdr:g} within each session, i.e. within one mouse). "
+        + (
+            "Frames overlapping a light pulse were masked at the same relative position in "
+            "every trial. "
+            if mask_artifacts
+            else "Light-artefact frames were NOT masked (demonstration only). "
+        )
+        + "Units, not mice, are the unit of this test; fractions are reported per mouse. "
+        + (stage_txt if stage_txt else "No session had stimulation trials")
+        + "."
+    )
+    return AnalysisResult(
+        name="stimulation_responses",
+        table=table,
+        figure=fig,
+        summary=summary,
+        description=description,
+        tables={"fractions": fractions},
+    )
+
+
+@single_blas
+def unit_encoding_table(
+    collection: SessionCollection,
+    *,
+    populations=None,
+    stages=None,
+    model=None,
+    n_perm: int = 99,
+    fdr: float = 0.05,
+    days_per_stage: int | None = 2,
+    within_trials: bool = True,
+    whole_trials: bool = False,
+    random_state: int = 0,
+    progress=False,
+) -> pd.DataFrame:
+    """Per-unit encoding of the shared representation, per population x stage.
+
+    ShaReD (``model``) is fitted on the mice of each population x stage (stimulation and
+    silencing samples removed, ``days_per_stage`` days), then
+    :func:`sharedrep.units.unit_encoding` tests every unit (cross-validated R^2 from the
+    lagged shared latents, circular-shift permutation p-value, BH-FDR ``fdr`` within each
+    mouse).
+
+    **Null (``whole_trials``).** By default the latents are shifted by any number of
+    samples (at least the longest trial and 10 % of the recording): the null then breaks
+    the alignment with the trial structure, so its strength does not depend on how
+    stereotyped the behaviour of a stage is (with whole-trial shifts an expert's
+    stereotyped movement makes every shifted latent almost as good as the aligned one, and
+    the number of distinct shifts -- about the number of trials -- bounds the smallest
+    p-value, which with ~100 trials and BH over ~30 units can make detection impossible).
+    The caveat: trial-locked activity that is not movement-related (e.g. a cue response)
+    also counts as encoding, especially in experts, whose movement is locked to the cue.
+    ``whole_trials=True`` uses only whole-trial shifts (stricter: trial-to-trial tracking
+    of the movement).
+
+    Parameters
+    ----------
+    collection : SessionCollection
+    populations, stages : list of str, optional
+        Default: every population / stage with at least 2 mice.
+    model : ShaReD, optional
+    n_perm : int, default 99
+    fdr : float, default 0.05
+    days_per_stage : int or None, default 2
+    within_trials : bool, default True
+    whole_trials : bool, default False
+        Shift by whole trials only in the unit-level null (see above).
+    random_state : int, default 0
+    progress : bool or rich.progress.Progress, default False
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unit: ``subject``, ``population``, ``stage``, ``unit_id``,
+        ``r2_cv``, ``p_value``, ``q_value``, ``encodes`` (bool).
+    """
+    from .populations import fit_cells
+
+    if model is None:
+        model = make_model(random_state=random_state)
+    if stages is None:
+        stages = ordered_stages(collection.stages)
+    cells = fit_cells(
+        collection, populations, stages, days_per_stage=days_per_stage, within_trials=within_trials
+    )
+    frames = []
+    with Steps(progress, "unit encoding", len(cells)) as steps, quiet():
+        for i, ((pop, st), args) in enumerate(cells.items()):
+            tabs = unit_encoding(
+                model,
+                args.neural,
+                args.behavior,
+                args.groups,
+                n_perm=n_perm,
+                fdr=fdr,
+                random_state=int(random_state) + i,
+                whole_trials=whole_trials,
+                progress=False,
+            )
+            for subj, ids, tab in zip(args.subjects, args.unit_ids, tabs, strict=True):
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "subject": subj,
+                            "population": pop,
+                            "stage": st,
+                            "unit_id": ids[tab["unit"].to_numpy()],
+                            "r2_cv": tab["r2_cv"].to_numpy(),
+                            "p_value": tab["p_value"].to_numpy(),
+                            "q_value": tab["q_value"].to_numpy(),
+                            "encodes": tab["encodes"].to_numpy(bool),
+                        }
+                    )
+                )
+            steps.advance(f"{pop}/{st}")
+    cols = ["subject", "population", "stage", "unit_id", "r2_cv", "p_value", "q_value", "encodes"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def overlap_counts(stim_table: pd.DataFrame, encoding_table: pd.DataFrame) -> pd.DataFrame:
+    """Per-unit join of stimulation classes and encoding, per mouse x population x stage.
+
+    A unit is ``driven`` when it was classified driven in any stimulation session of that
+    mouse, population and stage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``subject``, ``population``, ``stage``, ``unit_id``, ``driven``, ``encodes``.
+    """
+    st = stim_table.copy()
+    st["driven"] = st["classification"] == "driven"
+    drv = st.groupby(["subject", "population", "stage", "unit_id"], as_index=False)["driven"].any()
+    enc = encoding_table[["subject", "population", "stage", "unit_id", "encodes"]]
+    return drv.merge(enc, on=["subject", "population", "stage", "unit_id"], how="inner")
+
+
+def _mh_log_or(a, b, c, d, n) -> float:
+    """log Mantel-Haenszel odds ratio over strata, 0.5 added to both sums."""
+    num = np.sum(a * d / n) + 0.5
+    den = np.sum(b * c / n) + 0.5
+    return float(np.log(num / den))
+
+
+def _strata_counts(driven: list[np.ndarray], enc: list[np.ndarray]):
+    a = np.array([np.sum(x & y) for x, y in zip(driven, enc, strict=True)], float)
+    b = np.array([np.sum(x & ~y) for x, y in zip(driven, enc, strict=True)], float)
+    c = np.array([np.sum(~x & y) for x, y in zip(driven, enc, strict=True)], float)
+    d = np.array([np.sum(~x & ~y) for x, y in zip(driven, enc, strict=True)], float)
+    return a, b, c, d, a + b + c + d
+
+
+def _perm_mh(driven, enc, n_perm, rng) -> np.ndarray:
+    """Null log MH-OR with the driven labels permuted within each mouse (vectorised)."""
+    A = np.zeros((n_perm, len(driven)))
+    for k, (x, y) in enumerate(zip(driven, enc, strict=True)):
+        P = rng.permuted(np.tile(x, (n_perm, 1)), axis=1)
+        A[:, k] = (P & y).sum(axis=1)
+    nd = np.array([x.sum() for x in driven], float)
+    ne = np.array([y.sum() for y in enc], float)
+    n = np.array([x.size for x in driven], float)
+    B = nd - A
+    C = ne - A
+    D = n - nd - ne + A
+    num = np.sum(A * D / n, axis=1) + 0.5
+    den = np.sum(B * C / n, axis=1) + 0.5
+    return np.log(num / den)
+
+
+def _haldane_log_or(a, b, c, d) -> float:
+    return float(np.log((a + 0.5) * (d + 0.5) / ((b + 0.5) * (c + 0.5))))
+
+
+@single_blas
+def encoding_overlap(
+    collection: SessionCollection,
+    stim_table: pd.DataFrame,
+    *,
+    encoding_table: pd.DataFrame | None = None,
+    model=None,
+    n_perm_units: int = 99,
+    fdr: float = 0.05,
+    n_perm: int = 2000,
+    days_per_stage: int | None = 2,
+    whole_trials: bool = False,
+    random_state: int = 0,
+    progress=False,
+) -> AnalysisResult:
+    """Overlap of stimulation-driven units with units encoding the shared representation.
+
+    For every mouse and stage (and population with stimulation sessions): a 2 x 2 table
+    of units driven (from ``stim_table``, :func:`stimulation_responses`) x encoding (from
+    ``encoding_table``, :func:`unit_encoding_table`, computed when not given).
+
+    **Pooled test, units within mice (caveat).** Mantel-Haenszel odds ratio with the
+    mice as strata (0.5 added to its numerator and denominator sums); p-value: the driven
+    labels are permuted among the units of each mouse (``n_perm`` permutations,
+    two-sided on the log OR). Units are treated as exchangeable within a mouse; the
+    result holds for these mice and does not generalise to other animals by itself.
+    **Stage difference** (last - first stage, e.g. expert - novice): difference of the
+    log MH odds ratios; null: stage labels permuted among the unit observations of each
+    mouse (two-sided; the same neuron may contribute to both stages when units are
+    tracked, so observations are not independent: a caveat). **Mice as the unit:** per
+    mouse log odds ratio (Haldane 0.5 correction; mice without driven or encoding units
+    are uninformative and excluded); mean over mice, exact sign-flip test (two-sided per
+    stage; for the difference, paired over mice, one-sided "greater", the hypothesis
+    that learning increases the overlap). With fewer than 5 informative mice the
+    sign-flip test cannot reach 0.05.
+
+    Parameters
+    ----------
+    collection : SessionCollection
+    stim_table : pandas.DataFrame
+        ``stimulation_responses(...).table``.
+    encoding_table : pandas.DataFrame, optional
+        ``unit_encoding_table(...)``; computed for the populations and stages of
+        ``stim_table`` when None.
+    model : ShaReD, optional
+        For the encoding table.
+    n_perm_units : int, default 99
+        Permutations of :func:`sharedrep.units.unit_encoding`.
+    fdr : float, default 0.05
+        FDR of the unit encoding classification.
+    n_perm : int, default 2000
+        Permutations of the overlap tests.
+    days_per_stage : int or None, default 2
+    whole_trials : bool, default False
+        Null of the unit encoding test (see :func:`unit_encoding_table`).
+    random_state : int, default 0
+    progress : bool or rich.progress.Progress, default False
+
+    Returns
+    -------
+    AnalysisResult
+        ``table``: per mouse x population x stage: ``subject``, ``population``,
+        ``stage``, ``n_units``, ``driven_encoding``, ``driven_other``,
+        ``nondriven_encoding``, ``nondriven_other``, ``log_odds_ratio``, ``odds_ratio``,
+        ``informative``. ``tables["units"]``: the per-unit join;
+        ``tables["unit_encoding"]``: the encoding table used; ``tables["stages"]``: per
+        population x stage: ``odds_ratio_mh``, ``p_pooled``, ``mean_log_or``, ``p_mice``,
+        ``n_informative``. ``summary``: ``stages`` {stage: {...}}, ``difference``
+        {``ratio_of_odds_ratios``, ``p_pooled``, ``mean_log_or_difference``,
+        ``p_mice``, ``n_mice``}, ``population``.
+    """
+    if len(stim_table) == 0:
+        from ._common import empty_figure
+
+        return AnalysisResult(
+            name="encoding_overlap",
+            table=pd.DataFrame(),
+            figure=empty_figure("no stimulation sessions: overlap not computed"),
+            summary={"stages": {}, "difference": {}, "testable": False},
+            description="No units were classified by stimulation; the overlap with "
+            "movement-encoding units could not be computed.",
+        )
+    pops = list(dict.fromkeys(stim_table["population"]))
+    stages = ordered_stages(stim_table["stage"])
+    if encoding_table is None:
+        encoding_table = unit_encoding_table(
+            collection,
+            populations=pops,
+            stages=stages,
+            model=model,
+            n_perm=n_perm_units,
+            fdr=fdr,
+            days_per_stage=days_per_stage,
+            whole_trials=whole_trials,
+            random_state=random_state,
+            progress=progress,
+        )
+    units = overlap_counts(stim_table, encoding_table)
+    rng = np.random.default_rng(random_state)
+    rows, stage_rows = [], []
+    data: dict = {}
+    for (pop, st), g in units.groupby(["population", "stage"], sort=False):
+        drv, enc, mice = [], [], []
+        for subj, gs in g.groupby("subject", sort=False):
+            x = gs["driven"].to_numpy(bool)
+            y = gs["encodes"].to_numpy(bool)
+            a, b = int(np.sum(x & y)), int(np.sum(x & ~y))
+            c, d = int(np.sum(~x & y)), int(np.sum(~x & ~y))
+            informative = (a + b > 0) and (c + d > 0) and (a + c > 0) and (b + d > 0)
+            lor = _haldane_log_or(a, b, c, d)
+            rows.append(
+                {
+                    "subject": subj,
+                    "population": pop,
+                    "stage": st,
+                    "n_units": x.size,
+                    "driven_encoding": a,
+                    "driven_other": b,
+                    "nondriven_encoding": c,
+                    "nondriven_other": d,
+                    "log_odds_ratio": lor,
+                    "odds_ratio": math.exp(lor),
+                    "informative": informative,
+                }
+            )
+            drv.append(x)
+            enc.append(y)
+            mice.append(subj)
+        data[(pop, st)] = (mice, drv, enc)
+    table = pd.DataFrame(rows)
+    for (pop, st), (mice, drv, enc) in data.items():
+        a, b, c, d, n = _strata_counts(drv, enc)
+        obs = _mh_log_or(a, b, c, d, n)
+        null = _perm_mh(drv, enc, n_perm, rng)
+        p_pooled = float((1 + np.sum(np.abs(null) >= abs(obs) - 1e-12)) / (1 + n_perm))
+        if not any(x.any() for x in drv) or not any(y.any() for y in enc):
+            p_pooled = math.nan
+        t = table[(table["population"] == pop) & (table["stage"] == st) & table["informative"]]
+        lors = t["log_odds_ratio"].to_numpy()
+        stage_rows.append(
+            {
+                "population": pop,
+                "stage": st,
+                "n_mice": len(mice),
+                "n_units": int(n.sum()),
+                "n_driven": int(sum(x.sum() for x in drv)),
+                "n_encoding": int(sum(y.sum() for y in enc)),
+                "odds_ratio_mh": math.exp(obs),
+                "p_pooled": p_pooled,
+                "mean_log_or": float(lors.mean()) if lors.size else math.nan,
+                "p_mice": sign_flip_test(lors) if lors.size else math.nan,
+                "n_informative": int(lors.size),
+            }
+        )
+    stage_tab = pd.DataFrame(stage_rows)
+
+    # ------------------------------------------------------------------ stage difference
+    diff = {}
+    pop = pops[0]
+    if len(stages) >= 2 and (pop, stages[0]) in data and (pop, stages[-1]) in data:
+        first, last = stages[0], stages[-1]
+        mf, df_, ef = data[(pop, first)]
+        ml, dl, el = data[(pop, last)]
+        common = [m for m in mf if m in ml]
+        obs_f = _mh_log_or(
+            *_strata_counts([df_[mf.index(m)] for m in common], [ef[mf.index(m)] for m in common])
+        )
+        obs_l = _mh_log_or(
+            *_strata_counts([dl[ml.index(m)] for m in common], [el[ml.index(m)] for m in common])
+        )
+        obs = obs_l - obs_f
+        # stage labels permuted among the unit observations of each mouse
+        pooled = []
+        for m in common:
+            x = np.concatenate([df_[mf.index(m)], dl[ml.index(m)]])
+            y = np.concatenate([ef[mf.index(m)], el[ml.index(m)]])
+            nf = df_[mf.index(m)].size
+            pooled.append((x, y, nf))
+        A_f = np.zeros((n_perm, len(common)))
+        A_l = np.zeros((n_perm, len(common)))
+        cnt = {
+            k: np.zeros((n_perm, len(common))) for k in ("ndf", "nef", "nf", "ndl", "nel", "nl")
+        }
+        for k, (x, y, nf) in enumerate(pooled):
+            lab = rng.permuted(np.tile(np.arange(x.size) < nf, (n_perm, 1)), axis=1)
+            A_f[:, k] = (lab & x & y).sum(1)
+            A_l[:, k] = (~lab & x & y).sum(1)
+            cnt["ndf"][:, k] = (lab & x).sum(1)
+            cnt["nef"][:, k] = (lab & y).sum(1)
+            cnt["nf"][:, k] = nf
+            cnt["ndl"][:, k] = (~lab & x).sum(1)
+            cnt["nel"][:, k] = (~lab & y).sum(1)
+            cnt["nl"][:, k] = x.size - nf
+
+        def mh(A, nd, ne, n):
+            B, C, D = nd - A, ne - A, n - nd - ne + A
+            return np.log((np.sum(A * D / n, 1) + 0.5) / (np.sum(B * C / n, 1) + 0.5))
+
+        null = mh(A_l, cnt["ndl"], cnt["nel"], cnt["nl"]) - mh(
+            A_f, cnt["ndf"], cnt["nef"], cnt["nf"]
+        )
+        p_pooled = float((1 + np.sum(np.abs(null) >= abs(obs) - 1e-12)) / (1 + n_perm))
+        tp = table[table["population"] == pop]
+        lf = tp[tp["stage"] == first].set_index("subject")
+        ll = tp[tp["stage"] == last].set_index("subject")
+        paired = [
+            m for m in common if bool(lf.loc[m, "informative"]) and bool(ll.loc[m, "informative"])
+        ]
+        dlor = np.array(
+            [ll.loc[m, "log_odds_ratio"] - lf.loc[m, "log_odds_ratio"] for m in paired], float
+        )
+        any_driven = any(x.any() for x in df_ + dl)
+        diff = {
+            "population": pop,
+            "stage_from": first,
+            "stage_to": last,
+            "ratio_of_odds_ratios": math.exp(obs),
+            "log_or_difference": obs,
+            "p_pooled": p_pooled if any_driven else math.nan,
+            "mean_log_or_difference": float(dlor.mean()) if dlor.size else math.nan,
+            "p_mice": sign_flip_test(dlor, "greater") if dlor.size else math.nan,
+            "p_mice_two_sided": sign_flip_test(dlor) if dlor.size else math.nan,
+            "n_mice": int(dlor.size),
+        }
+
+    # ------------------------------------------------------------------ figure
+    fig, axes = new_figure(1, 1, width=max(4.5, 1.8 * len(stages)), height=3.4)
+    ax = axes[0, 0]
+    for i, st in enumerate(stages):
+        t = table[(table["population"] == pop) & (table["stage"] == st)]
+        s_ = stage_tab[(stage_tab["population"] == pop) & (stage_tab["stage"] == st)]
+        if s_.empty:
+            continue
+        ax.bar(i, np.log2(s_["odds_ratio_mh"].iloc[0]), 0.6, color="#6baed6")
+        inf = t["informative"].to_numpy(bool)
+        ax.plot(np.full(inf.sum(), i), t["log_odds_ratio"][inf] / np.log(2), "k.", ms=5)
+        ax.text(i, 0.1, f"p={s_['p_pooled'].iloc[0]:.2g}", ha="center", fontsize=8)
+    ax.axhline(0, color="0.5", lw=0.5)
+    ax.set_xticks(range(len(stages)), stages)
+    ax.set_ylabel("log2 odds ratio (driven x encoding)")
+    ax.set_title(
+        f"{pop}: driven x encoding units\n(bar: Mantel-Haenszel; dots: mice)",
+        fontsize=9,
+    )
+
+    stage_summary = {
+        r["stage"]: {
+            "population": r["population"],
+            "odds_ratio": fnum(r["odds_ratio_mh"]),
+            "p_pooled": fnum(r["p_pooled"]),
+            "mean_log_or": fnum(r["mean_log_or"]),
+            "p_mice": fnum(r["p_mice"]),
+            "n_informative": int(r["n_informative"]),
+            "n_driven": int(r["n_driven"]),
+            "n_encoding": int(r["n_encoding"]),
+            "n_units": int(r["n_units"]),
+        }
+        for r in stage_tab.to_dict("records")
+        if r["population"] == pop
+    }
+    summary = {
+        "population": pop,
+        "stages": stage_summary,
+        "difference": {k: (fnum(v) if isinstance(v, float) else v) for k, v in diff.items()},
+        "testable": bool(diff) and not math.isnan(diff.get("p_pooled", math.nan)),
+        "n_perm": int(n_perm),
+    }
+    st_txt = "; ".join(
+        f"{st}: MH odds ratio {v['odds_ratio']:.2f} (pooled p = {v['p_pooled']:.3g}), mean "
+        f"per-mouse log OR {v['mean_log_or']:.2f} over {v['n_informative']} informative mice "
+        f"(sign-flip p = {v['p_mice']:.3g}); {v['n_driven']} driven, {v['n_encoding']} "
+        f"encoding of {v['n_units']} units"
+        for st, v in stage_summary.items()
+    )
+    diff_txt = (
+        f"{diff['stage_to']} vs {diff['stage_from']}: ratio of odds ratios "
+        f"{diff['ratio_of_odds_ratios']:.2f} (pooled permutation p = {diff['p_pooled']:.3g}); "
+        f"per-mouse log OR difference {diff['mean_log_or_difference']:.2f} over "
+        f"{diff['n_mice']} mice (one-sided sign-flip p = {diff['p_mice']:.3g})"
+        if diff
+        else "no stage comparison"
+    )
+    description = (
+        f"Overlap of stimulation-driven {pop} units with units encoding the shared movement "
+        "representation (unit_encoding: cross-validated R^2 from the lagged shared latents, "
+        + (
+            "whole-trial circular shifts"
+            if whole_trials
+            else "circular shifts by any number of samples -- trial-locked activity that is "
+            "not movement-related would also count as encoding --"
+        )
+        + ", BH-FDR within mice), per stage. Pooled test: "
+        "Mantel-Haenszel odds ratio with mice as strata, driven labels permuted among the "
+        f"units of each mouse ({n_perm} permutations, two-sided) -- units are treated as "
+        "exchangeable within a mouse, so this p-value concerns these mice and units, not "
+        "the population of animals; the stage difference permutes stage labels among the "
+        "unit observations of each mouse (the same tracked neuron can enter both stages). "
+        "Mice as the unit: per-mouse log odds ratios (Haldane correction; mice without "
+        "driven or encoding units excluded), exact sign-flip tests (with n mice the "
+        "smallest one-sided p is 2^-n). " + st_txt + ". " + diff_txt + "."
+    )
+    return AnalysisResult(
+        name="encoding_overlap",
+        table=table,
+        figure=fig,
+        summary=summary,
+        description=description,
+        tables={"units": units, "unit_encoding": encoding_table, "stages": stage_tab},
+    )

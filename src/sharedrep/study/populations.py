@@ -1,0 +1,443 @@
+"""Which input encodes the learned movement? ShaReD per population x stage.
+
+For every population and stage the mice are aligned with ShaReD (one subject per mouse;
+the days of the stage concatenated, stimulation and silencing samples removed). The
+headline statistic is the pooled held-out R^2 of the first shared dimension predicted
+from neural activity (cross-validated over trials), with a bootstrap-over-mice interval
+(:func:`sharedrep.stats.bootstrap_subjects`) and a circular-shift permutation p-value
+(:func:`sharedrep.stats.permutation_test`). Stages and populations are compared with
+:func:`sharedrep.stats.compare_groups` (relabelling of mice).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..session import SessionCollection
+from ..stats import bootstrap_subjects, compare_groups, permutation_test
+from ._common import (
+    Steps,
+    check_choice,
+    default_stages,
+    encoding_sessions,
+    fnum,
+    make_model,
+    new_figure,
+    ordered_stages,
+    quiet,
+    select_days,
+    sign_flip_test,
+    single_blas,
+    ttest_p,
+)
+from ._result import AnalysisResult
+
+__all__ = ["encoding_by_population", "fit_cells"]
+
+
+def fit_cells(
+    collection: SessionCollection,
+    populations=None,
+    stages=None,
+    *,
+    days_per_stage: int | None = 2,
+    within_trials: bool = True,
+    stim_margin_s: float = 1.5,
+) -> dict:
+    """Fit arguments of every population x stage cell with at least 2 mice.
+
+    Parameters
+    ----------
+    collection : SessionCollection
+    populations, stages : list of str, optional
+        Default: every population; ``default_stages`` (novice and expert when present).
+    days_per_stage : int or None, default 2
+        See ``_common.select_days``.
+    within_trials : bool, default True
+        Use only samples inside trials.
+    stim_margin_s : float, default 1.5
+        Seconds after stimulation removed (see ``_common.encoding_sessions``).
+
+    Returns
+    -------
+    dict
+        ``{(population, stage): FitArgs}`` in population, stage order.
+    """
+    populations = check_choice(populations, collection.populations, "populations")
+    stages = check_choice(
+        stages if stages is not None else default_stages(collection), collection.stages, "stages"
+    )
+    stages = ordered_stages(stages)
+    clean = select_days(encoding_sessions(collection, stim_margin_s=stim_margin_s), days_per_stage)
+    cells = {}
+    for pop in populations:
+        for st in stages:
+            sub = clean.filter(population=pop, stage=st)
+            if len(sub.subjects) < 2:
+                continue
+            cells[(pop, st)] = sub.to_fit_args(within_trials=within_trials)
+    return cells
+
+
+def _seed(random_state: int, i: int) -> int:
+    return int(np.random.SeedSequence([int(random_state), i]).generate_state(1)[0])
+
+
+@single_blas
+def encoding_by_population(
+    collection: SessionCollection,
+    n_perm: int = 29,
+    n_boot: int = 29,
+    *,
+    populations=None,
+    stages=None,
+    model=None,
+    n_perm_groups: int | None = None,
+    days_per_stage: int | None = 2,
+    within_trials: bool = True,
+    min_shift: int | None = None,
+    random_state: int = 0,
+    n_jobs: int = 1,
+    progress=False,
+) -> AnalysisResult:
+    """Held-out encoding of the shared movement representation per population x stage.
+
+    **Per cell** (population x stage, mice with sessions in it, at least 2): ShaReD is
+    fitted on the mice together (``model``; default one shared dimension, lags 0, 2, 4
+    frames, 5-fold CV over trials, alpha chosen by CV). Score: pooled held-out R^2 of the
+    first shared dimension. p-value: circular-shift permutation test (each mouse's
+    behaviour shifted by whole trials against its neural activity; full pipeline refitted
+    ``n_perm`` times; ``p = (1 + #null >= obs) / (1 + n_perm)``). Interval: percentile
+    bootstrap over mice (``n_boot`` resamples, full refit). The unit of inference is the
+    mouse; with fewer than 8 mice the bootstrap interval is descriptive (too narrow).
+
+    **Comparisons** (:func:`sharedrep.stats.compare_groups`, mice relabelled between
+    the two groups, full refits, two-sided on the difference of held-out R^2): every
+    population, last vs first stage (e.g. expert vs novice); every pair of populations
+    in the last stage. The same mice appear in both groups, a pairing this test ignores:
+    it is conservative. A paired test over the mice present in both groups (their
+    per-mouse held-out R^2 from each group's fit; t-test and exact sign-flip,
+    two-sided) is reported alongside.
+
+    Parameters
+    ----------
+    collection : SessionCollection
+    n_perm : int, default 29
+        Permutations per cell.
+    n_boot : int, default 29
+        Bootstrap resamples per cell.
+    populations, stages : list of str, optional
+        Default: all populations; novice and expert (all stages if either is missing).
+    model : ShaReD, optional
+        Template (cloned). Default ``_common.make_model()``.
+    n_perm_groups : int, optional
+        Relabellings per comparison (default ``n_perm``).
+    days_per_stage : int or None, default 2
+        Days per mouse and stage used (earliest novice days, latest other days), so that
+        stages contribute equal amounts of data; None: all.
+    within_trials : bool, default True
+        Use samples inside trials only.
+    min_shift : int, optional
+        Minimum circular shift (samples) of the permutation test.
+    random_state : int, default 0
+    n_jobs : int, default 1
+        Parallel refits (joblib).
+    progress : bool or rich.progress.Progress, default False
+
+    Returns
+    -------
+    AnalysisResult
+        ``table``: one row per cell: ``population``, ``stage``, ``n_subjects``,
+        ``n_units``, ``n_samples``, ``score`` (held-out R^2, dim 1), ``ci_low``,
+        ``ci_high``, ``p_value``, ``null_mean``, ``null_q95``, ``alpha``, ``n_perm``,
+        ``n_boot``. ``tables["subjects"]``: per-mouse held-out R^2 (``population``,
+        ``stage``, ``subject``, ``score``). ``tables["comparisons"]``: ``kind``
+        ("stage"/"population"), ``group_a``, ``group_b``, ``score_a``, ``score_b``,
+        ``difference``, ``p_value``, ``n_perm``, ``exact``, ``similarity``,
+        ``p_similarity``, ``paired_difference``, ``p_paired`` (paired t-test over the
+        mice in both groups on their per-mouse held-out R^2), ``p_paired_signflip``,
+        ``n_paired``. ``summary``: ``cells`` {"pop/stage": {score, ci, p_value}},
+        ``best`` ("pop/stage"), ``best_score``, ``best_comparisons``,
+        ``best_significant`` (the best cell is significant and every comparison
+        with it is significant in its favour: the paired t-test over mice when the same
+        mice (at least 3) are in both cells, the subject-label permutation test
+        otherwise; see :func:`_comparison_test`) and ``comparisons``
+        {"a/stage vs b/stage": {difference, p_value, paired_difference, p_paired,
+        p_paired_signflip, n_paired, kind}}.
+    """
+    if model is None:
+        model = make_model(random_state=random_state)
+    n_perm_groups = n_perm if n_perm_groups is None else n_perm_groups
+    cells = fit_cells(
+        collection,
+        populations,
+        stages,
+        days_per_stage=days_per_stage,
+        within_trials=within_trials,
+    )
+    if not cells:
+        raise ValueError("no population x stage has at least 2 mice: nothing to fit")
+    pops = list(dict.fromkeys(p for p, _ in cells))
+    stg = ordered_stages(s for _, s in cells)
+    comparisons = []
+    if len(stg) >= 2:
+        for p in pops:
+            if (p, stg[-1]) in cells and (p, stg[0]) in cells:
+                comparisons.append(("stage", (p, stg[-1]), (p, stg[0])))
+    last = stg[-1]
+    for a, b in itertools.combinations([p for p in pops if (p, last) in cells], 2):
+        comparisons.append(("population", (a, last), (b, last)))
+
+    rows, subj_rows, comp_rows = [], [], []
+    per_mouse: dict = {}
+    with Steps(progress, "encoding", len(cells) + len(comparisons)) as steps, quiet():
+        for i, ((pop, st), args) in enumerate(cells.items()):
+            perm = permutation_test(
+                model,
+                args.neural,
+                args.behavior,
+                args.groups,
+                n_perm=n_perm,
+                min_shift=min_shift,
+                n_jobs=n_jobs,
+                random_state=_seed(random_state, 2 * i),
+                progress=False,
+            )
+            boot = bootstrap_subjects(
+                model,
+                args.neural,
+                args.behavior,
+                args.groups,
+                n_boot=n_boot,
+                random_state=_seed(random_state, 2 * i + 1),
+                n_jobs=n_jobs,
+                progress=False,
+            )
+            fitted = perm.model
+            ia = fitted.cv_results_["best_index"][0]
+            per_subject = fitted.cv_results_["r2_subject_dim"][ia, :, 0]
+            rows.append(
+                {
+                    "population": pop,
+                    "stage": st,
+                    "n_subjects": len(args),
+                    "n_units": int(sum(x.shape[1] for x in args.neural)),
+                    "n_samples": int(sum(x.shape[0] for x in args.neural)),
+                    "score": float(perm.observed[0]),
+                    "ci_low": float(boot.score_ci[0, 0]),
+                    "ci_high": float(boot.score_ci[1, 0]),
+                    "p_value": float(perm.p_values[0]),
+                    "null_mean": float(np.mean(perm.null[:, 0])),
+                    "null_q95": float(np.quantile(perm.null[:, 0], 0.95)),
+                    "alpha": float(perm.alpha),
+                    "n_perm": int(n_perm),
+                    "n_boot": int(n_boot),
+                }
+            )
+            per_mouse[(pop, st)] = dict(zip(args.subjects, map(float, per_subject), strict=True))
+            for s, v in zip(args.subjects, per_subject, strict=True):
+                subj_rows.append({"population": pop, "stage": st, "subject": s, "score": float(v)})
+            steps.advance(f"{pop}/{st}")
+        for j, (kind, ca, cb) in enumerate(comparisons):
+            A, B = cells[ca], cells[cb]
+            gc = compare_groups(
+                model,
+                (A.neural, A.behavior, A.groups),
+                model,
+                (B.neural, B.behavior, B.groups),
+                n_perm=n_perm_groups,
+                n_jobs=n_jobs,
+                random_state=_seed(random_state, 1000 + j),
+                progress=False,
+            )
+            ma, mb = per_mouse[ca], per_mouse[cb]
+            paired = np.array([ma[m] - mb[m] for m in ma if m in mb], dtype=float)
+            comp_rows.append(
+                {
+                    "kind": kind,
+                    "group_a": "/".join(ca),
+                    "group_b": "/".join(cb),
+                    "score_a": float(gc.score_a[0]),
+                    "score_b": float(gc.score_b[0]),
+                    "difference": float(gc.difference[0]),
+                    "p_value": float(gc.p_values[0]),
+                    "n_perm": int(gc.n_perm),
+                    "exact": bool(gc.exact),
+                    "similarity": float(gc.similarity),
+                    "p_similarity": float(gc.p_similarity),
+                    "paired_difference": float(paired.mean()) if paired.size else math.nan,
+                    "p_paired": ttest_p(paired),
+                    "p_paired_signflip": sign_flip_test(paired),
+                    "n_paired": int(paired.size),
+                }
+            )
+            steps.advance(f"{'/'.join(ca)} vs {'/'.join(cb)}")
+
+    table = pd.DataFrame(rows)
+    subjects = pd.DataFrame(subj_rows)
+    comp = pd.DataFrame(
+        comp_rows,
+        columns=[
+            "kind",
+            "group_a",
+            "group_b",
+            "score_a",
+            "score_b",
+            "difference",
+            "p_value",
+            "n_perm",
+            "exact",
+            "similarity",
+            "p_similarity",
+            "paired_difference",
+            "p_paired",
+            "p_paired_signflip",
+            "n_paired",
+        ],
+    )
+    best = table.loc[table["score"].idxmax()]
+    best_key = f"{best['population']}/{best['stage']}"
+
+    # ------------------------------------------------------------------ figure
+    fig, axes = new_figure(1, 1, width=max(4.0, 1.3 * len(pops) * len(stg)), height=3.4)
+    ax = axes[0, 0]
+    width = 0.8 / len(stg)
+    colors = ["#9ecae1", "#fdae6b", "#e6550d", "#756bb1", "#31a354"]
+    for k, st in enumerate(stg):
+        for i, pop in enumerate(pops):
+            r = table[(table["population"] == pop) & (table["stage"] == st)]
+            if r.empty:
+                continue
+            x = i + (k - (len(stg) - 1) / 2) * width
+            r = r.iloc[0]
+            ax.bar(
+                x,
+                r["score"],
+                width * 0.9,
+                color=colors[k % len(colors)],
+                label=st if i == 0 else None,
+            )
+            ax.errorbar(
+                x,
+                r["score"],
+                yerr=[
+                    [max(0.0, r["score"] - r["ci_low"])],
+                    [max(0.0, r["ci_high"] - r["score"])],
+                ],
+                color="k",
+                capsize=2,
+                lw=1,
+            )
+            ax.plot([x - width * 0.4, x + width * 0.4], [r["null_q95"]] * 2, color="0.3", ls=":")
+            s = subjects[(subjects["population"] == pop) & (subjects["stage"] == st)]
+            ax.plot(np.full(len(s), x), s["score"], ".", color="0.2", ms=3)
+            stars = "*" if r["p_value"] <= 0.05 else ""
+            ax.text(x, max(r["ci_high"], r["score"]) + 0.02, stars, ha="center")
+    ax.set_xticks(range(len(pops)), pops)
+    ax.set_ylabel("held-out R$^2$ (shared dim. 1)")
+    ax.axhline(0, color="0.5", lw=0.5)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(
+        "Encoding of the shared movement representation\n(bars: bootstrap CI over mice; "
+        "dotted: 95% of the permutation null)",
+        fontsize=9,
+    )
+
+    # ------------------------------------------------------------------ summary
+    cells_summary = {
+        f"{r['population']}/{r['stage']}": {
+            "score": fnum(r["score"]),
+            "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "p_value": fnum(r["p_value"]),
+            "n_subjects": int(r["n_subjects"]),
+        }
+        for r in table.to_dict("records")
+    }
+    comp_summary = {
+        f"{r['group_a']} vs {r['group_b']}": {
+            "difference": fnum(r["difference"]),
+            "p_value": fnum(r["p_value"]),
+            "paired_difference": fnum(r["paired_difference"]),
+            "p_paired": fnum(r["p_paired"]),
+            "p_paired_signflip": fnum(r["p_paired_signflip"]),
+            "n_paired": int(r["n_paired"]),
+            "kind": r["kind"],
+        }
+        for r in comp.to_dict("records")
+    }
+    best_vs = {
+        k: v
+        for k, v in comp_summary.items()
+        if k.startswith(best_key + " vs ") or k.endswith(" vs " + best_key)
+    }
+    summary = {
+        "cells": cells_summary,
+        "best": best_key,
+        "best_score": fnum(best["score"]),
+        "best_comparisons": best_vs,
+        "best_significant": bool(
+            best_vs
+            and cells_summary[best_key]["p_value"] <= 0.05
+            and all(
+                _comparison_test(v)[0] <= 0.05
+                and (_comparison_test(v)[1] > 0) == k.startswith(best_key + " vs ")
+                for k, v in best_vs.items()
+            )
+        ),
+        "comparisons": comp_summary,
+        "n_perm": int(n_perm),
+        "n_boot": int(n_boot),
+        "n_perm_groups": int(n_perm_groups),
+    }
+    cell_txt = "; ".join(
+        f"{k}: R^2 = {v['score']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}], p = {v['p_value']:.3g}"
+        for k, v in cells_summary.items()
+    )
+    comp_txt = "; ".join(
+        f"{k}: difference {v['difference']:+.3f}, p = {v['p_value']:.3g} (paired over "
+        f"{v['n_paired']} mice: t-test p = {v['p_paired']:.3g}, sign-flip p = "
+        f"{v['p_paired_signflip']:.3g})"
+        for k, v in comp_summary.items()
+    )
+    n_mice = int(table["n_subjects"].max())
+    description = (
+        "ShaReD was fitted per population and learning stage with the mice as subjects "
+        f"(up to {n_mice} mice; {days_per_stage or 'all'} day(s) per stage; "
+        "stimulation and silencing trials removed). Score: pooled held-out R^2 of the first "
+        "shared dimension predicted from neural activity (cross-validated over trials); "
+        f"p-value: circular-shift permutation test with full refits ({n_perm} permutations; "
+        "whole-trial shifts of each mouse's behaviour); 95% interval: bootstrap over mice "
+        f"({n_boot} resamples; descriptive with fewer than 8 mice). Mice are the unit of "
+        "inference throughout. " + cell_txt + ". Best: " + best_key + ". Comparisons "
+        f"(permutation of mouse labels between groups, {n_perm_groups} relabellings, "
+        "two-sided; conservative because the same mice are in both groups; the paired "
+        "tests use the per-mouse held-out R^2 of the mice present in both groups): "
+        + (comp_txt if comp_txt else "none")
+        + "."
+    )
+    if math.isnan(summary["best_score"]):
+        description += " (No finite score.)"
+    return AnalysisResult(
+        name="encoding_by_population",
+        table=table,
+        figure=fig,
+        summary=summary,
+        description=description,
+        tables={"subjects": subjects, "comparisons": comp},
+    )
+
+
+def _comparison_test(comparison: dict) -> tuple[float, float]:
+    """``(p_value, difference)`` of one cell comparison for the headline claim.
+
+    When the same mice contribute to both cells (``n_paired >= 3``), the paired t-test over
+    mice is the appropriate test (each mouse is its own control); otherwise the
+    permutation of subject labels between the cells (:func:`sharedrep.stats.compare_groups`).
+    """
+    if comparison.get("n_paired", 0) >= 3 and np.isfinite(comparison.get("p_paired", np.nan)):
+        return float(comparison["p_paired"]), float(comparison["paired_difference"])
+    return float(comparison["p_value"]), float(comparison["difference"])

@@ -1,0 +1,309 @@
+"""The learning-study analyses recover the simulated ground truth, and only it.
+
+A small study (5 mice, days 1, 2, 13, 14, 40 trials per session) is simulated with every
+effect on and with every effect off (:meth:`StudyEffects.null`); :func:`run_study` is run
+once on each (module fixtures) and the tables are checked against the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from sharedrep.simulate_study import StudyEffects, simulate_study
+from sharedrep.study import (
+    ANALYSES,
+    AnalysisResult,
+    resolve_settings,
+    run_study,
+    selective_activation,
+    stimulation_responses,
+)
+from sharedrep.study._common import holm, sign_flip_test
+
+SMALL = dict(n_mice=5, days=(1, 2, 13, 14), trials_per_session=40)
+SETTINGS = {
+    "n_permutations": 19,
+    "n_bootstrap": 19,
+    "n_perm_groups": 29,
+    "n_perm_units": 99,
+    "n_perm_overlap": 999,
+}
+LEVEL = 0.05
+
+
+@pytest.fixture(scope="module")
+def study():
+    return simulate_study(**SMALL, seed=1)
+
+
+@pytest.fixture(scope="module")
+def results(study):
+    return run_study(study.collection, settings=SETTINGS, progress=False)
+
+
+@pytest.fixture(scope="module")
+def null_study():
+    return simulate_study(**SMALL, effects=StudyEffects.null(), seed=1)
+
+
+@pytest.fixture(scope="module")
+def null_results(null_study):
+    # M1 is left out of the (costly) population fits: the null claims concern the inputs
+    settings = {**SETTINGS, "populations": ["thalamus", "other_input"]}
+    return run_study(null_study.collection, settings=settings, progress=False)
+
+
+# ------------------------------------------------------------------ result objects
+def test_every_analysis_returns_a_complete_result(results):
+    assert list(results) == list(ANALYSES)
+    for name, r in results.items():
+        assert isinstance(r, AnalysisResult)
+        assert r.name == name
+        assert isinstance(r.table, pd.DataFrame) and len(r.table) > 0
+        assert isinstance(r.figure, Figure)
+        assert isinstance(r.summary, dict) and r.summary
+        json.dumps(r.summary)  # JSON-serialisable
+        assert r.summary["runtime_s"] >= 0
+        assert isinstance(r.description, str) and len(r.description) > 200
+        assert "mice" in r.description or "mouse" in r.description
+        for t in r.tables.values():
+            assert isinstance(t, pd.DataFrame)
+
+
+# ------------------------------------------------------------------ behaviour
+def test_learning_curves(results):
+    r = results["learning_curves"]
+    assert set(r.table.columns) >= {
+        "subject",
+        "day",
+        "stage",
+        "success_rate",
+        "reaction_time_s",
+        "movement_duration_s",
+        "reproducibility",
+    }
+    assert len(r.table) == 5 * 4
+    m = r.summary["metrics"]
+    assert m["success_rate"]["slope_per_day"] > 0 and m["success_rate"]["p_holm"] < LEVEL
+    assert m["reaction_time_s"]["slope_per_day"] < 0 and m["reaction_time_s"]["p_holm"] < LEVEL
+    assert m["movement_duration_s"]["expert"] < m["movement_duration_s"]["novice"]
+    assert m["reproducibility"]["expert"] > m["reproducibility"]["novice"] + 0.2
+    assert m["reproducibility"]["p_holm"] < LEVEL
+
+
+def test_learning_curves_null(null_results):
+    for v in null_results["learning_curves"].summary["metrics"].values():
+        assert not v["p_holm"] < LEVEL
+
+
+# ------------------------------------------------------------------ encoding
+def test_thalamus_encodes_best_in_experts(results):
+    r = results["encoding_by_population"]
+    s = r.summary
+    assert s["best"] == "thalamus/expert"
+    cells = s["cells"]
+    assert cells["thalamus/expert"]["p_value"] <= LEVEL
+    assert cells["thalamus/expert"]["ci"][0] > cells["thalamus/novice"]["ci"][1]
+    assert cells["thalamus/expert"]["ci"][0] > cells["other_input/expert"]["ci"][1]
+    comp = s["comparisons"]
+    for key in ("thalamus/expert vs thalamus/novice", "thalamus/expert vs other_input/expert"):
+        assert comp[key]["difference"] > 0.2
+        # mice relabelled between groups (29 random relabellings: resolution 1/30; the
+        # mirror relabelling is as extreme as the observed one)
+        assert comp[key]["p_value"] <= 0.1
+        # paired over the same mice: t-test on per-mouse held-out R^2
+        assert comp[key]["p_paired"] < 0.01
+    # other inputs encode less and do not change with learning
+    assert not comp["other_input/expert vs other_input/novice"]["p_paired"] < 0.01 or (
+        abs(comp["other_input/expert vs other_input/novice"]["difference"]) < 0.1
+    )
+    subj = r.tables["subjects"]
+    assert set(subj["subject"]) == {f"mouse0{i}" for i in range(1, 6)}
+
+
+def test_encoding_null_no_discovery(null_results):
+    comp = null_results["encoding_by_population"].summary["comparisons"]
+    for key in ("thalamus/expert vs thalamus/novice", "thalamus/expert vs other_input/expert"):
+        assert not comp[key]["p_value"] <= LEVEL
+        assert not comp[key]["p_paired"] <= LEVEL
+    assert not null_results["encoding_by_population"].summary["best_significant"]
+
+
+@pytest.mark.slow
+def test_default_study_runs_fast_and_recovers_truth():
+    """The default simulated study: run_study well under 2 minutes, headline effects."""
+    import time
+
+    st = simulate_study()
+    t0 = time.perf_counter()
+    res = run_study(st.collection, progress=False)
+    assert time.perf_counter() - t0 < 120
+    assert res["encoding_by_population"].summary["best"] == "thalamus/expert"
+    assert res["encoding_by_population"].summary["best_significant"]
+    assert res["lag_profiles"].summary["shifts"]["thalamus"]["ci"][0] > 0
+    assert res["encoding_overlap"].summary["difference"]["p_mice"] <= LEVEL
+    assert res["silencing_effects"].summary["impairs"]
+
+
+# ------------------------------------------------------------------ timing
+def test_thalamic_lag_shifts_earlier(results, study):
+    s = results["lag_profiles"].summary
+    truth = study.truth["lead_frames"]["thalamus"]
+    assert abs(s["peaks"]["thalamus/novice"]["peak_lag"] - truth["novice"]) <= 1
+    assert abs(s["peaks"]["thalamus/expert"]["peak_lag"] - truth["expert"]) <= 1
+    sh = s["shifts"]["thalamus"]
+    assert sh["shift"] >= 2 and sh["ci"][0] > 0 and sh["excludes_zero"]
+    # other inputs keep their timing
+    assert s["shifts"]["other_input"]["ci"][0] <= 0 <= s["shifts"]["other_input"]["ci"][1]
+    t = results["lag_profiles"].table
+    assert set(t["lag"]) == set(range(-2, 8))
+
+
+def test_lag_shift_null(null_results):
+    sh = null_results["lag_profiles"].summary["shifts"]["thalamus"]
+    assert sh["ci"][0] <= 0 <= sh["ci"][1] and not sh["excludes_zero"]
+
+
+# ------------------------------------------------------------------ optogenetics
+def test_stimulation_classification_matches_truth(results, study):
+    tab = results["stimulation_responses"].table
+    assert set(tab["stage"]) == {"novice", "expert"}
+    hits = found = true = 0
+    for (subj, _), g in tab.groupby(["subject", "stage"]):
+        drv = set(study.truth["driven_units"][subj].tolist())
+        f = set(g.loc[g["classification"] == "driven", "unit_id"].tolist())
+        hits, found, true = hits + len(drv & f), found + len(f), true + len(drv)
+    assert hits / found > 0.9  # precision
+    assert hits / true > 0.6  # recall
+
+
+def test_artefact_masking_matters(study):
+    masked = stimulation_responses(study.collection)
+    raw = stimulation_responses(study.collection, mask_artifacts=False)
+    n_masked = sum(v["n_driven"] for v in masked.summary["stages"].values())
+    n_raw = sum(v["n_driven"] for v in raw.summary["stages"].values())
+    assert n_raw > 2 * n_masked  # light artefacts look like responses
+
+
+def test_driven_units_overlap_encoding_more_in_experts(results):
+    s = results["encoding_overlap"].summary
+    assert s["population"] == "m1"
+    assert s["stages"]["expert"]["odds_ratio"] > 4 * s["stages"]["novice"]["odds_ratio"]
+    assert s["stages"]["expert"]["p_pooled"] < 0.01
+    d = s["difference"]
+    assert d["ratio_of_odds_ratios"] > 3
+    assert d["p_pooled"] < 0.01
+    assert d["p_mice"] <= LEVEL  # 5 mice: every mouse increases (one-sided 1/32)
+    units = results["encoding_overlap"].tables["unit_encoding"]
+    assert set(units.columns) >= {"subject", "population", "stage", "unit_id", "encodes"}
+
+
+def test_stimulation_and_overlap_null(null_results):
+    stim = null_results["stimulation_responses"].summary["stages"]
+    n_units = sum(v["n_units"] for v in stim.values())
+    n_resp = sum(v["n_driven"] + v["n_suppressed"] for v in stim.values())
+    assert n_resp <= 0.02 * n_units  # FDR: hardly any false responders
+    s = null_results["encoding_overlap"].summary
+    assert not s["difference"]["p_pooled"] <= LEVEL
+    assert not s["difference"]["p_mice"] <= LEVEL
+
+
+@pytest.mark.slow
+def test_overlap_without_change_is_not_reported():
+    """Stimulation works, but driven and encoding units are unrelated in both stages."""
+    eff = StudyEffects(overlap_log_odds=(0.0, 0.0))
+    st = simulate_study(**SMALL, effects=eff, seed=4)
+    stim = stimulation_responses(st.collection)
+    assert sum(v["n_driven"] for v in stim.summary["stages"].values()) > 20
+    from sharedrep.study import encoding_overlap
+
+    r = encoding_overlap(st.collection, stim.table, n_perm_units=99, n_perm=999)
+    d = r.summary["difference"]
+    assert not d["p_pooled"] <= LEVEL and not d["p_mice"] <= LEVEL
+
+
+# ------------------------------------------------------------------ activation
+def test_selective_activation(results):
+    ch = results["selective_activation"].summary["changes"]
+    assert ch["m1/other"]["change"] < 0 and ch["m1/other"]["p_value"] < LEVEL
+    assert ch["m1/selectivity"]["change"] > 0 and ch["m1/selectivity"]["p_value"] < LEVEL
+
+
+def test_selective_activation_null(null_results):
+    ch = null_results["selective_activation"].summary["changes"]
+    assert not ch["m1/selectivity"]["p_value"] < LEVEL
+
+
+def test_selective_activation_validates_table(study):
+    with pytest.raises(ValueError, match="encodes"):
+        selective_activation(study.collection, pd.DataFrame({"subject": [], "unit_id": []}))
+
+
+# ------------------------------------------------------------------ silencing
+def test_silencing_impairs_movement(results):
+    s = results["silencing_effects"].summary
+    m = s["metrics"]
+    assert s["impairs"]
+    assert m["success_rate"]["difference"] < 0 and m["success_rate"]["p_value"] <= LEVEL
+    assert m["reaction_time_s"]["difference"] > 0 and m["reaction_time_s"]["p_value"] <= LEVEL
+    assert m["template_similarity"]["difference"] < 0
+    assert m["template_similarity"]["p_value"] <= LEVEL
+    assert m["success_rate"]["ci"][1] < 0
+
+
+def test_silencing_null(null_results):
+    s = null_results["silencing_effects"].summary
+    assert not s["impairs"]
+    for v in s["metrics"].values():
+        assert not v["p_value"] <= LEVEL
+
+
+# ------------------------------------------------------------------ settings and helpers
+def test_settings_resolution(study):
+    col = study.collection
+    cfg = resolve_settings(col, {"n_permutations": 7})
+    assert cfg["n_permutations"] == 7 and cfg["n_perm_groups"] == 7
+    col2 = type(col)(list(col), analysis={"cv": 4, "output": "x", "selection": "1se"})
+    cfg = resolve_settings(col2, {"cv": 3})
+    assert cfg["cv"] == 3 and cfg["selection"] == "1se"
+    with pytest.raises(ValueError, match="unknown analysis setting"):
+        resolve_settings(col, {"n_perms": 3})
+    with pytest.raises(TypeError):
+        resolve_settings(col, [("cv", 3)])
+
+
+def test_sign_flip_and_holm():
+    assert sign_flip_test([1.0, 2.0, 3.0, 4.0, 5.0], "greater") == pytest.approx(1 / 32)
+    assert sign_flip_test([1.0, 2.0, 3.0, 4.0, 5.0]) == pytest.approx(2 / 32)
+    assert sign_flip_test([1.0, -1.0]) == 1.0
+    assert math.isnan(sign_flip_test([np.nan]))
+    big = np.random.default_rng(0).normal(size=40)
+    assert 0.0 < sign_flip_test(big) <= 1.0
+    np.testing.assert_allclose(holm([0.01, 0.04, np.nan, 0.03]), [0.03, 0.06, np.nan, 0.06])
+
+
+def test_progress_bar_runs(study):
+    from sharedrep.study import lag_profiles
+
+    r = lag_profiles(study.collection, range(0, 3), populations=["thalamus"], progress=True)
+    assert set(r.table["lag"]) == {0, 1, 2}
+
+
+@pytest.mark.slow
+def test_null_calibration_over_seeds():
+    """Across null studies the lag shift and silencing are rarely reported (<= 2 of 8)."""
+    from sharedrep.study import lag_profiles, silencing_effects
+
+    fp_lag = fp_sil = 0
+    for seed in range(100, 108):
+        st = simulate_study(**SMALL, effects=StudyEffects.null(), seed=seed)
+        lp = lag_profiles(st.collection, populations=["thalamus"], n_boot=1000)
+        fp_lag += lp.summary["shifts"]["thalamus"]["excludes_zero"]
+        fp_sil += silencing_effects(st.collection, n_perm=200).summary["impairs"]
+    assert fp_lag <= 2 and fp_sil <= 2
