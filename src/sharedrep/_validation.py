@@ -161,20 +161,7 @@ def check_subject_arrays(
     for i, (s, x, y) in enumerate(zip(ids, nl, bl, strict=True)):
         X = check_array(x, "neural", s, allow_nonfinite=allow)
         Y = check_array(y, "behavior", s, allow_nonfinite=allow)
-        if X.shape[0] != Y.shape[0]:
-            raise ValueError(
-                f"subject {s}: neural has {X.shape[0]} samples (rows) but behavior has "
-                f"{Y.shape[0]}; both must be (T, .) with the same T"
-            )
-        if X.shape[1] == 0:
-            raise ValueError(f"subject {s}: neural has no units (shape {X.shape})")
-        if Y.shape[1] == 0:
-            raise ValueError(f"subject {s}: behavior has no features (shape {Y.shape})")
-        if n_features is not None and Y.shape[1] != n_features:
-            raise ValueError(
-                f"subject {s}: behavior has {Y.shape[1]} features but the model was fitted "
-                f"with {n_features}; expected shape ({Y.shape[0]}, {n_features})"
-            )
+        check_pair_shapes(X.shape, Y.shape, s, n_features=n_features)
         if i > 0 and Y.shape[1] != Ys[0].shape[1]:
             raise ValueError(
                 f"subject {s}: behavior has {Y.shape[1]} features but subject {ids[0]} has "
@@ -184,6 +171,24 @@ def check_subject_arrays(
         Ys.append(Y)
     gs = check_groups(groups, len(Xs), [X.shape[0] for X in Xs], subject_ids=ids)
     return Xs, Ys, gs
+
+
+def check_pair_shapes(x_shape, y_shape, subject, *, n_features=None) -> None:
+    """Check that one subject's neural ``(T, N)`` and behaviour ``(T, p)`` shapes agree."""
+    if x_shape[0] != y_shape[0]:
+        raise ValueError(
+            f"subject {subject}: neural has {x_shape[0]} samples (rows) but behavior has "
+            f"{y_shape[0]}; both must be (T, .) with the same T"
+        )
+    if x_shape[1] == 0:
+        raise ValueError(f"subject {subject}: neural has no units (shape {tuple(x_shape)})")
+    if y_shape[1] == 0:
+        raise ValueError(f"subject {subject}: behavior has no features (shape {tuple(y_shape)})")
+    if n_features is not None and y_shape[1] != n_features:
+        raise ValueError(
+            f"subject {subject}: behavior has {y_shape[1]} features but the model was fitted "
+            f"with {n_features}; expected shape ({y_shape[0]}, {n_features})"
+        )
 
 
 def check_subject_index(subject, n_subjects: int) -> int:

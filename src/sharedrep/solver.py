@@ -52,6 +52,7 @@ __all__ = [
     "Stats",
     "SubjectData",
     "subject_statistics",
+    "plan_subject",
     "augmented_stats",
     "chunk_stats",
     "Standardized",
@@ -276,6 +277,51 @@ def _check_folds(chunks: Chunks, stats: list, subject) -> None:
             )
 
 
+def plan_subject(
+    X, Y, groups, lags, n_folds, gap, folds_by_trial, random_state, nan_policy, subject
+):
+    """Kept rows, CV chunks and preconditioning centres of one subject (no data pass).
+
+    See :func:`subject_statistics` for the parameters. Returns
+    ``(rows, chunks, x_center (N,), y_center (p,))``.
+    """
+    omit = nan_policy == "omit"
+    finite_x = np.all(np.isfinite(X), axis=1) if omit else None
+    finite_y = np.all(np.isfinite(Y), axis=1) if omit else np.ones(X.shape[0], bool)
+    rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
+    rows = rows[finite_y[rows]]
+    need = max(2 * n_folds, 2)
+    if rows.size < need:
+        raise ValueError(
+            f"subject {subject}: only {rows.size} usable samples remain after lag embedding "
+            f"(lags {lags.tolist()}, windows never cross trials or missing samples) out of "
+            f"{X.shape[0]}; need at least {need}" + (f" for cv={n_folds} folds" if n_folds else "")
+        )
+    if n_folds:
+        fold_groups = groups if folds_by_trial else None
+        if fold_groups is not None:
+            n_trials = np.unique(np.asarray(groups)[rows]).size
+            if n_trials < n_folds:
+                raise ValueError(
+                    f"subject {subject}: {n_trials} trials have usable samples but cv={n_folds} "
+                    f"folds need at least {n_folds} trials"
+                )
+        chunks = make_chunks(
+            X.shape[0], rows, n_folds, groups=fold_groups, gap=gap, random_state=random_state
+        )
+    else:
+        chunks = Chunks(
+            order=np.arange(rows.size),
+            bounds=np.array([0, rows.size]),
+            fold=np.zeros(1, dtype=np.int64),
+            exclude=np.zeros((1, 1), dtype=bool),
+        )
+    # numerical preconditioning only: approximate centres, exact centring is algebraic
+    x_center = _center(X, finite_x)
+    y_center = _center(Y, finite_y)
+    return rows, chunks, x_center, y_center
+
+
 def subject_statistics(
     X: np.ndarray,
     Y: np.ndarray,
@@ -328,41 +374,11 @@ def subject_statistics(
     -------
     SubjectData
     """
+    rows, chunks, x_center, y_center = plan_subject(
+        X, Y, groups, lags, n_folds, gap, folds_by_trial, random_state, nan_policy, subject
+    )
     omit = nan_policy == "omit"
-    finite_x = np.all(np.isfinite(X), axis=1) if omit else None
-    finite_y = np.all(np.isfinite(Y), axis=1) if omit else np.ones(X.shape[0], bool)
-    rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
-    rows = rows[finite_y[rows]]
-    need = max(2 * n_folds, 2)
-    if rows.size < need:
-        raise ValueError(
-            f"subject {subject}: only {rows.size} usable samples remain after lag embedding "
-            f"(lags {lags.tolist()}, windows never cross trials or missing samples) out of "
-            f"{X.shape[0]}; need at least {need}" + (f" for cv={n_folds} folds" if n_folds else "")
-        )
-    if n_folds:
-        fold_groups = groups if folds_by_trial else None
-        if fold_groups is not None:
-            n_trials = np.unique(np.asarray(groups)[rows]).size
-            if n_trials < n_folds:
-                raise ValueError(
-                    f"subject {subject}: {n_trials} trials have usable samples but cv={n_folds} "
-                    f"folds need at least {n_folds} trials"
-                )
-        chunks = make_chunks(
-            X.shape[0], rows, n_folds, groups=fold_groups, gap=gap, random_state=random_state
-        )
-    else:
-        chunks = Chunks(
-            order=np.arange(rows.size),
-            bounds=np.array([0, rows.size]),
-            fold=np.zeros(1, dtype=np.int64),
-            exclude=np.zeros((1, 1), dtype=bool),
-        )
     ordered = rows[chunks.order]
-    # numerical preconditioning only: approximate centres, exact centring is algebraic
-    x_center = _center(X, finite_x)
-    y_center = _center(Y, finite_y)
     q, p = X.shape[1] * lags.size, Y.shape[1]
     dtype = np.dtype(dtype)
     Z = np.empty((ordered.size, q + p + 1), dtype=dtype)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import solver
-from .._validation import check_array
+from .._validation import check_array, check_pair_shapes
 
 __all__ = ["FileArray", "LazyArray", "is_source", "has_sources", "check_sources", "load"]
 
@@ -311,15 +311,7 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
                 a = check_array(a, name, s, allow_nonfinite=allow)
             out.append(a)
         X, Y = out
-        if X.shape[0] != Y.shape[0]:
-            raise ValueError(
-                f"subject {s}: neural has {X.shape[0]} samples (rows) but behavior has "
-                f"{Y.shape[0]}; both must be (T, .) with the same T"
-            )
-        if X.shape[1] == 0:
-            raise ValueError(f"subject {s}: neural has no units (shape {X.shape})")
-        if Y.shape[1] == 0:
-            raise ValueError(f"subject {s}: behavior has no features (shape {Y.shape})")
+        check_pair_shapes(X.shape, Y.shape, s)
         if s > 0 and Y.shape[1] != Ys[0].shape[1]:
             raise ValueError(
                 f"subject {s}: behavior has {Y.shape[1]} features but subject 0 has "

@@ -41,8 +41,6 @@ import warnings
 import numpy as np
 
 from .. import solver
-from ..design import valid_rows
-from ..selection import Chunks, make_chunks
 from . import Backend, check_dtype
 from ._sources import load
 
@@ -59,44 +57,6 @@ def _import_torch():
             "backend='torch' needs PyTorch: pip install 'sharedrep[torch]' (or pip install torch)"
         ) from exc
     return torch
-
-
-def _plan(X, Y, groups, lags, n_folds, gap, folds_by_trial, random_state, nan_policy, subject):
-    """Rows, chunks and centres exactly as :func:`solver.subject_statistics` (no data pass)."""
-    omit = nan_policy == "omit"
-    finite_x = np.all(np.isfinite(X), axis=1) if omit else None
-    finite_y = np.all(np.isfinite(Y), axis=1) if omit else np.ones(X.shape[0], bool)
-    rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
-    rows = rows[finite_y[rows]]
-    need = max(2 * n_folds, 2)
-    if rows.size < need:
-        raise ValueError(
-            f"subject {subject}: only {rows.size} usable samples remain after lag embedding "
-            f"(lags {lags.tolist()}, windows never cross trials or missing samples) out of "
-            f"{X.shape[0]}; need at least {need}" + (f" for cv={n_folds} folds" if n_folds else "")
-        )
-    if n_folds:
-        fold_groups = groups if folds_by_trial else None
-        if fold_groups is not None:
-            n_trials = np.unique(np.asarray(groups)[rows]).size
-            if n_trials < n_folds:
-                raise ValueError(
-                    f"subject {subject}: {n_trials} trials have usable samples but cv={n_folds} "
-                    f"folds need at least {n_folds} trials"
-                )
-        chunks = make_chunks(
-            X.shape[0], rows, n_folds, groups=fold_groups, gap=gap, random_state=random_state
-        )
-    else:
-        chunks = Chunks(
-            order=np.arange(rows.size),
-            bounds=np.array([0, rows.size]),
-            fold=np.zeros(1, dtype=np.int64),
-            exclude=np.zeros((1, 1), dtype=bool),
-        )
-    x_center = solver._center(X, finite_x)
-    y_center = solver._center(Y, finite_y)
-    return rows, chunks, x_center, y_center
 
 
 class TorchBackend(Backend):
@@ -165,7 +125,7 @@ class TorchBackend(Backend):
         """One subject's :class:`solver.SubjectData`; the chunk products stay on the device."""
         torch = self._torch
         dev = self.device
-        rows, chunks, x_center, y_center = _plan(
+        rows, chunks, x_center, y_center = solver.plan_subject(
             X, Y, groups, lags, n_folds, gap, folds_by_trial, random_state, nan_policy, subject
         )
         omit = nan_policy == "omit"

@@ -9,6 +9,7 @@ function                  question
 ========================  ==========================================================
 learning_curves           does behaviour get faster and more stereotyped with days?
 encoding_by_population    which input encodes the learned movement (per stage)?
+shared_representation     what are the shared axes, and the latents around movement?
 lag_profiles              when, relative to movement, do inputs carry it?
 stimulation_responses     which M1 units are driven by thalamic stimulation?
 encoding_overlap          do driven units encode the movement (more in experts)?
@@ -29,6 +30,7 @@ from .optogenetics import (
 )
 from .pipeline import ANALYSES, DEFAULT_SETTINGS, resolve_settings, run_study
 from .populations import encoding_by_population, fit_cells
+from .representation import shared_representation
 from .timing import lag_profiles
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "encoding_by_population",
     "encoding_overlap",
     "fit_cells",
+    "shared_representation",
     "lag_profiles",
     "learning_curves",
     "overlap_counts",

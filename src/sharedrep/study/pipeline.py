@@ -12,6 +12,7 @@ from .behavior import learning_curves
 from .inactivation import silencing_effects
 from .optogenetics import encoding_overlap, stimulation_responses, unit_encoding_table
 from .populations import encoding_by_population
+from .representation import shared_representation
 from .timing import lag_profiles
 
 __all__ = ["run_study", "DEFAULT_SETTINGS", "ANALYSES", "resolve_settings"]
@@ -20,6 +21,7 @@ __all__ = ["run_study", "DEFAULT_SETTINGS", "ANALYSES", "resolve_settings"]
 ANALYSES = (
     "learning_curves",
     "encoding_by_population",
+    "shared_representation",
     "lag_profiles",
     "stimulation_responses",
     "encoding_overlap",
@@ -117,7 +119,9 @@ def run_study(
 
     Order (keys of the result, see :data:`ANALYSES`): learning curves
     (:func:`~sharedrep.study.learning_curves`), encoding by population x stage
-    (:func:`~sharedrep.study.encoding_by_population`), lag profiles
+    (:func:`~sharedrep.study.encoding_by_population`), shared-axes loadings and latents
+    around movement onset per population x stage
+    (:func:`~sharedrep.study.representation.shared_representation`), lag profiles
     (:func:`~sharedrep.study.lag_profiles`), stimulation responses
     (:func:`~sharedrep.study.stimulation_responses`), overlap of driven and encoding
     units (:func:`~sharedrep.study.encoding_overlap`), selective activation
@@ -215,6 +219,18 @@ def run_study(
                 within_trials=cfg["within_trials"],
                 min_shift=cfg["min_shift"],
                 n_jobs=cfg["n_jobs"],
+                progress=sub,
+                **common,
+            ),
+        )
+        run(
+            "shared_representation",
+            lambda: shared_representation(
+                collection,
+                populations=cfg["populations"],
+                stages=cfg["stages"],
+                model=model,
+                within_trials=cfg["within_trials"],
                 progress=sub,
                 **common,
             ),
