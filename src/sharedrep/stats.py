@@ -53,6 +53,7 @@ __all__ = [
     "default_min_shift",
     "max_statistic_p_values",
     "draw_shifts",
+    "subject_shift_candidates",
 ]
 
 
@@ -236,6 +237,26 @@ def circular_shift_candidates(
             f"with T={T} samples; lower min_shift or give more data"
         )
     return cand.astype(np.int64)
+
+
+def subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials):
+    """Minimum shift and admissible circular shifts of every subject.
+
+    Returns ``(shifts_used, candidates)``: per subject the minimum shift in samples
+    (``min_shift`` or :func:`default_min_shift`) and the array of admissible shifts
+    (:func:`circular_shift_candidates`); errors name the subject.
+    """
+    shifts_used = [
+        min_shift if min_shift is not None else default_min_shift(T, g, lags)
+        for T, g in zip(Ts, gs, strict=True)
+    ]
+    cands = []
+    for s, (T, g) in enumerate(zip(Ts, gs, strict=True)):
+        try:
+            cands.append(circular_shift_candidates(T, g, shifts_used[s], lags, whole_trials))
+        except ValueError as exc:
+            raise ValueError(f"subject {s}: {exc}") from None
+    return shifts_used, cands
 
 
 def _check_min_shift(min_shift, n_samples: list[int]):
@@ -485,16 +506,7 @@ def permutation_test(
     Ts = [X.shape[0] for X in Xs]
     min_shift = _check_min_shift(min_shift, Ts)
     lags = model.get_params().get("lags", 0)
-    shifts_used = [
-        min_shift if min_shift is not None else default_min_shift(T, g, lags)
-        for T, g in zip(Ts, gs, strict=True)
-    ]
-    cands = []
-    for s, (T, g) in enumerate(zip(Ts, gs, strict=True)):
-        try:
-            cands.append(circular_shift_candidates(T, g, shifts_used[s], lags, whole_trials))
-        except ValueError as exc:
-            raise ValueError(f"subject {s}: {exc}") from None
+    shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
 
     observed_model = clone(model)
     observed_model.fit(Xs, Ys, groups=None if all(g is None for g in gs) else gs)

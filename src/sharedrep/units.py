@@ -32,9 +32,8 @@ from .stats import (
     _check_model,
     _quiet_fit,
     _seed_sequence,
-    circular_shift_candidates,
-    default_min_shift,
     draw_shifts,
+    subject_shift_candidates,
 )
 
 __all__ = ["unit_encoding", "benjamini_hochberg"]
@@ -314,16 +313,7 @@ def unit_encoding(
         z_full = [full.transform_behavior(Y, subject=s) for s, Y in enumerate(Ys)]
         latents = [z_full] * cv
 
-    shifts_used = [
-        min_shift if min_shift is not None else default_min_shift(T, g, lags)
-        for T, g in zip(Ts, gs, strict=True)
-    ]
-    cands = []
-    for s, (T, g) in enumerate(zip(Ts, gs, strict=True)):
-        try:
-            cands.append(circular_shift_candidates(T, g, shifts_used[s], lags, whole_trials))
-        except ValueError as exc:
-            raise ValueError(f"subject {s}: {exc}") from None
+    shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
     seeds = _seed_sequence(random_state).spawn(S)
     shifts = [
         draw_shifts([c], n_perm, seed)[0][:, 0] for c, seed in zip(cands, seeds, strict=True)
