@@ -13,7 +13,13 @@ torch.set_num_threads(1)
 
 from sharedrep import ShaReD, simulate, solver  # noqa: E402
 from sharedrep.backends import get_backend  # noqa: E402
-from sharedrep.backends.torch import _ridge_batch  # noqa: E402
+from sharedrep.backends import torch as torch_backend  # noqa: E402
+from sharedrep.backends.torch import (  # noqa: E402
+    DeviceStats,
+    _cholesky_blocked,
+    _cholesky_solve_blocked,
+    _ridge_batch,
+)
 
 RTOL = 1e-8
 
@@ -160,16 +166,138 @@ def test_from_files(data, tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_equals_numpy(data):
+@pytest.mark.parametrize("blocked", [False, True])
+def test_cuda_equals_numpy(data, blocked, monkeypatch):
     kw = dict(n_shared="auto", lags=2, cv=4, random_state=0)
     a = ShaReD(**kw).fit(data.neural, data.behavior, groups=data.groups)
+    monkeypatch.setattr(torch_backend, "_PANEL", 8)
+    monkeypatch.setattr(torch_backend.TorchBackend, "_blocked", lambda self, q: blocked)
     b = ShaReD(backend="torch", device="cuda", **kw).fit(
         data.neural, data.behavior, groups=data.groups
     )
     assert_close_models(a, b)
+    tensors = [torch.as_tensor(x, device="cuda") for x in data.neural]  # data on the GPU
+    c = ShaReD(backend="torch", device="cuda", **kw).fit(
+        tensors, data.behavior, groups=data.groups
+    )
+    assert_close_models(a, c)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_cuda_unavailable_message():
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         get_backend("torch", device="cuda")
+
+
+# ---------------------------------------------------------------- blocked factorisation
+@pytest.mark.parametrize("q, panel", [(23, 4), (16, 8), (5, 8)])
+def test_blocked_cholesky_and_solve_match_lapack(q, panel):
+    rng = np.random.default_rng(q)
+    A = rng.standard_normal((3, q, 2 * q))
+    G = A @ A.transpose(0, 2, 1) + 1e-3 * np.eye(q)
+    B = rng.standard_normal((3, q, 4))
+    L, info = _cholesky_blocked(torch, torch.as_tensor(G), panel=panel)
+    assert not info.any()
+    for i in range(3):
+        ref = np.linalg.cholesky(G[i])
+        np.testing.assert_allclose(L[i].numpy(), ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max())
+        X = _cholesky_solve_blocked(torch, L, torch.as_tensor(B), panel=panel)[i].numpy()
+        np.testing.assert_allclose(X, solver._solve_ridge(G[i], 1.0, 0.0, B[i]), rtol=1e-8)
+
+
+def test_blocked_cholesky_flags_only_the_indefinite_matrix():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((2, 12, 30))
+    G = A @ A.transpose(0, 2, 1)
+    G[1, 7, 7] = -1.0  # not positive definite, failure inside the second panel
+    L, info = _cholesky_blocked(torch, torch.as_tensor(G), panel=5)
+    assert info[0] == 0 and info[1] > 0
+    np.testing.assert_allclose(L[0].numpy(), np.linalg.cholesky(G[0]), rtol=1e-10)
+
+
+def test_blocked_factorization_fit_equals_numpy(data, monkeypatch):
+    monkeypatch.setattr(torch_backend, "_PANEL", 4)  # several panels even for q = 9..60
+    kw = dict(n_shared="auto", lags=2, cv=4, random_state=0, alphas=[1e-3, 0.1, 10.0])
+    a = ShaReD(**kw).fit(data.neural, data.behavior, groups=data.groups)
+    be = get_backend("torch", factorization="blocked")
+    assert be._blocked(9) and not get_backend("torch")._blocked(10_000)  # auto: CUDA only
+    with monkeypatch.context() as m:  # the estimator's backend: blocked on the CPU too
+        m.setattr(torch_backend.TorchBackend, "_blocked", lambda self, q: True)
+        b = ShaReD(backend="torch", **kw).fit(data.neural, data.behavior, groups=data.groups)
+    prep = be.statistics(data.neural, data.behavior, data.groups, np.array([0, 1, 2]), 4, gap=2)
+    args = ([p.stats for p in prep], [p.chunks for p in prep], np.full(4, 0.25), kw["alphas"])
+    ref = solver.cv_errors(*args, 3, "correlation", 0.01)
+    got = be.cv_errors(*args, 3, "correlation", 0.01)
+    for key in ref:
+        np.testing.assert_allclose(got[key], ref[key], rtol=RTOL, atol=RTOL * 1e-3)
+    assert_close_models(a, b)
+    with pytest.raises(ValueError, match="factorization"):
+        get_backend("torch", factorization="qr")
+
+
+# ---------------------------------------------------------------- data left on the device
+def test_statistics_stay_on_device_until_asked(data):
+    be = get_backend("torch")
+    prep = be.statistics(data.neural, data.behavior, data.groups, np.array([0]), 3, gap=0)
+    st = prep[0].stats
+    assert isinstance(st, DeviceStats) and st._host is None and len(st) == 3
+    assert "3 chunks" in repr(st)
+    fit = be.final_fit([p.stats for p in prep], np.full(4, 0.25), 0.1, 2, "correlation", 0.01)
+    assert st._host is None and fit.standardized[0].gram is None  # nothing came back
+    ref_stats = [
+        solver.subject_statistics(x, y, g, np.array([0]), 3)
+        for x, y, g in zip(data.neural, data.behavior, data.groups, strict=True)
+    ]
+    for a, b in zip(ref_stats[0].stats, st, strict=True):  # host copies on access
+        np.testing.assert_allclose(b.xx, a.xx, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(b.xy, a.xy, rtol=1e-12, atol=1e-9)
+    ref = solver.fit_from_stats(
+        [solver.total(r.stats) for r in ref_stats], np.full(4, 0.25), 0.1, 2, "correlation", 0.01
+    )
+    np.testing.assert_allclose(fit.axes, ref.axes, rtol=RTOL)
+    for ea, eb in zip(fit.encoders, ref.encoders, strict=True):
+        np.testing.assert_allclose(ea, eb, rtol=RTOL, atol=RTOL * np.abs(eb).max())
+
+
+def test_private_components_equal_numpy(data):
+    kw = dict(n_shared=2, lags=1, cv=3, random_state=0, alphas=[0.01, 1.0], private=True)
+    a = ShaReD(**kw).fit(data.neural, data.behavior, groups=data.groups)
+    b = ShaReD(backend="torch", **kw).fit(data.neural, data.behavior, groups=data.groups)
+    assert_close_models(a, b)
+    for pa, pb in zip(a.private_, b.private_, strict=True):
+        assert pa.behavior_rank == pb.behavior_rank
+        np.testing.assert_allclose(pb.neural_explained, pa.neural_explained, rtol=1e-7)
+        np.testing.assert_allclose(
+            np.abs(pb.neural_components.T @ pa.neural_components).diagonal(), 1.0, atol=1e-6
+        )
+
+
+def test_tensor_inputs(data):
+    kw = dict(n_shared=2, lags=1, cv=3, random_state=0, alphas=[0.01, 1.0], private=False)
+    a = ShaReD(**kw).fit(data.neural, data.behavior, groups=data.groups)
+    tensors = [torch.as_tensor(x) for x in data.neural]
+    b = ShaReD(backend="torch", **kw).fit(tensors, data.behavior, groups=data.groups)
+    assert_close_models(a, b)
+    # behaviour as tensors too, float32 activity converted on the device
+    c = ShaReD(backend="torch", **kw).fit(
+        [t.float() for t in tensors], [torch.as_tensor(y) for y in data.behavior], data.groups
+    )
+    d = ShaReD(**kw).fit([x.astype(np.float32) for x in data.neural], data.behavior, data.groups)
+    assert_close_models(c, d)
+    e = ShaReD(**kw).fit(tensors, data.behavior, groups=data.groups)  # numpy backend reads them
+    assert_close_models(a, e, rtol=1e-12)
+
+
+def test_tensor_inputs_nan_policy(data):
+    X = [x.copy() for x in data.neural]
+    X[2][40, 3] = np.nan
+    tensors = [torch.as_tensor(x) for x in X]
+    kw = dict(n_shared=2, lags=1, cv=3, random_state=0, alphas=[0.1], private=False)
+    with pytest.raises(ValueError, match=r"subject 2: neural contains NaN or inf .*\(40, 3\)"):
+        ShaReD(backend="torch", **kw).fit(tensors, data.behavior, groups=data.groups)
+    kw["nan_policy"] = "omit"
+    a = ShaReD(**kw).fit(X, data.behavior, groups=data.groups)
+    b = ShaReD(backend="torch", **kw).fit(tensors, data.behavior, groups=data.groups)
+    assert_close_models(a, b)
+    with pytest.raises(TypeError, match="subject 0: neural must be real and numeric"):
+        ShaReD(backend="torch", **kw).fit([tensors[0].bfloat16()], [data.behavior[0]])

@@ -407,9 +407,8 @@ class ShaReD(BaseEstimator):
                 )
         alpha = float(alphas[i_alpha])
 
-        totals = [solver.total(st) for st in stats_list]
-        fit = solver.fit_from_stats(
-            totals, weights, alpha, k, self.behavior_metric, self.shrinkage
+        fit = backend.final_fit(
+            stats_list, weights, alpha, k, self.behavior_metric, self.shrinkage
         )
         self.alpha_ = alpha
         self.n_shared_ = int(k)
@@ -469,6 +468,8 @@ class ShaReD(BaseEstimator):
         """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject."""
         V, Cm = self.shared_axes_, self.metric_
         p, k = V.shape
+        if sd.gram is None:  # the fit ran on a device and left G there
+            sd = solver.standardize(solver.total(pp.stats), self.behavior_scale_)
         q = sd.gram.shape[0]
         # behaviour residual outside the shared subspace, in scaled units: y (I - V V' Cm)
         T = (np.eye(p) - V @ V.T @ Cm) / self.behavior_scale_[:, None]

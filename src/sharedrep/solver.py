@@ -64,6 +64,7 @@ __all__ = [
     "ridge_path",
     "heldout_errors",
     "fit_from_stats",
+    "shared_axes",
     "cv_errors",
     "cv_criterion",
     "pooled_criterion",
@@ -265,8 +266,9 @@ def _center(A: np.ndarray, finite_rows) -> np.ndarray:
     return A[finite_rows].mean(axis=0)
 
 
-def _check_folds(chunks: Chunks, stats: list, subject) -> None:
-    n = np.array([st.n for st in stats])
+def _check_folds(chunks: Chunks, n_rows, subject) -> None:
+    """Every fold needs >= 2 training and >= 1 test rows; ``n_rows`` counts each chunk."""
+    n = np.asarray(n_rows, dtype=float)
     for f in range(chunks.n_folds):
         n_train, n_test = n[chunks.train_mask(f)].sum(), n[chunks.test_mask(f)].sum()
         if n_train < 2 or n_test < 1:
@@ -278,15 +280,31 @@ def _check_folds(chunks: Chunks, stats: list, subject) -> None:
 
 
 def plan_subject(
-    X, Y, groups, lags, n_folds, gap, folds_by_trial, random_state, nan_policy, subject
+    X,
+    Y,
+    groups,
+    lags,
+    n_folds,
+    gap,
+    folds_by_trial,
+    random_state,
+    nan_policy,
+    subject,
+    x_summary=None,
 ):
     """Kept rows, CV chunks and preconditioning centres of one subject (no data pass).
 
-    See :func:`subject_statistics` for the parameters. Returns
+    See :func:`subject_statistics` for the parameters. ``x_summary = (finite_x, x_center)``
+    (finite rows of ``X`` or None, column means) may be computed where ``X`` lives (e.g.
+    on a GPU); then only ``X.shape`` is used here. Returns
     ``(rows, chunks, x_center (N,), y_center (p,))``.
     """
     omit = nan_policy == "omit"
-    finite_x = np.all(np.isfinite(X), axis=1) if omit else None
+    if x_summary is not None:
+        finite_x, x_center = x_summary
+    else:
+        finite_x = np.all(np.isfinite(X), axis=1) if omit else None
+        x_center = None
     finite_y = np.all(np.isfinite(Y), axis=1) if omit else np.ones(X.shape[0], bool)
     rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
     rows = rows[finite_y[rows]]
@@ -317,7 +335,8 @@ def plan_subject(
             exclude=np.zeros((1, 1), dtype=bool),
         )
     # numerical preconditioning only: approximate centres, exact centring is algebraic
-    x_center = _center(X, finite_x)
+    if x_center is None:
+        x_center = _center(X, finite_x)
     y_center = _center(Y, finite_y)
     return rows, chunks, x_center, y_center
 
@@ -394,7 +413,7 @@ def subject_statistics(
     stats = chunk_stats(Z, q, p, chunks.bounds, gram=gram)
     del Z
     if n_folds:
-        _check_folds(chunks, stats, subject)
+        _check_folds(chunks, [st.n for st in stats], subject)
     return SubjectData(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
 
 
@@ -412,8 +431,10 @@ class Standardized:
     constant : ndarray of bool (q,)
         Columns that are constant in these rows; they get zero weight.
     y_mean : ndarray (p,)
-    gram : ndarray (q, q)
+    gram : ndarray (q, q) or None
         ``G``: centred, scaled Gram matrix (diagonal ``n``; zero rows for constant columns).
+        None when the fit ran on a device (torch backend) and ``G`` was left there;
+        :func:`standardize` of the total statistics recomputes it.
     cross : ndarray (q, p)
         ``B``: centred cross-products of standardised design and scaled behaviour.
     yy : ndarray (p, p)
@@ -679,6 +700,24 @@ def fit_from_stats(
         solved.append(P)
         M += w / sd.n * (sd.cross.T @ P)
         C += w / sd.n * sd.yy
+    V, rho, explained, Cm = shared_axes(M, C, k, metric, shrinkage, axes)
+    encoders = [P @ V for P in solved]
+    return Fit(V, rho, explained, encoders, stds, y_scale, C, Cm)
+
+
+def shared_axes(
+    M: np.ndarray,
+    C: np.ndarray,
+    k: int,
+    metric: str,
+    shrinkage: float,
+    axes: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Axes from the pooled moments ``M = sum_s w_s B_s' P_s / n_s`` and ``C`` (p x p).
+
+    Returns ``(V (p, k), rho (k,), explained (k,), Cm (p, p))``; with frozen ``axes``
+    only ``rho`` and ``explained`` are computed.
+    """
     Cm = behavior_metric(C, metric, shrinkage)
     if axes is None:
         V, rho = solve_axes(M, Cm, k)
@@ -688,8 +727,7 @@ def fit_from_stats(
     denom = np.einsum("ij,ik,kj->j", V, C, V)
     ok = denom > 1e-12 * np.trace(C)
     explained = np.einsum("ij,ik,kj->j", V, M, V) / np.where(ok, denom, np.nan)
-    encoders = [P @ V for P in solved]
-    return Fit(V, rho, explained, encoders, stds, y_scale, C, Cm)
+    return V, rho, explained, Cm
 
 
 @small_blas

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import solver
-from ._sources import FileArray, LazyArray, check_sources, has_sources, is_source
+from ._sources import FileArray, LazyArray, TensorArray, check_sources, has_sources, is_source
 
 __all__ = [
     "BACKENDS",
@@ -43,6 +43,7 @@ __all__ = [
     "check_dtype",
     "FileArray",
     "LazyArray",
+    "TensorArray",
     "check_sources",
     "has_sources",
     "is_source",
@@ -90,6 +91,14 @@ class Backend:
         return solver.cv_errors(
             chunks_stats, chunks, weights, alphas, k_max, metric, shrinkage, **kw
         )
+
+    def final_fit(self, chunks_stats, weights, alpha, k, metric, shrinkage) -> solver.Fit:
+        """The model at the selected ``alpha`` and ``k`` from every subject's total statistics.
+
+        See :func:`solver.fit_from_stats`; ``chunks_stats`` is as for :meth:`cv_errors`.
+        """
+        totals = [solver.total(cs) for cs in chunks_stats]
+        return solver.fit_from_stats(totals, weights, alpha, k, metric, shrinkage)
 
     def __repr__(self) -> str:
         return f"<sharedrep {self.name} backend>"

@@ -11,6 +11,8 @@ or this process one subject at a time). Accepted:
   ``.hdf5``, ``.nwb``; ``key`` = dataset path, e.g.
   ``"processing/ophys/Fluorescence/RoiResponseSeries/data"``);
 * :class:`FileArray` (a path with ``key`` and/or a custom ``loader``);
+* a torch tensor (:class:`TensorArray`): used in place by ``backend="torch"`` (e.g.
+  activity already on the GPU), read to host memory by the other backends;
 * a dask array (computed inside the task with the synchronous scheduler), a zarr array,
   an h5py dataset (re-opened from its file by path on the worker) or any object with
   ``shape``, ``dtype`` and numpy-style slicing.
@@ -30,7 +32,15 @@ import numpy as np
 from .. import solver
 from .._validation import check_array, check_pair_shapes
 
-__all__ = ["FileArray", "LazyArray", "is_source", "has_sources", "check_sources", "load"]
+__all__ = [
+    "FileArray",
+    "LazyArray",
+    "TensorArray",
+    "is_source",
+    "has_sources",
+    "check_sources",
+    "load",
+]
 
 _HDF5_SUFFIXES = {".h5", ".hdf5", ".nwb", ".hdf"}
 
@@ -204,6 +214,36 @@ class LazyArray(_Source):
         return _materialize(self.array)
 
 
+class TensorArray(_Source):
+    """A torch tensor (for instance already on a GPU).
+
+    ``backend="torch"`` uses it where it is (nothing crosses the bus when it is on the
+    backend's device); the other backends read it to host memory one subject at a time.
+    """
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+        self.shape = tuple(int(n) for n in tensor.shape)
+        name = str(tensor.dtype).removeprefix("torch.")
+        try:
+            self.dtype = np.dtype(name)
+        except TypeError:
+            self.dtype = np.dtype(object)  # e.g. bfloat16: rejected by the checks
+        self.device = str(tensor.device)
+
+    def __repr__(self) -> str:
+        return f"TensorArray(torch.{self.dtype}{self.shape} on {self.device})"
+
+    def load(self) -> np.ndarray:
+        return self.tensor.detach().cpu().numpy()
+
+
+def _is_tensor(x) -> bool:
+    return type(x).__module__.startswith("torch") and all(
+        hasattr(x, a) for a in ("detach", "device", "shape")
+    )
+
+
 def _materialize(a) -> np.ndarray:
     if hasattr(a, "compute") and hasattr(a, "dask"):  # a dask collection
         return np.asarray(a.compute(scheduler="synchronous"))
@@ -226,7 +266,7 @@ def _is_lazy_array(x) -> bool:
 
 def is_source(x) -> bool:
     """Whether ``x`` is a file path, a :class:`FileArray` or a lazy array."""
-    return isinstance(x, str | os.PathLike | _Source) or _is_lazy_array(x)
+    return isinstance(x, str | os.PathLike | _Source) or _is_tensor(x) or _is_lazy_array(x)
 
 
 def has_sources(*lists) -> bool:
@@ -247,6 +287,8 @@ def as_source(x):
         return x
     if isinstance(x, str | os.PathLike):
         return FileArray(x)
+    if _is_tensor(x):
+        return TensorArray(x)
     if not _is_lazy_array(x):
         return x
     mod = type(x).__module__
