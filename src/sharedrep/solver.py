@@ -54,7 +54,6 @@ __all__ = [
     "subject_statistics",
     "plan_subject",
     "augmented_stats",
-    "chunk_stats",
     "Standardized",
     "standardize",
     "pooled_y_scale",
@@ -186,6 +185,8 @@ class Stats:
 
 
 _F32_BLOCK = 4096
+_GATHER_BYTES = 2**20  # rows gathered per product in the statistics pass
+_CENTER_ROWS = 4096  # rows averaged for the preconditioning centre
 
 
 def _gram(Z: np.ndarray) -> np.ndarray:
@@ -215,13 +216,6 @@ def augmented_stats(Z: np.ndarray, q: int, p: int, gram=None) -> Stats:
         ZZ[xs, ys].copy(),
         ZZ[ys, ys].copy(),
     )
-
-
-def chunk_stats(Z: np.ndarray, q: int, p: int, bounds: np.ndarray, gram=None) -> list[Stats]:
-    """Statistics of consecutive row slices ``bounds[c]:bounds[c+1]`` of ``Z = [X, Y, 1]``."""
-    return [
-        augmented_stats(Z[a:b], q, p, gram) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
 
 
 def total(stats: list[Stats]) -> Stats:
@@ -258,12 +252,16 @@ class SubjectData:
 
 
 def _center(A: np.ndarray, finite_rows) -> np.ndarray:
-    """Column means over the finite rows (a preconditioning centre)."""
-    if finite_rows is None or np.all(finite_rows):
-        return A.mean(axis=0)
-    if not np.any(finite_rows):
+    """Preconditioning centre: column means over (at most ~4096 evenly spaced) finite rows.
+
+    Only numerical conditioning depends on it (centring is exact algebra on the
+    statistics), so a subsample is enough and spares a full pass over the data.
+    """
+    idx = np.arange(A.shape[0]) if finite_rows is None else np.flatnonzero(finite_rows)
+    if idx.size == 0:
         return np.zeros(A.shape[1])
-    return A[finite_rows].mean(axis=0)
+    idx = idx[:: max(1, idx.size // _CENTER_ROWS)]
+    return A[idx].mean(axis=0)
 
 
 def _check_folds(chunks: Chunks, n_rows, subject) -> None:
@@ -382,12 +380,20 @@ def subject_statistics(
     subject : int, optional
         Index used in error messages.
     gram : callable, optional
-        ``gram(Z) -> Z' Z`` for the augmented rows (a backend hook); numpy by default.
+        ``gram(Z) -> Z' Z`` for a block of augmented rows (a backend hook; the blocks'
+        products are summed in float64); numpy by default.
     dtype : {np.float64, np.float32}
         Precision of the data pass (lag embedding and products). With float32 the data
-        are centred in float64, rounded once, multiplied in float32 row blocks of
-        4096 samples and the block products summed in float64; the statistics and
+        are centred in float64, rounded once, multiplied in float32 row blocks (at most
+        4096 samples) and the block products summed in float64; the statistics and
         everything after them are float64.
+
+    Notes
+    -----
+    The rows of each chunk are gathered (lag embedding, centring) into a buffer of
+    about 1 MiB and multiplied there, block after block: the data are read once and
+    the full embedded design is never formed, so the pass costs little more than the
+    Gram products themselves.
 
     Returns
     -------
@@ -400,18 +406,27 @@ def subject_statistics(
     ordered = rows[chunks.order]
     q, p = X.shape[1] * lags.size, Y.shape[1]
     dtype = np.dtype(dtype)
-    Z = np.empty((ordered.size, q + p + 1), dtype=dtype)
     Xsrc = np.where(np.isfinite(X), X, 0.0) if omit else X
-    if dtype == np.float64:
-        lag_embed(Xsrc, lags, ordered, center=x_center, out=Z[:, :q])
-        np.take(Y, ordered, axis=0, out=Z[:, q : q + p])
-        Z[:, q : q + p] -= y_center
-    else:  # reduced precision: centre in float64, round once
-        lag_embed((Xsrc - x_center).astype(dtype), lags, ordered, out=Z[:, :q])
-        Z[:, q : q + p] = Y[ordered] - y_center
-    Z[:, -1] = 1.0
-    stats = chunk_stats(Z, q, p, chunks.bounds, gram=gram)
-    del Z
+    center = x_center
+    if dtype != np.float64:  # reduced precision: centre in float64, round once
+        Xsrc, center = (Xsrc - x_center).astype(dtype), None
+    gram = _gram if gram is None else gram
+    # rows are gathered block by block into a cache-sized buffer and multiplied there:
+    # the lag-embedded design is never formed in full (one read of X, no large copy)
+    a = q + p + 1
+    buf = np.empty((max(64, min(_F32_BLOCK, _GATHER_BYTES // (8 * a))), a), dtype=dtype)
+    buf[:, -1] = 1.0
+    stats = []
+    bounds = chunks.bounds
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        ZZ = np.zeros((a, a))
+        for start in range(lo, hi, buf.shape[0]):
+            idx = ordered[start : min(hi, start + buf.shape[0])]
+            Zb = buf[: idx.size]
+            lag_embed(Xsrc, lags, idx, center=center, out=Zb[:, :q])
+            np.subtract(Y[idx], y_center, out=Zb[:, q : q + p])
+            ZZ += np.asarray(gram(Zb), dtype=np.float64)
+        stats.append(augmented_stats(None, q, p, gram=lambda _, ZZ=ZZ: ZZ))
     if n_folds:
         _check_folds(chunks, [st.n for st in stats], subject)
     return SubjectData(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
@@ -564,11 +579,43 @@ def ridge_path(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray) 
     """
     alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
     if alphas.size < _EIGH_MIN_ALPHAS:
-        return np.stack([_solve_ridge(gram, n, a, rhs) for a in alphas])
+        return _ridge_cholesky(gram, n, alphas, rhs)
     lam, Q = ridge_eig(gram)
     R = Q.T @ rhs
     h = _ridge_factors(lam, n, alphas)
     return np.stack([Q @ (h[ia][:, None] * R) for ia in range(alphas.size)])
+
+
+_STACK_BYTES = 64 * 2**20
+
+
+def _ridge_cholesky(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray):
+    """``(G + a n I)^{-1} rhs`` for each alpha by Cholesky, shape (n_alphas, q, m).
+
+    The factorisations of several alphas run as one stacked ``np.linalg.cholesky`` call
+    (a gufunc: it releases the GIL, so subjects solved on parallel threads really run in
+    parallel, unlike scipy's LAPACK wrappers), in stacks of at most 64 MiB; the two
+    triangular solves per alpha are BLAS ``trsm``. Any failure (never expected: the
+    matrix is ``>= a n I``) falls back to :func:`_solve_ridge` for that stack.
+    """
+    q = gram.shape[0]
+    per = max(1, _STACK_BYTES // max(8 * q * q, 1))
+    rhs_f = np.asfortranarray(rhs, dtype=np.float64)
+    out = np.empty((alphas.size, q, rhs.shape[1]))
+    for start in range(0, alphas.size, per):
+        block = alphas[start : start + per]
+        regs = np.repeat(gram[None], block.size, axis=0)
+        regs[:, np.arange(q), np.arange(q)] += (block * n)[:, None]
+        try:
+            Ls = np.linalg.cholesky(regs)
+        except np.linalg.LinAlgError:
+            for i, a in enumerate(block):
+                out[start + i] = _solve_ridge(gram, n, a, rhs)
+            continue
+        for i, L in enumerate(Ls):  # L (C order) = L'^T: pass L' (Fortran) as "upper"
+            Y = sla.blas.dtrsm(1.0, L.T, rhs_f, lower=0, trans_a=1)
+            out[start + i] = sla.blas.dtrsm(1.0, L.T, Y, lower=0, trans_a=0)
+    return out
 
 
 def heldout_errors(
@@ -789,11 +836,15 @@ def cv_errors(
             te_idx = np.flatnonzero(ch.test_mask(f))
             test.append(total([chunks_stats[s][c] for c in te_idx]) if te_idx.size else None)
         ysc = pooled_y_scale(train, weights) if y_scale is None else y_scale
-        stds = [standardize(st, ysc) for st in train]
+
+        def solve(st, ysc=ysc):
+            sd = standardize(st, ysc)
+            return sd, ridge_path(sd.gram, sd.n, alphas, sd.cross)
+
+        stds, solved = zip(*thread_map(solve, train), strict=True)
         p = ysc.shape[0]
         C = np.zeros((p, p))
         Ms = np.zeros((n_alpha, p, p))
-        solved = thread_map(lambda sd: ridge_path(sd.gram, sd.n, alphas, sd.cross), stds)
         for w, sd, P in zip(weights, stds, solved, strict=True):  # P: (n_alpha, q, p)
             Ms += w / sd.n * (sd.cross.T[None] @ P)
             C += w / sd.n * sd.yy
@@ -802,11 +853,17 @@ def cv_errors(
             [solve_axes(Ms[ia], Cm, k_max)[0] if axes is None else axes for ia in range(n_alpha)]
         )  # (n_alpha, p, k)
         V_all = np.concatenate(list(Vs), axis=1)  # (p, n_alpha * k)
-        for s in range(S):
+
+        def score(s, Vs=Vs, V_all=V_all, ysc=ysc, stds=stds, solved=solved, test=test):
             if test[s] is None:
-                continue
+                return None
             A_all = np.concatenate([solved[s][ia] @ Vs[ia] for ia in range(n_alpha)], axis=1)
-            e, t, tb = heldout_errors(stds[s], ysc, A_all, V_all, test[s])
+            return heldout_errors(stds[s], ysc, A_all, V_all, test[s])
+
+        for s, res in enumerate(thread_map(score, list(range(S)))):
+            if res is None:
+                continue
+            e, t, tb = res
             sse[f, :, s] = e.reshape(n_alpha, k_max)
             sst[f, :, s] = t.reshape(n_alpha, k_max)
             sst_b[f, s] = tb
