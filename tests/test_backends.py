@@ -194,3 +194,33 @@ def test_has_sources():
     assert has_sources(["a.npy"], [X])
     assert has_sources([X], [X], [None, "g.npy"])
     assert not has_sources("x.npy", [X])  # not a list: in-memory validation explains
+
+
+def test_transform_predict_score_add_subject_read_sources(data, reference, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    da = pytest.importorskip("dask.array")
+    X0, Y0, g0 = data.neural[0], data.behavior[0], data.groups[0]
+    np.save(tmp_path / "x0.npy", X0)
+    z = zarr.open_array(str(tmp_path / "y0.zarr"), mode="w", shape=Y0.shape)
+    z[...] = Y0
+    lazy_x = da.from_array(X0, chunks=(200, -1))
+    m = reference
+    np.testing.assert_array_equal(
+        m.transform(tmp_path / "x0.npy", 0, groups=g0), m.transform(X0, 0, groups=g0)
+    )
+    np.testing.assert_array_equal(m.predict(lazy_x, 0, groups=g0), m.predict(X0, 0, groups=g0))
+    np.testing.assert_array_equal(m.transform_behavior(z, subject=0), m.transform_behavior(Y0, 0))
+    ref_score = m.score(data.neural, data.behavior, groups=data.groups)
+    lazy_score = m.score(
+        [str(tmp_path / "x0.npy"), da.from_array(data.neural[1]), data.neural[2]],
+        [z] + data.behavior[1:],
+        groups=data.groups,
+    )
+    assert lazy_score == ref_score
+    a = clone(m).fit(data.neural[1:], data.behavior[1:], groups=data.groups[1:])
+    b = clone(m).fit(data.neural[1:], data.behavior[1:], groups=data.groups[1:])
+    a.add_subject(X0, Y0, groups=g0)
+    b.add_subject(lazy_x, z, groups=g0)
+    np.testing.assert_array_equal(a.encoders_[-1], b.encoders_[-1])
+    with pytest.raises(ValueError, match="subject 0: neural .*missing.npy.* could not be read"):
+        m.transform(tmp_path / "missing.npy", 0)

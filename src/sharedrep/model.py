@@ -524,7 +524,18 @@ class ShaReD(BaseEstimator):
                 "This ShaReD instance is not fitted yet: call fit(neural, behavior) first"
             )
 
+    def _read(self, a, name, subject):
+        """Values of a path / lazy array / tensor (one subject: fits in memory)."""
+        return backends.read_source(a, name, subject, nan_policy=self.nan_policy)
+
+    def _read_list(self, data, name):
+        if isinstance(data, list | tuple):
+            return [self._read(a, name, s) for s, a in enumerate(data)]
+        return self._read(data, name, 0)
+
     def _embed(self, X, s, groups, name="neural"):
+        X = self._read(X, name, s)
+        groups = self._read(groups, "groups", s)
         X = check_array(X, name, s, allow_nonfinite=self.nan_policy == "omit")
         if X.shape[1] != self.n_units_[s]:
             raise ValueError(
@@ -552,7 +563,9 @@ class ShaReD(BaseEstimator):
         Parameters
         ----------
         X : array-like (T, N_s)
-            Neural activity of subject ``subject`` (raw units, as given to fit).
+            Neural activity of subject ``subject`` (raw units, as given to fit). A file
+            path, lazy array (zarr, dask, h5py/NWB dataset) or torch tensor is read into
+            memory (one subject).
         subject : int
             Index of the subject (position in the lists given to fit / add_subject).
         groups : array-like (T,), optional
@@ -589,6 +602,7 @@ class ShaReD(BaseEstimator):
         Z : ndarray (T, k)
         """
         self._check_fitted()
+        Y = self._read(Y, "behavior", subject)
         Y = check_array(Y, "behavior", subject, allow_nonfinite=self.nan_policy == "omit")
         if Y.shape[1] != self.n_features_:
             who = "" if subject is None else f"subject {subject}: "
@@ -637,6 +651,7 @@ class ShaReD(BaseEstimator):
         Parameters
         ----------
         neural, behavior : lists of arrays (T_s, N_s) and (T_s, p)
+            Arrays, file paths, lazy arrays or tensors (read one subject at a time).
         groups : list of arrays (T_s,) or None
         subjects : list of int or None
             Model subject of each entry (default ``0..len(neural)-1``).
@@ -646,6 +661,9 @@ class ShaReD(BaseEstimator):
         r2 : float
         """
         self._check_fitted()
+        neural, behavior = self._read_list(neural, "neural"), self._read_list(behavior, "behavior")
+        if groups is not None:
+            groups = self._read_list(groups, "groups")
         n_given = len(neural) if isinstance(neural, list | tuple) else None
         if subjects is None and n_given is not None:
             if n_given > self.n_subjects_:
@@ -687,7 +705,8 @@ class ShaReD(BaseEstimator):
         Parameters
         ----------
         X : array-like (T, N_new)
-            Neural activity of the new subject (any number of units).
+            Neural activity of the new subject (any number of units); a file path, lazy
+            array or tensor is read into memory.
         Y : array-like (T, p)
             Its behaviour, same features as the fitted subjects.
         groups : array-like (T,), optional
@@ -700,6 +719,8 @@ class ShaReD(BaseEstimator):
         """
         self._check_fitted()
         s = self.n_subjects_
+        X, Y = self._read(X, "neural", s), self._read(Y, "behavior", s)
+        groups = self._read(groups, "groups", s)
         Xs, Ys, gs = check_subject_arrays(
             [X],
             [Y],

@@ -33,7 +33,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import solver
-from ._sources import FileArray, LazyArray, TensorArray, check_sources, has_sources, is_source
+from ._sources import (
+    FileArray,
+    LazyArray,
+    TensorArray,
+    check_sources,
+    has_sources,
+    is_source,
+    read_source,
+)
 
 __all__ = [
     "BACKENDS",
@@ -47,6 +55,7 @@ __all__ = [
     "check_sources",
     "has_sources",
     "is_source",
+    "read_source",
 ]
 
 BACKENDS = ("numpy", "dask", "torch")

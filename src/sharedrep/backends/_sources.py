@@ -408,6 +408,13 @@ def load(a, name: str, subject, *, nan_policy: str = "raise", expected_shape=Non
     return values
 
 
+def read_source(a, name: str, subject, *, nan_policy: str = "raise"):
+    """The values of a path, lazy array or tensor as an ndarray; anything else unchanged."""
+    if a is None or not is_source(a):
+        return a
+    return load(as_source(a), name, subject, nan_policy=nan_policy)
+
+
 def subject_task(
     X,
     Y,
