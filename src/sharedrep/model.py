@@ -133,6 +133,14 @@ class ShaReD(BaseEstimator):
         halves its memory traffic for very large problems; the products are summed in
         float64 over blocks of 4096 samples and every solve is float64 (accuracy: see
         ``docs/benchmarks.md``).
+    form : {"auto", "primal", "dual"}, default="auto"
+        Form of the ridge solves. ``"primal"``: ``q x q`` systems from sufficient
+        statistics (``q`` = units x lags). ``"dual"``: kernel ``n x n`` systems from the
+        kept rows (:mod:`sharedrep.dual`), cheaper when ``q`` exceeds the samples.
+        ``"auto"``: the dual form for the subjects whose lagged columns outnumber their
+        kept samples, the primal form for the others. Same model either way (up to
+        rounding). The torch backend solves the primal form only (``"auto"`` means
+        primal there).
 
     Attributes
     ----------
@@ -206,6 +214,7 @@ class ShaReD(BaseEstimator):
         backend="numpy",
         device="cpu",
         dtype="float64",
+        form="auto",
     ):
         self.n_shared = n_shared
         self.alpha = alpha
@@ -223,6 +232,7 @@ class ShaReD(BaseEstimator):
         self.backend = backend
         self.device = device
         self.dtype = dtype
+        self.form = form
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self, n_features: int, n_subjects: int):
@@ -245,6 +255,13 @@ class ShaReD(BaseEstimator):
                 "runs on the CPU"
             )
         backends.check_dtype(self.dtype)
+        if self.form not in ("auto", "primal", "dual"):
+            raise ValueError(f"form must be 'auto', 'primal' or 'dual'; got {self.form!r}")
+        if self.form == "dual" and self.backend == "torch":
+            raise ValueError(
+                "form='dual' (kernel solves) needs backend='numpy' or 'dask'; the torch "
+                "backend solves the primal form"
+            )
         if not (isinstance(self.shrinkage, numbers.Real) and 0.0 <= self.shrinkage <= 1.0):
             raise ValueError(f"shrinkage must be a number in [0, 1]; got {self.shrinkage!r}")
         auto_k = isinstance(self.n_shared, str)
@@ -335,6 +352,7 @@ class ShaReD(BaseEstimator):
             random_state=self.random_state,
             nan_policy=self.nan_policy,
             subject=subject,
+            form=self.form,
         )
 
     # ------------------------------------------------------------------ fit
@@ -381,6 +399,7 @@ class ShaReD(BaseEstimator):
             random_state=self.random_state,
             nan_policy=self.nan_policy,
             dtype=self.dtype,
+            form="primal" if self.backend == "torch" else self.form,
         )
         stats_list = [p_.stats for p_ in prep]
         chunks = [p_.chunks for p_ in prep]
@@ -468,9 +487,10 @@ class ShaReD(BaseEstimator):
         """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject."""
         V, Cm = self.shared_axes_, self.metric_
         p, k = V.shape
-        if sd.gram is None:  # the fit ran on a device and left G there
+        kernel = solver.is_kernel(pp.stats)  # kept rows (dual form), not statistics
+        if sd.gram is None and not kernel:  # the fit ran on a device and left G there
             sd = solver.standardize(solver.total(pp.stats), self.behavior_scale_)
-        q = sd.gram.shape[0]
+        q = sd.cross.shape[0]
         # behaviour residual outside the shared subspace, in scaled units: y (I - V V' Cm)
         T = (np.eye(p) - V @ V.T @ Cm) / self.behavior_scale_[:, None]
         r_max = p - k
@@ -479,7 +499,11 @@ class ShaReD(BaseEstimator):
         cv_curve = np.zeros(0)
         rank, frac = 0, 0.0
         if r_max > 0 and pp.chunks.n_folds > 1:
-            stats_r = [st.transform_behavior(T) for st in pp.stats]
+            stats_r = (
+                pp.stats.transform_behavior(T)
+                if kernel
+                else [st.transform_behavior(T) for st in pp.stats]
+            )
             err = solver.cv_errors(
                 [stats_r],
                 [pp.chunks],
@@ -493,7 +517,7 @@ class ShaReD(BaseEstimator):
             cv_curve = solver.pooled_criterion(err, "variance")[0]
             if np.max(cv_curve) > 0:
                 rank = int(np.argmax(cv_curve)) + 1
-                total_r = solver.total(stats_r)
+                total_r = solver.subject_total(stats_r)
                 fr = solver.fit_from_stats(
                     [total_r], np.ones(1), alpha, rank, "variance", 0.0, y_scale=ones
                 )
@@ -502,12 +526,17 @@ class ShaReD(BaseEstimator):
                 tot_var = solver.heldout_behavior_ss(pp.stats, pp.chunks, self.behavior_scale_)
                 frac = float(cv_curve[rank - 1] * res_var / tot_var)
         # neural-private: PCA of the standardised lagged activity minus what z = Y V explains
-        gxz = sd.cross @ V
-        gzz = V.T @ sd.yy @ V
-        resid = sd.gram - gxz @ np.linalg.pinv(gzz, hermitian=True) @ gxz.T
-        resid = 0.5 * (resid + resid.T)
-        lam, U = solver.top_eigh(resid, min(q, 10))
-        tr = np.trace(sd.gram)
+        if kernel:
+            whole = pp.stats.whole()
+            whole.solve(self.behavior_scale_, np.array([alpha]))
+            lam, U, tr = whole.residual_components(V, min(q, 10))
+        else:
+            gxz = sd.cross @ V
+            gzz = V.T @ sd.yy @ V
+            resid = sd.gram - gxz @ np.linalg.pinv(gzz, hermitian=True) @ gxz.T
+            resid = 0.5 * (resid + resid.T)
+            lam, U = solver.top_eigh(resid, min(q, 10))
+            tr = np.trace(sd.gram)
         return PrivateComponents(
             behavior_axes=axes_b,
             behavior_rank=rank,
@@ -759,7 +788,7 @@ class ShaReD(BaseEstimator):
             score = solver.pooled_criterion(err, self.behavior_metric)[:, -1]
             alpha = float(alphas[int(np.nanargmax(score))])
         fit = solver.fit_from_stats(
-            [solver.total(pp.stats)],
+            [solver.subject_total(pp.stats)],
             np.ones(1),
             alpha,
             k,

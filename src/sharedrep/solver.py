@@ -64,6 +64,11 @@ __all__ = [
     "heldout_errors",
     "fit_from_stats",
     "shared_axes",
+    "PrimalFold",
+    "subject_fold",
+    "subject_whole",
+    "subject_total",
+    "is_kernel",
     "cv_errors",
     "cv_criterion",
     "pooled_criterion",
@@ -353,6 +358,7 @@ def subject_statistics(
     subject=None,
     gram=None,
     dtype=np.float64,
+    form: str = "primal",
 ) -> SubjectData:
     """Lag-embed one subject and compute the statistics of its CV chunks in one pass.
 
@@ -388,6 +394,11 @@ def subject_statistics(
         4096 samples) and the block products summed in float64; the statistics and
         everything after them are float64.
 
+    form : {"primal", "dual", "auto"}
+        ``"dual"`` (or ``"auto"`` with more lagged columns than kept rows) keeps the
+        lag-embedded rows as :class:`sharedrep.dual.KernelData` (float64) instead of
+        computing the ``q x q`` statistics; see :mod:`sharedrep.dual`.
+
     Notes
     -----
     The rows of each chunk are gathered (lag embedding, centring) into a buffer of
@@ -407,6 +418,15 @@ def subject_statistics(
     q, p = X.shape[1] * lags.size, Y.shape[1]
     dtype = np.dtype(dtype)
     Xsrc = np.where(np.isfinite(X), X, 0.0) if omit else X
+    from .dual import KernelData, use_kernel  # the kernel form builds on this module
+
+    if use_kernel(form, q, ordered.size):
+        data = KernelData(
+            lag_embed(Xsrc, lags, ordered, center=x_center), Y[ordered] - y_center, chunks.bounds
+        )
+        if n_folds:
+            _check_folds(chunks, np.diff(chunks.bounds), subject)
+        return SubjectData(rows, chunks, data, np.tile(x_center, lags.size), y_center)
     center = x_center
     if dtype != np.float64:  # reduced precision: centre in float64, round once
         Xsrc, center = (Xsrc - x_center).astype(dtype), None
@@ -721,7 +741,8 @@ def fit_from_stats(
     Parameters
     ----------
     stats : list of Stats
-        One per subject.
+        Total statistics, one per subject (or a :class:`sharedrep.dual.KernelData`
+        for a subject solved in the kernel form).
     weights : ndarray (S,)
         Subject weights ``w_s`` (sum to 1).
     alpha : float
@@ -737,15 +758,16 @@ def fit_from_stats(
     """
     if y_scale is None:
         y_scale = pooled_y_scale(stats, weights)
-    stds = [standardize(st, y_scale) for st in stats]
     p = y_scale.shape[0]
     C = np.zeros((p, p))
     M = np.zeros((p, p))
-    solved = []
-    for w, sd in zip(weights, stds, strict=True):
-        P = _solve_ridge(sd.gram, sd.n, alpha, sd.cross)
-        solved.append(P)
-        M += w / sd.n * (sd.cross.T @ P)
+    solved, stds = [], []
+    for w, st in zip(weights, stats, strict=True):
+        problem = subject_whole(st)
+        sd, M_s = problem.solve(y_scale, np.array([alpha]))
+        solved.append(problem.coefficients(0))
+        stds.append(sd)
+        M += w / sd.n * M_s[0]
         C += w / sd.n * sd.yy
     V, rho, explained, Cm = shared_axes(M, C, k, metric, shrinkage, axes)
     encoders = [P @ V for P in solved]
@@ -824,29 +846,23 @@ def cv_errors(
     sst = np.zeros_like(sse)
     sst_b = np.zeros((n_folds, S))
     n_test = np.zeros((n_folds, S))
-    totals = [total(cs) for cs in chunks_stats]
+    totals = [None if is_kernel(cs) else total(cs) for cs in chunks_stats]
     for f in range(n_folds):
-        train, test = [], []
-        for s in range(S):
-            ch = chunks[s]
-            tr = totals[s]
-            for c in np.flatnonzero(~ch.train_mask(f)):
-                tr = tr - chunks_stats[s][c]
-            train.append(tr)
-            te_idx = np.flatnonzero(ch.test_mask(f))
-            test.append(total([chunks_stats[s][c] for c in te_idx]) if te_idx.size else None)
-        ysc = pooled_y_scale(train, weights) if y_scale is None else y_scale
-
-        def solve(st, ysc=ysc):
-            sd = standardize(st, ysc)
-            return sd, ridge_path(sd.gram, sd.n, alphas, sd.cross)
-
-        stds, solved = zip(*thread_map(solve, train), strict=True)
+        folds = [
+            subject_fold(
+                chunks_stats[s], chunks[s].train_mask(f), chunks[s].test_mask(f), totals[s]
+            )
+            for s in range(S)
+        ]
+        ysc = pooled_y_scale([fd.y_train for fd in folds], weights) if y_scale is None else y_scale
+        stds, Ms_s = zip(
+            *thread_map(lambda fd, ysc=ysc: fd.solve(ysc, alphas), folds), strict=True
+        )
         p = ysc.shape[0]
         C = np.zeros((p, p))
         Ms = np.zeros((n_alpha, p, p))
-        for w, sd, P in zip(weights, stds, solved, strict=True):  # P: (n_alpha, q, p)
-            Ms += w / sd.n * (sd.cross.T[None] @ P)
+        for w, sd, M_s in zip(weights, stds, Ms_s, strict=True):  # M_s: (n_alpha, p, p)
+            Ms += w / sd.n * M_s
             C += w / sd.n * sd.yy
         Cm = behavior_metric(C, metric, shrinkage)
         Vs = np.stack(
@@ -854,25 +870,83 @@ def cv_errors(
         )  # (n_alpha, p, k)
         V_all = np.concatenate(list(Vs), axis=1)  # (p, n_alpha * k)
 
-        def score(s, Vs=Vs, V_all=V_all, ysc=ysc, stds=stds, solved=solved, test=test):
-            if test[s] is None:
-                return None
-            A_all = np.concatenate([solved[s][ia] @ Vs[ia] for ia in range(n_alpha)], axis=1)
-            return heldout_errors(stds[s], ysc, A_all, V_all, test[s])
+        def score(fd, Vs=Vs, V_all=V_all, ysc=ysc):
+            return fd.errors(Vs, V_all, ysc) if fd.n_test > 0 else None
 
-        for s, res in enumerate(thread_map(score, list(range(S)))):
+        for s, res in enumerate(thread_map(score, folds)):
             if res is None:
                 continue
             e, t, tb = res
             sse[f, :, s] = e.reshape(n_alpha, k_max)
             sst[f, :, s] = t.reshape(n_alpha, k_max)
             sst_b[f, s] = tb
-            n_test[f, s] = test[s].n
+            n_test[f, s] = folds[s].n_test
     return {"sse": sse, "sst": sst, "sst_behavior": sst_b, "n_test": n_test}
+
+
+def is_kernel(cs) -> bool:
+    """Whether a subject's statistics are a :class:`sharedrep.dual.KernelData`."""
+    return hasattr(cs, "fold") and hasattr(cs, "whole")
+
+
+class PrimalFold:
+    """One subject's fold from sufficient statistics (training and held-out rows).
+
+    The interface shared with :class:`sharedrep.dual.KernelFold`: ``y_train`` (behaviour
+    statistics of the training rows), ``n_test``, ``solve(y_scale, alphas) -> (std, Ms)``
+    with ``Ms[a] = B' P_a``, ``coefficients(i) -> P_i`` and ``errors(Vs, V_all, y_scale)``.
+    """
+
+    def __init__(self, train: Stats, test: Stats | None = None):
+        self.train, self.test = train, test
+        self.y_train = train
+
+    @property
+    def n_test(self) -> float:
+        return 0.0 if self.test is None else self.test.n
+
+    def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
+        self.std = standardize(self.train, y_scale)
+        self.P = ridge_path(self.std.gram, self.std.n, np.atleast_1d(alphas), self.std.cross)
+        return self.std, self.std.cross.T[None] @ self.P
+
+    def coefficients(self, i_alpha: int = 0) -> np.ndarray:
+        return self.P[i_alpha]
+
+    def errors(self, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
+        A_all = np.concatenate([P @ V for P, V in zip(self.P, Vs, strict=True)], axis=1)
+        return heldout_errors(self.std, y_scale, A_all, V_all, self.test)
+
+
+def subject_fold(cs, train_mask: np.ndarray, test_mask: np.ndarray, total_s=None):
+    """The fold of one subject: primal from chunk statistics, or kernel form.
+
+    ``cs`` is a list of chunk :class:`Stats` (training statistics = total minus the
+    chunks outside ``train_mask``) or a :class:`sharedrep.dual.KernelData`.
+    """
+    if is_kernel(cs):
+        return cs.fold(train_mask, test_mask)
+    tr = total(cs) if total_s is None else total_s
+    for c in np.flatnonzero(~train_mask):
+        tr = tr - cs[c]
+    te_idx = np.flatnonzero(test_mask)
+    return PrimalFold(tr, total([cs[c] for c in te_idx]) if te_idx.size else None)
+
+
+def subject_whole(st):
+    """A subject's final-fit problem: total :class:`Stats` (primal) or kernel data."""
+    return st.whole() if is_kernel(st) else PrimalFold(st)
+
+
+def subject_total(cs):
+    """Total statistics of a subject's chunks (kernel data are returned as they are)."""
+    return cs if is_kernel(cs) else total(cs)
 
 
 def heldout_behavior_ss(chunk_stats_s: list[Stats], chunks, y_scale: np.ndarray) -> float:
     """Total held-out sum of squares of the scaled behaviour of one subject over all folds."""
+    if is_kernel(chunk_stats_s):
+        chunk_stats_s = chunk_stats_s.chunk_y_stats()
     out = 0.0
     for f in range(chunks.n_folds):
         idx = np.flatnonzero(chunks.test_mask(f))

@@ -91,8 +91,13 @@ class Backend:
         random_state=None,
         nan_policy: str = "raise",
         dtype="float64",
+        form: str = "primal",
     ) -> list[solver.SubjectData]:
-        """CV chunk statistics of every subject (see :func:`solver.subject_statistics`)."""
+        """CV chunk statistics of every subject (see :func:`solver.subject_statistics`).
+
+        ``form`` is the ridge form (``"primal"``, ``"dual"``, ``"auto"``; see
+        :mod:`sharedrep.dual`); the torch backend solves the primal form only.
+        """
         raise NotImplementedError
 
     def cv_errors(self, chunks_stats, chunks, weights, alphas, k_max, metric, shrinkage, **kw):
@@ -106,7 +111,7 @@ class Backend:
 
         See :func:`solver.fit_from_stats`; ``chunks_stats`` is as for :meth:`cv_errors`.
         """
-        totals = [solver.total(cs) for cs in chunks_stats]
+        totals = [solver.subject_total(cs) for cs in chunks_stats]
         return solver.fit_from_stats(totals, weights, alpha, k, metric, shrinkage)
 
     def __repr__(self) -> str:

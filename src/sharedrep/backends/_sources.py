@@ -428,6 +428,7 @@ def subject_task(
     nan_policy,
     dtype,
     gram=None,
+    form="primal",
 ) -> solver.SubjectData:
     """Read one subject where it lives and reduce it to its CV chunk statistics."""
     X = load(X, "neural", subject, nan_policy=nan_policy, expected_shape=X.shape)
@@ -447,4 +448,5 @@ def subject_task(
         subject=subject,
         gram=gram,
         dtype=np.dtype(dtype),
+        form=form,
     )

@@ -185,6 +185,7 @@ class DaskBackend(Backend):
         random_state=None,
         nan_policy="raise",
         dtype="float64",
+        form="primal",
     ):
         dt = check_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
         client = self.client()
@@ -209,6 +210,7 @@ class DaskBackend(Backend):
                     random_state,
                     nan_policy,
                     dt,
+                    form=form,
                     pure=False,
                     key=f"sharedrep-statistics-{s}-{os.urandom(4).hex()}",
                 )

@@ -36,13 +36,25 @@ class NumpyBackend(Backend):
         random_state=None,
         nan_policy="raise",
         dtype="float64",
+        form="primal",
     ):
         dt = check_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
 
         def task(args):
             s, (X, Y, g) = args
             return subject_task(
-                X, Y, g, s, lags, n_folds, gap, folds_by_trial, random_state, nan_policy, dt
+                X,
+                Y,
+                g,
+                s,
+                lags,
+                n_folds,
+                gap,
+                folds_by_trial,
+                random_state,
+                nan_policy,
+                dt,
+                form=form,
             )
 
         items = list(enumerate(zip(neural, behavior, groups, strict=True)))

@@ -280,7 +280,13 @@ class TorchBackend(Backend):
         random_state=None,
         nan_policy="raise",
         dtype="float64",
+        form="primal",
     ):
+        if form == "dual":
+            raise ValueError(
+                "form='dual' (kernel solves) runs on the numpy and dask backends; the torch "
+                "backend solves the primal form (use form='auto' or 'primal')"
+            )
         dt = check_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
         out = []
         for s, (X, Y, g) in enumerate(zip(neural, behavior, groups, strict=True)):

@@ -1,0 +1,200 @@
+"""Kernel (dual) form of the ridge solves, for subjects with more columns than samples.
+
+The primal solves of :mod:`sharedrep.solver` work on ``q x q`` sufficient statistics
+(``q`` = units x lags): forming them costs ``n q^2`` flops and every fold and alpha a
+``q^3 / 3`` factorisation. When ``q`` exceeds the number of samples ``n`` of a subject
+(many units, many lags, short sessions) the kernel form is cheaper and gives the same
+model. With the training rows standardised as in the primal form, ``X_s`` (``n_R x q``,
+training means and scales), ``Y_z`` the scaled, centred behaviour and
+``K = X_s X_s'`` (``n_R x n_R``)::
+
+    P = (X_s' X_s + a n I)^{-1} X_s' Y_z = X_s' (K + a n I)^{-1} Y_z = X_s' W
+    B' P = Y_z' K W                       (the subject's share of M)
+    z^(held-out) = X_h A = K_h W V       (K_h = X_h X_s', X_h standardised alike)
+
+so every fold and alpha costs one ``n_R^3 / 3`` factorisation and nothing of size
+``q x q`` is ever formed. The results equal the primal ones up to rounding (tested).
+
+A subject in this form is held as :class:`KernelData`: its lag-embedded, preconditioned
+rows in chunk order (``n x q``, smaller than the ``q x q`` statistics when ``q > n``). It
+stands in for the list of chunk statistics wherever those are used
+(:func:`sharedrep.solver.cv_errors`, :func:`sharedrep.solver.fit_from_stats`, the private
+components).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import solver
+
+__all__ = ["KernelData", "KernelFold", "FORMS", "use_kernel"]
+
+FORMS = ("auto", "primal", "dual")
+
+
+def use_kernel(form: str, n_columns: int, n_rows: int) -> bool:
+    """Whether a subject is solved in the kernel form (``"auto"``: more columns than rows)."""
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {FORMS}; got {form!r}")
+    return form == "dual" or (form == "auto" and n_columns > n_rows)
+
+
+@dataclass
+class KernelData:
+    """One subject's kept rows for the kernel form.
+
+    Attributes
+    ----------
+    Z : ndarray (n, q)
+        Lag-embedded neural design minus the preconditioning centre, rows in chunk order.
+    Y : ndarray (n, p)
+        Behaviour minus its preconditioning centre, same rows.
+    bounds : ndarray of int (C + 1,)
+        Chunk ``c`` is rows ``bounds[c]:bounds[c + 1]``.
+    """
+
+    Z: np.ndarray
+    Y: np.ndarray
+    bounds: np.ndarray
+
+    def __len__(self) -> int:
+        return self.bounds.size - 1
+
+    def rows(self, chunk_mask: np.ndarray) -> np.ndarray:
+        """Row indices of the chunks selected by ``chunk_mask`` (C,)."""
+        b = self.bounds
+        parts = [np.arange(b[c], b[c + 1]) for c in np.flatnonzero(chunk_mask)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def y_stats(self, rows=None) -> solver.Stats:
+        """Behaviour-only statistics (``n``, ``sy``, ``yy``) of some rows (all by default)."""
+        Y = self.Y if rows is None else self.Y[rows]
+        return solver.Stats(float(Y.shape[0]), None, Y.sum(0), None, None, Y.T @ Y)
+
+    # the total statistics' behaviour part, as :func:`solver.pooled_y_scale` reads it
+    @property
+    def n(self) -> float:
+        return float(self.Z.shape[0])
+
+    @property
+    def sy(self) -> np.ndarray:
+        return self.Y.sum(0)
+
+    @property
+    def yy(self) -> np.ndarray:
+        return self.Y.T @ self.Y
+
+    def chunk_y_stats(self) -> list:
+        """Behaviour-only statistics of every chunk."""
+        b = self.bounds
+        return [self.y_stats(np.arange(b[c], b[c + 1])) for c in range(len(self))]
+
+    def transform_behavior(self, T: np.ndarray) -> KernelData:
+        """The same rows with behaviour ``Y @ T`` (``T`` is p x p')."""
+        return KernelData(self.Z, self.Y @ T, self.bounds)
+
+    def fold(self, train_mask: np.ndarray, test_mask: np.ndarray | None = None) -> KernelFold:
+        """The training (and held-out) rows of one fold; see :class:`KernelFold`."""
+        return KernelFold(self, train_mask, test_mask)
+
+    def whole(self) -> KernelFold:
+        """Every row as training rows (the final fit)."""
+        return KernelFold(self, np.ones(len(self), dtype=bool), None)
+
+
+def _standardize_rows(Z: np.ndarray):
+    """Training mean, scale and constant columns of the rows ``Z``, as the primal form."""
+    n = Z.shape[0]
+    mx = Z.mean(axis=0)
+    D = Z - mx
+    var = np.einsum("ij,ij->j", D, D) / n
+    ref = max(1.0, float(np.max(np.einsum("ij,ij->j", Z, Z) / n, initial=0.0)))
+    constant = var <= solver._CONSTANT_TOL * ref
+    scale = np.sqrt(np.where(constant, 1.0, var))
+    return mx, scale, constant
+
+
+class KernelFold:
+    """One subject's fold in the kernel form: the same interface as the primal fold.
+
+    ``solve`` standardises the training rows and solves every alpha; ``errors`` scores
+    the held-out rows; ``coefficients`` gives the primal coefficients ``P`` of one alpha.
+    """
+
+    def __init__(self, data: KernelData, train_mask, test_mask=None):
+        R = data.rows(train_mask)
+        H = data.rows(test_mask) if test_mask is not None else np.zeros(0, dtype=np.int64)
+        self.data = data
+        self.y_train = data.y_stats(R)
+        self.y_test = data.y_stats(H) if H.size else None
+        mx, scale, constant = _standardize_rows(data.Z[R])
+        keep = np.where(constant, 0.0, 1.0 / scale)
+        self.Xs = (data.Z[R] - mx) * keep
+        K = self.Xs @ self.Xs.T
+        self.K = 0.5 * (K + K.T)
+        self.KH = ((data.Z[H] - mx) * keep) @ self.Xs.T if H.size else None
+        self._std = (mx, scale, constant)
+        self._R, self._H = R, H
+
+    @property
+    def n_test(self) -> float:
+        return 0.0 if self.y_test is None else self.y_test.n
+
+    def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
+        """Standardisation and ``(K + a n I)^{-1} Y_z`` for every alpha.
+
+        Returns ``(std, Ms)``: a :class:`solver.Standardized` without ``gram`` and the
+        subject's ``B' P`` for every alpha, shape (n_alphas, p, p).
+        """
+        mx, scale, constant = self._std
+        Y = self.data.Y[self._R]
+        n = float(Y.shape[0])
+        my = Y.mean(axis=0)
+        Yz = (Y - my) / y_scale
+        self.W = solver.ridge_path(self.K, n, np.atleast_1d(alphas), Yz)  # (n_a, n, p)
+        Ms = Yz.T[None] @ (self.K[None] @ self.W)
+        Ms = 0.5 * (Ms + Ms.transpose(0, 2, 1))
+        yy = Yz.T @ Yz
+        std = solver.Standardized(
+            n, mx, scale, constant, my, None, self.Xs.T @ Yz, 0.5 * (yy + yy.T)
+        )
+        self.std, self.y_scale = std, y_scale
+        return std, Ms
+
+    def coefficients(self, i_alpha: int = 0) -> np.ndarray:
+        """Primal coefficients ``P = X_s' W`` (q, p) of the ``i_alpha``-th alpha solved."""
+        return self.Xs.T @ self.W[i_alpha]
+
+    def errors(self, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
+        """Held-out ``(sse, sst, sst_behavior)`` as :func:`solver.heldout_errors`.
+
+        ``Vs`` (n_alphas, p, k) holds the axes of every alpha, ``V_all`` (p, n_alphas * k)
+        the same side by side.
+        """
+        YH = self.data.Y[self._H]
+        target = ((YH - self.std.y_mean) / y_scale) @ V_all
+        pred = np.concatenate([self.KH @ (W @ V) for W, V in zip(self.W, Vs, strict=True)], 1)
+        sse = np.sum((target - pred) ** 2, axis=0)
+        Yc = (YH - YH.mean(axis=0)) / y_scale
+        sst = np.sum((Yc @ V_all) ** 2, axis=0)
+        return sse, sst, float(np.sum(Yc**2))
+
+    def residual_components(self, V: np.ndarray, m: int):
+        """Leading ``m`` principal axes of the standardised activity minus what ``Y V`` explains.
+
+        The kernel-form counterpart of the neural-private PCA: the eigenvectors of
+        ``R' R`` with ``R = (I - P_z) X_s`` come from the ``n x n`` matrix ``R R'``.
+        Returns ``(lam (m,), U (q, m), trace of X_s' X_s)``; call after :meth:`solve`.
+        """
+        Zl = ((self.data.Y[self._R] - self.std.y_mean) / self.y_scale) @ V
+        Q, s, _ = np.linalg.svd(Zl, full_matrices=False)
+        Q = Q[:, s > s.max(initial=0.0) * 1e-12] if s.size else Q
+        R = self.Xs - Q @ (Q.T @ self.Xs)
+        lam, U = solver.top_eigh(R @ R.T, min(m, R.shape[0]))
+        ok = lam > lam.max(initial=0.0) * 1e-12
+        comps = np.zeros((R.shape[1], lam.size))
+        comps[:, ok] = (R.T @ U[:, ok]) / np.sqrt(lam[ok])
+        return lam, comps, float(np.einsum("ij,ij->", self.Xs, self.Xs))
