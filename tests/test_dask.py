@@ -61,6 +61,14 @@ def test_dask_arrays_identical(client, data, reference):
     assert_same_model(reference, m)
 
 
+def test_kernel_form_on_the_workers(client, data, reference):
+    # the kernel form is computed from rows the workers send back; same model
+    m = ShaReD(backend="dask", form="dual", **KW).fit(
+        data.neural, data.behavior, groups=data.groups
+    )
+    assert_same_model(reference, m, tol=1e-8)
+
+
 def test_float32_and_no_cv(client, data):
     kw = dict(n_shared=2, alpha=0.5, cv=None, dtype="float32")
     a = ShaReD(**kw).fit(data.neural, data.behavior)
