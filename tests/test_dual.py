@@ -7,6 +7,7 @@ encoders, CV scores and private components.
 import numpy as np
 import pytest
 
+from model_checks import assert_close_models
 from sharedrep import ShaReD, simulate, solver
 from sharedrep.backends import get_backend
 from sharedrep.dual import KernelData, use_kernel
@@ -15,29 +16,9 @@ RTOL = 1e-8
 
 
 def assert_same(a, b, rtol=RTOL):
-    assert (a.alpha_, a.n_shared_) == (b.alpha_, b.n_shared_)
-    np.testing.assert_allclose(b.shared_axes_, a.shared_axes_, rtol=rtol, atol=rtol)
-    np.testing.assert_allclose(b.eigenvalues_, a.eigenvalues_, rtol=rtol, atol=rtol)
-    for ea, eb in zip(a.encoders_, b.encoders_, strict=True):
-        np.testing.assert_allclose(eb, ea, rtol=rtol, atol=rtol * np.abs(ea).max())
+    assert_close_models(a, b, rtol)
     for ua, ub in zip(a.unit_scales_, b.unit_scales_, strict=True):
         np.testing.assert_allclose(ub, ua, rtol=1e-10)
-    if a.cv_results_ is not None:
-        for key in ("fold_scores", "r2_subject_dim"):
-            np.testing.assert_allclose(
-                b.cv_results_[key], a.cv_results_[key], rtol=rtol, atol=rtol, equal_nan=True
-            )
-    if a.private_ is not None:
-        for pa, pb in zip(a.private_, b.private_, strict=True):
-            assert pa.behavior_rank == pb.behavior_rank
-            np.testing.assert_allclose(pb.behavior_cv_score, pa.behavior_cv_score, atol=1e-8)
-            np.testing.assert_allclose(pb.behavior_axes, pa.behavior_axes, atol=1e-7)
-            m = min(pa.neural_explained.size, pb.neural_explained.size)
-            np.testing.assert_allclose(
-                pb.neural_explained[:m], pa.neural_explained[:m], rtol=1e-7, atol=1e-12
-            )
-            overlap = np.abs(np.sum(pa.neural_components[:, :m] * pb.neural_components[:, :m], 0))
-            np.testing.assert_allclose(overlap, 1.0, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

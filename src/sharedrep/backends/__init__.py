@@ -98,6 +98,21 @@ class Backend:
         ``form`` is the ridge form (``"primal"``, ``"dual"``, ``"auto"``; see
         :mod:`sharedrep.dual`); the torch backend solves the primal form only.
         """
+        opts = dict(
+            lags=lags,
+            n_folds=n_folds,
+            gap=gap,
+            folds_by_trial=folds_by_trial,
+            random_state=random_state,
+            nan_policy=nan_policy,
+            dtype=check_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype),
+            form=form,
+        )
+        return self._statistics(list(neural), list(behavior), list(groups), opts)
+
+    def _statistics(self, neural: list, behavior: list, groups: list, opts: dict) -> list:
+        """Each backend's data pass; ``opts`` are the keyword options of
+        :func:`sharedrep.backends._sources.subject_task` (dtype already a numpy dtype)."""
         raise NotImplementedError
 
     def cv_errors(self, chunks_stats, chunks, weights, alphas, k_max, metric, shrinkage, **kw):

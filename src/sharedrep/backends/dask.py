@@ -35,7 +35,7 @@ import threading
 
 import numpy as np
 
-from . import Backend, check_dtype
+from . import Backend
 from ._sources import subject_task
 
 __all__ = ["DaskBackend", "use_cluster", "shutdown", "ENV_VAR"]
@@ -172,22 +172,7 @@ class DaskBackend(Backend):
         except ValueError:
             return _local_client()
 
-    def statistics(
-        self,
-        neural,
-        behavior,
-        groups,
-        lags,
-        n_folds,
-        *,
-        gap=0,
-        folds_by_trial=True,
-        random_state=None,
-        nan_policy="raise",
-        dtype="float64",
-        form="primal",
-    ):
-        dt = check_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
+    def _statistics(self, neural, behavior, groups, opts):
         client = self.client()
         futures = []
         for s, (X, Y, g) in enumerate(zip(neural, behavior, groups, strict=True)):
@@ -203,14 +188,7 @@ class DaskBackend(Backend):
                     subject_task,
                     *args,
                     s,
-                    lags,
-                    n_folds,
-                    gap,
-                    folds_by_trial,
-                    random_state,
-                    nan_policy,
-                    dt,
-                    form=form,
+                    **opts,
                     pure=False,
                     key=f"sharedrep-statistics-{s}-{os.urandom(4).hex()}",
                 )

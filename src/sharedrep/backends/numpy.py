@@ -9,10 +9,8 @@ statistics are done, so at most one subject per core is in memory at once.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..solver import thread_map
-from . import Backend, check_dtype
+from . import Backend
 from ._sources import subject_task
 
 __all__ = ["NumpyBackend"]
@@ -23,39 +21,10 @@ class NumpyBackend(Backend):
 
     name = "numpy"
 
-    def statistics(
-        self,
-        neural,
-        behavior,
-        groups,
-        lags,
-        n_folds,
-        *,
-        gap=0,
-        folds_by_trial=True,
-        random_state=None,
-        nan_policy="raise",
-        dtype="float64",
-        form="primal",
-    ):
-        dt = check_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
-
+    def _statistics(self, neural, behavior, groups, opts):
         def task(args):
             s, (X, Y, g) = args
-            return subject_task(
-                X,
-                Y,
-                g,
-                s,
-                lags,
-                n_folds,
-                gap,
-                folds_by_trial,
-                random_state,
-                nan_policy,
-                dt,
-                form=form,
-            )
+            return subject_task(X, Y, g, s, **opts)
 
         items = list(enumerate(zip(neural, behavior, groups, strict=True)))
         return thread_map(task, items)

@@ -46,7 +46,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import solver
-from . import Backend, check_dtype
+from . import Backend
 from ._sources import TensorArray, load
 
 __all__ = ["TorchBackend", "DeviceStats", "FACTORIZATIONS"]
@@ -207,8 +207,9 @@ class TorchBackend(Backend):
         nan_policy,
         dtype,
         subject,
+        form="primal",
     ):
-        """One subject's :class:`solver.SubjectData` with :class:`DeviceStats`.
+        """One subject's :class:`solver.SubjectData` with :class:`DeviceStats` (primal form).
 
         ``X`` is a float64 ndarray or a torch tensor (used where it is, copied to
         ``device`` if elsewhere); ``Y`` and ``groups`` are host arrays.
@@ -267,27 +268,13 @@ class TorchBackend(Backend):
             solver._check_folds(chunks, stats.n, subject)
         return solver.SubjectData(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
 
-    def statistics(
-        self,
-        neural,
-        behavior,
-        groups,
-        lags,
-        n_folds,
-        *,
-        gap=0,
-        folds_by_trial=True,
-        random_state=None,
-        nan_policy="raise",
-        dtype="float64",
-        form="primal",
-    ):
-        if form == "dual":
+    def _statistics(self, neural, behavior, groups, opts):
+        if opts["form"] == "dual":
             raise ValueError(
                 "form='dual' (kernel solves) runs on the numpy and dask backends; the torch "
                 "backend solves the primal form (use form='auto' or 'primal')"
             )
-        dt = check_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype)
+        nan_policy = opts["nan_policy"]
         out = []
         for s, (X, Y, g) in enumerate(zip(neural, behavior, groups, strict=True)):
             if isinstance(X, TensorArray):
@@ -297,21 +284,7 @@ class TorchBackend(Backend):
             Y = load(Y, "behavior", s, nan_policy=nan_policy, expected_shape=Y.shape)
             if g is not None:
                 g = load(g, "groups", s, expected_shape=g.shape)
-            out.append(
-                self.subject_statistics(
-                    X,
-                    Y,
-                    g,
-                    lags,
-                    n_folds,
-                    gap=gap,
-                    folds_by_trial=folds_by_trial,
-                    random_state=random_state,
-                    nan_policy=nan_policy,
-                    dtype=dt,
-                    subject=s,
-                )
-            )
+            out.append(self.subject_statistics(X, Y, g, subject=s, **opts))
         return out
 
     # ------------------------------------------------------------------ solves
