@@ -564,7 +564,7 @@ def top_eigh(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     only a few of many eigenpairs are wanted.
     """
     q = A.shape[0]
-    if q <= 200 or m >= q // 4:
+    if q <= 400 or m >= q // 4:  # dense is faster up to ~400 columns (measured)
         lam, U = sla.eigh(A, subset_by_index=[q - m, q - 1])
     else:
         from scipy.sparse.linalg import eigsh
