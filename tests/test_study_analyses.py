@@ -136,14 +136,11 @@ def test_encoding_null_no_discovery(null_results):
 
 
 @pytest.mark.slow
-def test_default_study_runs_fast_and_recovers_truth():
-    """The default simulated study: run_study well under 2 minutes, headline effects."""
-    import time
-
+def test_default_study_recovers_truth():
+    """The default simulated study: the headline effects (its run time is not asserted:
+    speed belongs in benchmarks)."""
     st = simulate_study()
-    t0 = time.perf_counter()
     res = run_study(st.collection, progress=False)
-    assert time.perf_counter() - t0 < 120
     assert res["encoding_by_population"].summary["best"] == "thalamus/expert"
     assert res["encoding_by_population"].summary["best_significant"]
     assert res["lag_profiles"].summary["shifts"]["thalamus"]["ci"][0] > 0
