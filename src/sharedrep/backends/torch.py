@@ -122,7 +122,8 @@ class TorchBackend(Backend):
         Cholesky factorisations and solves of the ridge systems: ``"blocked"`` (panels
         of 128 columns, the work in batched matrix products), ``"library"``
         (``torch.linalg.cholesky_ex`` / ``torch.cholesky_solve``) or ``"auto"`` (blocked
-        on CUDA from 512 columns on, the library otherwise).
+        on CUDA from 512 columns on, the library otherwise). The threshold is a design
+        choice not yet measured on a GPU; ``benchmarks/gpu.py`` times both.
     """
 
     name = "torch"
@@ -212,7 +213,8 @@ class TorchBackend(Backend):
         """One subject's :class:`solver.SubjectData` with :class:`DeviceStats` (primal form).
 
         ``X`` is a float64 ndarray or a torch tensor (used where it is, copied to
-        ``device`` if elsewhere); ``Y`` and ``groups`` are host arrays.
+        ``device`` if elsewhere); ``Y`` and ``groups`` are host arrays. ``form`` is
+        accepted with the other pass options; this backend always uses the primal form.
         """
         torch = self._torch
         dev = self.device
