@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -150,6 +151,26 @@ def test_fit_prints_a_summary_and_saves(tiny_study, tmp_path):
     assert result.exit_code == 1 and "--force" in result.stderr
     result = _invoke(*args, "--out", model_path, "--force")
     assert result.exit_code == 0, _fail_msg(result)
+
+
+def test_fit_compute_options(tiny_study, tmp_path):
+    from sharedrep import ShaReD
+
+    folder, _ = tiny_study
+    args = ("fit", folder / "study.toml", "--population", "thalamus", "--stage", "expert")
+    paths = {}
+    for name, extra in (("default", ()), ("dual32", ("--form", "dual", "--dtype", "float32"))):
+        paths[name] = tmp_path / f"{name}.npz"
+        result = _invoke(*args, *extra, "--out", paths[name])
+        assert result.exit_code == 0, _fail_msg(result)
+    a, b = ShaReD.load(paths["default"]), ShaReD.load(paths["dual32"])
+    assert b.get_params()["form"] == "dual" and b.get_params()["dtype"] == "float32"
+    assert a.n_shared_ == b.n_shared_
+    np.testing.assert_allclose(b.shared_axes_, a.shared_axes_, atol=1e-3)
+    result = _invoke(*args, "--backend", "spark")
+    assert result.exit_code == 1 and "backend must be one of" in result.stderr
+    result = _invoke(*args, "--device", "cuda")
+    assert result.exit_code == 1 and "needs backend='torch'" in result.stderr
 
 
 def test_fit_errors(tiny_study, tmp_path):

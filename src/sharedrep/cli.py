@@ -433,6 +433,26 @@ def fit(
         Path | None,
         typer.Option("--out", "-o", help="Save the fitted model (.npz, portable, no pickle)."),
     ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Where the data pass runs: numpy, dask (a dask.distributed cluster; "
+            "SHAREDREP_DASK_SCHEDULER names one) or torch."
+        ),
+    ] = "numpy",
+    device: Annotated[
+        str, typer.Option(help="Torch device with --backend torch (cpu, cuda, cuda:1...).")
+    ] = "cpu",
+    dtype: Annotated[
+        str, typer.Option(help="Precision of the data pass: float64 or float32.")
+    ] = "float64",
+    form: Annotated[
+        str,
+        typer.Option(
+            help="Ridge solves: auto (kernel form for subjects with more lagged columns "
+            "than samples), primal or dual."
+        ),
+    ] = "auto",
     force: _FORCE = False,
 ) -> None:
     """Fit ShaReD to one population and stage of a study and print the summary.
@@ -440,7 +460,8 @@ def fit(
     Uses every session of POPULATION and STAGE (stimulation and silencing trials
     removed; samples inside trials when `[analysis] within_trials` is true, the default)
     with the model settings of the study file's `[analysis]` table (n_shared, alpha,
-    lags, behavior_metric, cv, selection, random_state). Prints the selected alpha and
+    lags, behavior_metric, cv, selection, random_state); `--backend`, `--device`,
+    `--dtype` and `--form` choose how it is computed (same model). Prints the selected alpha and
     number of shared dimensions k, and the cross-validated held-out R^2 of each shared
     dimension, pooled and per subject.
     """
@@ -469,6 +490,7 @@ def fit(
         cfg = resolve_settings(collection)
         keys = ("n_shared", "alpha", "alphas", "lags", "behavior_metric", "cv", "selection")
         model = make_model(**{k: cfg[k] for k in keys}, random_state=cfg["random_state"])
+        model.set_params(backend=backend, device=device, dtype=dtype, form=form)
         sub = collection.filter(population=population, stage=stage)
         args = encoding_sessions(sub).to_fit_args(within_trials=cfg["within_trials"])
         with con.status(
@@ -476,7 +498,10 @@ def fit(
             f"{sum(x.shape[0] for x in args.neural)} samples..."
         ):
             t0 = time.perf_counter()
-            model.fit(args.neural, args.behavior, groups=args.groups)
+            try:
+                model.fit(args.neural, args.behavior, groups=args.groups)
+            except ImportError as exc:  # an optional backend is not installed
+                raise UserError(str(exc)) from None
         con.print(
             f"[green]{_mark(con)}[/green] Fitted [dim]({time.perf_counter() - t0:.2f} s)[/dim]"
         )
