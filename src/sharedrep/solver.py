@@ -242,7 +242,9 @@ class SubjectData:
     chunks : :class:`sharedrep.selection.Chunks`
         Cross-validation role of the kept rows.
     stats : list of Stats
-        Statistics of each chunk, on preconditioned data.
+        Statistics of each chunk, on preconditioned data (a sequence that behaves so:
+        :class:`sharedrep.backends.torch.DeviceStats` keeps them on a GPU), or a
+        :class:`sharedrep.dual.KernelData` for a subject in the kernel form.
     x_center : ndarray (q,)
         Preconditioning centre of each lagged neural column (raw units).
     y_center : ndarray (p,)
@@ -393,11 +395,14 @@ def subject_statistics(
         are centred in float64, rounded once, multiplied in float32 row blocks (at most
         4096 samples) and the block products summed in float64; the statistics and
         everything after them are float64.
-
     form : {"primal", "dual", "auto"}
         ``"dual"`` (or ``"auto"`` with more lagged columns than kept rows) keeps the
         lag-embedded rows as :class:`sharedrep.dual.KernelData` (float64) instead of
         computing the ``q x q`` statistics; see :mod:`sharedrep.dual`.
+
+    Returns
+    -------
+    SubjectData
 
     Notes
     -----
@@ -405,10 +410,6 @@ def subject_statistics(
     about 1 MiB and multiplied there, block after block: the data are read once and
     the full embedded design is never formed, so the pass costs little more than the
     Gram products themselves.
-
-    Returns
-    -------
-    SubjectData
     """
     rows, chunks, x_center, y_center = plan_subject(
         X, Y, groups, lags, n_folds, gap, folds_by_trial, random_state, nan_policy, subject
