@@ -29,9 +29,10 @@ Cost per fold and alpha is ``S q^3 / 3`` (Cholesky) against ``2 S T q^2`` for th
 pass: ``n_folds * n_alphas * q / (6 T)`` times the pass, e.g. 0.4x for 5 folds, 10
 alphas, ``q = 1000``, ``T = 20000``. When ``q`` exceeds the samples per subject the
 kernel form (:mod:`sharedrep.dual`, numpy and dask backends) needs fewer flops, but here
-the primal factorisations run as batched GEMMs near the device's peak (e.g. 50 of
-3000 x 3000 are 4.5e11 flops, milliseconds on an H100-class GPU), so this backend always
-solves the primal form; ``form="dual"`` is refused.
+the primal factorisations run as batched GEMMs (e.g. 50 of 3000 x 3000 are 4.5e11
+flops: tens of milliseconds at the tens of fp64 TFLOP/s of an H100-class GPU, by
+arithmetic, not measured here), so this backend always solves the primal form;
+``form="dual"`` is refused.
 
 ``dtype="float32"``: the embedded design is float32 on the device, each chunk product is
 accumulated in float64 over row blocks of 4096 samples (TF32 is not used); all
