@@ -1,6 +1,6 @@
 """GPU benchmark of the torch backend: CPU vs GPU times and the Gram pass's efficiency.
 
-One short run on an H200 (about 2-4 minutes at the default size, 200 subjects x 20,000
+One short run on an H200 (not yet timed on one; default size 200 subjects x 20,000
 samples x 1000 units = 32 GB of float64 activity), printing as it goes:
 
 1. the **Gram pass** ``X' X`` of every subject: with the data resident on the GPU (time,
