@@ -269,6 +269,13 @@ def test_tensor_inputs(data):
     assert_close_models(c, d)
     e = ShaReD(**kw).fit(tensors, data.behavior, groups=data.groups)  # numpy backend reads them
     assert_close_models(a, e, rtol=1e-12)
+    np.testing.assert_array_equal(  # and so do transform / predict / score
+        a.transform(tensors[1], 1, groups=data.groups[1]),
+        a.transform(data.neural[1], 1, groups=data.groups[1]),
+    )
+    assert a.score(tensors, data.behavior, groups=data.groups) == a.score(
+        data.neural, data.behavior, groups=data.groups
+    )
 
 
 def test_tensor_inputs_nan_policy(data):
