@@ -2,10 +2,10 @@
 
 The unavoidable work of any fit is one pass over the data forming every subject's Gram
 matrix ``X~' X~`` of its (lag-embedded) activity. DESIGN.md section 2 asks that the full
-cross-validated fit (per-block sufficient statistics, folds by subtraction, a Cholesky
-factorisation per fold and alpha of q x q matrices) cost a small multiple of that
-pass; the targets are a ratio <= 2 (issue #6) and <= 3 (issue #2). The ratio is
-printed, never asserted.
+cross-validated fit (per-block sufficient statistics, folds by subtraction, ``q x q``
+algebra per fold: one tridiagonal reduction shared by the alpha grid) cost a small
+multiple of that pass; the targets are a ratio <= 2 (issue #6) and <= 3 (issue #2). The
+ratio is printed, never asserted.
 
 Run ``python benchmarks/bench_fit.py`` (default: 20 subjects x 300 units x 20,000 samples,
 5 folds x 10 alphas x n_shared="auto" up to 8) or ``--quick`` for a smaller problem that

@@ -341,3 +341,19 @@ def test_predict_and_score_are_consistent(small_data):
     np.testing.assert_allclose(
         m.shared_axes_.T @ m.metric_ @ m.shared_axes_, np.eye(2), atol=1e-10
     )
+
+
+@pytest.mark.parametrize("q, n_alphas", [(1, 5), (3, 4), (40, 3), (40, 4), (120, 35)])
+def test_ridge_path_matches_direct_solves(q, n_alphas):
+    # one Cholesky per alpha below 4 alphas, one shared tridiagonal reduction from 4 on
+    rng = np.random.default_rng(q + n_alphas)
+    A = rng.standard_normal((q + 10, q))
+    G = A.T @ A
+    if q > 3:  # a constant (zeroed) column, as standardisation leaves it
+        G[2], G[:, 2] = 0.0, 0.0
+    B = rng.standard_normal((q, 6))
+    alphas = np.logspace(-3, 2, n_alphas)
+    got = solver.ridge_path(G, float(q + 10), alphas, B)
+    for a, P in zip(alphas, got, strict=True):
+        ref = np.linalg.solve(G + a * (q + 10) * np.eye(q), B)
+        np.testing.assert_allclose(P, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
