@@ -51,24 +51,9 @@ def test_long_alpha_grid_and_batches(data):
     prep = be.statistics(
         data.neural, data.behavior, [None] * 4, np.array([0]), 3, gap=0, random_state=None
     )
-    errors = be.cv_errors(
-        [p.stats for p in prep],
-        [p.chunks for p in prep],
-        np.full(4, 0.25),
-        kw["alphas"],
-        2,
-        "correlation",
-        0.01,
-    )
-    ref = solver.cv_errors(
-        [p.stats for p in prep],
-        [p.chunks for p in prep],
-        np.full(4, 0.25),
-        kw["alphas"],
-        2,
-        "correlation",
-        0.01,
-    )
+    args = ([p.stats for p in prep], [p.chunks for p in prep], np.full(4, 0.25), kw["alphas"])
+    errors = be.cv_errors(*args, 2, "correlation", 0.01)
+    ref = solver.cv_errors(*args, 2, "correlation", 0.01)
     for key in ref:
         np.testing.assert_allclose(errors[key], ref[key], rtol=RTOL, atol=RTOL * 1e-3)
     b = ShaReD(backend="torch", **kw).fit(data.neural, data.behavior)

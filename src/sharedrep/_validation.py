@@ -59,12 +59,16 @@ def check_array(
         raise ValueError(f"{where} must be {ndim}-D with shape {expected}; got shape {arr.shape}")
     arr = np.asarray(arr, dtype=np.float64)
     if not allow_nonfinite and not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(
-            f"{where} contains NaN or inf (first at index {tuple(int(i) for i in bad)}); "
-            "clean it or pass nan_policy='omit' to drop those samples"
-        )
+        raise nonfinite_error(where, np.argwhere(~np.isfinite(arr))[0])
     return arr
+
+
+def nonfinite_error(where: str, index) -> ValueError:
+    """The error for an array with NaN or inf, ``index`` the first such position."""
+    return ValueError(
+        f"{where} contains NaN or inf (first at index {tuple(int(i) for i in index)}); "
+        "clean it or pass nan_policy='omit' to drop those samples"
+    )
 
 
 def check_groups(groups, n_subjects: int, n_samples: list[int], *, subject_ids=None) -> list:

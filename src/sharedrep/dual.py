@@ -106,15 +106,15 @@ class KernelData:
 
 
 def _standardize_rows(Z: np.ndarray):
-    """Training mean, scale and constant columns of the rows ``Z``, as the primal form."""
+    """Training mean, scale, constant columns and standardised rows of ``Z`` (primal rules)."""
     n = Z.shape[0]
     mx = Z.mean(axis=0)
     D = Z - mx
-    var = np.einsum("ij,ij->j", D, D) / n
-    ref = max(1.0, float(np.max(np.einsum("ij,ij->j", Z, Z) / n, initial=0.0)))
-    constant = var <= solver._CONSTANT_TOL * ref
-    scale = np.sqrt(np.where(constant, 1.0, var))
-    return mx, scale, constant
+    constant, scale = solver.column_scales(
+        np.einsum("ij,ij->j", D, D) / n, np.einsum("ij,ij->j", Z, Z) / n
+    )
+    D *= np.where(constant, 0.0, 1.0 / scale)
+    return mx, scale, constant, D
 
 
 class KernelFold:
@@ -130,9 +130,8 @@ class KernelFold:
         self.data = data
         self.y_train = data.y_stats(R)
         self.y_test = data.y_stats(H) if H.size else None
-        mx, scale, constant = _standardize_rows(data.Z[R])
+        mx, scale, constant, self.Xs = _standardize_rows(data.Z[R])
         keep = np.where(constant, 0.0, 1.0 / scale)
-        self.Xs = (data.Z[R] - mx) * keep
         K = self.Xs @ self.Xs.T
         self.K = 0.5 * (K + K.T)
         self.KH = ((data.Z[H] - mx) * keep) @ self.Xs.T if H.size else None

@@ -54,6 +54,7 @@ __all__ = [
     "plan_subject",
     "augmented_stats",
     "Standardized",
+    "column_scales",
     "standardize",
     "pooled_y_scale",
     "behavior_metric",
@@ -270,9 +271,9 @@ def _center(A: np.ndarray, finite_rows) -> np.ndarray:
     return A[idx].mean(axis=0)
 
 
-def _check_folds(chunks: Chunks, n_rows, subject) -> None:
-    """Every fold needs >= 2 training and >= 1 test rows; ``n_rows`` counts each chunk."""
-    n = np.asarray(n_rows, dtype=float)
+def _check_folds(chunks: Chunks, subject) -> None:
+    """Every fold needs >= 2 training and >= 1 test rows (chunk sizes from the bounds)."""
+    n = np.diff(chunks.bounds).astype(float)
     for f in range(chunks.n_folds):
         n_train, n_test = n[chunks.train_mask(f)].sum(), n[chunks.test_mask(f)].sum()
         if n_train < 2 or n_test < 1:
@@ -425,7 +426,7 @@ def subject_statistics(
             lag_embed(Xsrc, lags, ordered, center=x_center), Y[ordered] - y_center, chunks.bounds
         )
         if n_folds:
-            _check_folds(chunks, np.diff(chunks.bounds), subject)
+            _check_folds(chunks, subject)
         return SubjectData(rows, chunks, data, np.tile(x_center, lags.size), y_center)
     center = x_center
     if dtype != np.float64:  # reduced precision: centre in float64, round once
@@ -448,7 +449,7 @@ def subject_statistics(
             ZZ += np.asarray(gram(Zb), dtype=np.float64)
         stats.append(augmented_stats(None, q, p, gram=lambda _, ZZ=ZZ: ZZ))
     if n_folds:
-        _check_folds(chunks, [st.n for st in stats], subject)
+        _check_folds(chunks, subject)
     return SubjectData(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
 
 
@@ -506,6 +507,17 @@ def pooled_y_scale(stats: list[Stats], weights: np.ndarray) -> np.ndarray:
     return scale
 
 
+def column_scales(var: np.ndarray, mean_square: np.ndarray):
+    """Constant columns and column scales from variances and mean squares (q,).
+
+    A column is constant when its variance is below ``1e-10`` times the largest mean
+    square (at least 1); its scale is then 1 (its weight is zeroed by the callers).
+    """
+    ref = max(1.0, float(np.max(mean_square, initial=0.0)))
+    constant = var <= _CONSTANT_TOL * ref
+    return constant, np.sqrt(np.where(constant, 1.0, var))
+
+
 def standardize(st: Stats, y_scale: np.ndarray) -> Standardized:
     """Centre and scale the statistics of one subject (exact algebra, no data pass)."""
     n = st.n
@@ -513,10 +525,7 @@ def standardize(st: Stats, y_scale: np.ndarray) -> Standardized:
     my, cyy = _centered_y(st)
     cxx = st.xx - n * np.outer(mx, mx)
     cxy = st.xy - n * np.outer(mx, my)
-    var = np.diag(cxx) / n
-    ref = max(1.0, float(np.max(np.abs(np.diag(st.xx)) / n, initial=0.0)))
-    constant = var <= _CONSTANT_TOL * ref
-    scale = np.sqrt(np.where(constant, 1.0, var))
+    constant, scale = column_scales(np.diag(cxx) / n, np.abs(np.diag(st.xx)) / n)
     gram = cxx / np.outer(scale, scale)
     gram[constant, :] = 0.0
     gram[:, constant] = 0.0
@@ -613,16 +622,17 @@ def _ridge_tridiagonal(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.n
     reflectors = c[1:, :-1]
     R = np.array(rhs, dtype=np.float64, order="F")
     R[1:], _, info = sla.lapack.dormqr("L", "T", reflectors, tau, R[1:], lwork=64 * m)
-    X = np.empty((q, alphas.size * m), order="F")
+    X = np.zeros((q, alphas.size * m), order="F")
+    failed = []  # T + a n I not numerically positive definite: solved apart below
     for i, a in enumerate(alphas):
         _, _, x, info = sla.lapack.dptsv(d + a * n, e, R)
-        if info != 0:  # T + a n I not numerically positive definite: solve this alpha apart
-            X[:, i * m : (i + 1) * m] = np.nan
+        if info != 0:
+            failed.append(i)
         else:
             X[:, i * m : (i + 1) * m] = x
     X[1:], _, info = sla.lapack.dormqr("L", "N", reflectors, tau, X[1:], lwork=64 * X.shape[1])
     out = np.ascontiguousarray(X.reshape(q, alphas.size, m).transpose(1, 0, 2))
-    for i in np.flatnonzero(np.isnan(out).any(axis=(1, 2))):
+    for i in failed:
         out[i] = _solve_ridge(gram, n, alphas[i], rhs)
     return out
 

@@ -50,6 +50,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import solver
+from .._validation import nonfinite_error
 from . import Backend
 from ._sources import TensorArray, load
 
@@ -85,14 +86,11 @@ class DeviceStats(Sequence):
         Augmented products ``Z_c' Z_c`` of each chunk (float64, on the device).
     q, p : int
         Lagged neural columns and behaviour features.
-    n : ndarray (C,)
-        Rows in each chunk.
     """
 
     def __init__(self, mats, q: int, p: int):
         self.mats = mats
         self.q, self.p = int(q), int(p)
-        self.n = mats[:, -1, -1].cpu().numpy()
         self._host = None
 
     def __len__(self) -> int:
@@ -186,11 +184,7 @@ class TorchBackend(Backend):
         finite = torch.isfinite(Xt)
         if not omit:
             if not bool(finite.all()):
-                bad = tuple(int(i) for i in torch.nonzero(~finite)[0])
-                raise ValueError(
-                    f"subject {subject}: neural contains NaN or inf (first at index {bad}); "
-                    "clean it or pass nan_policy='omit' to drop those samples"
-                )
+                raise nonfinite_error(f"subject {subject}: neural", torch.nonzero(~finite)[0])
             return Xt, (None, Xt.mean(0).cpu().numpy())
         rows = finite.all(1)
         Xt = torch.where(finite, Xt, torch.zeros((), dtype=Xt.dtype, device=Xt.device))
@@ -271,7 +265,7 @@ class TorchBackend(Backend):
         del Z
         stats = DeviceStats(ZZ, q, p)
         if n_folds:
-            solver._check_folds(chunks, stats.n, subject)
+            solver._check_folds(chunks, subject)
         return solver.SubjectData(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
 
     def _statistics(self, neural, behavior, groups, opts):

@@ -400,7 +400,12 @@ def unit_encoding_table(
     if stages is None:
         stages = ordered_stages(collection.stages)
     cells = fit_cells(
-        collection, populations, stages, days_per_stage=days_per_stage, within_trials=within_trials
+        collection,
+        populations,
+        stages,
+        days_per_stage=days_per_stage,
+        within_trials=within_trials,
+        require=False,
     )
     frames = []
     with Steps(progress, "unit encoding", len(cells)) as steps, quiet():

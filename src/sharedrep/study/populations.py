@@ -47,6 +47,7 @@ def fit_cells(
     days_per_stage: int | None = 2,
     within_trials: bool = True,
     stim_margin_s: float = 1.5,
+    require: bool = True,
 ) -> dict:
     """Fit arguments of every population x stage cell with at least 2 mice.
 
@@ -61,6 +62,8 @@ def fit_cells(
         Use only samples inside trials.
     stim_margin_s : float, default 1.5
         Seconds after stimulation removed (see ``_common.encoding_sessions``).
+    require : bool, default True
+        Raise ``ValueError`` when no cell has 2 mice (otherwise return ``{}``).
 
     Returns
     -------
@@ -80,6 +83,8 @@ def fit_cells(
             if len(sub.subjects) < 2:
                 continue
             cells[(pop, st)] = sub.to_fit_args(within_trials=within_trials)
+    if require and not cells:
+        raise ValueError("no population x stage has at least 2 mice: nothing to fit")
     return cells
 
 
@@ -179,8 +184,6 @@ def encoding_by_population(
         days_per_stage=days_per_stage,
         within_trials=within_trials,
     )
-    if not cells:
-        raise ValueError("no population x stage has at least 2 mice: nothing to fit")
     pops = list(dict.fromkeys(p for p, _ in cells))
     stg = ordered_stages(s for _, s in cells)
     comparisons = []

@@ -181,8 +181,6 @@ def shared_representation(
         days_per_stage=days_per_stage,
         within_trials=within_trials,
     )
-    if not cells:
-        raise ValueError("no population x stage has at least 2 mice: nothing to fit")
     clean = select_days(encoding_sessions(collection), days_per_stage)
     used = {sid for args in cells.values() for ids in args.session_ids for sid in ids}
     clean = SessionCollection(
