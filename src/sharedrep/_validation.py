@@ -63,6 +63,15 @@ def check_array(
     return arr
 
 
+def check_same_features(n_features: int, first: int, subject, first_subject) -> None:
+    """Every subject's behaviour has the first subject's number of features."""
+    if n_features != first:
+        raise ValueError(
+            f"subject {subject}: behavior has {n_features} features but subject "
+            f"{first_subject} has {first}; every subject needs the same behavioural features"
+        )
+
+
 def nonfinite_error(where: str, index) -> ValueError:
     """The error for an array with NaN or inf, ``index`` the first such position."""
     return ValueError(
@@ -166,11 +175,8 @@ def check_subject_arrays(
         X = check_array(x, "neural", s, allow_nonfinite=allow)
         Y = check_array(y, "behavior", s, allow_nonfinite=allow)
         check_pair_shapes(X.shape, Y.shape, s, n_features=n_features)
-        if i > 0 and Y.shape[1] != Ys[0].shape[1]:
-            raise ValueError(
-                f"subject {s}: behavior has {Y.shape[1]} features but subject {ids[0]} has "
-                f"{Ys[0].shape[1]}; every subject needs the same behavioural features"
-            )
+        if i > 0:
+            check_same_features(Y.shape[1], Ys[0].shape[1], s, ids[0])
         Xs.append(X)
         Ys.append(Y)
     gs = check_groups(groups, len(Xs), [X.shape[0] for X in Xs], subject_ids=ids)

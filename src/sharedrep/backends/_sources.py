@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import solver
-from .._validation import check_array, check_pair_shapes
+from .._validation import check_array, check_pair_shapes, check_same_features
 
 __all__ = [
     "FileArray",
@@ -354,11 +354,8 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
             out.append(a)
         X, Y = out
         check_pair_shapes(X.shape, Y.shape, s)
-        if s > 0 and Y.shape[1] != Ys[0].shape[1]:
-            raise ValueError(
-                f"subject {s}: behavior has {Y.shape[1]} features but subject 0 has "
-                f"{Ys[0].shape[1]}; every subject needs the same behavioural features"
-            )
+        if s > 0:
+            check_same_features(Y.shape[1], Ys[0].shape[1], s, 0)
         Xs.append(X)
         Ys.append(Y)
     if groups is None:
