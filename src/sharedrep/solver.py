@@ -44,6 +44,7 @@ import numpy as np
 import scipy.linalg as sla
 from threadpoolctl import ThreadpoolController
 
+from . import _lapack
 from .design import lag_embed, valid_rows
 from .selection import Chunks, make_chunks
 
@@ -569,12 +570,16 @@ def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 def top_eigh(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Leading ``m`` eigenpairs of a symmetric PSD matrix, in decreasing order.
 
-    Dense ``eigh`` for small matrices; Lanczos (ARPACK, deterministic start vector) when
-    only a few of many eigenpairs are wanted.
+    Dense for small matrices: the tridiagonal reduction (:func:`sharedrep._lapack.sytrd`,
+    GIL released), the ``m`` eigenpairs of the tridiagonal matrix, and ``Q`` applied to
+    them (LAPACK ``ormqr``), the steps of LAPACK's ``syevr``. Lanczos (ARPACK,
+    deterministic start vector) when only a few of many eigenpairs are wanted.
     """
     q = A.shape[0]
-    if q <= 400 or m >= q // 4:  # dense is faster up to ~400 columns (measured)
+    if q <= 2:
         lam, U = sla.eigh(A, subset_by_index=[q - m, q - 1])
+    elif q <= 400 or m >= q // 4:  # dense is faster up to ~400 columns (measured)
+        lam, U = _top_eigh_dense(A, m)
     else:
         from scipy.sparse.linalg import eigsh
 
@@ -582,6 +587,18 @@ def top_eigh(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         idx = np.argsort(lam)
         lam, U = lam[idx], U[:, idx]
     return np.clip(lam[::-1], 0.0, None), U[:, ::-1]
+
+
+def _top_eigh_dense(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``m`` eigenpairs of a dense symmetric ``A`` (q > 2), increasing order."""
+    q = A.shape[0]
+    c, d, e, tau, info = _lapack.sytrd(A)
+    if info != 0:  # never expected for a finite symmetric matrix
+        return sla.eigh(A, subset_by_index=[q - m, q - 1])
+    lam, W = sla.eigh_tridiagonal(d, e, select="i", select_range=(q - m, q - 1))
+    U = np.array(W, order="F")
+    U[1:], _, info = sla.lapack.dormqr("L", "N", c[1:, :-1], tau, U[1:], lwork=64 * m)
+    return lam, U
 
 
 def ridge_eig(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -613,8 +630,7 @@ def ridge_path(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray) 
 def _ridge_tridiagonal(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray):
     """:func:`ridge_path` through ``G = Q T Q'`` (``sytrd``; ``Q`` applied by ``ormqr``)."""
     q, m = rhs.shape
-    lwork = int(sla.lapack.dsytrd_lwork(q, lower=1)[0])
-    c, d, e, tau, info = sla.lapack.dsytrd(gram, lower=1, lwork=max(lwork, q))
+    c, d, e, tau, info = _lapack.sytrd(gram)  # GIL released: subjects' threads overlap
     if info != 0:  # never expected for a finite symmetric matrix
         return _ridge_cholesky(gram, n, alphas, rhs)
     # Q = H(1) ... H(q-1) with the reflectors below the subdiagonal of c: Q' acts on
