@@ -5,6 +5,7 @@ import pytest
 from scipy.linalg import subspace_angles
 from sklearn.linear_model import RidgeCV
 
+from model_checks import assert_close_models
 from sharedrep import ShaReD, simulate, solver
 from sharedrep.selection import make_chunks
 
@@ -357,3 +358,55 @@ def test_ridge_path_matches_direct_solves(q, n_alphas):
     for a, P in zip(alphas, got, strict=True):
         ref = np.linalg.solve(G + a * (q + 10) * np.eye(q), B)
         np.testing.assert_allclose(P, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("by_trial", [True, False])
+def test_private_components_reuse_the_cv_fold_solutions(monkeypatch, by_trial):
+    # the private cross-validation reuses the main CV's ridge solutions (exact algebra);
+    # it must give the model that factorising every fold again gives
+    d = simulate(
+        n_subjects=4, n_samples=900, n_units=(12, 25), n_shared=2, n_private=1, snr=2.0, seed=3
+    )
+    groups = d.groups if by_trial else None
+    kw = dict(n_shared="auto", cv=4, lags=1 if not by_trial else 0, random_state=0)
+    calls = []
+    fold = solver.FoldSolution.fold
+    monkeypatch.setattr(
+        solver.FoldSolution, "fold", lambda self, *a: calls.append(1) or fold(self, *a)
+    )
+    reused = ShaReD(**kw).fit(d.neural[:3], d.behavior[:3], groups=groups and groups[:3])
+    n_reused = len(calls)
+    reused.add_subject(d.neural[3], d.behavior[3], groups=groups and groups[3])
+    assert n_reused == 3 * 4 and len(calls) > n_reused  # every subject's folds, add_subject's
+    monkeypatch.setattr(solver, "_worth_keeping", lambda *a: False)
+    calls.clear()
+    again = ShaReD(**kw).fit(d.neural[:3], d.behavior[:3], groups=groups and groups[:3])
+    again.add_subject(d.neural[3], d.behavior[3], groups=groups and groups[3])
+    assert not calls
+    assert sum(pc.behavior_rank for pc in again.private_) >= 1  # something to compare
+    assert_close_models(again, reused, rtol=1e-10)
+
+
+def test_fold_solution_refuses_other_alphas_and_scales():
+    d = simulate(n_subjects=2, n_samples=400, n_units=10, seed=1)
+    prep = solver.subject_statistics(d.neural[0], d.behavior[0], d.groups[0], np.array([0]), 3)
+    err = solver.cv_errors(
+        [prep.stats],
+        [prep.chunks],
+        np.ones(1),
+        np.array([0.1, 1.0]),
+        1,
+        "correlation",
+        0.0,
+        keep_solutions=True,
+    )
+    sol = err["solutions"][0][0]
+    assert sol.P.shape == (2, 10, d.behavior[0].shape[1]) and sol.std.gram is None
+    T = np.eye(sol.P.shape[2])
+    with pytest.raises(ValueError, match="alpha 0.5 was not solved"):
+        sol.fold(0.5, T, None)
+    fold = sol.fold(1.0, T, None)
+    with pytest.raises(ValueError, match="solved for alpha 1.0 only"):
+        fold.solve(np.ones(T.shape[0]), np.array([0.1]))
+    with pytest.raises(ValueError, match="unscaled behaviour"):
+        fold.solve(np.full(T.shape[0], 2.0), np.array([1.0]))

@@ -406,10 +406,19 @@ class ShaReD(BaseEstimator):
 
         self.cv_results_ = None
         i_alpha, k = 0, k_max
+        solutions = [None] * S
         if n_folds:
             errors = backend.cv_errors(
-                stats_list, chunks, weights, alphas, k_max, self.behavior_metric, self.shrinkage
+                stats_list,
+                chunks,
+                weights,
+                alphas,
+                k_max,
+                self.behavior_metric,
+                self.shrinkage,
+                keep_solutions=self.private,
             )
+            solutions = errors.pop("solutions", solutions)
             self.cv_results_ = _summarize_cv(errors, alphas, self.behavior_metric)
             mean, se = self.cv_results_["mean_score"], self.cv_results_["se_score"]
             if auto_k:
@@ -459,7 +468,7 @@ class ShaReD(BaseEstimator):
         if self.private:
             self.private_ = solver.thread_map(
                 lambda args: self._private_components(*args, alpha),
-                list(zip(prep, fit.standardized, strict=True)),
+                list(zip(prep, fit.standardized, solutions, strict=True)),
             )
         return self
 
@@ -483,8 +492,15 @@ class ShaReD(BaseEstimator):
                     stacklevel=3,
                 )
 
-    def _private_components(self, pp: solver.SubjectData, sd, alpha: float) -> PrivateComponents:
-        """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject."""
+    def _private_components(
+        self, pp: solver.SubjectData, sd, solutions, alpha: float
+    ) -> PrivateComponents:
+        """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject.
+
+        ``solutions`` (list of :class:`solver.FoldSolution` or None) are the subject's
+        solved CV folds: the private cross-validation then reuses their ridge solutions
+        instead of factorising every fold again.
+        """
         V, Cm = self.shared_axes_, self.metric_
         p, k = V.shape
         kernel = solver.is_kernel(pp.stats)  # kept rows (dual form), not statistics
@@ -504,6 +520,12 @@ class ShaReD(BaseEstimator):
                 if kernel
                 else [st.transform_behavior(T) for st in pp.stats]
             )
+            folds = None
+            if solutions is not None:  # same folds, behaviour Y T: no new factorisation
+                folds = [
+                    [sol.fold(alpha, T, solver.held_out_stats(stats_r, pp.chunks.test_mask(f)))]
+                    for f, sol in enumerate(solutions)
+                ]
             err = solver.cv_errors(
                 [stats_r],
                 [pp.chunks],
@@ -513,6 +535,7 @@ class ShaReD(BaseEstimator):
                 "variance",
                 0.0,
                 y_scale=ones,
+                folds=folds,
             )
             cv_curve = solver.pooled_criterion(err, "variance")[0]
             if np.max(cv_curve) > 0:
@@ -770,6 +793,7 @@ class ShaReD(BaseEstimator):
         pp = self._prepare(X, Y, g, self.lags_, n_folds, s, gap, folds_by_trial=by_trial)
         V, k = self.shared_axes_, self.n_shared_
         alpha = self.alpha_
+        solutions = None
         if n_folds:
             alphas = (
                 DEFAULT_ALPHAS if self.alphas is None else np.sort(np.asarray(self.alphas, float))
@@ -784,7 +808,9 @@ class ShaReD(BaseEstimator):
                 self.shrinkage,
                 y_scale=self.behavior_scale_,
                 axes=V,
+                keep_solutions=self.private_ is not None,
             )
+            solutions = err.pop("solutions", [None])[0]
             score = solver.pooled_criterion(err, self.behavior_metric)[:, -1]
             alpha = float(alphas[int(np.nanargmax(score))])
         fit = solver.fit_from_stats(
@@ -809,7 +835,9 @@ class ShaReD(BaseEstimator):
         self._warn_constant([s])
         if self.private_ is not None:
             self.private_.extend(
-                solver.thread_map(lambda args: self._private_components(*args), [(pp, sd, alpha)])
+                solver.thread_map(
+                    lambda args: self._private_components(*args), [(pp, sd, solutions, alpha)]
+                )
             )
         return s
 

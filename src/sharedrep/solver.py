@@ -35,6 +35,7 @@ This module is pure numerics: it never imports I/O, plotting or the estimator.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -858,6 +859,8 @@ def cv_errors(
     *,
     y_scale: np.ndarray | None = None,
     axes: np.ndarray | None = None,
+    keep_solutions: bool = False,
+    folds: list | None = None,
 ) -> dict:
     """Held-out errors for every fold, alpha and number of dimensions.
 
@@ -878,6 +881,13 @@ def cv_errors(
         Frozen behaviour scale (otherwise pooled per fold).
     axes : ndarray (p, k_max), optional
         Frozen axes (only encoders are refitted per fold).
+    keep_solutions : bool, default=False
+        Also return every primal subject's fold solutions (:class:`FoldSolution`), for
+        later problems on the same folds (the private components). Kept only for
+        subjects where they take no more memory than the chunk statistics themselves.
+    folds : list (n_folds) of list (S) of fold problems, optional
+        Problems posed already (e.g. :meth:`FoldSolution.fold`); ``chunks_stats`` is
+        then not read.
 
     Returns
     -------
@@ -885,6 +895,8 @@ def cv_errors(
         ``sse``, ``sst`` : ndarray (n_folds, n_alphas, S, k_max)
         ``sst_behavior`` : ndarray (n_folds, S)
         ``n_test`` : ndarray (n_folds, S)
+        ``solutions`` : list (S) of (list (n_folds) of FoldSolution, or None)
+            Only with ``keep_solutions``.
     """
     n_folds = chunks[0].n_folds
     S = len(chunks)
@@ -894,17 +906,25 @@ def cv_errors(
     sst = np.zeros_like(sse)
     sst_b = np.zeros((n_folds, S))
     n_test = np.zeros((n_folds, S))
-    totals = [None if is_kernel(cs) else total(cs) for cs in chunks_stats]
+    if folds is None:
+        totals = [None if is_kernel(cs) else total(cs) for cs in chunks_stats]
+    keep = [keep_solutions and _worth_keeping(chunks_stats[s], n_folds, n_alpha) for s in range(S)]
+    kept = [[] if keep[s] else None for s in range(S)]
     for f in range(n_folds):
-        folds = [
-            subject_fold(
-                chunks_stats[s], chunks[s].train_mask(f), chunks[s].test_mask(f), totals[s]
-            )
-            for s in range(S)
-        ]
-        ysc = pooled_y_scale([fd.y_train for fd in folds], weights) if y_scale is None else y_scale
+        if folds is None:
+            fold_f = [
+                subject_fold(
+                    chunks_stats[s], chunks[s].train_mask(f), chunks[s].test_mask(f), totals[s]
+                )
+                for s in range(S)
+            ]
+        else:
+            fold_f = folds[f]
+        ysc = (
+            pooled_y_scale([fd.y_train for fd in fold_f], weights) if y_scale is None else y_scale
+        )
         stds, Ms_s = zip(
-            *thread_map(lambda fd, ysc=ysc: fd.solve(ysc, alphas), folds), strict=True
+            *thread_map(lambda fd, ysc=ysc: fd.solve(ysc, alphas), fold_f), strict=True
         )
         p = ysc.shape[0]
         C = np.zeros((p, p))
@@ -921,15 +941,77 @@ def cv_errors(
         def score(fd, Vs=Vs, V_all=V_all, ysc=ysc):
             return fd.errors(Vs, V_all, ysc) if fd.n_test > 0 else None
 
-        for s, res in enumerate(thread_map(score, folds)):
+        for s, res in enumerate(thread_map(score, fold_f)):
+            if kept[s] is not None:
+                kept[s].append(fold_f[s].solution(alphas))
             if res is None:
                 continue
             e, t, tb = res
             sse[f, :, s] = e.reshape(n_alpha, k_max)
             sst[f, :, s] = t.reshape(n_alpha, k_max)
             sst_b[f, s] = tb
-            n_test[f, s] = folds[s].n_test
-    return {"sse": sse, "sst": sst, "sst_behavior": sst_b, "n_test": n_test}
+            n_test[f, s] = fold_f[s].n_test
+    out = {"sse": sse, "sst": sst, "sst_behavior": sst_b, "n_test": n_test}
+    if keep_solutions:
+        out["solutions"] = kept
+    return out
+
+
+_KEEP_BYTES = 4 * 2**20  # fold solutions of a subject always kept below this size
+
+
+def _worth_keeping(cs, n_folds: int, n_alpha: int) -> bool:
+    """Whether to keep a primal subject's fold solutions (:func:`cv_errors`).
+
+    Each fold keeps ``P`` (n_alphas, q, p); kept when that takes no more memory than
+    the chunk statistics (a ``q x q`` matrix per chunk) or less than 4 MiB in all.
+    """
+    if cs is None or is_kernel(cs) or not isinstance(cs, list):
+        return False
+    q, p = cs[0].xy.shape
+    kept = 8 * n_folds * n_alpha * q * p
+    return kept <= max(8 * len(cs) * q * q, _KEEP_BYTES)
+
+
+@dataclass
+class FoldSolution:
+    """What scoring needs of one subject's solved fold (no ``q x q`` matrix).
+
+    Attributes
+    ----------
+    std : Standardized
+        Training standardisation (``gram`` dropped).
+    P : ndarray (n_alphas, q, p)
+        ``(G + a n I)^{-1} B`` for each alpha of the grid.
+    alphas : ndarray (n_alphas,)
+    y_scale : ndarray (p,)
+        Behaviour scale the fold was solved with.
+    """
+
+    std: Standardized
+    P: np.ndarray
+    alphas: np.ndarray
+    y_scale: np.ndarray
+
+    def fold(self, alpha: float, T: np.ndarray, test: Stats | None) -> PrimalFold:
+        """The fold of the behaviour ``Y @ T`` (``T`` p x p'), unscaled, at ``alpha``.
+
+        Exact algebra: the ridge solution is linear in the behaviour, so
+        ``P_T = P diag(y_scale) T``; nothing is factorised again. ``test`` holds the
+        statistics of the held-out rows with the behaviour ``Y @ T`` (or None).
+        """
+        hit = np.flatnonzero(np.isclose(self.alphas, alpha, rtol=1e-12, atol=0.0))
+        if hit.size == 0:
+            raise ValueError(f"alpha {alpha} was not solved for this fold")
+        sd, s = self.std, self.y_scale
+        ST = s[:, None] * T
+        cyy = sd.yy * np.outer(s, s)
+        cross = (sd.cross * s) @ T
+        yy = T.T @ cyy @ T
+        std = Standardized(
+            sd.n, sd.x_mean, sd.x_scale, sd.constant, sd.y_mean @ T, None, cross, 0.5 * (yy + yy.T)
+        )
+        return SolvedFold(std, (self.P[hit[0]] @ ST)[None], alpha, test)
 
 
 def is_kernel(cs) -> bool:
@@ -956,6 +1038,7 @@ class PrimalFold:
     def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
         self.std = standardize(self.train, y_scale)
         self.P = ridge_path(self.std.gram, self.std.n, np.atleast_1d(alphas), self.std.cross)
+        self.y_scale = y_scale
         return self.std, self.std.cross.T[None] @ self.P
 
     def coefficients(self, i_alpha: int = 0) -> np.ndarray:
@@ -964,6 +1047,31 @@ class PrimalFold:
     def errors(self, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
         A_all = np.concatenate([P @ V for P, V in zip(self.P, Vs, strict=True)], axis=1)
         return heldout_errors(self.std, y_scale, A_all, V_all, self.test)
+
+    def solution(self, alphas: np.ndarray) -> FoldSolution:
+        """The solved fold without its ``q x q`` matrices (call after :meth:`solve`)."""
+        std = dataclasses.replace(self.std, gram=None)
+        return FoldSolution(std, self.P, np.atleast_1d(alphas), self.y_scale)
+
+
+class SolvedFold(PrimalFold):
+    """A primal fold whose ridge solution is given (one alpha): :meth:`solve` solves nothing.
+
+    Built by :meth:`FoldSolution.fold`; scored by :func:`cv_errors` with ``folds=`` and a
+    frozen ``y_scale`` of ones (the solution is for unscaled behaviour).
+    """
+
+    def __init__(self, std: Standardized, P: np.ndarray, alpha: float, test: Stats | None):
+        self.train, self.test, self.y_train = None, test, None
+        self.std, self.P, self.alpha = std, P, alpha
+
+    def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
+        alphas = np.atleast_1d(alphas)
+        if alphas.size != 1 or not np.isclose(alphas[0], self.alpha, rtol=1e-12, atol=0.0):
+            raise ValueError(f"this fold was solved for alpha {self.alpha} only")
+        if not np.all(y_scale == 1.0):
+            raise ValueError("this fold was solved for unscaled behaviour (y_scale of ones)")
+        return self.std, self.std.cross.T[None] @ self.P
 
 
 def subject_fold(cs, train_mask: np.ndarray, test_mask: np.ndarray, total_s=None):
@@ -977,8 +1085,13 @@ def subject_fold(cs, train_mask: np.ndarray, test_mask: np.ndarray, total_s=None
     tr = total(cs) if total_s is None else total_s
     for c in np.flatnonzero(~train_mask):
         tr = tr - cs[c]
-    te_idx = np.flatnonzero(test_mask)
-    return PrimalFold(tr, total([cs[c] for c in te_idx]) if te_idx.size else None)
+    return PrimalFold(tr, held_out_stats(cs, test_mask))
+
+
+def held_out_stats(cs: list[Stats], test_mask: np.ndarray) -> Stats | None:
+    """Statistics of the held-out chunks (``test_mask``, shape (n_chunks,)), or None."""
+    idx = np.flatnonzero(test_mask)
+    return total([cs[c] for c in idx]) if idx.size else None
 
 
 def subject_whole(st):

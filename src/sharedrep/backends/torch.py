@@ -360,8 +360,13 @@ class TorchBackend(Backend):
         *,
         y_scale=None,
         axes=None,
+        keep_solutions=False,
     ):
-        """As :func:`solver.cv_errors`, with batched Cholesky solves on the device."""
+        """As :func:`solver.cv_errors`, with batched Cholesky solves on the device.
+
+        The device solves are not kept (``keep_solutions`` is accepted and ignored): the
+        private components factorise their folds again.
+        """
         torch = self._torch
         dev = self.device
         n_folds = chunks[0].n_folds
