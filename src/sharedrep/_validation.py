@@ -7,10 +7,18 @@ modified: arrays are converted to float64 (a copy only when the dtype differs).
 from __future__ import annotations
 
 import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["as_subject_list", "check_subject_arrays", "check_groups", "check_array"]
+__all__ = [
+    "as_subject_list",
+    "check_subject_arrays",
+    "check_groups",
+    "check_array",
+    "check_finite",
+]
 
 
 def as_subject_list(data, name: str) -> list:
@@ -172,15 +180,44 @@ def check_subject_arrays(
     ids = _subject_ids(subject_ids, len(nl))
     Xs, Ys = [], []
     for i, (s, x, y) in enumerate(zip(ids, nl, bl, strict=True)):
-        X = check_array(x, "neural", s, allow_nonfinite=allow)
-        Y = check_array(y, "behavior", s, allow_nonfinite=allow)
+        X = check_array(x, "neural", s, allow_nonfinite=True)
+        Y = check_array(y, "behavior", s, allow_nonfinite=True)
         check_pair_shapes(X.shape, Y.shape, s, n_features=n_features)
         if i > 0:
             check_same_features(Y.shape[1], Ys[0].shape[1], s, ids[0])
         Xs.append(X)
         Ys.append(Y)
+    if not allow:
+        check_finite(
+            [
+                (f"subject {s}: {name}", a)
+                for s, X, Y in zip(ids, Xs, Ys, strict=True)
+                for name, a in (("neural", X), ("behavior", Y))
+            ]
+        )
     gs = check_groups(groups, len(Xs), [X.shape[0] for X in Xs], subject_ids=ids)
     return Xs, Ys, gs
+
+
+def check_finite(named: list) -> None:
+    """Raise for the first of ``(where, array)`` pairs that holds NaN or inf.
+
+    The arrays are scanned on a thread per core (numpy releases the GIL); the error
+    names the first bad array in list order, whatever the scheduling.
+    """
+
+    def bad(item):
+        return not np.all(np.isfinite(item[1]))
+
+    workers = min(len(named), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            flags = list(pool.map(bad, named))
+    else:
+        flags = [bad(item) for item in named]
+    for (where, a), flag in zip(named, flags, strict=True):
+        if flag:
+            raise nonfinite_error(where, np.argwhere(~np.isfinite(a))[0])
 
 
 def check_pair_shapes(x_shape, y_shape, subject, *, n_features=None) -> None:

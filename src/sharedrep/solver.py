@@ -809,13 +809,17 @@ def fit_from_stats(
     p = y_scale.shape[0]
     C = np.zeros((p, p))
     M = np.zeros((p, p))
-    solved, stds = [], []
-    for w, st in zip(weights, stats, strict=True):
+
+    def solve(st):
         problem = subject_whole(st)
         sd, M_s = problem.solve(y_scale, np.array([alpha]))
-        solved.append(problem.coefficients(0))
+        return problem.coefficients(0), sd, M_s[0]
+
+    solved, stds = [], []
+    for w, (P, sd, M_s) in zip(weights, thread_map(solve, list(stats)), strict=True):
+        solved.append(P)
         stds.append(sd)
-        M += w / sd.n * M_s[0]
+        M += w / sd.n * M_s
         C += w / sd.n * sd.yy
     V, rho, explained, Cm = shared_axes(M, C, k, metric, shrinkage, axes)
     encoders = [P @ V for P in solved]
@@ -906,18 +910,18 @@ def cv_errors(
     sst = np.zeros_like(sse)
     sst_b = np.zeros((n_folds, S))
     n_test = np.zeros((n_folds, S))
-    if folds is None:
-        totals = [None if is_kernel(cs) else total(cs) for cs in chunks_stats]
+    if folds is None:  # q x q sums, on a thread per core like everything per subject
+        totals = thread_map(lambda cs: None if is_kernel(cs) else total(cs), chunks_stats)
     keep = [keep_solutions and _worth_keeping(chunks_stats[s], n_folds, n_alpha) for s in range(S)]
     kept = [[] if keep[s] else None for s in range(S)]
     for f in range(n_folds):
         if folds is None:
-            fold_f = [
-                subject_fold(
+            fold_f = thread_map(
+                lambda s, f=f: subject_fold(
                     chunks_stats[s], chunks[s].train_mask(f), chunks[s].test_mask(f), totals[s]
-                )
-                for s in range(S)
-            ]
+                ),
+                list(range(S)),
+            )
         else:
             fold_f = folds[f]
         ysc = (
