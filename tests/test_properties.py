@@ -307,3 +307,29 @@ def test_private_components_with_degenerate_subject_behavior(const):
     for pc in m.private_:
         assert np.all(np.isfinite(pc.neural_explained))
         assert np.all((pc.neural_explained >= 0) & (pc.neural_explained <= 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 300),
+    lags=st.lists(st.integers(0, 4), min_size=1, max_size=3, unique=True),
+    keep=st.floats(0.05, 1.0),
+    shuffle=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_lag_embed_centres_the_same_by_runs_and_by_gather(n, lags, keep, shuffle, seed):
+    # long runs of consecutive rows are copied as slices, scattered rows are gathered:
+    # both give X[rows - lag] - center exactly
+    from sharedrep.design import lag_embed
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n + 4, 3))
+    c = rng.standard_normal(3)
+    rows = np.flatnonzero(rng.random(n) < keep) + 4
+    if shuffle:  # chunk order: blocks of consecutive rows out of time order
+        blocks = np.array_split(rows, max(1, rows.size // 40))
+        rows = np.concatenate([blocks[i] for i in rng.permutation(len(blocks))])
+    got = lag_embed(X, lags, rows, center=c)
+    lag_list = as_lags(lags)
+    want = np.hstack([X[rows - lag] - c for lag in lag_list])
+    np.testing.assert_array_equal(got, want)

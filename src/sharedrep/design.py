@@ -147,9 +147,30 @@ def lag_embed(X: np.ndarray, lags, rows: np.ndarray, *, center=None, out=None) -
     n_units = X.shape[1]
     if out is None:
         out = np.empty((rows.size, n_units * lags.size), dtype=np.float64)
+    runs = _runs(rows) if center is not None else None
     for j, lag in enumerate(lags):
         block = out[:, j * n_units : (j + 1) * n_units]
+        if runs is not None:  # consecutive rows: centre while copying, one pass
+            for a, b in runs:
+                start = rows[a] - lag
+                np.subtract(X[start : start + b - a], center, out=block[a:b])
+            continue
         np.take(X, rows - lag, axis=0, out=block)
         if center is not None:
             block -= center
     return out
+
+
+_MIN_RUN = 32  # mean run length from which rows are copied as slices
+
+
+def _runs(rows: np.ndarray):
+    """``(start, stop)`` positions of the runs of consecutive values in ``rows``, or None
+    when the runs are too short on average for slice copies to pay."""
+    if rows.size == 0:
+        return None
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    if rows.size < _MIN_RUN * (breaks.size + 1):
+        return None
+    bounds = np.concatenate(([0], breaks, [rows.size]))
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))

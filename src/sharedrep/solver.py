@@ -193,7 +193,7 @@ class Stats:
 
 _F32_BLOCK = 4096
 _GATHER_BYTES = 2**20  # rows gathered per product in the statistics pass
-_CENTER_ROWS = 4096  # rows averaged for the preconditioning centre
+_CENTER_ROWS = 1024  # rows averaged for the preconditioning centre
 
 
 def _gram(Z: np.ndarray) -> np.ndarray:
@@ -261,7 +261,7 @@ class SubjectData:
 
 
 def _center(A: np.ndarray, finite_rows) -> np.ndarray:
-    """Preconditioning centre: column means over (at most ~4096 evenly spaced) finite rows.
+    """Preconditioning centre: column means over (at most ~1024 evenly spaced) finite rows.
 
     Only numerical conditioning depends on it (centring is exact algebra on the
     statistics), so a subsample is enough and spares a full pass over the data.
