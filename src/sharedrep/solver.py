@@ -521,17 +521,23 @@ def column_scales(var: np.ndarray, mean_square: np.ndarray):
 
 
 def standardize(st: Stats, y_scale: np.ndarray) -> Standardized:
-    """Centre and scale the statistics of one subject (exact algebra, no data pass)."""
+    """Centre and scale the statistics of one subject (exact algebra, no data pass).
+
+    ``G = D^-1 (X'X - n m m') D^-1`` is formed as ``X'X * (d d') - n u u'`` with
+    ``d = 1 / scale`` (0 for constant columns) and ``u = d m``: two passes over the
+    ``q x q`` matrix, exactly symmetric when ``X'X`` is (the solvers read its lower
+    triangle).
+    """
     n = st.n
     mx = st.sx / n
     my, cyy = _centered_y(st)
-    cxx = st.xx - n * np.outer(mx, mx)
+    xx_diag = np.diag(st.xx)
+    constant, scale = column_scales(xx_diag / n - mx**2, np.abs(xx_diag) / n)
+    inv = np.where(constant, 0.0, 1.0 / scale)
+    u = inv * mx
+    gram = st.xx * np.outer(inv, inv)
+    gram -= n * np.outer(u, u)
     cxy = st.xy - n * np.outer(mx, my)
-    constant, scale = column_scales(np.diag(cxx) / n, np.abs(np.diag(st.xx)) / n)
-    gram = cxx / np.outer(scale, scale)
-    gram[constant, :] = 0.0
-    gram[:, constant] = 0.0
-    gram = 0.5 * (gram + gram.T)
     cross = cxy / scale[:, None] / y_scale[None, :]
     cross[constant, :] = 0.0
     yy = cyy / np.outer(y_scale, y_scale)
@@ -765,7 +771,7 @@ def _solve_ridge(gram: np.ndarray, n: float, alpha: float, rhs: np.ndarray) -> n
     reg = gram.copy()
     reg.flat[:: gram.shape[0] + 1] += alpha * n
     try:
-        cf = sla.cho_factor(reg, check_finite=False)
+        cf = sla.cho_factor(reg, lower=True, check_finite=False)
         return sla.cho_solve(cf, rhs, check_finite=False)
     except np.linalg.LinAlgError:
         lam, Q = ridge_eig(gram)
