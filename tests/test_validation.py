@@ -733,3 +733,19 @@ def test_check_subject_arrays_expected_feature_count(data):
     Xs, Ys, gs = check_subject_arrays(N, B, n_features=P)
     assert [y.shape[1] for y in Ys] == [P] * 3 and gs == [None] * 3
     assert all(x.dtype == np.float64 for x in Xs)
+
+
+def test_check_finite_names_the_first_bad_array_in_order(monkeypatch):
+    from sharedrep import _validation
+
+    monkeypatch.setattr(_validation, "_FINITE_BLOCK", 64)  # many row blocks per array
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((500, 3)) for _ in range(4)]
+    arrays[3][7, 0] = np.nan
+    arrays[1][499, 2] = np.inf  # in the last row block
+    named = [(f"subject {i}: neural", a) for i, a in enumerate(arrays)]
+    with pytest.raises(
+        ValueError, match=r"subject 1: neural contains NaN or inf \(first at index \(499, 2\)\)"
+    ):
+        _validation.check_finite(named)
+    _validation.check_finite(named[:1] + named[2:3])  # the clean ones pass

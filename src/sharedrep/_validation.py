@@ -199,6 +199,9 @@ def check_subject_arrays(
     return Xs, Ys, gs
 
 
+_FINITE_BLOCK = 8 * 2**20
+
+
 def check_finite(named: list) -> None:
     """Raise for the first of ``(where, array)`` pairs that holds NaN or inf.
 
@@ -206,8 +209,10 @@ def check_finite(named: list) -> None:
     names the first bad array in list order, whatever the scheduling.
     """
 
-    def bad(item):
-        return not np.all(np.isfinite(item[1]))
+    def bad(item):  # row blocks of ~8 MiB: no array-sized temporary
+        a = item[1]
+        step = max(1, _FINITE_BLOCK // max(1, a[:1].nbytes))
+        return not all(np.all(np.isfinite(a[i : i + step])) for i in range(0, len(a), step))
 
     workers = min(len(named), os.cpu_count() or 1)
     if workers > 1:
