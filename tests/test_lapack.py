@@ -65,3 +65,19 @@ def test_top_eigh_matches_eigh(q, m, rank):
     np.testing.assert_allclose(U.T @ U, np.eye(m), atol=1e-10)
     # each vector is an eigenvector: A u = lam u
     np.testing.assert_allclose(A @ U, U * lam, atol=1e-9 * ref[0])
+
+
+@pytest.mark.parametrize("q,m", [(1, 1), (5, 5), (40, 3), (250, 10)])
+def test_syevr_top_equals_scipy_eigh(q, m):
+    A = _spd(q, seed=q + m)  # distinct eigenvalues: the eigenvectors are unique up to sign
+    before = A.copy()
+    w, v = _lapack.syevr_top(A, m)
+    w_ref, v_ref = sla.eigh(A, subset_by_index=[q - m, q - 1], driver="evr")
+    np.testing.assert_allclose(w, w_ref, rtol=1e-12, atol=1e-12 * abs(w_ref).max())
+    np.testing.assert_allclose(np.abs(v.T @ v_ref), np.eye(m), atol=1e-8)  # same vectors
+    np.testing.assert_allclose(A @ v, v * w, atol=1e-10 * abs(w_ref).max())
+    np.testing.assert_array_equal(A, before)
+    w2, v2 = _lapack.syevr_top(A, m, release_gil=False)  # SciPy's wrapper
+    np.testing.assert_allclose(w2, w, rtol=1e-12, atol=1e-12 * abs(w_ref).max())
+    with pytest.raises(ValueError, match="m must be in"):
+        _lapack.syevr_top(A, q + 1)

@@ -567,7 +567,11 @@ def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     """
     p = M.shape[0]
     M = 0.5 * (M + M.T)
-    rho, V = sla.eigh(M, Cm, subset_by_index=[p - k, p - 1])
+    if np.array_equal(Cm, np.eye(p)):  # standard problem: numpy's gufunc, GIL released
+        rho, V = np.linalg.eigh(M)
+        rho, V = rho[p - k :], V[:, p - k :]
+    else:
+        rho, V = sla.eigh(M, Cm, subset_by_index=[p - k, p - 1])
     rho, V = rho[::-1], V[:, ::-1]
     idx = np.argmax(np.abs(V), axis=0)
     V = V * np.sign(V[idx, np.arange(V.shape[1])])
@@ -577,16 +581,13 @@ def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 def top_eigh(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Leading ``m`` eigenpairs of a symmetric PSD matrix, in decreasing order.
 
-    Dense for small matrices: the tridiagonal reduction (:func:`sharedrep._lapack.sytrd`,
-    GIL released), the ``m`` eigenpairs of the tridiagonal matrix, and ``Q`` applied to
-    them (LAPACK ``ormqr``), the steps of LAPACK's ``syevr``. Lanczos (ARPACK,
-    deterministic start vector) when only a few of many eigenpairs are wanted.
+    Dense LAPACK ``syevr`` for small matrices (:func:`sharedrep._lapack.syevr_top`, GIL
+    released); Lanczos (ARPACK, deterministic start vector) when only a few of many
+    eigenpairs are wanted.
     """
     q = A.shape[0]
-    if q <= 2:
-        lam, U = sla.eigh(A, subset_by_index=[q - m, q - 1])
-    elif q <= 400 or m >= q // 4:  # dense is faster up to ~400 columns (measured)
-        lam, U = _top_eigh_dense(A, m)
+    if q <= 400 or m >= q // 4:  # dense is faster up to ~400 columns (measured)
+        lam, U = _lapack.syevr_top(A, m)
     else:
         from scipy.sparse.linalg import eigsh
 
@@ -594,18 +595,6 @@ def top_eigh(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
         idx = np.argsort(lam)
         lam, U = lam[idx], U[:, idx]
     return np.clip(lam[::-1], 0.0, None), U[:, ::-1]
-
-
-def _top_eigh_dense(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``m`` eigenpairs of a dense symmetric ``A`` (q > 2), increasing order."""
-    q = A.shape[0]
-    c, d, e, tau, info = _lapack.sytrd(A)
-    if info != 0:  # never expected for a finite symmetric matrix
-        return sla.eigh(A, subset_by_index=[q - m, q - 1])
-    lam, W = sla.eigh_tridiagonal(d, e, select="i", select_range=(q - m, q - 1))
-    U = np.array(W, order="F")
-    U[1:], _, info = sla.lapack.dormqr("L", "N", c[1:, :-1], tau, U[1:], lwork=64 * m)
-    return lam, U
 
 
 def ridge_eig(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
