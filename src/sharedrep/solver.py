@@ -38,7 +38,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,18 +100,55 @@ def _n_workers(n_items: int) -> int:
     return max(1, min(n_items, os.cpu_count() or 1))
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_WORKER = threading.local()
+
+
+def _mark_worker() -> None:
+    _WORKER.active = True
+
+
+def _reset_pool() -> None:  # a forked child has none of the parent's threads
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_pool)
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """The process's worker threads (created once, grown when more are needed)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < n:
+            old, _POOL = _POOL, ThreadPoolExecutor(n, "sharedrep", initializer=_mark_worker)
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
+
 def thread_map(func, items: list) -> list:
     """``[func(x) for x in items]`` on one thread per core, BLAS single-threaded.
 
     numpy copies and LAPACK/BLAS calls release the GIL, so per-subject work runs in
     parallel; results keep the order of ``items`` and do not depend on the scheduling.
+    The threads are kept between calls; a call from one of them (nested work) runs in
+    that thread. If a call raises, the first exception (in ``items`` order) is raised
+    once every started item has finished.
     """
     n = _n_workers(len(items))
     with single_threaded_blas():
-        if n == 1:
+        if n == 1 or getattr(_WORKER, "active", False):
             return [func(x) for x in items]
-        with ThreadPoolExecutor(n) as pool:
-            return list(pool.map(func, items))
+        futures = [_pool(n).submit(func, x) for x in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            raise
 
 
 def small_blas(func):
