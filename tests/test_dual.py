@@ -10,7 +10,7 @@ import pytest
 from model_checks import assert_close_models
 from sharedrep import ShaReD, simulate, solver
 from sharedrep.backends import get_backend
-from sharedrep.dual import KernelData, use_kernel
+from sharedrep.dual import KernelData, KernelFoldSolution, use_kernel
 
 RTOL = 1e-8
 
@@ -124,3 +124,52 @@ def test_form_validated_and_saved(wide, tmp_path):
     m = ShaReD(form="dual", n_shared=1, alpha=1.0, cv=None).fit(wide.neural, wide.behavior)
     m.save(tmp_path / "m")
     assert ShaReD.load(tmp_path / "m").get_params()["form"] == "dual"
+
+
+def test_private_components_reuse_kernel_fold_solutions(monkeypatch):
+    # the kernel-form private CV reuses the main CV's dual solutions and held-out kernels
+    # (exact algebra); it must give what building every fold's kernels again gives.
+    # (The kernel form is forced on subjects with fewer columns than rows: the private
+    # encoding must be strong enough to be found.)
+    d = simulate(n_subjects=3, n_samples=400, n_units=(12, 25), n_private=1, snr=2.0, seed=3)
+    alphas = np.logspace(-2, 2, 5)  # kept solutions stay under 4 MiB per subject
+    kw = dict(n_shared=2, lags=1, cv=4, random_state=0, form="dual", alphas=alphas)
+    calls = []
+    fold = KernelFoldSolution.fold
+    monkeypatch.setattr(KernelFoldSolution, "fold", lambda s, *a: calls.append(1) or fold(s, *a))
+    reused = ShaReD(**kw).fit(d.neural[:2], d.behavior[:2], groups=d.groups[:2])
+    reused.add_subject(d.neural[2], d.behavior[2], groups=d.groups[2])
+    assert len(calls) >= 2 * 4  # every fit subject's folds (and add_subject's)
+    monkeypatch.setattr(solver, "_worth_keeping", lambda *a: False)
+    calls.clear()
+    again = ShaReD(**kw).fit(d.neural[:2], d.behavior[:2], groups=d.groups[:2])
+    again.add_subject(d.neural[2], d.behavior[2], groups=d.groups[2])
+    assert not calls
+    assert sum(pc.behavior_rank for pc in again.private_) >= 1  # something to compare
+    assert_same(again, reused, rtol=1e-10)
+
+
+def test_solved_kernel_fold_answers_only_its_alpha_and_unscaled_behaviour():
+    d = simulate(n_subjects=1, n_samples=400, n_units=(12, 25), seed=3)
+    p = d.behavior[0].shape[1]
+    prep = get_backend("numpy").statistics(
+        d.neural[:1], d.behavior[:1], d.groups[:1], np.array([0, 1]), 4, form="dual"
+    )[0]
+    assert isinstance(prep.stats, KernelData)
+    err = solver.cv_errors(
+        [prep.stats],
+        [prep.chunks],
+        np.ones(1),
+        np.array([0.1, 1.0]),
+        1,
+        "correlation",
+        0.0,
+        keep_solutions=True,
+    )
+    sol = err["solutions"][0][0]
+    assert isinstance(sol, KernelFoldSolution)
+    solved = sol.fold(1.0, np.eye(p))
+    with pytest.raises(ValueError, match="solved for alpha 1.0 only"):
+        solved.solve(np.ones(p), np.array([0.1]))
+    with pytest.raises(ValueError, match="alpha 0.5 was not solved"):
+        sol.fold(0.5, np.eye(p))

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import solver
 
-__all__ = ["KernelData", "KernelFold", "FORMS", "use_kernel"]
+__all__ = ["KernelData", "KernelFold", "KernelFoldSolution", "FORMS", "use_kernel"]
 
 FORMS = ("auto", "primal", "dual")
 
@@ -160,7 +160,7 @@ class KernelFold:
         std = solver.Standardized(
             n, mx, scale, constant, my, None, self.Xs.T @ Yz, 0.5 * (yy + yy.T)
         )
-        self.std, self.y_scale = std, y_scale
+        self.std, self.y_scale, self.Ms = std, y_scale, Ms
         return std, Ms
 
     def coefficients(self, i_alpha: int = 0) -> np.ndarray:
@@ -173,13 +173,15 @@ class KernelFold:
         ``Vs`` (n_alphas, p, k) holds the axes of every alpha, ``V_all`` (p, n_alphas * k)
         the same side by side.
         """
-        YH = self.data.Y[self._H]
-        target = ((YH - self.std.y_mean) / y_scale) @ V_all
-        pred = np.concatenate([self.KH @ (W @ V) for W, V in zip(self.W, Vs, strict=True)], 1)
-        sse = np.sum((target - pred) ** 2, axis=0)
-        Yc = (YH - YH.mean(axis=0)) / y_scale
-        sst = np.sum((Yc @ V_all) ** 2, axis=0)
-        return sse, sst, float(np.sum(Yc**2))
+        return _kernel_errors(self.data.Y[self._H], self.KH, self.W, self.std, Vs, V_all, y_scale)
+
+    def solution(self, alphas: np.ndarray) -> KernelFoldSolution:
+        """What scoring needs of the solved fold (call after :meth:`solve`): no ``n x q``
+        rows, no training kernel; the held-out kernel ``K_h`` (n_test x n_train) stays."""
+        YH = self.data.Y[self._H] if self.KH is not None else None
+        return KernelFoldSolution(
+            self.std, self.W, self.Ms, np.atleast_1d(alphas), self.y_scale, self.KH, YH
+        )
 
     def residual_components(self, V: np.ndarray, m: int):
         """Leading ``m`` principal axes of the standardised activity minus what ``Y V`` explains.
@@ -197,3 +199,75 @@ class KernelFold:
         comps = np.zeros((R.shape[1], lam.size))
         comps[:, ok] = (R.T @ U[:, ok]) / np.sqrt(lam[ok])
         return lam, comps, float(np.einsum("ij,ij->", self.Xs, self.Xs))
+
+
+def _kernel_errors(YH, KH, W_all, std, Vs, V_all, y_scale):
+    """Held-out ``(sse, sst, sst_behavior)`` of the kernel form (see KernelFold.errors)."""
+    target = ((YH - std.y_mean) / y_scale) @ V_all
+    pred = np.concatenate([KH @ (W @ V) for W, V in zip(W_all, Vs, strict=True)], 1)
+    sse = np.sum((target - pred) ** 2, axis=0)
+    Yc = (YH - YH.mean(axis=0)) / y_scale
+    sst = np.sum((Yc @ V_all) ** 2, axis=0)
+    return sse, sst, float(np.sum(Yc**2))
+
+
+@dataclass
+class KernelFoldSolution:
+    """The kernel-form counterpart of :class:`sharedrep.solver.FoldSolution`.
+
+    Attributes
+    ----------
+    std : Standardized
+        Training standardisation (no ``gram``).
+    W : ndarray (n_alphas, n_train, p)
+        Dual coefficients ``(K + a n I)^{-1} Y_z`` of each alpha.
+    Ms : ndarray (n_alphas, p, p)
+        ``Y_z' K W`` of each alpha.
+    alphas : ndarray (n_alphas,)
+    y_scale : ndarray (p,)
+    KH : ndarray (n_test, n_train) or None
+        Held-out rows against the training rows, standardised alike.
+    YH : ndarray (n_test, p) or None
+        Held-out behaviour (preconditioned).
+    """
+
+    std: solver.Standardized
+    W: np.ndarray
+    Ms: np.ndarray
+    alphas: np.ndarray
+    y_scale: np.ndarray
+    KH: np.ndarray | None
+    YH: np.ndarray | None
+
+    def fold(self, alpha: float, T: np.ndarray, test=None) -> SolvedKernelFold:
+        """The fold of the behaviour ``Y @ T``, unscaled, at ``alpha`` (``test`` unused:
+        the held-out rows are kept). ``W_T = W diag(y_scale) T`` and
+        ``M_T = T' diag(y_scale) M diag(y_scale) T``, exactly."""
+        i = solver.alpha_index(self.alphas, alpha)
+        ST = self.y_scale[:, None] * T
+        std = solver.transformed_std(self.std, self.y_scale, T)
+        M = ST.T @ self.Ms[i] @ ST
+        YH = None if self.YH is None else self.YH @ T
+        return SolvedKernelFold(
+            std, (self.W[i] @ ST)[None], 0.5 * (M + M.T)[None], alpha, self.KH, YH
+        )
+
+
+class SolvedKernelFold:
+    """A kernel-form fold whose dual solution is given (one alpha); see
+    :class:`sharedrep.solver.SolvedFold`."""
+
+    def __init__(self, std, W, Ms, alpha, KH, YH):
+        self.std, self.W, self.Ms, self.alpha, self.KH, self.YH = std, W, Ms, alpha, KH, YH
+        self.y_train = None
+
+    @property
+    def n_test(self) -> float:
+        return 0.0 if self.YH is None else float(self.YH.shape[0])
+
+    def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
+        solver.check_presolved(self.alpha, y_scale, alphas)
+        return self.std, self.Ms
+
+    def errors(self, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
+        return _kernel_errors(self.YH, self.KH, self.W, self.std, Vs, V_all, y_scale)

@@ -497,8 +497,9 @@ class ShaReD(BaseEstimator):
     ) -> PrivateComponents:
         """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject.
 
-        ``solutions`` (list of :class:`solver.FoldSolution` or None) are the subject's
-        solved CV folds: the private cross-validation then reuses their ridge solutions
+        ``solutions`` (list of :class:`solver.FoldSolution` or
+        :class:`sharedrep.dual.KernelFoldSolution`, or None) are the subject's solved CV
+        folds: the private cross-validation then reuses their ridge solutions
         instead of factorising every fold again.
         """
         V, Cm = self.shared_axes_, self.metric_
@@ -522,9 +523,13 @@ class ShaReD(BaseEstimator):
             )
             folds = None
             if solutions is not None:  # same folds, behaviour Y T: no new factorisation
+                mask = pp.chunks.test_mask  # kernel-form solutions keep their held-out rows
+                tests = [
+                    None if kernel else solver.held_out_stats(stats_r, mask(f))
+                    for f in range(len(solutions))
+                ]
                 folds = [
-                    [sol.fold(alpha, T, solver.held_out_stats(stats_r, pp.chunks.test_mask(f)))]
-                    for f, sol in enumerate(solutions)
+                    [sol.fold(alpha, T, te)] for sol, te in zip(solutions, tests, strict=True)
                 ]
             err = solver.cv_errors(
                 [stats_r],

@@ -998,12 +998,17 @@ _KEEP_BYTES = 4 * 2**20  # fold solutions of a subject always kept below this si
 
 
 def _worth_keeping(cs, n_folds: int, n_alpha: int) -> bool:
-    """Whether to keep a primal subject's fold solutions (:func:`cv_errors`).
+    """Whether to keep a subject's fold solutions (:func:`cv_errors`).
 
-    Each fold keeps ``P`` (n_alphas, q, p); kept when that takes no more memory than
-    the chunk statistics (a ``q x q`` matrix per chunk) or less than 4 MiB in all.
+    A primal fold keeps ``P`` (n_alphas, q, p), a kernel-form fold its held-out kernel
+    and dual coefficients; kept when that takes no more memory than the subject's data
+    as held (chunk statistics, or kept rows in the kernel form) or less than 4 MiB.
     """
-    if cs is None or is_kernel(cs) or not isinstance(cs, list):
+    if is_kernel(cs):  # held-out kernels (< n^2 over all folds) and dual coefficients
+        n, q = cs.Z.shape
+        kept = 8 * (n * n + n_folds * n_alpha * n * cs.Y.shape[1])
+        return kept <= max(8 * n * q, _KEEP_BYTES)
+    if not isinstance(cs, list):
         return False
     q, p = cs[0].xy.shape
     kept = 8 * n_folds * n_alpha * q * p
@@ -1037,18 +1042,39 @@ class FoldSolution:
         ``P_T = P diag(y_scale) T``; nothing is factorised again. ``test`` holds the
         statistics of the held-out rows with the behaviour ``Y @ T`` (or None).
         """
-        hit = np.flatnonzero(np.isclose(self.alphas, alpha, rtol=1e-12, atol=0.0))
-        if hit.size == 0:
-            raise ValueError(f"alpha {alpha} was not solved for this fold")
-        sd, s = self.std, self.y_scale
-        ST = s[:, None] * T
-        cyy = sd.yy * np.outer(s, s)
-        cross = (sd.cross * s) @ T
-        yy = T.T @ cyy @ T
-        std = Standardized(
-            sd.n, sd.x_mean, sd.x_scale, sd.constant, sd.y_mean @ T, None, cross, 0.5 * (yy + yy.T)
-        )
-        return SolvedFold(std, (self.P[hit[0]] @ ST)[None], alpha, test)
+        i = alpha_index(self.alphas, alpha)
+        std = transformed_std(self.std, self.y_scale, T)
+        return SolvedFold(std, (self.P[i] @ (self.y_scale[:, None] * T))[None], alpha, test)
+
+
+def alpha_index(alphas: np.ndarray, alpha: float) -> int:
+    """Position of ``alpha`` in a solved grid (to 1e-12 relative), or ValueError."""
+    hit = np.flatnonzero(np.isclose(alphas, alpha, rtol=1e-12, atol=0.0))
+    if hit.size == 0:
+        raise ValueError(f"alpha {alpha} was not solved for this fold")
+    return int(hit[0])
+
+
+def transformed_std(sd: Standardized, y_scale: np.ndarray, T: np.ndarray) -> Standardized:
+    """The standardisation of a fold for the unscaled behaviour ``Y @ T``.
+
+    ``sd`` was computed with the behaviour scale ``y_scale``: cross-products and
+    behaviour moments are rescaled and mapped by ``T``; the neural part is unchanged.
+    """
+    cross = (sd.cross * y_scale) @ T
+    yy = T.T @ (sd.yy * np.outer(y_scale, y_scale)) @ T
+    return Standardized(
+        sd.n, sd.x_mean, sd.x_scale, sd.constant, sd.y_mean @ T, None, cross, 0.5 * (yy + yy.T)
+    )
+
+
+def check_presolved(alpha: float, y_scale: np.ndarray, alphas: np.ndarray) -> None:
+    """A presolved fold answers only its own alpha, for unscaled behaviour."""
+    alphas = np.atleast_1d(alphas)
+    if alphas.size != 1 or not np.isclose(alphas[0], alpha, rtol=1e-12, atol=0.0):
+        raise ValueError(f"this fold was solved for alpha {alpha} only")
+    if not np.all(y_scale == 1.0):
+        raise ValueError("this fold was solved for unscaled behaviour (y_scale of ones)")
 
 
 def is_kernel(cs) -> bool:
@@ -1103,11 +1129,7 @@ class SolvedFold(PrimalFold):
         self.std, self.P, self.alpha = std, P, alpha
 
     def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
-        alphas = np.atleast_1d(alphas)
-        if alphas.size != 1 or not np.isclose(alphas[0], self.alpha, rtol=1e-12, atol=0.0):
-            raise ValueError(f"this fold was solved for alpha {self.alpha} only")
-        if not np.all(y_scale == 1.0):
-            raise ValueError("this fold was solved for unscaled behaviour (y_scale of ones)")
+        check_presolved(self.alpha, y_scale, alphas)
         return self.std, self.std.cross.T[None] @ self.P
 
 
