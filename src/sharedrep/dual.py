@@ -187,18 +187,23 @@ class KernelFold:
         """Leading ``m`` principal axes of the standardised activity minus what ``Y V`` explains.
 
         The kernel-form counterpart of the neural-private PCA: the eigenvectors of
-        ``R' R`` with ``R = (I - P_z) X_s`` come from the ``n x n`` matrix ``R R'``.
-        Returns ``(lam (m,), U (q, m), trace of X_s' X_s)``; call after :meth:`solve`.
+        ``R' R`` with ``R = (I - P_z) X_s`` come from the ``n x n`` matrix
+        ``R R' = (I - P_z) K (I - P_z)``, formed from the kernel ``K`` in ``O(n^2 k)``
+        (``P_z = Q Q'``, ``Q`` an orthonormal basis of the latents); the components are
+        ``X_s' (I - P_z) u / sqrt(lam)``. Returns ``(lam (m,), U (q, m), trace of
+        X_s' X_s)``; call after :meth:`solve`.
         """
         Zl = ((self.data.Y[self._R] - self.std.y_mean) / self.y_scale) @ V
         Q, s, _ = np.linalg.svd(Zl, full_matrices=False)
         Q = Q[:, s > s.max(initial=0.0) * 1e-12] if s.size else Q
-        R = self.Xs - Q @ (Q.T @ self.Xs)
-        lam, U = solver.top_eigh(R @ R.T, min(m, R.shape[0]))
+        KQ = self.K @ Q
+        RR = self.K - Q @ KQ.T - KQ @ Q.T + Q @ (Q.T @ KQ) @ Q.T
+        lam, U = solver.top_eigh(0.5 * (RR + RR.T), min(m, RR.shape[0]))
         ok = lam > lam.max(initial=0.0) * 1e-12
-        comps = np.zeros((R.shape[1], lam.size))
-        comps[:, ok] = (R.T @ U[:, ok]) / np.sqrt(lam[ok])
-        return lam, comps, float(np.einsum("ij,ij->", self.Xs, self.Xs))
+        comps = np.zeros((self.Xs.shape[1], lam.size))
+        Uo = U[:, ok] - Q @ (Q.T @ U[:, ok])
+        comps[:, ok] = (self.Xs.T @ Uo) / np.sqrt(lam[ok])
+        return lam, comps, float(np.trace(self.K))
 
 
 def _kernel_errors(YH, KH, W_all, std, Vs, V_all, y_scale):
