@@ -147,29 +147,3 @@ def test_private_components_reuse_kernel_fold_solutions(monkeypatch):
     assert not calls
     assert sum(pc.behavior_rank for pc in again.private_) >= 1  # something to compare
     assert_same(again, reused, rtol=1e-10)
-
-
-def test_solved_kernel_fold_answers_only_its_alpha_and_unscaled_behaviour():
-    d = simulate(n_subjects=1, n_samples=400, n_units=(12, 25), seed=3)
-    p = d.behavior[0].shape[1]
-    prep = get_backend("numpy").statistics(
-        d.neural[:1], d.behavior[:1], d.groups[:1], np.array([0, 1]), 4, form="dual"
-    )[0]
-    assert isinstance(prep.stats, KernelData)
-    err = solver.cv_errors(
-        [prep.stats],
-        [prep.chunks],
-        np.ones(1),
-        np.array([0.1, 1.0]),
-        1,
-        "correlation",
-        0.0,
-        keep_solutions=True,
-    )
-    sol = err["solutions"][0][0]
-    assert isinstance(sol, KernelFoldSolution)
-    solved = sol.fold(1.0, np.eye(p))
-    with pytest.raises(ValueError, match="solved for alpha 1.0 only"):
-        solved.solve(np.ones(p), np.array([0.1]))
-    with pytest.raises(ValueError, match="alpha 0.5 was not solved"):
-        sol.fold(0.5, np.eye(p))

@@ -387,9 +387,15 @@ def test_private_components_reuse_the_cv_fold_solutions(monkeypatch, by_trial):
     assert_close_models(again, reused, rtol=1e-10)
 
 
-def test_fold_solution_refuses_other_alphas_and_scales():
-    d = simulate(n_subjects=2, n_samples=400, n_units=10, seed=1)
-    prep = solver.subject_statistics(d.neural[0], d.behavior[0], d.groups[0], np.array([0]), 3)
+@pytest.mark.parametrize("form", ["primal", "dual"])
+def test_fold_solution_refuses_other_alphas_and_scales(form):
+    from sharedrep.backends import get_backend
+    from sharedrep.dual import KernelFoldSolution
+
+    d = simulate(n_subjects=1, n_samples=400, n_units=10, seed=1)
+    prep = get_backend("numpy").statistics(
+        d.neural, d.behavior, d.groups, np.array([0]), 3, form=form
+    )[0]
     err = solver.cv_errors(
         [prep.stats],
         [prep.chunks],
@@ -401,12 +407,16 @@ def test_fold_solution_refuses_other_alphas_and_scales():
         keep_solutions=True,
     )
     sol = err["solutions"][0][0]
-    assert sol.P.shape == (2, 10, d.behavior[0].shape[1]) and sol.std.gram is None
-    T = np.eye(sol.P.shape[2])
+    p = d.behavior[0].shape[1]
+    if form == "primal":
+        assert sol.P.shape == (2, 10, p) and sol.std.gram is None
+    else:
+        assert isinstance(sol, KernelFoldSolution) and sol.W.shape[::2] == (2, p)
+    T = np.eye(p)
     with pytest.raises(ValueError, match="alpha 0.5 was not solved"):
         sol.fold(0.5, T, None)
     fold = sol.fold(1.0, T, None)
     with pytest.raises(ValueError, match="solved for alpha 1.0 only"):
-        fold.solve(np.ones(T.shape[0]), np.array([0.1]))
+        fold.solve(np.ones(p), np.array([0.1]))
     with pytest.raises(ValueError, match="unscaled behaviour"):
-        fold.solve(np.full(T.shape[0], 2.0), np.array([1.0]))
+        fold.solve(np.full(p, 2.0), np.array([1.0]))
