@@ -1,12 +1,13 @@
-"""The per-subject thread pool (solver.thread_map)."""
+"""The per-subject thread pool (sharedrep._parallel)."""
 
 import multiprocessing
+import os
 import threading
 import time
 
 import pytest
 
-from sharedrep import solver
+from sharedrep import _parallel
 
 
 def test_results_in_order_and_nested_calls_run_in_the_worker():
@@ -17,14 +18,14 @@ def test_results_in_order_and_nested_calls_run_in_the_worker():
 
     def outer(x):
         outer_threads.add(threading.current_thread().name)
-        res = solver.thread_map(inner, [x, x + 1, x + 2])
+        res = _parallel.thread_map(inner, [x, x + 1, x + 2])
         # nested work stays in the calling worker: no pool inside the pool
         assert {name for _, name in res} == {threading.current_thread().name}
         return [v for v, _ in res]
 
-    got = solver.thread_map(outer, list(range(10)))
+    got = _parallel.thread_map(outer, list(range(10)))
     assert got == [[x, x + 1, x + 2] for x in range(10)]
-    if solver._n_workers(10) > 1:
+    if _parallel._n_workers(10) > 1:
         assert all(name.startswith("sharedrep") for name in outer_threads)
 
 
@@ -41,19 +42,19 @@ def test_first_error_in_item_order_after_every_item_finished():
         return x
 
     with pytest.raises(ValueError, match="item 3"):
-        solver.thread_map(func, list(range(8)))
+        _parallel.thread_map(func, list(range(8)))
     n_done = len(finished)
     time.sleep(0.05)
     assert len(finished) == n_done  # nothing still running after the raise
-    assert solver.thread_map(lambda x: 2 * x, [1, 2, 3]) == [2, 4, 6]  # pool still usable
+    assert _parallel.thread_map(lambda x: 2 * x, [1, 2, 3]) == [2, 4, 6]  # pool still usable
 
 
 def _child(queue):
-    queue.put(solver.thread_map(lambda x: x * x, list(range(6))))
+    queue.put(_parallel.thread_map(lambda x: x * x, list(range(6))))
 
 
 def test_forked_child_gets_its_own_threads():
-    solver.thread_map(abs, [-1, -2, -3])  # the parent's pool exists
+    _parallel.thread_map(abs, [-1, -2, -3])  # the parent's pool exists
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(queue,))
@@ -65,3 +66,21 @@ def test_forked_child_gets_its_own_threads():
         if proc.is_alive():
             proc.kill()
     assert proc.exitcode == 0
+
+
+def test_number_of_threads_from_the_environment_or_the_affinity(monkeypatch):
+    monkeypatch.setenv("SHAREDREP_NUM_THREADS", "3")
+    assert _parallel.n_threads() == 3
+    assert _parallel._n_workers(2) == 2 and _parallel._n_workers(10) == 3
+    monkeypatch.setenv("SHAREDREP_NUM_THREADS", "1")
+    names = _parallel.thread_map(lambda _: threading.current_thread().name, [0, 1, 2])
+    assert set(names) == {threading.current_thread().name}  # serial, in this thread
+    for bad in ("0", "-2", "two"):
+        monkeypatch.setenv("SHAREDREP_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match="SHAREDREP_NUM_THREADS must be a positive"):
+            _parallel.n_threads()
+    monkeypatch.delenv("SHAREDREP_NUM_THREADS")
+    if hasattr(os, "sched_getaffinity") and not hasattr(os, "process_cpu_count"):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5})
+        assert _parallel.n_threads() == 2  # the CPUs this process may use, not the node's
+    assert _parallel.n_threads() >= 1

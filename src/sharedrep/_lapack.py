@@ -1,6 +1,6 @@
 """LAPACK's symmetric reductions, called without holding the GIL.
 
-The per-subject work runs on a thread per core (:func:`sharedrep.solver.thread_map`).
+The per-subject work runs on a thread per core (:func:`sharedrep._parallel.thread_map`).
 numpy's linear algebra releases the GIL, but SciPy's f2py wrappers of ``dsytrd`` and of
 the ``eigh`` drivers (``dsyevr``) do not, so two subjects' calls would run one after the
 other. Here they are called through the function pointers that

@@ -7,10 +7,10 @@ modified: arrays are converted to float64 (a copy only when the dtype differs).
 from __future__ import annotations
 
 import numbers
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from ._parallel import thread_map
 
 __all__ = [
     "as_subject_list",
@@ -214,12 +214,7 @@ def check_finite(named: list) -> None:
         step = max(1, _FINITE_BLOCK // max(1, a[:1].nbytes))
         return not all(np.all(np.isfinite(a[i : i + step])) for i in range(0, len(a), step))
 
-    workers = min(len(named), os.cpu_count() or 1)
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            flags = list(pool.map(bad, named))
-    else:
-        flags = [bad(item) for item in named]
+    flags = thread_map(bad, named)
     for (where, a), flag in zip(named, flags, strict=True):
         if flag:
             raise nonfinite_error(where, np.argwhere(~np.isfinite(a))[0])

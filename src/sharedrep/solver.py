@@ -36,17 +36,13 @@ This module is pure numerics: it never imports I/O, plotting or the estimator.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
-from threadpoolctl import ThreadpoolController
 
 from . import _lapack
+from ._parallel import small_blas, thread_map
 from .design import lag_embed, valid_rows
 from .selection import Chunks, make_chunks
 
@@ -79,92 +75,6 @@ __all__ = [
 ]
 
 _CONSTANT_TOL = 1e-10
-
-
-_CONTROLLER: ThreadpoolController | None = None
-
-
-def single_threaded_blas():
-    """Context manager limiting BLAS/LAPACK to one thread.
-
-    The threadpool controller is built once (finding the loaded BLAS libraries costs a
-    few milliseconds), so entering the context is cheap enough for inner loops.
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
-
-
-def _n_workers(n_items: int) -> int:
-    return max(1, min(n_items, os.cpu_count() or 1))
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-_WORKER = threading.local()
-
-
-def _mark_worker() -> None:
-    _WORKER.active = True
-
-
-def _reset_pool() -> None:  # a forked child has none of the parent's threads
-    global _POOL, _POOL_LOCK
-    _POOL, _POOL_LOCK = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_reset_pool)
-
-
-def _pool(n: int) -> ThreadPoolExecutor:
-    """The process's worker threads (created once, grown when more are needed)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < n:
-            old, _POOL = _POOL, ThreadPoolExecutor(n, "sharedrep", initializer=_mark_worker)
-            if old is not None:
-                old.shutdown(wait=False)
-        return _POOL
-
-
-def thread_map(func, items: list) -> list:
-    """``[func(x) for x in items]`` on one thread per core, BLAS single-threaded.
-
-    numpy copies and LAPACK/BLAS calls release the GIL, so per-subject work runs in
-    parallel; results keep the order of ``items`` and do not depend on the scheduling.
-    The threads are kept between calls; a call from one of them (nested work) runs in
-    that thread. If a call raises, the first exception (in ``items`` order) is raised
-    once every started item has finished.
-    """
-    n = _n_workers(len(items))
-    with single_threaded_blas():
-        if n == 1 or getattr(_WORKER, "active", False):
-            return [func(x) for x in items]
-        futures = [_pool(n).submit(func, x) for x in items]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            wait(futures)
-            raise
-
-
-def small_blas(func):
-    """Run ``func`` with single-threaded BLAS/LAPACK.
-
-    The decompositions here are of ``q x q`` matrices (q = units x lags, at most a few
-    thousand). Multithreaded OpenBLAS gains little on them and, on a busy machine, can be
-    tens of times slower than one thread; the large data pass stays multithreaded.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with single_threaded_blas():
-            return func(*args, **kwargs)
-
-    return wrapper
 
 
 @dataclass

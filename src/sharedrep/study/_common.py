@@ -461,7 +461,7 @@ def single_blas(func):
     The analyses do many small fits; multi-threaded BLAS on small matrices is slower
     (and on a shared machine much slower: threads spin while waiting for cores).
     """
-    from ..solver import small_blas
+    from .._parallel import small_blas
 
     return small_blas(func)
 
