@@ -147,3 +147,22 @@ def test_private_components_reuse_kernel_fold_solutions(monkeypatch):
     assert not calls
     assert sum(pc.behavior_rank for pc in again.private_) >= 1  # something to compare
     assert_same(again, reused, rtol=1e-10)
+
+
+def test_private_components_with_or_without_the_final_fits_kernels(wide, monkeypatch):
+    # the neural-private PCA of a kernel-form subject uses the final fit's solved
+    # whole-data kernel when the fit kept it, and solves it again otherwise
+    kw = dict(n_shared=2, lags=1, cv=4, random_state=0, form="dual")
+    kept = ShaReD(**kw).fit(wide.neural, wide.behavior, groups=wide.groups)
+    fit_from_stats, dropped = solver.fit_from_stats, []
+
+    def without_kernels(*args, **kwargs):
+        fit = fit_from_stats(*args, **kwargs)
+        dropped.append(sum(k is not None for k in fit.kernels))
+        fit.kernels = None
+        return fit
+
+    monkeypatch.setattr(solver, "fit_from_stats", without_kernels)
+    again = ShaReD(**kw).fit(wide.neural, wide.behavior, groups=wide.groups)
+    assert dropped == [3]  # every subject's kernel problem was dropped
+    assert_same(kept, again, rtol=1e-12)

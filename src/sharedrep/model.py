@@ -466,9 +466,10 @@ class ShaReD(BaseEstimator):
         self._warn_constant(range(S))
         self.private_ = None
         if self.private:
+            kernels = fit.kernels or [None] * S
             self.private_ = solver.thread_map(
                 lambda args: self._private_components(*args, alpha),
-                list(zip(prep, fit.standardized, solutions, strict=True)),
+                list(zip(prep, fit.standardized, solutions, kernels, strict=True)),
             )
         return self
 
@@ -493,14 +494,16 @@ class ShaReD(BaseEstimator):
                 )
 
     def _private_components(
-        self, pp: solver.SubjectData, sd, solutions, alpha: float
+        self, pp: solver.SubjectData, sd, solutions, whole, alpha: float
     ) -> PrivateComponents:
         """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject.
 
         ``solutions`` (list of :class:`solver.FoldSolution` or
         :class:`sharedrep.dual.KernelFoldSolution`, or None) are the subject's solved CV
         folds: the private cross-validation then reuses their ridge solutions
-        instead of factorising every fold again.
+        instead of factorising every fold again. ``whole`` is the final fit's solved
+        whole-data kernel problem of a subject in the kernel form (or None: solved
+        again here).
         """
         V, Cm = self.shared_axes_, self.metric_
         p, k = V.shape
@@ -555,8 +558,9 @@ class ShaReD(BaseEstimator):
                 frac = float(cv_curve[rank - 1] * res_var / tot_var)
         # neural-private: PCA of the standardised lagged activity minus what z = Y V explains
         if kernel:
-            whole = pp.stats.whole()
-            whole.solve(self.behavior_scale_, np.array([alpha]))
+            if whole is None:  # not kept by the final fit: solve the whole data again
+                whole = pp.stats.whole()
+                whole.solve(self.behavior_scale_, np.array([alpha]))
             lam, U, tr = whole.residual_components(V, min(q, 10))
         else:
             gxz = sd.cross @ V
@@ -841,7 +845,8 @@ class ShaReD(BaseEstimator):
         if self.private_ is not None:
             self.private_.extend(
                 solver.thread_map(
-                    lambda args: self._private_components(*args), [(pp, sd, solutions, alpha)]
+                    lambda args: self._private_components(*args),
+                    [(pp, sd, solutions, (fit.kernels or [None])[0], alpha)],
                 )
             )
         return s

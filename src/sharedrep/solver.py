@@ -691,6 +691,9 @@ class Fit:
     y_scale : ndarray (p,)
     C : ndarray (p, p)
     Cm : ndarray (p, p)
+    kernels : list of (KernelFold or None) or None
+        Per subject, the solved whole-data kernel problem of a subject in the kernel
+        form (its kernel is what the neural-private components need), else None.
     """
 
     axes: np.ndarray
@@ -701,6 +704,7 @@ class Fit:
     y_scale: np.ndarray
     C: np.ndarray
     Cm: np.ndarray
+    kernels: list | None = None
 
 
 def _solve_ridge(gram: np.ndarray, n: float, alpha: float, rhs: np.ndarray) -> np.ndarray:
@@ -756,17 +760,18 @@ def fit_from_stats(
     def solve(st):
         problem = subject_whole(st)
         sd, M_s = problem.solve(y_scale, np.array([alpha]))
-        return problem.coefficients(0), sd, M_s[0]
+        return problem.coefficients(0), sd, M_s[0], problem if is_kernel(st) else None
 
-    solved, stds = [], []
-    for w, (P, sd, M_s) in zip(weights, thread_map(solve, list(stats)), strict=True):
+    solved, stds, kernels = [], [], []
+    for w, (P, sd, M_s, kern) in zip(weights, thread_map(solve, list(stats)), strict=True):
         solved.append(P)
         stds.append(sd)
+        kernels.append(kern)
         M += w / sd.n * M_s
         C += w / sd.n * sd.yy
     V, rho, explained, Cm = shared_axes(M, C, k, metric, shrinkage, axes)
     encoders = [P @ V for P in solved]
-    return Fit(V, rho, explained, encoders, stds, y_scale, C, Cm)
+    return Fit(V, rho, explained, encoders, stds, y_scale, C, Cm, kernels)
 
 
 def shared_axes(
