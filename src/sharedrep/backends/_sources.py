@@ -412,38 +412,16 @@ def read_source(a, name: str, subject, *, nan_policy: str = "raise"):
     return load(as_source(a), name, subject, nan_policy=nan_policy)
 
 
-def subject_task(
-    X,
-    Y,
-    g,
-    subject,
-    lags,
-    n_folds,
-    gap,
-    folds_by_trial,
-    random_state,
-    nan_policy,
-    dtype,
-    gram=None,
-    form="primal",
-) -> solver.SubjectData:
-    """Read one subject where it lives and reduce it to its CV chunk statistics."""
+def subject_task(X, Y, g, subject, **opts) -> solver.SubjectData:
+    """Read one subject where it lives and reduce it to its CV chunk statistics.
+
+    ``opts`` are the data-pass options of :func:`solver.subject_statistics` (``lags``,
+    ``n_folds``, ``gap``, ``folds_by_trial``, ``random_state``, ``nan_policy``,
+    ``dtype``, ``form``), as :meth:`Backend.statistics` collects them.
+    """
+    nan_policy = opts["nan_policy"]
     X = load(X, "neural", subject, nan_policy=nan_policy, expected_shape=X.shape)
     Y = load(Y, "behavior", subject, nan_policy=nan_policy, expected_shape=Y.shape)
     if g is not None:
         g = load(g, "groups", subject, expected_shape=g.shape)
-    return solver.subject_statistics(
-        X,
-        Y,
-        g,
-        lags,
-        n_folds,
-        gap=gap,
-        folds_by_trial=folds_by_trial,
-        random_state=random_state,
-        nan_policy=nan_policy,
-        subject=subject,
-        gram=gram,
-        dtype=np.dtype(dtype),
-        form=form,
-    )
+    return solver.subject_statistics(X, Y, g, subject=subject, **opts)
