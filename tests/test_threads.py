@@ -29,6 +29,29 @@ def test_results_in_order_and_nested_calls_run_in_the_worker():
         assert all(name.startswith("sharedrep") for name in outer_threads)
 
 
+def test_workers_run_with_one_blas_thread_without_setting_it_again(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    if _parallel._n_workers(4) < 2:
+        pytest.skip("one CPU: thread_map runs in the calling thread")
+    _parallel.single_threaded_blas()  # builds the controller
+    real, callers = _parallel._CONTROLLER, []
+
+    class Recording:  # which threads ask threadpoolctl for a limit
+        def limit(self, **kw):
+            callers.append(threading.current_thread().name)
+            return real.limit(**kw)
+
+    monkeypatch.setattr(_parallel, "_CONTROLLER", Recording())
+
+    def in_worker(_):
+        with _parallel.single_threaded_blas():  # nested: already limited
+            return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    assert _parallel.thread_map(in_worker, [0, 1, 2, 3]) == [{1}] * 4
+    assert callers == [threading.current_thread().name]  # only the calling thread
+
+
 def test_first_error_in_item_order_after_every_item_finished():
     finished = []
 

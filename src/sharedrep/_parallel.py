@@ -10,6 +10,7 @@ of threads is :func:`n_threads` (environment variable ``SHAREDREP_NUM_THREADS``)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -26,9 +27,13 @@ def single_threaded_blas():
     """Context manager limiting BLAS/LAPACK to one thread.
 
     The threadpool controller is built once (finding the loaded BLAS libraries costs a
-    few milliseconds), so entering the context is cheap enough for inner loops.
+    few milliseconds), so entering the context is cheap enough for inner loops. In a
+    worker thread of :func:`thread_map` it does nothing: the call that started the
+    worker holds the (process-wide) limit until every worker is done.
     """
     global _CONTROLLER
+    if getattr(_WORKER, "active", False):
+        return contextlib.nullcontext()
     if _CONTROLLER is None:
         _CONTROLLER = ThreadpoolController()
     return _CONTROLLER.limit(limits=1, user_api="blas")
