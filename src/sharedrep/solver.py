@@ -240,11 +240,12 @@ def plan_subject(
     groups,
     lags,
     n_folds,
-    gap,
-    folds_by_trial,
-    random_state,
-    nan_policy,
-    subject,
+    *,
+    gap=0,
+    folds_by_trial=True,
+    random_state=None,
+    nan_policy="raise",
+    subject=None,
     x_summary=None,
 ):
     """Kept rows, CV chunks and preconditioning centres of one subject (no data pass).
@@ -362,7 +363,16 @@ def subject_statistics(
     Gram products themselves.
     """
     rows, chunks, x_center, y_center = plan_subject(
-        X, Y, groups, lags, n_folds, gap, folds_by_trial, random_state, nan_policy, subject
+        X,
+        Y,
+        groups,
+        lags,
+        n_folds,
+        gap=gap,
+        folds_by_trial=folds_by_trial,
+        random_state=random_state,
+        nan_policy=nan_policy,
+        subject=subject,
     )
     omit = nan_policy == "omit"
     ordered = rows[chunks.order]

@@ -226,11 +226,11 @@ class TorchBackend(Backend):
             groups,
             lags,
             n_folds,
-            gap,
-            folds_by_trial,
-            random_state,
-            nan_policy,
-            subject,
+            gap=gap,
+            folds_by_trial=folds_by_trial,
+            random_state=random_state,
+            nan_policy=nan_policy,
+            subject=subject,
             x_summary=summary,
         )
         ordered = rows[chunks.order]
