@@ -104,12 +104,19 @@ def test_invariances(small_data, cv):
     scaled = [X * rng.uniform(0.01, 100, X.shape[1]) for X in d.neural]
     offset_x = [X + rng.normal(0, 1e3, X.shape[1]) for X in d.neural]
     offset_y = [Y + rng.normal(0, 50, Y.shape[1]) for Y in d.behavior]
+    # units of measurement: activity in volts or in huge counts, behaviour in km
+    tiny_x = [X * 1e-7 for X in d.neural]
+    huge_x = [X * 1e7 for X in d.neural]
+    tiny_y = [Y * 1e-12 for Y in d.behavior]
     order = [2, 0, 3, 1]
     cases = {
         "permute units": (permuted, d.behavior, d.groups),
         "rescale units": (scaled, d.behavior, d.groups),
         "offset neural": (offset_x, d.behavior, d.groups),
         "offset behaviour": (d.neural, offset_y, d.groups),
+        "tiny neural units": (tiny_x, d.behavior, d.groups),
+        "huge neural units": (huge_x, d.behavior, d.groups),
+        "tiny behaviour units": (d.neural, tiny_y, d.groups),
         "reorder subjects": (
             [d.neural[i] for i in order],
             [d.behavior[i] for i in order],

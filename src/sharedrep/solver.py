@@ -456,25 +456,29 @@ def pooled_y_scale(stats: list[Stats], weights: np.ndarray) -> np.ndarray:
     """Pooled within-subject behaviour std, shape (p,).
 
     ``sigma_j^2 = sum_s w_s var_s(y_j)`` with per-subject centring; features that are
-    constant in every subject get scale 1.
+    constant in every subject (see :func:`column_scales`, with the pooled mean squares)
+    get scale 1.
     """
     var = np.zeros(stats[0].sy.shape[0])
+    mean_square = np.zeros_like(var)
     for w, st in zip(weights, stats, strict=True):
         _, cyy = _centered_y(st)
         var += w * np.clip(np.diag(cyy), 0.0, None) / st.n
-    scale = np.sqrt(var)
-    scale[scale <= _CONSTANT_TOL * max(1.0, float(scale.max(initial=0.0)))] = 1.0
-    return scale
+        mean_square += w * np.abs(np.diag(st.yy)) / st.n
+    return column_scales(var, mean_square)[1]
 
 
 def column_scales(var: np.ndarray, mean_square: np.ndarray):
     """Constant columns and column scales from variances and mean squares (q,).
 
-    A column is constant when its variance is below ``1e-10`` times the largest mean
-    square (at least 1); its scale is then 1 (its weight is zeroed by the callers).
+    A column is constant when its variance is at most ``1e-10`` times its own mean
+    square (the statistics are of preconditioned values, i.e. about an approximate
+    centre; a column of zeros is constant): it varies by less than about ``1e-5`` of its
+    root mean square, which is rounding level once squared. The criterion does not
+    depend on the column's unit of measurement (activity in volts is not mistaken for a
+    constant). Its scale is then 1 (its weight is zeroed by the callers).
     """
-    ref = max(1.0, float(np.max(mean_square, initial=0.0)))
-    constant = var <= _CONSTANT_TOL * ref
+    constant = var <= _CONSTANT_TOL * mean_square
     return constant, np.sqrt(np.where(constant, 1.0, var))
 
 

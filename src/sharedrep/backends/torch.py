@@ -476,10 +476,8 @@ def _standardize(torch, T_, q, p, ysc):
     cxy = xy - nn * mx[:, :, None] * my[:, None, :]
     dxx = torch.diagonal(cxx, dim1=1, dim2=2)
     var = dxx / n[:, None]
-    ref = torch.clamp(
-        torch.amax(torch.abs(torch.diagonal(xx, dim1=1, dim2=2)) / n[:, None], 1), 1.0
-    )
-    constant = var <= solver._CONSTANT_TOL * ref[:, None]
+    mean_square = torch.abs(torch.diagonal(xx, dim1=1, dim2=2)) / n[:, None]
+    constant = var <= solver._CONSTANT_TOL * mean_square  # as solver.column_scales
     scale = torch.sqrt(torch.where(constant, torch.ones_like(var), var))
     gram = cxx / (scale[:, :, None] * scale[:, None, :])
     keep = (~constant).to(gram.dtype)
