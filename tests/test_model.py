@@ -189,9 +189,13 @@ def test_no_leakage_on_null_data():
     assert leaky[0] > honest[0] + 0.02
 
 
-def test_blocked_folds_have_gaps_and_cover_rows():
-    rows = np.arange(3, 100)
-    ch = make_chunks(100, rows, 4, gap=3)
+@pytest.mark.parametrize(
+    "rows",
+    [np.arange(3, 100), np.r_[np.arange(40, 60), np.arange(75, 90), np.arange(140, 200)]],
+    ids=["whole", "missing stretches"],
+)
+def test_blocked_folds_have_gaps_and_cover_rows(rows):
+    ch = make_chunks(rows, 4, gap=3)
     for f in range(4):
         test = np.concatenate(
             [
@@ -211,8 +215,23 @@ def test_blocked_folds_have_gaps_and_cover_rows():
         assert np.intersect1d(t_test, t_train).size == 0
         dist = np.abs(t_train[:, None] - t_test[None, :]).min()
         assert dist > 3  # a gap of 3 samples on each side of the held-out block
+        # contiguous held-out blocks of nearly equal numbers of kept rows
+        assert abs(t_test.size - rows.size / 4) < 1
+        assert np.array_equal(np.sort(test), np.arange(test.min(), test.max() + 1))
     folds = ch.fold[np.searchsorted(ch.bounds, np.arange(rows.size), side="right") - 1]
     assert set(folds) == {0, 1, 2, 3}
+
+
+def test_blocked_folds_when_the_start_of_a_recording_is_missing():
+    d = simulate(n_subjects=2, n_samples=1000, n_units=8, n_behavior=3, seed=3)
+    Y = [B.copy() for B in d.behavior]
+    Y[0][:250] = np.nan  # a quarter of a recording unusable: no fold may be empty
+    m = ShaReD(n_shared=1, cv=4, nan_policy="omit").fit(d.neural, Y)
+    kept = ShaReD(n_shared=1, cv=4).fit(
+        [d.neural[0][250:], d.neural[1]], [d.behavior[0][250:], Y[1]]
+    )
+    assert m.alpha_ == kept.alpha_
+    np.testing.assert_allclose(m.shared_axes_, kept.shared_axes_, rtol=1e-10, atol=1e-12)
 
 
 def test_lags_recover_a_known_neural_lead():

@@ -95,7 +95,8 @@ class ShaReD(BaseEstimator):
         ``"correlation"`` (CCA-like: finds well-encoded directions even when their
         variance is low) or ``"variance"`` (reduced-rank regression with a shared readout).
     cv : int or None, default=5
-        Number of cross-validation folds over trials (contiguous blocks without trial ids).
+        Number of cross-validation folds over trials (without trial ids: contiguous blocks
+        holding equal numbers of usable samples).
         ``None`` skips cross-validation (``alpha`` and ``n_shared`` must then be given).
     random_state : int or None, default=None
         When given, trials are assigned to folds in a random order seeded by it;

@@ -5,10 +5,11 @@ fold ``f`` holds out part of *every* subject and everything is refit on the rest
 
 * With trial ids, whole trials are assigned to folds (:class:`sklearn.model_selection.GroupKFold`,
   balanced by trial size), so no trial is split between training and testing.
-* Without trial ids, each subject is cut into ``n_folds`` contiguous blocks. Rows closer
-  than ``gap`` samples to a held-out block are removed from the training part of that
-  fold, so that neither lag windows nor short-range autocorrelation leak test data into
-  training.
+* Without trial ids, each subject's usable rows are cut into ``n_folds`` contiguous
+  blocks of (nearly) equal size, so that missing stretches (e.g. dropped frames at the
+  start of a recording) leave no fold empty. Rows within ``gap`` samples of a held-out
+  block are removed from the training part of that fold, so that neither lag windows
+  nor short-range autocorrelation leak test data into training.
 
 The splits are expressed as *chunks*: sets of rows that share a held-out fold and a set
 of additional folds from whose training part they are excluded. Sufficient statistics are
@@ -74,24 +75,22 @@ def _row_folds_grouped(groups_rows: np.ndarray, n_folds: int, random_state=None)
     return fold
 
 
-def make_chunks(
-    n_samples: int, rows: np.ndarray, n_folds: int, groups=None, gap: int = 0, random_state=None
-):
+def make_chunks(rows: np.ndarray, n_folds: int, groups=None, gap: int = 0, random_state=None):
     """Assign the kept rows of one subject to cross-validation chunks.
 
     Parameters
     ----------
-    n_samples : int
-        Number of samples ``T`` of the subject (before dropping rows).
     rows : ndarray of int, shape (T',)
-        Kept rows (time indices), sorted.
+        Kept rows (time indices), sorted; at least ``n_folds`` of them.
     n_folds : int
         Number of folds (>= 2).
     groups : array-like of shape (T,), optional
         Trial ids. When given, whole trials go to folds and ``gap`` is not used.
+        Otherwise the kept rows are cut into ``n_folds`` contiguous blocks of (nearly)
+        equal size.
     gap : int
-        Rows within ``gap`` samples of a held-out block are excluded from its training
-        part (blocked folds only).
+        Rows within ``gap`` samples of a held-out block's nearest kept row are excluded
+        from its training part (blocked folds only).
     random_state : int or None
         Seeds a random assignment of trials to folds; ``None`` keeps the deterministic
         size-balanced assignment of :class:`~sklearn.model_selection.GroupKFold`.
@@ -105,17 +104,17 @@ def make_chunks(
         fold = _row_folds_grouped(g, n_folds, random_state)
         exclude_bits = np.zeros(rows.size, dtype=np.int64)
     else:
-        edges = np.linspace(0, n_samples, n_folds + 1).round().astype(np.int64)
-        fold = np.searchsorted(edges, rows, side="right") - 1
-        fold = np.clip(fold, 0, n_folds - 1)
+        fold = np.arange(rows.size) * n_folds // rows.size
         exclude_bits = np.zeros(rows.size, dtype=np.int64)
         if gap > 0:
-            start = edges[fold]
-            stop = edges[fold + 1]
-            near_start = (rows - start < gap) & (fold > 0)
-            near_stop = (stop - 1 - rows < gap) & (fold < n_folds - 1)
-            exclude_bits |= np.where(near_start, 1 << np.maximum(fold - 1, 0), 0)
-            exclude_bits |= np.where(near_stop, 1 << np.minimum(fold + 1, n_folds - 1), 0)
+            blocks = np.arange(n_folds)
+            first = rows[np.searchsorted(fold, blocks)]  # first and last kept row of a block
+            last = rows[np.searchsorted(fold, blocks, side="right") - 1]
+            prev, nxt = np.maximum(fold - 1, 0), np.minimum(fold + 1, n_folds - 1)
+            near_prev = (fold > 0) & (rows - last[prev] <= gap)
+            near_next = (fold < n_folds - 1) & (first[nxt] - rows <= gap)
+            exclude_bits |= np.where(near_prev, 1 << prev, 0)
+            exclude_bits |= np.where(near_next, 1 << nxt, 0)
     key = fold * (1 << n_folds) + exclude_bits
     order = np.argsort(key, kind="stable")
     uniq, start_idx = np.unique(key[order], return_index=True)

@@ -280,9 +280,7 @@ def plan_subject(
                     f"subject {subject}: {n_trials} trials have usable samples but cv={n_folds} "
                     f"folds need at least {n_folds} trials"
                 )
-        chunks = make_chunks(
-            X.shape[0], rows, n_folds, groups=fold_groups, gap=gap, random_state=random_state
-        )
+        chunks = make_chunks(rows, n_folds, groups=fold_groups, gap=gap, random_state=random_state)
     else:
         chunks = Chunks(
             order=np.arange(rows.size),
