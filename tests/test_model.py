@@ -446,3 +446,14 @@ def test_fold_solution_refuses_other_alphas_and_scales(form):
         fold.solve(np.ones(p), np.array([0.1]))
     with pytest.raises(ValueError, match="unscaled behaviour"):
         fold.solve(np.full(p, 2.0), np.array([1.0]))
+
+
+def test_add_subject_counts_only_trials_with_usable_samples():
+    # calibration of 3 trials, the last aborted (shorter than the lag window): 2 folds
+    d = simulate(n_subjects=3, n_samples=400, n_units=8, n_behavior=3, trial_length=40, seed=0)
+    m = ShaReD(n_shared=2, lags=3).fit(d.neural[:2], d.behavior[:2], groups=d.groups[:2])
+    g = np.repeat([0, 1, 2], [40, 40, 3])
+    s = m.add_subject(d.neural[2][:83], d.behavior[2][:83], groups=g)
+    ref = ShaReD(n_shared=2, lags=3).fit(d.neural[:2], d.behavior[:2], groups=d.groups[:2])
+    s_ref = ref.add_subject(d.neural[2][:80], d.behavior[2][:80], groups=g[:80])
+    np.testing.assert_allclose(m.encoders_[s], ref.encoders_[s_ref], rtol=1e-10, atol=1e-12)

@@ -796,8 +796,10 @@ class ShaReD(BaseEstimator):
         gap = int(np.max(np.abs(self.lags_)))
         by_trial = g is not None
         if n_folds and by_trial:
-            # the calibration set may hold few trials: use as many folds as it allows
-            n_trials = np.unique(g).size
+            # the calibration set may hold few trials: use as many folds as it allows,
+            # counting the trials that keep usable samples (complete lag windows)
+            rows = solver.plan_subject(X, Y, g, self.lags_, 0, nan_policy=self.nan_policy)[0]
+            n_trials = np.unique(g[rows]).size
             by_trial = n_trials >= 2
             n_folds = min(n_folds, n_trials) if by_trial else n_folds
         pp = self._prepare(X, Y, g, self.lags_, n_folds, s, gap, folds_by_trial=by_trial)
