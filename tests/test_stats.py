@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.linalg import subspace_angles
 from sklearn.exceptions import NotFittedError
 
 from sharedrep import ShaReD, simulate
@@ -254,6 +255,22 @@ def test_bootstrap_validation(small):
     assert b.subjects.shape == (3, 3)
 
 
+def test_bootstrap_subject_weights_follow_the_drawn_subjects(small):
+    d = small
+    w = np.array([3.0, 1.0, 0.5])
+    m = ShaReD(n_shared=1, subject_weights=w, **FAST)
+    with pytest.warns(UserWarning, match="unreliable"):  # 3 subjects
+        b = bootstrap_subjects(
+            m, d.neural, d.behavior, d.groups, n_boot=4, random_state=0, progress=False
+        )
+    for draw, V in zip(b.subjects, b.axes_boot, strict=True):
+        alone = ShaReD(n_shared=1, subject_weights=w[draw], **FAST).fit(
+            [d.neural[i] for i in draw], [d.behavior[i] for i in draw], [d.groups[i] for i in draw]
+        )
+        expected = (b.model.behavior_scale_ / alone.behavior_scale_) * alone.shared_axes_[:, 0]
+        assert np.degrees(subspace_angles(V, expected[:, None]))[0] < 1e-6
+
+
 # --------------------------------------------------------------------------- groups
 @pytest.fixture(scope="module")
 def eight():
@@ -336,3 +353,32 @@ def test_compare_groups_validation(eight):
         compare_groups(m, _data(eight, [0]), m, a)
     with pytest.raises(TypeError, match="tuple"):
         compare_groups(m, a, m, "data")
+    weighted = ShaReD(n_shared=1, subject_weights=[1, 1, 2, 2], **FAST)
+    with pytest.raises(ValueError, match="subject_weights=None"):
+        compare_groups(weighted, a, weighted, a)
+
+
+def test_compare_groups_omits_samples_like_the_fits(eight):
+    # a non-finite behaviour sample under nan_policy="omit" is the same as dropping it
+    m = ShaReD(n_shared=1, nan_policy="omit", **FAST)
+    neural, behavior, groups = _data(eight, range(8))
+    with_nan = [Y.copy() for Y in behavior]
+    with_nan[2][40, 0] = np.nan
+    keep = np.arange(behavior[2].shape[0]) != 40
+    dropped = (
+        [X[keep] if s == 2 else X for s, X in enumerate(neural)],
+        [Y[keep] if s == 2 else Y for s, Y in enumerate(behavior)],
+        [g[keep] if s == 2 else g for s, g in enumerate(groups)],
+    )
+
+    def compare(data):
+        X, Y, g = data
+        return compare_groups(
+            m, (X[:4], Y[:4], g[:4]), m, (X[4:], Y[4:], g[4:]), n_perm=10, progress=False
+        )
+
+    a, b = compare((neural, with_nan, groups)), compare(dropped)
+    assert np.isfinite(a.similarity)
+    np.testing.assert_allclose(a.similarity, b.similarity, rtol=1e-9)
+    np.testing.assert_allclose(a.difference, b.difference, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(a.p_values, b.p_values)

@@ -101,6 +101,21 @@ def test_transfer_permutation_p_values(data):
         transfer_score(m, d.neural, d.behavior, d.groups, min_shift=900, **kw)
 
 
+def test_transfer_subject_weights_follow_the_training_subjects(data):
+    d = data.subset([0, 1, 2])
+    kw = dict(calibration_fractions=(0.2,), subjects=[0], progress=False)
+
+    def shared_r2(weights):
+        m = ShaReD(n_shared=2, alpha=1.0, cv=5, subject_weights=weights)
+        df = transfer_score(m, d.neural, d.behavior, d.groups, **kw)
+        return df.loc[df["method"] == "shared", "r2"].to_numpy()
+
+    # subject 0 is held out: its weight plays no part, and weights act up to a factor
+    a, b, other = shared_r2([5, 1, 2]), shared_r2([9, 2, 4]), shared_r2([1, 2, 1])
+    np.testing.assert_allclose(a, b, rtol=1e-9)
+    assert not np.allclose(a, other, rtol=1e-6)
+
+
 def test_transfer_validation(data):
     d = data.subset([0, 1])
     m = ShaReD(n_shared=2, alpha=1.0, cv=5)

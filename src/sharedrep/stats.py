@@ -111,6 +111,35 @@ def _require_cv(model, name: str = "model", what: str = "this test"):
         )
 
 
+def _for_subjects(template, idx, n_subjects: int, **params):
+    """An unfitted clone of ``template`` for the subjects ``idx`` (in that order) of data
+    holding ``n_subjects``.
+
+    ``subject_weights`` follow their subjects (a subject drawn twice keeps its weight
+    twice); ``params`` are set too, and the private components are skipped.
+    """
+    m = clone(template)
+    given = m.get_params()
+    if "private" in given:
+        params.setdefault("private", False)
+    weights = given.get("subject_weights")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=float)
+        if weights.shape != (n_subjects,):
+            raise ValueError(
+                f"subject_weights must be {n_subjects} numbers (one per subject of the data); "
+                f"got {given['subject_weights']!r}"
+            )
+        weights = weights[np.asarray(idx, dtype=int)]
+        if not weights.sum() > 0:
+            raise ValueError(
+                f"subjects {[int(i) for i in idx]} all have subject_weights 0: a model of "
+                "them alone is undefined"
+            )
+        params["subject_weights"] = weights
+    return m.set_params(**params)
+
+
 def _quiet_fit(model, Xs, Ys, gs):
     """Fit while silencing warnings that are expected on resampled / null data."""
     with warnings.catch_warnings():
@@ -616,11 +645,7 @@ def _align_axes(V_b, scale_b, V_ref, scale_ref, sqrt_metric_ref) -> np.ndarray:
 
 
 def _boot_fit(template, Xs, Ys, gs, idx, k, has_cv, ref):
-    m = clone(template)
-    params = {"n_shared": k}
-    if "private" in m.get_params():
-        params["private"] = False
-    m.set_params(**params)
+    m = _for_subjects(template, idx, len(Xs), n_shared=k)
     _quiet_fit(m, [Xs[i] for i in idx], [Ys[i] for i in idx], [gs[i] for i in idx])
     V = _align_axes(m.shared_axes_, m.behavior_scale_, *ref)
     score = _heldout_r2(m, k) if has_cv else np.full(k, np.nan)
@@ -822,7 +847,13 @@ def _unpack_data(data, name: str):
 
 
 def _common_scale(Ys) -> np.ndarray:
-    var = np.mean([np.var(Y, axis=0) for Y in Ys], axis=0)
+    """Mean over subjects of each behaviour feature's variance, as a std (p,).
+
+    Samples with a non-finite feature (kept only with ``nan_policy="omit"``, and then
+    dropped by the fits) are left out.
+    """
+    rows = [np.all(np.isfinite(Y), axis=1) for Y in Ys]
+    var = np.mean([np.var(Y[ok], axis=0) for Y, ok in zip(Ys, rows, strict=True)], axis=0)
     sd = np.sqrt(var)
     sd[sd <= 0] = 1.0
     return sd
@@ -859,9 +890,7 @@ def _group_fit(template_a, template_b, Xs, Ys, gs, in_a, k, common_scale):
     ib = np.flatnonzero(~in_a)
     fits = []
     for template, idx in ((template_a, ia), (template_b, ib)):
-        m = clone(template)
-        if "private" in m.get_params():
-            m.set_params(private=False)
+        m = _for_subjects(template, idx, len(Xs))
         _quiet_fit(m, [Xs[i] for i in idx], [Ys[i] for i in idx], [gs[i] for i in idx])
         fits.append(m)
     ra, rb = (_heldout_r2(m, k) for m in fits)
@@ -930,7 +959,9 @@ def compare_groups(
     Parameters
     ----------
     model_a, model_b : ShaReD
-        Templates with identical parameters (cloned; not modified). Need ``cv`` folds.
+        Templates with identical parameters (cloned; not modified). Need ``cv`` folds and
+        ``subject_weights=None`` (subjects move between the groups in the permutations,
+        so a weight per position of a group would not follow its subject).
     data_a, data_b : tuple (neural, behavior[, groups]), dict or SimulatedData
         Each group's subjects. The behaviour features must be the same.
     n_perm : int, default 200
@@ -945,6 +976,11 @@ def compare_groups(
     _check_model(model_b, "model_b")
     _require_cv(model_a, "model_a", "compare_groups")
     _comparable_params(model_a, model_b)
+    if model_a.get_params().get("subject_weights") is not None:
+        raise ValueError(
+            "compare_groups needs subject_weights=None: subjects move between the groups in "
+            "its permutations, so weights given per position of a group cannot follow them"
+        )
     n_perm = _check_count(n_perm, "n_perm")
     n_jobs = _check_n_jobs(n_jobs)
     Xa, Ya, ga = _validate_data(model_a, *_unpack_data(data_a, "data_a"))
@@ -971,8 +1007,7 @@ def compare_groups(
     # subject-level subspaces (each subject alone, same specification, k fixed)
     single = []
     for i in range(Sa + Sb):
-        m = clone(model_a)
-        m.set_params(n_shared=k, **({"private": False} if "private" in m.get_params() else {}))
+        m = _for_subjects(model_a, [i], Sa + Sb, n_shared=k)
         try:
             _quiet_fit(m, [Xs[i]], [Ys[i]], [gs[i]])
         except ValueError as exc:

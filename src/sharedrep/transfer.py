@@ -17,7 +17,6 @@ import warnings
 import numpy as np
 import pandas as pd
 from joblib import delayed
-from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, KFold
 
 from .design import as_lags, lag_embed, segments, valid_rows
@@ -27,6 +26,7 @@ from .stats import (
     _check_min_shift,
     _check_model,
     _check_n_jobs,
+    _for_subjects,
     _progress_map,
     _quiet_fit,
     _seed_sequence,
@@ -231,7 +231,7 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s):
 def _transfer_one(template, Xs, Ys, gs, s, fractions, test_fraction, target, ridge_alphas, shifts):
     others = [i for i in range(len(Xs)) if i != s]
     base = _quiet_fit(
-        clone(template).set_params(private=False),
+        _for_subjects(template, others, len(Xs)),
         [Xs[i] for i in others],
         [Ys[i] for i in others],
         [gs[i] for i in others],
