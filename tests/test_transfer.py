@@ -116,6 +116,23 @@ def test_transfer_subject_weights_follow_the_training_subjects(data):
     assert not np.allclose(a, other, rtol=1e-6)
 
 
+def test_transfer_with_missing_samples_under_omit(data):
+    d = data.subset([0, 1, 2])
+    m = ShaReD(n_shared=2, alpha=1.0, cv=5, nan_policy="omit")
+    kw = dict(calibration_fractions=(0.3,), subjects=[0], progress=False)
+    clean = transfer_score(m, d.neural, d.behavior, d.groups, **kw)["r2"].to_numpy()
+    Y = [B.copy() for B in d.behavior]
+    Y[0][990, 0] = np.nan  # in the test block
+    X = [A.copy() for A in d.neural]
+    X[0][5, 1] = np.nan  # in the calibration block
+    for neural, behavior in ((d.neural, Y), (X, d.behavior), (X, Y)):
+        r2 = transfer_score(m, neural, behavior, d.groups, **kw)["r2"].to_numpy()
+        assert np.all(np.isfinite(r2))
+        np.testing.assert_allclose(r2, clean, atol=0.02)
+    with pytest.raises(ValueError, match="behavior contains NaN"):
+        ridge_decoder(d.neural[0], Y[0])
+
+
 def test_transfer_validation(data):
     d = data.subset([0, 1])
     m = ShaReD(n_shared=2, alpha=1.0, cv=5)

@@ -19,6 +19,7 @@ import pandas as pd
 from joblib import delayed
 from sklearn.model_selection import GroupKFold, KFold
 
+from ._validation import nonfinite_error
 from .design import as_lags, lag_embed, segments, valid_rows
 from .model import DEFAULT_ALPHAS
 from .stats import (
@@ -121,14 +122,17 @@ class RidgeDecoder:
         self.cv_mse_ = cv_mse
 
     def predict(self, X, groups=None):
-        """Predicted behaviour ``(Y_hat, rows)`` for the rows with a complete lag window."""
+        """Predicted behaviour ``(Y_hat, rows)`` for the rows with a complete, finite lag
+        window (windows holding a non-finite sample are left out, not predicted as NaN)."""
         X = np.asarray(X, dtype=float)
-        rows = valid_rows(X.shape[0], self.lags, groups)
+        rows = valid_rows(X.shape[0], self.lags, groups, finite=np.all(np.isfinite(X), axis=1))
         Zs = (lag_embed(X, self.lags, rows) - self._mean) / self._sd
         return Zs @ self.coef_ + self._y_mean, rows
 
 
-def ridge_decoder(X, Y, groups=None, lags=0, alphas=None, cv: int = 5) -> RidgeDecoder:
+def ridge_decoder(
+    X, Y, groups=None, lags=0, alphas=None, cv: int = 5, nan_policy: str = "raise"
+) -> RidgeDecoder:
     """Fit a single-subject ridge decoder of behaviour from lagged neural activity.
 
     Lag-embedded activity (windows never cross trials), each column standardised on the
@@ -139,6 +143,9 @@ def ridge_decoder(X, Y, groups=None, lags=0, alphas=None, cv: int = 5) -> RidgeD
     grid; ``a = 1`` when even that is impossible). Standardisation is
     refitted in every fold. Solved through one SVD per fold for the whole grid.
 
+    With ``nan_policy="omit"``, samples with non-finite behaviour and lag windows with a
+    non-finite activity sample are left out (``"raise"``: such values are an error).
+
     Returns
     -------
     RidgeDecoder
@@ -148,7 +155,13 @@ def ridge_decoder(X, Y, groups=None, lags=0, alphas=None, cv: int = 5) -> RidgeD
     Y = np.asarray(Y, dtype=float)
     lags = as_lags(lags)
     alphas = DEFAULT_ALPHAS if alphas is None else np.sort(np.asarray(alphas, dtype=float))
-    rows = valid_rows(X.shape[0], lags, groups)
+    finite_x, finite_y = np.all(np.isfinite(X), axis=1), np.all(np.isfinite(Y), axis=1)
+    if nan_policy != "omit":
+        for name, A, ok in (("neural", X, finite_x), ("behavior", Y, finite_y)):
+            if not ok.all():
+                raise nonfinite_error(f"ridge decoder: {name}", np.argwhere(~np.isfinite(A))[0])
+    rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
+    rows = rows[finite_y[rows]]
     if rows.size < 3:
         raise ValueError(
             f"only {rows.size} complete lag windows in the calibration data; need at least 3"
@@ -179,7 +192,13 @@ def ridge_decoder(X, Y, groups=None, lags=0, alphas=None, cv: int = 5) -> RidgeD
 
 
 def _r2(Y, Yh, scale) -> float:
-    """Pooled R^2 over features in ``scale`` units; SST about the test mean."""
+    """Pooled R^2 over features in ``scale`` units; SST about the test mean.
+
+    Rows of ``Y`` with a non-finite value (missing behaviour, ``nan_policy="omit"``) are
+    not scored.
+    """
+    ok = np.all(np.isfinite(Y), axis=1)
+    Y, Yh = Y[ok], Yh[ok]
     E = (Y - Yh) / scale
     C = (Y - Y.mean(axis=0)) / scale
     sst = float(np.sum(C**2))
@@ -219,7 +238,13 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s):
             cal_target = m.transform_behavior(Yc, subject=idx)
         try:
             dec = ridge_decoder(
-                Xc, cal_target, groups=gc, lags=base.lags_, alphas=ridge_alphas, cv=n_folds
+                Xc,
+                cal_target,
+                groups=gc,
+                lags=base.lags_,
+                alphas=ridge_alphas,
+                cv=n_folds,
+                nan_policy=base.nan_policy,
             )
         except ValueError as exc:
             raise ValueError(f"{where}: ridge decoder: {exc}") from None
