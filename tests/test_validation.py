@@ -12,6 +12,7 @@ import re
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sharedrep import ShaReD, simulate
@@ -79,11 +80,20 @@ def test_groups_of_one_subject_of_wrong_length(data):
 
 
 def test_groups_of_object_dtype(data):
+    # trial ids as Python objects (e.g. a pandas column): strings or integers are ids
     N, B = _lists(data)
-    groups = [g.copy() for g in data.groups]
-    groups[2] = groups[2].astype(object)
-    with pytest.raises(TypeError, match=r"subject 2: groups"):
-        ShaReD(alpha=1.0, cv=None, n_shared=1).fit(N, B, groups=groups)
+    model = ShaReD(alpha=1.0, cv=3, n_shared=1, random_state=0)
+    ref = model.fit(N, B, groups=[np.array([f"t{i}" for i in g]) for g in data.groups])
+    as_strings = [pd.Series([f"t{i}" for i in g]) for g in data.groups]
+    as_ints = [g.astype(object) for g in data.groups]
+    for groups in (as_strings, as_ints):
+        m = ShaReD(alpha=1.0, cv=3, n_shared=1, random_state=0).fit(N, B, groups=groups)
+        np.testing.assert_allclose(m.shared_axes_, ref.shared_axes_, rtol=1e-12)
+    for bad, what in ((None, "NoneType"), (1.5, "float"), ("t1", "int, str")):
+        groups = [g.astype(object) for g in data.groups]
+        groups[2][4] = bad
+        with pytest.raises(TypeError, match=rf"subject 2: groups .* type {what}"):
+            ShaReD(alpha=1.0, cv=None, n_shared=1).fit(N, B, groups=groups)
 
 
 def test_groups_not_a_list(data):

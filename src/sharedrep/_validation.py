@@ -119,12 +119,25 @@ def check_groups(groups, n_subjects: int, n_samples: list[int], *, subject_ids=N
             raise ValueError(
                 f"subject {s}: groups must have shape ({T},) to match neural; got {arr.shape}"
             )
-        if arr.dtype == object:
-            raise TypeError(
-                f"subject {s}: groups must hold integer or string trial ids; got dtype object"
-            )
+        if arr.dtype == object:  # e.g. a pandas column of strings
+            arr = _object_trial_ids(arr, s)
         out.append(arr)
     return out
+
+
+def _object_trial_ids(arr: np.ndarray, subject) -> np.ndarray:
+    """Trial ids held as Python objects (e.g. read by pandas) as a string or integer array."""
+    kinds = {type(v) for v in arr.tolist()}
+    if kinds and all(issubclass(k, str) for k in kinds):
+        return arr.astype(str)
+    if kinds and all(issubclass(k, int) and not issubclass(k, bool) for k in kinds):
+        return arr.astype(np.int64)
+    found = ", ".join(sorted(k.__name__ for k in kinds))
+    raise TypeError(
+        f"subject {subject}: groups must hold integer or string trial ids (one kind); got "
+        f"objects of type {found}"
+        + (" (missing trial ids?)" if kinds & {float, type(None)} else "")
+    )
 
 
 def _subject_ids(subject_ids, n_subjects: int) -> list:
