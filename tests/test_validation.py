@@ -759,3 +759,11 @@ def test_check_finite_names_the_first_bad_array_in_order(monkeypatch):
     ):
         _validation.check_finite(named)
     _validation.check_finite(named[:1] + named[2:3])  # the clean ones pass
+
+
+def test_singular_behaviour_metric_without_shrinkage_is_explained(data):
+    N, B = _lists(data)
+    B = [np.column_stack([Y, np.full(len(Y), 5.0)]) for Y in B]  # a constant feature
+    with pytest.raises(ValueError, match="behaviour metric .* singular.*shrinkage > 0"):
+        ShaReD(alpha=1.0, cv=None, n_shared=1, shrinkage=0.0).fit(N, B, groups=data.groups)
+    ShaReD(alpha=1.0, cv=None, n_shared=1).fit(N, B, groups=data.groups)  # default shrinkage

@@ -531,7 +531,14 @@ def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
         rho, V = np.linalg.eigh(M)
         rho, V = rho[p - k :], V[:, p - k :]
     else:
-        rho, V = sla.eigh(M, Cm, subset_by_index=[p - k, p - 1])
+        try:
+            rho, V = sla.eigh(M, Cm, subset_by_index=[p - k, p - 1])
+        except np.linalg.LinAlgError:  # Cm not positive definite
+            raise ValueError(
+                "the behaviour metric (pooled behaviour covariance) is singular: a behaviour "
+                "feature is constant or a linear combination of others. Give shrinkage > 0 "
+                "(e.g. the default), behavior_metric='variance', or drop that feature"
+            ) from None
     rho, V = rho[::-1], V[:, ::-1]
     idx = np.argmax(np.abs(V), axis=0)
     V = V * np.sign(V[idx, np.arange(V.shape[1])])
