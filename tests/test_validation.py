@@ -767,3 +767,11 @@ def test_singular_behaviour_metric_without_shrinkage_is_explained(data):
     with pytest.raises(ValueError, match="behaviour metric .* singular.*shrinkage > 0"):
         ShaReD(alpha=1.0, cv=None, n_shared=1, shrinkage=0.0).fit(N, B, groups=data.groups)
     ShaReD(alpha=1.0, cv=None, n_shared=1).fit(N, B, groups=data.groups)  # default shrinkage
+
+
+def test_omit_names_the_unit_that_leaves_no_usable_samples(data):
+    N, B = _lists(data)
+    N[1] = N[1].copy()
+    N[1][:, 3] = np.nan  # a dead unit: every lag window has a missing sample
+    with pytest.raises(ValueError, match=r"subject 1: only 0 usable .*neural units \[3\]"):
+        ShaReD(alpha=1.0, cv=None, n_shared=1, nan_policy="omit").fit(N, B, groups=data.groups)

@@ -234,6 +234,21 @@ def _check_folds(chunks: Chunks, subject) -> None:
             )
 
 
+def _missing_columns_hint(X, Y) -> str:
+    """Names the neural units / behaviour features that are mostly missing (error hint)."""
+    parts = []
+    for name, A in (("neural units", X), ("behaviour features", Y)):
+        if not isinstance(A, np.ndarray) or A.ndim != 2 or A.shape[0] == 0:
+            continue
+        cols = np.flatnonzero(np.mean(~np.isfinite(A), axis=0) > 0.5).tolist()
+        if cols:
+            more = "..." if len(cols) > 10 else ""
+            parts.append(f"{name} {cols[:10]}{more}")
+    if not parts:
+        return ""
+    return "; mostly missing (NaN/inf): " + ", ".join(parts) + " (drop them before fitting)"
+
+
 def plan_subject(
     X,
     Y,
@@ -269,7 +284,9 @@ def plan_subject(
         raise ValueError(
             f"subject {subject}: only {rows.size} usable samples remain after lag embedding "
             f"(lags {lags.tolist()}, windows never cross trials or missing samples) out of "
-            f"{X.shape[0]}; need at least {need}" + (f" for cv={n_folds} folds" if n_folds else "")
+            f"{X.shape[0]}; need at least {need}"
+            + (f" for cv={n_folds} folds" if n_folds else "")
+            + (_missing_columns_hint(X, Y) if omit else "")
         )
     if n_folds:
         fold_groups = groups if folds_by_trial else None
