@@ -119,6 +119,38 @@ def test_resample_linear_nearest_mean_and_extrapolation():
         pp.resample(v[:-1], ts, tt)
 
 
+def test_resample_mean_does_not_depend_on_the_order_of_the_targets():
+    ts = np.linspace(0, 10, 1001)
+    v = np.sin(ts)
+    tt = np.array([5.0, 1.0, 3.0, 7.5])
+    order = np.argsort(tt)
+    got = pp.resample(v, ts, tt, method="mean")
+    ref = pp.resample(v, ts, tt[order], method="mean")
+    np.testing.assert_array_equal(got[order], ref)
+    # each target averages the samples between the midpoints to its sorted neighbours
+    np.testing.assert_allclose(got[2], v[(ts >= 2.0) & (ts < 4.0)].mean())
+
+
+@pytest.mark.parametrize("method", ["linear", "nearest", "mean"])
+def test_resample_leaves_dropped_samples_missing(method):
+    ts = np.arange(0, 20, 0.01)
+    keep = ~((ts > 5) & (ts < 8))  # 3 s of samples dropped
+    ts, v = ts[keep], np.sin(ts[keep])
+    tt = np.arange(0, 19.9, 1 / 30)
+    with pytest.warns(UserWarning, match=r"lever: 89 target samples fall in gaps .* 3 s"):
+        out = pp.resample(v, ts, tt, method=method, name="lever")
+    in_gap = (tt > ts[ts <= 5][-1]) & (tt < ts[ts >= 8][0])
+    assert np.isnan(out[in_gap]).all() and np.isfinite(out[~in_gap]).all()
+    # a gap up to max_gap is interpolated (linear: exactly between its edge samples)
+    wide = pp.resample(v, ts, tt, method="linear", max_gap=3.1)
+    assert np.isfinite(wide).all()
+    # short gaps (a few dropped samples, jitter) are interpolated by default
+    few = np.delete(np.arange(0, 20, 0.01), np.arange(500, 503))
+    assert np.isfinite(pp.resample(np.sin(few), few, tt, method=method)).all()
+    with pytest.raises(ValueError, match="max_gap"):
+        pp.resample(v, ts, tt, max_gap=-1.0)
+
+
 def test_detect_movement_onsets():
     t = np.arange(0, 30, 0.01)
     cues = np.array([2.0, 8.0, 14.0, 20.0])

@@ -17,6 +17,8 @@ Contents
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = [
@@ -379,6 +381,7 @@ def resample(
     method: str = "linear",
     max_extrapolation: float | None = None,
     extrapolate: str = "error",
+    max_gap: float | None = None,
     name: str = "values",
 ) -> np.ndarray:
     """Resample a time series onto other timestamps (e.g. behaviour onto imaging frames).
@@ -403,6 +406,12 @@ def resample(
         still get the edge value. Default: one median source sampling interval.
     extrapolate : {"error", "nan", "nearest"}, default "error"
         What to do with targets further outside: raise, set NaN, or use the edge value.
+    max_gap : float, optional
+        Longest interval (seconds) between consecutive source samples across which values
+        are interpolated (or taken from the nearest sample). Targets inside a longer gap
+        (dropped samples) are set to NaN, with a warning, instead of being made up; fit
+        with ``nan_policy="omit"`` to leave them out. Default: 5 median source sampling
+        intervals (timing jitter and a few dropped frames are interpolated).
     name : str
         Name used in error messages.
 
@@ -427,8 +436,13 @@ def resample(
         raise ValueError(f"method must be 'linear', 'nearest' or 'mean', got {method!r}")
     if extrapolate not in ("error", "nan", "nearest"):
         raise ValueError(f"extrapolate must be 'error', 'nan' or 'nearest', got {extrapolate!r}")
+    step = float(np.median(np.diff(ts))) if ts.size > 1 else 0.0
     if max_extrapolation is None:
-        max_extrapolation = float(np.median(np.diff(ts))) if ts.size > 1 else 0.0
+        max_extrapolation = step
+    if max_gap is None:
+        max_gap = 5.0 * step
+    if not max_gap >= 0:
+        raise ValueError(f"max_gap must be a non-negative number of seconds; got {max_gap!r}")
     outside = (tt < ts[0] - max_extrapolation) | (tt > ts[-1] + max_extrapolation)
     if outside.any() and extrapolate == "error":
         raise ValueError(
@@ -446,21 +460,59 @@ def resample(
         out = v[j]
     else:
         out = _interp_columns(ts, v, tt)
-        if method == "mean" and tt.size > 1:
-            mid = (tt[1:] + tt[:-1]) / 2
-            edges = np.r_[tt[0] - (mid[0] - tt[0]), mid, tt[-1] + (tt[-1] - mid[-1])]
-            k = np.searchsorted(ts, edges, side="left")
-            fin = np.isfinite(v)
-            csum = np.vstack([np.zeros((1, v.shape[1])), np.cumsum(np.where(fin, v, 0), 0)])
-            ccnt = np.vstack([np.zeros((1, v.shape[1])), np.cumsum(fin, 0)])
-            s = csum[k[1:]] - csum[k[:-1]]
-            c = ccnt[k[1:]] - ccnt[k[:-1]]
-            has = c > 0
-            out = np.where(has, s / np.where(has, c, 1), out)
+    averaged = np.zeros(out.shape, dtype=bool)
+    if method == "mean" and tt.size > 1 and ts.size > 1:
+        out, averaged = _interval_means(ts, v, tt, out)
     out = np.array(out, dtype=np.float64)
+    if ts.size > 1:
+        _blank_gaps(out, ts, tt, max_gap, ~averaged, name)
     if outside.any() and extrapolate == "nan":
         out[outside] = np.nan
     return out[:, 0] if was1d else out
+
+
+def _interval_means(ts, v, tt, fallback):
+    """Mean of the finite source samples in each target's interval (midpoints between
+    the sorted targets); ``fallback`` where an interval holds none. Returns the values
+    and where they are means."""
+    order = np.argsort(tt, kind="stable")
+    t_sorted = tt[order]
+    mid = (t_sorted[1:] + t_sorted[:-1]) / 2
+    edges = np.r_[
+        t_sorted[0] - (mid[0] - t_sorted[0]), mid, t_sorted[-1] + (t_sorted[-1] - mid[-1])
+    ]
+    k = np.searchsorted(ts, edges, side="left")
+    fin = np.isfinite(v)
+    csum = np.vstack([np.zeros((1, v.shape[1])), np.cumsum(np.where(fin, v, 0), 0)])
+    ccnt = np.vstack([np.zeros((1, v.shape[1])), np.cumsum(fin, 0)])
+    has = np.empty((tt.size, v.shape[1]), dtype=bool)
+    sums = np.empty((tt.size, v.shape[1]))
+    has[order] = (ccnt[k[1:]] - ccnt[k[:-1]]) > 0
+    counts = np.empty_like(sums)
+    counts[order] = ccnt[k[1:]] - ccnt[k[:-1]]
+    sums[order] = csum[k[1:]] - csum[k[:-1]]
+    return np.where(has, sums / np.where(has, counts, 1), fallback), has
+
+
+def _blank_gaps(out, ts, tt, max_gap, where, name) -> None:
+    """NaN (in place, where ``where``) for targets strictly inside a gap longer than
+    ``max_gap`` between consecutive source samples, with a warning."""
+    j = np.clip(np.searchsorted(ts, tt, side="right"), 1, ts.size - 1)
+    gap = ts[j] - ts[j - 1]
+    inside = (gap > max_gap) & (tt > ts[j - 1]) & (tt < ts[j])
+    blank = inside[:, None] & where
+    if not blank.any():
+        return
+    out[blank] = np.nan
+    widest = int(np.argmax(np.where(inside, gap, -np.inf)))
+    warnings.warn(
+        f"{name}: {int(blank.any(axis=1).sum())} target samples fall in gaps between source "
+        f"samples longer than max_gap={max_gap:.3g} s (the longest: {gap[widest]:.3g} s "
+        f"after {ts[j[widest] - 1]:.6g} s); they are set to NaN, not interpolated (fit with "
+        "nan_policy='omit' to leave them out, or raise max_gap)",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 # --------------------------------------------------------------------------- events
