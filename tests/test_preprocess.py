@@ -1,5 +1,7 @@
 """Preprocessing: dF/F, bouton merging, resampling, onsets, alignment, exclusion masks."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -188,6 +190,15 @@ def test_align_to_events():
     assert np.isnan(a[3]).all()
     one, _ = pp.align_to_events(t, t, [5.0], window=(0, 1))
     assert one.shape == (1, 21)
+    # excluded frames (a 2 s hole): windows read NaN there instead of interpolating
+    keep = (t < 6.0) | (t >= 8.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # documented behaviour, not a warning
+        holed, _ = pp.align_to_events(data[keep], t[keep], [5.0], window=(-1.0, 2.0))
+    before, after = t[keep][t[keep] < 6.0].max(), t[keep][t[keep] >= 8.0].min()
+    in_hole = (5.0 + rel > before) & (5.0 + rel < after)
+    assert np.isnan(holed[0, in_hole]).all()
+    np.testing.assert_allclose(holed[0, ~in_hole], a[0, ~in_hole])
 
 
 def test_exclusion_mask():

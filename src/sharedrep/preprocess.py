@@ -671,7 +671,9 @@ def align_to_events(
     aligned : numpy.ndarray, shape (n_events, n_window, N) or (n_events, n_window)
         Data around each event (float64). Window samples more than half a sample
         interval outside the recording are NaN, so events near the edges keep their
-        row (aligned with the trials table) but are partly NaN.
+        row (aligned with the trials table) but are partly NaN; so are window samples
+        inside gaps of the recording longer than 5 sample intervals (e.g. excluded
+        frames), which are not interpolated.
     rel_times : numpy.ndarray, shape (n_window,)
         Time of each window sample relative to the event, seconds.
     """
@@ -698,15 +700,17 @@ def align_to_events(
     out = np.full((ev.size, rel.size, x.shape[1]), np.nan)
     if tq.size:
         half = 0.5 / sampling_rate
-        vals = resample(
-            x,
-            t,
-            tq,
-            method="nearest" if method == "nearest" else "linear",
-            max_extrapolation=half,
-            extrapolate="nan",
-            name="data",
-        )
+        with warnings.catch_warnings():  # gaps give NaN windows, as documented
+            warnings.filterwarnings("ignore", message="data: .* fall in gaps")
+            vals = resample(
+                x,
+                t,
+                tq,
+                method="nearest" if method == "nearest" else "linear",
+                max_extrapolation=half,
+                extrapolate="nan",
+                name="data",
+            )
         out[ok] = vals.reshape(int(ok.sum()), rel.size, x.shape[1])
     return (out[..., 0] if was1d else out), rel
 
