@@ -192,3 +192,146 @@ def test_missing_extra_names_the_install_command(lab, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynwb", None)
     with pytest.raises(ImportError, match=r'pip install "sharedrep\[nwb\]"'):
         read_nwb(lab[0])
+
+
+def _units_file(path, spikes):
+    import datetime as dt
+
+    nwb = pynwb.NWBFile(
+        session_description="spikes",
+        identifier="spikes",
+        session_start_time=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+        subject=pynwb.file.Subject(subject_id="m1"),
+    )
+    for st in spikes:
+        nwb.add_unit(spike_times=st)
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+def test_spike_binning_counts_the_spikes_on_the_last_edge(tmp_path):
+    p = _units_file(tmp_path / "edge.nwb", [[0.0, 0.25, 1.0], [0.5, 1.0], []])
+    # implied range: closed [first spike, last spike]; the spikes at 1.0 get a bin
+    s = read_nwb(p, bin_size=0.1, behavior=[])
+    assert list(s.neural.sum(axis=0)) == [3, 2, 0] and s.n_samples == 11
+    assert np.allclose(s.timestamps[[0, -1]], [0.05, 1.05])
+    assert list(s.neural[-1]) == [1, 1, 0] and list(s.neural[2]) == [1, 0, 0]
+    s = read_nwb(p, bin_size=0.25, behavior=[])
+    assert s.neural.T.tolist() == [[1, 1, 0, 0, 1], [0, 0, 1, 0, 1], [0, 0, 0, 0, 0]]
+    # explicit range: half-open [start, stop), a spike at exactly stop is not counted
+    s = read_nwb(p, bin_size=0.25, behavior=[], time_range=(0.0, 1.0))
+    assert s.neural.T.tolist() == [[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    s = read_nwb(p, bin_size=0.25, behavior=[], time_range=(0.25, 1.1))
+    assert s.n_samples == 4 and list(s.neural.sum(axis=0)) == [2, 2, 0]
+    s = read_nwb(p, bin_size=0.5, behavior=[], time_range=(0.0, 0.9))
+    assert s.neural.T.tolist() == [[2, 0], [0, 1], [0, 0]]  # 1.0 is past stop
+
+
+def test_only_clashing_pose_names_are_prefixed(tmp_path):
+    from ndx_pose import PoseEstimation, PoseEstimationSeries, Skeleton, Skeletons
+
+    p = tmp_path / "twocam.nwb"
+    make_nwb(p, pose=False, opto=False, trials=False)
+    with pynwb.NWBHDF5IO(str(p), "a") as io:
+        nwb = io.read()
+        beh = nwb.processing["behavior"]
+        sk = Skeleton(name="sk", nodes=["paw"], edges=np.zeros((0, 2), dtype="uint8"))
+        beh.add(Skeletons(skeletons=[sk]))
+        tp = np.arange(0.0, 12.0, 0.01)
+        for k, cam in enumerate(["cam_top", "cam_side"]):
+            paw = PoseEstimationSeries(
+                name="paw",
+                data=np.column_stack([tp + k, tp - k]),
+                unit="px",
+                reference_frame="top left",
+                confidence=np.ones(tp.size),
+                timestamps=tp,
+            )
+            beh.add(PoseEstimation(name=cam, pose_estimation_series=[paw], skeleton=sk))
+        io.write(nwb)
+    s = read_nwb(p)
+    assert s.behavior_names == [  # sorted by path; only the two paws are prefixed
+        "cam_side_paw_x",
+        "cam_side_paw_y",
+        "cam_top_paw_x",
+        "cam_top_paw_y",
+        "lever",
+    ]
+    src = s.metadata["behavior_sources"]
+    assert src["lever"] == "behavior/lever"
+    assert src["cam_top_paw_x"] == "behavior/cam_top/paw"
+    assert np.allclose(s.behavior[:, 2], s.timestamps)  # cam_top x = t
+    assert read_nwb(p, behavior=["lever", "cam_top"]).behavior_names == [
+        "lever",
+        "paw_x",
+        "paw_y",
+    ]
+
+
+def _small_session(**kw):
+    rng = np.random.default_rng(1)
+    base = dict(subject="m1", neural=rng.normal(size=(40, 3)), timestamps=np.arange(40) / 10)
+    base.update(kw)
+    return Session(**base)
+
+
+def test_write_nwb_nullable_integer_and_boolean_columns(tmp_path):
+    trials = pd.DataFrame(
+        {
+            "start_time": [0.0, 1.0, 2.0],
+            "stop_time": [0.5, 1.5, 2.5],
+            "n_licks": pd.array([3, None, 0], dtype="Int64"),
+            "rewarded": pd.array([True, None, False], dtype="boolean"),
+            "n_full": pd.array([1, 2, 3], dtype="Int64"),
+        }
+    )
+    stim = pd.DataFrame(
+        {"start_time": [0.2], "stop_time": [0.3], "pulses": pd.array([None], dtype="Int64")}
+    )
+    s = _small_session(trials=trials, stimulation=stim)
+    r = read_nwb(write_nwb(s, tmp_path / "na.nwb"))
+    pd.testing.assert_frame_equal(r.trials, s.trials, check_names=False, check_index_type=False)
+    assert str(r.stimulation["pulses"].dtype) == "Int64" and r.stimulation["pulses"].isna().all()
+    # the file itself holds float with NaN for the missing values
+    with pynwb.NWBHDF5IO(str(tmp_path / "na.nwb"), "r") as io:
+        raw = io.read().trials["n_licks"].data[:]
+        assert raw.dtype.kind == "f" and np.isnan(raw[1]) and list(raw[[0, 2]]) == [3, 0]
+
+
+@pytest.mark.parametrize("table", ["trials", "stimulation"])
+@pytest.mark.parametrize("col", ["data", "description", "object_id", "colnames", "id", "a:b"])
+def test_write_nwb_refuses_reserved_column_names(tmp_path, table, col):
+    df = pd.DataFrame({"start_time": [0.0], "stop_time": [1.0], col: ["x"]})
+    s = _small_session(**{table: df})
+    with pytest.raises(ValueError, match=rf"'m1'.*{table} column '{col}'.*rename it"):
+        write_nwb(s, tmp_path / "bad.nwb")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_nwb_refuses_colon_in_behaviour_names(tmp_path):
+    s = _small_session(behavior=np.zeros((40, 2)), behavior_names=["lever:x", "y"])
+    with pytest.raises(ValueError, match=r"'m1'.*behaviour names \['lever:x'\].*':'"):
+        write_nwb(s, tmp_path / "bad.nwb")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        np.array([10, 3, 7]),
+        np.array([-1, 0, 1]),
+        np.array([0.5, 1.5, -2.0]),
+        np.array([1.0, 2.0, 3.0]),
+        np.array(["a", "-1", "0.5"]),
+    ],
+    ids=["int", "negative-int", "float", "integral-float", "str"],
+)
+def test_unit_ids_keep_their_type_in_a_round_trip(tmp_path, ids):
+    s = _small_session(unit_ids=ids)
+    r = read_nwb(write_nwb(s, tmp_path / "ids.nwb"))
+    assert list(r.unit_ids) == list(ids)
+    if ids.dtype.kind in "iuf":
+        assert r.unit_ids.dtype == ids.dtype
+    else:
+        assert all(isinstance(v, str) for v in r.unit_ids)

@@ -18,7 +18,9 @@ behaviour
     resampled onto the neural timestamps. Pass ``behavior=[names]`` to choose
     (a ``PoseEstimation`` name selects all its series) or ``behavior=[]`` for none.
     Columns: 1-D series keep their name; 2-D series become ``<name>_x``,
-    ``<name>_y`` (pose/spatial) or ``<name>_0``, ``<name>_1``, ...
+    ``<name>_y`` (pose/spatial) or ``<name>_0``, ``<name>_1``, ... Only series whose
+    column names clash (e.g. ``paw`` in two cameras) are prefixed with the name of
+    their container: ``cam_top_paw_x``, ``cam_side_paw_x``; the others keep theirs.
 trials
     The ``trials`` table (scalar columns).
 stimulation
@@ -51,6 +53,25 @@ __all__ = ["read_nwb", "write_nwb"]
 
 _NOTES_PREFIX = "sharedrep:"
 _SUBJECT_FIELDS = ("species", "sex", "age", "genotype", "strain", "description", "weight")
+# columns an NWB TimeIntervals table cannot hold: its own columns / attributes and the
+# keyword arguments of hdmf's add_interval / add_row
+_RESERVED_COLUMNS = frozenset(
+    {
+        "id",
+        "tags",
+        "tags_index",
+        "timeseries",
+        "timeseries_index",
+        "description",
+        "colnames",
+        "object_id",
+        "namespace",
+        "neurodata_type",
+        "data",
+        "enforce_unique_id",
+        "check_ragged",
+    }
+)
 _READER_KEYS = {
     "source",
     "format",
@@ -60,6 +81,11 @@ _READER_KEYS = {
     "nwb",
     "subject",
 }
+
+
+def _bad_name(name: str) -> bool:
+    """True for names that hdmf refuses as object names ('/' or ':', '.', '..', '')."""
+    return "/" in name or ":" in name or name in ("", ".", "..")
 
 
 def _pynwb():
@@ -78,6 +104,16 @@ def _logical_path(obj) -> str:
         names.append(o.name)
         o = o.parent
     return "/".join(reversed(names))
+
+
+def _container_name(obj) -> str:
+    """Name of the object holding ``obj`` (camera / interface / module), for prefixes."""
+    parent = getattr(obj, "parent", None)
+    if parent is None:
+        return "series"
+    if getattr(parent, "parent", None) is None:  # the NWBFile itself
+        return "acquisition"
+    return str(parent.name)
 
 
 def _h5_location(obj) -> str:
@@ -191,8 +227,13 @@ def read_nwb(
     bin_size : float, optional
         Bin width in seconds for spike units (required when neural data are spikes).
     time_range : (float, float), optional
-        Start and stop (seconds) of the spike-binning time base; default: from the
-        first to the last spike (or trial boundary).
+        Start and stop (seconds) of the spike-binning time base. Bins are half-open
+        ``[t_k, t_k + bin_size)`` starting at ``start``, and the range is half-open:
+        spikes with ``start <= t < stop`` are counted, so a spike at exactly ``stop``
+        is not (when the range is not a whole number of bins, the last bin ends at
+        ``stop``). Default: the closed range from the first to the last spike (or
+        trial boundary); the grid then gets one more bin when the last spike falls
+        exactly on a bin edge, so that every spike is counted exactly once.
     stimulation : str or list of str or bool, optional
         Interval table / ``OptogeneticSeries`` names; None: auto; False: none.
     min_confidence : float or None, default 0.6
@@ -363,10 +404,15 @@ def _extract(
             t_start, t_stop = map(float, time_range)
         if not t_stop > t_start:
             raise DataFormatError(f"{src}: empty time range {t_start}..{t_stop} s for binning")
-        nb = max(1, int(np.ceil((t_stop - t_start) / bin_size - 1e-9)))
-        b = np.floor((st - t_start) / bin_size).astype(np.int64)
-        ok = (b >= 0) & (b < nb) & np.isfinite(st)
-        counts = np.bincount(lab[ok] * nb + b[ok], minlength=ends.size * nb)
+        if time_range is None:  # closed [first, last]: the grid includes the last spike
+            nb = int(np.floor((t_stop - t_start) / bin_size)) + 1
+            ok = (st >= t_start) & (st <= t_stop)
+        else:  # half-open [start, stop): a spike at exactly stop is not counted
+            nb = max(1, int(np.ceil((t_stop - t_start) / bin_size - 1e-9)))
+            ok = (st >= t_start) & (st < t_stop)
+        # bins are half-open [t_k, t_k + bin_size); the clip only guards rounding at the end
+        b = np.minimum(np.floor((st[ok] - t_start) / bin_size).astype(np.int64), nb - 1)
+        counts = np.bincount(lab[ok] * nb + b, minlength=ends.size * nb)
         x = counts.reshape(ends.size, nb).T.astype(np.float64)
         t = t_start + (np.arange(nb) + 0.5) * bin_size
         unit_ids = np.asarray(units.id.data[:])
@@ -383,7 +429,9 @@ def _extract(
             idx = np.asarray(rois.data[:], dtype=np.int64)
             table = rois.table
             if "unit_label" in table.colnames:
-                labels = np.asarray([str(v) for v in table["unit_label"].data[:]], dtype=object)
+                labels = np.asarray(table["unit_label"].data[:])
+                if labels.dtype.kind not in "iuf":  # numeric labels keep their type
+                    labels = np.asarray([str(v) for v in labels], dtype=object)
             else:
                 labels = np.asarray(table.id.data[:])
             if idx.size != x.shape[1] or (
@@ -475,11 +523,14 @@ def _extract(
         raw_names.append((o, nm))
         units_.extend([str(o.unit)] * len(nm))
     flat = [n for _, nm in raw_names for n in nm]
-    if len(set(flat)) != len(flat):  # same body-part names in two PoseEstimations, etc.
+    clash = {n for n in flat if flat.count(n) > 1}
+    if clash:  # same body-part names in two PoseEstimations, etc.: prefix only those
         flat = []
         for o, nm in raw_names:
-            prefix = o.parent.name if o.parent is not None else "series"
-            flat.extend(f"{prefix}_{n}" for n in nm)
+            if clash.intersection(nm):
+                flat.extend(f"{_container_name(o)}_{n}" for n in nm)
+            else:
+                flat.extend(nm)
         if len(set(flat)) != len(flat):
             raise DataFormatError(f"{src}: behaviour series names are not unique: {flat}")
     names = flat
@@ -532,6 +583,10 @@ def _extract(
         "institution": nwb.institution,
         "experiment_description": nwb.experiment_description,
     }
+    dtypes = stored.get("column_dtypes")
+    if isinstance(dtypes, dict):  # nullable Int64 / boolean columns written as float
+        trials = _restore_dtypes(trials, dtypes.get("trials"))
+        stim = _restore_dtypes(stim, dtypes.get("stimulation"))
     order = stored.get("behavior_names")
     if behavior is None and isinstance(order, list) and sorted(order) == sorted(names) and cols:
         # a file written by write_nwb: restore the original column order
@@ -636,23 +691,63 @@ def _stimulation(nwb, objs, series, src, spec, OptogeneticSeries) -> pd.DataFram
 
 
 def _column_values(col: pd.Series) -> tuple[list, str]:
-    if pd.api.types.is_bool_dtype(col):
+    """Plain Python values of one table column and the NWB type they are written as.
+
+    Nullable integer / boolean columns (``Int64``, ``boolean``) holding NA are written
+    as float with NaN for NA (their dtype is restored by :func:`read_nwb`); missing
+    strings are written as ``""``.
+    """
+    na = col.isna().to_numpy()
+    is_bool = pd.api.types.is_bool_dtype(col)
+    if (is_bool or pd.api.types.is_integer_dtype(col)) and na.any():
+        return [np.nan if m else float(v) for v, m in zip(col, na, strict=True)], "float"
+    if is_bool:
         return [bool(v) for v in col], "bool"
     if pd.api.types.is_integer_dtype(col):
         return [int(v) for v in col], "int"
     if pd.api.types.is_float_dtype(col):
-        return [float(v) for v in col], "float"
-    return [
-        "" if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v) for v in col
-    ], "str"
+        return [np.nan if m else float(v) for v, m in zip(col, na, strict=True)], "float"
+    return ["" if m else str(v) for v, m in zip(col, na, strict=True)], "str"
 
 
-def _add_table_rows(table, df: pd.DataFrame, add) -> None:
+def _nullable_dtypes(df: pd.DataFrame) -> dict:
+    """``{column: dtype}`` of the pandas nullable integer / boolean columns of ``df``."""
+    return {
+        str(c): str(df[c].dtype)
+        for c in df.columns
+        if isinstance(df[c].dtype, pd.api.extensions.ExtensionDtype)
+        and (pd.api.types.is_integer_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))
+    }
+
+
+def _restore_dtypes(df: pd.DataFrame | None, dtypes) -> pd.DataFrame | None:
+    """Give back the nullable dtypes that :func:`write_nwb` recorded (see ``notes``)."""
+    if df is None or not isinstance(dtypes, dict):
+        return df
+    out = df.copy()
+    for c, dt in dtypes.items():
+        if c in out.columns:
+            try:
+                out[c] = out[c].astype(dt)
+            except (TypeError, ValueError):  # not what write_nwb wrote: keep as read
+                pass
+    return out
+
+
+def _add_table_rows(table, df: pd.DataFrame, add, label: str) -> None:
     extra = [c for c in df.columns if c not in ("start_time", "stop_time")]
-    reserved = {"tags", "timeseries", "id"}
-    bad = [c for c in extra if c in reserved]
-    if bad:
-        raise ValueError(f"table column name(s) {bad} are reserved in NWB")
+    for c in map(str, extra):
+        if c in _RESERVED_COLUMNS:
+            why, alt = "the name is reserved by NWB/hdmf", f"{table.name.rstrip('s')}_{c}"
+        elif _bad_name(c):
+            why = "NWB names may not contain '/' or ':' nor be '', '.' or '..'"
+            alt = re.sub("[/:]", "_", c).strip(".") or "value"
+        else:
+            continue
+        raise ValueError(
+            f"{label}: {table.name} column {c!r} cannot be written to NWB ({why}); "
+            f"rename it, e.g. to {alt!r}"
+        )
     values = {c: _column_values(df[c])[0] for c in extra}
     for c in extra:
         table.add_column(name=str(c), description=f"{c} (from sharedrep)")
@@ -681,12 +776,15 @@ def write_nwb(
     """Export a session to a valid NWB file (atomically).
 
     Layout: neural activity as ``processing/ophys/DfOverF/RoiResponseSeries`` with a
-    ``PlaneSegmentation`` whose ids are the unit ids (placeholder pixel masks;
-    non-integer ids are kept in a ``unit_label`` column), each behaviour column as a
+    ``PlaneSegmentation`` whose ids are the unit ids (placeholder pixel masks; ids
+    that are not non-negative integers are kept in a ``unit_label`` column, as
+    integers, floats or strings like the ids), each behaviour column as a
     ``TimeSeries`` in ``processing/behavior`` sharing the neural timestamps, the
     trials table, stimulation as the ``stimulation`` intervals table, the subject as
     ``Subject``, and day / stage / population plus JSON-serialisable metadata as JSON
-    in ``notes``. :func:`read_nwb` reads it back to an equal session.
+    in ``notes``. Nullable integer / boolean table columns (``Int64``, ``boolean``)
+    with missing values are stored as float with NaN, their dtype in ``notes``.
+    :func:`read_nwb` reads it back to an equal session.
 
     Parameters
     ----------
@@ -711,7 +809,10 @@ def write_nwb(
     FileExistsError
         If ``path`` exists and ``overwrite`` is False.
     ValueError
-        Names that NWB forbids (containing ``/``) or reserved table columns.
+        Behaviour names or trials / stimulation column names that NWB forbids
+        (containing ``/`` or ``:``), or table columns whose names NWB/hdmf reserves
+        (``id``, ``tags``, ``timeseries``, ``description``, ``colnames``,
+        ``object_id``, ``data``, ...): they are refused, not renamed; rename them.
     ImportError
         ``pynwb`` is not installed.
     """
@@ -727,9 +828,12 @@ def write_nwb(
     from pynwb.file import Subject
     from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel
 
-    bad = [n for n in session.behavior_names if "/" in n or n in ("", ".", "..")]
+    bad = [n for n in session.behavior_names if _bad_name(n)]
     if bad:
-        raise ValueError(f"behaviour names {bad} cannot be NWB object names (no '/')")
+        raise ValueError(
+            f"{session._label}: behaviour names {bad} cannot be NWB object names "
+            "(no '/' or ':', not empty, '.' or '..'); rename them"
+        )
     md = session.metadata
     nwb_md = md.get("nwb", {}) if isinstance(md.get("nwb"), dict) else {}
     if session_start_time is None:
@@ -752,6 +856,10 @@ def write_nwb(
         "population": session.population,
         "behavior_names": list(session.behavior_names),
         "metadata": keep_md,
+        "column_dtypes": {
+            "trials": _nullable_dtypes(session.trials),
+            "stimulation": _nullable_dtypes(session.stimulation),
+        },
     }
     nwbfile = pynwb.NWBFile(
         session_description=description
@@ -787,7 +895,14 @@ def write_nwb(
     if not int_ids:
         ps.add_column(name="unit_label", description="sharedrep unit id")
     for i in range(session.n_units):
-        kw = {"id": int(ids[i])} if int_ids else {"unit_label": str(ids[i])}
+        if int_ids:
+            kw = {"id": int(ids[i])}
+        elif ids.dtype.kind == "i":  # negative integer ids: stored as integers
+            kw = {"unit_label": int(ids[i])}
+        elif ids.dtype.kind == "f":
+            kw = {"unit_label": float(ids[i])}
+        else:
+            kw = {"unit_label": str(ids[i])}
         ps.add_roi(pixel_mask=[(0, 0, 0.0)], **kw)
     dff = DfOverF(name="DfOverF")
     ophys.add(dff)
@@ -809,10 +924,12 @@ def write_nwb(
             beh.add(pynwb.TimeSeries(name=n, data=session.behavior[:, j], unit=u, timestamps=rrs))
     if len(session.trials):
         nwbfile.trials = TimeIntervals(name="trials", description="trials")
-        _add_table_rows(nwbfile.trials, session.trials, nwbfile.trials.add_interval)
+        _add_table_rows(
+            nwbfile.trials, session.trials, nwbfile.trials.add_interval, session._label
+        )
     if len(session.stimulation):
         ti = TimeIntervals(name="stimulation", description="stimulation intervals")
-        _add_table_rows(ti, session.stimulation, ti.add_interval)
+        _add_table_rows(ti, session.stimulation, ti.add_interval, session._label)
         nwbfile.add_time_intervals(ti)
 
     def _w(tmp: Path) -> None:
