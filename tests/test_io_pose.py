@@ -125,3 +125,76 @@ def test_sleap(tmp_path):
     z.write_bytes(b"\x00" * 100)
     with pytest.raises(DataFormatError, match="junk.slp"):
         read_sleap(z)
+
+
+def _write_slp(path, frames, *, tracks=None):
+    """Write a 2-node (nose, paw) .slp; ``frames`` maps frame index to a list of
+    ``(kind, value, score)`` instances, kind "user" or "pred", points all ``value``."""
+    import sleap_io as sio
+
+    skel = sio.Skeleton(nodes=["nose", "paw"])
+    video = sio.Video(filename="video.mp4", open_backend=False)
+    trk = [sio.Track(name=n) for n in tracks] if tracks else []
+    lfs = []
+    for f, insts in frames.items():
+        objs = []
+        for kind, value, score in insts:
+            pts = np.full((2, 2), float(value))
+            track = trk[0] if trk else None
+            if kind == "user":
+                objs.append(sio.Instance.from_numpy(pts, skeleton=skel, track=track))
+            else:
+                objs.append(
+                    sio.PredictedInstance.from_numpy(
+                        pts, point_scores=np.full(2, score), score=1.0, skeleton=skel, track=track
+                    )
+                )
+        lfs.append(sio.LabeledFrame(video=video, frame_idx=f, instances=objs))
+    sio.save_slp(
+        sio.Labels(labeled_frames=lfs, videos=[video], skeletons=[skel], tracks=trk), str(path)
+    )
+
+
+def test_sleap_user_instances_only(tmp_path):
+    pytest.importorskip("sleap_io")
+    p = tmp_path / "user.slp"
+    _write_slp(p, {f: [("user", f, None)] for f in range(20)})
+    tr = read_sleap(p, min_score=0.5)  # proofread points have score 1.0: none dropped
+    assert tr.names == ["nose_x", "nose_y", "paw_x", "paw_y"]
+    assert np.array_equal(tr.values[:, 0], np.arange(20.0))
+    assert np.isfinite(tr.values).all() and np.all(tr.quality == 1.0)
+    assert tr.info["n_below_threshold"] == 0
+
+
+@pytest.mark.parametrize("tracks", [None, ["m1"]])
+def test_sleap_user_instances_preferred_over_predicted(tmp_path, tracks):
+    pytest.importorskip("sleap_io")
+    p = tmp_path / "mixed.slp"
+    frames = {f: [("pred", f, 0.9)] for f in range(40)}
+    for f in range(10, 20):  # proofread frames: user only
+        frames[f] = [("user", f, None)]
+    frames[25] = [("pred", -1.0, 0.2), ("user", 25, None)]  # corrected prediction
+    _write_slp(p, frames, tracks=tracks)
+    tr = read_sleap(p, min_score=0.5)
+    assert np.array_equal(tr.values[:, 0], np.arange(40.0))
+    assert tr.info["fraction_missing"] == {"nose": 0.0, "paw": 0.0}
+    assert tr.quality[25, 0] == 1.0 and tr.quality[5, 0] == pytest.approx(0.9)
+
+
+def test_sleap_without_instances_is_an_error(tmp_path):
+    pytest.importorskip("sleap_io")
+    p = tmp_path / "empty.slp"
+    _write_slp(p, {f: [] for f in range(5)})
+    with pytest.raises(ValueError, match=r"empty\.slp: SLEAP file has no instances"):
+        read_sleap(p)
+
+
+def test_sleap_bodyparts(tmp_path):
+    pytest.importorskip("sleap_io")
+    p = tmp_path / "pred.slp"
+    make_sleap(p, T=10)
+    tr = read_sleap(p, bodyparts=["nose"])
+    assert tr.names == ["nose_x", "nose_y"] and tr.values.shape == (10, 2)
+    assert tr.info["bodyparts"] == ["nose"] and list(tr.info["fraction_missing"]) == ["nose"]
+    with pytest.raises(DataFormatError, match=r"pred\.slp: body part\(s\) \['tail'\] not in"):
+        read_sleap(p, bodyparts=["tail"])

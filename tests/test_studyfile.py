@@ -234,3 +234,93 @@ def test_cli_validate_accepts_the_example_study(example):
     result = CliRunner().invoke(app, ["validate", str(example)])
     assert result.exit_code == 0, result.output
     assert "valid study" in result.output
+
+
+def _sleap_study(tmp_path, entries: str) -> Path:
+    """A suite2p plane plus a 30 Hz SLEAP file whose paw scores are 0.3 in frames
+    100-199 (longer than max_gap) and 0.9 elsewhere; nose scores are 0.9."""
+    sio = pytest.importorskip("sleap_io")
+    make_suite2p(tmp_path / "plane0", N=4, T=T, seed=0, n_noncell=1)
+    skel = sio.Skeleton(nodes=["nose", "paw"])
+    video = sio.Video(filename="video.mp4", open_backend=False)
+    n = T + 15
+    frames = [
+        sio.LabeledFrame(
+            video=video,
+            frame_idx=f,
+            instances=[
+                sio.PredictedInstance.from_numpy(
+                    np.full((2, 2), float(f)),
+                    point_scores=np.array([0.9, 0.3 if 100 <= f < 200 else 0.9]),
+                    score=1.0,
+                    skeleton=skel,
+                )
+            ],
+        )
+        for f in range(n)
+    ]
+    sio.save_slp(
+        sio.Labels(labeled_frames=frames, videos=[video], skeletons=[skel]),
+        str(tmp_path / "pose.slp"),
+    )
+    toml = tmp_path / "study.toml"
+    toml.write_text(
+        '[defaults]\nformat = "suite2p"\npose = "pose.slp"\npose_frame_rate = 30.0\n' + entries
+    )
+    return toml
+
+
+def test_sleap_pose_uses_bodyparts_and_min_likelihood(tmp_path):
+    toml = _sleap_study(
+        tmp_path,
+        """
+[[sessions]]
+subject = "a"
+day = 1
+path = "plane0"
+bodyparts = ["nose"]
+min_likelihood = 0.6
+[[sessions]]
+subject = "a"
+day = 2
+path = "plane0"
+bodyparts = ["paw"]
+min_likelihood = 0.6
+drop_nonfinite = true
+[[sessions]]
+subject = "a"
+day = 3
+path = "plane0"
+""",
+    )
+    nose, paw, default = load_study(toml)
+    assert nose.behavior_names == ["nose_x", "nose_y"]
+    assert paw.behavior_names == ["paw_x", "paw_y"]
+    # paw frames 100-199 (3.3-6.6 s) are below min_likelihood: NaN, then dropped
+    assert 90 <= paw.metadata["dropped_nonfinite_samples"] <= 110
+    # no min_likelihood: SLEAP scores are not thresholded, every body part kept
+    assert default.behavior_names == ["nose_x", "nose_y", "paw_x", "paw_y"]
+    assert np.isfinite(default.behavior).all()
+
+
+def test_unexpected_reader_error_names_entry_and_file(tmp_path, monkeypatch):
+    import sharedrep.io
+
+    toml = _sleap_study(tmp_path, '[[sessions]]\nsubject = "a"\nday = 1\npath = "plane0"\n')
+
+    def broken(*args, **kwargs):
+        raise IndexError("index 0 is out of bounds for axis 1 with size 0")
+
+    monkeypatch.setattr(sharedrep.io, "read_sleap", broken)
+    (msg,) = validate_study(toml)
+    assert msg.startswith("sessions[0] (a-day1): cannot load ")
+    assert str(tmp_path / "pose.slp") in msg and "IndexError: index 0 is out of bounds" in msg
+    with pytest.raises(StudyError, match="IndexError"):
+        load_study(toml)
+
+    def bug(*args, **kwargs):
+        raise AttributeError("programming error")
+
+    monkeypatch.setattr(sharedrep.io, "read_sleap", bug)
+    with pytest.raises(AttributeError, match="programming error"):
+        validate_study(toml)

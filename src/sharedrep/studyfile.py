@@ -25,6 +25,9 @@ Session formats
     ``bouton_threshold``) on frame times from ``frame_times`` (``.npy``) or
     ``frame_rate`` (else ``ops["fs"]``); behaviour from ``lever`` (NPY/CSV trace) and
     ``pose`` (DeepLabCut ``.h5``/``.csv`` or SLEAP ``.slp``), resampled onto the frames.
+    ``bodyparts`` selects pose body parts (SLEAP nodes); ``min_likelihood`` thresholds
+    DeepLabCut likelihoods (default 0.6) or SLEAP point scores (default: no threshold;
+    proofread SLEAP points count as 1.0).
 
 For every format: ``trials`` / ``stimulation`` CSV tables (override the file's),
 ``exclude_stimulation`` (drop frames during stimulation +- ``stimulation_margin`` s),
@@ -391,7 +394,15 @@ def _load_entry(entry: dict, base: Path) -> Session:
             else:
                 raise DataFormatError(f"{pp}: pose needs pose_frame_rate or pose_frame_times")
             if pp.suffix.lower() == ".slp":
-                traces.append(sio.read_sleap(pp, max_gap=max_gap, **tkw))
+                traces.append(
+                    sio.read_sleap(
+                        pp,
+                        min_score=entry.get("min_likelihood"),
+                        max_gap=max_gap,
+                        bodyparts=entry.get("bodyparts"),
+                        **tkw,
+                    )
+                )
             else:
                 traces.append(
                     sio.read_dlc(
@@ -464,6 +475,13 @@ def _default_id(entry: dict) -> str:
     return f"{entry['subject']}" + (f"-day{entry['day']}" if "day" in entry else "")
 
 
+def _entry_files(entry: dict, base: Path) -> str:
+    """The files an entry reads, for messages."""
+    return ", ".join(
+        str(_resolve(base, entry[k])) for k in _PATH_KEYS if isinstance(entry.get(k), str)
+    )
+
+
 def _check(path: str | os.PathLike, *, deep: bool = True):
     p = Path(path)
     if not p.exists():
@@ -485,6 +503,13 @@ def _check(path: str | os.PathLike, *, deep: bool = True):
                 sessions.append(_load_entry(entry, base))
             except (DataFormatError, FileNotFoundError, ImportError, ValueError, TypeError) as err:
                 problems.append(f"{_label(i, entry)}: {err}")
+            except (LookupError, OSError) as err:
+                # unexpected failure inside a reader (e.g. an IndexError on an unusual
+                # file): report it as a problem of this entry and its files
+                problems.append(
+                    f"{_label(i, entry)}: cannot load {_entry_files(entry, base)} "
+                    f"({type(err).__name__}: {err})"
+                )
         problems.extend(_cross_checks(sessions))
     return problems, doc, sessions
 

@@ -367,12 +367,18 @@ def read_sleap(
     track: str | None = None,
     min_score: float | None = None,
     max_gap: int = DEFAULT_MAX_GAP,
+    bodyparts=None,
     video: int = 0,
     timestamps=None,
     frame_rate: float | None = None,
     start_time: float = 0.0,
 ) -> Traces:
-    """Read SLEAP predictions (``.slp``) with ``sleap-io``.
+    """Read SLEAP predictions and proofread labels (``.slp``) with ``sleap-io``.
+
+    User-labelled (proofread) instances are read as well as predicted ones; where a
+    frame holds both for the same animal (same track, or for untracked single-animal
+    files, the same frame), the user instance is used, as in SLEAP. User instances
+    have no scores: their points get score 1.0, so ``min_score`` never drops them.
 
     Parameters
     ----------
@@ -383,8 +389,11 @@ def read_sleap(
         single-animal files are read if each frame has at most one instance.
     min_score : float, optional
         Point-score threshold below which points are set to NaN (None: keep all).
+        Points of user instances have score 1.0.
     max_gap : int, default 5
         Longest run of missing frames to interpolate.
+    bodyparts : list of str, optional
+        Skeleton nodes to keep (default: all, skeleton order).
     video : int, default 0
         Video index within the labels file.
     timestamps : array_like, shape (T,), optional
@@ -398,13 +407,14 @@ def read_sleap(
     -------
     Traces
         ``values`` (T, 2B) pixels, one row per video frame from 0 to the last labelled
-        frame; frames without an instance are NaN before gap interpolation.
+        frame; frames without an instance are NaN before gap interpolation;
+        ``quality`` the point scores (1.0 for user instances).
 
     Raises
     ------
     FileNotFoundError, DataFormatError, ImportError
-        Missing file; unreadable / non-SLEAP file, no instances, unknown track;
-        ``sleap-io`` not installed (``pip install "sharedrep[pose]"``).
+        Missing file; unreadable / non-SLEAP file, no instances, unknown track or
+        body part; ``sleap-io`` not installed (``pip install "sharedrep[pose]"``).
     """
     p = check_file(path, "SLEAP file")
     if not is_hdf5(p):
@@ -424,7 +434,7 @@ def read_sleap(
     tracks = [t.name for t in labels.tracks]
     try:
         if tracks:
-            arr = labels.numpy(video=video, return_confidence=True, user_instances=False)
+            arr = labels.numpy(video=video, return_confidence=True, user_instances=True)
             if track is None:
                 if len(tracks) != 1:
                     raise ValueError(f"{p}: file has tracks {tracks}; pass track=")
@@ -437,7 +447,7 @@ def read_sleap(
             if track is not None:
                 raise DataFormatError(f"{p}: file has no tracks; track={track!r} does not apply")
             arr = labels.numpy(
-                video=video, untracked=True, return_confidence=True, user_instances=False
+                video=video, untracked=True, return_confidence=True, user_instances=True
             )
             if arr.shape[1] > 1:
                 raise DataFormatError(
@@ -451,10 +461,20 @@ def read_sleap(
         raise DataFormatError(
             f"{p}: cannot extract tracks ({type(err).__name__}: {err})"
         ) from None
-    arr = np.asarray(arr, dtype=np.float64)[:, k]  # (T, B, 3)
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.ndim != 4 or arr.shape[1] == 0:
+        raise DataFormatError(f"{p}: SLEAP file has no instances (predicted or user-labelled)")
+    arr = arr[:, k]  # (T, B, 3)
+    if bodyparts is not None:
+        parts = [str(b) for b in bodyparts]
+        missing = [b for b in parts if b not in nodes]
+        if missing:
+            raise DataFormatError(f"{p}: body part(s) {missing} not in file (have {nodes})")
+        arr = arr[:, [nodes.index(b) for b in parts]]
+        nodes = parts
     pos, score = arr[..., :2], arr[..., 2]
     if not np.isfinite(pos).any():
-        raise DataFormatError(f"{p}: SLEAP file has no predicted points")
+        raise DataFormatError(f"{p}: SLEAP file has no labelled or predicted points")
     cleaned, info = clean_pose(
         pos,
         score if min_score is not None else None,
