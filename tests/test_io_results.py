@@ -120,3 +120,31 @@ def test_results_folder(tmp_path):
         out.file("../escape")
     auto = ResultsFolder(tmp_path / "auto")
     assert auto.table_format in ("csv", "parquet") and auto.array_format in ("h5", "npz")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_arrays_with_names_of_savez_arguments(tmp_path, suffix):
+    if suffix == ".h5":
+        pytest.importorskip("h5py")
+    arrs = {
+        "allow_pickle": np.arange(3),
+        "file": np.ones((2, 2)),
+        "args": np.array([1.5]),
+        "kwds": np.array(["x"]),
+    }
+    back, attrs = read_arrays(write_arrays(arrs, tmp_path / f"r{suffix}", attrs={"k": 1}))
+    assert sorted(back) == sorted(arrs) and attrs == {"k": 1}
+    for k, v in arrs.items():
+        assert np.array_equal(back[k], v) and back[k].dtype == v.dtype
+
+
+def test_string_arrays_have_the_same_dtype_in_every_format(tmp_path):
+    pytest.importorskip("h5py")
+    arrs = {"names": np.array(["a", "bb", "ccc"]), "one": np.array("solo")}
+    kinds = {}
+    for suffix in (".npz", ".h5"):
+        back, _ = read_arrays(write_arrays(arrs, tmp_path / f"s{suffix}"))
+        for k, v in arrs.items():
+            assert np.array_equal(back[k], v)
+        kinds[suffix] = {k: (a.dtype.kind, a.shape) for k, a in back.items()}
+    assert kinds[".npz"] == kinds[".h5"] == {"names": ("U", (3,)), "one": ("U", ())}

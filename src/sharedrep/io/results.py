@@ -25,6 +25,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -351,8 +352,13 @@ def write_arrays(
     elif suf == ".npz":
 
         def _w(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, __attrs__=np.array(meta), **arr)
+            # the layout of np.savez, written member by member: passing names as
+            # keyword arguments to np.savez breaks names such as "file"/"allow_pickle"
+            members = {"__attrs__": np.array(meta), **arr}
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+                for k, a in members.items():
+                    with zf.open(f"{k}.npy", "w", force_zip64=True) as fh:
+                        np.lib.format.write_array(fh, a, allow_pickle=False)
 
     else:
         raise ValueError(f"{p}: unsupported array format {suf!r} (use .h5, .nc or .npz)")
@@ -369,6 +375,7 @@ def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     Returns
     -------
     arrays : dict of str to numpy.ndarray
+        String arrays come back as numpy unicode (``'<U'``) arrays for every format.
     attrs : dict
 
     Raises
@@ -389,8 +396,8 @@ def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
                 out = {}
                 for k in f:
                     a = f[k][()]
-                    if f[k].dtype.kind == "O":
-                        a = np.asarray(f[k].asstr()[()])
+                    if f[k].dtype.kind == "O":  # variable-length str -> '<U' as in .npz
+                        a = np.asarray(f[k].asstr()[()], dtype=str)
                     out[k] = np.asarray(a)
                 attrs = json.loads(f.attrs.get("sharedrep_attrs", "{}"))
             return out, attrs
