@@ -256,3 +256,19 @@ def test_from_arrays_reproduces_groups():
         SessionCollection.from_arrays(X, Y, [G[0], G[1][:5]])
     with pytest.raises(ValueError, match="behavior has 1"):
         SessionCollection.from_arrays(X, Y[:1])
+
+
+def test_filter_with_numpy_scalars_from_summary():
+    c = _collection()
+    days = c.summary()["day"].unique()  # numpy int64 values
+    assert isinstance(days[0], np.integer)
+    for d in days:
+        expected = sum(s.day == d for s in c)
+        assert len(c.filter(day=d)) == expected
+        assert len(c.filter(day=float(d))) == expected
+        assert len(c.filter(day=np.float64(d))) == expected
+    assert len(c.filter(day=np.int64(1))) == 3
+    assert len(c.filter(day=days)) == len(c)
+    assert len(c.filter(day=[np.float64(14.0)])) == 2
+    assert len(c.filter(subject=np.str_("m2"), day=np.int32(14))) == 1
+    assert len(c.filter(day=np.int64(99))) == 0

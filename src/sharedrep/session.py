@@ -485,11 +485,12 @@ class FitArgs:
 
 
 def _match(value, wanted) -> bool:
+    """Whether ``value`` equals ``wanted`` (a scalar, numpy scalars included) or is in it."""
     if wanted is None:
         return True
-    if isinstance(wanted, (str, int)):
-        return value == wanted
-    return value in set(wanted)
+    if isinstance(wanted, (str, bytes)) or np.ndim(wanted) == 0:
+        return bool(value == wanted)
+    return any(bool(value == w) for w in wanted)
 
 
 class SessionCollection(Sequence):
@@ -578,7 +579,8 @@ class SessionCollection(Sequence):
         Parameters
         ----------
         subject, population, stage, day : optional
-            Value, or list/set of accepted values; None accepts everything.
+            Value (numpy scalars included, e.g. from ``summary()``; ``day=1.0`` matches
+            day 1), or list/set/array of accepted values; None accepts everything.
 
         Returns
         -------
