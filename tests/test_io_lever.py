@@ -102,3 +102,16 @@ def test_interval_tables_and_build_session(tmp_path):
         build_session(np.ones((50, 2)), t, subject="m1", behavior=[tr, tr])
     with pytest.raises(DataFormatError, match="neural has 50 rows but timestamps has 49"):
         build_session(np.ones((50, 2)), t[:-1], subject="m1", source="plane0")
+
+
+def test_csv_with_pandas_default_index_column(tmp_path):
+    t = np.arange(0, 2, 0.01)
+    df = pd.DataFrame({"time": t, "lever": np.sin(t)})
+    p = tmp_path / "indexed.csv"
+    df.to_csv(p)  # pandas' default: writes the 0..n-1 index as an unnamed column
+    tr = read_trace(p)
+    assert tr.names == ["lever"] and np.allclose(tr.values[:, 0], np.sin(t))
+    # an unnamed first column that is not 0..n-1 is data and is kept
+    q = tmp_path / "unnamed_data.csv"
+    df.set_axis(np.arange(len(df)) * 2).to_csv(q)
+    assert read_trace(q).names == ["Unnamed: 0", "lever"]

@@ -94,3 +94,18 @@ def test_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="iscell.npy"):
         read_suite2p(d)
     assert read_suite2p(d, cells_only=False).F.shape[1] == 8
+
+
+def test_unknown_frame_rate_message_names_existing_parameters(tmp_path):
+    import inspect
+
+    from sharedrep.io.suite2p import Suite2pPlane
+
+    d = tmp_path / "plane0"
+    make_suite2p(d)
+    plane = read_suite2p(d, allow_pickle=False)
+    with pytest.raises(DataFormatError, match="frame rate unknown") as ei:
+        plane.to_session(subject="m1")
+    msg = str(ei.value)
+    assert str(d) in msg and "to_session(timestamps=" in msg and "frame_rate=" not in msg
+    assert "timestamps" in inspect.signature(Suite2pPlane.to_session).parameters

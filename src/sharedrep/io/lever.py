@@ -11,6 +11,8 @@ Supported layouts
     ``time_column`` (default: the first of ``"time"``, ``"timestamp"``,
     ``"timestamps"``, ``"t"`` present), or from ``timestamps=`` / ``sampling_rate=``
     when the file has no time column. All other columns (or ``columns=``) are values.
+    A pandas default index saved with the data (an unnamed first column, read as
+    ``"Unnamed: 0"``, holding ``0, 1, ..., T-1``) is dropped.
 
 Pickled ``.npy`` files are refused (``allow_pickle=False``).
 """
@@ -67,6 +69,14 @@ def _numeric_2d(a: np.ndarray, source: str) -> np.ndarray:
     return a
 
 
+def _is_default_index(df: pd.DataFrame, col: str) -> bool:
+    """Whether ``col`` is a pandas default index written by ``DataFrame.to_csv``."""
+    if col != "Unnamed: 0":
+        return False
+    v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+    return bool(np.array_equal(v, np.arange(len(df))))
+
+
 def read_trace(
     path: str | os.PathLike,
     *,
@@ -93,7 +103,9 @@ def read_trace(
     time_column : str or int, optional
         CSV: name of the time column; NPY: index of the time column.
     columns : list of str or int, optional
-        Value columns to keep (CSV names or NPY indices); default: all but time.
+        Value columns to keep (CSV names or NPY indices); default: all but the time
+        column (a pandas default index column ``"Unnamed: 0"`` holding ``0..T-1`` is
+        dropped).
     names : list of str, optional
         Feature names (default: CSV headers, or ``"<file stem>"`` /
         ``"<stem>_<j>"`` for NPY).
@@ -155,6 +167,10 @@ def read_trace(
             raise DataFormatError(f"{src}: CSV has a header but no rows")
         hdr = [str(c) for c in df.columns]
         df.columns = hdr
+        if _is_default_index(df, hdr[0]) and hdr[0] != str(time_column):
+            if columns is None or hdr[0] not in [str(c) for c in columns]:
+                df = df.drop(columns=hdr[0])
+                hdr = hdr[1:]
         tcol = None
         if time_column is not None:
             if str(time_column) not in hdr:

@@ -87,8 +87,9 @@ class Suite2pPlane:
         """
         if not self.sampling_rate:
             raise DataFormatError(
-                f"{self.path}: frame rate unknown (ops.npy not loaded); give frame_rate= "
-                "or frame timestamps"
+                f"{self.path}: frame rate unknown (no ops.npy, ops['fs'] missing, or "
+                "allow_pickle=False); pass frame times as to_session(timestamps=...) "
+                "(e.g. np.arange(n_frames) / rate; study file: frame_rate or frame_times)"
             )
         return start_time + np.arange(self.n_frames) / self.sampling_rate
 
