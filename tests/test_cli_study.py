@@ -132,6 +132,9 @@ def test_report_errors(tmp_path):
     assert result.exit_code == 1 and "results.json" in result.stderr
     result = _invoke("report", tmp_path / "missing")
     assert result.exit_code == 1 and "not found" in result.stderr
+    (tmp_path / "t1.py").write_text("x = 1\n")
+    result = _invoke("report", tmp_path / "t1.py")
+    assert result.exit_code == 1 and "is a file, not a results folder" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -167,10 +170,25 @@ def test_fit_compute_options(tiny_study, tmp_path):
     assert b.get_params()["form"] == "dual" and b.get_params()["dtype"] == "float32"
     assert a.n_shared_ == b.n_shared_
     np.testing.assert_allclose(b.shared_axes_, a.shared_axes_, atol=1e-3)
-    result = _invoke(*args, "--backend", "spark")
+    for extra, message in (
+        (("--backend", "spark"), "backend must be one of"),
+        (("--device", "cuda"), "needs backend='torch'"),
+        (("--backend", "numpy", "--dtype", "float16"), "dtype must be"),
+        (("--backend", "numpy", "--form", "sideways"), "form must be one of"),
+    ):
+        result = _invoke(*args, *extra)
+        assert result.exit_code == 1 and message in result.stderr, _fail_msg(result)
+        assert "Fitting" not in result.output and "Traceback" not in result.output
+    # the study file's [analysis] backend is the default of --backend
+    text = (folder / "study.toml").read_text()
+    other = folder / "study_spark.toml"  # same folder: the session paths resolve
+    other.write_text(text.replace("[analysis]\n", '[analysis]\nbackend = "spark"\n', 1))
+    result = _invoke("fit", other, "--population", "thalamus", "--stage", "expert")
     assert result.exit_code == 1 and "backend must be one of" in result.stderr
-    result = _invoke(*args, "--device", "cuda")
-    assert result.exit_code == 1 and "needs backend='torch'" in result.stderr
+    result = _invoke(
+        "fit", other, "--population", "thalamus", "--stage", "expert", "--backend", "numpy"
+    )
+    assert result.exit_code == 0, _fail_msg(result)
 
 
 def test_fit_errors(tiny_study, tmp_path):

@@ -418,6 +418,25 @@ def run(
     con.print(f"Report: [bold]{report}[/bold]")
 
 
+def _check_compute(backend: str, device: str, dtype: str, form: str) -> None:
+    """Refuse unknown compute options before any data are loaded."""
+    from .backends import BACKENDS, check_dtype, get_backend
+    from .dual import FORMS
+
+    if backend not in BACKENDS:
+        raise UserError(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if form not in FORMS:
+        raise UserError(f"--form must be one of {', '.join(FORMS)}; got {form!r}")
+    check_dtype(dtype)
+    if backend == "torch":
+        try:
+            get_backend("torch", device=device)  # torch installed, the device usable
+        except ImportError as exc:
+            raise UserError(str(exc)) from None
+    elif device != "cpu":
+        raise UserError(f"--device {device!r} needs backend='torch' (--backend torch)")
+
+
 @app.command()
 def fit(
     study: Annotated[
@@ -434,12 +453,14 @@ def fit(
         typer.Option("--out", "-o", help="Save the fitted model (.npz, portable, no pickle)."),
     ] = None,
     backend: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Where the data pass runs: numpy, dask (a dask.distributed cluster; "
-            "SHAREDREP_DASK_SCHEDULER names one) or torch."
+            "SHAREDREP_DASK_SCHEDULER names one) or torch. Default: the study file's "
+            "`[analysis] backend`, else numpy.",
+            show_default=False,
         ),
-    ] = "numpy",
+    ] = None,
     device: Annotated[
         str, typer.Option(help="Torch device with --backend torch (cpu, cuda, cuda:1...).")
     ] = "cpu",
@@ -474,7 +495,9 @@ def fit(
             raise FileNotFoundError(f"no study file at {study}")
         if out is not None and out.exists() and not force:
             raise UserError(f"{out} exists; pass --force to replace it")
-        # names first, from the file itself (fast), then again on the loaded sessions
+        # options and names first, from the file itself (fast), then the sessions
+        if backend is not None:
+            _check_compute(backend, device, dtype, form)
         entries = _study_entries(study)
         for what, value in (("population", population), ("stage", stage)):
             have = list(dict.fromkeys(e.get(what) for e in entries if e.get(what) is not None))
@@ -488,6 +511,9 @@ def fit(
             if value not in have:
                 raise UserError(f"{what} {value!r} not in {study} (available: {list(have)})")
         cfg = resolve_settings(collection)
+        if backend is None:
+            backend = str((collection.analysis or {}).get("backend", "numpy"))
+            _check_compute(backend, device, dtype, form)
         keys = ("n_shared", "alpha", "alphas", "lags", "behavior_metric", "cv", "selection")
         model = make_model(**{k: cfg[k] for k in keys}, random_state=cfg["random_state"])
         model.set_params(backend=backend, device=device, dtype=dtype, form=form)

@@ -403,6 +403,8 @@ def rebuild_report(
 
     Raises
     ------
+    NotADirectoryError
+        ``results_dir`` is a file.
     FileNotFoundError
         No ``results.json``, or a table / figure it lists is missing.
     FileExistsError
@@ -411,6 +413,8 @@ def rebuild_report(
         ``results.json`` is not a results file of this package.
     """
     d = Path(results_dir)
+    if d.is_file():
+        raise NotADirectoryError(f"{d} is a file, not a results folder")
     if not d.is_dir():
         raise FileNotFoundError(f"results folder not found: {d}")
     meta_path = d / RESULTS_JSON

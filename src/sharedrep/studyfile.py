@@ -72,7 +72,7 @@ ANALYSIS_KEYS: dict[str, tuple] = {
     "populations": _LIST,
     "stages": _LIST,
     "within_trials": _BOOL,
-    "backend": _STR,
+    "backend": _STR,  # default of `sharedrep fit --backend` (`run` computes in-process)
     "output": _STR,
     # learning-study pipeline (sharedrep.study.pipeline.DEFAULT_SETTINGS)
     "alphas": _LIST,

@@ -80,7 +80,8 @@ def resolve_settings(collection: SessionCollection, settings: dict | None = None
     Raises
     ------
     ValueError
-        Unknown keys (``output`` and ``backend`` are accepted and ignored).
+        Unknown keys (``output`` and ``backend`` are accepted and ignored here: the
+        analyses compute in-process; ``backend`` is the default of ``sharedrep fit``).
     """
     if settings is not None and not isinstance(settings, dict):
         raise TypeError(f"settings must be a dict; got {type(settings).__name__}")
