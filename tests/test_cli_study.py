@@ -219,6 +219,15 @@ def test_run_errors(tmp_path, tiny_study):
     assert result.exit_code == 1 and "missing.nwb" in result.stderr
     assert not (tmp_path / "o").exists()
     assert "Traceback" not in result.output
+    # a study too small for 5 folds: the error names the analysis, the cell and the mouse
+    small = tmp_path / "small"
+    result = _invoke("simulate", "--out", small, "--mice", "2", "--days", "1,14", "--trials", "10")
+    assert result.exit_code == 0, _fail_msg(result)
+    result = _invoke("run", small / "study.toml", "--out", tmp_path / "o2")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert re.search(
+        r"analysis encoding_by_population: \S+ / \S+: subject 0 \(mouse01\)", result.stderr
+    )
 
 
 @pytest.mark.parametrize("command", ["run", "fit", "simulate", "report", "validate", "demo"])

@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import math
 import numbers
+import re
 import warnings
 from collections.abc import Iterable
 
@@ -474,3 +475,20 @@ def quiet():
         warnings.filterwarnings("ignore", message=".*are constant", category=UserWarning)
         warnings.filterwarnings("ignore", message="no shared dimension", category=RuntimeWarning)
         yield
+
+
+@contextlib.contextmanager
+def naming(where: str, subjects=()):
+    """Prefix a ``ValueError`` raised inside with ``where`` (e.g. ``"thalamus / expert"``)
+    and name the mice behind "subject <i>" (the index into ``subjects``)."""
+    try:
+        yield
+    except ValueError as exc:
+        subjects = list(subjects)
+
+        def mouse(m):
+            i = int(m.group(1))
+            return f"{m.group(0)} ({subjects[i]})" if i < len(subjects) else m.group(0)
+
+        message = re.sub(r"subject (\d+)", mouse, str(exc))
+        raise ValueError(f"{where}: {message}") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..session import SessionCollection
-from ._common import empty_figure, make_model, single_blas
+from ._common import empty_figure, make_model, naming, single_blas
 from ._result import AnalysisResult
 from .activation import selective_activation
 from .behavior import learning_curves
@@ -196,7 +196,8 @@ def run_study(
             if bar is not None:
                 bar.update(top, description=f"study: {name}")
             t0 = time.perf_counter()
-            res = fn()
+            with naming(f"analysis {name}"):
+                res = fn()
             res.summary["runtime_s"] = round(time.perf_counter() - t0, 3)
             results[name] = res
             if bar is not None:

@@ -26,6 +26,7 @@ from ._common import (
     encoding_sessions,
     fnum,
     make_model,
+    naming,
     new_figure,
     ordered_stages,
     quiet,
@@ -199,27 +200,28 @@ def encoding_by_population(
     per_mouse: dict = {}
     with Steps(progress, "encoding", len(cells) + len(comparisons)) as steps, quiet():
         for i, ((pop, st), args) in enumerate(cells.items()):
-            perm = permutation_test(
-                model,
-                args.neural,
-                args.behavior,
-                args.groups,
-                n_perm=n_perm,
-                min_shift=min_shift,
-                n_jobs=n_jobs,
-                random_state=_seed(random_state, 2 * i),
-                progress=False,
-            )
-            boot = bootstrap_subjects(
-                model,
-                args.neural,
-                args.behavior,
-                args.groups,
-                n_boot=n_boot,
-                random_state=_seed(random_state, 2 * i + 1),
-                n_jobs=n_jobs,
-                progress=False,
-            )
+            with naming(f"{pop} / {st}", args.subjects):
+                perm = permutation_test(
+                    model,
+                    args.neural,
+                    args.behavior,
+                    args.groups,
+                    n_perm=n_perm,
+                    min_shift=min_shift,
+                    n_jobs=n_jobs,
+                    random_state=_seed(random_state, 2 * i),
+                    progress=False,
+                )
+                boot = bootstrap_subjects(
+                    model,
+                    args.neural,
+                    args.behavior,
+                    args.groups,
+                    n_boot=n_boot,
+                    random_state=_seed(random_state, 2 * i + 1),
+                    n_jobs=n_jobs,
+                    progress=False,
+                )
             fitted = perm.model
             ia = fitted.cv_results_["best_index"][0]
             per_subject = fitted.cv_results_["r2_subject_dim"][ia, :, 0]
@@ -247,16 +249,17 @@ def encoding_by_population(
             steps.advance(f"{pop}/{st}")
         for j, (kind, ca, cb) in enumerate(comparisons):
             A, B = cells[ca], cells[cb]
-            gc = compare_groups(
-                model,
-                (A.neural, A.behavior, A.groups),
-                model,
-                (B.neural, B.behavior, B.groups),
-                n_perm=n_perm_groups,
-                n_jobs=n_jobs,
-                random_state=_seed(random_state, 1000 + j),
-                progress=False,
-            )
+            with naming(f"{ca[0]} / {ca[1]} vs {cb[0]} / {cb[1]}"):
+                gc = compare_groups(
+                    model,
+                    (A.neural, A.behavior, A.groups),
+                    model,
+                    (B.neural, B.behavior, B.groups),
+                    n_perm=n_perm_groups,
+                    n_jobs=n_jobs,
+                    random_state=_seed(random_state, 1000 + j),
+                    progress=False,
+                )
             ma, mb = per_mouse[ca], per_mouse[cb]
             paired = np.array([ma[m] - mb[m] for m in ma if m in mb], dtype=float)
             comp_rows.append(
