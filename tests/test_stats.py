@@ -342,6 +342,26 @@ def test_compare_groups_detects_subspace_difference(eight):
     assert res.angles[0] > 20 and res.similarity < 0.9
 
 
+def test_compare_groups_null_fits_keep_the_observed_number_of_dimensions(eight, monkeypatch):
+    from sharedrep import stats
+
+    seen = []
+    real = stats._quiet_fit
+
+    def spy(model, *args):
+        seen.append(model.get_params()["n_shared"])
+        return real(model, *args)
+
+    monkeypatch.setattr(stats, "_quiet_fit", spy)
+    m = ShaReD(n_shared="auto", max_shared=3, **FAST)
+    res = compare_groups(
+        m, _data(eight, range(4)), m, _data(eight, range(4, 8)), n_perm=5, progress=False
+    )
+    k = len(res.angles)
+    null_fits = seen[8:]  # after the 8 single-subject fits of the subspace test
+    assert len(null_fits) == 2 * res.n_perm and set(null_fits) == {k}
+
+
 def test_compare_groups_validation(eight):
     m = ShaReD(n_shared=1, **FAST)
     a = _data(eight, range(4))

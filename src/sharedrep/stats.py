@@ -890,7 +890,9 @@ def _group_fit(template_a, template_b, Xs, Ys, gs, in_a, k, common_scale):
     ib = np.flatnonzero(~in_a)
     fits = []
     for template, idx in ((template_a, ia), (template_b, ib)):
-        m = _for_subjects(template, idx, len(Xs))
+        # k fixed as in the observed statistic: a null fit selecting fewer dimensions
+        # would be compared over fewer angles
+        m = _for_subjects(template, idx, len(Xs), n_shared=k)
         _quiet_fit(m, [Xs[i] for i in idx], [Ys[i] for i in idx], [gs[i] for i in idx])
         fits.append(m)
     ra, rb = (_heldout_r2(m, k) for m in fits)
