@@ -394,7 +394,13 @@ def test_compare_groups_omits_samples_like_the_fits(eight):
     def compare(data):
         X, Y, g = data
         return compare_groups(
-            m, (X[:4], Y[:4], g[:4]), m, (X[4:], Y[4:], g[4:]), n_perm=10, progress=False
+            m,
+            (X[:4], Y[:4], g[:4]),
+            m,
+            (X[4:], Y[4:], g[4:]),
+            n_perm=10,
+            random_state=0,
+            progress=False,
         )
 
     a, b = compare((neural, with_nan, groups)), compare(dropped)
