@@ -1,6 +1,7 @@
 """Backend interface, sessions given as files / lazy arrays, backend parameters."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 
@@ -119,6 +120,14 @@ def test_fit_from_files_matches_in_memory(data, reference, tmp_path):
     m = ShaReD(**KW).fit(neural, behavior, groups=groups)
     assert_same_model(reference, m)
     assert m.n_units_ == reference.n_units_
+
+
+def test_fit_from_files_with_trial_ids_from_pandas(data, reference, tmp_path):
+    neural, behavior, _ = _write_sessions(data, tmp_path)
+    groups = [pd.Series([f"trial{int(i):03d}" for i in g]) for g in data.groups]  # object dtype
+    m = ShaReD(**KW).fit(neural, behavior, groups=groups)
+    ref = ShaReD(**KW).fit(data.neural, data.behavior, groups=groups)
+    assert_same_model(ref, m)
 
 
 def test_fit_from_lazy_arrays(data, reference, tmp_path):

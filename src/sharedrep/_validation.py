@@ -120,12 +120,12 @@ def check_groups(groups, n_subjects: int, n_samples: list[int], *, subject_ids=N
                 f"subject {s}: groups must have shape ({T},) to match neural; got {arr.shape}"
             )
         if arr.dtype == object:  # e.g. a pandas column of strings
-            arr = _object_trial_ids(arr, s)
+            arr = object_trial_ids(arr, s)
         out.append(arr)
     return out
 
 
-def _object_trial_ids(arr: np.ndarray, subject) -> np.ndarray:
+def object_trial_ids(arr: np.ndarray, subject) -> np.ndarray:
     """Trial ids held as Python objects (e.g. read by pandas) as a string or integer array."""
     kinds = {type(v) for v in arr.tolist()}
     if kinds and all(issubclass(k, str) for k in kinds):

@@ -30,7 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import solver
-from .._validation import check_array, check_pair_shapes, check_same_features
+from .._validation import (
+    check_array,
+    check_pair_shapes,
+    check_same_features,
+    object_trial_ids,
+)
 
 __all__ = [
     "FileArray",
@@ -376,11 +381,8 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
                         f"subject {s}: groups must have shape ({X.shape[0]},) to match "
                         f"neural; got {tuple(g.shape)}"
                     )
-                if not isinstance(g, _Source) and g.dtype == object:
-                    raise TypeError(
-                        f"subject {s}: groups must hold integer or string trial ids; "
-                        "got dtype object"
-                    )
+                if not isinstance(g, _Source) and g.dtype == object:  # e.g. from pandas
+                    g = object_trial_ids(g, s)
             gs.append(g)
     return Xs, Ys, gs
 
