@@ -138,3 +138,14 @@ def test_driver_memory_bounded(client, tmp_path):
     # one subject's activity alone is 16 MB; the driver must stay well below that
     assert peak < data_bytes / 6, (peak, data_bytes)
     assert peak < T * N * 8, (peak, T * N * 8)
+
+
+def test_refits_with_n_jobs_run_on_the_cluster_one_by_one(client, data):
+    from sharedrep import permutation_test
+
+    m = ShaReD(n_shared=1, cv=3, alphas=[0.1, 1.0], backend="dask", private=False)
+    kw = dict(n_perm=3, random_state=0, progress=False)
+    one = permutation_test(m, data.neural, data.behavior, data.groups, n_jobs=1, **kw)
+    with pytest.warns(UserWarning, match="n_jobs=2 ignored: with backend='dask'"):
+        two = permutation_test(m, data.neural, data.behavior, data.groups, n_jobs=2, **kw)
+    np.testing.assert_array_equal(one.null, two.null)

@@ -87,9 +87,25 @@ def _check_count(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _check_n_jobs(n_jobs) -> int:
+def _check_n_jobs(n_jobs, model=None) -> int:
+    """Validated ``n_jobs``; 1 (with a warning) for a model whose fits run elsewhere.
+
+    With ``backend="dask"`` (or ``"torch"``) each refit already runs on the cluster (or
+    the device); joblib worker processes would each start their own cluster (or device
+    context), which fails or competes for it.
+    """
     if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs == 0:
         raise ValueError(f"n_jobs must be a non-zero int (-1 = all cores); got {n_jobs!r}")
+    backend = None if model is None else model.get_params().get("backend", "numpy")
+    if n_jobs != 1 and backend in ("dask", "torch"):
+        where = "cluster" if backend == "dask" else "torch device"
+        warnings.warn(
+            f"n_jobs={n_jobs} ignored: with backend={backend!r} every refit runs on the "
+            f"{where} already; the refits run one after the other (n_jobs=1)",
+            UserWarning,
+            stacklevel=3,
+        )
+        return 1
     return int(n_jobs)
 
 
@@ -530,7 +546,7 @@ def permutation_test(
     _check_model(model)
     _require_cv(model, what="permutation_test")
     n_perm = _check_count(n_perm, "n_perm")
-    n_jobs = _check_n_jobs(n_jobs)
+    n_jobs = _check_n_jobs(n_jobs, model)
     Xs, Ys, gs = _validate_data(model, neural, behavior, groups)
     Ts = [X.shape[0] for X in Xs]
     min_shift = _check_min_shift(min_shift, Ts)
@@ -702,7 +718,7 @@ def bootstrap_subjects(
     """
     _check_model(model)
     n_boot = _check_count(n_boot, "n_boot", 2)
-    n_jobs = _check_n_jobs(n_jobs)
+    n_jobs = _check_n_jobs(n_jobs, model)
     if not (isinstance(ci, numbers.Real) and 0.0 < ci < 1.0):
         raise ValueError(f"ci must be a number in (0, 1); got {ci!r}")
     Xs, Ys, gs = _validate_data(model, neural, behavior, groups)
@@ -984,7 +1000,7 @@ def compare_groups(
             "its permutations, so weights given per position of a group cannot follow them"
         )
     n_perm = _check_count(n_perm, "n_perm")
-    n_jobs = _check_n_jobs(n_jobs)
+    n_jobs = _check_n_jobs(n_jobs, model_a)
     Xa, Ya, ga = _validate_data(model_a, *_unpack_data(data_a, "data_a"))
     Xb, Yb, gb = _validate_data(model_b, *_unpack_data(data_b, "data_b"))
     if Ya[0].shape[1] != Yb[0].shape[1]:

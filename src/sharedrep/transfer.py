@@ -381,7 +381,7 @@ def transfer_score(
         without permutations).
     """
     _check_model(model)
-    n_jobs = _check_n_jobs(n_jobs)
+    n_jobs = _check_n_jobs(n_jobs, model)
     if target not in ("behavior", "latents"):
         raise ValueError(f"target must be 'behavior' or 'latents'; got {target!r}")
     try:
