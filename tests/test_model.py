@@ -341,6 +341,28 @@ def test_subject_weight_zero_equals_dropping_the_subject(small_data):
     np.testing.assert_allclose(w.shared_axes_, ref.shared_axes_, atol=1e-8)
 
 
+def test_subject_weight_zero_takes_no_part_in_the_selection(small_data):
+    d = small_data
+    rng = np.random.default_rng(0)
+    # subject 2 replaced by a long pure-noise recording: with weight 0 it must not count
+    X = [*d.neural[:2], rng.standard_normal((4000, 40)), d.neural[3]]
+    Y = [*d.behavior[:2], rng.standard_normal((4000, d.behavior[0].shape[1])), d.behavior[3]]
+    G = [*d.groups[:2], np.repeat(np.arange(200), 20), d.groups[3]]
+    kw = dict(n_shared="auto", cv=4, random_state=0, lags=2)
+    w = ShaReD(subject_weights=[1, 1, 0, 1], **kw).fit(X, Y, groups=G)
+    keep = [0, 1, 3]
+    ref = ShaReD(**kw).fit([X[i] for i in keep], [Y[i] for i in keep], groups=[G[i] for i in keep])
+    assert (w.alpha_, w.n_shared_) == (ref.alpha_, ref.n_shared_)
+    np.testing.assert_allclose(
+        w.cv_results_["mean_score"], ref.cv_results_["mean_score"], atol=1e-10
+    )
+    np.testing.assert_allclose(w.cv_results_["r2_dim"], ref.cv_results_["r2_dim"], atol=1e-10)
+    # equal weights: the plain pooled score
+    a = ShaReD(subject_weights=[2, 2, 2, 2], **kw).fit(X, Y, groups=G)
+    b = ShaReD(**kw).fit(X, Y, groups=G)
+    np.testing.assert_array_equal(a.cv_results_["mean_score"], b.cv_results_["mean_score"])
+
+
 def test_auto_n_shared_finds_true_dimension():
     for k_true in (1, 3):
         d = simulate(n_subjects=6, n_samples=1000, n_units=20, n_shared=k_true, seed=k_true)

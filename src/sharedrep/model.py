@@ -112,7 +112,10 @@ class ShaReD(BaseEstimator):
         ``"correlation"`` metric (0 = plain CCA metric).
     subject_weights : array-like of shape (S,) or None
         Weights ``w_s`` of the subjects in the pooled matrices (normalised to sum to 1;
-        default equal).
+        default equal). They also weight each subject's held-out sums of squares in the
+        cross-validated selection score (relative to equal weights, which pool the
+        subjects' held-out samples as they are), so a subject of weight 0 plays no part
+        in choosing ``alpha`` and ``n_shared``.
     nan_policy : {"raise", "omit"}, default="raise"
         ``"omit"`` drops samples with NaN/inf in behaviour, and every lag window that
         contains a non-finite neural sample.
@@ -420,7 +423,7 @@ class ShaReD(BaseEstimator):
                 keep_solutions=self.private,
             )
             solutions = errors.pop("solutions", solutions)
-            self.cv_results_ = _summarize_cv(errors, alphas, self.behavior_metric)
+            self.cv_results_ = _summarize_cv(errors, alphas, self.behavior_metric, weights)
             mean, se = self.cv_results_["mean_score"], self.cv_results_["se_score"]
             if auto_k:
                 i_alpha, k = select_grid(mean, se, self.selection)
@@ -1030,8 +1033,32 @@ class ShaReD(BaseEstimator):
         return m
 
 
-def _summarize_cv(errors: dict, alphas: np.ndarray, metric: str) -> dict:
-    """Fold scores and held-out R^2 tables from the raw held-out errors."""
+def _weighted_errors(errors: dict, weights) -> dict:
+    """Held-out sums of squares with each subject's scaled by ``S w_s / sum(w)``.
+
+    Equal weights change nothing (plain pooling over subjects); a subject of weight 0
+    takes no part in the selection, as it takes none in the pooled matrices.
+    """
+    if weights is None:
+        return errors
+    w = np.asarray(weights, dtype=float)
+    rel = w * w.size / w.sum()
+    if np.allclose(rel, 1.0):
+        return errors
+    out = dict(errors)
+    for key in ("sse", "sst"):  # (n_folds, n_alphas, S, k)
+        out[key] = errors[key] * rel[None, None, :, None]
+    out["sst_behavior"] = errors["sst_behavior"] * rel[None, :]  # (n_folds, S)
+    return out
+
+
+def _summarize_cv(errors: dict, alphas: np.ndarray, metric: str, weights=None) -> dict:
+    """Fold scores and held-out R^2 tables from the raw held-out errors.
+
+    The pooled scores weight the subjects by ``weights`` (see :func:`_weighted_errors`);
+    the per-subject R^2 do not depend on them.
+    """
+    errors = _weighted_errors(errors, weights)
     fold_scores = solver.cv_criterion(errors, metric)
     n_folds = fold_scores.shape[0]
     mean = solver.pooled_criterion(errors, metric)
