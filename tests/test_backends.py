@@ -1,5 +1,7 @@
 """Backend interface, sessions given as files / lazy arrays, backend parameters."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -231,5 +233,12 @@ def test_transform_predict_score_add_subject_read_sources(data, reference, tmp_p
     a.add_subject(X0, Y0, groups=g0)
     b.add_subject(lazy_x, z, groups=g0)
     np.testing.assert_array_equal(a.encoders_[-1], b.encoders_[-1])
-    with pytest.raises(ValueError, match="subject 0: neural .*missing.npy.* could not be read"):
+    with pytest.raises(FileNotFoundError, match="subject 0: neural: no such file.*missing.npy"):
         m.transform(tmp_path / "missing.npy", 0)
+    # unreadable files are named as in fit, whatever the method
+    np.savetxt(tmp_path / "x0.csv", X0, delimiter=",")
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "x0.npy").read_bytes()[:500])
+    for bad, message in (("x0.csv", r"x0\.csv.*unknown file type"), ("cut.npy", r"cut\.npy")):
+        for call in (m.transform, m.predict, lambda x, s: copy.deepcopy(m).add_subject(x, Y0)):
+            with pytest.raises(ValueError, match=message):
+                call(tmp_path / bad, 0)

@@ -302,7 +302,18 @@ def as_source(x):
     return LazyArray(x)
 
 
+def _read_meta(src, name: str, subject) -> None:
+    """Read a source's shape and dtype, errors naming the subject and the array."""
+    try:
+        _ = (src.shape, src.dtype)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"subject {subject}: {name}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"subject {subject}: {name}: {exc}") from None
+
+
 def _check_meta(src, name: str, subject, ndim: int):
+    _read_meta(src, name, subject)
     where = f"subject {subject}: {name}"
     if src.ndim != ndim:
         expected = {1: "(T,)", 2: "(T, n_units)" if name == "neural" else "(T, n_features)"}
@@ -411,7 +422,9 @@ def read_source(a, name: str, subject, *, nan_policy: str = "raise"):
     """The values of a path, lazy array or tensor as an ndarray; anything else unchanged."""
     if a is None or not is_source(a):
         return a
-    return load(as_source(a), name, subject, nan_policy=nan_policy)
+    src = as_source(a)
+    _read_meta(src, name, subject)  # unknown, missing or ambiguous files named as in fit
+    return load(src, name, subject, nan_policy=nan_policy)
 
 
 def subject_task(X, Y, g, subject, **opts) -> solver.SubjectData:
