@@ -775,3 +775,17 @@ def test_omit_names_the_unit_that_leaves_no_usable_samples(data):
     N[1][:, 3] = np.nan  # a dead unit: every lag window has a missing sample
     with pytest.raises(ValueError, match=r"subject 1: only 0 usable .*neural units \[3\]"):
         ShaReD(alpha=1.0, cv=None, n_shared=1, nan_policy="omit").fit(N, B, groups=data.groups)
+
+
+def test_failed_refit_leaves_the_model_unfitted(data):
+    from sklearn.exceptions import NotFittedError
+
+    N, B = _lists(data)
+    m = ShaReD(n_shared=1, cv=3, alphas=[0.1, 1.0], shrinkage=0.0).fit(N, B, groups=data.groups)
+    bad = [np.column_stack([Y[:, :2], np.ones(len(Y))]) for Y in B]  # a constant feature
+    with pytest.raises(ValueError, match="singular"):
+        m.fit(N, bad, groups=data.groups)
+    assert not [a for a in vars(m) if a.endswith("_") and not a.startswith("_")]
+    with pytest.raises(NotFittedError):
+        m.transform(N[0], 0)
+    m.fit(N, B, groups=data.groups)  # and it can be fitted again

@@ -380,7 +380,20 @@ class ShaReD(BaseEstimator):
         Returns
         -------
         self : ShaReD
+
+        Notes
+        -----
+        A fit that fails leaves the estimator unfitted (the attributes of an earlier fit
+        are removed), never half-updated.
         """
+        try:
+            return self._fit(neural, behavior, groups)
+        except BaseException:
+            for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+                delattr(self, name)
+            raise
+
+    def _fit(self, neural, behavior, groups):
         if backends.has_sources(neural, behavior, groups):
             Xs, Ys, gs = backends.check_sources(
                 neural, behavior, groups, nan_policy=self.nan_policy
