@@ -159,9 +159,12 @@ class ShaReD(BaseEstimator):
         Number of shared dimensions ``k``.
     explained_ : ndarray (k,)
         In-sample pooled fraction of each shared latent's variance explained by neural
-        activity (``rho_k`` for the correlation metric).
+        activity, in ``[0, 1]``.
     eigenvalues_ : ndarray (k,)
-        Generalized eigenvalues ``rho_k``.
+        Generalized eigenvalues ``rho_k``. With the correlation metric and no shrinkage
+        they equal ``explained_``; the metric's shrinkage (``shrinkage``, default 0.01)
+        shrinks ``C_m`` and so makes ``rho_k`` differ slightly (it can exceed 1): read
+        ``explained_`` for the fraction explained.
     cv_results_ : dict or None
         ``alphas`` (n_alphas,), ``n_shared`` (k_max,), ``fold_scores``
         (n_folds, n_alphas, k_max), ``mean_score``, ``se_score`` (n_alphas, k_max): the
