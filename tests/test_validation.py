@@ -789,3 +789,21 @@ def test_failed_refit_leaves_the_model_unfitted(data):
     with pytest.raises(NotFittedError):
         m.transform(N[0], 0)
     m.fit(N, B, groups=data.groups)  # and it can be fitted again
+
+
+def test_constant_unit_warning_tells_units_from_lagged_columns(data):
+    N, B = _lists(data)
+    X = N[0].copy()
+    starts = np.flatnonzero(np.r_[True, np.diff(data.groups[0]) != 0])
+    X[:, 1] = 0.0
+    X[starts, 1] = 1.0  # non-zero only on each trial's first sample: seen at lag 2 only
+    X[:, 2] = 7.0  # constant everywhere
+    N[0] = X
+    with pytest.warns(UserWarning) as rec:
+        m = ShaReD(n_shared=1, alpha=1.0, cv=None, lags=2).fit(N, B, groups=data.groups)
+    (msg,) = [str(w.message) for w in rec if "constant" in str(w.message)]
+    assert msg.startswith("subject 0: neural units [2] are constant; they were dropped")
+    assert "units [1] are constant at some lags only" in msg
+    n = X.shape[1]
+    dropped = np.flatnonzero(m.constant_units_[0])
+    assert set(dropped) == {2, n + 2, 2 * n + 2, 1, n + 1}  # unit 1 at lags 0 and 1

@@ -502,16 +502,25 @@ class ShaReD(BaseEstimator):
     def _warn_constant(self, subjects):
         for s in subjects:
             const = self.constant_units_[s]
-            if np.any(const):
-                n_units = self.n_units_[s]
-                units = sorted({int(j) % n_units for j in np.flatnonzero(const)})
-                more = "..." if len(units) > 10 else ""
-                warnings.warn(
-                    f"subject {s}: neural units {units[:10]}{more} are constant; they were "
-                    "dropped (zero encoder weight)",
-                    UserWarning,
-                    stacklevel=3,
+            if not np.any(const):
+                continue
+            # lagged columns are lag-major: column j is unit j % n_units at lag j // n_units
+            by_unit = np.asarray(const).reshape(-1, self.n_units_[s])
+            always = np.flatnonzero(by_unit.all(axis=0)).tolist()
+            sometimes = np.flatnonzero(by_unit.any(axis=0) & ~by_unit.all(axis=0)).tolist()
+            parts = []
+            if always:
+                parts.append(f"neural units {_some(always)} are constant; they were dropped")
+            if sometimes:
+                parts.append(
+                    f"units {_some(sometimes)} are constant at some lags only; those lagged "
+                    "columns were dropped"
                 )
+            warnings.warn(
+                f"subject {s}: " + "; ".join(parts) + " (zero encoder weight)",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _private_components(
         self, pp: solver.SubjectData, sd, solutions, whole, alpha: float
@@ -1047,6 +1056,11 @@ class ShaReD(BaseEstimator):
                 f"{path} is truncated, incomplete or corrupt ({type(exc).__name__}: {exc})"
             ) from exc
         return m
+
+
+def _some(items: list, n: int = 10) -> str:
+    """The first ``n`` items as a list literal, ``...`` when there are more."""
+    return f"{items[:n]}" + ("..." if len(items) > n else "")
 
 
 def _weighted_errors(errors: dict, weights) -> dict:
