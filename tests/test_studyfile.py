@@ -324,3 +324,137 @@ def test_unexpected_reader_error_names_entry_and_file(tmp_path, monkeypatch):
     monkeypatch.setattr(sharedrep.io, "read_sleap", bug)
     with pytest.raises(AttributeError, match="programming error"):
         validate_study(toml)
+
+
+@pytest.fixture(scope="module")
+def sim_study(tmp_path_factory):
+    """A small simulated study written as NWB files + study.toml (one population, m1)."""
+    pytest.importorskip("pynwb")
+    from sharedrep.simulate_study import simulate_study
+
+    st = simulate_study(n_mice=2, days=(1, 14), populations=("m1",), trials_per_session=10, seed=0)
+    return st.write(tmp_path_factory.mktemp("sim") / "sim")
+
+
+def _variant(toml: Path, name: str, settings: dict, *, drop_population=False) -> Path:
+    """A copy of ``toml`` (same folder) with ``settings`` set in its [analysis] table."""
+    import json
+    import re
+
+    text = toml.read_text()
+    for key, value in settings.items():
+        line = f"{key} = {json.dumps(value)}"  # JSON numbers/strings/lists are TOML
+        text, n = re.subn(rf"^{key} = .*$", line, text, flags=re.M)
+        if n == 0:
+            text = text.replace("[analysis]\n", f"[analysis]\n{line}\n", 1)
+    if drop_population:
+        text = re.sub(r"^population = .*\n", "", text, flags=re.M)
+    out = toml.parent / f"{name}.toml"
+    out.write_text(text)
+    return out
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("profile_lags", [0], "at least 2 distinct integer lags"),
+        ("profile_lags", [2, 2], "at least 2 distinct integer lags"),
+        ("profile_lags", [0, 1.5], "at least 2 distinct integer lags"),
+        ("fdr", 0, "a number in (0, 1)"),
+        ("fdr", 1, "a number in (0, 1)"),
+        ("days_per_stage", 0, "an integer >= 1"),
+        ("n_permutations", 0, "an integer >= 1"),
+        ("n_perm_groups", 0, "an integer >= 1"),
+        ("n_perm_units", 0, "an integer >= 1"),
+        ("n_perm_overlap", -5, "an integer >= 1"),
+        ("n_bootstrap", 1, "an integer >= 2"),
+        ("n_shared", 0, "an integer >= 1"),
+        ("random_state", -1, "an integer >= 0"),
+        ("cv", 1, "an integer >= 2"),
+        ("n_jobs", 0, "a non-zero integer"),
+        ("min_shift", 0, "a number of samples >= 1"),
+        ("min_shift", 0.4, "a number of samples >= 1"),
+        ("alpha", 0, "a positive number"),
+        ("alpha", [], "a positive number"),
+        ("alpha", [1.0, -1.0], "a positive number"),
+        ("alphas", [0.0, 1.0], "a non-empty list of positive numbers"),
+        ("lags", [0, 0], "a non-empty list of distinct integers"),
+        ("lags", [], "a non-empty list of distinct integers"),
+    ],
+)
+def test_analysis_values_out_of_range_are_reported(sim_study, key, value, expected):
+    toml = _variant(sim_study, f"bad_{key}", {key: value})
+    (msg,) = validate_study(toml, deep=False)
+    assert msg.startswith(f"[analysis]: {key!r} must be ") and expected in msg
+    assert msg.endswith(f", got {value!r}")
+    assert validate_study(toml) == [msg]
+
+
+def test_analysis_values_in_range_are_accepted(sim_study):
+    ok = {
+        "profile_lags": [-1, 0, 3],
+        "fdr": 0.2,
+        "days_per_stage": 1,
+        "n_bootstrap": 2,
+        "n_permutations": 1,
+        "cv": 2,
+        "n_jobs": -1,
+        "min_shift": 1,
+        "alpha": [0.1, 10.0],
+        "lags": -2,
+        "lever": "paw_x",
+        "stim_population": "m1",
+        "activation_population": "m1",
+        "n_shared": 6,
+    }
+    assert validate_study(_variant(sim_study, "ok", ok)) == []
+
+
+def test_analysis_names_must_match_the_sessions(sim_study):
+    bad = {
+        "lever": "nope",
+        "stim_population": "nope",
+        "activation_population": "thalamus",
+        "populations": ["m1", "v1"],
+        "stages": ["expert", "naive"],
+        "n_shared": 7,
+    }
+    toml = _variant(sim_study, "names", bad)
+    problems = validate_study(toml)
+    assert problems == [
+        "[analysis]: populations lists 'v1' but no session has it (populations of the "
+        "study: ['m1'])",
+        "[analysis]: stim_population = 'nope' is not a population of the study "
+        "(populations: ['m1'])",
+        "[analysis]: activation_population = 'thalamus' is not a population of the study "
+        "(populations: ['m1'])",
+        "[analysis]: stages lists 'naive' but no session has it (stages of the study: "
+        "['expert', 'novice'])",
+        "[analysis]: lever = 'nope' is not a behaviour feature of session(s) "
+        "'mouse01-day01-m1', 'mouse01-day14-m1', 'mouse02-day01-m1' and 1 more "
+        "(features of 'mouse01-day01-m1': ['lever_position', 'lever_velocity', 'paw_x', "
+        "'paw_y', 'elbow_x', 'elbow_y'])",
+        "[analysis]: n_shared = 7 exceeds the number of behaviour features (6 in session "
+        "'mouse01-day01-m1': ['lever_position', 'lever_velocity', 'paw_x', 'paw_y', "
+        "'elbow_x', 'elbow_y'])",
+    ]
+    # behaviour features are only known once the sessions are loaded
+    shallow = validate_study(toml, deep=False)
+    assert shallow == problems[:4]
+    with pytest.raises(StudyError) as ei:
+        load_study(toml)
+    assert ei.value.problems == problems
+
+
+def test_populations_stored_only_in_nwb_files_are_checked_deep(sim_study):
+    toml = _variant(sim_study, "nwb_pops", {"stim_population": "nope"}, drop_population=True)
+    assert "\npopulation = " not in toml.read_text()
+    # without loading, the populations are unknown: nothing to report (no false alarm)
+    assert validate_study(toml, deep=False) == []
+    assert validate_study(toml) == [
+        "[analysis]: stim_population = 'nope' is not a population of the study "
+        "(populations: ['m1'])"
+    ]
+    good = _variant(sim_study, "nwb_pops_ok", {"stim_population": "m1"}, drop_population=True)
+    assert validate_study(good) == []
+    assert load_study(good).populations == ["m1"]

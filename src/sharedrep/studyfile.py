@@ -38,6 +38,7 @@ feature, threshold ``movement_threshold`` or automatic).
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -184,6 +185,72 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_num(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: ``[analysis]`` integer settings with a lower bound the analyses require.
+_MIN_INT = {
+    "n_shared": (1, "shared dimensions"),
+    "n_permutations": (1, "circular-shift permutations"),
+    "n_perm_groups": (1, "relabellings per group comparison"),
+    "n_perm_units": (1, "permutations of the unit encoding test"),
+    "n_perm_overlap": (1, "permutations of the overlap test"),
+    "n_bootstrap": (2, "bootstrap resamples of mice"),
+    "days_per_stage": (1, "days per subject and stage"),
+    "random_state": (0, "seed"),
+}
+
+
+def _check_analysis_values(an: dict) -> list[str]:
+    """Range checks of ``[analysis]`` values whose type is right (types: the schema)."""
+    problems: list[str] = []
+
+    def bad(key: str, expected: str) -> None:
+        problems.append(f"[analysis]: {key!r} must be {expected}, got {an[key]!r}")
+
+    for key, (low, what) in _MIN_INT.items():
+        v = an.get(key)
+        if _is_int(v) and v < low:
+            bad(key, f"an integer >= {low} ({what})")
+    cv = an.get("cv")
+    if _is_int(cv) and cv < 2:
+        bad("cv", "an integer >= 2 (cross-validation folds)")
+    if an.get("n_jobs") == 0 and _is_int(an["n_jobs"]):
+        bad("n_jobs", "a non-zero integer (number of parallel jobs; -1: all cores)")
+    fdr = an.get("fdr")
+    if _is_num(fdr) and not 0 < fdr < 1:
+        bad("fdr", "a number in (0, 1) (false discovery rate)")
+    ms = an.get("min_shift")
+    if _is_num(ms) and not (math.isfinite(ms) and round(ms) >= 1):
+        bad("min_shift", "a number of samples >= 1 (rounded to an integer)")
+
+    def positive(v) -> bool:
+        return _is_num(v) and math.isfinite(v) and v > 0
+
+    alpha = an.get("alpha")
+    if (_is_num(alpha) and not positive(alpha)) or (
+        isinstance(alpha, list) and not (alpha and all(map(positive, alpha)))
+    ):
+        bad("alpha", 'a positive number, a non-empty list of positive numbers, or "auto"')
+    alphas = an.get("alphas")
+    if isinstance(alphas, list) and not (alphas and all(map(positive, alphas))):
+        bad("alphas", "a non-empty list of positive numbers (ridge grid)")
+    lags = an.get("lags")
+    if isinstance(lags, list) and not (
+        lags and all(map(_is_int, lags)) and len(set(lags)) == len(lags)
+    ):
+        bad("lags", "an integer or a non-empty list of distinct integers (frames)")
+    pl = an.get("profile_lags")
+    if isinstance(pl, list) and not (all(map(_is_int, pl)) and len(set(pl)) >= 2):
+        bad("profile_lags", "a list of at least 2 distinct integer lags (frames)")
+    return problems
+
+
 def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     """Schema checks; returns problems and the entries (merged with defaults) to load."""
     problems: list[str] = []
@@ -213,6 +280,7 @@ def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dic
         )
     if an.get("selection") not in (None, "best", "1se"):
         problems.append(f'[analysis]: selection must be "best" or "1se", got {an["selection"]!r}')
+    problems.extend(_check_analysis_values(an))
 
     defaults = doc.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -297,12 +365,6 @@ def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dic
         seen.setdefault(sid, i)
         if not bad:
             to_load.append((i, entry))
-    pops = {s.get("population", defaults.get("population")) for s in sessions}
-    stages = {s.get("stage", defaults.get("stage")) for s in sessions}
-    for k, present in (("populations", pops), ("stages", stages)):
-        for v in an.get(k, []) if isinstance(an.get(k), list) else []:
-            if v not in present:
-                problems.append(f"[analysis]: {k} lists {v!r} but no session has it")
     return problems, to_load
 
 
@@ -496,11 +558,11 @@ def _check(path: str | os.PathLike, *, deep: bool = True):
         return [f"{p}: invalid TOML: {err}"], None, []
     base = p.resolve().parent
     problems, entries = _check_static(doc, base)
-    sessions: list[Session] = []
+    loaded: dict[int, Session] = {}
     if deep:
         for i, entry in entries:
             try:
-                sessions.append(_load_entry(entry, base))
+                loaded[i] = _load_entry(entry, base)
             except (DataFormatError, FileNotFoundError, ImportError, ValueError, TypeError) as err:
                 problems.append(f"{_label(i, entry)}: {err}")
             except (LookupError, OSError) as err:
@@ -510,8 +572,88 @@ def _check(path: str | os.PathLike, *, deep: bool = True):
                     f"{_label(i, entry)}: cannot load {_entry_files(entry, base)} "
                     f"({type(err).__name__}: {err})"
                 )
+    sessions = list(loaded.values())
+    if deep:
         problems.extend(_cross_checks(sessions))
+    problems.extend(_choice_checks(doc, loaded))
+    if deep:
+        an = doc.get("analysis")
+        problems.extend(_analysis_data_checks(an if isinstance(an, dict) else {}, sessions))
     return problems, doc, sessions
+
+
+def _choice_checks(doc: dict, loaded: dict[int, Session]) -> list[str]:
+    """``[analysis]`` populations / stages that no session of the study has.
+
+    A session's population (stage) is the one of the study file, else (NWB) the one of
+    the loaded file; when some session has neither (not declared and not loaded) the
+    names cannot be checked and are not reported.
+    """
+    an, raw, defaults = doc.get("analysis"), doc.get("sessions"), doc.get("defaults", {})
+    if not isinstance(an, dict) or not isinstance(raw, list):
+        return []
+    if not all(isinstance(e, dict) for e in raw):
+        return []
+    defaults = defaults if isinstance(defaults, dict) else {}
+    problems: list[str] = []
+    fields = (
+        ("population", "populations", ("stim_population", "activation_population")),
+        ("stage", "stages", ()),
+    )
+    for field, plural, single in fields:
+        present: set = set()
+        known = True
+        for i, e in enumerate(raw):
+            if i in loaded:
+                v = getattr(loaded[i], field)
+            else:
+                v = e.get(field, defaults.get(field))
+                known &= v is not None
+            if v is not None:
+                present.add(v)
+        if not known:
+            continue
+        have = sorted(map(str, present))
+        for v in an.get(plural, []) if isinstance(an.get(plural), list) else []:
+            if v not in present:
+                problems.append(
+                    f"[analysis]: {plural} lists {v!r} but no session has it ({plural} of "
+                    f"the study: {have})"
+                )
+        for key in single:
+            if isinstance(an.get(key), str) and an[key] not in present:
+                problems.append(
+                    f"[analysis]: {key} = {an[key]!r} is not a {field} of the study "
+                    f"({plural}: {have})"
+                )
+    return problems
+
+
+def _analysis_data_checks(an: dict, sessions: list[Session]) -> list[str]:
+    """``[analysis]`` settings that must agree with the loaded sessions."""
+    problems: list[str] = []
+    lever = an.get("lever")
+    if isinstance(lever, str):
+        # the behaviour analyses read the lever of every session with trials
+        lacking = [s for s in sessions if len(s.trials) and lever not in s.behavior_names]
+        if lacking:
+            ids = ", ".join(repr(s.session_id) for s in lacking[:3])
+            more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+            problems.append(
+                f"[analysis]: lever = {lever!r} is not a behaviour feature of session(s) "
+                f"{ids}{more} (features of {lacking[0].session_id!r}: "
+                f"{lacking[0].behavior_names})"
+            )
+    k = an.get("n_shared")
+    if _is_int(k) and k >= 1:
+        small = [s for s in sessions if 0 < s.n_behavior < k]
+        if small:
+            s = min(small, key=lambda x: x.n_behavior)
+            problems.append(
+                f"[analysis]: n_shared = {k} exceeds the number of behaviour features "
+                f"({s.n_behavior} in session {s.session_id!r}: {s.behavior_names})"
+            )
+    return problems
 
 
 def _cross_checks(sessions: list[Session]) -> list[str]:
@@ -572,11 +714,16 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True) -> list[str]:
     """Check a study file and every session it lists; report all problems at once.
 
     Checks: TOML syntax; unknown or mistyped keys; missing required keys; unknown
-    formats; files that do not exist; duplicate session ids; then (``deep``) loads
-    every session and reports unreadable/truncated files, mismatched lengths,
-    non-monotonic timestamps, sampling rates inconsistent across sessions or with
-    the declared ``frame_rate``, behaviour names or units that differ across subjects,
-    and NaN samples.
+    formats; files that do not exist; duplicate session ids; ``[analysis]`` values out
+    of the range the analyses accept (e.g. ``fdr`` in (0, 1), ``cv >= 2``,
+    ``n_bootstrap >= 2``, at least 2 distinct ``profile_lags``, ``days_per_stage >= 1``);
+    ``populations``, ``stages``, ``stim_population`` and ``activation_population`` that
+    no session has; then (``deep``) loads every session and reports unreadable/truncated
+    files, mismatched lengths, non-monotonic timestamps, sampling rates inconsistent
+    across sessions or with the declared ``frame_rate``, behaviour names or units that
+    differ across subjects, NaN samples, a ``lever`` that is not a behaviour feature of
+    the sessions with trials, and ``n_shared`` above the number of behaviour features.
+    Populations and stages stored only in NWB files are checked only when ``deep``.
 
     Parameters
     ----------
