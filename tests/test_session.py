@@ -272,3 +272,50 @@ def test_filter_with_numpy_scalars_from_summary():
     assert len(c.filter(day=[np.float64(14.0)])) == 2
     assert len(c.filter(subject=np.str_("m2"), day=np.int32(14))) == 1
     assert len(c.filter(day=np.int64(99))) == 0
+
+
+def test_filter_accepts_sets_tuples_and_other_iterables():
+    c = _collection()
+    assert len(c.filter(population={"thalamus"})) == 4
+    assert len(c.filter(population=frozenset({"cortex"}))) == 1
+    assert len(c.filter(day={1, 14})) == 5
+    assert len(c.filter(day={np.int64(14)})) == 2
+    assert len(c.filter(subject=frozenset({"m1"}), stage=("expert",))) == 1
+    assert len(c.filter(subject=(s for s in ["m1", "c1"]))) == 3  # a generator, read once
+    assert len(c.filter(subject=pd.Series(["m2"]), day=np.array(1))) == 1  # 0-d array: scalar
+    assert len(c.filter(stage=set())) == 0
+    a = c.to_fit_args(population={"thalamus"}, stage={"novice"}, subjects={"m1", "m2"})
+    assert a.subjects == ["m1", "m2"]
+
+
+def test_filter_compares_subjects_as_stored_strings():
+    s = make_session(subject=1)
+    assert s.subject == "1"
+    c = SessionCollection([s, make_session(subject="m2")])
+    for wanted in (1, np.int64(1), "1", [1], {1, "m2"}):
+        assert [x.subject for x in c.filter(subject=wanted)][0] == "1"
+    assert len(c.filter(subject={1, "m2"})) == 2
+    assert c.to_fit_args(subjects=1).subjects == ["1"]
+    assert len(c.filter(subject=2)) == 0
+
+
+def test_behavior_dataframe_and_series_give_feature_names():
+    T = 100
+    rng = np.random.default_rng(0)
+    beh = pd.DataFrame({"lever_position": rng.random(T), "paw_x": rng.random(T)})
+    s = make_session(behavior=beh, behavior_names=None, behavior_units=None)
+    assert s.behavior_names == ["lever_position", "paw_x"]
+    assert np.array_equal(s.behavior, beh.to_numpy())
+    assert list(beh.columns) == ["lever_position", "paw_x"]  # input unchanged
+    # explicit names win; unnamed columns (0 .. p-1) keep the default names
+    assert make_session(behavior=beh, behavior_names=["a", "b"]).behavior_names == ["a", "b"]
+    plain = make_session(behavior=pd.DataFrame(rng.random((T, 2))), behavior_names=None)
+    assert plain.behavior_names == ["behavior_0", "behavior_1"]
+    ser = make_session(behavior=beh["paw_x"], behavior_names=None)
+    assert ser.behavior_names == ["paw_x"] and ser.behavior.shape == (T, 1)
+    unnamed = make_session(behavior=pd.Series(rng.random(T)), behavior_names=None)
+    assert unnamed.behavior_names == ["behavior_0"]
+    with pytest.raises(ValueError, match="duplicate behavior_names"):
+        make_session(
+            behavior=pd.DataFrame(rng.random((T, 2)), columns=["x", "x"]), behavior_names=None
+        )

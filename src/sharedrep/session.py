@@ -95,9 +95,12 @@ class Session:
     unit_ids : array_like, shape (N,), optional
         Unique unit (ROI, bouton, axon, spike unit) ids; default ``0 .. N-1``.
     behavior : array_like, shape (T, p) or (T,), optional
-        Behaviour on the same time base; default: no features (``p = 0``).
+        Behaviour on the same time base; default: no features (``p = 0``). A pandas
+        DataFrame (Series) contributes its column names (its name) as the default
+        ``behavior_names``; its index is ignored (rows are samples in order).
     behavior_names : sequence of str, length p, optional
-        Unique feature names; default ``"behavior_0" ..``.
+        Unique feature names; default the DataFrame column names or Series name of
+        ``behavior``, else ``"behavior_0" ..``.
     behavior_units : str or sequence of str, length p, optional
         Physical unit of each feature; default ``"a.u."``.
     trials : pandas.DataFrame, optional
@@ -202,6 +205,15 @@ class Session:
 
         if self.behavior is None:
             self.behavior = np.zeros((T, 0))
+        if self.behavior_names is None:
+            # a DataFrame's column names (a Series' name) are the feature names, unless
+            # they are the default positions 0 .. p-1
+            if isinstance(self.behavior, pd.DataFrame) and not isinstance(
+                self.behavior.columns, pd.RangeIndex
+            ):
+                self.behavior_names = [str(c) for c in self.behavior.columns]
+            elif isinstance(self.behavior, pd.Series) and self.behavior.name is not None:
+                self.behavior_names = [str(self.behavior.name)]
         self.behavior = self._numeric(self.behavior, "behavior")
         if self.behavior.ndim == 1:
             self.behavior = self.behavior[:, None]
@@ -484,13 +496,33 @@ class FitArgs:
         return len(self.subjects)
 
 
-def _match(value, wanted) -> bool:
-    """Whether ``value`` equals ``wanted`` (a scalar, numpy scalars included) or is in it."""
+def _accepted(wanted, as_str: bool = False) -> tuple | None:
+    """Normalise a filter criterion to the tuple of accepted values (None: accept all).
+
+    A string (or bytes) or a scalar (numpy scalars and 0-d arrays included) is one
+    value; any other iterable (list, tuple, set, frozenset, array, Series, generator) is
+    a collection of accepted values. With ``as_str`` (fields stored as strings, e.g.
+    ``subject``) every value except None is converted with :class:`str`, so that
+    ``subject=1`` matches the subject stored as ``"1"``.
+    """
     if wanted is None:
+        return None
+    if isinstance(wanted, (str, bytes)) or not isinstance(wanted, Iterable):
+        values = (wanted,)
+    elif isinstance(wanted, np.ndarray) and wanted.ndim == 0:
+        values = (wanted.item(),)
+    else:
+        values = tuple(wanted)
+    if as_str:
+        values = tuple(v if v is None or isinstance(v, (str, bytes)) else str(v) for v in values)
+    return values
+
+
+def _match(value, accepted: tuple | None) -> bool:
+    """Whether ``value`` is one of ``accepted`` (from :func:`_accepted`; None: any)."""
+    if accepted is None:
         return True
-    if isinstance(wanted, (str, bytes)) or np.ndim(wanted) == 0:
-        return bool(value == wanted)
-    return any(bool(value == w) for w in wanted)
+    return any(bool(value == w) for w in accepted)
 
 
 class SessionCollection(Sequence):
@@ -580,12 +612,19 @@ class SessionCollection(Sequence):
         ----------
         subject, population, stage, day : optional
             Value (numpy scalars included, e.g. from ``summary()``; ``day=1.0`` matches
-            day 1), or list/set/array of accepted values; None accepts everything.
+            day 1), or a list, tuple, set, frozenset, array or other iterable (not a
+            string) of accepted values; None accepts everything. Subject, population
+            and stage are stored as strings, so their values are compared as strings
+            (``subject=1`` matches the subject ``"1"`` of ``Session(subject=1)``).
 
         Returns
         -------
         SessionCollection
         """
+        subject = _accepted(subject, as_str=True)
+        population = _accepted(population, as_str=True)
+        stage = _accepted(stage, as_str=True)
+        day = _accepted(day)
         keep = [
             s
             for s in self._sessions
