@@ -38,6 +38,26 @@ def test_table_round_trip_and_overwrite(tmp_path):
     assert _no_temp_files(tmp_path)
 
 
+def test_table_types_survive_the_csv(tmp_path):
+    from sharedrep.io.results import table_layout
+
+    df = pd.DataFrame(
+        {
+            "subject": ["001", "010"],
+            "n": pd.array([3, None], dtype="Int64"),
+            "ok": [True, False],
+            "r2": [0.25, np.nan],
+        }
+    )
+    p = write_table(df, tmp_path / "t.csv")
+    pd.testing.assert_frame_equal(read_table(p, layout=table_layout(df)), df)
+    plain = read_table(p)  # no layout: no lossy inference either
+    assert list(plain["subject"]) == ["001", "010"]
+    assert plain["r2"].dtype == float and plain["ok"].tolist() == [True, False]
+    empty = write_table(pd.DataFrame(index=range(3)), tmp_path / "e.csv")
+    assert read_table(empty, layout=table_layout(pd.DataFrame(index=range(3)))).shape == (3, 0)
+
+
 def test_parquet_if_available(tmp_path):
     pytest.importorskip("pyarrow")
     df = pd.DataFrame({"a": [1.0, 2.0]})

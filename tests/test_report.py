@@ -120,3 +120,85 @@ def test_report_bad_input(tmp_path, results):
     with pytest.raises(FileNotFoundError, match="missing.nwb"):
         write_report(results, tmp_path / "c", settings={}, data_files=[tmp_path / "missing.nwb"])
     assert not (tmp_path / "c").exists()
+
+
+def _cells(text: str) -> list[str]:
+    return re.findall(r"<td[^>]*>[^<]*</td>", text)
+
+
+def _one(name: str, table: pd.DataFrame, tables: dict | None = None) -> dict:
+    fig = Figure(figsize=(2, 1))
+    fig.subplots().axis("off")
+    summary = {"skipped": "no silencing trials"} if table.empty else {"n": len(table)}
+    return {name: AnalysisResult(name, table, fig, summary, "Not run.", tables=tables or {})}
+
+
+def test_rebuild_report_with_skipped_analysis(tmp_path):
+    # A skipped analysis (study without silencing) has an empty table, saved as "\n".
+    tables = {"no_rows": pd.DataFrame(columns=["a", "b"]), "no_cols": pd.DataFrame(index=range(3))}
+    out = tmp_path / "res"
+    first = write_report(
+        _one("silencing_effects", pd.DataFrame(), tables), out, settings=None
+    ).read_text()
+    assert (out / "tables" / "silencing_effects.csv").read_text().strip() == ""
+    assert rebuild_report(out, overwrite=True).read_text() == first
+
+
+def test_rebuild_report_keeps_table_values(tmp_path):
+    table = pd.DataFrame(
+        {
+            "subject": ["001", "002", "010", "abc"],
+            "unit_id": ["0042", "7", "True", "NA"],  # strings that look like other types
+            "label": ["x", np.nan, "nan", "y"],
+            "score": [0.5, np.nan, np.inf, 1e-05],
+            "whole": [1.0, 2.0, -3.0, 1e16],
+            "n": np.array([1, 2, 3, 2**60], dtype=np.int64),
+            "small": np.array([1, 2, 3, 4], dtype=np.int8),
+            "flag": [True, False, True, False],
+            "maybe": pd.array([1, None, 3, 4], dtype="Int64"),
+            "mixed": pd.Series([1, "001", 2.5, np.nan], dtype=object),
+            "when": pd.to_datetime(
+                ["2024-01-01", "2024-01-02 12:00", None, "2024-03-01"], format="ISO8601"
+            ),
+            "cat": pd.Categorical([1, 2, 1, 2]),
+        }
+    )
+    out = tmp_path / "res"
+    first = write_report(_one("encoding_by_population", table), out, settings=None).read_text()
+    rebuilt = rebuild_report(out, output=out / "rebuilt.html").read_text()
+    assert '<td class="l">001</td>' in rebuilt and '<td class="l">0042</td>' in rebuilt
+    assert _cells(rebuilt) == _cells(first)
+    assert rebuilt == first
+
+
+def test_rebuild_report_reads_previous_format(tmp_path):
+    # results.json written before column dtypes were recorded: still readable, and values
+    # are read without lossy type inference (zero-padded ids stay strings).
+    table = pd.DataFrame({"subject": ["001", "002"], "score": [0.5, np.nan], "n": [3, 4]})
+    out = tmp_path / "res"
+    first = write_report(
+        {**_one("encoding", table), **_one("silencing", pd.DataFrame())}, out, settings=None
+    ).read_text()
+    meta = json.loads((out / "results.json").read_text())
+    for a in meta["analyses"]:
+        a["tables"] = [{"label": t["label"], "file": t["file"]} for t in a["tables"]]
+    (out / "results.json").write_text(json.dumps(meta))
+    assert rebuild_report(out, overwrite=True).read_text() == first
+
+
+def test_rebuild_report_picks_up_edited_tables(tmp_path):
+    table = pd.DataFrame({"subject": ["001", "002"], "score": [0.5, 0.25]})
+    out = tmp_path / "res"
+    write_report(_one("encoding", table), out, settings=None)
+    csv = out / "tables" / "encoding.csv"
+    csv.write_text("subject,score,note\n001,oops,007\n002,0.75,\n", encoding="utf-8")
+    cells = _cells(rebuild_report(out, overwrite=True).read_text())[:6]
+    assert cells[:3] == [
+        '<td class="l">001</td>',
+        '<td class="l">oops</td>',
+        '<td class="l">007</td>',
+    ]
+    assert cells[3:] == ['<td class="l">002</td>', '<td class="l">0.75</td>', "<td>NaN</td>"]
+    csv.write_bytes(b'subject,score\n"001,0.5\n')
+    with pytest.raises(ValueError, match="encoding.csv"):
+        rebuild_report(out, overwrite=True)

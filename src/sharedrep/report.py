@@ -12,6 +12,13 @@
       figures/<name>.svg   ... and SVG
       tables/<name>.csv    every table (supplementary tables: <name>-<key>.csv)
 
+``results.json`` records, for every table, its number of rows and the name and dtype of
+each column, so that :func:`rebuild_report` reads the CSV back with the types it was
+written with (zero-padded ids such as ``"001"`` stay strings; an empty table stays
+empty). Tables of results folders without these records, and columns added to a CSV by
+hand, are read without lossy type inference: a column becomes numeric or boolean only
+when every value is written exactly as that number or boolean would be.
+
 :func:`rebuild_report` rebuilds ``report.html`` from ``results.json`` and the saved
 tables and PNG figures (``sharedrep report RESULTS_DIR``), so the report can be
 regenerated without re-running the analyses.
@@ -41,7 +48,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io.results import atomic_write, read_json, to_jsonable, write_json, write_table
+from .io.results import (
+    atomic_write,
+    read_json,
+    read_table,
+    table_layout,
+    to_jsonable,
+    write_json,
+    write_table,
+)
 
 __all__ = [
     "REPORT_NAME",
@@ -311,7 +326,9 @@ def write_report(
                 "description": str(r.description),
                 "summary": to_jsonable(r.summary),
                 "figures": [fstem for fstem, fig in figs if fig is not None],
-                "tables": [{"label": label, "file": fname} for label, fname, _ in tabs],
+                "tables": [
+                    {"label": label, "file": fname, **table_layout(t)} for label, fname, t in tabs
+                ],
             }
         )
     targets = [out / rel for rel, _, _ in plan] + [out / RESULTS_JSON, out / REPORT_NAME]
@@ -442,7 +459,7 @@ def rebuild_report(
             p = d / "tables" / t["file"]
             if not p.is_file():
                 raise FileNotFoundError(f"table listed in {meta_path} is missing: {p}")
-            tabs.append((t["label"], t["file"], pd.read_csv(p)))
+            tabs.append((t["label"], t["file"], read_table(p, layout=t)))
         sections.append(
             _Section(
                 key=ms["key"],

@@ -24,6 +24,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ __all__ = [
     "read_arrays",
     "read_json",
     "read_table",
+    "table_layout",
     "to_jsonable",
     "write_arrays",
     "write_json",
@@ -251,12 +253,21 @@ def write_table(
     return atomic_write(p, _w, overwrite=overwrite)
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
+def read_table(path: str | os.PathLike, *, layout: Mapping | None = None) -> pd.DataFrame:
     """Read a table written by :func:`write_table`.
+
+    CSV/TSV cells are read as text and converted without lossy type inference: with the
+    ``layout`` recorded when the table was written (:func:`table_layout`) every column
+    gets back its dtype (zero-padded ids such as ``"001"`` stay strings; a table without
+    columns keeps its number of rows); without it a column becomes numeric or boolean
+    only when every value is written exactly as that number or boolean would be.
 
     Parameters
     ----------
     path : str or os.PathLike
+    layout : dict, optional
+        ``{"rows": n, "columns": [{"name": ..., "dtype": ...}, ...]}`` from
+        :func:`table_layout`; columns added or removed by hand are matched by name.
 
     Returns
     -------
@@ -268,9 +279,9 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """
     p = check_file(path, "table")
     suf = p.suffix.lower()
+    if suf in (".csv", ".tsv"):
+        return _read_csv(p, "\t" if suf == ".tsv" else ",", layout or {})
     try:
-        if suf in (".csv", ".tsv"):
-            return pd.read_csv(p, sep="\t" if suf == ".tsv" else ",", encoding="utf-8")
         if suf == ".parquet":
             require("pyarrow", "parquet", "Reading Parquet tables")
             return pd.read_parquet(p)
@@ -279,6 +290,167 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     except Exception as err:
         raise DataFormatError(f"{p}: cannot read table ({type(err).__name__}: {err})") from None
     raise DataFormatError(f"{p}: unsupported table format {suf!r}")
+
+
+#: The dtype pandas gives text columns (object before pandas 3, ``str`` from 3 on).
+_TEXT = pd.Series(["text"]).dtype
+#: Recorded dtype of an object column holding values that are not strings.
+_MIXED = "mixed"
+
+
+def _column_dtype(col: pd.Series) -> str:
+    """The dtype recorded for a column (what its values need to be read back as)."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        # Shown as its values: a categorical column is read back as its categories' type.
+        dtype = dtype.categories.dtype
+    if str(dtype) == "object" and not all(isinstance(v, str) for v in col if not _missing(v)):
+        return _MIXED
+    return str(dtype)
+
+
+def _missing(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # list-like cell
+        return False
+
+
+def table_layout(df: pd.DataFrame) -> dict:
+    """Rows and column names/dtypes of a table: what :func:`read_table` needs (``layout``)
+    to read its CSV back with the types it was written with (JSON-serialisable)."""
+    return {
+        "rows": len(df),
+        "columns": [
+            {"name": str(name), "dtype": _column_dtype(df.iloc[:, i])}
+            for i, name in enumerate(df.columns)
+        ],
+    }
+
+
+def _infer_value(text):
+    """A CSV cell as bool, int or float when it is written exactly so, else the text."""
+    if not isinstance(text, str):
+        return text
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        i = int(text)
+    except ValueError:
+        pass
+    else:
+        return i if str(i) == text else text
+    try:
+        f = float(text)
+    except ValueError:
+        return text
+    return f if not math.isnan(f) and repr(f) == text else text
+
+
+def _infer_column(raw: pd.Series) -> pd.Series:
+    """Read a column of CSV text without lossy type inference.
+
+    The column becomes boolean / integer / float only when every non-empty cell is
+    written exactly as such a value would be (``"001"`` or ``"1.50"`` keep the column
+    text).
+    """
+    values = [_infer_value(v) for v in raw]
+    present = [v for v in values if not _missing(v)]
+    if not present:  # all empty: NaN, as pandas reads it
+        return raw.astype(float)
+    if not all(isinstance(v, (bool, int, float)) for v in present):
+        return raw.astype(_TEXT)
+    kinds = {type(v) for v in present}
+    if kinds == {bool}:
+        return raw.map({"True": True, "False": False}) if len(present) == len(raw) else raw
+    if bool in kinds:
+        return raw
+    if kinds == {int} and len(present) == len(raw):
+        return pd.to_numeric(raw)
+    return raw.astype(float)
+
+
+def _restore_column(raw: pd.Series, dtype: str | None) -> pd.Series:
+    """Convert a column of CSV text (``str`` or NaN cells) to its recorded dtype.
+
+    Falls back to :func:`_infer_column` for unknown columns and for values that do not
+    fit the recorded dtype (a CSV edited by hand).
+    """
+    if dtype is None:
+        return _infer_column(raw)
+    if dtype == "object":
+        return raw  # strings stay strings; empty cells are NaN, as they were written
+    if dtype == "str":  # pandas' default string dtype (pandas >= 3)
+        return raw.astype(_TEXT)
+    if dtype == _MIXED:
+        return raw.map(_infer_value)
+    try:
+        if dtype.startswith("string"):
+            return raw.astype(dtype)  # empty cells: <NA>
+        if dtype in ("bool", "boolean"):
+            present = raw.dropna()
+            if not present.isin(["True", "False"]).all() or (
+                dtype == "bool" and len(present) < len(raw)
+            ):
+                raise ValueError("not boolean")
+            return raw.map({"True": True, "False": False}).astype(dtype)
+        if dtype.lower().startswith(("int", "uint", "float")):
+            if dtype[0].isupper():  # nullable Int64 / Float64
+                return pd.to_numeric(raw).astype(dtype)
+            return raw.astype(dtype)
+        if dtype.startswith("datetime64"):
+            return pd.to_datetime(raw, format="ISO8601").astype(dtype)
+        if dtype.startswith("timedelta64"):
+            return pd.to_timedelta(raw).astype(dtype)
+    except (ValueError, TypeError, OverflowError, ImportError):
+        pass
+    return _infer_column(raw)
+
+
+def _header_matches(read: str, name: str) -> bool:
+    # read_csv renames duplicate headers (a, a.1) and blank ones (Unnamed: 0)
+    return (
+        read == name
+        or re.fullmatch(re.escape(name) + r"\.\d+", read) is not None
+        or read.startswith("Unnamed: ")
+    )
+
+
+def _read_csv(path: Path, sep: str, entry: Mapping) -> pd.DataFrame:
+    """:func:`read_table` for CSV/TSV: cells read as text, then converted to the dtypes
+    of ``entry`` (a :func:`table_layout`; empty for none)."""
+    columns = entry.get("columns")
+    if not isinstance(columns, list):
+        columns = None
+    try:
+        raw = pd.read_csv(
+            path, sep=sep, dtype=object, keep_default_na=False, na_values=[""], encoding="utf-8"
+        )
+    except pd.errors.EmptyDataError:
+        # A table without columns (e.g. the table of a skipped analysis) is written
+        # as blank lines: one per row.
+        rows = entry.get("rows") if columns == [] else 0
+        return pd.DataFrame(index=pd.RangeIndex(rows if isinstance(rows, int) else 0))
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise DataFormatError(f"{path}: cannot read table ({type(err).__name__}: {err})") from None
+    read_names = [str(c) for c in raw.columns]
+    names, dtypes = read_names, [None] * len(read_names)
+    if columns is not None:
+        rec = [(str(c.get("name")), c.get("dtype")) for c in columns if isinstance(c, Mapping)]
+        if len(rec) == len(read_names) and all(
+            _header_matches(r, n) for r, (n, _) in zip(read_names, rec, strict=True)
+        ):
+            names, dtypes = [n for n, _ in rec], [d for _, d in rec]
+        else:  # edited by hand: restore the columns that are still there by name
+            by_name = dict(reversed(rec))
+            dtypes = [by_name.get(n) for n in read_names]
+    data = {
+        i: _restore_column(raw.iloc[:, i], d if isinstance(d, str) else None)
+        for i, d in enumerate(dtypes)
+    }
+    out = pd.DataFrame(data, index=raw.index)
+    out.columns = names
+    return out
 
 
 # --------------------------------------------------------------------------- arrays
