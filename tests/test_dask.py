@@ -96,6 +96,7 @@ def test_cluster_resolution(cluster, client, monkeypatch):
     with use_cluster(addr):
         c = get_backend("dask").client()
         assert c.scheduler.address == addr
+    assert c.status in ("closed", "closing")  # closed with the block, not left to reconnect
     with use_cluster(cluster):  # a cluster object: its scheduler address
         assert get_backend("dask").client().scheduler.address == addr
     assert get_backend("dask", address=addr).client().scheduler.address == addr

@@ -60,12 +60,21 @@ def _import_distributed():
 
 
 class _ClusterSetting(contextlib.AbstractContextManager):
-    def __init__(self, previous):
+    def __init__(self, previous, address=None):
         self._previous = previous
+        self._address = address
 
     def __exit__(self, *exc):
         global _configured
         _configured = self._previous
+        if self._address is not None and self._address != _configured:
+            # the client opened here for the block's cluster: closed with the block, so
+            # that it does not outlive (and keep reconnecting to) a cluster closed next
+            with _lock:
+                client = _clients.pop(self._address, None)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
         return False
 
 
@@ -82,7 +91,8 @@ def use_cluster(cluster=None) -> contextlib.AbstractContextManager:
     Returns
     -------
     A context manager: used in a ``with`` block the previous setting comes back at its
-    end; called plainly the setting stays for the process.
+    end (and the client this module opened to the cluster is closed); called plainly the
+    setting stays for the process.
     """
     global _configured
     previous = _configured
@@ -95,7 +105,7 @@ def use_cluster(cluster=None) -> contextlib.AbstractContextManager:
                 f"object; got {type(cluster).__name__}"
             )
     _configured = cluster
-    return _ClusterSetting(previous)
+    return _ClusterSetting(previous, cluster if isinstance(cluster, str) else None)
 
 
 def _client_for(address: str):
