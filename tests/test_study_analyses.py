@@ -304,3 +304,191 @@ def test_null_calibration_over_seeds():
         fp_lag += lp.summary["shifts"]["thalamus"]["excludes_zero"]
         fp_sil += silencing_effects(st.collection, n_perm=200).summary["impairs"]
     assert fp_lag <= 2 and fp_sil <= 2
+
+
+# ------------------------------------------------------------------ frame rates (lags)
+def _rate_study(pop, rate, seed, days=(1, 14)):
+    return simulate_study(
+        n_mice=3,
+        days=days,
+        populations=(pop,),
+        trials_per_session=20,
+        frame_rate=rate,
+        seed=seed,
+    )
+
+
+def test_lag_profiles_use_each_cells_frame_rate():
+    """Thalamus at 30 Hz, M1 at 10 Hz: seconds = frames / the cell's own rate."""
+    from sharedrep import SessionCollection
+    from sharedrep.study import lag_profiles
+
+    a, b = _rate_study("thalamus", 30.0, 0), _rate_study("m1", 10.0, 1)
+    rate = {"thalamus": a.truth["frame_rate"], "m1": b.truth["frame_rate"]}
+    col = SessionCollection(list(a.collection) + list(b.collection))
+    r = lag_profiles(col, [0, 3, 6], n_boot=50)
+    t = r.table
+    np.testing.assert_allclose(t["lag_s"], t["lag"] / t["population"].map(rate))
+    pk = r.tables["peaks"]
+    np.testing.assert_allclose(pk["frame_rate"], pk["population"].map(rate))
+    np.testing.assert_allclose(pk["peak_lag_s"], pk["peak_lag"] / pk["population"].map(rate))
+    assert r.summary["frame_rates"] == pytest.approx(
+        {"thalamus/novice": 30.0, "thalamus/expert": 30.0, "m1/novice": 10.0, "m1/expert": 10.0}
+    )
+    assert math.isnan(r.summary["frame_rate"])  # no single rate
+    for _, s in r.tables["shifts"].iterrows():
+        assert s["shift_s"] == pytest.approx(s["shift"] / rate[s["population"]])
+        assert s["ci_low_s"] == pytest.approx(s["ci_low"] / rate[s["population"]])
+        assert s["ci_high_s"] == pytest.approx(s["ci_high"] / rate[s["population"]])
+
+
+def test_lag_shift_between_stages_of_different_rates_is_in_seconds():
+    from sharedrep import SessionCollection
+    from sharedrep.study import lag_profiles
+
+    nov = _rate_study("thalamus", 30.0, 0).collection.filter(stage="novice")
+    exp_ = _rate_study("thalamus", 10.0, 0).collection.filter(stage="expert")
+    r = lag_profiles(SessionCollection(list(nov) + list(exp_)), [0, 3, 6], n_boot=50)
+    pk = r.tables["peaks"].set_index("stage")
+    assert pk.loc["novice", "peak_lag_s"] == pytest.approx(pk.loc["novice", "peak_lag"] / 30)
+    assert pk.loc["expert", "peak_lag_s"] == pytest.approx(pk.loc["expert", "peak_lag"] / 10)
+    s = r.tables["shifts"].iloc[0]
+    assert s["shift_s"] == pytest.approx(
+        pk.loc["expert", "peak_lag_s"] - pk.loc["novice", "peak_lag_s"]
+    )
+    # a shift in frames would mix 1/30 s and 1/10 s frames
+    assert math.isnan(s["shift"]) and math.isnan(s["ci_low"])
+    assert s["ci_low_s"] <= s["shift_s"] <= s["ci_high_s"]
+    json.dumps(r.summary)
+
+
+def test_lag_profiles_refuse_mixed_rates_within_a_cell():
+    from sharedrep import SessionCollection
+    from sharedrep.study import lag_profiles
+
+    a = _rate_study("thalamus", 30.0, 0, days=(1, 14))
+    b = _rate_study("thalamus", 10.0, 0, days=(2, 13))
+    col = SessionCollection(list(a.collection) + list(b.collection))
+    with pytest.raises(ValueError, match=r"thalamus / novice: .*different frame rates"):
+        lag_profiles(col, [0, 3], n_boot=10)
+
+
+# ------------------------------------------------------------------ overlap: empty cells
+def _overlap(enc_rule):
+    from sharedrep.study import encoding_overlap
+
+    st = simulate_study(n_mice=3, days=(1, 14), populations=("m1",), trials_per_session=30)
+    stim = stimulation_responses(st.collection)
+    enc = stim.table[["subject", "population", "stage", "unit_id"]].drop_duplicates().copy()
+    enc["encodes"] = [enc_rule(r) for r in enc.itertuples()]
+    enc["r2_cv"], enc["p_value"], enc["q_value"] = 0.0, 1.0, 1.0
+    return encoding_overlap(st.collection, stim.table, encoding_table=enc, n_perm=200)
+
+
+def test_overlap_without_encoding_units_is_not_testable():
+    r = _overlap(lambda u: False)
+    for v in r.summary["stages"].values():
+        assert v["n_encoding"] == 0
+        assert math.isnan(v["odds_ratio"]) and math.isnan(v["p_pooled"])
+    d = r.summary["difference"]
+    assert math.isnan(d["ratio_of_odds_ratios"]) and math.isnan(d["p_pooled"])
+    assert r.summary["testable"] is False
+    assert "no encoding unit in novice" in r.summary["untestable_reason"]
+    assert "not testable" in r.description
+    # per mouse: no encoding unit -> the odds ratio is undefined (not a Haldane artefact)
+    assert r.table["odds_ratio"].isna().all() and r.table["log_odds_ratio"].isna().all()
+    json.dumps(r.summary)
+
+
+def test_overlap_with_one_empty_stage():
+    """Encoding units only in experts (units 0-5 of mice 1 and 2; none for mouse03)."""
+    r = _overlap(lambda u: u.stage == "expert" and u.subject != "mouse03" and u.unit_id < 6)
+    assert r.summary["testable"] is False
+    assert r.summary["untestable_reason"] == "m1: no encoding unit in novice"
+    assert math.isnan(r.summary["difference"]["ratio_of_odds_ratios"])
+    t = r.table.set_index(["subject", "stage"])
+    assert np.isnan(t.loc[("mouse03", "expert"), "odds_ratio"])
+    for m in ("mouse01", "mouse02"):
+        row = t.loc[(m, "expert")]
+        a, b = row["driven_encoding"], row["driven_other"]
+        c, d = row["nondriven_encoding"], row["nondriven_other"]
+        if row["informative"]:  # Haldane-corrected odds ratio, from the counts
+            haldane = (a + 0.5) * (d + 0.5) / ((b + 0.5) * (c + 0.5))
+            assert row["odds_ratio"] == pytest.approx(haldane)
+        else:
+            assert np.isnan(row["odds_ratio"])
+    assert np.isfinite(r.summary["stages"]["expert"]["p_pooled"])
+
+
+# ------------------------------------------------------------------ trial outcomes and flags
+def test_missing_outcomes_are_unknown_not_failures():
+    from sharedrep.study._common import success_of
+
+    tr = pd.DataFrame({"outcome": ["success", None, np.nan, "Success ", "", "failure", True]})
+    np.testing.assert_array_equal(success_of(tr), [1, np.nan, np.nan, 1, np.nan, 0, 1])
+    num = pd.DataFrame({"outcome": [1.0, np.nan, 0.0]})
+    np.testing.assert_array_equal(success_of(num), [1, np.nan, 0])
+
+
+def test_learning_curves_ignore_unknown_outcomes():
+    from sharedrep import SessionCollection
+    from sharedrep.study import learning_curves
+
+    st = simulate_study(n_mice=2, days=(1, 14), populations=("m1",), trials_per_session=20)
+    sessions = []
+    for s in st.collection:
+        t = s.trials.copy()
+        t.loc[t.index[::2], "outcome"] = None
+        sessions.append(s.replace(trials=t))
+    r = learning_curves(SessionCollection(sessions), n_boot=50)
+    for s in sessions:
+        tr = s.trials[~(s.trials["stim"] | s.trials["silencing"])]
+        known = tr["outcome"].dropna()
+        expected = (known == "success").mean()
+        row = r.table[(r.table["subject"] == s.subject) & (r.table["day"] == s.day)]
+        assert row["success_rate"].iloc[0] == pytest.approx(expected)
+
+
+def test_trial_flags_parse_strings():
+    from sharedrep import Session
+    from sharedrep.study._common import trial_flags
+
+    def session(stim):
+        tr = pd.DataFrame(
+            {
+                "start_time": np.arange(len(stim), dtype=float),
+                "stop_time": np.arange(1, len(stim) + 1, dtype=float),
+                "stim": stim,
+            }
+        )
+        n = 10 * len(stim)
+        return Session(
+            subject="m",
+            neural=np.arange(2.0 * n).reshape(n, 2),
+            timestamps=np.arange(n) / 10,
+            trials=tr,
+        )
+
+    s = session(["False", "TRUE", " yes", "no", "1", "0", None, np.nan])
+    np.testing.assert_array_equal(trial_flags(s)[0], [0, 1, 1, 0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(trial_flags(session([1.0, 0.0, np.nan]))[0], [1, 0, 0])
+    with pytest.raises(ValueError, match="'stim'.*'maybe'"):
+        trial_flags(session(["True", "maybe"]))
+
+
+# ------------------------------------------------------------------ t-test p-values
+def test_ttest_p_matches_scipy_and_is_nan_for_constant_data():
+    from scipy.stats import ttest_1samp
+
+    from sharedrep.study._common import ttest_p
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 7):
+        x = rng.normal(0.3, 1.0, n)
+        for alt in ("two-sided", "greater", "less"):
+            assert ttest_p(x, alt) == pytest.approx(ttest_1samp(x, 0.0, alternative=alt).pvalue)
+    assert ttest_p([1.0, np.nan, 2.0, np.inf]) == pytest.approx(ttest_1samp([1, 2], 0).pvalue)
+    # zero variance: t undefined (scipy: NaN for zeros, +-inf -> 0 otherwise); not p = 0
+    for x in ([-0.0308] * 3, [1.0, 1.0], [0.0, 0.0, 0.0], [5.0]):
+        for alt in ("two-sided", "greater", "less"):
+            assert math.isnan(ttest_p(x, alt))

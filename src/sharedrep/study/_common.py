@@ -193,25 +193,101 @@ def make_model(
 
 
 # --------------------------------------------------------------------------- sessions
+#: String spellings of boolean trial flags (compared stripped and lower-cased).
+TRUE_STRINGS = frozenset({"true", "1", "yes", "y", "t", "1.0"})
+FALSE_STRINGS = frozenset({"false", "0", "no", "n", "f", "0.0", ""})
+
+
+def _missing(v) -> bool:
+    """Whether a table cell is missing (None, NaN, NaT, pd.NA)."""
+    if v is None:
+        return True
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # array-like cells are not missing
+        return False
+
+
+def flag_column(trials: pd.DataFrame, column: str, where: str = "") -> np.ndarray:
+    """A boolean trial flag (``stim``, ``silencing``) parsed from a trials-table column.
+
+    Booleans are kept; numbers are true when non-zero; strings are read
+    case-insensitively ("true"/"false", "1"/"0", "yes"/"no", "t"/"f", "y"/"n"; an
+    empty string is false); missing values (None, NaN) are false (no flag recorded).
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+    column : str
+    where : str, optional
+        Prefix of error messages (e.g. the session).
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n_trials,)
+
+    Raises
+    ------
+    ValueError
+        For a string (or other value) that is not a boolean spelling; the message names
+        the column and the offending values.
+    """
+    col = trials[column]
+    if pd.api.types.is_bool_dtype(col) and not col.isna().any():
+        return col.to_numpy(bool)
+    out = np.zeros(len(col), bool)
+    bad = []
+    for i, v in enumerate(col.tolist()):
+        if _missing(v):
+            continue
+        if isinstance(v, (bool, np.bool_, numbers.Number)):
+            out[i] = bool(v)
+            continue
+        if isinstance(v, (str, bytes)):
+            t = (v.decode() if isinstance(v, bytes) else v).strip().lower()
+            if t in TRUE_STRINGS:
+                out[i] = True
+                continue
+            if t in FALSE_STRINGS:
+                continue
+        bad.append(v)
+    if bad:
+        shown = list(dict.fromkeys(map(repr, bad)))[:5]
+        raise ValueError(
+            f"{where}trials column {column!r} must hold booleans (True/False, 1/0, or the "
+            f"strings true/false, yes/no, 1/0); got {', '.join(shown)}"
+        )
+    return out
+
+
 def trial_flags(session: Session) -> tuple[np.ndarray, np.ndarray]:
     """Per trial: stimulation trial?, silencing (laser-on) trial? (bool arrays).
 
-    Uses the ``stim`` / ``silencing`` columns of the trials table when present; without
-    a ``stim`` column a trial counts as a stimulation trial when a stimulation interval
-    starts inside it.
+    Uses the ``stim`` / ``silencing`` columns of the trials table when present (parsed
+    by :func:`flag_column`: booleans, 0/1, or strings such as "True"/"false"/"yes";
+    missing values are false); without a ``stim`` column a trial counts as a
+    stimulation trial when a stimulation interval starts inside it.
+
+    Raises
+    ------
+    ValueError
+        If a ``stim`` or ``silencing`` value is not a boolean spelling.
     """
     tr = session.trials
     n = len(tr)
+    where = f"session {session.session_id!r}: "
     if "stim" in tr.columns:
-        stim = tr["stim"].fillna(False).astype(bool).to_numpy()
+        stim = flag_column(tr, "stim", where)
     else:
         stim = np.zeros(n, bool)
         if len(session.stimulation):
             on = session.stimulation["start_time"].to_numpy()
             st, sp = tr["start_time"].to_numpy(), tr["stop_time"].to_numpy()
-            stim = np.array([np.any((on >= a) & (on < b)) for a, b in zip(st, sp, strict=True)])
+            stim = np.array(
+                [np.any((on >= a) & (on < b)) for a, b in zip(st, sp, strict=True)], dtype=bool
+            )
     if "silencing" in tr.columns:
-        sil = tr["silencing"].fillna(False).astype(bool).to_numpy()
+        sil = flag_column(tr, "silencing", where)
     else:
         sil = np.zeros(n, bool)
     return stim, sil
@@ -313,18 +389,49 @@ def lever_index(session: Session, lever: str | None = None) -> int:
     )
 
 
+#: Outcome strings that mean "not recorded" (compared stripped and lower-cased).
+MISSING_OUTCOMES = frozenset({"", "nan", "none", "na", "n/a", "null", "unknown"})
+
+
 def success_of(trials: pd.DataFrame) -> np.ndarray:
-    """Per trial success (float 1/0; NaN when unknown) from ``outcome`` or ``reward_time``."""
+    """Per trial success (float 1/0; NaN when unknown) from ``outcome`` or ``reward_time``.
+
+    A numeric or boolean ``outcome`` is used as is (NaN stays NaN). A text ``outcome``
+    is 1 for a success label (``SUCCESS_LABELS``: "success", "hit", "rewarded", ...,
+    case-insensitive), NaN when missing (None, NaN, or a string in
+    ``MISSING_OUTCOMES`` such as "" or "nan"), 1/0 for booleans or numbers mixed into
+    the column, and 0 for any other label (failure, timeout, miss, ...). Without an
+    ``outcome`` column a trial succeeded when its ``reward_time`` is finite. Average
+    with NaN-aware means (``nanmean``).
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+
+    Returns
+    -------
+    numpy.ndarray of float, shape (n_trials,)
+    """
     if "outcome" in trials.columns:
         out = trials["outcome"]
         if pd.api.types.is_bool_dtype(out) or pd.api.types.is_numeric_dtype(out):
             return pd.to_numeric(out, errors="coerce").astype(float).to_numpy()
-        return np.array(
-            [float(str(v).strip().lower() in SUCCESS_LABELS) for v in out], dtype=float
-        )
+        return np.array([_success_value(v) for v in out.tolist()], dtype=float)
     if "reward_time" in trials.columns:
         return np.isfinite(pd.to_numeric(trials["reward_time"], errors="coerce")).astype(float)
     return np.full(len(trials), np.nan)
+
+
+def _success_value(v) -> float:
+    """1 / 0 / NaN for one ``outcome`` cell of a text column."""
+    if _missing(v):
+        return math.nan
+    if isinstance(v, (bool, np.bool_, numbers.Number)):
+        return float(v)
+    t = str(v).strip().lower()
+    if t in MISSING_OUTCOMES:
+        return math.nan
+    return float(t in SUCCESS_LABELS)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -378,13 +485,39 @@ def sign_flip_test(
 
 
 def ttest_p(x, alternative: str = "two-sided") -> float:
-    """One-sample t-test p-value that the mean of ``x`` (one value per subject) is 0."""
+    """One-sample t-test p-value that the mean of ``x`` (one value per subject) is 0.
+
+    The p-value of :func:`scipy.stats.ttest_1samp` (``popmean = 0``), except where the
+    t statistic is undefined: with fewer than 2 finite values, or data that are
+    essentially constant (standard error below ``10 eps |mean|``, the criterion of R's
+    ``t.test``; all values equal, e.g. quantised per-mouse slopes), NaN is returned.
+    scipy would report ``t = +-inf`` and ``p = 0`` for constant non-zero data (or a
+    p-value from rounding noise for nearly constant data), a certainty the data cannot
+    give; for constant zero data scipy also gives NaN.
+
+    Parameters
+    ----------
+    x : array_like
+        One value per subject; non-finite values are ignored.
+    alternative : {"two-sided", "greater", "less"}
+
+    Returns
+    -------
+    float
+        p-value, or NaN when not computable.
+    """
     from scipy.stats import ttest_1samp
 
-    a = np.asarray(x, dtype=float)
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError(f"alternative must be two-sided, greater or less; got {alternative!r}")
+    a = np.asarray(x, dtype=float).ravel()
     a = a[np.isfinite(a)]
-    if a.size < 2 or np.all(a == a[0]):
-        return math.nan if a.size < 2 or a[0] == 0 else 0.0
+    if a.size < 2:
+        return math.nan
+    mean = float(a.mean())
+    se = float(np.std(a, ddof=1)) / math.sqrt(a.size)
+    if not se > 10 * np.finfo(float).eps * abs(mean):
+        return math.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(ttest_1samp(a, 0.0, alternative=alternative).pvalue)

@@ -526,10 +526,14 @@ def encoding_overlap(
     mouse (two-sided; the same neuron may contribute to both stages when units are
     tracked, so observations are not independent: a caveat). **Mice as the unit:** per
     mouse log odds ratio (Haldane 0.5 correction; mice without driven or encoding units
-    are uninformative and excluded); mean over mice, exact sign-flip test (two-sided per
+    (or with every unit driven or encoding) are uninformative: their odds ratio is
+    undefined, NaN, and they are excluded); mean over mice, exact sign-flip test (two-sided per
     stage; for the difference, paired over mice, one-sided "greater", the hypothesis
     that learning increases the overlap). With fewer than 5 informative mice the
-    sign-flip test cannot reach 0.05.
+    sign-flip test cannot reach 0.05. **Not testable:** a stage without any driven or
+    any encoding unit has no odds ratio (NaN; only the 0.5 corrections would be left), and
+    then the stage difference is NaN and ``summary["testable"]`` False, with the reason in
+    ``summary["untestable_reason"]``.
 
     Parameters
     ----------
@@ -564,7 +568,8 @@ def encoding_overlap(
         population x stage: ``odds_ratio_mh``, ``p_pooled``, ``mean_log_or``, ``p_mice``,
         ``n_informative``. ``summary``: ``stages`` {stage: {...}}, ``difference``
         {``ratio_of_odds_ratios``, ``p_pooled``, ``mean_log_or_difference``,
-        ``p_mice``, ``n_mice``}, ``population``.
+        ``p_mice``, ``n_mice``}, ``population``, ``testable`` (bool: the stage
+        difference has a p-value) and ``untestable_reason`` (why not; "" when testable).
     """
     if len(stim_table) == 0:
         from ._common import empty_figure
@@ -573,7 +578,12 @@ def encoding_overlap(
             name="encoding_overlap",
             table=pd.DataFrame(),
             figure=empty_figure("no stimulation sessions: overlap not computed"),
-            summary={"stages": {}, "difference": {}, "testable": False},
+            summary={
+                "stages": {},
+                "difference": {},
+                "testable": False,
+                "untestable_reason": "no stimulation sessions",
+            },
             description="No units were classified by stimulation; the overlap with "
             "movement-encoding units could not be computed.",
         )
@@ -604,7 +614,9 @@ def encoding_overlap(
             a, b = int(np.sum(x & y)), int(np.sum(x & ~y))
             c, d = int(np.sum(~x & y)), int(np.sum(~x & ~y))
             informative = (a + b > 0) and (c + d > 0) and (a + c > 0) and (b + d > 0)
-            lor = _haldane_log_or(a, b, c, d)
+            # an empty margin (no driven / no encoding unit, or all of them) leaves the
+            # odds ratio undefined (0 / 0): the Haldane correction would invent one
+            lor = _haldane_log_or(a, b, c, d) if informative else math.nan
             rows.append(
                 {
                     "subject": subj,
@@ -631,7 +643,8 @@ def encoding_overlap(
         null = _perm_mh(drv, enc, n_perm, rng)
         p_pooled = float((1 + np.sum(np.abs(null) >= abs(obs) - 1e-12)) / (1 + n_perm))
         if not any(x.any() for x in drv) or not any(y.any() for y in enc):
-            p_pooled = math.nan
+            # no driven or no encoding unit: only the 0.5 corrections are left
+            obs, p_pooled = math.nan, math.nan
         t = table[(table["population"] == pop) & (table["stage"] == st) & table["informative"]]
         lors = t["log_odds_ratio"].to_numpy()
         stage_rows.append(
@@ -654,6 +667,7 @@ def encoding_overlap(
     # ------------------------------------------------------------------ stage difference
     diff = {}
     pop = pops[0]
+    untestable = f"{pop}: fewer than 2 stages with stimulation sessions" if len(stages) < 2 else ""
     if len(stages) >= 2 and (pop, stages[0]) in data and (pop, stages[-1]) in data:
         first, last = stages[0], stages[-1]
         mf, df_, ef = data[(pop, first)]
@@ -666,6 +680,16 @@ def encoding_overlap(
             *_strata_counts([dl[ml.index(m)] for m in common], [el[ml.index(m)] for m in common])
         )
         obs = obs_l - obs_f
+        # without a driven or an encoding unit among the mice of a stage, that stage's
+        # log odds ratio is undefined (only the 0.5 corrections): no difference to test
+        empty = [
+            f"no {what} unit in {st}"
+            for st, dd, ee, mm in ((first, df_, ef, mf), (last, dl, el, ml))
+            for what, arrays in (("driven", dd), ("encoding", ee))
+            if not any(arrays[mm.index(m)].any() for m in common)
+        ]
+        if not common:
+            empty = [f"no mouse in both {first} and {last}"]
         # stage labels permuted among the unit observations of each mouse
         pooled = []
         for m in common:
@@ -706,19 +730,24 @@ def encoding_overlap(
         dlor = np.array(
             [ll.loc[m, "log_odds_ratio"] - lf.loc[m, "log_odds_ratio"] for m in paired], float
         )
-        any_driven = any(x.any() for x in df_ + dl)
+        if empty:
+            obs, p_pooled = math.nan, math.nan
+        untestable = f"{pop}: " + "; ".join(empty) if empty else ""
         diff = {
             "population": pop,
             "stage_from": first,
             "stage_to": last,
             "ratio_of_odds_ratios": math.exp(obs),
             "log_or_difference": obs,
-            "p_pooled": p_pooled if any_driven else math.nan,
+            "p_pooled": p_pooled,
             "mean_log_or_difference": float(dlor.mean()) if dlor.size else math.nan,
             "p_mice": sign_flip_test(dlor, "greater") if dlor.size else math.nan,
             "p_mice_two_sided": sign_flip_test(dlor) if dlor.size else math.nan,
             "n_mice": int(dlor.size),
         }
+
+    if not diff and not untestable:
+        untestable = f"{pop}: no units classified in both {stages[0]} and {stages[-1]}"
 
     # ------------------------------------------------------------------ figure
     fig, axes = new_figure(1, 1, width=max(4.5, 1.8 * len(stages)), height=3.4)
@@ -760,6 +789,7 @@ def encoding_overlap(
         "stages": stage_summary,
         "difference": {k: (fnum(v) if isinstance(v, float) else v) for k, v in diff.items()},
         "testable": bool(diff) and not math.isnan(diff.get("p_pooled", math.nan)),
+        "untestable_reason": untestable,
         "n_perm": int(n_perm),
     }
     st_txt = "; ".join(
@@ -774,7 +804,9 @@ def encoding_overlap(
         f"{diff['ratio_of_odds_ratios']:.2f} (pooled permutation p = {diff['p_pooled']:.3g}); "
         f"per-mouse log OR difference {diff['mean_log_or_difference']:.2f} over "
         f"{diff['n_mice']} mice (one-sided sign-flip p = {diff['p_mice']:.3g})"
-        if diff
+        if diff and not untestable
+        else f"stage difference not testable: {untestable}"
+        if untestable
         else "no stage comparison"
     )
     description = (

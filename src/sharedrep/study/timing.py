@@ -41,6 +41,57 @@ def _peak(curve: np.ndarray, lags: np.ndarray) -> float:
     return float(lags[int(np.argmax(np.where(np.isfinite(c), c, -np.inf)))])
 
 
+#: Relative tolerance within which two frame rates count as the same rate (timestamps
+#: jitter: 29.97 and 30 Hz are one rate; 10 and 30 Hz are not).
+RATE_RTOL = 0.01
+
+
+def _same_rate(a: float, b: float) -> bool:
+    """Whether two frame rates (Hz) are the same within ``RATE_RTOL`` (two unknown: yes)."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return not (math.isfinite(a) or math.isfinite(b))
+    return bool(np.isclose(a, b, rtol=RATE_RTOL, atol=0.0))
+
+
+def _distinct_rates(rates) -> list[float]:
+    """The distinct finite frame rates among ``rates`` (within ``RATE_RTOL``)."""
+    out: list[float] = []
+    for r in rates:
+        if math.isfinite(r) and not any(_same_rate(r, o) for o in out):
+            out.append(float(r))
+    return out
+
+
+def _cell_rate(collection: SessionCollection, key: tuple, args) -> float:
+    """Frame rate (Hz) of the sessions fitted in one population x stage cell.
+
+    Lags are in frames, so every session of a cell must share one frame rate; the rate
+    is read from the sessions as recorded (before stimulation samples are masked).
+
+    Raises
+    ------
+    ValueError
+        If the sessions of the cell have different frame rates (the message names the
+        cell and the sessions of each rate).
+    """
+    by_id = {s.session_id: s for s in collection}
+    rates = {sid: by_id[sid].sampling_rate for ids in args.session_ids for sid in ids}
+    finite = [r for r in rates.values() if math.isfinite(r)]
+    if not finite:
+        return math.nan
+    distinct = _distinct_rates(finite)
+    if len(distinct) > 1:
+        groups = {
+            f"{r:g} Hz": [sid for sid, v in rates.items() if _same_rate(v, r)] for r in distinct
+        }
+        raise ValueError(
+            f"lag_profiles: {key[0]} / {key[1]}: its sessions have different frame rates "
+            f"({groups}); lags are in frames, so the sessions of one population x stage must "
+            "share a frame rate (resample them, or analyse the rates separately)"
+        )
+    return float(np.median(finite))
+
+
 @single_blas
 def lag_profiles(
     collection: SessionCollection,
@@ -72,6 +123,13 @@ def lag_profiles(
     mice present in both), plus an exact sign-flip test (two-sided) on the per-mouse
     peak shifts. Mice are the unit of inference.
 
+    **Frame rates.** Lags are in frames, so the sessions of one population x stage must
+    share a frame rate (within 1 %; otherwise ``ValueError``); seconds (``lag_s``,
+    ``peak_lag_s``) use the rate of each cell. The shift in seconds is
+    ``peak_s(last) - peak_s(first)`` with each stage's own rate; when the two stages
+    differ in rate, the shift in frames (``shift``, ``ci_low``, ``ci_high``) is NaN and
+    the interval and the sign-flip test are computed in seconds.
+
     Parameters
     ----------
     collection : SessionCollection
@@ -95,11 +153,21 @@ def lag_profiles(
         ``stage``, ``lag`` (frames), ``lag_s`` (seconds; positive = neural leads),
         ``subject``, ``score``. ``tables["pooled"]``: the pooled held-out R^2 of each
         population x stage x lag. ``tables["peaks"]``: ``population``, ``stage``,
-        ``peak_lag``, ``peak_lag_s``, ``ci_low``, ``ci_high`` (frames), ``peak_score``,
-        ``n_subjects``. ``tables["shifts"]``: ``population``, ``stage_from``,
-        ``stage_to``, ``shift`` (frames), ``shift_s``, ``ci_low``, ``ci_high``,
-        ``p_signflip``, ``n_subjects``. ``summary``: ``peaks`` {"pop/stage": {peak_lag,
-        ci}}, ``shifts`` {pop: {shift, shift_s, ci, p_signflip, excludes_zero}}.
+        ``frame_rate`` (Hz), ``peak_lag``, ``peak_lag_s``, ``ci_low``, ``ci_high``
+        (frames), ``peak_score``, ``n_subjects``. ``tables["shifts"]``: ``population``,
+        ``stage_from``, ``stage_to``, ``shift`` (frames), ``shift_s``, ``ci_low``,
+        ``ci_high`` (frames), ``ci_low_s``, ``ci_high_s`` (seconds), ``p_signflip``
+        (on the per-mouse shifts in seconds), ``n_subjects``. ``summary``: ``peaks``
+        {"pop/stage": {peak_lag, peak_lag_s, frame_rate, ci}}, ``shifts`` {pop: {shift,
+        shift_s, ci, ci_s, p_signflip, excludes_zero (of ci_s)}}, ``frame_rate`` (the
+        common rate of every cell; NaN when cells differ) and ``frame_rates``
+        {"pop/stage": Hz}.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 lags, no cell with 2 mice, or sessions of different frame rates
+        within one population x stage.
     """
     lags = np.array(sorted({int(v) for v in lags}), dtype=np.int64)
     if lags.size < 2:
@@ -109,13 +177,15 @@ def lag_profiles(
     cells = fit_cells(
         collection, populations, stages, days_per_stage=days_per_stage, within_trials=within_trials
     )
-    rates = [s.sampling_rate for s in collection if np.isfinite(s.sampling_rate)]
-    rate = float(np.median(rates)) if rates else math.nan
+    cell_rates = {key: _cell_rate(collection, key, args) for key, args in cells.items()}
+    distinct = _distinct_rates(cell_rates.values())
+    rate = distinct[0] if len(distinct) == 1 else math.nan
 
     rows, pooled_rows = [], []
     curves: dict = {}
     with Steps(progress, "lag profiles", len(cells) * lags.size) as steps, quiet():
         for (pop, st), args in cells.items():
+            rate_c = cell_rates[(pop, st)]
             per = np.full((len(args), lags.size), np.nan)
             for j, lag in enumerate(lags):
                 m = clone(model).set_params(lags=[int(lag)])
@@ -131,7 +201,7 @@ def lag_profiles(
                         "population": pop,
                         "stage": st,
                         "lag": int(lag),
-                        "lag_s": lag / rate,
+                        "lag_s": lag / rate_c,
                         "score": float(m.cv_results_["r2_dim"][ia, 0]),
                     }
                 )
@@ -144,7 +214,7 @@ def lag_profiles(
                             "population": pop,
                             "stage": st,
                             "lag": int(lag),
-                            "lag_s": lag / rate,
+                            "lag_s": lag / rate_c,
                             "subject": subj,
                             "score": float(per[i, j]),
                         }
@@ -166,8 +236,9 @@ def lag_profiles(
             {
                 "population": pop,
                 "stage": st,
+                "frame_rate": cell_rates[(pop, st)],
                 "peak_lag": pk,
-                "peak_lag_s": pk / rate,
+                "peak_lag_s": pk / cell_rates[(pop, st)],
                 "ci_low": float(lo),
                 "ci_high": float(hi),
                 "peak_score": float(np.nanmax(mean)) if np.isfinite(mean).any() else math.nan,
@@ -191,26 +262,41 @@ def lag_profiles(
                 continue
             A = pa[[sa.index(s) for s in common]]
             B = pb[[sb.index(s) for s in common]]
-            obs = _peak(_mean_rows(B), lags) - _peak(_mean_rows(A), lags)
+            # lags in seconds per stage: the stages may be imaged at different rates
+            ra, rb = cell_rates[(pop, first)], cell_rates[(pop, last)]
+            same_rate = _same_rate(ra, rb)
+            if same_rate:  # one rate: the shift in seconds is the shift in frames / rate
+                ra = rb = (ra + rb) / 2
+            lags_a, lags_b = lags / ra, lags / rb
+
+            def shift_of(rows_a, rows_b, _la=lags_a, _lb=lags_b):
+                """Shift in frames and in seconds of the peaks of two sets of rows."""
+                pa_, pb_ = _peak(rows_a, lags), _peak(rows_b, lags)
+                return pb_ - pa_, _peak(rows_b, _lb) - _peak(rows_a, _la)
+
+            obs, obs_s = shift_of(_mean_rows(A), _mean_rows(B))
             draws = rng.integers(0, len(common), size=(n_boot, len(common)))
-            boot = np.array(
-                [_peak(_mean_rows(B[d]), lags) - _peak(_mean_rows(A[d]), lags) for d in draws]
-            )
-            boot = boot[np.isfinite(boot)]
-            lo, hi = np.quantile(boot, q) if boot.size else (math.nan, math.nan)
-            per_mouse = np.array(
-                [_peak(B[i], lags) - _peak(A[i], lags) for i in range(len(common))]
-            )
+            boot = np.array([shift_of(_mean_rows(A[d]), _mean_rows(B[d])) for d in draws])
+            boot = boot.reshape(-1, 2)
+            boot_f, boot_s = boot[np.isfinite(boot[:, 0]), 0], boot[np.isfinite(boot[:, 1]), 1]
+            lo, hi = np.quantile(boot_f, q) if boot_f.size else (math.nan, math.nan)
+            lo_s, hi_s = np.quantile(boot_s, q) if boot_s.size else (math.nan, math.nan)
+            per_mouse_s = np.array([shift_of(A[i], B[i])[1] for i in range(len(common))])
+            if not same_rate:
+                # a shift in frames mixes two frame durations: only seconds are reported
+                obs, lo, hi = math.nan, math.nan, math.nan
             shift_rows.append(
                 {
                     "population": pop,
                     "stage_from": first,
                     "stage_to": last,
                     "shift": float(obs),
-                    "shift_s": float(obs / rate),
+                    "shift_s": float(obs_s),
                     "ci_low": float(lo),
                     "ci_high": float(hi),
-                    "p_signflip": sign_flip_test(per_mouse),
+                    "ci_low_s": float(lo_s),
+                    "ci_high_s": float(hi_s),
+                    "p_signflip": sign_flip_test(per_mouse_s),
                     "n_subjects": len(common),
                 }
             )
@@ -224,6 +310,8 @@ def lag_profiles(
             "shift_s",
             "ci_low",
             "ci_high",
+            "ci_low_s",
+            "ci_high_s",
             "p_signflip",
             "n_subjects",
         ],
@@ -263,6 +351,7 @@ def lag_profiles(
         f"{r['population']}/{r['stage']}": {
             "peak_lag": fnum(r["peak_lag"]),
             "peak_lag_s": fnum(r["peak_lag_s"]),
+            "frame_rate": fnum(r["frame_rate"]),
             "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
         }
         for r in peaks.to_dict("records")
@@ -274,14 +363,16 @@ def lag_profiles(
             "shift": fnum(r["shift"]),
             "shift_s": fnum(r["shift_s"]),
             "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "ci_s": [fnum(r["ci_low_s"]), fnum(r["ci_high_s"])],
             "p_signflip": fnum(r["p_signflip"]),
-            "excludes_zero": bool(r["ci_low"] > 0 or r["ci_high"] < 0),
+            "excludes_zero": bool(r["ci_low_s"] > 0 or r["ci_high_s"] < 0),
         }
         for r in shifts.to_dict("records")
     }
     summary = {
         "lags": lags.tolist(),
         "frame_rate": rate,
+        "frame_rates": {f"{p}/{s}": fnum(r) for (p, s), r in cell_rates.items()},
         "peaks": peak_summary,
         "shifts": shift_summary,
         "n_boot": int(n_boot),
@@ -291,10 +382,24 @@ def lag_profiles(
         for k, v in peak_summary.items()
     )
     shift_txt = "; ".join(
-        f"{k}: {v['stage_from']} -> {v['stage_to']} shift {v['shift']:+.0f} frames "
-        f"({v['shift_s'] * 1000:+.0f} ms) [{100 * ci:.0f}% CI {v['ci'][0]:+.0f}, "
-        f"{v['ci'][1]:+.0f}], per-mouse sign-flip p = {v['p_signflip']:.3g}"
+        (
+            f"{k}: {v['stage_from']} -> {v['stage_to']} shift {v['shift']:+.0f} frames "
+            f"({v['shift_s'] * 1000:+.0f} ms) [{100 * ci:.0f}% CI {v['ci'][0]:+.0f}, "
+            f"{v['ci'][1]:+.0f}]"
+            if math.isfinite(v["shift"])
+            else f"{k}: {v['stage_from']} -> {v['stage_to']} shift "
+            f"{v['shift_s'] * 1000:+.0f} ms (stages imaged at different frame rates) "
+            f"[{100 * ci:.0f}% CI {v['ci_s'][0] * 1000:+.0f}, {v['ci_s'][1] * 1000:+.0f} ms]"
+        )
+        + f", per-mouse sign-flip p = {v['p_signflip']:.3g}"
         for k, v in shift_summary.items()
+    )
+    rate_txt = (
+        f"frame rate {rate:g} Hz"
+        if math.isfinite(rate)
+        else "frame rates "
+        + ", ".join(f"{k} {v:g} Hz" for k, v in summary["frame_rates"].items())
+        + " (seconds use each cell's own rate)"
     )
     description = (
         "Held-out R^2 of the first shared dimension as a function of a single "
@@ -303,7 +408,7 @@ def lag_profiles(
         "the mice as subjects. Peak lag = maximum of the mean profile across mice; "
         f"{100 * ci:.0f}% percentile bootstrap intervals over mice ({n_boot} resamples of "
         "the per-mouse held-out profiles, same mice for both stages for the shift; mice "
-        "are the unit of inference; integer-frame resolution). "
+        f"are the unit of inference; integer-frame resolution; {rate_txt}). "
         + peak_txt
         + ". Shifts: "
         + (shift_txt if shift_txt else "none")
