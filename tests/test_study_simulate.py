@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pandas as pd
@@ -223,3 +224,71 @@ def test_bad_effects_type():
         simulate_study(n_mice=2, effects={"learning": 0})
     e = dataclasses.replace(StudyEffects(), learning=0.5)
     assert simulate_study(n_mice=2, days=(1, 14), trials_per_session=10, effects=e).effects is e
+
+
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("stim_fraction", -0.5, "in [0, 1]"),
+        ("silencing_fraction", 1.5, "in [0, 1]"),
+        ("learning", -1.0, "in [0, 1]"),
+        ("learning", np.nan, "in [0, 1]"),
+        ("learning_width_days", 0, "> 0"),
+        ("learning_midpoint_day", np.inf, "finite number"),
+        ("reaction_time_s", (0.9, 0.0), "> 0"),
+        ("movement_duration_s", (-1.0, 0.6), "> 0"),
+        ("thalamus_snr", (-0.1, 0.6), ">= 0"),
+        ("thalamus_fraction", (0.3, 1.2), "in [0, 1]"),
+        ("no_movement_prob", (0.2, -0.1), "in [0, 1]"),
+        ("thalamus_lead_frames", (1, 2.5), "integer"),
+        ("m1_snr", -1.0, ">= 0"),
+        ("driven_fraction", 2.0, "in [0, 1]"),
+        ("stim_response", "1", "finite number >= 0"),
+        ("overlap_log_odds", (0.0, 1000.0), "in [-700, 700]"),
+        ("artifact_amplitude", -4.0, ">= 0"),
+    ],
+)
+def test_effects_are_validated(field, value, allowed):
+    pattern = rf"StudyEffects\.{field}(\[\d\])? must be .*{re.escape(allowed)}; got"
+    with pytest.raises(ValueError, match=pattern):
+        StudyEffects(**{field: value})
+
+
+def test_effects_combined_constraints():
+    with pytest.raises(ValueError, match="reaction_time_s must be a .novice, expert. pair"):
+        StudyEffects(reaction_time_s=0.5)
+    with pytest.raises(ValueError, match="driven_fraction \\+ suppressed_fraction"):
+        StudyEffects(driven_fraction=0.7, suppressed_fraction=0.4)
+    with pytest.raises(ValueError, match="learning_midpoint_day and learning_width_days"):
+        StudyEffects(learning_midpoint_day=200.0, learning_width_days=0.5)
+    # day 14 is the only expert day: stimulation and silencing share its trials
+    eff = StudyEffects(stim_fraction=0.7, silencing_fraction=0.5)
+    with pytest.raises(ValueError, match="stim_fraction \\+ silencing_fraction"):
+        simulate_study(n_mice=2, days=(1, 14), trials_per_session=10, effects=eff)
+    with pytest.raises(ValueError, match="m1_lead_frames must be shorter than a session"):
+        simulate_study(
+            n_mice=2, days=(1, 14), trials_per_session=10, effects=StudyEffects(m1_lead_frames=350)
+        )
+
+
+def test_numpy_scalars_are_accepted():
+    eff = StudyEffects(
+        learning=np.float32(0.5),
+        thalamus_lead_frames=[np.int64(1), np.int32(3)],
+        stim_fraction=np.float64(0.2),
+    )
+    assert eff.thalamus_lead_frames == (1, 3) and type(eff.learning) is float
+    assert eff == StudyEffects(learning=0.5, thalamus_lead_frames=(1, 3), stim_fraction=0.2)
+    st = simulate_study(
+        n_mice=np.int64(2),
+        days=np.array([1, 14]),
+        populations=("m1",),
+        trials_per_session=np.int64(10),
+        frame_rate=np.int64(20),
+        effects=eff,
+    )
+    assert st.truth["frame_rate"] == 20.0 and np.isclose(st.sessions[0].sampling_rate, 20.0)
+    n_stim = [int(s.trials["stim"].sum()) for s in st.sessions]
+    assert sorted(set(n_stim)) == [2]  # round(0.2 x 10) in both stimulation sessions
+    with pytest.raises(ValueError, match="frame_rate"):
+        simulate_study(n_mice=2, frame_rate=True)

@@ -86,6 +86,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +157,16 @@ class StudyEffects:
     Pairs are ``(novice, expert)`` values, interpolated with the learning progress
     ``L(day)`` (0 on day 1, ``learning`` on day 14).
 
+    Every field is validated on construction (Python or numpy numbers; pairs as tuples
+    or lists, stored as tuples): ``learning``, the fractions, probabilities and
+    ``silencing_effect`` in [0, 1] (``driven_fraction + suppressed_fraction <= 1``);
+    ``learning_width_days``, ``reaction_time_s`` and ``movement_duration_s`` > 0; SNRs,
+    coefficients of variation, ``amplitude_mm``, ``stim_response``,
+    ``irrelevant_activity`` and ``artifact_amplitude`` >= 0; leads integers;
+    ``overlap_log_odds`` in [-700, 700]; the learning curve must rise between days 1
+    and 14. :func:`simulate_study` also requires leads shorter than a session and
+    ``stim_fraction + silencing_fraction <= 1`` when one session has both.
+
     Attributes
     ----------
     learning : float
@@ -204,6 +215,12 @@ class StudyEffects:
     artifact_amplitude : float
         Light artefact (dF/F) in frames that overlap a stimulation pulse (present even in
         :meth:`null`: it is not an effect but a nuisance analyses must mask).
+
+    Raises
+    ------
+    ValueError
+        A field outside its range (the message names the field, its value and the
+        allowed range).
     """
 
     learning: float = 1.0
@@ -234,6 +251,43 @@ class StudyEffects:
     stim_fraction: float = 0.3
     silencing_fraction: float = 0.3
     artifact_amplitude: float = 4.0
+
+    def __post_init__(self):
+        """Validate every field (``ValueError`` naming the field, value and range) and
+        store numbers as Python floats / ints and pairs as tuples (numpy scalars and
+        lists are accepted)."""
+        for name, (kind, lo, hi, lo_open) in _EFFECT_RANGES.items():
+            value = getattr(self, name)
+            if kind.startswith("pair"):
+                try:
+                    items = None if isinstance(value, (str, bytes)) else tuple(value)
+                except TypeError:
+                    items = None
+                if items is None or len(items) != 2:
+                    raise ValueError(
+                        f"StudyEffects.{name} must be a (novice, expert) pair; got {value!r}"
+                    )
+                clean = tuple(
+                    _effect_number(name, v, kind, lo, hi, lo_open, f"{name}[{i}]")
+                    for i, v in enumerate(items)
+                )
+            else:
+                clean = _effect_number(name, value, kind, lo, hi, lo_open, name)
+            object.__setattr__(self, name, clean)
+        if self.driven_fraction + self.suppressed_fraction > 1:
+            raise ValueError(
+                "StudyEffects.driven_fraction + suppressed_fraction must be <= 1 (disjoint "
+                f"sets of M1 neurons); got {self.driven_fraction!r} + "
+                f"{self.suppressed_fraction!r}"
+            )
+        lo, hi = _sigmoid(1.0, self), _sigmoid(14.0, self)
+        if not hi - lo > 1e-6:
+            raise ValueError(
+                "StudyEffects.learning_midpoint_day and learning_width_days give a learning "
+                "curve that does not rise between day 1 and day 14 (midpoint "
+                f"{self.learning_midpoint_day!r}, width {self.learning_width_days!r}); "
+                "put the midpoint near days 1-14 or widen the curve"
+            )
 
     @classmethod
     def null(cls, **overrides) -> StudyEffects:
@@ -280,6 +334,77 @@ class StudyEffects:
         }
 
 
+#: Allowed range of every StudyEffects field: (kind, low, high, low bound excluded).
+#: kind: "real" / "int", or "pair real" / "pair int" for (novice, expert) pairs.
+_UNIT = ("real", 0.0, 1.0, False)
+_NONNEG = ("real", 0.0, math.inf, False)
+_EFFECT_RANGES = {
+    "learning": _UNIT,
+    "learning_midpoint_day": ("real", -math.inf, math.inf, False),
+    "learning_width_days": ("real", 0.0, math.inf, True),
+    "reaction_time_s": ("pair real", 0.0, math.inf, True),
+    "reaction_time_cv": ("pair real", 0.0, math.inf, False),
+    "movement_duration_s": ("pair real", 0.0, math.inf, True),
+    "amplitude_mm": ("pair real", 0.0, math.inf, False),
+    "amplitude_cv": ("pair real", 0.0, math.inf, False),
+    "trajectory_noise": ("pair real", 0.0, 1.0, False),
+    "no_movement_prob": ("pair real", 0.0, 1.0, False),
+    "thalamus_snr": ("pair real", 0.0, math.inf, False),
+    "thalamus_fraction": ("pair real", 0.0, 1.0, False),
+    "thalamus_lead_frames": ("pair int", -math.inf, math.inf, False),
+    "other_snr": _NONNEG,
+    "other_fraction": _UNIT,
+    "other_lead_frames": ("int", -math.inf, math.inf, False),
+    "m1_snr": _NONNEG,
+    "m1_fraction": _UNIT,
+    "m1_lead_frames": ("int", -math.inf, math.inf, False),
+    "driven_fraction": _UNIT,
+    "suppressed_fraction": _UNIT,
+    "stim_response": _NONNEG,
+    "overlap_log_odds": ("pair real", -700.0, 700.0, False),
+    "irrelevant_activity": ("pair real", 0.0, math.inf, False),
+    "silencing_effect": _UNIT,
+    "stim_fraction": _UNIT,
+    "silencing_fraction": _UNIT,
+    "artifact_amplitude": _NONNEG,
+}
+
+
+def _range_text(kind: str, lo: float, hi: float, lo_open: bool) -> str:
+    what = "an integer" if kind.endswith("int") else "a finite number"
+    if math.isinf(lo) and math.isinf(hi):
+        return what
+    if math.isinf(hi):
+        return f"{what} {'>' if lo_open else '>='} {lo:g}"
+    return f"{what} in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+
+def _effect_number(field_name, v, kind, lo, hi, lo_open, label):
+    """One validated StudyEffects number (Python float, or int for integer fields)."""
+    bad = ValueError(
+        f"StudyEffects.{label} must be {_range_text(kind, lo, hi, lo_open)}; got {v!r}"
+    )
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise bad
+    if kind.endswith("int"):
+        if not isinstance(v, numbers.Integral):
+            raise bad
+        out = int(v)
+    else:
+        out = float(v)
+        if not math.isfinite(out):
+            raise bad
+    if out < lo or out > hi or (lo_open and out == lo):
+        raise bad
+    return out
+
+
+def _sigmoid(d: float, effects) -> float:
+    """The logistic learning curve at day ``d`` (before rescaling; no overflow)."""
+    z = (d - effects.learning_midpoint_day) / effects.learning_width_days
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else math.exp(z)
+
+
 def _role(population: str) -> str:
     """Population role: ``"thalamus"``, ``"m1"`` or ``"other"``."""
     p = population.lower()
@@ -308,13 +433,8 @@ def learning_progress(day: int, effects: StudyEffects) -> float:
     float
     """
 
-    def sig(d):
-        return 1.0 / (
-            1.0 + math.exp(-(d - effects.learning_midpoint_day) / effects.learning_width_days)
-        )
-
-    lo, hi = sig(1.0), sig(14.0)
-    v = (sig(float(day)) - lo) / (hi - lo)
+    lo, hi = _sigmoid(1.0, effects), _sigmoid(14.0, effects)
+    v = (_sigmoid(float(day), effects) - lo) / (hi - lo)
     return float(effects.learning * min(max(v, 0.0), 1.0))
 
 
@@ -752,13 +872,25 @@ def _check_args(n_mice, days, populations, trials_per_session, frame_rate, effec
     ):
         raise ValueError(f"trials_per_session must be an int >= 10; got {trials_per_session!r}")
     if not (
-        isinstance(frame_rate, (int, float)) and math.isfinite(frame_rate) and frame_rate >= 5
+        isinstance(frame_rate, numbers.Real)
+        and not isinstance(frame_rate, (bool, np.bool_))
+        and math.isfinite(frame_rate)
+        and frame_rate >= 5
     ):
         raise ValueError(f"frame_rate must be a number >= 5 (Hz); got {frame_rate!r}")
     if effects is None:
         effects = StudyEffects()
     if not isinstance(effects, StudyEffects):
         raise TypeError(f"effects must be a StudyEffects; got {type(effects).__name__}")
+    # leads shift the movement within a session: they must be shorter than a session
+    T = int(round(TRIAL_DURATION_S * float(frame_rate))) * int(trials_per_session)
+    for name in ("thalamus_lead_frames", "other_lead_frames", "m1_lead_frames"):
+        value = getattr(effects, name)
+        if max(abs(v) for v in np.atleast_1d(value)) >= T:
+            raise ValueError(
+                f"StudyEffects.{name} must be shorter than a session ({T} frames: "
+                f"trials_per_session x {TRIAL_DURATION_S} s x frame_rate); got {value!r}"
+            )
     return int(n_mice), tuple(sorted(int(d) for d in days)), populations, effects
 
 
@@ -785,7 +917,8 @@ def simulate_study(
     trials_per_session : int, default 60
         Trials per session (3.5 s each).
     frame_rate : float, default 10.0
-        Imaging frame rate, Hz (leads are in frames).
+        Imaging frame rate, Hz, >= 5 (leads are in frames). Numbers may be Python or
+        numpy scalars (as for ``n_mice``, ``days`` and ``trials_per_session``).
     effects : StudyEffects, optional
         Effect sizes (default :class:`StudyEffects` ``()``: every effect on;
         :meth:`StudyEffects.null` switches them off).
@@ -810,7 +943,8 @@ def simulate_study(
     Raises
     ------
     ValueError, TypeError
-        On invalid arguments.
+        On invalid arguments (also: a lead of ``effects`` not shorter than a session,
+        or ``stim_fraction + silencing_fraction > 1`` for a session that has both).
     """
     n_mice, days, populations, effects = _check_args(
         n_mice, days, populations, trials_per_session, frame_rate, effects
@@ -828,6 +962,16 @@ def simulate_study(
             stim_days.add(max(ds))
     expert_days = [d for d in days if stages[d] == "expert"]
     sil_days = {d for d in expert_days if d not in stim_days} or set(expert_days)
+    n_tr = int(trials_per_session)
+    if m1_pop and stim_days & sil_days:
+        n_stim, n_sil = round(eff.stim_fraction * n_tr), round(eff.silencing_fraction * n_tr)
+        if n_stim + n_sil > n_tr:
+            raise ValueError(
+                f"StudyEffects.stim_fraction + silencing_fraction must be <= 1 when a session "
+                f"has both (day {min(stim_days & sil_days)}, the only expert day); got "
+                f"{eff.stim_fraction!r} + {eff.silencing_fraction!r} ({n_stim} + {n_sil} of "
+                f"{n_tr} trials)"
+            )
 
     root = np.random.SeedSequence(int(seed))
     sessions: list[Session] = []
