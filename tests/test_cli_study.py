@@ -68,6 +68,9 @@ def test_simulate_null_and_refusals(tiny_study, tmp_path):
     assert result.exit_code == 1 and "--days" in result.stderr
     result = _invoke("simulate", "--out", tmp_path / "y", "--mice", "1")
     assert result.exit_code == 2
+    result = _invoke("simulate", "--out", tmp_path / "z", "--days", "0,5")  # refused: day 0
+    assert result.exit_code == 1 and "days must be" in result.stderr
+    assert not (tmp_path / "z").exists()  # nothing left behind
     out = tmp_path / "null"
     result = _invoke(
         "simulate", "--out", out, "--null", "--mice", "2", "--days", "1,14", "--trials", "10"
@@ -194,6 +197,10 @@ def test_fit_compute_options(tiny_study, tmp_path):
 def test_fit_errors(tiny_study, tmp_path):
     folder, _ = tiny_study
     toml = folder / "study.toml"
+    args = ("fit", toml, "--population", "thalamus", "--stage", "expert")
+    result = _invoke(*args, "--out", tmp_path, "--force")
+    assert result.exit_code == 1 and "is a directory" in result.stderr
+    assert "Fitting" not in result.output
     result = _invoke("fit", toml, "--population", "cerebellum", "--stage", "expert")
     assert result.exit_code == 1
     assert "cerebellum" in result.stderr and "thalamus" in result.stderr

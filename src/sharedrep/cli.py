@@ -493,6 +493,8 @@ def fit(
     with user_errors():
         if not study.is_file():
             raise FileNotFoundError(f"no study file at {study}")
+        if out is not None and out.is_dir():
+            raise UserError(f"--out {out} is a directory; give the model file's path (.npz)")
         if out is not None and out.exists() and not force:
             raise UserError(f"{out} exists; pass --force to replace it")
         # options and names first, from the file itself (fast), then the sessions
@@ -607,7 +609,7 @@ def simulate(
             day_list = tuple(int(x) for x in days.split(",") if x.strip())
         except ValueError:
             raise UserError(f"--days must be comma-separated integers; got {days!r}") from None
-        out = prepare_out_dir(out, force)
+        _check_out_dir(out, force)  # created once the simulation succeeded
         effects = StudyEffects.null() if null else None
         with con.status("Simulating..."):
             sim = simulate_study(
@@ -617,6 +619,7 @@ def simulate(
                 effects=effects,
                 seed=seed,
             )
+        out = prepare_out_dir(out, force)
         con.print(
             f"[green]{_mark(con)}[/green] Simulated {len(sim.sessions)} sessions "
             f"({mice} mice, days {list(sim.truth['days'])}, {len(sim.truth['populations'])} "
