@@ -76,6 +76,7 @@ def test_table_structure_and_attrs():
     assert np.array_equal(again[0]["p_value"], tables[0]["p_value"])
 
 
+@pytest.mark.filterwarnings("ignore:subjects .* smallest possible p-value:UserWarning")
 def test_unfitted_template_and_no_trial_ids_and_no_cross_fit():
     d = sim(7, n_subjects=2, n_samples=400, n_units=8)
     template = ShaReD(n_shared=2, lags=1, alpha=1.0, cv=5)
@@ -106,9 +107,10 @@ def test_few_trials_use_every_shift_once():
     # all are used once (sampling them with replacement would fake p-values below 1/18)
     d = sim(3, n_subjects=2, trial_length=40)
     m = ShaReD(n_shared=2, lags=2, alpha=1.0, cv=5).fit(d.neural, d.behavior, groups=d.groups)
-    tabs = unit_encoding(
-        m, d.neural, d.behavior, d.groups, n_perm=99, random_state=0, progress=False
-    )
+    with pytest.warns(UserWarning, match=r"smallest possible p-value is 1/18 .* > fdr"):
+        tabs = unit_encoding(
+            m, d.neural, d.behavior, d.groups, n_perm=99, random_state=0, progress=False
+        )
     for tab in tabs:
         assert tab.attrs["n_perm"] == 17 and tab.attrs["exhaustive"] is True
         assert tab["p_value"].min() >= 1 / 18
@@ -128,6 +130,7 @@ def test_few_trials_use_every_shift_once():
     assert tabs[0]["encodes"].to_numpy()[d.encoding_units[0]].mean() > 0.8
 
 
+@pytest.mark.filterwarnings("ignore:subjects .* smallest possible p-value:UserWarning")
 def test_constant_unit_gets_nan_and_is_not_classified():
     d = sim(8, n_subjects=2, n_samples=400, n_units=8)
     neural = [x.copy() for x in d.neural]

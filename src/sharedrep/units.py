@@ -408,4 +408,17 @@ def unit_encoding(
             gap=int(gap),
         )
         tables.append(df)
+    floor = [
+        (s, t.attrs["n_perm"]) for s, t in enumerate(tables) if 1 / (1 + t.attrs["n_perm"]) > fdr
+    ]
+    if floor:
+        s0, n0 = floor[0]
+        warnings.warn(
+            f"subjects {[s for s, _ in floor]}: with {n0} circular shifts (subject {s0}) the "
+            f"smallest possible p-value is 1/{n0 + 1} = {1 / (n0 + 1):.3g} > fdr = {fdr}: no "
+            f"unit can be declared encoding; use n_perm >= {int(np.ceil(1 / fdr))} (and "
+            "enough data for as many distinct shifts)",
+            UserWarning,
+            stacklevel=2,
+        )
     return tables
