@@ -492,3 +492,27 @@ def test_ttest_p_matches_scipy_and_is_nan_for_constant_data():
     for x in ([-0.0308] * 3, [1.0, 1.0], [0.0, 0.0, 0.0], [5.0]):
         for alt in ("two-sided", "greater", "less"):
             assert math.isnan(ttest_p(x, alt))
+
+
+def test_cells_and_lags_left_out_are_reported():
+    """A population with a single mouse, and lags longer than the trials, are named."""
+    from sharedrep import SessionCollection
+    from sharedrep.study import encoding_by_population, lag_profiles
+
+    st = simulate_study(n_mice=3, days=(1, 14), trials_per_session=20, seed=0)
+    c = st.collection
+    one = SessionCollection(
+        [s for s in c if not (s.population == "m1" and s.subject != "mouse01")]
+    )
+    r = encoding_by_population(one, n_perm=2, n_boot=2, populations=["thalamus", "m1"])
+    assert set(r.table["population"]) == {"thalamus"}
+    assert r.summary["skipped_cells"] == ["m1 / novice: 1 mouse", "m1 / expert: 1 mouse"]
+    assert "Not fitted (fewer than 2 mice): m1 / novice: 1 mouse" in r.description
+    thal = c.filter(population="thalamus")
+    trial = int(min(len(s.neural) / len(s.trials) for s in thal))  # samples per trial, at most
+    lp = lag_profiles(thal, [0, 2, 3 * trial], n_boot=10)
+    assert lp.summary["failed_lags"] == {
+        "thalamus / novice": [3 * trial],
+        "thalamus / expert": [3 * trial],
+    }
+    assert f"thalamus / novice: no fit at lag(s) {3 * trial} (" in lp.description

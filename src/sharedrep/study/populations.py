@@ -49,6 +49,7 @@ def fit_cells(
     within_trials: bool = True,
     stim_margin_s: float = 1.5,
     require: bool = True,
+    skipped: list | None = None,
 ) -> dict:
     """Fit arguments of every population x stage cell with at least 2 mice.
 
@@ -65,6 +66,9 @@ def fit_cells(
         Seconds after stimulation removed (see ``_common.encoding_sessions``).
     require : bool, default True
         Raise ``ValueError`` when no cell has 2 mice (otherwise return ``{}``).
+    skipped : list, optional
+        Receives ``"<population> / <stage>: 1 mouse"`` for each cell left out because it
+        has a single mouse (so that analyses can say so).
 
     Returns
     -------
@@ -82,6 +86,8 @@ def fit_cells(
         for st in stages:
             sub = clean.filter(population=pop, stage=st)
             if len(sub.subjects) < 2:
+                if len(sub.subjects) == 1 and skipped is not None:
+                    skipped.append(f"{pop} / {st}: 1 mouse")
                 continue
             cells[(pop, st)] = sub.to_fit_args(within_trials=within_trials)
     if require and not cells:
@@ -178,12 +184,14 @@ def encoding_by_population(
     if model is None:
         model = make_model(random_state=random_state)
     n_perm_groups = n_perm if n_perm_groups is None else n_perm_groups
+    skipped: list = []
     cells = fit_cells(
         collection,
         populations,
         stages,
         days_per_stage=days_per_stage,
         within_trials=within_trials,
+        skipped=skipped,
     )
     pops = list(dict.fromkeys(p for p, _ in cells))
     stg = ordered_stages(s for _, s in cells)
@@ -398,6 +406,7 @@ def encoding_by_population(
         "n_perm": int(n_perm),
         "n_boot": int(n_boot),
         "n_perm_groups": int(n_perm_groups),
+        "skipped_cells": skipped,
     }
     cell_txt = "; ".join(
         f"{k}: R^2 = {v['score']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}], p = {v['p_value']:.3g}"
@@ -427,6 +436,8 @@ def encoding_by_population(
     )
     if math.isnan(summary["best_score"]):
         description += " (No finite score.)"
+    if skipped:
+        description += " Not fitted (fewer than 2 mice): " + "; ".join(skipped) + "."
     return AnalysisResult(
         name="encoding_by_population",
         table=table,

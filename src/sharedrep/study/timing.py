@@ -174,9 +174,16 @@ def lag_profiles(
         raise ValueError(f"lags must hold at least 2 distinct lags; got {lags.tolist()}")
     if model is None:
         model = make_model(random_state=random_state)
+    skipped: list = []
     cells = fit_cells(
-        collection, populations, stages, days_per_stage=days_per_stage, within_trials=within_trials
+        collection,
+        populations,
+        stages,
+        days_per_stage=days_per_stage,
+        within_trials=within_trials,
+        skipped=skipped,
     )
+    failed: dict = {}  # lags whose fit failed, per cell (e.g. lag windows longer than trials)
     cell_rates = {key: _cell_rate(collection, key, args) for key, args in cells.items()}
     distinct = _distinct_rates(cell_rates.values())
     rate = distinct[0] if len(distinct) == 1 else math.nan
@@ -191,7 +198,8 @@ def lag_profiles(
                 m = clone(model).set_params(lags=[int(lag)])
                 try:
                     m.fit(args.neural, args.behavior, groups=args.groups)
-                except ValueError:
+                except ValueError as exc:
+                    failed.setdefault(f"{pop} / {st}", []).append((int(lag), str(exc)))
                     steps.advance(f"{pop}/{st} lag {lag}")
                     continue
                 ia = m.cv_results_["best_index"][0]
@@ -376,6 +384,8 @@ def lag_profiles(
         "peaks": peak_summary,
         "shifts": shift_summary,
         "n_boot": int(n_boot),
+        "failed_lags": {k: [lag for lag, _ in v] for k, v in failed.items()},
+        "skipped_cells": skipped,
     }
     peak_txt = "; ".join(
         f"{k}: peak {v['peak_lag']:+.0f} frames [{v['ci'][0]:+.0f}, {v['ci'][1]:+.0f}]"
@@ -414,6 +424,11 @@ def lag_profiles(
         + (shift_txt if shift_txt else "none")
         + "."
     )
+    for key, items in failed.items():
+        lags_txt = ", ".join(str(lag) for lag, _ in items)
+        description += f" {key}: no fit at lag(s) {lags_txt} ({items[0][1]})."
+    if skipped:
+        description += " Not fitted (fewer than 2 mice): " + "; ".join(skipped) + "."
     return AnalysisResult(
         name="lag_profiles",
         table=table,
