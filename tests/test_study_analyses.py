@@ -516,3 +516,30 @@ def test_cells_and_lags_left_out_are_reported():
         "thalamus / expert": [3 * trial],
     }
     assert f"thalamus / novice: no fit at lag(s) {3 * trial} (" in lp.description
+
+
+def test_stimulation_sessions_that_cannot_be_analysed_are_named():
+    from sharedrep import SessionCollection
+    from sharedrep.study import stimulation_responses
+
+    every = simulate_study(
+        n_mice=2,
+        days=(1, 14),
+        populations=("m1",),
+        trials_per_session=10,
+        effects=StudyEffects(stim_fraction=1.0, silencing_fraction=0.0),
+        seed=0,
+    )
+    r = stimulation_responses(every.collection)
+    assert len(r.table) == 0 and len(r.summary["not_analysed"]) == 4
+    assert "10 stimulation and 0 control trials (needs at least 2 of each)" in r.description
+    no_times = SessionCollection(
+        [
+            s.replace(stimulation=None)
+            for s in simulate_study(
+                n_mice=2, days=(1, 14), populations=("m1",), trials_per_session=20, seed=0
+            ).collection
+        ]
+    )
+    r = stimulation_responses(no_times)
+    assert r.summary["not_analysed"][0].endswith("stimulation trials but no stimulation times")

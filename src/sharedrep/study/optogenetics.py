@@ -196,11 +196,15 @@ def stimulation_responses(
     if population is not None:
         collection = collection.filter(population=population)
     frames, frac_rows, masked = [], [], {}
+    not_analysed = []  # sessions with stimulation trials that could not be analysed, why
     for s in collection:
         if len(s.trials) == 0:
             continue
-        stim, _ = trial_flags(s)
-        if not stim.any() or len(s.stimulation) == 0:
+        stim, sil = trial_flags(s)
+        if not stim.any():
+            continue
+        if len(s.stimulation) == 0:
+            not_analysed.append(f"{s.session_id}: stimulation trials but no stimulation times")
             continue
         res = _session_responses(
             s,
@@ -210,6 +214,11 @@ def stimulation_responses(
             artifact_margin=artifact_margin,
         )
         if res is None:
+            n_control = int(np.sum(~stim & ~sil))
+            not_analysed.append(
+                f"{s.session_id}: {int(stim.sum())} stimulation and {n_control} control "
+                "trials (needs at least 2 of each)"
+            )
             continue
         Rs, Rc, n_masked, n_resp, n_base = res
         masked[s.session_id] = n_masked
@@ -276,6 +285,7 @@ def stimulation_responses(
         "stages": per_stage,
         "masked_frames": masked,
         "mask_artifacts": bool(mask_artifacts),
+        "not_analysed": not_analysed,
     }
 
     if len(table):
@@ -324,8 +334,16 @@ def stimulation_responses(
             else "Light-artefact frames were NOT masked (demonstration only). "
         )
         + "Units, not mice, are the unit of this test; fractions are reported per mouse. "
-        + (stage_txt if stage_txt else "No session had stimulation trials")
+        + (stage_txt if stage_txt else "No session had stimulation trials that could be analysed")
         + "."
+        + (
+            " Not analysed: "
+            + "; ".join(not_analysed[:5])
+            + ("; ..." if len(not_analysed) > 5 else "")
+            + "."
+            if not_analysed
+            else ""
+        )
     )
     return AnalysisResult(
         name="stimulation_responses",
