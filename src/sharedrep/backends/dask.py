@@ -190,7 +190,10 @@ class DaskBackend(Backend):
             # in-memory arrays travel once, outside the task graph
             mem = [i for i, a in enumerate(args) if isinstance(a, np.ndarray)]
             if mem:
-                scattered = client.scatter([args[i] for i in mem])
+                # unique keys (hash=False): consecutive fits of the same data (refits of
+                # a permutation test) would otherwise reuse a key whose release from the
+                # previous fit is still in flight, and lose it ("lost dependencies")
+                scattered = client.scatter([args[i] for i in mem], hash=False)
                 for i, fut in zip(mem, scattered, strict=True):
                     args[i] = fut
             futures.append(
