@@ -200,38 +200,27 @@ class TorchBackend(Backend):
         lags,
         n_folds,
         *,
-        gap,
-        folds_by_trial,
-        random_state,
-        nan_policy,
         dtype,
         subject,
         form="primal",
+        **plan,
     ):
         """One subject's :class:`solver.SubjectData` with :class:`DeviceStats` (primal form).
 
         ``X`` is a float64 ndarray or a torch tensor (used where it is, copied to
-        ``device`` if elsewhere); ``Y`` and ``groups`` are host arrays. ``form`` is
-        accepted with the other pass options; this backend always uses the primal form.
+        ``device`` if elsewhere); ``Y`` and ``groups`` are host arrays. ``plan`` are the
+        options of :func:`solver.plan_subject` (``gap``, ``folds_by_trial``,
+        ``random_state``, ``nan_policy``). ``form`` is accepted with the other pass
+        options; this backend always uses the primal form.
         """
         torch = self._torch
         dev = self.device
-        omit = nan_policy == "omit"
+        omit = plan.get("nan_policy", "raise") == "omit"
         summary = None
         if isinstance(X, torch.Tensor):
             X, summary = self._tensor_on_device(X, subject, omit)
         rows, chunks, x_center, y_center = solver.plan_subject(
-            X,
-            Y,
-            groups,
-            lags,
-            n_folds,
-            gap=gap,
-            folds_by_trial=folds_by_trial,
-            random_state=random_state,
-            nan_policy=nan_policy,
-            subject=subject,
-            x_summary=summary,
+            X, Y, groups, lags, n_folds, subject=subject, x_summary=summary, **plan
         )
         ordered = rows[chunks.order]
         N, p = X.shape[1], Y.shape[1]
