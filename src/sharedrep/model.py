@@ -54,10 +54,18 @@ class PrivateComponents:
     behavior_rank : int
         ``r``, chosen by cross-validation (0 when nothing private is predictable).
     behavior_cv_score : ndarray (p - k,)
-        Held-out fraction of the residual behaviour variance explained at each rank.
+        Cross-validated score of each rank ``r``: ``sum_{j <= r} (SST_j - SSE_j) /
+        SST_res`` pooled over folds, where ``SSE_j`` is the held-out error of private
+        latent ``j`` (predicted with the training intercept) and ``SST_j``, ``SST_res``
+        are the held-out sums of squares of that latent and of the residual behaviour
+        about their *held-out* means (the ``"variance"`` selection score of
+        :func:`sharedrep.solver.cv_criterion`). Each latent must beat its held-out mean,
+        so the score is conservative: it exceeds the plain held-out behaviour R^2 of the
+        rank-``r`` prediction by the fold-to-fold drift of the behaviour mean outside
+        the ``r`` axes, but is not above the R^2 gained over predicting the training mean.
     behavior_explained : float
-        Held-out fraction of the subject's total (standardised) behaviour variance
-        explained by the private components at the chosen rank.
+        That score at the chosen rank, as a fraction of the subject's total
+        (standardised) held-out behaviour variance.
     neural_components : ndarray (q, m)
         Neural-private components: leading principal axes of the standardised lagged
         activity after regressing out the shared latents ``z = Y V``.
@@ -159,7 +167,10 @@ class ShaReD(BaseEstimator):
         Number of shared dimensions ``k``.
     explained_ : ndarray (k,)
         In-sample pooled fraction of each shared latent's variance explained by neural
-        activity, in ``[0, 1]``.
+        activity, ``sum_s w_s/n_s z_s' z^_s / sum_s w_s/n_s z_s' z_s`` (the ``rho_k`` of
+        the unshrunk correlation metric), in ``[0, 1]``. Without ridge it is the
+        in-sample R^2 of ``z^``; with ridge it is smaller than that R^2 (the shrunken
+        predictions' covariance with the latents, not their squared error).
     eigenvalues_ : ndarray (k,)
         Generalized eigenvalues ``rho_k``. With the correlation metric and no shrinkage
         they equal ``explained_``; the metric's shrinkage (``shrinkage``, default 0.01)
@@ -172,7 +183,9 @@ class ShaReD(BaseEstimator):
         the held-out errors over folds, :func:`sharedrep.solver.pooled_criterion`, and
         ``se_score`` is the standard error of the per-fold scores); ``r2_dim``
         (n_alphas, k_max) and ``r2_subject_dim`` (n_alphas, S, k_max): pooled held-out R^2
-        of each latent predicted from neural activity; ``best_index`` (i_alpha, k).
+        of each latent predicted from neural activity (``r2_dim`` and the scores weight
+        each subject's sums of squares by its subject weight relative to equal weights;
+        ``r2_subject_dim`` is per subject); ``best_index`` (i_alpha, k).
     lags_ : ndarray of int (n_lags,)
     behavior_scale_ : ndarray (p,)
         Pooled within-subject std of each behaviour feature (raw units).

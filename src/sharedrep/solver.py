@@ -1131,10 +1131,17 @@ def cv_criterion(errors: dict, metric: str) -> np.ndarray:
     """Per-fold selection score for every alpha and number of dimensions.
 
     For ``k`` dimensions the score is the held-out behaviour variance explained in the
-    metric of the model: the sum over the first ``k`` dimensions of the pooled per-dimension
-    R^2 (``"correlation"``: every latent has unit variance in the ``C_m`` metric), or the
-    pooled behaviour R^2 of the rank-``k`` prediction (``"variance"``). Adding a dimension
-    raises the score exactly when it is predicted better than by its held-out mean.
+    metric of the model, latent by latent: the sum over the first ``k`` dimensions of the
+    pooled per-dimension R^2 ``1 - SSE_j / SST_j`` (``"correlation"``: every latent has
+    unit variance in the ``C_m`` metric), or ``sum_{j <= k} (SST_j - SSE_j) / SST_y``
+    (``"variance"``: the latents' held-out variance explained, relative to the held-out
+    behaviour variance ``SST_y``). ``SSE_j`` is the held-out error of latent ``j``
+    predicted with the training intercept; ``SST_j`` and ``SST_y`` are sums of squares
+    about the *held-out* means. Adding a dimension raises the score exactly when it is
+    predicted better than by its held-out mean (a conservative baseline). For
+    ``"variance"`` the score is not the plain held-out behaviour R^2 of the rank-``k``
+    prediction: that R^2 also charges the drift between the training and held-out means
+    of the behaviour outside the ``k`` axes, which no encoder can predict.
 
     Returns
     -------
