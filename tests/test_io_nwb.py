@@ -335,3 +335,45 @@ def test_unit_ids_keep_their_type_in_a_round_trip(tmp_path, ids):
         assert r.unit_ids.dtype == ids.dtype
     else:
         assert all(isinstance(v, str) for v in r.unit_ids)
+
+
+def test_suite2p_export_layout_reads_fluorescence_not_deconvolved(tmp_path):
+    # suite2p's NWB export: Fluorescence, Neuropil and Deconvolved are all
+    # Fluorescence-type interfaces holding a "plane0" series
+    import datetime as dt
+
+    from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
+
+    nwb = pynwb.NWBFile(
+        session_description="suite2p",
+        identifier="s2p",
+        session_start_time=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+        subject=pynwb.file.Subject(subject_id="m1"),
+    )
+    plane = nwb.create_imaging_plane(
+        name="ImagingPlane",
+        optical_channel=OpticalChannel(name="ch", description="", emission_lambda=500.0),
+        description="",
+        device=nwb.create_device(name="scope"),
+        excitation_lambda=900.0,
+        indicator="GCaMP",
+        location="M1",
+        imaging_rate=30.0,
+    )
+    ophys = nwb.create_processing_module("ophys", "ophys")
+    seg = ImageSegmentation()
+    ophys.add(seg)
+    ps = seg.create_plane_segmentation(name="PS", description="", imaging_plane=plane)
+    for i in range(4):
+        ps.add_roi(pixel_mask=[(i, i, 1.0)])
+    region = ps.create_roi_table_region(region=list(range(4)), description="plane0")
+    rng = np.random.default_rng(0)
+    F = rng.random((50, 4)) + 5
+    for name, data in (("Deconvolved", 0 * F), ("Fluorescence", F), ("Neuropil", F / 2)):
+        rrs = RoiResponseSeries(name="plane0", data=data, rois=region, unit="a.u.", rate=30.0)
+        ophys.add(Fluorescence(roi_response_series=rrs, name=name))
+    with pynwb.NWBHDF5IO(str(tmp_path / "s2p.nwb"), "w") as io:
+        io.write(nwb)
+    s = read_nwb(tmp_path / "s2p.nwb", behavior=[])
+    assert s.metadata["neural_source"] == "ophys/Fluorescence/plane0"
+    np.testing.assert_array_equal(s.neural, F)

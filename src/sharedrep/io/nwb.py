@@ -353,9 +353,13 @@ def _extract(
     # ------------------------------------------------------------------ neural
     rrs = [o for o in series if isinstance(o, RoiResponseSeries)]
 
-    def prio(o) -> int:
+    def prio(o) -> tuple[int, int]:
+        # by the interface's type, then its name: suite2p's NWB export stores
+        # Fluorescence, Neuropil and Deconvolved all as Fluorescence-type interfaces
         parent = _ntype(o.parent) if o.parent is not None else ""
-        return {"DfOverF": 0, "Fluorescence": 1}.get(parent, 2)
+        name = str(getattr(o.parent, "name", "")).lower()
+        derived = any(w in name for w in ("deconv", "neuropil", "spks", "spike", "event"))
+        return {"DfOverF": 0, "Fluorescence": 1}.get(parent, 2), int(derived)
 
     rrs.sort(key=lambda o: (prio(o), _logical_path(o)))
     units = nwb.units if nwb.units is not None and len(nwb.units) > 0 else None
