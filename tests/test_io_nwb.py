@@ -377,3 +377,22 @@ def test_suite2p_export_layout_reads_fluorescence_not_deconvolved(tmp_path):
     s = read_nwb(tmp_path / "s2p.nwb", behavior=[])
     assert s.metadata["neural_source"] == "ophys/Fluorescence/plane0"
     np.testing.assert_array_equal(s.neural, F)
+
+
+def test_unusable_series_are_skipped_by_discovery_not_when_asked_for(tmp_path):
+    p = tmp_path / "extra.nwb"
+    make_nwb(p, pose=False, opto=False)
+    with pynwb.NWBHDF5IO(str(p), "a") as io:
+        nwb = io.read()
+        labels = np.array(["cue", "reward", "cue"])
+        nwb.add_acquisition(
+            pynwb.TimeSeries(
+                name="events_txt", data=labels, unit="n.a.", timestamps=[1.0, 2.0, 3.0]
+            )
+        )
+        io.write(nwb)
+    with pytest.warns(UserWarning, match="'events_txt' is not numeric .* not used as behaviour"):
+        s = read_nwb(p)
+    assert s.behavior_names == ["lever"]
+    with pytest.raises(DataFormatError, match="'events_txt' is not numeric"):
+        read_nwb(p, behavior=["events_txt"])

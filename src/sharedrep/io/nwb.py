@@ -37,6 +37,7 @@ import json
 import os
 import re
 import uuid
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -488,7 +489,17 @@ def _extract(
                 chosen.append(hit)
     cols, units_, sources, quality, raw_names = [], [], {}, {}, []
     for o in chosen:
-        v = _series_data(o, src)
+        try:
+            v = _series_data(o, src)
+        except DataFormatError as err:
+            if behavior is not None:  # asked for by name: an error
+                raise
+            warnings.warn(  # found by discovery: the other series are still read
+                f"{err}; not used as behaviour (choose series with behavior=[...])",
+                UserWarning,
+                stacklevel=3,
+            )
+            continue
         tt = _series_times(o, v.shape[0], src)
         is_pose = _ntype(o) == "PoseEstimationSeries"
         if is_pose:
