@@ -33,6 +33,11 @@ def test_npy_variants(tmp_path):
     np.save(both, np.column_stack([np.arange(300) * 0.01, v, 2 * v]))
     tr = read_trace(both, time_column=0, names=["a", "b"])
     assert tr.names == ["a", "b"] and np.allclose(tr.values[:, 1], 2 * v)
+    # columns= are indices of the file's columns, as the default names say
+    tr = read_trace(both, time_column=0, columns=[2])
+    assert tr.names == ["tv_2"] and np.allclose(tr.values[:, 0], 2 * v)
+    with pytest.raises(DataFormatError, match="not the time column 0"):
+        read_trace(both, time_column=0, columns=[0])
     with pytest.raises(ValueError, match="no time base"):
         read_trace(p)
 

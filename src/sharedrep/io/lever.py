@@ -103,7 +103,8 @@ def read_trace(
     time_column : str or int, optional
         CSV: name of the time column; NPY: index of the time column.
     columns : list of str or int, optional
-        Value columns to keep (CSV names or NPY indices); default: all but the time
+        Value columns to keep (CSV names, or NPY indices of the file's columns, the time
+        column counted, as in the default names ``<stem>_<index>``); default: all but the time
         column (a pandas default index column ``"Unnamed: 0"`` holding ``0..T-1`` is
         dropped).
     names : list of str, optional
@@ -144,17 +145,19 @@ def read_trace(
             tc = int(time_column) % a.shape[1]
             ts = a[:, tc]
             keep = [j for j in range(a.shape[1]) if j != tc]
-            a = a[:, keep]
-            col_names = [f"{p.stem}_{j}" for j in keep]
         else:
-            col_names = (
-                [p.stem] if a.shape[1] == 1 else [f"{p.stem}_{j}" for j in range(a.shape[1])]
-            )
-        if columns is not None:
+            tc, keep = None, list(range(a.shape[1]))
+        if columns is not None:  # indices of the file's columns, like the names
             idx = [int(c) for c in columns]
-            if any(not 0 <= i < a.shape[1] for i in idx):
-                raise DataFormatError(f"{src}: columns {idx} out of range ({a.shape[1]} columns)")
-            a, col_names = a[:, idx], [col_names[i] for i in idx]
+            if any(not 0 <= i < a.shape[1] for i in idx) or tc in idx:
+                raise DataFormatError(
+                    f"{src}: columns {idx} must be indices of value columns of the file "
+                    f"(0..{a.shape[1] - 1}"
+                    + (f", not the time column {tc})" if tc is not None else ")")
+                )
+            keep = idx
+        col_names = [p.stem] if a.shape[1] == 1 and tc is None else [f"{p.stem}_{j}" for j in keep]
+        a = a[:, keep]
     elif suffix in (".csv", ".tsv", ".txt"):
         sep = "\t" if suffix == ".tsv" else ","
         try:
