@@ -120,6 +120,11 @@ def test_every_problem_is_reported_at_once(tmp_path):
     ft = np.arange(T) / RATE
     ft[10] = ft[5]
     np.save(tmp_path / "d" / "ft.npy", ft)  # non-monotonic
+    ms = {"subject": "h", "day": 1, "path": "h/plane0", "trials": "h/trials.csv"}
+    write_session_files(tmp_path, ms, seed=4)
+    tr = pd.read_csv(tmp_path / "h" / "trials.csv")
+    tr[["start_time", "stop_time", "cue_time"]] *= 1000.0  # milliseconds
+    tr.to_csv(tmp_path / "h" / "trials.csv", index=False)
     toml = tmp_path / "study.toml"
     toml.write_text(
         """
@@ -172,6 +177,11 @@ subject = "g"
 day = 1
 path = "a/plane0"
 frame_rate = 31.5
+[[sessions]]
+subject = "h"
+day = 1
+path = "h/plane0"
+trials = "h/trials.csv"
 """
     )
     problems = validate_study(toml)
@@ -189,8 +199,11 @@ frame_rate = 31.5
         "sessions[3] (d-day1)",
         "not strictly increasing",
         "inconsistent sampling rates: frame_rate = 31.5 Hz in the study file but ops['fs'] = 30.0",
-        "inconsistent sampling rates: 1 session(s) at 30 Hz ('a-day1') but 'b-day1' 15 Hz",
+        "inconsistent sampling rates: 2 session(s) at 30 Hz ('a-day1', 'h-day1') but "
+        "'b-day1' 15 Hz",
         "behaviour names differ across subjects: session 'b-day1'",
+        "session 'h-day1': none of its",
+        "overlaps the recording",
     ]
     for e in expected:
         assert e in text, f"missing problem {e!r} in:\n{text}"

@@ -44,6 +44,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .io._common import DataFormatError, check_timestamps
 from .io.lever import load_npy
@@ -701,6 +702,17 @@ def _cross_checks(sessions: list[Session]) -> list[str]:
                         f"{ref.session_id!r} for {diff}"
                     )
     for s in sessions:
+        if len(s.trials) and s.n_samples:
+            t0, t1 = float(s.timestamps[0]), float(s.timestamps[-1])
+            start = pd.to_numeric(s.trials["start_time"], errors="coerce").to_numpy(float)
+            stop = pd.to_numeric(s.trials["stop_time"], errors="coerce").to_numpy(float)
+            if not np.any((stop >= t0) & (start <= t1)):
+                problems.append(
+                    f"session {s.session_id!r}: none of its {len(s.trials)} trials "
+                    f"({np.nanmin(start):.6g}..{np.nanmax(stop):.6g} s) overlaps the "
+                    f"recording ({t0:.6g}..{t1:.6g} s): trial times in another unit or time "
+                    "base (e.g. milliseconds)?"
+                )
         bad = s.nonfinite_samples()
         if bad.any():
             problems.append(
