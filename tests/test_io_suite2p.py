@@ -109,3 +109,19 @@ def test_unknown_frame_rate_message_names_existing_parameters(tmp_path):
     msg = str(ei.value)
     assert str(d) in msg and "to_session(timestamps=" in msg and "frame_rate=" not in msg
     assert "timestamps" in inspect.signature(Suite2pPlane.to_session).parameters
+
+
+def test_dff_baseline_uses_the_rate_of_the_frame_times_given(tmp_path, monkeypatch):
+    # ops['fs'] says 30 Hz but the frames were taken at 15 Hz: the baseline window (in
+    # seconds) must be counted in frames of 15 Hz
+    from sharedrep.io import suite2p as s2p
+
+    make_suite2p(tmp_path / "p", fs=30.0, seed=1)
+    plane = read_suite2p(tmp_path / "p")
+    rates, dff = [], s2p._dff
+    monkeypatch.setattr(
+        s2p, "_dff", lambda F, **kw: rates.append(kw["sampling_rate"]) or dff(F, **kw)
+    )
+    plane.to_session(subject="m")  # no frame times: ops['fs']
+    plane.to_session(timestamps=np.arange(plane.n_frames) / 15.0, subject="m")
+    assert rates == [30.0, pytest.approx(15.0)]

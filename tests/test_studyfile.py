@@ -471,3 +471,16 @@ def test_populations_stored_only_in_nwb_files_are_checked_deep(sim_study):
     good = _variant(sim_study, "nwb_pops_ok", {"stim_population": "m1"}, drop_population=True)
     assert validate_study(good) == []
     assert load_study(good).populations == ["m1"]
+
+
+def test_frame_times_are_checked_against_ops_fs(tmp_path):
+    entry = {"subject": "a", "day": 1, "path": "a/plane0", "frame_times": "a/ft.npy"}
+    write_session_files(tmp_path, entry, seed=0)  # ops['fs'] = 30 Hz
+    np.save(tmp_path / "a" / "ft.npy", np.arange(T) / 15.0)  # but frames at 15 Hz
+    toml = tmp_path / "study.toml"
+    toml.write_text(
+        '[defaults]\nformat = "suite2p"\n[[sessions]]\nsubject = "a"\nday = 1\n'
+        'path = "a/plane0"\nframe_times = "a/ft.npy"\n'
+    )
+    (problem,) = validate_study(toml)
+    assert "ops['fs'] = 30.0 Hz but frame times give 15 Hz" in problem

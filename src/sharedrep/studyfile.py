@@ -423,13 +423,15 @@ def _load_entry(entry: dict, base: Path) -> Session:
                     f"{ft_path}: {ft.size} frame times but {plane.n_frames} frames in {path}"
                 )
             check_timestamps(ft, str(ft_path), "frame times")
-            if rate is not None and ft.size > 1:
+            declared = [("frame_rate", rate), ("ops['fs']", plane.sampling_rate or None)]
+            if ft.size > 1:
                 measured = 1.0 / float(np.median(np.diff(ft)))
-                if abs(rate / measured - 1) > RATE_TOLERANCE:
-                    raise DataFormatError(
-                        f"{ft_path}: inconsistent sampling rates: frame_rate = {rate} Hz but "
-                        f"frame times give {measured:.4g} Hz"
-                    )
+                for what, r in declared:
+                    if r is not None and abs(r / measured - 1) > RATE_TOLERANCE:
+                        raise DataFormatError(
+                            f"{ft_path}: inconsistent sampling rates: {what} = {r} Hz but "
+                            f"frame times give {measured:.4g} Hz"
+                        )
         elif rate is not None:
             ft = np.arange(plane.n_frames) / float(rate)
         else:

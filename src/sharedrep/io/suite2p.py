@@ -144,7 +144,12 @@ class Suite2pPlane:
             raise DataFormatError(
                 f"{self.path}: {self.n_frames} frames but {np.size(t)} frame timestamps"
             )
-        rate = self.sampling_rate or float(1.0 / np.median(np.diff(t)))
+        # the frames' own rate when their times are given (ops['fs'] may differ)
+        rate = (
+            float(1.0 / np.median(np.diff(t)))
+            if timestamps is not None and t.size > 1
+            else self.sampling_rate or float(1.0 / np.median(np.diff(t)))
+        )
         try:
             x = _dff(
                 self.F,
