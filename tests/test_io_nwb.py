@@ -396,3 +396,21 @@ def test_unusable_series_are_skipped_by_discovery_not_when_asked_for(tmp_path):
     assert s.behavior_names == ["lever"]
     with pytest.raises(DataFormatError, match="'events_txt' is not numeric"):
         read_nwb(p, behavior=["events_txt"])
+
+
+def test_series_of_the_same_name_are_chosen_by_their_path_in_the_file(tmp_path):
+    p = tmp_path / "two_levers.nwb"
+    make_nwb(p, pose=False, opto=False)
+    ref = read_nwb(p)
+    with pynwb.NWBHDF5IO(str(p), "a") as io:
+        nwb = io.read()
+        t = np.asarray(nwb.processing["ophys"]["DfOverF"]["RoiResponseSeries"].timestamps[:])
+        volts = np.linspace(0.0, 1.0, t.size)
+        nwb.add_acquisition(pynwb.TimeSeries(name="lever", data=volts, unit="V", timestamps=t))
+        io.write(nwb)
+    with pytest.raises(DataFormatError, match=r"ambiguous: .*'acquisition/lever'"):
+        read_nwb(p, behavior=["lever"])
+    raw = read_nwb(p, behavior=["acquisition/lever"])
+    np.testing.assert_allclose(raw.behavior[:, 0], volts)
+    processed = read_nwb(p, behavior=["/processing/behavior/lever"])
+    np.testing.assert_array_equal(processed.behavior, ref.behavior)

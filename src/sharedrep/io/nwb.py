@@ -175,19 +175,36 @@ def _scalar_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df[keep]
 
 
+def _file_path(obj) -> str:
+    """Path of a series in the file (``acquisition/lever``, ``processing/behavior/...``),
+    from its data set; ``""`` when unknown (an object not read from a file)."""
+    loc = _h5_location(obj)
+    return loc[: -len("/data")].strip("/") if loc.endswith("/data") else ""
+
+
 def _resolve(spec: str, candidates: list, src: str, what: str):
+    """The candidate named ``spec``: its name, its path below the processing modules
+    (``behavior/BehavioralTimeSeries/lever``) or its path in the file
+    (``acquisition/lever``, ``processing/behavior/...``), or a path's tail."""
+    spec = spec.strip("/")
+    if "/" in spec:  # a path: exact matches first
+        exact = [o for o in candidates if spec in (_logical_path(o), _file_path(o))]
+        if len(exact) == 1:
+            return exact[0]
     hits = [
         o
         for o in candidates
-        if o.name == spec or _logical_path(o) == spec or _logical_path(o).endswith("/" + spec)
+        if o.name == spec
+        or spec in (_logical_path(o), _file_path(o))
+        or _logical_path(o).endswith("/" + spec)
     ]
     if not hits:
-        avail = sorted({_logical_path(o) for o in candidates})
+        avail = sorted({_file_path(o) or _logical_path(o) for o in candidates})
         raise DataFormatError(f"{src}: no {what} named {spec!r} (available: {avail})")
     if len(hits) > 1:
         raise DataFormatError(
-            f"{src}: {what} name {spec!r} is ambiguous: {[_logical_path(o) for o in hits]}; "
-            "give the full path"
+            f"{src}: {what} name {spec!r} is ambiguous: "
+            f"{[_file_path(o) or _logical_path(o) for o in hits]}; give one of these paths"
         )
     return hits[0]
 
