@@ -337,6 +337,7 @@ def test_unit_ids_keep_their_type_in_a_round_trip(tmp_path, ids):
         assert all(isinstance(v, str) for v in r.unit_ids)
 
 
+@pytest.mark.filterwarnings("ignore:The linked table for DynamicTableRegion:UserWarning")
 def test_suite2p_export_layout_reads_fluorescence_not_deconvolved(tmp_path):
     # suite2p's NWB export: Fluorescence, Neuropil and Deconvolved are all
     # Fluorescence-type interfaces holding a "plane0" series
