@@ -120,3 +120,20 @@ def test_csv_with_pandas_default_index_column(tmp_path):
     q = tmp_path / "unnamed_data.csv"
     df.set_axis(np.arange(len(df)) * 2).to_csv(q)
     assert read_trace(q).names == ["Unnamed: 0", "lever"]
+
+
+def test_time_headers_with_units_tab_text_and_spaces(tmp_path):
+    t = np.arange(200) * 0.01
+    v = np.sin(t)
+    ms = tmp_path / "ms.csv"
+    pd.DataFrame({"time (ms)": t * 1000.0, " lever ": v}).to_csv(ms, index=False)
+    tr = read_trace(ms)
+    assert tr.names == ["lever"]
+    np.testing.assert_allclose(tr.timestamps, t)  # milliseconds converted to seconds
+    sec = tmp_path / "s.csv"
+    pd.DataFrame({"Time [s]": t, "lever": v}).to_csv(sec, index=False)
+    np.testing.assert_allclose(read_trace(sec).timestamps, t)
+    txt = tmp_path / "tab.txt"
+    pd.DataFrame({"time": t, "lever": v}).to_csv(txt, sep="\t", index=False)
+    tr = read_trace(txt)
+    assert tr.names == ["lever"] and np.allclose(tr.values[:, 0], v)

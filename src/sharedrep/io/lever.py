@@ -6,11 +6,14 @@ Supported layouts
     A numeric array ``(T,)`` or ``(T, k)``. Times come from ``timestamps=`` (an array
     or the path of a ``.npy`` with ``T`` times), from ``time_column=`` (the index of
     the column holding times), or from ``sampling_rate=`` (+ ``start_time``).
-``.csv`` / ``.tsv``
-    A header row, then one row per sample. Times come from the column named
-    ``time_column`` (default: the first of ``"time"``, ``"timestamp"``,
-    ``"timestamps"``, ``"t"`` present), or from ``timestamps=`` / ``sampling_rate=``
-    when the file has no time column. All other columns (or ``columns=``) are values.
+``.csv`` / ``.tsv`` / ``.txt``
+    A header row, then one row per sample (``.txt``: the delimiter is detected).
+    Times come from the column named ``time_column`` (default: the first of
+    ``"time"``, ``"timestamp"``, ``"timestamps"``, ``"t"``, ``"time_s"``, optionally
+    with a unit, e.g. ``"time (s)"``; a column such as ``"time_ms"`` or ``"time (ms)"``
+    holds milliseconds and is converted to seconds), or from ``timestamps=`` /
+    ``sampling_rate=`` when the file has no time column. All other columns (or
+    ``columns=``) are values; header names are stripped of surrounding spaces.
     A pandas default index saved with the data (an unnamed first column, read as
     ``"Unnamed: 0"``, holding ``0, 1, ..., T-1``) is dropped.
 
@@ -20,6 +23,7 @@ Pickled ``.npy`` files are refused (``allow_pickle=False``).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +34,22 @@ from ._common import DataFormatError, Traces, check_file, check_timestamps
 __all__ = ["read_trace", "read_lever"]
 
 _TIME_NAMES = ("time", "timestamp", "timestamps", "t", "time_s")
+#: A time column's name: one of _TIME_NAMES, optionally with its unit (s or ms).
+_TIME_HEADER = re.compile(
+    r"(?P<name>time|timestamps?|t)"
+    r"(?:[ _]*(?:\(|\[)?\s*(?P<unit>s|sec|seconds|ms|msec)\s*(?:\)|\])?)?",
+    re.IGNORECASE,
+)
+
+
+def _time_header_scale(name: str) -> float | None:
+    """Seconds per unit of a column whose name says it holds times, else None."""
+    m = _TIME_HEADER.fullmatch(name.strip())
+    if m is None:
+        return None
+    return 1e-3 if (m.group("unit") or "").lower() in ("ms", "msec") else 1.0
+
+
 _NPY_MAGIC = b"\x93NUMPY"
 
 
@@ -159,16 +179,16 @@ def read_trace(
         col_names = [p.stem] if a.shape[1] == 1 and tc is None else [f"{p.stem}_{j}" for j in keep]
         a = a[:, keep]
     elif suffix in (".csv", ".tsv", ".txt"):
-        sep = "\t" if suffix == ".tsv" else ","
+        sep = {".tsv": "\t", ".csv": ","}.get(suffix)  # .txt: sniffed
         try:
-            df = pd.read_csv(p, sep=sep, encoding="utf-8")
+            df = pd.read_csv(p, sep=sep, encoding="utf-8", engine="c" if sep else "python")
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
             raise DataFormatError(
                 f"{src}: cannot parse as CSV ({type(err).__name__}: {err})"
             ) from None
         if df.shape[0] == 0:
             raise DataFormatError(f"{src}: CSV has a header but no rows")
-        hdr = [str(c) for c in df.columns]
+        hdr = [str(c).strip() for c in df.columns]
         df.columns = hdr
         if _is_default_index(df, hdr[0]) and hdr[0] != str(time_column):
             if columns is None or hdr[0] not in [str(c) for c in columns]:
@@ -180,7 +200,7 @@ def read_trace(
                 raise DataFormatError(f"{src}: no time column {time_column!r} (have {hdr})")
             tcol = str(time_column)
         else:
-            tcol = next((c for c in hdr if c.strip().lower() in _TIME_NAMES), None)
+            tcol = next((c for c in hdr if _time_header_scale(c) is not None), None)
             if tcol is None and timestamps is None and sampling_rate is None:
                 raise DataFormatError(
                     f"{src}: no time column (looked for {list(_TIME_NAMES)}); pass "
@@ -195,6 +215,7 @@ def read_trace(
         try:
             if tcol is not None:
                 ts = pd.to_numeric(df[tcol]).to_numpy(dtype=np.float64)
+                ts = ts * (_time_header_scale(tcol) or 1.0)  # milliseconds -> seconds
             a = np.column_stack([pd.to_numeric(df[c]).to_numpy(dtype=np.float64) for c in vcols])
         except (TypeError, ValueError) as err:
             raise DataFormatError(f"{src}: non-numeric values ({err})") from None
