@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import pandas as pd
 
 from ._parallel import thread_map
 
@@ -78,6 +79,14 @@ def check_same_features(n_features: int, first: int, subject, first_subject) -> 
             f"subject {subject}: behavior has {n_features} features but subject "
             f"{first_subject} has {first}; every subject needs the same behavioural features"
         )
+
+
+def is_missing(value) -> bool:
+    """Whether a table cell is missing (None, NaN, NaT, ``pd.NA``); list-like cells are not."""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def nonfinite_error(where: str, index) -> ValueError:

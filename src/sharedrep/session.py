@@ -20,6 +20,10 @@ import pandas as pd
 
 __all__ = ["FitArgs", "Session", "SessionCollection", "TRIAL_COLUMNS"]
 
+#: Relative tolerance within which two sampling rates count as the same rate (timestamp
+#: jitter: 29.97 and 30 Hz are one rate; 10 and 30 Hz are not).
+RATE_TOLERANCE = 0.01
+
 #: Conventional trials-table columns (seconds, except ``outcome``). Only ``start_time``
 #: and ``stop_time`` are required; the others are used when present.
 TRIAL_COLUMNS = (

@@ -459,9 +459,7 @@ def _shifted(Ys, offsets):
 
 def _null_fit(template, Xs, Ys, gs, offsets, k):
     """One null refit: behaviour circularly shifted, complete pipeline refitted."""
-    m = clone(template)
-    if "private" in m.get_params():
-        m.set_params(private=False)
+    m = _for_subjects(template, range(len(Xs)), len(Xs))
     _quiet_fit(m, Xs, _shifted(Ys, offsets), gs)
     return _heldout_r2(m, k), float(m.alpha_)
 

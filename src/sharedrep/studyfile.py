@@ -48,7 +48,7 @@ import pandas as pd
 
 from .io._common import DataFormatError, check_timestamps
 from .io.lever import load_npy
-from .session import Session, SessionCollection
+from .session import RATE_TOLERANCE, Session, SessionCollection
 
 __all__ = ["StudyError", "load_study", "validate_study", "SESSION_KEYS", "ANALYSIS_KEYS"]
 
@@ -141,8 +141,6 @@ _FORMAT_KEYS = {
 SESSION_KEYS = {**_COMMON, **{k: v for d in _FORMAT_KEYS.values() for k, v in d.items()}}
 _PATH_KEYS = ("path", "trials", "stimulation", "frame_times", "lever", "pose", "pose_frame_times")
 _TOP = {"study": {"name": _STR, "description": _STR}, "analysis": ANALYSIS_KEYS}
-#: Relative tolerance for sampling rates to count as equal.
-RATE_TOLERANCE = 0.01
 
 
 class StudyError(ValueError):

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._validation import is_missing
 from ._common import DataFormatError, check_file, require
 
 __all__ = [
@@ -304,16 +305,9 @@ def _column_dtype(col: pd.Series) -> str:
     if isinstance(dtype, pd.CategoricalDtype):
         # Shown as its values: a categorical column is read back as its categories' type.
         dtype = dtype.categories.dtype
-    if str(dtype) == "object" and not all(isinstance(v, str) for v in col if not _missing(v)):
+    if str(dtype) == "object" and not all(isinstance(v, str) for v in col if not is_missing(v)):
         return _MIXED
     return str(dtype)
-
-
-def _missing(v) -> bool:
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):  # list-like cell
-        return False
 
 
 def table_layout(df: pd.DataFrame) -> dict:
@@ -355,7 +349,7 @@ def _infer_column(raw: pd.Series) -> pd.Series:
     text).
     """
     values = [_infer_value(v) for v in raw]
-    present = [v for v in values if not _missing(v)]
+    present = [v for v in values if not is_missing(v)]
     if not present:  # all empty: NaN, as pandas reads it
         return raw.astype(float)
     if not all(isinstance(v, (bool, int, float)) for v in present):

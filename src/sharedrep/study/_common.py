@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .._validation import is_missing
 from ..model import ShaReD
 from ..preprocess import exclusion_mask
 from ..session import Session, SessionCollection
@@ -198,16 +199,6 @@ TRUE_STRINGS = frozenset({"true", "1", "yes", "y", "t", "1.0"})
 FALSE_STRINGS = frozenset({"false", "0", "no", "n", "f", "0.0", ""})
 
 
-def _missing(v) -> bool:
-    """Whether a table cell is missing (None, NaN, NaT, pd.NA)."""
-    if v is None:
-        return True
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):  # array-like cells are not missing
-        return False
-
-
 def flag_column(trials: pd.DataFrame, column: str, where: str = "") -> np.ndarray:
     """A boolean trial flag (``stim``, ``silencing``) parsed from a trials-table column.
 
@@ -238,7 +229,7 @@ def flag_column(trials: pd.DataFrame, column: str, where: str = "") -> np.ndarra
     out = np.zeros(len(col), bool)
     bad = []
     for i, v in enumerate(col.tolist()):
-        if _missing(v):
+        if is_missing(v):
             continue
         if isinstance(v, (bool, np.bool_, numbers.Number)):
             out[i] = bool(v)
@@ -424,7 +415,7 @@ def success_of(trials: pd.DataFrame) -> np.ndarray:
 
 def _success_value(v) -> float:
     """1 / 0 / NaN for one ``outcome`` cell of a text column."""
-    if _missing(v):
+    if is_missing(v):
         return math.nan
     if isinstance(v, (bool, np.bool_, numbers.Number)):
         return float(v)

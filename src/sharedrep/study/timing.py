@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ..session import SessionCollection
+from ..session import RATE_TOLERANCE, SessionCollection
 from ._common import (
     Steps,
     fnum,
@@ -41,20 +41,16 @@ def _peak(curve: np.ndarray, lags: np.ndarray) -> float:
     return float(lags[int(np.argmax(np.where(np.isfinite(c), c, -np.inf)))])
 
 
-#: Relative tolerance within which two frame rates count as the same rate (timestamps
-#: jitter: 29.97 and 30 Hz are one rate; 10 and 30 Hz are not).
-RATE_RTOL = 0.01
-
-
 def _same_rate(a: float, b: float) -> bool:
-    """Whether two frame rates (Hz) are the same within ``RATE_RTOL`` (two unknown: yes)."""
+    """Whether two frame rates (Hz) are the same within ``RATE_TOLERANCE`` (two unknown:
+    yes)."""
     if not (math.isfinite(a) and math.isfinite(b)):
         return not (math.isfinite(a) or math.isfinite(b))
-    return bool(np.isclose(a, b, rtol=RATE_RTOL, atol=0.0))
+    return bool(np.isclose(a, b, rtol=RATE_TOLERANCE, atol=0.0))
 
 
 def _distinct_rates(rates) -> list[float]:
-    """The distinct finite frame rates among ``rates`` (within ``RATE_RTOL``)."""
+    """The distinct finite frame rates among ``rates`` (within ``RATE_TOLERANCE``)."""
     out: list[float] = []
     for r in rates:
         if math.isfinite(r) and not any(_same_rate(r, o) for o in out):
