@@ -143,7 +143,7 @@ def machine_info() -> list[str]:
 
 
 def make_data(args):
-    """Simulated data at the requested size (``sharedrep.simulate`` is fast enough)."""
+    """Simulated data at the requested size (``sharedrep.sim.generic`` is fast enough)."""
     from sharedrep import simulate
 
     return simulate(
@@ -193,8 +193,8 @@ def time_fit(model, d, repeat: int) -> list[float]:
 
 def time_stages(model, d, args) -> dict:
     """Seconds of the fit's stages, each the best of two: statistics pass, CV, final fit."""
-    from sharedrep.backends import get_backend
-    from sharedrep.design import as_lags
+    from sharedrep.core.backends import get_backend
+    from sharedrep.core.design import as_lags
 
     be = get_backend("numpy")
     lags = as_lags(args.lags)

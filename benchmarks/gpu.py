@@ -169,9 +169,9 @@ def main(argv=None) -> int:
     import torch
 
     from sharedrep import ShaReD, __version__
-    from sharedrep.backends import get_backend
-    from sharedrep.backends import torch as tb
-    from sharedrep.design import as_lags
+    from sharedrep.core.backends import get_backend
+    from sharedrep.core.backends import torch as tb
+    from sharedrep.core.design import as_lags
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from sharedrep import ShaReD
-from sharedrep.datasets import load_monkey_reach
-from sharedrep.stats import permutation_test
-from sharedrep.transfer import transfer_score
+from sharedrep.inference.stats import permutation_test
+from sharedrep.inference.transfer import transfer_score
+from sharedrep.sim.datasets import load_monkey_reach
 
 
 def make_model(lags=3, n_shared=2):

@@ -4,13 +4,13 @@ Find one behavioural representation shared by several animals whose recorded neu
 differ, a neural encoder per animal onto it, and what stays private to each animal.
 """
 
-from . import io, preprocess
-from .datasets import load_monkey_reach
-from .model import PrivateComponents, ShaReD
-from .session import FitArgs, Session, SessionCollection
-from .simulate import SimulatedData, simulate
-from .simulate_study import SimulatedStudy, StudyEffects, simulate_study
-from .stats import (
+from sharedrep._version import __version__
+from sharedrep.core.estimator import PrivateComponents, ShaReD
+from sharedrep.data import io, preprocess
+from sharedrep.data.session import FitArgs, Session, SessionCollection
+from sharedrep.data.studyfile import StudyError, load_study, validate_study
+from sharedrep.inference.encoding import unit_encoding
+from sharedrep.inference.stats import (
     BootstrapResult,
     GroupComparison,
     PermutationResult,
@@ -18,11 +18,10 @@ from .stats import (
     compare_groups,
     permutation_test,
 )
-from .studyfile import StudyError, load_study, validate_study
-from .transfer import transfer_score
-from .units import unit_encoding
-
-__version__ = "0.1.0"
+from sharedrep.inference.transfer import transfer_score
+from sharedrep.sim.datasets import load_monkey_reach
+from sharedrep.sim.generic import SimulatedData, simulate
+from sharedrep.sim.learning_study import SimulatedStudy, StudyEffects, simulate_study
 
 __all__ = [
     "BootstrapResult",

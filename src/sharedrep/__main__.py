@@ -1,6 +1,6 @@
 """``python -m sharedrep``: the same commands as the ``sharedrep`` console script."""
 
-from .cli import main
+from sharedrep.app.cli import main
 
 if __name__ == "__main__":
     main(prog_name="python -m sharedrep")

@@ -18,20 +18,25 @@ silencing_effects         does silencing the inputs impair the learned movement?
 ========================  ==========================================================
 """
 
-from ._result import AnalysisResult
-from .activation import selective_activation, unit_activity
-from .behavior import learning_curves, trajectory_reproducibility, trial_measures
-from .inactivation import silencing_effects
-from .optogenetics import (
+from sharedrep.study._result import AnalysisResult
+from sharedrep.study.activation import selective_activation, unit_activity
+from sharedrep.study.behavior import learning_curves, trajectory_reproducibility, trial_measures
+from sharedrep.study.inactivation import silencing_effects
+from sharedrep.study.optogenetics import (
     encoding_overlap,
     overlap_counts,
     stimulation_responses,
     unit_encoding_table,
 )
-from .pipeline import ANALYSES, DEFAULT_SETTINGS, resolve_settings, run_study
-from .populations import encoding_by_population, fit_cells
-from .representation import shared_representation
-from .timing import lag_profiles
+from sharedrep.study.pipeline import (
+    ANALYSES,
+    DEFAULT_SETTINGS,
+    resolve_settings,
+    run_study,
+)
+from sharedrep.study.populations import encoding_by_population, fit_cells
+from sharedrep.study.representation import shared_representation
+from sharedrep.study.timing import lag_profiles
 
 __all__ = [
     "ANALYSES",

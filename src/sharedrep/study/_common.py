@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .._validation import is_missing
-from ..model import ShaReD
-from ..preprocess import exclusion_mask
-from ..session import Session, SessionCollection
+from sharedrep.core.estimator import ShaReD
+from sharedrep.data.preprocess import exclusion_mask
+from sharedrep.data.session import Session, SessionCollection
+from sharedrep.utils.validation import is_missing
 
 STAGE_ORDER = ("novice", "intermediate", "expert")
 SUCCESS_LABELS = {"success", "hit", "rewarded", "reward", "correct"}
@@ -548,22 +548,6 @@ def bootstrap_mean_ci(x, *, n_boot: int = 2000, ci: float = 0.95, random_state=0
     return (float(lo), float(hi))
 
 
-def holm(p_values) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (NaN stay NaN)."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    if ok.size == 0:
-        return out
-    order = ok[np.argsort(p[ok])]
-    m = order.size
-    running = 0.0
-    for i, j in enumerate(order):
-        running = max(running, min(1.0, (m - i) * p[j]))
-        out[j] = running
-    return out
-
-
 # --------------------------------------------------------------------------- figures
 def new_figure(nrows: int = 1, ncols: int = 1, *, width: float = 4.0, height: float = 3.2):
     """A pyplot-free figure and its axes array (always 2-D)."""
@@ -586,7 +570,7 @@ def single_blas(func):
     The analyses do many small fits; multi-threaded BLAS on small matrices is slower
     (and on a shared machine much slower: threads spin while waiting for cores).
     """
-    from .._parallel import small_blas
+    from sharedrep.utils.parallel import small_blas
 
     return small_blas(func)
 

@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..preprocess import align_to_events
-from ..session import SessionCollection
-from ._common import (
+from sharedrep.data.preprocess import align_to_events
+from sharedrep.data.session import SessionCollection
+from sharedrep.study._common import (
     bootstrap_mean_ci,
     fnum,
     nanmean,
@@ -26,7 +26,7 @@ from ._common import (
     ttest_p,
     wilcoxon_p,
 )
-from ._result import AnalysisResult
+from sharedrep.study._result import AnalysisResult
 
 __all__ = ["selective_activation", "unit_activity"]
 

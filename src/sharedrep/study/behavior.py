@@ -12,12 +12,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..preprocess import align_to_events, detect_movement_onsets
-from ..session import SessionCollection
-from ._common import (
+from sharedrep.data.preprocess import align_to_events, detect_movement_onsets
+from sharedrep.data.session import SessionCollection
+from sharedrep.inference.multitest import holm
+from sharedrep.study._common import (
     bootstrap_mean_ci,
     fnum,
-    holm,
     lever_index,
     nanmean,
     nanmedian,
@@ -28,7 +28,7 @@ from ._common import (
     trial_flags,
     ttest_p,
 )
-from ._result import AnalysisResult
+from sharedrep.study._result import AnalysisResult
 
 __all__ = ["trial_measures", "learning_curves", "trajectory_reproducibility", "METRICS"]
 
@@ -62,7 +62,7 @@ def trial_measures(
     For each trial: the lever displacement is the lever position minus its median in the
     0.5 s before the cue (before movement onset when there is no cue); the movement
     onset is the trials table's ``movement_onset_time`` (else detected from the lever
-    with :func:`sharedrep.preprocess.detect_movement_onsets`); the reaction time is onset
+    with :func:`sharedrep.data.preprocess.detect_movement_onsets`); the reaction time is onset
     minus cue; the movement ends at the first sample after the peak displacement where
     the displacement falls below ``END_FRACTION`` (20 %) of the peak (duration = end -
     onset; NaN if it does not fall back within the trial). Samples outside the trial are

@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..session import SessionCollection
-from ._common import (
+from sharedrep.data.session import SessionCollection
+from sharedrep.study._common import (
     bootstrap_mean_ci,
     empty_figure,
     fnum,
@@ -23,8 +23,8 @@ from ._common import (
     ttest_p,
     wilcoxon_p,
 )
-from ._result import AnalysisResult
-from .behavior import trial_measures
+from sharedrep.study._result import AnalysisResult
+from sharedrep.study.behavior import trial_measures
 
 __all__ = ["silencing_effects"]
 

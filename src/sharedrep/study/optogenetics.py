@@ -4,7 +4,7 @@
 trials as driven / suppressed / not responsive (stimulation vs no-stimulation trials,
 light-artefact frames masked, per-unit test, Benjamini-Hochberg FDR within each
 session). :func:`unit_encoding_table` classifies the same units as encoding the shared
-movement representation or not (:func:`sharedrep.units.unit_encoding`, per stage).
+movement representation or not (:func:`sharedrep.inference.encoding.unit_encoding`, per stage).
 :func:`encoding_overlap` relates the two per stage (odds ratio; permutation tests).
 """
 
@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from ..preprocess import exclusion_mask
-from ..session import Session, SessionCollection
-from ..units import benjamini_hochberg, unit_encoding
-from ._common import (
+from sharedrep.data.preprocess import exclusion_mask
+from sharedrep.data.session import Session, SessionCollection
+from sharedrep.inference.encoding import unit_encoding
+from sharedrep.inference.multitest import benjamini_hochberg
+from sharedrep.study._common import (
     Steps,
     bootstrap_mean_ci,
     fnum,
@@ -31,7 +32,7 @@ from ._common import (
     single_blas,
     trial_flags,
 )
-from ._result import AnalysisResult
+from sharedrep.study._result import AnalysisResult
 
 __all__ = [
     "stimulation_responses",
@@ -313,7 +314,7 @@ def stimulation_responses(
         ax.set_ylabel("fraction driven (per mouse)")
         fig.suptitle(f"Optogenetic stimulation responses (BH-FDR {fdr:g} per session)")
     else:
-        from ._common import empty_figure
+        from sharedrep.study._common import empty_figure
 
         fig = empty_figure("no session with stimulation trials")
     stage_txt = "; ".join(
@@ -374,9 +375,9 @@ def unit_encoding_table(
 
     ShaReD (``model``) is fitted on the mice of each population x stage (stimulation and
     silencing samples removed, ``days_per_stage`` days), then
-    :func:`sharedrep.units.unit_encoding` tests every unit (cross-validated R^2 from the
-    lagged shared latents, circular-shift permutation p-value, BH-FDR ``fdr`` within each
-    mouse).
+    :func:`sharedrep.inference.encoding.unit_encoding` tests every unit (cross-validated
+    R^2 from the lagged shared latents, circular-shift permutation p-value, BH-FDR ``fdr``
+    within each mouse).
 
     **Null (``whole_trials``).** By default the latents are shifted by any number of
     samples (at least the longest trial and 10 % of the recording): the null then breaks
@@ -411,7 +412,7 @@ def unit_encoding_table(
         One row per unit: ``subject``, ``population``, ``stage``, ``unit_id``,
         ``r2_cv``, ``p_value``, ``q_value``, ``encodes`` (bool).
     """
-    from .populations import fit_cells
+    from sharedrep.study.populations import fit_cells
 
     if model is None:
         model = make_model(random_state=random_state)
@@ -564,7 +565,7 @@ def encoding_overlap(
     model : ShaReD, optional
         For the encoding table.
     n_perm_units : int, default 99
-        Permutations of :func:`sharedrep.units.unit_encoding`.
+        Permutations of :func:`sharedrep.inference.encoding.unit_encoding`.
     fdr : float, default 0.05
         FDR of the unit encoding classification.
     n_perm : int, default 2000
@@ -590,7 +591,7 @@ def encoding_overlap(
         difference has a p-value) and ``untestable_reason`` (why not; "" when testable).
     """
     if len(stim_table) == 0:
-        from ._common import empty_figure
+        from sharedrep.study._common import empty_figure
 
         return AnalysisResult(
             name="encoding_overlap",

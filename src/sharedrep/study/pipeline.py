@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import time
 
-from ..session import SessionCollection
-from ._common import empty_figure, make_model, naming, single_blas
-from ._result import AnalysisResult
-from .activation import selective_activation
-from .behavior import learning_curves
-from .inactivation import silencing_effects
-from .optogenetics import encoding_overlap, stimulation_responses, unit_encoding_table
-from .populations import encoding_by_population
-from .representation import shared_representation
-from .timing import lag_profiles
+from sharedrep.data.session import SessionCollection
+from sharedrep.study._common import (
+    empty_figure,
+    make_model,
+    naming,
+    single_blas,
+)
+from sharedrep.study._result import AnalysisResult
+from sharedrep.study.activation import selective_activation
+from sharedrep.study.behavior import learning_curves
+from sharedrep.study.inactivation import silencing_effects
+from sharedrep.study.optogenetics import (
+    encoding_overlap,
+    stimulation_responses,
+    unit_encoding_table,
+)
+from sharedrep.study.populations import encoding_by_population
+from sharedrep.study.representation import shared_representation
+from sharedrep.study.timing import lag_profiles
 
 __all__ = ["run_study", "DEFAULT_SETTINGS", "ANALYSES", "resolve_settings"]
 

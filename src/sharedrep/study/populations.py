@@ -4,9 +4,9 @@ For every population and stage the mice are aligned with ShaReD (one subject per
 the days of the stage concatenated, stimulation and silencing samples removed). The
 headline statistic is the pooled held-out R^2 of the first shared dimension predicted
 from neural activity (cross-validated over trials), with a bootstrap-over-mice interval
-(:func:`sharedrep.stats.bootstrap_subjects`) and a circular-shift permutation p-value
-(:func:`sharedrep.stats.permutation_test`). Stages and populations are compared with
-:func:`sharedrep.stats.compare_groups` (relabelling of mice).
+(:func:`sharedrep.inference.stats.bootstrap_subjects`) and a circular-shift permutation p-value
+(:func:`sharedrep.inference.stats.permutation_test`). Stages and populations are compared with
+:func:`sharedrep.inference.stats.compare_groups` (relabelling of mice).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..session import SessionCollection
-from ..stats import bootstrap_subjects, compare_groups, permutation_test
-from ._common import (
+from sharedrep.data.session import SessionCollection
+from sharedrep.inference.stats import bootstrap_subjects, compare_groups, permutation_test
+from sharedrep.study._common import (
     Steps,
     check_choice,
     default_stages,
@@ -35,7 +35,7 @@ from ._common import (
     single_blas,
     ttest_p,
 )
-from ._result import AnalysisResult
+from sharedrep.study._result import AnalysisResult
 
 __all__ = ["encoding_by_population", "fit_cells"]
 
@@ -127,7 +127,7 @@ def encoding_by_population(
     bootstrap over mice (``n_boot`` resamples, full refit). The unit of inference is the
     mouse; with fewer than 8 mice the bootstrap interval is descriptive (too narrow).
 
-    **Comparisons** (:func:`sharedrep.stats.compare_groups`, mice relabelled between
+    **Comparisons** (:func:`sharedrep.inference.stats.compare_groups`, mice relabelled between
     the two groups, full refits, two-sided on the difference of held-out R^2): every
     population, last vs first stage (e.g. expert vs novice); every pair of populations
     in the last stage. The same mice appear in both groups, a pairing this test ignores:
@@ -453,7 +453,8 @@ def _comparison_test(comparison: dict) -> tuple[float, float]:
 
     When the same mice contribute to both cells (``n_paired >= 3``), the paired t-test over
     mice is the appropriate test (each mouse is its own control); otherwise the
-    permutation of subject labels between the cells (:func:`sharedrep.stats.compare_groups`).
+    permutation of subject labels between the cells
+    (:func:`sharedrep.inference.stats.compare_groups`).
     """
     if comparison.get("n_paired", 0) >= 3 and np.isfinite(comparison.get("p_paired", np.nan)):
         return float(comparison["p_paired"]), float(comparison["paired_difference"])

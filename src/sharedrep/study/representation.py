@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ..preprocess import align_to_events
-from ..session import SessionCollection
-from ._common import (
+from sharedrep.data.preprocess import align_to_events
+from sharedrep.data.session import SessionCollection
+from sharedrep.study._common import (
     Steps,
     encoding_sessions,
     fnum,
@@ -34,9 +34,9 @@ from ._common import (
     single_blas,
     trial_flags,
 )
-from ._result import AnalysisResult
-from .behavior import trial_measures
-from .populations import fit_cells
+from sharedrep.study._result import AnalysisResult
+from sharedrep.study.behavior import trial_measures
+from sharedrep.study.populations import fit_cells
 
 __all__ = ["shared_representation"]
 

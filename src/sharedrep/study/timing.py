@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ..session import RATE_TOLERANCE, SessionCollection
-from ._common import (
+from sharedrep.data.session import RATE_TOLERANCE, SessionCollection
+from sharedrep.study._common import (
     Steps,
     fnum,
     make_model,
@@ -27,8 +27,8 @@ from ._common import (
     sign_flip_test,
     single_blas,
 )
-from ._result import AnalysisResult
-from .populations import fit_cells
+from sharedrep.study._result import AnalysisResult
+from sharedrep.study.populations import fit_cells
 
 __all__ = ["lag_profiles"]
 

@@ -1,0 +1,3 @@
+"""The package version (one place; read by the CLI, the demo and the report)."""
+
+__version__ = "0.1.0"

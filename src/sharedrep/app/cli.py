@@ -1,0 +1,703 @@
+"""Command-line interface: ``sharedrep <command>`` (also ``python -m sharedrep``).
+
+The Typer application :data:`app` is the single entry point; :func:`main` runs it (the
+``sharedrep`` console script). Subcommands live here or are registered from other
+modules with ``app.command()(function)`` or ``app.add_typer(sub_app, name=...)``.
+
+Commands: ``demo`` (simulated data with a known answer, end to end, with a report),
+``simulate`` (write a simulated learning study: NWB files + study.toml), ``validate``
+(check a study file), ``run`` (every analysis of a study -> report), ``fit`` (one
+population x stage), ``report`` (rebuild report.html from a results folder).
+
+Conventions every subcommand follows:
+
+* ``--help`` on every command (help text is Markdown: ``rich_markup_mode="markdown"``,
+  so docstring lines wrap into paragraphs); the results go to stdout through :func:`console`,
+  messages about failures to stderr through :func:`err_console`.
+* User errors (bad input, files that exist or are missing, invalid data) raise
+  :class:`UserError` (or a ``ValueError``/``OSError`` from the library) inside
+  ``with user_errors():``: the command then prints ``Error: <message>`` on stderr
+  without a traceback and exits with :data:`EXIT_USER_ERROR`. Command-line usage errors
+  (unknown option, bad value) exit with code 2 (Click's convention). Anything else is a
+  bug and shows its traceback.
+* Output directories are never written into when they already hold files unless
+  ``--force`` is given (:func:`prepare_out_dir`); files are written atomically
+  (:func:`sharedrep.utils.files.atomic_write`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sharedrep._version import __version__
+from sharedrep.utils.files import atomic_write
+
+__all__ = [
+    "EXIT_USER_ERROR",
+    "UserError",
+    "app",
+    "console",
+    "err_console",
+    "main",
+    "prepare_out_dir",
+    "user_errors",
+]
+
+EXIT_USER_ERROR = 1
+
+app = typer.Typer(
+    name="sharedrep",
+    help=(
+        "ShaReD: Shared Representation Discovery across subjects whose recorded neurons "
+        "differ. Run `sharedrep demo` for a self-contained example on simulated data."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class UserError(Exception):
+    """An error caused by the user's input; reported without a traceback."""
+
+
+def console() -> Console:
+    """Rich console on the *current* ``sys.stdout`` (works under test runners)."""
+    return Console(highlight=False)
+
+
+def err_console() -> Console:
+    """Rich console on the current ``sys.stderr``."""
+    return Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn user errors into ``Error: <message>`` on stderr and exit code 1.
+
+    Catches :class:`UserError`, ``ValueError`` (the library's input validation,
+    including data-format errors) and ``OSError`` (missing, unreadable or existing
+    files). Other exceptions propagate with their traceback.
+    """
+    try:
+        yield
+    except (UserError, ValueError, OSError) as exc:
+        msg = str(exc) or type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
+            msg = f"{msg}: {exc.filename}"
+        err_console().print(f"[bold red]Error:[/bold red] {msg}", markup=True, soft_wrap=True)
+        raise typer.Exit(code=EXIT_USER_ERROR) from None
+
+
+def prepare_out_dir(out: Path, force: bool) -> Path:
+    """Create the output directory, refusing one that already holds files.
+
+    Parameters
+    ----------
+    out : Path
+        Directory to write into (created with its parents when missing).
+    force : bool
+        Allow writing into a non-empty directory (files of the same name are replaced;
+        other files are left alone).
+
+    Returns
+    -------
+    out : Path
+
+    Raises
+    ------
+    UserError
+        If ``out`` exists and is not a directory, or is not empty and ``force`` is off.
+    """
+    out = Path(out)
+    _check_out_dir(out, force)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _check_out_dir(out: Path, force: bool) -> None:
+    """The checks of :func:`prepare_out_dir`, without creating anything."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UserError(
+            f"output directory {out} is not empty; choose another --out or pass --force to "
+            "write into it (files of the same name are replaced)"
+        )
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console().print(f"sharedrep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Show the version and exit.",
+            callback=_version_callback,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """ShaReD: one behavioural representation shared across subjects, a neural encoder
+    per subject onto it, and what stays private to each subject."""
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+#: Simulation used by ``sharedrep demo`` (besides --subjects and --seed).
+def _mark(con: Console) -> str:
+    return "✓" if (con.encoding or "").lower().startswith("utf") else "done:"
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, title_justify="left", min_width=len(title))
+
+
+_FORCE = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Write into a non-empty --out (replaces files of the same name)."
+    ),
+]
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Directory for the report, data and summary.json."),
+    ] = Path("sharedrep-demo"),
+    seed: Annotated[int, typer.Option(help="Random seed (simulation and folds).", min=0)] = 0,
+    subjects: Annotated[
+        int,
+        typer.Option(
+            "--subjects",
+            help="Subjects of the recovery step (one more is simulated and held out).",
+            min=2,
+            max=100,
+        ),
+    ] = 8,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="A smaller learning study (5 mice, 40 trials per session; for tests)."
+        ),
+    ] = False,
+    mice: Annotated[
+        int | None,
+        typer.Option("--mice", help="Mice of the learning study (default 6, --quick 5).", min=2),
+    ] = None,
+    no_study: Annotated[
+        bool,
+        typer.Option("--no-study", help="Only the recovery step (no learning study)."),
+    ] = False,
+    no_plots: Annotated[
+        bool,
+        typer.Option("--no-plots", help="Skip the report and figures (summary.json is written)."),
+    ] = False,
+    force: _FORCE = False,
+) -> None:
+    """Simulate data with a known answer, run ShaReD and the study pipeline, check the truth.
+
+    **1. Recovery.** Simulates SUBJECTS subjects with 10-20 units each plus one held-out
+    subject (12 behaviour features, 2 shared dimensions, neural activity leading
+    behaviour by 2 samples); fits ShaReD with alpha and k chosen by 5-fold
+    cross-validation over trials; prints the principal angles between recovered and true
+    axes and the held-out R^2; adds the held-out subject from 10% of its trials with the
+    axes frozen and compares it with a per-subject ridge decoder.
+
+    **2. Learning study.** Simulates the lever-push study (mice x days 1, 2, 13, 14 x
+    thalamus / other input / M1), writes it as NWB files + study.toml to OUT/data, loads
+    it back, runs every analysis (`sharedrep run`) and checks the ground truth: thalamus
+    encodes best in experts, its peak lag shifts earlier, thalamus-driven units overlap
+    movement-encoding units more in experts, silencing impairs movement.
+
+    Writes report.html (self-contained), figures (PNG, SVG), tables (CSV), results.json
+    and summary.json to OUT.
+    """
+    from sharedrep.app.demo import run_demo
+
+    with user_errors():
+        run_demo(
+            out,
+            seed=seed,
+            n_subjects=subjects,
+            plots=not no_plots,
+            force=force,
+            study=not no_study,
+            quick=quick,
+            n_mice=mice,
+        )
+
+
+# ----------------------------------------------------------------------------- study
+
+
+def _study_entries(study: Path) -> list[dict]:
+    """The ``[[sessions]]`` entries of a study file, merged with ``[defaults]``."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(study.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{study}: invalid TOML: {exc}") from None
+    defaults = doc.get("defaults", {}) if isinstance(doc.get("defaults"), dict) else {}
+    sessions = doc.get("sessions", [])
+    if not isinstance(sessions, list):
+        return []
+    return [{**defaults, **e} for e in sessions if isinstance(e, dict)]
+
+
+def _study_data_files(study: Path) -> list[Path]:
+    """The study file and every file it names (paths resolved; folders kept whole)."""
+    from sharedrep.data.studyfile import _PATH_KEYS
+
+    base = study.resolve().parent
+    files = [study.resolve()]
+    for merged in _study_entries(study):
+        for key in _PATH_KEYS:
+            v = merged.get(key)
+            if isinstance(v, str) and v:
+                p = Path(v).expanduser()
+                files.append(p if p.is_absolute() else base / p)
+    return list(dict.fromkeys(files))
+
+
+def _load(study: Path, con: Console):
+    from sharedrep.data.studyfile import load_study
+
+    if not study.is_file():
+        raise FileNotFoundError(f"no study file at {study}")
+    with con.status(f"Loading the sessions of {study}..."):
+        t0 = time.perf_counter()
+        collection = load_study(study)
+    con.print(
+        f"[green]{_mark(con)}[/green] Loaded {len(collection)} sessions of "
+        f"{len(collection.subjects)} subjects [dim]({time.perf_counter() - t0:.2f} s)[/dim]"
+    )
+    return collection
+
+
+def _print_results(con: Console, results: dict) -> None:
+    t = _table("Analyses")
+    t.add_column("analysis")
+    t.add_column("rows", justify="right")
+    t.add_column("headline")
+    for name, r in results.items():
+        head = r.description.split(". ")
+        t.add_row(name, str(len(r.table)), (head[0] + ".")[:160])
+    con.print(t)
+
+
+@app.command()
+def run(
+    study: Annotated[
+        Path, typer.Argument(help="The study description (.toml).", show_default=False)
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Results directory (default: [analysis] output of the study file).",
+        ),
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="Ground truth of a simulated study (truth.json of `sharedrep simulate`): "
+            "the report says whether the analyses recovered it.",
+        ),
+    ] = None,
+    force: _FORCE = False,
+) -> None:
+    """Run every analysis of a study and write the report.
+
+    Loads the sessions listed in STUDY (as `sharedrep validate` checks them), runs the
+    learning-study analyses with the file's `[analysis]` settings and writes to OUT:
+    report.html (self-contained: figures, tables, settings, software versions, data
+    files with SHA-256 checksums), figures/ (PNG, SVG), tables/ (CSV) and results.json
+    (enough to rebuild the report with `sharedrep report OUT`).
+    """
+    from sharedrep.app.report import write_report
+    from sharedrep.study.pipeline import resolve_settings, run_study
+
+    con = console()
+    with user_errors():
+        if out is not None:
+            _check_out_dir(out, force)  # before the (slow) loading
+        truth_doc = None
+        if truth is not None:
+            from sharedrep.data.io.results import read_json
+
+            truth_doc = read_json(truth)
+            if not isinstance(truth_doc, dict) or "expected" not in truth_doc:
+                raise UserError(f"{truth}: not a ground-truth file of `sharedrep simulate`")
+        collection = _load(study, con)
+        if out is None:
+            if "output" not in collection.analysis:
+                raise UserError(
+                    "no --out given and the study file has no [analysis] output = ... folder"
+                )
+            out = Path(collection.analysis["output"])
+        settings = resolve_settings(collection)
+        out = prepare_out_dir(out, force)
+        con.print(f"Running the analyses of {collection.name or study}")
+        t0 = time.perf_counter()
+        results = run_study(collection, settings=None, progress=True)
+        con.print(
+            f"[green]{_mark(con)}[/green] {len(results)} analyses "
+            f"[dim]({time.perf_counter() - t0:.2f} s)[/dim]"
+        )
+        from sharedrep.app.demo import _print_checks, ground_truth_checks
+
+        checks = ground_truth_checks(results, truth_doc) if truth_doc is not None else None
+        with con.status("Writing the report..."):
+            report = write_report(
+                results,
+                out,
+                settings=settings,
+                data_files=_study_data_files(study),
+                title=f"sharedrep report: {collection.name or study.stem}",
+                overwrite=force,
+                truth_checks=checks,
+                notes=[f"Study file: {study.resolve()}"],
+            )
+    _print_results(con, results)
+    if checks is not None:
+        _print_checks(con, checks)
+    con.print(f"Report: [bold]{report}[/bold]")
+
+
+def _check_compute(backend: str, device: str, dtype: str, form: str) -> None:
+    """Refuse unknown compute options before any data are loaded."""
+    from sharedrep.core.backends import BACKENDS, check_dtype, get_backend
+    from sharedrep.core.dual import FORMS
+
+    if backend not in BACKENDS:
+        raise UserError(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if form not in FORMS:
+        raise UserError(f"--form must be one of {', '.join(FORMS)}; got {form!r}")
+    check_dtype(dtype)
+    if backend == "torch":
+        try:
+            get_backend("torch", device=device)  # torch installed, the device usable
+        except ImportError as exc:
+            raise UserError(str(exc)) from None
+    elif device != "cpu":
+        raise UserError(f"--device {device!r} needs backend='torch' (--backend torch)")
+
+
+@app.command()
+def fit(
+    study: Annotated[
+        Path, typer.Argument(help="The study description (.toml).", show_default=False)
+    ],
+    population: Annotated[
+        str, typer.Option("--population", "-p", help="Population to fit.", show_default=False)
+    ],
+    stage: Annotated[
+        str, typer.Option("--stage", "-s", help="Learning stage to fit.", show_default=False)
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Save the fitted model (.npz, portable, no pickle)."),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the data pass runs: numpy, dask (a dask.distributed cluster; "
+            "SHAREDREP_DASK_SCHEDULER names one) or torch. Default: the study file's "
+            "`[analysis] backend`, else numpy.",
+            show_default=False,
+        ),
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="Torch device with --backend torch (cpu, cuda, cuda:1...).")
+    ] = "cpu",
+    dtype: Annotated[
+        str, typer.Option(help="Precision of the data pass: float64 or float32.")
+    ] = "float64",
+    form: Annotated[
+        str,
+        typer.Option(
+            help="Ridge solves: auto (kernel form for subjects with more lagged columns "
+            "than samples), primal or dual."
+        ),
+    ] = "auto",
+    force: _FORCE = False,
+) -> None:
+    """Fit ShaReD to one population and stage of a study and print the summary.
+
+    Uses every session of POPULATION and STAGE (stimulation and silencing trials
+    removed; samples inside trials when `[analysis] within_trials` is true, the default)
+    with the model settings of the study file's `[analysis]` table (n_shared, alpha,
+    lags, behavior_metric, cv, selection, random_state); `--backend`, `--device`,
+    `--dtype` and `--form` choose how it is computed (same model). Prints the selected alpha and
+    number of shared dimensions k, and the cross-validated held-out R^2 of each shared
+    dimension, pooled and per subject.
+    """
+    from sharedrep.study._common import encoding_sessions, make_model
+    from sharedrep.study.pipeline import resolve_settings
+
+    con = console()
+    with user_errors():
+        if not study.is_file():
+            raise FileNotFoundError(f"no study file at {study}")
+        if out is not None and out.is_dir():
+            raise UserError(f"--out {out} is a directory; give the model file's path (.npz)")
+        if out is not None and out.exists() and not force:
+            raise UserError(f"{out} exists; pass --force to replace it")
+        # options and names first, from the file itself (fast), then the sessions
+        if backend is not None:
+            _check_compute(backend, device, dtype, form)
+        entries = _study_entries(study)
+        for what, value in (("population", population), ("stage", stage)):
+            have = list(dict.fromkeys(e.get(what) for e in entries if e.get(what) is not None))
+            if have and value not in have:
+                raise UserError(f"{what} {value!r} not in {study} (available: {have})")
+        collection = _load(study, con)
+        for what, value, have in (
+            ("population", population, collection.populations),
+            ("stage", stage, collection.stages),
+        ):
+            if value not in have:
+                raise UserError(f"{what} {value!r} not in {study} (available: {list(have)})")
+        cfg = resolve_settings(collection)
+        if backend is None:
+            backend = str((collection.analysis or {}).get("backend", "numpy"))
+            _check_compute(backend, device, dtype, form)
+        keys = ("n_shared", "alpha", "alphas", "lags", "behavior_metric", "cv", "selection")
+        model = make_model(**{k: cfg[k] for k in keys}, random_state=cfg["random_state"])
+        model.set_params(backend=backend, device=device, dtype=dtype, form=form)
+        sub = collection.filter(population=population, stage=stage)
+        args = encoding_sessions(sub).to_fit_args(within_trials=cfg["within_trials"])
+        with con.status(
+            f"Fitting ShaReD to {population} / {stage}: {len(args)} subjects, "
+            f"{sum(x.shape[0] for x in args.neural)} samples..."
+        ):
+            t0 = time.perf_counter()
+            try:
+                model.fit(args.neural, args.behavior, groups=args.groups)
+            except ImportError as exc:  # an optional backend is not installed
+                raise UserError(str(exc)) from None
+        con.print(
+            f"[green]{_mark(con)}[/green] Fitted [dim]({time.perf_counter() - t0:.2f} s)[/dim]"
+        )
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            model.save(out, overwrite=force)
+
+    k = int(model.n_shared_)
+    t = _table(f"ShaReD fit: {population} / {stage}")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("subjects", f"{len(args)} ({', '.join(args.subjects)})")
+    t.add_row("units per subject", ", ".join(str(x.shape[1]) for x in args.neural))
+    t.add_row("lags (samples)", ", ".join(str(int(v)) for v in model.lags_))
+    t.add_row("alpha", f"{model.alpha_:.3g}")
+    t.add_row("k (shared dimensions)", str(k))
+    t.add_row("in-sample explained", ", ".join(f"{v:.3f}" for v in model.explained_))
+    con.print(t)
+    cvr = model.cv_results_
+    if cvr is not None:
+        ia = int(cvr["best_index"][0])
+        t = _table("Held-out R^2 of each shared dimension (cross-validated over trials)")
+        t.add_column("subject")
+        for j in range(k):
+            t.add_column(f"dim {j + 1}", justify="right")
+        t.add_row("pooled", *(f"{v:.3f}" for v in cvr["r2_dim"][ia, :k]))
+        for s, name in enumerate(args.subjects):
+            t.add_row(name, *(f"{v:.3f}" for v in cvr["r2_subject_dim"][ia, s, :k]))
+        con.print(t)
+    else:
+        con.print("No cross-validation (cv is off): no held-out scores.")
+    loadings = model.shared_axes_ / np.linalg.norm(model.shared_axes_, axis=0)
+    t = _table("Shared axes (unit-length loadings on the behaviour features)")
+    t.add_column("feature")
+    for j in range(k):
+        t.add_column(f"dim {j + 1}", justify="right")
+    for name, row in zip(args.behavior_names, loadings, strict=True):
+        t.add_row(name, *(f"{v:+.3f}" for v in row))
+    con.print(t)
+    if out is not None:
+        con.print(f"Model saved to [bold]{out}[/bold]")
+
+
+@app.command()
+def simulate(
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for study.toml, nwb/ and truth.json."),
+    ],
+    mice: Annotated[int, typer.Option("--mice", help="Number of mice.", min=2, max=100)] = 6,
+    days: Annotated[
+        str, typer.Option("--days", help="Imaging days, comma-separated.")
+    ] = "1,2,3,7,10,14",
+    trials: Annotated[
+        int, typer.Option("--trials", help="Trials per session.", min=10, max=10000)
+    ] = 60,
+    seed: Annotated[int, typer.Option(help="Random seed.", min=0)] = 0,
+    null: Annotated[
+        bool,
+        typer.Option("--null", help="Switch every effect off (no learning, no encoding change)."),
+    ] = False,
+    force: _FORCE = False,
+) -> None:
+    """Simulate a lever-push learning study and write it as NWB files + study.toml.
+
+    Mice x days x populations (motor thalamus, another input, M1 L2/3) with learning,
+    optogenetic stimulation and silencing sessions and the ground truth
+    (`sharedrep.sim.learning_study`). Writes OUT/study.toml (analyse it with
+    `sharedrep run OUT/study.toml --out RESULTS`), OUT/nwb/*.nwb and OUT/truth.json.
+    """
+    from sharedrep.data.io.results import write_json
+    from sharedrep.sim.learning_study import StudyEffects, simulate_study
+
+    con = console()
+    with user_errors():
+        try:
+            day_list = tuple(int(x) for x in days.split(",") if x.strip())
+        except ValueError:
+            raise UserError(f"--days must be comma-separated integers; got {days!r}") from None
+        _check_out_dir(out, force)  # created once the simulation succeeded
+        effects = StudyEffects.null() if null else None
+        with con.status("Simulating..."):
+            sim = simulate_study(
+                n_mice=mice,
+                days=day_list,
+                trials_per_session=trials,
+                effects=effects,
+                seed=seed,
+            )
+        out = prepare_out_dir(out, force)
+        con.print(
+            f"[green]{_mark(con)}[/green] Simulated {len(sim.sessions)} sessions "
+            f"({mice} mice, days {list(sim.truth['days'])}, {len(sim.truth['populations'])} "
+            f"populations{', effects off' if null else ''})"
+        )
+        toml = _write_study_with_progress(sim, out, force, con)
+        write_json(sim.truth, out / "truth.json", overwrite=force)
+    con.print(f"Study file: [bold]{toml}[/bold]  (ground truth: {out / 'truth.json'})")
+
+
+def _write_study_with_progress(sim, out: Path, force: bool, con: Console) -> Path:
+    """``sim.write(out)`` with a progress bar over the NWB files."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from sharedrep.data.io import write_nwb
+    from sharedrep.sim import learning_study as ss
+
+    make_toml = getattr(ss, "_study_toml", None)
+    if make_toml is None:  # no access to the TOML writer: write everything at once
+        with con.status(f"Writing {len(sim.sessions)} NWB files and study.toml..."):
+            return sim.write(out, overwrite=force)
+    toml = out / "study.toml"
+    paths = [out / "nwb" / f"{s.session_id}.nwb" for s in sim.sessions]
+    if not force:
+        existing = [p for p in [toml, *paths] if p.exists()]
+        if existing:
+            raise FileExistsError(f"{existing[0]} already exists; pass --force to replace it")
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=con,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("Writing NWB files", total=len(paths))
+        for s, p in zip(sim.sessions, paths, strict=True):
+            write_nwb(s, p, overwrite=force, neural_unit="dF/F")
+            bar.advance(task)
+    text = make_toml(sim, [p.relative_to(out) for p in paths])
+    atomic_write(toml, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=force)
+    con.print(f"[green]{_mark(con)}[/green] Wrote {len(paths)} NWB files and study.toml to {out}")
+    return toml
+
+
+@app.command()
+def report(
+    results_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A results folder written by `sharedrep run` or `sharedrep demo`.",
+            show_default=False,
+        ),
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing report.html.")
+    ] = False,
+) -> None:
+    """(Re)build report.html from the tables, figures and results.json of a results folder.
+
+    Reads RESULTS_DIR/results.json, tables/*.csv and figures/*.png (edited or
+    re-rendered files are picked up) and writes RESULTS_DIR/report.html.
+    """
+    from sharedrep.app.report import rebuild_report
+
+    con = console()
+    with user_errors():
+        path = rebuild_report(results_dir, overwrite=force)
+    con.print(f"Report: [bold]{path}[/bold]")
+
+
+@app.command()
+def validate(
+    study: Annotated[
+        Path, typer.Argument(help="The study description (.toml) to check.", show_default=False)
+    ],
+    shallow: Annotated[
+        bool,
+        typer.Option("--shallow", help="Check the file and paths only; do not load sessions."),
+    ] = False,
+) -> None:
+    """Check a study file and every session it lists; report every problem at once.
+
+    Exit code 0 when the study is valid, 1 when problems were found (one line each on
+    stderr, naming the session entry and file).
+    """
+    from sharedrep.data.studyfile import validate_study
+
+    with user_errors():
+        if not study.is_file():
+            raise FileNotFoundError(f"no study file at {study}")
+        problems = validate_study(study, deep=not shallow)
+    con, err = console(), err_console()
+    if not problems:
+        con.print(f"[green]OK[/green]: {study} is a valid study description")
+        return
+    err.print(f"[bold red]{len(problems)} problem(s)[/bold red] in {study}:", markup=True)
+    for problem in problems:
+        err.print(f"  - {problem}", markup=False, soft_wrap=True)
+    raise typer.Exit(code=EXIT_USER_ERROR)
+
+
+def main(prog_name: str = "sharedrep") -> None:
+    """Run the command-line application (the ``sharedrep`` console script)."""
+    app(prog_name=prog_name)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

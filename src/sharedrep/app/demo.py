@@ -1,0 +1,682 @@
+"""The ``sharedrep demo``: ShaReD and the learning-study workflow on simulated data.
+
+Step 1 simulates subjects with a known shared representation, fits ShaReD with
+cross-validation, compares the recovered axes with the truth and decodes a held-out
+subject against a per-subject ridge decoder. Step 2 simulates the lever-push learning
+study, writes it as NWB files plus ``study.toml``, loads it back, runs every analysis
+(:func:`sharedrep.study.pipeline.run_study`) and checks the results against the
+simulator's ground truth (:func:`ground_truth_checks`). :func:`run_demo` runs both and
+writes the report; the ``demo`` command of :mod:`sharedrep.app.cli` calls it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from sharedrep._version import __version__
+from sharedrep.app.cli import (
+    UserError,
+    _mark,
+    _study_data_files,
+    _table,
+    _write_study_with_progress,
+    console,
+    prepare_out_dir,
+)
+from sharedrep.utils.files import atomic_write
+
+__all__ = ["run_demo", "ground_truth_checks"]
+
+
+DEMO_SIMULATION = dict(
+    n_samples=3000,  # per subject; 60 trials of 50 samples
+    n_units=(10, 20),  # units per subject, drawn uniformly
+    n_behavior=12,
+    n_shared=2,
+    lag=2,  # neural activity leads behaviour by 2 samples
+    trial_length=50,
+    # Encoded directions carry as much behavioural variance as the largest unencoded
+    # source (the simulator's default 0.2 makes them nearly invisible in raw behaviour R^2).
+    shared_variance=1.0,
+)
+#: Estimator settings of the demo (plus random_state=seed).
+DEMO_MODEL = dict(n_shared="auto", alpha=None, lags=3, cv=5)
+#: Fraction of the held-out subject's samples (whole trials) used to calibrate it.
+DEMO_CALIBRATION = 0.10
+
+
+@contextlib.contextmanager
+def _step(con: Console, description: str, timings: dict) -> Iterator[None]:
+    t0 = time.perf_counter()
+    with con.status(f"{description}..."):
+        yield
+    dt = time.perf_counter() - t0
+    timings[description] = round(dt, 4)
+    mark = "✓" if (con.encoding or "").lower().startswith("utf") else "done:"
+    con.print(f"[green]{mark}[/green] {description} [dim]({dt:.2f} s)[/dim]")
+
+
+def _pooled_r2(Y: np.ndarray, Y_hat: np.ndarray, scale: np.ndarray) -> float:
+    """``1 - SSE/SST`` over all features in scaled units, SST about the mean of ``Y``."""
+    Yc = (Y - Y.mean(axis=0)) / scale
+    return float(1.0 - np.sum(((Y - Y_hat) / scale) ** 2) / np.sum(Yc**2))
+
+
+def _r2_per_column(Z: np.ndarray, Z_hat: np.ndarray) -> np.ndarray:
+    sst = np.sum((Z - Z.mean(axis=0)) ** 2, axis=0)
+    return 1.0 - np.sum((Z - Z_hat) ** 2, axis=0) / sst
+
+
+def _ridge_fit_predict(Xtr, Ytr, Xte_list, alphas):
+    """Ridge (intercept, penalty ``a * n_train``) predictions for every alpha.
+
+    Returns a list (one per test matrix) of arrays of shape (n_alphas, T_test, p).
+    """
+    x_mean, y_mean = Xtr.mean(axis=0), Ytr.mean(axis=0)
+    U, sv, Vt = np.linalg.svd(Xtr - x_mean, full_matrices=False)
+    UtY = U.T @ (Ytr - y_mean)
+    out = []
+    for Xte in Xte_list:
+        XV = (Xte - x_mean) @ Vt.T
+        shrink = sv[None, :] / (sv[None, :] ** 2 + np.asarray(alphas)[:, None] * Xtr.shape[0])
+        out.append(np.einsum("tq,aq,qp->atp", XV, shrink, UtY) + y_mean)
+    return out
+
+
+def _ridge_decoder(X_cal, Y_cal, g_cal, X_test, lags, rows_test, alphas):
+    """Per-subject baseline decoder: lagged standardised activity -> all behaviour features.
+
+    Ridge regression with the ShaReD penalty convention (``a * n`` on unit-variance
+    columns), ``a`` chosen from ``alphas`` by cross-validation over contiguous blocks of
+    calibration trials (the same number of folds as the model).
+    """
+    from sharedrep.core.design import lag_embed, valid_rows
+
+    rows_cal = valid_rows(X_cal.shape[0], lags, g_cal)
+    Xc = lag_embed(X_cal, lags, rows_cal)
+    Yc = Y_cal[rows_cal]
+    gc = g_cal[rows_cal]
+    mu, sd = Xc.mean(axis=0), Xc.std(axis=0)
+    sd[sd == 0] = 1.0
+    Xc = (Xc - mu) / sd
+    trials = np.unique(gc)
+    n_splits = min(5, trials.size)
+    sse = np.zeros(len(alphas))
+    for held in np.array_split(trials, n_splits):
+        te = np.isin(gc, held)
+        (pred,) = _ridge_fit_predict(Xc[~te], Yc[~te], [Xc[te]], alphas)
+        sse += np.sum((pred - Yc[te]) ** 2, axis=(1, 2))
+    best = int(np.argmin(sse))
+    Xt = (lag_embed(X_test, lags, rows_test) - mu) / sd
+    (pred,) = _ridge_fit_predict(Xc, Yc, [Xt], [alphas[best]])
+    return pred[0], float(alphas[best])
+
+
+def _write_json(path: Path, data: dict) -> None:
+    def write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+    atomic_write(path, write, overwrite=True)
+
+
+def _recovery_step(con: Console, seed: int, n_subjects: int, timings: dict):
+    """Step 1 of the demo: generic ShaReD recovery on :func:`sharedrep.sim.generic` data.
+
+    Returns ``(summary, model, data, latent_r2)``.
+    """
+    from scipy.linalg import subspace_angles
+
+    from sharedrep.core.estimator import ShaReD
+    from sharedrep.sim.generic import simulate
+
+    with _step(con, f"Simulating {n_subjects} + 1 held-out subjects (seed {seed})", timings):
+        d = simulate(n_subjects=n_subjects + 1, seed=seed, **DEMO_SIMULATION)
+        train, new = d.subset(range(n_subjects)), d.subset(n_subjects)
+
+    model = ShaReD(random_state=seed, **DEMO_MODEL)
+    with _step(con, "Fitting ShaReD with cross-validated alpha and k", timings):
+        model.fit(train.neural, train.behavior, groups=train.groups)
+
+    X, Y, g = new.neural[0], new.behavior[0], new.groups[0]
+    trials = np.unique(g)
+    n_cal_trials = max(model.cv, int(round(DEMO_CALIBRATION * trials.size)))
+    cal = np.isin(g, trials[:n_cal_trials])
+    test = ~cal
+    with _step(
+        con, f"Adding the held-out subject from {n_cal_trials} calibration trials", timings
+    ):
+        s_new = model.add_subject(X[cal], Y[cal], groups=g[cal])
+        Y_hat, rows = model.predict(X[test], subject=s_new, groups=g[test], return_rows=True)
+        Y_test = Y[test][rows]
+        Z_hat = model.transform(X[test], subject=s_new, groups=g[test])
+        Z_test = model.transform_behavior(Y_test, subject=s_new)
+        r2_shared = _pooled_r2(Y_test, Y_hat, model.behavior_scale_)
+        latent_r2 = _r2_per_column(Z_test, Z_hat)
+
+    cvr = model.cv_results_
+    with _step(con, "Per-subject ridge decoder on the same calibration trials", timings):
+        Y_ridge, ridge_alpha = _ridge_decoder(
+            X[cal], Y[cal], g[cal], X[test], model.lags_, rows, cvr["alphas"]
+        )
+        r2_ridge = _pooled_r2(Y_test, Y_ridge, model.behavior_scale_)
+
+    i_alpha, k = (int(i) for i in cvr["best_index"])
+    angles = np.sort(np.degrees(subspace_angles(model.shared_axes_, d.shared_axes)))[::-1]
+    summary: dict[str, Any] = {
+        "sharedrep_version": __version__,
+        "seed": seed,
+        "n_subjects": n_subjects,
+        "units_per_subject": train.n_units,
+        "simulation": dict(DEMO_SIMULATION),
+        "model": {**DEMO_MODEL, "random_state": seed},
+        "alpha": model.alpha_,
+        "n_shared": model.n_shared_,
+        "true_n_shared": d.n_shared,
+        "principal_angles_deg": angles.tolist(),
+        "max_angle_deg": float(angles.max()),
+        "cv_r2_dim": cvr["r2_dim"][i_alpha, :k].tolist(),
+        "cv_r2_subject_dim": cvr["r2_subject_dim"][i_alpha, :, :k].tolist(),
+        "new_subject": {
+            "units": int(X.shape[1]),
+            "calibration_trials": int(n_cal_trials),
+            "calibration_samples": int(cal.sum()),
+            "test_samples": int(rows.size),
+            "alpha": float(model.subject_alphas_[s_new]),
+            "shared_r2": r2_shared,
+            "ridge_r2": r2_ridge,
+            "ridge_alpha": ridge_alpha,
+            "latent_r2": latent_r2.tolist(),
+        },
+    }
+    return summary, model, d, latent_r2
+
+
+def _recovery_result(summary: dict, model, d, latent_r2):
+    """The recovery step as an analysis result (table, figures, description)."""
+    import pandas as pd
+
+    from sharedrep.app import plots as P
+    from sharedrep.study._result import AnalysisResult
+
+    k = summary["n_shared"]
+    angles = summary["principal_angles_deg"]
+    table = pd.DataFrame(
+        {
+            "dimension": np.arange(1, k + 1),
+            "principal_angle_deg": [angles[j] if j < len(angles) else np.nan for j in range(k)],
+            "cv_r2": summary["cv_r2_dim"],
+            "new_subject_r2": summary["new_subject"]["latent_r2"],
+        }
+    )
+    per_subject = pd.DataFrame(
+        [
+            {"subject": s, "dimension": j + 1, "cv_r2": r2}
+            for s, row in enumerate(summary["cv_r2_subject_dim"])
+            for j, r2 in enumerate(row)
+        ]
+    )
+    ns = summary["new_subject"]
+    decoders = pd.DataFrame(
+        {
+            "decoder": ["ShaReD (frozen shared axes)", "per-subject ridge"],
+            "behaviour_r2": [ns["shared_r2"], ns["ridge_r2"]],
+            "calibration_samples": [ns["calibration_samples"]] * 2,
+            "test_samples": [ns["test_samples"]] * 2,
+        }
+    )
+    description = (
+        f"Generic check on data simulated with a known answer ({summary['n_subjects']} "
+        f"subjects with {min(summary['units_per_subject'])}-"
+        f"{max(summary['units_per_subject'])} units, {d.n_shared} true shared dimensions, "
+        f"{DEMO_SIMULATION['n_behavior']} behaviour features). ShaReD selected k = {k} "
+        f"and alpha = {summary['alpha']:.3g} by 5-fold cross-validation over trials; the "
+        f"largest principal angle between the recovered and true shared axes is "
+        f"{summary['max_angle_deg']:.2f} deg; held-out R^2 per shared dimension "
+        + ", ".join(f"{r:.3f}" for r in summary["cv_r2_dim"])
+        + f". A held-out subject calibrated on {ns['calibration_trials']} trials "
+        f"(axes frozen) decodes behaviour with R^2 = {ns['shared_r2']:.3f}, against "
+        f"{ns['ridge_r2']:.3f} for a per-subject ridge decoder trained on the same trials."
+    )
+    result = AnalysisResult(
+        name="shared_recovery",
+        table=table,
+        figure=P.plot_axes(model, true_axes=d.shared_axes, feature_names=d.behavior_names),
+        summary={
+            k_: summary[k_]
+            for k_ in ("alpha", "n_shared", "true_n_shared", "max_angle_deg", "cv_r2_dim")
+        }
+        | {"new_subject": ns},
+        description=description,
+        tables={"subjects": per_subject, "new_subject": decoders},
+    )
+    extra = {
+        "cv_scores": P.plot_cv_scores(model),
+        "heldout_r2": P.plot_heldout_r2(model, extra={"new subject (test)": latent_r2}),
+    }
+    return result, extra
+
+
+# ----------------------------------------------------------------- learning-study demo
+
+#: The simulated learning study of ``sharedrep demo`` (``--quick``: the second entry).
+DEMO_STUDY = {
+    "full": dict(n_mice=6, days=(1, 2, 13, 14), trials_per_session=50),
+    "quick": dict(n_mice=5, days=(1, 2, 13, 14), trials_per_session=40),
+}
+#: Analysis settings written to the demo's study.toml (on top of the simulator's).
+DEMO_STUDY_SETTINGS = {
+    "full": dict(n_permutations=39, n_bootstrap=39),
+    "quick": dict(n_permutations=24, n_bootstrap=9),
+}
+
+
+def _get(d, *keys):
+    """``d[k1][k2]...``; KeyError/TypeError name the missing path."""
+    for k in keys:
+        d = d[k]
+    return d
+
+
+def _find(results: dict, name: str):
+    """The result called ``name`` (dict key or ``AnalysisResult.name``)."""
+    if name in results:
+        return results[name]
+    for r in results.values():
+        if getattr(r, "name", None) == name:
+            return r
+    raise KeyError(f"no analysis {name!r} in the results (have {list(results)})")
+
+
+def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> list:
+    """Compare the headline numbers of the study analyses with the simulator's truth.
+
+    Four claims, each recovered when the analyses report the effect the simulator put in
+    (or, for an effect switched off in the simulation, when they do not report it):
+
+    1. the motor thalamus encodes the learned movement best in experts (best cell of
+       ``encoding_by_population``, significant at ``level`` and better than every cell
+       it is compared with: ``summary["best_significant"]``);
+    2. its peak lag shifts earlier (more lead) with learning (``lag_profiles`` shift > 0
+       with a bootstrap interval excluding 0);
+    3. thalamus-driven M1 units overlap movement-encoding units more in experts than in
+       novices (optogenetics analysis);
+    4. silencing the thalamic inputs impairs expert movements (silencing analysis).
+
+    Parameters
+    ----------
+    results : dict of str to AnalysisResult
+        Output of ``run_study``.
+    truth : dict
+        ``SimulatedStudy.truth``.
+    level : float, default 0.05
+
+    Returns
+    -------
+    list of sharedrep.app.report.TruthCheck
+    """
+    from sharedrep.app.report import TruthCheck
+
+    exp = truth.get("expected", {})
+    roles = truth.get("roles", {})
+    thal = next((p for p, r in roles.items() if r == "thalamus"), "thalamus")
+    checks = []
+
+    def add(claim, fn, expected):
+        try:
+            detected, detail = fn()
+        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
+            checks.append(TruthCheck(claim, False, f"not computable from the results ({exc!r})"))
+            return
+        if expected:
+            checks.append(TruthCheck(claim, bool(detected), detail))
+        else:
+            checks.append(
+                TruthCheck(
+                    f"(effect switched off) not reported: {claim}",
+                    not detected,
+                    detail,
+                )
+            )
+
+    # 1 ---------------------------------------------------------------- encoding
+    def encoding():
+        s = _find(results, "encoding_by_population").summary
+        best = s["best"]
+        cell = s["cells"][best]
+        # the best cell must beat every cell it is compared with, not only its own null
+        detected = best == f"{thal}/expert" and cell["p_value"] <= level and s["best_significant"]
+        cells = ", ".join(f"{k} {v['score']:.3f}" for k, v in s["cells"].items())
+        comps = "; ".join(
+            f"{k}: {v['difference']:+.3f} (p = {v['p_value']:.3g})"
+            for k, v in s.get("best_comparisons", {}).items()
+        )
+        return detected, (
+            f"best: {best} (held-out R^2 {cell['score']:.3f}, permutation p = "
+            f"{cell['p_value']:.3g}); all cells: {cells}"
+            + (f"; comparisons (mice relabelled): {comps}" if comps else "")
+        )
+
+    add(
+        f"{thal} encodes the learned movement best in experts",
+        encoding,
+        exp.get("best_encoding") is not None,
+    )
+
+    # 2 ---------------------------------------------------------------- timing
+    def timing():
+        s = _find(results, "lag_profiles").summary
+        sh = s["shifts"][thal]
+        ci = sh["ci"]
+        detected = sh["shift"] > 0 and ci[0] > 0
+        true_leads = truth.get("lead_frames", {}).get(thal, {})
+        peaks = {
+            k.split("/", 1)[1]: v["peak_lag"]
+            for k, v in s["peaks"].items()
+            if k.split("/", 1)[0] == thal
+        }
+        return detected, (
+            f"peak lag {sh['stage_from']} -> {sh['stage_to']}: "
+            + ", ".join(f"{st} {pk:+.0f}" for st, pk in peaks.items())
+            + f" frames (shift {sh['shift']:+.0f}, 95% CI [{ci[0]:+.0f}, {ci[1]:+.0f}]); "
+            "true lead: " + ", ".join(f"{st} {v}" for st, v in true_leads.items()) + " frames"
+        )
+
+    shift = exp.get("lag_shift_frames")
+    add(f"{thal} peak lag shifts earlier with learning", timing, bool(shift and shift > 0))
+
+    # 3 ---------------------------------------------------------------- optogenetics
+    def overlap():
+        s = _find(results, "encoding_overlap").summary
+        diff = s["difference"]
+        st = s["stages"]
+        ror, p = diff["ratio_of_odds_ratios"], diff["p_pooled"]
+        detected = ror > 1 and p <= level
+        ors = ", ".join(f"{k} {v['odds_ratio']:.2f}" for k, v in st.items())
+        true_or = ", ".join(f"{k} {v:.2f}" for k, v in truth.get("overlap_odds_ratio", {}).items())
+        return detected, (
+            f"Mantel-Haenszel odds ratio driven x encoding: {ors}; ratio "
+            f"{diff['stage_to']}/{diff['stage_from']} {ror:.2f} (pooled permutation p = "
+            f"{p:.3g}; per-mouse sign-flip p = {diff['p_mice']:.3g} over {diff['n_mice']} "
+            f"mice); simulated selection odds multiplier: {true_or}"
+        )
+
+    add(
+        "thalamus-driven M1 units overlap movement-encoding units more in experts",
+        overlap,
+        bool(exp.get("overlap_increases")),
+    )
+
+    # 4 ---------------------------------------------------------------- silencing
+    def silencing():
+        s = _find(results, "silencing_effects").summary
+        m = s["metrics"]
+        detected = bool(s["impairs"]) and m["success_rate"]["difference"] < 0
+        parts = [
+            f"{k} {v['laser_off']:.3g} -> {v['laser_on']:.3g} {v['unit']} (p = {v['p_value']:.3g})"
+            for k, v in m.items()
+        ]
+        return detected, (
+            f"laser off -> on, paired across {s['n_mice']} mice (one-sided sign-flip): "
+            + "; ".join(parts)
+        )
+
+    add("silencing the thalamic inputs impairs movement", silencing, exp.get("silencing_impairs"))
+    return checks
+
+
+def _study_step(
+    con: Console,
+    out: Path,
+    seed: int,
+    size: str,
+    n_mice: int | None,
+    force: bool,
+    timings: dict,
+):
+    """Step 2 of the demo: simulate the learning study, write NWB, load, analyse."""
+    from sharedrep.data.io.results import write_json
+    from sharedrep.data.studyfile import load_study
+    from sharedrep.sim.learning_study import simulate_study
+    from sharedrep.study.pipeline import run_study
+
+    cfg = dict(DEMO_STUDY[size])
+    if n_mice is not None:
+        cfg["n_mice"] = n_mice
+    n_pop = 3
+    with _step(
+        con,
+        f"Simulating the learning study: {cfg['n_mice']} mice x {len(cfg['days'])} days x "
+        f"{n_pop} populations (seed {seed})",
+        timings,
+    ):
+        sim = simulate_study(seed=seed, **cfg)
+        sim.settings.update(DEMO_STUDY_SETTINGS[size])
+    data = out / "data"
+    t0 = time.perf_counter()
+    toml = _write_study_with_progress(sim, data, force, con)
+    write_json(sim.truth, data / "truth.json", overwrite=force)
+    timings["Writing NWB files and study.toml"] = round(time.perf_counter() - t0, 4)
+    with _step(con, "Loading the study back from the NWB files (load_study)", timings):
+        collection = load_study(toml)
+    con.print("Running the study analyses (run_study)")
+    t0 = time.perf_counter()
+    results = run_study(collection, settings=None, progress=True)
+    dt = time.perf_counter() - t0
+    timings["Running the study analyses"] = round(dt, 4)
+    con.print(f"[green]{_mark(con)}[/green] Study analyses [dim]({dt:.2f} s)[/dim]")
+    checks = ground_truth_checks(results, sim.truth)
+    return sim, toml, collection, results, checks
+
+
+def _effective_settings(collection) -> dict:
+    from sharedrep.study.pipeline import resolve_settings
+
+    return resolve_settings(collection)
+
+
+def _print_checks(con: Console, checks) -> None:
+    t = _table("Ground truth of the simulated learning study")
+    t.add_column("recovered")
+    t.add_column("claim")
+    t.add_column("detail")
+    for c in checks:
+        t.add_row(
+            "[green]yes[/green]" if c.passed else "[bold red]NO[/bold red]", c.claim, c.detail
+        )
+    con.print(t)
+
+
+def run_demo(
+    out: Path,
+    seed: int = 0,
+    n_subjects: int = 8,
+    plots: bool = True,
+    force: bool = False,
+    con: Console | None = None,
+    *,
+    study: bool = True,
+    quick: bool = False,
+    n_mice: int | None = None,
+) -> dict:
+    """The demo: generic recovery, then the simulated learning study end to end.
+
+    Step 1 simulates ``n_subjects`` subjects (plus one held out) with a known shared
+    representation, fits ShaReD, compares the axes with the truth and decodes the
+    held-out subject. Step 2 (``study``) simulates the lever-push learning study,
+    writes it as NWB files plus ``study.toml`` under ``out / "data"``, loads it back
+    with :func:`sharedrep.data.studyfile.load_study`, runs every analysis
+    (:func:`sharedrep.study.pipeline.run_study`) and checks the results against the
+    simulator's ground truth. With ``plots`` the report (``report.html``, figures,
+    tables, ``results.json``) is written to ``out``; ``summary.json`` always.
+
+    Parameters
+    ----------
+    out : Path
+        Output directory (must be empty or missing unless ``force``).
+    seed : int
+        Seed of the simulations and of the fold assignment.
+    n_subjects : int
+        Subjects of step 1 (one more is simulated and held out).
+    plots : bool
+        Write the report with its figures and tables.
+    force : bool
+        Write into a non-empty ``out`` (replacing files of the same names).
+    con : rich Console, optional
+    study : bool
+        Run step 2.
+    quick : bool
+        A smaller study (for tests; less statistical power).
+    n_mice : int, optional
+        Mice of the study (default 6; 5 with ``quick``).
+
+    Returns
+    -------
+    summary : dict
+        Everything written to ``out / "summary.json"``.
+    """
+    from sharedrep.app.report import REPORT_NAME, write_report
+
+    con = con or console()
+    if study:
+        import importlib.util
+
+        missing = [m for m in ("pynwb", "ndx_pose") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise UserError(
+                f"the demo's study step writes and reads NWB files but {', '.join(missing)} "
+                "is not installed: pip install 'sharedrep[nwb]' (or run with --no-study)"
+            )
+    out = prepare_out_dir(out, force)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+
+    con.rule("[bold]1. ShaReD recovers a known shared representation")
+    summary, model, d, latent_r2 = _recovery_step(con, seed, n_subjects, timings)
+    _print_report(con, model, summary)
+
+    results: dict = {}
+    extra: dict = {}
+    data_files: list[Path] = []
+    settings: dict = {"shared_recovery": {**DEMO_MODEL, "random_state": seed}}
+    checks = None
+    if study:
+        size = "quick" if quick else "full"
+        con.rule("[bold]2. The learning study: simulate -> NWB -> study.toml -> analyses")
+        sim, toml, collection, study_results, checks = _study_step(
+            con, out, seed, size, n_mice, force, timings
+        )
+        results.update(study_results)
+        data_files = _study_data_files(toml)
+        settings["study"] = _effective_settings(collection)
+        summary["study"] = {
+            "size": size,
+            "simulation": {**DEMO_STUDY[size], **({"n_mice": n_mice} if n_mice else {})},
+            "n_sessions": len(collection),
+            "study_file": str(toml.relative_to(out)),
+            "settings": settings["study"],
+            "analyses": list(study_results),
+            "expected": sim.truth["expected"],
+            "truth_checks": [
+                {"claim": c.claim, "passed": c.passed, "detail": c.detail} for c in checks
+            ],
+            "all_recovered": all(c.passed for c in checks),
+            "headline": {k: r.summary for k, r in study_results.items()},
+        }
+        _print_checks(con, checks)
+
+    summary["figures"] = []
+    if plots:
+        with _step(con, f"Writing the report, figures and tables to {out}", timings):
+            rec, rec_extra = _recovery_result(summary, model, d, latent_r2)
+            results = {"shared_recovery": rec, **results}
+            extra = {"shared_recovery": rec_extra}
+            report = write_report(
+                results,
+                out,
+                settings=settings,
+                data_files=data_files,
+                title="sharedrep demo: ShaReD on simulated data with known ground truth",
+                overwrite=force,
+                truth_checks=checks,
+                extra_figures=extra,
+                notes=[
+                    "Everything in this report was computed from simulated data by "
+                    "`sharedrep demo`. Section 'shared_recovery' checks ShaReD itself on "
+                    "generic simulated subjects; the other sections are the analyses of a "
+                    "simulated lever-push learning study, written as NWB files with a "
+                    "study.toml (data/) and loaded back, exactly as `sharedrep run` would "
+                    "process a real study."
+                ],
+            )
+        summary["report"] = report.name
+        summary["figures"] = sorted(
+            str(p.relative_to(out)) for p in (out / "figures").iterdir() if p.is_file()
+        )
+        assert report.name == REPORT_NAME
+    timings["total"] = round(time.perf_counter() - t_start, 4)
+    summary["timings_s"] = timings
+    _write_json(out / "summary.json", _jsonable(summary))
+    written = ["summary.json"] + (["report.html", "figures/", "tables/"] if plots else [])
+    if study:
+        written.append("data/")
+    con.print(f"Results in [bold]{out}[/bold]: " + ", ".join(written))
+    if checks is not None:
+        n_ok = sum(c.passed for c in checks)
+        colour = "green" if n_ok == len(checks) else "red"
+        con.print(
+            f"[{colour}]{n_ok} of {len(checks)} ground-truth claims recovered[/{colour}] "
+            f"in {timings['total']:.0f} s."
+        )
+    return summary
+
+
+def _jsonable(obj):
+    from sharedrep.data.io.results import to_jsonable
+
+    return to_jsonable(obj)
+
+
+def _print_report(con: Console, model, summary: dict) -> None:
+    k = summary["n_shared"]
+    t = _table("Model selection (cross-validation over trials)")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_row("selected alpha", f"{summary['alpha']:.3g}")
+    t.add_row("selected k (shared dimensions)", f"{k}  (true: {summary['true_n_shared']})")
+    t.add_row(
+        "principal angles to true axes (deg)",
+        ", ".join(f"{a:.2f}" for a in summary["principal_angles_deg"]),
+    )
+    t.add_row("max principal angle (deg)", f"{summary['max_angle_deg']:.2f}")
+    con.print(t)
+
+    t = _table("Held-out R^2 per shared dimension (CV, pooled over subjects)")
+    t.add_column("dimension")
+    t.add_column("held-out R^2", justify="right")
+    for j, r2 in enumerate(summary["cv_r2_dim"]):
+        t.add_row(str(j + 1), f"{r2:.3f}")
+    con.print(t)
+
+    ns = summary["new_subject"]
+    con.print(
+        f"Held-out subject ({ns['units']} units): calibrated on {ns['calibration_samples']} "
+        f"samples ({ns['calibration_trials']} trials), scored on {ns['test_samples']} others."
+    )
+    t = _table("New-subject decoding")
+    t.add_column("decoder")
+    t.add_column("behaviour R^2", justify="right")
+    t.add_row("ShaReD (frozen shared axes, add_subject)", f"{ns['shared_r2']:.3f}")
+    t.add_row("per-subject ridge decoder (same calibration)", f"{ns['ridge_r2']:.3f}")
+    con.print(t)
+    con.print(
+        "Held-out subject, R^2 of each shared latent: "
+        + ", ".join(f"dim {j + 1}: {r:.3f}" for j, r in enumerate(ns["latent_r2"]))
+    )

@@ -1,0 +1,158 @@
+"""Cross-validation splits and model-selection rules.
+
+Folds are built per subject and every subject is split into the same number of folds;
+fold ``f`` holds out part of *every* subject and everything is refit on the rest.
+
+* With trial ids, whole trials are assigned to folds (:class:`sklearn.model_selection.GroupKFold`,
+  balanced by trial size), so no trial is split between training and testing.
+* Without trial ids, each subject's usable rows are cut into ``n_folds`` contiguous
+  blocks of (nearly) equal size, so that missing stretches (e.g. dropped frames at the
+  start of a recording) leave no fold empty. Rows within ``gap`` samples of a held-out
+  block are removed from the training part of that fold, so that neither lag windows
+  nor short-range autocorrelation leak test data into training.
+
+The splits are expressed as *chunks*: sets of rows that share a held-out fold and a set
+of additional folds from whose training part they are excluded. Sufficient statistics are
+computed once per chunk; a fold's training statistics are the total minus its held-out
+and excluded chunks (see :mod:`sharedrep.core.solver`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import GroupKFold
+
+__all__ = ["Chunks", "make_chunks", "select_grid"]
+
+
+@dataclass(frozen=True)
+class Chunks:
+    """Rows of one subject grouped by their cross-validation role.
+
+    Attributes
+    ----------
+    order : ndarray of int, shape (T',)
+        Positions into the subject's kept rows, sorted so that every chunk is a
+        contiguous slice of ``order``.
+    bounds : ndarray of int, shape (n_chunks + 1,)
+        Chunk ``c`` is ``order[bounds[c]:bounds[c + 1]]``.
+    fold : ndarray of int, shape (n_chunks,)
+        Fold in which the chunk is held out.
+    exclude : ndarray of bool, shape (n_chunks, n_folds)
+        ``exclude[c, f]`` is True when the chunk is in neither the training nor the test
+        part of fold ``f`` (an edge gap), besides its own fold.
+    """
+
+    order: np.ndarray
+    bounds: np.ndarray
+    fold: np.ndarray
+    exclude: np.ndarray
+
+    @property
+    def n_folds(self) -> int:
+        return self.exclude.shape[1]
+
+    def train_mask(self, f: int) -> np.ndarray:
+        """Chunks in the training part of fold ``f``, shape (n_chunks,)."""
+        return (self.fold != f) & ~self.exclude[:, f]
+
+    def test_mask(self, f: int) -> np.ndarray:
+        """Chunks in the test part of fold ``f``, shape (n_chunks,)."""
+        return self.fold == f
+
+
+def _row_folds_grouped(groups_rows: np.ndarray, n_folds: int, random_state=None) -> np.ndarray:
+    if random_state is None:
+        splitter = GroupKFold(n_splits=n_folds)
+    else:
+        splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
+    fold = np.empty(groups_rows.size, dtype=np.int64)
+    dummy = np.zeros((groups_rows.size, 1))
+    for f, (_, test) in enumerate(splitter.split(dummy, groups=groups_rows)):
+        fold[test] = f
+    return fold
+
+
+def make_chunks(rows: np.ndarray, n_folds: int, groups=None, gap: int = 0, random_state=None):
+    """Assign the kept rows of one subject to cross-validation chunks.
+
+    Parameters
+    ----------
+    rows : ndarray of int, shape (T',)
+        Kept rows (time indices), sorted; at least ``n_folds`` of them.
+    n_folds : int
+        Number of folds (>= 2).
+    groups : array-like of shape (T,), optional
+        Trial ids. When given, whole trials go to folds and ``gap`` is not used.
+        Otherwise the kept rows are cut into ``n_folds`` contiguous blocks of (nearly)
+        equal size.
+    gap : int
+        Rows within ``gap`` samples of a held-out block's nearest kept row are excluded
+        from its training part (blocked folds only).
+    random_state : int or None
+        Seeds a random assignment of trials to folds; ``None`` keeps the deterministic
+        size-balanced assignment of :class:`~sklearn.model_selection.GroupKFold`.
+
+    Returns
+    -------
+    Chunks
+    """
+    if groups is not None:
+        g = np.asarray(groups)[rows]
+        fold = _row_folds_grouped(g, n_folds, random_state)
+        exclude_bits = np.zeros(rows.size, dtype=np.int64)
+    else:
+        fold = np.arange(rows.size) * n_folds // rows.size
+        exclude_bits = np.zeros(rows.size, dtype=np.int64)
+        if gap > 0:
+            blocks = np.arange(n_folds)
+            first = rows[np.searchsorted(fold, blocks)]  # first and last kept row of a block
+            last = rows[np.searchsorted(fold, blocks, side="right") - 1]
+            prev, nxt = np.maximum(fold - 1, 0), np.minimum(fold + 1, n_folds - 1)
+            near_prev = (fold > 0) & (rows - last[prev] <= gap)
+            near_next = (fold < n_folds - 1) & (first[nxt] - rows <= gap)
+            exclude_bits |= np.where(near_prev, 1 << prev, 0)
+            exclude_bits |= np.where(near_next, 1 << nxt, 0)
+    key = fold * (1 << n_folds) + exclude_bits
+    order = np.argsort(key, kind="stable")
+    uniq, start_idx = np.unique(key[order], return_index=True)
+    bounds = np.append(start_idx, rows.size).astype(np.int64)
+    chunk_fold = uniq // (1 << n_folds)
+    chunk_bits = uniq % (1 << n_folds)
+    exclude = ((chunk_bits[:, None] >> np.arange(n_folds)[None, :]) & 1).astype(bool)
+    return Chunks(order=order, bounds=bounds, fold=chunk_fold, exclude=exclude)
+
+
+def select_grid(mean: np.ndarray, se: np.ndarray, rule: str = "best"):
+    """Choose ``(alpha index, n_shared)`` from a grid of cross-validated scores.
+
+    Parameters
+    ----------
+    mean : ndarray of shape (n_alphas, n_k)
+        Mean score over folds (higher is better); column ``j`` is ``n_shared = j + 1``.
+    se : ndarray of shape (n_alphas, n_k)
+        Standard error of the mean over folds.
+    rule : {"best", "one_se"}
+        ``"best"`` takes the maximum. ``"one_se"`` takes the simplest model whose mean is
+        within one standard error of the best: the fewest dimensions, then the strongest
+        regularisation (largest alpha; alphas are assumed increasing).
+
+    Returns
+    -------
+    (i_alpha, n_shared) : tuple of int
+    """
+    if not np.any(np.isfinite(mean)):
+        raise ValueError("no finite cross-validated score: cannot select a model")
+    m = np.where(np.isfinite(mean), mean, -np.inf)
+    i_best, j_best = np.unravel_index(np.argmax(m), m.shape)
+    if rule == "best":
+        return int(i_best), int(j_best) + 1
+    if rule != "one_se":
+        raise ValueError(f"selection must be 'best' or 'one_se'; got {rule!r}")
+    threshold = m[i_best, j_best] - np.nan_to_num(se[i_best, j_best])
+    ok = m >= threshold
+    j = int(np.flatnonzero(ok.any(axis=0))[0])
+    i = int(np.flatnonzero(ok[:, j])[-1])
+    return i, j + 1

@@ -1,0 +1,1121 @@
+"""The ShaReD estimator (Shared Representation Discovery).
+
+Subjects ``s = 1..S`` have neural activity :math:`X_s` (``T_s x N_s``, their own units)
+and the same ``p`` behavioural features :math:`Y_s` (``T_s x p``). After per-subject
+standardisation and lag embedding (:math:`\\tilde X_s`, ``n_s x q_s`` with
+``q_s = N_s * n_lags``), ShaReD solves
+
+.. math::
+
+    M(a)\\, v = \\rho\\, C_m v, \\qquad
+    M(a) = \\sum_s \\frac{w_s}{n_s} Y_s' \\tilde X_s G_s(a)^{-1} \\tilde X_s' Y_s, \\qquad
+    G_s(a) = \\tilde X_s' \\tilde X_s + a\\, n_s I,
+
+for the top-``k`` shared behavioural axes ``V`` (``p x k``, :math:`V' C_m V = I`), and
+fits one encoder per subject :math:`A_s = G_s(a)^{-1} \\tilde X_s' Y_s V`.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from sharedrep.core import backends, solver
+from sharedrep.core.cv import select_grid
+from sharedrep.core.design import as_lags, lag_embed, valid_rows
+from sharedrep.utils.files import atomic_write
+from sharedrep.utils.validation import (
+    check_array,
+    check_groups,
+    check_subject_arrays,
+    check_subject_index,
+)
+
+__all__ = ["ShaReD", "PrivateComponents"]
+
+_FORMAT = "sharedrep.ShaReD"
+_FORMAT_VERSION = 1
+DEFAULT_ALPHAS = np.logspace(-4, 3, 15)
+
+
+@dataclass
+class PrivateComponents:
+    """What stays private to one subject (DESIGN.md 1.7).
+
+    Attributes
+    ----------
+    behavior_axes : ndarray (p, r)
+        Behaviour-private axes: reduced-rank regression of the behaviour residual outside
+        the shared subspace on the subject's lagged neural activity, in pooled-standardised
+        behaviour units (orthonormal columns).
+    behavior_rank : int
+        ``r``, chosen by cross-validation (0 when nothing private is predictable).
+    behavior_cv_score : ndarray (p - k,)
+        Cross-validated score of each rank ``r``: ``sum_{j <= r} (SST_j - SSE_j) /
+        SST_res`` pooled over folds, where ``SSE_j`` is the held-out error of private
+        latent ``j`` (predicted with the training intercept) and ``SST_j``, ``SST_res``
+        are the held-out sums of squares of that latent and of the residual behaviour
+        about their *held-out* means (the ``"variance"`` selection score of
+        :func:`sharedrep.core.solver.cv_criterion`). Each latent must beat its held-out mean,
+        so the score is conservative: it exceeds the plain held-out behaviour R^2 of the
+        rank-``r`` prediction by the fold-to-fold drift of the behaviour mean outside
+        the ``r`` axes, but is not above the R^2 gained over predicting the training mean.
+    behavior_explained : float
+        That score at the chosen rank, as a fraction of the subject's total
+        (standardised) held-out behaviour variance.
+    neural_components : ndarray (q, m)
+        Neural-private components: leading principal axes of the standardised lagged
+        activity after regressing out the shared latents ``z = Y V``.
+    neural_explained : ndarray (m,)
+        Fraction of the subject's total standardised neural variance along each component.
+    """
+
+    behavior_axes: np.ndarray
+    behavior_rank: int
+    behavior_cv_score: np.ndarray
+    behavior_explained: float
+    neural_components: np.ndarray
+    neural_explained: np.ndarray
+
+
+class ShaReD(BaseEstimator):
+    """Shared Representation Discovery across subjects with different neurons.
+
+    Finds ``k`` behavioural axes shared by all subjects, a linear encoder per subject that
+    maps its (lagged) neural activity onto them, and what stays private to each subject.
+
+    Parameters
+    ----------
+    n_shared : int or "auto", default=2
+        Number of shared dimensions ``k``; ``"auto"`` selects it by cross-validation
+        (up to ``max_shared``).
+    alpha : float or None, default=None
+        Scale-free ridge parameter ``a`` (> 0) of :math:`G_s(a) = \\tilde X_s'\\tilde X_s +
+        a n_s I` on unit-variance columns. ``None`` selects it from ``alphas`` by
+        cross-validation.
+    lags : int or sequence of int, default=0
+        Lags in samples. An int ``L`` means lags ``0..L``. Lag ``l > 0``: neural activity
+        at ``t - l`` predicts behaviour at ``t``.
+    behavior_metric : {"correlation", "variance"}, default="correlation"
+        ``"correlation"`` (CCA-like: finds well-encoded directions even when their
+        variance is low) or ``"variance"`` (reduced-rank regression with a shared readout).
+    cv : int or None, default=5
+        Number of cross-validation folds over trials (without trial ids: contiguous blocks
+        holding equal numbers of usable samples).
+        ``None`` skips cross-validation (``alpha`` and ``n_shared`` must then be given).
+    random_state : int or None, default=None
+        When given, trials are assigned to folds in a random order seeded by it;
+        otherwise the assignment is deterministic.
+    alphas : array-like or None, default=None
+        Alpha grid for selection (increasing); default ``logspace(-4, 3, 15)``.
+    max_shared : int or None, default=None
+        Largest ``k`` tried when ``n_shared="auto"`` (default ``min(p, 10)``).
+    selection : {"best", "one_se"}, default="best"
+        Selection rule on the cross-validated score.
+    shrinkage : float, default=0.01
+        Shrinkage of the behaviour covariance towards ``tr(C)/p I`` in the
+        ``"correlation"`` metric (0 = plain CCA metric).
+    subject_weights : array-like of shape (S,) or None
+        Weights ``w_s`` of the subjects in the pooled matrices (normalised to sum to 1;
+        default equal). They also weight each subject's held-out sums of squares in the
+        cross-validated selection score (relative to equal weights, which pool the
+        subjects' held-out samples as they are), so a subject of weight 0 plays no part
+        in choosing ``alpha`` and ``n_shared``.
+    nan_policy : {"raise", "omit"}, default="raise"
+        ``"omit"`` drops samples with NaN/inf in behaviour, and every lag window that
+        contains a non-finite neural sample.
+    private : bool, default=True
+        Also estimate the private components (:class:`PrivateComponents`).
+    backend : {"numpy", "dask", "torch"}, default="numpy"
+        Where the pass over the data runs (:mod:`sharedrep.core.backends`). ``"numpy"``: in
+        this process. ``"dask"``: one task per subject on a ``dask.distributed`` cluster
+        (a private ``LocalCluster`` unless one is set with
+        :func:`sharedrep.core.backends.dask.use_cluster`; see ``docs/scaling.md``); each task
+        reads its subject where the data live and returns only small matrices.
+        ``"torch"``: the data pass and the cross-validation solves with PyTorch on
+        ``device``. All give the same model up to rounding.
+    device : str, default="cpu"
+        Torch device for ``backend="torch"`` (``"cuda"``, ``"cuda:1"``, ``"cpu"``); the
+        other backends need ``"cpu"``.
+    dtype : {"float64", "float32"}, default="float64"
+        Precision of the data pass (lag embedding and cross-products). ``"float32"``
+        halves its memory traffic for very large problems; the products are summed in
+        float64 over blocks of 4096 samples and every solve is float64 (accuracy: see
+        ``docs/benchmarks.md``).
+    form : {"auto", "primal", "dual"}, default="auto"
+        Form of the ridge solves. ``"primal"``: ``q x q`` systems from sufficient
+        statistics (``q`` = units x lags). ``"dual"``: kernel ``n x n`` systems from the
+        kept rows (:mod:`sharedrep.core.dual`), cheaper when ``q`` exceeds the samples.
+        ``"auto"``: the dual form for the subjects whose lagged columns outnumber their
+        kept samples, the primal form for the others. Same model either way (up to
+        rounding). The torch backend solves the primal form only (``"auto"`` means
+        primal there).
+
+    Attributes
+    ----------
+    shared_axes_ : ndarray (p, k)
+        Loadings of the shared dimensions on behaviour features in pooled-standardised
+        units; ``z_s = ((Y_s - mean_s) / behavior_scale_) @ shared_axes_``.
+    encoders_ : list of ndarray (N_s * n_lags, k)
+        Subject encoders on standardised lagged units (lag-major columns).
+    alpha_ : float
+        Ridge parameter used.
+    n_shared_ : int
+        Number of shared dimensions ``k``.
+    explained_ : ndarray (k,)
+        In-sample pooled fraction of each shared latent's variance explained by neural
+        activity, ``sum_s w_s/n_s z_s' z^_s / sum_s w_s/n_s z_s' z_s`` (the ``rho_k`` of
+        the unshrunk correlation metric), in ``[0, 1]``. Without ridge it is the
+        in-sample R^2 of ``z^``; with ridge it is smaller than that R^2 (the shrunken
+        predictions' covariance with the latents, not their squared error).
+    eigenvalues_ : ndarray (k,)
+        Generalized eigenvalues ``rho_k``. With the correlation metric and no shrinkage
+        they equal ``explained_``; the metric's shrinkage (``shrinkage``, default 0.01)
+        shrinks ``C_m`` and so makes ``rho_k`` differ slightly (it can exceed 1): read
+        ``explained_`` for the fraction explained.
+    cv_results_ : dict or None
+        ``alphas`` (n_alphas,), ``n_shared`` (k_max,), ``fold_scores``
+        (n_folds, n_alphas, k_max), ``mean_score``, ``se_score`` (n_alphas, k_max): the
+        selection score (see :func:`sharedrep.core.solver.cv_criterion`; ``mean_score`` pools
+        the held-out errors over folds, :func:`sharedrep.core.solver.pooled_criterion`, and
+        ``se_score`` is the standard error of the per-fold scores); ``r2_dim``
+        (n_alphas, k_max) and ``r2_subject_dim`` (n_alphas, S, k_max): pooled held-out R^2
+        of each latent predicted from neural activity (``r2_dim`` and the scores weight
+        each subject's sums of squares by its subject weight relative to equal weights;
+        ``r2_subject_dim`` is per subject); ``best_index`` (i_alpha, k).
+    lags_ : ndarray of int (n_lags,)
+    behavior_scale_ : ndarray (p,)
+        Pooled within-subject std of each behaviour feature (raw units).
+    behavior_means_ : list of ndarray (p,)
+        Per-subject behaviour means (raw units).
+    unit_means_, unit_scales_ : list of ndarray (N_s * n_lags,)
+        Standardisation of the lagged neural columns (raw units).
+    constant_units_ : list of bool ndarray (N_s * n_lags,)
+        Columns that were constant during fitting (zero encoder weight).
+    metric_ : ndarray (p, p)
+        ``C_m``; the behaviour readout is ``Y^ = z^ V' C_m``.
+    subject_weights_ : ndarray (S,)
+    subject_alphas_ : list of float
+        Ridge parameter of each subject's encoder (``alpha_`` for fitted subjects).
+    n_subjects_ : int
+    n_units_ : list of int
+    n_features_ : int
+        Number of behaviour features ``p``.
+    private_ : list of PrivateComponents or None
+
+    Examples
+    --------
+    >>> from sharedrep import ShaReD, simulate
+    >>> d = simulate(n_subjects=4, n_samples=1000, seed=0)
+    >>> m = ShaReD(n_shared=2, alpha=1.0, cv=None).fit(d.neural, d.behavior)
+    >>> m.shared_axes_.shape
+    (12, 2)
+    """
+
+    def __init__(
+        self,
+        n_shared=2,
+        alpha=None,
+        lags=0,
+        behavior_metric="correlation",
+        cv=5,
+        random_state=None,
+        *,
+        alphas=None,
+        max_shared=None,
+        selection="best",
+        shrinkage=0.01,
+        subject_weights=None,
+        nan_policy="raise",
+        private=True,
+        backend="numpy",
+        device="cpu",
+        dtype="float64",
+        form="auto",
+    ):
+        self.n_shared = n_shared
+        self.alpha = alpha
+        self.lags = lags
+        self.behavior_metric = behavior_metric
+        self.cv = cv
+        self.random_state = random_state
+        self.alphas = alphas
+        self.max_shared = max_shared
+        self.selection = selection
+        self.shrinkage = shrinkage
+        self.subject_weights = subject_weights
+        self.nan_policy = nan_policy
+        self.private = private
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.form = form
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self, n_features: int, n_subjects: int):
+        if self.behavior_metric not in ("correlation", "variance"):
+            raise ValueError(
+                "behavior_metric must be 'correlation' or 'variance'; "
+                f"got {self.behavior_metric!r}"
+            )
+        if self.selection not in ("best", "one_se"):
+            raise ValueError(f"selection must be 'best' or 'one_se'; got {self.selection!r}")
+        if self.backend not in backends.BACKENDS:
+            raise ValueError(f"backend must be one of {backends.BACKENDS}; got {self.backend!r}")
+        if not isinstance(self.device, str):
+            raise TypeError(
+                f"device must be a string such as 'cpu' or 'cuda'; got {self.device!r}"
+            )
+        if self.backend != "torch" and self.device != "cpu":
+            raise ValueError(
+                f"device={self.device!r} needs backend='torch'; the {self.backend} backend "
+                "runs on the CPU"
+            )
+        backends.check_dtype(self.dtype)
+        if self.form not in ("auto", "primal", "dual"):
+            raise ValueError(f"form must be 'auto', 'primal' or 'dual'; got {self.form!r}")
+        if self.form == "dual" and self.backend == "torch":
+            raise ValueError(
+                "form='dual' (kernel solves) needs backend='numpy' or 'dask'; the torch "
+                "backend solves the primal form"
+            )
+        if not (isinstance(self.shrinkage, numbers.Real) and 0.0 <= self.shrinkage <= 1.0):
+            raise ValueError(f"shrinkage must be a number in [0, 1]; got {self.shrinkage!r}")
+        auto_k = isinstance(self.n_shared, str)
+        if auto_k:
+            if self.n_shared != "auto":
+                raise ValueError(
+                    f"n_shared must be a positive int or 'auto'; got {self.n_shared!r}"
+                )
+            k_max = self.max_shared if self.max_shared is not None else min(n_features, 10)
+            if not isinstance(k_max, numbers.Integral) or not 1 <= k_max <= n_features:
+                raise ValueError(
+                    f"max_shared must be an int in [1, {n_features}] (the number of behaviour "
+                    f"features); got {self.max_shared!r}"
+                )
+        else:
+            if not isinstance(self.n_shared, numbers.Integral) or isinstance(self.n_shared, bool):
+                raise TypeError(
+                    f"n_shared must be a positive int or 'auto'; got {self.n_shared!r}"
+                )
+            if not 1 <= self.n_shared <= n_features:
+                raise ValueError(
+                    f"n_shared={self.n_shared} must be between 1 and the number of behaviour "
+                    f"features ({n_features})"
+                )
+            k_max = int(self.n_shared)
+        if self.alpha is None:
+            alphas = DEFAULT_ALPHAS if self.alphas is None else np.asarray(self.alphas, float)
+            if alphas.ndim != 1 or alphas.size == 0 or not np.all(alphas > 0):
+                raise ValueError(
+                    f"alphas must be a non-empty 1-D array of positive values; got {self.alphas!r}"
+                )
+            alphas = np.sort(alphas)
+        else:
+            if (
+                not isinstance(self.alpha, numbers.Real)
+                or not np.isfinite(self.alpha)
+                or self.alpha <= 0
+            ):
+                raise ValueError(
+                    f"alpha must be a positive number (use e.g. 1e-8 for the unregularised "
+                    f"limit) or None for cross-validation; got {self.alpha!r}"
+                )
+            alphas = np.array([float(self.alpha)])
+        needs_cv = self.alpha is None or auto_k
+        if self.cv is None:
+            if needs_cv:
+                raise ValueError(
+                    "cv=None but alpha and/or n_shared are to be selected by cross-validation; "
+                    "give cv (number of folds) or fix alpha and n_shared"
+                )
+        elif (
+            not isinstance(self.cv, numbers.Integral)
+            or isinstance(self.cv, bool)
+            or not 2 <= self.cv <= 50
+        ):
+            raise ValueError(f"cv must be an int between 2 and 50, or None; got {self.cv!r}")
+        if self.subject_weights is None:
+            weights = np.full(n_subjects, 1.0 / n_subjects)
+        else:
+            try:
+                weights = np.asarray(self.subject_weights, dtype=float)
+            except (TypeError, ValueError):
+                weights = np.full(1, np.nan)
+            if (
+                weights.shape != (n_subjects,)
+                or not np.all(np.isfinite(weights))
+                or np.any(weights < 0)
+                or weights.sum() <= 0
+            ):
+                raise ValueError(
+                    f"subject_weights must be {n_subjects} non-negative numbers (one per "
+                    f"subject) with a positive sum; got {self.subject_weights!r}"
+                )
+            weights = weights / weights.sum()
+        return auto_k, k_max, alphas, weights
+
+    # ------------------------------------------------------------------ data
+    def _prepare(self, X, Y, groups, lags, n_folds, subject, gap, folds_by_trial=True):
+        """Lag-embed one subject and compute its chunk statistics (one pass)."""
+        return solver.subject_statistics(
+            X,
+            Y,
+            groups,
+            lags,
+            n_folds,
+            gap=gap,
+            folds_by_trial=folds_by_trial,
+            random_state=self.random_state,
+            nan_policy=self.nan_policy,
+            subject=subject,
+            form=self.form,
+        )
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, neural, behavior, groups=None):
+        """Fit the shared axes and the subject encoders.
+
+        Parameters
+        ----------
+        neural : list of array-like, each (T_s, N_s)
+            Neural activity per subject (its own units; any number of units). Entries may
+            also be file paths (``.npy``, ``"file.npz::name"``, zarr) or lazy arrays
+            (dask, zarr, h5py/NWB datasets, :class:`sharedrep.core.backends.FileArray`): they
+            are read one subject at a time, on the workers with ``backend="dask"``.
+        behavior : list of array-like, each (T_s, p)
+            Behaviour per subject, the same ``p`` features in the same order (arrays,
+            paths or lazy arrays as for ``neural``).
+        groups : list of array-like (T_s,) or None
+            Trial ids per subject. Lag windows never cross trials and cross-validation
+            holds out whole trials.
+
+        Returns
+        -------
+        self : ShaReD
+
+        Notes
+        -----
+        A fit that fails leaves the estimator unfitted (the attributes of an earlier fit
+        are removed), never half-updated.
+        """
+        try:
+            return self._fit(neural, behavior, groups)
+        except BaseException:
+            for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+                delattr(self, name)
+            raise
+
+    def _fit(self, neural, behavior, groups):
+        if backends.has_sources(neural, behavior, groups):
+            Xs, Ys, gs = backends.check_sources(
+                neural, behavior, groups, nan_policy=self.nan_policy
+            )
+        else:
+            Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=self.nan_policy)
+        S, p = len(Xs), Ys[0].shape[1]
+        auto_k, k_max, alphas, weights = self._check_params(p, S)
+        lags = as_lags(self.lags)
+        gap = int(np.max(np.abs(lags)))
+        n_folds = int(self.cv) if self.cv is not None else 0
+        backend = backends.get_backend(self.backend, device=self.device)
+        prep = backend.statistics(
+            Xs,
+            Ys,
+            gs,
+            lags,
+            n_folds,
+            gap=gap,
+            random_state=self.random_state,
+            nan_policy=self.nan_policy,
+            dtype=self.dtype,
+            form="primal" if self.backend == "torch" else self.form,
+        )
+        stats_list = [p_.stats for p_ in prep]
+        chunks = [p_.chunks for p_ in prep]
+
+        self.cv_results_ = None
+        i_alpha, k = 0, k_max
+        solutions = [None] * S
+        if n_folds:
+            errors = backend.cv_errors(
+                stats_list,
+                chunks,
+                weights,
+                alphas,
+                k_max,
+                self.behavior_metric,
+                self.shrinkage,
+                keep_solutions=self.private,
+            )
+            solutions = errors.pop("solutions", solutions)
+            self.cv_results_ = _summarize_cv(errors, alphas, self.behavior_metric, weights)
+            mean, se = self.cv_results_["mean_score"], self.cv_results_["se_score"]
+            if auto_k:
+                i_alpha, k = select_grid(mean, se, self.selection)
+            else:
+                i_alpha, _ = select_grid(mean[:, [k_max - 1]], se[:, [k_max - 1]], self.selection)
+            self.cv_results_["best_index"] = (i_alpha, k)
+            if auto_k and mean[i_alpha, 0] <= 0:
+                warnings.warn(
+                    "no shared dimension is predicted better than its mean on held-out data; "
+                    "keeping n_shared=1",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        alpha = float(alphas[i_alpha])
+
+        fit = backend.final_fit(
+            stats_list, weights, alpha, k, self.behavior_metric, self.shrinkage
+        )
+        self.alpha_ = alpha
+        self.n_shared_ = int(k)
+        self.lags_ = lags
+        self.subject_weights_ = weights
+        self.n_subjects_ = S
+        self.n_features_ = p
+        self.n_units_ = [X.shape[1] for X in Xs]
+        self.shared_axes_ = fit.axes
+        self.eigenvalues_ = fit.rho
+        self.explained_ = fit.explained
+        self.metric_ = fit.Cm
+        self.behavior_scale_ = fit.y_scale
+        self.encoders_ = [
+            self._zero_constant(A, sd)
+            for A, sd in zip(fit.encoders, fit.standardized, strict=True)
+        ]
+        self.unit_means_ = [
+            pp.x_center + sd.x_mean for pp, sd in zip(prep, fit.standardized, strict=True)
+        ]
+        self.unit_scales_ = [sd.x_scale for sd in fit.standardized]
+        self.constant_units_ = [sd.constant for sd in fit.standardized]
+        self.behavior_means_ = [
+            pp.y_center + sd.y_mean for pp, sd in zip(prep, fit.standardized, strict=True)
+        ]
+        self.subject_alphas_ = [alpha] * S
+        self._warn_constant(range(S))
+        self.private_ = None
+        if self.private:
+            kernels = fit.kernels or [None] * S
+            self.private_ = solver.thread_map(
+                lambda args: self._private_components(*args, alpha),
+                list(zip(prep, fit.standardized, solutions, kernels, strict=True)),
+            )
+        return self
+
+    @staticmethod
+    def _zero_constant(A, sd):
+        A = A.copy()
+        A[sd.constant] = 0.0
+        return A
+
+    def _warn_constant(self, subjects):
+        for s in subjects:
+            const = self.constant_units_[s]
+            if not np.any(const):
+                continue
+            # lagged columns are lag-major: column j is unit j % n_units at lag j // n_units
+            by_unit = np.asarray(const).reshape(-1, self.n_units_[s])
+            always = np.flatnonzero(by_unit.all(axis=0)).tolist()
+            sometimes = np.flatnonzero(by_unit.any(axis=0) & ~by_unit.all(axis=0)).tolist()
+            parts = []
+            if always:
+                parts.append(f"neural units {_some(always)} are constant; they were dropped")
+            if sometimes:
+                parts.append(
+                    f"units {_some(sometimes)} are constant at some lags only; those lagged "
+                    "columns were dropped"
+                )
+            warnings.warn(
+                f"subject {s}: " + "; ".join(parts) + " (zero encoder weight)",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _private_components(
+        self, pp: solver.SubjectData, sd, solutions, whole, alpha: float
+    ) -> PrivateComponents:
+        """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject.
+
+        ``solutions`` (list of :class:`solver.FoldSolution` or
+        :class:`sharedrep.core.dual.KernelFoldSolution`, or None) are the subject's solved CV
+        folds: the private cross-validation then reuses their ridge solutions
+        instead of factorising every fold again. ``whole`` is the final fit's solved
+        whole-data kernel problem of a subject in the kernel form (or None: solved
+        again here).
+        """
+        V, Cm = self.shared_axes_, self.metric_
+        p, k = V.shape
+        kernel = solver.is_kernel(pp.stats)  # kept rows (dual form), not statistics
+        if sd.gram is None and not kernel:  # the fit ran on a device and left G there
+            sd = solver.standardize(solver.total(pp.stats), self.behavior_scale_)
+        q = sd.cross.shape[0]
+        # behaviour residual outside the shared subspace, in scaled units: y (I - V V' Cm)
+        T = (np.eye(p) - V @ V.T @ Cm) / self.behavior_scale_[:, None]
+        r_max = p - k
+        ones = np.ones(p)
+        axes_b = np.zeros((p, 0))
+        cv_curve = np.zeros(0)
+        rank, frac = 0, 0.0
+        if r_max > 0 and pp.chunks.n_folds > 1:
+            stats_r = (
+                pp.stats.transform_behavior(T)
+                if kernel
+                else [st.transform_behavior(T) for st in pp.stats]
+            )
+            folds = None
+            if solutions is not None:  # same folds, behaviour Y T: no new factorisation
+                mask = pp.chunks.test_mask  # kernel-form solutions keep their held-out rows
+                tests = [
+                    None if kernel else solver.held_out_stats(stats_r, mask(f))
+                    for f in range(len(solutions))
+                ]
+                folds = [
+                    [sol.fold(alpha, T, te)] for sol, te in zip(solutions, tests, strict=True)
+                ]
+            err = solver.cv_errors(
+                [stats_r],
+                [pp.chunks],
+                np.ones(1),
+                np.array([alpha]),
+                r_max,
+                "variance",
+                0.0,
+                y_scale=ones,
+                folds=folds,
+            )
+            cv_curve = solver.pooled_criterion(err, "variance")[0]
+            if np.max(cv_curve) > 0:
+                rank = int(np.argmax(cv_curve)) + 1
+                total_r = solver.subject_total(stats_r)
+                fr = solver.fit_from_stats(
+                    [total_r], np.ones(1), alpha, rank, "variance", 0.0, y_scale=ones
+                )
+                axes_b = fr.axes
+                res_var = err["sst_behavior"].sum()
+                tot_var = solver.heldout_behavior_ss(pp.stats, pp.chunks, self.behavior_scale_)
+                frac = float(cv_curve[rank - 1] * res_var / tot_var)
+        # neural-private: PCA of the standardised lagged activity minus what z = Y V explains
+        if kernel:
+            if whole is None:  # not kept by the final fit: solve the whole data again
+                whole = pp.stats.whole()
+                whole.solve(self.behavior_scale_, np.array([alpha]))
+            lam, U, tr = whole.residual_components(V, min(q, 10))
+        else:
+            gxz = sd.cross @ V
+            gzz = V.T @ sd.yy @ V
+            resid = sd.gram - gxz @ np.linalg.pinv(gzz, hermitian=True) @ gxz.T
+            resid = 0.5 * (resid + resid.T)
+            lam, U = solver.top_eigh(resid, min(q, 10))
+            tr = np.trace(sd.gram)
+        return PrivateComponents(
+            behavior_axes=axes_b,
+            behavior_rank=rank,
+            behavior_cv_score=cv_curve,
+            behavior_explained=frac,
+            neural_components=U,
+            neural_explained=lam / tr if tr > 0 else lam,
+        )
+
+    # ------------------------------------------------------------------ use
+    def _check_fitted(self):
+        if not hasattr(self, "shared_axes_"):
+            raise NotFittedError(
+                "This ShaReD instance is not fitted yet: call fit(neural, behavior) first"
+            )
+
+    def _read(self, a, name, subject):
+        """Values of a path / lazy array / tensor (one subject: fits in memory)."""
+        return backends.read_source(a, name, subject, nan_policy=self.nan_policy)
+
+    def _read_list(self, data, name):
+        if isinstance(data, list | tuple):
+            return [self._read(a, name, s) for s, a in enumerate(data)]
+        return self._read(data, name, 0)
+
+    def _embed(self, X, s, groups, name="neural"):
+        X = self._read(X, name, s)
+        groups = self._read(groups, "groups", s)
+        X = check_array(X, name, s, allow_nonfinite=self.nan_policy == "omit")
+        if X.shape[1] != self.n_units_[s]:
+            raise ValueError(
+                f"subject {s}: {name} has {X.shape[1]} units but the model was fitted with "
+                f"{self.n_units_[s]} units for this subject; expected shape "
+                f"(T, {self.n_units_[s]})"
+            )
+        if groups is not None:
+            groups = check_groups([groups], 1, [X.shape[0]], subject_ids=[s])[0]
+        finite = np.all(np.isfinite(X), axis=1)
+        rows = valid_rows(X.shape[0], self.lags_, groups, finite=finite)
+        if rows.size == 0:
+            raise ValueError(
+                f"subject {s}: {name} has {X.shape[0]} samples, too few for the lags "
+                f"{self.lags_.tolist()}: no complete lag window"
+            )
+        Xe = lag_embed(np.nan_to_num(X, nan=0.0, posinf=0.0, neginf=0.0), self.lags_, rows)
+        Xe -= self.unit_means_[s]
+        Xe /= self.unit_scales_[s]
+        return Xe, rows
+
+    def transform(self, X, subject=0, groups=None, return_rows=False):
+        """Shared latents predicted from one subject's neural activity.
+
+        Parameters
+        ----------
+        X : array-like (T, N_s)
+            Neural activity of subject ``subject`` (raw units, as given to fit). A file
+            path, lazy array (zarr, dask, h5py/NWB dataset) or torch tensor is read into
+            memory (one subject).
+        subject : int
+            Index of the subject (position in the lists given to fit / add_subject).
+        groups : array-like (T,), optional
+            Trial ids; lag windows never cross trials.
+        return_rows : bool
+            Also return the sample indices of the returned rows.
+
+        Returns
+        -------
+        Z : ndarray (T', k)
+            Latents ``z^ = X~ A_s`` for the rows ``t`` whose whole lag window exists
+            (for lags ``0..L`` and one trial: rows ``L..T-1``).
+        rows : ndarray of int (T',)
+            Only when ``return_rows``: indices into ``X`` of the returned rows.
+        """
+        self._check_fitted()
+        s = check_subject_index(subject, self.n_subjects_)
+        Xe, rows = self._embed(X, s, groups)
+        Z = Xe @ self.encoders_[s]
+        return (Z, rows) if return_rows else Z
+
+    def transform_behavior(self, Y, subject=None):
+        """Shared latents of behaviour, ``z = ((Y - mean) / behavior_scale_) @ shared_axes_``.
+
+        Parameters
+        ----------
+        Y : array-like (T, p)
+            Behaviour in raw units, as given to fit.
+        subject : int or None
+            Whose mean to remove; ``None`` uses the weighted mean over fitted subjects.
+
+        Returns
+        -------
+        Z : ndarray (T, k)
+        """
+        self._check_fitted()
+        Y = self._read(Y, "behavior", subject)
+        Y = check_array(Y, "behavior", subject, allow_nonfinite=self.nan_policy == "omit")
+        if Y.shape[1] != self.n_features_:
+            who = "" if subject is None else f"subject {subject}: "
+            raise ValueError(
+                f"{who}behavior has {Y.shape[1]} features; expected shape (T, {self.n_features_})"
+            )
+        if subject is None:
+            w = self.subject_weights_
+            mean = np.sum(
+                [wi * m for wi, m in zip(w, self.behavior_means_[: w.size], strict=True)], axis=0
+            )
+        else:
+            mean = self.behavior_means_[check_subject_index(subject, self.n_subjects_)]
+        return ((Y - mean) / self.behavior_scale_) @ self.shared_axes_
+
+    def predict(self, X, subject=0, groups=None, return_rows=False):
+        """Behaviour predicted from neural activity through the shared representation.
+
+        ``Y^ = (z^ V' C_m) * behavior_scale_ + mean_s`` (raw units).
+
+        Parameters
+        ----------
+        X, subject, groups, return_rows
+            As in :meth:`transform`.
+
+        Returns
+        -------
+        Y_hat : ndarray (T', p)
+            For the rows of :meth:`transform`.
+        rows : ndarray of int (T',)
+            Only when ``return_rows``.
+        """
+        Z, rows = self.transform(X, subject, groups, return_rows=True)
+        s = check_subject_index(subject, self.n_subjects_)
+        Yh = (
+            Z @ self.shared_axes_.T @ self.metric_
+        ) * self.behavior_scale_ + self.behavior_means_[s]
+        return (Yh, rows) if return_rows else Yh
+
+    def score(self, neural, behavior, groups=None, subjects=None):
+        """Pooled R^2 of behaviour predicted from neural activity.
+
+        ``1 - sum_s SSE_s / sum_s SST_s`` over every subject, feature and kept row, in
+        pooled-standardised behaviour units; ``SST`` is about each subject's own mean.
+
+        Parameters
+        ----------
+        neural, behavior : lists of arrays (T_s, N_s) and (T_s, p)
+            Arrays, file paths, lazy arrays or tensors (read one subject at a time).
+        groups : list of arrays (T_s,) or None
+        subjects : list of int or None
+            Model subject of each entry (default ``0..len(neural)-1``).
+
+        Returns
+        -------
+        r2 : float
+        """
+        self._check_fitted()
+        neural, behavior = self._read_list(neural, "neural"), self._read_list(behavior, "behavior")
+        if groups is not None:
+            groups = self._read_list(groups, "groups")
+        n_given = len(neural) if isinstance(neural, list | tuple) else None
+        if subjects is None and n_given is not None:
+            if n_given > self.n_subjects_:
+                raise ValueError(f"{n_given} subjects given but the model has {self.n_subjects_}")
+            subjects = list(range(n_given))
+        if subjects is not None:
+            subjects = [check_subject_index(s, self.n_subjects_) for s in subjects]
+            if n_given is not None and len(subjects) != n_given:
+                raise ValueError(
+                    f"subjects has {len(subjects)} entries but {n_given} subjects were given"
+                )
+        Xs, Ys, gs = check_subject_arrays(
+            neural,
+            behavior,
+            groups,
+            nan_policy=self.nan_policy,
+            subject_ids=subjects,
+            n_features=self.n_features_,
+        )
+        if subjects is None:
+            subjects = list(range(len(Xs)))
+        sse = sst = 0.0
+        for X, Y, g, s in zip(Xs, Ys, gs, subjects, strict=True):
+            Yh, rows = self.predict(X, s, g, return_rows=True)
+            Yr = Y[rows]
+            keep = np.all(np.isfinite(Yr), axis=1)
+            Yr, Yh = Yr[keep], Yh[keep]
+            sse += float(np.sum(((Yr - Yh) / self.behavior_scale_) ** 2))
+            sst += float(np.sum(((Yr - Yr.mean(axis=0)) / self.behavior_scale_) ** 2))
+        return 1.0 - sse / sst if sst > 0 else float("nan")
+
+    def add_subject(self, X, Y, groups=None):
+        """Fit the encoder of a new subject with the shared axes frozen.
+
+        The ridge parameter is chosen by an inner cross-validation on this subject's data
+        (``cv`` folds; ``alpha_`` when ``cv`` is None). The behaviour scale is frozen; the
+        subject's own behaviour mean is used.
+
+        Parameters
+        ----------
+        X : array-like (T, N_new)
+            Neural activity of the new subject (any number of units); a file path, lazy
+            array or tensor is read into memory.
+        Y : array-like (T, p)
+            Its behaviour, same features as the fitted subjects.
+        groups : array-like (T,), optional
+            Its trial ids.
+
+        Returns
+        -------
+        index : int
+            The new subject's index for :meth:`transform` / :meth:`predict`.
+        """
+        self._check_fitted()
+        s = self.n_subjects_
+        X, Y = self._read(X, "neural", s), self._read(Y, "behavior", s)
+        groups = self._read(groups, "groups", s)
+        Xs, Ys, gs = check_subject_arrays(
+            [X],
+            [Y],
+            None if groups is None else [groups],
+            nan_policy=self.nan_policy,
+            subject_ids=[s],
+            n_features=self.n_features_,
+        )
+        X, Y, g = Xs[0], Ys[0], gs[0]
+        n_folds = int(self.cv) if self.cv is not None else 0
+        gap = int(np.max(np.abs(self.lags_)))
+        by_trial = g is not None
+        if n_folds and by_trial:
+            # the calibration set may hold few trials: use as many folds as it allows,
+            # counting the trials that keep usable samples (complete lag windows)
+            rows = solver.plan_subject(X, Y, g, self.lags_, 0, nan_policy=self.nan_policy)[0]
+            n_trials = np.unique(g[rows]).size
+            by_trial = n_trials >= 2
+            n_folds = min(n_folds, n_trials) if by_trial else n_folds
+        pp = self._prepare(X, Y, g, self.lags_, n_folds, s, gap, folds_by_trial=by_trial)
+        V, k = self.shared_axes_, self.n_shared_
+        alpha = self.alpha_
+        solutions = None
+        if n_folds:
+            alphas = (
+                DEFAULT_ALPHAS if self.alphas is None else np.sort(np.asarray(self.alphas, float))
+            )
+            err = solver.cv_errors(
+                [pp.stats],
+                [pp.chunks],
+                np.ones(1),
+                alphas,
+                k,
+                self.behavior_metric,
+                self.shrinkage,
+                y_scale=self.behavior_scale_,
+                axes=V,
+                keep_solutions=self.private_ is not None,
+            )
+            solutions = err.pop("solutions", [None])[0]
+            score = solver.pooled_criterion(err, self.behavior_metric)[:, -1]
+            alpha = float(alphas[int(np.nanargmax(score))])
+        fit = solver.fit_from_stats(
+            [solver.subject_total(pp.stats)],
+            np.ones(1),
+            alpha,
+            k,
+            self.behavior_metric,
+            self.shrinkage,
+            y_scale=self.behavior_scale_,
+            axes=V,
+        )
+        sd = fit.standardized[0]
+        self.encoders_.append(self._zero_constant(fit.encoders[0], sd))
+        self.unit_means_.append(pp.x_center + sd.x_mean)
+        self.unit_scales_.append(sd.x_scale)
+        self.constant_units_.append(sd.constant)
+        self.behavior_means_.append(pp.y_center + sd.y_mean)
+        self.n_units_.append(X.shape[1])
+        self.subject_alphas_.append(alpha)
+        self.n_subjects_ += 1
+        self._warn_constant([s])
+        if self.private_ is not None:
+            self.private_.extend(
+                solver.thread_map(
+                    lambda args: self._private_components(*args),
+                    [(pp, sd, solutions, (fit.kernels or [None])[0], alpha)],
+                )
+            )
+        return s
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path, overwrite=False):
+        """Write the fitted model to a portable ``.npz`` file (arrays + JSON; no pickle).
+
+        The file is written atomically (temporary file, then rename).
+
+        Parameters
+        ----------
+        path : str or Path
+        overwrite : bool
+            Replace an existing file; otherwise raise :class:`FileExistsError`.
+        """
+        self._check_fitted()
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        params = {
+            k: v.item() if isinstance(v, np.generic) else v for k, v in self.get_params().items()
+        }
+        for key in ("alphas", "subject_weights"):
+            if params[key] is not None:
+                params[key] = np.asarray(params[key], dtype=float).tolist()
+        if not isinstance(params["lags"], numbers.Integral):
+            params["lags"] = as_lags(params["lags"]).tolist()
+        else:
+            params["lags"] = int(params["lags"])
+        if params["random_state"] is not None and not isinstance(
+            params["random_state"], numbers.Integral
+        ):
+            raise TypeError("only an int or None random_state can be saved")
+        meta = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "params": params,
+            "alpha_": self.alpha_,
+            "n_shared_": self.n_shared_,
+            "n_subjects_": self.n_subjects_,
+            "n_units_": list(map(int, self.n_units_)),
+            "n_features_": self.n_features_,
+            "subject_alphas_": list(map(float, self.subject_alphas_)),
+            "has_cv": self.cv_results_ is not None,
+            "has_private": self.private_ is not None,
+        }
+        arrays = {
+            "shared_axes_": self.shared_axes_,
+            "eigenvalues_": self.eigenvalues_,
+            "explained_": self.explained_,
+            "metric_": self.metric_,
+            "behavior_scale_": self.behavior_scale_,
+            "lags_": self.lags_,
+            "subject_weights_": self.subject_weights_,
+        }
+        for s in range(self.n_subjects_):
+            arrays[f"encoders_/{s}"] = self.encoders_[s]
+            arrays[f"unit_means_/{s}"] = self.unit_means_[s]
+            arrays[f"unit_scales_/{s}"] = self.unit_scales_[s]
+            arrays[f"constant_units_/{s}"] = self.constant_units_[s]
+            arrays[f"behavior_means_/{s}"] = self.behavior_means_[s]
+            if self.private_ is not None:
+                pc = self.private_[s]
+                for name in (
+                    "behavior_axes",
+                    "behavior_cv_score",
+                    "neural_components",
+                    "neural_explained",
+                ):
+                    arrays[f"private_/{s}/{name}"] = getattr(pc, name)
+                meta.setdefault("private_scalars", []).append(
+                    {
+                        "behavior_rank": pc.behavior_rank,
+                        "behavior_explained": pc.behavior_explained,
+                    }
+                )
+        if self.cv_results_ is not None:
+            cvr = dict(self.cv_results_)
+            meta["cv_best_index"] = [int(i) for i in cvr.pop("best_index")]
+            for key, val in cvr.items():
+                arrays[f"cv_results_/{key}"] = np.asarray(val)
+        arrays["__meta__"] = np.array(json.dumps(meta))
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+        return atomic_write(path, write, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path):
+        """Load a model written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            The file does not exist.
+        ValueError
+            The file is not a (complete) sharedrep model file.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no model file at {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {key: z[key] for key in z.files}
+            meta = json.loads(str(arrays.pop("__meta__")))
+        except Exception as exc:
+            raise ValueError(f"{path} is not a readable sharedrep model file: {exc}") from exc
+        if not isinstance(meta, dict):
+            raise ValueError(f"{path} is not a sharedrep model file (metadata is not a mapping)")
+        if meta.get("format") != _FORMAT:
+            raise ValueError(
+                f"{path} is not a sharedrep model file (format {meta.get('format')!r})"
+            )
+        if meta.get("version", 0) > _FORMAT_VERSION:
+            raise ValueError(f"{path} was written by a newer sharedrep (format {meta['version']})")
+        try:
+            m = cls(**meta["params"])
+            S = meta["n_subjects_"]
+            for key in (
+                "shared_axes_",
+                "eigenvalues_",
+                "explained_",
+                "metric_",
+                "behavior_scale_",
+                "lags_",
+                "subject_weights_",
+            ):
+                setattr(m, key, arrays[key])
+            for key in (
+                "encoders_",
+                "unit_means_",
+                "unit_scales_",
+                "constant_units_",
+                "behavior_means_",
+            ):
+                setattr(m, key, [arrays[f"{key}/{s}"] for s in range(S)])
+            for key in ("alpha_", "n_shared_", "n_subjects_", "n_features_"):
+                setattr(m, key, meta[key])
+            m.n_units_ = list(meta["n_units_"])
+            m.subject_alphas_ = list(meta["subject_alphas_"])
+            m.private_ = None
+            if meta["has_private"]:
+                m.private_ = [
+                    PrivateComponents(
+                        **{
+                            n: arrays[f"private_/{s}/{n}"]
+                            for n in (
+                                "behavior_axes",
+                                "behavior_cv_score",
+                                "neural_components",
+                                "neural_explained",
+                            )
+                        },
+                        **meta["private_scalars"][s],
+                    )
+                    for s in range(S)
+                ]
+            m.cv_results_ = None
+            if meta["has_cv"]:
+                m.cv_results_ = {
+                    key.split("/", 1)[1]: val
+                    for key, val in arrays.items()
+                    if key.startswith("cv_results_/")
+                }
+                m.cv_results_["best_index"] = tuple(meta["cv_best_index"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(
+                f"{path} is truncated, incomplete or corrupt ({type(exc).__name__}: {exc})"
+            ) from exc
+        return m
+
+
+def _some(items: list, n: int = 10) -> str:
+    """The first ``n`` items as a list literal, ``...`` when there are more."""
+    return f"{items[:n]}" + ("..." if len(items) > n else "")
+
+
+def _weighted_errors(errors: dict, weights) -> dict:
+    """Held-out sums of squares with each subject's scaled by ``S w_s / sum(w)``.
+
+    Equal weights change nothing (plain pooling over subjects); a subject of weight 0
+    takes no part in the selection, as it takes none in the pooled matrices.
+    """
+    if weights is None:
+        return errors
+    w = np.asarray(weights, dtype=float)
+    rel = w * w.size / w.sum()
+    if np.allclose(rel, 1.0):
+        return errors
+    out = dict(errors)
+    for key in ("sse", "sst"):  # (n_folds, n_alphas, S, k)
+        out[key] = errors[key] * rel[None, None, :, None]
+    out["sst_behavior"] = errors["sst_behavior"] * rel[None, :]  # (n_folds, S)
+    return out
+
+
+def _summarize_cv(errors: dict, alphas: np.ndarray, metric: str, weights=None) -> dict:
+    """Fold scores and held-out R^2 tables from the raw held-out errors.
+
+    The pooled scores weight the subjects by ``weights`` (see :func:`_weighted_errors`);
+    the per-subject R^2 do not depend on them.
+    """
+    errors = _weighted_errors(errors, weights)
+    fold_scores = solver.cv_criterion(errors, metric)
+    n_folds = fold_scores.shape[0]
+    mean = solver.pooled_criterion(errors, metric)
+    se = fold_scores.std(axis=0, ddof=1) / np.sqrt(n_folds) if n_folds > 1 else np.zeros_like(mean)
+    sse, sst = errors["sse"], errors["sst"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2_dim = 1.0 - sse.sum(axis=(0, 2)) / sst.sum(axis=(0, 2))
+        r2_subject = 1.0 - sse.sum(axis=0) / sst.sum(axis=0)
+    k_max = mean.shape[1]
+    return {
+        "alphas": np.asarray(alphas, dtype=float),
+        "n_shared": np.arange(1, k_max + 1),
+        "fold_scores": fold_scores,
+        "mean_score": mean,
+        "se_score": se,
+        "r2_dim": r2_dim,
+        "r2_subject_dim": r2_subject,
+    }

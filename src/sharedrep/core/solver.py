@@ -1,0 +1,1178 @@
+"""Sufficient statistics, fold arithmetic and the pooled generalized eigenproblem.
+
+Everything the ShaReD fit needs from subject ``s`` is contained in the sufficient
+statistics of its lag-embedded design :math:`\\tilde X_s` (``n x q``) and behaviour
+:math:`Y_s` (``n x p``):
+
+.. math::
+
+    n,\\quad \\sum_t \\tilde x_t,\\quad \\sum_t y_t,\\quad \\tilde X'\\tilde X,\\quad
+    \\tilde X' Y,\\quad Y'Y .
+
+They add over disjoint sets of rows, so the statistics of a cross-validation training set
+are the total minus the held-out (and gap) chunks. From them the standardised matrices
+follow exactly: with training means :math:`m, m_y`, unit scales
+:math:`d_j = \\sqrt{C_{xx,jj} / n}` and the pooled behaviour scale :math:`\\sigma`,
+
+.. math::
+
+    G = D^{-1} C_{xx} D^{-1},\\quad B = D^{-1} C_{xy} \\Sigma^{-1},\\quad
+    S_{yy} = \\Sigma^{-1} C_{yy} \\Sigma^{-1},
+
+where :math:`C` are centred cross-products. One orthogonal tridiagonal reduction
+:math:`G = Q T Q'` gives :math:`(G + a n I)^{-1} B = Q (T + a n I)^{-1} Q' B` for every
+ridge parameter ``a`` at the cost of a tridiagonal solve; for one to three alphas a
+Cholesky factorisation per alpha is cheaper (:func:`ridge_path` picks). Either way the
+data are read once; every fold costs only ``q x q`` algebra.
+
+The shared axes solve :math:`M(a) v = \\rho\\, C_m v` with
+:math:`M(a) = \\sum_s \\frac{w_s}{n_s} B_s' (G_s + a n_s I)^{-1} B_s` and
+:math:`C = \\sum_s \\frac{w_s}{n_s} S_{yy,s}`; :math:`C_m` is :math:`C` shrunk towards
+:math:`\\mathrm{tr}(C)/p\\, I` (``"correlation"``) or the identity (``"variance"``).
+
+This module is pure numerics: it never imports I/O, plotting or the estimator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+
+from sharedrep.core import _lapack
+from sharedrep.core.cv import Chunks, make_chunks
+from sharedrep.core.design import lag_embed, valid_rows
+from sharedrep.utils.parallel import small_blas, thread_map
+
+__all__ = [
+    "Stats",
+    "SubjectData",
+    "subject_statistics",
+    "plan_subject",
+    "augmented_stats",
+    "Standardized",
+    "column_scales",
+    "standardize",
+    "pooled_y_scale",
+    "behavior_metric",
+    "solve_axes",
+    "ridge_eig",
+    "ridge_path",
+    "heldout_errors",
+    "fit_from_stats",
+    "shared_axes",
+    "PrimalFold",
+    "subject_fold",
+    "subject_whole",
+    "subject_total",
+    "is_kernel",
+    "cv_errors",
+    "cv_criterion",
+    "pooled_criterion",
+    "heldout_behavior_ss",
+]
+
+_CONSTANT_TOL = 1e-10
+
+
+@dataclass
+class Stats:
+    """Additive sufficient statistics of one subject over a set of rows.
+
+    Attributes
+    ----------
+    n : float
+        Number of rows.
+    sx : ndarray (q,)
+        Column sums of the (preconditioned) lag-embedded neural design.
+    sy : ndarray (p,)
+        Column sums of the (preconditioned) behaviour.
+    xx : ndarray (q, q)
+    xy : ndarray (q, p)
+    yy : ndarray (p, p)
+        Uncentred cross-products.
+    """
+
+    n: float
+    sx: np.ndarray
+    sy: np.ndarray
+    xx: np.ndarray
+    xy: np.ndarray
+    yy: np.ndarray
+
+    def __add__(self, other: Stats) -> Stats:
+        return Stats(
+            self.n + other.n,
+            self.sx + other.sx,
+            self.sy + other.sy,
+            self.xx + other.xx,
+            self.xy + other.xy,
+            self.yy + other.yy,
+        )
+
+    def __sub__(self, other: Stats) -> Stats:
+        return Stats(
+            self.n - other.n,
+            self.sx - other.sx,
+            self.sy - other.sy,
+            self.xx - other.xx,
+            self.xy - other.xy,
+            self.yy - other.yy,
+        )
+
+    @classmethod
+    def from_arrays(cls, X: np.ndarray, Y: np.ndarray) -> Stats:
+        """Statistics of the rows of ``X`` (n x q) and ``Y`` (n x p)."""
+        return cls(
+            float(X.shape[0]),
+            X.sum(axis=0),
+            Y.sum(axis=0),
+            X.T @ X,
+            X.T @ Y,
+            Y.T @ Y,
+        )
+
+    def transform_behavior(self, T: np.ndarray) -> Stats:
+        """Statistics of ``Y @ T`` instead of ``Y`` (``T`` is p x p')."""
+        return Stats(self.n, self.sx, self.sy @ T, self.xx, self.xy @ T, T.T @ self.yy @ T)
+
+
+_F32_BLOCK = 4096
+_GATHER_BYTES = 2**20  # rows gathered per product in the statistics pass
+_CENTER_ROWS = 1024  # rows averaged for the preconditioning centre
+
+
+def _gram(Z: np.ndarray) -> np.ndarray:
+    """``Z' Z`` in float64; a float32 ``Z`` is multiplied in row blocks summed in float64."""
+    if Z.dtype == np.float64:
+        return Z.T @ Z
+    out = np.zeros((Z.shape[1], Z.shape[1]))
+    for a in range(0, Z.shape[0], _F32_BLOCK):
+        Zb = Z[a : a + _F32_BLOCK]
+        out += Zb.T @ Zb
+    return out
+
+
+def augmented_stats(Z: np.ndarray, q: int, p: int, gram=None) -> Stats:
+    """Statistics from the augmented rows ``Z = [X, Y, 1]`` (n x (q + p + 1)).
+
+    One symmetric product ``Z' Z`` (a BLAS ``syrk``) yields every cross-product, the
+    column sums and the count in a single pass over the data.
+    """
+    ZZ = _gram(Z) if gram is None else np.asarray(gram(Z), dtype=np.float64)
+    xs, ys = slice(0, q), slice(q, q + p)
+    return Stats(
+        float(ZZ[-1, -1]),
+        ZZ[xs, -1].copy(),
+        ZZ[ys, -1].copy(),
+        ZZ[xs, xs].copy(),
+        ZZ[xs, ys].copy(),
+        ZZ[ys, ys].copy(),
+    )
+
+
+def total(stats: list[Stats]) -> Stats:
+    """Sum of a non-empty list of statistics."""
+    out = stats[0]
+    for s in stats[1:]:
+        out = out + s
+    return out
+
+
+@dataclass
+class SubjectData:
+    """One subject's data reduced to cross-validation chunk statistics.
+
+    Attributes
+    ----------
+    rows : ndarray of int (T',)
+        Kept samples (complete, finite lag windows).
+    chunks : :class:`sharedrep.core.cv.Chunks`
+        Cross-validation role of the kept rows.
+    stats : list of Stats
+        Statistics of each chunk, on preconditioned data (a sequence that behaves so:
+        :class:`sharedrep.core.backends.torch.DeviceStats` keeps them on a GPU), or a
+        :class:`sharedrep.core.dual.KernelData` for a subject in the kernel form.
+    x_center : ndarray (q,)
+        Preconditioning centre of each lagged neural column (raw units).
+    y_center : ndarray (p,)
+        Preconditioning centre of the behaviour (raw units).
+    """
+
+    rows: np.ndarray
+    chunks: Chunks
+    stats: list
+    x_center: np.ndarray
+    y_center: np.ndarray
+
+
+def _center(A: np.ndarray, finite_rows) -> np.ndarray:
+    """Preconditioning centre: column means over (at most ~1024 evenly spaced) finite rows.
+
+    Only numerical conditioning depends on it (centring is exact algebra on the
+    statistics), so a subsample is enough and spares a full pass over the data.
+    """
+    idx = np.arange(A.shape[0]) if finite_rows is None else np.flatnonzero(finite_rows)
+    if idx.size == 0:
+        return np.zeros(A.shape[1])
+    idx = idx[:: max(1, idx.size // _CENTER_ROWS)]
+    return A[idx].mean(axis=0)
+
+
+def _check_folds(chunks: Chunks, subject) -> None:
+    """Every fold needs >= 2 training and >= 1 test rows (chunk sizes from the bounds)."""
+    n = np.diff(chunks.bounds).astype(float)
+    for f in range(chunks.n_folds):
+        n_train, n_test = n[chunks.train_mask(f)].sum(), n[chunks.test_mask(f)].sum()
+        if n_train < 2 or n_test < 1:
+            raise ValueError(
+                f"subject {subject}: cross-validation fold {f} has {int(n_train)} training and "
+                f"{int(n_test)} test samples (after lag windows and edge gaps); give more "
+                "samples or trials, or fewer folds (cv)"
+            )
+
+
+def _missing_columns_hint(X, Y) -> str:
+    """Names the neural units / behaviour features that are mostly missing (error hint)."""
+    parts = []
+    for name, A in (("neural units", X), ("behaviour features", Y)):
+        if not isinstance(A, np.ndarray) or A.ndim != 2 or A.shape[0] == 0:
+            continue
+        cols = np.flatnonzero(np.mean(~np.isfinite(A), axis=0) > 0.5).tolist()
+        if cols:
+            more = "..." if len(cols) > 10 else ""
+            parts.append(f"{name} {cols[:10]}{more}")
+    if not parts:
+        return ""
+    return "; mostly missing (NaN/inf): " + ", ".join(parts) + " (drop them before fitting)"
+
+
+def plan_subject(
+    X,
+    Y,
+    groups,
+    lags,
+    n_folds,
+    *,
+    gap=0,
+    folds_by_trial=True,
+    random_state=None,
+    nan_policy="raise",
+    subject=None,
+    x_summary=None,
+):
+    """Kept rows, CV chunks and preconditioning centres of one subject (no data pass).
+
+    See :func:`subject_statistics` for the parameters. ``x_summary = (finite_x, x_center)``
+    (finite rows of ``X`` or None, column means) may be computed where ``X`` lives (e.g.
+    on a GPU); then only ``X.shape`` is used here. Returns
+    ``(rows, chunks, x_center (N,), y_center (p,))``.
+    """
+    omit = nan_policy == "omit"
+    if x_summary is not None:
+        finite_x, x_center = x_summary
+    else:
+        finite_x = np.all(np.isfinite(X), axis=1) if omit else None
+        x_center = None
+    finite_y = np.all(np.isfinite(Y), axis=1) if omit else np.ones(X.shape[0], bool)
+    rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
+    rows = rows[finite_y[rows]]
+    need = max(2 * n_folds, 2)
+    if rows.size < need:
+        raise ValueError(
+            f"subject {subject}: only {rows.size} usable samples remain after lag embedding "
+            f"(lags {lags.tolist()}, windows never cross trials or missing samples) out of "
+            f"{X.shape[0]}; need at least {need}"
+            + (f" for cv={n_folds} folds" if n_folds else "")
+            + (_missing_columns_hint(X, Y) if omit else "")
+        )
+    if n_folds:
+        fold_groups = groups if folds_by_trial else None
+        if fold_groups is not None:
+            n_trials = np.unique(np.asarray(groups)[rows]).size
+            if n_trials < n_folds:
+                raise ValueError(
+                    f"subject {subject}: {n_trials} trials have usable samples but cv={n_folds} "
+                    f"folds need at least {n_folds} trials"
+                )
+        chunks = make_chunks(rows, n_folds, groups=fold_groups, gap=gap, random_state=random_state)
+    else:
+        chunks = Chunks(
+            order=np.arange(rows.size),
+            bounds=np.array([0, rows.size]),
+            fold=np.zeros(1, dtype=np.int64),
+            exclude=np.zeros((1, 1), dtype=bool),
+        )
+    # numerical preconditioning only: approximate centres, exact centring is algebraic
+    if x_center is None:
+        x_center = _center(X, finite_x)
+    y_center = _center(Y, finite_y)
+    return rows, chunks, x_center, y_center
+
+
+def subject_statistics(
+    X: np.ndarray,
+    Y: np.ndarray,
+    groups,
+    lags: np.ndarray,
+    n_folds: int,
+    *,
+    gap: int = 0,
+    folds_by_trial: bool = True,
+    random_state=None,
+    nan_policy: str = "raise",
+    subject=None,
+    gram=None,
+    dtype=np.float64,
+    form: str = "primal",
+) -> SubjectData:
+    """Lag-embed one subject and compute the statistics of its CV chunks in one pass.
+
+    Parameters
+    ----------
+    X : ndarray (T, N)
+        Neural activity (float64; validated).
+    Y : ndarray (T, p)
+        Behaviour.
+    groups : ndarray (T,) or None
+        Trial ids: lag windows never cross trials; folds hold out whole trials.
+    lags : ndarray of int (n_lags,)
+    n_folds : int
+        Number of CV folds; 0 for a single chunk (no cross-validation).
+    gap : int
+        Edge gap of blocked folds (see :func:`sharedrep.core.cv.make_chunks`).
+    folds_by_trial : bool
+        Use ``groups`` for the folds (otherwise blocked folds; lag windows still
+        respect ``groups``).
+    random_state : int or None
+        Random assignment of trials to folds.
+    nan_policy : {"raise", "omit"}
+        With ``"omit"``, samples with non-finite behaviour and lag windows with a
+        non-finite neural sample are dropped.
+    subject : int, optional
+        Index used in error messages.
+    gram : callable, optional
+        ``gram(Z) -> Z' Z`` for a block of augmented rows (a backend hook; the blocks'
+        products are summed in float64); numpy by default.
+    dtype : {np.float64, np.float32}
+        Precision of the data pass (lag embedding and products). With float32 the data
+        are centred in float64, rounded once, multiplied in float32 row blocks (at most
+        4096 samples) and the block products summed in float64; the statistics and
+        everything after them are float64.
+    form : {"primal", "dual", "auto"}
+        ``"dual"`` (or ``"auto"`` with more lagged columns than kept rows) keeps the
+        lag-embedded rows as :class:`sharedrep.core.dual.KernelData` (float64) instead of
+        computing the ``q x q`` statistics; see :mod:`sharedrep.core.dual`.
+
+    Returns
+    -------
+    SubjectData
+
+    Notes
+    -----
+    The rows of each chunk are gathered (lag embedding, centring) into a buffer of
+    about 1 MiB and multiplied there, block after block: the data are read once and
+    the full embedded design is never formed, so the pass costs little more than the
+    Gram products themselves.
+    """
+    rows, chunks, x_center, y_center = plan_subject(
+        X,
+        Y,
+        groups,
+        lags,
+        n_folds,
+        gap=gap,
+        folds_by_trial=folds_by_trial,
+        random_state=random_state,
+        nan_policy=nan_policy,
+        subject=subject,
+    )
+    omit = nan_policy == "omit"
+    ordered = rows[chunks.order]
+    q, p = X.shape[1] * lags.size, Y.shape[1]
+    dtype = np.dtype(dtype)
+    Xsrc = np.where(np.isfinite(X), X, 0.0) if omit else X
+    from sharedrep.core.dual import KernelData, use_kernel  # the kernel form builds on this module
+
+    if use_kernel(form, q, ordered.size):
+        data = KernelData(
+            lag_embed(Xsrc, lags, ordered, center=x_center), Y[ordered] - y_center, chunks.bounds
+        )
+        if n_folds:
+            _check_folds(chunks, subject)
+        return SubjectData(rows, chunks, data, np.tile(x_center, lags.size), y_center)
+    center = x_center
+    if dtype != np.float64:  # reduced precision: centre in float64, round once
+        Xsrc, center = (Xsrc - x_center).astype(dtype), None
+    gram = _gram if gram is None else gram
+    # rows are gathered block by block into a cache-sized buffer and multiplied there:
+    # the lag-embedded design is never formed in full (one read of X, no large copy)
+    a = q + p + 1
+    buf = np.empty((max(64, min(_F32_BLOCK, _GATHER_BYTES // (8 * a))), a), dtype=dtype)
+    buf[:, -1] = 1.0
+    stats = []
+    bounds = chunks.bounds
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        ZZ = np.zeros((a, a))
+        for start in range(lo, hi, buf.shape[0]):
+            idx = ordered[start : min(hi, start + buf.shape[0])]
+            Zb = buf[: idx.size]
+            lag_embed(Xsrc, lags, idx, center=center, out=Zb[:, :q])
+            np.subtract(Y[idx], y_center, out=Zb[:, q : q + p])
+            ZZ += np.asarray(gram(Zb), dtype=np.float64)
+        stats.append(augmented_stats(None, q, p, gram=lambda _, ZZ=ZZ: ZZ))
+    if n_folds:
+        _check_folds(chunks, subject)
+    return SubjectData(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
+
+
+@dataclass
+class Standardized:
+    """Standardised matrices of one subject (see module docstring).
+
+    Attributes
+    ----------
+    n : float
+    x_mean : ndarray (q,)
+        Training mean of the preconditioned design.
+    x_scale : ndarray (q,)
+        Training std of the preconditioned design (1 for constant columns).
+    constant : ndarray of bool (q,)
+        Columns that are constant in these rows; they get zero weight.
+    y_mean : ndarray (p,)
+    gram : ndarray (q, q) or None
+        ``G``: centred, scaled Gram matrix (diagonal ``n``; zero rows for constant columns).
+        None when the fit ran on a device (torch backend) and ``G`` was left there;
+        :func:`standardize` of the total statistics recomputes it.
+    cross : ndarray (q, p)
+        ``B``: centred cross-products of standardised design and scaled behaviour.
+    yy : ndarray (p, p)
+        Centred cross-products of the scaled behaviour.
+    """
+
+    n: float
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    constant: np.ndarray
+    y_mean: np.ndarray
+    gram: np.ndarray
+    cross: np.ndarray
+    yy: np.ndarray
+
+
+def _centered_y(st: Stats) -> tuple[np.ndarray, np.ndarray]:
+    my = st.sy / st.n
+    return my, st.yy - st.n * np.outer(my, my)
+
+
+def pooled_y_scale(stats: list[Stats], weights: np.ndarray) -> np.ndarray:
+    """Pooled within-subject behaviour std, shape (p,).
+
+    ``sigma_j^2 = sum_s w_s var_s(y_j)`` with per-subject centring; features that are
+    constant in every subject (see :func:`column_scales`, with the pooled mean squares)
+    get scale 1.
+    """
+    var = np.zeros(stats[0].sy.shape[0])
+    mean_square = np.zeros_like(var)
+    for w, st in zip(weights, stats, strict=True):
+        _, cyy = _centered_y(st)
+        var += w * np.clip(np.diag(cyy), 0.0, None) / st.n
+        mean_square += w * np.abs(np.diag(st.yy)) / st.n
+    return column_scales(var, mean_square)[1]
+
+
+def column_scales(var: np.ndarray, mean_square: np.ndarray):
+    """Constant columns and column scales from variances and mean squares (q,).
+
+    A column is constant when its variance is at most ``1e-10`` times its own mean
+    square (the statistics are of preconditioned values, i.e. about an approximate
+    centre; a column of zeros is constant): it varies by less than about ``1e-5`` of its
+    root mean square, which is rounding level once squared. The criterion does not
+    depend on the column's unit of measurement (activity in volts is not mistaken for a
+    constant). Its scale is then 1 (its weight is zeroed by the callers).
+    """
+    constant = var <= _CONSTANT_TOL * mean_square
+    return constant, np.sqrt(np.where(constant, 1.0, var))
+
+
+def standardize(st: Stats, y_scale: np.ndarray) -> Standardized:
+    """Centre and scale the statistics of one subject (exact algebra, no data pass).
+
+    ``G = D^-1 (X'X - n m m') D^-1`` is formed as ``X'X * (d d') - n u u'`` with
+    ``d = 1 / scale`` (0 for constant columns) and ``u = d m``: two passes over the
+    ``q x q`` matrix, exactly symmetric when ``X'X`` is (the solvers read its lower
+    triangle).
+    """
+    n = st.n
+    mx = st.sx / n
+    my, cyy = _centered_y(st)
+    xx_diag = np.diag(st.xx)
+    constant, scale = column_scales(xx_diag / n - mx**2, np.abs(xx_diag) / n)
+    inv = np.where(constant, 0.0, 1.0 / scale)
+    u = inv * mx
+    gram = st.xx * np.outer(inv, inv)
+    gram -= n * np.outer(u, u)
+    cxy = st.xy - n * np.outer(mx, my)
+    cross = cxy / scale[:, None] / y_scale[None, :]
+    cross[constant, :] = 0.0
+    yy = cyy / np.outer(y_scale, y_scale)
+    return Standardized(n, mx, scale, constant, my, gram, cross, 0.5 * (yy + yy.T))
+
+
+def behavior_metric(C: np.ndarray, metric: str, shrinkage: float) -> np.ndarray:
+    """The metric ``C_m`` of the generalized eigenproblem, shape (p, p)."""
+    p = C.shape[0]
+    if metric == "variance":
+        return np.eye(p)
+    if metric == "correlation":
+        return (1.0 - shrinkage) * C + shrinkage * np.trace(C) / p * np.eye(p)
+    raise ValueError(f"behavior_metric must be 'correlation' or 'variance'; got {metric!r}")
+
+
+def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` generalized eigenvectors of ``M v = rho Cm v``, normalised ``V' Cm V = I``.
+
+    The sign of each axis is fixed so that its largest-magnitude loading is positive.
+
+    Returns
+    -------
+    V : ndarray (p, k)
+    rho : ndarray (k,)
+        Eigenvalues in decreasing order.
+    """
+    p = M.shape[0]
+    M = 0.5 * (M + M.T)
+    if np.array_equal(Cm, np.eye(p)):  # standard problem: numpy's gufunc, GIL released
+        rho, V = np.linalg.eigh(M)
+        rho, V = rho[p - k :], V[:, p - k :]
+    else:
+        try:
+            rho, V = sla.eigh(M, Cm, subset_by_index=[p - k, p - 1])
+        except np.linalg.LinAlgError:  # Cm not positive definite
+            raise ValueError(
+                "the behaviour metric (pooled behaviour covariance) is singular: a behaviour "
+                "feature is constant or a linear combination of others. Give shrinkage > 0 "
+                "(e.g. the default), behavior_metric='variance', or drop that feature"
+            ) from None
+    rho, V = rho[::-1], V[:, ::-1]
+    idx = np.argmax(np.abs(V), axis=0)
+    V = V * np.sign(V[idx, np.arange(V.shape[1])])
+    return V, rho
+
+
+def top_eigh(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Leading ``m`` eigenpairs of a symmetric PSD matrix, in decreasing order.
+
+    Dense LAPACK ``syevr`` for small matrices (:func:`sharedrep.core._lapack.syevr_top`, GIL
+    released); Lanczos (ARPACK, deterministic start vector) when only a few of many
+    eigenpairs are wanted.
+    """
+    q = A.shape[0]
+    if q <= 400 or m >= q // 4:  # dense is faster up to ~400 columns (measured)
+        lam, U = _lapack.syevr_top(A, m)
+    else:
+        from scipy.sparse.linalg import eigsh
+
+        lam, U = eigsh(A, k=m, which="LA", v0=np.ones(q) / np.sqrt(q))
+        idx = np.argsort(lam)
+        lam, U = lam[idx], U[:, idx]
+    return np.clip(lam[::-1], 0.0, None), U[:, ::-1]
+
+
+def ridge_eig(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigendecomposition ``G = Q diag(lam) Q'`` (eigenvalues clipped at 0)."""
+    lam, Q = sla.eigh(gram, driver="evr", check_finite=False)
+    return np.clip(lam, 0.0, None), Q
+
+
+_TRIDIAGONAL_MIN_ALPHAS = 4
+
+
+def ridge_path(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``(G + a n I)^{-1} rhs`` for every alpha, shape (n_alphas, q, m).
+
+    A Cholesky factorisation costs ``q^3 / 3`` flops per alpha. From 4 alphas on, one
+    orthogonal tridiagonal reduction ``G = Q T Q'`` (LAPACK ``sytrd``, ``4 q^3 / 3``
+    flops) is shared by the whole grid instead: each alpha is then a tridiagonal solve
+    ``(T + a n I) x = Q' rhs`` (``O(q m)``) and one application of ``Q`` for all alphas
+    together. Both are backward stable; they agree to rounding. Measured on one core
+    (10 alphas): about 2.5x faster than a Cholesky per alpha at ``q = 300`` and
+    ``q = 1000``, and faster than an eigendecomposition shared by the grid.
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+    if alphas.size < _TRIDIAGONAL_MIN_ALPHAS or gram.shape[0] < 3:
+        return _ridge_cholesky(gram, n, alphas, rhs)
+    return _ridge_tridiagonal(gram, n, alphas, rhs)
+
+
+def _ridge_tridiagonal(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray):
+    """:func:`ridge_path` through ``G = Q T Q'`` (``sytrd``; ``Q`` applied by ``ormqr``)."""
+    q, m = rhs.shape
+    c, d, e, tau, info = _lapack.sytrd(gram)  # GIL released: subjects' threads overlap
+    if info != 0:  # never expected for a finite symmetric matrix
+        return _ridge_cholesky(gram, n, alphas, rhs)
+    # Q = H(1) ... H(q-1) with the reflectors below the subdiagonal of c: Q' acts on
+    # rows 1..q-1 only (LAPACK ormtr for uplo="L")
+    reflectors = c[1:, :-1]
+    R = np.array(rhs, dtype=np.float64, order="F")
+    R[1:], _, info = sla.lapack.dormqr("L", "T", reflectors, tau, R[1:], lwork=64 * m)
+    X = np.zeros((q, alphas.size * m), order="F")
+    failed = []  # T + a n I not numerically positive definite: solved apart below
+    for i, a in enumerate(alphas):
+        _, _, x, info = sla.lapack.dptsv(d + a * n, e, R)
+        if info != 0:
+            failed.append(i)
+        else:
+            X[:, i * m : (i + 1) * m] = x
+    X[1:], _, info = sla.lapack.dormqr("L", "N", reflectors, tau, X[1:], lwork=64 * X.shape[1])
+    out = np.ascontiguousarray(X.reshape(q, alphas.size, m).transpose(1, 0, 2))
+    for i in failed:
+        out[i] = _solve_ridge(gram, n, alphas[i], rhs)
+    return out
+
+
+_STACK_BYTES = 64 * 2**20
+
+
+def _ridge_cholesky(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray):
+    """``(G + a n I)^{-1} rhs`` for each alpha by Cholesky, shape (n_alphas, q, m).
+
+    The factorisations of several alphas run as one stacked ``np.linalg.cholesky`` call
+    (a gufunc that releases the GIL, so subjects solved on parallel threads run in
+    parallel), in stacks of at most 64 MiB; the two triangular solves per alpha are
+    BLAS ``trsm``. Any failure (never expected: the matrix is ``>= a n I``) falls back
+    to :func:`_solve_ridge` for that stack.
+    """
+    q = gram.shape[0]
+    per = max(1, _STACK_BYTES // max(8 * q * q, 1))
+    rhs_f = np.asfortranarray(rhs, dtype=np.float64)
+    out = np.empty((alphas.size, q, rhs.shape[1]))
+    for start in range(0, alphas.size, per):
+        block = alphas[start : start + per]
+        regs = np.repeat(gram[None], block.size, axis=0)
+        regs[:, np.arange(q), np.arange(q)] += (block * n)[:, None]
+        try:
+            Ls = np.linalg.cholesky(regs)
+        except np.linalg.LinAlgError:
+            for i, a in enumerate(block):
+                out[start + i] = _solve_ridge(gram, n, a, rhs)
+            continue
+        for i, L in enumerate(Ls):  # L (C order) = L'^T: pass L' (Fortran) as "upper"
+            Y = sla.blas.dtrsm(1.0, L.T, rhs_f, lower=0, trans_a=1)
+            out[start + i] = sla.blas.dtrsm(1.0, L.T, Y, lower=0, trans_a=0)
+    return out
+
+
+def heldout_errors(
+    std: Standardized, y_scale: np.ndarray, A: np.ndarray, V: np.ndarray, held: Stats
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Held-out error of the latents ``z = Y V`` predicted by ``z^ = X A``.
+
+    The held-out rows are standardised with the *training* means and scales in ``std``.
+    Column ``j`` of ``A`` and ``V`` form one latent; several models (e.g. one per alpha)
+    can be scored at once by stacking their columns.
+
+    Parameters
+    ----------
+    std : Standardized
+        Training standardisation of this subject.
+    y_scale : ndarray (p,)
+    A : ndarray (q, m)
+        Encoders on standardised columns.
+    V : ndarray (p, m)
+        Axes on scaled behaviour.
+    held : Stats
+        Statistics of the held-out rows.
+
+    Returns
+    -------
+    sse : ndarray (m,)
+        Sum of squared errors per latent.
+    sst : ndarray (m,)
+        Sum of squares of each held-out latent about its held-out mean.
+    sst_behavior : float
+        Total sum of squares of the scaled held-out behaviour about its mean.
+    """
+    At = A / std.x_scale[:, None]
+    At[std.constant, :] = 0.0
+    Vt = V / y_scale[:, None]
+    c = std.y_mean @ Vt - std.x_mean @ At
+    n = held.n
+    yv = np.sum(Vt * (held.yy @ Vt), axis=0)
+    xa = np.sum(At * (held.xx @ At), axis=0)
+    cross = np.sum(At * (held.xy @ Vt), axis=0)
+    lin = held.sy @ Vt - held.sx @ At
+    sse = yv - 2.0 * cross + xa - 2.0 * c * lin + n * c**2
+    _, cyy = _centered_y(held)
+    sst = np.sum(Vt * (cyy @ Vt), axis=0)
+    sst_behavior = float(np.sum(np.diag(cyy) / y_scale**2))
+    return np.clip(sse, 0.0, None), sst, sst_behavior
+
+
+@dataclass
+class Fit:
+    """Result of :func:`fit_from_stats`.
+
+    Attributes
+    ----------
+    axes : ndarray (p, k)
+    rho : ndarray (k,)
+        Generalized eigenvalues (variance of each latent explained, in the metric).
+    explained : ndarray (k,)
+        In-sample pooled fraction of each latent's variance explained by neural activity.
+    encoders : list of ndarray (q_s, k)
+    standardized : list of Standardized
+    y_scale : ndarray (p,)
+    C : ndarray (p, p)
+    Cm : ndarray (p, p)
+    kernels : list of (KernelFold or None) or None
+        Per subject, the solved whole-data kernel problem of a subject in the kernel
+        form (its kernel is what the neural-private components need), else None.
+    """
+
+    axes: np.ndarray
+    rho: np.ndarray
+    explained: np.ndarray
+    encoders: list
+    standardized: list
+    y_scale: np.ndarray
+    C: np.ndarray
+    Cm: np.ndarray
+    kernels: list | None = None
+
+
+def _solve_ridge(gram: np.ndarray, n: float, alpha: float, rhs: np.ndarray) -> np.ndarray:
+    """``(G + alpha n I)^{-1} rhs`` by Cholesky, with an eigen fallback."""
+    reg = gram.copy()
+    reg.flat[:: gram.shape[0] + 1] += alpha * n
+    try:
+        cf = sla.cho_factor(reg, lower=True, check_finite=False)
+        return sla.cho_solve(cf, rhs, check_finite=False)
+    except np.linalg.LinAlgError:
+        lam, Q = ridge_eig(gram)
+        return Q @ ((Q.T @ rhs) / (lam + alpha * n)[:, None])
+
+
+@small_blas
+def fit_from_stats(
+    stats: list[Stats],
+    weights: np.ndarray,
+    alpha: float,
+    k: int,
+    metric: str,
+    shrinkage: float,
+    *,
+    y_scale: np.ndarray | None = None,
+    axes: np.ndarray | None = None,
+) -> Fit:
+    """Closed-form ShaReD fit from per-subject statistics.
+
+    Parameters
+    ----------
+    stats : list of Stats
+        Total statistics, one per subject (or a :class:`sharedrep.core.dual.KernelData`
+        for a subject solved in the kernel form).
+    weights : ndarray (S,)
+        Subject weights ``w_s`` (sum to 1).
+    alpha : float
+        Scale-free ridge parameter (> 0).
+    k : int
+        Number of shared dimensions.
+    metric : {"correlation", "variance"}
+    shrinkage : float in [0, 1]
+    y_scale : ndarray (p,), optional
+        Behaviour scale; pooled from ``stats`` when omitted.
+    axes : ndarray (p, k), optional
+        Frozen axes: only the encoders are fitted.
+    """
+    if y_scale is None:
+        y_scale = pooled_y_scale(stats, weights)
+    p = y_scale.shape[0]
+    C = np.zeros((p, p))
+    M = np.zeros((p, p))
+
+    def solve(st):
+        problem = subject_whole(st)
+        sd, M_s = problem.solve(y_scale, np.array([alpha]))
+        return problem.coefficients(0), sd, M_s[0], problem if is_kernel(st) else None
+
+    solved, stds, kernels = [], [], []
+    for w, (P, sd, M_s, kern) in zip(weights, thread_map(solve, list(stats)), strict=True):
+        solved.append(P)
+        stds.append(sd)
+        kernels.append(kern)
+        M += w / sd.n * M_s
+        C += w / sd.n * sd.yy
+    V, rho, explained, Cm = shared_axes(M, C, k, metric, shrinkage, axes)
+    encoders = [P @ V for P in solved]
+    return Fit(V, rho, explained, encoders, stds, y_scale, C, Cm, kernels)
+
+
+def shared_axes(
+    M: np.ndarray,
+    C: np.ndarray,
+    k: int,
+    metric: str,
+    shrinkage: float,
+    axes: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Axes from the pooled moments ``M = sum_s w_s B_s' P_s / n_s`` and ``C`` (p x p).
+
+    Returns ``(V (p, k), rho (k,), explained (k,), Cm (p, p))``; with frozen ``axes``
+    only ``rho`` and ``explained`` are computed.
+    """
+    Cm = behavior_metric(C, metric, shrinkage)
+    if axes is None:
+        V, rho = solve_axes(M, Cm, k)
+    else:
+        V = axes
+        rho = np.einsum("ij,ik,kj->j", V, M, V)
+    denom = np.einsum("ij,ik,kj->j", V, C, V)
+    ok = denom > 1e-12 * np.trace(C)
+    explained = np.einsum("ij,ik,kj->j", V, M, V) / np.where(ok, denom, np.nan)
+    return V, rho, explained, Cm
+
+
+@small_blas
+def cv_errors(
+    chunks_stats: list[list[Stats]],
+    chunks: list,
+    weights: np.ndarray,
+    alphas: np.ndarray,
+    k_max: int,
+    metric: str,
+    shrinkage: float,
+    *,
+    y_scale: np.ndarray | None = None,
+    axes: np.ndarray | None = None,
+    keep_solutions: bool = False,
+    folds: list | None = None,
+) -> dict:
+    """Held-out errors for every fold, alpha and number of dimensions.
+
+    Each fold refits the behaviour scale, every subject's standardisation, the axes and
+    the encoders on the training statistics (total minus held-out and gap chunks); the
+    ridge solves of a subject and fold use :func:`ridge_path` (one tridiagonal
+    reduction shared by the alpha grid, or a Cholesky factorisation per alpha for grids
+    of fewer than 4 values).
+
+    Parameters
+    ----------
+    chunks_stats : list (S) of list of Stats
+        Statistics of each chunk of each subject.
+    chunks : list (S) of :class:`sharedrep.core.cv.Chunks`
+    weights, alphas, k_max, metric, shrinkage
+        See :func:`fit_from_stats`; ``alphas`` has shape (n_alphas,).
+    y_scale : ndarray (p,), optional
+        Frozen behaviour scale (otherwise pooled per fold).
+    axes : ndarray (p, k_max), optional
+        Frozen axes (only encoders are refitted per fold).
+    keep_solutions : bool, default=False
+        Also return every primal subject's fold solutions (:class:`FoldSolution`), for
+        later problems on the same folds (the private components). Kept only for
+        subjects where they take no more memory than the chunk statistics themselves.
+    folds : list (n_folds) of list (S) of fold problems, optional
+        Problems posed already (e.g. :meth:`FoldSolution.fold`); ``chunks_stats`` is
+        then not read.
+
+    Returns
+    -------
+    dict with
+        ``sse``, ``sst`` : ndarray (n_folds, n_alphas, S, k_max)
+        ``sst_behavior`` : ndarray (n_folds, S)
+        ``n_test`` : ndarray (n_folds, S)
+        ``solutions`` : list (S) of (list (n_folds) of FoldSolution, or None)
+            Only with ``keep_solutions``.
+    """
+    n_folds = chunks[0].n_folds
+    S = len(chunks)
+    alphas = np.asarray(alphas, dtype=float)
+    n_alpha = alphas.size
+    sse = np.zeros((n_folds, n_alpha, S, k_max))
+    sst = np.zeros_like(sse)
+    sst_b = np.zeros((n_folds, S))
+    n_test = np.zeros((n_folds, S))
+    if folds is None:  # q x q sums, on a thread per core like everything per subject
+        totals = thread_map(lambda cs: None if is_kernel(cs) else total(cs), chunks_stats)
+    keep = [keep_solutions and _worth_keeping(chunks_stats[s], n_folds, n_alpha) for s in range(S)]
+    kept = [[] if keep[s] else None for s in range(S)]
+    for f in range(n_folds):
+        if folds is None:
+            fold_f = thread_map(
+                lambda s, f=f: subject_fold(
+                    chunks_stats[s], chunks[s].train_mask(f), chunks[s].test_mask(f), totals[s]
+                ),
+                list(range(S)),
+            )
+        else:
+            fold_f = folds[f]
+        ysc = (
+            pooled_y_scale([fd.y_train for fd in fold_f], weights) if y_scale is None else y_scale
+        )
+        stds, Ms_s = zip(
+            *thread_map(lambda fd, ysc=ysc: fd.solve(ysc, alphas), fold_f), strict=True
+        )
+        p = ysc.shape[0]
+        C = np.zeros((p, p))
+        Ms = np.zeros((n_alpha, p, p))
+        for w, sd, M_s in zip(weights, stds, Ms_s, strict=True):  # M_s: (n_alpha, p, p)
+            Ms += w / sd.n * M_s
+            C += w / sd.n * sd.yy
+        Cm = behavior_metric(C, metric, shrinkage)
+        Vs = np.stack(
+            [solve_axes(Ms[ia], Cm, k_max)[0] if axes is None else axes for ia in range(n_alpha)]
+        )  # (n_alpha, p, k)
+        V_all = np.concatenate(list(Vs), axis=1)  # (p, n_alpha * k)
+
+        def score(fd, Vs=Vs, V_all=V_all, ysc=ysc):
+            return fd.errors(Vs, V_all, ysc) if fd.n_test > 0 else None
+
+        for s, res in enumerate(thread_map(score, fold_f)):
+            if kept[s] is not None:
+                kept[s].append(fold_f[s].solution(alphas))
+            if res is None:
+                continue
+            e, t, tb = res
+            sse[f, :, s] = e.reshape(n_alpha, k_max)
+            sst[f, :, s] = t.reshape(n_alpha, k_max)
+            sst_b[f, s] = tb
+            n_test[f, s] = fold_f[s].n_test
+    out = {"sse": sse, "sst": sst, "sst_behavior": sst_b, "n_test": n_test}
+    if keep_solutions:
+        out["solutions"] = kept
+    return out
+
+
+_KEEP_BYTES = 4 * 2**20  # fold solutions of a subject always kept below this size
+
+
+def _worth_keeping(cs, n_folds: int, n_alpha: int) -> bool:
+    """Whether to keep a subject's fold solutions (:func:`cv_errors`).
+
+    A primal fold keeps ``P`` (n_alphas, q, p), a kernel-form fold its held-out kernel
+    and dual coefficients; kept when that takes no more memory than the subject's data
+    as held (chunk statistics, or kept rows in the kernel form) or less than 4 MiB.
+    """
+    if is_kernel(cs):  # held-out kernels (< n^2 over all folds) and dual coefficients
+        n, q = cs.Z.shape
+        kept = 8 * (n * n + n_folds * n_alpha * n * cs.Y.shape[1])
+        return kept <= max(8 * n * q, _KEEP_BYTES)
+    if not isinstance(cs, list):
+        return False
+    q, p = cs[0].xy.shape
+    kept = 8 * n_folds * n_alpha * q * p
+    return kept <= max(8 * len(cs) * q * q, _KEEP_BYTES)
+
+
+@dataclass
+class FoldSolution:
+    """What scoring needs of one subject's solved fold (no ``q x q`` matrix).
+
+    Attributes
+    ----------
+    std : Standardized
+        Training standardisation (``gram`` dropped).
+    P : ndarray (n_alphas, q, p)
+        ``(G + a n I)^{-1} B`` for each alpha of the grid.
+    alphas : ndarray (n_alphas,)
+    y_scale : ndarray (p,)
+        Behaviour scale the fold was solved with.
+    """
+
+    std: Standardized
+    P: np.ndarray
+    alphas: np.ndarray
+    y_scale: np.ndarray
+
+    def fold(self, alpha: float, T: np.ndarray, test: Stats | None) -> PrimalFold:
+        """The fold of the behaviour ``Y @ T`` (``T`` p x p'), unscaled, at ``alpha``.
+
+        Exact algebra: the ridge solution is linear in the behaviour, so
+        ``P_T = P diag(y_scale) T``; nothing is factorised again. ``test`` holds the
+        statistics of the held-out rows with the behaviour ``Y @ T`` (or None).
+        """
+        i = alpha_index(self.alphas, alpha)
+        std = transformed_std(self.std, self.y_scale, T)
+        return SolvedFold(std, (self.P[i] @ (self.y_scale[:, None] * T))[None], alpha, test)
+
+
+def alpha_index(alphas: np.ndarray, alpha: float) -> int:
+    """Position of ``alpha`` in a solved grid (to 1e-12 relative), or ValueError."""
+    hit = np.flatnonzero(np.isclose(alphas, alpha, rtol=1e-12, atol=0.0))
+    if hit.size == 0:
+        raise ValueError(f"alpha {alpha} was not solved for this fold")
+    return int(hit[0])
+
+
+def transformed_std(sd: Standardized, y_scale: np.ndarray, T: np.ndarray) -> Standardized:
+    """The standardisation of a fold for the unscaled behaviour ``Y @ T``.
+
+    ``sd`` was computed with the behaviour scale ``y_scale``: cross-products and
+    behaviour moments are rescaled and mapped by ``T``; the neural part is unchanged.
+    """
+    cross = (sd.cross * y_scale) @ T
+    yy = T.T @ (sd.yy * np.outer(y_scale, y_scale)) @ T
+    return Standardized(
+        sd.n, sd.x_mean, sd.x_scale, sd.constant, sd.y_mean @ T, None, cross, 0.5 * (yy + yy.T)
+    )
+
+
+def check_presolved(alpha: float, y_scale: np.ndarray, alphas: np.ndarray) -> None:
+    """A presolved fold answers only its own alpha, for unscaled behaviour."""
+    alphas = np.atleast_1d(alphas)
+    if alphas.size != 1 or not np.isclose(alphas[0], alpha, rtol=1e-12, atol=0.0):
+        raise ValueError(f"this fold was solved for alpha {alpha} only")
+    if not np.all(y_scale == 1.0):
+        raise ValueError("this fold was solved for unscaled behaviour (y_scale of ones)")
+
+
+def is_kernel(cs) -> bool:
+    """Whether a subject's statistics are a :class:`sharedrep.core.dual.KernelData`."""
+    return hasattr(cs, "fold") and hasattr(cs, "whole")
+
+
+class PrimalFold:
+    """One subject's fold from sufficient statistics (training and held-out rows).
+
+    The interface shared with :class:`sharedrep.core.dual.KernelFold`: ``y_train`` (behaviour
+    statistics of the training rows), ``n_test``, ``solve(y_scale, alphas) -> (std, Ms)``
+    with ``Ms[a] = B' P_a``, ``coefficients(i) -> P_i`` and ``errors(Vs, V_all, y_scale)``.
+    """
+
+    def __init__(self, train: Stats, test: Stats | None = None):
+        self.train, self.test = train, test
+        self.y_train = train
+
+    @property
+    def n_test(self) -> float:
+        return 0.0 if self.test is None else self.test.n
+
+    def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
+        self.std = standardize(self.train, y_scale)
+        self.P = ridge_path(self.std.gram, self.std.n, np.atleast_1d(alphas), self.std.cross)
+        self.y_scale = y_scale
+        return self.std, self.std.cross.T[None] @ self.P
+
+    def coefficients(self, i_alpha: int = 0) -> np.ndarray:
+        return self.P[i_alpha]
+
+    def errors(self, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
+        A_all = np.concatenate([P @ V for P, V in zip(self.P, Vs, strict=True)], axis=1)
+        return heldout_errors(self.std, y_scale, A_all, V_all, self.test)
+
+    def solution(self, alphas: np.ndarray) -> FoldSolution:
+        """The solved fold without its ``q x q`` matrices (call after :meth:`solve`)."""
+        std = dataclasses.replace(self.std, gram=None)
+        return FoldSolution(std, self.P, np.atleast_1d(alphas), self.y_scale)
+
+
+class SolvedFold(PrimalFold):
+    """A primal fold whose ridge solution is given (one alpha): :meth:`solve` solves nothing.
+
+    Built by :meth:`FoldSolution.fold`; scored by :func:`cv_errors` with ``folds=`` and a
+    frozen ``y_scale`` of ones (the solution is for unscaled behaviour).
+    """
+
+    def __init__(self, std: Standardized, P: np.ndarray, alpha: float, test: Stats | None):
+        self.train, self.test, self.y_train = None, test, None
+        self.std, self.P, self.alpha = std, P, alpha
+
+    def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
+        check_presolved(self.alpha, y_scale, alphas)
+        return self.std, self.std.cross.T[None] @ self.P
+
+
+def subject_fold(cs, train_mask: np.ndarray, test_mask: np.ndarray, total_s=None):
+    """The fold of one subject: primal from chunk statistics, or kernel form.
+
+    ``cs`` is a list of chunk :class:`Stats` (training statistics = total minus the
+    chunks outside ``train_mask``) or a :class:`sharedrep.core.dual.KernelData`.
+    """
+    if is_kernel(cs):
+        return cs.fold(train_mask, test_mask)
+    tr = total(cs) if total_s is None else total_s
+    for c in np.flatnonzero(~train_mask):
+        tr = tr - cs[c]
+    return PrimalFold(tr, held_out_stats(cs, test_mask))
+
+
+def held_out_stats(cs: list[Stats], test_mask: np.ndarray) -> Stats | None:
+    """Statistics of the held-out chunks (``test_mask``, shape (n_chunks,)), or None."""
+    idx = np.flatnonzero(test_mask)
+    return total([cs[c] for c in idx]) if idx.size else None
+
+
+def subject_whole(st):
+    """A subject's final-fit problem: total :class:`Stats` (primal) or kernel data."""
+    return st.whole() if is_kernel(st) else PrimalFold(st)
+
+
+def subject_total(cs):
+    """Total statistics of a subject's chunks (kernel data are returned as they are)."""
+    return cs if is_kernel(cs) else total(cs)
+
+
+def heldout_behavior_ss(chunk_stats_s: list[Stats], chunks, y_scale: np.ndarray) -> float:
+    """Total held-out sum of squares of the scaled behaviour of one subject over all folds."""
+    if is_kernel(chunk_stats_s):
+        chunk_stats_s = chunk_stats_s.chunk_y_stats()
+    out = 0.0
+    for f in range(chunks.n_folds):
+        idx = np.flatnonzero(chunks.test_mask(f))
+        if idx.size:
+            _, cyy = _centered_y(total([chunk_stats_s[c] for c in idx]))
+            out += float(np.sum(np.diag(cyy) / y_scale**2))
+    return out
+
+
+def cv_criterion(errors: dict, metric: str) -> np.ndarray:
+    """Per-fold selection score for every alpha and number of dimensions.
+
+    For ``k`` dimensions the score is the held-out behaviour variance explained in the
+    metric of the model, latent by latent: the sum over the first ``k`` dimensions of the
+    pooled per-dimension R^2 ``1 - SSE_j / SST_j`` (``"correlation"``: every latent has
+    unit variance in the ``C_m`` metric), or ``sum_{j <= k} (SST_j - SSE_j) / SST_y``
+    (``"variance"``: the latents' held-out variance explained, relative to the held-out
+    behaviour variance ``SST_y``). ``SSE_j`` is the held-out error of latent ``j``
+    predicted with the training intercept; ``SST_j`` and ``SST_y`` are sums of squares
+    about the *held-out* means. Adding a dimension raises the score exactly when it is
+    predicted better than by its held-out mean (a conservative baseline). For
+    ``"variance"`` the score is not the plain held-out behaviour R^2 of the rank-``k``
+    prediction: that R^2 also charges the drift between the training and held-out means
+    of the behaviour outside the ``k`` axes, which no encoder can predict.
+
+    Returns
+    -------
+    score : ndarray (n_folds, n_alphas, k_max)
+    """
+    return _criterion(errors["sse"], errors["sst"], errors["sst_behavior"], metric)
+
+
+def pooled_criterion(errors: dict, metric: str) -> np.ndarray:
+    """Selection score with the errors pooled over folds, shape (n_alphas, k_max).
+
+    As :func:`cv_criterion` but from the held-out sums of squares added over all folds
+    (``sum_f SSE / sum_f SST``) rather than a mean of per-fold ratios: robust when a
+    small fold holds a latent that barely varies (its per-fold R^2 can be hugely
+    negative and would dominate a mean).
+    """
+    return _criterion(
+        errors["sse"].sum(axis=0, keepdims=True),
+        errors["sst"].sum(axis=0, keepdims=True),
+        errors["sst_behavior"].sum(axis=0, keepdims=True),
+        metric,
+    )[0]
+
+
+def _criterion(sse, sst, sst_behavior, metric):
+    sse = sse.sum(axis=2)
+    sst = sst.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric == "correlation":
+            gain = 1.0 - sse / np.where(sst > 0, sst, np.nan)
+        else:
+            tot = sst_behavior.sum(axis=1)[:, None, None]
+            gain = (sst - sse) / tot
+    return np.cumsum(gain, axis=2)

@@ -1,0 +1,160 @@
+"""Glue: build a :class:`~sharedrep.Session` from neural arrays plus behaviour files.
+
+Used by :meth:`Suite2pPlane.to_session` and the study file loader; also handy for
+custom pipelines.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sharedrep.data.io._common import DataFormatError, Traces, check_file
+from sharedrep.data.preprocess import resample
+from sharedrep.data.session import Session
+
+__all__ = ["build_session", "read_intervals"]
+
+
+def read_intervals(path: str | os.PathLike, what: str = "intervals") -> pd.DataFrame:
+    """Read a trials or stimulation table from CSV/TSV.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        CSV (or ``.tsv``) with a header row including ``start_time`` and
+        ``stop_time`` (seconds); other ``*_time`` columns are parsed as seconds.
+    what : str
+        Description used in messages (``"trials"``, ``"stimulation"``).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    FileNotFoundError, DataFormatError
+    """
+    p = check_file(path, f"{what} table")
+    if p.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        raise DataFormatError(f"{p}: unsupported {what} table type {p.suffix!r} (use .csv)")
+    try:
+        df = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",", encoding="utf-8")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataFormatError(f"{p}: cannot parse {what} table ({type(err).__name__})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in ("start_time", "stop_time") if c not in df.columns]
+    if missing:
+        raise DataFormatError(
+            f"{p}: {what} table lacks column(s) {missing} (have {list(df.columns)})"
+        )
+    for c in df.columns:
+        if c.endswith("_time"):
+            try:
+                df[c] = pd.to_numeric(df[c]).astype(np.float64)
+            except (TypeError, ValueError):
+                raise DataFormatError(f"{p}: {what} column {c!r} is not numeric") from None
+    if not (np.isfinite(df["start_time"]).all() and np.isfinite(df["stop_time"]).all()):
+        raise DataFormatError(f"{p}: {what} table has missing start_time/stop_time values")
+    return df
+
+
+def build_session(
+    neural,
+    timestamps,
+    *,
+    subject: str,
+    behavior: Sequence[Traces] = (),
+    unit_ids=None,
+    trials: pd.DataFrame | None = None,
+    stimulation: pd.DataFrame | None = None,
+    resample_method: str = "linear",
+    extrapolate: str = "error",
+    max_extrapolation: float | None = None,
+    source: str = "session",
+    **fields,
+) -> Session:
+    """Assemble a session: resample behaviour traces onto the neural time base.
+
+    Parameters
+    ----------
+    neural : array_like, shape (T, N)
+        Neural activity.
+    timestamps : array_like, shape (T,)
+        Neural sample times in seconds.
+    subject : str
+        Subject id.
+    behavior : sequence of Traces
+        Behaviour sources, each with its own timestamps; columns are concatenated in
+        order (names must be unique across sources).
+    unit_ids : array_like, shape (N,), optional
+    trials, stimulation : pandas.DataFrame, optional
+        See :class:`~sharedrep.Session`.
+    resample_method, extrapolate, max_extrapolation
+        Passed to :func:`sharedrep.data.preprocess.resample`.
+    source : str
+        Name used in error messages (usually the neural data file).
+    **fields
+        Other :class:`~sharedrep.Session` fields (``session_id``, ``day``, ``stage``,
+        ``population``, ``metadata``).
+
+    Returns
+    -------
+    Session
+
+    Raises
+    ------
+    DataFormatError
+        Traces without timestamps, behaviour not covering the neural time range,
+        duplicate feature names, or an invalid session (the message names the source).
+    """
+    t = np.asarray(timestamps, dtype=np.float64)
+    cols, names, units, sources = [], [], [], {}
+    for tr in behavior:
+        if tr.timestamps is None:
+            raise DataFormatError(
+                f"{tr.source}: has no time base; give its timestamps or frame rate"
+            )
+        try:
+            v = resample(
+                tr.values,
+                tr.timestamps,
+                t,
+                method=resample_method,
+                extrapolate=extrapolate,
+                max_extrapolation=max_extrapolation,
+                name=os.path.basename(tr.source),
+            )
+        except ValueError as err:
+            raise DataFormatError(f"{tr.source}: {err}") from None
+        cols.append(v)
+        names.extend(tr.names)
+        units.extend(tr.units)
+        for n in tr.names:
+            sources[n] = tr.source
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataFormatError(f"{source}: behaviour name(s) {dup} occur in several sources")
+    beh = np.column_stack(cols) if cols else None
+    meta = dict(fields.pop("metadata", None) or {})
+    if sources:
+        meta.setdefault("behavior_sources", sources)
+    try:
+        return Session(
+            subject=subject,
+            neural=neural,
+            timestamps=t,
+            unit_ids=unit_ids,
+            behavior=beh,
+            behavior_names=names if cols else None,
+            behavior_units=units if cols else None,
+            trials=trials,
+            stimulation=stimulation,
+            metadata=meta,
+            **fields,
+        )
+    except (TypeError, ValueError) as err:
+        raise DataFormatError(f"{source}: {err}") from None

@@ -1,0 +1,976 @@
+"""Neurodata Without Borders (NWB) reading and writing via ``pynwb`` (+ ``ndx-pose``).
+
+``pynwb`` and ``ndx-pose`` are optional (``pip install "sharedrep[nwb]"``) and are
+imported only when these functions run.
+
+What :func:`read_nwb` looks for
+-------------------------------
+neural
+    By default the first ``RoiResponseSeries`` inside a ``DfOverF`` interface, else
+    inside a ``Fluorescence`` interface, else anywhere (sorted by path, e.g.
+    ``ophys/DfOverF/RoiResponseSeries``); if the file has none, the ``Units`` table
+    (spike times binned with ``bin_size``). Pass ``neural="<name or path>"`` or
+    ``neural="units"`` to choose.
+behaviour
+    By default every ``PoseEstimationSeries`` (ndx-pose) and every plain
+    ``TimeSeries``/``SpatialSeries`` in ``acquisition`` or in the ``behavior``
+    processing module (not images, electrical, optogenetic or ROI series), each
+    resampled onto the neural timestamps. Pass ``behavior=[names]`` to choose
+    (a ``PoseEstimation`` name selects all its series) or ``behavior=[]`` for none.
+    Columns: 1-D series keep their name; 2-D series become ``<name>_x``,
+    ``<name>_y`` (pose/spatial) or ``<name>_0``, ``<name>_1``, ... Only series whose
+    column names clash (e.g. ``paw`` in two cameras) are prefixed with the name of
+    their container: ``cam_top_paw_x``, ``cam_side_paw_x``; the others keep theirs.
+trials
+    The ``trials`` table (scalar columns).
+stimulation
+    Interval tables whose name contains "stim" or "opto" and every
+    ``OptogeneticSeries`` (runs of non-zero power become intervals).
+metadata
+    The ``Subject`` fields, file-level fields, and the day / stage / population that
+    :func:`write_nwb` stores (as JSON after ``"sharedrep:"`` in ``NWBFile.notes``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sharedrep.data.io._common import DataFormatError, check_file, require
+from sharedrep.data.io.pose import (
+    DEFAULT_MAX_GAP,
+    DEFAULT_MIN_LIKELIHOOD,
+    clean_pose,
+    is_hdf5,
+)
+from sharedrep.data.io.results import atomic_write, to_jsonable
+from sharedrep.data.preprocess import resample
+from sharedrep.data.session import Session
+
+__all__ = ["read_nwb", "write_nwb"]
+
+_NOTES_PREFIX = "sharedrep:"
+_SUBJECT_FIELDS = ("species", "sex", "age", "genotype", "strain", "description", "weight")
+# columns an NWB TimeIntervals table cannot hold: its own columns / attributes and the
+# keyword arguments of hdmf's add_interval / add_row
+_RESERVED_COLUMNS = frozenset(
+    {
+        "id",
+        "tags",
+        "tags_index",
+        "timeseries",
+        "timeseries_index",
+        "description",
+        "colnames",
+        "object_id",
+        "namespace",
+        "neurodata_type",
+        "data",
+        "enforce_unique_id",
+        "check_ragged",
+    }
+)
+_READER_KEYS = {
+    "source",
+    "format",
+    "neural_source",
+    "behavior_sources",
+    "pose_quality",
+    "nwb",
+    "subject",
+}
+
+
+def _bad_name(name: str) -> bool:
+    """True for names that hdmf refuses as object names ('/' or ':', '.', '..', '')."""
+    return "/" in name or ":" in name or name in ("", ".", "..")
+
+
+def _pynwb():
+    pynwb = require("pynwb", "nwb", "Reading and writing NWB files")
+    try:  # registers the ndx-pose classes; without it pose series are still readable
+        import ndx_pose  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
+    return pynwb
+
+
+def _logical_path(obj) -> str:
+    names = []
+    o = obj
+    while o is not None and getattr(o, "parent", None) is not None:
+        names.append(o.name)
+        o = o.parent
+    return "/".join(reversed(names))
+
+
+def _container_name(obj) -> str:
+    """Name of the object holding ``obj`` (camera / interface / module), for prefixes."""
+    parent = getattr(obj, "parent", None)
+    if parent is None:
+        return "series"
+    if getattr(parent, "parent", None) is None:  # the NWBFile itself
+        return "acquisition"
+    return str(parent.name)
+
+
+def _h5_location(obj) -> str:
+    data = getattr(obj, "data", None)
+    name = getattr(data, "name", None)
+    return name if isinstance(name, str) else ""
+
+
+def _ntype(obj) -> str:
+    return str(getattr(obj, "neurodata_type", type(obj).__name__))
+
+
+def _series_times(ts, n: int, src: str) -> np.ndarray:
+    stamps = ts.timestamps
+    if stamps is not None:
+        t = np.asarray(stamps[:], dtype=np.float64)
+    else:
+        rate = ts.rate
+        if rate is None or not rate > 0:
+            raise DataFormatError(f"{src}: series {ts.name!r} has neither timestamps nor a rate")
+        t0 = ts.starting_time or 0.0
+        t = t0 + np.arange(n) / float(rate)
+    if t.shape != (n,):
+        raise DataFormatError(f"{src}: series {ts.name!r} has {n} samples but {t.size} timestamps")
+    if not np.all(np.isfinite(t)) or (n > 1 and np.any(np.diff(t) <= 0)):
+        raise DataFormatError(f"{src}: timestamps of {ts.name!r} are not strictly increasing")
+    return t
+
+
+def _series_data(ts, src: str) -> np.ndarray:
+    raw = np.asarray(ts.data[:])
+    if raw.dtype.kind not in "biuf":
+        raise DataFormatError(f"{src}: series {ts.name!r} is not numeric (dtype {raw.dtype})")
+    conv = float(getattr(ts, "conversion", 1.0) or 1.0)
+    off = float(getattr(ts, "offset", 0.0) or 0.0)
+    a = raw.astype(np.float64) * conv + off
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise DataFormatError(
+            f"{src}: series {ts.name!r} has {a.ndim}-D data; expected (T,) or (T, k)"
+        )
+    return a
+
+
+def _scalar_columns(df: pd.DataFrame) -> pd.DataFrame:
+    keep = []
+    for c in df.columns:
+        col = df[c]
+        if col.dtype == object:
+            ok = col.map(
+                lambda v: v is None or isinstance(v, (str, bytes, int, float, bool, np.generic))
+            ).all()
+            if not ok:
+                continue
+            df[c] = col.map(lambda v: v.decode() if isinstance(v, bytes) else v)
+        keep.append(c)
+    return df[keep]
+
+
+def _file_path(obj) -> str:
+    """Path of a series in the file (``acquisition/lever``, ``processing/behavior/...``),
+    from its data set; ``""`` when unknown (an object not read from a file)."""
+    loc = _h5_location(obj)
+    return loc[: -len("/data")].strip("/") if loc.endswith("/data") else ""
+
+
+def _resolve(spec: str, candidates: list, src: str, what: str):
+    """The candidate named ``spec``: its name, its path below the processing modules
+    (``behavior/BehavioralTimeSeries/lever``) or its path in the file
+    (``acquisition/lever``, ``processing/behavior/...``), or a path's tail."""
+    spec = spec.strip("/")
+    if "/" in spec:  # a path: exact matches first
+        exact = [o for o in candidates if spec in (_logical_path(o), _file_path(o))]
+        if len(exact) == 1:
+            return exact[0]
+    hits = [
+        o
+        for o in candidates
+        if o.name == spec
+        or spec in (_logical_path(o), _file_path(o))
+        or _logical_path(o).endswith("/" + spec)
+    ]
+    if not hits:
+        avail = sorted({_file_path(o) or _logical_path(o) for o in candidates})
+        raise DataFormatError(f"{src}: no {what} named {spec!r} (available: {avail})")
+    if len(hits) > 1:
+        raise DataFormatError(
+            f"{src}: {what} name {spec!r} is ambiguous: "
+            f"{[_file_path(o) or _logical_path(o) for o in hits]}; give one of these paths"
+        )
+    return hits[0]
+
+
+def read_nwb(
+    path: str | os.PathLike,
+    *,
+    neural: str | None = None,
+    behavior: list[str] | None = None,
+    bin_size: float | None = None,
+    time_range: tuple[float, float] | None = None,
+    stimulation: str | list[str] | bool | None = None,
+    min_confidence: float | None = DEFAULT_MIN_LIKELIHOOD,
+    max_gap: int = DEFAULT_MAX_GAP,
+    resample_method: str = "linear",
+    extrapolate: str = "error",
+    subject: str | None = None,
+    session_id: str | None = None,
+    day: int | None = None,
+    stage: str | None = None,
+    population: str | None = None,
+) -> Session:
+    """Read one NWB file into a :class:`~sharedrep.Session`.
+
+    See the module docstring for what is found by default.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.nwb`` file (HDF5).
+    neural : str, optional
+        Name or path of the neural series (e.g. ``"RoiResponseSeries"`` or
+        ``"ophys/Fluorescence/RoiResponseSeries"``), or ``"units"`` for binned spikes.
+    behavior : list of str, optional
+        Names/paths of behaviour series (``TimeSeries``, ``SpatialSeries``,
+        ``PoseEstimationSeries``, or a ``PoseEstimation`` for all its body parts);
+        default: auto-discovery; ``[]``: none.
+    bin_size : float, optional
+        Bin width in seconds for spike units (required when neural data are spikes).
+    time_range : (float, float), optional
+        Start and stop (seconds) of the spike-binning time base. Bins are half-open
+        ``[t_k, t_k + bin_size)`` starting at ``start``, and the range is half-open:
+        spikes with ``start <= t < stop`` are counted, so a spike at exactly ``stop``
+        is not (when the range is not a whole number of bins, the last bin ends at
+        ``stop``). Default: the closed range from the first to the last spike (or
+        trial boundary); the grid then gets one more bin when the last spike falls
+        exactly on a bin edge, so that every spike is counted exactly once.
+    stimulation : str or list of str or bool, optional
+        Interval table / ``OptogeneticSeries`` names; None: auto; False: none.
+    min_confidence : float or None, default 0.6
+        Pose points with lower confidence become NaN (see
+        :func:`sharedrep.data.io.pose.clean_pose`).
+    max_gap : int, default 5
+        Longest run of missing pose samples (in pose frames) to interpolate.
+    resample_method : {"linear", "nearest", "mean"}, default "linear"
+        How behaviour is put on the neural time base
+        (:func:`sharedrep.data.preprocess.resample`).
+    extrapolate : {"error", "nan", "nearest"}, default "error"
+        Behaviour that does not cover the neural time range: raise, NaN, or hold the
+        edge value.
+    subject, session_id : str, optional
+        Override ``subject.subject_id`` / ``session_id`` of the file.
+    day, stage, population : optional
+        Override the values stored by :func:`write_nwb` (else None).
+
+    Returns
+    -------
+    Session
+        ``neural`` (T, N) float64 in the series' unit (dF/F, a.u., or spike counts
+        per bin), ``timestamps`` (T,) seconds, ``behavior`` (T, p) resampled.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    DataFormatError
+        Not HDF5/NWB, truncated or corrupted, no neural data, a requested series or
+        table missing or ambiguous, spikes without ``bin_size``, behaviour not
+        covering the neural time range (with ``extrapolate="error"``), no subject id,
+        pose with all confidences below threshold, or an empty session.
+    ImportError
+        ``pynwb`` is not installed (``pip install "sharedrep[nwb]"``).
+    """
+    p = check_file(path, "NWB file")
+    if not is_hdf5(p):
+        raise DataFormatError(f"{p}: not an NWB file (NWB files are HDF5; no HDF5 signature)")
+    if bin_size is not None and not (np.isfinite(bin_size) and bin_size > 0):
+        raise ValueError(f"bin_size must be > 0 seconds, got {bin_size!r}")
+    pynwb = _pynwb()
+    try:
+        io = pynwb.NWBHDF5IO(str(p), mode="r", load_namespaces=True)
+    except Exception as err:  # h5py/hdmf raise many types on corrupt files
+        raise DataFormatError(f"{p}: cannot open as NWB ({type(err).__name__}: {err})") from None
+    try:
+        try:
+            nwb = io.read()
+        except Exception as err:
+            raise DataFormatError(
+                f"{p}: not a readable NWB file ({type(err).__name__}: {err})"
+            ) from None
+        try:
+            return _extract(
+                nwb,
+                str(p),
+                pynwb,
+                neural=neural,
+                behavior=behavior,
+                bin_size=bin_size,
+                time_range=time_range,
+                stimulation=stimulation,
+                min_confidence=min_confidence,
+                max_gap=max_gap,
+                resample_method=resample_method,
+                extrapolate=extrapolate,
+                overrides=dict(
+                    subject=subject,
+                    session_id=session_id,
+                    day=day,
+                    stage=stage,
+                    population=population,
+                ),
+            )
+        except DataFormatError:
+            raise
+        except Exception as err:  # corrupt datasets surface while reading
+            raise DataFormatError(
+                f"{p}: error while reading NWB content ({type(err).__name__}: {err})"
+            ) from None
+    finally:
+        try:
+            io.close()
+        except Exception:  # pragma: no cover - closing a broken file
+            pass
+
+
+def _extract(
+    nwb,
+    src: str,
+    pynwb,
+    *,
+    neural,
+    behavior,
+    bin_size,
+    time_range,
+    stimulation,
+    min_confidence,
+    max_gap,
+    resample_method,
+    extrapolate,
+    overrides,
+) -> Session:
+    from pynwb.base import TimeSeries
+    from pynwb.behavior import SpatialSeries
+    from pynwb.ecephys import ElectricalSeries, SpikeEventSeries
+    from pynwb.image import ImageSeries, IndexSeries
+    from pynwb.misc import AnnotationSeries, IntervalSeries
+    from pynwb.ogen import OptogeneticSeries
+    from pynwb.ophys import RoiResponseSeries
+
+    objs = sorted(nwb.objects.values(), key=_logical_path)
+    series = [o for o in objs if isinstance(o, TimeSeries)]
+    meta: dict = {"source": src, "format": "nwb"}
+
+    # ------------------------------------------------------------------ neural
+    rrs = [o for o in series if isinstance(o, RoiResponseSeries)]
+
+    def prio(o) -> tuple[int, int]:
+        # by the interface's type, then its name: suite2p's NWB export stores
+        # Fluorescence, Neuropil and Deconvolved all as Fluorescence-type interfaces
+        parent = _ntype(o.parent) if o.parent is not None else ""
+        name = str(getattr(o.parent, "name", "")).lower()
+        derived = any(w in name for w in ("deconv", "neuropil", "spks", "spike", "event"))
+        return {"DfOverF": 0, "Fluorescence": 1}.get(parent, 2), int(derived)
+
+    rrs.sort(key=lambda o: (prio(o), _logical_path(o)))
+    units = nwb.units if nwb.units is not None and len(nwb.units) > 0 else None
+    if neural is None:
+        if rrs:
+            nts = rrs[0]
+        elif units is not None:
+            nts = "units"
+        else:
+            raise DataFormatError(
+                f"{src}: no neural data found (no RoiResponseSeries in DfOverF/Fluorescence "
+                "and no spike Units table)"
+            )
+    elif neural == "units":
+        if units is None:
+            raise DataFormatError(
+                f"{src}: neural='units' but the file has no (non-empty) Units table"
+            )
+        nts = "units"
+    else:
+        nts = _resolve(str(neural), series, src, "neural series")
+
+    if nts == "units":
+        if bin_size is None:
+            raise DataFormatError(
+                f"{src}: neural data are spike Units; pass bin_size= (seconds) to bin them"
+            )
+        st = np.asarray(units.spike_times.data[:], dtype=np.float64)
+        ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)
+        if ends.size != len(units) or (ends.size and ends[-1] != st.size):
+            raise DataFormatError(f"{src}: Units spike_times index is inconsistent")
+        counts_per_unit = np.diff(np.r_[0, ends])
+        if np.any(counts_per_unit < 0):
+            raise DataFormatError(f"{src}: Units spike_times index is not monotonic")
+        lab = np.repeat(np.arange(ends.size), counts_per_unit)
+        if time_range is None:
+            lo = [st.min()] if st.size else []
+            hi = [st.max()] if st.size else []
+            if nwb.trials is not None and len(nwb.trials):
+                lo.append(float(np.min(nwb.trials.start_time.data[:])))
+                hi.append(float(np.max(nwb.trials.stop_time.data[:])))
+            if not lo:
+                raise DataFormatError(f"{src}: Units table has no spikes")
+            t_start, t_stop = float(min(lo)), float(max(hi))
+        else:
+            t_start, t_stop = map(float, time_range)
+        if not t_stop > t_start:
+            raise DataFormatError(f"{src}: empty time range {t_start}..{t_stop} s for binning")
+        if time_range is None:  # closed [first, last]: the grid includes the last spike
+            nb = int(np.floor((t_stop - t_start) / bin_size)) + 1
+            ok = (st >= t_start) & (st <= t_stop)
+        else:  # half-open [start, stop): a spike at exactly stop is not counted
+            nb = max(1, int(np.ceil((t_stop - t_start) / bin_size - 1e-9)))
+            ok = (st >= t_start) & (st < t_stop)
+        # bins are half-open [t_k, t_k + bin_size); the clip only guards rounding at the end
+        b = np.minimum(np.floor((st[ok] - t_start) / bin_size).astype(np.int64), nb - 1)
+        counts = np.bincount(lab[ok] * nb + b, minlength=ends.size * nb)
+        x = counts.reshape(ends.size, nb).T.astype(np.float64)
+        t = t_start + (np.arange(nb) + 0.5) * bin_size
+        unit_ids = np.asarray(units.id.data[:])
+        meta.update(neural_source="units", neural_kind="spike counts per bin", bin_size=bin_size)
+        neural_obj = None
+    else:
+        if bin_size is not None:
+            raise ValueError("bin_size applies only to spike Units, not to a TimeSeries")
+        x = _series_data(nts, src)
+        t = _series_times(nts, x.shape[0], src)
+        unit_ids = np.arange(x.shape[1])
+        rois = getattr(nts, "rois", None)
+        if rois is not None:
+            idx = np.asarray(rois.data[:], dtype=np.int64)
+            table = rois.table
+            if "unit_label" in table.colnames:
+                labels = np.asarray(table["unit_label"].data[:])
+                if labels.dtype.kind not in "iuf":  # numeric labels keep their type
+                    labels = np.asarray([str(v) for v in labels], dtype=object)
+            else:
+                labels = np.asarray(table.id.data[:])
+            if idx.size != x.shape[1] or (
+                idx.size and (idx.min() < 0 or idx.max() >= labels.size)
+            ):
+                raise DataFormatError(
+                    f"{src}: {nts.name!r} has {x.shape[1]} columns but its rois region "
+                    f"has {idx.size} valid entries"
+                )
+            unit_ids = labels[idx]
+        meta.update(
+            neural_source=_logical_path(nts), neural_kind=_ntype(nts), neural_unit=str(nts.unit)
+        )
+        neural_obj = nts
+
+    # ------------------------------------------------------------------ behaviour
+    excluded = (
+        RoiResponseSeries,
+        ImageSeries,
+        IndexSeries,
+        ElectricalSeries,
+        SpikeEventSeries,
+        OptogeneticSeries,
+        AnnotationSeries,
+        IntervalSeries,
+    )
+    pose_containers = [o for o in objs if _ntype(o) == "PoseEstimation"]
+    if behavior is None:
+        chosen = []
+        for o in series:
+            if o is neural_obj:
+                continue
+            if _ntype(o) == "PoseEstimationSeries":
+                chosen.append(o)
+                continue
+            if isinstance(o, excluded):
+                continue
+            loc = _h5_location(o)
+            if loc.startswith("/acquisition/") or loc.startswith("/processing/behavior/"):
+                chosen.append(o)
+    else:
+        if isinstance(behavior, str):
+            behavior = [behavior]
+        chosen = []
+        for spec in behavior:
+            hit = _resolve(str(spec), series + pose_containers, src, "behaviour series")
+            if _ntype(hit) == "PoseEstimation":
+                chosen.extend(sorted(hit.pose_estimation_series.values(), key=lambda s: s.name))
+            else:
+                chosen.append(hit)
+    cols, units_, sources, quality, raw_names = [], [], {}, {}, []
+    for o in chosen:
+        try:
+            v = _series_data(o, src)
+        except DataFormatError as err:
+            if behavior is not None:  # asked for by name: an error
+                raise
+            warnings.warn(  # found by discovery: the other series are still read
+                f"{err}; not used as behaviour (choose series with behavior=[...])",
+                UserWarning,
+                stacklevel=3,
+            )
+            continue
+        tt = _series_times(o, v.shape[0], src)
+        is_pose = _ntype(o) == "PoseEstimationSeries"
+        if is_pose:
+            conf = getattr(o, "confidence", None)
+            conf = None if conf is None else np.asarray(conf[:], dtype=np.float64)
+            if conf is not None and conf.shape != (v.shape[0],):
+                raise DataFormatError(f"{src}: confidence of {o.name!r} has the wrong length")
+            cleaned, info = clean_pose(
+                v[:, None, :],
+                None if conf is None else conf[:, None],
+                min_likelihood=min_confidence,
+                max_gap=max_gap,
+                bodyparts=[o.name],
+                source=f"{src} ({_logical_path(o)})",
+            )
+            v = cleaned[:, 0, :]
+            quality[_logical_path(o)] = info
+        if v.shape[1] == 1:
+            nm = [o.name]
+        elif (is_pose or isinstance(o, SpatialSeries)) and v.shape[1] <= 3:
+            nm = [f"{o.name}_{c}" for c in "xyz"[: v.shape[1]]]
+        else:
+            nm = [f"{o.name}_{j}" for j in range(v.shape[1])]
+        try:
+            r = resample(
+                v,
+                tt,
+                t,
+                method=resample_method,
+                extrapolate=extrapolate,
+                name=f"behaviour series {_logical_path(o)!r}",
+            )
+        except ValueError as err:
+            raise DataFormatError(f"{src}: {err}") from None
+        cols.append(r)
+        raw_names.append((o, nm))
+        units_.extend([str(o.unit)] * len(nm))
+    flat = [n for _, nm in raw_names for n in nm]
+    clash = {n for n in flat if flat.count(n) > 1}
+    if clash:  # same body-part names in two PoseEstimations, etc.: prefix only those
+        flat = []
+        for o, nm in raw_names:
+            if clash.intersection(nm):
+                flat.extend(f"{_container_name(o)}_{n}" for n in nm)
+            else:
+                flat.extend(nm)
+        if len(set(flat)) != len(flat):
+            raise DataFormatError(f"{src}: behaviour series names are not unique: {flat}")
+    names = flat
+    k = 0
+    for o, nm in raw_names:
+        for _ in nm:
+            sources[names[k]] = _logical_path(o)
+            k += 1
+    if sources:
+        meta["behavior_sources"] = sources
+    if quality:
+        meta["pose_quality"] = quality
+
+    # ------------------------------------------------------------------ trials
+    trials = None
+    if nwb.trials is not None and len(nwb.trials) > 0:
+        trials = _scalar_columns(nwb.trials.to_dataframe())
+
+    # ------------------------------------------------------------------ stimulation
+    stim = _stimulation(nwb, objs, series, src, stimulation, OptogeneticSeries)
+
+    # ------------------------------------------------------------------ metadata
+    stored: dict = {}
+    notes = nwb.notes
+    if isinstance(notes, str) and notes.startswith(_NOTES_PREFIX):
+        try:
+            stored = json.loads(notes[len(_NOTES_PREFIX) :])
+        except json.JSONDecodeError:
+            stored = {}
+        if not isinstance(stored, dict):
+            stored = {}
+    elif notes:
+        meta["notes"] = str(notes)
+    meta.update(stored.get("metadata", {}) if isinstance(stored.get("metadata"), dict) else {})
+    subj = nwb.subject
+    subj_meta = {}
+    if subj is not None:
+        for f in ("subject_id",) + _SUBJECT_FIELDS:
+            v = getattr(subj, f, None)
+            if v is not None:
+                subj_meta[f] = v if isinstance(v, (int, float)) else str(v)
+    meta["subject"] = subj_meta
+    start = nwb.session_start_time
+    meta["nwb"] = {
+        "identifier": str(nwb.identifier),
+        "session_description": str(nwb.session_description),
+        "session_start_time": start.isoformat() if start is not None else None,
+        "experimenter": [str(e) for e in (nwb.experimenter or [])],
+        "lab": nwb.lab,
+        "institution": nwb.institution,
+        "experiment_description": nwb.experiment_description,
+    }
+    dtypes = stored.get("column_dtypes")
+    if isinstance(dtypes, dict):  # nullable Int64 / boolean columns written as float
+        trials = _restore_dtypes(trials, dtypes.get("trials"))
+        stim = _restore_dtypes(stim, dtypes.get("stimulation"))
+    order = stored.get("behavior_names")
+    if behavior is None and isinstance(order, list) and sorted(order) == sorted(names) and cols:
+        # a file written by write_nwb: restore the original column order
+        beh_all = np.column_stack(cols)
+        pos = [names.index(n) for n in order]
+        cols = [beh_all[:, pos]]
+        units_ = [units_[i] for i in pos]
+        names = list(order)
+    subject_id = overrides["subject"] or subj_meta.get("subject_id")
+    if not subject_id:
+        raise DataFormatError(f"{src}: the file has no subject.subject_id; pass subject=")
+    fields = {
+        "session_id": overrides["session_id"] or nwb.session_id or str(nwb.identifier),
+        "day": overrides["day"] if overrides["day"] is not None else stored.get("day"),
+        "stage": overrides["stage"] or stored.get("stage"),
+        "population": overrides["population"] or stored.get("population"),
+    }
+    try:
+        return Session(
+            subject=str(subject_id),
+            neural=x,
+            timestamps=t,
+            unit_ids=unit_ids,
+            behavior=np.column_stack(cols) if cols else None,
+            behavior_names=names if cols else None,
+            behavior_units=units_ if cols else None,
+            trials=trials,
+            stimulation=stim,
+            metadata=meta,
+            **fields,
+        )
+    except (TypeError, ValueError) as err:
+        raise DataFormatError(f"{src}: {err}") from None
+
+
+def _stimulation(nwb, objs, series, src, spec, OptogeneticSeries) -> pd.DataFrame | None:
+    if spec is False:
+        return None
+    intervals = {
+        k: v
+        for k, v in (nwb.intervals or {}).items()
+        if k not in ("trials", "epochs", "invalid_times")
+    }
+    opto = [o for o in series if isinstance(o, OptogeneticSeries)]
+    if spec is None:
+        tables = [v for k, v in intervals.items() if re.search("stim|opto", k, re.IGNORECASE)]
+        sers = opto
+    else:
+        specs = [spec] if isinstance(spec, str) else list(spec)
+        tables, sers = [], []
+        for s in specs:
+            if s in intervals:
+                tables.append(intervals[s])
+            else:
+                try:
+                    sers.append(_resolve(s, opto, src, "stimulation table or OptogeneticSeries"))
+                except DataFormatError:
+                    raise DataFormatError(
+                        f"{src}: no stimulation intervals table or OptogeneticSeries named "
+                        f"{s!r} (intervals: {sorted(intervals)}, optogenetic series: "
+                        f"{[o.name for o in opto]})"
+                    ) from None
+    frames = []
+    for tab in tables:
+        if len(tab) == 0:
+            continue
+        df = _scalar_columns(tab.to_dataframe()).reset_index(drop=True)
+        if "source" not in df.columns:
+            df.insert(2, "source", tab.name)
+        frames.append(df)
+    for o in sers:
+        v = _series_data(o, src)
+        tt = _series_times(o, v.shape[0], src)
+        on = np.nan_to_num(v.max(axis=1)) > 0
+        if not on.any():
+            continue
+        starts = np.flatnonzero(on & ~np.r_[False, on[:-1]])
+        stops = np.flatnonzero(on & ~np.r_[on[1:], False])
+        dt = float(np.median(np.diff(tt))) if tt.size > 1 else 0.0
+        stop_t = np.where(
+            stops + 1 < tt.size, tt[np.minimum(stops + 1, tt.size - 1)], tt[stops] + dt
+        )
+        power = [float(v[a : b + 1].max()) for a, b in zip(starts, stops, strict=True)]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "start_time": tt[starts],
+                    "stop_time": stop_t,
+                    "source": o.name,
+                    "power": power,
+                    "power_unit": str(o.unit),
+                }
+            )
+        )
+    if not frames:
+        return None
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values("start_time", kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _column_values(col: pd.Series) -> tuple[list, str]:
+    """Plain Python values of one table column and the NWB type they are written as.
+
+    Nullable integer / boolean columns (``Int64``, ``boolean``) holding NA are written
+    as float with NaN for NA (their dtype is restored by :func:`read_nwb`); missing
+    strings are written as ``""``.
+    """
+    na = col.isna().to_numpy()
+    is_bool = pd.api.types.is_bool_dtype(col)
+    if (is_bool or pd.api.types.is_integer_dtype(col)) and na.any():
+        return [np.nan if m else float(v) for v, m in zip(col, na, strict=True)], "float"
+    if is_bool:
+        return [bool(v) for v in col], "bool"
+    if pd.api.types.is_integer_dtype(col):
+        return [int(v) for v in col], "int"
+    if pd.api.types.is_float_dtype(col):
+        return [np.nan if m else float(v) for v, m in zip(col, na, strict=True)], "float"
+    return ["" if m else str(v) for v, m in zip(col, na, strict=True)], "str"
+
+
+def _nullable_dtypes(df: pd.DataFrame) -> dict:
+    """``{column: dtype}`` of the pandas nullable integer / boolean columns of ``df``."""
+    return {
+        str(c): str(df[c].dtype)
+        for c in df.columns
+        if isinstance(df[c].dtype, pd.api.extensions.ExtensionDtype)
+        and (pd.api.types.is_integer_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))
+    }
+
+
+def _restore_dtypes(df: pd.DataFrame | None, dtypes) -> pd.DataFrame | None:
+    """Give back the nullable dtypes that :func:`write_nwb` recorded (see ``notes``)."""
+    if df is None or not isinstance(dtypes, dict):
+        return df
+    out = df.copy()
+    for c, dt in dtypes.items():
+        if c in out.columns:
+            try:
+                out[c] = out[c].astype(dt)
+            except (TypeError, ValueError):  # not what write_nwb wrote: keep as read
+                pass
+    return out
+
+
+def _add_table_rows(table, df: pd.DataFrame, add, label: str) -> None:
+    extra = [c for c in df.columns if c not in ("start_time", "stop_time")]
+    for c in map(str, extra):
+        if c in _RESERVED_COLUMNS:
+            why, alt = "the name is reserved by NWB/hdmf", f"{table.name.rstrip('s')}_{c}"
+        elif _bad_name(c):
+            why = "NWB names may not contain '/' or ':' nor be '', '.' or '..'"
+            alt = re.sub("[/:]", "_", c).strip(".") or "value"
+        else:
+            continue
+        raise ValueError(
+            f"{label}: {table.name} column {c!r} cannot be written to NWB ({why}); "
+            f"rename it, e.g. to {alt!r}"
+        )
+    values = {c: _column_values(df[c])[0] for c in extra}
+    for c in extra:
+        table.add_column(name=str(c), description=f"{c} (from sharedrep)")
+    idx = df.index
+    use_ids = pd.api.types.is_integer_dtype(idx) and idx.is_unique and (idx >= 0).all()
+    for i in range(len(df)):
+        row = {c: values[c][i] for c in extra}
+        if use_ids:
+            row["id"] = int(idx[i])
+        add(
+            start_time=float(df["start_time"].iloc[i]),
+            stop_time=float(df["stop_time"].iloc[i]),
+            **row,
+        )
+
+
+def write_nwb(
+    session: Session,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    *,
+    session_start_time: datetime | None = None,
+    description: str | None = None,
+    neural_unit: str | None = None,
+) -> Path:
+    """Export a session to a valid NWB file (atomically).
+
+    Layout: neural activity as ``processing/ophys/DfOverF/RoiResponseSeries`` with a
+    ``PlaneSegmentation`` whose ids are the unit ids (placeholder pixel masks; ids
+    that are not non-negative integers are kept in a ``unit_label`` column, as
+    integers, floats or strings like the ids), each behaviour column as a
+    ``TimeSeries`` in ``processing/behavior`` sharing the neural timestamps, the
+    trials table, stimulation as the ``stimulation`` intervals table, the subject as
+    ``Subject``, and day / stage / population plus JSON-serialisable metadata as JSON
+    in ``notes``. Nullable integer / boolean table columns (``Int64``, ``boolean``)
+    with missing values are stored as float with NaN, their dtype in ``notes``.
+    :func:`read_nwb` reads it back to an equal session.
+
+    Parameters
+    ----------
+    session : Session
+    path : str or os.PathLike
+        Destination ``.nwb`` file.
+    overwrite : bool, default False
+        Replace an existing file.
+    session_start_time : datetime, optional
+        Default: ``metadata["nwb"]["session_start_time"]`` if present, else now (UTC).
+    description : str, optional
+        ``session_description``.
+    neural_unit : str, optional
+        Unit of the neural series (default ``metadata["neural_unit"]`` or ``"a.u."``).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    ValueError
+        Behaviour names or trials / stimulation column names that NWB forbids
+        (containing ``/`` or ``:``), or table columns whose names NWB/hdmf reserves
+        (``id``, ``tags``, ``timeseries``, ``description``, ``colnames``,
+        ``object_id``, ``data``, ...): they are refused, not renamed; rename them.
+    ImportError
+        ``pynwb`` is not installed.
+    """
+    if not isinstance(session, Session):
+        raise TypeError(f"expected a Session, got {type(session).__name__}")
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise FileExistsError(
+            f"{p} already exists; pass overwrite=True (CLI: --force) to replace it"
+        )
+    pynwb = _pynwb()
+    from pynwb.epoch import TimeIntervals
+    from pynwb.file import Subject
+    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel
+
+    bad = [n for n in session.behavior_names if _bad_name(n)]
+    if bad:
+        raise ValueError(
+            f"{session._label}: behaviour names {bad} cannot be NWB object names "
+            "(no '/' or ':', not empty, '.' or '..'); rename them"
+        )
+    md = session.metadata
+    nwb_md = md.get("nwb", {}) if isinstance(md.get("nwb"), dict) else {}
+    if session_start_time is None:
+        iso = nwb_md.get("session_start_time")
+        session_start_time = datetime.fromisoformat(iso) if iso else datetime.now(UTC)
+    subj_md = md.get("subject", {}) if isinstance(md.get("subject"), dict) else {}
+    subj_kw = {k: str(subj_md[k]) for k in _SUBJECT_FIELDS if subj_md.get(k) is not None}
+    keep_md = {}
+    for k, v in md.items():
+        if k in _READER_KEYS:
+            continue
+        try:
+            json.dumps(to_jsonable(v), allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        keep_md[k] = to_jsonable(v)
+    stored = {
+        "day": session.day,
+        "stage": session.stage,
+        "population": session.population,
+        "behavior_names": list(session.behavior_names),
+        "metadata": keep_md,
+        "column_dtypes": {
+            "trials": _nullable_dtypes(session.trials),
+            "stimulation": _nullable_dtypes(session.stimulation),
+        },
+    }
+    nwbfile = pynwb.NWBFile(
+        session_description=description
+        or nwb_md.get("session_description")
+        or f"sharedrep session {session.session_id}",
+        identifier=str(uuid.uuid4()),
+        session_start_time=session_start_time,
+        session_id=session.session_id,
+        subject=Subject(subject_id=session.subject, **subj_kw),
+        notes=_NOTES_PREFIX + json.dumps(stored),
+    )
+    device = nwbfile.create_device(name="Microscope", description="acquisition device")
+    channel = OpticalChannel(name="OpticalChannel", description="unknown", emission_lambda=np.nan)
+    rate = session.sampling_rate
+    plane = nwbfile.create_imaging_plane(
+        name="ImagingPlane",
+        optical_channel=channel,
+        description="imaging plane",
+        device=device,
+        excitation_lambda=np.nan,
+        indicator=str(md.get("indicator", "unknown")),
+        location=session.population or "unknown",
+        imaging_rate=float(rate) if np.isfinite(rate) else 0.0,
+    )
+    ophys = nwbfile.create_processing_module(name="ophys", description="neural activity")
+    seg = ImageSegmentation()
+    ophys.add(seg)
+    ps = seg.create_plane_segmentation(
+        name="PlaneSegmentation", description="units (placeholder masks)", imaging_plane=plane
+    )
+    ids = session.unit_ids
+    int_ids = ids.dtype.kind in "iu" and (ids >= 0).all()
+    if not int_ids:
+        ps.add_column(name="unit_label", description="sharedrep unit id")
+    for i in range(session.n_units):
+        if int_ids:
+            kw = {"id": int(ids[i])}
+        elif ids.dtype.kind == "i":  # negative integer ids: stored as integers
+            kw = {"unit_label": int(ids[i])}
+        elif ids.dtype.kind == "f":
+            kw = {"unit_label": float(ids[i])}
+        else:
+            kw = {"unit_label": str(ids[i])}
+        ps.add_roi(pixel_mask=[(0, 0, 0.0)], **kw)
+    dff = DfOverF(name="DfOverF")
+    ophys.add(dff)
+    region = ps.create_roi_table_region(
+        region=list(range(session.n_units)), description="all units"
+    )
+    rrs = dff.create_roi_response_series(
+        name="RoiResponseSeries",
+        data=session.neural,
+        rois=region,
+        unit=neural_unit or str(md.get("neural_unit", "a.u.")),
+        timestamps=session.timestamps,
+    )
+    if session.n_behavior:
+        beh = nwbfile.create_processing_module(name="behavior", description="behaviour")
+        for j, (n, u) in enumerate(
+            zip(session.behavior_names, session.behavior_units, strict=True)
+        ):
+            beh.add(pynwb.TimeSeries(name=n, data=session.behavior[:, j], unit=u, timestamps=rrs))
+    if len(session.trials):
+        nwbfile.trials = TimeIntervals(name="trials", description="trials")
+        _add_table_rows(
+            nwbfile.trials, session.trials, nwbfile.trials.add_interval, session._label
+        )
+    if len(session.stimulation):
+        ti = TimeIntervals(name="stimulation", description="stimulation intervals")
+        _add_table_rows(ti, session.stimulation, ti.add_interval, session._label)
+        nwbfile.add_time_intervals(ti)
+
+    def _w(tmp: Path) -> None:
+        with pynwb.NWBHDF5IO(str(tmp), mode="w") as io:
+            io.write(nwbfile)
+
+    return atomic_write(p, _w, overwrite=overwrite)

@@ -1,0 +1,502 @@
+"""Pose-estimation readers: DeepLabCut (``.h5`` / ``.csv``) and SLEAP (``.slp``).
+
+All readers return :class:`~sharedrep.data.io.Traces` with one column per body part and
+coordinate (``"<bodypart>_x"``, ``"<bodypart>_y"``), in pixels. Points whose likelihood
+(DeepLabCut) or score (SLEAP) is below a threshold are set to NaN, and interior gaps of
+at most ``max_gap`` frames are linearly interpolated (:func:`clean_pose`); longer gaps
+stay NaN.
+
+DeepLabCut ``.h5`` files are pandas/PyTables HDF5 stores and need ``tables``
+(``pip install "sharedrep[pose]"``); ``.csv`` files need nothing beyond pandas. SLEAP
+files need ``sleap-io`` (same extra).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sharedrep.data.io._common import (
+    DataFormatError,
+    Traces,
+    check_file,
+    require,
+)
+from sharedrep.data.preprocess import interpolate_gaps
+
+__all__ = ["clean_pose", "is_hdf5", "read_dlc", "read_sleap"]
+
+#: DeepLabCut's default ``pcutoff``.
+DEFAULT_MIN_LIKELIHOOD = 0.6
+#: Default longest gap (frames) that is interpolated.
+DEFAULT_MAX_GAP = 5
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(path: str | os.PathLike) -> bool:
+    """Whether the file carries the HDF5 signature (at offset 0, 512, 1024, ...).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    bool
+    """
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        off = 0
+        while off + 8 <= size:
+            fh.seek(off)
+            if fh.read(8) == _HDF5_MAGIC:
+                return True
+            off = 512 if off == 0 else off * 2
+    return False
+
+
+def clean_pose(
+    positions,
+    likelihood,
+    *,
+    min_likelihood: float | None = DEFAULT_MIN_LIKELIHOOD,
+    max_gap: int = DEFAULT_MAX_GAP,
+    bodyparts=None,
+    source: str = "pose",
+) -> tuple[np.ndarray, dict]:
+    """Likelihood thresholding and short-gap interpolation of pose tracks.
+
+    Parameters
+    ----------
+    positions : array_like, shape (T, B, D)
+        Coordinates (pixels) of ``B`` body parts in ``D`` dimensions.
+    likelihood : array_like, shape (T, B), or None
+        Per-point likelihood/score; None skips thresholding.
+    min_likelihood : float or None, default 0.6
+        Points with likelihood below this (or NaN) are set to NaN; None disables it.
+    max_gap : int, default 5
+        Longest run of missing frames that is linearly interpolated.
+    bodyparts : list of str, optional
+        Names used in error messages.
+    source : str
+        File name used in error messages.
+
+    Returns
+    -------
+    positions : numpy.ndarray, shape (T, B, D), float64
+        Cleaned copy (NaN where still missing).
+    info : dict
+        ``n_below_threshold`` (points), ``n_interpolated`` (values),
+        ``fraction_missing`` (per body part, after cleaning).
+
+    Raises
+    ------
+    DataFormatError
+        If a body part has no point at or above ``min_likelihood`` (or no finite
+        point at all); the message names the body parts and their best likelihood.
+    """
+    pos = np.array(positions, dtype=np.float64)
+    if pos.ndim != 3:
+        raise DataFormatError(f"{source}: positions must be (T, B, D), got {pos.shape}")
+    T, B, D = pos.shape
+    if T == 0 or B == 0:
+        raise DataFormatError(f"{source}: no pose samples ({T} frames, {B} body parts)")
+    names = list(bodyparts) if bodyparts is not None else [f"part{b}" for b in range(B)]
+    n_low = 0
+    if likelihood is not None and min_likelihood is not None:
+        lk = np.asarray(likelihood, dtype=np.float64)
+        if lk.shape != (T, B):
+            raise DataFormatError(f"{source}: likelihood has shape {lk.shape}, expected {(T, B)}")
+        low = ~(lk >= min_likelihood)  # NaN counts as low
+        n_low = int(low.sum())
+        all_low = np.flatnonzero(low.all(axis=0))
+        if all_low.size:
+            with np.errstate(all="ignore"):
+                best = [
+                    float(np.nanmax(lk[:, b])) if np.isfinite(lk[:, b]).any() else float("nan")
+                    for b in all_low
+                ]
+            detail = ", ".join(
+                f"{names[b]!r} (max {m:.3g})" for b, m in zip(all_low, best, strict=True)
+            )
+            raise DataFormatError(
+                f"{source}: no frame has likelihood >= {min_likelihood} for body part(s) "
+                f"{detail}; the tracking failed or min_likelihood is too high"
+            )
+        pos[low] = np.nan
+    flat = pos.reshape(T, B * D)
+    empty = np.flatnonzero(~np.isfinite(flat).any(axis=0))
+    if empty.size:
+        parts = sorted({names[j // D] for j in empty})
+        raise DataFormatError(f"{source}: body part(s) {parts} have no finite coordinate")
+    filled, n_interp = interpolate_gaps(flat, max_gap)
+    pos = filled.reshape(T, B, D)
+    frac = ~np.isfinite(pos).all(axis=2)
+    info = {
+        "n_below_threshold": n_low,
+        "n_interpolated": int(n_interp),
+        "fraction_missing": {names[b]: float(frac[:, b].mean()) for b in range(B)},
+        "min_likelihood": min_likelihood,
+        "max_gap": int(max_gap),
+    }
+    return pos, info
+
+
+def _time_base(T: int, timestamps, frame_rate, start_time: float, source: str):
+    if timestamps is not None and frame_rate is not None:
+        raise ValueError("give either timestamps or frame_rate, not both")
+    if timestamps is not None:
+        ts = np.asarray(timestamps, dtype=np.float64)
+        if ts.shape != (T,):
+            raise DataFormatError(f"{source}: {T} frames but {ts.size} timestamps given")
+        return ts
+    if frame_rate is not None:
+        if not (np.isfinite(frame_rate) and frame_rate > 0):
+            raise ValueError(f"frame_rate must be > 0 Hz, got {frame_rate!r}")
+        return start_time + np.arange(T) / float(frame_rate)
+    return None
+
+
+def _dlc_frame_to_traces(
+    df: pd.DataFrame,
+    source: str,
+    *,
+    individual,
+    bodyparts,
+    min_likelihood,
+    max_gap,
+    timestamps,
+    frame_rate,
+    start_time,
+) -> Traces:
+    cols = df.columns
+    if not isinstance(cols, pd.MultiIndex) or cols.nlevels not in (3, 4):
+        raise DataFormatError(
+            f"{source}: not DeepLabCut output (expected MultiIndex columns "
+            "scorer/bodyparts/coords or scorer/individuals/bodyparts/coords)"
+        )
+    if df.shape[0] == 0:
+        raise DataFormatError(f"{source}: DeepLabCut file has no frames")
+    scorers = list(dict.fromkeys(cols.get_level_values(0)))
+    if len(scorers) != 1:
+        raise DataFormatError(f"{source}: expected one scorer, found {scorers}")
+    coords_all = [str(c) for c in dict.fromkeys(cols.get_level_values(-1))]
+    if "likelihood" not in coords_all or not {"x", "y"} <= set(coords_all):
+        raise DataFormatError(
+            f"{source}: coords level is {coords_all}, expected 'x', 'y', 'likelihood'"
+        )
+    dims = [c for c in ("x", "y", "z") if c in coords_all]
+    sub = df
+    ind_name = None
+    if cols.nlevels == 4:
+        inds = [str(i) for i in dict.fromkeys(cols.get_level_values(1))]
+        if individual is None:
+            if len(inds) != 1:
+                raise ValueError(
+                    f"{source}: multi-animal file with individuals {inds}; pass individual="
+                )
+            individual = inds[0]
+        if str(individual) not in inds:
+            raise DataFormatError(f"{source}: no individual {individual!r} (have {inds})")
+        ind_name = str(individual)
+        sub = df.xs(ind_name, axis=1, level=1)
+    elif individual is not None:
+        raise ValueError(f"{source}: single-animal file; individual= does not apply")
+    sub = sub.droplevel(0, axis=1)
+    parts_all = [str(b) for b in dict.fromkeys(sub.columns.get_level_values(0))]
+    parts = parts_all if bodyparts is None else [str(b) for b in bodyparts]
+    missing = [b for b in parts if b not in parts_all]
+    if missing:
+        raise DataFormatError(f"{source}: body part(s) {missing} not in file (have {parts_all})")
+    T = sub.shape[0]
+    pos = np.empty((T, len(parts), len(dims)))
+    lk = np.empty((T, len(parts)))
+    try:
+        for b, bp in enumerate(parts):
+            block = sub[bp]
+            for d, c in enumerate(dims):
+                pos[:, b, d] = pd.to_numeric(block[c]).to_numpy(dtype=np.float64)
+            lk[:, b] = pd.to_numeric(block["likelihood"]).to_numpy(dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataFormatError(f"{source}: non-numeric or missing pose values ({err})") from None
+    cleaned, info = clean_pose(
+        pos,
+        lk,
+        min_likelihood=min_likelihood,
+        max_gap=max_gap,
+        bodyparts=parts,
+        source=source,
+    )
+    names = [f"{bp}_{c}" for bp in parts for c in dims]
+    info.update(scorer=str(scorers[0]), individual=ind_name, bodyparts=parts, coords=dims)
+    ts = _time_base(T, timestamps, frame_rate, start_time, source)
+    return Traces(
+        values=cleaned.reshape(T, -1),
+        names=names,
+        units=["pixels"] * len(names),
+        timestamps=ts,
+        source=source,
+        quality=np.repeat(lk, len(dims), axis=1),
+        info=info,
+    )
+
+
+def _read_dlc_csv(p: Path) -> pd.DataFrame:
+    try:
+        with open(p, encoding="utf-8") as fh:
+            head = [fh.readline() for _ in range(4)]
+    except UnicodeDecodeError:
+        raise DataFormatError(f"{p}: not a text CSV file (cannot decode as UTF-8)") from None
+    first = [h.split(",")[0].strip().strip('"').lower() for h in head]
+    if first[:1] != ["scorer"]:
+        raise DataFormatError(
+            f"{p}: not a DeepLabCut CSV (expected header rows 'scorer', 'bodyparts', "
+            f"'coords'; first cell is {first[0]!r})"
+        )
+    nh = 4 if len(first) > 1 and first[1] == "individuals" else 3
+    if len(first) < nh or first[nh - 1] != "coords":
+        raise DataFormatError(f"{p}: DeepLabCut CSV header is incomplete (no 'coords' row)")
+    try:
+        return pd.read_csv(p, header=list(range(nh)), index_col=0, encoding="utf-8")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataFormatError(f"{p}: cannot parse DeepLabCut CSV ({err})") from None
+
+
+def _read_dlc_h5(p: Path) -> pd.DataFrame:
+    if not is_hdf5(p):
+        raise DataFormatError(f"{p}: not an HDF5 file (no HDF5 signature)")
+    require("tables", "pose", "Reading DeepLabCut .h5 files")
+    try:
+        with pd.HDFStore(p, mode="r") as store:
+            keys = store.keys()
+            if "/df_with_missing" in keys:
+                key = "/df_with_missing"
+            elif len(keys) == 1:
+                key = keys[0]
+            else:
+                raise DataFormatError(
+                    f"{p}: expected one pandas table (DeepLabCut key 'df_with_missing'), "
+                    f"found keys {keys}"
+                )
+            df = store[key]
+    except DataFormatError:
+        raise
+    except Exception as err:  # PyTables/HDF5 raise many types on corrupt files
+        raise DataFormatError(
+            f"{p}: cannot read as a DeepLabCut HDF5 file ({type(err).__name__}: {err})"
+        ) from None
+    if not isinstance(df, pd.DataFrame):
+        raise DataFormatError(f"{p}: HDF5 store holds a {type(df).__name__}, not a DataFrame")
+    return df
+
+
+def read_dlc(
+    path: str | os.PathLike,
+    *,
+    min_likelihood: float | None = DEFAULT_MIN_LIKELIHOOD,
+    max_gap: int = DEFAULT_MAX_GAP,
+    bodyparts=None,
+    individual: str | None = None,
+    timestamps=None,
+    frame_rate: float | None = None,
+    start_time: float = 0.0,
+) -> Traces:
+    """Read DeepLabCut predictions from ``.h5`` or ``.csv``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.h5``/``.hdf5`` (pandas store, key ``df_with_missing``, MultiIndex columns
+        ``scorer/bodyparts/coords``) or ``.csv`` (3 header rows, or 4 with
+        ``individuals`` for multi-animal projects).
+    min_likelihood : float or None, default 0.6
+        Likelihood threshold (DeepLabCut's default ``pcutoff``); None keeps all points.
+    max_gap : int, default 5
+        Longest run of low-likelihood frames to interpolate linearly.
+    bodyparts : list of str, optional
+        Body parts to keep (default: all, file order).
+    individual : str, optional
+        Animal to read from a multi-animal file (required if it holds several).
+    timestamps : array_like, shape (T,), optional
+        Frame times in seconds (e.g. camera TTLs).
+    frame_rate : float, optional
+        Camera rate in Hz, used if ``timestamps`` is not given:
+        ``t = start_time + frame / frame_rate``.
+    start_time : float, default 0.0
+        Time of frame 0 in seconds (with ``frame_rate``).
+
+    Returns
+    -------
+    Traces
+        ``values`` (T, 2B) in pixels, ``names`` ``"<bodypart>_x"``, ``"<bodypart>_y"``,
+        ``quality`` the raw likelihoods, ``timestamps`` None unless a time base is given.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    DataFormatError
+        Wrong file type, truncated/corrupted file, unexpected columns, non-numeric
+        values, no frames, or a body part with every likelihood below the threshold.
+    ImportError
+        For ``.h5`` without PyTables installed.
+    """
+    p = check_file(path, "DeepLabCut file")
+    suffix = p.suffix.lower()
+    if suffix in (".h5", ".hdf5", ".hdf"):
+        df = _read_dlc_h5(p)
+    elif suffix == ".csv":
+        df = _read_dlc_csv(p)
+    else:
+        raise DataFormatError(f"{p}: unknown DeepLabCut file type {suffix!r} (use .h5 or .csv)")
+    return _dlc_frame_to_traces(
+        df,
+        str(p),
+        individual=individual,
+        bodyparts=bodyparts,
+        min_likelihood=min_likelihood,
+        max_gap=max_gap,
+        timestamps=timestamps,
+        frame_rate=frame_rate,
+        start_time=start_time,
+    )
+
+
+def read_sleap(
+    path: str | os.PathLike,
+    *,
+    track: str | None = None,
+    min_score: float | None = None,
+    max_gap: int = DEFAULT_MAX_GAP,
+    bodyparts=None,
+    video: int = 0,
+    timestamps=None,
+    frame_rate: float | None = None,
+    start_time: float = 0.0,
+) -> Traces:
+    """Read SLEAP predictions and proofread labels (``.slp``) with ``sleap-io``.
+
+    User-labelled (proofread) instances are read as well as predicted ones; where a
+    frame holds both for the same animal (same track, or for untracked single-animal
+    files, the same frame), the user instance is used, as in SLEAP. User instances
+    have no scores: their points get score 1.0, so ``min_score`` never drops them.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        SLEAP labels file.
+    track : str, optional
+        Track (animal) to read; required if the file has several tracks. Untracked
+        single-animal files are read if each frame has at most one instance.
+    min_score : float, optional
+        Point-score threshold below which points are set to NaN (None: keep all).
+        Points of user instances have score 1.0.
+    max_gap : int, default 5
+        Longest run of missing frames to interpolate.
+    bodyparts : list of str, optional
+        Skeleton nodes to keep (default: all, skeleton order).
+    video : int, default 0
+        Video index within the labels file.
+    timestamps : array_like, shape (T,), optional
+        Frame times in seconds.
+    frame_rate : float, optional
+        Camera rate in Hz (if no ``timestamps``).
+    start_time : float, default 0.0
+        Time of frame 0 in seconds (with ``frame_rate``).
+
+    Returns
+    -------
+    Traces
+        ``values`` (T, 2B) pixels, one row per video frame from 0 to the last labelled
+        frame; frames without an instance are NaN before gap interpolation;
+        ``quality`` the point scores (1.0 for user instances).
+
+    Raises
+    ------
+    FileNotFoundError, DataFormatError, ImportError
+        Missing file; unreadable / non-SLEAP file, no instances, unknown track or
+        body part; ``sleap-io`` not installed (``pip install "sharedrep[pose]"``).
+    """
+    p = check_file(path, "SLEAP file")
+    if not is_hdf5(p):
+        raise DataFormatError(f"{p}: not a SLEAP .slp file (no HDF5 signature)")
+    sio = require("sleap_io", "pose", "Reading SLEAP files")
+    try:
+        labels = sio.load_slp(str(p), open_videos=False)
+    except Exception as err:  # sleap-io / h5py raise many types on corrupt files
+        raise DataFormatError(
+            f"{p}: cannot read as a SLEAP file ({type(err).__name__}: {err})"
+        ) from None
+    if len(labels.videos) == 0 or len(labels.labeled_frames) == 0:
+        raise DataFormatError(f"{p}: SLEAP file has no labelled frames")
+    if not 0 <= video < len(labels.videos):
+        raise ValueError(f"{p}: video index {video} out of range ({len(labels.videos)} videos)")
+    nodes = [str(n) for n in labels.skeletons[0].node_names]
+    tracks = [t.name for t in labels.tracks]
+    try:
+        if tracks:
+            arr = labels.numpy(video=video, return_confidence=True, user_instances=True)
+            if track is None:
+                if len(tracks) != 1:
+                    raise ValueError(f"{p}: file has tracks {tracks}; pass track=")
+                k = 0
+            elif track in tracks:
+                k = tracks.index(track)
+            else:
+                raise DataFormatError(f"{p}: no track {track!r} (have {tracks})")
+        else:
+            if track is not None:
+                raise DataFormatError(f"{p}: file has no tracks; track={track!r} does not apply")
+            arr = labels.numpy(
+                video=video, untracked=True, return_confidence=True, user_instances=True
+            )
+            if arr.shape[1] > 1:
+                raise DataFormatError(
+                    f"{p}: up to {arr.shape[1]} untracked instances per frame; run "
+                    "tracking in SLEAP first"
+                )
+            k = 0
+    except (DataFormatError, ValueError):
+        raise
+    except Exception as err:
+        raise DataFormatError(
+            f"{p}: cannot extract tracks ({type(err).__name__}: {err})"
+        ) from None
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.ndim != 4 or arr.shape[1] == 0:
+        raise DataFormatError(f"{p}: SLEAP file has no instances (predicted or user-labelled)")
+    arr = arr[:, k]  # (T, B, 3)
+    if bodyparts is not None:
+        parts = [str(b) for b in bodyparts]
+        missing = [b for b in parts if b not in nodes]
+        if missing:
+            raise DataFormatError(f"{p}: body part(s) {missing} not in file (have {nodes})")
+        arr = arr[:, [nodes.index(b) for b in parts]]
+        nodes = parts
+    pos, score = arr[..., :2], arr[..., 2]
+    if not np.isfinite(pos).any():
+        raise DataFormatError(f"{p}: SLEAP file has no labelled or predicted points")
+    cleaned, info = clean_pose(
+        pos,
+        score if min_score is not None else None,
+        min_likelihood=min_score,
+        max_gap=max_gap,
+        bodyparts=nodes,
+        source=str(p),
+    )
+    T = cleaned.shape[0]
+    names = [f"{n}_{c}" for n in nodes for c in ("x", "y")]
+    info.update(track=tracks[k] if tracks else None, bodyparts=nodes, coords=["x", "y"])
+    return Traces(
+        values=cleaned.reshape(T, -1),
+        names=names,
+        units=["pixels"] * len(names),
+        timestamps=_time_base(T, timestamps, frame_rate, start_time, str(p)),
+        source=str(p),
+        quality=np.repeat(score, 2, axis=1),
+        info=info,
+    )

@@ -1,0 +1,868 @@
+"""The data model: one recording session, and collections of sessions.
+
+A :class:`Session` holds what one imaging (or electrophysiology) session of one subject
+contributes to an analysis: neural activity ``(T, N)`` with unit ids, behaviour
+``(T, p)`` with feature names and units, both on one time base, plus the trials table
+and stimulation intervals. A :class:`SessionCollection` groups sessions and turns a
+selection (population, stage) into the arguments of :meth:`sharedrep.ShaReD.fit`.
+
+Only numpy and pandas are used here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FitArgs", "Session", "SessionCollection", "TRIAL_COLUMNS"]
+
+#: Relative tolerance within which two sampling rates count as the same rate (timestamp
+#: jitter: 29.97 and 30 Hz are one rate; 10 and 30 Hz are not).
+RATE_TOLERANCE = 0.01
+
+#: Conventional trials-table columns (seconds, except ``outcome``). Only ``start_time``
+#: and ``stop_time`` are required; the others are used when present.
+TRIAL_COLUMNS = (
+    "start_time",
+    "stop_time",
+    "cue_time",
+    "movement_onset_time",
+    "reward_time",
+    "outcome",
+)
+
+
+def _interval_table(df, label: str, *, allow_overlap: bool) -> pd.DataFrame:
+    """Validate and copy a table of [start_time, stop_time) intervals."""
+    if df is None:
+        return pd.DataFrame(
+            {"start_time": np.zeros(0), "stop_time": np.zeros(0)},
+        )
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{label} must be a pandas DataFrame, got {type(df).__name__}")
+    out = df.copy()
+    missing = [c for c in ("start_time", "stop_time") if c not in out.columns]
+    if missing:
+        raise ValueError(f"{label} lacks required column(s) {missing}")
+    for c in out.columns:
+        if str(c).endswith("_time"):
+            try:
+                out[c] = pd.to_numeric(out[c]).astype(np.float64)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{label} column {c!r} must hold times in seconds") from err
+    st = out["start_time"].to_numpy()
+    sp = out["stop_time"].to_numpy()
+    if not (np.all(np.isfinite(st)) and np.all(np.isfinite(sp))):
+        raise ValueError(f"{label} has non-finite start_time/stop_time")
+    if np.any(sp < st):
+        i = int(np.argmax(sp < st))
+        raise ValueError(
+            f"{label} row {i}: stop_time {float(sp[i])!r} < start_time {float(st[i])!r}"
+        )
+    if not allow_overlap and st.size > 1:
+        o = np.argsort(st, kind="stable")
+        if np.any(st[o][1:] < sp[o][:-1]):
+            k = int(np.argmax(st[o][1:] < sp[o][:-1]))
+            raise ValueError(
+                f"{label} rows {int(o[k])} and {int(o[k + 1])} overlap; trials must be "
+                "disjoint [start_time, stop_time) intervals"
+            )
+    return out
+
+
+@dataclass(kw_only=True, eq=False)
+class Session:
+    """One recording session of one subject, on a single time base.
+
+    Parameters
+    ----------
+    subject : str
+        Subject (animal) id.
+    session_id : str, optional
+        Unique id of the session; default ``"<subject>-day<day>"`` or ``subject``.
+    day : int, optional
+        Day of training.
+    stage : str, optional
+        Learning stage (e.g. ``"novice"``, ``"expert"``).
+    population : str, optional
+        Recorded population / brain region (e.g. ``"motor thalamus"``).
+    neural : array_like, shape (T, N)
+        Neural activity (e.g. dF/F, unitless; or spike counts per bin); stored as
+        float64. NaN is allowed here (see :meth:`nonfinite_samples`) but not in
+        :meth:`SessionCollection.to_fit_args`.
+    timestamps : array_like, shape (T,)
+        Sample times in seconds, finite and strictly increasing.
+    unit_ids : array_like, shape (N,), optional
+        Unique unit (ROI, bouton, axon, spike unit) ids; default ``0 .. N-1``.
+    behavior : array_like, shape (T, p) or (T,), optional
+        Behaviour on the same time base; default: no features (``p = 0``). A pandas
+        DataFrame (Series) contributes its column names (its name) as the default
+        ``behavior_names``; its index is ignored (rows are samples in order).
+    behavior_names : sequence of str, length p, optional
+        Unique feature names; default the DataFrame column names or Series name of
+        ``behavior``, else ``"behavior_0" ..``.
+    behavior_units : str or sequence of str, length p, optional
+        Physical unit of each feature; default ``"a.u."``.
+    trials : pandas.DataFrame, optional
+        One row per trial with ``start_time`` and ``stop_time`` (seconds; disjoint
+        half-open intervals) and, when known, ``cue_time``, ``movement_onset_time``,
+        ``reward_time`` (seconds) and ``outcome`` (see :data:`TRIAL_COLUMNS`).
+    stimulation : pandas.DataFrame, optional
+        Stimulation intervals: ``start_time``, ``stop_time`` (seconds), extra columns
+        (site, power, ...) allowed.
+    metadata : dict, optional
+        Anything else (subject details, source file, acquisition settings).
+
+    Raises
+    ------
+    ValueError
+        On inconsistent shapes, non-monotonic timestamps, duplicate ids or names, with
+        a message naming the session and the array, e.g.
+        ``"session 'm1-d3' (subject 'm1'): neural has 500 rows but timestamps has 499"``.
+    TypeError
+        On non-numeric arrays or tables of the wrong type.
+
+    Notes
+    -----
+    Arrays are converted with :func:`numpy.asarray` (no copy when already float64);
+    no method modifies a session in place: :meth:`select_time`, :meth:`mask_samples`
+    and :meth:`replace` return new sessions.
+    """
+
+    subject: str
+    session_id: str | None = None
+    day: int | None = None
+    stage: str | None = None
+    population: str | None = None
+    neural: np.ndarray
+    timestamps: np.ndarray
+    unit_ids: np.ndarray | None = None
+    behavior: np.ndarray | None = None
+    behavior_names: list[str] | None = None
+    behavior_units: list[str] | None = None
+    trials: pd.DataFrame | None = None
+    stimulation: pd.DataFrame | None = None
+    metadata: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        if isinstance(self.subject, (int, np.integer)):
+            self.subject = str(self.subject)
+        if not isinstance(self.subject, str) or not self.subject:
+            raise ValueError(f"subject must be a non-empty string, got {self.subject!r}")
+        if self.day is not None:
+            d = self.day
+            if isinstance(d, (float, np.floating)) and float(d).is_integer():
+                d = int(d)
+            if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+                raise ValueError(f"subject {self.subject!r}: day must be an integer, got {d!r}")
+            self.day = int(d)
+        if self.session_id is None:
+            self.session_id = self.subject if self.day is None else f"{self.subject}-day{self.day}"
+        self.session_id = str(self.session_id)
+        for name in ("stage", "population"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                raise ValueError(f"{self._label}: {name} must be a string, got {v!r}")
+        lab = self._label
+
+        self.neural = self._numeric(self.neural, "neural")
+        if self.neural.ndim != 2:
+            raise ValueError(f"{lab}: neural must be 2-D (T, N), got shape {self.neural.shape}")
+        T, N = self.neural.shape
+        if T == 0:
+            raise ValueError(f"{lab}: neural has no samples (empty session)")
+        if N == 0:
+            raise ValueError(f"{lab}: neural has no units")
+
+        self.timestamps = self._numeric(self.timestamps, "timestamps")
+        if self.timestamps.ndim != 1:
+            raise ValueError(f"{lab}: timestamps must be 1-D, got shape {self.timestamps.shape}")
+        if self.timestamps.size != T:
+            raise ValueError(
+                f"{lab}: neural has {T} rows but timestamps has {self.timestamps.size}"
+            )
+        if not np.all(np.isfinite(self.timestamps)):
+            raise ValueError(f"{lab}: timestamps contain NaN or inf")
+        dt = np.diff(self.timestamps)
+        if np.any(dt <= 0):
+            i = int(np.argmax(dt <= 0))
+            raise ValueError(
+                f"{lab}: timestamps are not strictly increasing (index {i + 1}: "
+                f"{float(self.timestamps[i + 1])!r} after {float(self.timestamps[i])!r})"
+            )
+
+        if self.unit_ids is None:
+            self.unit_ids = np.arange(N)
+        else:
+            self.unit_ids = np.asarray(self.unit_ids)
+            if self.unit_ids.ndim != 1 or self.unit_ids.size != N:
+                raise ValueError(
+                    f"{lab}: neural has {N} columns but unit_ids has {self.unit_ids.size} entries"
+                )
+            if np.unique(self.unit_ids).size != N:
+                raise ValueError(f"{lab}: unit_ids are not unique")
+
+        if self.behavior is None:
+            self.behavior = np.zeros((T, 0))
+        if self.behavior_names is None:
+            # a DataFrame's column names (a Series' name) are the feature names, unless
+            # they are the default positions 0 .. p-1
+            if isinstance(self.behavior, pd.DataFrame) and not isinstance(
+                self.behavior.columns, pd.RangeIndex
+            ):
+                self.behavior_names = [str(c) for c in self.behavior.columns]
+            elif isinstance(self.behavior, pd.Series) and self.behavior.name is not None:
+                self.behavior_names = [str(self.behavior.name)]
+        self.behavior = self._numeric(self.behavior, "behavior")
+        if self.behavior.ndim == 1:
+            self.behavior = self.behavior[:, None]
+        if self.behavior.ndim != 2:
+            raise ValueError(
+                f"{lab}: behavior must be 2-D (T, p), got shape {self.behavior.shape}"
+            )
+        if self.behavior.shape[0] != T:
+            raise ValueError(
+                f"{lab}: neural has {T} rows but behavior has {self.behavior.shape[0]}"
+            )
+        p = self.behavior.shape[1]
+        if self.behavior_names is None:
+            self.behavior_names = [f"behavior_{j}" for j in range(p)]
+        else:
+            self.behavior_names = [str(n) for n in self.behavior_names]
+        if len(self.behavior_names) != p:
+            raise ValueError(
+                f"{lab}: behavior has {p} columns but behavior_names has "
+                f"{len(self.behavior_names)} entries"
+            )
+        if len(set(self.behavior_names)) != p:
+            dup = sorted({n for n in self.behavior_names if self.behavior_names.count(n) > 1})
+            raise ValueError(f"{lab}: duplicate behavior_names {dup}")
+        if self.behavior_units is None:
+            self.behavior_units = ["a.u."] * p
+        elif isinstance(self.behavior_units, str):
+            self.behavior_units = [self.behavior_units] * p
+        else:
+            self.behavior_units = [str(u) for u in self.behavior_units]
+        if len(self.behavior_units) != p:
+            raise ValueError(
+                f"{lab}: behavior has {p} columns but behavior_units has "
+                f"{len(self.behavior_units)} entries"
+            )
+
+        try:
+            self.trials = _interval_table(self.trials, "trials", allow_overlap=False)
+            self.stimulation = _interval_table(self.stimulation, "stimulation", allow_overlap=True)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{lab}: {err}") from None
+        if not isinstance(self.metadata, dict):
+            raise TypeError(f"{lab}: metadata must be a dict")
+        self.metadata = dict(self.metadata)
+
+    @property
+    def _label(self) -> str:
+        return f"session {self.session_id!r} (subject {self.subject!r})"
+
+    def _numeric(self, x, name: str) -> np.ndarray:
+        if isinstance(x, (pd.DataFrame, pd.Series)):
+            x = x.to_numpy()
+        a = np.asarray(x)
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{self._label}: {name} must be numeric, got dtype {a.dtype}")
+        return a.astype(np.float64, copy=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Session(subject={self.subject!r}, session_id={self.session_id!r}, "
+            f"day={self.day!r}, stage={self.stage!r}, population={self.population!r}, "
+            f"T={self.n_samples}, N={self.n_units}, behavior={self.behavior_names!r}, "
+            f"trials={len(self.trials)})"
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_samples(self) -> int:
+        """Number of samples ``T``."""
+        return int(self.neural.shape[0])
+
+    @property
+    def n_units(self) -> int:
+        """Number of units ``N``."""
+        return int(self.neural.shape[1])
+
+    @property
+    def n_behavior(self) -> int:
+        """Number of behaviour features ``p``."""
+        return int(self.behavior.shape[1])
+
+    @property
+    def sampling_rate(self) -> float:
+        """Sampling rate in Hz, ``1 / median(diff(timestamps))`` (NaN if ``T < 2``)."""
+        if self.n_samples < 2:
+            return math.nan
+        return float(1.0 / np.median(np.diff(self.timestamps)))
+
+    # ------------------------------------------------------------------ methods
+    def replace(self, **changes) -> Session:
+        """Return a new, re-validated session with some fields changed.
+
+        Parameters
+        ----------
+        **changes
+            Field values, as in the constructor.
+
+        Returns
+        -------
+        Session
+        """
+        return replace(self, **changes)
+
+    def trial_ids(self) -> np.ndarray:
+        """Trial of each sample.
+
+        Returns
+        -------
+        numpy.ndarray, shape (T,), int
+            Row position (0-based) in :attr:`trials` of the trial whose
+            ``[start_time, stop_time)`` contains the sample; -1 outside every trial.
+        """
+        ids = np.full(self.n_samples, -1, dtype=np.int64)
+        if len(self.trials) == 0:
+            return ids
+        st = self.trials["start_time"].to_numpy()
+        sp = self.trials["stop_time"].to_numpy()
+        t = self.timestamps
+        for k in range(st.size):
+            lo, hi = np.searchsorted(t, [st[k], sp[k]], side="left")
+            ids[lo:hi] = k
+        return ids
+
+    def nonfinite_samples(self) -> np.ndarray:
+        """Samples where any neural or behaviour value is NaN or inf.
+
+        Returns
+        -------
+        numpy.ndarray, shape (T,), bool
+            True where a sample is not finite (pass to :meth:`mask_samples`).
+        """
+        bad = ~np.isfinite(self.neural).all(axis=1)
+        if self.n_behavior:
+            bad |= ~np.isfinite(self.behavior).all(axis=1)
+        return bad
+
+    def _subset(self, keep: np.ndarray, what: str) -> Session:
+        if not keep.any():
+            raise ValueError(f"{self._label}: {what} leaves no samples")
+        return replace(
+            self,
+            neural=self.neural[keep],
+            timestamps=self.timestamps[keep],
+            behavior=self.behavior[keep],
+        )
+
+    def select_time(self, start: float | None = None, stop: float | None = None) -> Session:
+        """Keep the samples with ``start <= t < stop``.
+
+        Trials and stimulation intervals overlapping the window are kept unchanged.
+
+        Parameters
+        ----------
+        start, stop : float, optional
+            Window in seconds (open-ended if None).
+
+        Returns
+        -------
+        Session
+
+        Raises
+        ------
+        ValueError
+            If no sample falls in the window.
+        """
+        lo = -np.inf if start is None else float(start)
+        hi = np.inf if stop is None else float(stop)
+        keep = (self.timestamps >= lo) & (self.timestamps < hi)
+        new = self._subset(keep, f"select_time({start!r}, {stop!r})")
+        for attr in ("trials", "stimulation"):
+            df = getattr(new, attr)
+            ov = (df["stop_time"] > lo) & (df["start_time"] < hi)
+            setattr(new, attr, df.loc[ov].copy())
+        return new
+
+    def mask_samples(self, exclude) -> Session:
+        """Remove samples (e.g. frames with stimulation artefacts).
+
+        Parameters
+        ----------
+        exclude : array_like of bool, shape (T,)
+            True for samples to drop (as returned by
+            :func:`sharedrep.data.preprocess.exclusion_mask` or :meth:`nonfinite_samples`).
+
+        Returns
+        -------
+        Session
+            The remaining samples; trials and stimulation tables are unchanged. The
+            time base then has gaps: :meth:`groups` splits there so that lag windows
+            never span removed samples.
+
+        Raises
+        ------
+        ValueError
+            If ``exclude`` has the wrong shape or removes every sample.
+        """
+        m = np.asarray(exclude)
+        if m.dtype != bool or m.shape != (self.n_samples,):
+            raise ValueError(
+                f"{self._label}: exclude must be a boolean array of shape "
+                f"({self.n_samples},), got dtype {m.dtype} shape {m.shape}"
+            )
+        return self._subset(~m, "mask_samples")
+
+    def groups(self, *, split_gaps: bool = True, gap_factor: float = 1.5) -> np.ndarray:
+        """Contiguous-segment ids for cross-validation and lag embedding.
+
+        A new id starts at every change of trial (including runs outside trials) and,
+        if ``split_gaps``, wherever consecutive timestamps are more than
+        ``gap_factor`` median sampling intervals apart (removed samples, pauses).
+
+        Parameters
+        ----------
+        split_gaps : bool, default True
+            Split segments at time gaps.
+        gap_factor : float, default 1.5
+            Gap threshold in units of the median sampling interval.
+
+        Returns
+        -------
+        numpy.ndarray, shape (T,), int
+            Ids ``0, 1, ...`` in time order.
+        """
+        tid = self.trial_ids()
+        new = np.r_[True, tid[1:] != tid[:-1]]
+        if split_gaps and self.n_samples > 1:
+            d = np.diff(self.timestamps)
+            new[1:] |= d > gap_factor * np.median(d)
+        return np.cumsum(new) - 1
+
+    def copy(self) -> Session:
+        """Deep copy (arrays and tables copied).
+
+        Returns
+        -------
+        Session
+        """
+        return replace(
+            self,
+            neural=self.neural.copy(),
+            timestamps=self.timestamps.copy(),
+            unit_ids=self.unit_ids.copy(),
+            behavior=self.behavior.copy(),
+            behavior_names=list(self.behavior_names),
+            behavior_units=list(self.behavior_units),
+            metadata=dict(self.metadata),
+        )
+
+
+@dataclass(eq=False)
+class FitArgs:
+    """Arguments for :meth:`sharedrep.ShaReD.fit`, one list entry per subject.
+
+    Use as ``model.fit(a.neural, a.behavior, groups=a.groups)``.
+
+    Attributes
+    ----------
+    neural : list of numpy.ndarray, each (T_s, N_s)
+    behavior : list of numpy.ndarray, each (T_s, p), columns in ``behavior_names`` order
+    groups : list of numpy.ndarray, each (T_s,), int
+        Segment ids (trials, inter-trial runs, gaps, session boundaries; see
+        :meth:`Session.groups`), unique within a subject.
+    subjects : list of str
+    session_ids : list of list of str
+        Sessions concatenated (in time order of the list) for each subject.
+    behavior_names, behavior_units : list of str, length p
+    unit_ids : list of numpy.ndarray, each (N_s,)
+    """
+
+    neural: list[np.ndarray]
+    behavior: list[np.ndarray]
+    groups: list[np.ndarray]
+    subjects: list[str]
+    session_ids: list[list[str]]
+    behavior_names: list[str]
+    behavior_units: list[str]
+    unit_ids: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.subjects)
+
+
+def _accepted(wanted, as_str: bool = False) -> tuple | None:
+    """Normalise a filter criterion to the tuple of accepted values (None: accept all).
+
+    A string (or bytes) or a scalar (numpy scalars and 0-d arrays included) is one
+    value; any other iterable (list, tuple, set, frozenset, array, Series, generator) is
+    a collection of accepted values. With ``as_str`` (fields stored as strings, e.g.
+    ``subject``) every value except None is converted with :class:`str`, so that
+    ``subject=1`` matches the subject stored as ``"1"``.
+    """
+    if wanted is None:
+        return None
+    if isinstance(wanted, (str, bytes)) or not isinstance(wanted, Iterable):
+        values = (wanted,)
+    elif isinstance(wanted, np.ndarray) and wanted.ndim == 0:
+        values = (wanted.item(),)
+    else:
+        values = tuple(wanted)
+    if as_str:
+        values = tuple(v if v is None or isinstance(v, (str, bytes)) else str(v) for v in values)
+    return values
+
+
+def _match(value, accepted: tuple | None) -> bool:
+    """Whether ``value`` is one of ``accepted`` (from :func:`_accepted`; None: any)."""
+    if accepted is None:
+        return True
+    return any(bool(value == w) for w in accepted)
+
+
+class SessionCollection(Sequence):
+    """An ordered group of sessions (a study), selectable by subject / population / stage.
+
+    Parameters
+    ----------
+    sessions : iterable of Session
+    name : str, optional
+        Study name.
+    analysis : dict, optional
+        Analysis settings (from the study file).
+    source : str, optional
+        Path of the study file.
+
+    Raises
+    ------
+    TypeError
+        If an element is not a :class:`Session`.
+    ValueError
+        If two sessions share a ``session_id``.
+    """
+
+    def __init__(
+        self,
+        sessions: Iterable[Session] = (),
+        *,
+        name: str | None = None,
+        analysis: dict | None = None,
+        source: str | None = None,
+    ) -> None:
+        self._sessions = list(sessions)
+        for i, s in enumerate(self._sessions):
+            if not isinstance(s, Session):
+                raise TypeError(f"element {i} is a {type(s).__name__}, not a Session")
+        ids = [s.session_id for s in self._sessions]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate session_id(s): {dup}")
+        self.name = name
+        self.analysis = dict(analysis or {})
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return SessionCollection(
+                self._sessions[i], name=self.name, analysis=self.analysis, source=self.source
+            )
+        if isinstance(i, str):
+            for s in self._sessions:
+                if s.session_id == i:
+                    return s
+            raise KeyError(f"no session with session_id {i!r}")
+        return self._sessions[i]
+
+    def __iter__(self) -> Iterator[Session]:
+        return iter(self._sessions)
+
+    def __repr__(self) -> str:
+        return (
+            f"SessionCollection({len(self)} sessions, subjects={self.subjects}, "
+            f"populations={self.populations}, stages={self.stages})"
+        )
+
+    @property
+    def subjects(self) -> list[str]:
+        """Subject ids in order of first appearance."""
+        return list(dict.fromkeys(s.subject for s in self._sessions))
+
+    @property
+    def populations(self) -> list[str | None]:
+        """Populations in order of first appearance."""
+        return list(dict.fromkeys(s.population for s in self._sessions))
+
+    @property
+    def stages(self) -> list[str | None]:
+        """Stages in order of first appearance."""
+        return list(dict.fromkeys(s.stage for s in self._sessions))
+
+    def filter(self, *, subject=None, population=None, stage=None, day=None) -> SessionCollection:
+        """Sessions matching every given criterion (a value or a collection of values).
+
+        Parameters
+        ----------
+        subject, population, stage, day : optional
+            Value (numpy scalars included, e.g. from ``summary()``; ``day=1.0`` matches
+            day 1), or a list, tuple, set, frozenset, array or other iterable (not a
+            string) of accepted values; None accepts everything. Subject, population
+            and stage are stored as strings, so their values are compared as strings
+            (``subject=1`` matches the subject ``"1"`` of ``Session(subject=1)``).
+
+        Returns
+        -------
+        SessionCollection
+        """
+        subject = _accepted(subject, as_str=True)
+        population = _accepted(population, as_str=True)
+        stage = _accepted(stage, as_str=True)
+        day = _accepted(day)
+        keep = [
+            s
+            for s in self._sessions
+            if _match(s.subject, subject)
+            and _match(s.population, population)
+            and _match(s.stage, stage)
+            and _match(s.day, day)
+        ]
+        return SessionCollection(keep, name=self.name, analysis=self.analysis, source=self.source)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per session: ids, metadata, sizes, sampling rate, trials, features.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        rows = [
+            {
+                "session_id": s.session_id,
+                "subject": s.subject,
+                "day": s.day,
+                "stage": s.stage,
+                "population": s.population,
+                "n_samples": s.n_samples,
+                "n_units": s.n_units,
+                "sampling_rate": s.sampling_rate,
+                "duration_s": float(s.timestamps[-1] - s.timestamps[0]),
+                "n_trials": len(s.trials),
+                "behavior_names": ",".join(s.behavior_names),
+            }
+            for s in self._sessions
+        ]
+        return pd.DataFrame(rows)
+
+    def to_fit_args(
+        self,
+        population=None,
+        stage=None,
+        *,
+        subjects=None,
+        within_trials: bool = False,
+        split_gaps: bool = True,
+    ) -> FitArgs:
+        """Arguments of :meth:`ShaReD.fit` for the sessions of one population and stage.
+
+        Sessions of the same subject that match are concatenated in collection order
+        (they must have identical ``unit_ids``, i.e. tracked units); group ids restart
+        at every session boundary so no lag window crosses it. Behaviour columns are
+        put in the first subject's order; every subject must have the same feature
+        names (and units).
+
+        Parameters
+        ----------
+        population, stage : str or collection of str, optional
+            Selection (None: all).
+        subjects : str or collection of str, optional
+            Restrict to these subjects.
+        within_trials : bool, default False
+            Keep only samples inside trials.
+        split_gaps : bool, default True
+            Start a new group at time gaps (see :meth:`Session.groups`).
+
+        Returns
+        -------
+        FitArgs
+
+        Raises
+        ------
+        ValueError
+            No matching sessions; behaviour names or units differing across
+            subjects; a subject's sessions with different units; NaN/inf in the
+            selected data (the message names the sessions; drop those samples with
+            ``Session.mask_samples(session.nonfinite_samples())``); no behaviour.
+        """
+        sel = self.filter(population=population, stage=stage, subject=subjects)
+        if len(sel) == 0:
+            raise ValueError(
+                f"no sessions match population={population!r}, stage={stage!r}, "
+                f"subjects={subjects!r} (available populations {self.populations}, "
+                f"stages {self.stages}, subjects {self.subjects})"
+            )
+        ref = sel[0]
+        names = list(ref.behavior_names)
+        units = dict(zip(ref.behavior_names, ref.behavior_units, strict=True))
+        problems = []
+        if not names:
+            problems.append(f"session {ref.session_id!r} has no behaviour features")
+        for s in sel:
+            if set(s.behavior_names) != set(names):
+                extra = sorted(set(s.behavior_names) - set(names))
+                missing = sorted(set(names) - set(s.behavior_names))
+                problems.append(
+                    f"behaviour names differ: session {s.session_id!r} (subject "
+                    f"{s.subject!r}) vs {ref.session_id!r} (subject {ref.subject!r}): "
+                    f"extra {extra}, missing {missing}"
+                )
+                continue
+            for n, u in zip(s.behavior_names, s.behavior_units, strict=True):
+                if u != units[n]:
+                    problems.append(
+                        f"behaviour {n!r} is in {u!r} in session {s.session_id!r} but in "
+                        f"{units[n]!r} in session {ref.session_id!r}"
+                    )
+            bad = s.nonfinite_samples()
+            if within_trials:
+                bad &= s.trial_ids() >= 0
+            if bad.any():
+                problems.append(
+                    f"session {s.session_id!r} (subject {s.subject!r}) has {int(bad.sum())} "
+                    "sample(s) with NaN/inf in neural or behavior; remove them with "
+                    "session.mask_samples(session.nonfinite_samples())"
+                )
+        by_subject: dict[str, list[Session]] = {}
+        for s in sel:
+            by_subject.setdefault(s.subject, []).append(s)
+        for subj, ss in by_subject.items():
+            for s in ss[1:]:
+                if s.n_units != ss[0].n_units or not np.array_equal(s.unit_ids, ss[0].unit_ids):
+                    problems.append(
+                        f"subject {subj!r}: sessions {ss[0].session_id!r} ({ss[0].n_units} "
+                        f"units) and {s.session_id!r} ({s.n_units} units) have different "
+                        "unit ids and cannot be concatenated; select one day or align units"
+                    )
+        if problems:
+            raise ValueError("cannot build fit arguments:\n  - " + "\n  - ".join(problems))
+
+        out = FitArgs([], [], [], [], [], names, [units[n] for n in names], [])
+        for subj, ss in by_subject.items():
+            Xs, Ys, Gs = [], [], []
+            offset = 0
+            for s in ss:
+                order = [s.behavior_names.index(n) for n in names]
+                g = s.groups(split_gaps=split_gaps)
+                keep = np.ones(s.n_samples, dtype=bool)
+                if within_trials:
+                    keep = s.trial_ids() >= 0
+                    if not keep.any():
+                        raise ValueError(f"session {s.session_id!r} has no samples in trials")
+                g = g[keep]
+                _, g = np.unique(g, return_inverse=True)
+                Xs.append(s.neural[keep])
+                Ys.append(s.behavior[keep][:, order])
+                Gs.append(g + offset)
+                offset += int(g.max()) + 1
+            out.neural.append(np.concatenate(Xs))
+            out.behavior.append(np.concatenate(Ys))
+            out.groups.append(np.concatenate(Gs))
+            out.subjects.append(subj)
+            out.session_ids.append([s.session_id for s in ss])
+            out.unit_ids.append(ss[0].unit_ids.copy())
+        return out
+
+    @classmethod
+    def from_arrays(
+        cls,
+        neural: Sequence,
+        behavior: Sequence,
+        groups: Sequence | None = None,
+        *,
+        subjects: Sequence[str] | None = None,
+        sampling_rate: float = 1.0,
+        behavior_names: Sequence[str] | None = None,
+        population: str | None = None,
+        stage: str | None = None,
+        day: int | None = None,
+    ) -> SessionCollection:
+        """Wrap per-subject arrays (e.g. ``sharedrep.sim.generic`` output) as sessions.
+
+        Each run of equal consecutive group ids becomes one trial
+        (``[t_first, t_last + 1/sampling_rate)``), so
+        ``to_fit_args(...).groups`` reproduces the grouping; sessions can then be
+        exported with :func:`sharedrep.data.io.write_nwb`.
+
+        Parameters
+        ----------
+        neural : list of array_like, each (T_s, N_s)
+        behavior : list of array_like, each (T_s, p)
+        groups : list of array_like, each (T_s,), optional
+            Trial ids.
+        subjects : list of str, optional
+            Default ``"subject-0"``, ``"subject-1"``, ...
+        sampling_rate : float, default 1.0
+            Hz; timestamps are ``arange(T_s) / sampling_rate``.
+        behavior_names : list of str, optional
+        population, stage : str, optional
+        day : int, optional
+
+        Returns
+        -------
+        SessionCollection
+        """
+        if len(neural) != len(behavior):
+            raise ValueError(f"neural has {len(neural)} subjects but behavior has {len(behavior)}")
+        if groups is not None and len(groups) != len(neural):
+            raise ValueError(f"neural has {len(neural)} subjects but groups has {len(groups)}")
+        if subjects is None:
+            subjects = [f"subject-{i}" for i in range(len(neural))]
+        if len(subjects) != len(neural):
+            raise ValueError(f"{len(neural)} subjects but {len(subjects)} subject names")
+        if not (np.isfinite(sampling_rate) and sampling_rate > 0):
+            raise ValueError(f"sampling_rate must be > 0, got {sampling_rate!r}")
+        out = []
+        for i, (x, y) in enumerate(zip(neural, behavior, strict=True)):
+            x = np.asarray(x)
+            T = x.shape[0] if x.ndim else 0
+            t = np.arange(T) / sampling_rate
+            trials = None
+            if groups is not None:
+                g = np.asarray(groups[i])
+                if g.shape != (T,):
+                    raise ValueError(
+                        f"subject {subjects[i]!r}: groups has shape {g.shape}, expected ({T},)"
+                    )
+                if T:
+                    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+                    trials = pd.DataFrame(
+                        {
+                            "start_time": t[starts],
+                            "stop_time": np.r_[t[starts[1:]], t[-1] + 1.0 / sampling_rate],
+                            "group": g[starts],
+                        }
+                    )
+            out.append(
+                Session(
+                    subject=str(subjects[i]),
+                    day=day,
+                    stage=stage,
+                    population=population,
+                    neural=x,
+                    timestamps=t,
+                    behavior=y,
+                    behavior_names=None if behavior_names is None else list(behavior_names),
+                    trials=trials,
+                )
+            )
+        return cls(out)

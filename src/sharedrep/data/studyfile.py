@@ -1,0 +1,786 @@
+"""Study description files (TOML): which sessions, where their files are, how to analyse.
+
+A study file has four tables (see ``examples/study.toml``)::
+
+    [study]        name, description
+    [analysis]     model and analysis settings (n_shared, alpha, lags, cv, ...)
+    [defaults]     default values for every session entry
+    [[sessions]]   one entry per session: subject, day, stage, population, format, path, ...
+
+Relative paths are relative to the folder of the TOML file.
+
+:func:`validate_study` checks everything and returns *all* problems as a list of
+messages (empty when the study is usable); :func:`load_study` returns a
+:class:`~sharedrep.SessionCollection` or raises one :class:`StudyError` listing every
+problem.
+
+Session formats
+---------------
+``"nwb"``
+    ``path`` is an NWB file read by :func:`sharedrep.data.io.read_nwb` (options ``neural``,
+    ``behavior``, ``bin_size``, ``min_confidence``, ``max_gap``).
+``"suite2p"``
+    ``path`` is a suite2p plane folder (:func:`sharedrep.data.io.read_suite2p`), converted to
+    dF/F (``neuropil_coef``, ``baseline_window_s``, ``baseline_percentile``, optional
+    ``bouton_threshold``) on frame times from ``frame_times`` (``.npy``) or
+    ``frame_rate`` (else ``ops["fs"]``); behaviour from ``lever`` (NPY/CSV trace) and
+    ``pose`` (DeepLabCut ``.h5``/``.csv`` or SLEAP ``.slp``), resampled onto the frames.
+    ``bodyparts`` selects pose body parts (SLEAP nodes); ``min_likelihood`` thresholds
+    DeepLabCut likelihoods (default 0.6) or SLEAP point scores (default: no threshold;
+    proofread SLEAP points count as 1.0).
+
+For every format: ``trials`` / ``stimulation`` CSV tables (override the file's),
+``exclude_stimulation`` (drop frames during stimulation +- ``stimulation_margin`` s),
+``drop_nonfinite`` (drop samples with NaN, e.g. long pose gaps), and
+``movement_onset_from`` (detect movement onsets after ``cue_time`` from a behaviour
+feature, threshold ``movement_threshold`` or automatic).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sharedrep.data.io._common import DataFormatError, check_timestamps
+from sharedrep.data.io.lever import load_npy
+from sharedrep.data.session import RATE_TOLERANCE, Session, SessionCollection
+
+__all__ = ["StudyError", "load_study", "validate_study", "SESSION_KEYS", "ANALYSIS_KEYS"]
+
+_INT = (int,)
+_NUM = (int, float)
+_STR = (str,)
+_BOOL = (bool,)
+_LIST = (list,)
+
+#: Keys of ``[analysis]`` and their accepted TOML types.
+ANALYSIS_KEYS: dict[str, tuple] = {
+    "n_shared": (int, str),  # int or "auto"
+    "alpha": (int, float, str, list),  # number, "auto", or grid
+    "lags": (int, list),
+    "behavior_metric": _STR,
+    "cv": _INT,
+    "selection": _STR,  # "best" or "1se"
+    "random_state": _INT,
+    "n_permutations": _INT,
+    "min_shift": _NUM,
+    "n_bootstrap": _INT,
+    "fdr": _NUM,
+    "populations": _LIST,
+    "stages": _LIST,
+    "within_trials": _BOOL,
+    "backend": _STR,  # default of `sharedrep fit --backend` (`run` computes in-process)
+    "output": _STR,
+    # learning-study pipeline (sharedrep.study.pipeline.DEFAULT_SETTINGS)
+    "alphas": _LIST,
+    "n_perm_groups": _INT,
+    "n_perm_units": _INT,
+    "unit_whole_trials": _BOOL,
+    "n_perm_overlap": _INT,
+    "days_per_stage": _INT,
+    "profile_lags": _LIST,
+    "lever": _STR,
+    "stim_population": _STR,
+    "activation_population": _STR,
+    "n_jobs": _INT,
+}
+
+_COMMON = {
+    "subject": (str, int),
+    "session_id": _STR,
+    "day": _INT,
+    "stage": _STR,
+    "population": _STR,
+    "format": _STR,
+    "path": _STR,
+    "trials": _STR,
+    "stimulation": _STR,
+    "exclude_stimulation": _BOOL,
+    "stimulation_margin": _NUM,
+    "drop_nonfinite": _BOOL,
+    "movement_onset_from": _STR,
+    "movement_threshold": _NUM,
+    "resample_method": _STR,
+    "extrapolate": _STR,
+    "max_gap": _INT,
+}
+_FORMAT_KEYS = {
+    "nwb": {
+        "neural": _STR,
+        "behavior": _LIST,
+        "bin_size": _NUM,
+        "min_confidence": _NUM,
+    },
+    "suite2p": {
+        "frame_rate": _NUM,
+        "frame_times": _STR,
+        "neuropil_coef": _NUM,
+        "baseline_window_s": _NUM,
+        "baseline_percentile": _NUM,
+        "bouton_threshold": _NUM,
+        "cells_only": _BOOL,
+        "min_cell_prob": _NUM,
+        "allow_pickle": _BOOL,
+        "lever": _STR,
+        "lever_sampling_rate": _NUM,
+        "lever_units": _STR,
+        "lever_names": _LIST,
+        "pose": _STR,
+        "pose_frame_rate": _NUM,
+        "pose_frame_times": _STR,
+        "min_likelihood": _NUM,
+        "bodyparts": _LIST,
+    },
+}
+#: All keys a ``[[sessions]]`` entry (or ``[defaults]``) may have.
+SESSION_KEYS = {**_COMMON, **{k: v for d in _FORMAT_KEYS.values() for k, v in d.items()}}
+_PATH_KEYS = ("path", "trials", "stimulation", "frame_times", "lever", "pose", "pose_frame_times")
+_TOP = {"study": {"name": _STR, "description": _STR}, "analysis": ANALYSIS_KEYS}
+
+
+class StudyError(ValueError):
+    """A study file with problems; ``problems`` lists every message."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{path}: {len(self.problems)} problem(s):\n{lines}")
+
+
+def _type_name(types: tuple) -> str:
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true/false",
+        list: "a list",
+    }
+    return " or ".join(dict.fromkeys(names[t] for t in types))
+
+
+def _type_ok(value, types: tuple) -> bool:
+    if isinstance(value, bool):
+        return bool in types
+    if isinstance(value, int) and float in types:
+        return True
+    return isinstance(value, types)
+
+
+def _label(i: int, entry: dict) -> str:
+    sid = entry.get("session_id")
+    if not sid and "subject" in entry:
+        sid = f"{entry['subject']}" + (f"-day{entry['day']}" if "day" in entry else "")
+    return f"sessions[{i}]" + (f" ({sid})" if sid else "")
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else base / p
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_num(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: ``[analysis]`` integer settings with a lower bound the analyses require.
+_MIN_INT = {
+    "n_shared": (1, "shared dimensions"),
+    "n_permutations": (1, "circular-shift permutations"),
+    "n_perm_groups": (1, "relabellings per group comparison"),
+    "n_perm_units": (1, "permutations of the unit encoding test"),
+    "n_perm_overlap": (1, "permutations of the overlap test"),
+    "n_bootstrap": (2, "bootstrap resamples of mice"),
+    "days_per_stage": (1, "days per subject and stage"),
+    "random_state": (0, "seed"),
+}
+
+
+def _check_analysis_values(an: dict) -> list[str]:
+    """Range checks of ``[analysis]`` values whose type is right (types: the schema)."""
+    problems: list[str] = []
+
+    def bad(key: str, expected: str) -> None:
+        problems.append(f"[analysis]: {key!r} must be {expected}, got {an[key]!r}")
+
+    for key, (low, what) in _MIN_INT.items():
+        v = an.get(key)
+        if _is_int(v) and v < low:
+            bad(key, f"an integer >= {low} ({what})")
+    cv = an.get("cv")
+    if _is_int(cv) and cv < 2:
+        bad("cv", "an integer >= 2 (cross-validation folds)")
+    if an.get("n_jobs") == 0 and _is_int(an["n_jobs"]):
+        bad("n_jobs", "a non-zero integer (number of parallel jobs; -1: all cores)")
+    fdr = an.get("fdr")
+    if _is_num(fdr) and not 0 < fdr < 1:
+        bad("fdr", "a number in (0, 1) (false discovery rate)")
+    ms = an.get("min_shift")
+    if _is_num(ms) and not (math.isfinite(ms) and round(ms) >= 1):
+        bad("min_shift", "a number of samples >= 1 (rounded to an integer)")
+
+    def positive(v) -> bool:
+        return _is_num(v) and math.isfinite(v) and v > 0
+
+    alpha = an.get("alpha")
+    if (_is_num(alpha) and not positive(alpha)) or (
+        isinstance(alpha, list) and not (alpha and all(map(positive, alpha)))
+    ):
+        bad("alpha", 'a positive number, a non-empty list of positive numbers, or "auto"')
+    alphas = an.get("alphas")
+    if isinstance(alphas, list) and not (alphas and all(map(positive, alphas))):
+        bad("alphas", "a non-empty list of positive numbers (ridge grid)")
+    lags = an.get("lags")
+    if isinstance(lags, list) and not (
+        lags and all(map(_is_int, lags)) and len(set(lags)) == len(lags)
+    ):
+        bad("lags", "an integer or a non-empty list of distinct integers (frames)")
+    pl = an.get("profile_lags")
+    if isinstance(pl, list) and not (all(map(_is_int, pl)) and len(set(pl)) >= 2):
+        bad("profile_lags", "a list of at least 2 distinct integer lags (frames)")
+    return problems
+
+
+def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Schema checks; returns problems and the entries (merged with defaults) to load."""
+    problems: list[str] = []
+    for key in doc:
+        if key not in ("study", "analysis", "defaults", "sessions"):
+            problems.append(
+                f"unknown top-level key {key!r} (allowed: study, analysis, defaults, sessions)"
+            )
+    for table, schema in _TOP.items():
+        sec = doc.get(table, {})
+        if not isinstance(sec, dict):
+            problems.append(f"[{table}] must be a table")
+            continue
+        for k, v in sec.items():
+            if k not in schema:
+                problems.append(f"[{table}]: unknown key {k!r} (allowed: {sorted(schema)})")
+            elif not _type_ok(v, schema[k]):
+                problems.append(f"[{table}]: {k!r} must be {_type_name(schema[k])}, got {v!r}")
+    an = doc.get("analysis", {}) if isinstance(doc.get("analysis"), dict) else {}
+    for k in ("n_shared", "alpha"):
+        if isinstance(an.get(k), str) and an[k] != "auto":
+            problems.append(f'[analysis]: {k!r} must be a number or "auto", got {an[k]!r}')
+    if an.get("behavior_metric") not in (None, "correlation", "variance"):
+        problems.append(
+            f'[analysis]: behavior_metric must be "correlation" or "variance", got '
+            f"{an['behavior_metric']!r}"
+        )
+    if an.get("selection") not in (None, "best", "1se"):
+        problems.append(f'[analysis]: selection must be "best" or "1se", got {an["selection"]!r}')
+    problems.extend(_check_analysis_values(an))
+
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        problems.append("[defaults] must be a table")
+        defaults = {}
+    for k, v in defaults.items():
+        if k in ("subject", "session_id", "path", "day"):
+            problems.append(f"[defaults]: {k!r} must be given per session, not as a default")
+        elif k not in SESSION_KEYS:
+            problems.append(f"[defaults]: unknown key {k!r}")
+        elif not _type_ok(v, SESSION_KEYS[k]):
+            problems.append(f"[defaults]: {k!r} must be {_type_name(SESSION_KEYS[k])}, got {v!r}")
+
+    sessions = doc.get("sessions")
+    if sessions is None:
+        problems.append("no [[sessions]] entries")
+        return problems, []
+    if not isinstance(sessions, list) or not all(isinstance(s, dict) for s in sessions):
+        problems.append("'sessions' must be an array of tables ([[sessions]])")
+        return problems, []
+    if not sessions:
+        problems.append("no [[sessions]] entries")
+    to_load: list[tuple[int, dict]] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(sessions):
+        entry = {**{k: v for k, v in defaults.items() if k in SESSION_KEYS}, **raw}
+        lab = _label(i, entry)
+        bad = False
+        for req in ("subject", "path"):
+            if req not in raw:
+                problems.append(f"{lab}: missing required key {req!r}")
+                bad = True
+        for k, v in raw.items():
+            if k not in SESSION_KEYS:
+                problems.append(f"{lab}: unknown key {k!r}")
+                bad = True
+            elif not _type_ok(v, SESSION_KEYS[k]):
+                problems.append(f"{lab}: {k!r} must be {_type_name(SESSION_KEYS[k])}, got {v!r}")
+                bad = True
+        if bad:
+            continue
+        fmt = entry.get("format")
+        path = _resolve(base, entry["path"])
+        if fmt is None:
+            fmt = "nwb" if path.suffix.lower() == ".nwb" else "suite2p" if path.is_dir() else None
+            if fmt is None:
+                problems.append(f"{lab}: cannot infer 'format' from {entry['path']!r}; set format")
+                continue
+        if fmt not in _FORMAT_KEYS:
+            problems.append(f"{lab}: unknown format {fmt!r} (allowed: {sorted(_FORMAT_KEYS)})")
+            continue
+        entry["format"] = fmt
+        for k in raw:
+            if k not in _COMMON and k not in _FORMAT_KEYS[fmt]:
+                problems.append(f"{lab}: key {k!r} does not apply to format {fmt!r}")
+                bad = True
+        # defaults that do not apply to this entry's format are ignored
+        entry = {k: v for k, v in entry.items() if k in _COMMON or k in _FORMAT_KEYS[fmt]}
+        entry["format"] = fmt
+        for k in _PATH_KEYS:
+            if k in entry and isinstance(entry[k], str):
+                q = _resolve(base, entry[k])
+                if not q.exists():
+                    problems.append(f"{lab}: {k} file not found: {q}")
+                    bad = True
+        if entry.get("resample_method") not in (None, "linear", "nearest", "mean"):
+            problems.append(f"{lab}: resample_method must be linear, nearest or mean")
+            bad = True
+        if entry.get("extrapolate") not in (None, "error", "nan", "nearest"):
+            problems.append(f"{lab}: extrapolate must be error, nan or nearest")
+            bad = True
+        if entry.get("exclude_stimulation") and "stimulation_margin" in entry:
+            if entry["stimulation_margin"] < 0:
+                problems.append(f"{lab}: stimulation_margin must be >= 0")
+                bad = True
+        sid = entry.get("session_id") or (
+            f"{entry['subject']}" + (f"-day{entry['day']}" if "day" in entry else "")
+        )
+        if sid in seen:
+            problems.append(f"{lab}: duplicate session_id {sid!r} (also sessions[{seen[sid]}])")
+            bad = True
+        seen.setdefault(sid, i)
+        if not bad:
+            to_load.append((i, entry))
+    return problems, to_load
+
+
+def _load_entry(entry: dict, base: Path) -> Session:
+    """Load one session entry (already schema-checked); raises on data problems."""
+    from sharedrep.data import io as sio
+    from sharedrep.data.preprocess import detect_movement_onsets, exclusion_mask
+
+    fmt = entry["format"]
+    path = _resolve(base, entry["path"])
+    ident = {
+        "subject": str(entry["subject"]),
+        "session_id": entry.get("session_id"),
+        "day": entry.get("day"),
+        "stage": entry.get("stage"),
+        "population": entry.get("population"),
+    }
+    common = {
+        "resample_method": entry.get("resample_method", "linear"),
+        "extrapolate": entry.get("extrapolate", "error"),
+    }
+    max_gap = entry.get("max_gap", 5)
+    if fmt == "nwb":
+        s = sio.read_nwb(
+            path,
+            neural=entry.get("neural"),
+            behavior=entry.get("behavior"),
+            bin_size=entry.get("bin_size"),
+            min_confidence=entry.get("min_confidence", 0.6),
+            max_gap=max_gap,
+            **common,
+            **ident,
+        )
+        if entry.get("session_id") is None:
+            s = s.replace(session_id=_default_id(entry))
+    else:
+        plane = sio.read_suite2p(
+            path,
+            cells_only=entry.get("cells_only", True),
+            min_cell_prob=entry.get("min_cell_prob"),
+            allow_pickle=entry.get("allow_pickle", True),
+        )
+        rate = entry.get("frame_rate")
+        if rate is not None and plane.sampling_rate:
+            if abs(rate / plane.sampling_rate - 1) > RATE_TOLERANCE:
+                raise DataFormatError(
+                    f"{path}: inconsistent sampling rates: frame_rate = {rate} Hz in the study "
+                    f"file but ops['fs'] = {plane.sampling_rate} Hz"
+                )
+        if "frame_times" in entry:
+            ft_path = _resolve(base, entry["frame_times"])
+            ft = load_npy(ft_path, "frame times").astype(np.float64).ravel()
+            if ft.size != plane.n_frames:
+                raise DataFormatError(
+                    f"{ft_path}: {ft.size} frame times but {plane.n_frames} frames in {path}"
+                )
+            check_timestamps(ft, str(ft_path), "frame times")
+            declared = [("frame_rate", rate), ("ops['fs']", plane.sampling_rate or None)]
+            if ft.size > 1:
+                measured = 1.0 / float(np.median(np.diff(ft)))
+                for what, r in declared:
+                    if r is not None and abs(r / measured - 1) > RATE_TOLERANCE:
+                        raise DataFormatError(
+                            f"{ft_path}: inconsistent sampling rates: {what} = {r} Hz but "
+                            f"frame times give {measured:.4g} Hz"
+                        )
+        elif rate is not None:
+            ft = np.arange(plane.n_frames) / float(rate)
+        else:
+            ft = plane.timestamps()
+        traces = []
+        if "lever" in entry:
+            names = entry.get("lever_names")
+            traces.append(
+                sio.read_trace(
+                    _resolve(base, entry["lever"]),
+                    sampling_rate=entry.get("lever_sampling_rate"),
+                    units=entry.get("lever_units", "a.u."),
+                    names=names,
+                )
+            )
+        if "pose" in entry:
+            pp = _resolve(base, entry["pose"])
+            tkw = {}
+            if "pose_frame_times" in entry:
+                tkw["timestamps"] = load_npy(
+                    _resolve(base, entry["pose_frame_times"]), "pose frame times"
+                ).ravel()
+            elif "pose_frame_rate" in entry:
+                tkw["frame_rate"] = entry["pose_frame_rate"]
+            else:
+                raise DataFormatError(f"{pp}: pose needs pose_frame_rate or pose_frame_times")
+            if pp.suffix.lower() == ".slp":
+                traces.append(
+                    sio.read_sleap(
+                        pp,
+                        min_score=entry.get("min_likelihood"),
+                        max_gap=max_gap,
+                        bodyparts=entry.get("bodyparts"),
+                        **tkw,
+                    )
+                )
+            else:
+                traces.append(
+                    sio.read_dlc(
+                        pp,
+                        min_likelihood=entry.get("min_likelihood", 0.6),
+                        max_gap=max_gap,
+                        bodyparts=entry.get("bodyparts"),
+                        **tkw,
+                    )
+                )
+        s = plane.to_session(
+            timestamps=ft,
+            behavior=traces,
+            neuropil_coef=entry.get("neuropil_coef", 0.7),
+            baseline_window_s=entry.get("baseline_window_s", 60.0),
+            baseline_percentile=entry.get("baseline_percentile", 8.0),
+            bouton_threshold=entry.get("bouton_threshold"),
+            **common,
+            **{**ident, "session_id": ident["session_id"] or _default_id(entry)},
+        )
+    changes = {}
+    if "trials" in entry:
+        changes["trials"] = sio.read_intervals(_resolve(base, entry["trials"]), "trials")
+    if "stimulation" in entry:
+        changes["stimulation"] = sio.read_intervals(
+            _resolve(base, entry["stimulation"]), "stimulation"
+        )
+    if changes:
+        try:
+            s = s.replace(**changes)
+        except (TypeError, ValueError) as err:
+            raise DataFormatError(f"{path}: {err}") from None
+    src = entry.get("movement_onset_from")
+    if src is not None:
+        if src not in s.behavior_names:
+            raise DataFormatError(
+                f"{path}: movement_onset_from = {src!r} is not a behaviour feature "
+                f"(have {s.behavior_names})"
+            )
+        if "cue_time" not in s.trials.columns:
+            raise DataFormatError(f"{path}: movement_onset_from needs a trials 'cue_time' column")
+        on = detect_movement_onsets(
+            s.behavior[:, s.behavior_names.index(src)],
+            s.timestamps,
+            s.trials["cue_time"].to_numpy(),
+            threshold=entry.get("movement_threshold"),
+        )
+        trials = s.trials.copy()
+        trials["movement_onset_time"] = on
+        s = s.replace(trials=trials)
+    if entry.get("exclude_stimulation") and len(s.stimulation):
+        rate = s.sampling_rate
+        m = exclusion_mask(
+            s.timestamps,
+            s.stimulation,
+            margin=float(entry.get("stimulation_margin", 0.0)),
+            frame_duration=1.0 / rate if np.isfinite(rate) else 0.0,
+        )
+        s = s.mask_samples(m)
+        s.metadata["excluded_stimulation_frames"] = int(m.sum())
+    if entry.get("drop_nonfinite"):
+        bad = s.nonfinite_samples()
+        if bad.any():
+            s = s.mask_samples(bad)
+            s.metadata["dropped_nonfinite_samples"] = int(bad.sum())
+    return s
+
+
+def _default_id(entry: dict) -> str:
+    return f"{entry['subject']}" + (f"-day{entry['day']}" if "day" in entry else "")
+
+
+def _entry_files(entry: dict, base: Path) -> str:
+    """The files an entry reads, for messages."""
+    return ", ".join(
+        str(_resolve(base, entry[k])) for k in _PATH_KEYS if isinstance(entry.get(k), str)
+    )
+
+
+def _check(path: str | os.PathLike, *, deep: bool = True):
+    p = Path(path)
+    if not p.exists():
+        return [f"study file not found: {p}"], None, []
+    if p.is_dir():
+        return [f"{p}: is a directory, expected a TOML study file"], None, []
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return [f"{p}: not a text file (cannot decode as UTF-8)"], None, []
+    except tomllib.TOMLDecodeError as err:
+        return [f"{p}: invalid TOML: {err}"], None, []
+    base = p.resolve().parent
+    problems, entries = _check_static(doc, base)
+    loaded: dict[int, Session] = {}
+    if deep:
+        for i, entry in entries:
+            try:
+                loaded[i] = _load_entry(entry, base)
+            except (DataFormatError, FileNotFoundError, ImportError, ValueError, TypeError) as err:
+                problems.append(f"{_label(i, entry)}: {err}")
+            except (LookupError, OSError) as err:
+                # unexpected failure inside a reader (e.g. an IndexError on an unusual
+                # file): report it as a problem of this entry and its files
+                problems.append(
+                    f"{_label(i, entry)}: cannot load {_entry_files(entry, base)} "
+                    f"({type(err).__name__}: {err})"
+                )
+    sessions = list(loaded.values())
+    if deep:
+        problems.extend(_cross_checks(sessions))
+    problems.extend(_choice_checks(doc, loaded))
+    if deep:
+        an = doc.get("analysis")
+        problems.extend(_analysis_data_checks(an if isinstance(an, dict) else {}, sessions))
+    return problems, doc, sessions
+
+
+def _choice_checks(doc: dict, loaded: dict[int, Session]) -> list[str]:
+    """``[analysis]`` populations / stages that no session of the study has.
+
+    A session's population (stage) is the one of the study file, else (NWB) the one of
+    the loaded file; when some session has neither (not declared and not loaded) the
+    names cannot be checked and are not reported.
+    """
+    an, raw, defaults = doc.get("analysis"), doc.get("sessions"), doc.get("defaults", {})
+    if not isinstance(an, dict) or not isinstance(raw, list):
+        return []
+    if not all(isinstance(e, dict) for e in raw):
+        return []
+    defaults = defaults if isinstance(defaults, dict) else {}
+    problems: list[str] = []
+    fields = (
+        ("population", "populations", ("stim_population", "activation_population")),
+        ("stage", "stages", ()),
+    )
+    for field, plural, single in fields:
+        present: set = set()
+        known = True
+        for i, e in enumerate(raw):
+            if i in loaded:
+                v = getattr(loaded[i], field)
+            else:
+                v = e.get(field, defaults.get(field))
+                known &= v is not None
+            if v is not None:
+                present.add(v)
+        if not known:
+            continue
+        have = sorted(map(str, present))
+        for v in an.get(plural, []) if isinstance(an.get(plural), list) else []:
+            if v not in present:
+                problems.append(
+                    f"[analysis]: {plural} lists {v!r} but no session has it ({plural} of "
+                    f"the study: {have})"
+                )
+        for key in single:
+            if isinstance(an.get(key), str) and an[key] not in present:
+                problems.append(
+                    f"[analysis]: {key} = {an[key]!r} is not a {field} of the study "
+                    f"({plural}: {have})"
+                )
+    return problems
+
+
+def _analysis_data_checks(an: dict, sessions: list[Session]) -> list[str]:
+    """``[analysis]`` settings that must agree with the loaded sessions."""
+    problems: list[str] = []
+    lever = an.get("lever")
+    if isinstance(lever, str):
+        # the behaviour analyses read the lever of every session with trials
+        lacking = [s for s in sessions if len(s.trials) and lever not in s.behavior_names]
+        if lacking:
+            ids = ", ".join(repr(s.session_id) for s in lacking[:3])
+            more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
+            problems.append(
+                f"[analysis]: lever = {lever!r} is not a behaviour feature of session(s) "
+                f"{ids}{more} (features of {lacking[0].session_id!r}: "
+                f"{lacking[0].behavior_names})"
+            )
+    k = an.get("n_shared")
+    if _is_int(k) and k >= 1:
+        small = [s for s in sessions if 0 < s.n_behavior < k]
+        if small:
+            s = min(small, key=lambda x: x.n_behavior)
+            problems.append(
+                f"[analysis]: n_shared = {k} exceeds the number of behaviour features "
+                f"({s.n_behavior} in session {s.session_id!r}: {s.behavior_names})"
+            )
+    return problems
+
+
+def _cross_checks(sessions: list[Session]) -> list[str]:
+    problems = []
+    rates = [(s.session_id, s.sampling_rate) for s in sessions if np.isfinite(s.sampling_rate)]
+    if rates:
+        r = np.array([x for _, x in rates])
+        # reference: the rate shared (within tolerance) by most sessions; first on ties
+        counts = [(np.abs(r / x - 1) <= RATE_TOLERANCE).sum() for x in r]
+        ref = float(r[int(np.argmax(counts))])
+        same = [sid for sid, x in rates if abs(x / ref - 1) <= RATE_TOLERANCE]
+        off = [(sid, x) for sid, x in rates if abs(x / ref - 1) > RATE_TOLERANCE]
+        if off:
+            detail = ", ".join(f"{sid!r} {x:.4g} Hz" for sid, x in off)
+            problems.append(
+                f"inconsistent sampling rates: {len(same)} session(s) at {ref:.4g} Hz "
+                f"({', '.join(map(repr, same[:5]))}{' ...' if len(same) > 5 else ''}) but "
+                f"{detail} (lags and time constants would mean different things; resample "
+                "first)"
+            )
+    by_subject: dict[str, Session] = {}
+    for s in sessions:
+        by_subject.setdefault(s.subject, s)
+    if len(by_subject) > 1:
+        ref = next(iter(by_subject.values()))
+        for s in sessions:
+            if set(s.behavior_names) != set(ref.behavior_names):
+                extra = sorted(set(s.behavior_names) - set(ref.behavior_names))
+                missing = sorted(set(ref.behavior_names) - set(s.behavior_names))
+                problems.append(
+                    f"behaviour names differ across subjects: session {s.session_id!r} "
+                    f"(subject {s.subject!r}) vs {ref.session_id!r} (subject {ref.subject!r}): "
+                    f"extra {extra}, missing {missing}"
+                )
+            else:
+                u = dict(zip(ref.behavior_names, ref.behavior_units, strict=True))
+                diff = [
+                    n
+                    for n, unit in zip(s.behavior_names, s.behavior_units, strict=True)
+                    if u[n] != unit
+                ]
+                if diff:
+                    problems.append(
+                        f"behaviour units differ: session {s.session_id!r} vs "
+                        f"{ref.session_id!r} for {diff}"
+                    )
+    for s in sessions:
+        if len(s.trials) and s.n_samples:
+            t0, t1 = float(s.timestamps[0]), float(s.timestamps[-1])
+            start = pd.to_numeric(s.trials["start_time"], errors="coerce").to_numpy(float)
+            stop = pd.to_numeric(s.trials["stop_time"], errors="coerce").to_numpy(float)
+            if not np.any((stop >= t0) & (start <= t1)):
+                problems.append(
+                    f"session {s.session_id!r}: none of its {len(s.trials)} trials "
+                    f"({np.nanmin(start):.6g}..{np.nanmax(stop):.6g} s) overlaps the "
+                    f"recording ({t0:.6g}..{t1:.6g} s): trial times in another unit or time "
+                    "base (e.g. milliseconds)?"
+                )
+        bad = s.nonfinite_samples()
+        if bad.any():
+            problems.append(
+                f"session {s.session_id!r}: {int(bad.sum())} of {s.n_samples} samples have "
+                "NaN/inf (e.g. long pose gaps); set drop_nonfinite = true or fix the data"
+            )
+    return problems
+
+
+def validate_study(path: str | os.PathLike, *, deep: bool = True) -> list[str]:
+    """Check a study file and every session it lists; report all problems at once.
+
+    Checks: TOML syntax; unknown or mistyped keys; missing required keys; unknown
+    formats; files that do not exist; duplicate session ids; ``[analysis]`` values out
+    of the range the analyses accept (e.g. ``fdr`` in (0, 1), ``cv >= 2``,
+    ``n_bootstrap >= 2``, at least 2 distinct ``profile_lags``, ``days_per_stage >= 1``);
+    ``populations``, ``stages``, ``stim_population`` and ``activation_population`` that
+    no session has; then (``deep``) loads every session and reports unreadable/truncated
+    files, mismatched lengths, non-monotonic timestamps, sampling rates inconsistent
+    across sessions or with the declared ``frame_rate``, behaviour names or units that
+    differ across subjects, NaN samples, a ``lever`` that is not a behaviour feature of
+    the sessions with trials, and ``n_shared`` above the number of behaviour features.
+    Populations and stages stored only in NWB files are checked only when ``deep``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.toml`` study file.
+    deep : bool, default True
+        Also load every session (slower; catches data problems).
+
+    Returns
+    -------
+    list of str
+        One human-readable message per problem, each naming the session entry and
+        file; empty if the study is valid.
+    """
+    problems, _, _ = _check(path, deep=deep)
+    return problems
+
+
+def load_study(path: str | os.PathLike) -> SessionCollection:
+    """Load every session of a study file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.toml`` study file.
+
+    Returns
+    -------
+    SessionCollection
+        Sessions in file order, with ``name`` (``[study] name``), ``analysis`` (the
+        ``[analysis]`` table; ``output`` resolved to an absolute path) and ``source``.
+
+    Raises
+    ------
+    StudyError
+        A :class:`ValueError` listing every problem found by :func:`validate_study`.
+    """
+    problems, doc, sessions = _check(path, deep=True)
+    if problems:
+        raise StudyError(str(path), problems)
+    base = Path(path).resolve().parent
+    analysis = dict(doc.get("analysis", {}))
+    if "output" in analysis:
+        analysis["output"] = str(_resolve(base, analysis["output"]))
+    study = doc.get("study", {})
+    return SessionCollection(
+        sessions, name=study.get("name"), analysis=analysis, source=str(Path(path).resolve())
+    )

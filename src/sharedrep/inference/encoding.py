@@ -1,0 +1,408 @@
+"""Unit-level encoding of the shared representation (within subjects).
+
+For every recorded unit of every subject, :func:`unit_encoding` asks whether the unit's
+activity is predicted by the (lagged) shared behavioural latents ``z_s = Y_s V`` and
+classifies it as *encoding the shared representation* or not, with the
+Benjamini-Hochberg false discovery rate controlled within each subject.
+
+Unit of inference
+-----------------
+Here the units of inference are the **neurons of one subject**: p-values and the FDR are
+per subject; results are never pooled across animals as if neurons of different animals
+were independent samples. The fraction of encoding units per subject is a per-animal
+summary; compare it across animals with subject-level statistics
+(:mod:`sharedrep.inference.stats`).
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from sharedrep.core.design import as_lags, segments
+from sharedrep.inference.multitest import benjamini_hochberg
+from sharedrep.inference.stats import (
+    _check_count,
+    _check_min_shift,
+    _check_model,
+    _quiet_fit,
+    _seed_sequence,
+    draw_shifts,
+    subject_shift_candidates,
+)
+from sharedrep.utils.validation import check_subject_arrays
+
+__all__ = ["unit_encoding"]
+
+
+def _block_folds(n_samples: int, groups, n_folds: int, subject: int) -> np.ndarray:
+    """Contiguous folds: blocks of whole trials (or of samples without trial ids)."""
+    if groups is None:
+        edges = np.linspace(0, n_samples, n_folds + 1).round().astype(np.int64)
+        fold = np.searchsorted(edges, np.arange(n_samples), side="right") - 1
+        return np.clip(fold, 0, n_folds - 1)
+    g = np.asarray(groups)
+    _, first, inv = np.unique(g, return_index=True, return_inverse=True)
+    n_trials = first.size
+    if n_trials < n_folds:
+        raise ValueError(
+            f"subject {subject}: {n_trials} trials but cv={n_folds} folds need at least "
+            f"{n_folds} trials"
+        )
+    rank = np.empty(n_trials, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(n_trials)
+    return (rank[inv] * n_folds) // n_trials
+
+
+def _lagged(Z: np.ndarray, lags: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """``D[t] = [Z[t + l] for l in lags]``; NaN where ``t + l`` leaves ``t``'s segment.
+
+    Lag ``l`` follows the model convention: neural activity at ``t`` goes with behaviour
+    at ``t + l`` (activity at ``t - l`` predicts behaviour at ``t``).
+    """
+    T, k = Z.shape
+    D = np.full((T, k * lags.size), np.nan)
+    t = np.arange(T)
+    for j, lag in enumerate(lags):
+        src = t + lag
+        ok = (src >= 0) & (src < T)
+        ok[ok] &= seg[src[ok]] == seg[ok]
+        D[ok, j * k : (j + 1) * k] = Z[src[ok]]
+    return D
+
+
+def _train_masks(fold: np.ndarray, n_folds: int, gap: int) -> list[np.ndarray]:
+    """Training rows of every fold: other folds minus rows within ``gap`` of a test row."""
+    masks = []
+    for f in range(n_folds):
+        test = fold == f
+        train = ~test
+        if gap > 0 and np.any(test):
+            near = np.convolve(test.astype(float), np.ones(2 * gap + 1), mode="same") > 0
+            train &= ~near
+        masks.append(train)
+    return masks
+
+
+def _cv_r2(X, designs, fold, train_masks, alpha, finite_x):
+    """Cross-validated R^2 of every column of ``X`` (all units at once, ridge).
+
+    ``designs[f]`` is the design used in fold ``f`` (cross-fitted latents); rows with a
+    NaN in the design (incomplete lag window) are skipped. Returns ``r2`` (N,):
+    ``1 - sum_f SSE_f / sum_f SST_f`` with ``SST_f`` about the held-out mean of fold
+    ``f``; NaN for units constant in a training or test part.
+    """
+    N = X.shape[1]
+    sse = np.zeros(N)
+    sst = np.zeros(N)
+    bad = np.zeros(N, dtype=bool)
+    for f in range(len(train_masks)):
+        D = designs[f]
+        usable = np.all(np.isfinite(D), axis=1) & finite_x
+        tr = usable & train_masks[f]
+        te = usable & (fold == f)
+        if tr.sum() < 3 or te.sum() < 2:
+            continue
+        Dtr, Xtr = D[tr], X[tr]
+        dm, xm = Dtr.mean(axis=0), Xtr.mean(axis=0)
+        ds = Dtr.std(axis=0)
+        ds[ds <= 0] = 1.0
+        Dc = (Dtr - dm) / ds
+        n = Dc.shape[0]
+        G = Dc.T @ Dc + alpha * n * np.eye(Dc.shape[1])
+        B = np.linalg.solve(G, Dc.T @ (Xtr - xm))
+        Xte = X[te]
+        pred = ((D[te] - dm) / ds) @ B + xm
+        sse += np.sum((Xte - pred) ** 2, axis=0)
+        sst += np.sum((Xte - Xte.mean(axis=0)) ** 2, axis=0)
+        bad |= Xtr.std(axis=0) <= 0
+    bad |= sst <= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = 1.0 - sse / np.where(sst > 0, sst, np.nan)
+    r2[bad] = np.nan
+    return r2
+
+
+def _corr_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of every column of ``a`` (n x N) with every column of ``b``."""
+    ac = a - a.mean(axis=0)
+    bc = b - b.mean(axis=0)
+    na = np.sqrt(np.sum(ac**2, axis=0))
+    nb = np.sqrt(np.sum(bc**2, axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ac.T @ bc) / np.outer(np.where(na > 0, na, np.nan), np.where(nb > 0, nb, np.nan))
+
+
+def unit_encoding(
+    model,
+    neural,
+    behavior,
+    groups=None,
+    n_perm: int = 200,
+    fdr: float = 0.05,
+    random_state=None,
+    *,
+    cv: int = 5,
+    alpha: float = 1e-2,
+    lags=None,
+    min_shift: int | None = None,
+    cross_fit: bool = True,
+    gap: int = 0,
+    whole_trials: bool = True,
+    progress: bool = True,
+) -> list[pd.DataFrame]:
+    """Which units encode the shared representation? One table per subject.
+
+    For unit ``i`` of subject ``s``:
+
+    * **Cross-validated R^2** (``r2_cv``) of the unit's activity ``x_i[t]`` predicted by
+      ridge regression from the lagged shared latents ``[z_s[t + l] for l in lags]``
+      (the model's lags: activity at ``t`` goes with behaviour at ``t + l``). Folds are
+      contiguous blocks of whole trials (of samples without trial ids); lag windows never
+      cross a trial or a fold. With ``cross_fit=True`` (default) the shared axes
+      themselves are refitted without the held-out block (``alpha`` and ``n_shared`` fixed
+      to the full fit's values), so the axes were never chosen using the activity being
+      predicted and the held-out R^2 is honest; with ``cross_fit=False`` the full-data
+      axes are used for every fold (faster; slightly optimistic because each unit took
+      part in choosing the axes).
+    * **Permutation p-value** (``p_value``): the latents are circularly shifted relative to
+      the subject's neural activity (whole trials with trial ids; minimum shift as in
+      :func:`sharedrep.inference.stats.permutation_test`; distinct shifts, drawn without
+      replacement), the *same* shift for every unit of the subject in a permutation, and
+      the cross-validated R^2 recomputed for all units at once;
+      ``p = (1 + #{null >= observed}) / (1 + n_shifts)``. The axes and the ridge
+      penalty are not reselected per permutation (the test is conditional on them).
+    * **q-value** (``q_value``): Benjamini-Hochberg within the subject;
+      ``encodes = q_value <= fdr``.
+    * **Structure coefficients** (``structure_0 ...``): correlation of the unit with each
+      shared latent of the full-data fit ``z_s = transform_behavior(Y_s)``, at the single
+      lag (per subject) where the units' squared correlations are largest in total
+      (recorded in ``attrs["structure_lag"]``). Descriptive, no test.
+
+    **What is resampled.** Only the alignment between each subject's latents and its
+    units (circular shifts). **Unit of inference.** Units *within* a subject; the FDR is
+    controlled per subject, never across animals.
+
+    Parameters
+    ----------
+    model : ShaReD
+        A model fitted on exactly these data (its axes, ``alpha_``, ``n_shared_`` and lags
+        are used), or an unfitted template, which is then fitted (a clone).
+    neural, behavior, groups
+        As in :meth:`ShaReD.fit`.
+    n_perm : int, default 200
+    fdr : float in (0, 1), default 0.05
+    random_state : int, SeedSequence, Generator or None
+        Seeds the shifts (one child seed per subject).
+    cv : int, default 5
+        Folds of the unit-level cross-validation.
+    alpha : float, default 0.01
+        Scale-free ridge penalty of the unit regressions (``a n I`` added to the Gram
+        matrix of the standardised lagged latents).
+    lags : int, sequence or None
+        Lags of the latents; default the model's lags.
+    min_shift : int or None
+        Minimum circular shift in samples (default per subject as in
+        :func:`sharedrep.inference.stats.default_min_shift`).
+    cross_fit : bool, default True
+    gap : int, default 0
+        Samples on each side of a held-out block removed from its training part (for
+        strongly autocorrelated data without trial structure).
+    whole_trials : bool, default True
+        With trial ids, shift by whole trials only. The number of distinct shifts is then
+        about the number of trials (minus the excluded near-zero shifts); when it is at
+        most ``n_perm`` all of them are used (an exhaustive test, ``attrs["n_perm"]``
+        smaller), so the smallest attainable p-value is ``1 / (1 + n_shifts)``: with few
+        trials no unit can pass the FDR threshold. ``False`` allows shifts by any number
+        of samples (still at least ``min_shift``), at the price of breaking trial-locked
+        structure in the null.
+    progress : bool, default True
+        Show a rich progress bar over permutations.
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        One per subject, one row per unit: ``unit``, ``r2_cv``, ``p_value``, ``q_value``,
+        ``encodes``, ``structure_0 .. structure_{k-1}``. ``attrs`` holds ``subject``,
+        ``fdr`` (the threshold on ``q_value``), ``p_threshold`` (largest p-value declared
+        encoding, NaN if none), ``n_perm`` (shifts used), ``exhaustive``, ``lags``,
+        ``structure_lag``, ``min_shift``,
+        ``cv``, ``alpha``, ``cross_fit``, ``gap``.
+    """
+    _check_model(model)
+    n_perm = _check_count(n_perm, "n_perm")
+    if not (isinstance(fdr, numbers.Real) and 0.0 < fdr < 1.0):
+        raise ValueError(f"fdr must be a number in (0, 1); got {fdr!r}")
+    cv = _check_count(cv, "cv", 2)
+    if not isinstance(gap, numbers.Integral) or isinstance(gap, bool) or gap < 0:
+        raise ValueError(f"gap must be a non-negative int (samples); got {gap!r}")
+    if not (isinstance(alpha, numbers.Real) and np.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"alpha must be a positive number; got {alpha!r}")
+    nan_policy = model.get_params().get("nan_policy", "raise")
+    Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=nan_policy)
+    S = len(Xs)
+    Ts = [X.shape[0] for X in Xs]
+    min_shift = _check_min_shift(min_shift, Ts)
+    groups_arg = None if all(g is None for g in gs) else gs
+
+    if hasattr(model, "shared_axes_"):
+        full = model
+        if full.n_subjects_ < S:
+            raise ValueError(
+                f"the fitted model has {full.n_subjects_} subjects but {S} were given; pass "
+                "the data it was fitted on (or an unfitted model)"
+            )
+        for s, X in enumerate(Xs):
+            if X.shape[1] != full.n_units_[s]:
+                raise ValueError(
+                    f"subject {s}: neural has {X.shape[1]} units but the fitted model has "
+                    f"{full.n_units_[s]}; pass the data the model was fitted on"
+                )
+        if full.n_features_ != Ys[0].shape[1]:
+            raise ValueError(
+                f"behavior has {Ys[0].shape[1]} features but the fitted model has "
+                f"{full.n_features_}"
+            )
+    else:
+        full = clone(model).fit(Xs, Ys, groups=groups_arg)
+    lags = as_lags(full.lags_ if lags is None else lags)
+    k = int(full.n_shared_)
+
+    folds = [_block_folds(T, g, cv, s) for s, (T, g) in enumerate(zip(Ts, gs, strict=True))]
+    masks = [_train_masks(fold, cv, gap) for fold in folds]
+    # latents per fold and subject: (n_folds) x S arrays (T_s, k)
+    if cross_fit:
+        template = clone(full).set_params(
+            alpha=float(full.alpha_), n_shared=k, cv=None, private=False
+        )
+        latents = []
+        for f in range(cv):
+            tr_X, tr_Y, tr_g = [], [], []
+            for s, (X, Y, g) in enumerate(zip(Xs, Ys, gs, strict=True)):
+                idx = np.flatnonzero(masks[s][f])
+                seg = segments(X.shape[0], g)[idx]
+                # a new segment wherever rows are not consecutive: lag windows never join
+                # the two sides of a removed block
+                brk = np.r_[True, (np.diff(idx) != 1) | (np.diff(seg) != 0)]
+                tr_X.append(X[idx])
+                tr_Y.append(Y[idx])
+                tr_g.append(np.cumsum(brk))
+            mf = _quiet_fit(clone(template), tr_X, tr_Y, tr_g)
+            latents.append([mf.transform_behavior(Y, subject=s) for s, Y in enumerate(Ys)])
+    else:
+        z_full = [full.transform_behavior(Y, subject=s) for s, Y in enumerate(Ys)]
+        latents = [z_full] * cv
+
+    shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
+    seeds = _seed_sequence(random_state).spawn(S)
+    shifts = [
+        draw_shifts([c], n_perm, seed)[0][:, 0] for c, seed in zip(cands, seeds, strict=True)
+    ]
+
+    def r2_all(s, offset):
+        X, g, fold = Xs[s], gs[s], folds[s]
+        seg = segments(X.shape[0], g) * cv + fold
+        finite_x = np.all(np.isfinite(X), axis=1)
+        Xf = np.where(np.isfinite(X), X, 0.0)
+        designs = []
+        for f in range(cv):
+            if f > 0 and latents[f] is latents[0]:
+                designs.append(designs[0])
+                continue
+            Z = latents[f][s]
+            if offset:
+                Z = np.roll(Z, -offset, axis=0)
+            designs.append(_lagged(Z, lags, seg))
+        return _cv_r2(Xf, designs, fold, masks[s], alpha, finite_x)
+
+    observed = [r2_all(s, 0) for s in range(S)]
+    null = [np.empty((sh.size, X.shape[1])) for sh, X in zip(shifts, Xs, strict=True)]
+    bar = None
+    if progress:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task("unit permutations", total=sum(sh.size for sh in shifts))
+    try:
+        for s in range(S):
+            for b, c in enumerate(shifts[s]):
+                null[s][b] = r2_all(s, int(c))
+                if bar is not None:
+                    bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+    tables = []
+    for s in range(S):
+        X, Y, g = Xs[s], Ys[s], gs[s]
+        obs = observed[s]
+        nl = null[s]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            count = np.sum(np.where(np.isfinite(nl), nl, -np.inf) >= obs[None, :], axis=0)
+        n_null = nl.shape[0]
+        pval = np.where(np.isfinite(obs), (1.0 + count) / (1.0 + n_null), np.nan)
+        qval = benjamini_hochberg(pval)
+        encodes = np.isfinite(qval) & (qval <= fdr)
+        # structure coefficients with the full-data latents at one lag per subject
+        z = full.transform_behavior(Y, subject=s)
+        seg = segments(X.shape[0], g)
+        best_lag, best_val, best_corr = int(lags[0]), -np.inf, None
+        for lag in lags:
+            D = _lagged(z, np.array([lag]), seg)
+            ok = np.all(np.isfinite(D), axis=1) & np.all(np.isfinite(X), axis=1)
+            if ok.sum() < 3:
+                continue
+            c = _corr_cols(X[ok], D[ok])
+            val = float(np.nansum(c**2))
+            if val > best_val:
+                best_lag, best_val, best_corr = int(lag), val, c
+        if best_corr is None:
+            best_corr = np.full((X.shape[1], k), np.nan)
+        df = pd.DataFrame(
+            {
+                "unit": np.arange(X.shape[1]),
+                "r2_cv": obs,
+                "p_value": pval,
+                "q_value": qval,
+                "encodes": encodes,
+            }
+        )
+        for j in range(k):
+            df[f"structure_{j}"] = best_corr[:, j]
+        sig = pval[encodes]
+        df.attrs.update(
+            subject=s,
+            fdr=float(fdr),
+            p_threshold=float(sig.max()) if sig.size else float("nan"),
+            n_perm=int(n_null),
+            exhaustive=bool(n_null == cands[s].size),
+            lags=lags.tolist(),
+            structure_lag=best_lag,
+            min_shift=int(shifts_used[s]),
+            cv=cv,
+            alpha=float(alpha),
+            cross_fit=bool(cross_fit),
+            gap=int(gap),
+        )
+        tables.append(df)
+    floor = [
+        (s, t.attrs["n_perm"]) for s, t in enumerate(tables) if 1 / (1 + t.attrs["n_perm"]) > fdr
+    ]
+    if floor:
+        s0, n0 = floor[0]
+        warnings.warn(
+            f"subjects {[s for s, _ in floor]}: with {n0} circular shifts (subject {s0}) the "
+            f"smallest possible p-value is 1/{n0 + 1} = {1 / (n0 + 1):.3g} > fdr = {fdr}: no "
+            f"unit can be declared encoding; use n_perm >= {int(np.ceil(1 / fdr))} (and "
+            "enough data for as many distinct shifts)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return tables

@@ -1,0 +1,447 @@
+"""Cross-subject transfer: decode a new animal from few calibration trials.
+
+:func:`transfer_score` measures what the shared representation buys for a subject that
+was *not* used to find it: the axes are fitted on the other subjects, only the held-out
+subject's encoder is fitted (:meth:`ShaReD.add_subject`) on its first calibration trials,
+and behaviour is decoded on its last trials. The reference is a per-subject ridge decoder
+(same lags, same calibration data, ridge penalty chosen by the same kind of inner
+cross-validation) that knows nothing about the other subjects.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+from joblib import delayed
+from sklearn.model_selection import GroupKFold, KFold
+
+from sharedrep.core.design import (
+    as_lags,
+    lag_embed,
+    segments,
+    valid_rows,
+)
+from sharedrep.core.estimator import DEFAULT_ALPHAS
+from sharedrep.inference.stats import (
+    _check_count,
+    _check_min_shift,
+    _check_model,
+    _check_n_jobs,
+    _for_subjects,
+    _progress_map,
+    _quiet_fit,
+    _seed_sequence,
+    _validate_data,
+    circular_shift_candidates,
+    draw_shifts,
+)
+from sharedrep.utils.validation import nonfinite_error
+
+__all__ = ["transfer_score", "ridge_decoder", "RidgeDecoder"]
+
+
+def _split_points(n_samples: int, groups, fractions, test_fraction: float, subject: int):
+    """Calibration prefixes (one per fraction) and the test suffix, as row masks.
+
+    Units are whole trials (in order of first appearance) with trial ids, samples
+    otherwise. Returns ``(cal_masks, n_cal, test_mask, n_test, unit)``.
+    """
+    if groups is None:
+        order_id = np.arange(n_samples)
+        n_units = n_samples
+        unit = "samples"
+    else:
+        _, first, inv = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        rank = np.empty(first.size, dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+        order_id = rank[inv]
+        n_units = first.size
+        unit = "trials"
+    n_test = int(np.ceil(test_fraction * n_units))
+    cal_masks, n_cal = [], []
+    for f in fractions:
+        n = max(1, int(round(f * n_units)))
+        if n + n_test > n_units:
+            raise ValueError(
+                f"held-out subject {subject}: calibration fraction {f} ({n} {unit}) plus the "
+                f"test block ({n_test} {unit}, test_fraction={test_fraction}) exceed its "
+                f"{n_units} {unit}"
+            )
+        cal_masks.append(order_id < n)
+        n_cal.append(n)
+    test_mask = order_id >= n_units - n_test
+    return cal_masks, n_cal, test_mask, n_test, unit
+
+
+def _inner_splits(n_rows: int, groups_rows, n_folds: int):
+    """Inner CV splits of the calibration rows (mirrors ``ShaReD.add_subject``)."""
+    if groups_rows is not None:
+        n_trials = np.unique(groups_rows).size
+        if n_trials >= 2:
+            k = min(n_folds, n_trials)
+            return list(GroupKFold(n_splits=k).split(np.zeros(n_rows), groups=groups_rows))
+    k = min(n_folds, n_rows // 2)
+    if k < 2:
+        return None
+    return list(KFold(n_splits=k).split(np.zeros(n_rows)))
+
+
+def _standardizer(Z: np.ndarray):
+    mean = Z.mean(axis=0)
+    sd = Z.std(axis=0)
+    sd[sd <= 1e-12 * max(1.0, float(np.max(np.abs(mean), initial=0.0)))] = np.inf
+    return mean, sd
+
+
+def _ridge_svd(Z: np.ndarray, Y: np.ndarray):
+    """SVD pieces of a standardised ridge problem: ``(mean, sd, Vt, s, U'Yc, y_mean)``."""
+    mean, sd = _standardizer(Z)
+    Zs = (Z - mean) / sd
+    y_mean = Y.mean(axis=0)
+    U, s, Vt = np.linalg.svd(Zs, full_matrices=False)
+    return mean, sd, Vt, s, U.T @ (Y - y_mean), y_mean
+
+
+class RidgeDecoder:
+    """Single-subject ridge decoder fitted by :func:`ridge_decoder`.
+
+    Attributes
+    ----------
+    alpha_ : float
+        Chosen scale-free penalty (``alpha_ * n`` is added to the Gram matrix of the
+        standardised lagged activity).
+    lags : ndarray of int
+    cv_mse_ : ndarray (n_alphas,) or None
+        Pooled held-out mean squared error of each candidate alpha.
+    """
+
+    def __init__(self, lags, alpha, coef, mean, sd, y_mean, cv_mse=None):
+        self.lags = lags
+        self.alpha_ = float(alpha)
+        self.coef_ = coef
+        self._mean, self._sd, self._y_mean = mean, sd, y_mean
+        self.cv_mse_ = cv_mse
+
+    def predict(self, X, groups=None):
+        """Predicted behaviour ``(Y_hat, rows)`` for the rows with a complete, finite lag
+        window (windows holding a non-finite sample are left out, not predicted as NaN)."""
+        X = np.asarray(X, dtype=float)
+        rows = valid_rows(X.shape[0], self.lags, groups, finite=np.all(np.isfinite(X), axis=1))
+        Zs = (lag_embed(X, self.lags, rows) - self._mean) / self._sd
+        return Zs @ self.coef_ + self._y_mean, rows
+
+
+def ridge_decoder(
+    X, Y, groups=None, lags=0, alphas=None, cv: int = 5, nan_policy: str = "raise"
+) -> RidgeDecoder:
+    """Fit a single-subject ridge decoder of behaviour from lagged neural activity.
+
+    Lag-embedded activity (windows never cross trials), each column standardised on the
+    training rows (constant columns get zero weight), one ridge penalty ``a * n`` shared by
+    all outputs, with ``a`` chosen from ``alphas`` (scale-free grid, as in
+    :class:`ShaReD`) by the pooled held-out squared error of ``cv``-fold cross-validation
+    over whole trials (contiguous sample blocks with fewer than two trials; the smallest
+    grid; ``a = 1`` when even that is impossible). Standardisation is
+    refitted in every fold. Solved through one SVD per fold for the whole grid.
+
+    With ``nan_policy="omit"``, samples with non-finite behaviour and lag windows with a
+    non-finite activity sample are left out (``"raise"``: such values are an error).
+
+    Returns
+    -------
+    RidgeDecoder
+        ``.predict(X_new, groups_new) -> (Y_hat, rows)``.
+    """
+    X = np.asarray(X, dtype=float)
+    Y = np.asarray(Y, dtype=float)
+    lags = as_lags(lags)
+    alphas = DEFAULT_ALPHAS if alphas is None else np.sort(np.asarray(alphas, dtype=float))
+    finite_x, finite_y = np.all(np.isfinite(X), axis=1), np.all(np.isfinite(Y), axis=1)
+    if nan_policy != "omit":
+        for name, A, ok in (("neural", X, finite_x), ("behavior", Y, finite_y)):
+            if not ok.all():
+                raise nonfinite_error(f"ridge decoder: {name}", np.argwhere(~np.isfinite(A))[0])
+    rows = valid_rows(X.shape[0], lags, groups, finite=finite_x)
+    rows = rows[finite_y[rows]]
+    if rows.size < 3:
+        raise ValueError(
+            f"only {rows.size} complete lag windows in the calibration data; need at least 3"
+        )
+    Z = lag_embed(X, lags, rows)
+    Yr = Y[rows]
+    g_rows = None if groups is None else np.asarray(groups)[rows]
+    splits = _inner_splits(rows.size, g_rows, cv)
+    cv_mse = None
+    if splits is None:
+        alpha = 1.0 if alphas.size > 1 else float(alphas[0])
+    else:
+        sse = np.zeros(alphas.size)
+        n_held = 0
+        for tr, te in splits:
+            mean, sd, Vt, s, UtY, y_mean = _ridge_svd(Z[tr], Yr[tr])
+            P = ((Z[te] - mean) / sd) @ Vt.T
+            for i, a in enumerate(alphas):
+                d = s / (s**2 + a * tr.size)
+                pred = (P * d) @ UtY + y_mean
+                sse[i] += float(np.sum((Yr[te] - pred) ** 2))
+            n_held += te.size
+        cv_mse = sse / (n_held * Yr.shape[1])
+        alpha = float(alphas[int(np.argmin(sse))])
+    mean, sd, Vt, s, UtY, y_mean = _ridge_svd(Z, Yr)
+    coef = Vt.T @ ((s / (s**2 + alpha * rows.size))[:, None] * UtY)
+    return RidgeDecoder(lags, alpha, coef, mean, sd, y_mean, cv_mse)
+
+
+def _r2(Y, Yh, scale) -> float:
+    """Pooled R^2 over features in ``scale`` units; SST about the test mean.
+
+    Rows of ``Y`` with a non-finite value (missing behaviour, ``nan_policy="omit"``) are
+    not scored.
+    """
+    ok = np.all(np.isfinite(Y), axis=1)
+    Y, Yh = Y[ok], Yh[ok]
+    E = (Y - Yh) / scale
+    C = (Y - Y.mean(axis=0)) / scale
+    sst = float(np.sum(C**2))
+    return 1.0 - float(np.sum(E**2)) / sst if sst > 0 else float("nan")
+
+
+def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s):
+    """R^2 of (shared, ridge) on the test block for every calibration fraction."""
+    cal_masks, n_cal, test_mask, _, unit = split
+    Xt, Yt = X[test_mask], Y[test_mask]
+    # without trial ids the calibration and test blocks are separate pieces
+    gt = np.zeros(Xt.shape[0], dtype=np.int64) if g is None else np.asarray(g)[test_mask]
+    scale = base.behavior_scale_
+    n_folds = int(base.cv) if base.cv is not None else 5
+    out = []
+    for f, mask, nc in zip(fractions, cal_masks, n_cal, strict=True):
+        Xc, Yc = X[mask], Y[mask]
+        gc = None if g is None else np.asarray(g)[mask]
+        where = f"held-out subject {s}, calibration fraction {f} ({nc} {unit})"
+        m = copy.deepcopy(base)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*are constant", category=UserWarning)
+            try:
+                idx = m.add_subject(Xc, Yc, groups=gc)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
+        if target == "behavior":
+            Yh, rows = m.predict(Xt, subject=idx, groups=gt, return_rows=True)
+            r2_shared = _r2(Yt[rows], Yh, scale)
+            cal_target, true_test, tscale = Yc, Yt, scale
+        else:
+            # latents centred at the subject's calibration mean, as ``transform`` returns
+            Zh, rows = m.transform(Xt, subject=idx, groups=gt, return_rows=True)
+            true_test = m.transform_behavior(Yt, subject=idx)
+            tscale = np.ones(true_test.shape[1])
+            r2_shared = _r2(true_test[rows], Zh, tscale)
+            cal_target = m.transform_behavior(Yc, subject=idx)
+        try:
+            dec = ridge_decoder(
+                Xc,
+                cal_target,
+                groups=gc,
+                lags=base.lags_,
+                alphas=ridge_alphas,
+                cv=n_folds,
+                nan_policy=base.nan_policy,
+            )
+        except ValueError as exc:
+            raise ValueError(f"{where}: ridge decoder: {exc}") from None
+        Rh, rrows = dec.predict(Xt, gt)
+        out.append((r2_shared, _r2(true_test[rrows], Rh, tscale)))
+    return np.array(out, dtype=float)
+
+
+def _transfer_one(template, Xs, Ys, gs, s, fractions, test_fraction, target, ridge_alphas, shifts):
+    others = [i for i in range(len(Xs)) if i != s]
+    base = _quiet_fit(
+        _for_subjects(template, others, len(Xs)),
+        [Xs[i] for i in others],
+        [Ys[i] for i in others],
+        [gs[i] for i in others],
+    )
+    X, Y, g = Xs[s], Ys[s], gs[s]
+    split = _split_points(X.shape[0], g, fractions, test_fraction, s)
+    args = (fractions, target, ridge_alphas, s)
+    observed = _fraction_scores(base, X, Y, g, split, *args)  # (n_fractions, 2)
+    p = np.full(observed.shape, np.nan)
+    if len(shifts):
+        null = np.stack(
+            [
+                _fraction_scores(base, X, np.roll(Y, -int(c), axis=0), g, split, *args)
+                for c in shifts
+            ]
+        )
+        p = (1.0 + np.sum(null >= observed[None], axis=0)) / (1.0 + len(shifts))
+    n_cal, n_test, unit = split[1], split[3], split[4]
+    rows_out = []
+    for i, (f, nc) in enumerate(zip(fractions, n_cal, strict=True)):
+        for j, method in enumerate(("shared", "ridge")):
+            rows_out.append(
+                dict(
+                    subject=s,
+                    fraction=float(f),
+                    n_calibration=int(nc),
+                    calibration_unit=unit,
+                    n_test=int(n_test),
+                    method=method,
+                    r2=float(observed[i, j]),
+                    p_value=float(p[i, j]),
+                )
+            )
+    return rows_out
+
+
+def transfer_score(
+    model,
+    neural,
+    behavior,
+    groups=None,
+    calibration_fractions=(0.05, 0.1, 0.2, 0.5),
+    *,
+    test_fraction: float = 0.3,
+    subjects=None,
+    target: str = "behavior",
+    ridge_alphas=None,
+    n_perm: int = 0,
+    min_shift: int | None = None,
+    random_state=None,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Leave-one-subject-out transfer as a function of calibration size.
+
+    For every held-out subject ``s``:
+
+    1. the complete pipeline (``clone(model)``, cross-validated selection included) is fitted
+       on the *other* subjects, giving the shared axes;
+    2. the subject's trials are ordered in time; its last ``test_fraction`` of trials is
+       the test set, and for each fraction ``f`` its first ``round(f * n_trials)`` trials
+       are the calibration set (samples instead of trials without trial ids);
+    3. **shared**: with the axes frozen, only the subject's encoder is fitted on the
+       calibration set (:meth:`ShaReD.add_subject`, inner CV for its ridge penalty), and
+       behaviour is decoded on the test set through the shared representation;
+    4. **ridge**: a per-subject ridge decoder (:func:`ridge_decoder`: same lags, same
+       calibration rows, penalty by inner CV over the same number of trial folds) is fitted
+       on the same calibration set and decodes the same test set.
+
+    Score: ``target="behavior"`` -- pooled R^2 of all behaviour features in the
+    pooled-standardised units of the fit on the other subjects (``1 - SSE/SST``, SST about
+    the test-set mean, the same rows for both methods); ``target="latents"`` -- R^2 of the
+    shared latents ``z = transform_behavior(Y)`` (the ridge decoder then predicts ``z``).
+
+    **Permutation p-values** (``n_perm > 0``): is a held-out subject decoded better than
+    chance? The held-out subject's behaviour is circularly shifted against its neural
+    activity (whole trials with trial ids; minimum shift as in
+    :func:`sharedrep.inference.stats.permutation_test`), and calibration, encoder / decoder fitting
+    (inner CV included) and scoring are redone on the shifted recording; the axes from the
+    other subjects stay fixed. ``p = (1 + #{null R^2 >= R^2}) / (1 + n_shifts)`` per
+    subject, fraction and method (distinct shifts; all of them when there are at most
+    ``n_perm``).
+
+    **What is resampled.** Only the alignment of the held-out subject's behaviour (for the
+    p-values); each subject is held out once. **Unit of inference.** Subjects: the table
+    has one score per held-out subject, method and fraction; compare methods with a
+    paired test across subjects (not across samples); the p-values are per subject.
+
+    Note that with ``n_shared`` equal to the number of behaviour features the frozen axes
+    constrain nothing, and the shared decoder differs from the ridge decoder only through
+    its metric and penalty selection.
+
+    Parameters
+    ----------
+    model : ShaReD
+        Template (cloned; not modified).
+    neural, behavior, groups
+        As in :meth:`ShaReD.fit`; at least 2 subjects.
+    calibration_fractions : sequence of float in (0, 1)
+    test_fraction : float in (0, 1), default 0.3
+        ``max(calibration_fractions) + test_fraction`` must not exceed 1.
+    subjects : sequence of int or None
+        Subjects to hold out (default all).
+    target : {"behavior", "latents"}
+    ridge_alphas : array-like or None
+        Scale-free grid of the ridge decoder (default the ShaReD default grid).
+    n_perm : int, default 0
+        Circular-shift permutations per held-out subject (0: no p-values).
+    min_shift : int or None
+        Minimum shift in samples (default as in
+        :func:`sharedrep.inference.stats.default_min_shift`).
+    random_state : int, SeedSequence, Generator or None
+        Seeds the shifts (one child seed per held-out subject).
+    n_jobs : int
+        Parallel jobs over held-out subjects.
+    progress : bool
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: ``subject``, ``fraction``, ``n_calibration``, ``calibration_unit``,
+        ``n_test``, ``method`` (``"shared"`` or ``"ridge"``), ``r2``, ``p_value`` (NaN
+        without permutations).
+    """
+    _check_model(model)
+    n_jobs = _check_n_jobs(n_jobs, model)
+    if target not in ("behavior", "latents"):
+        raise ValueError(f"target must be 'behavior' or 'latents'; got {target!r}")
+    try:
+        fractions = [float(f) for f in np.atleast_1d(calibration_fractions)]
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"calibration_fractions must be numbers in (0, 1); got {calibration_fractions!r}"
+        ) from exc
+    if not fractions or not all(0.0 < f < 1.0 for f in fractions):
+        raise ValueError(
+            f"calibration_fractions must be numbers in (0, 1); got {calibration_fractions!r}"
+        )
+    if not (isinstance(test_fraction, numbers.Real) and 0.0 < test_fraction < 1.0):
+        raise ValueError(f"test_fraction must be a number in (0, 1); got {test_fraction!r}")
+    if max(fractions) + test_fraction > 1.0 + 1e-12:
+        raise ValueError(
+            f"max(calibration_fractions)={max(fractions)} + test_fraction={test_fraction} "
+            "exceeds 1: calibration and test trials would overlap"
+        )
+    Xs, Ys, gs = _validate_data(model, neural, behavior, groups)
+    S = len(Xs)
+    if S < 2:
+        raise ValueError(f"transfer_score holds out one subject at a time: need >= 2, got {S}")
+    if subjects is None:
+        subjects = list(range(S))
+    else:
+        subjects = [int(s) for s in np.atleast_1d(subjects)]
+        for s in subjects:
+            if not 0 <= s < S:
+                raise IndexError(f"subject {s} is out of range: there are {S} subjects")
+    for s, (X, g) in enumerate(zip(Xs, gs, strict=True)):
+        if g is not None and segments(X.shape[0], g)[-1] + 1 < 2:
+            raise ValueError(f"subject {s}: a single trial cannot be split into calibration/test")
+    n_perm = _check_count(n_perm, "n_perm", 0)
+    min_shift = _check_min_shift(min_shift, [X.shape[0] for X in Xs])
+    lags = model.get_params().get("lags", 0)
+    shifts = {}
+    seeds = _seed_sequence(random_state).spawn(len(subjects))
+    for s, seed in zip(subjects, seeds, strict=True):
+        if n_perm == 0:
+            shifts[s] = np.zeros(0, dtype=np.int64)
+            continue
+        try:
+            cand = circular_shift_candidates(Xs[s].shape[0], gs[s], min_shift, lags)
+        except ValueError as exc:
+            raise ValueError(f"subject {s}: {exc}") from None
+        shifts[s] = draw_shifts([cand], n_perm, seed)[0][:, 0]
+    tasks = [
+        delayed(_transfer_one)(
+            model, Xs, Ys, gs, s, fractions, test_fraction, target, ridge_alphas, shifts[s]
+        )
+        for s in subjects
+    ]
+    results = _progress_map(tasks, n_jobs, progress, "held-out subjects")
+    df = pd.DataFrame([row for res in results for row in res])
+    df.attrs.update(target=target, test_fraction=float(test_fraction), n_perm=n_perm)
+    return df

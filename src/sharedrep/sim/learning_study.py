@@ -1,0 +1,1111 @@
+r"""Ground-truth simulator of the motor-learning study ShaReD was made for.
+
+:func:`simulate_study` generates a longitudinal two-photon imaging study of mice learning
+a cued lever push: several mice, imaged on several days, each day in several populations
+(motor-thalamus axonal boutons, boutons of another input area, M1 layer 2/3 neurons).
+Every mouse x day x population is one :class:`sharedrep.Session`; the effects of
+learning, the optogenetic stimulation and silencing experiments, and every effect size
+are parameters (:class:`StudyEffects`), and the ground truth is returned
+(:attr:`SimulatedStudy.truth`).
+
+The task (per trial, times relative to trial start)
+---------------------------------------------------
+Trials are contiguous ``TRIAL_DURATION_S`` (3.5 s) intervals. An auditory cue sounds at
+``CUE_S`` (1.2 s); the mouse may push the lever within ``RESPONSE_WINDOW_S`` (2 s). A push
+that reaches ``THRESHOLD_MM`` (2 mm) is rewarded (``outcome = "success"``); a weaker push is
+a ``"failure"``; no push in the window is a ``"timeout"``.
+
+**Learning.** The progress of mouse learning on day ``d`` is a logistic curve rescaled to
+``L(1) = 0`` and ``L(14) = 1`` (midpoint ``learning_midpoint_day``, width
+``learning_width_days``), multiplied by ``effects.learning``. Every behavioural and
+neural parameter given as a ``(novice, expert)`` pair is interpolated linearly with
+``L(d)``: reaction time, movement duration, push amplitude and its variability, shape
+variability of the trajectory (sub-movements and distortions), probability of not
+moving. So behaviour becomes faster, more successful and more stereotyped.
+
+**Behaviour** (``p = 6`` features, on the imaging frames): ``lever_position`` (mm),
+``lever_velocity`` (mm/s) and two forelimb keypoints ``paw_x``, ``paw_y``, ``elbow_x``,
+``elbow_y`` (mm) that follow the lever plus two slow spontaneous (task-irrelevant) body
+movements and tracking noise.
+
+**Neural activity** (dF/F, unitless). For every unit ``i`` of a session,
+
+.. math::
+
+    x_i[t] = g_i\, w_i \cdot m[t + \ell] + \text{transients}_i[t]
+             + 0.45 f[t] + \sigma_i \eta_i[t] + \text{stim}_i[t] + \text{artefact}[t],
+
+where ``m`` (``T x 2``) are the z-scored lever position and velocity, ``ell`` the lead of
+the population in frames (neural activity at ``t`` reflects the movement ``ell`` frames
+later; a ShaReD lag ``+ell``), ``w_i`` a unit direction, ``g_i = sqrt(snr)`` for encoding
+units and 0 otherwise, ``f`` a slow AR(1) population fluctuation (variance 0.2 after
+the 0.45 loading), ``eta`` white noise (variance ``~0.5``) and the transients Poisson
+calcium events (0.5 Hz, exponential decay 0.6 s, variance 0.3). The nuisance variance is
+about 1, so ``snr`` is the encoded-to-nuisance variance ratio of an encoding unit.
+
+* **thalamus**: the fraction of encoding boutons and their ``snr`` grow with learning
+  (``thalamus_fraction``, ``thalamus_snr``), and the lead grows from
+  ``thalamus_lead_frames[0]`` to ``thalamus_lead_frames[1]`` (timing shifts earlier
+  relative to movement). Encoding sets are nested (boutons are tracked across days).
+* **other inputs** (any population that is neither thalamus nor M1): fixed, weaker
+  encoding (``other_fraction``, ``other_snr``, ``other_lead_frames``).
+* **m1**: ``m1_fraction`` of the neurons encode (``m1_snr``, ``m1_lead_frames``, positive
+  weights: activated by the push). A subset (``driven_fraction``) is driven by
+  thalamic axons (and ``suppressed_fraction`` is suppressed). The novice and the expert
+  encoding sets are drawn with the odds of a driven neuron being chosen multiplied by
+  ``exp(overlap_log_odds[stage])``: with the default ``(0, 3)`` the encoding neurons
+  are unrelated to the driven ones in novices and mostly driven ones in experts. On
+  intermediate days a neuron's gain mixes the two (``(1 - L) g_novice + L g_expert``).
+  The transients of M1 neurons that do not encode are scaled by
+  ``irrelevant_activity`` (``(1, 0.25)``: irrelevant activity suppressed in experts).
+
+**Optogenetics.** In the M1 session of the last day of each stage (novice, expert), a
+fraction ``stim_fraction`` of the trials are stimulation trials: 5 light pulses of
+10 ms every 2 frames, starting mid-frame ``STIM_ONSET_S`` after trial start (before the
+cue). Driven units respond with ``stim_response`` dF/F (suppressed units with
+``-0.6 stim_response``; rise 0.15 s, decay 0.5 s) and every frame that overlaps a pulse
+carries a light artefact of about ``artifact_amplitude`` dF/F in every unit. Pulses are
+the ``stimulation`` intervals of the session (``kind = "activation"``).
+
+**Silencing.** In the M1 sessions of the expert days other than the stimulation day
+(that day too when it is the only expert day), a fraction ``silencing_fraction`` of the
+trials are laser-on silencing trials (thalamic inputs silenced during the trial; marked by
+the ``silencing`` column of the trials table, not by stimulation intervals): the
+behaviour of that trial is generated with learning progress
+``L (1 - silencing_effect)``: lower success, longer reaction time, less template-like
+trajectories. Neural activity is not modified (analyses drop laser-on trials).
+
+Stages: ``"novice"`` for days <= 3, ``"expert"`` for days >= 10, ``"intermediate"``
+otherwise. Units are tracked across the days of a mouse (same unit ids), so the
+sessions of one mouse, population and stage can be concatenated
+(:meth:`sharedrep.SessionCollection.to_fit_args`). Unit counts differ across mice
+(``UNIT_COUNTS``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+from sharedrep.data.session import Session, SessionCollection
+
+__all__ = [
+    "StudyEffects",
+    "SimulatedStudy",
+    "simulate_study",
+    "stage_of_day",
+    "BEHAVIOR_NAMES",
+    "BEHAVIOR_UNITS",
+    "UNIT_COUNTS",
+]
+
+#: Behaviour features and their units.
+BEHAVIOR_NAMES = (
+    "lever_position",
+    "lever_velocity",
+    "paw_x",
+    "paw_y",
+    "elbow_x",
+    "elbow_y",
+)
+BEHAVIOR_UNITS = ("mm", "mm/s", "mm", "mm", "mm", "mm")
+#: Range (inclusive) of the number of units per mouse, by population role.
+UNIT_COUNTS = {"thalamus": (14, 20), "other": (14, 20), "m1": (26, 36)}
+
+TRIAL_DURATION_S = 3.5
+CUE_S = 1.2
+RESPONSE_WINDOW_S = 2.0
+THRESHOLD_MM = 2.0
+N_PULSES = 5
+PULSE_WIDTH_S = 0.01
+#: Stimulation onset after trial start (seconds; mid-frame at 10 Hz).
+STIM_ONSET_S = 0.25
+
+
+def stage_of_day(day: int) -> str:
+    """Learning stage of a training day.
+
+    Parameters
+    ----------
+    day : int
+        Training day (1 = first day).
+
+    Returns
+    -------
+    str
+        ``"novice"`` (day <= 3), ``"expert"`` (day >= 10) or ``"intermediate"``.
+    """
+    if day <= 3:
+        return "novice"
+    if day >= 10:
+        return "expert"
+    return "intermediate"
+
+
+@dataclass(frozen=True)
+class StudyEffects:
+    """Every effect size of the simulated study (defaults: all effects on).
+
+    Pairs are ``(novice, expert)`` values, interpolated with the learning progress
+    ``L(day)`` (0 on day 1, ``learning`` on day 14).
+
+    Every field is validated on construction (Python or numpy numbers; pairs as tuples
+    or lists, stored as tuples): ``learning``, the fractions, probabilities and
+    ``silencing_effect`` in [0, 1] (``driven_fraction + suppressed_fraction <= 1``);
+    ``learning_width_days``, ``reaction_time_s`` and ``movement_duration_s`` > 0; SNRs,
+    coefficients of variation, ``amplitude_mm``, ``stim_response``,
+    ``irrelevant_activity`` and ``artifact_amplitude`` >= 0; leads integers;
+    ``overlap_log_odds`` in [-700, 700]; the learning curve must rise between days 1
+    and 14. :func:`simulate_study` also requires leads shorter than a session and
+    ``stim_fraction + silencing_fraction <= 1`` when one session has both.
+
+    Attributes
+    ----------
+    learning : float
+        Fraction of the novice -> expert change reached on day 14 (0: no learning).
+    learning_midpoint_day, learning_width_days : float
+        Logistic learning curve (days).
+    reaction_time_s : (float, float)
+        Mean reaction time (cue to movement onset), seconds.
+    reaction_time_cv : (float, float)
+        Coefficient of variation of the reaction time (log-normal).
+    movement_duration_s : (float, float)
+        Mean duration of a push, seconds.
+    amplitude_mm : (float, float)
+        Mean peak lever displacement, mm (reward threshold ``THRESHOLD_MM`` = 2 mm).
+    amplitude_cv : (float, float)
+        Coefficient of variation of the amplitude (also of the duration).
+    trajectory_noise : (float, float)
+        Shape variability: probability of a sub-movement and size of shape distortions
+        (fraction of the amplitude).
+    no_movement_prob : (float, float)
+        Probability of not pushing at all in a trial (timeout).
+    thalamus_snr, thalamus_fraction : (float, float)
+        Encoded-to-nuisance variance ratio of encoding thalamic boutons, and fraction
+        of boutons that encode.
+    thalamus_lead_frames : (int, int)
+        Frames by which thalamic activity leads the movement it encodes.
+    other_snr, other_fraction : float
+        Same for other input populations (constant across days).
+    other_lead_frames : int
+    m1_snr, m1_fraction : float
+        Same for M1 neurons (constant; which neurons encode changes).
+    m1_lead_frames : int
+    driven_fraction, suppressed_fraction : float
+        Fractions of M1 neurons driven / suppressed by thalamic axon stimulation.
+    stim_response : float
+        dF/F response of a driven neuron to a stimulation train (suppressed: -0.6x).
+    overlap_log_odds : (float, float)
+        Log odds-ratio multiplying the chance that a driven M1 neuron is drawn into the
+        encoding set (novice, expert).
+    irrelevant_activity : (float, float)
+        Scale of the calcium transients of non-encoding M1 neurons.
+    silencing_effect : float
+        Fraction of the learned behaviour lost in silencing (laser-on) trials.
+    stim_fraction, silencing_fraction : float
+        Fraction of trials with stimulation / silencing in the sessions that have them.
+    artifact_amplitude : float
+        Light artefact (dF/F) in frames that overlap a stimulation pulse (present even in
+        :meth:`null`: it is not an effect but a nuisance analyses must mask).
+
+    Raises
+    ------
+    ValueError
+        A field outside its range (the message names the field, its value and the
+        allowed range).
+    """
+
+    learning: float = 1.0
+    learning_midpoint_day: float = 6.0
+    learning_width_days: float = 1.5
+    reaction_time_s: tuple[float, float] = (0.9, 0.35)
+    reaction_time_cv: tuple[float, float] = (0.5, 0.2)
+    movement_duration_s: tuple[float, float] = (1.1, 0.6)
+    amplitude_mm: tuple[float, float] = (2.4, 3.6)
+    amplitude_cv: tuple[float, float] = (0.4, 0.08)
+    trajectory_noise: tuple[float, float] = (0.6, 0.05)
+    no_movement_prob: tuple[float, float] = (0.2, 0.02)
+    thalamus_snr: tuple[float, float] = (0.12, 0.6)
+    thalamus_fraction: tuple[float, float] = (0.35, 0.6)
+    thalamus_lead_frames: tuple[int, int] = (1, 4)
+    other_snr: float = 0.1
+    other_fraction: float = 0.3
+    other_lead_frames: int = 1
+    m1_snr: float = 0.2
+    m1_fraction: float = 0.3
+    m1_lead_frames: int = 2
+    driven_fraction: float = 0.25
+    suppressed_fraction: float = 0.06
+    stim_response: float = 1.0
+    overlap_log_odds: tuple[float, float] = (0.0, 3.0)
+    irrelevant_activity: tuple[float, float] = (1.0, 0.25)
+    silencing_effect: float = 0.7
+    stim_fraction: float = 0.3
+    silencing_fraction: float = 0.3
+    artifact_amplitude: float = 4.0
+
+    def __post_init__(self):
+        """Validate every field (``ValueError`` naming the field, value and range) and
+        store numbers as Python floats / ints and pairs as tuples (numpy scalars and
+        lists are accepted)."""
+        for name, (kind, lo, hi, lo_open) in _EFFECT_RANGES.items():
+            value = getattr(self, name)
+            if kind.startswith("pair"):
+                try:
+                    items = None if isinstance(value, (str, bytes)) else tuple(value)
+                except TypeError:
+                    items = None
+                if items is None or len(items) != 2:
+                    raise ValueError(
+                        f"StudyEffects.{name} must be a (novice, expert) pair; got {value!r}"
+                    )
+                clean = tuple(
+                    _effect_number(name, v, kind, lo, hi, lo_open, f"{name}[{i}]")
+                    for i, v in enumerate(items)
+                )
+            else:
+                clean = _effect_number(name, value, kind, lo, hi, lo_open, name)
+            object.__setattr__(self, name, clean)
+        if self.driven_fraction + self.suppressed_fraction > 1:
+            raise ValueError(
+                "StudyEffects.driven_fraction + suppressed_fraction must be <= 1 (disjoint "
+                f"sets of M1 neurons); got {self.driven_fraction!r} + "
+                f"{self.suppressed_fraction!r}"
+            )
+        lo, hi = _sigmoid(1.0, self), _sigmoid(14.0, self)
+        if not hi - lo > 1e-6:
+            raise ValueError(
+                "StudyEffects.learning_midpoint_day and learning_width_days give a learning "
+                "curve that does not rise between day 1 and day 14 (midpoint "
+                f"{self.learning_midpoint_day!r}, width {self.learning_width_days!r}); "
+                "put the midpoint near days 1-14 or widen the curve"
+            )
+
+    @classmethod
+    def null(cls, **overrides) -> StudyEffects:
+        """Every effect switched off.
+
+        No learning (behaviour stays novice-like), every population encodes the movement
+        alike (thalamus = other inputs = the novice-thalamus level, lead 1 frame, no
+        change with days), M1 encoding neurons unrelated to the stimulated ones and no
+        stimulation response at all, no suppression of irrelevant activity, silencing
+        without behavioural effect. The light artefact stays.
+
+        Parameters
+        ----------
+        **overrides
+            Fields to set differently (e.g. ``stim_response=1.0`` for a study where
+            stimulation works but nothing else changes).
+
+        Returns
+        -------
+        StudyEffects
+        """
+        d = cls()
+        snr, frac, lead = d.thalamus_snr[0], d.thalamus_fraction[0], d.thalamus_lead_frames[0]
+        base = dict(
+            learning=0.0,
+            thalamus_snr=(snr, snr),
+            thalamus_fraction=(frac, frac),
+            thalamus_lead_frames=(lead, lead),
+            other_snr=snr,
+            other_fraction=frac,
+            other_lead_frames=lead,
+            stim_response=0.0,
+            overlap_log_odds=(0.0, 0.0),
+            irrelevant_activity=(1.0, 1.0),
+            silencing_effect=0.0,
+        )
+        base.update(overrides)
+        return dataclasses.replace(d, **base)
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (tuples become lists)."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+#: Allowed range of every StudyEffects field: (kind, low, high, low bound excluded).
+#: kind: "real" / "int", or "pair real" / "pair int" for (novice, expert) pairs.
+_UNIT = ("real", 0.0, 1.0, False)
+_NONNEG = ("real", 0.0, math.inf, False)
+_EFFECT_RANGES = {
+    "learning": _UNIT,
+    "learning_midpoint_day": ("real", -math.inf, math.inf, False),
+    "learning_width_days": ("real", 0.0, math.inf, True),
+    "reaction_time_s": ("pair real", 0.0, math.inf, True),
+    "reaction_time_cv": ("pair real", 0.0, math.inf, False),
+    "movement_duration_s": ("pair real", 0.0, math.inf, True),
+    "amplitude_mm": ("pair real", 0.0, math.inf, False),
+    "amplitude_cv": ("pair real", 0.0, math.inf, False),
+    "trajectory_noise": ("pair real", 0.0, 1.0, False),
+    "no_movement_prob": ("pair real", 0.0, 1.0, False),
+    "thalamus_snr": ("pair real", 0.0, math.inf, False),
+    "thalamus_fraction": ("pair real", 0.0, 1.0, False),
+    "thalamus_lead_frames": ("pair int", -math.inf, math.inf, False),
+    "other_snr": _NONNEG,
+    "other_fraction": _UNIT,
+    "other_lead_frames": ("int", -math.inf, math.inf, False),
+    "m1_snr": _NONNEG,
+    "m1_fraction": _UNIT,
+    "m1_lead_frames": ("int", -math.inf, math.inf, False),
+    "driven_fraction": _UNIT,
+    "suppressed_fraction": _UNIT,
+    "stim_response": _NONNEG,
+    "overlap_log_odds": ("pair real", -700.0, 700.0, False),
+    "irrelevant_activity": ("pair real", 0.0, math.inf, False),
+    "silencing_effect": _UNIT,
+    "stim_fraction": _UNIT,
+    "silencing_fraction": _UNIT,
+    "artifact_amplitude": _NONNEG,
+}
+
+
+def _range_text(kind: str, lo: float, hi: float, lo_open: bool) -> str:
+    what = "an integer" if kind.endswith("int") else "a finite number"
+    if math.isinf(lo) and math.isinf(hi):
+        return what
+    if math.isinf(hi):
+        return f"{what} {'>' if lo_open else '>='} {lo:g}"
+    return f"{what} in {'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+
+def _effect_number(field_name, v, kind, lo, hi, lo_open, label):
+    """One validated StudyEffects number (Python float, or int for integer fields)."""
+    bad = ValueError(
+        f"StudyEffects.{label} must be {_range_text(kind, lo, hi, lo_open)}; got {v!r}"
+    )
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise bad
+    if kind.endswith("int"):
+        if not isinstance(v, numbers.Integral):
+            raise bad
+        out = int(v)
+    else:
+        out = float(v)
+        if not math.isfinite(out):
+            raise bad
+    if out < lo or out > hi or (lo_open and out == lo):
+        raise bad
+    return out
+
+
+def _sigmoid(d: float, effects) -> float:
+    """The logistic learning curve at day ``d`` (before rescaling; no overflow)."""
+    z = (d - effects.learning_midpoint_day) / effects.learning_width_days
+    return 1.0 / (1.0 + math.exp(-z)) if z > -700 else math.exp(z)
+
+
+def _role(population: str) -> str:
+    """Population role: ``"thalamus"``, ``"m1"`` or ``"other"``."""
+    p = population.lower()
+    if "thal" in p:
+        return "thalamus"
+    if p == "m1" or p.startswith("m1") or "motor cortex" in p:
+        return "m1"
+    return "other"
+
+
+def _lerp(pair, L: float) -> float:
+    a, b = pair
+    return float(a + (b - a) * L)
+
+
+def learning_progress(day: int, effects: StudyEffects) -> float:
+    """Learning progress ``L(day)`` in ``[0, effects.learning]`` (0 on day 1).
+
+    Parameters
+    ----------
+    day : int
+    effects : StudyEffects
+
+    Returns
+    -------
+    float
+    """
+
+    lo, hi = _sigmoid(1.0, effects), _sigmoid(14.0, effects)
+    v = (_sigmoid(float(day), effects) - lo) / (hi - lo)
+    return float(effects.learning * min(max(v, 0.0), 1.0))
+
+
+@dataclass(eq=False)
+class SimulatedStudy:
+    """A simulated learning study with its ground truth.
+
+    Attributes
+    ----------
+    sessions : list of Session
+        One per mouse x day x population, ordered by mouse, population, day.
+    collection : SessionCollection
+        The same sessions (``name`` "simulated lever-push study").
+    truth : dict
+        Ground truth (see :func:`simulate_study`).
+    effects : StudyEffects
+        The effect sizes used.
+    settings : dict
+        Analysis settings written to the ``[analysis]`` table of ``study.toml`` by
+        :meth:`write` (keys of :data:`sharedrep.data.studyfile.ANALYSIS_KEYS`; small defaults:
+        one shared dimension, lags 0, 2, 4, 29 permutations and bootstrap resamples);
+        edit before writing to change them.
+    """
+
+    sessions: list[Session]
+    collection: SessionCollection
+    truth: dict
+    effects: StudyEffects
+    settings: dict = field(default_factory=dict)
+
+    def write(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write every session as NWB plus a ``study.toml`` describing them.
+
+        Layout: ``folder/nwb/<session_id>.nwb`` and ``folder/study.toml`` (paths relative
+        to the TOML file; valid for :func:`sharedrep.data.studyfile.validate_study` and
+        :func:`sharedrep.data.studyfile.load_study`, which gives back these sessions). The
+        ``[analysis]`` table holds small default analysis settings.
+
+        Parameters
+        ----------
+        folder : str or os.PathLike
+            Destination folder (created if missing).
+        overwrite : bool, default False
+            Replace existing files; otherwise an existing ``study.toml`` or NWB file
+            raises :class:`FileExistsError` (checked before anything is written).
+
+        Returns
+        -------
+        pathlib.Path
+            Path of ``study.toml``.
+
+        Raises
+        ------
+        FileExistsError
+            A file exists and ``overwrite`` is False.
+        ImportError
+            ``pynwb`` is not installed.
+        """
+        from sharedrep.data.io import atomic_write, write_nwb
+
+        folder = Path(folder)
+        toml_path = folder / "study.toml"
+        nwb_dir = folder / "nwb"
+        paths = [nwb_dir / f"{s.session_id}.nwb" for s in self.sessions]
+        if not overwrite:
+            existing = [p for p in [toml_path, *paths] if p.exists()]
+            if existing:
+                raise FileExistsError(
+                    f"{existing[0]} already exists ({len(existing)} file(s) in the way); "
+                    "pass overwrite=True to replace them"
+                )
+        nwb_dir.mkdir(parents=True, exist_ok=True)
+        for s, p in zip(self.sessions, paths, strict=True):
+            write_nwb(s, p, overwrite=overwrite, neural_unit="dF/F")
+        text = _study_toml(self, [p.relative_to(folder) for p in paths])
+        atomic_write(
+            toml_path, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=overwrite
+        )
+        return toml_path
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} to TOML")
+
+
+def _study_toml(study: SimulatedStudy, rel_paths: list[Path]) -> str:
+    lines = [
+        "# Simulated lever-push learning study (sharedrep.sim.learning_study).",
+        "# Every session is an NWB file written by sharedrep.data.io.write_nwb.",
+        "",
+        "[study]",
+        f"name = {_toml_value('simulated lever-push study')}",
+        "description = "
+        + _toml_value(
+            f"{study.truth['n_mice']} mice, days {study.truth['days']}, populations "
+            f"{study.truth['populations']}; seed {study.truth['seed']}"
+        ),
+        "",
+        "[analysis]",
+    ]
+    for k, v in study.settings.items():
+        lines.append(f"{k} = {_toml_value(v)}")
+    lines += ["", "[defaults]", 'format = "nwb"', ""]
+    for s, p in zip(study.sessions, rel_paths, strict=True):
+        lines += [
+            "[[sessions]]",
+            f"subject = {_toml_value(s.subject)}",
+            f"session_id = {_toml_value(s.session_id)}",
+            f"day = {int(s.day)}",
+            f"stage = {_toml_value(s.stage)}",
+            f"population = {_toml_value(s.population)}",
+            f"path = {_toml_value(p.as_posix())}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- behaviour
+def _push_template(u: np.ndarray) -> np.ndarray:
+    """Stereotyped push: raised-cosine rise (30 %), hold, fall (40 %); u in [0, 1]."""
+    out = np.zeros_like(u)
+    rise = (u >= 0) & (u < 0.3)
+    out[rise] = 0.5 * (1 - np.cos(np.pi * u[rise] / 0.3))
+    out[(u >= 0.3) & (u < 0.6)] = 1.0
+    fall = (u >= 0.6) & (u <= 1.0)
+    out[fall] = 0.5 * (1 + np.cos(np.pi * (u[fall] - 0.6) / 0.4))
+    return out
+
+
+def _bump(u: np.ndarray, center: float, width: float) -> np.ndarray:
+    x = (u - center) / width
+    return np.where(np.abs(x) < 1, 0.5 * (1 + np.cos(np.pi * x)), 0.0)
+
+
+def _trial_behavior(rng, L: float, eff: StudyEffects, tt: np.ndarray):
+    """One trial's lever trajectory on relative times ``tt`` (s from trial start).
+
+    Returns ``(position (n,), moved, reaction_time, peak, crossing_time)``.
+    """
+    pos = np.zeros_like(tt)
+    moved = rng.random() >= _lerp(eff.no_movement_prob, L)
+    rt_mean = _lerp(eff.reaction_time_s, L)
+    rt_cv = _lerp(eff.reaction_time_cv, L)
+    s2 = math.log1p(rt_cv**2)
+    rt = max(0.15, float(rng.lognormal(math.log(rt_mean) - s2 / 2, math.sqrt(s2))))
+    if not moved or rt > RESPONSE_WINDOW_S:
+        return pos, False, math.nan, 0.0, math.nan
+    cv = _lerp(eff.amplitude_cv, L)
+    amp = _lerp(eff.amplitude_mm, L) * max(0.2, 1 + cv * rng.standard_normal())
+    dur = _lerp(eff.movement_duration_s, L) * math.exp(cv * 0.8 * rng.standard_normal())
+    noise = _lerp(eff.trajectory_noise, L)
+    onset = CUE_S + rt
+    u = (tt - onset) / dur
+    shape = _push_template(u)
+    # shape distortions: two smooth bumps of random sign, size ~ noise * amplitude
+    for _ in range(2):
+        c = rng.uniform(0.1, 0.9)
+        shape += noise * 0.5 * rng.standard_normal() * _bump(u, c, 0.35)
+    # sub-movement (second, partial push), probability = noise
+    if rng.random() < noise:
+        delay = rng.uniform(0.6, 1.2)
+        shape += rng.uniform(0.3, 0.8) * _push_template((tt - onset - delay * dur) / (0.7 * dur))
+    shape = np.clip(shape, -0.2, None)
+    pos = amp * shape * (tt >= onset)
+    # taper to rest before the end of the trial (lever returns)
+    end = tt[-1]
+    pos *= np.clip((end - tt) / 0.3, 0.0, 1.0)
+    in_win = tt <= CUE_S + RESPONSE_WINDOW_S
+    reach = np.flatnonzero(in_win & (pos >= THRESHOLD_MM))
+    cross = float(tt[reach[0]]) if reach.size else math.nan
+    peak = float(pos[in_win].max()) if in_win.any() else 0.0
+    return pos, True, rt, peak, cross
+
+
+def _ar1(rng, T: int, n: int, phi: float) -> np.ndarray:
+    e = rng.standard_normal((T, n)) * math.sqrt(1 - phi**2)
+    return lfilter([1.0], [1.0, -phi], e, axis=0)
+
+
+# --------------------------------------------------------------------------- mice
+@dataclass
+class _Population:
+    name: str
+    role: str
+    n_units: int
+    weights: np.ndarray  # (N, 2) unit directions
+    priority: np.ndarray  # (N,) order in which units join the encoding set
+    noise_sd: np.ndarray  # (N,)
+    driven: np.ndarray | None = None  # bool (N,)
+    suppressed: np.ndarray | None = None
+    enc_novice: np.ndarray | None = None  # bool (N,)
+    enc_expert: np.ndarray | None = None
+
+
+def _weighted_choice(rng, n: int, k: int, weights: np.ndarray) -> np.ndarray:
+    """``k`` distinct indices drawn sequentially with probabilities ~ ``weights``."""
+    keys = rng.random(n) ** (1.0 / weights)  # Efraimidis-Spirakis
+    return np.argsort(-keys)[:k]
+
+
+def _make_population(rng, name: str, eff: StudyEffects) -> _Population:
+    role = _role(name)
+    lo, hi = UNIT_COUNTS[role]
+    N = int(rng.integers(lo, hi + 1))
+    ang = rng.uniform(0, 2 * np.pi, N) if role != "m1" else rng.uniform(0, np.pi / 2, N)
+    pop = _Population(
+        name=name,
+        role=role,
+        n_units=N,
+        weights=np.column_stack([np.cos(ang), np.sin(ang)]),
+        priority=rng.permutation(N),
+        noise_sd=np.sqrt(0.5 * rng.uniform(0.8, 1.2, N)),
+    )
+    if role == "m1":
+        order = rng.permutation(N)
+        nd = int(round(eff.driven_fraction * N))
+        ns = int(round(eff.suppressed_fraction * N))
+        pop.driven = np.zeros(N, bool)
+        pop.driven[order[:nd]] = True
+        pop.suppressed = np.zeros(N, bool)
+        pop.suppressed[order[nd : nd + ns]] = True
+        k = max(1, int(round(eff.m1_fraction * N)))
+        for stage, lor in zip(("novice", "expert"), eff.overlap_log_odds, strict=True):
+            w = np.where(pop.driven, math.exp(lor), 1.0)
+            sel = np.zeros(N, bool)
+            sel[_weighted_choice(rng, N, k, w)] = True
+            setattr(pop, f"enc_{stage}", sel)
+    return pop
+
+
+def _unit_gains(pop: _Population, L: float, eff: StudyEffects) -> np.ndarray:
+    """Encoding gain ``g_i`` (sqrt of snr) of every unit on a day with progress ``L``."""
+    N = pop.n_units
+    if pop.role == "m1":
+        member = (1 - L) * pop.enc_novice + L * pop.enc_expert
+        return math.sqrt(eff.m1_snr) * member
+    if pop.role == "thalamus":
+        frac, snr = _lerp(eff.thalamus_fraction, L), _lerp(eff.thalamus_snr, L)
+    else:
+        frac, snr = eff.other_fraction, eff.other_snr
+    k = max(1, int(round(frac * N)))
+    g = np.zeros(N)
+    g[pop.priority[:k]] = math.sqrt(snr)
+    return g
+
+
+def _lead(pop: _Population, L: float, eff: StudyEffects) -> int:
+    if pop.role == "thalamus":
+        return int(round(_lerp(eff.thalamus_lead_frames, L)))
+    if pop.role == "m1":
+        return int(eff.m1_lead_frames)
+    return int(eff.other_lead_frames)
+
+
+# --------------------------------------------------------------------------- sessions
+def _simulate_session(
+    rng,
+    *,
+    mouse: str,
+    day: int,
+    pop: _Population,
+    eff: StudyEffects,
+    n_trials: int,
+    fr: float,
+    stim: bool,
+    silencing: bool,
+) -> Session:
+    L = learning_progress(day, eff)
+    n_tr = int(round(TRIAL_DURATION_S * fr))
+    T = n_tr * n_trials
+    t = np.arange(T) / fr
+    tt = np.arange(n_tr) / fr
+    # which trials get stimulation / silencing (disjoint, interleaved at random)
+    order = rng.permutation(n_trials)
+    n_stim = int(round(eff.stim_fraction * n_trials)) if stim else 0
+    n_sil = int(round(eff.silencing_fraction * n_trials)) if silencing else 0
+    is_stim = np.zeros(n_trials, bool)
+    is_stim[order[:n_stim]] = True
+    is_sil = np.zeros(n_trials, bool)
+    is_sil[order[n_stim : n_stim + n_sil]] = True
+
+    lever = np.zeros(T)
+    rows = []
+    for k in range(n_trials):
+        L_k = L * (1 - eff.silencing_effect) if is_sil[k] else L
+        pos, moved, rt, peak, cross = _trial_behavior(rng, L_k, eff, tt)
+        sl = slice(k * n_tr, (k + 1) * n_tr)
+        lever[sl] = pos
+        start = k * n_tr / fr
+        cue = start + CUE_S
+        success = moved and np.isfinite(cross)
+        rows.append(
+            {
+                "start_time": start,
+                "stop_time": (k + 1) * n_tr / fr,
+                "cue_time": cue,
+                "movement_onset_time": cue + rt if moved else math.nan,
+                "reward_time": start + cross if success else math.nan,
+                "outcome": "success" if success else ("failure" if moved else "timeout"),
+                "stim": bool(is_stim[k]),
+                "silencing": bool(is_sil[k]),
+                "peak_displacement_mm": float(peak),
+            }
+        )
+    trials = pd.DataFrame(rows)
+    velocity = np.gradient(lever) * fr
+    # behaviour: lever + keypoints (follow the lever plus spontaneous movements)
+    spont = _ar1(rng, T, 2, 0.85)
+    beh = np.column_stack(
+        [
+            lever + 0.03 * rng.standard_normal(T),
+            velocity + 0.3 * rng.standard_normal(T),
+            1.0 * lever + 0.5 * spont[:, 0],
+            0.5 * lever + 0.5 * spont[:, 1],
+            0.6 * lever + 0.3 * spont[:, 0] + 0.4 * spont[:, 1],
+            0.2 * lever + 0.6 * spont[:, 1],
+        ]
+    )
+    beh[:, 2:] += 0.1 * rng.standard_normal((T, 4))
+
+    # ---------------------------------------------------------------- neural activity
+    N = pop.n_units
+    m = np.column_stack([lever, velocity])
+    m = (m - m.mean(0)) / np.where(m.std(0) > 0, m.std(0), 1.0)
+    lead = _lead(pop, L, eff)
+    ml = np.zeros_like(m)
+    if lead >= 0:
+        ml[: T - lead] = m[lead:]
+    else:
+        ml[-lead:] = m[: T + lead]
+    gains = _unit_gains(pop, L, eff)
+    X = (ml @ pop.weights.T) * gains
+    # population fluctuation (variance 0.2) and white noise (variance ~0.5)
+    X += 0.45 * _ar1(rng, T, 1, 0.95) * rng.choice([-1.0, 1.0], N)
+    X += pop.noise_sd * rng.standard_normal((T, N))
+    # calcium transients: Poisson events at 0.5 Hz, decay 0.6 s, variance 0.3
+    lam = 0.5 / fr
+    decay = math.exp(-1.0 / (0.6 * fr))
+    sum_h2 = 1.0 / (1.0 - decay**2)
+    mu = math.sqrt(0.3 / (2.0 * lam * sum_h2))
+    scale = np.ones(N)
+    if pop.role == "m1":
+        scale = np.where(gains > 0, 1.0, _lerp(eff.irrelevant_activity, L))
+    events = (rng.random((T, N)) < lam * scale) * rng.exponential(mu, (T, N))
+    X += lfilter([1.0], [1.0, -decay], events, axis=0)
+
+    stim_rows = []
+    if n_stim:
+        period = 2.0 / fr
+        resp = np.zeros(T)
+        artefact = np.zeros(T)
+        for k in np.flatnonzero(is_stim):
+            on = k * n_tr / fr + STIM_ONSET_S
+            off = on + (N_PULSES - 1) * period + PULSE_WIDTH_S
+            for j in range(N_PULSES):
+                p0 = on + j * period
+                stim_rows.append(
+                    {
+                        "start_time": p0,
+                        "stop_time": p0 + PULSE_WIDTH_S,
+                        "kind": "activation",
+                        "trial": int(k),
+                    }
+                )
+                f = int(np.floor(p0 * fr + 1e-9))  # frame [f/fr, (f+1)/fr) holds the pulse
+                artefact[f] = eff.artifact_amplitude * rng.uniform(0.8, 1.2)
+            rel = t - on
+            rise = (rel >= 0) & (t <= off)
+            resp[rise] = 1 - np.exp(-rel[rise] / 0.15)
+            after = t > off
+            peak = 1 - math.exp(-(off - on) / 0.15)
+            resp[after] = np.maximum(resp[after], peak * np.exp(-(t[after] - off) / 0.5))
+        if pop.driven is not None:
+            amp = eff.stim_response * (pop.driven.astype(float) - 0.6 * pop.suppressed)
+            X += resp[:, None] * amp[None, :]
+        X += artefact[:, None]
+    stimulation = pd.DataFrame(stim_rows) if stim_rows else None
+
+    return Session(
+        subject=mouse,
+        session_id=f"{mouse}-day{day:02d}-{pop.name}",
+        day=day,
+        stage=stage_of_day(day),
+        population=pop.name,
+        neural=X,
+        timestamps=t,
+        unit_ids=np.arange(N),
+        behavior=beh,
+        behavior_names=list(BEHAVIOR_NAMES),
+        behavior_units=list(BEHAVIOR_UNITS),
+        trials=trials,
+        stimulation=stimulation,
+        metadata={
+            "simulated": True,
+            "neural_unit": "dF/F",
+            "frame_rate": fr,
+            "learning_progress": L,
+            "lead_frames": lead,
+        },
+    )
+
+
+def _check_args(n_mice, days, populations, trials_per_session, frame_rate, effects):
+    if not isinstance(n_mice, (int, np.integer)) or isinstance(n_mice, bool) or n_mice < 2:
+        raise ValueError(f"n_mice must be an int >= 2; got {n_mice!r}")
+    days = tuple(days)
+    if not days or any(
+        not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1 for d in days
+    ):
+        raise ValueError(f"days must be a non-empty sequence of ints >= 1; got {days!r}")
+    if len(set(days)) != len(days):
+        raise ValueError(f"days must be unique; got {days!r}")
+    populations = tuple(populations)
+    if not populations or not all(isinstance(p, str) and p for p in populations):
+        raise ValueError(f"populations must be non-empty strings; got {populations!r}")
+    if len(set(populations)) != len(populations):
+        raise ValueError(f"populations must be unique; got {populations!r}")
+    bad = [p for p in populations if "/" in p]
+    if bad:
+        raise ValueError(f"population names cannot contain '/': {bad}")
+    if (
+        not isinstance(trials_per_session, (int, np.integer))
+        or isinstance(trials_per_session, bool)
+        or trials_per_session < 10
+    ):
+        raise ValueError(f"trials_per_session must be an int >= 10; got {trials_per_session!r}")
+    if not (
+        isinstance(frame_rate, numbers.Real)
+        and not isinstance(frame_rate, (bool, np.bool_))
+        and math.isfinite(frame_rate)
+        and frame_rate >= 5
+    ):
+        raise ValueError(f"frame_rate must be a number >= 5 (Hz); got {frame_rate!r}")
+    if effects is None:
+        effects = StudyEffects()
+    if not isinstance(effects, StudyEffects):
+        raise TypeError(f"effects must be a StudyEffects; got {type(effects).__name__}")
+    # leads shift the movement within a session: they must be shorter than a session
+    T = int(round(TRIAL_DURATION_S * float(frame_rate))) * int(trials_per_session)
+    for name in ("thalamus_lead_frames", "other_lead_frames", "m1_lead_frames"):
+        value = getattr(effects, name)
+        if max(abs(v) for v in np.atleast_1d(value)) >= T:
+            raise ValueError(
+                f"StudyEffects.{name} must be shorter than a session ({T} frames: "
+                f"trials_per_session x {TRIAL_DURATION_S} s x frame_rate); got {value!r}"
+            )
+    return int(n_mice), tuple(sorted(int(d) for d in days)), populations, effects
+
+
+def simulate_study(
+    n_mice=6,
+    days=(1, 2, 3, 7, 10, 14),
+    populations=("thalamus", "other_input", "m1"),
+    trials_per_session=60,
+    frame_rate=10.0,
+    effects=None,
+    seed=0,
+) -> SimulatedStudy:
+    """Simulate the lever-push learning study (see the module docstring for the model).
+
+    Parameters
+    ----------
+    n_mice : int, default 6
+        Mice (subjects ``"mouse01"``, ``"mouse02"``, ...).
+    days : sequence of int, default (1, 2, 3, 7, 10, 14)
+        Imaging days (stage: novice <= 3, expert >= 10, intermediate otherwise).
+    populations : sequence of str, default ("thalamus", "other_input", "m1")
+        Imaged populations; names containing "thal" behave as motor thalamus, "m1" as M1
+        layer 2/3 neurons, anything else as another input area.
+    trials_per_session : int, default 60
+        Trials per session (3.5 s each).
+    frame_rate : float, default 10.0
+        Imaging frame rate, Hz, >= 5 (leads are in frames). Numbers may be Python or
+        numpy scalars (as for ``n_mice``, ``days`` and ``trials_per_session``).
+    effects : StudyEffects, optional
+        Effect sizes (default :class:`StudyEffects` ``()``: every effect on;
+        :meth:`StudyEffects.null` switches them off).
+    seed : int, default 0
+        Seed; each mouse / session draws from its own child seed.
+
+    Returns
+    -------
+    SimulatedStudy
+        ``truth`` holds: ``n_mice``, ``days``, ``populations``, ``seed``, ``subjects``,
+        ``frame_rate``; ``stage_of_day`` {day: stage}; ``progress`` {day: L};
+        ``lead_frames`` {population: {stage: frames}} and ``lead_frames_by_day``;
+        ``snr`` {population: {stage: snr of encoding units}}; ``n_units``
+        {mouse: {population: N}}; ``encoding_units`` {mouse: {population: {stage: ids}}}
+        (units whose gain is at least half the full gain on the stage's days);
+        ``driven_units``, ``suppressed_units`` {mouse: ids} (M1); ``stim_sessions``,
+        ``silencing_sessions`` (session ids); ``overlap_odds_ratio`` {stage: exp(log
+        odds)} ; ``expected`` (the headline results the analyses should recover:
+        ``best_encoding`` (population, stage) or None, ``lag_shift_frames``,
+        ``overlap_increases``, ``silencing_impairs``); ``effects`` (dict).
+
+    Raises
+    ------
+    ValueError, TypeError
+        On invalid arguments (also: a lead of ``effects`` not shorter than a session,
+        or ``stim_fraction + silencing_fraction > 1`` for a session that has both).
+    """
+    n_mice, days, populations, effects = _check_args(
+        n_mice, days, populations, trials_per_session, frame_rate, effects
+    )
+    eff = effects
+    fr = float(frame_rate)
+    stages = {d: stage_of_day(d) for d in days}
+    roles = {p: _role(p) for p in populations}
+    m1_pop = next((p for p in populations if roles[p] == "m1"), None)
+    # stimulation: M1 session on the last day of the novice and of the expert stage
+    stim_days = set()
+    for st in ("novice", "expert"):
+        ds = [d for d in days if stages[d] == st]
+        if ds:
+            stim_days.add(max(ds))
+    expert_days = [d for d in days if stages[d] == "expert"]
+    sil_days = {d for d in expert_days if d not in stim_days} or set(expert_days)
+    n_tr = int(trials_per_session)
+    if m1_pop and stim_days & sil_days:
+        n_stim, n_sil = round(eff.stim_fraction * n_tr), round(eff.silencing_fraction * n_tr)
+        if n_stim + n_sil > n_tr:
+            raise ValueError(
+                f"StudyEffects.stim_fraction + silencing_fraction must be <= 1 when a session "
+                f"has both (day {min(stim_days & sil_days)}, the only expert day); got "
+                f"{eff.stim_fraction!r} + {eff.silencing_fraction!r} ({n_stim} + {n_sil} of "
+                f"{n_tr} trials)"
+            )
+
+    root = np.random.SeedSequence(int(seed))
+    sessions: list[Session] = []
+    mice = [f"mouse{i + 1:02d}" for i in range(n_mice)]
+    truth_units: dict = {}
+    enc_units: dict = {}
+    driven: dict = {}
+    suppressed: dict = {}
+    for i, mouse in enumerate(mice):
+        ss_mouse = np.random.SeedSequence(root.entropy, spawn_key=(i,))
+        rng_m = np.random.default_rng(ss_mouse)
+        pops = [_make_population(rng_m, p, eff) for p in populations]
+        truth_units[mouse] = {p.name: p.n_units for p in pops}
+        enc_units[mouse] = {}
+        for j, pop in enumerate(pops):
+            enc_units[mouse][pop.name] = {}
+            for st in dict.fromkeys(stages.values()):
+                ds = [d for d in days if stages[d] == st]
+                full = np.max(
+                    [_unit_gains(pop, learning_progress(d, eff), eff).max() for d in ds] + [1e-12]
+                )
+                g = np.mean([_unit_gains(pop, learning_progress(d, eff), eff) for d in ds], 0)
+                enc_units[mouse][pop.name][st] = np.flatnonzero(g >= 0.5 * full)
+            if pop.role == "m1":
+                driven[mouse] = np.flatnonzero(pop.driven)
+                suppressed[mouse] = np.flatnonzero(pop.suppressed)
+            for day in days:
+                rng = np.random.default_rng(
+                    np.random.SeedSequence(root.entropy, spawn_key=(i, j, int(day), 1))
+                )
+                is_m1 = pop.name == m1_pop
+                sessions.append(
+                    _simulate_session(
+                        rng,
+                        mouse=mouse,
+                        day=day,
+                        pop=pop,
+                        eff=eff,
+                        n_trials=int(trials_per_session),
+                        fr=fr,
+                        stim=is_m1 and day in stim_days,
+                        silencing=is_m1 and day in sil_days,
+                    )
+                )
+    collection = SessionCollection(sessions, name="simulated lever-push study")
+    prog = {d: learning_progress(d, eff) for d in days}
+    stage_days = {
+        st: [d for d in days if stages[d] == st] for st in dict.fromkeys(stages.values())
+    }
+
+    def lead_for(pop_name, d):
+        role = roles[pop_name]
+        L = prog[d]
+        if role == "thalamus":
+            return int(round(_lerp(eff.thalamus_lead_frames, L)))
+        return int(eff.m1_lead_frames if role == "m1" else eff.other_lead_frames)
+
+    def snr_for(pop_name, d):
+        role = roles[pop_name]
+        if role == "thalamus":
+            return _lerp(eff.thalamus_snr, prog[d])
+        return float(eff.m1_snr if role == "m1" else eff.other_snr)
+
+    lead_by_day = {p: {d: lead_for(p, d) for d in days} for p in populations}
+    lead_stage = {
+        p: {st: int(round(np.mean([lead_for(p, d) for d in ds]))) for st, ds in stage_days.items()}
+        for p in populations
+    }
+    snr_stage = {
+        p: {st: float(np.mean([snr_for(p, d) for d in ds])) for st, ds in stage_days.items()}
+        for p in populations
+    }
+    thal = next((p for p in populations if roles[p] == "thalamus"), None)
+    expected = {
+        "best_encoding": (thal, "expert")
+        if thal
+        and "expert" in stage_days
+        and eff.learning > 0
+        and eff.thalamus_snr[1]
+        > max(eff.thalamus_snr[0], eff.other_snr, eff.m1_snr if m1_pop else 0)
+        else None,
+        "lag_shift_frames": (
+            lead_stage[thal]["expert"] - lead_stage[thal]["novice"]
+            if thal and {"novice", "expert"} <= set(stage_days)
+            else None
+        ),
+        "overlap_increases": bool(
+            m1_pop and eff.stim_response > 0 and eff.overlap_log_odds[1] > eff.overlap_log_odds[0]
+        ),
+        "silencing_impairs": bool(m1_pop and sil_days and eff.silencing_effect > 0),
+    }
+    truth = {
+        "n_mice": n_mice,
+        "subjects": mice,
+        "days": list(days),
+        "populations": list(populations),
+        "roles": roles,
+        "seed": int(seed),
+        "frame_rate": fr,
+        "trials_per_session": int(trials_per_session),
+        "stage_of_day": stages,
+        "progress": prog,
+        "lead_frames": lead_stage,
+        "lead_frames_by_day": lead_by_day,
+        "snr": snr_stage,
+        "n_units": truth_units,
+        "encoding_units": enc_units,
+        "driven_units": driven,
+        "suppressed_units": suppressed,
+        "stim_sessions": [
+            s.session_id for s in sessions if s.population == m1_pop and s.day in stim_days
+        ],
+        "silencing_sessions": [
+            s.session_id for s in sessions if s.population == m1_pop and s.day in sil_days
+        ],
+        "overlap_odds_ratio": {
+            "novice": math.exp(eff.overlap_log_odds[0]),
+            "expert": math.exp(eff.overlap_log_odds[1]),
+        },
+        "expected": expected,
+        "effects": eff.to_dict(),
+    }
+    settings = {
+        "n_shared": 1,
+        "lags": [0, 2, 4],
+        "cv": 5,
+        "random_state": int(seed),
+        "n_permutations": 29,
+        "n_bootstrap": 29,
+        "fdr": 0.05,
+    }
+    present = [st for st in ("novice", "expert") if st in stage_days]
+    if len(present) == 2:
+        settings["stages"] = present
+    return SimulatedStudy(
+        sessions=sessions, collection=collection, truth=truth, effects=eff, settings=settings
+    )

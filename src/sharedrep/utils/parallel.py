@@ -1,0 +1,134 @@
+"""Per-subject parallelism: a pool of worker threads and single-threaded BLAS.
+
+Most of a fit is per-subject work on small matrices (data passes, fold solves, private
+components). numpy and the LAPACK calls used here release the GIL (see
+:mod:`sharedrep.core._lapack`), so subjects run on one thread per CPU, each with
+single-threaded BLAS, rather than one subject at a time on a multithreaded BLAS, which
+gains little on ``q x q`` matrices and can be far slower on a busy machine. The number
+of threads is :func:`n_threads` (environment variable ``SHAREDREP_NUM_THREADS``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+
+from threadpoolctl import ThreadpoolController
+
+__all__ = ["n_threads", "single_threaded_blas", "small_blas", "thread_map"]
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def single_threaded_blas():
+    """Context manager limiting BLAS/LAPACK to one thread.
+
+    The threadpool controller is built once (finding the loaded BLAS libraries costs a
+    few milliseconds), so entering the context is cheap enough for inner loops. In a
+    worker thread of :func:`thread_map` it does nothing: the call that started the
+    worker holds the (process-wide) limit until every worker is done.
+    """
+    global _CONTROLLER
+    if getattr(_WORKER, "active", False):
+        return contextlib.nullcontext()
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
+def n_threads() -> int:
+    """Threads for per-subject work.
+
+    ``SHAREDREP_NUM_THREADS`` when set (a positive integer), else the number of CPUs
+    this process may run on (its affinity mask: a SLURM or ``taskset`` allocation, not
+    the whole node).
+    """
+    env = os.environ.get("SHAREDREP_NUM_THREADS", "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"SHAREDREP_NUM_THREADS must be a positive integer; got {env!r}")
+        return n
+    counter = getattr(os, "process_cpu_count", None)  # Python >= 3.13
+    if counter is not None:
+        return counter() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def _n_workers(n_items: int) -> int:
+    return max(1, min(n_items, n_threads()))
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_WORKER = threading.local()
+
+
+def _mark_worker() -> None:
+    _WORKER.active = True
+
+
+def _reset_pool() -> None:  # a forked child has none of the parent's threads
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_pool)
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """The process's worker threads (created once, grown when more are needed)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < n:
+            old, _POOL = _POOL, ThreadPoolExecutor(n, "sharedrep", initializer=_mark_worker)
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
+
+def thread_map(func, items: list) -> list:
+    """``[func(x) for x in items]`` on one thread per core, BLAS single-threaded.
+
+    numpy copies and LAPACK/BLAS calls release the GIL, so per-subject work runs in
+    parallel; results keep the order of ``items`` and do not depend on the scheduling.
+    The threads are kept between calls; a call from one of them (nested work) runs in
+    that thread. If a call raises, the first exception (in ``items`` order) is raised
+    once every started item has finished.
+    """
+    n = _n_workers(len(items))
+    with single_threaded_blas():
+        if n == 1 or getattr(_WORKER, "active", False):
+            return [func(x) for x in items]
+        futures = [_pool(n).submit(func, x) for x in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            raise
+
+
+def small_blas(func):
+    """Run ``func`` with single-threaded BLAS/LAPACK.
+
+    The decompositions here are of ``q x q`` matrices (q = units x lags, at most a few
+    thousand). Multithreaded OpenBLAS gains little on them and, on a busy machine, can be
+    tens of times slower than one thread; the large data pass stays multithreaded.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with single_threaded_blas():
+            return func(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,272 @@
+"""Input validation at the public boundary (DESIGN.md section 5).
+
+Every message names the subject, the array and the expected shape. Inputs are never
+modified: arrays are converted to float64 (a copy only when the dtype differs).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from sharedrep.utils.parallel import thread_map
+
+__all__ = [
+    "as_subject_list",
+    "check_subject_arrays",
+    "check_groups",
+    "check_array",
+    "check_finite",
+]
+
+
+def as_subject_list(data, name: str) -> list:
+    """Turn ``data`` into a list with one entry per subject.
+
+    A list or tuple is taken as one entry per subject; a single 2-D array is one subject;
+    a 3-D array is split along its first axis.
+    """
+    if isinstance(data, list | tuple):
+        if len(data) == 0:
+            raise ValueError(f"{name} is an empty list: give one array per subject")
+        return list(data)
+    if isinstance(data, np.ndarray):
+        if data.ndim == 2:
+            return [data]
+        if data.ndim == 3:
+            return list(data)
+        raise ValueError(
+            f"{name} must be a list with one (T_s, n) array per subject; "
+            f"got an array of shape {data.shape}"
+        )
+    raise TypeError(
+        f"{name} must be a list with one 2-D array per subject; got {type(data).__name__}"
+    )
+
+
+def check_array(
+    a, name: str, subject: int | None, *, ndim: int = 2, allow_nonfinite: bool = False
+) -> np.ndarray:
+    """Convert one array to float64 and check its dimensionality and values."""
+    where = f"subject {subject}: {name}" if subject is not None else name
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"{where} could not be converted to a numeric array: {exc}") from exc
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{where} must be numeric; got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{where} must be real-valued; got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        expected = "(T, n_units)" if "neural" in name else "(T, n_features)"
+        if ndim == 1:
+            expected = "(T,)"
+        raise ValueError(f"{where} must be {ndim}-D with shape {expected}; got shape {arr.shape}")
+    arr = np.asarray(arr, dtype=np.float64)
+    if not allow_nonfinite and not np.all(np.isfinite(arr)):
+        raise nonfinite_error(where, np.argwhere(~np.isfinite(arr))[0])
+    return arr
+
+
+def check_same_features(n_features: int, first: int, subject, first_subject) -> None:
+    """Every subject's behaviour has the first subject's number of features."""
+    if n_features != first:
+        raise ValueError(
+            f"subject {subject}: behavior has {n_features} features but subject "
+            f"{first_subject} has {first}; every subject needs the same behavioural features"
+        )
+
+
+def is_missing(value) -> bool:
+    """Whether a table cell is missing (None, NaN, NaT, ``pd.NA``); list-like cells are not."""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def nonfinite_error(where: str, index) -> ValueError:
+    """The error for an array with NaN or inf, ``index`` the first such position."""
+    return ValueError(
+        f"{where} contains NaN or inf (first at index {tuple(int(i) for i in index)}); "
+        "clean it or pass nan_policy='omit' to drop those samples"
+    )
+
+
+def check_groups(groups, n_subjects: int, n_samples: list[int], *, subject_ids=None) -> list:
+    """Validate trial ids: ``None`` or one 1-D array of length ``T_s`` per subject.
+
+    ``subject_ids`` (optional, one label per entry) names the subjects in error messages
+    (default ``0..n_subjects-1``), e.g. the model index of a subject being added.
+    """
+    ids = _subject_ids(subject_ids, n_subjects)
+    if groups is None:
+        return [None] * n_subjects
+    if isinstance(groups, np.ndarray) and groups.ndim == 1 and n_subjects == 1:
+        groups = [groups]
+    if not isinstance(groups, list | tuple):
+        raise TypeError(
+            f"groups must be None or a list with one trial-id array per subject; "
+            f"got {type(groups).__name__}"
+        )
+    if len(groups) != n_subjects:
+        raise ValueError(
+            f"groups has {len(groups)} entries but there are {n_subjects} subjects: give "
+            "one trial-id array (or None) per subject"
+        )
+    out = []
+    for s, g, T in zip(ids, groups, n_samples, strict=True):
+        if g is None:
+            out.append(None)
+            continue
+        arr = np.asarray(g)
+        if arr.ndim != 1 or arr.shape[0] != T:
+            raise ValueError(
+                f"subject {s}: groups must have shape ({T},) to match neural; got {arr.shape}"
+            )
+        if arr.dtype == object:  # e.g. a pandas column of strings
+            arr = object_trial_ids(arr, s)
+        out.append(arr)
+    return out
+
+
+def object_trial_ids(arr: np.ndarray, subject) -> np.ndarray:
+    """Trial ids held as Python objects (e.g. read by pandas) as a string or integer array."""
+    kinds = {type(v) for v in arr.tolist()}
+    if kinds and all(issubclass(k, str) for k in kinds):
+        return arr.astype(str)
+    if kinds and all(issubclass(k, int) and not issubclass(k, bool) for k in kinds):
+        return arr.astype(np.int64)
+    found = ", ".join(sorted(k.__name__ for k in kinds))
+    raise TypeError(
+        f"subject {subject}: groups must hold integer or string trial ids (one kind); got "
+        f"objects of type {found}"
+        + (" (missing trial ids?)" if kinds & {float, type(None)} else "")
+    )
+
+
+def _subject_ids(subject_ids, n_subjects: int) -> list:
+    if subject_ids is None:
+        return list(range(n_subjects))
+    ids = list(subject_ids)
+    if len(ids) != n_subjects:
+        raise ValueError(f"subject_ids has {len(ids)} entries but there are {n_subjects} subjects")
+    return ids
+
+
+def check_subject_arrays(
+    neural,
+    behavior,
+    groups=None,
+    *,
+    nan_policy: str = "raise",
+    subject_ids=None,
+    n_features: int | None = None,
+):
+    """Validate the per-subject neural and behaviour lists of ``fit``-like methods.
+
+    Parameters
+    ----------
+    neural, behavior : list of array-like
+        One ``(T_s, N_s)`` and one ``(T_s, p)`` array per subject.
+    groups : list of array-like (T_s,) or None
+    nan_policy : {"raise", "omit"}
+    subject_ids : sequence or None
+        Label of each entry in error messages (default ``0..S-1``); e.g. ``[n_subjects_]``
+        for a subject being added to a fitted model, or the model indices given to
+        ``score``.
+    n_features : int or None
+        Expected number of behaviour features ``p`` (e.g. the fitted model's); ``None``
+        only requires every subject to have the same count.
+
+    Returns
+    -------
+    neural : list of float64 ndarray (T_s, N_s)
+    behavior : list of float64 ndarray (T_s, p)
+    groups : list of ndarray (T_s,) or None
+    """
+    if nan_policy not in ("raise", "omit"):
+        raise ValueError(f"nan_policy must be 'raise' or 'omit'; got {nan_policy!r}")
+    allow = nan_policy == "omit"
+    nl = as_subject_list(neural, "neural")
+    bl = as_subject_list(behavior, "behavior")
+    if len(nl) != len(bl):
+        raise ValueError(
+            f"neural has {len(nl)} subjects but behavior has {len(bl)}: give one array of "
+            "each per subject"
+        )
+    ids = _subject_ids(subject_ids, len(nl))
+    Xs, Ys = [], []
+    for i, (s, x, y) in enumerate(zip(ids, nl, bl, strict=True)):
+        X = check_array(x, "neural", s, allow_nonfinite=True)
+        Y = check_array(y, "behavior", s, allow_nonfinite=True)
+        check_pair_shapes(X.shape, Y.shape, s, n_features=n_features)
+        if i > 0:
+            check_same_features(Y.shape[1], Ys[0].shape[1], s, ids[0])
+        Xs.append(X)
+        Ys.append(Y)
+    if not allow:
+        check_finite(
+            [
+                (f"subject {s}: {name}", a)
+                for s, X, Y in zip(ids, Xs, Ys, strict=True)
+                for name, a in (("neural", X), ("behavior", Y))
+            ]
+        )
+    gs = check_groups(groups, len(Xs), [X.shape[0] for X in Xs], subject_ids=ids)
+    return Xs, Ys, gs
+
+
+_FINITE_BLOCK = 8 * 2**20
+
+
+def check_finite(named: list) -> None:
+    """Raise for the first of ``(where, array)`` pairs that holds NaN or inf.
+
+    The arrays are scanned on a thread per core (numpy releases the GIL); the error
+    names the first bad array in list order, whatever the scheduling.
+    """
+
+    def bad(item):  # row blocks of ~8 MiB: no array-sized temporary
+        a = item[1]
+        step = max(1, _FINITE_BLOCK // max(1, a[:1].nbytes))
+        return not all(np.all(np.isfinite(a[i : i + step])) for i in range(0, len(a), step))
+
+    flags = thread_map(bad, named)
+    for (where, a), flag in zip(named, flags, strict=True):
+        if flag:
+            raise nonfinite_error(where, np.argwhere(~np.isfinite(a))[0])
+
+
+def check_pair_shapes(x_shape, y_shape, subject, *, n_features=None) -> None:
+    """Check that one subject's neural ``(T, N)`` and behaviour ``(T, p)`` shapes agree."""
+    if x_shape[0] != y_shape[0]:
+        raise ValueError(
+            f"subject {subject}: neural has {x_shape[0]} samples (rows) but behavior has "
+            f"{y_shape[0]}; both must be (T, .) with the same T"
+        )
+    if x_shape[1] == 0:
+        raise ValueError(f"subject {subject}: neural has no units (shape {tuple(x_shape)})")
+    if y_shape[1] == 0:
+        raise ValueError(f"subject {subject}: behavior has no features (shape {tuple(y_shape)})")
+    if n_features is not None and y_shape[1] != n_features:
+        raise ValueError(
+            f"subject {subject}: behavior has {y_shape[1]} features but the model was fitted "
+            f"with {n_features}; expected shape ({y_shape[0]}, {n_features})"
+        )
+
+
+def check_subject_index(subject, n_subjects: int) -> int:
+    """Check a subject index against the number of fitted subjects."""
+    if not isinstance(subject, numbers.Integral) or isinstance(subject, bool):
+        raise TypeError(f"subject must be an integer index; got {subject!r}")
+    if not -n_subjects <= subject < n_subjects:
+        raise IndexError(
+            f"subject {subject} is out of range: the model has {n_subjects} subjects "
+            f"(indices 0..{n_subjects - 1})"
+        )
+    return int(subject) % n_subjects

@@ -1,0 +1,204 @@
+"""The HTML report: self-contained, complete, atomic and never clobbering."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from sharedrep.app.report import rebuild_report, software_versions, write_report
+from sharedrep.study._result import AnalysisResult
+
+
+def _result(name: str, n: int = 5) -> AnalysisResult:
+    fig = Figure(figsize=(3, 2))
+    ax = fig.subplots()
+    ax.plot(np.arange(n), np.arange(n) ** 2)
+    ax.set_title(name)
+    table = pd.DataFrame({"subject": [f"m{i}" for i in range(n)], "score": np.linspace(0, 1, n)})
+    return AnalysisResult(
+        name=name,
+        table=table,
+        figure=fig,
+        summary={"score": 0.5, "p_value": float("nan"), "ci": [0.1, 0.9]},
+        description=f"Description of {name} <with markup & symbols>.",
+        tables={"comparisons": pd.DataFrame({"a": ["x"], "difference": [0.25]})},
+    )
+
+
+@pytest.fixture()
+def results():
+    return {"learning_curves": _result("learning_curves"), "encoding": _result("encoding", 7)}
+
+
+@pytest.fixture()
+def data_file(tmp_path):
+    p = tmp_path / "data" / "session.nwb"
+    p.parent.mkdir()
+    p.write_bytes(b"not really an NWB file" * 10)
+    return p
+
+
+def test_report_is_self_contained_and_complete(tmp_path, results, data_file):
+    out = tmp_path / "res"
+    path = write_report(
+        results,
+        out,
+        settings={"lags": [0, 2, 4], "cv": 5},
+        data_files=[data_file],
+        title="My study",
+        truth_checks=[("thalamus encodes best", True, "R^2 0.4"), ("lag shifts", False, "no")],
+    )
+    assert path == out / "report.html"
+    text = path.read_text(encoding="utf-8")
+    # no external resources: every image is a data URI, no href/src to files or the web
+    srcs = re.findall(r'src="([^"]*)"', text)
+    assert len(srcs) == 2 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r'(href|src)="(?!#|data:)', text)
+    assert "<link" not in text and "<script" not in text
+    for name in results:
+        assert name in text
+        assert f"Description of {name} &lt;with markup &amp; symbols&gt;." in text
+    versions = software_versions()
+    for pkg in ("python", "numpy", "scipy", "scikit-learn", "pandas", "sharedrep"):
+        assert pkg in text and versions[pkg] in text
+    digest = hashlib.sha256(data_file.read_bytes()).hexdigest()
+    assert digest in text and str(data_file.resolve()) in text
+    assert "My study" in text and "&quot;cv&quot;" not in text and "lags" in text
+    assert "Ground truth" in text and "NOT recovered" in text and "1 of 2" in text
+
+    for name in results:
+        for ext in ("png", "svg"):
+            assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000
+        table = pd.read_csv(out / "tables" / f"{name}.csv")
+        pd.testing.assert_frame_equal(table, results[name].table)
+        assert (out / "tables" / f"{name}-comparisons.csv").is_file()
+    assert (out / "figures" / "learning_curves.svg").read_text().lstrip().startswith("<?xml")
+    meta = json.loads((out / "results.json").read_text())
+    assert [a["name"] for a in meta["analyses"]] == list(results)
+    assert meta["data_files"][0]["sha256"] == digest
+    assert meta["analyses"][0]["summary"]["p_value"] is None  # NaN -> null
+    assert [c["passed"] for c in meta["truth_checks"]] == [True, False]
+    assert not list(out.rglob(".*"))  # no temporary files left behind
+
+
+def test_report_refuses_to_overwrite(tmp_path, results):
+    out = tmp_path / "res"
+    write_report(results, out, settings={})
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(FileExistsError, match="overwrite"):
+        write_report(results, out, settings={})
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    write_report(results, out, settings={"cv": 3}, overwrite=True)
+    assert "cv" in json.loads((out / "results.json").read_text())["settings"]
+
+
+def test_rebuild_report_from_saved_files(tmp_path, results, data_file):
+    out = tmp_path / "res"
+    first = write_report(results, out, settings={"cv": 5}, data_files=[data_file]).read_text()
+    with pytest.raises(FileExistsError):
+        rebuild_report(out)
+    rebuilt = rebuild_report(out, overwrite=True).read_text()
+    assert rebuilt == first
+    (out / "figures" / "encoding.png").unlink()
+    with pytest.raises(FileNotFoundError, match="encoding.png"):
+        rebuild_report(out, overwrite=True)
+    with pytest.raises(FileNotFoundError, match="results.json"):
+        rebuild_report(tmp_path)
+
+
+def test_report_bad_input(tmp_path, results):
+    with pytest.raises(ValueError, match="non-empty"):
+        write_report({}, tmp_path / "a", settings={})
+    with pytest.raises(TypeError, match="AnalysisResult"):
+        write_report({"x": object()}, tmp_path / "b", settings={})
+    with pytest.raises(FileNotFoundError, match="missing.nwb"):
+        write_report(results, tmp_path / "c", settings={}, data_files=[tmp_path / "missing.nwb"])
+    assert not (tmp_path / "c").exists()
+
+
+def _cells(text: str) -> list[str]:
+    return re.findall(r"<td[^>]*>[^<]*</td>", text)
+
+
+def _one(name: str, table: pd.DataFrame, tables: dict | None = None) -> dict:
+    fig = Figure(figsize=(2, 1))
+    fig.subplots().axis("off")
+    summary = {"skipped": "no silencing trials"} if table.empty else {"n": len(table)}
+    return {name: AnalysisResult(name, table, fig, summary, "Not run.", tables=tables or {})}
+
+
+def test_rebuild_report_with_skipped_analysis(tmp_path):
+    # A skipped analysis (study without silencing) has an empty table, saved as "\n".
+    tables = {"no_rows": pd.DataFrame(columns=["a", "b"]), "no_cols": pd.DataFrame(index=range(3))}
+    out = tmp_path / "res"
+    first = write_report(
+        _one("silencing_effects", pd.DataFrame(), tables), out, settings=None
+    ).read_text()
+    assert (out / "tables" / "silencing_effects.csv").read_text().strip() == ""
+    assert rebuild_report(out, overwrite=True).read_text() == first
+
+
+def test_rebuild_report_keeps_table_values(tmp_path):
+    table = pd.DataFrame(
+        {
+            "subject": ["001", "002", "010", "abc"],
+            "unit_id": ["0042", "7", "True", "NA"],  # strings that look like other types
+            "label": ["x", np.nan, "nan", "y"],
+            "score": [0.5, np.nan, np.inf, 1e-05],
+            "whole": [1.0, 2.0, -3.0, 1e16],
+            "n": np.array([1, 2, 3, 2**60], dtype=np.int64),
+            "small": np.array([1, 2, 3, 4], dtype=np.int8),
+            "flag": [True, False, True, False],
+            "maybe": pd.array([1, None, 3, 4], dtype="Int64"),
+            "mixed": pd.Series([1, "001", 2.5, np.nan], dtype=object),
+            "when": pd.to_datetime(
+                ["2024-01-01", "2024-01-02 12:00", None, "2024-03-01"], format="ISO8601"
+            ),
+            "cat": pd.Categorical([1, 2, 1, 2]),
+        }
+    )
+    out = tmp_path / "res"
+    first = write_report(_one("encoding_by_population", table), out, settings=None).read_text()
+    rebuilt = rebuild_report(out, output=out / "rebuilt.html").read_text()
+    assert '<td class="l">001</td>' in rebuilt and '<td class="l">0042</td>' in rebuilt
+    assert _cells(rebuilt) == _cells(first)
+    assert rebuilt == first
+
+
+def test_rebuild_report_reads_previous_format(tmp_path):
+    # results.json written before column dtypes were recorded: still readable, and values
+    # are read without lossy type inference (zero-padded ids stay strings).
+    table = pd.DataFrame({"subject": ["001", "002"], "score": [0.5, np.nan], "n": [3, 4]})
+    out = tmp_path / "res"
+    first = write_report(
+        {**_one("encoding", table), **_one("silencing", pd.DataFrame())}, out, settings=None
+    ).read_text()
+    meta = json.loads((out / "results.json").read_text())
+    for a in meta["analyses"]:
+        a["tables"] = [{"label": t["label"], "file": t["file"]} for t in a["tables"]]
+    (out / "results.json").write_text(json.dumps(meta))
+    assert rebuild_report(out, overwrite=True).read_text() == first
+
+
+def test_rebuild_report_picks_up_edited_tables(tmp_path):
+    table = pd.DataFrame({"subject": ["001", "002"], "score": [0.5, 0.25]})
+    out = tmp_path / "res"
+    write_report(_one("encoding", table), out, settings=None)
+    csv = out / "tables" / "encoding.csv"
+    csv.write_text("subject,score,note\n001,oops,007\n002,0.75,\n", encoding="utf-8")
+    cells = _cells(rebuild_report(out, overwrite=True).read_text())[:6]
+    assert cells[:3] == [
+        '<td class="l">001</td>',
+        '<td class="l">oops</td>',
+        '<td class="l">007</td>',
+    ]
+    assert cells[3:] == ['<td class="l">002</td>', '<td class="l">0.75</td>', "<td>NaN</td>"]
+    csv.write_bytes(b'subject,score\n"001,0.5\n')
+    with pytest.raises(ValueError, match="encoding.csv"):
+        rebuild_report(out, overwrite=True)

@@ -1,0 +1,83 @@
+"""The GIL-free tridiagonal reduction and the dense top eigenpairs built on it."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+
+from sharedrep.core import _lapack, solver
+
+
+def _spd(q, seed=0, rank=None):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((rank or 2 * q, q))
+    return X.T @ X
+
+
+def test_pointer_is_available():
+    # the fast path must be the one in use with the SciPy this project installs
+    assert _lapack._sytrd_pointer() is not None
+
+
+@pytest.mark.parametrize("q", [2, 3, 17, 130])
+def test_sytrd_equals_scipy_wrapper(q):
+    A = _spd(q, seed=q)
+    A_before = A.copy()
+    got = _lapack.sytrd(A)
+    ref = _lapack.sytrd(A, release_gil=False)  # SciPy's f2py wrapper
+    assert got[-1] == ref[-1] == 0
+    np.testing.assert_array_equal(np.tril(got[0], -1), np.tril(ref[0], -1))
+    for a, b in zip(got[1:4], ref[1:4], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(A, A_before)  # input untouched
+
+
+def test_sytrd_reconstructs_matrix():
+    q = 40
+    A = _spd(q, seed=3)
+    c, d, e, tau, info = _lapack.sytrd(A)
+    assert info == 0
+    T = np.diag(d) + np.diag(e, 1) + np.diag(e, -1)
+    Q = np.eye(q, order="F")
+    Q[1:], _, _ = sla.lapack.dormqr("L", "N", c[1:, :-1], tau, Q[1:], lwork=64 * q)
+    np.testing.assert_allclose(Q @ T @ Q.T, A, rtol=0, atol=1e-12 * np.abs(A).max())
+    np.testing.assert_allclose(Q.T @ Q, np.eye(q), atol=1e-13)
+
+
+def test_sytrd_in_threads_is_deterministic():
+    mats = [_spd(60, seed=s) for s in range(8)]
+    serial = [_lapack.sytrd(A) for A in mats]
+    with ThreadPoolExecutor(2) as pool:
+        threaded = list(pool.map(_lapack.sytrd, mats))
+    for a, b in zip(serial, threaded, strict=True):
+        for x, y in zip(a[:4], b[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("q,m,rank", [(3, 1, None), (50, 10, None), (120, 10, 6), (300, 10, None)])
+def test_top_eigh_matches_eigh(q, m, rank):
+    A = _spd(q, seed=q, rank=rank)  # rank-deficient: repeated zero eigenvalues
+    lam, U = solver.top_eigh(A, m)
+    ref = sla.eigvalsh(A)[::-1][:m]
+    np.testing.assert_allclose(lam, np.clip(ref, 0, None), atol=1e-10 * ref[0])
+    assert np.all(np.diff(lam) <= 0)
+    np.testing.assert_allclose(U.T @ U, np.eye(m), atol=1e-10)
+    # each vector is an eigenvector: A u = lam u
+    np.testing.assert_allclose(A @ U, U * lam, atol=1e-9 * ref[0])
+
+
+@pytest.mark.parametrize("q,m", [(1, 1), (5, 5), (40, 3), (250, 10)])
+def test_syevr_top_equals_scipy_eigh(q, m):
+    A = _spd(q, seed=q + m)  # distinct eigenvalues: the eigenvectors are unique up to sign
+    before = A.copy()
+    w, v = _lapack.syevr_top(A, m)
+    w_ref, v_ref = sla.eigh(A, subset_by_index=[q - m, q - 1], driver="evr")
+    np.testing.assert_allclose(w, w_ref, rtol=1e-12, atol=1e-12 * abs(w_ref).max())
+    np.testing.assert_allclose(np.abs(v.T @ v_ref), np.eye(m), atol=1e-8)  # same vectors
+    np.testing.assert_allclose(A @ v, v * w, atol=1e-10 * abs(w_ref).max())
+    np.testing.assert_array_equal(A, before)
+    w2, v2 = _lapack.syevr_top(A, m, release_gil=False)  # SciPy's wrapper
+    np.testing.assert_allclose(w2, w, rtol=1e-12, atol=1e-12 * abs(w_ref).max())
+    with pytest.raises(ValueError, match="m must be in"):
+        _lapack.syevr_top(A, q + 1)

@@ -1,0 +1,216 @@
+"""Preprocessing: dF/F, bouton merging, resampling, onsets, alignment, exclusion masks."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.ndimage import percentile_filter
+
+from sharedrep.data import preprocess
+
+
+def test_neuropil_subtract():
+    F = np.full((10, 2), 100.0)
+    N = np.full((10, 2), 20.0)
+    assert np.allclose(preprocess.neuropil_subtract(F, N, 0.5), 90.0)
+    with pytest.raises(ValueError, match="shape"):
+        preprocess.neuropil_subtract(F, N[:, :1])
+    with pytest.raises(ValueError, match="coef"):
+        preprocess.neuropil_subtract(F, N, -1)
+
+
+def test_running_percentile_matches_scipy_when_dense():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3)).cumsum(axis=0)
+    ours = preprocess.running_percentile(x, 31, 20.0, step=1)
+    ref = percentile_filter(x, 20.0, size=(31, 1), mode="nearest")
+    # np.percentile interpolates between order statistics, scipy picks one: close
+    assert np.max(np.abs(ours - ref)) < 0.5 * np.std(np.diff(x, axis=0)) * 3
+    coarse = preprocess.running_percentile(x, 31, 20.0)  # strided + interpolated
+    assert coarse.shape == x.shape
+    assert np.corrcoef(coarse[:, 0], ours[:, 0])[0, 1] > 0.99
+
+
+def test_dff_recovers_transients_on_drifting_baseline():
+    fs = 10.0
+    T = 3000
+    t = np.arange(T) / fs
+    base = 100 + 20 * t / t[-1]  # slow drift (bleaching in reverse)
+    trans = np.zeros(T)
+    trans[::200] = 1.0
+    kern = np.exp(-np.arange(30) / 5.0)
+    dff_true = np.convolve(trans, kern)[:T]
+    F = base * (1 + dff_true)
+    neu = np.full(T, 10.0)
+    out, f0 = preprocess.dff(
+        (F + 0.7 * neu)[:, None],
+        sampling_rate=fs,
+        window_s=30,
+        percentile=8,
+        neuropil=neu[:, None],
+        return_baseline=True,
+    )
+    assert out.shape == (T, 1)
+    assert np.allclose(f0[:, 0], base, rtol=0.02)
+    assert np.max(np.abs(out[:, 0] - dff_true)) < 0.05
+    with pytest.raises(ValueError, match="baseline F0 is <= 0 for 1 unit"):
+        preprocess.dff(-np.ones((100, 1)) + np.c_[np.zeros(100)], sampling_rate=fs)
+    with pytest.raises(ValueError, match="NaN"):
+        preprocess.dff(np.full((10, 1), np.nan), sampling_rate=fs)
+
+
+def test_merge_boutons_groups_correlated_traces():
+    rng = np.random.default_rng(1)
+    T = 2000
+    axons = rng.normal(size=(T, 3))
+    # 3 boutons on axon 0, 2 on axon 1, 1 on axon 2, plus a constant trace
+    members = [0, 0, 1, 2, 0, 1]
+    X = np.column_stack([axons[:, a] + 0.3 * rng.normal(size=T) for a in members])
+    X = np.column_stack([X, np.zeros(T)])
+    merged, labels = preprocess.merge_boutons(X, threshold=0.7)
+    assert list(labels) == [0, 0, 1, 2, 0, 1, 3]
+    assert merged.shape == (T, 4)
+    assert np.allclose(merged[:, 0], X[:, [0, 1, 4]].mean(axis=1))
+    # a threshold above every correlation keeps boutons separate
+    _, lab = preprocess.merge_boutons(X, threshold=0.99)
+    assert np.unique(lab).size == 7
+    with pytest.raises(ValueError, match="threshold"):
+        preprocess.merge_boutons(X, threshold=1.5)
+    with pytest.raises(ValueError, match="NaN"):
+        preprocess.merge_boutons(np.full((10, 2), np.nan))
+
+
+def test_interpolate_gaps():
+    x = np.arange(20, dtype=float)
+    y = x.copy()
+    y[[0, 1]] = np.nan  # edge: stays NaN
+    y[5:8] = np.nan  # 3-sample gap: filled
+    y[10:16] = np.nan  # 6-sample gap: stays NaN
+    out, n = preprocess.interpolate_gaps(y, max_gap=3)
+    assert n == 3
+    assert np.allclose(out[5:8], x[5:8])
+    assert np.isnan(out[[0, 1]]).all() and np.isnan(out[10:16]).all()
+    assert np.isnan(y[5])  # input untouched
+
+
+def test_resample_linear_nearest_mean_and_extrapolation():
+    ts = np.arange(0, 10, 0.01)
+    v = np.column_stack([2 * ts + 1, np.sin(ts)])
+    tt = np.arange(0.05, 9.9, 1 / 30)
+    lin = preprocess.resample(v, ts, tt)
+    assert np.allclose(lin[:, 0], 2 * tt + 1)
+    near = preprocess.resample(v, ts, tt, method="nearest")
+    assert np.max(np.abs(near[:, 0] - (2 * tt + 1))) <= 0.01 + 1e-9
+    mean = preprocess.resample(v, ts, tt, method="mean")
+    assert np.allclose(mean[:, 0], 2 * tt + 1, atol=0.02)
+    with pytest.raises(ValueError, match="lie outside it"):
+        preprocess.resample(v, ts, np.array([-1.0, 5.0]))
+    out = preprocess.resample(v, ts, np.array([-1.0, 5.0, 9.995]), extrapolate="nan")
+    assert np.isnan(out[0]).all() and np.isfinite(out[1:]).all()
+    held = preprocess.resample(v, ts, np.array([-1.0]), extrapolate="nearest")
+    assert np.allclose(held, v[0])
+    # NaN propagates only to neighbours
+    w = v[:, 0].copy()
+    w[500] = np.nan
+    r = preprocess.resample(w, ts, np.array([4.995, 5.0, 6.0]))
+    assert np.isnan(r[0]) and np.isnan(r[1]) and np.isfinite(r[2])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        preprocess.resample(v, ts[::-1], tt)
+    with pytest.raises(ValueError, match="samples but"):
+        preprocess.resample(v[:-1], ts, tt)
+
+
+def test_resample_mean_does_not_depend_on_the_order_of_the_targets():
+    ts = np.linspace(0, 10, 1001)
+    v = np.sin(ts)
+    tt = np.array([5.0, 1.0, 3.0, 7.5])
+    order = np.argsort(tt)
+    got = preprocess.resample(v, ts, tt, method="mean")
+    ref = preprocess.resample(v, ts, tt[order], method="mean")
+    np.testing.assert_array_equal(got[order], ref)
+    # each target averages the samples between the midpoints to its sorted neighbours
+    np.testing.assert_allclose(got[2], v[(ts >= 2.0) & (ts < 4.0)].mean())
+
+
+@pytest.mark.parametrize("method", ["linear", "nearest", "mean"])
+def test_resample_leaves_dropped_samples_missing(method):
+    ts = np.arange(0, 20, 0.01)
+    keep = ~((ts > 5) & (ts < 8))  # 3 s of samples dropped
+    ts, v = ts[keep], np.sin(ts[keep])
+    tt = np.arange(0, 19.9, 1 / 30)
+    with pytest.warns(UserWarning, match=r"lever: 89 target samples fall in gaps .* 3 s"):
+        out = preprocess.resample(v, ts, tt, method=method, name="lever")
+    in_gap = (tt > ts[ts <= 5][-1]) & (tt < ts[ts >= 8][0])
+    assert np.isnan(out[in_gap]).all() and np.isfinite(out[~in_gap]).all()
+    # a gap up to max_gap is interpolated (linear: exactly between its edge samples)
+    wide = preprocess.resample(v, ts, tt, method="linear", max_gap=3.1)
+    assert np.isfinite(wide).all()
+    # short gaps (a few dropped samples, jitter) are interpolated by default
+    few = np.delete(np.arange(0, 20, 0.01), np.arange(500, 503))
+    assert np.isfinite(preprocess.resample(np.sin(few), few, tt, method=method)).all()
+    with pytest.raises(ValueError, match="max_gap"):
+        preprocess.resample(v, ts, tt, max_gap=-1.0)
+
+
+def test_detect_movement_onsets():
+    t = np.arange(0, 30, 0.01)
+    cues = np.array([2.0, 8.0, 14.0, 20.0])
+    delays = np.array([0.3, 0.5, 0.7, np.nan])  # last trial: no movement
+    x = np.zeros_like(t)
+    for c, d in zip(cues, delays, strict=True):
+        if np.isfinite(d):
+            x += np.clip((t - c - d) / 0.1, 0, 1) * (t < c + d + 1.0) * 4.0
+    on = preprocess.detect_movement_onsets(x, t, cues, threshold=1.0)
+    # threshold 1 mm on a 4 mm / 0.1 s ramp is crossed 25 ms after the ramp starts
+    assert np.allclose(on[:3], cues[:3] + delays[:3] + 0.025, atol=0.002)
+    assert np.isnan(on[3])
+    noisy = x + 0.05 * np.random.default_rng(0).normal(size=t.size)
+    auto = preprocess.detect_movement_onsets(noisy, t, cues)
+    assert np.allclose(auto[:3], cues[:3] + delays[:3], atol=0.05)
+    neg = preprocess.detect_movement_onsets(-x, t, cues, threshold=1.0, direction="negative")
+    assert np.allclose(neg[:3], on[:3])
+    with pytest.raises(ValueError, match="automatic threshold"):
+        preprocess.detect_movement_onsets(np.zeros_like(t), t, cues)
+    with pytest.raises(ValueError, match="direction"):
+        preprocess.detect_movement_onsets(x, t, cues, threshold=1, direction="up")
+
+
+def test_align_to_events():
+    fs = 20.0
+    t = np.arange(0, 20, 1 / fs)
+    data = np.column_stack([t, 2 * t])
+    ev = np.array([5.0, 10.0, 19.5, np.nan])
+    a, rel = preprocess.align_to_events(data, t, ev, window=(-1.0, 2.0))
+    assert a.shape == (4, 61, 2) and rel.shape == (61,)
+    assert rel[0] == pytest.approx(-1.0) and rel[-1] == pytest.approx(2.0)
+    assert np.allclose(a[0, :, 0], 5.0 + rel)
+    assert np.allclose(a[1, :, 1], 2 * (10.0 + rel))
+    assert np.isnan(a[2, -1]).all() and np.isfinite(a[2, 0]).all()  # runs past the end
+    assert np.isnan(a[3]).all()
+    one, _ = preprocess.align_to_events(t, t, [5.0], window=(0, 1))
+    assert one.shape == (1, 21)
+    # excluded frames (a 2 s hole): windows read NaN there instead of interpolating
+    keep = (t < 6.0) | (t >= 8.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # documented behaviour, not a warning
+        holed, _ = preprocess.align_to_events(data[keep], t[keep], [5.0], window=(-1.0, 2.0))
+    before, after = t[keep][t[keep] < 6.0].max(), t[keep][t[keep] >= 8.0].min()
+    in_hole = (5.0 + rel > before) & (5.0 + rel < after)
+    assert np.isnan(holed[0, in_hole]).all()
+    np.testing.assert_allclose(holed[0, ~in_hole], a[0, ~in_hole])
+
+
+def test_exclusion_mask():
+    t = np.arange(0, 10, 0.1)
+    iv = pd.DataFrame({"start_time": [2.0], "stop_time": [3.0]})
+    m = preprocess.exclusion_mask(t, iv)
+    assert np.allclose(t[m][[0, -1]], [2.0, 3.0])
+    m2 = preprocess.exclusion_mask(t, iv, margin=(0.2, 0.5), frame_duration=0.1)
+    assert t[m2][0] == pytest.approx(1.7) and t[m2][-1] == pytest.approx(3.5)
+    m3 = preprocess.exclusion_mask(t, np.array([[2.0, 3.0], [8.0, 8.05]]))
+    assert m3.sum() == m.sum() + 1
+    with pytest.raises(ValueError, match="stop_time >= start_time"):
+        preprocess.exclusion_mask(t, [[3.0, 2.0]])
+    with pytest.raises(ValueError, match="lacks column"):
+        preprocess.exclusion_mask(t, pd.DataFrame({"start": [1.0]}))

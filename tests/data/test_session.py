@@ -1,0 +1,321 @@
+"""Session / SessionCollection: validation, selection, and fit arguments."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sharedrep.data.session import Session, SessionCollection
+
+
+def make_session(subject="m1", day=1, T=100, N=4, p=2, rate=10.0, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    t = np.arange(T) / rate
+    trials = pd.DataFrame(
+        {
+            "start_time": [1.0, 4.0, 7.0],
+            "stop_time": [3.0, 6.0, 9.0],
+            "cue_time": [1.5, 4.5, 7.5],
+            "outcome": ["hit", "miss", "hit"],
+        }
+    )
+    args = dict(
+        subject=subject,
+        day=day,
+        stage="novice",
+        population="thalamus",
+        neural=rng.normal(size=(T, N)),
+        timestamps=t,
+        behavior=rng.normal(size=(T, p)),
+        behavior_names=[f"f{j}" for j in range(p)],
+        behavior_units="mm",
+        trials=trials,
+    )
+    args.update(kw)
+    return Session(**args)
+
+
+def test_defaults_and_properties():
+    s = Session(subject="m1", neural=np.ones((5, 2)), timestamps=np.arange(5) / 2.0)
+    assert s.session_id == "m1"
+    assert s.behavior.shape == (5, 0) and s.behavior_names == []
+    assert list(s.unit_ids) == [0, 1]
+    assert s.sampling_rate == pytest.approx(2.0)
+    assert list(s.trials.columns) == ["start_time", "stop_time"]
+    assert s.n_samples == 5 and s.n_units == 2 and s.n_behavior == 0
+    s2 = make_session(day=3)
+    assert s2.session_id == "m1-day3"
+    assert s2.behavior_units == ["mm", "mm"]
+    assert "m1-day3" in repr(s2)
+
+
+def test_neural_is_float64_and_1d_behavior_becomes_column():
+    s = Session(
+        subject=7,
+        neural=np.arange(6, dtype=np.int32).reshape(3, 2),
+        timestamps=[0.0, 0.1, 0.2],
+        behavior=[1, 2, 3],
+        behavior_names=["lever"],
+    )
+    assert s.subject == "7"
+    assert s.neural.dtype == np.float64
+    assert s.behavior.shape == (3, 1)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(timestamps=np.arange(99) / 10), "neural has 100 rows but timestamps has 99"),
+        (dict(behavior=np.zeros((99, 2))), "neural has 100 rows but behavior has 99"),
+        (dict(behavior_names=["a"]), "behavior has 2 columns but behavior_names has 1"),
+        (dict(behavior_names=["a", "a"]), "duplicate behavior_names"),
+        (dict(behavior_units=["mm"]), "behavior_units has 1"),
+        (dict(unit_ids=[1, 2, 3]), "unit_ids has 3"),
+        (dict(unit_ids=[1, 1, 2, 3]), "unit_ids are not unique"),
+        (
+            dict(
+                neural=np.zeros((0, 4)),
+                timestamps=np.zeros(0),
+                behavior=None,
+                behavior_names=None,
+                behavior_units=None,
+            ),
+            "empty session",
+        ),
+        (dict(neural=np.zeros((100, 0))), "no units"),
+        (dict(neural=np.zeros(100)), "neural must be 2-D"),
+        (dict(timestamps=np.r_[np.arange(50), np.arange(50)] / 10.0), "not strictly increasing"),
+        (dict(timestamps=np.r_[np.nan, np.arange(1, 100)]), "NaN or inf"),
+        (dict(day="three"), "day must be an integer"),
+        (dict(stage=3), "stage must be a string"),
+    ],
+)
+def test_validation_messages_name_session_and_array(change, message):
+    with pytest.raises(ValueError, match=message) as ei:
+        make_session(**change)
+    if "day" not in change:
+        assert "m1-day1" in str(ei.value) and "subject 'm1'" in str(ei.value)
+
+
+def test_non_numeric_and_bad_tables():
+    with pytest.raises(TypeError, match="neural must be numeric"):
+        make_session(neural=np.full((100, 4), "x"))
+    with pytest.raises(ValueError, match="lacks required column"):
+        make_session(trials=pd.DataFrame({"start_time": [0.0]}))
+    with pytest.raises(ValueError, match="overlap"):
+        make_session(trials=pd.DataFrame({"start_time": [0.0, 1.0], "stop_time": [2.0, 3.0]}))
+    with pytest.raises(ValueError, match="stop_time"):
+        make_session(stimulation=pd.DataFrame({"start_time": [2.0], "stop_time": [1.0]}))
+    with pytest.raises(TypeError, match="DataFrame"):
+        make_session(trials=[1, 2])
+    # stimulation intervals may overlap
+    make_session(stimulation=pd.DataFrame({"start_time": [0.0, 1.0], "stop_time": [2.0, 3.0]}))
+
+
+def test_inputs_are_not_modified():
+    x = np.random.default_rng(0).normal(size=(100, 4))
+    keep = x.copy()
+    s = make_session(neural=x)
+    s.mask_samples(np.arange(100) < 10)
+    s.select_time(1.0, 5.0)
+    assert np.array_equal(x, keep)
+
+
+def test_trial_ids_and_groups():
+    s = make_session()
+    ids = s.trial_ids()
+    t = s.timestamps
+    assert ids.shape == (100,)
+    assert np.all(ids[(t >= 1.0) & (t < 3.0)] == 0)
+    assert np.all(ids[(t >= 4.0) & (t < 6.0)] == 1)
+    assert np.all(ids[t < 1.0] == -1) and np.all(ids[(t >= 3.0) & (t < 4.0)] == -1)
+    g = s.groups()
+    # segments: [0,1) out, trial0, out, trial1, out, trial2, out -> 7 groups
+    assert g[0] == 0 and g.max() == 6
+    assert np.all(np.diff(g) >= 0)
+
+
+def test_select_time_and_mask_samples():
+    s = make_session()
+    w = s.select_time(2.0, 5.0)
+    assert w.timestamps[0] == pytest.approx(2.0) and w.timestamps[-1] < 5.0
+    assert len(w.trials) == 2  # trials 0 and 1 overlap the window
+    with pytest.raises(ValueError, match="leaves no samples"):
+        s.select_time(100.0, 200.0)
+    excl = (s.timestamps >= 4.5) & (s.timestamps < 5.0)
+    m = s.mask_samples(excl)
+    assert m.n_samples == 95
+    g = m.groups()
+    # the gap inside trial 1 splits it into two groups
+    ids_in_trial1 = np.unique(g[(m.timestamps >= 4.0) & (m.timestamps < 6.0)])
+    assert ids_in_trial1.size == 2
+    with pytest.raises(ValueError, match="boolean array"):
+        s.mask_samples(np.ones(3, dtype=bool))
+    with pytest.raises(ValueError, match="leaves no samples"):
+        s.mask_samples(np.ones(100, dtype=bool))
+
+
+def test_nonfinite_samples():
+    b = np.zeros((100, 2))
+    b[5, 1] = np.nan
+    s = make_session(behavior=b)
+    bad = s.nonfinite_samples()
+    assert bad.sum() == 1 and bad[5]
+    assert s.mask_samples(bad).n_samples == 99
+
+
+def _collection():
+    ss = [
+        make_session("m1", 1, seed=1),
+        make_session("m1", 14, seed=2, stage="expert"),
+        make_session("m2", 1, seed=3, N=6),
+        make_session("m2", 14, seed=4, N=6, stage="expert"),
+        make_session("c1", 1, seed=5, N=3, population="cortex"),
+    ]
+    return SessionCollection(ss, name="demo")
+
+
+def test_collection_selection_and_summary():
+    c = _collection()
+    assert len(c) == 5 and c.subjects == ["m1", "m2", "c1"]
+    assert c.populations == ["thalamus", "cortex"]
+    assert len(c.filter(stage="expert")) == 2
+    assert len(c.filter(population=["thalamus", "cortex"], day=1)) == 3
+    assert c["m2-day14"].n_units == 6
+    with pytest.raises(KeyError):
+        c["nope"]
+    df = c.summary()
+    assert list(df["session_id"]) == [s.session_id for s in c]
+    assert df.loc[0, "n_trials"] == 3
+    assert isinstance(c[1:3], SessionCollection)
+    with pytest.raises(ValueError, match="duplicate session_id"):
+        SessionCollection([make_session(), make_session()])
+    with pytest.raises(TypeError, match="not a Session"):
+        SessionCollection([1])
+
+
+def test_to_fit_args_by_population_and_stage():
+    c = _collection()
+    a = c.to_fit_args(population="thalamus", stage="novice")
+    assert a.subjects == ["m1", "m2"]
+    assert [x.shape for x in a.neural] == [(100, 4), (100, 6)]
+    assert all(y.shape == (100, 2) for y in a.behavior)
+    assert all(g.shape == (100,) for g in a.groups)
+    assert a.behavior_names == ["f0", "f1"] and a.behavior_units == ["mm", "mm"]
+    assert np.array_equal(a.neural[1], c["m2-day1"].neural)
+    # concatenating two days of one subject (same units) gives unique groups per session
+    b = c.to_fit_args(population="thalamus")
+    assert b.neural[0].shape == (200, 4)
+    assert b.session_ids[0] == ["m1-day1", "m1-day14"]
+    g = b.groups[0]
+    assert np.intersect1d(g[:100], g[100:]).size == 0
+    # within trials only
+    w = c.to_fit_args(population="thalamus", stage="novice", within_trials=True)
+    assert w.neural[0].shape[0] == 60 and np.unique(w.groups[0]).size == 3
+    with pytest.raises(ValueError, match="no sessions match"):
+        c.to_fit_args(population="striatum")
+
+
+def test_to_fit_args_reorders_and_checks_behaviour_names():
+    a = make_session("m1", behavior_names=["x", "y"])
+    b = make_session("m2", behavior_names=["y", "x"], seed=1)
+    args = SessionCollection([a, b]).to_fit_args()
+    assert np.array_equal(args.behavior[1][:, 0], b.behavior[:, 1])
+    c = make_session("m3", behavior_names=["x", "z"], seed=2)
+    with pytest.raises(ValueError, match="behaviour names differ.*'m3'.*extra \\['z'\\]"):
+        SessionCollection([a, c]).to_fit_args()
+    d = make_session("m4", behavior_names=["x", "y"], behavior_units=["mm", "V"], seed=3)
+    with pytest.raises(ValueError, match="'y' is in 'V'"):
+        SessionCollection([a, d]).to_fit_args()
+
+
+def test_to_fit_args_reports_all_problems():
+    bad = np.zeros((100, 2))
+    bad[3] = np.nan
+    ss = [
+        make_session("m1", 1),
+        make_session("m1", 2, N=5, seed=1),  # different units
+        make_session("m2", 1, behavior=bad, seed=2),  # NaN
+    ]
+    with pytest.raises(ValueError) as ei:
+        SessionCollection(ss).to_fit_args()
+    msg = str(ei.value)
+    assert "different unit ids" in msg and "NaN/inf" in msg and "m2-day1" in msg
+
+
+def test_from_arrays_reproduces_groups():
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(60, 3)), rng.normal(size=(60, 5))]
+    Y = [rng.normal(size=(60, 2)), rng.normal(size=(60, 2))]
+    G = [np.repeat(np.arange(6), 10), np.repeat(np.arange(3), 20)]
+    c = SessionCollection.from_arrays(X, Y, G, sampling_rate=20.0, behavior_names=["a", "b"])
+    args = c.to_fit_args()
+    for g_in, g_out in zip(G, args.groups, strict=True):
+        assert np.array_equal(g_in, g_out)
+    assert np.array_equal(args.neural[1], X[1])
+    with pytest.raises(ValueError, match="groups has shape"):
+        SessionCollection.from_arrays(X, Y, [G[0], G[1][:5]])
+    with pytest.raises(ValueError, match="behavior has 1"):
+        SessionCollection.from_arrays(X, Y[:1])
+
+
+def test_filter_with_numpy_scalars_from_summary():
+    c = _collection()
+    days = c.summary()["day"].unique()  # numpy int64 values
+    assert isinstance(days[0], np.integer)
+    for d in days:
+        expected = sum(s.day == d for s in c)
+        assert len(c.filter(day=d)) == expected
+        assert len(c.filter(day=float(d))) == expected
+        assert len(c.filter(day=np.float64(d))) == expected
+    assert len(c.filter(day=np.int64(1))) == 3
+    assert len(c.filter(day=days)) == len(c)
+    assert len(c.filter(day=[np.float64(14.0)])) == 2
+    assert len(c.filter(subject=np.str_("m2"), day=np.int32(14))) == 1
+    assert len(c.filter(day=np.int64(99))) == 0
+
+
+def test_filter_accepts_sets_tuples_and_other_iterables():
+    c = _collection()
+    assert len(c.filter(population={"thalamus"})) == 4
+    assert len(c.filter(population=frozenset({"cortex"}))) == 1
+    assert len(c.filter(day={1, 14})) == 5
+    assert len(c.filter(day={np.int64(14)})) == 2
+    assert len(c.filter(subject=frozenset({"m1"}), stage=("expert",))) == 1
+    assert len(c.filter(subject=(s for s in ["m1", "c1"]))) == 3  # a generator, read once
+    assert len(c.filter(subject=pd.Series(["m2"]), day=np.array(1))) == 1  # 0-d array: scalar
+    assert len(c.filter(stage=set())) == 0
+    a = c.to_fit_args(population={"thalamus"}, stage={"novice"}, subjects={"m1", "m2"})
+    assert a.subjects == ["m1", "m2"]
+
+
+def test_filter_compares_subjects_as_stored_strings():
+    s = make_session(subject=1)
+    assert s.subject == "1"
+    c = SessionCollection([s, make_session(subject="m2")])
+    for wanted in (1, np.int64(1), "1", [1], {1, "m2"}):
+        assert [x.subject for x in c.filter(subject=wanted)][0] == "1"
+    assert len(c.filter(subject={1, "m2"})) == 2
+    assert c.to_fit_args(subjects=1).subjects == ["1"]
+    assert len(c.filter(subject=2)) == 0
+
+
+def test_behavior_dataframe_and_series_give_feature_names():
+    T = 100
+    rng = np.random.default_rng(0)
+    beh = pd.DataFrame({"lever_position": rng.random(T), "paw_x": rng.random(T)})
+    s = make_session(behavior=beh, behavior_names=None, behavior_units=None)
+    assert s.behavior_names == ["lever_position", "paw_x"]
+    assert np.array_equal(s.behavior, beh.to_numpy())
+    assert list(beh.columns) == ["lever_position", "paw_x"]  # input unchanged
+    # explicit names win; unnamed columns (0 .. p-1) keep the default names
+    assert make_session(behavior=beh, behavior_names=["a", "b"]).behavior_names == ["a", "b"]
+    plain = make_session(behavior=pd.DataFrame(rng.random((T, 2))), behavior_names=None)
+    assert plain.behavior_names == ["behavior_0", "behavior_1"]
+    ser = make_session(behavior=beh["paw_x"], behavior_names=None)
+    assert ser.behavior_names == ["paw_x"] and ser.behavior.shape == (T, 1)
+    unnamed = make_session(behavior=pd.Series(rng.random(T)), behavior_names=None)
+    assert unnamed.behavior_names == ["behavior_0"]
+    with pytest.raises(ValueError, match="duplicate behavior_names"):
+        make_session(
+            behavior=pd.DataFrame(rng.random((T, 2)), columns=["x", "x"]), behavior_names=None
+        )

@@ -1,0 +1,114 @@
+"""Real data: the monkey reaching example (skipped when ../shared/data is absent)."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sharedrep.sim.datasets import data_root, load_monkey_reach, reach_trials
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _data_folder():
+    env = os.environ.get("SHAREDREP_DATA")
+    for base in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        for folder in (base / "monkey_reach", base):
+            if folder.name == "monkey_reach" and folder.is_dir():
+                return folder
+    return None
+
+
+DATA = _data_folder()
+needs_data = pytest.mark.skipif(
+    DATA is None,
+    reason="monkey_reach data not found: expected ../shared/data/monkey_reach next to the "
+    "repository, or set SHAREDREP_DATA to the folder that contains monkey_reach/",
+)
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location(
+        "monkey_reach", REPO / "examples" / "monkey_reach.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_missing_data_gives_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SHAREDREP_DATA"):
+        load_monkey_reach(tmp_path / "nowhere")
+    (tmp_path / "monkey_reach").mkdir()
+    with pytest.raises(FileNotFoundError, match="chewie_demo.mat is missing"):
+        load_monkey_reach(tmp_path)
+    (tmp_path / "monkey_reach" / "chewie_demo.mat").write_bytes(b"not a mat file")
+    with pytest.raises(ValueError, match="not a readable MATLAB file"):
+        load_monkey_reach(tmp_path / "monkey_reach")
+
+
+def test_reach_trials():
+    target = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    vel = np.array([[0, 0], [1, 0], [2, 0], [3, 0], [0, 0], [1, 0], [9, 9], [10, 9]], float)
+    assert reach_trials(target, vel, jump=None).tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert reach_trials(target, vel, jump=3.0).tolist() == [0, 0, 0, 0, 1, 1, 2, 2]
+
+
+@needs_data
+def test_loader(monkeypatch):
+    assert data_root("monkey_reach", DATA) == DATA
+    monkeypatch.setenv("SHAREDREP_DATA", str(DATA.parent))
+    assert data_root("monkey_reach") == DATA
+    recs = load_monkey_reach(DATA)
+    assert [r.name for r in recs] == ["C_train", "C_test", "M_train", "M_test"]
+    shapes = [r.neural.shape for r in recs]
+    assert shapes == [(1200, 71), (1818, 71), (623, 174), (803, 187)]
+    for r in recs:
+        assert r.behavior.shape == (r.neural.shape[0], 2)
+        assert r.target.shape == r.trial.shape == (r.neural.shape[0],)
+        assert np.all(np.diff(r.trial) >= 0) and r.n_trials > 20
+    # monkey C: reaches are 31 bins (a few shorter ones at block edges)
+    lengths = np.bincount(recs[0].trial)
+    assert np.median(lengths) == 31
+
+
+@needs_data
+def test_example_runs_and_reports():
+    ex = _example()
+    res = ex.run(
+        DATA,
+        lags=0,
+        n_perm=3,
+        n_perm_transfer=1,
+        fractions=(0.5,),
+        heldout=[2],
+        progress=False,
+    )
+    perm = res["permutation"]
+    assert list(perm["dimension"]) == [0, 1]
+    # velocity is strongly encoded in motor cortex
+    assert (perm["r2_heldout"] > 0.3).all()
+    assert np.allclose(perm["p_value"], 1 / 4)
+    tr = res["transfer"]
+    assert list(tr["recording"]) == ["M_train"]
+    assert np.isfinite(tr[["shared", "ridge"]].to_numpy()).all()
+    assert tr[["shared", "ridge"]].to_numpy().min() > 0.1
+    assert np.allclose(tr["p_value_shared"], 1 / 2)
+    assert list(res["recordings"]["recording"]) == ["C_train", "C_test", "M_train", "M_test"]
+    md = ex.markdown_table(tr)
+    assert md.startswith("| recording | fraction |")
+
+
+@needs_data
+@pytest.mark.slow
+def test_example_full_settings():
+    ex = _example()
+    res = ex.run(DATA, n_perm=19, n_perm_transfer=9, progress=False)
+    assert (res["permutation"]["p_value"] == 1 / 20).all()
+    tr = res["transfer"]
+    assert len(tr) == 4 * 3
+    best = tr[tr["fraction"] == 0.5]
+    assert (best[["shared", "ridge"]] > 0.2).all().all()
+    assert (best["p_value_shared"] == 1 / 10).all()

@@ -1,0 +1,294 @@
+"""Tests of the learning-study simulator :mod:`sharedrep.sim.learning_study`."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sharedrep import Session, SessionCollection
+from sharedrep.sim.learning_study import (
+    BEHAVIOR_NAMES,
+    BEHAVIOR_UNITS,
+    SimulatedStudy,
+    StudyEffects,
+    learning_progress,
+    simulate_study,
+    stage_of_day,
+)
+
+SMALL = dict(n_mice=3, days=(1, 3, 7, 14), trials_per_session=20)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate_study(**SMALL, seed=3)
+
+
+def test_structure(small):
+    assert isinstance(small, SimulatedStudy)
+    assert isinstance(small.collection, SessionCollection)
+    assert len(small.sessions) == 3 * 4 * 3 == len(small.collection)
+    assert small.collection.subjects == ["mouse01", "mouse02", "mouse03"]
+    assert small.collection.populations == ["thalamus", "other_input", "m1"]
+    for s in small.sessions:
+        assert isinstance(s, Session)
+        assert s.stage == stage_of_day(s.day)
+        assert s.behavior_names == list(BEHAVIOR_NAMES)
+        assert s.behavior_units == list(BEHAVIOR_UNITS)
+        assert s.n_samples == 20 * 35
+        assert np.isclose(s.sampling_rate, 10.0)
+        assert np.all(np.isfinite(s.neural)) and np.all(np.isfinite(s.behavior))
+        for col in ("cue_time", "movement_onset_time", "outcome", "stim", "silencing"):
+            assert col in s.trials.columns
+        assert set(s.trials["outcome"]) <= {"success", "failure", "timeout"}
+        moved = s.trials["outcome"] != "timeout"
+        assert np.all(np.isfinite(s.trials["movement_onset_time"][moved]))
+        assert np.all(s.trials["movement_onset_time"][moved] > s.trials["cue_time"][moved])
+    assert [stage_of_day(d) for d in (1, 3, 4, 9, 10, 14)] == [
+        "novice",
+        "novice",
+        "intermediate",
+        "intermediate",
+        "expert",
+        "expert",
+    ]
+
+
+def test_units_tracked_and_counts_differ(small):
+    t = small.truth
+    for mouse in t["subjects"]:
+        for pop in t["populations"]:
+            ss = small.collection.filter(subject=mouse, population=pop)
+            ids = [tuple(s.unit_ids) for s in ss]
+            assert len(set(ids)) == 1  # same (tracked) units every day
+            assert ss[0].n_units == t["n_units"][mouse][pop]
+    counts = [t["n_units"][m]["m1"] for m in t["subjects"]]
+    assert len(set(counts)) > 1 or len({t["n_units"][m]["thalamus"] for m in t["subjects"]}) > 1
+    # to_fit_args can concatenate the days of a stage
+    args = small.collection.to_fit_args("thalamus", "novice")
+    assert len(args) == 3 and len(args.session_ids[0]) == 2
+
+
+def test_stimulation_and_silencing_schedule(small):
+    t = small.truth
+    # stimulation: M1 session of the last novice day (3) and the last expert day (14)
+    assert sorted(sid.split("-")[1] for sid in t["stim_sessions"]) == ["day03"] * 3 + ["day14"] * 3
+    # silencing: the expert days other than the stimulation day; here only day 14
+    assert {sid.split("-")[1] for sid in t["silencing_sessions"]} == {"day14"}
+    for s in small.sessions:
+        n_stim, n_sil = int(s.trials["stim"].sum()), int(s.trials["silencing"].sum())
+        if s.session_id in t["stim_sessions"]:
+            assert n_stim == 6
+            assert len(s.stimulation) == 5 * n_stim
+            assert set(s.stimulation["kind"]) == {"activation"}
+        else:
+            assert n_stim == 0 and len(s.stimulation) == 0
+        assert n_sil == (6 if s.session_id in t["silencing_sessions"] else 0)
+        assert not np.any(s.trials["stim"] & s.trials["silencing"])
+
+
+def test_light_artefact_in_pulse_frames(small):
+    s = small.collection[small.truth["stim_sessions"][0]]
+    t = s.timestamps
+    on = s.stimulation["start_time"].to_numpy()
+    frames = np.searchsorted(t, on, side="right") - 1
+    others = np.setdiff1d(np.arange(s.n_samples), frames)
+    # every unit jumps by about the artefact amplitude (4 dF/F) in pulse frames
+    assert np.median(s.neural[frames]) - np.median(s.neural[others]) > 2.5
+
+
+def test_truth_contents(small):
+    t = small.truth
+    for key in (
+        "stage_of_day",
+        "progress",
+        "lead_frames",
+        "snr",
+        "encoding_units",
+        "driven_units",
+        "suppressed_units",
+        "overlap_odds_ratio",
+        "expected",
+        "effects",
+    ):
+        assert key in t
+    assert t["lead_frames"]["thalamus"]["novice"] == 1
+    assert t["lead_frames"]["thalamus"]["expert"] == 4
+    assert t["lead_frames"]["other_input"] == {"novice": 1, "intermediate": 1, "expert": 1}
+    assert t["expected"] == {
+        "best_encoding": ("thalamus", "expert"),
+        "lag_shift_frames": 3,
+        "overlap_increases": True,
+        "silencing_impairs": True,
+    }
+    assert t["progress"][1] == 0.0 and t["progress"][14] == pytest.approx(1.0)
+    for m in t["subjects"]:
+        enc = t["encoding_units"][m]["thalamus"]
+        assert set(enc["novice"]) <= set(enc["expert"])  # nested, more with learning
+        assert len(enc["expert"]) > len(enc["novice"])
+        assert len(t["driven_units"][m]) == round(0.25 * t["n_units"][m]["m1"])
+
+
+def test_expert_m1_encoding_overlaps_driven():
+    st = simulate_study(n_mice=6, days=(1, 14), trials_per_session=10, seed=0)
+    t = st.truth
+    ov = {"novice": [], "expert": []}
+    for m in t["subjects"]:
+        drv = set(t["driven_units"][m].tolist())
+        for stage in ov:
+            enc = set(t["encoding_units"][m]["m1"][stage].tolist())
+            ov[stage].append(len(enc & drv) / len(enc))
+    assert np.mean(ov["expert"]) > 0.6 > 0.4 > np.mean(ov["novice"])
+
+
+def test_learning_in_behaviour():
+    st = simulate_study(n_mice=3, days=(1, 14), trials_per_session=60, seed=1)
+    tr = pd.concat([s.trials.assign(day=s.day) for s in st.sessions], ignore_index=True).query(
+        "~stim and ~silencing"
+    )
+    succ = tr.groupby("day")["outcome"].apply(lambda o: (o == "success").mean())
+    rt = (tr["movement_onset_time"] - tr["cue_time"]).groupby(tr["day"]).median()
+    assert succ[14] > succ[1] + 0.25
+    assert rt[14] < rt[1] - 0.2
+
+
+def test_null_effects():
+    e = StudyEffects.null()
+    assert e.learning == 0 and e.silencing_effect == 0 and e.stim_response == 0
+    assert e.thalamus_snr[0] == e.thalamus_snr[1] == e.other_snr
+    assert e.thalamus_lead_frames[0] == e.thalamus_lead_frames[1]
+    assert e.overlap_log_odds == (0.0, 0.0)
+    assert e.artifact_amplitude > 0  # the artefact is not an effect
+    assert StudyEffects.null(stim_response=1.0).stim_response == 1.0
+    st = simulate_study(**SMALL, effects=e, seed=3)
+    assert st.truth["expected"] == {
+        "best_encoding": None,
+        "lag_shift_frames": 0,
+        "overlap_increases": False,
+        "silencing_impairs": False,
+    }
+    assert all(learning_progress(d, e) == 0 for d in (1, 7, 14))
+    d = StudyEffects().to_dict()
+    assert d["thalamus_lead_frames"] == [1, 4]
+
+
+def test_deterministic_and_seeded():
+    a = simulate_study(n_mice=2, days=(1, 14), trials_per_session=10, seed=5)
+    b = simulate_study(n_mice=2, days=(1, 14), trials_per_session=10, seed=5)
+    c = simulate_study(n_mice=2, days=(1, 14), trials_per_session=10, seed=6)
+    for x, y in zip(a.sessions, b.sessions, strict=True):
+        np.testing.assert_array_equal(x.neural, y.neural)
+        np.testing.assert_array_equal(x.behavior, y.behavior)
+        pd.testing.assert_frame_equal(x.trials, y.trials)
+    assert not np.allclose(a.sessions[0].behavior, c.sessions[0].behavior)
+
+
+def test_custom_populations_and_frame_rate():
+    st = simulate_study(
+        n_mice=2,
+        days=(2, 12),
+        populations=("motor thalamus", "m1"),
+        trials_per_session=10,
+        frame_rate=20.0,
+        seed=0,
+    )
+    assert st.truth["roles"] == {"motor thalamus": "thalamus", "m1": "m1"}
+    assert np.isclose(st.sessions[0].sampling_rate, 20.0)
+    assert st.sessions[0].n_samples == 10 * 70
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_mice=1), "n_mice"),
+        (dict(days=()), "days"),
+        (dict(days=(1, 1)), "unique"),
+        (dict(days=(0, 3)), "days"),
+        (dict(populations=()), "populations"),
+        (dict(populations=("a/b",)), "'/'"),
+        (dict(trials_per_session=5), "trials_per_session"),
+        (dict(frame_rate=1.0), "frame_rate"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        simulate_study(**kwargs)
+
+
+def test_bad_effects_type():
+    with pytest.raises(TypeError, match="StudyEffects"):
+        simulate_study(n_mice=2, effects={"learning": 0})
+    e = dataclasses.replace(StudyEffects(), learning=0.5)
+    assert simulate_study(n_mice=2, days=(1, 14), trials_per_session=10, effects=e).effects is e
+
+
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("stim_fraction", -0.5, "in [0, 1]"),
+        ("silencing_fraction", 1.5, "in [0, 1]"),
+        ("learning", -1.0, "in [0, 1]"),
+        ("learning", np.nan, "in [0, 1]"),
+        ("learning_width_days", 0, "> 0"),
+        ("learning_midpoint_day", np.inf, "finite number"),
+        ("reaction_time_s", (0.9, 0.0), "> 0"),
+        ("movement_duration_s", (-1.0, 0.6), "> 0"),
+        ("thalamus_snr", (-0.1, 0.6), ">= 0"),
+        ("thalamus_fraction", (0.3, 1.2), "in [0, 1]"),
+        ("no_movement_prob", (0.2, -0.1), "in [0, 1]"),
+        ("thalamus_lead_frames", (1, 2.5), "integer"),
+        ("m1_snr", -1.0, ">= 0"),
+        ("driven_fraction", 2.0, "in [0, 1]"),
+        ("stim_response", "1", "finite number >= 0"),
+        ("overlap_log_odds", (0.0, 1000.0), "in [-700, 700]"),
+        ("artifact_amplitude", -4.0, ">= 0"),
+    ],
+)
+def test_effects_are_validated(field, value, allowed):
+    pattern = rf"StudyEffects\.{field}(\[\d\])? must be .*{re.escape(allowed)}; got"
+    with pytest.raises(ValueError, match=pattern):
+        StudyEffects(**{field: value})
+
+
+def test_effects_combined_constraints():
+    with pytest.raises(ValueError, match="reaction_time_s must be a .novice, expert. pair"):
+        StudyEffects(reaction_time_s=0.5)
+    with pytest.raises(ValueError, match="driven_fraction \\+ suppressed_fraction"):
+        StudyEffects(driven_fraction=0.7, suppressed_fraction=0.4)
+    with pytest.raises(ValueError, match="learning_midpoint_day and learning_width_days"):
+        StudyEffects(learning_midpoint_day=200.0, learning_width_days=0.5)
+    # day 14 is the only expert day: stimulation and silencing share its trials
+    eff = StudyEffects(stim_fraction=0.7, silencing_fraction=0.5)
+    with pytest.raises(ValueError, match="stim_fraction \\+ silencing_fraction"):
+        simulate_study(n_mice=2, days=(1, 14), trials_per_session=10, effects=eff)
+    with pytest.raises(ValueError, match="m1_lead_frames must be shorter than a session"):
+        simulate_study(
+            n_mice=2, days=(1, 14), trials_per_session=10, effects=StudyEffects(m1_lead_frames=350)
+        )
+
+
+def test_numpy_scalars_are_accepted():
+    eff = StudyEffects(
+        learning=np.float32(0.5),
+        thalamus_lead_frames=[np.int64(1), np.int32(3)],
+        stim_fraction=np.float64(0.2),
+    )
+    assert eff.thalamus_lead_frames == (1, 3) and type(eff.learning) is float
+    assert eff == StudyEffects(learning=0.5, thalamus_lead_frames=(1, 3), stim_fraction=0.2)
+    st = simulate_study(
+        n_mice=np.int64(2),
+        days=np.array([1, 14]),
+        populations=("m1",),
+        trials_per_session=np.int64(10),
+        frame_rate=np.int64(20),
+        effects=eff,
+    )
+    assert st.truth["frame_rate"] == 20.0 and np.isclose(st.sessions[0].sampling_rate, 20.0)
+    n_stim = [int(s.trials["stim"].sum()) for s in st.sessions]
+    assert sorted(set(n_stim)) == [2]  # round(0.2 x 10) in both stimulation sessions
+    with pytest.raises(ValueError, match="frame_rate"):
+        simulate_study(n_mice=2, frame_rate=True)
