@@ -50,11 +50,8 @@ def make_nwb(
     lever_start: float = -0.5,
 ) -> dict:
     """Write a lab-style NWB file; return the ground truth used to build it."""
-    from ndx_pose import PoseEstimation, PoseEstimationSeries, Skeleton, Skeletons
-    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb import NWBHDF5IO, NWBFile
     from pynwb.file import Subject
-    from pynwb.ogen import OptogeneticSeries
-    from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation, OpticalChannel
 
     rng = np.random.default_rng(seed)
     t = np.arange(T) / RATE + 1.0
@@ -70,101 +67,141 @@ def make_nwb(
     )
     truth: dict = {"t": t, "x": x, "roi_ids": np.arange(100, 100 + N)}
     if rrs is not None:
-        dev = nwb.create_device(name="2p")
-        oc = OpticalChannel(name="green", description="GCaMP", emission_lambda=510.0)
-        plane = nwb.create_imaging_plane(
-            name="plane0",
-            optical_channel=oc,
-            description="L1",
-            device=dev,
-            excitation_lambda=920.0,
-            indicator="GCaMP6s",
-            location="M1 L1",
-            imaging_rate=RATE,
-        )
-        oph = nwb.create_processing_module(name="ophys", description="ophys")
-        seg = ImageSegmentation()
-        oph.add(seg)
-        ps = seg.create_plane_segmentation(
-            name="PlaneSegmentation", description="boutons", imaging_plane=plane
-        )
-        for i in range(N):
-            ps.add_roi(id=100 + i, pixel_mask=[(i, i, 1.0)])
-        iface = DfOverF(name="DfOverF") if rrs == "DfOverF" else Fluorescence(name="Fluorescence")
-        oph.add(iface)
-        region = ps.create_roi_table_region(region=list(range(N)), description="all")
-        iface.create_roi_response_series(
-            name="RoiResponseSeries", data=x, rois=region, unit="n.a.", timestamps=t
-        )
+        _add_imaging(nwb, x, t, rrs)
     if units:
-        for i in range(3):
-            st = np.sort(rng.uniform(t[0], t[-1], size=20 + 10 * i))
-            nwb.add_unit(spike_times=st, id=7 + i)
-        truth["spikes"] = [np.asarray(nwb.units["spike_times"][i]) for i in range(3)]
+        _add_units(nwb, rng, t, truth)
     cues = t[0] + np.arange(1, max(2, int((t[-1] - t[0]) // 2))) * 2.0
     cues = cues[cues < t[-1] - 1.5]
     truth["cues"] = cues
     if trials:
-        nwb.add_trial_column(name="cue_time", description="cue")
-        nwb.add_trial_column(name="outcome", description="hit/miss")
-        for k, c in enumerate(cues):
-            nwb.add_trial(
-                start_time=c - 0.5,
-                stop_time=c + 1.5,
-                cue_time=c,
-                outcome="hit" if k % 2 else "miss",
-            )
+        _add_trials(nwb, cues)
     beh = None
     if lever or pose:
         beh = nwb.create_processing_module(name="behavior", description="behaviour")
     if lever:
-        tl = np.arange(t[0] + lever_start, t[-1] + 0.5, 0.01)
-        lv = lever_signal(tl, cues)
-        beh.add(TimeSeries(name="lever", data=lv, unit="mm", timestamps=tl))
-        truth["lever_t"], truth["lever"] = tl, lv
+        _add_lever(beh, t, cues, lever_start, truth)
     if pose:
-        tp = np.arange(t[0] - 0.5, t[-1] + 0.5, 1 / POSE_RATE)
-        sk = Skeleton(name="mouse", nodes=list(BODYPARTS), edges=np.array([[0, 1]], dtype="uint8"))
-        beh.add(Skeletons(skeletons=[sk]))
-        cam = nwb.create_device(name="camera")
-        series = []
-        truth["pose_t"] = tp
-        for b, name in enumerate(BODYPARTS):
-            xy = np.column_stack([100 + 10 * np.sin(tp + b), 50 + 5 * np.cos(tp)])
-            conf = np.full(tp.size, 0.99 if pose_confidence is None else pose_confidence)
-            series.append(
-                PoseEstimationSeries(
-                    name=name,
-                    data=xy,
-                    confidence=conf,
-                    reference_frame="top left",
-                    unit="pixels",
-                    timestamps=tp,
-                )
-            )
-            truth[f"pose_{name}"] = xy
-        beh.add(
-            PoseEstimation(
-                name="PoseEstimation",
-                pose_estimation_series=series,
-                skeleton=sk,
-                device=cam,
-                source_software="DeepLabCut",
-            )
-        )
+        _add_pose(nwb, beh, t, pose_confidence, truth)
     if opto:
-        site_dev = nwb.create_device(name="laser")
-        site = nwb.create_ogen_site(
-            name="VM", device=site_dev, description="fiber", excitation_lambda=470.0, location="VM"
-        )
-        power = np.zeros(T)
-        power[30:45] = 5.0
-        power[120:130] = 3.0
-        nwb.add_stimulus(OptogeneticSeries(name="opto", data=power, site=site, timestamps=t))
-        truth["opto"] = [(t[30], t[45], 5.0), (t[120], t[130], 3.0)]
+        _add_opto(nwb, t, truth)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return truth
+
+
+def _add_imaging(nwb, x: np.ndarray, t: np.ndarray, rrs: str) -> None:
+    """ROIs with ids 100, 101, ... and their activity ``x`` (T, N) in a ``DfOverF`` or
+    ``Fluorescence`` interface (``rrs``) of ``processing/ophys``."""
+    from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation, OpticalChannel
+
+    N = x.shape[1]
+    dev = nwb.create_device(name="2p")
+    oc = OpticalChannel(name="green", description="GCaMP", emission_lambda=510.0)
+    plane = nwb.create_imaging_plane(
+        name="plane0",
+        optical_channel=oc,
+        description="L1",
+        device=dev,
+        excitation_lambda=920.0,
+        indicator="GCaMP6s",
+        location="M1 L1",
+        imaging_rate=RATE,
+    )
+    oph = nwb.create_processing_module(name="ophys", description="ophys")
+    seg = ImageSegmentation()
+    oph.add(seg)
+    ps = seg.create_plane_segmentation(
+        name="PlaneSegmentation", description="boutons", imaging_plane=plane
+    )
+    for i in range(N):
+        ps.add_roi(id=100 + i, pixel_mask=[(i, i, 1.0)])
+    iface = DfOverF(name="DfOverF") if rrs == "DfOverF" else Fluorescence(name="Fluorescence")
+    oph.add(iface)
+    region = ps.create_roi_table_region(region=list(range(N)), description="all")
+    iface.create_roi_response_series(
+        name="RoiResponseSeries", data=x, rois=region, unit="n.a.", timestamps=t
+    )
+
+
+def _add_units(nwb, rng, t: np.ndarray, truth: dict) -> None:
+    """Three spike units (ids 7, 8, 9) with uniform random spike times within ``t``."""
+    for i in range(3):
+        st = np.sort(rng.uniform(t[0], t[-1], size=20 + 10 * i))
+        nwb.add_unit(spike_times=st, id=7 + i)
+    truth["spikes"] = [np.asarray(nwb.units["spike_times"][i]) for i in range(3)]
+
+
+def _add_trials(nwb, cues: np.ndarray) -> None:
+    """One trial per cue (-0.5 s .. +1.5 s) with ``cue_time`` and ``outcome`` columns."""
+    nwb.add_trial_column(name="cue_time", description="cue")
+    nwb.add_trial_column(name="outcome", description="hit/miss")
+    for k, c in enumerate(cues):
+        nwb.add_trial(
+            start_time=c - 0.5,
+            stop_time=c + 1.5,
+            cue_time=c,
+            outcome="hit" if k % 2 else "miss",
+        )
+
+
+def _add_lever(beh, t: np.ndarray, cues: np.ndarray, lever_start: float, truth: dict) -> None:
+    """A 100 Hz lever ``TimeSeries`` (mm) in the behaviour module."""
+    from pynwb import TimeSeries
+
+    tl = np.arange(t[0] + lever_start, t[-1] + 0.5, 0.01)
+    lv = lever_signal(tl, cues)
+    beh.add(TimeSeries(name="lever", data=lv, unit="mm", timestamps=tl))
+    truth["lever_t"], truth["lever"] = tl, lv
+
+
+def _add_pose(nwb, beh, t: np.ndarray, pose_confidence, truth: dict) -> None:
+    """An ndx-pose ``PoseEstimation`` of :data:`BODYPARTS` at :data:`POSE_RATE`."""
+    from ndx_pose import PoseEstimation, PoseEstimationSeries, Skeleton, Skeletons
+
+    tp = np.arange(t[0] - 0.5, t[-1] + 0.5, 1 / POSE_RATE)
+    sk = Skeleton(name="mouse", nodes=list(BODYPARTS), edges=np.array([[0, 1]], dtype="uint8"))
+    beh.add(Skeletons(skeletons=[sk]))
+    cam = nwb.create_device(name="camera")
+    series = []
+    truth["pose_t"] = tp
+    for b, name in enumerate(BODYPARTS):
+        xy = np.column_stack([100 + 10 * np.sin(tp + b), 50 + 5 * np.cos(tp)])
+        conf = np.full(tp.size, 0.99 if pose_confidence is None else pose_confidence)
+        series.append(
+            PoseEstimationSeries(
+                name=name,
+                data=xy,
+                confidence=conf,
+                reference_frame="top left",
+                unit="pixels",
+                timestamps=tp,
+            )
+        )
+        truth[f"pose_{name}"] = xy
+    beh.add(
+        PoseEstimation(
+            name="PoseEstimation",
+            pose_estimation_series=series,
+            skeleton=sk,
+            device=cam,
+            source_software="DeepLabCut",
+        )
+    )
+
+
+def _add_opto(nwb, t: np.ndarray, truth: dict) -> None:
+    """An ``OptogeneticSeries`` on the imaging time base with two pulses (5 and 3)."""
+    from pynwb.ogen import OptogeneticSeries
+
+    site_dev = nwb.create_device(name="laser")
+    site = nwb.create_ogen_site(
+        name="VM", device=site_dev, description="fiber", excitation_lambda=470.0, location="VM"
+    )
+    power = np.zeros(t.size)
+    power[30:45] = 5.0
+    power[120:130] = 3.0
+    nwb.add_stimulus(OptogeneticSeries(name="opto", data=power, site=site, timestamps=t))
+    truth["opto"] = [(t[30], t[45], 5.0), (t[120], t[130], 3.0)]
 
 
 def make_suite2p(
@@ -287,35 +324,56 @@ def fuzz_main(root: str) -> list[dict]:
     "<OtherType>: message"), ``named`` (whether the message names the file), ``text``
     (whether the format is plain text) and ``sane`` (for "ok": result is consistent).
     """
+    root_p = Path(root)
+    valid = root_p / "valid"
+    valid.mkdir(parents=True)
+    rng = np.random.default_rng(123)
+    cases = _fuzz_cases(valid)
+    plane = valid / "plane0"
+    make_suite2p(plane, N=3, T=100, n_noncell=1)
+    records = []
+    for name, reader, path, is_text, n_orig in cases:
+        work = root_p / name
+        work.mkdir()
+        for vname, q in _variants(path, work, rng):
+            outcome, result, msg = _guarded(reader, q)
+            records.append(
+                dict(
+                    case=name,
+                    variant=vname,
+                    outcome=outcome,
+                    named=q.name in msg,
+                    text=is_text,
+                    sane=outcome == "ok" and _sane(result, n_orig),
+                )
+            )
+    records += _fuzz_suite2p(root_p, plane, rng)
+    records += _fuzz_study(root_p, rng)
+    return records
+
+
+def _fuzz_cases(valid: Path) -> list[tuple]:
+    """Write one valid file per reader into ``valid``; return the cases
+    ``(name, reader, valid path, is_text, original length (negative: may be empty) or
+    None)`` for the readers whose optional dependency is installed."""
     import importlib.util
-    import shutil
-    import signal
 
     from sharedrep.data.io import (
-        DataFormatError,
         read_arrays,
         read_dlc,
         read_json,
         read_nwb,
         read_sleap,
-        read_suite2p,
         read_table,
         read_trace,
         write_arrays,
         write_json,
         write_table,
     )
-    from sharedrep.data.studyfile import StudyError, load_study, validate_study
 
     has = {
         m: importlib.util.find_spec(m) is not None for m in ("pynwb", "tables", "sleap_io", "h5py")
     }
-    root_p = Path(root)
-    valid = root_p / "valid"
-    valid.mkdir(parents=True)
-    rng = np.random.default_rng(123)
-
-    # (name, reader, valid path, is_text, original length (negative: may be empty) or None)
     cases = []
     if has["pynwb"]:
         make_nwb(valid / "s.nwb", T=150, N=3, units=True)
@@ -359,77 +417,78 @@ def fuzz_main(root: str) -> list[dict]:
     write_table(pd.DataFrame({"a": np.arange(20.0)}), valid / "t.csv")
     # a results table may legitimately have no rows, so a header-only truncation is fine
     cases.append(("table-csv", read_table, valid / "t.csv", True, -20))
-    plane = valid / "plane0"
-    make_suite2p(plane, N=3, T=100, n_noncell=1)
+    return cases
 
-    def guarded(fn, path):
-        def on_alarm(signum, frame):
-            raise TimeoutError
 
-        old = signal.signal(signal.SIGALRM, on_alarm)
-        signal.alarm(30)
-        try:
-            return "ok", fn(path), ""
-        except DataFormatError as err:
-            return "DataFormatError", None, str(err)
-        except TimeoutError:
-            return "timeout", None, ""
-        except Exception as err:  # anything else is a failure of the reader
-            return f"{type(err).__name__}: {err}"[:400], None, str(err)
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, old)
+def _guarded(fn, path) -> tuple:
+    """``(outcome, result, message)`` of ``fn(path)``, with a 30 s alarm."""
+    import signal
 
-    def variants(src: Path, where: Path):
-        data = src.read_bytes()
-        out = []
-        for n in (1, 64, 4096):
-            q = where / f"random{n}{src.suffix}"
-            q.write_bytes(rng.bytes(n))
-            out.append((f"random{n}", q))
-        for frac in TRUNCATE_AT:
-            q = where / f"trunc{int(frac * 1000)}{src.suffix}"
-            q.write_bytes(data[: int(len(data) * frac)])
-            out.append((f"truncated@{frac}", q))
-        return out
+    from sharedrep.data.io import DataFormatError
 
-    def sane(result, n_orig) -> bool:
-        if n_orig is None:
-            return result is not None
-        n = getattr(result, "n_samples", None)
-        if n is None:
-            n = len(result)
-        ts = getattr(result, "timestamps", None)
-        ok_t = ts is None or (np.all(np.isfinite(ts)) and np.all(np.diff(ts) > 0))
-        lo = 0 if n_orig < 0 else 1
-        return bool(lo <= n <= abs(n_orig) and ok_t)
+    def on_alarm(signum, frame):
+        raise TimeoutError
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(30)
+    try:
+        return "ok", fn(path), ""
+    except DataFormatError as err:
+        return "DataFormatError", None, str(err)
+    except TimeoutError:
+        return "timeout", None, ""
+    except Exception as err:  # anything else is a failure of the reader
+        return f"{type(err).__name__}: {err}"[:400], None, str(err)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _variants(src: Path, where: Path, rng) -> list[tuple[str, Path]]:
+    """Random-byte files and truncated copies of ``src``, written into ``where``."""
+    data = src.read_bytes()
+    out = []
+    for n in (1, 64, 4096):
+        q = where / f"random{n}{src.suffix}"
+        q.write_bytes(rng.bytes(n))
+        out.append((f"random{n}", q))
+    for frac in TRUNCATE_AT:
+        q = where / f"trunc{int(frac * 1000)}{src.suffix}"
+        q.write_bytes(data[: int(len(data) * frac)])
+        out.append((f"truncated@{frac}", q))
+    return out
+
+
+def _sane(result, n_orig) -> bool:
+    """Whether a result read from a damaged file is consistent: not longer than the
+    original (``n_orig`` samples; negative: may be empty) with increasing times."""
+    if n_orig is None:
+        return result is not None
+    n = getattr(result, "n_samples", None)
+    if n is None:
+        n = len(result)
+    ts = getattr(result, "timestamps", None)
+    ok_t = ts is None or (np.all(np.isfinite(ts)) and np.all(np.diff(ts) > 0))
+    lo = 0 if n_orig < 0 else 1
+    return bool(lo <= n <= abs(n_orig) and ok_t)
+
+
+def _fuzz_suite2p(root_p: Path, plane: Path, rng) -> list[dict]:
+    """suite2p: corrupt one file of an otherwise valid plane folder at a time."""
+    import shutil
+
+    from sharedrep.data.io import read_suite2p
 
     records = []
-    for name, reader, path, is_text, n_orig in cases:
-        work = root_p / name
-        work.mkdir()
-        for vname, q in variants(path, work):
-            outcome, result, msg = guarded(reader, q)
-            records.append(
-                dict(
-                    case=name,
-                    variant=vname,
-                    outcome=outcome,
-                    named=q.name in msg,
-                    text=is_text,
-                    sane=outcome == "ok" and sane(result, n_orig),
-                )
-            )
-    # suite2p: corrupt one file of an otherwise valid plane folder at a time
     s2p_variants = root_p / "s2p_variants"
     s2p_variants.mkdir()
     for fname in ("F.npy", "Fneu.npy", "iscell.npy", "ops.npy", "stat.npy"):
-        for vname, q in variants(plane / fname, s2p_variants):
+        for vname, q in _variants(plane / fname, s2p_variants, rng):
             work = root_p / f"s2p_{fname}_{vname}"
             shutil.copytree(plane, work)
             shutil.copy(q, work / fname)
             q.unlink()
-            outcome, result, msg = guarded(read_suite2p, work)
+            outcome, result, msg = _guarded(read_suite2p, work)
             records.append(
                 dict(
                     case=f"suite2p/{fname}",
@@ -440,13 +499,20 @@ def fuzz_main(root: str) -> list[dict]:
                     sane=False,
                 )
             )
-    # study files: validate reports, load raises StudyError
+    return records
+
+
+def _fuzz_study(root_p: Path, rng) -> list[dict]:
+    """Study files: validate reports problems, load raises StudyError."""
+    from sharedrep.data.studyfile import StudyError, load_study, validate_study
+
+    records = []
     toml_dir = root_p / "toml"
     toml_dir.mkdir()
     good = toml_dir / "study.toml"
     good.write_text('[study]\nname = "x"\n[[sessions]]\nsubject = "m1"\npath = "a.nwb"\n')
-    for vname, q in variants(good, toml_dir):
-        outcome, result, msg = guarded(validate_study, q)
+    for vname, q in _variants(good, toml_dir, rng):
+        outcome, result, msg = _guarded(validate_study, q)
         ok = outcome == "ok" and isinstance(result, list) and len(result) > 0
         records.append(
             dict(

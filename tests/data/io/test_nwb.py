@@ -392,8 +392,11 @@ def test_unusable_series_are_skipped_by_discovery_not_when_asked_for(tmp_path):
             )
         )
         io.write(nwb)
-    with pytest.warns(UserWarning, match="'events_txt' is not numeric .* not used as behaviour"):
+    with pytest.warns(
+        UserWarning, match="'events_txt' is not numeric .* not used as behaviour"
+    ) as rec:
         s = read_nwb(p)
+    assert rec[0].filename == __file__  # the warning points at the caller of read_nwb
     assert s.behavior_names == ["lever"]
     with pytest.raises(DataFormatError, match="'events_txt' is not numeric"):
         read_nwb(p, behavior=["events_txt"])

@@ -7,6 +7,7 @@ raises :class:`ImportError` naming the extra to install.
 Errors: a missing file raises :class:`FileNotFoundError`; a file that exists but cannot
 be used (wrong type, truncated, corrupted, lacking the expected content) raises
 :class:`DataFormatError` (a :class:`ValueError`) whose message names the file.
+The readers may import :mod:`sharedrep.utils` and :mod:`sharedrep.data` only.
 """
 
 from sharedrep.data.io._common import DataFormatError, Traces

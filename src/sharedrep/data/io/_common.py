@@ -1,4 +1,6 @@
-"""Shared pieces of the readers: the error type, lazy optional imports, path checks.
+"""Shared pieces of the readers: the error type, lazy optional imports, path checks,
+``.npy`` loading and the :class:`Traces` container. Imports only numpy and the standard
+library.
 
 Nothing here imports an optional dependency at module import time.
 """
@@ -19,8 +21,11 @@ __all__ = [
     "check_dir",
     "check_file",
     "check_timestamps",
+    "load_npy",
     "require",
 ]
+
+_NPY_MAGIC = b"\x93NUMPY"
 
 
 class DataFormatError(ValueError):
@@ -65,6 +70,14 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
         ) from err
 
 
+def _existing(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path`; FileNotFoundError naming ``what`` if absent."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    return p
+
+
 def check_file(path: str | os.PathLike, what: str = "file") -> Path:
     """Return ``path`` as a :class:`~pathlib.Path` after checking it is a readable file.
 
@@ -86,9 +99,7 @@ def check_file(path: str | os.PathLike, what: str = "file") -> Path:
     DataFormatError
         If ``path`` is a directory or an empty file.
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{what} not found: {p}")
+    p = _existing(path, what)
     if p.is_dir():
         raise DataFormatError(f"{p}: expected a {what} but found a directory")
     if p.stat().st_size == 0:
@@ -102,9 +113,9 @@ def check_dir(path: str | os.PathLike, what: str = "folder") -> Path:
     Parameters
     ----------
     path : str or os.PathLike
-        Path to check.
+        Folder to check.
     what : str
-        Description used in messages.
+        Description used in messages (e.g. ``"suite2p plane folder"``).
 
     Returns
     -------
@@ -113,13 +124,11 @@ def check_dir(path: str | os.PathLike, what: str = "folder") -> Path:
     Raises
     ------
     FileNotFoundError
-        If nothing exists at ``path``.
+        If the folder does not exist.
     DataFormatError
-        If ``path`` is a file.
+        If ``path`` is a file, not a folder.
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{what} not found: {p}")
+    p = _existing(path, what)
     if not p.is_dir():
         raise DataFormatError(f"{p}: expected a {what} (directory) but found a file")
     return p
@@ -241,3 +250,59 @@ def check_timestamps(ts: np.ndarray, source: str, what: str = "timestamps") -> N
             f"{source}: {what} are not strictly increasing "
             f"(index {i + 1}: {float(ts[i + 1])!r} after {float(ts[i])!r})"
         )
+
+
+def load_npy(path: str | os.PathLike, what: str = "array") -> np.ndarray:
+    """Load a non-pickled ``.npy`` file, mapping every failure to DataFormatError.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.npy`` file.
+    what : str
+        Description for messages (e.g. ``"suite2p F"``).
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    DataFormatError
+        A directory, an empty file, no NumPy signature, a pickled, truncated or
+        corrupt array.
+    """
+    return read_npy_checked(check_file(path, f"{what} file"), what, allow_pickle=False)
+
+
+def read_npy_checked(p: Path, what: str, *, allow_pickle: bool) -> np.ndarray:
+    """Load the ``.npy`` file ``p`` after checking its NumPy signature.
+
+    Parameters
+    ----------
+    p : pathlib.Path
+        An existing file.
+    what : str
+        Description for messages.
+    allow_pickle : bool
+        Passed to :func:`numpy.load`; True only for known pickled files (suite2p's
+        ``ops.npy`` / ``stat.npy``).
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    DataFormatError
+        No NumPy signature, or any failure of :func:`numpy.load`.
+    """
+    with open(p, "rb") as fh:
+        if fh.read(6) != _NPY_MAGIC:
+            raise DataFormatError(f"{p}: not a NumPy .npy file (bad magic bytes)")
+    try:
+        return np.load(p, allow_pickle=allow_pickle)
+    except Exception as err:  # truncated/corrupt: ValueError, EOFError, OSError, pickle...
+        raise DataFormatError(f"{p}: cannot read {what} ({type(err).__name__}: {err})") from None

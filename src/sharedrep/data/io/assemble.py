@@ -1,7 +1,7 @@
 """Glue: build a :class:`~sharedrep.Session` from neural arrays plus behaviour files.
 
 Used by :meth:`Suite2pPlane.to_session` and the study file loader; also handy for
-custom pipelines.
+custom pipelines. May import :mod:`sharedrep.utils` and :mod:`sharedrep.data`.
 """
 
 from __future__ import annotations
@@ -112,29 +112,10 @@ def build_session(
         duplicate feature names, or an invalid session (the message names the source).
     """
     t = np.asarray(timestamps, dtype=np.float64)
-    cols, names, units, sources = [], [], [], {}
-    for tr in behavior:
-        if tr.timestamps is None:
-            raise DataFormatError(
-                f"{tr.source}: has no time base; give its timestamps or frame rate"
-            )
-        try:
-            v = resample(
-                tr.values,
-                tr.timestamps,
-                t,
-                method=resample_method,
-                extrapolate=extrapolate,
-                max_extrapolation=max_extrapolation,
-                name=os.path.basename(tr.source),
-            )
-        except ValueError as err:
-            raise DataFormatError(f"{tr.source}: {err}") from None
-        cols.append(v)
-        names.extend(tr.names)
-        units.extend(tr.units)
-        for n in tr.names:
-            sources[n] = tr.source
+    resample_kw = dict(
+        method=resample_method, extrapolate=extrapolate, max_extrapolation=max_extrapolation
+    )
+    cols, names, units, sources = _resample_behaviour(behavior, t, resample_kw)
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise DataFormatError(f"{source}: behaviour name(s) {dup} occur in several sources")
@@ -158,3 +139,35 @@ def build_session(
         )
     except (TypeError, ValueError) as err:
         raise DataFormatError(f"{source}: {err}") from None
+
+
+def _resample_behaviour(behavior: Sequence[Traces], t: np.ndarray, resample_kw: dict) -> tuple:
+    """Resample each behaviour source onto the neural times ``t`` (T,).
+
+    Returns
+    -------
+    cols : list of ndarray of shape (T, p_i)
+        The resampled values of each source.
+    names, units : list of str
+        One per column, in source order.
+    sources : dict
+        Column name -> path of its source.
+    """
+    cols, names, units, sources = [], [], [], {}
+    for tr in behavior:
+        if tr.timestamps is None:
+            raise DataFormatError(
+                f"{tr.source}: has no time base; give its timestamps or frame rate"
+            )
+        try:
+            v = resample(
+                tr.values, tr.timestamps, t, name=os.path.basename(tr.source), **resample_kw
+            )
+        except ValueError as err:
+            raise DataFormatError(f"{tr.source}: {err}") from None
+        cols.append(v)
+        names.extend(tr.names)
+        units.extend(tr.units)
+        for n in tr.names:
+            sources[n] = tr.source
+    return cols, names, units, sources

@@ -17,7 +17,8 @@ Supported layouts
     A pandas default index saved with the data (an unnamed first column, read as
     ``"Unnamed: 0"``, holding ``0, 1, ..., T-1``) is dropped.
 
-Pickled ``.npy`` files are refused (``allow_pickle=False``).
+Pickled ``.npy`` files are refused (``allow_pickle=False``). May import
+:mod:`sharedrep.utils` and :mod:`sharedrep.data`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sharedrep.data.io._common import (
     Traces,
     check_file,
     check_timestamps,
+    load_npy,
 )
 
 __all__ = ["read_trace", "read_lever"]
@@ -53,32 +55,6 @@ def _time_header_scale(name: str) -> float | None:
     if m is None:
         return None
     return 1e-3 if (m.group("unit") or "").lower() in ("ms", "msec") else 1.0
-
-
-_NPY_MAGIC = b"\x93NUMPY"
-
-
-def load_npy(path: Path, what: str = "array") -> np.ndarray:
-    """Load a non-pickled ``.npy`` file, mapping every failure to DataFormatError.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-    what : str
-        Description for messages.
-
-    Returns
-    -------
-    numpy.ndarray
-    """
-    p = check_file(path, f"{what} file")
-    with open(p, "rb") as fh:
-        if fh.read(6) != _NPY_MAGIC:
-            raise DataFormatError(f"{p}: not a NumPy .npy file (bad magic bytes)")
-    try:
-        return np.load(p, allow_pickle=False)
-    except Exception as err:  # truncated/corrupt: ValueError, EOFError, OSError, ...
-        raise DataFormatError(f"{p}: cannot read {what} ({type(err).__name__}: {err})") from None
 
 
 def _numeric_2d(a: np.ndarray, source: str) -> np.ndarray:
@@ -157,78 +133,132 @@ def read_trace(
     p = check_file(path, "trace file")
     src = str(p)
     suffix = p.suffix.lower()
-    ts = None
     if suffix == ".npy":
-        a = _numeric_2d(load_npy(p, "trace"), src)
-        if time_column is not None:
-            if not isinstance(time_column, (int, np.integer)):
-                raise ValueError("for .npy files time_column must be a column index")
-            if not -a.shape[1] <= time_column < a.shape[1] or a.shape[1] < 2:
-                raise DataFormatError(
-                    f"{src}: time_column {time_column} out of range for {a.shape[1]} columns"
-                )
-            tc = int(time_column) % a.shape[1]
-            ts = a[:, tc]
-            keep = [j for j in range(a.shape[1]) if j != tc]
-        else:
-            tc, keep = None, list(range(a.shape[1]))
-        if columns is not None:  # indices of the file's columns, like the names
-            idx = [int(c) for c in columns]
-            if any(not 0 <= i < a.shape[1] for i in idx) or tc in idx:
-                raise DataFormatError(
-                    f"{src}: columns {idx} must be indices of value columns of the file "
-                    f"(0..{a.shape[1] - 1}"
-                    + (f", not the time column {tc})" if tc is not None else ")")
-                )
-            keep = idx
-        col_names = [p.stem] if a.shape[1] == 1 and tc is None else [f"{p.stem}_{j}" for j in keep]
-        a = a[:, keep]
-    elif suffix in (".csv", ".tsv", ".txt"):
-        sep = {".tsv": "\t", ".csv": ","}.get(suffix)  # .txt: sniffed
-        try:
-            df = pd.read_csv(p, sep=sep, encoding="utf-8", engine="c" if sep else "python")
-        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
-            raise DataFormatError(
-                f"{src}: cannot parse as CSV ({type(err).__name__}: {err})"
-            ) from None
-        if df.shape[0] == 0:
-            raise DataFormatError(f"{src}: CSV has a header but no rows")
-        hdr = [str(c).strip() for c in df.columns]
-        df.columns = hdr
-        if _is_default_index(df, hdr[0]) and hdr[0] != str(time_column):
-            if columns is None or hdr[0] not in [str(c) for c in columns]:
-                df = df.drop(columns=hdr[0])
-                hdr = hdr[1:]
-        tcol = None
-        if time_column is not None:
-            if str(time_column) not in hdr:
-                raise DataFormatError(f"{src}: no time column {time_column!r} (have {hdr})")
-            tcol = str(time_column)
-        else:
-            tcol = next((c for c in hdr if _time_header_scale(c) is not None), None)
-            if tcol is None and timestamps is None and sampling_rate is None:
-                raise DataFormatError(
-                    f"{src}: no time column (looked for {list(_TIME_NAMES)}); pass "
-                    "time_column=, timestamps= or sampling_rate="
-                )
-        vcols = [c for c in hdr if c != tcol] if columns is None else [str(c) for c in columns]
-        missing = [c for c in vcols if c not in hdr]
-        if missing:
-            raise DataFormatError(f"{src}: column(s) {missing} not found (have {hdr})")
-        if not vcols:
-            raise DataFormatError(f"{src}: no value columns besides the time column")
-        try:
-            if tcol is not None:
-                ts = pd.to_numeric(df[tcol]).to_numpy(dtype=np.float64)
-                ts = ts * (_time_header_scale(tcol) or 1.0)  # milliseconds -> seconds
-            a = np.column_stack([pd.to_numeric(df[c]).to_numpy(dtype=np.float64) for c in vcols])
-        except (TypeError, ValueError) as err:
-            raise DataFormatError(f"{src}: non-numeric values ({err})") from None
-        col_names = vcols
+        a, ts, col_names = _read_npy_trace(p, time_column, columns)
+    elif suffix in _TABLE_SEPARATORS:
+        no_base = timestamps is None and sampling_rate is None
+        a, ts, col_names = _read_table_trace(p, time_column, columns, need_time=no_base)
     else:
         raise DataFormatError(f"{src}: unsupported trace file type {suffix!r} (use .npy or .csv)")
+    ts = _time_base(ts, timestamps, sampling_rate, start_time, a.shape[0], src)
+    check_timestamps(ts, src)
+    _check_some_finite(a, col_names, src)
+    if names is not None:
+        names = [str(n) for n in names]
+        if len(names) != a.shape[1]:
+            raise ValueError(f"{src}: {a.shape[1]} value columns but {len(names)} names")
+        col_names = names
+    unit_list = [units] * a.shape[1] if isinstance(units, str) else [str(u) for u in units]
+    return Traces(values=a, names=list(col_names), units=unit_list, timestamps=ts, source=src)
 
-    T = a.shape[0]
+
+#: Column separator of each table suffix; None: detected (``.txt``).
+_TABLE_SEPARATORS = {".csv": ",", ".tsv": "\t", ".txt": None}
+
+
+def _npy_time_column(a: np.ndarray, time_column, src: str) -> int | None:
+    """Index (in ``0..k-1``) of the time column of a (T, k) array, or None."""
+    if time_column is None:
+        return None
+    if not isinstance(time_column, (int, np.integer)):
+        raise ValueError("for .npy files time_column must be a column index")
+    if not -a.shape[1] <= time_column < a.shape[1] or a.shape[1] < 2:
+        raise DataFormatError(
+            f"{src}: time_column {time_column} out of range for {a.shape[1]} columns"
+        )
+    return int(time_column) % a.shape[1]
+
+
+def _read_npy_trace(p: Path, time_column, columns) -> tuple:
+    """Values (T, k), times (T,) s or None, and column names of a ``.npy`` trace.
+
+    Value columns are ``columns`` (indices of the file's columns) or all but the time
+    column; they are named ``<stem>`` (a single column, no time column) or
+    ``<stem>_<index>``.
+    """
+    src = str(p)
+    a = _numeric_2d(load_npy(p, "trace"), src)
+    tc = _npy_time_column(a, time_column, src)
+    ts = None if tc is None else a[:, tc]
+    keep = [j for j in range(a.shape[1]) if j != tc]
+    if columns is not None:  # indices of the file's columns, like the names
+        idx = [int(c) for c in columns]
+        if any(not 0 <= i < a.shape[1] for i in idx) or tc in idx:
+            raise DataFormatError(
+                f"{src}: columns {idx} must be indices of value columns of the file "
+                f"(0..{a.shape[1] - 1}"
+                + (f", not the time column {tc})" if tc is not None else ")")
+            )
+        keep = idx
+    col_names = [p.stem] if a.shape[1] == 1 and tc is None else [f"{p.stem}_{j}" for j in keep]
+    return a[:, keep], ts, col_names
+
+
+def _load_table(p: Path, time_column, columns) -> pd.DataFrame:
+    """A CSV / TSV / TXT trace as a frame with stripped header names, without a pandas
+    default index column (unless it is asked for as time or value column)."""
+    src = str(p)
+    sep = _TABLE_SEPARATORS[p.suffix.lower()]
+    try:
+        df = pd.read_csv(p, sep=sep, encoding="utf-8", engine="c" if sep else "python")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataFormatError(
+            f"{src}: cannot parse as CSV ({type(err).__name__}: {err})"
+        ) from None
+    if df.shape[0] == 0:
+        raise DataFormatError(f"{src}: CSV has a header but no rows")
+    hdr = [str(c).strip() for c in df.columns]
+    df.columns = hdr
+    first = hdr[0]
+    if _is_default_index(df, first) and first != str(time_column):
+        if columns is None or first not in [str(c) for c in columns]:
+            df = df.drop(columns=first)
+    return df
+
+
+def _table_time_column(hdr: list[str], time_column, src: str, need_time: bool) -> str | None:
+    """Name of the time column: ``time_column``, else the first header that names
+    times (see :data:`_TIME_HEADER`); None if there is none and none is needed."""
+    if time_column is not None:
+        if str(time_column) not in hdr:
+            raise DataFormatError(f"{src}: no time column {time_column!r} (have {hdr})")
+        return str(time_column)
+    tcol = next((c for c in hdr if _time_header_scale(c) is not None), None)
+    if tcol is None and need_time:
+        raise DataFormatError(
+            f"{src}: no time column (looked for {list(_TIME_NAMES)}); pass "
+            "time_column=, timestamps= or sampling_rate="
+        )
+    return tcol
+
+
+def _read_table_trace(p: Path, time_column, columns, *, need_time: bool) -> tuple:
+    """Values (T, k), times (T,) s or None, and column names of a CSV / TSV / TXT
+    trace; a time column in milliseconds is converted to seconds."""
+    src = str(p)
+    df = _load_table(p, time_column, columns)
+    hdr = list(df.columns)
+    tcol = _table_time_column(hdr, time_column, src, need_time)
+    vcols = [c for c in hdr if c != tcol] if columns is None else [str(c) for c in columns]
+    missing = [c for c in vcols if c not in hdr]
+    if missing:
+        raise DataFormatError(f"{src}: column(s) {missing} not found (have {hdr})")
+    if not vcols:
+        raise DataFormatError(f"{src}: no value columns besides the time column")
+    ts = None
+    try:
+        if tcol is not None:
+            ts = pd.to_numeric(df[tcol]).to_numpy(dtype=np.float64)
+            ts = ts * (_time_header_scale(tcol) or 1.0)  # milliseconds -> seconds
+        a = np.column_stack([pd.to_numeric(df[c]).to_numpy(dtype=np.float64) for c in vcols])
+    except (TypeError, ValueError) as err:
+        raise DataFormatError(f"{src}: non-numeric values ({err})") from None
+    return a, ts, vcols
+
+
+def _time_base(ts, timestamps, sampling_rate, start_time: float, T: int, src: str) -> np.ndarray:
+    """The sample times (T,) in s from exactly one source: the file's time column
+    ``ts``, ``timestamps`` (array or ``.npy`` path) or ``sampling_rate``."""
     given = [x is not None for x in (ts, timestamps, sampling_rate)]
     if sum(given) > 1:
         raise ValueError(f"{src}: give exactly one time base (time column, timestamps, rate)")
@@ -242,23 +272,21 @@ def read_trace(
             tsrc = src
         if ts.shape != (T,):
             raise DataFormatError(f"{src}: {T} samples but {ts.size} timestamps in {tsrc}")
-    elif sampling_rate is not None:
+        return ts
+    if sampling_rate is not None:
         if not (np.isfinite(sampling_rate) and sampling_rate > 0):
             raise ValueError(f"sampling_rate must be > 0 Hz, got {sampling_rate!r}")
-        ts = start_time + np.arange(T) / float(sampling_rate)
-    elif ts is None:
+        return start_time + np.arange(T) / float(sampling_rate)
+    if ts is None:
         raise ValueError(f"{src}: no time base; pass timestamps=, sampling_rate= or time_column=")
-    check_timestamps(ts, src)
+    return ts
+
+
+def _check_some_finite(a: np.ndarray, col_names: list, src: str) -> None:
+    """Refuse value columns of ``a`` (T, k) that hold no finite value."""
     if not np.isfinite(a).any(axis=0).all():
         bad = [col_names[j] for j in np.flatnonzero(~np.isfinite(a).any(axis=0))]
         raise DataFormatError(f"{src}: column(s) {bad} contain no finite value")
-    if names is not None:
-        names = [str(n) for n in names]
-        if len(names) != a.shape[1]:
-            raise ValueError(f"{src}: {a.shape[1]} value columns but {len(names)} names")
-        col_names = names
-    unit_list = [units] * a.shape[1] if isinstance(units, str) else [str(u) for u in units]
-    return Traces(values=a, names=list(col_names), units=unit_list, timestamps=ts, source=src)
 
 
 #: Alias of :func:`read_trace` for lever position files.

@@ -1,7 +1,11 @@
 """Neurodata Without Borders (NWB) reading and writing via ``pynwb`` (+ ``ndx-pose``).
 
-``pynwb`` and ``ndx-pose`` are optional (``pip install "sharedrep[nwb]"``) and are
-imported only when these functions run.
+:func:`read_nwb` reads a file as a sequence of steps (choose and read the neural series,
+choose and read the behaviour series, trials, stimulation, metadata) and
+:func:`write_nwb` writes one as the reverse steps. ``pynwb`` and ``ndx-pose`` are
+optional (``pip install "sharedrep[nwb]"``) and are imported only when these functions
+run. May import :mod:`sharedrep.utils` and :mod:`sharedrep.data` (session,
+preprocessing, the other readers).
 
 What :func:`read_nwb` looks for
 -------------------------------
@@ -33,6 +37,7 @@ metadata
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -51,9 +56,10 @@ from sharedrep.data.io.pose import (
     clean_pose,
     is_hdf5,
 )
-from sharedrep.data.io.results import atomic_write, to_jsonable
+from sharedrep.data.io.results import to_jsonable
 from sharedrep.data.preprocess import resample
 from sharedrep.data.session import Session
+from sharedrep.utils.files import atomic_write
 
 __all__ = ["read_nwb", "write_nwb"]
 
@@ -299,17 +305,7 @@ def read_nwb(
     if bin_size is not None and not (np.isfinite(bin_size) and bin_size > 0):
         raise ValueError(f"bin_size must be > 0 seconds, got {bin_size!r}")
     pynwb = _pynwb()
-    try:
-        io = pynwb.NWBHDF5IO(str(p), mode="r", load_namespaces=True)
-    except Exception as err:  # h5py/hdmf raise many types on corrupt files
-        raise DataFormatError(f"{p}: cannot open as NWB ({type(err).__name__}: {err})") from None
-    try:
-        try:
-            nwb = io.read()
-        except Exception as err:
-            raise DataFormatError(
-                f"{p}: not a readable NWB file ({type(err).__name__}: {err})"
-            ) from None
+    with _open_nwb(p, pynwb) as nwb:
         try:
             return _extract(
                 nwb,
@@ -338,11 +334,58 @@ def read_nwb(
             raise DataFormatError(
                 f"{p}: error while reading NWB content ({type(err).__name__}: {err})"
             ) from None
+
+
+@contextlib.contextmanager
+def _open_nwb(p: Path, pynwb):
+    """Open ``p`` read-only and yield its ``NWBFile``; failures to open or read it
+    become :class:`DataFormatError`. The file is closed on exit."""
+    try:
+        io = pynwb.NWBHDF5IO(str(p), mode="r", load_namespaces=True)
+    except Exception as err:  # h5py/hdmf raise many types on corrupt files
+        raise DataFormatError(f"{p}: cannot open as NWB ({type(err).__name__}: {err})") from None
+    try:
+        try:
+            nwb = io.read()
+        except Exception as err:
+            raise DataFormatError(
+                f"{p}: not a readable NWB file ({type(err).__name__}: {err})"
+            ) from None
+        yield nwb
     finally:
         try:
             io.close()
         except Exception:  # pragma: no cover - closing a broken file
             pass
+
+
+def _pynwb_types() -> dict:
+    """The pynwb classes the reader tells series apart by, imported when reading."""
+    from pynwb.base import TimeSeries
+    from pynwb.behavior import SpatialSeries
+    from pynwb.ecephys import ElectricalSeries, SpikeEventSeries
+    from pynwb.image import ImageSeries, IndexSeries
+    from pynwb.misc import AnnotationSeries, IntervalSeries
+    from pynwb.ogen import OptogeneticSeries
+    from pynwb.ophys import RoiResponseSeries
+
+    return {
+        "TimeSeries": TimeSeries,
+        "SpatialSeries": SpatialSeries,
+        "OptogeneticSeries": OptogeneticSeries,
+        "RoiResponseSeries": RoiResponseSeries,
+        # series never taken as behaviour by auto-discovery
+        "not_behaviour": (
+            RoiResponseSeries,
+            ImageSeries,
+            IndexSeries,
+            ElectricalSeries,
+            SpikeEventSeries,
+            OptogeneticSeries,
+            AnnotationSeries,
+            IntervalSeries,
+        ),
+    }
 
 
 def _extract(
@@ -361,235 +404,351 @@ def _extract(
     extrapolate,
     overrides,
 ) -> Session:
-    from pynwb.base import TimeSeries
-    from pynwb.behavior import SpatialSeries
-    from pynwb.ecephys import ElectricalSeries, SpikeEventSeries
-    from pynwb.image import ImageSeries, IndexSeries
-    from pynwb.misc import AnnotationSeries, IntervalSeries
-    from pynwb.ogen import OptogeneticSeries
-    from pynwb.ophys import RoiResponseSeries
-
+    """Build the session of an opened NWB file: neural, behaviour, tables, metadata."""
+    types = _pynwb_types()
     objs = sorted(nwb.objects.values(), key=_logical_path)
-    series = [o for o in objs if isinstance(o, TimeSeries)]
+    series = [o for o in objs if isinstance(o, types["TimeSeries"])]
     meta: dict = {"source": src, "format": "nwb"}
-
-    # ------------------------------------------------------------------ neural
-    rrs = [o for o in series if isinstance(o, RoiResponseSeries)]
-
-    def prio(o) -> tuple[int, int]:
-        # by the interface's type, then its name: suite2p's NWB export stores
-        # Fluorescence, Neuropil and Deconvolved all as Fluorescence-type interfaces
-        parent = _ntype(o.parent) if o.parent is not None else ""
-        name = str(getattr(o.parent, "name", "")).lower()
-        derived = any(w in name for w in ("deconv", "neuropil", "spks", "spike", "event"))
-        return {"DfOverF": 0, "Fluorescence": 1}.get(parent, 2), int(derived)
-
-    rrs.sort(key=lambda o: (prio(o), _logical_path(o)))
-    units = nwb.units if nwb.units is not None and len(nwb.units) > 0 else None
-    if neural is None:
-        if rrs:
-            nts = rrs[0]
-        elif units is not None:
-            nts = "units"
-        else:
-            raise DataFormatError(
-                f"{src}: no neural data found (no RoiResponseSeries in DfOverF/Fluorescence "
-                "and no spike Units table)"
-            )
-    elif neural == "units":
-        if units is None:
-            raise DataFormatError(
-                f"{src}: neural='units' but the file has no (non-empty) Units table"
-            )
-        nts = "units"
-    else:
-        nts = _resolve(str(neural), series, src, "neural series")
-
+    nts = _choose_neural(nwb, series, src, neural, types["RoiResponseSeries"])
     if nts == "units":
-        if bin_size is None:
-            raise DataFormatError(
-                f"{src}: neural data are spike Units; pass bin_size= (seconds) to bin them"
-            )
-        st = np.asarray(units.spike_times.data[:], dtype=np.float64)
-        ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)
-        if ends.size != len(units) or (ends.size and ends[-1] != st.size):
-            raise DataFormatError(f"{src}: Units spike_times index is inconsistent")
-        counts_per_unit = np.diff(np.r_[0, ends])
-        if np.any(counts_per_unit < 0):
-            raise DataFormatError(f"{src}: Units spike_times index is not monotonic")
-        lab = np.repeat(np.arange(ends.size), counts_per_unit)
-        if time_range is None:
-            lo = [st.min()] if st.size else []
-            hi = [st.max()] if st.size else []
-            if nwb.trials is not None and len(nwb.trials):
-                lo.append(float(np.min(nwb.trials.start_time.data[:])))
-                hi.append(float(np.max(nwb.trials.stop_time.data[:])))
-            if not lo:
-                raise DataFormatError(f"{src}: Units table has no spikes")
-            t_start, t_stop = float(min(lo)), float(max(hi))
-        else:
-            t_start, t_stop = map(float, time_range)
-        if not t_stop > t_start:
-            raise DataFormatError(f"{src}: empty time range {t_start}..{t_stop} s for binning")
-        if time_range is None:  # closed [first, last]: the grid includes the last spike
-            nb = int(np.floor((t_stop - t_start) / bin_size)) + 1
-            ok = (st >= t_start) & (st <= t_stop)
-        else:  # half-open [start, stop): a spike at exactly stop is not counted
-            nb = max(1, int(np.ceil((t_stop - t_start) / bin_size - 1e-9)))
-            ok = (st >= t_start) & (st < t_stop)
-        # bins are half-open [t_k, t_k + bin_size); the clip only guards rounding at the end
-        b = np.minimum(np.floor((st[ok] - t_start) / bin_size).astype(np.int64), nb - 1)
-        counts = np.bincount(lab[ok] * nb + b, minlength=ends.size * nb)
-        x = counts.reshape(ends.size, nb).T.astype(np.float64)
-        t = t_start + (np.arange(nb) + 0.5) * bin_size
-        unit_ids = np.asarray(units.id.data[:])
+        x, t, unit_ids = _bin_units(nwb, src, bin_size, time_range)
         meta.update(neural_source="units", neural_kind="spike counts per bin", bin_size=bin_size)
         neural_obj = None
     else:
         if bin_size is not None:
             raise ValueError("bin_size applies only to spike Units, not to a TimeSeries")
-        x = _series_data(nts, src)
-        t = _series_times(nts, x.shape[0], src)
-        unit_ids = np.arange(x.shape[1])
-        rois = getattr(nts, "rois", None)
-        if rois is not None:
-            idx = np.asarray(rois.data[:], dtype=np.int64)
-            table = rois.table
-            if "unit_label" in table.colnames:
-                labels = np.asarray(table["unit_label"].data[:])
-                if labels.dtype.kind not in "iuf":  # numeric labels keep their type
-                    labels = np.asarray([str(v) for v in labels], dtype=object)
-            else:
-                labels = np.asarray(table.id.data[:])
-            if idx.size != x.shape[1] or (
-                idx.size and (idx.min() < 0 or idx.max() >= labels.size)
-            ):
-                raise DataFormatError(
-                    f"{src}: {nts.name!r} has {x.shape[1]} columns but its rois region "
-                    f"has {idx.size} valid entries"
-                )
-            unit_ids = labels[idx]
+        x, t, unit_ids = _read_roi_series(nts, src)
         meta.update(
             neural_source=_logical_path(nts), neural_kind=_ntype(nts), neural_unit=str(nts.unit)
         )
         neural_obj = nts
-
-    # ------------------------------------------------------------------ behaviour
-    excluded = (
-        RoiResponseSeries,
-        ImageSeries,
-        IndexSeries,
-        ElectricalSeries,
-        SpikeEventSeries,
-        OptogeneticSeries,
-        AnnotationSeries,
-        IntervalSeries,
+    chosen = _choose_behaviour(objs, series, neural_obj, behavior, src, types)
+    resample_kw = dict(method=resample_method, extrapolate=extrapolate)
+    beh = _read_behaviour(
+        chosen,
+        t,
+        src,
+        types,
+        named=behavior is not None,
+        pose_kw=dict(min_likelihood=min_confidence, max_gap=max_gap),
+        resample_kw=resample_kw,
     )
-    pose_containers = [o for o in objs if _ntype(o) == "PoseEstimation"]
-    if behavior is None:
-        chosen = []
-        for o in series:
-            if o is neural_obj:
-                continue
-            if _ntype(o) == "PoseEstimationSeries":
-                chosen.append(o)
-                continue
-            if isinstance(o, excluded):
-                continue
-            loc = _h5_location(o)
-            if loc.startswith("/acquisition/") or loc.startswith("/processing/behavior/"):
-                chosen.append(o)
+    if beh["sources"]:
+        meta["behavior_sources"] = beh["sources"]
+    if beh["quality"]:
+        meta["pose_quality"] = beh["quality"]
+    trials = None
+    if nwb.trials is not None and len(nwb.trials) > 0:
+        trials = _scalar_columns(nwb.trials.to_dataframe())
+    stim = _stimulation(nwb, objs, series, src, stimulation, types["OptogeneticSeries"])
+    stored = _stored_notes(nwb, meta)
+    subj_meta = _subject_metadata(nwb)
+    meta["subject"] = subj_meta
+    meta["nwb"] = _file_metadata(nwb)
+    dtypes = stored.get("column_dtypes")
+    if isinstance(dtypes, dict):  # nullable Int64 / boolean columns written as float
+        trials = _restore_dtypes(trials, dtypes.get("trials"))
+        stim = _restore_dtypes(stim, dtypes.get("stimulation"))
+    if behavior is None:  # a file written by write_nwb: restore the original column order
+        _restore_behaviour_order(beh, stored.get("behavior_names"))
+    subject_id = overrides["subject"] or subj_meta.get("subject_id")
+    if not subject_id:
+        raise DataFormatError(f"{src}: the file has no subject.subject_id; pass subject=")
+    cols = beh["cols"]
+    try:
+        return Session(
+            subject=str(subject_id),
+            neural=x,
+            timestamps=t,
+            unit_ids=unit_ids,
+            behavior=np.column_stack(cols) if cols else None,
+            behavior_names=beh["names"] if cols else None,
+            behavior_units=beh["units"] if cols else None,
+            trials=trials,
+            stimulation=stim,
+            metadata=meta,
+            **_session_fields(nwb, stored, overrides),
+        )
+    except (TypeError, ValueError) as err:
+        raise DataFormatError(f"{src}: {err}") from None
+
+
+# --------------------------------------------------------------------------- neural
+
+
+def _roi_priority(series) -> tuple[int, int]:
+    """Sort key of a ``RoiResponseSeries``: ``DfOverF`` before ``Fluorescence`` before
+    other interfaces, then raw traces before derived ones (deconvolved, neuropil, ...).
+
+    suite2p's NWB export stores Fluorescence, Neuropil and Deconvolved all as
+    Fluorescence-type interfaces, hence the look at the interface's name.
+    """
+    parent = _ntype(series.parent) if series.parent is not None else ""
+    name = str(getattr(series.parent, "name", "")).lower()
+    derived = any(w in name for w in ("deconv", "neuropil", "spks", "spike", "event"))
+    return {"DfOverF": 0, "Fluorescence": 1}.get(parent, 2), int(derived)
+
+
+def _nonempty_units(nwb):
+    """The file's ``Units`` table, or None when it has none or an empty one."""
+    return nwb.units if nwb.units is not None and len(nwb.units) > 0 else None
+
+
+def _choose_neural(nwb, series: list, src: str, neural, roi_type):
+    """The neural series to read, or ``"units"`` for the spike ``Units`` table."""
+    if neural == "units":
+        if _nonempty_units(nwb) is None:
+            raise DataFormatError(
+                f"{src}: neural='units' but the file has no (non-empty) Units table"
+            )
+        return "units"
+    if neural is not None:
+        return _resolve(str(neural), series, src, "neural series")
+    rrs = sorted(
+        (o for o in series if isinstance(o, roi_type)),
+        key=lambda o: (_roi_priority(o), _logical_path(o)),
+    )
+    if rrs:
+        return rrs[0]
+    if _nonempty_units(nwb) is not None:
+        return "units"
+    raise DataFormatError(
+        f"{src}: no neural data found (no RoiResponseSeries in DfOverF/Fluorescence "
+        "and no spike Units table)"
+    )
+
+
+def _spike_times(units, src: str) -> tuple[np.ndarray, np.ndarray]:
+    """All spike times (s) of a ``Units`` table and the unit index (row) of each."""
+    st = np.asarray(units.spike_times.data[:], dtype=np.float64)
+    ends = np.asarray(units.spike_times_index.data[:], dtype=np.int64)
+    if ends.size != len(units) or (ends.size and ends[-1] != st.size):
+        raise DataFormatError(f"{src}: Units spike_times index is inconsistent")
+    counts_per_unit = np.diff(np.r_[0, ends])
+    if np.any(counts_per_unit < 0):
+        raise DataFormatError(f"{src}: Units spike_times index is not monotonic")
+    return st, np.repeat(np.arange(ends.size), counts_per_unit)
+
+
+def _binning_range(nwb, st: np.ndarray, time_range, src: str) -> tuple[float, float]:
+    """Start and stop (s) of the binning time base: ``time_range``, else the span of
+    the spikes and trials."""
+    if time_range is None:
+        lo = [st.min()] if st.size else []
+        hi = [st.max()] if st.size else []
+        if nwb.trials is not None and len(nwb.trials):
+            lo.append(float(np.min(nwb.trials.start_time.data[:])))
+            hi.append(float(np.max(nwb.trials.stop_time.data[:])))
+        if not lo:
+            raise DataFormatError(f"{src}: Units table has no spikes")
+        t_start, t_stop = float(min(lo)), float(max(hi))
     else:
-        if isinstance(behavior, str):
-            behavior = [behavior]
-        chosen = []
-        for spec in behavior:
-            hit = _resolve(str(spec), series + pose_containers, src, "behaviour series")
-            if _ntype(hit) == "PoseEstimation":
-                chosen.extend(sorted(hit.pose_estimation_series.values(), key=lambda s: s.name))
-            else:
-                chosen.append(hit)
-    cols, units_, sources, quality, raw_names = [], [], {}, {}, []
+        t_start, t_stop = map(float, time_range)
+    if not t_stop > t_start:
+        raise DataFormatError(f"{src}: empty time range {t_start}..{t_stop} s for binning")
+    return t_start, t_stop
+
+
+def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
+    """Spike counts per bin of the ``Units`` table.
+
+    Returns
+    -------
+    counts : ndarray of shape (T, N)
+        Spikes per bin and unit (float64).
+    t : ndarray of shape (T,)
+        Bin centres in seconds.
+    unit_ids : ndarray of shape (N,)
+        The ids of the ``Units`` rows.
+    """
+    if bin_size is None:
+        raise DataFormatError(
+            f"{src}: neural data are spike Units; pass bin_size= (seconds) to bin them"
+        )
+    units = _nonempty_units(nwb)
+    st, lab = _spike_times(units, src)
+    n_units = len(units)
+    t_start, t_stop = _binning_range(nwb, st, time_range, src)
+    if time_range is None:  # closed [first, last]: the grid includes the last spike
+        nb = int(np.floor((t_stop - t_start) / bin_size)) + 1
+        ok = (st >= t_start) & (st <= t_stop)
+    else:  # half-open [start, stop): a spike at exactly stop is not counted
+        nb = max(1, int(np.ceil((t_stop - t_start) / bin_size - 1e-9)))
+        ok = (st >= t_start) & (st < t_stop)
+    # bins are half-open [t_k, t_k + bin_size); the clip only guards rounding at the end
+    b = np.minimum(np.floor((st[ok] - t_start) / bin_size).astype(np.int64), nb - 1)
+    counts = np.bincount(lab[ok] * nb + b, minlength=n_units * nb)
+    x = counts.reshape(n_units, nb).T.astype(np.float64)
+    t = t_start + (np.arange(nb) + 0.5) * bin_size
+    return x, t, np.asarray(units.id.data[:])
+
+
+def _roi_labels(table) -> np.ndarray:
+    """Unit labels of a ROI table: its ``unit_label`` column (written by
+    :func:`write_nwb`; numbers keep their type, others become str), else its ids."""
+    if "unit_label" not in table.colnames:
+        return np.asarray(table.id.data[:])
+    labels = np.asarray(table["unit_label"].data[:])
+    if labels.dtype.kind not in "iuf":
+        labels = np.asarray([str(v) for v in labels], dtype=object)
+    return labels
+
+
+def _read_roi_series(nts, src: str) -> tuple:
+    """Data (T, N), timestamps (T,) s and unit ids (N,) of a neural ``TimeSeries``;
+    the ids come from its ``rois`` region when it has one, else ``0..N-1``."""
+    x = _series_data(nts, src)
+    t = _series_times(nts, x.shape[0], src)
+    rois = getattr(nts, "rois", None)
+    if rois is None:
+        return x, t, np.arange(x.shape[1])
+    idx = np.asarray(rois.data[:], dtype=np.int64)
+    labels = _roi_labels(rois.table)
+    if idx.size != x.shape[1] or (idx.size and (idx.min() < 0 or idx.max() >= labels.size)):
+        raise DataFormatError(
+            f"{src}: {nts.name!r} has {x.shape[1]} columns but its rois region "
+            f"has {idx.size} valid entries"
+        )
+    return x, t, labels[idx]
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def _choose_behaviour(objs: list, series: list, neural_obj, behavior, src: str, types) -> list:
+    """The behaviour series to read: those named in ``behavior`` (a ``PoseEstimation``
+    gives all its series, by name), else those found by discovery."""
+    if behavior is None:
+        return [o for o in series if o is not neural_obj and _is_discovered(o, types)]
+    if isinstance(behavior, str):
+        behavior = [behavior]
+    pose_containers = [o for o in objs if _ntype(o) == "PoseEstimation"]
+    chosen = []
+    for spec in behavior:
+        hit = _resolve(str(spec), series + pose_containers, src, "behaviour series")
+        if _ntype(hit) == "PoseEstimation":
+            chosen.extend(sorted(hit.pose_estimation_series.values(), key=lambda s: s.name))
+        else:
+            chosen.append(hit)
+    return chosen
+
+
+def _is_discovered(series, types) -> bool:
+    """Whether auto-discovery takes ``series`` as behaviour: every pose series, and the
+    plain series in ``acquisition`` or in the ``behavior`` processing module."""
+    if _ntype(series) == "PoseEstimationSeries":
+        return True
+    if isinstance(series, types["not_behaviour"]):
+        return False
+    loc = _h5_location(series)
+    return loc.startswith("/acquisition/") or loc.startswith("/processing/behavior/")
+
+
+def _clean_pose_series(o, v: np.ndarray, src: str, pose_kw: dict) -> tuple[np.ndarray, dict]:
+    """Positions (T, k) of a ``PoseEstimationSeries`` cleaned by its confidence
+    (:func:`~sharedrep.data.io.pose.clean_pose`), and the cleaning report."""
+    conf = getattr(o, "confidence", None)
+    conf = None if conf is None else np.asarray(conf[:], dtype=np.float64)
+    if conf is not None and conf.shape != (v.shape[0],):
+        raise DataFormatError(f"{src}: confidence of {o.name!r} has the wrong length")
+    cleaned, info = clean_pose(
+        v[:, None, :],
+        None if conf is None else conf[:, None],
+        bodyparts=[o.name],
+        source=f"{src} ({_logical_path(o)})",
+        **pose_kw,
+    )
+    return cleaned[:, 0, :], info
+
+
+def _series_column_names(o, n_cols: int, spatial: bool) -> list[str]:
+    """Column names of a series: its name (1 column), ``<name>_x/_y/_z`` (pose or
+    spatial, up to 3 columns), else ``<name>_0, <name>_1, ...``."""
+    if n_cols == 1:
+        return [o.name]
+    if spatial and n_cols <= 3:
+        return [f"{o.name}_{c}" for c in "xyz"[:n_cols]]
+    return [f"{o.name}_{j}" for j in range(n_cols)]
+
+
+def _read_behaviour(
+    chosen: list, t: np.ndarray, src: str, types, *, named: bool, pose_kw, resample_kw
+) -> dict:
+    """Read the behaviour series and resample them onto the neural time base ``t``.
+
+    Returns a dict with ``cols`` (list of (T, k_i) arrays), ``names`` and ``units``
+    (one per column), ``sources`` (column -> series path) and ``quality`` (series
+    path -> pose-cleaning report).
+    """
+    cols, units_, quality, raw_names = [], [], {}, []
     for o in chosen:
         try:
             v = _series_data(o, src)
         except DataFormatError as err:
-            if behavior is not None:  # asked for by name: an error
+            if named:  # asked for by name: an error
                 raise
             warnings.warn(  # found by discovery: the other series are still read
                 f"{err}; not used as behaviour (choose series with behavior=[...])",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             continue
         tt = _series_times(o, v.shape[0], src)
         is_pose = _ntype(o) == "PoseEstimationSeries"
         if is_pose:
-            conf = getattr(o, "confidence", None)
-            conf = None if conf is None else np.asarray(conf[:], dtype=np.float64)
-            if conf is not None and conf.shape != (v.shape[0],):
-                raise DataFormatError(f"{src}: confidence of {o.name!r} has the wrong length")
-            cleaned, info = clean_pose(
-                v[:, None, :],
-                None if conf is None else conf[:, None],
-                min_likelihood=min_confidence,
-                max_gap=max_gap,
-                bodyparts=[o.name],
-                source=f"{src} ({_logical_path(o)})",
-            )
-            v = cleaned[:, 0, :]
-            quality[_logical_path(o)] = info
-        if v.shape[1] == 1:
-            nm = [o.name]
-        elif (is_pose or isinstance(o, SpatialSeries)) and v.shape[1] <= 3:
-            nm = [f"{o.name}_{c}" for c in "xyz"[: v.shape[1]]]
-        else:
-            nm = [f"{o.name}_{j}" for j in range(v.shape[1])]
+            v, quality[_logical_path(o)] = _clean_pose_series(o, v, src, pose_kw)
+        spatial = is_pose or isinstance(o, types["SpatialSeries"])
+        nm = _series_column_names(o, v.shape[1], spatial)
+        name = f"behaviour series {_logical_path(o)!r}"
         try:
-            r = resample(
-                v,
-                tt,
-                t,
-                method=resample_method,
-                extrapolate=extrapolate,
-                name=f"behaviour series {_logical_path(o)!r}",
-            )
+            cols.append(resample(v, tt, t, name=name, **resample_kw))
         except ValueError as err:
             raise DataFormatError(f"{src}: {err}") from None
-        cols.append(r)
         raw_names.append((o, nm))
         units_.extend([str(o.unit)] * len(nm))
+    names = _unique_column_names(raw_names, src)
+    paths = [_logical_path(o) for o, nm in raw_names for _ in nm]
+    sources = dict(zip(names, paths, strict=True))
+    return {"cols": cols, "names": names, "units": units_, "sources": sources, "quality": quality}
+
+
+def _unique_column_names(raw_names: list, src: str) -> list[str]:
+    """Flat column names; names that clash (same body part in two ``PoseEstimation``,
+    etc.) get their container's name as a prefix, the others are kept."""
     flat = [n for _, nm in raw_names for n in nm]
     clash = {n for n in flat if flat.count(n) > 1}
-    if clash:  # same body-part names in two PoseEstimations, etc.: prefix only those
-        flat = []
-        for o, nm in raw_names:
-            if clash.intersection(nm):
-                flat.extend(f"{_container_name(o)}_{n}" for n in nm)
-            else:
-                flat.extend(nm)
-        if len(set(flat)) != len(flat):
-            raise DataFormatError(f"{src}: behaviour series names are not unique: {flat}")
-    names = flat
-    k = 0
+    if not clash:
+        return flat
+    flat = []
     for o, nm in raw_names:
-        for _ in nm:
-            sources[names[k]] = _logical_path(o)
-            k += 1
-    if sources:
-        meta["behavior_sources"] = sources
-    if quality:
-        meta["pose_quality"] = quality
+        if clash.intersection(nm):
+            flat.extend(f"{_container_name(o)}_{n}" for n in nm)
+        else:
+            flat.extend(nm)
+    if len(set(flat)) != len(flat):
+        raise DataFormatError(f"{src}: behaviour series names are not unique: {flat}")
+    return flat
 
-    # ------------------------------------------------------------------ trials
-    trials = None
-    if nwb.trials is not None and len(nwb.trials) > 0:
-        trials = _scalar_columns(nwb.trials.to_dataframe())
 
-    # ------------------------------------------------------------------ stimulation
-    stim = _stimulation(nwb, objs, series, src, stimulation, OptogeneticSeries)
+def _restore_behaviour_order(beh: dict, order) -> None:
+    """Put the behaviour columns back in the order :func:`write_nwb` recorded (in place);
+    nothing when ``order`` is not a list of the same names."""
+    names = beh["names"]
+    if not (isinstance(order, list) and sorted(order) == sorted(names) and beh["cols"]):
+        return
+    beh_all = np.column_stack(beh["cols"])
+    pos = [names.index(n) for n in order]
+    beh["cols"] = [beh_all[:, pos]]
+    beh["units"] = [beh["units"][i] for i in pos]
+    beh["names"] = list(order)
 
-    # ------------------------------------------------------------------ metadata
+
+# --------------------------------------------------------------------------- metadata
+
+
+def _stored_notes(nwb, meta: dict) -> dict:
+    """What :func:`write_nwb` stored as JSON in ``notes`` (``{}`` if nothing); its
+    ``metadata`` entry, or other notes as ``meta["notes"]``, go into ``meta``."""
     stored: dict = {}
     notes = nwb.notes
     if isinstance(notes, str) and notes.startswith(_NOTES_PREFIX):
@@ -602,16 +761,25 @@ def _extract(
     elif notes:
         meta["notes"] = str(notes)
     meta.update(stored.get("metadata", {}) if isinstance(stored.get("metadata"), dict) else {})
+    return stored
+
+
+def _subject_metadata(nwb) -> dict:
+    """The ``Subject`` fields that are set (numbers kept, others as str)."""
     subj = nwb.subject
-    subj_meta = {}
+    out = {}
     if subj is not None:
         for f in ("subject_id",) + _SUBJECT_FIELDS:
             v = getattr(subj, f, None)
             if v is not None:
-                subj_meta[f] = v if isinstance(v, (int, float)) else str(v)
-    meta["subject"] = subj_meta
+                out[f] = v if isinstance(v, (int, float)) else str(v)
+    return out
+
+
+def _file_metadata(nwb) -> dict:
+    """File-level fields of the ``NWBFile`` (identifier, description, start time, ...)."""
     start = nwb.session_start_time
-    meta["nwb"] = {
+    return {
         "identifier": str(nwb.identifier),
         "session_description": str(nwb.session_description),
         "session_start_time": start.isoformat() if start is not None else None,
@@ -620,48 +788,36 @@ def _extract(
         "institution": nwb.institution,
         "experiment_description": nwb.experiment_description,
     }
-    dtypes = stored.get("column_dtypes")
-    if isinstance(dtypes, dict):  # nullable Int64 / boolean columns written as float
-        trials = _restore_dtypes(trials, dtypes.get("trials"))
-        stim = _restore_dtypes(stim, dtypes.get("stimulation"))
-    order = stored.get("behavior_names")
-    if behavior is None and isinstance(order, list) and sorted(order) == sorted(names) and cols:
-        # a file written by write_nwb: restore the original column order
-        beh_all = np.column_stack(cols)
-        pos = [names.index(n) for n in order]
-        cols = [beh_all[:, pos]]
-        units_ = [units_[i] for i in pos]
-        names = list(order)
-    subject_id = overrides["subject"] or subj_meta.get("subject_id")
-    if not subject_id:
-        raise DataFormatError(f"{src}: the file has no subject.subject_id; pass subject=")
-    fields = {
+
+
+def _session_fields(nwb, stored: dict, overrides: dict) -> dict:
+    """``session_id``, ``day``, ``stage`` and ``population``: the caller's overrides,
+    else the file's session id / what :func:`write_nwb` stored."""
+    return {
         "session_id": overrides["session_id"] or nwb.session_id or str(nwb.identifier),
         "day": overrides["day"] if overrides["day"] is not None else stored.get("day"),
         "stage": overrides["stage"] or stored.get("stage"),
         "population": overrides["population"] or stored.get("population"),
     }
-    try:
-        return Session(
-            subject=str(subject_id),
-            neural=x,
-            timestamps=t,
-            unit_ids=unit_ids,
-            behavior=np.column_stack(cols) if cols else None,
-            behavior_names=names if cols else None,
-            behavior_units=units_ if cols else None,
-            trials=trials,
-            stimulation=stim,
-            metadata=meta,
-            **fields,
-        )
-    except (TypeError, ValueError) as err:
-        raise DataFormatError(f"{src}: {err}") from None
 
 
 def _stimulation(nwb, objs, series, src, spec, OptogeneticSeries) -> pd.DataFrame | None:
+    """Stimulation intervals: the chosen interval tables plus the runs of non-zero
+    power of the chosen ``OptogeneticSeries``, sorted by start time (None if none)."""
     if spec is False:
         return None
+    tables, sers = _stimulation_sources(nwb, series, src, spec, OptogeneticSeries)
+    frames = [_interval_frame(tab) for tab in tables if len(tab) != 0]
+    frames += [f for f in (_optogenetic_intervals(o, src) for o in sers) if f is not None]
+    if not frames:
+        return None
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values("start_time", kind="stable").reset_index(drop=True)
+
+
+def _stimulation_sources(nwb, series, src, spec, OptogeneticSeries) -> tuple[list, list]:
+    """The interval tables and ``OptogeneticSeries`` named in ``spec``; with ``spec``
+    None, the tables whose name contains "stim" or "opto" and every optogenetic series."""
     intervals = {
         k: v
         for k, v in (nwb.intervals or {}).items()
@@ -670,58 +826,59 @@ def _stimulation(nwb, objs, series, src, spec, OptogeneticSeries) -> pd.DataFram
     opto = [o for o in series if isinstance(o, OptogeneticSeries)]
     if spec is None:
         tables = [v for k, v in intervals.items() if re.search("stim|opto", k, re.IGNORECASE)]
-        sers = opto
-    else:
-        specs = [spec] if isinstance(spec, str) else list(spec)
-        tables, sers = [], []
-        for s in specs:
-            if s in intervals:
-                tables.append(intervals[s])
-            else:
-                try:
-                    sers.append(_resolve(s, opto, src, "stimulation table or OptogeneticSeries"))
-                except DataFormatError:
-                    raise DataFormatError(
-                        f"{src}: no stimulation intervals table or OptogeneticSeries named "
-                        f"{s!r} (intervals: {sorted(intervals)}, optogenetic series: "
-                        f"{[o.name for o in opto]})"
-                    ) from None
-    frames = []
-    for tab in tables:
-        if len(tab) == 0:
+        return tables, opto
+    specs = [spec] if isinstance(spec, str) else list(spec)
+    tables, sers = [], []
+    for s in specs:
+        if s in intervals:
+            tables.append(intervals[s])
             continue
-        df = _scalar_columns(tab.to_dataframe()).reset_index(drop=True)
-        if "source" not in df.columns:
-            df.insert(2, "source", tab.name)
-        frames.append(df)
-    for o in sers:
-        v = _series_data(o, src)
-        tt = _series_times(o, v.shape[0], src)
-        on = np.nan_to_num(v.max(axis=1)) > 0
-        if not on.any():
-            continue
-        starts = np.flatnonzero(on & ~np.r_[False, on[:-1]])
-        stops = np.flatnonzero(on & ~np.r_[on[1:], False])
-        dt = float(np.median(np.diff(tt))) if tt.size > 1 else 0.0
-        stop_t = np.where(
-            stops + 1 < tt.size, tt[np.minimum(stops + 1, tt.size - 1)], tt[stops] + dt
-        )
-        power = [float(v[a : b + 1].max()) for a, b in zip(starts, stops, strict=True)]
-        frames.append(
-            pd.DataFrame(
-                {
-                    "start_time": tt[starts],
-                    "stop_time": stop_t,
-                    "source": o.name,
-                    "power": power,
-                    "power_unit": str(o.unit),
-                }
-            )
-        )
-    if not frames:
+        try:
+            sers.append(_resolve(s, opto, src, "stimulation table or OptogeneticSeries"))
+        except DataFormatError:
+            raise DataFormatError(
+                f"{src}: no stimulation intervals table or OptogeneticSeries named "
+                f"{s!r} (intervals: {sorted(intervals)}, optogenetic series: "
+                f"{[o.name for o in opto]})"
+            ) from None
+    return tables, sers
+
+
+def _interval_frame(tab) -> pd.DataFrame:
+    """Scalar columns of an interval table, with a ``source`` column (its name) added
+    as third column when it has none."""
+    df = _scalar_columns(tab.to_dataframe()).reset_index(drop=True)
+    if "source" not in df.columns:
+        df.insert(2, "source", tab.name)
+    return df
+
+
+def _optogenetic_intervals(o, src: str) -> pd.DataFrame | None:
+    """The runs of non-zero power of an ``OptogeneticSeries`` as intervals (start,
+    stop in s, source, peak power and its unit); None when the light is never on.
+
+    A run ends at the next sample's time, or one median sample step after its last
+    sample at the end of the series.
+    """
+    v = _series_data(o, src)
+    tt = _series_times(o, v.shape[0], src)
+    on = np.nan_to_num(v.max(axis=1)) > 0
+    if not on.any():
         return None
-    out = pd.concat(frames, ignore_index=True)
-    return out.sort_values("start_time", kind="stable").reset_index(drop=True)
+    starts = np.flatnonzero(on & ~np.r_[False, on[:-1]])
+    stops = np.flatnonzero(on & ~np.r_[on[1:], False])
+    dt = float(np.median(np.diff(tt))) if tt.size > 1 else 0.0
+    stop_t = np.where(stops + 1 < tt.size, tt[np.minimum(stops + 1, tt.size - 1)], tt[stops] + dt)
+    power = [float(v[a : b + 1].max()) for a, b in zip(starts, stops, strict=True)]
+    return pd.DataFrame(
+        {
+            "start_time": tt[starts],
+            "stop_time": stop_t,
+            "source": o.name,
+            "power": power,
+            "power_unit": str(o.unit),
+        }
+    )
 
 
 # --------------------------------------------------------------------------- writing
@@ -861,24 +1018,38 @@ def write_nwb(
             f"{p} already exists; pass overwrite=True (CLI: --force) to replace it"
         )
     pynwb = _pynwb()
-    from pynwb.epoch import TimeIntervals
-    from pynwb.file import Subject
-    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel
+    _check_behaviour_names(session)
+    nwbfile = _new_nwbfile(pynwb, session, session_start_time, description)
+    rrs = _add_neural(nwbfile, session, neural_unit)
+    _add_behaviour(pynwb, nwbfile, session, rrs)
+    _add_interval_tables(nwbfile, session)
 
+    def _w(tmp: Path) -> None:
+        with pynwb.NWBHDF5IO(str(tmp), mode="w") as io:
+            io.write(nwbfile)
+
+    return atomic_write(p, _w, overwrite=overwrite)
+
+
+def _check_behaviour_names(session: Session) -> None:
+    """Refuse behaviour names that cannot be NWB object names."""
     bad = [n for n in session.behavior_names if _bad_name(n)]
     if bad:
         raise ValueError(
             f"{session._label}: behaviour names {bad} cannot be NWB object names "
             "(no '/' or ':', not empty, '.' or '..'); rename them"
         )
-    md = session.metadata
-    nwb_md = md.get("nwb", {}) if isinstance(md.get("nwb"), dict) else {}
-    if session_start_time is None:
-        iso = nwb_md.get("session_start_time")
-        session_start_time = datetime.fromisoformat(iso) if iso else datetime.now(UTC)
-    subj_md = md.get("subject", {}) if isinstance(md.get("subject"), dict) else {}
-    subj_kw = {k: str(subj_md[k]) for k in _SUBJECT_FIELDS if subj_md.get(k) is not None}
-    keep_md = {}
+
+
+def _dict_entry(md: dict, key: str) -> dict:
+    """``md[key]`` when it is a dict, else ``{}``."""
+    return md.get(key, {}) if isinstance(md.get(key), dict) else {}
+
+
+def _jsonable_metadata(md: dict) -> dict:
+    """The metadata entries worth storing in ``notes``: JSON-serialisable ones that are
+    not written elsewhere by the reader (source, subject, NWB fields, ...)."""
+    keep = {}
     for k, v in md.items():
         if k in _READER_KEYS:
             continue
@@ -886,19 +1057,38 @@ def write_nwb(
             json.dumps(to_jsonable(v), allow_nan=False)
         except (TypeError, ValueError):
             continue
-        keep_md[k] = to_jsonable(v)
-    stored = {
+        keep[k] = to_jsonable(v)
+    return keep
+
+
+def _notes_payload(session: Session) -> dict:
+    """What ``notes`` stores for :func:`read_nwb`: day / stage / population, the
+    behaviour column order, metadata and the nullable dtypes of the tables."""
+    return {
         "day": session.day,
         "stage": session.stage,
         "population": session.population,
         "behavior_names": list(session.behavior_names),
-        "metadata": keep_md,
+        "metadata": _jsonable_metadata(session.metadata),
         "column_dtypes": {
             "trials": _nullable_dtypes(session.trials),
             "stimulation": _nullable_dtypes(session.stimulation),
         },
     }
-    nwbfile = pynwb.NWBFile(
+
+
+def _new_nwbfile(pynwb, session: Session, session_start_time, description):
+    """An ``NWBFile`` holding the session's file-level fields, subject and notes."""
+    from pynwb.file import Subject
+
+    md = session.metadata
+    nwb_md = _dict_entry(md, "nwb")
+    if session_start_time is None:
+        iso = nwb_md.get("session_start_time")
+        session_start_time = datetime.fromisoformat(iso) if iso else datetime.now(UTC)
+    subj_md = _dict_entry(md, "subject")
+    subj_kw = {k: str(subj_md[k]) for k in _SUBJECT_FIELDS if subj_md.get(k) is not None}
+    return pynwb.NWBFile(
         session_description=description
         or nwb_md.get("session_description")
         or f"sharedrep session {session.session_id}",
@@ -906,21 +1096,47 @@ def write_nwb(
         session_start_time=session_start_time,
         session_id=session.session_id,
         subject=Subject(subject_id=session.subject, **subj_kw),
-        notes=_NOTES_PREFIX + json.dumps(stored),
+        notes=_NOTES_PREFIX + json.dumps(_notes_payload(session)),
     )
+
+
+def _imaging_plane(nwbfile, session: Session):
+    """A placeholder microscope, optical channel and imaging plane for the ROIs."""
+    from pynwb.ophys import OpticalChannel
+
     device = nwbfile.create_device(name="Microscope", description="acquisition device")
     channel = OpticalChannel(name="OpticalChannel", description="unknown", emission_lambda=np.nan)
     rate = session.sampling_rate
-    plane = nwbfile.create_imaging_plane(
+    return nwbfile.create_imaging_plane(
         name="ImagingPlane",
         optical_channel=channel,
         description="imaging plane",
         device=device,
         excitation_lambda=np.nan,
-        indicator=str(md.get("indicator", "unknown")),
+        indicator=str(session.metadata.get("indicator", "unknown")),
         location=session.population or "unknown",
         imaging_rate=float(rate) if np.isfinite(rate) else 0.0,
     )
+
+
+def _roi_kwargs(ids: np.ndarray, i: int, int_ids: bool) -> dict:
+    """How unit ``i`` is stored: as the ROI id (non-negative integers), else in the
+    ``unit_label`` column as int, float or str like the id."""
+    if int_ids:
+        return {"id": int(ids[i])}
+    if ids.dtype.kind == "i":  # negative integer ids: stored as integers
+        return {"unit_label": int(ids[i])}
+    if ids.dtype.kind == "f":
+        return {"unit_label": float(ids[i])}
+    return {"unit_label": str(ids[i])}
+
+
+def _add_neural(nwbfile, session: Session, neural_unit):
+    """Write the ROIs (placeholder masks, one per unit) and the neural activity as
+    ``processing/ophys/DfOverF/RoiResponseSeries``; return that series."""
+    from pynwb.ophys import DfOverF, ImageSegmentation
+
+    plane = _imaging_plane(nwbfile, session)
     ophys = nwbfile.create_processing_module(name="ophys", description="neural activity")
     seg = ImageSegmentation()
     ophys.add(seg)
@@ -932,33 +1148,35 @@ def write_nwb(
     if not int_ids:
         ps.add_column(name="unit_label", description="sharedrep unit id")
     for i in range(session.n_units):
-        if int_ids:
-            kw = {"id": int(ids[i])}
-        elif ids.dtype.kind == "i":  # negative integer ids: stored as integers
-            kw = {"unit_label": int(ids[i])}
-        elif ids.dtype.kind == "f":
-            kw = {"unit_label": float(ids[i])}
-        else:
-            kw = {"unit_label": str(ids[i])}
-        ps.add_roi(pixel_mask=[(0, 0, 0.0)], **kw)
+        ps.add_roi(pixel_mask=[(0, 0, 0.0)], **_roi_kwargs(ids, i, int_ids))
     dff = DfOverF(name="DfOverF")
     ophys.add(dff)
     region = ps.create_roi_table_region(
         region=list(range(session.n_units)), description="all units"
     )
-    rrs = dff.create_roi_response_series(
+    return dff.create_roi_response_series(
         name="RoiResponseSeries",
         data=session.neural,
         rois=region,
-        unit=neural_unit or str(md.get("neural_unit", "a.u.")),
+        unit=neural_unit or str(session.metadata.get("neural_unit", "a.u.")),
         timestamps=session.timestamps,
     )
-    if session.n_behavior:
-        beh = nwbfile.create_processing_module(name="behavior", description="behaviour")
-        for j, (n, u) in enumerate(
-            zip(session.behavior_names, session.behavior_units, strict=True)
-        ):
-            beh.add(pynwb.TimeSeries(name=n, data=session.behavior[:, j], unit=u, timestamps=rrs))
+
+
+def _add_behaviour(pynwb, nwbfile, session: Session, rrs) -> None:
+    """Each behaviour column as a ``TimeSeries`` in ``processing/behavior``, sharing
+    the timestamps of the neural series ``rrs``."""
+    if not session.n_behavior:
+        return
+    beh = nwbfile.create_processing_module(name="behavior", description="behaviour")
+    for j, (n, u) in enumerate(zip(session.behavior_names, session.behavior_units, strict=True)):
+        beh.add(pynwb.TimeSeries(name=n, data=session.behavior[:, j], unit=u, timestamps=rrs))
+
+
+def _add_interval_tables(nwbfile, session: Session) -> None:
+    """The trials table and the stimulation intervals (``intervals/stimulation``)."""
+    from pynwb.epoch import TimeIntervals
+
     if len(session.trials):
         nwbfile.trials = TimeIntervals(name="trials", description="trials")
         _add_table_rows(
@@ -968,9 +1186,3 @@ def write_nwb(
         ti = TimeIntervals(name="stimulation", description="stimulation intervals")
         _add_table_rows(ti, session.stimulation, ti.add_interval, session._label)
         nwbfile.add_time_intervals(ti)
-
-    def _w(tmp: Path) -> None:
-        with pynwb.NWBHDF5IO(str(tmp), mode="w") as io:
-            io.write(nwbfile)
-
-    return atomic_write(p, _w, overwrite=overwrite)

@@ -8,7 +8,8 @@ stay NaN.
 
 DeepLabCut ``.h5`` files are pandas/PyTables HDF5 stores and need ``tables``
 (``pip install "sharedrep[pose]"``); ``.csv`` files need nothing beyond pandas. SLEAP
-files need ``sleap-io`` (same extra).
+files need ``sleap-io`` (same extra). May import :mod:`sharedrep.utils` and
+:mod:`sharedrep.data`.
 """
 
 from __future__ import annotations
@@ -173,6 +174,29 @@ def _dlc_frame_to_traces(
     frame_rate,
     start_time,
 ) -> Traces:
+    """Traces of a DeepLabCut frame (MultiIndex columns, one row per video frame)."""
+    scorer, dims = _check_dlc_columns(df, source)
+    sub, ind_name = _dlc_individual(df, individual, source)
+    sub = sub.droplevel(0, axis=1)
+    parts_all = [str(b) for b in dict.fromkeys(sub.columns.get_level_values(0))]
+    parts = _check_bodyparts(bodyparts, parts_all, source)
+    pos, lk = _dlc_arrays(sub, parts, dims, source)
+    cleaned, info = clean_pose(
+        pos,
+        lk,
+        min_likelihood=min_likelihood,
+        max_gap=max_gap,
+        bodyparts=parts,
+        source=source,
+    )
+    info.update(scorer=scorer, individual=ind_name, bodyparts=parts, coords=dims)
+    ts = _time_base(sub.shape[0], timestamps, frame_rate, start_time, source)
+    return _pixel_traces(cleaned, lk, parts, dims, ts, source, info)
+
+
+def _check_dlc_columns(df: pd.DataFrame, source: str) -> tuple[str, list[str]]:
+    """Check the DeepLabCut column levels; return the scorer and the coordinates
+    present among ``x``, ``y``, ``z``."""
     cols = df.columns
     if not isinstance(cols, pd.MultiIndex) or cols.nlevels not in (3, 4):
         raise DataFormatError(
@@ -189,29 +213,41 @@ def _dlc_frame_to_traces(
         raise DataFormatError(
             f"{source}: coords level is {coords_all}, expected 'x', 'y', 'likelihood'"
         )
-    dims = [c for c in ("x", "y", "z") if c in coords_all]
-    sub = df
-    ind_name = None
-    if cols.nlevels == 4:
-        inds = [str(i) for i in dict.fromkeys(cols.get_level_values(1))]
-        if individual is None:
-            if len(inds) != 1:
-                raise ValueError(
-                    f"{source}: multi-animal file with individuals {inds}; pass individual="
-                )
-            individual = inds[0]
-        if str(individual) not in inds:
-            raise DataFormatError(f"{source}: no individual {individual!r} (have {inds})")
-        ind_name = str(individual)
-        sub = df.xs(ind_name, axis=1, level=1)
-    elif individual is not None:
-        raise ValueError(f"{source}: single-animal file; individual= does not apply")
-    sub = sub.droplevel(0, axis=1)
-    parts_all = [str(b) for b in dict.fromkeys(sub.columns.get_level_values(0))]
-    parts = parts_all if bodyparts is None else [str(b) for b in bodyparts]
-    missing = [b for b in parts if b not in parts_all]
+    return str(scorers[0]), [c for c in ("x", "y", "z") if c in coords_all]
+
+
+def _dlc_individual(df: pd.DataFrame, individual, source: str) -> tuple[pd.DataFrame, str | None]:
+    """The columns of one animal (multi-animal files: ``individual``, required when
+    there are several) and its name (None for single-animal files)."""
+    cols = df.columns
+    if cols.nlevels != 4:
+        if individual is not None:
+            raise ValueError(f"{source}: single-animal file; individual= does not apply")
+        return df, None
+    inds = [str(i) for i in dict.fromkeys(cols.get_level_values(1))]
+    if individual is None:
+        if len(inds) != 1:
+            raise ValueError(
+                f"{source}: multi-animal file with individuals {inds}; pass individual="
+            )
+        individual = inds[0]
+    if str(individual) not in inds:
+        raise DataFormatError(f"{source}: no individual {individual!r} (have {inds})")
+    ind_name = str(individual)
+    return df.xs(ind_name, axis=1, level=1), ind_name
+
+
+def _check_bodyparts(bodyparts, available: list[str], source: str) -> list[str]:
+    """The requested body parts (default: all available), checked to exist."""
+    parts = available if bodyparts is None else [str(b) for b in bodyparts]
+    missing = [b for b in parts if b not in available]
     if missing:
-        raise DataFormatError(f"{source}: body part(s) {missing} not in file (have {parts_all})")
+        raise DataFormatError(f"{source}: body part(s) {missing} not in file (have {available})")
+    return parts
+
+
+def _dlc_arrays(sub: pd.DataFrame, parts: list, dims: list, source: str) -> tuple:
+    """Positions (T, B, D) in pixels and likelihoods (T, B) of the body parts."""
     T = sub.shape[0]
     pos = np.empty((T, len(parts), len(dims)))
     lk = np.empty((T, len(parts)))
@@ -223,24 +259,21 @@ def _dlc_frame_to_traces(
             lk[:, b] = pd.to_numeric(block["likelihood"]).to_numpy(dtype=np.float64)
     except (KeyError, TypeError, ValueError) as err:
         raise DataFormatError(f"{source}: non-numeric or missing pose values ({err})") from None
-    cleaned, info = clean_pose(
-        pos,
-        lk,
-        min_likelihood=min_likelihood,
-        max_gap=max_gap,
-        bodyparts=parts,
-        source=source,
-    )
+    return pos, lk
+
+
+def _pixel_traces(cleaned, quality, parts, dims, ts, source: str, info: dict) -> Traces:
+    """Pose traces in pixels: columns ``<bodypart>_<coord>`` from cleaned positions
+    (T, B, D), each with the quality (T, B) of its body part."""
+    T = cleaned.shape[0]
     names = [f"{bp}_{c}" for bp in parts for c in dims]
-    info.update(scorer=str(scorers[0]), individual=ind_name, bodyparts=parts, coords=dims)
-    ts = _time_base(T, timestamps, frame_rate, start_time, source)
     return Traces(
         values=cleaned.reshape(T, -1),
         names=names,
         units=["pixels"] * len(names),
         timestamps=ts,
         source=source,
-        quality=np.repeat(lk, len(dims), axis=1),
+        quality=np.repeat(quality, len(dims), axis=1),
         info=info,
     )
 
@@ -422,44 +455,11 @@ def read_sleap(
         body part; ``sleap-io`` not installed (``pip install "sharedrep[pose]"``).
     """
     p = check_file(path, "SLEAP file")
-    if not is_hdf5(p):
-        raise DataFormatError(f"{p}: not a SLEAP .slp file (no HDF5 signature)")
-    sio = require("sleap_io", "pose", "Reading SLEAP files")
-    try:
-        labels = sio.load_slp(str(p), open_videos=False)
-    except Exception as err:  # sleap-io / h5py raise many types on corrupt files
-        raise DataFormatError(
-            f"{p}: cannot read as a SLEAP file ({type(err).__name__}: {err})"
-        ) from None
-    if len(labels.videos) == 0 or len(labels.labeled_frames) == 0:
-        raise DataFormatError(f"{p}: SLEAP file has no labelled frames")
-    if not 0 <= video < len(labels.videos):
-        raise ValueError(f"{p}: video index {video} out of range ({len(labels.videos)} videos)")
+    labels = _load_sleap(p, video)
     nodes = [str(n) for n in labels.skeletons[0].node_names]
     tracks = [t.name for t in labels.tracks]
     try:
-        if tracks:
-            arr = labels.numpy(video=video, return_confidence=True, user_instances=True)
-            if track is None:
-                if len(tracks) != 1:
-                    raise ValueError(f"{p}: file has tracks {tracks}; pass track=")
-                k = 0
-            elif track in tracks:
-                k = tracks.index(track)
-            else:
-                raise DataFormatError(f"{p}: no track {track!r} (have {tracks})")
-        else:
-            if track is not None:
-                raise DataFormatError(f"{p}: file has no tracks; track={track!r} does not apply")
-            arr = labels.numpy(
-                video=video, untracked=True, return_confidence=True, user_instances=True
-            )
-            if arr.shape[1] > 1:
-                raise DataFormatError(
-                    f"{p}: up to {arr.shape[1]} untracked instances per frame; run "
-                    "tracking in SLEAP first"
-                )
-            k = 0
+        arr, k = _sleap_instances(labels, p, video, tracks, track)
     except (DataFormatError, ValueError):
         raise
     except Exception as err:
@@ -471,10 +471,7 @@ def read_sleap(
         raise DataFormatError(f"{p}: SLEAP file has no instances (predicted or user-labelled)")
     arr = arr[:, k]  # (T, B, 3)
     if bodyparts is not None:
-        parts = [str(b) for b in bodyparts]
-        missing = [b for b in parts if b not in nodes]
-        if missing:
-            raise DataFormatError(f"{p}: body part(s) {missing} not in file (have {nodes})")
+        parts = _check_bodyparts(bodyparts, nodes, str(p))
         arr = arr[:, [nodes.index(b) for b in parts]]
         nodes = parts
     pos, score = arr[..., :2], arr[..., 2]
@@ -488,15 +485,47 @@ def read_sleap(
         bodyparts=nodes,
         source=str(p),
     )
-    T = cleaned.shape[0]
-    names = [f"{n}_{c}" for n in nodes for c in ("x", "y")]
     info.update(track=tracks[k] if tracks else None, bodyparts=nodes, coords=["x", "y"])
-    return Traces(
-        values=cleaned.reshape(T, -1),
-        names=names,
-        units=["pixels"] * len(names),
-        timestamps=_time_base(T, timestamps, frame_rate, start_time, str(p)),
-        source=str(p),
-        quality=np.repeat(score, 2, axis=1),
-        info=info,
-    )
+    ts = _time_base(cleaned.shape[0], timestamps, frame_rate, start_time, str(p))
+    return _pixel_traces(cleaned, score, nodes, ["x", "y"], ts, str(p), info)
+
+
+def _load_sleap(p: Path, video: int):
+    """The ``sleap_io`` labels of a ``.slp`` file, checked to hold labelled frames
+    and the video ``video``."""
+    if not is_hdf5(p):
+        raise DataFormatError(f"{p}: not a SLEAP .slp file (no HDF5 signature)")
+    sio = require("sleap_io", "pose", "Reading SLEAP files")
+    try:
+        labels = sio.load_slp(str(p), open_videos=False)
+    except Exception as err:  # sleap-io / h5py raise many types on corrupt files
+        raise DataFormatError(
+            f"{p}: cannot read as a SLEAP file ({type(err).__name__}: {err})"
+        ) from None
+    if len(labels.videos) == 0 or len(labels.labeled_frames) == 0:
+        raise DataFormatError(f"{p}: SLEAP file has no labelled frames")
+    if not 0 <= video < len(labels.videos):
+        raise ValueError(f"{p}: video index {video} out of range ({len(labels.videos)} videos)")
+    return labels
+
+
+def _sleap_instances(labels, p: Path, video: int, tracks: list, track) -> tuple:
+    """The (T, n_instances, B, 3) array of x, y, score (user instances included) and
+    the instance index of the chosen track (untracked files: at most one per frame)."""
+    if tracks:
+        arr = labels.numpy(video=video, return_confidence=True, user_instances=True)
+        if track is None:
+            if len(tracks) != 1:
+                raise ValueError(f"{p}: file has tracks {tracks}; pass track=")
+            return arr, 0
+        if track in tracks:
+            return arr, tracks.index(track)
+        raise DataFormatError(f"{p}: no track {track!r} (have {tracks})")
+    if track is not None:
+        raise DataFormatError(f"{p}: file has no tracks; track={track!r} does not apply")
+    arr = labels.numpy(video=video, untracked=True, return_confidence=True, user_instances=True)
+    if arr.shape[1] > 1:
+        raise DataFormatError(
+            f"{p}: up to {arr.shape[1]} untracked instances per frame; run tracking in SLEAP first"
+        )
+    return arr, 0

@@ -15,7 +15,8 @@ arrays
 JSON
     ``.json``; numpy scalars/arrays are converted, NaN/inf become ``null``.
 
-:class:`ResultsFolder` picks the best available format automatically.
+:class:`ResultsFolder` picks the best available format automatically. May import
+:mod:`sharedrep.utils` and :mod:`sharedrep.data.io._common` only.
 """
 
 from __future__ import annotations

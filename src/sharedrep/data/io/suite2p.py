@@ -10,6 +10,8 @@ known suite2p files, only after checking the NumPy file signature, and only when
 ``allow_pickle=False`` for folders you do not trust: ``ops``/``stat`` are then skipped
 and the frame rate must be given. ``F.npy``, ``Fneu.npy`` and ``iscell.npy`` are always
 loaded without pickle.
+
+May import :mod:`sharedrep.utils` and :mod:`sharedrep.data`.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from sharedrep.data.io._common import (
     Traces,
     check_dir,
     check_file,
+    load_npy,
+    read_npy_checked,
 )
 from sharedrep.data.io.assemble import build_session
-from sharedrep.data.io.lever import _NPY_MAGIC, load_npy
 from sharedrep.data.preprocess import dff as _dff
 from sharedrep.data.preprocess import merge_boutons as _merge_boutons
 from sharedrep.data.session import Session
@@ -200,13 +203,7 @@ class Suite2pPlane:
 def _load_pickled(p: Path, what: str):
     """Load a pickled suite2p object array; see the module's security note."""
     check_file(p, what)
-    with open(p, "rb") as fh:
-        if fh.read(6) != _NPY_MAGIC:
-            raise DataFormatError(f"{p}: not a NumPy .npy file (bad magic bytes)")
-    try:
-        return np.load(p, allow_pickle=True)  # known suite2p file; see module docstring
-    except Exception as err:  # pickle / format errors of truncated or corrupt files
-        raise DataFormatError(f"{p}: cannot read {what} ({type(err).__name__}: {err})") from None
+    return read_npy_checked(p, what, allow_pickle=True)  # known suite2p file
 
 
 def read_suite2p(
@@ -250,71 +247,13 @@ def read_suite2p(
         raise FileNotFoundError(
             f"{d}: no F.npy here; did you mean the plane folder {d / 'plane0'}?"
         )
-    F = load_npy(d / "F.npy", "suite2p F")
-    Fneu = load_npy(d / "Fneu.npy", "suite2p Fneu")
-    for name, a in (("F.npy", F), ("Fneu.npy", Fneu)):
-        if a.dtype.kind not in "biuf" or a.ndim != 2:
-            raise DataFormatError(
-                f"{d / name}: expected a numeric (n_rois, n_frames) array, got {a.dtype} {a.shape}"
-            )
-    if F.shape != Fneu.shape:
-        raise DataFormatError(f"{src}: F.npy has shape {F.shape} but Fneu.npy has {Fneu.shape}")
-    n_roi, T = F.shape
-    if n_roi == 0 or T == 0:
-        raise DataFormatError(f"{src}: F.npy is empty (shape {F.shape})")
-
-    isc_path = d / "iscell.npy"
-    if isc_path.exists():
-        isc = load_npy(isc_path, "suite2p iscell")
-        if isc.dtype.kind not in "biuf":
-            raise DataFormatError(f"{isc_path}: expected a numeric array, got {isc.dtype}")
-        isc = isc.astype(np.float64)
-        if isc.ndim == 1:
-            isc = np.column_stack([isc, np.full(isc.size, np.nan)])
-        if isc.ndim != 2 or isc.shape[0] != n_roi:
-            raise DataFormatError(
-                f"{isc_path}: shape {isc.shape} does not match {n_roi} ROIs in F.npy"
-            )
-    elif cells_only or min_cell_prob is not None:
-        raise FileNotFoundError(f"{isc_path} not found (needed for cell selection)")
-    else:
-        isc = np.column_stack([np.ones(n_roi), np.full(n_roi, np.nan)])
-
-    ops: dict = {}
-    stat = None
-    if allow_pickle and (d / "ops.npy").exists():
-        o = _load_pickled(d / "ops.npy", "suite2p ops")
-        try:
-            ops = o.item() if isinstance(o, np.ndarray) else o
-        except ValueError:
-            ops = None
-        if not isinstance(ops, dict):
-            raise DataFormatError(f"{d / 'ops.npy'}: expected a pickled dict")
-    if allow_pickle and (d / "stat.npy").exists():
-        s = _load_pickled(d / "stat.npy", "suite2p stat")
-        if not isinstance(s, np.ndarray) or s.ndim != 1 or s.shape[0] != n_roi:
-            raise DataFormatError(
-                f"{d / 'stat.npy'}: expected {n_roi} ROI dicts, got "
-                f"{getattr(s, 'shape', type(s).__name__)}"
-            )
-        if not all(isinstance(x, dict) for x in s):
-            raise DataFormatError(f"{d / 'stat.npy'}: entries are not dicts")
-        stat = list(s)
-    fs = ops.get("fs")
-    if fs is not None:
-        try:
-            fs = float(fs)
-        except (TypeError, ValueError):
-            raise DataFormatError(f"{d / 'ops.npy'}: ops['fs'] is not a number: {fs!r}") from None
-        if not (np.isfinite(fs) and fs > 0):
-            raise DataFormatError(f"{d / 'ops.npy'}: ops['fs'] must be > 0 Hz, got {fs!r}")
-
-    if min_cell_prob is not None:
-        keep = isc[:, 1] >= min_cell_prob
-    elif cells_only:
-        keep = isc[:, 0] > 0.5
-    else:
-        keep = np.ones(n_roi, dtype=bool)
+    F, Fneu = _read_fluorescence(d)
+    n_roi = F.shape[0]
+    isc = _read_iscell(d, n_roi, needed=cells_only or min_cell_prob is not None)
+    ops = _read_ops(d) if allow_pickle else {}
+    stat = _read_stat(d, n_roi) if allow_pickle else None
+    fs = _frame_rate(ops, d / "ops.npy")
+    keep = _roi_selection(isc, cells_only, min_cell_prob)
     if not keep.any():
         raise DataFormatError(f"{src}: no ROI passes the cell selection ({n_roi} ROIs)")
     Fk = F[keep].T.astype(np.float64)
@@ -332,3 +271,96 @@ def read_suite2p(
         ops=ops,
         stat=None if stat is None else [stat[i] for i in np.flatnonzero(keep)],
     )
+
+
+def _read_fluorescence(d: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``F.npy`` and ``Fneu.npy`` of a plane folder, both (n_rois, n_frames), checked
+    to be numeric, of the same shape and not empty."""
+    F = load_npy(d / "F.npy", "suite2p F")
+    Fneu = load_npy(d / "Fneu.npy", "suite2p Fneu")
+    for name, a in (("F.npy", F), ("Fneu.npy", Fneu)):
+        if a.dtype.kind not in "biuf" or a.ndim != 2:
+            raise DataFormatError(
+                f"{d / name}: expected a numeric (n_rois, n_frames) array, got {a.dtype} {a.shape}"
+            )
+    if F.shape != Fneu.shape:
+        raise DataFormatError(f"{d}: F.npy has shape {F.shape} but Fneu.npy has {Fneu.shape}")
+    if F.shape[0] == 0 or F.shape[1] == 0:
+        raise DataFormatError(f"{d}: F.npy is empty (shape {F.shape})")
+    return F, Fneu
+
+
+def _read_iscell(d: Path, n_roi: int, *, needed: bool) -> np.ndarray:
+    """``iscell.npy`` as (n_rois, 2) float64: is-cell flag, probability (NaN when the
+    file has one column). Without the file: all cells, probability NaN, unless it is
+    ``needed`` for the cell selection."""
+    isc_path = d / "iscell.npy"
+    if not isc_path.exists():
+        if needed:
+            raise FileNotFoundError(f"{isc_path} not found (needed for cell selection)")
+        return np.column_stack([np.ones(n_roi), np.full(n_roi, np.nan)])
+    isc = load_npy(isc_path, "suite2p iscell")
+    if isc.dtype.kind not in "biuf":
+        raise DataFormatError(f"{isc_path}: expected a numeric array, got {isc.dtype}")
+    isc = isc.astype(np.float64)
+    if isc.ndim == 1:
+        isc = np.column_stack([isc, np.full(isc.size, np.nan)])
+    if isc.ndim != 2 or isc.shape[0] != n_roi:
+        raise DataFormatError(
+            f"{isc_path}: shape {isc.shape} does not match {n_roi} ROIs in F.npy"
+        )
+    return isc
+
+
+def _read_ops(d: Path) -> dict:
+    """The pickled ``ops.npy`` dict of a plane folder, ``{}`` when there is none."""
+    p = d / "ops.npy"
+    if not p.exists():
+        return {}
+    o = _load_pickled(p, "suite2p ops")
+    try:
+        ops = o.item() if isinstance(o, np.ndarray) else o
+    except ValueError:
+        ops = None
+    if not isinstance(ops, dict):
+        raise DataFormatError(f"{p}: expected a pickled dict")
+    return ops
+
+
+def _read_stat(d: Path, n_roi: int) -> list | None:
+    """The per-ROI dicts of the pickled ``stat.npy``, None when there is none."""
+    p = d / "stat.npy"
+    if not p.exists():
+        return None
+    s = _load_pickled(p, "suite2p stat")
+    if not isinstance(s, np.ndarray) or s.ndim != 1 or s.shape[0] != n_roi:
+        raise DataFormatError(
+            f"{p}: expected {n_roi} ROI dicts, got {getattr(s, 'shape', type(s).__name__)}"
+        )
+    if not all(isinstance(x, dict) for x in s):
+        raise DataFormatError(f"{p}: entries are not dicts")
+    return list(s)
+
+
+def _frame_rate(ops: dict, ops_path: Path) -> float | None:
+    """``ops["fs"]`` in Hz as a positive float, None when absent."""
+    fs = ops.get("fs")
+    if fs is None:
+        return None
+    try:
+        fs = float(fs)
+    except (TypeError, ValueError):
+        raise DataFormatError(f"{ops_path}: ops['fs'] is not a number: {fs!r}") from None
+    if not (np.isfinite(fs) and fs > 0):
+        raise DataFormatError(f"{ops_path}: ops['fs'] must be > 0 Hz, got {fs!r}")
+    return fs
+
+
+def _roi_selection(isc: np.ndarray, cells_only: bool, min_cell_prob) -> np.ndarray:
+    """Boolean mask (n_rois,) of the kept ROIs: probability ``>= min_cell_prob`` if
+    given, else the is-cell flag if ``cells_only``, else all."""
+    if min_cell_prob is not None:
+        return isc[:, 1] >= min_cell_prob
+    if cells_only:
+        return isc[:, 0] > 0.5
+    return np.ones(isc.shape[0], dtype=bool)
