@@ -2,7 +2,10 @@
 
 Every analysis takes a :class:`sharedrep.SessionCollection` and returns an
 :class:`AnalysisResult` (tidy table, figure, headline numbers with p-values / intervals,
-a paragraph of text). :func:`run_study` runs them all in order.
+a paragraph of text). :func:`run_study` runs them all in order. Each analysis computes
+tables in private steps, draws them with :mod:`sharedrep.study.figures` and summarises and
+describes them; the package may import ``sharedrep.utils``, ``sharedrep.data``,
+``sharedrep.core`` and ``sharedrep.inference`` (never ``sharedrep.app``).
 
 ========================  ==========================================================
 function                  question

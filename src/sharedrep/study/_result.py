@@ -1,4 +1,7 @@
-"""The result object every learning-study analysis returns."""
+"""The result object every learning-study analysis returns (:class:`AnalysisResult`).
+
+It may import only pandas and matplotlib: every ``sharedrep.study`` module builds one.
+"""
 
 from __future__ import annotations
 

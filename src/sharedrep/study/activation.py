@@ -2,6 +2,10 @@
 
 Is the activity of the units that encode the learned movement kept (or enhanced) while
 the activity of the other units -- irrelevant to the task -- is suppressed in experts?
+Private compute steps build the per-unit, per-group and per-mouse tables and the changes
+tested over mice; :func:`sharedrep.study.figures.plot_selective_activation` draws them.
+It may import ``sharedrep.utils``, ``sharedrep.data``, ``sharedrep.core``,
+``sharedrep.inference`` and the other ``sharedrep.study`` modules (never ``sharedrep.app``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from sharedrep.study._common import (
     fnum,
     nanmean,
     nanmean_rows,
-    new_figure,
     ordered_stages,
     select_days,
     sign_flip_test,
@@ -27,6 +30,7 @@ from sharedrep.study._common import (
     wilcoxon_p,
 )
 from sharedrep.study._result import AnalysisResult
+from sharedrep.study.figures import plot_selective_activation
 
 __all__ = ["selective_activation", "unit_activity"]
 
@@ -91,6 +95,176 @@ def unit_activity(
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
 
 
+_KEYS = ["subject", "population", "stage", "unit_id"]
+_CHANGE_COLUMNS = [
+    "population",
+    "measure",
+    "stage_from",
+    "stage_to",
+    "value_from",
+    "value_to",
+    "change",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_signflip",
+    "p_wilcoxon",
+    "n_mice",
+]
+
+
+def _check_encoding_table(encoding_table: pd.DataFrame) -> None:
+    """Refuse an encoding table without the columns the analysis joins on."""
+    missing = {*_KEYS, "encodes"} - set(encoding_table.columns)
+    if missing:
+        raise ValueError(f"encoding_table lacks column(s) {sorted(missing)}")
+
+
+def _classified_activity(
+    collection, encoding_table, pops, stages, *, window, event, days_per_stage
+) -> pd.DataFrame:
+    """Per unit: mean activity over the stage's days, joined with its encoding class.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``subject``, ``population``, ``stage``, ``unit_id``, ``activity`` (neural units,
+        e.g. dF/F) and ``encodes`` (bool); units in both tables only.
+    """
+    sel = select_days(collection.filter(population=pops, stage=stages), days_per_stage)
+    act = unit_activity(sel, window=window, event=event)
+    if len(act):
+        act = act.groupby(_KEYS, as_index=False)["activity"].mean()
+    cols = [*_KEYS, "encodes"]
+    return act.merge(encoding_table[cols], on=_KEYS, how="inner")
+
+
+def _group_activity(units: pd.DataFrame) -> pd.DataFrame:
+    """Mean activity of the encoding and of the other units, per mouse x population x stage."""
+    rows = []
+    for (subj, pop, st), g in units.groupby(["subject", "population", "stage"], sort=False):
+        enc = g["encodes"].to_numpy(bool)
+        for name, m in (("encoding", enc), ("other", ~enc)):
+            a = g["activity"].to_numpy(float)[m]
+            a = a[np.isfinite(a)]
+            rows.append(
+                {
+                    "subject": subj,
+                    "population": pop,
+                    "stage": st,
+                    "group": name,
+                    "n_units": int(a.size),
+                    "activity": float(a.mean()) if a.size else math.nan,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["subject", "population", "stage", "group", "n_units", "activity"]
+    )
+
+
+def _selectivity(table: pd.DataFrame) -> pd.DataFrame:
+    """Wide table per mouse x population x stage: ``encoding``, ``other``, ``selectivity``."""
+    wide = table.pivot_table(
+        index=["subject", "population", "stage"], columns="group", values="activity"
+    ).reset_index()
+    for c in ("encoding", "other"):
+        if c not in wide.columns:
+            wide[c] = np.nan
+    wide["selectivity"] = wide["encoding"] - wide["other"]
+    wide.columns.name = None
+    return wide
+
+
+def _change_row(pop, measure, a, b, common, *, first, last, n_boot, seed) -> dict:
+    """Change of one measure from the first to the last stage over the mice in both."""
+    d = np.array([b.loc[m, measure] - a.loc[m, measure] for m in common], float)
+    lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, random_state=seed)
+    return {
+        "population": pop,
+        "measure": measure,
+        "stage_from": first,
+        "stage_to": last,
+        "value_from": nanmean(a.loc[common, measure]),
+        "value_to": nanmean(b.loc[common, measure]),
+        "change": nanmean(d),
+        "ci_low": lo,
+        "ci_high": hi,
+        "p_value": ttest_p(d),
+        "p_signflip": sign_flip_test(d),
+        "p_wilcoxon": wilcoxon_p(d),
+        "n_mice": int(np.isfinite(d).sum()),
+    }
+
+
+def _stage_changes(wide, pops, stages, *, n_boot, random_state) -> pd.DataFrame:
+    """Per population, changes (last - first stage) of other, encoding and selectivity."""
+    rows = []
+    if len(stages) >= 2:
+        first, last = stages[0], stages[-1]
+        for k, pop in enumerate(pops):
+            w = wide[wide["population"] == pop]
+            a = w[w["stage"] == first].set_index("subject")
+            b = w[w["stage"] == last].set_index("subject")
+            common = [m for m in a.index if m in b.index]
+            for j, measure in enumerate(("other", "encoding", "selectivity")):
+                seed = random_state + 3 * k + j
+                rows.append(
+                    _change_row(
+                        pop,
+                        measure,
+                        a,
+                        b,
+                        common,
+                        first=first,
+                        last=last,
+                        n_boot=n_boot,
+                        seed=seed,
+                    )
+                )
+    return pd.DataFrame(rows, columns=_CHANGE_COLUMNS)
+
+
+def _summarise(changes: pd.DataFrame, window, event: str) -> dict:
+    """Headline numbers: ``changes`` {"pop/measure": {...}}, ``window``, ``event``."""
+    changes_summary = {
+        f"{r['population']}/{r['measure']}": {
+            "stage_from": r["stage_from"],
+            "stage_to": r["stage_to"],
+            "value_from": fnum(r["value_from"]),
+            "value_to": fnum(r["value_to"]),
+            "change": fnum(r["change"]),
+            "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "p_value": fnum(r["p_value"]),
+            "p_signflip": fnum(r["p_signflip"]),
+            "p_wilcoxon": fnum(r["p_wilcoxon"]),
+            "n_mice": int(r["n_mice"]),
+        }
+        for r in changes.to_dict("records")
+    }
+    return {"changes": changes_summary, "window": list(window), "event": event}
+
+
+def _describe(summary: dict, window, event: str) -> str:
+    """One paragraph: the measure, the test (mice as the unit) and every change."""
+    txt = "; ".join(
+        f"{k}: {v['value_from']:.3g} -> {v['value_to']:.3g} ({v['stage_from']} -> "
+        f"{v['stage_to']}), change {v['change']:+.3g} [95% CI {v['ci'][0]:+.3g}, "
+        f"{v['ci'][1]:+.3g}], paired t-test p = {v['p_value']:.3g}, sign-flip p = "
+        f"{v['p_signflip']:.3g} (n = {v['n_mice']} mice)"
+        for k, v in summary["changes"].items()
+    )
+    return (
+        "Mean activity in the task window "
+        f"({window[0]:g}..{window[1]:g} s after {event}; laser-off, no-stimulation trials) of "
+        "the units classified as encoding the shared movement representation and of the "
+        "other units, per mouse and stage; selectivity = encoding - other. Changes with "
+        "learning were tested with mice as the unit (paired t-test, exact two-sided "
+        "sign-flip and Wilcoxon tests; bootstrap 95% CI over mice). "
+        + (txt if txt else "Only one stage: no change tested")
+        + "."
+    )
+
+
 def selective_activation(
     collection: SessionCollection,
     encoding_table: pd.DataFrame,
@@ -142,154 +316,28 @@ def selective_activation(
         ``p_value`` (t-test), ``p_signflip``, ``p_wilcoxon``, ``n_mice``.
         ``summary``: ``changes`` {measure: {...}}.
     """
-    need = {"subject", "population", "stage", "unit_id", "encodes"}
-    missing = need - set(encoding_table.columns)
-    if missing:
-        raise ValueError(f"encoding_table lacks column(s) {sorted(missing)}")
+    _check_encoding_table(encoding_table)
     pops = list(dict.fromkeys(encoding_table["population"]))
     stages = ordered_stages(encoding_table["stage"])
-    sel = select_days(collection.filter(population=pops, stage=stages), days_per_stage)
-    act = unit_activity(sel, window=window, event=event)
-    if len(act):
-        act = act.groupby(["subject", "population", "stage", "unit_id"], as_index=False)[
-            "activity"
-        ].mean()
-    merged = act.merge(
-        encoding_table[list(need)], on=["subject", "population", "stage", "unit_id"], how="inner"
+    units = _classified_activity(
+        collection,
+        encoding_table,
+        pops,
+        stages,
+        window=window,
+        event=event,
+        days_per_stage=days_per_stage,
     )
-    rows = []
-    for (subj, pop, st), g in merged.groupby(["subject", "population", "stage"], sort=False):
-        enc = g["encodes"].to_numpy(bool)
-        for name, m in (("encoding", enc), ("other", ~enc)):
-            a = g["activity"].to_numpy(float)[m]
-            a = a[np.isfinite(a)]
-            rows.append(
-                {
-                    "subject": subj,
-                    "population": pop,
-                    "stage": st,
-                    "group": name,
-                    "n_units": int(a.size),
-                    "activity": float(a.mean()) if a.size else math.nan,
-                }
-            )
-    table = pd.DataFrame(
-        rows, columns=["subject", "population", "stage", "group", "n_units", "activity"]
-    )
-    wide = table.pivot_table(
-        index=["subject", "population", "stage"], columns="group", values="activity"
-    ).reset_index()
-    for c in ("encoding", "other"):
-        if c not in wide.columns:
-            wide[c] = np.nan
-    wide["selectivity"] = wide["encoding"] - wide["other"]
-    wide.columns.name = None
-
-    change_rows = []
-    if len(stages) >= 2:
-        first, last = stages[0], stages[-1]
-        for k, pop in enumerate(pops):
-            w = wide[wide["population"] == pop]
-            a = w[w["stage"] == first].set_index("subject")
-            b = w[w["stage"] == last].set_index("subject")
-            common = [m for m in a.index if m in b.index]
-            for j, measure in enumerate(("other", "encoding", "selectivity")):
-                d = np.array([b.loc[m, measure] - a.loc[m, measure] for m in common], float)
-                lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, random_state=random_state + 3 * k + j)
-                change_rows.append(
-                    {
-                        "population": pop,
-                        "measure": measure,
-                        "stage_from": first,
-                        "stage_to": last,
-                        "value_from": nanmean(a.loc[common, measure]),
-                        "value_to": nanmean(b.loc[common, measure]),
-                        "change": nanmean(d),
-                        "ci_low": lo,
-                        "ci_high": hi,
-                        "p_value": ttest_p(d),
-                        "p_signflip": sign_flip_test(d),
-                        "p_wilcoxon": wilcoxon_p(d),
-                        "n_mice": int(np.isfinite(d).sum()),
-                    }
-                )
-    changes = pd.DataFrame(
-        change_rows,
-        columns=[
-            "population",
-            "measure",
-            "stage_from",
-            "stage_to",
-            "value_from",
-            "value_to",
-            "change",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "p_signflip",
-            "p_wilcoxon",
-            "n_mice",
-        ],
-    )
-
-    fig, axes = new_figure(1, max(1, len(pops)), width=3.6, height=3.0)
-    for ax, pop in zip(axes[0], pops, strict=False):
-        w = wide[wide["population"] == pop]
-        for grp, col in (("encoding", "#d62728"), ("other", "0.4")):
-            means = [w.loc[w["stage"] == st, grp].mean() for st in stages]
-            for m in w["subject"].unique():
-                wm = w[w["subject"] == m].set_index("stage")
-                ax.plot(
-                    range(len(stages)),
-                    [wm[grp].get(st, np.nan) for st in stages],
-                    color=col,
-                    alpha=0.3,
-                    lw=0.8,
-                )
-            ax.plot(range(len(stages)), means, color=col, lw=2, marker="o", label=grp)
-        ax.set_xticks(range(len(stages)), stages)
-        ax.set_ylabel(f"mean activity {window[0]:g}..{window[1]:g} s after {event}")
-        ax.set_title(pop, fontsize=10)
-        ax.legend(frameon=False, fontsize=8)
-
-    changes_summary = {
-        f"{r['population']}/{r['measure']}": {
-            "stage_from": r["stage_from"],
-            "stage_to": r["stage_to"],
-            "value_from": fnum(r["value_from"]),
-            "value_to": fnum(r["value_to"]),
-            "change": fnum(r["change"]),
-            "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
-            "p_value": fnum(r["p_value"]),
-            "p_signflip": fnum(r["p_signflip"]),
-            "p_wilcoxon": fnum(r["p_wilcoxon"]),
-            "n_mice": int(r["n_mice"]),
-        }
-        for r in changes.to_dict("records")
-    }
-    summary = {"changes": changes_summary, "window": list(window), "event": event}
-    txt = "; ".join(
-        f"{k}: {v['value_from']:.3g} -> {v['value_to']:.3g} ({v['stage_from']} -> "
-        f"{v['stage_to']}), change {v['change']:+.3g} [95% CI {v['ci'][0]:+.3g}, "
-        f"{v['ci'][1]:+.3g}], paired t-test p = {v['p_value']:.3g}, sign-flip p = "
-        f"{v['p_signflip']:.3g} (n = {v['n_mice']} mice)"
-        for k, v in changes_summary.items()
-    )
-    description = (
-        "Mean activity in the task window "
-        f"({window[0]:g}..{window[1]:g} s after {event}; laser-off, no-stimulation trials) of "
-        "the units classified as encoding the shared movement representation and of the "
-        "other units, per mouse and stage; selectivity = encoding - other. Changes with "
-        "learning were tested with mice as the unit (paired t-test, exact two-sided "
-        "sign-flip and Wilcoxon tests; bootstrap 95% CI over mice). "
-        + (txt if txt else "Only one stage: no change tested")
-        + "."
-    )
+    table = _group_activity(units)
+    wide = _selectivity(table)
+    changes = _stage_changes(wide, pops, stages, n_boot=n_boot, random_state=random_state)
+    figure = plot_selective_activation(wide, pops, stages, window=window, event=event)
+    summary = _summarise(changes, window, event)
     return AnalysisResult(
         name="selective_activation",
         table=table,
-        figure=fig,
+        figure=figure,
         summary=summary,
-        description=description,
-        tables={"selectivity": wide, "changes": changes, "units": merged},
+        description=_describe(summary, window, event),
+        tables={"selectivity": wide, "changes": changes, "units": units},
     )

@@ -2,7 +2,10 @@
 
 :func:`trial_measures` extracts per-trial behaviour (success, reaction time, movement
 duration, lever trajectory aligned to movement onset); :func:`learning_curves` summarises
-it per mouse and day and tests the trend across days with mice as the unit.
+it per mouse and day, tests the trend across days with mice as the unit and draws it with
+:func:`sharedrep.study.figures.plot_learning_curves`. It may import ``sharedrep.utils``,
+``sharedrep.data``, ``sharedrep.core``, ``sharedrep.inference`` and the other
+``sharedrep.study`` modules (never ``sharedrep.app``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from sharedrep.study._common import (
     lever_index,
     nanmean,
     nanmedian,
-    new_figure,
     ordered_stages,
     sign_flip_test,
     success_of,
@@ -29,6 +31,7 @@ from sharedrep.study._common import (
     ttest_p,
 )
 from sharedrep.study._result import AnalysisResult
+from sharedrep.study.figures import plot_learning_curves
 
 __all__ = ["trial_measures", "learning_curves", "trajectory_reproducibility", "METRICS"]
 
@@ -48,6 +51,113 @@ def _session_rate(collection: SessionCollection) -> float:
     if not rates:
         raise ValueError("no session has a sampling rate (need >= 2 samples)")
     return float(np.median(rates))
+
+
+def _trial_times(tr: pd.DataFrame, x: np.ndarray, t: np.ndarray):
+    """Cue and movement-onset times of every trial (s; NaN when unknown).
+
+    The onset is the trials table's ``movement_onset_time``, else detected from the
+    lever ``x`` (shape (n_samples,)) after the cue, else NaN.
+    """
+    n = len(tr)
+    cue = (
+        pd.to_numeric(tr["cue_time"], errors="coerce").to_numpy(float)
+        if "cue_time" in tr.columns
+        else np.full(n, np.nan)
+    )
+    if "movement_onset_time" in tr.columns:
+        onset = pd.to_numeric(tr["movement_onset_time"], errors="coerce").to_numpy(float)
+    elif np.isfinite(cue).any():
+        onset = detect_movement_onsets(x, t, cue)
+    else:
+        onset = np.full(n, np.nan)
+    return cue, onset
+
+
+def _inside_trials(x, t, events, start, stop, *, window, rate):
+    """``x`` cut around ``events`` (trials x times), NaN outside each trial; and the times."""
+    aligned, rel = align_to_events(x, t, events, window=window, sampling_rate=rate)
+    absolute = events[:, None] + rel[None, :]
+    aligned[(absolute < start[:, None]) | (absolute >= stop[:, None])] = np.nan
+    return aligned, rel
+
+
+def _peaks_and_durations(disp: np.ndarray, rel: np.ndarray, moved: np.ndarray):
+    """Peak displacement (lever units) and movement duration (s) of every trial.
+
+    The movement ends at the first sample after the peak where the displacement falls
+    below ``END_FRACTION`` of the peak (NaN if it does not within the trial).
+    """
+    n = disp.shape[0]
+    dur = np.full(n, np.nan)
+    peak = np.full(n, np.nan)
+    after = rel >= -1e-9
+    for i in np.flatnonzero(moved):
+        seg = disp[i, after]
+        ok = np.isfinite(seg)
+        if not ok.any():
+            continue
+        j = int(np.argmax(np.where(ok, seg, -np.inf)))
+        peak[i] = seg[j]
+        if seg[j] <= 0:
+            continue
+        below = np.flatnonzero(ok[j:] & (seg[j:] < END_FRACTION * seg[j]))
+        if below.size:
+            dur[i] = float(rel[after][j + below[0]])
+    return peak, dur
+
+
+def _session_measures(s, lever, *, window, rate):
+    """Per-trial measures and onset-aligned lever displacement of one session.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        One row per trial (columns of :func:`trial_measures`).
+    traj : ndarray of shape (n_trials, n_window)
+        Displacement in ``window`` around onset (NaN for trials that did not move).
+    rel : ndarray of shape (n_window,)
+        Seconds relative to movement onset.
+    """
+    tr, t = s.trials, s.timestamps
+    n = len(tr)
+    x = s.behavior[:, lever_index(s, lever)]
+    start = tr["start_time"].to_numpy(float)
+    stop = tr["stop_time"].to_numpy(float)
+    cue, onset = _trial_times(tr, x, t)
+    # baseline: median lever position in the 0.5 s before the cue (or the onset)
+    ref = np.where(np.isfinite(cue), cue, onset - 0.1)
+    base_win, _ = _inside_trials(x, t, ref, start, stop, window=(-0.5, -1.0 / rate), rate=rate)
+    baseline = np.array([nanmedian(r) for r in base_win])
+    long_window = (window[0], max(window[1], 3.0))
+    aligned, rel = _inside_trials(x, t, onset, start, stop, window=long_window, rate=rate)
+    disp = aligned - baseline[:, None]
+    moved = np.isfinite(onset)
+    peak, dur = _peaks_and_durations(disp, rel, moved)
+    keep = (rel >= window[0] - 1e-9) & (rel <= window[1] + 1e-9)
+    traj = disp[:, keep]
+    traj[~moved] = np.nan
+    stim, sil = trial_flags(s)
+    frame = pd.DataFrame(
+        {
+            "subject": s.subject,
+            "session_id": s.session_id,
+            "day": s.day,
+            "stage": s.stage,
+            "population": s.population,
+            "trial": np.arange(n),
+            "cue_time": cue,
+            "movement_onset_time": onset,
+            "moved": moved,
+            "success": success_of(tr),
+            "reaction_time_s": onset - cue,
+            "movement_duration_s": dur,
+            "peak_displacement": peak,
+            "stim": stim,
+            "silencing": sil,
+        }
+    )
+    return frame, traj, rel[keep]
 
 
 def trial_measures(
@@ -94,85 +204,13 @@ def trial_measures(
         Seconds relative to movement onset.
     """
     rate = float(sampling_rate) if sampling_rate is not None else _session_rate(collection)
-    long_window = (window[0], max(window[1], 3.0))
-    frames = []
-    trajs = []
-    rel_traj = None
+    frames, trajs, rel_traj = [], [], None
     for s in collection:
-        tr = s.trials
-        n = len(tr)
-        if n == 0:
+        if len(s.trials) == 0:
             continue
-        x = s.behavior[:, lever_index(s, lever)]
-        t = s.timestamps
-        start = tr["start_time"].to_numpy(float)
-        stop = tr["stop_time"].to_numpy(float)
-        cue = (
-            pd.to_numeric(tr["cue_time"], errors="coerce").to_numpy(float)
-            if "cue_time" in tr.columns
-            else np.full(n, np.nan)
-        )
-        if "movement_onset_time" in tr.columns:
-            onset = pd.to_numeric(tr["movement_onset_time"], errors="coerce").to_numpy(float)
-        elif np.isfinite(cue).any():
-            onset = detect_movement_onsets(x, t, cue)
-        else:
-            onset = np.full(n, np.nan)
-        # baseline: median lever position in the 0.5 s before the cue (or the onset)
-        ref = np.where(np.isfinite(cue), cue, onset - 0.1)
-        base_win, base_rel = align_to_events(
-            x, t, ref, window=(-0.5, -1.0 / rate), sampling_rate=rate
-        )
-        base_abs = ref[:, None] + base_rel[None, :]
-        base_win[(base_abs < start[:, None]) | (base_abs >= stop[:, None])] = np.nan
-        baseline = np.array([nanmedian(r) for r in base_win])
-        aligned, rel = align_to_events(x, t, onset, window=long_window, sampling_rate=rate)
-        absolute = onset[:, None] + rel[None, :]
-        aligned[(absolute < start[:, None]) | (absolute >= stop[:, None])] = np.nan
-        disp = aligned - baseline[:, None]
-        moved = np.isfinite(onset)
-        dur = np.full(n, np.nan)
-        peak = np.full(n, np.nan)
-        after = rel >= -1e-9
-        for i in np.flatnonzero(moved):
-            seg = disp[i, after]
-            ok = np.isfinite(seg)
-            if not ok.any():
-                continue
-            j = int(np.argmax(np.where(ok, seg, -np.inf)))
-            peak[i] = seg[j]
-            if seg[j] <= 0:
-                continue
-            below = np.flatnonzero(ok[j:] & (seg[j:] < END_FRACTION * seg[j]))
-            if below.size:
-                dur[i] = float(rel[after][j + below[0]])
-        keep = (rel >= window[0] - 1e-9) & (rel <= window[1] + 1e-9)
-        traj = disp[:, keep]
-        traj[~moved] = np.nan
-        rel_traj = rel[keep]
+        frame, traj, rel_traj = _session_measures(s, lever, window=window, rate=rate)
+        frames.append(frame)
         trajs.append(traj)
-        stim, sil = trial_flags(s)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "subject": s.subject,
-                    "session_id": s.session_id,
-                    "day": s.day,
-                    "stage": s.stage,
-                    "population": s.population,
-                    "trial": np.arange(n),
-                    "cue_time": cue,
-                    "movement_onset_time": onset,
-                    "moved": moved,
-                    "success": success_of(tr),
-                    "reaction_time_s": onset - cue,
-                    "movement_duration_s": dur,
-                    "peak_displacement": peak,
-                    "stim": stim,
-                    "silencing": sil,
-                }
-            )
-        )
     if not frames:
         raise ValueError("no session has trials: behaviour analyses need a trials table")
     return pd.concat(frames, ignore_index=True), np.concatenate(trajs), rel_traj
@@ -210,6 +248,121 @@ def _slope(days: np.ndarray, values: np.ndarray) -> float:
     if np.unique(days[ok]).size < 2:
         return math.nan
     return float(np.polyfit(days[ok], values[ok], 1)[0])
+
+
+def _day_table(trials: pd.DataFrame, traj: np.ndarray) -> pd.DataFrame:
+    """One row per mouse x day of the metrics (stimulation and silencing trials excluded)."""
+    use = ~(trials["stim"].to_numpy() | trials["silencing"].to_numpy())
+    trials_u = trials[use]
+    traj_u = traj[use]
+    rows = []
+    for (subj, day), idx in trials_u.groupby(["subject", "day"], sort=False).groups.items():
+        d = trials_u.loc[idx]
+        pos = trials_u.index.get_indexer(idx)
+        moved = d["moved"].to_numpy()
+        rows.append(
+            {
+                "subject": subj,
+                "day": int(day),
+                "stage": d["stage"].iloc[0],
+                "n_trials": len(d),
+                "success_rate": nanmean(d["success"]),
+                "reaction_time_s": nanmedian(d["reaction_time_s"][moved]),
+                "movement_duration_s": nanmedian(d["movement_duration_s"][moved]),
+                "reproducibility": trajectory_reproducibility(traj_u[pos][moved]),
+            }
+        )
+    if not rows:
+        raise ValueError("no trials with a day: learning curves need sessions with days")
+    return pd.DataFrame(rows).sort_values(["subject", "day"], ignore_index=True)
+
+
+def _trend_row(table, mice, col, unit, first, last, *, n_boot, seed) -> dict:
+    """Trend of one metric: mean per-mouse slope against day, and last - first stage."""
+    slopes, diffs, nov, exp_ = [], [], [], []
+    for m in mice:
+        dm = table[table["subject"] == m]
+        slopes.append(_slope(dm["day"].to_numpy(float), dm[col].to_numpy(float)))
+        a = nanmean(dm.loc[dm["stage"] == first, col])
+        b = nanmean(dm.loc[dm["stage"] == last, col])
+        nov.append(a)
+        exp_.append(b)
+        diffs.append(b - a)
+    slopes = np.array(slopes)
+    lo, hi = bootstrap_mean_ci(slopes, n_boot=n_boot, random_state=seed)
+    return {
+        "metric": col,
+        "unit": unit,
+        "slope_per_day": nanmean(slopes),
+        "ci_low": lo,
+        "ci_high": hi,
+        "p_value": ttest_p(slopes),
+        "p_signflip": sign_flip_test(slopes),
+        "novice": nanmean(nov),
+        "expert": nanmean(exp_),
+        "stage_difference": nanmean(diffs),
+        "p_stage": ttest_p(diffs) if first != last else math.nan,
+        "n_mice": int(np.isfinite(slopes).sum()),
+    }
+
+
+def _trends(table, mice, first, last, *, n_boot, random_state) -> pd.DataFrame:
+    """One row per metric of :data:`METRICS` with Holm-corrected p-values (``p_holm``)."""
+    trends = pd.DataFrame(
+        [
+            _trend_row(table, mice, col, unit, first, last, n_boot=n_boot, seed=random_state + k)
+            for k, (col, unit, _) in enumerate(METRICS)
+        ]
+    )
+    trends.insert(trends.columns.get_loc("p_value") + 1, "p_holm", holm(trends["p_value"]))
+    return trends
+
+
+def _summarise(table, trends, mice, first, last) -> dict:
+    """Headline numbers: mice, days, stages compared and each metric's trend."""
+    metrics = {
+        r["metric"]: {
+            "unit": r["unit"],
+            "slope_per_day": fnum(r["slope_per_day"]),
+            "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "p_value": fnum(r["p_value"]),
+            "p_holm": fnum(r["p_holm"]),
+            "p_signflip": fnum(r["p_signflip"]),
+            "novice": fnum(r["novice"]),
+            "expert": fnum(r["expert"]),
+            "stage_difference": fnum(r["stage_difference"]),
+            "p_stage": fnum(r["p_stage"]),
+        }
+        for r in trends.to_dict("records")
+    }
+    return {
+        "n_mice": len(mice),
+        "days": sorted(int(d) for d in table["day"].unique()),
+        "stages": [first, last],
+        "metrics": metrics,
+    }
+
+
+def _describe(summary: dict) -> str:
+    """One paragraph: the trend test (mice as the unit) and every metric's result."""
+    first, last = summary["stages"]
+    parts = []
+    for col, unit, label in METRICS:
+        r = summary["metrics"][col]
+        parts.append(
+            f"{label}: {r['novice']:.3g} -> {r['expert']:.3g} {unit} ({first} -> {last}), slope "
+            f"{r['slope_per_day']:+.3g} {unit}/day [95% CI {r['ci'][0]:+.3g}, "
+            f"{r['ci'][1]:+.3g}], p = {r['p_value']:.3g} (Holm {r['p_holm']:.3g})"
+        )
+    return (
+        "Behavioural learning curves per mouse and day (stimulation and silencing trials "
+        "excluded). For each metric the per-mouse least-squares slope against day was "
+        "computed and its mean across mice tested against zero with a two-sided one-sample "
+        "t-test (mice are the unit of inference; trials are nested in mice; an exact "
+        "sign-flip test is also reported as p_signflip, whose smallest possible value is "
+        "2 / 2^n_mice), with a bootstrap 95% CI over mice and Holm correction across the "
+        f"four metrics (n = {summary['n_mice']} mice). " + "; ".join(parts) + "."
+    )
 
 
 def learning_curves(
@@ -260,122 +413,17 @@ def learning_curves(
         "p_signflip", "novice", "expert", "stage_difference", "p_stage"}}}``.
     """
     trials, traj, _ = trial_measures(collection, lever=lever, window=window)
-    use = ~(trials["stim"].to_numpy() | trials["silencing"].to_numpy())
-    trials_u = trials[use]
-    traj_u = traj[use]
-    rows = []
-    for (subj, day), idx in trials_u.groupby(["subject", "day"], sort=False).groups.items():
-        d = trials_u.loc[idx]
-        pos = trials_u.index.get_indexer(idx)
-        moved = d["moved"].to_numpy()
-        rows.append(
-            {
-                "subject": subj,
-                "day": int(day),
-                "stage": d["stage"].iloc[0],
-                "n_trials": len(d),
-                "success_rate": nanmean(d["success"]),
-                "reaction_time_s": nanmedian(d["reaction_time_s"][moved]),
-                "movement_duration_s": nanmedian(d["movement_duration_s"][moved]),
-                "reproducibility": trajectory_reproducibility(traj_u[pos][moved]),
-            }
-        )
-    if not rows:
-        raise ValueError("no trials with a day: learning curves need sessions with days")
-    table = pd.DataFrame(rows).sort_values(["subject", "day"], ignore_index=True)
+    table = _day_table(trials, traj)
     mice = list(dict.fromkeys(table["subject"]))
     stages = ordered_stages(table["stage"])
     first, last = (stages[0], stages[-1]) if stages else (None, None)
-
-    trend_rows = []
-    for k, (col, unit, _) in enumerate(METRICS):
-        slopes, diffs, nov, exp_ = [], [], [], []
-        for m in mice:
-            dm = table[table["subject"] == m]
-            slopes.append(_slope(dm["day"].to_numpy(float), dm[col].to_numpy(float)))
-            a = nanmean(dm.loc[dm["stage"] == first, col])
-            b = nanmean(dm.loc[dm["stage"] == last, col])
-            nov.append(a)
-            exp_.append(b)
-            diffs.append(b - a)
-        slopes = np.array(slopes)
-        lo, hi = bootstrap_mean_ci(slopes, n_boot=n_boot, random_state=random_state + k)
-        trend_rows.append(
-            {
-                "metric": col,
-                "unit": unit,
-                "slope_per_day": nanmean(slopes),
-                "ci_low": lo,
-                "ci_high": hi,
-                "p_value": ttest_p(slopes),
-                "p_signflip": sign_flip_test(slopes),
-                "novice": nanmean(nov),
-                "expert": nanmean(exp_),
-                "stage_difference": nanmean(diffs),
-                "p_stage": ttest_p(diffs) if first != last else math.nan,
-                "n_mice": int(np.isfinite(slopes).sum()),
-            }
-        )
-    trends = pd.DataFrame(trend_rows)
-    trends.insert(trends.columns.get_loc("p_value") + 1, "p_holm", holm(trends["p_value"]))
-
-    fig, axes = new_figure(1, len(METRICS), width=3.2, height=2.8)
-    for ax, (col, unit, label) in zip(axes[0], METRICS, strict=True):
-        for m in mice:
-            dm = table[table["subject"] == m]
-            ax.plot(dm["day"], dm[col], color="0.75", lw=0.8, marker=".", ms=3)
-        g = table.groupby("day")[col]
-        mean = g.mean()
-        sem = g.std(ddof=1) / np.sqrt(g.count())
-        ax.errorbar(mean.index, mean.to_numpy(), yerr=sem.to_numpy(), color="k", lw=1.6, capsize=2)
-        ax.set_xlabel("day")
-        ax.set_ylabel(f"{label} ({unit})")
-    fig.suptitle(f"Learning curves ({len(mice)} mice; mean +- s.e.m., grey: mice)")
-
-    metrics = {
-        r["metric"]: {
-            "unit": r["unit"],
-            "slope_per_day": fnum(r["slope_per_day"]),
-            "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
-            "p_value": fnum(r["p_value"]),
-            "p_holm": fnum(r["p_holm"]),
-            "p_signflip": fnum(r["p_signflip"]),
-            "novice": fnum(r["novice"]),
-            "expert": fnum(r["expert"]),
-            "stage_difference": fnum(r["stage_difference"]),
-            "p_stage": fnum(r["p_stage"]),
-        }
-        for r in trends.to_dict("records")
-    }
-    summary = {
-        "n_mice": len(mice),
-        "days": sorted(int(d) for d in table["day"].unique()),
-        "stages": [first, last],
-        "metrics": metrics,
-    }
-    parts = []
-    for col, unit, label in METRICS:
-        r = metrics[col]
-        parts.append(
-            f"{label}: {r['novice']:.3g} -> {r['expert']:.3g} {unit} ({first} -> {last}), slope "
-            f"{r['slope_per_day']:+.3g} {unit}/day [95% CI {r['ci'][0]:+.3g}, "
-            f"{r['ci'][1]:+.3g}], p = {r['p_value']:.3g} (Holm {r['p_holm']:.3g})"
-        )
-    description = (
-        "Behavioural learning curves per mouse and day (stimulation and silencing trials "
-        "excluded). For each metric the per-mouse least-squares slope against day was "
-        "computed and its mean across mice tested against zero with a two-sided one-sample "
-        "t-test (mice are the unit of inference; trials are nested in mice; an exact "
-        "sign-flip test is also reported as p_signflip, whose smallest possible value is "
-        "2 / 2^n_mice), with a bootstrap 95% CI over mice and Holm correction across the "
-        f"four metrics "
-        f"(n = {len(mice)} mice). " + "; ".join(parts) + "."
-    )
+    trends = _trends(table, mice, first, last, n_boot=n_boot, random_state=random_state)
+    summary = _summarise(table, trends, mice, first, last)
     return AnalysisResult(
         name="learning_curves",
         table=table,
-        figure=fig,
+        figure=plot_learning_curves(table, METRICS),
         summary=summary,
-        description=description,
+        description=_describe(summary),
         tables={"trends": trends, "trials": trials},
     )

@@ -1,7 +1,10 @@
 """Silencing: does silencing the thalamic inputs impair the learned movement?
 
 Laser-on (silencing) vs laser-off trials of the sessions with silencing trials, compared
-within each mouse and then paired across mice.
+within each mouse and then paired across mice; private compute steps build the tables,
+:func:`sharedrep.study.figures.plot_silencing_effects` draws them. It may import
+``sharedrep.utils``, ``sharedrep.data``, ``sharedrep.core``, ``sharedrep.inference`` and
+the other ``sharedrep.study`` modules (never ``sharedrep.app``).
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ from sharedrep.study._common import (
     fnum,
     nanmean,
     nanmedian,
-    new_figure,
     sign_flip_test,
     ttest_p,
     wilcoxon_p,
 )
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.behavior import trial_measures
+from sharedrep.study.figures import plot_silencing_effects
 
 __all__ = ["silencing_effects"]
 
@@ -48,6 +51,148 @@ def _corr_rows(traj: np.ndarray, template: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out[ok] = np.where(den > 0, a @ b / np.where(den > 0, den, 1.0), np.nan)
     return out
+
+
+def _no_silencing() -> AnalysisResult:
+    """The result when no session has silencing (laser-on) trials."""
+    return AnalysisResult(
+        name="silencing_effects",
+        table=pd.DataFrame(),
+        figure=empty_figure("no silencing trials"),
+        summary={"metrics": {}, "n_mice": 0, "impairs": False, "testable": False},
+        description="No session had silencing (laser-on) trials; no silencing analysis.",
+    )
+
+
+def _template_similarity(trials, traj, in_sil, template_stage) -> np.ndarray:
+    """Pearson r of each silencing-session trial's trajectory with its mouse's template.
+
+    The template is the mean trajectory of the mouse's successful laser-off,
+    no-stimulation trials of ``template_stage`` sessions without silencing (else of the
+    silencing sessions). Returns shape (n_trials,), NaN where not computable.
+    """
+    no_stim = ~trials["stim"].to_numpy(bool)
+    sim = np.full(len(trials), np.nan)
+    for subj in trials["subject"].unique():
+        of_mouse = (trials["subject"] == subj).to_numpy()
+        base = (
+            of_mouse
+            & no_stim
+            & ~trials["silencing"].to_numpy(bool)
+            & (trials["success"].to_numpy(float) == 1)
+        )
+        tmpl_rows = base & (trials["stage"] == template_stage).to_numpy() & ~in_sil
+        if not tmpl_rows.any():
+            tmpl_rows = base & in_sil
+        rows_ok = tmpl_rows & np.all(np.isfinite(traj), axis=1)
+        if not rows_ok.any():
+            continue
+        template = traj[rows_ok].mean(axis=0)
+        sel = of_mouse & in_sil
+        sim[sel] = _corr_rows(traj[sel], template)
+    return sim
+
+
+def _laser_table(used: pd.DataFrame) -> pd.DataFrame:
+    """Per mouse x laser (``"off"``/``"on"``): trials, success, reaction time, similarity."""
+    rows = []
+    for (subj, laser), g in used.groupby(["subject", "laser"], sort=False):
+        moved = g["moved"].to_numpy(bool)
+        rows.append(
+            {
+                "subject": subj,
+                "laser": laser,
+                "n_trials": len(g),
+                "success_rate": nanmean(g["success"]),
+                "reaction_time_s": nanmedian(g["reaction_time_s"][moved]),
+                "template_similarity": nanmean(g["template_similarity"][moved]),
+            }
+        )
+    return pd.DataFrame(rows).sort_values(["subject", "laser"], ignore_index=True)
+
+
+def _paired_mice(table: pd.DataFrame) -> list:
+    """Mice (sorted) with both laser-on and laser-off trials."""
+    return sorted(
+        set(table.loc[table["laser"] == "on", "subject"])
+        & set(table.loc[table["laser"] == "off", "subject"])
+    )
+
+
+def _effects(used, table, mice, *, n_perm, n_boot, random_state) -> pd.DataFrame:
+    """Per metric: laser-on - laser-off difference paired across mice, and its tests."""
+    wide = {m: table.pivot(index="subject", columns="laser", values=m) for m in _METRICS}
+    rng = np.random.default_rng(random_state)
+    rows = []
+    for k, (metric, (unit, _, alt)) in enumerate(_METRICS.items()):
+        w = wide[metric].loc[mice] if mice else pd.DataFrame(columns=["on", "off"])
+        d = (w["on"] - w["off"]).to_numpy(float) if mice else np.zeros(0)
+        lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, random_state=random_state + k)
+        rows.append(
+            {
+                "metric": metric,
+                "unit": unit,
+                "laser_off": nanmean(w["off"]) if mice else math.nan,
+                "laser_on": nanmean(w["on"]) if mice else math.nan,
+                "difference": nanmean(d),
+                "ci_low": lo,
+                "ci_high": hi,
+                "alternative": alt,
+                "p_value": sign_flip_test(d, alt),
+                "p_wilcoxon": wilcoxon_p(d, alt),
+                "p_ttest": ttest_p(d, alt),
+                "p_trials": _trial_permutation(used, metric, mice, alt, n_perm, rng),
+                "n_mice": int(np.isfinite(d).sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _summarise(effects: pd.DataFrame, mice: list) -> dict:
+    """Headline numbers: per-metric effects, mice, ``impairs`` (success or RT, p <= 0.05)."""
+    metrics = {
+        r["metric"]: {
+            "unit": r["unit"],
+            "laser_off": fnum(r["laser_off"]),
+            "laser_on": fnum(r["laser_on"]),
+            "difference": fnum(r["difference"]),
+            "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "alternative": r["alternative"],
+            "p_value": fnum(r["p_value"]),
+            "p_wilcoxon": fnum(r["p_wilcoxon"]),
+            "p_ttest": fnum(r["p_ttest"]),
+            "p_trials": fnum(r["p_trials"]),
+            "n_mice": int(r["n_mice"]),
+        }
+        for r in effects.to_dict("records")
+    }
+    impairs = any(
+        metrics[m]["p_value"] <= 0.05 for m in ("success_rate", "reaction_time_s") if m in metrics
+    )
+    return {"metrics": metrics, "n_mice": len(mice), "impairs": bool(impairs), "testable": True}
+
+
+def _describe(summary: dict, n_sessions: int) -> str:
+    """One paragraph: the comparison, the tests (mice as the unit) and every metric."""
+    n_mice = summary["n_mice"]
+    txt = "; ".join(
+        f"{_METRICS[m][1]}: {v['laser_off']:.3g} (off) vs {v['laser_on']:.3g} (on) {v['unit']}, "
+        f"difference {v['difference']:+.3g} [95% CI {v['ci'][0]:+.3g}, {v['ci'][1]:+.3g}], "
+        f"sign-flip p = {v['p_value']:.3g}, Wilcoxon p = {v['p_wilcoxon']:.3g}, trial-level "
+        f"p = {v['p_trials']:.3g}"
+        for m, v in summary["metrics"].items()
+    )
+    return (
+        "Behaviour in laser-on (silencing) vs laser-off trials of the sessions with "
+        f"silencing trials ({n_sessions} sessions, {n_mice} mice). Per mouse "
+        "success rate, median reaction time and mean correlation of the lever trajectory "
+        "with the mouse's expert template; laser-on minus laser-off differences paired "
+        "across mice (mice are the unit of inference), one-sided in the direction of an "
+        "impairment stated a priori (exact sign-flip test, smallest possible p = "
+        f"{2.0 ** -max(n_mice, 1):.3g}; Wilcoxon signed-rank; bootstrap 95% CI over "
+        "mice); a trial-level permutation within mice is given as a secondary, "
+        "fixed-effect test. " + txt + "."
+    )
 
 
 def silencing_effects(
@@ -108,140 +253,23 @@ def silencing_effects(
     except ValueError:
         trials, traj = pd.DataFrame(), np.zeros((0, 0))
     if len(trials) == 0 or not trials["silencing"].any():
-        return AnalysisResult(
-            name="silencing_effects",
-            table=pd.DataFrame(),
-            figure=empty_figure("no silencing trials"),
-            summary={"metrics": {}, "n_mice": 0, "impairs": False, "testable": False},
-            description="No session had silencing (laser-on) trials; no silencing analysis.",
-        )
+        return _no_silencing()
     sil_sessions = set(trials.loc[trials["silencing"], "session_id"])
     in_sil = trials["session_id"].isin(sil_sessions).to_numpy()
-    no_stim = ~trials["stim"].to_numpy(bool)
-    sim = np.full(len(trials), np.nan)
-    for subj in trials["subject"].unique():
-        of_mouse = (trials["subject"] == subj).to_numpy()
-        base = (
-            of_mouse
-            & no_stim
-            & ~trials["silencing"].to_numpy(bool)
-            & (trials["success"].to_numpy(float) == 1)
-        )
-        tmpl_rows = base & (trials["stage"] == template_stage).to_numpy() & ~in_sil
-        if not tmpl_rows.any():
-            tmpl_rows = base & in_sil
-        rows_ok = tmpl_rows & np.all(np.isfinite(traj), axis=1)
-        if not rows_ok.any():
-            continue
-        template = traj[rows_ok].mean(axis=0)
-        sel = of_mouse & in_sil
-        sim[sel] = _corr_rows(traj[sel], template)
+    sim = _template_similarity(trials, traj, in_sil, template_stage)
     trials = trials.assign(template_similarity=sim)
-    used = trials[in_sil & no_stim].copy()
+    used = trials[in_sil & ~trials["stim"].to_numpy(bool)].copy()
     used["laser"] = np.where(used["silencing"].to_numpy(bool), "on", "off")
-
-    rows = []
-    for (subj, laser), g in used.groupby(["subject", "laser"], sort=False):
-        moved = g["moved"].to_numpy(bool)
-        rows.append(
-            {
-                "subject": subj,
-                "laser": laser,
-                "n_trials": len(g),
-                "success_rate": nanmean(g["success"]),
-                "reaction_time_s": nanmedian(g["reaction_time_s"][moved]),
-                "template_similarity": nanmean(g["template_similarity"][moved]),
-            }
-        )
-    table = pd.DataFrame(rows).sort_values(["subject", "laser"], ignore_index=True)
-    wide = {m: table.pivot(index="subject", columns="laser", values=m) for m in _METRICS}
-    mice = sorted(
-        set(table.loc[table["laser"] == "on", "subject"])
-        & set(table.loc[table["laser"] == "off", "subject"])
-    )
-    rng = np.random.default_rng(random_state)
-    eff_rows = []
-    for k, (metric, (unit, _, alt)) in enumerate(_METRICS.items()):
-        w = wide[metric].loc[mice] if mice else pd.DataFrame(columns=["on", "off"])
-        d = (w["on"] - w["off"]).to_numpy(float) if mice else np.zeros(0)
-        lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, random_state=random_state + k)
-        eff_rows.append(
-            {
-                "metric": metric,
-                "unit": unit,
-                "laser_off": nanmean(w["off"]) if mice else math.nan,
-                "laser_on": nanmean(w["on"]) if mice else math.nan,
-                "difference": nanmean(d),
-                "ci_low": lo,
-                "ci_high": hi,
-                "alternative": alt,
-                "p_value": sign_flip_test(d, alt),
-                "p_wilcoxon": wilcoxon_p(d, alt),
-                "p_ttest": ttest_p(d, alt),
-                "p_trials": _trial_permutation(used, metric, mice, alt, n_perm, rng),
-                "n_mice": int(np.isfinite(d).sum()),
-            }
-        )
-    effects = pd.DataFrame(eff_rows)
-
-    fig, axes = new_figure(1, len(_METRICS), width=2.8, height=3.0)
-    for ax, (metric, (unit, label, _)) in zip(axes[0], _METRICS.items(), strict=True):
-        w = wide[metric].loc[mice] if mice else None
-        if w is not None and len(w):
-            for m in mice:
-                ax.plot([0, 1], [w.loc[m, "off"], w.loc[m, "on"]], color="0.6", marker=".")
-            ax.plot([0, 1], [w["off"].mean(), w["on"].mean()], color="k", lw=2, marker="o")
-        r = effects[effects["metric"] == metric].iloc[0]
-        ax.set_xticks([0, 1], ["laser off", "laser on"])
-        ax.set_xlim(-0.4, 1.4)
-        ax.set_ylabel(f"{label} ({unit})")
-        ax.set_title(f"p = {r['p_value']:.2g} (mice)", fontsize=9)
-    fig.suptitle(f"Silencing of thalamic inputs ({len(mice)} mice)")
-
-    metrics = {
-        r["metric"]: {
-            "unit": r["unit"],
-            "laser_off": fnum(r["laser_off"]),
-            "laser_on": fnum(r["laser_on"]),
-            "difference": fnum(r["difference"]),
-            "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
-            "alternative": r["alternative"],
-            "p_value": fnum(r["p_value"]),
-            "p_wilcoxon": fnum(r["p_wilcoxon"]),
-            "p_ttest": fnum(r["p_ttest"]),
-            "p_trials": fnum(r["p_trials"]),
-            "n_mice": int(r["n_mice"]),
-        }
-        for r in effects.to_dict("records")
-    }
-    impairs = any(
-        metrics[m]["p_value"] <= 0.05 for m in ("success_rate", "reaction_time_s") if m in metrics
-    )
-    summary = {"metrics": metrics, "n_mice": len(mice), "impairs": bool(impairs), "testable": True}
-    txt = "; ".join(
-        f"{_METRICS[m][1]}: {v['laser_off']:.3g} (off) vs {v['laser_on']:.3g} (on) {v['unit']}, "
-        f"difference {v['difference']:+.3g} [95% CI {v['ci'][0]:+.3g}, {v['ci'][1]:+.3g}], "
-        f"sign-flip p = {v['p_value']:.3g}, Wilcoxon p = {v['p_wilcoxon']:.3g}, trial-level "
-        f"p = {v['p_trials']:.3g}"
-        for m, v in metrics.items()
-    )
-    description = (
-        "Behaviour in laser-on (silencing) vs laser-off trials of the sessions with "
-        f"silencing trials ({len(sil_sessions)} sessions, {len(mice)} mice). Per mouse "
-        "success rate, median reaction time and mean correlation of the lever trajectory "
-        "with the mouse's expert template; laser-on minus laser-off differences paired "
-        "across mice (mice are the unit of inference), one-sided in the direction of an "
-        "impairment stated a priori (exact sign-flip test, smallest possible p = "
-        f"{2.0 ** -max(len(mice), 1):.3g}; Wilcoxon signed-rank; bootstrap 95% CI over "
-        "mice); a trial-level permutation within mice is given as a secondary, "
-        "fixed-effect test. " + txt + "."
-    )
+    table = _laser_table(used)
+    mice = _paired_mice(table)
+    effects = _effects(used, table, mice, n_perm=n_perm, n_boot=n_boot, random_state=random_state)
+    summary = _summarise(effects, mice)
     return AnalysisResult(
         name="silencing_effects",
         table=table,
-        figure=fig,
+        figure=plot_silencing_effects(table, effects, mice, _METRICS),
         summary=summary,
-        description=description,
+        description=_describe(summary, len(sil_sessions)),
         tables={"effects": effects, "trials": used},
     )
 

@@ -6,11 +6,16 @@ light-artefact frames masked, per-unit test, Benjamini-Hochberg FDR within each
 session). :func:`unit_encoding_table` classifies the same units as encoding the shared
 movement representation or not (:func:`sharedrep.inference.encoding.unit_encoding`, per stage).
 :func:`encoding_overlap` relates the two per stage (odds ratio; permutation tests).
+Each analysis is compute (private helpers returning tables) -> plot
+(:mod:`sharedrep.study.figures`) -> summarise -> describe. This module may import
+``sharedrep.data``, ``sharedrep.inference``, ``sharedrep.utils`` and ``sharedrep.study``'s
+``_common``, ``_result`` and ``figures``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,9 +28,9 @@ from sharedrep.inference.multitest import benjamini_hochberg
 from sharedrep.study._common import (
     Steps,
     bootstrap_mean_ci,
+    empty_figure,
     fnum,
     make_model,
-    new_figure,
     ordered_stages,
     quiet,
     sign_flip_test,
@@ -33,6 +38,7 @@ from sharedrep.study._common import (
     trial_flags,
 )
 from sharedrep.study._result import AnalysisResult
+from sharedrep.study.figures import plot_encoding_overlap, plot_stimulation_responses
 
 __all__ = [
     "stimulation_responses",
@@ -196,78 +202,133 @@ def stimulation_responses(
         raise ValueError("window and baseline must be (start, stop) with start < stop")
     if population is not None:
         collection = collection.filter(population=population)
-    frames, frac_rows, masked = [], [], {}
-    not_analysed = []  # sessions with stimulation trials that could not be analysed, why
-    for s in collection:
-        if len(s.trials) == 0:
-            continue
-        stim, sil = trial_flags(s)
-        if not stim.any():
-            continue
-        if len(s.stimulation) == 0:
-            not_analysed.append(f"{s.session_id}: stimulation trials but no stimulation times")
-            continue
-        res = _session_responses(
-            s,
-            window=window,
-            baseline=baseline,
-            mask_artifacts=mask_artifacts,
-            artifact_margin=artifact_margin,
+    table, fractions, masked, not_analysed = _compute_stimulation(
+        collection,
+        fdr,
+        window=window,
+        baseline=baseline,
+        mask_artifacts=mask_artifacts,
+        artifact_margin=artifact_margin,
+    )
+    summary = _summarise_stimulation(
+        table,
+        fractions,
+        fdr=fdr,
+        masked=masked,
+        mask_artifacts=mask_artifacts,
+        not_analysed=not_analysed,
+    )
+    return AnalysisResult(
+        name="stimulation_responses",
+        table=table,
+        figure=plot_stimulation_responses(table, fractions, fdr),
+        summary=summary,
+        description=_describe_stimulation(summary, window, baseline),
+        tables={"fractions": fractions},
+    )
+
+
+def _classify_units(s: Session, Rs: np.ndarray, Rc: np.ndarray, fdr: float) -> pd.DataFrame:
+    """Per-unit table of one session: Mann-Whitney U (stimulation vs control), BH, class.
+
+    ``Rs``, ``Rc``: responses of shape (n_stim_trials, n_units), (n_control_trials, n_units).
+    """
+    p = np.array(mannwhitneyu(Rs, Rc, axis=0, alternative="two-sided").pvalue, dtype=float)
+    q = benjamini_hochberg(p)
+    eff = Rs.mean(axis=0) - Rc.mean(axis=0)
+    cls = np.where(
+        np.isfinite(q) & (q <= fdr),
+        np.where(eff > 0, "driven", "suppressed"),
+        "not responsive",
+    )
+    return pd.DataFrame(
+        {
+            "subject": s.subject,
+            "session_id": s.session_id,
+            "day": s.day,
+            "stage": s.stage,
+            "population": s.population,
+            "unit_id": s.unit_ids,
+            "n_stim": Rs.shape[0],
+            "n_control": Rc.shape[0],
+            "response_stim": Rs.mean(axis=0),
+            "response_control": Rc.mean(axis=0),
+            "effect": eff,
+            "p_value": p,
+            "q_value": q,
+            "classification": cls,
+        }
+    )
+
+
+def _fraction_row(s: Session, cls: np.ndarray, n_masked, n_resp, n_base) -> dict:
+    """One row of the per-session fractions table (counts of driven/suppressed units)."""
+    return {
+        "subject": s.subject,
+        "session_id": s.session_id,
+        "stage": s.stage,
+        "population": s.population,
+        "n_units": s.n_units,
+        "n_driven": int((cls == "driven").sum()),
+        "n_suppressed": int((cls == "suppressed").sum()),
+        "fraction_driven": float((cls == "driven").mean()),
+        "fraction_suppressed": float((cls == "suppressed").mean()),
+        "masked_frames": n_masked,
+        "response_frames": n_resp,
+        "baseline_frames": n_base,
+    }
+
+
+def _session_stim_responses(s: Session, **options):
+    """Responses of one session, or the reason it is not analysed; None without stimulation.
+
+    Returns None (no trials or no stimulation trial), a ``str`` (why the session cannot
+    be analysed) or ``_session_responses``' tuple.
+    """
+    if len(s.trials) == 0:
+        return None
+    stim, sil = trial_flags(s)
+    if not stim.any():
+        return None
+    if len(s.stimulation) == 0:
+        return f"{s.session_id}: stimulation trials but no stimulation times"
+    res = _session_responses(s, **options)
+    if res is None:
+        n_control = int(np.sum(~stim & ~sil))
+        return (
+            f"{s.session_id}: {int(stim.sum())} stimulation and {n_control} control "
+            "trials (needs at least 2 of each)"
         )
+    return res
+
+
+def _compute_stimulation(collection: SessionCollection, fdr: float, **options):
+    """Classify the units of every stimulation session.
+
+    Returns ``(table, fractions, masked, not_analysed)``: the per-unit table, the
+    per-session fractions, the masked frames per session and the sessions with
+    stimulation trials that could not be analysed (why).
+    """
+    frames, frac_rows, masked, not_analysed = [], [], {}, []
+    for s in collection:
+        res = _session_stim_responses(s, **options)
         if res is None:
-            n_control = int(np.sum(~stim & ~sil))
-            not_analysed.append(
-                f"{s.session_id}: {int(stim.sum())} stimulation and {n_control} control "
-                "trials (needs at least 2 of each)"
-            )
+            continue
+        if isinstance(res, str):
+            not_analysed.append(res)
             continue
         Rs, Rc, n_masked, n_resp, n_base = res
         masked[s.session_id] = n_masked
-        p = np.array(mannwhitneyu(Rs, Rc, axis=0, alternative="two-sided").pvalue, dtype=float)
-        q = benjamini_hochberg(p)
-        eff = Rs.mean(axis=0) - Rc.mean(axis=0)
-        cls = np.where(
-            np.isfinite(q) & (q <= fdr),
-            np.where(eff > 0, "driven", "suppressed"),
-            "not responsive",
-        )
-        df = pd.DataFrame(
-            {
-                "subject": s.subject,
-                "session_id": s.session_id,
-                "day": s.day,
-                "stage": s.stage,
-                "population": s.population,
-                "unit_id": s.unit_ids,
-                "n_stim": Rs.shape[0],
-                "n_control": Rc.shape[0],
-                "response_stim": Rs.mean(axis=0),
-                "response_control": Rc.mean(axis=0),
-                "effect": eff,
-                "p_value": p,
-                "q_value": q,
-                "classification": cls,
-            }
-        )
+        df = _classify_units(s, Rs, Rc, fdr)
         frames.append(df)
-        frac_rows.append(
-            {
-                "subject": s.subject,
-                "session_id": s.session_id,
-                "stage": s.stage,
-                "population": s.population,
-                "n_units": s.n_units,
-                "n_driven": int((cls == "driven").sum()),
-                "n_suppressed": int((cls == "suppressed").sum()),
-                "fraction_driven": float((cls == "driven").mean()),
-                "fraction_suppressed": float((cls == "suppressed").mean()),
-                "masked_frames": n_masked,
-                "response_frames": n_resp,
-                "baseline_frames": n_base,
-            }
-        )
+        cls = df["classification"].to_numpy()
+        frac_rows.append(_fraction_row(s, cls, n_masked, n_resp, n_base))
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_STIM_COLUMNS)
-    fractions = pd.DataFrame(frac_rows)
+    return table, pd.DataFrame(frac_rows), masked, not_analysed
+
+
+def _summarise_stimulation(table, fractions, *, fdr, masked, mask_artifacts, not_analysed):
+    """Headline numbers of :func:`stimulation_responses` (keys documented there)."""
     stages = ordered_stages(table["stage"]) if len(table) else []
     per_stage = {}
     for k, st in enumerate(stages):
@@ -281,7 +342,7 @@ def stimulation_responses(
             "fraction_driven": fnum(np.mean(fd)) if fd.size else math.nan,
             "fraction_driven_ci": list(bootstrap_mean_ci(fd, random_state=k)),
         }
-    summary = {
+    return {
         "fdr": float(fdr),
         "stages": per_stage,
         "masked_frames": masked,
@@ -289,40 +350,16 @@ def stimulation_responses(
         "not_analysed": not_analysed,
     }
 
-    if len(table):
-        fig, axes = new_figure(1, 2, width=4.0, height=3.2)
-        ax = axes[0, 0]
-        colors = {"driven": "#d62728", "suppressed": "#1f77b4", "not responsive": "0.6"}
-        for i, st in enumerate(stages):
-            d = table[table["stage"] == st]
-            jitter = np.random.default_rng(i).uniform(-0.25, 0.25, len(d))
-            for c, col in colors.items():
-                sel = (d["classification"] == c).to_numpy()
-                ax.scatter(
-                    i + jitter[sel], d["effect"][sel], s=8, color=col, label=c if i == 0 else None
-                )
-        ax.set_xticks(range(len(stages)), stages)
-        ax.axhline(0, color="0.5", lw=0.5)
-        ax.set_ylabel("stimulation - control response (dF/F)")
-        ax.legend(frameon=False, fontsize=7)
-        ax = axes[0, 1]
-        for i, st in enumerate(stages):
-            f = fractions[fractions["stage"] == st]
-            ax.bar(i, f["fraction_driven"].mean(), 0.6, color="#d62728", alpha=0.5)
-            ax.plot(np.full(len(f), i), f["fraction_driven"], "k.", ms=4)
-        ax.set_xticks(range(len(stages)), stages)
-        ax.set_ylabel("fraction driven (per mouse)")
-        fig.suptitle(f"Optogenetic stimulation responses (BH-FDR {fdr:g} per session)")
-    else:
-        from sharedrep.study._common import empty_figure
 
-        fig = empty_figure("no session with stimulation trials")
+def _describe_stimulation(summary: dict, window, baseline) -> str:
+    """The paragraph of :func:`stimulation_responses`: test, unit of inference, counts."""
+    fdr, not_analysed = summary["fdr"], summary["not_analysed"]
     stage_txt = "; ".join(
         f"{st}: {v['n_driven']} driven and {v['n_suppressed']} suppressed of {v['n_units']} "
         f"units in {v['n_mice']} mice (mean fraction driven {v['fraction_driven']:.2f})"
-        for st, v in per_stage.items()
+        for st, v in summary["stages"].items()
     )
-    description = (
+    return (
         "Units of the sessions with optogenetic stimulation were classified by comparing "
         f"their response (mean in {window[0]:g}..{window[1]:g} s after stimulation onset "
         f"minus {baseline[0]:g}..{baseline[1]:g} s before) in stimulation vs no-stimulation "
@@ -331,7 +368,7 @@ def stimulation_responses(
         + (
             "Frames overlapping a light pulse were masked at the same relative position in "
             "every trial. "
-            if mask_artifacts
+            if summary["mask_artifacts"]
             else "Light-artefact frames were NOT masked (demonstration only). "
         )
         + "Units, not mice, are the unit of this test; fractions are reported per mouse. "
@@ -346,17 +383,8 @@ def stimulation_responses(
             else ""
         )
     )
-    return AnalysisResult(
-        name="stimulation_responses",
-        table=table,
-        figure=fig,
-        summary=summary,
-        description=description,
-        tables={"fractions": fractions},
-    )
 
 
-@single_blas
 def unit_encoding_table(
     collection: SessionCollection,
     *,
@@ -486,6 +514,7 @@ def _mh_log_or(a, b, c, d, n) -> float:
 
 
 def _strata_counts(driven: list[np.ndarray], enc: list[np.ndarray]):
+    """2 x 2 counts ``(a, b, c, d, n)`` per mouse (stratum), each of shape (n_mice,)."""
     a = np.array([np.sum(x & y) for x, y in zip(driven, enc, strict=True)], float)
     b = np.array([np.sum(x & ~y) for x, y in zip(driven, enc, strict=True)], float)
     c = np.array([np.sum(~x & y) for x, y in zip(driven, enc, strict=True)], float)
@@ -511,6 +540,7 @@ def _perm_mh(driven, enc, n_perm, rng) -> np.ndarray:
 
 
 def _haldane_log_or(a, b, c, d) -> float:
+    """log odds ratio of one 2 x 2 table with 0.5 added to every cell (Haldane)."""
     return float(np.log((a + 0.5) * (d + 0.5) / ((b + 0.5) * (c + 0.5))))
 
 
@@ -591,21 +621,7 @@ def encoding_overlap(
         difference has a p-value) and ``untestable_reason`` (why not; "" when testable).
     """
     if len(stim_table) == 0:
-        from sharedrep.study._common import empty_figure
-
-        return AnalysisResult(
-            name="encoding_overlap",
-            table=pd.DataFrame(),
-            figure=empty_figure("no stimulation sessions: overlap not computed"),
-            summary={
-                "stages": {},
-                "difference": {},
-                "testable": False,
-                "untestable_reason": "no stimulation sessions",
-            },
-            description="No units were classified by stimulation; the overlap with "
-            "movement-encoding units could not be computed.",
-        )
+        return _empty_overlap()
     pops = list(dict.fromkeys(stim_table["population"]))
     stages = ordered_stages(stim_table["stage"])
     if encoding_table is None:
@@ -622,172 +638,246 @@ def encoding_overlap(
             progress=progress,
         )
     units = overlap_counts(stim_table, encoding_table)
-    rng = np.random.default_rng(random_state)
-    rows, stage_rows = [], []
+    tables = _compute_overlap(units, pops, stages, n_perm, random_state)
+    figure = plot_encoding_overlap(
+        tables.table, tables.stages_table, tables.population, tables.stages
+    )
+    summary = _summarise_overlap(tables, n_perm)
+    return AnalysisResult(
+        name="encoding_overlap",
+        table=tables.table,
+        figure=figure,
+        summary=summary,
+        description=_describe_overlap(summary, tables, whole_trials),
+        tables={"units": units, "unit_encoding": encoding_table, "stages": tables.stages_table},
+    )
+
+
+def _empty_overlap() -> AnalysisResult:
+    """The result of :func:`encoding_overlap` when no unit was classified by stimulation."""
+    return AnalysisResult(
+        name="encoding_overlap",
+        table=pd.DataFrame(),
+        figure=empty_figure("no stimulation sessions: overlap not computed"),
+        summary={
+            "stages": {},
+            "difference": {},
+            "testable": False,
+            "untestable_reason": "no stimulation sessions",
+        },
+        description="No units were classified by stimulation; the overlap with "
+        "movement-encoding units could not be computed.",
+    )
+
+
+def _mouse_row(subj, pop: str, st: str, x: np.ndarray, y: np.ndarray) -> dict:
+    """2 x 2 counts and Haldane log odds ratio of one mouse (``x`` driven, ``y`` encodes)."""
+    a, b = int(np.sum(x & y)), int(np.sum(x & ~y))
+    c, d = int(np.sum(~x & y)), int(np.sum(~x & ~y))
+    informative = (a + b > 0) and (c + d > 0) and (a + c > 0) and (b + d > 0)
+    # an empty margin (no driven / no encoding unit, or all of them) leaves the
+    # odds ratio undefined (0 / 0): the Haldane correction would invent one
+    lor = _haldane_log_or(a, b, c, d) if informative else math.nan
+    return {
+        "subject": subj,
+        "population": pop,
+        "stage": st,
+        "n_units": x.size,
+        "driven_encoding": a,
+        "driven_other": b,
+        "nondriven_encoding": c,
+        "nondriven_other": d,
+        "log_odds_ratio": lor,
+        "odds_ratio": math.exp(lor),
+        "informative": informative,
+    }
+
+
+def _mouse_table(units: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Per mouse x population x stage 2 x 2 table, and the unit labels behind it.
+
+    Returns ``(table, data)`` with ``data[(population, stage)] = (mice, driven, encodes)``,
+    ``driven`` and ``encodes`` lists (one per mouse) of boolean arrays of shape (n_units,).
+    """
+    rows = []
     data: dict = {}
     for (pop, st), g in units.groupby(["population", "stage"], sort=False):
         drv, enc, mice = [], [], []
         for subj, gs in g.groupby("subject", sort=False):
             x = gs["driven"].to_numpy(bool)
             y = gs["encodes"].to_numpy(bool)
-            a, b = int(np.sum(x & y)), int(np.sum(x & ~y))
-            c, d = int(np.sum(~x & y)), int(np.sum(~x & ~y))
-            informative = (a + b > 0) and (c + d > 0) and (a + c > 0) and (b + d > 0)
-            # an empty margin (no driven / no encoding unit, or all of them) leaves the
-            # odds ratio undefined (0 / 0): the Haldane correction would invent one
-            lor = _haldane_log_or(a, b, c, d) if informative else math.nan
-            rows.append(
-                {
-                    "subject": subj,
-                    "population": pop,
-                    "stage": st,
-                    "n_units": x.size,
-                    "driven_encoding": a,
-                    "driven_other": b,
-                    "nondriven_encoding": c,
-                    "nondriven_other": d,
-                    "log_odds_ratio": lor,
-                    "odds_ratio": math.exp(lor),
-                    "informative": informative,
-                }
-            )
+            rows.append(_mouse_row(subj, pop, st, x, y))
             drv.append(x)
             enc.append(y)
             mice.append(subj)
         data[(pop, st)] = (mice, drv, enc)
-    table = pd.DataFrame(rows)
-    for (pop, st), (mice, drv, enc) in data.items():
-        a, b, c, d, n = _strata_counts(drv, enc)
-        obs = _mh_log_or(a, b, c, d, n)
-        null = _perm_mh(drv, enc, n_perm, rng)
-        p_pooled = float((1 + np.sum(np.abs(null) >= abs(obs) - 1e-12)) / (1 + n_perm))
-        if not any(x.any() for x in drv) or not any(y.any() for y in enc):
-            # no driven or no encoding unit: only the 0.5 corrections are left
-            obs, p_pooled = math.nan, math.nan
-        t = table[(table["population"] == pop) & (table["stage"] == st) & table["informative"]]
-        lors = t["log_odds_ratio"].to_numpy()
-        stage_rows.append(
-            {
-                "population": pop,
-                "stage": st,
-                "n_mice": len(mice),
-                "n_units": int(n.sum()),
-                "n_driven": int(sum(x.sum() for x in drv)),
-                "n_encoding": int(sum(y.sum() for y in enc)),
-                "odds_ratio_mh": math.exp(obs),
-                "p_pooled": p_pooled,
-                "mean_log_or": float(lors.mean()) if lors.size else math.nan,
-                "p_mice": sign_flip_test(lors) if lors.size else math.nan,
-                "n_informative": int(lors.size),
-            }
-        )
-    stage_tab = pd.DataFrame(stage_rows)
+    return pd.DataFrame(rows), data
 
-    # ------------------------------------------------------------------ stage difference
+
+def _stage_row(pop, st, cell: tuple, table: pd.DataFrame, n_perm: int, rng) -> dict:
+    """Pooled (Mantel-Haenszel, permutation) and per-mouse (sign-flip) tests of one stage."""
+    mice, drv, enc = cell
+    a, b, c, d, n = _strata_counts(drv, enc)
+    obs = _mh_log_or(a, b, c, d, n)
+    null = _perm_mh(drv, enc, n_perm, rng)
+    p_pooled = float((1 + np.sum(np.abs(null) >= abs(obs) - 1e-12)) / (1 + n_perm))
+    if not any(x.any() for x in drv) or not any(y.any() for y in enc):
+        # no driven or no encoding unit: only the 0.5 corrections are left
+        obs, p_pooled = math.nan, math.nan
+    t = table[(table["population"] == pop) & (table["stage"] == st) & table["informative"]]
+    lors = t["log_odds_ratio"].to_numpy()
+    return {
+        "population": pop,
+        "stage": st,
+        "n_mice": len(mice),
+        "n_units": int(n.sum()),
+        "n_driven": int(sum(x.sum() for x in drv)),
+        "n_encoding": int(sum(y.sum() for y in enc)),
+        "odds_ratio_mh": math.exp(obs),
+        "p_pooled": p_pooled,
+        "mean_log_or": float(lors.mean()) if lors.size else math.nan,
+        "p_mice": sign_flip_test(lors) if lors.size else math.nan,
+        "n_informative": int(lors.size),
+    }
+
+
+def _mh_log_or_rows(A, nd, ne, n) -> np.ndarray:
+    """log Mantel-Haenszel odds ratio of each row of stacked strata counts.
+
+    ``A`` (driven and encoding), ``nd`` (driven), ``ne`` (encoding), ``n`` (units):
+    arrays of shape (n_perm, n_mice); returns shape (n_perm,).
+    """
+    B, C, D = nd - A, ne - A, n - nd - ne + A
+    return np.log((np.sum(A * D / n, 1) + 0.5) / (np.sum(B * C / n, 1) + 0.5))
+
+
+def _stage_label_null(first: tuple, last: tuple, n_perm: int, rng) -> np.ndarray:
+    """Null of the log MH-OR difference (last - first), stage labels permuted within mice.
+
+    ``first``, ``last``: ``(driven, encodes)`` lists aligned over the mice of both stages.
+    """
+    n_mice = len(first[0])
+    A_f = np.zeros((n_perm, n_mice))
+    A_l = np.zeros((n_perm, n_mice))
+    cnt = {k: np.zeros((n_perm, n_mice)) for k in ("ndf", "nef", "nf", "ndl", "nel", "nl")}
+    for k in range(n_mice):
+        x = np.concatenate([first[0][k], last[0][k]])
+        y = np.concatenate([first[1][k], last[1][k]])
+        nf = first[0][k].size
+        lab = rng.permuted(np.tile(np.arange(x.size) < nf, (n_perm, 1)), axis=1)
+        A_f[:, k] = (lab & x & y).sum(1)
+        A_l[:, k] = (~lab & x & y).sum(1)
+        cnt["ndf"][:, k] = (lab & x).sum(1)
+        cnt["nef"][:, k] = (lab & y).sum(1)
+        cnt["nf"][:, k] = nf
+        cnt["ndl"][:, k] = (~lab & x).sum(1)
+        cnt["nel"][:, k] = (~lab & y).sum(1)
+        cnt["nl"][:, k] = x.size - nf
+    return _mh_log_or_rows(A_l, cnt["ndl"], cnt["nel"], cnt["nl"]) - _mh_log_or_rows(
+        A_f, cnt["ndf"], cnt["nef"], cnt["nf"]
+    )
+
+
+def _aligned(cell: tuple, common: list) -> tuple[list, list]:
+    """``(driven, encodes)`` of one stage's cell restricted to, and ordered as, ``common``."""
+    mice, drv, enc = cell
+    return [drv[mice.index(m)] for m in common], [enc[mice.index(m)] for m in common]
+
+
+def _empty_margins(first: str, last: str, aligned: dict, common: list) -> list[str]:
+    """Why the stage difference has no log odds ratio (empty list: it has one)."""
+    # without a driven or an encoding unit among the mice of a stage, that stage's
+    # log odds ratio is undefined (only the 0.5 corrections): no difference to test
+    if not common:
+        return [f"no mouse in both {first} and {last}"]
+    return [
+        f"no {what} unit in {st}"
+        for st in (first, last)
+        for what, arrays in zip(("driven", "encoding"), aligned[st], strict=True)
+        if not any(arr.any() for arr in arrays)
+    ]
+
+
+def _paired_log_or_differences(table, pop, first, last, common) -> np.ndarray:
+    """Per-mouse log OR difference (last - first) over the mice informative in both."""
+    tp = table[table["population"] == pop]
+    lf = tp[tp["stage"] == first].set_index("subject")
+    ll = tp[tp["stage"] == last].set_index("subject")
+    paired = [
+        m for m in common if bool(lf.loc[m, "informative"]) and bool(ll.loc[m, "informative"])
+    ]
+    return np.array(
+        [ll.loc[m, "log_odds_ratio"] - lf.loc[m, "log_odds_ratio"] for m in paired], float
+    )
+
+
+def _stage_difference(data, table, pop, first, last, n_perm, rng) -> tuple[dict, str]:
+    """Change of the overlap from ``first`` to ``last`` stage: ``(difference, untestable)``."""
+    common = [m for m in data[(pop, first)][0] if m in data[(pop, last)][0]]
+    aligned = {st: _aligned(data[(pop, st)], common) for st in (first, last)}
+    obs = _mh_log_or(*_strata_counts(*aligned[last])) - _mh_log_or(
+        *_strata_counts(*aligned[first])
+    )
+    empty = _empty_margins(first, last, aligned, common)
+    null = _stage_label_null(aligned[first], aligned[last], n_perm, rng)
+    p_pooled = float((1 + np.sum(np.abs(null) >= abs(obs) - 1e-12)) / (1 + n_perm))
+    dlor = _paired_log_or_differences(table, pop, first, last, common)
+    if empty:
+        obs, p_pooled = math.nan, math.nan
+    diff = {
+        "population": pop,
+        "stage_from": first,
+        "stage_to": last,
+        "ratio_of_odds_ratios": math.exp(obs),
+        "log_or_difference": obs,
+        "p_pooled": p_pooled,
+        "mean_log_or_difference": float(dlor.mean()) if dlor.size else math.nan,
+        "p_mice": sign_flip_test(dlor, "greater") if dlor.size else math.nan,
+        "p_mice_two_sided": sign_flip_test(dlor) if dlor.size else math.nan,
+        "n_mice": int(dlor.size),
+    }
+    return diff, f"{pop}: " + "; ".join(empty) if empty else ""
+
+
+@dataclass
+class _OverlapTables:
+    """Tables computed by :func:`encoding_overlap` (see its Returns section).
+
+    ``difference`` is the raw stage-difference dict (empty when not computed) and
+    ``untestable`` why it has no p-value ("" when it has one).
+    """
+
+    table: pd.DataFrame
+    units: pd.DataFrame
+    stages_table: pd.DataFrame
+    difference: dict
+    untestable: str
+    population: str
+    stages: list
+
+
+def _compute_overlap(
+    units: pd.DataFrame, pops, stages, n_perm: int, random_state
+) -> _OverlapTables:
+    """Per-mouse tables, per-stage tests and the stage difference of the first population."""
+    rng = np.random.default_rng(random_state)
+    table, data = _mouse_table(units)
+    stage_tab = pd.DataFrame(
+        [_stage_row(pop, st, cell, table, n_perm, rng) for (pop, st), cell in data.items()]
+    )
     diff = {}
     pop = pops[0]
     untestable = f"{pop}: fewer than 2 stages with stimulation sessions" if len(stages) < 2 else ""
     if len(stages) >= 2 and (pop, stages[0]) in data and (pop, stages[-1]) in data:
-        first, last = stages[0], stages[-1]
-        mf, df_, ef = data[(pop, first)]
-        ml, dl, el = data[(pop, last)]
-        common = [m for m in mf if m in ml]
-        obs_f = _mh_log_or(
-            *_strata_counts([df_[mf.index(m)] for m in common], [ef[mf.index(m)] for m in common])
-        )
-        obs_l = _mh_log_or(
-            *_strata_counts([dl[ml.index(m)] for m in common], [el[ml.index(m)] for m in common])
-        )
-        obs = obs_l - obs_f
-        # without a driven or an encoding unit among the mice of a stage, that stage's
-        # log odds ratio is undefined (only the 0.5 corrections): no difference to test
-        empty = [
-            f"no {what} unit in {st}"
-            for st, dd, ee, mm in ((first, df_, ef, mf), (last, dl, el, ml))
-            for what, arrays in (("driven", dd), ("encoding", ee))
-            if not any(arrays[mm.index(m)].any() for m in common)
-        ]
-        if not common:
-            empty = [f"no mouse in both {first} and {last}"]
-        # stage labels permuted among the unit observations of each mouse
-        pooled = []
-        for m in common:
-            x = np.concatenate([df_[mf.index(m)], dl[ml.index(m)]])
-            y = np.concatenate([ef[mf.index(m)], el[ml.index(m)]])
-            nf = df_[mf.index(m)].size
-            pooled.append((x, y, nf))
-        A_f = np.zeros((n_perm, len(common)))
-        A_l = np.zeros((n_perm, len(common)))
-        cnt = {
-            k: np.zeros((n_perm, len(common))) for k in ("ndf", "nef", "nf", "ndl", "nel", "nl")
-        }
-        for k, (x, y, nf) in enumerate(pooled):
-            lab = rng.permuted(np.tile(np.arange(x.size) < nf, (n_perm, 1)), axis=1)
-            A_f[:, k] = (lab & x & y).sum(1)
-            A_l[:, k] = (~lab & x & y).sum(1)
-            cnt["ndf"][:, k] = (lab & x).sum(1)
-            cnt["nef"][:, k] = (lab & y).sum(1)
-            cnt["nf"][:, k] = nf
-            cnt["ndl"][:, k] = (~lab & x).sum(1)
-            cnt["nel"][:, k] = (~lab & y).sum(1)
-            cnt["nl"][:, k] = x.size - nf
-
-        def mh(A, nd, ne, n):
-            B, C, D = nd - A, ne - A, n - nd - ne + A
-            return np.log((np.sum(A * D / n, 1) + 0.5) / (np.sum(B * C / n, 1) + 0.5))
-
-        null = mh(A_l, cnt["ndl"], cnt["nel"], cnt["nl"]) - mh(
-            A_f, cnt["ndf"], cnt["nef"], cnt["nf"]
-        )
-        p_pooled = float((1 + np.sum(np.abs(null) >= abs(obs) - 1e-12)) / (1 + n_perm))
-        tp = table[table["population"] == pop]
-        lf = tp[tp["stage"] == first].set_index("subject")
-        ll = tp[tp["stage"] == last].set_index("subject")
-        paired = [
-            m for m in common if bool(lf.loc[m, "informative"]) and bool(ll.loc[m, "informative"])
-        ]
-        dlor = np.array(
-            [ll.loc[m, "log_odds_ratio"] - lf.loc[m, "log_odds_ratio"] for m in paired], float
-        )
-        if empty:
-            obs, p_pooled = math.nan, math.nan
-        untestable = f"{pop}: " + "; ".join(empty) if empty else ""
-        diff = {
-            "population": pop,
-            "stage_from": first,
-            "stage_to": last,
-            "ratio_of_odds_ratios": math.exp(obs),
-            "log_or_difference": obs,
-            "p_pooled": p_pooled,
-            "mean_log_or_difference": float(dlor.mean()) if dlor.size else math.nan,
-            "p_mice": sign_flip_test(dlor, "greater") if dlor.size else math.nan,
-            "p_mice_two_sided": sign_flip_test(dlor) if dlor.size else math.nan,
-            "n_mice": int(dlor.size),
-        }
-
+        diff, untestable = _stage_difference(data, table, pop, stages[0], stages[-1], n_perm, rng)
     if not diff and not untestable:
         untestable = f"{pop}: no units classified in both {stages[0]} and {stages[-1]}"
+    return _OverlapTables(table, units, stage_tab, diff, untestable, pop, stages)
 
-    # ------------------------------------------------------------------ figure
-    fig, axes = new_figure(1, 1, width=max(4.5, 1.8 * len(stages)), height=3.4)
-    ax = axes[0, 0]
-    for i, st in enumerate(stages):
-        t = table[(table["population"] == pop) & (table["stage"] == st)]
-        s_ = stage_tab[(stage_tab["population"] == pop) & (stage_tab["stage"] == st)]
-        if s_.empty:
-            continue
-        ax.bar(i, np.log2(s_["odds_ratio_mh"].iloc[0]), 0.6, color="#6baed6")
-        inf = t["informative"].to_numpy(bool)
-        ax.plot(np.full(inf.sum(), i), t["log_odds_ratio"][inf] / np.log(2), "k.", ms=5)
-        ax.text(i, 0.1, f"p={s_['p_pooled'].iloc[0]:.2g}", ha="center", fontsize=8)
-    ax.axhline(0, color="0.5", lw=0.5)
-    ax.set_xticks(range(len(stages)), stages)
-    ax.set_ylabel("log2 odds ratio (driven x encoding)")
-    ax.set_title(
-        f"{pop}: driven x encoding units\n(bar: Mantel-Haenszel; dots: mice)",
-        fontsize=9,
-    )
 
+def _summarise_overlap(tables: _OverlapTables, n_perm: int) -> dict:
+    """Headline numbers of :func:`encoding_overlap` (keys documented there)."""
+    pop, diff = tables.population, tables.difference
     stage_summary = {
         r["stage"]: {
             "population": r["population"],
@@ -800,23 +890,28 @@ def encoding_overlap(
             "n_encoding": int(r["n_encoding"]),
             "n_units": int(r["n_units"]),
         }
-        for r in stage_tab.to_dict("records")
+        for r in tables.stages_table.to_dict("records")
         if r["population"] == pop
     }
-    summary = {
+    return {
         "population": pop,
         "stages": stage_summary,
         "difference": {k: (fnum(v) if isinstance(v, float) else v) for k, v in diff.items()},
         "testable": bool(diff) and not math.isnan(diff.get("p_pooled", math.nan)),
-        "untestable_reason": untestable,
+        "untestable_reason": tables.untestable,
         "n_perm": int(n_perm),
     }
+
+
+def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool) -> str:
+    """The paragraph of :func:`encoding_overlap`: tests, units of inference, results."""
+    pop, diff, untestable = tables.population, tables.difference, tables.untestable
     st_txt = "; ".join(
         f"{st}: MH odds ratio {v['odds_ratio']:.2f} (pooled p = {v['p_pooled']:.3g}), mean "
         f"per-mouse log OR {v['mean_log_or']:.2f} over {v['n_informative']} informative mice "
         f"(sign-flip p = {v['p_mice']:.3g}); {v['n_driven']} driven, {v['n_encoding']} "
         f"encoding of {v['n_units']} units"
-        for st, v in stage_summary.items()
+        for st, v in summary["stages"].items()
     )
     diff_txt = (
         f"{diff['stage_to']} vs {diff['stage_from']}: ratio of odds ratios "
@@ -828,7 +923,7 @@ def encoding_overlap(
         if untestable
         else "no stage comparison"
     )
-    description = (
+    return (
         f"Overlap of stimulation-driven {pop} units with units encoding the shared movement "
         "representation (unit_encoding: cross-validated R^2 from the lagged shared latents, "
         + (
@@ -839,19 +934,11 @@ def encoding_overlap(
         )
         + ", BH-FDR within mice), per stage. Pooled test: "
         "Mantel-Haenszel odds ratio with mice as strata, driven labels permuted among the "
-        f"units of each mouse ({n_perm} permutations, two-sided) -- units are treated as "
-        "exchangeable within a mouse, so this p-value concerns these mice and units, not "
-        "the population of animals; the stage difference permutes stage labels among the "
-        "unit observations of each mouse (the same tracked neuron can enter both stages). "
-        "Mice as the unit: per-mouse log odds ratios (Haldane correction; mice without "
-        "driven or encoding units excluded), exact sign-flip tests (with n mice the "
+        f"units of each mouse ({summary['n_perm']} permutations, two-sided) -- units are "
+        "treated as exchangeable within a mouse, so this p-value concerns these mice and "
+        "units, not the population of animals; the stage difference permutes stage labels "
+        "among the unit observations of each mouse (the same tracked neuron can enter both "
+        "stages). Mice as the unit: per-mouse log odds ratios (Haldane correction; mice "
+        "without driven or encoding units excluded), exact sign-flip tests (with n mice the "
         "smallest one-sided p is 2^-n). " + st_txt + ". " + diff_txt + "."
-    )
-    return AnalysisResult(
-        name="encoding_overlap",
-        table=table,
-        figure=fig,
-        summary=summary,
-        description=description,
-        tables={"units": units, "unit_encoding": encoding_table, "stages": stage_tab},
     )

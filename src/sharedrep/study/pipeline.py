@@ -1,8 +1,15 @@
-"""Run every learning-study analysis in order: :func:`run_study`."""
+"""Run every learning-study analysis in order: :func:`run_study`.
+
+The study is a declarative plan (``_PLAN``: name, analysis, arguments drawn from the
+settings and the results so far, or the reason it is skipped) run by a short loop. It may
+import ``sharedrep.data`` and the other ``sharedrep.study`` modules (never
+``sharedrep.app``).
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 from sharedrep.data.session import SessionCollection
 from sharedrep.study._common import (
@@ -121,6 +128,182 @@ def _skipped(name: str, why: str) -> AnalysisResult:
     )
 
 
+@dataclass
+class _Run:
+    """What the analyses of one :func:`run_study` call share.
+
+    Attributes
+    ----------
+    collection : SessionCollection
+    cfg : dict
+        Resolved settings (:func:`resolve_settings`).
+    model : ShaReD
+        Template of every fit (cloned by the analyses).
+    progress : rich.progress.Progress or False
+        Where the analyses show their own progress.
+    results : dict of str to AnalysisResult
+        The analyses run so far, in order.
+    """
+
+    collection: SessionCollection
+    cfg: dict
+    model: object
+    progress: object = False
+    results: dict = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        """Seed of the analyses (``random_state``; 0 when unset)."""
+        return int(self.cfg["random_state"] or 0)
+
+    @property
+    def common(self) -> dict:
+        """Keyword arguments every stage-wise analysis takes."""
+        return dict(days_per_stage=self.cfg["days_per_stage"], random_state=self.seed)
+
+    def cells(self) -> dict:
+        """Selection and fitting keywords of the population x stage analyses."""
+        return dict(
+            populations=self.cfg["populations"],
+            stages=self.cfg["stages"],
+            model=self.model,
+            within_trials=self.cfg["within_trials"],
+            progress=self.progress,
+            **self.common,
+        )
+
+
+def _model_of(cfg: dict):
+    """The ShaReD template described by the settings' model keys."""
+    keys = ("n_shared", "alpha", "alphas", "lags", "behavior_metric", "cv", "selection")
+    return make_model(**{k: cfg[k] for k in keys}, random_state=cfg["random_state"])
+
+
+def _behaviour_args(r: _Run):
+    """Arguments of the behavioural analyses (learning curves, silencing)."""
+    return (r.collection,), dict(lever=r.cfg["lever"], random_state=r.seed)
+
+
+def _encoding_args(r: _Run):
+    """Arguments of :func:`~sharedrep.study.encoding_by_population`."""
+    cfg = r.cfg
+    kw = dict(
+        n_perm=cfg["n_permutations"],
+        n_boot=cfg["n_bootstrap"],
+        n_perm_groups=cfg["n_perm_groups"],
+        min_shift=cfg["min_shift"],
+        n_jobs=cfg["n_jobs"],
+    )
+    return (r.collection,), {**kw, **r.cells()}
+
+
+def _representation_args(r: _Run):
+    """Arguments of :func:`~sharedrep.study.shared_representation`."""
+    return (r.collection,), r.cells()
+
+
+def _lag_args(r: _Run):
+    """Arguments of :func:`~sharedrep.study.lag_profiles`."""
+    return (r.collection, r.cfg["profile_lags"]), r.cells()
+
+
+def _stimulation_args(r: _Run):
+    """Arguments of :func:`~sharedrep.study.stimulation_responses`."""
+    return (r.collection,), dict(fdr=r.cfg["fdr"], population=r.cfg["stim_population"])
+
+
+def _unit_args(r: _Run) -> dict:
+    """Keywords of the unit-level encoding classification."""
+    return dict(
+        model=r.model,
+        fdr=r.cfg["fdr"],
+        whole_trials=r.cfg["unit_whole_trials"],
+        progress=r.progress,
+        **r.common,
+    )
+
+
+def _overlap_args(r: _Run):
+    """Arguments of :func:`~sharedrep.study.encoding_overlap`; why not, without stimulation."""
+    stim = r.results["stimulation_responses"]
+    if not len(stim.table):
+        return "no stimulation trials"
+    kw = dict(n_perm_units=r.cfg["n_perm_units"], n_perm=r.cfg["n_perm_overlap"])
+    return (r.collection, stim.table), {**kw, **_unit_args(r)}
+
+
+def _encoding_units(r: _Run):
+    """Unit-encoding table: from the overlap analysis, else of ``activation_population``."""
+    if len(r.results["stimulation_responses"].table):
+        return r.results["encoding_overlap"].tables["unit_encoding"]
+    pop = r.cfg["activation_population"]
+    if pop is None:
+        return None
+    return unit_encoding_table(
+        r.collection,
+        populations=[pop],
+        stages=r.cfg["stages"],
+        n_perm=r.cfg["n_perm_units"],
+        **_unit_args(r),
+    )
+
+
+def _activation_args(r: _Run):
+    """Arguments of :func:`~sharedrep.study.selective_activation`; why not, without units."""
+    enc_table = _encoding_units(r)
+    if enc_table is None or not len(enc_table):
+        return (
+            "no unit-encoding table (no stimulation sessions and no activation_population setting)"
+        )
+    return (r.collection, enc_table), r.common
+
+
+#: The study, in order: (name, analysis, arguments from the run so far or why it is skipped).
+_PLAN = (
+    ("learning_curves", learning_curves, _behaviour_args),
+    ("encoding_by_population", encoding_by_population, _encoding_args),
+    ("shared_representation", shared_representation, _representation_args),
+    ("lag_profiles", lag_profiles, _lag_args),
+    ("stimulation_responses", stimulation_responses, _stimulation_args),
+    ("encoding_overlap", encoding_overlap, _overlap_args),
+    ("selective_activation", selective_activation, _activation_args),
+    ("silencing_effects", silencing_effects, _behaviour_args),
+)
+
+
+def _progress_bar():
+    """A started, transient rich progress bar (description, bar, count, elapsed time)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    )
+    bar.start()
+    return bar
+
+
+def _run_one(name: str, func, arguments) -> AnalysisResult:
+    """Run one analysis (or make its skipped result) and record its wall time (s)."""
+    t0 = time.perf_counter()
+    with naming(f"analysis {name}"):
+        if isinstance(arguments, str):
+            res = _skipped(name, arguments)
+        else:
+            res = func(*arguments[0], **arguments[1])
+    res.summary["runtime_s"] = round(time.perf_counter() - t0, 3)
+    return res
+
+
 @single_blas
 def run_study(
     collection: SessionCollection, settings: dict | None = None, progress=True
@@ -166,156 +349,18 @@ def run_study(
         In the order of :data:`ANALYSES`.
     """
     cfg = resolve_settings(collection, settings)
-    model = make_model(
-        n_shared=cfg["n_shared"],
-        alpha=cfg["alpha"],
-        alphas=cfg["alphas"],
-        lags=cfg["lags"],
-        behavior_metric=cfg["behavior_metric"],
-        cv=cfg["cv"],
-        selection=cfg["selection"],
-        random_state=cfg["random_state"],
-    )
-    seed = int(cfg["random_state"] or 0)
-    common = dict(days_per_stage=cfg["days_per_stage"], random_state=seed)
-    bar = None
-    if progress:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        bar = Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            transient=True,
-        )
-        bar.start()
-    results: dict[str, AnalysisResult] = {}
+    bar = _progress_bar() if progress else None
+    run = _Run(collection, cfg, _model_of(cfg), bar if bar is not None else False)
     try:
         top = bar.add_task("study", total=len(ANALYSES)) if bar is not None else None
-        sub = bar if bar is not None else False
-
-        def run(name, fn):
+        for name, func, arguments in _PLAN:
+            args = arguments(run)
             if bar is not None:
                 bar.update(top, description=f"study: {name}")
-            t0 = time.perf_counter()
-            with naming(f"analysis {name}"):
-                res = fn()
-            res.summary["runtime_s"] = round(time.perf_counter() - t0, 3)
-            results[name] = res
+            run.results[name] = _run_one(name, func, args)
             if bar is not None:
                 bar.advance(top)
-            return res
-
-        run(
-            "learning_curves",
-            lambda: learning_curves(collection, lever=cfg["lever"], random_state=seed),
-        )
-        run(
-            "encoding_by_population",
-            lambda: encoding_by_population(
-                collection,
-                n_perm=cfg["n_permutations"],
-                n_boot=cfg["n_bootstrap"],
-                populations=cfg["populations"],
-                stages=cfg["stages"],
-                model=model,
-                n_perm_groups=cfg["n_perm_groups"],
-                within_trials=cfg["within_trials"],
-                min_shift=cfg["min_shift"],
-                n_jobs=cfg["n_jobs"],
-                progress=sub,
-                **common,
-            ),
-        )
-        run(
-            "shared_representation",
-            lambda: shared_representation(
-                collection,
-                populations=cfg["populations"],
-                stages=cfg["stages"],
-                model=model,
-                within_trials=cfg["within_trials"],
-                progress=sub,
-                **common,
-            ),
-        )
-        run(
-            "lag_profiles",
-            lambda: lag_profiles(
-                collection,
-                cfg["profile_lags"],
-                populations=cfg["populations"],
-                stages=cfg["stages"],
-                model=model,
-                within_trials=cfg["within_trials"],
-                progress=sub,
-                **common,
-            ),
-        )
-        stim = run(
-            "stimulation_responses",
-            lambda: stimulation_responses(
-                collection, fdr=cfg["fdr"], population=cfg["stim_population"]
-            ),
-        )
-        if len(stim.table):
-            ov = run(
-                "encoding_overlap",
-                lambda: encoding_overlap(
-                    collection,
-                    stim.table,
-                    model=model,
-                    n_perm_units=cfg["n_perm_units"],
-                    fdr=cfg["fdr"],
-                    n_perm=cfg["n_perm_overlap"],
-                    whole_trials=cfg["unit_whole_trials"],
-                    progress=sub,
-                    **common,
-                ),
-            )
-            enc_table = ov.tables["unit_encoding"]
-        else:
-            run("encoding_overlap", lambda: _skipped("encoding_overlap", "no stimulation trials"))
-            enc_table = None
-            pop = cfg["activation_population"]
-            if pop is not None:
-                enc_table = unit_encoding_table(
-                    collection,
-                    populations=[pop],
-                    stages=cfg["stages"],
-                    model=model,
-                    n_perm=cfg["n_perm_units"],
-                    fdr=cfg["fdr"],
-                    whole_trials=cfg["unit_whole_trials"],
-                    progress=sub,
-                    **common,
-                )
-        if enc_table is not None and len(enc_table):
-            run(
-                "selective_activation",
-                lambda: selective_activation(collection, enc_table, **common),
-            )
-        else:
-            run(
-                "selective_activation",
-                lambda: _skipped(
-                    "selective_activation",
-                    "no unit-encoding table (no stimulation sessions and no "
-                    "activation_population setting)",
-                ),
-            )
-        run(
-            "silencing_effects",
-            lambda: silencing_effects(collection, lever=cfg["lever"], random_state=seed),
-        )
     finally:
         if bar is not None:
             bar.stop()
-    return results
+    return run.results

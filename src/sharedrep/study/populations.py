@@ -4,21 +4,28 @@ For every population and stage the mice are aligned with ShaReD (one subject per
 the days of the stage concatenated, stimulation and silencing samples removed). The
 headline statistic is the pooled held-out R^2 of the first shared dimension predicted
 from neural activity (cross-validated over trials), with a bootstrap-over-mice interval
-(:func:`sharedrep.inference.stats.bootstrap_subjects`) and a circular-shift permutation p-value
-(:func:`sharedrep.inference.stats.permutation_test`). Stages and populations are compared with
-:func:`sharedrep.inference.stats.compare_groups` (relabelling of mice).
+(:func:`sharedrep.inference.bootstrap.bootstrap_subjects`) and a circular-shift permutation p-value
+(:func:`sharedrep.inference.permutation.permutation_test`). Stages and populations are compared
+with :func:`sharedrep.inference.groups.compare_groups` (relabelling of mice).
+The analysis is compute (private helpers returning tables) -> plot
+(:mod:`sharedrep.study.figures`) -> summarise -> describe. This module may import
+``sharedrep.data``, ``sharedrep.inference``, ``sharedrep.utils`` and ``sharedrep.study``'s
+``_common``, ``_result`` and ``figures``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from sharedrep.data.session import SessionCollection
-from sharedrep.inference.stats import bootstrap_subjects, compare_groups, permutation_test
+from sharedrep.inference.bootstrap import bootstrap_subjects
+from sharedrep.inference.groups import compare_groups
+from sharedrep.inference.permutation import permutation_test
 from sharedrep.study._common import (
     Steps,
     check_choice,
@@ -27,7 +34,6 @@ from sharedrep.study._common import (
     fnum,
     make_model,
     naming,
-    new_figure,
     ordered_stages,
     quiet,
     select_days,
@@ -36,6 +42,7 @@ from sharedrep.study._common import (
     ttest_p,
 )
 from sharedrep.study._result import AnalysisResult
+from sharedrep.study.figures import plot_encoding_by_population
 
 __all__ = ["encoding_by_population", "fit_cells"]
 
@@ -96,6 +103,7 @@ def fit_cells(
 
 
 def _seed(random_state: int, i: int) -> int:
+    """Independent seed number ``i`` derived from ``random_state`` (SeedSequence)."""
     return int(np.random.SeedSequence([int(random_state), i]).generate_state(1)[0])
 
 
@@ -127,7 +135,7 @@ def encoding_by_population(
     bootstrap over mice (``n_boot`` resamples, full refit). The unit of inference is the
     mouse; with fewer than 8 mice the bootstrap interval is descriptive (too narrow).
 
-    **Comparisons** (:func:`sharedrep.inference.stats.compare_groups`, mice relabelled between
+    **Comparisons** (:func:`sharedrep.inference.groups.compare_groups`, mice relabelled between
     the two groups, full refits, two-sided on the difference of held-out R^2): every
     population, last vs first stage (e.g. expert vs novice); every pair of populations
     in the last stage. The same mice appear in both groups, a pairing this test ignores:
@@ -193,6 +201,65 @@ def encoding_by_population(
         within_trials=within_trials,
         skipped=skipped,
     )
+    tables = _compute_encoding(
+        model,
+        cells,
+        n_perm=n_perm,
+        n_boot=n_boot,
+        n_perm_groups=n_perm_groups,
+        min_shift=min_shift,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+    figure = plot_encoding_by_population(
+        tables.table, tables.subjects, tables.populations, tables.stages
+    )
+    summary = _summarise_encoding(
+        tables, n_perm=n_perm, n_boot=n_boot, n_perm_groups=n_perm_groups, skipped=skipped
+    )
+    return AnalysisResult(
+        name="encoding_by_population",
+        table=tables.table,
+        figure=figure,
+        summary=summary,
+        description=_describe_encoding(summary, tables.table, days_per_stage),
+        tables={"subjects": tables.subjects, "comparisons": tables.comparisons},
+    )
+
+
+_COMPARISON_COLUMNS = [
+    "kind",
+    "group_a",
+    "group_b",
+    "score_a",
+    "score_b",
+    "difference",
+    "p_value",
+    "n_perm",
+    "exact",
+    "similarity",
+    "p_similarity",
+    "paired_difference",
+    "p_paired",
+    "p_paired_signflip",
+    "n_paired",
+]
+
+
+@dataclass
+class _EncodingTables:
+    """Tables computed by :func:`encoding_by_population` (see its Returns section)."""
+
+    table: pd.DataFrame
+    subjects: pd.DataFrame
+    comparisons: pd.DataFrame
+    populations: list
+    stages: list
+
+
+def _comparison_plan(cells: dict) -> tuple[list, list, list]:
+    """Populations, stages and ``(kind, cell_a, cell_b)`` comparisons of the fitted cells."""
     pops = list(dict.fromkeys(p for p, _ in cells))
     stg = ordered_stages(s for _, s in cells)
     comparisons = []
@@ -203,54 +270,106 @@ def encoding_by_population(
     last = stg[-1]
     for a, b in itertools.combinations([p for p in pops if (p, last) in cells], 2):
         comparisons.append(("population", (a, last), (b, last)))
+    return pops, stg, comparisons
 
+
+def _cell_row(pop: str, st: str, args, perm, boot, n_perm: int, n_boot: int) -> dict:
+    """One row of the cell table from the permutation and bootstrap results of a cell."""
+    return {
+        "population": pop,
+        "stage": st,
+        "n_subjects": len(args),
+        "n_units": int(sum(x.shape[1] for x in args.neural)),
+        "n_samples": int(sum(x.shape[0] for x in args.neural)),
+        "score": float(perm.observed[0]),
+        "ci_low": float(boot.score_ci[0, 0]),
+        "ci_high": float(boot.score_ci[1, 0]),
+        "p_value": float(perm.p_values[0]),
+        "null_mean": float(np.mean(perm.null[:, 0])),
+        "null_q95": float(np.quantile(perm.null[:, 0], 0.95)),
+        "alpha": float(perm.alpha),
+        "n_perm": int(n_perm),
+        "n_boot": int(n_boot),
+    }
+
+
+def _fit_cell(model, args, *, n_perm, n_boot, min_shift, n_jobs, random_state, i):
+    """Permutation test and subject bootstrap of cell number ``i`` (full refits)."""
+    perm = permutation_test(
+        model,
+        args.neural,
+        args.behavior,
+        args.groups,
+        n_perm=n_perm,
+        min_shift=min_shift,
+        n_jobs=n_jobs,
+        random_state=_seed(random_state, 2 * i),
+        progress=False,
+    )
+    boot = bootstrap_subjects(
+        model,
+        args.neural,
+        args.behavior,
+        args.groups,
+        n_boot=n_boot,
+        random_state=_seed(random_state, 2 * i + 1),
+        n_jobs=n_jobs,
+        progress=False,
+    )
+    return perm, boot
+
+
+def _comparison_row(kind: str, ca: tuple, cb: tuple, gc, per_mouse: dict) -> dict:
+    """One row of the comparison table: the group comparison and the paired tests over mice.
+
+    ``per_mouse`` maps each cell to ``{mouse: held-out R^2}``; the paired difference is
+    taken over the mice present in both cells.
+    """
+    ma, mb = per_mouse[ca], per_mouse[cb]
+    paired = np.array([ma[m] - mb[m] for m in ma if m in mb], dtype=float)
+    return {
+        "kind": kind,
+        "group_a": "/".join(ca),
+        "group_b": "/".join(cb),
+        "score_a": float(gc.score_a[0]),
+        "score_b": float(gc.score_b[0]),
+        "difference": float(gc.difference[0]),
+        "p_value": float(gc.p_values[0]),
+        "n_perm": int(gc.n_perm),
+        "exact": bool(gc.exact),
+        "similarity": float(gc.similarity),
+        "p_similarity": float(gc.p_similarity),
+        "paired_difference": float(paired.mean()) if paired.size else math.nan,
+        "p_paired": ttest_p(paired),
+        "p_paired_signflip": sign_flip_test(paired),
+        "n_paired": int(paired.size),
+    }
+
+
+def _compute_encoding(
+    model, cells: dict, *, n_perm, n_boot, n_perm_groups, min_shift, random_state, n_jobs, progress
+) -> _EncodingTables:
+    """Fit, test and bootstrap every cell, then compare the cells (tables only)."""
+    pops, stg, comparisons = _comparison_plan(cells)
     rows, subj_rows, comp_rows = [], [], []
     per_mouse: dict = {}
     with Steps(progress, "encoding", len(cells) + len(comparisons)) as steps, quiet():
         for i, ((pop, st), args) in enumerate(cells.items()):
             with naming(f"{pop} / {st}", args.subjects):
-                perm = permutation_test(
+                perm, boot = _fit_cell(
                     model,
-                    args.neural,
-                    args.behavior,
-                    args.groups,
+                    args,
                     n_perm=n_perm,
+                    n_boot=n_boot,
                     min_shift=min_shift,
                     n_jobs=n_jobs,
-                    random_state=_seed(random_state, 2 * i),
-                    progress=False,
-                )
-                boot = bootstrap_subjects(
-                    model,
-                    args.neural,
-                    args.behavior,
-                    args.groups,
-                    n_boot=n_boot,
-                    random_state=_seed(random_state, 2 * i + 1),
-                    n_jobs=n_jobs,
-                    progress=False,
+                    random_state=random_state,
+                    i=i,
                 )
             fitted = perm.model
             ia = fitted.cv_results_["best_index"][0]
             per_subject = fitted.cv_results_["r2_subject_dim"][ia, :, 0]
-            rows.append(
-                {
-                    "population": pop,
-                    "stage": st,
-                    "n_subjects": len(args),
-                    "n_units": int(sum(x.shape[1] for x in args.neural)),
-                    "n_samples": int(sum(x.shape[0] for x in args.neural)),
-                    "score": float(perm.observed[0]),
-                    "ci_low": float(boot.score_ci[0, 0]),
-                    "ci_high": float(boot.score_ci[1, 0]),
-                    "p_value": float(perm.p_values[0]),
-                    "null_mean": float(np.mean(perm.null[:, 0])),
-                    "null_q95": float(np.quantile(perm.null[:, 0], 0.95)),
-                    "alpha": float(perm.alpha),
-                    "n_perm": int(n_perm),
-                    "n_boot": int(n_boot),
-                }
-            )
+            rows.append(_cell_row(pop, st, args, perm, boot, n_perm, n_boot))
             per_mouse[(pop, st)] = dict(zip(args.subjects, map(float, per_subject), strict=True))
             for s, v in zip(args.subjects, per_subject, strict=True):
                 subj_rows.append({"population": pop, "stage": st, "subject": s, "score": float(v)})
@@ -268,100 +387,37 @@ def encoding_by_population(
                     random_state=_seed(random_state, 1000 + j),
                     progress=False,
                 )
-            ma, mb = per_mouse[ca], per_mouse[cb]
-            paired = np.array([ma[m] - mb[m] for m in ma if m in mb], dtype=float)
-            comp_rows.append(
-                {
-                    "kind": kind,
-                    "group_a": "/".join(ca),
-                    "group_b": "/".join(cb),
-                    "score_a": float(gc.score_a[0]),
-                    "score_b": float(gc.score_b[0]),
-                    "difference": float(gc.difference[0]),
-                    "p_value": float(gc.p_values[0]),
-                    "n_perm": int(gc.n_perm),
-                    "exact": bool(gc.exact),
-                    "similarity": float(gc.similarity),
-                    "p_similarity": float(gc.p_similarity),
-                    "paired_difference": float(paired.mean()) if paired.size else math.nan,
-                    "p_paired": ttest_p(paired),
-                    "p_paired_signflip": sign_flip_test(paired),
-                    "n_paired": int(paired.size),
-                }
-            )
+            comp_rows.append(_comparison_row(kind, ca, cb, gc, per_mouse))
             steps.advance(f"{'/'.join(ca)} vs {'/'.join(cb)}")
-
-    table = pd.DataFrame(rows)
-    subjects = pd.DataFrame(subj_rows)
-    comp = pd.DataFrame(
-        comp_rows,
-        columns=[
-            "kind",
-            "group_a",
-            "group_b",
-            "score_a",
-            "score_b",
-            "difference",
-            "p_value",
-            "n_perm",
-            "exact",
-            "similarity",
-            "p_similarity",
-            "paired_difference",
-            "p_paired",
-            "p_paired_signflip",
-            "n_paired",
-        ],
+    return _EncodingTables(
+        table=pd.DataFrame(rows),
+        subjects=pd.DataFrame(subj_rows),
+        comparisons=pd.DataFrame(comp_rows, columns=_COMPARISON_COLUMNS),
+        populations=pops,
+        stages=stg,
     )
+
+
+def _best_significant(best_key: str, cells_summary: dict, best_vs: dict) -> bool:
+    """The best cell is significant and wins every comparison it is in (see Returns)."""
+    return bool(
+        best_vs
+        and cells_summary[best_key]["p_value"] <= 0.05
+        and all(
+            _comparison_test(v)[0] <= 0.05
+            and (_comparison_test(v)[1] > 0) == k.startswith(best_key + " vs ")
+            for k, v in best_vs.items()
+        )
+    )
+
+
+def _summarise_encoding(
+    tables: _EncodingTables, *, n_perm, n_boot, n_perm_groups, skipped
+) -> dict:
+    """Headline numbers of :func:`encoding_by_population` (keys documented there)."""
+    table = tables.table
     best = table.loc[table["score"].idxmax()]
     best_key = f"{best['population']}/{best['stage']}"
-
-    # ------------------------------------------------------------------ figure
-    fig, axes = new_figure(1, 1, width=max(4.0, 1.3 * len(pops) * len(stg)), height=3.4)
-    ax = axes[0, 0]
-    width = 0.8 / len(stg)
-    colors = ["#9ecae1", "#fdae6b", "#e6550d", "#756bb1", "#31a354"]
-    for k, st in enumerate(stg):
-        for i, pop in enumerate(pops):
-            r = table[(table["population"] == pop) & (table["stage"] == st)]
-            if r.empty:
-                continue
-            x = i + (k - (len(stg) - 1) / 2) * width
-            r = r.iloc[0]
-            ax.bar(
-                x,
-                r["score"],
-                width * 0.9,
-                color=colors[k % len(colors)],
-                label=st if i == 0 else None,
-            )
-            ax.errorbar(
-                x,
-                r["score"],
-                yerr=[
-                    [max(0.0, r["score"] - r["ci_low"])],
-                    [max(0.0, r["ci_high"] - r["score"])],
-                ],
-                color="k",
-                capsize=2,
-                lw=1,
-            )
-            ax.plot([x - width * 0.4, x + width * 0.4], [r["null_q95"]] * 2, color="0.3", ls=":")
-            s = subjects[(subjects["population"] == pop) & (subjects["stage"] == st)]
-            ax.plot(np.full(len(s), x), s["score"], ".", color="0.2", ms=3)
-            stars = "*" if r["p_value"] <= 0.05 else ""
-            ax.text(x, max(r["ci_high"], r["score"]) + 0.02, stars, ha="center")
-    ax.set_xticks(range(len(pops)), pops)
-    ax.set_ylabel("held-out R$^2$ (shared dim. 1)")
-    ax.axhline(0, color="0.5", lw=0.5)
-    ax.legend(frameon=False, fontsize=8)
-    ax.set_title(
-        "Encoding of the shared movement representation\n(bars: bootstrap CI over mice; "
-        "dotted: 95% of the permutation null)",
-        fontsize=9,
-    )
-
-    # ------------------------------------------------------------------ summary
     cells_summary = {
         f"{r['population']}/{r['stage']}": {
             "score": fnum(r["score"]),
@@ -381,44 +437,41 @@ def encoding_by_population(
             "n_paired": int(r["n_paired"]),
             "kind": r["kind"],
         }
-        for r in comp.to_dict("records")
+        for r in tables.comparisons.to_dict("records")
     }
     best_vs = {
         k: v
         for k, v in comp_summary.items()
         if k.startswith(best_key + " vs ") or k.endswith(" vs " + best_key)
     }
-    summary = {
+    return {
         "cells": cells_summary,
         "best": best_key,
         "best_score": fnum(best["score"]),
         "best_comparisons": best_vs,
-        "best_significant": bool(
-            best_vs
-            and cells_summary[best_key]["p_value"] <= 0.05
-            and all(
-                _comparison_test(v)[0] <= 0.05
-                and (_comparison_test(v)[1] > 0) == k.startswith(best_key + " vs ")
-                for k, v in best_vs.items()
-            )
-        ),
+        "best_significant": _best_significant(best_key, cells_summary, best_vs),
         "comparisons": comp_summary,
         "n_perm": int(n_perm),
         "n_boot": int(n_boot),
         "n_perm_groups": int(n_perm_groups),
         "skipped_cells": skipped,
     }
+
+
+def _describe_encoding(summary: dict, table: pd.DataFrame, days_per_stage) -> str:
+    """The paragraph of :func:`encoding_by_population`: method, unit of inference, results."""
     cell_txt = "; ".join(
         f"{k}: R^2 = {v['score']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}], p = {v['p_value']:.3g}"
-        for k, v in cells_summary.items()
+        for k, v in summary["cells"].items()
     )
     comp_txt = "; ".join(
         f"{k}: difference {v['difference']:+.3f}, p = {v['p_value']:.3g} (paired over "
         f"{v['n_paired']} mice: t-test p = {v['p_paired']:.3g}, sign-flip p = "
         f"{v['p_paired_signflip']:.3g})"
-        for k, v in comp_summary.items()
+        for k, v in summary["comparisons"].items()
     )
     n_mice = int(table["n_subjects"].max())
+    n_perm, n_boot = summary["n_perm"], summary["n_boot"]
     description = (
         "ShaReD was fitted per population and learning stage with the mice as subjects "
         f"(up to {n_mice} mice; {days_per_stage or 'all'} day(s) per stage; "
@@ -427,25 +480,19 @@ def encoding_by_population(
         f"p-value: circular-shift permutation test with full refits ({n_perm} permutations; "
         "whole-trial shifts of each mouse's behaviour); 95% interval: bootstrap over mice "
         f"({n_boot} resamples; descriptive with fewer than 8 mice). Mice are the unit of "
-        "inference throughout. " + cell_txt + ". Best: " + best_key + ". Comparisons "
-        f"(permutation of mouse labels between groups, {n_perm_groups} relabellings, "
-        "two-sided; conservative because the same mice are in both groups; the paired "
-        "tests use the per-mouse held-out R^2 of the mice present in both groups): "
-        + (comp_txt if comp_txt else "none")
-        + "."
+        "inference throughout. " + cell_txt + ". Best: " + summary["best"] + ". Comparisons "
+        f"(permutation of mouse labels between groups, {summary['n_perm_groups']} "
+        "relabellings, two-sided; conservative because the same mice are in both groups; "
+        "the paired tests use the per-mouse held-out R^2 of the mice present in both "
+        "groups): " + (comp_txt if comp_txt else "none") + "."
     )
     if math.isnan(summary["best_score"]):
         description += " (No finite score.)"
-    if skipped:
-        description += " Not fitted (fewer than 2 mice): " + "; ".join(skipped) + "."
-    return AnalysisResult(
-        name="encoding_by_population",
-        table=table,
-        figure=fig,
-        summary=summary,
-        description=description,
-        tables={"subjects": subjects, "comparisons": comp},
-    )
+    if summary["skipped_cells"]:
+        description += (
+            " Not fitted (fewer than 2 mice): " + "; ".join(summary["skipped_cells"]) + "."
+        )
+    return description
 
 
 def _comparison_test(comparison: dict) -> tuple[float, float]:
@@ -454,7 +501,7 @@ def _comparison_test(comparison: dict) -> tuple[float, float]:
     When the same mice contribute to both cells (``n_paired >= 3``), the paired t-test over
     mice is the appropriate test (each mouse is its own control); otherwise the
     permutation of subject labels between the cells
-    (:func:`sharedrep.inference.stats.compare_groups`).
+    (:func:`sharedrep.inference.groups.compare_groups`).
     """
     if comparison.get("n_paired", 0) >= 3 and np.isfinite(comparison.get("p_paired", np.nan)):
         return float(comparison["p_paired"]), float(comparison["paired_difference"])

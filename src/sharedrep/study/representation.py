@@ -2,11 +2,12 @@
 
 For every population and stage the mice are aligned with ShaReD exactly as in
 :func:`~sharedrep.study.encoding_by_population` (same cells, same cleaning, same model
-template: :func:`~sharedrep.study.populations.fit_cells`). Two things are shown per cell:
-the loadings of the shared axes on the behaviour features (pooled-standardised units,
-signs aligned to a reference cell so that cells are comparable), and the shared latent
-predicted from each mouse's neural activity (:meth:`sharedrep.ShaReD.transform`) around
-movement onset, averaged over the mouse's trials.
+template: :func:`~sharedrep.study.populations.fit_cells`); the loadings of the shared axes
+(sign-aligned to a reference cell) and the latents predicted from each mouse's neural
+activity around movement onset are tabulated by private compute steps, drawn by
+:func:`sharedrep.study.figures.plot_shared_representation`, summarised and described. It
+may import ``sharedrep.utils``, ``sharedrep.data``, ``sharedrep.core`` and the other
+``sharedrep.study`` modules (never ``sharedrep.app``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from sharedrep.study._common import (
     make_model,
     nanmean_rows,
     nanmedian,
-    new_figure,
     ordered_stages,
     quiet,
     select_days,
@@ -36,6 +36,7 @@ from sharedrep.study._common import (
 )
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.behavior import trial_measures
+from sharedrep.study.figures import plot_shared_representation
 from sharedrep.study.populations import fit_cells
 
 __all__ = ["shared_representation"]
@@ -101,6 +102,278 @@ def _peak(times: np.ndarray, values: np.ndarray) -> tuple[float, float]:
         return math.nan, math.nan
     j = int(np.argmax(np.where(ok, values, -np.inf)))
     return float(times[j]), float(values[j])
+
+
+def _check_window(window) -> None:
+    """Refuse a window that is not ``(start, stop)`` with ``start < stop`` (seconds)."""
+    if not (len(window) == 2 and window[0] < window[1]):
+        raise ValueError(f"window must be (start, stop) with start < stop; got {window!r}")
+
+
+def _used_sessions(collection: SessionCollection, cells: dict, days_per_stage):
+    """The cleaned sessions (stimulation and silencing samples removed) the cells' fits use.
+
+    Returns
+    -------
+    SessionCollection
+        The sessions of :func:`~sharedrep.study._common.select_days` on the encoding
+        sessions that some cell uses, in that order (name, analysis and source kept).
+    """
+    clean = select_days(encoding_sessions(collection), days_per_stage)
+    used = {sid for args in cells.values() for ids in args.session_ids for sid in ids}
+    return SessionCollection(
+        [s for s in clean if s.session_id in used],
+        name=clean.name,
+        analysis=clean.analysis,
+        source=clean.source,
+    )
+
+
+def _fit_cells(cells: dict, model, progress) -> dict:
+    """``{(population, stage): fitted ShaReD}``: ``model`` cloned per cell, mice as subjects."""
+    fitted = {}
+    with Steps(progress, "representation", len(cells)) as steps, quiet():
+        for (pop, st), args in cells.items():
+            fitted[(pop, st)] = clone(model).fit(args.neural, args.behavior, groups=args.groups)
+            steps.advance(f"{pop}/{st}")
+    return fitted
+
+
+def _reference_cell(cells: dict, r2: dict) -> tuple:
+    """The cell whose first latent is best predicted (held-out R^2); the first cell if none is."""
+    finite = [k for k in cells if np.isfinite(r2[k])]
+    return max(finite, key=lambda k: r2[k]) if finite else next(iter(cells))
+
+
+def _lever_row(ref_args, sessions: dict) -> int | None:
+    """Row of the lever-position feature among the reference cell's behaviour features.
+
+    ``None`` when there is no lever feature (the axes are then oriented by their largest
+    loading).
+    """
+    first = sessions[ref_args.session_ids[0][0]]
+    try:
+        return ref_args.behavior_names.index(first.behavior_names[lever_index(first)])
+    except ValueError:  # no lever feature: orient by the largest loading
+        return None
+
+
+def _aligned_signs(fitted: dict, ref_key: tuple, lever: int | None) -> dict:
+    """``{cell: signs (n_shared,)}`` aligning every cell's axes to the oriented reference axes."""
+    ref = fitted[ref_key].shared_axes_
+    ref_axes = ref * _orientation(ref, lever)
+    signs = {}
+    for key, m in fitted.items():
+        k = min(m.shared_axes_.shape[1], ref_axes.shape[1])
+        sg = np.ones(m.shared_axes_.shape[1])
+        sg[:k] = np.where(np.sum(m.shared_axes_[:, :k] * ref_axes[:, :k], axis=0) < 0, -1.0, 1.0)
+        signs[key] = sg
+    return signs
+
+
+def _loading_rows(pop: str, st: str, axes: np.ndarray, names) -> list[dict]:
+    """Rows of the loadings table of one cell (``axes``: features x dimensions, sign-aligned)."""
+    return [
+        {
+            "population": pop,
+            "stage": st,
+            "dimension": d + 1,
+            "feature": name,
+            "loading": float(axes[f, d]),
+        }
+        for d in range(axes.shape[1])
+        for f, name in enumerate(names)
+    ]
+
+
+def _session_windows(m, i: int, s, onset, usable, sign, *, window, rate, within_trials):
+    """Shared latents of one session cut around its usable trials' movement onsets.
+
+    Returns
+    -------
+    aligned : ndarray of shape (n_usable_trials, n_times, n_shared)
+        Sign-aligned latents (NaN outside the trial, and outside trials when
+        ``within_trials``).
+    rel : ndarray of shape (n_times,)
+        Seconds relative to movement onset.
+    """
+    z, rows = m.transform(s.neural, subject=i, groups=s.groups(), return_rows=True)
+    full = np.full((s.n_samples, z.shape[1]), np.nan)
+    full[rows] = z * sign
+    if within_trials:
+        full[s.trial_ids() < 0] = np.nan
+    aligned, rel = align_to_events(
+        full, s.timestamps, onset[usable], window=window, sampling_rate=rate
+    )
+    start = s.trials["start_time"].to_numpy(float)[usable]
+    stop = s.trials["stop_time"].to_numpy(float)[usable]
+    absolute = onset[usable][:, None] + rel[None, :]
+    aligned[(absolute < start[:, None]) | (absolute >= stop[:, None])] = np.nan
+    return aligned, rel
+
+
+def _mouse_trajectory(m, i: int, session_ids, sessions, onsets, sign, **kw):
+    """Mean over one mouse's usable trials of the shared latents around movement onset.
+
+    Returns
+    -------
+    traj : ndarray of shape (n_times, n_shared) or None
+        ``None`` when the mouse has no usable trial.
+    rel : ndarray of shape (n_times,) or None
+        Seconds relative to movement onset.
+    n_trials : int
+        Trials with data in the first latent.
+    """
+    windows, rel = [], None
+    for sid in session_ids:
+        onset, usable = onsets[sid]
+        if usable.any():
+            aligned, rel = _session_windows(m, i, sessions[sid], onset, usable, sign, **kw)
+            windows.append(aligned)
+    if not windows:
+        return None, rel, 0
+    w = np.concatenate(windows)  # (trials, time, k)
+    n_tr = int(np.sum(np.any(np.isfinite(w[..., 0]), axis=1)))
+    return nanmean_rows(w, axis=0), rel, n_tr
+
+
+def _trajectory_rows(pop, st, subj, rel, traj, n_tr) -> list[dict]:
+    """Rows of the trajectories table of one mouse (``traj``: times x dimensions)."""
+    return [
+        {
+            "population": pop,
+            "stage": st,
+            "subject": subj,
+            "dimension": d + 1,
+            "time_s": float(t_s),
+            "latent": float(v),
+            "n_trials": n_tr,
+        }
+        for d in range(traj.shape[1])
+        for t_s, v in zip(rel, traj[:, d], strict=True)
+    ]
+
+
+def _cell_row(pop, st, args, m, r2: float, rel, per_subject: dict) -> dict:
+    """One row of the cells table: fit, and peak of the mean (over mice) of latent 1."""
+    if per_subject:
+        mean = nanmean_rows(np.stack([v[:, 0] for v in per_subject.values()]), axis=0)
+        peak_t, peak_v = _peak(rel, mean)
+        subject_peaks = [_peak(rel, v[:, 0])[0] for v in per_subject.values()]
+    else:
+        peak_t, peak_v, subject_peaks = math.nan, math.nan, []
+    return {
+        "population": pop,
+        "stage": st,
+        "n_subjects": len(args),
+        "alpha": float(m.alpha_),
+        "heldout_r2": r2,
+        "peak_time_s": peak_t,
+        "peak_latent": peak_v,
+        "median_subject_peak_s": nanmedian(subject_peaks),
+        "subject_peaks_s": subject_peaks,
+    }
+
+
+def _representation_tables(cells, fitted, signs, r2, clean, *, window, within_trials):
+    """Loadings, per-mouse trajectories and per-cell rows of every cell.
+
+    Returns
+    -------
+    dict
+        ``"loadings"``, ``"trajectories"`` and ``"cells"`` (DataFrames, documented in
+        :func:`shared_representation`) and ``"cell_rows"`` (the cells' rows, with each
+        mouse's peak time ``subject_peaks_s``).
+    """
+    sessions = {s.session_id: s for s in clean}
+    onsets = _onsets(clean)
+    rates = [s.sampling_rate for s in clean if np.isfinite(s.sampling_rate)]
+    kw = dict(window=window, rate=float(np.median(rates)), within_trials=within_trials)
+    load_rows, traj_rows, cell_rows = [], [], []
+    for (pop, st), args in cells.items():
+        m, sign = fitted[(pop, st)], signs[(pop, st)]
+        load_rows += _loading_rows(pop, st, m.shared_axes_ * sign, args.behavior_names)
+        per_subject, rel = {}, None
+        for i, subj in enumerate(args.subjects):
+            traj, r, n_tr = _mouse_trajectory(
+                m, i, args.session_ids[i], sessions, onsets, sign, **kw
+            )
+            if traj is None:
+                continue
+            rel, per_subject[subj] = r, traj
+            traj_rows += _trajectory_rows(pop, st, subj, rel, traj, n_tr)
+        cell_rows.append(_cell_row(pop, st, args, m, r2[(pop, st)], rel, per_subject))
+    return {
+        "loadings": pd.DataFrame(load_rows, columns=_LOAD_COLUMNS),
+        "trajectories": pd.DataFrame(traj_rows, columns=_TRAJ_COLUMNS),
+        "cells": pd.DataFrame(cell_rows).drop(columns="subject_peaks_s"),
+        "cell_rows": cell_rows,
+    }
+
+
+def _stage_angles(fitted: dict, cells: dict) -> dict:
+    """``{population: {stages, angles_deg, max_angle_deg}}``: first vs last stage's axes."""
+    angles = {}
+    for p in dict.fromkeys(p for p, _ in cells):
+        stg = ordered_stages(s for q, s in cells if q == p)
+        if len(stg) < 2:
+            continue
+        a, b = fitted[(p, stg[0])].shared_axes_, fitted[(p, stg[-1])].shared_axes_
+        ang = _principal_angles_deg(a, b)
+        angles[p] = {"stages": [stg[0], stg[-1]], "angles_deg": ang, "max_angle_deg": max(ang)}
+    return angles
+
+
+def _summarise(tables: dict, fitted: dict, cells: dict, ref_key: tuple, window) -> dict:
+    """Headline numbers: reference cell, per-cell fit and peaks, stage angles, window."""
+    cells_summary = {
+        f"{r['population']}/{r['stage']}": {
+            "heldout_r2": fnum(r["heldout_r2"]),
+            "peak_time_s": fnum(r["peak_time_s"]),
+            "peak_latent": fnum(r["peak_latent"]),
+            "median_subject_peak_s": fnum(r["median_subject_peak_s"]),
+            "subject_peaks_s": [fnum(x) for x in r["subject_peaks_s"]],
+            "n_subjects": int(r["n_subjects"]),
+        }
+        for r in tables["cell_rows"]
+    }
+    return {
+        "reference": "/".join(ref_key),
+        "cells": cells_summary,
+        "angles": _stage_angles(fitted, cells),
+        "window_s": [float(window[0]), float(window[1])],
+    }
+
+
+def _describe(cells_table: pd.DataFrame, summary: dict, days_per_stage, window) -> str:
+    """One paragraph: the fits, the sign alignment, the trajectories and the results."""
+    n_mice = int(cells_table["n_subjects"].max())
+    cell_txt = "; ".join(
+        f"{k}: held-out R^2 = {v['heldout_r2']:.3f}, mean latent peaks at "
+        f"{v['peak_time_s']:+.2f} s (median over mice {v['median_subject_peak_s']:+.2f} s, "
+        f"{v['n_subjects']} mice)"
+        for k, v in summary["cells"].items()
+    )
+    angle_txt = "; ".join(
+        f"{p} {a['stages'][0]} vs {a['stages'][1]}: {a['max_angle_deg']:.1f} deg"
+        for p, a in summary["angles"].items()
+    )
+    return (
+        "ShaReD was fitted per population and learning stage with the mice as subjects "
+        f"(up to {n_mice} mice; {days_per_stage or 'all'} day(s) per stage; stimulation and "
+        "silencing trials removed), as for the encoding analysis. The loadings of the "
+        "shared axes on the behaviour features are in pooled-standardised units; axis "
+        f"signs were aligned to the reference cell {summary['reference']} (best held-out "
+        "R^2, oriented so that its lever loading is positive). The first shared latent was "
+        "predicted from each mouse's neural activity and averaged over its trials around "
+        f"movement onset ({window[0]:+.1f} to {window[1]:+.1f} s; stimulation and silencing "
+        "trials excluded): one trajectory per mouse, the mouse being the unit of inference "
+        "(cells are summarised over mice; no test is made here). "
+        + cell_txt
+        + ". Largest principal angle between the first and last stage's shared axes: "
+        + (angle_txt if angle_txt else "not computable (one stage)")
+        + "."
+    )
 
 
 @single_blas
@@ -172,8 +445,7 @@ def shared_representation(
     """
     if model is None:
         model = make_model(random_state=random_state)
-    if not (len(window) == 2 and window[0] < window[1]):
-        raise ValueError(f"window must be (start, stop) with start < stop; got {window!r}")
+    _check_window(window)
     cells = fit_cells(
         collection,
         populations,
@@ -181,238 +453,23 @@ def shared_representation(
         days_per_stage=days_per_stage,
         within_trials=within_trials,
     )
-    clean = select_days(encoding_sessions(collection), days_per_stage)
-    used = {sid for args in cells.values() for ids in args.session_ids for sid in ids}
-    clean = SessionCollection(
-        [s for s in clean if s.session_id in used],
-        name=clean.name,
-        analysis=clean.analysis,
-        source=clean.source,
-    )
+    clean = _used_sessions(collection, cells, days_per_stage)
     sessions = {s.session_id: s for s in clean}
-    onsets = _onsets(clean)
-    rates = [s.sampling_rate for s in clean if np.isfinite(s.sampling_rate)]
-    rate = float(np.median(rates))
-
-    # ------------------------------------------------------------------ fits
-    fitted = {}
-    with Steps(progress, "representation", len(cells)) as steps, quiet():
-        for (pop, st), args in cells.items():
-            fitted[(pop, st)] = clone(model).fit(args.neural, args.behavior, groups=args.groups)
-            steps.advance(f"{pop}/{st}")
+    fitted = _fit_cells(cells, model, progress)
     r2 = {key: _heldout_r2(m) for key, m in fitted.items()}
-    finite = [k for k in cells if np.isfinite(r2[k])]
-    ref_key = max(finite, key=lambda k: r2[k]) if finite else next(iter(cells))
-    ref_args = cells[ref_key]
-    first = sessions[ref_args.session_ids[0][0]]
-    try:
-        lever = ref_args.behavior_names.index(first.behavior_names[lever_index(first)])
-    except ValueError:  # no lever feature: orient by the largest loading
-        lever = None
-    ref_axes = fitted[ref_key].shared_axes_ * _orientation(fitted[ref_key].shared_axes_, lever)
-    signs = {}
-    for key, m in fitted.items():
-        k = min(m.shared_axes_.shape[1], ref_axes.shape[1])
-        sg = np.ones(m.shared_axes_.shape[1])
-        sg[:k] = np.where(np.sum(m.shared_axes_[:, :k] * ref_axes[:, :k], axis=0) < 0, -1.0, 1.0)
-        signs[key] = sg
-
-    # ------------------------------------------------------------------ tables
-    load_rows, traj_rows, cell_rows = [], [], []
-    rel = None
-    mean_traj = {}
-    subj_traj = {}
-    for (pop, st), args in cells.items():
-        m = fitted[(pop, st)]
-        axes = m.shared_axes_ * signs[(pop, st)]
-        for d in range(axes.shape[1]):
-            for f, name in enumerate(args.behavior_names):
-                load_rows.append(
-                    {
-                        "population": pop,
-                        "stage": st,
-                        "dimension": d + 1,
-                        "feature": name,
-                        "loading": float(axes[f, d]),
-                    }
-                )
-        per_subject = {}
-        for i, subj in enumerate(args.subjects):
-            windows = []
-            for sid in args.session_ids[i]:
-                s = sessions[sid]
-                onset, usable = onsets[sid]
-                if not usable.any():
-                    continue
-                z, rows = m.transform(s.neural, subject=i, groups=s.groups(), return_rows=True)
-                full = np.full((s.n_samples, z.shape[1]), np.nan)
-                full[rows] = z * signs[(pop, st)]
-                tid = s.trial_ids()
-                if within_trials:
-                    full[tid < 0] = np.nan
-                aligned, rel = align_to_events(
-                    full, s.timestamps, onset[usable], window=window, sampling_rate=rate
-                )
-                start = s.trials["start_time"].to_numpy(float)[usable]
-                stop = s.trials["stop_time"].to_numpy(float)[usable]
-                absolute = onset[usable][:, None] + rel[None, :]
-                aligned[(absolute < start[:, None]) | (absolute >= stop[:, None])] = np.nan
-                windows.append(aligned)
-            if not windows:
-                continue
-            w = np.concatenate(windows)  # (trials, time, k)
-            traj = nanmean_rows(w, axis=0)  # (time, k)
-            n_tr = int(np.sum(np.any(np.isfinite(w[..., 0]), axis=1)))
-            per_subject[subj] = traj
-            for d in range(traj.shape[1]):
-                for t_s, v in zip(rel, traj[:, d], strict=True):
-                    traj_rows.append(
-                        {
-                            "population": pop,
-                            "stage": st,
-                            "subject": subj,
-                            "dimension": d + 1,
-                            "time_s": float(t_s),
-                            "latent": float(v),
-                            "n_trials": n_tr,
-                        }
-                    )
-        subj_traj[(pop, st)] = per_subject
-        if per_subject:
-            stack = np.stack([v[:, 0] for v in per_subject.values()])
-            mean_traj[(pop, st)] = nanmean_rows(stack, axis=0)
-            peak_t, peak_v = _peak(rel, mean_traj[(pop, st)])
-            subject_peaks = [_peak(rel, v[:, 0])[0] for v in per_subject.values()]
-        else:
-            peak_t, peak_v, subject_peaks = math.nan, math.nan, []
-        cell_rows.append(
-            {
-                "population": pop,
-                "stage": st,
-                "n_subjects": len(args),
-                "alpha": float(m.alpha_),
-                "heldout_r2": r2[(pop, st)],
-                "peak_time_s": peak_t,
-                "peak_latent": peak_v,
-                "median_subject_peak_s": nanmedian(subject_peaks),
-                "subject_peaks_s": subject_peaks,
-            }
-        )
-    table = pd.DataFrame(load_rows, columns=_LOAD_COLUMNS)
-    trajectories = pd.DataFrame(traj_rows, columns=_TRAJ_COLUMNS)
-    cells_table = pd.DataFrame(cell_rows).drop(columns="subject_peaks_s")
-
-    # ------------------------------------------------------------------ summary
-    pops = list(dict.fromkeys(p for p, _ in cells))
-    angles = {}
-    for p in pops:
-        stg = ordered_stages(s for q, s in cells if q == p)
-        if len(stg) < 2:
-            continue
-        a, b = fitted[(p, stg[0])].shared_axes_, fitted[(p, stg[-1])].shared_axes_
-        ang = _principal_angles_deg(a, b)
-        angles[p] = {"stages": [stg[0], stg[-1]], "angles_deg": ang, "max_angle_deg": max(ang)}
-    cells_summary = {
-        f"{r['population']}/{r['stage']}": {
-            "heldout_r2": fnum(r["heldout_r2"]),
-            "peak_time_s": fnum(r["peak_time_s"]),
-            "peak_latent": fnum(r["peak_latent"]),
-            "median_subject_peak_s": fnum(r["median_subject_peak_s"]),
-            "subject_peaks_s": [fnum(x) for x in r["subject_peaks_s"]],
-            "n_subjects": int(r["n_subjects"]),
-        }
-        for r in cell_rows
-    }
-    ref_name = "/".join(ref_key)
-    summary = {
-        "reference": ref_name,
-        "cells": cells_summary,
-        "angles": angles,
-        "window_s": [float(window[0]), float(window[1])],
-    }
-
-    # ------------------------------------------------------------------ figure
-    keys = list(cells)
-    fig, ax = new_figure(2, len(keys), width=3.0, height=2.9)
-    names = list(ref_args.behavior_names)
-    for c, key in enumerate(keys):
-        top, bottom = ax[0, c], ax[1, c]
-        sub = table[(table["population"] == key[0]) & (table["stage"] == key[1])]
-        k = int(sub["dimension"].max())
-        if k == 1:
-            vals = sub.set_index("feature").loc[names, "loading"].to_numpy()
-            top.barh(range(len(names)), vals, color=np.where(vals >= 0, "#e6550d", "#3182bd"))
-            top.axvline(0, color="0.5", lw=0.5)
-            top.set_xlabel("loading (dim. 1)")
-        else:
-            grid = sub.pivot(index="feature", columns="dimension", values="loading").loc[names]
-            lim = float(np.nanmax(np.abs(grid.to_numpy()))) or 1.0
-            top.imshow(grid.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-            top.set_xticks(range(k), [str(d) for d in range(1, k + 1)])
-            top.set_xlabel("shared dimension")
-        top.set_yticks(range(len(names)), names if c == 0 else [""] * len(names), fontsize=7)
-        if k == 1:
-            top.invert_yaxis()
-        top.set_title(f"{key[0]} / {key[1]}" + (" (ref.)" if key == ref_key else ""), fontsize=9)
-        for subj, v in subj_traj.get(key, {}).items():
-            bottom.plot(rel, v[:, 0], lw=0.8, alpha=0.7, label=subj)
-        if key in mean_traj:
-            bottom.plot(rel, mean_traj[key], color="k", lw=2, label="mean")
-        bottom.axvline(0, color="0.4", lw=0.8, ls="--")
-        bottom.axhline(0, color="0.6", lw=0.5)
-        bottom.set_xlabel("time from movement onset (s)")
-        if c == 0:
-            bottom.set_ylabel("shared latent 1 (from neural)")
-            bottom.legend(frameon=False, fontsize=6)
-    lim = float(np.nanmax(np.abs(table["loading"].to_numpy()))) if len(table) else 0.0
-    curves = [v[:, 0] for per in subj_traj.values() for v in per.values()]
-    curves = np.concatenate(curves) if curves else np.zeros(0)
-    curves = curves[np.isfinite(curves)]
-    for c in range(len(keys)):
-        if lim > 0 and not ax[0, c].images:
-            ax[0, c].set_xlim(-1.1 * lim, 1.1 * lim)
-        if curves.size:
-            pad = 0.05 * (curves.max() - curves.min() or 1.0)
-            ax[1, c].set_ylim(curves.min() - pad, curves.max() + pad)
-    fig.suptitle(
-        "Shared axes (top: loadings, pooled-standardised, signs aligned to the reference "
-        "cell) and latent 1 around movement onset (bottom: one line per mouse)",
-        fontsize=9,
+    ref_key = _reference_cell(cells, r2)
+    signs = _aligned_signs(fitted, ref_key, _lever_row(cells[ref_key], sessions))
+    tables = _representation_tables(
+        cells, fitted, signs, r2, clean, window=window, within_trials=within_trials
     )
-
-    # ------------------------------------------------------------------ description
-    n_mice = int(cells_table["n_subjects"].max())
-    cell_txt = "; ".join(
-        f"{k}: held-out R^2 = {v['heldout_r2']:.3f}, mean latent peaks at "
-        f"{v['peak_time_s']:+.2f} s (median over mice {v['median_subject_peak_s']:+.2f} s, "
-        f"{v['n_subjects']} mice)"
-        for k, v in cells_summary.items()
-    )
-    angle_txt = "; ".join(
-        f"{p} {a['stages'][0]} vs {a['stages'][1]}: {a['max_angle_deg']:.1f} deg"
-        for p, a in angles.items()
-    )
-    description = (
-        "ShaReD was fitted per population and learning stage with the mice as subjects "
-        f"(up to {n_mice} mice; {days_per_stage or 'all'} day(s) per stage; stimulation and "
-        "silencing trials removed), as for the encoding analysis. The loadings of the "
-        "shared axes on the behaviour features are in pooled-standardised units; axis "
-        f"signs were aligned to the reference cell {ref_name} (best held-out R^2, oriented "
-        "so that its lever loading is positive). The first shared latent was predicted "
-        "from each mouse's neural activity and averaged over its trials around movement "
-        f"onset ({window[0]:+.1f} to {window[1]:+.1f} s; stimulation and silencing trials "
-        "excluded): one trajectory per mouse, the mouse being the unit of inference "
-        "(cells are summarised over mice; no test is made here). "
-        + cell_txt
-        + ". Largest principal angle between the first and last stage's shared axes: "
-        + (angle_txt if angle_txt else "not computable (one stage)")
-        + "."
-    )
+    summary = _summarise(tables, fitted, cells, ref_key, window)
+    figure = plot_shared_representation(tables["loadings"], tables["trajectories"], ref_key)
+    description = _describe(tables["cells"], summary, days_per_stage, window)
     return AnalysisResult(
         name="shared_representation",
-        table=table,
-        figure=fig,
+        table=tables["loadings"],
+        figure=figure,
         summary=summary,
         description=description,
-        tables={"trajectories": trajectories, "cells": cells_table},
+        tables={"trajectories": tables["trajectories"], "cells": tables["cells"]},
     )

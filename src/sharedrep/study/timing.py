@@ -6,11 +6,16 @@ movement by ``l`` frames). The per-mouse held-out R^2 of the first shared dimens
 traces a lag profile; its peak is the lead of that population. The shift of the peak
 between the first and the last stage (e.g. novice -> expert) gets a bootstrap interval
 over mice.
+The analysis is compute (private helpers returning tables) -> plot
+(:mod:`sharedrep.study.figures`) -> summarise -> describe. This module may import
+``sharedrep.data``, ``sharedrep.utils`` and ``sharedrep.study``'s ``_common``, ``_result``,
+``figures`` and ``populations``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,13 +26,13 @@ from sharedrep.study._common import (
     Steps,
     fnum,
     make_model,
-    new_figure,
     ordered_stages,
     quiet,
     sign_flip_test,
     single_blas,
 )
 from sharedrep.study._result import AnalysisResult
+from sharedrep.study.figures import plot_lag_profiles
 from sharedrep.study.populations import fit_cells
 
 __all__ = ["lag_profiles"]
@@ -179,55 +184,109 @@ def lag_profiles(
         within_trials=within_trials,
         skipped=skipped,
     )
-    failed: dict = {}  # lags whose fit failed, per cell (e.g. lag windows longer than trials)
     cell_rates = {key: _cell_rate(collection, key, args) for key, args in cells.items()}
     distinct = _distinct_rates(cell_rates.values())
     rate = distinct[0] if len(distinct) == 1 else math.nan
+    tables = _compute_lags(
+        model,
+        cells,
+        lags,
+        cell_rates,
+        n_boot=n_boot,
+        ci=ci,
+        random_state=random_state,
+        progress=progress,
+    )
+    figure = plot_lag_profiles(tables.table, tables.peaks, tables.populations, tables.stages)
+    summary = _summarise_lags(tables, lags, cell_rates, rate, n_boot, skipped)
+    return AnalysisResult(
+        name="lag_profiles",
+        table=tables.table,
+        figure=figure,
+        summary=summary,
+        description=_describe_lags(summary, tables.failed, ci),
+        tables={"pooled": tables.pooled, "peaks": tables.peaks, "shifts": tables.shifts},
+    )
 
+
+_SHIFT_COLUMNS = [
+    "population",
+    "stage_from",
+    "stage_to",
+    "shift",
+    "shift_s",
+    "ci_low",
+    "ci_high",
+    "ci_low_s",
+    "ci_high_s",
+    "p_signflip",
+    "n_subjects",
+]
+
+
+@dataclass
+class _LagTables:
+    """Tables computed by :func:`lag_profiles` and the facts their summary needs.
+
+    ``curves`` maps ``(population, stage)`` to ``(mice, scores)``, ``scores`` of shape
+    (n_mice, n_lags); ``failed`` maps ``"pop / stage"`` to ``[(lag, message), ...]``.
+    """
+
+    table: pd.DataFrame
+    pooled: pd.DataFrame
+    peaks: pd.DataFrame
+    shifts: pd.DataFrame
+    curves: dict
+    failed: dict
+    populations: list
+    stages: list
+
+
+def _fit_lag(model, args, lag: int):
+    """ShaReD with the single lag ``lag`` fitted on one cell; its per-mouse and pooled R^2.
+
+    Returns ``(per_mouse, pooled)``: the held-out R^2 of dimension 1 of every mouse,
+    shape (n_mice,), and pooled over the mice (float).
+    """
+    m = clone(model).set_params(lags=[int(lag)])
+    m.fit(args.neural, args.behavior, groups=args.groups)
+    ia = m.cv_results_["best_index"][0]
+    return m.cv_results_["r2_subject_dim"][ia, :, 0], float(m.cv_results_["r2_dim"][ia, 0])
+
+
+def _fit_lag_curves(model, cells: dict, lags: np.ndarray, cell_rates: dict, progress):
+    """Per-mouse lag profiles of every cell.
+
+    Returns ``(table, pooled, curves, failed)``: the long per-mouse table, the pooled
+    table, ``{cell: (mice, scores (n_mice, n_lags))}`` and the lags whose fit failed.
+    """
     rows, pooled_rows = [], []
     curves: dict = {}
+    failed: dict = {}  # lags whose fit failed, per cell (e.g. lag windows longer than trials)
     with Steps(progress, "lag profiles", len(cells) * lags.size) as steps, quiet():
         for (pop, st), args in cells.items():
             rate_c = cell_rates[(pop, st)]
             per = np.full((len(args), lags.size), np.nan)
             for j, lag in enumerate(lags):
-                m = clone(model).set_params(lags=[int(lag)])
                 try:
-                    m.fit(args.neural, args.behavior, groups=args.groups)
+                    per[:, j], score = _fit_lag(model, args, lag)
                 except ValueError as exc:
                     failed.setdefault(f"{pop} / {st}", []).append((int(lag), str(exc)))
                     steps.advance(f"{pop}/{st} lag {lag}")
                     continue
-                ia = m.cv_results_["best_index"][0]
-                per[:, j] = m.cv_results_["r2_subject_dim"][ia, :, 0]
-                pooled_rows.append(
-                    {
-                        "population": pop,
-                        "stage": st,
-                        "lag": int(lag),
-                        "lag_s": lag / rate_c,
-                        "score": float(m.cv_results_["r2_dim"][ia, 0]),
-                    }
-                )
+                cell = {"population": pop, "stage": st, "lag": int(lag), "lag_s": lag / rate_c}
+                pooled_rows.append({**cell, "score": score})
                 steps.advance(f"{pop}/{st} lag {lag}")
             curves[(pop, st)] = (list(args.subjects), per)
             for i, subj in enumerate(args.subjects):
                 for j, lag in enumerate(lags):
-                    rows.append(
-                        {
-                            "population": pop,
-                            "stage": st,
-                            "lag": int(lag),
-                            "lag_s": lag / rate_c,
-                            "subject": subj,
-                            "score": float(per[i, j]),
-                        }
-                    )
-    table = pd.DataFrame(rows)
-    pooled = pd.DataFrame(pooled_rows)
+                    cell = {"population": pop, "stage": st, "lag": int(lag), "lag_s": lag / rate_c}
+                    rows.append({**cell, "subject": subj, "score": float(per[i, j])})
+    return pd.DataFrame(rows), pd.DataFrame(pooled_rows), curves, failed
 
-    rng = np.random.default_rng(random_state)
-    q = [(1 - ci) / 2, (1 + ci) / 2]
+
+def _peak_table(curves: dict, lags, cell_rates: dict, rng, n_boot: int, q: list) -> pd.DataFrame:
+    """Peak lag of each cell's mean profile, with a bootstrap-over-mice interval (frames)."""
     peak_rows = []
     for (pop, st), (subj, per) in curves.items():
         mean = _mean_rows(per)
@@ -249,108 +308,83 @@ def lag_profiles(
                 "n_subjects": len(subj),
             }
         )
-    peaks = pd.DataFrame(peak_rows)
+    return pd.DataFrame(peak_rows)
 
-    stg = ordered_stages(s for _, s in curves)
-    pops = list(dict.fromkeys(p for p, _ in curves))
+
+def _paired_profiles(curves: dict, pop: str, first: str, last: str):
+    """The profiles of the mice present in both stages: ``(mice, A, B)`` (rows aligned)."""
+    sa, pa = curves[(pop, first)]
+    sb, pb = curves[(pop, last)]
+    common = [s for s in sa if s in sb]
+    return common, pa[[sa.index(s) for s in common]], pb[[sb.index(s) for s in common]]
+
+
+def _shift_row(pop, first, last, curves, lags, cell_rates, rng, n_boot, q) -> dict | None:
+    """Peak shift ``first -> last`` of one population over its paired mice (None: < 2 mice)."""
+    common, A, B = _paired_profiles(curves, pop, first, last)
+    if len(common) < 2:
+        return None
+    # lags in seconds per stage: the stages may be imaged at different rates
+    ra, rb = cell_rates[(pop, first)], cell_rates[(pop, last)]
+    same_rate = _same_rate(ra, rb)
+    if same_rate:  # one rate: the shift in seconds is the shift in frames / rate
+        ra = rb = (ra + rb) / 2
+    lags_a, lags_b = lags / ra, lags / rb
+
+    def shift_of(rows_a, rows_b):
+        """Shift in frames and in seconds of the peaks of two sets of rows."""
+        pa_, pb_ = _peak(rows_a, lags), _peak(rows_b, lags)
+        return pb_ - pa_, _peak(rows_b, lags_b) - _peak(rows_a, lags_a)
+
+    obs, obs_s = shift_of(_mean_rows(A), _mean_rows(B))
+    draws = rng.integers(0, len(common), size=(n_boot, len(common)))
+    boot = np.array([shift_of(_mean_rows(A[d]), _mean_rows(B[d])) for d in draws])
+    boot = boot.reshape(-1, 2)
+    boot_f, boot_s = boot[np.isfinite(boot[:, 0]), 0], boot[np.isfinite(boot[:, 1]), 1]
+    lo, hi = np.quantile(boot_f, q) if boot_f.size else (math.nan, math.nan)
+    lo_s, hi_s = np.quantile(boot_s, q) if boot_s.size else (math.nan, math.nan)
+    per_mouse_s = np.array([shift_of(A[i], B[i])[1] for i in range(len(common))])
+    if not same_rate:
+        # a shift in frames mixes two frame durations: only seconds are reported
+        obs, lo, hi = math.nan, math.nan, math.nan
+    values = [obs, obs_s, lo, hi, lo_s, hi_s, sign_flip_test(per_mouse_s)]
+    return {
+        "population": pop,
+        "stage_from": first,
+        "stage_to": last,
+        **dict(zip(_SHIFT_COLUMNS[3:10], map(float, values), strict=True)),
+        "n_subjects": len(common),
+    }
+
+
+def _shift_table(curves, pops, stg, lags, cell_rates, rng, n_boot, q) -> pd.DataFrame:
+    """Peak shift from the first to the last stage of every population (paired mice)."""
     shift_rows = []
     if len(stg) >= 2:
         first, last = stg[0], stg[-1]
         for pop in pops:
             if (pop, first) not in curves or (pop, last) not in curves:
                 continue
-            sa, pa = curves[(pop, first)]
-            sb, pb = curves[(pop, last)]
-            common = [s for s in sa if s in sb]
-            if len(common) < 2:
-                continue
-            A = pa[[sa.index(s) for s in common]]
-            B = pb[[sb.index(s) for s in common]]
-            # lags in seconds per stage: the stages may be imaged at different rates
-            ra, rb = cell_rates[(pop, first)], cell_rates[(pop, last)]
-            same_rate = _same_rate(ra, rb)
-            if same_rate:  # one rate: the shift in seconds is the shift in frames / rate
-                ra = rb = (ra + rb) / 2
-            lags_a, lags_b = lags / ra, lags / rb
+            row = _shift_row(pop, first, last, curves, lags, cell_rates, rng, n_boot, q)
+            if row is not None:
+                shift_rows.append(row)
+    return pd.DataFrame(shift_rows, columns=_SHIFT_COLUMNS)
 
-            def shift_of(rows_a, rows_b, _la=lags_a, _lb=lags_b):
-                """Shift in frames and in seconds of the peaks of two sets of rows."""
-                pa_, pb_ = _peak(rows_a, lags), _peak(rows_b, lags)
-                return pb_ - pa_, _peak(rows_b, _lb) - _peak(rows_a, _la)
 
-            obs, obs_s = shift_of(_mean_rows(A), _mean_rows(B))
-            draws = rng.integers(0, len(common), size=(n_boot, len(common)))
-            boot = np.array([shift_of(_mean_rows(A[d]), _mean_rows(B[d])) for d in draws])
-            boot = boot.reshape(-1, 2)
-            boot_f, boot_s = boot[np.isfinite(boot[:, 0]), 0], boot[np.isfinite(boot[:, 1]), 1]
-            lo, hi = np.quantile(boot_f, q) if boot_f.size else (math.nan, math.nan)
-            lo_s, hi_s = np.quantile(boot_s, q) if boot_s.size else (math.nan, math.nan)
-            per_mouse_s = np.array([shift_of(A[i], B[i])[1] for i in range(len(common))])
-            if not same_rate:
-                # a shift in frames mixes two frame durations: only seconds are reported
-                obs, lo, hi = math.nan, math.nan, math.nan
-            shift_rows.append(
-                {
-                    "population": pop,
-                    "stage_from": first,
-                    "stage_to": last,
-                    "shift": float(obs),
-                    "shift_s": float(obs_s),
-                    "ci_low": float(lo),
-                    "ci_high": float(hi),
-                    "ci_low_s": float(lo_s),
-                    "ci_high_s": float(hi_s),
-                    "p_signflip": sign_flip_test(per_mouse_s),
-                    "n_subjects": len(common),
-                }
-            )
-    shifts = pd.DataFrame(
-        shift_rows,
-        columns=[
-            "population",
-            "stage_from",
-            "stage_to",
-            "shift",
-            "shift_s",
-            "ci_low",
-            "ci_high",
-            "ci_low_s",
-            "ci_high_s",
-            "p_signflip",
-            "n_subjects",
-        ],
-    )
+def _compute_lags(model, cells, lags, cell_rates, *, n_boot, ci, random_state, progress):
+    """Fit the lag profiles, then bootstrap the peaks and their shifts (tables only)."""
+    table, pooled, curves, failed = _fit_lag_curves(model, cells, lags, cell_rates, progress)
+    rng = np.random.default_rng(random_state)
+    q = [(1 - ci) / 2, (1 + ci) / 2]
+    peaks = _peak_table(curves, lags, cell_rates, rng, n_boot, q)
+    stg = ordered_stages(s for _, s in curves)
+    pops = list(dict.fromkeys(p for p, _ in curves))
+    shifts = _shift_table(curves, pops, stg, lags, cell_rates, rng, n_boot, q)
+    return _LagTables(table, pooled, peaks, shifts, curves, failed, pops, stg)
 
-    # ------------------------------------------------------------------ figure
-    fig, axes = new_figure(1, len(pops), width=3.4, height=3.0)
-    styles = {
-        s: c for s, c in zip(stg, ["#3182bd", "#fd8d3c", "#e6550d", "#31a354"], strict=False)
-    }
-    for ax, pop in zip(axes[0], pops, strict=True):
-        for st in stg:
-            if (pop, st) not in curves:
-                continue
-            subj, per = curves[(pop, st)]
-            mean = _mean_rows(per)
-            sem = np.array(
-                [
-                    np.std(c[np.isfinite(c)], ddof=1) / np.sqrt(np.isfinite(c).sum())
-                    if np.isfinite(c).sum() > 1
-                    else np.nan
-                    for c in per.T
-                ]
-            )
-            ax.plot(lags, mean, color=styles.get(st, "k"), label=st, marker=".")
-            ax.fill_between(lags, mean - sem, mean + sem, color=styles.get(st, "k"), alpha=0.2)
-            pk = peaks[(peaks["population"] == pop) & (peaks["stage"] == st)]["peak_lag"]
-            if len(pk) and np.isfinite(pk.iloc[0]):
-                ax.axvline(pk.iloc[0], color=styles.get(st, "k"), ls=":", lw=1)
-        ax.set_title(pop, fontsize=10)
-        ax.set_xlabel("lag (frames; > 0: neural leads)")
-        ax.set_ylabel("held-out R$^2$ (mean +- s.e.m. over mice)")
-        ax.legend(frameon=False, fontsize=8)
 
-    # ------------------------------------------------------------------ summary
+def _summarise_lags(tables: _LagTables, lags, cell_rates: dict, rate: float, n_boot, skipped):
+    """Headline numbers of :func:`lag_profiles` (keys documented there)."""
     peak_summary = {
         f"{r['population']}/{r['stage']}": {
             "peak_lag": fnum(r["peak_lag"]),
@@ -358,7 +392,7 @@ def lag_profiles(
             "frame_rate": fnum(r["frame_rate"]),
             "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
         }
-        for r in peaks.to_dict("records")
+        for r in tables.peaks.to_dict("records")
     }
     shift_summary = {
         r["population"]: {
@@ -371,35 +405,45 @@ def lag_profiles(
             "p_signflip": fnum(r["p_signflip"]),
             "excludes_zero": bool(r["ci_low_s"] > 0 or r["ci_high_s"] < 0),
         }
-        for r in shifts.to_dict("records")
+        for r in tables.shifts.to_dict("records")
     }
-    summary = {
+    return {
         "lags": lags.tolist(),
         "frame_rate": rate,
         "frame_rates": {f"{p}/{s}": fnum(r) for (p, s), r in cell_rates.items()},
         "peaks": peak_summary,
         "shifts": shift_summary,
         "n_boot": int(n_boot),
-        "failed_lags": {k: [lag for lag, _ in v] for k, v in failed.items()},
+        "failed_lags": {k: [lag for lag, _ in v] for k, v in tables.failed.items()},
         "skipped_cells": skipped,
     }
-    peak_txt = "; ".join(
-        f"{k}: peak {v['peak_lag']:+.0f} frames [{v['ci'][0]:+.0f}, {v['ci'][1]:+.0f}]"
-        for k, v in peak_summary.items()
-    )
-    shift_txt = "; ".join(
-        (
+
+
+def _shift_text(k: str, v: dict, ci: float) -> str:
+    """One population's shift in words (frames when one rate, else milliseconds)."""
+    if math.isfinite(v["shift"]):
+        text = (
             f"{k}: {v['stage_from']} -> {v['stage_to']} shift {v['shift']:+.0f} frames "
             f"({v['shift_s'] * 1000:+.0f} ms) [{100 * ci:.0f}% CI {v['ci'][0]:+.0f}, "
             f"{v['ci'][1]:+.0f}]"
-            if math.isfinite(v["shift"])
-            else f"{k}: {v['stage_from']} -> {v['stage_to']} shift "
+        )
+    else:
+        text = (
+            f"{k}: {v['stage_from']} -> {v['stage_to']} shift "
             f"{v['shift_s'] * 1000:+.0f} ms (stages imaged at different frame rates) "
             f"[{100 * ci:.0f}% CI {v['ci_s'][0] * 1000:+.0f}, {v['ci_s'][1] * 1000:+.0f} ms]"
         )
-        + f", per-mouse sign-flip p = {v['p_signflip']:.3g}"
-        for k, v in shift_summary.items()
+    return text + f", per-mouse sign-flip p = {v['p_signflip']:.3g}"
+
+
+def _describe_lags(summary: dict, failed: dict, ci: float) -> str:
+    """The paragraph of :func:`lag_profiles`: method, unit of inference, results."""
+    lags, rate, n_boot = np.asarray(summary["lags"]), summary["frame_rate"], summary["n_boot"]
+    peak_txt = "; ".join(
+        f"{k}: peak {v['peak_lag']:+.0f} frames [{v['ci'][0]:+.0f}, {v['ci'][1]:+.0f}]"
+        for k, v in summary["peaks"].items()
     )
+    shift_txt = "; ".join(_shift_text(k, v, ci) for k, v in summary["shifts"].items())
     rate_txt = (
         f"frame rate {rate:g} Hz"
         if math.isfinite(rate)
@@ -423,16 +467,11 @@ def lag_profiles(
     for key, items in failed.items():
         lags_txt = ", ".join(str(lag) for lag, _ in items)
         description += f" {key}: no fit at lag(s) {lags_txt} ({items[0][1]})."
-    if skipped:
-        description += " Not fitted (fewer than 2 mice): " + "; ".join(skipped) + "."
-    return AnalysisResult(
-        name="lag_profiles",
-        table=table,
-        figure=fig,
-        summary=summary,
-        description=description,
-        tables={"pooled": pooled, "peaks": peaks, "shifts": shifts},
-    )
+    if summary["skipped_cells"]:
+        description += (
+            " Not fitted (fewer than 2 mice): " + "; ".join(summary["skipped_cells"]) + "."
+        )
+    return description
 
 
 def _mean_rows(per: np.ndarray) -> np.ndarray:

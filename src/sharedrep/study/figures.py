@@ -1,0 +1,444 @@
+"""Figures of the learning-study analyses: each takes an analysis' tables and returns a
+matplotlib Figure; no computation. This module may import ``sharedrep.utils`` and
+``sharedrep.study._common`` (figure helpers only); it draws what the analyses' compute
+steps returned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sharedrep.study._common import empty_figure, nanmean_rows, new_figure, ordered_stages
+
+
+# --------------------------------------------------------------------------- representation
+def _latent_curves(trajectories: pd.DataFrame, key: tuple) -> tuple[np.ndarray, dict]:
+    """Times and ``{subject: latent 1 over time}`` of one cell of the trajectories table."""
+    sub = trajectories[
+        (trajectories["population"] == key[0])
+        & (trajectories["stage"] == key[1])
+        & (trajectories["dimension"] == 1)
+    ]
+    curves = {subj: g["latent"].to_numpy(float) for subj, g in sub.groupby("subject", sort=False)}
+    times = sub["time_s"].to_numpy(float)[: len(next(iter(curves.values())))] if curves else None
+    return times, curves
+
+
+def _draw_loadings(top, sub: pd.DataFrame, names: list, first: bool) -> None:
+    """Loadings of one cell: bars (one dimension) or a heat map (features x dimensions)."""
+    k = int(sub["dimension"].max())
+    if k == 1:
+        vals = sub.set_index("feature").loc[names, "loading"].to_numpy()
+        top.barh(range(len(names)), vals, color=np.where(vals >= 0, "#e6550d", "#3182bd"))
+        top.axvline(0, color="0.5", lw=0.5)
+        top.set_xlabel("loading (dim. 1)")
+    else:
+        grid = sub.pivot(index="feature", columns="dimension", values="loading").loc[names]
+        lim = float(np.nanmax(np.abs(grid.to_numpy()))) or 1.0
+        top.imshow(grid.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        top.set_xticks(range(k), [str(d) for d in range(1, k + 1)])
+        top.set_xlabel("shared dimension")
+    top.set_yticks(range(len(names)), names if first else [""] * len(names), fontsize=7)
+    if k == 1:
+        top.invert_yaxis()
+
+
+def _draw_latents(bottom, times, curves: dict, first: bool) -> None:
+    """Latent 1 around movement onset: one thin line per mouse and their mean in black."""
+    from sharedrep.study._common import nanmean_rows
+
+    for subj, v in curves.items():
+        bottom.plot(times, v, lw=0.8, alpha=0.7, label=subj)
+    if curves:
+        mean = nanmean_rows(np.stack(list(curves.values())), axis=0)
+        bottom.plot(times, mean, color="k", lw=2, label="mean")
+    bottom.axvline(0, color="0.4", lw=0.8, ls="--")
+    bottom.axhline(0, color="0.6", lw=0.5)
+    bottom.set_xlabel("time from movement onset (s)")
+    if first:
+        bottom.set_ylabel("shared latent 1 (from neural)")
+        bottom.legend(frameon=False, fontsize=6)
+
+
+def plot_shared_representation(
+    loadings: pd.DataFrame, trajectories: pd.DataFrame, reference: tuple
+) -> Figure:
+    """Loadings (top row) and latent 1 around movement onset (bottom row), one column per cell.
+
+    Parameters
+    ----------
+    loadings : pandas.DataFrame
+        ``table`` of :func:`~sharedrep.study.shared_representation` (``population``,
+        ``stage``, ``dimension``, ``feature``, ``loading``).
+    trajectories : pandas.DataFrame
+        Its ``tables["trajectories"]`` (``time_s`` in seconds from movement onset).
+    reference : (str, str)
+        ``(population, stage)`` of the reference cell (its features order the rows).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    keys = list(dict.fromkeys(zip(loadings["population"], loadings["stage"], strict=True)))
+    ref = loadings[(loadings["population"] == reference[0]) & (loadings["stage"] == reference[1])]
+    names = list(ref.loc[ref["dimension"] == 1, "feature"])
+    fig, ax = new_figure(2, len(keys), width=3.0, height=2.9)
+    all_curves = []
+    for c, key in enumerate(keys):
+        sub = loadings[(loadings["population"] == key[0]) & (loadings["stage"] == key[1])]
+        _draw_loadings(ax[0, c], sub, names, c == 0)
+        title = f"{key[0]} / {key[1]}" + (" (ref.)" if key == tuple(reference) else "")
+        ax[0, c].set_title(title, fontsize=9)
+        times, curves = _latent_curves(trajectories, key)
+        _draw_latents(ax[1, c], times, curves, c == 0)
+        all_curves += list(curves.values())
+    _share_limits(ax, loadings, all_curves)
+    fig.suptitle(
+        "Shared axes (top: loadings, pooled-standardised, signs aligned to the reference "
+        "cell) and latent 1 around movement onset (bottom: one line per mouse)",
+        fontsize=9,
+    )
+    return fig
+
+
+def _share_limits(ax, loadings: pd.DataFrame, curves: list) -> None:
+    """Common x-limits of the loading bars and y-limits of the latent panels."""
+    lim = float(np.nanmax(np.abs(loadings["loading"].to_numpy()))) if len(loadings) else 0.0
+    values = np.concatenate(curves) if curves else np.zeros(0)
+    values = values[np.isfinite(values)]
+    for c in range(ax.shape[1]):
+        if lim > 0 and not ax[0, c].images:
+            ax[0, c].set_xlim(-1.1 * lim, 1.1 * lim)
+        if values.size:
+            pad = 0.05 * (values.max() - values.min() or 1.0)
+            ax[1, c].set_ylim(values.min() - pad, values.max() + pad)
+
+
+# ------------------------------------------------------------------ encoding_by_population
+_STAGE_COLORS = ["#9ecae1", "#fdae6b", "#e6550d", "#756bb1", "#31a354"]
+
+
+def _encoding_bar(ax, x: float, width: float, row, scores: pd.Series, color, label) -> None:
+    """One cell's bar: score, bootstrap interval, permutation-null 95% line, mice, star."""
+    ax.bar(x, row["score"], width * 0.9, color=color, label=label)
+    ax.errorbar(
+        x,
+        row["score"],
+        yerr=[
+            [max(0.0, row["score"] - row["ci_low"])],
+            [max(0.0, row["ci_high"] - row["score"])],
+        ],
+        color="k",
+        capsize=2,
+        lw=1,
+    )
+    ax.plot([x - width * 0.4, x + width * 0.4], [row["null_q95"]] * 2, color="0.3", ls=":")
+    ax.plot(np.full(len(scores), x), scores, ".", color="0.2", ms=3)
+    stars = "*" if row["p_value"] <= 0.05 else ""
+    ax.text(x, max(row["ci_high"], row["score"]) + 0.02, stars, ha="center")
+
+
+def plot_encoding_by_population(
+    table: pd.DataFrame, subjects: pd.DataFrame, populations: list, stages: list
+) -> Figure:
+    """Bars of held-out R^2 per population (groups) and stage (colours).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per cell (``population``, ``stage``, ``score``, ``ci_low``, ``ci_high``,
+        ``null_q95``, ``p_value``), as returned by ``encoding_by_population``.
+    subjects : pandas.DataFrame
+        Per-mouse held-out R^2 (``population``, ``stage``, ``score``), drawn as dots.
+    populations, stages : list of str
+        Order of the groups on the x axis and of the bars within a group.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    pops, stg = populations, stages
+    fig, axes = new_figure(1, 1, width=max(4.0, 1.3 * len(pops) * len(stg)), height=3.4)
+    ax = axes[0, 0]
+    width = 0.8 / len(stg)
+    for k, st in enumerate(stg):
+        for i, pop in enumerate(pops):
+            r = table[(table["population"] == pop) & (table["stage"] == st)]
+            if r.empty:
+                continue
+            x = i + (k - (len(stg) - 1) / 2) * width
+            s = subjects[(subjects["population"] == pop) & (subjects["stage"] == st)]
+            color = _STAGE_COLORS[k % len(_STAGE_COLORS)]
+            _encoding_bar(ax, x, width, r.iloc[0], s["score"], color, st if i == 0 else None)
+    ax.set_xticks(range(len(pops)), pops)
+    ax.set_ylabel("held-out R$^2$ (shared dim. 1)")
+    ax.axhline(0, color="0.5", lw=0.5)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(
+        "Encoding of the shared movement representation\n(bars: bootstrap CI over mice; "
+        "dotted: 95% of the permutation null)",
+        fontsize=9,
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- activation
+def plot_selective_activation(
+    selectivity: pd.DataFrame, populations: list, stages: list, *, window, event: str
+) -> Figure:
+    """Activity of encoding (red) and other (grey) units across stages, one panel per population.
+
+    Parameters
+    ----------
+    selectivity : pandas.DataFrame
+        ``tables["selectivity"]`` of :func:`~sharedrep.study.selective_activation`
+        (``subject``, ``population``, ``stage``, ``encoding``, ``other``; neural units).
+    populations, stages : list of str
+        Panels, and stages along the x-axis (learning order).
+    window : (float, float)
+        Seconds after ``event`` averaged (for the axis label).
+    event : str
+        Trials column the window is relative to.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Thin lines: mice; thick lines with markers: mean over mice.
+    """
+    fig, axes = new_figure(1, max(1, len(populations)), width=3.6, height=3.0)
+    for ax, pop in zip(axes[0], populations, strict=False):
+        w = selectivity[selectivity["population"] == pop]
+        for grp, col in (("encoding", "#d62728"), ("other", "0.4")):
+            means = [w.loc[w["stage"] == st, grp].mean() for st in stages]
+            for m in w["subject"].unique():
+                wm = w[w["subject"] == m].set_index("stage")
+                values = [wm[grp].get(st, np.nan) for st in stages]
+                ax.plot(range(len(stages)), values, color=col, alpha=0.3, lw=0.8)
+            ax.plot(range(len(stages)), means, color=col, lw=2, marker="o", label=grp)
+        ax.set_xticks(range(len(stages)), stages)
+        ax.set_ylabel(f"mean activity {window[0]:g}..{window[1]:g} s after {event}")
+        ax.set_title(pop, fontsize=10)
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- behaviour
+def plot_learning_curves(table: pd.DataFrame, metrics) -> Figure:
+    """Learning curves: one panel per metric, mice in grey, mean +- s.e.m. over mice in black.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``table`` of :func:`~sharedrep.study.learning_curves` (one row per mouse x day).
+    metrics : sequence of (str, str, str)
+        ``(column, unit, label)`` per panel (:data:`sharedrep.study.behavior.METRICS`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    mice = list(dict.fromkeys(table["subject"]))
+    fig, axes = new_figure(1, len(metrics), width=3.2, height=2.8)
+    for ax, (col, unit, label) in zip(axes[0], metrics, strict=True):
+        for m in mice:
+            dm = table[table["subject"] == m]
+            ax.plot(dm["day"], dm[col], color="0.75", lw=0.8, marker=".", ms=3)
+        g = table.groupby("day")[col]
+        mean = g.mean()
+        sem = g.std(ddof=1) / np.sqrt(g.count())
+        ax.errorbar(mean.index, mean.to_numpy(), yerr=sem.to_numpy(), color="k", lw=1.6, capsize=2)
+        ax.set_xlabel("day")
+        ax.set_ylabel(f"{label} ({unit})")
+    fig.suptitle(f"Learning curves ({len(mice)} mice; mean +- s.e.m., grey: mice)")
+    return fig
+
+
+# ------------------------------------------------------------------ lag_profiles
+_LAG_COLORS = ["#3182bd", "#fd8d3c", "#e6550d", "#31a354"]
+
+
+def _sem_columns(per: np.ndarray) -> np.ndarray:
+    """Standard error of the mean of each column over its finite rows (NaN below 2)."""
+    return np.array(
+        [
+            np.std(c[np.isfinite(c)], ddof=1) / np.sqrt(np.isfinite(c).sum())
+            if np.isfinite(c).sum() > 1
+            else np.nan
+            for c in per.T
+        ]
+    )
+
+
+def plot_lag_profiles(
+    table: pd.DataFrame, peaks: pd.DataFrame, populations: list, stages: list
+) -> Figure:
+    """Mean +- s.e.m. (over mice) held-out R^2 against lag; one panel per population.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Per-mouse scores (``population``, ``stage``, ``lag`` (frames), ``subject``,
+        ``score``), ordered mouse by mouse and lag by lag within a cell, as returned by
+        ``lag_profiles``.
+    peaks : pandas.DataFrame
+        ``population``, ``stage``, ``peak_lag`` (frames): dotted vertical lines.
+    populations, stages : list of str
+        Panels, and curves within a panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    lags = np.array(sorted(table["lag"].unique()), dtype=np.int64)
+    fig, axes = new_figure(1, len(populations), width=3.4, height=3.0)
+    styles = dict(zip(stages, _LAG_COLORS, strict=False))
+    for ax, pop in zip(axes[0], populations, strict=True):
+        for st in stages:
+            cell = table[(table["population"] == pop) & (table["stage"] == st)]
+            if cell.empty:
+                continue
+            per = cell["score"].to_numpy(dtype=float).reshape(-1, lags.size)
+            mean, sem = nanmean_rows(per, axis=0), _sem_columns(per)
+            ax.plot(lags, mean, color=styles.get(st, "k"), label=st, marker=".")
+            ax.fill_between(lags, mean - sem, mean + sem, color=styles.get(st, "k"), alpha=0.2)
+            pk = peaks[(peaks["population"] == pop) & (peaks["stage"] == st)]["peak_lag"]
+            if len(pk) and np.isfinite(pk.iloc[0]):
+                ax.axvline(pk.iloc[0], color=styles.get(st, "k"), ls=":", lw=1)
+        ax.set_title(pop, fontsize=10)
+        ax.set_xlabel("lag (frames; > 0: neural leads)")
+        ax.set_ylabel("held-out R$^2$ (mean +- s.e.m. over mice)")
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- inactivation
+def plot_silencing_effects(
+    table: pd.DataFrame, effects: pd.DataFrame, mice: list, metrics: dict
+) -> Figure:
+    """Laser-off vs laser-on per metric: one grey line per mouse, the mean in black.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``table`` of :func:`~sharedrep.study.silencing_effects` (per mouse x laser).
+    effects : pandas.DataFrame
+        Its ``tables["effects"]`` (``metric``, ``p_value``: sign-flip over mice).
+    mice : list
+        Mice with both laser-on and laser-off trials.
+    metrics : dict
+        ``{metric: (unit, label, alternative)}``, one panel each.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, axes = new_figure(1, len(metrics), width=2.8, height=3.0)
+    for ax, (metric, (unit, label, _)) in zip(axes[0], metrics.items(), strict=True):
+        wide = table.pivot(index="subject", columns="laser", values=metric)
+        w = wide.loc[mice] if mice else None
+        if w is not None and len(w):
+            for m in mice:
+                ax.plot([0, 1], [w.loc[m, "off"], w.loc[m, "on"]], color="0.6", marker=".")
+            ax.plot([0, 1], [w["off"].mean(), w["on"].mean()], color="k", lw=2, marker="o")
+        r = effects[effects["metric"] == metric].iloc[0]
+        ax.set_xticks([0, 1], ["laser off", "laser on"])
+        ax.set_xlim(-0.4, 1.4)
+        ax.set_ylabel(f"{label} ({unit})")
+        ax.set_title(f"p = {r['p_value']:.2g} (mice)", fontsize=9)
+    fig.suptitle(f"Silencing of thalamic inputs ({len(mice)} mice)")
+    return fig
+
+
+# ------------------------------------------------------------------ stimulation_responses
+_CLASS_COLORS = {"driven": "#d62728", "suppressed": "#1f77b4", "not responsive": "0.6"}
+
+
+def plot_stimulation_responses(table: pd.DataFrame, fractions: pd.DataFrame, fdr: float) -> Figure:
+    """Per-unit stimulation effects by class (left) and fraction driven per mouse (right).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Per-unit table of ``stimulation_responses`` (``stage``, ``effect`` (dF/F),
+        ``classification``); empty: a figure that says so.
+    fractions : pandas.DataFrame
+        Per-session ``stage``, ``fraction_driven``.
+    fdr : float
+        False discovery rate of the classification (shown in the title).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not len(table):
+        return empty_figure("no session with stimulation trials")
+    stages = ordered_stages(table["stage"])
+    fig, axes = new_figure(1, 2, width=4.0, height=3.2)
+    ax = axes[0, 0]
+    for i, st in enumerate(stages):
+        d = table[table["stage"] == st]
+        jitter = np.random.default_rng(i).uniform(-0.25, 0.25, len(d))
+        for c, col in _CLASS_COLORS.items():
+            sel = (d["classification"] == c).to_numpy()
+            ax.scatter(
+                i + jitter[sel], d["effect"][sel], s=8, color=col, label=c if i == 0 else None
+            )
+    ax.set_xticks(range(len(stages)), stages)
+    ax.axhline(0, color="0.5", lw=0.5)
+    ax.set_ylabel("stimulation - control response (dF/F)")
+    ax.legend(frameon=False, fontsize=7)
+    ax = axes[0, 1]
+    for i, st in enumerate(stages):
+        f = fractions[fractions["stage"] == st]
+        ax.bar(i, f["fraction_driven"].mean(), 0.6, color="#d62728", alpha=0.5)
+        ax.plot(np.full(len(f), i), f["fraction_driven"], "k.", ms=4)
+    ax.set_xticks(range(len(stages)), stages)
+    ax.set_ylabel("fraction driven (per mouse)")
+    fig.suptitle(f"Optogenetic stimulation responses (BH-FDR {fdr:g} per session)")
+    return fig
+
+
+# ------------------------------------------------------------------ encoding_overlap
+def plot_encoding_overlap(
+    table: pd.DataFrame, stages_table: pd.DataFrame, population: str, stages: list
+) -> Figure:
+    """log2 odds ratio of driven x encoding units per stage: MH bar and per-mouse dots.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Per mouse x population x stage (``population``, ``stage``, ``log_odds_ratio``
+        (natural log), ``informative``), as returned by ``encoding_overlap``.
+    stages_table : pandas.DataFrame
+        Per population x stage: ``odds_ratio_mh``, ``p_pooled``.
+    population : str
+        The population shown.
+    stages : list of str
+        Stages, in order on the x axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    pop = population
+    fig, axes = new_figure(1, 1, width=max(4.5, 1.8 * len(stages)), height=3.4)
+    ax = axes[0, 0]
+    for i, st in enumerate(stages):
+        t = table[(table["population"] == pop) & (table["stage"] == st)]
+        s_ = stages_table[(stages_table["population"] == pop) & (stages_table["stage"] == st)]
+        if s_.empty:
+            continue
+        ax.bar(i, np.log2(s_["odds_ratio_mh"].iloc[0]), 0.6, color="#6baed6")
+        inf = t["informative"].to_numpy(bool)
+        ax.plot(np.full(inf.sum(), i), t["log_odds_ratio"][inf] / np.log(2), "k.", ms=5)
+        ax.text(i, 0.1, f"p={s_['p_pooled'].iloc[0]:.2g}", ha="center", fontsize=8)
+    ax.axhline(0, color="0.5", lw=0.5)
+    ax.set_xticks(range(len(stages)), stages)
+    ax.set_ylabel("log2 odds ratio (driven x encoding)")
+    ax.set_title(
+        f"{pop}: driven x encoding units\n(bar: Mantel-Haenszel; dots: mice)",
+        fontsize=9,
+    )
+    return fig
