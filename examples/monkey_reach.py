@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sharedrep import ShaReD
-from sharedrep.inference.stats import permutation_test
+from sharedrep.inference.permutation import permutation_test
 from sharedrep.inference.transfer import transfer_score
 from sharedrep.sim.datasets import load_monkey_reach
 

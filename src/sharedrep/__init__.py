@@ -9,15 +9,10 @@ from sharedrep.core.estimator import PrivateComponents, ShaReD
 from sharedrep.data import io, preprocess
 from sharedrep.data.session import FitArgs, Session, SessionCollection
 from sharedrep.data.studyfile import StudyError, load_study, validate_study
+from sharedrep.inference.bootstrap import BootstrapResult, bootstrap_subjects
 from sharedrep.inference.encoding import unit_encoding
-from sharedrep.inference.stats import (
-    BootstrapResult,
-    GroupComparison,
-    PermutationResult,
-    bootstrap_subjects,
-    compare_groups,
-    permutation_test,
-)
+from sharedrep.inference.groups import GroupComparison, compare_groups
+from sharedrep.inference.permutation import PermutationResult, permutation_test
 from sharedrep.inference.transfer import transfer_score
 from sharedrep.sim.datasets import load_monkey_reach
 from sharedrep.sim.generic import SimulatedData, simulate

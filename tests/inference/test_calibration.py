@@ -12,7 +12,7 @@ import pytest
 from scipy import stats as sps
 
 from sharedrep import ShaReD, simulate
-from sharedrep.inference.stats import permutation_test
+from sharedrep.inference.permutation import permutation_test
 
 SMALL = dict(n_subjects=3, n_samples=300, n_units=8, n_behavior=4, n_shared=1, trial_length=15)
 

@@ -156,3 +156,81 @@ def select_grid(mean: np.ndarray, se: np.ndarray, rule: str = "best"):
     j = int(np.flatnonzero(ok.any(axis=0))[0])
     i = int(np.flatnonzero(ok[:, j])[-1])
     return i, j + 1
+
+
+def _trial_rank(groups: np.ndarray) -> tuple[np.ndarray, int]:
+    """Rank of each sample's trial in order of first appearance, and the number of trials."""
+    _, first, inv = np.unique(groups, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inv], int(first.size)
+
+
+def _sample_blocks(n_samples: int, n_folds: int, edges: str) -> np.ndarray:
+    if edges == "round":
+        cut = np.linspace(0, n_samples, n_folds + 1).round().astype(np.int64)
+        fold = np.searchsorted(cut, np.arange(n_samples), side="right") - 1
+        return np.clip(fold, 0, n_folds - 1)
+    if edges == "kfold":
+        sizes = np.full(n_folds, n_samples // n_folds, dtype=np.int64)
+        sizes[: n_samples % n_folds] += 1
+        return np.repeat(np.arange(n_folds, dtype=np.int64), sizes)
+    raise ValueError(f"edges must be 'round' or 'kfold'; got {edges!r}")
+
+
+def block_folds(
+    n_samples: int,
+    n_folds: int,
+    groups=None,
+    *,
+    trials: str = "contiguous",
+    edges: str = "round",
+) -> np.ndarray:
+    """Fold label of every sample: blocks of whole trials, or contiguous sample blocks.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of samples ``T``.
+    n_folds : int
+        Number of folds ``K`` (>= 2).
+    groups : array-like of shape (T,), optional
+        Trial ids; whole trials go to one fold.
+    trials : {"contiguous", "balanced"}
+        With trial ids. ``"contiguous"``: the ``n`` trials, in order of first appearance,
+        are cut into ``K`` consecutive runs (trial of rank ``r`` in fold ``floor(r K / n)``).
+        ``"balanced"``: :class:`~sklearn.model_selection.GroupKFold`'s size-balanced
+        assignment (as in :func:`make_chunks`).
+    edges : {"round", "kfold"}
+        Without trial ids, fold boundaries of the ``K`` contiguous blocks: ``"round"`` at
+        ``round(f T / K)``; ``"kfold"`` as :class:`~sklearn.model_selection.KFold` (the first
+        ``T mod K`` blocks one sample longer).
+
+    Returns
+    -------
+    ndarray of int, shape (T,)
+        Fold ``0 .. K-1`` of each sample.
+
+    Raises
+    ------
+    ValueError
+        With trial ids, when there are fewer trials than folds.
+    """
+    if groups is None:
+        return _sample_blocks(n_samples, n_folds, edges)
+    g = np.asarray(groups)
+    rank, n_trials = _trial_rank(g)
+    if n_trials < n_folds:
+        raise ValueError(
+            f"{n_trials} trials but cv={n_folds} folds need at least {n_folds} trials"
+        )
+    if trials == "contiguous":
+        return (rank * n_folds) // n_trials
+    if trials == "balanced":
+        return _row_folds_grouped(g, n_folds)
+    raise ValueError(f"trials must be 'contiguous' or 'balanced'; got {trials!r}")
+
+
+def fold_splits(fold: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train, test)`` index arrays of every fold ``0 .. max(fold)`` of the labels ``fold``."""
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(fold.max() + 1)]

@@ -11,7 +11,10 @@ Here the units of inference are the **neurons of one subject**: p-values and the
 per subject; results are never pooled across animals as if neurons of different animals
 were independent samples. The fraction of encoding units per subject is a per-animal
 summary; compare it across animals with subject-level statistics
-(:mod:`sharedrep.inference.stats`).
+(:mod:`sharedrep.inference.bootstrap`, :mod:`sharedrep.inference.groups`). Each unit's
+encoding model is the package's ridge (:func:`sharedrep.core.ridge.ridge_fit`) on
+contiguous folds (:func:`sharedrep.core.cv.block_folds`). It imports :mod:`sharedrep.utils`,
+:mod:`sharedrep.core` and :mod:`sharedrep.inference` helpers (shifts, multiple testing).
 """
 
 from __future__ import annotations
@@ -23,14 +26,18 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from sharedrep.core.cv import block_folds
 from sharedrep.core.design import as_lags, segments
-from sharedrep.inference.multitest import benjamini_hochberg
-from sharedrep.inference.stats import (
+from sharedrep.core.ridge import ridge_fit
+from sharedrep.inference._resampling import (
     _check_count,
-    _check_min_shift,
     _check_model,
     _quiet_fit,
     _seed_sequence,
+)
+from sharedrep.inference.multitest import benjamini_hochberg
+from sharedrep.inference.permutation import (
+    _check_min_shift,
     draw_shifts,
     subject_shift_candidates,
 )
@@ -39,23 +46,12 @@ from sharedrep.utils.validation import check_subject_arrays
 __all__ = ["unit_encoding"]
 
 
-def _block_folds(n_samples: int, groups, n_folds: int, subject: int) -> np.ndarray:
-    """Contiguous folds: blocks of whole trials (or of samples without trial ids)."""
-    if groups is None:
-        edges = np.linspace(0, n_samples, n_folds + 1).round().astype(np.int64)
-        fold = np.searchsorted(edges, np.arange(n_samples), side="right") - 1
-        return np.clip(fold, 0, n_folds - 1)
-    g = np.asarray(groups)
-    _, first, inv = np.unique(g, return_index=True, return_inverse=True)
-    n_trials = first.size
-    if n_trials < n_folds:
-        raise ValueError(
-            f"subject {subject}: {n_trials} trials but cv={n_folds} folds need at least "
-            f"{n_folds} trials"
-        )
-    rank = np.empty(n_trials, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(n_trials)
-    return (rank[inv] * n_folds) // n_trials
+def _subject_folds(n_samples: int, groups, n_folds: int, subject: int) -> np.ndarray:
+    """Contiguous folds of one subject: blocks of whole trials (or of samples)."""
+    try:
+        return block_folds(n_samples, n_folds, groups, trials="contiguous", edges="round")
+    except ValueError as exc:
+        raise ValueError(f"subject {subject}: {exc}") from None
 
 
 def _lagged(Z: np.ndarray, lags: np.ndarray, seg: np.ndarray) -> np.ndarray:
@@ -107,16 +103,8 @@ def _cv_r2(X, designs, fold, train_masks, alpha, finite_x):
         te = usable & (fold == f)
         if tr.sum() < 3 or te.sum() < 2:
             continue
-        Dtr, Xtr = D[tr], X[tr]
-        dm, xm = Dtr.mean(axis=0), Xtr.mean(axis=0)
-        ds = Dtr.std(axis=0)
-        ds[ds <= 0] = 1.0
-        Dc = (Dtr - dm) / ds
-        n = Dc.shape[0]
-        G = Dc.T @ Dc + alpha * n * np.eye(Dc.shape[1])
-        B = np.linalg.solve(G, Dc.T @ (Xtr - xm))
-        Xte = X[te]
-        pred = ((D[te] - dm) / ds) @ B + xm
+        Xtr, Xte = X[tr], X[te]
+        pred = ridge_fit(D[tr], Xtr, alpha, constant="unit", solver="normal").predict(D[te])
         sse += np.sum((Xte - pred) ** 2, axis=0)
         sst += np.sum((Xte - Xte.mean(axis=0)) ** 2, axis=0)
         bad |= Xtr.std(axis=0) <= 0
@@ -135,6 +123,178 @@ def _corr_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     nb = np.sqrt(np.sum(bc**2, axis=0))
     with np.errstate(invalid="ignore", divide="ignore"):
         return (ac.T @ bc) / np.outer(np.where(na > 0, na, np.nan), np.where(nb > 0, nb, np.nan))
+
+
+def _check_encoding_params(n_perm, fdr, cv, gap, alpha) -> tuple[int, int]:
+    """Validated ``(n_perm, cv)``; ``fdr`` in (0, 1), ``gap`` >= 0, ``alpha`` > 0."""
+    n_perm = _check_count(n_perm, "n_perm")
+    if not (isinstance(fdr, numbers.Real) and 0.0 < fdr < 1.0):
+        raise ValueError(f"fdr must be a number in (0, 1); got {fdr!r}")
+    cv = _check_count(cv, "cv", 2)
+    if not isinstance(gap, numbers.Integral) or isinstance(gap, bool) or gap < 0:
+        raise ValueError(f"gap must be a non-negative int (samples); got {gap!r}")
+    if not (isinstance(alpha, numbers.Real) and np.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"alpha must be a positive number; got {alpha!r}")
+    return n_perm, cv
+
+
+def _full_model(model, Xs, Ys, gs):
+    """The model itself when fitted (checked against the data), else a clone fitted on it."""
+    S = len(Xs)
+    if not hasattr(model, "shared_axes_"):
+        return clone(model).fit(Xs, Ys, groups=None if all(g is None for g in gs) else gs)
+    if model.n_subjects_ < S:
+        raise ValueError(
+            f"the fitted model has {model.n_subjects_} subjects but {S} were given; pass "
+            "the data it was fitted on (or an unfitted model)"
+        )
+    for s, X in enumerate(Xs):
+        if X.shape[1] != model.n_units_[s]:
+            raise ValueError(
+                f"subject {s}: neural has {X.shape[1]} units but the fitted model has "
+                f"{model.n_units_[s]}; pass the data the model was fitted on"
+            )
+    if model.n_features_ != Ys[0].shape[1]:
+        raise ValueError(
+            f"behavior has {Ys[0].shape[1]} features but the fitted model has {model.n_features_}"
+        )
+    return model
+
+
+def _fold_latents(full, Xs, Ys, gs, masks, cv, k, cross_fit) -> list:
+    """Latents per fold and subject: ``latents[f][s]`` of shape (T_s, k).
+
+    Cross-fitted: the axes of fold ``f`` come from a refit (selected alpha, ``k`` fixed)
+    on that fold's training rows of every subject; otherwise the full-data latents serve
+    every fold (the same list object, so designs are built once).
+    """
+    if not cross_fit:
+        z_full = [full.transform_behavior(Y, subject=s) for s, Y in enumerate(Ys)]
+        return [z_full] * cv
+    template = clone(full).set_params(alpha=float(full.alpha_), n_shared=k, cv=None, private=False)
+    latents = []
+    for f in range(cv):
+        tr_X, tr_Y, tr_g = [], [], []
+        for s, (X, Y, g) in enumerate(zip(Xs, Ys, gs, strict=True)):
+            idx = np.flatnonzero(masks[s][f])
+            seg = segments(X.shape[0], g)[idx]
+            # a new segment wherever rows are not consecutive: lag windows never join
+            # the two sides of a removed block
+            brk = np.r_[True, (np.diff(idx) != 1) | (np.diff(seg) != 0)]
+            tr_X.append(X[idx])
+            tr_Y.append(Y[idx])
+            tr_g.append(np.cumsum(brk))
+        mf = _quiet_fit(clone(template), tr_X, tr_Y, tr_g)
+        latents.append([mf.transform_behavior(Y, subject=s) for s, Y in enumerate(Ys)])
+    return latents
+
+
+def _unit_r2(X, g, fold, train_masks, design, alpha, cv) -> np.ndarray:
+    """Cross-validated R^2 (N,) of subject ``s``'s units from its lagged latents.
+
+    ``design = (latents, s, lags, offset)``: the latents are circularly shifted by
+    ``offset`` samples (0 for the observed statistic) before lagging.
+    """
+    latents, s, lags, offset = design
+    seg = segments(X.shape[0], g) * cv + fold
+    finite_x = np.all(np.isfinite(X), axis=1)
+    Xf = np.where(np.isfinite(X), X, 0.0)
+    designs = []
+    for f in range(cv):
+        if f > 0 and latents[f] is latents[0]:
+            designs.append(designs[0])
+            continue
+        Z = latents[f][s]
+        if offset:
+            Z = np.roll(Z, -offset, axis=0)
+        designs.append(_lagged(Z, lags, seg))
+    return _cv_r2(Xf, designs, fold, train_masks, alpha, finite_x)
+
+
+def _null_r2(r2_all, Xs, shifts, progress: bool) -> list[np.ndarray]:
+    """Null R^2 ``(n_shifts_s, N_s)`` per subject, ``r2_all(s, shift)`` for every shift."""
+    null = [np.empty((sh.size, X.shape[1])) for sh, X in zip(shifts, Xs, strict=True)]
+    bar = None
+    if progress:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task("unit permutations", total=sum(sh.size for sh in shifts))
+    try:
+        for s in range(len(Xs)):
+            for b, c in enumerate(shifts[s]):
+                null[s][b] = r2_all(s, int(c))
+                if bar is not None:
+                    bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return null
+
+
+def _structure(full, X, Y, g, s, lags) -> tuple[int, np.ndarray]:
+    """Structure coefficients (N, k) with the full-data latents at the best single lag.
+
+    The lag maximises the sum of squared correlations; returns ``(lag, corr)`` (NaN
+    correlations when no lag leaves 3 complete rows).
+    """
+    z = full.transform_behavior(Y, subject=s)
+    seg = segments(X.shape[0], g)
+    best_lag, best_val, best_corr = int(lags[0]), -np.inf, None
+    for lag in lags:
+        D = _lagged(z, np.array([lag]), seg)
+        ok = np.all(np.isfinite(D), axis=1) & np.all(np.isfinite(X), axis=1)
+        if ok.sum() < 3:
+            continue
+        c = _corr_cols(X[ok], D[ok])
+        val = float(np.nansum(c**2))
+        if val > best_val:
+            best_lag, best_val, best_corr = int(lag), val, c
+    if best_corr is None:
+        best_corr = np.full((X.shape[1], int(full.n_shared_)), np.nan)
+    return best_lag, best_corr
+
+
+def _unit_table(obs, null, fdr, corr) -> tuple[pd.DataFrame, float]:
+    """One subject's table (permutation p-values, BH q-values, decisions, structure) and
+    the largest p-value declared encoding (NaN if none)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        count = np.sum(np.where(np.isfinite(null), null, -np.inf) >= obs[None, :], axis=0)
+    pval = np.where(np.isfinite(obs), (1.0 + count) / (1.0 + null.shape[0]), np.nan)
+    qval = benjamini_hochberg(pval)
+    encodes = np.isfinite(qval) & (qval <= fdr)
+    df = pd.DataFrame(
+        {
+            "unit": np.arange(obs.size),
+            "r2_cv": obs,
+            "p_value": pval,
+            "q_value": qval,
+            "encodes": encodes,
+        }
+    )
+    for j in range(corr.shape[1]):
+        df[f"structure_{j}"] = corr[:, j]
+    sig = pval[encodes]
+    return df, float(sig.max()) if sig.size else float("nan")
+
+
+def _warn_p_value_floor(tables, fdr) -> None:
+    """Warn when a subject has too few shifts for any p-value to reach ``fdr``."""
+    floor = [
+        (s, t.attrs["n_perm"]) for s, t in enumerate(tables) if 1 / (1 + t.attrs["n_perm"]) > fdr
+    ]
+    if floor:
+        s0, n0 = floor[0]
+        warnings.warn(
+            f"subjects {[s for s, _ in floor]}: with {n0} circular shifts (subject {s0}) the "
+            f"smallest possible p-value is 1/{n0 + 1} = {1 / (n0 + 1):.3g} > fdr = {fdr}: no "
+            f"unit can be declared encoding; use n_perm >= {int(np.ceil(1 / fdr))} (and "
+            "enough data for as many distinct shifts)",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def unit_encoding(
@@ -171,7 +331,7 @@ def unit_encoding(
       part in choosing the axes).
     * **Permutation p-value** (``p_value``): the latents are circularly shifted relative to
       the subject's neural activity (whole trials with trial ids; minimum shift as in
-      :func:`sharedrep.inference.stats.permutation_test`; distinct shifts, drawn without
+      :func:`sharedrep.inference.permutation.permutation_test`; distinct shifts, drawn without
       replacement), the *same* shift for every unit of the subject in a permutation, and
       the cross-validated R^2 recomputed for all units at once;
       ``p = (1 + #{null >= observed}) / (1 + n_shifts)``. The axes and the ridge
@@ -207,7 +367,7 @@ def unit_encoding(
         Lags of the latents; default the model's lags.
     min_shift : int or None
         Minimum circular shift in samples (default per subject as in
-        :func:`sharedrep.inference.stats.default_min_shift`).
+        :func:`sharedrep.inference.permutation.default_min_shift`).
     cross_fit : bool, default True
     gap : int, default 0
         Samples on each side of a held-out block removed from its training part (for
@@ -234,157 +394,42 @@ def unit_encoding(
         ``cv``, ``alpha``, ``cross_fit``, ``gap``.
     """
     _check_model(model)
-    n_perm = _check_count(n_perm, "n_perm")
-    if not (isinstance(fdr, numbers.Real) and 0.0 < fdr < 1.0):
-        raise ValueError(f"fdr must be a number in (0, 1); got {fdr!r}")
-    cv = _check_count(cv, "cv", 2)
-    if not isinstance(gap, numbers.Integral) or isinstance(gap, bool) or gap < 0:
-        raise ValueError(f"gap must be a non-negative int (samples); got {gap!r}")
-    if not (isinstance(alpha, numbers.Real) and np.isfinite(alpha) and alpha > 0):
-        raise ValueError(f"alpha must be a positive number; got {alpha!r}")
+    n_perm, cv = _check_encoding_params(n_perm, fdr, cv, gap, alpha)
     nan_policy = model.get_params().get("nan_policy", "raise")
     Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=nan_policy)
-    S = len(Xs)
     Ts = [X.shape[0] for X in Xs]
     min_shift = _check_min_shift(min_shift, Ts)
-    groups_arg = None if all(g is None for g in gs) else gs
-
-    if hasattr(model, "shared_axes_"):
-        full = model
-        if full.n_subjects_ < S:
-            raise ValueError(
-                f"the fitted model has {full.n_subjects_} subjects but {S} were given; pass "
-                "the data it was fitted on (or an unfitted model)"
-            )
-        for s, X in enumerate(Xs):
-            if X.shape[1] != full.n_units_[s]:
-                raise ValueError(
-                    f"subject {s}: neural has {X.shape[1]} units but the fitted model has "
-                    f"{full.n_units_[s]}; pass the data the model was fitted on"
-                )
-        if full.n_features_ != Ys[0].shape[1]:
-            raise ValueError(
-                f"behavior has {Ys[0].shape[1]} features but the fitted model has "
-                f"{full.n_features_}"
-            )
-    else:
-        full = clone(model).fit(Xs, Ys, groups=groups_arg)
+    full = _full_model(model, Xs, Ys, gs)
     lags = as_lags(full.lags_ if lags is None else lags)
     k = int(full.n_shared_)
 
-    folds = [_block_folds(T, g, cv, s) for s, (T, g) in enumerate(zip(Ts, gs, strict=True))]
+    folds = [_subject_folds(T, g, cv, s) for s, (T, g) in enumerate(zip(Ts, gs, strict=True))]
     masks = [_train_masks(fold, cv, gap) for fold in folds]
-    # latents per fold and subject: (n_folds) x S arrays (T_s, k)
-    if cross_fit:
-        template = clone(full).set_params(
-            alpha=float(full.alpha_), n_shared=k, cv=None, private=False
-        )
-        latents = []
-        for f in range(cv):
-            tr_X, tr_Y, tr_g = [], [], []
-            for s, (X, Y, g) in enumerate(zip(Xs, Ys, gs, strict=True)):
-                idx = np.flatnonzero(masks[s][f])
-                seg = segments(X.shape[0], g)[idx]
-                # a new segment wherever rows are not consecutive: lag windows never join
-                # the two sides of a removed block
-                brk = np.r_[True, (np.diff(idx) != 1) | (np.diff(seg) != 0)]
-                tr_X.append(X[idx])
-                tr_Y.append(Y[idx])
-                tr_g.append(np.cumsum(brk))
-            mf = _quiet_fit(clone(template), tr_X, tr_Y, tr_g)
-            latents.append([mf.transform_behavior(Y, subject=s) for s, Y in enumerate(Ys)])
-    else:
-        z_full = [full.transform_behavior(Y, subject=s) for s, Y in enumerate(Ys)]
-        latents = [z_full] * cv
-
+    latents = _fold_latents(full, Xs, Ys, gs, masks, cv, k, cross_fit)
     shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
-    seeds = _seed_sequence(random_state).spawn(S)
+    seeds = _seed_sequence(random_state).spawn(len(Xs))
     shifts = [
         draw_shifts([c], n_perm, seed)[0][:, 0] for c, seed in zip(cands, seeds, strict=True)
     ]
 
     def r2_all(s, offset):
-        X, g, fold = Xs[s], gs[s], folds[s]
-        seg = segments(X.shape[0], g) * cv + fold
-        finite_x = np.all(np.isfinite(X), axis=1)
-        Xf = np.where(np.isfinite(X), X, 0.0)
-        designs = []
-        for f in range(cv):
-            if f > 0 and latents[f] is latents[0]:
-                designs.append(designs[0])
-                continue
-            Z = latents[f][s]
-            if offset:
-                Z = np.roll(Z, -offset, axis=0)
-            designs.append(_lagged(Z, lags, seg))
-        return _cv_r2(Xf, designs, fold, masks[s], alpha, finite_x)
+        design = (latents, s, lags, offset)
+        return _unit_r2(Xs[s], gs[s], folds[s], masks[s], design, alpha, cv)
 
-    observed = [r2_all(s, 0) for s in range(S)]
-    null = [np.empty((sh.size, X.shape[1])) for sh, X in zip(shifts, Xs, strict=True)]
-    bar = None
-    if progress:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        bar.start()
-        task = bar.add_task("unit permutations", total=sum(sh.size for sh in shifts))
-    try:
-        for s in range(S):
-            for b, c in enumerate(shifts[s]):
-                null[s][b] = r2_all(s, int(c))
-                if bar is not None:
-                    bar.advance(task)
-    finally:
-        if bar is not None:
-            bar.stop()
-
+    observed = [r2_all(s, 0) for s in range(len(Xs))]
+    null = _null_r2(r2_all, Xs, shifts, progress)
     tables = []
-    for s in range(S):
-        X, Y, g = Xs[s], Ys[s], gs[s]
-        obs = observed[s]
-        nl = null[s]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            count = np.sum(np.where(np.isfinite(nl), nl, -np.inf) >= obs[None, :], axis=0)
-        n_null = nl.shape[0]
-        pval = np.where(np.isfinite(obs), (1.0 + count) / (1.0 + n_null), np.nan)
-        qval = benjamini_hochberg(pval)
-        encodes = np.isfinite(qval) & (qval <= fdr)
-        # structure coefficients with the full-data latents at one lag per subject
-        z = full.transform_behavior(Y, subject=s)
-        seg = segments(X.shape[0], g)
-        best_lag, best_val, best_corr = int(lags[0]), -np.inf, None
-        for lag in lags:
-            D = _lagged(z, np.array([lag]), seg)
-            ok = np.all(np.isfinite(D), axis=1) & np.all(np.isfinite(X), axis=1)
-            if ok.sum() < 3:
-                continue
-            c = _corr_cols(X[ok], D[ok])
-            val = float(np.nansum(c**2))
-            if val > best_val:
-                best_lag, best_val, best_corr = int(lag), val, c
-        if best_corr is None:
-            best_corr = np.full((X.shape[1], k), np.nan)
-        df = pd.DataFrame(
-            {
-                "unit": np.arange(X.shape[1]),
-                "r2_cv": obs,
-                "p_value": pval,
-                "q_value": qval,
-                "encodes": encodes,
-            }
-        )
-        for j in range(k):
-            df[f"structure_{j}"] = best_corr[:, j]
-        sig = pval[encodes]
+    for s in range(len(Xs)):
+        structure_lag, corr = _structure(full, Xs[s], Ys[s], gs[s], s, lags)
+        df, p_threshold = _unit_table(observed[s], null[s], fdr, corr)
         df.attrs.update(
             subject=s,
             fdr=float(fdr),
-            p_threshold=float(sig.max()) if sig.size else float("nan"),
-            n_perm=int(n_null),
-            exhaustive=bool(n_null == cands[s].size),
+            p_threshold=p_threshold,
+            n_perm=int(null[s].shape[0]),
+            exhaustive=bool(null[s].shape[0] == cands[s].size),
             lags=lags.tolist(),
-            structure_lag=best_lag,
+            structure_lag=structure_lag,
             min_shift=int(shifts_used[s]),
             cv=cv,
             alpha=float(alpha),
@@ -392,17 +437,5 @@ def unit_encoding(
             gap=int(gap),
         )
         tables.append(df)
-    floor = [
-        (s, t.attrs["n_perm"]) for s, t in enumerate(tables) if 1 / (1 + t.attrs["n_perm"]) > fdr
-    ]
-    if floor:
-        s0, n0 = floor[0]
-        warnings.warn(
-            f"subjects {[s for s, _ in floor]}: with {n0} circular shifts (subject {s0}) the "
-            f"smallest possible p-value is 1/{n0 + 1} = {1 / (n0 + 1):.3g} > fdr = {fdr}: no "
-            f"unit can be declared encoding; use n_perm >= {int(np.ceil(1 / fdr))} (and "
-            "enough data for as many distinct shifts)",
-            UserWarning,
-            stacklevel=2,
-        )
+    _warn_p_value_floor(tables, fdr)
     return tables

@@ -5,7 +5,11 @@ was *not* used to find it: the axes are fitted on the other subjects, only the h
 subject's encoder is fitted (:meth:`ShaReD.add_subject`) on its first calibration trials,
 and behaviour is decoded on its last trials. The reference is a per-subject ridge decoder
 (same lags, same calibration data, ridge penalty chosen by the same kind of inner
-cross-validation) that knows nothing about the other subjects.
+cross-validation) that knows nothing about the other subjects. The ridge, its folds and the
+held-out R^2 are the package's single helpers (:func:`sharedrep.core.ridge.ridge_cv`,
+:func:`sharedrep.core.cv.block_folds`, :func:`sharedrep.core.metrics.pooled_r2`). It imports
+:mod:`sharedrep.utils`, :mod:`sharedrep.core` and the shift machinery of
+:mod:`sharedrep.inference.permutation`.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ import warnings
 import numpy as np
 import pandas as pd
 from joblib import delayed
-from sklearn.model_selection import GroupKFold, KFold
 
+from sharedrep.core.cv import block_folds, fold_splits
 from sharedrep.core.design import (
     as_lags,
     lag_embed,
@@ -26,9 +30,10 @@ from sharedrep.core.design import (
     valid_rows,
 )
 from sharedrep.core.estimator import DEFAULT_ALPHAS
-from sharedrep.inference.stats import (
+from sharedrep.core.metrics import pooled_r2
+from sharedrep.core.ridge import ridge_cv
+from sharedrep.inference._resampling import (
     _check_count,
-    _check_min_shift,
     _check_model,
     _check_n_jobs,
     _for_subjects,
@@ -36,6 +41,9 @@ from sharedrep.inference.stats import (
     _quiet_fit,
     _seed_sequence,
     _validate_data,
+)
+from sharedrep.inference.permutation import (
+    _check_min_shift,
     circular_shift_candidates,
     draw_shifts,
 )
@@ -78,32 +86,20 @@ def _split_points(n_samples: int, groups, fractions, test_fraction: float, subje
 
 
 def _inner_splits(n_rows: int, groups_rows, n_folds: int):
-    """Inner CV splits of the calibration rows (mirrors ``ShaReD.add_subject``)."""
+    """Inner CV splits of the calibration rows (mirrors ``ShaReD.add_subject``).
+
+    Whole trials in size-balanced folds with at least two trials, otherwise contiguous
+    sample blocks; ``None`` when fewer than two folds are possible.
+    """
     if groups_rows is not None:
         n_trials = np.unique(groups_rows).size
         if n_trials >= 2:
             k = min(n_folds, n_trials)
-            return list(GroupKFold(n_splits=k).split(np.zeros(n_rows), groups=groups_rows))
+            return fold_splits(block_folds(n_rows, k, groups_rows, trials="balanced"))
     k = min(n_folds, n_rows // 2)
     if k < 2:
         return None
-    return list(KFold(n_splits=k).split(np.zeros(n_rows)))
-
-
-def _standardizer(Z: np.ndarray):
-    mean = Z.mean(axis=0)
-    sd = Z.std(axis=0)
-    sd[sd <= 1e-12 * max(1.0, float(np.max(np.abs(mean), initial=0.0)))] = np.inf
-    return mean, sd
-
-
-def _ridge_svd(Z: np.ndarray, Y: np.ndarray):
-    """SVD pieces of a standardised ridge problem: ``(mean, sd, Vt, s, U'Yc, y_mean)``."""
-    mean, sd = _standardizer(Z)
-    Zs = (Z - mean) / sd
-    y_mean = Y.mean(axis=0)
-    U, s, Vt = np.linalg.svd(Zs, full_matrices=False)
-    return mean, sd, Vt, s, U.T @ (Y - y_mean), y_mean
+    return fold_splits(block_folds(n_rows, k, edges="kfold"))
 
 
 class RidgeDecoder:
@@ -175,39 +171,8 @@ def ridge_decoder(
     Yr = Y[rows]
     g_rows = None if groups is None else np.asarray(groups)[rows]
     splits = _inner_splits(rows.size, g_rows, cv)
-    cv_mse = None
-    if splits is None:
-        alpha = 1.0 if alphas.size > 1 else float(alphas[0])
-    else:
-        sse = np.zeros(alphas.size)
-        n_held = 0
-        for tr, te in splits:
-            mean, sd, Vt, s, UtY, y_mean = _ridge_svd(Z[tr], Yr[tr])
-            P = ((Z[te] - mean) / sd) @ Vt.T
-            for i, a in enumerate(alphas):
-                d = s / (s**2 + a * tr.size)
-                pred = (P * d) @ UtY + y_mean
-                sse[i] += float(np.sum((Yr[te] - pred) ** 2))
-            n_held += te.size
-        cv_mse = sse / (n_held * Yr.shape[1])
-        alpha = float(alphas[int(np.argmin(sse))])
-    mean, sd, Vt, s, UtY, y_mean = _ridge_svd(Z, Yr)
-    coef = Vt.T @ ((s / (s**2 + alpha * rows.size))[:, None] * UtY)
-    return RidgeDecoder(lags, alpha, coef, mean, sd, y_mean, cv_mse)
-
-
-def _r2(Y, Yh, scale) -> float:
-    """Pooled R^2 over features in ``scale`` units; SST about the test mean.
-
-    Rows of ``Y`` with a non-finite value (missing behaviour, ``nan_policy="omit"``) are
-    not scored.
-    """
-    ok = np.all(np.isfinite(Y), axis=1)
-    Y, Yh = Y[ok], Yh[ok]
-    E = (Y - Yh) / scale
-    C = (Y - Y.mean(axis=0)) / scale
-    sst = float(np.sum(C**2))
-    return 1.0 - float(np.sum(E**2)) / sst if sst > 0 else float("nan")
+    fit, cv_mse = ridge_cv(Z, Yr, alphas, splits)
+    return RidgeDecoder(lags, fit.alpha, fit.coef, fit.mean, fit.scale, fit.y_mean, cv_mse)
 
 
 def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s):
@@ -232,14 +197,14 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s):
                 raise ValueError(f"{where}: {exc}") from None
         if target == "behavior":
             Yh, rows = m.predict(Xt, subject=idx, groups=gt, return_rows=True)
-            r2_shared = _r2(Yt[rows], Yh, scale)
+            r2_shared = pooled_r2(Yt[rows], Yh, scale)
             cal_target, true_test, tscale = Yc, Yt, scale
         else:
             # latents centred at the subject's calibration mean, as ``transform`` returns
             Zh, rows = m.transform(Xt, subject=idx, groups=gt, return_rows=True)
             true_test = m.transform_behavior(Yt, subject=idx)
             tscale = np.ones(true_test.shape[1])
-            r2_shared = _r2(true_test[rows], Zh, tscale)
+            r2_shared = pooled_r2(true_test[rows], Zh, tscale)
             cal_target = m.transform_behavior(Yc, subject=idx)
         try:
             dec = ridge_decoder(
@@ -254,7 +219,7 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s):
         except ValueError as exc:
             raise ValueError(f"{where}: ridge decoder: {exc}") from None
         Rh, rrows = dec.predict(Xt, gt)
-        out.append((r2_shared, _r2(true_test[rrows], Rh, tscale)))
+        out.append((r2_shared, pooled_r2(true_test[rrows], Rh, tscale)))
     return np.array(out, dtype=float)
 
 
@@ -339,9 +304,9 @@ def transfer_score(
     **Permutation p-values** (``n_perm > 0``): is a held-out subject decoded better than
     chance? The held-out subject's behaviour is circularly shifted against its neural
     activity (whole trials with trial ids; minimum shift as in
-    :func:`sharedrep.inference.stats.permutation_test`), and calibration, encoder / decoder fitting
-    (inner CV included) and scoring are redone on the shifted recording; the axes from the
-    other subjects stay fixed. ``p = (1 + #{null R^2 >= R^2}) / (1 + n_shifts)`` per
+    :func:`sharedrep.inference.permutation.permutation_test`), and calibration, encoder /
+    decoder fitting (inner CV included) and scoring are redone on the shifted recording; the
+    axes from the other subjects stay fixed. ``p = (1 + #{null R^2 >= R^2}) / (1 + n_shifts)`` per
     subject, fraction and method (distinct shifts; all of them when there are at most
     ``n_perm``).
 
@@ -372,7 +337,7 @@ def transfer_score(
         Circular-shift permutations per held-out subject (0: no p-values).
     min_shift : int or None
         Minimum shift in samples (default as in
-        :func:`sharedrep.inference.stats.default_min_shift`).
+        :func:`sharedrep.inference.permutation.default_min_shift`).
     random_state : int, SeedSequence, Generator or None
         Seeds the shifts (one child seed per held-out subject).
     n_jobs : int

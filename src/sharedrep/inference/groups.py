@@ -1,0 +1,400 @@
+"""Comparison of two groups of subjects (regions, novices vs experts) by relabelling.
+
+:func:`compare_groups` tests whether two populations of subjects differ in held-out score of
+the shared latents or in their shared behavioural subspace (principal angles, and a
+PERMANOVA of the subject-level subspaces). Under the null the subject labels are permuted
+between the groups (all splits when few, otherwise random splits seeded from one
+:class:`numpy.random.SeedSequence`) and both pseudo-groups are refitted. Subjects are the
+units of inference. It imports :mod:`sharedrep.utils` and
+:mod:`sharedrep.inference._resampling`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sla
+from joblib import delayed
+from sklearn.base import clone
+
+from sharedrep.inference._resampling import (
+    _check_count,
+    _check_model,
+    _check_n_jobs,
+    _for_subjects,
+    _heldout_r2,
+    _progress_map,
+    _quiet_fit,
+    _require_cv,
+    _spawn_rngs,
+    _validate_data,
+)
+
+__all__ = [
+    "GroupComparison",
+    "compare_groups",
+]
+
+
+@dataclass
+class GroupComparison:
+    """Result of :func:`compare_groups`.
+
+    Attributes
+    ----------
+    score_a, score_b : ndarray (k,)
+        Held-out R^2 per shared dimension of each group's fit.
+    difference : ndarray (k,)
+        ``score_a - score_b``.
+    null_difference : ndarray (n_perm, k)
+    p_values : ndarray (k,)
+        Two-sided: ``(1 + #{|null| >= |observed|}) / (1 + n_perm)`` (exact enumeration:
+        ``#{|null| >= |observed|} / n_splits`` with the observed split included).
+    difference_mean, p_value_mean : float
+        The same for the mean over dimensions.
+    angles : ndarray (k,)
+        Principal angles (degrees, increasing) between the two groups' shared subspaces
+        (group-level fits), in a common standardised behaviour space.
+    similarity : float
+        Mean squared cosine of those angles (1 = same subspace, 0 = orthogonal).
+    null_similarity : ndarray (n_perm,)
+        The same similarity between the relabelled pseudo-groups' fits.
+    p_similarity : float
+        One-sided: fraction of relabellings with a similarity as low as observed. Weak
+        when groups are small (a pseudo-group that mixes 3 subjects of A with 1 of B finds
+        A's subspace, like the real group): prefer ``p_subspace``.
+    subspace_f : float
+        PERMANOVA pseudo-F of the subject-level subspaces: every subject's own ``k``-dim
+        subspace (single-subject fit), distances ``d_ij^2 = 1 - mean cos^2`` of their
+        principal angles, between-group over within-group dispersion.
+    null_subspace_f : ndarray (n_perm,)
+    p_subspace : float
+        One-sided: fraction of relabellings with a pseudo-F at least as large.
+    n_perm : int
+        Number of relabellings used.
+    exact : bool
+        Whether all distinct relabellings were enumerated.
+    splits : ndarray of bool (n_perm, S_a + S_b)
+        Pseudo-group A membership of each relabelling (subjects ordered A then B).
+    """
+
+    score_a: np.ndarray
+    score_b: np.ndarray
+    difference: np.ndarray
+    null_difference: np.ndarray
+    p_values: np.ndarray
+    difference_mean: float
+    p_value_mean: float
+    angles: np.ndarray
+    similarity: float
+    null_similarity: np.ndarray
+    p_similarity: float
+    subspace_f: float
+    null_subspace_f: np.ndarray
+    p_subspace: float
+    n_perm: int
+    exact: bool
+    splits: np.ndarray = field(repr=False, default=None)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per dimension plus a ``"mean"`` row."""
+        df = pd.DataFrame(
+            {
+                "dimension": [str(j) for j in range(self.difference.size)] + ["mean"],
+                "score_a": np.r_[self.score_a, np.mean(self.score_a)],
+                "score_b": np.r_[self.score_b, np.mean(self.score_b)],
+                "difference": np.r_[self.difference, self.difference_mean],
+                "p_value": np.r_[self.p_values, self.p_value_mean],
+            }
+        )
+        df.attrs.update(
+            similarity=self.similarity,
+            p_similarity=self.p_similarity,
+            angles=self.angles,
+            subspace_f=self.subspace_f,
+            p_subspace=self.p_subspace,
+        )
+        return df
+
+
+def _unpack_data(data, name: str):
+    if isinstance(data, dict):
+        try:
+            return data["neural"], data["behavior"], data.get("groups")
+        except KeyError as exc:
+            raise ValueError(f"{name} dict needs keys 'neural' and 'behavior'") from exc
+    if hasattr(data, "neural") and hasattr(data, "behavior"):
+        return data.neural, data.behavior, getattr(data, "groups", None)
+    if isinstance(data, tuple | list) and len(data) in (2, 3):
+        return tuple(data) + (None,) * (3 - len(data))
+    raise TypeError(
+        f"{name} must be a tuple (neural, behavior[, groups]), a dict with those keys or an "
+        f"object with .neural/.behavior (e.g. SimulatedData); got {type(data).__name__}"
+    )
+
+
+def _common_scale(Ys) -> np.ndarray:
+    """Mean over subjects of each behaviour feature's variance, as a std (p,).
+
+    Samples with a non-finite feature (kept only with ``nan_policy="omit"``, and then
+    dropped by the fits) are left out.
+    """
+    rows = [np.all(np.isfinite(Y), axis=1) for Y in Ys]
+    var = np.mean([np.var(Y[ok], axis=0) for Y, ok in zip(Ys, rows, strict=True)], axis=0)
+    sd = np.sqrt(var)
+    sd[sd <= 0] = 1.0
+    return sd
+
+
+def _subspace(fitted, k, common_scale) -> np.ndarray:
+    """Shared axes as weights on behaviour standardised by ``common_scale``."""
+    return (common_scale / fitted.behavior_scale_)[:, None] * fitted.shared_axes_[:, :k]
+
+
+def _similarity(Va, Vb):
+    ang = sla.subspace_angles(Va, Vb)
+    return float(np.mean(np.cos(ang) ** 2)), np.sort(np.degrees(ang))
+
+
+def _pseudo_f(D2: np.ndarray, in_a: np.ndarray) -> float:
+    """PERMANOVA pseudo-F (Anderson 2001) of two groups from squared distances ``D2``."""
+    n = D2.shape[0]
+    iu = np.triu_indices(n, 1)
+    ss_total = D2[iu].sum() / n
+    ss_within = 0.0
+    for mask in (in_a, ~in_a):
+        sub = D2[np.ix_(mask, mask)]
+        m = int(mask.sum())
+        ss_within += sub[np.triu_indices(m, 1)].sum() / m
+    ss_between = ss_total - ss_within
+    if ss_within <= 0:
+        return float("inf") if ss_between > 0 else float("nan")
+    return float(ss_between / (ss_within / (n - 2)))
+
+
+def _group_fit(template_a, template_b, Xs, Ys, gs, in_a, k, common_scale):
+    ia = np.flatnonzero(in_a)
+    ib = np.flatnonzero(~in_a)
+    fits = []
+    for template, idx in ((template_a, ia), (template_b, ib)):
+        # k fixed as in the observed statistic: a null fit selecting fewer dimensions
+        # would be compared over fewer angles
+        m = _for_subjects(template, idx, len(Xs), n_shared=k)
+        _quiet_fit(m, [Xs[i] for i in idx], [Ys[i] for i in idx], [gs[i] for i in idx])
+        fits.append(m)
+    ra, rb = (_heldout_r2(m, k) for m in fits)
+    sim, _ = _similarity(*(_subspace(m, k, common_scale) for m in fits))
+    return ra - rb, sim
+
+
+def _comparable_params(model_a, model_b):
+    pa, pb = model_a.get_params(), model_b.get_params()
+    diff = []
+    for key in sorted(set(pa) | set(pb)):
+        va, vb = pa.get(key), pb.get(key)
+        try:
+            same = bool(np.all(np.asarray(va, dtype=object) == np.asarray(vb, dtype=object)))
+            same = same and np.shape(va) == np.shape(vb)
+        except Exception:  # pragma: no cover - exotic parameter values
+            same = va is vb
+        if not same:
+            diff.append(f"{key}: {va!r} vs {vb!r}")
+    if diff:
+        raise ValueError(
+            "compare_groups permutes subjects between the groups, so both groups must be "
+            "analysed with the same model specification; differing parameters: " + "; ".join(diff)
+        )
+
+
+def _check_group_models(model_a, model_b) -> None:
+    """Both templates: ShaReD-like, with cv folds, identical parameters, no subject weights."""
+    _check_model(model_a, "model_a")
+    _check_model(model_b, "model_b")
+    _require_cv(model_a, "model_a", "compare_groups")
+    _comparable_params(model_a, model_b)
+    if model_a.get_params().get("subject_weights") is not None:
+        raise ValueError(
+            "compare_groups needs subject_weights=None: subjects move between the groups in "
+            "its permutations, so weights given per position of a group cannot follow them"
+        )
+
+
+def _check_groups_data(model_a, data_a, model_b, data_b):
+    """Both groups' subject arrays; same behaviour features, at least 2 subjects each."""
+    Xa, Ya, ga = _validate_data(model_a, *_unpack_data(data_a, "data_a"))
+    Xb, Yb, gb = _validate_data(model_b, *_unpack_data(data_b, "data_b"))
+    if Ya[0].shape[1] != Yb[0].shape[1]:
+        raise ValueError(
+            f"data_a has {Ya[0].shape[1]} behaviour features but data_b has {Yb[0].shape[1]}: "
+            "the groups must share the same behavioural features"
+        )
+    Sa, Sb = len(Xa), len(Xb)
+    if Sa < 2 or Sb < 2:
+        raise ValueError(
+            f"compare_groups needs at least 2 subjects per group (got {Sa} in A, {Sb} in B)"
+        )
+    return (Xa, Ya, ga), (Xb, Yb, gb)
+
+
+def _subject_distances(template, Xs, Ys, gs, Sa, k, common_scale) -> np.ndarray:
+    """Squared subspace distances ``D2[i, j] = 1 - mean cos^2`` between single-subject fits.
+
+    Each subject is fitted alone with the template's specification and ``k`` shared
+    dimensions; subjects ``0 .. Sa-1`` belong to group A (named in error messages).
+    Returns an ``(S, S)`` symmetric matrix with a zero diagonal.
+    """
+    S = len(Xs)
+    single = []
+    for i in range(S):
+        m = _for_subjects(template, [i], S, n_shared=k)
+        try:
+            _quiet_fit(m, [Xs[i]], [Ys[i]], [gs[i]])
+        except ValueError as exc:
+            grp, j = ("A", i) if i < Sa else ("B", i - Sa)
+            raise ValueError(
+                f"group {grp} subject {j}: single-subject fit for the subspace test failed: {exc}"
+            ) from None
+        single.append(_subspace(m, k, common_scale))
+    D2 = np.zeros((S, S))
+    for i in range(S):
+        for j in range(i + 1, S):
+            D2[i, j] = D2[j, i] = 1.0 - _similarity(single[i], single[j])[0]
+    return D2
+
+
+def _relabellings(S: int, Sa: int, n_perm: int, random_state) -> tuple[np.ndarray, bool]:
+    """Boolean ``(n_splits, S)`` memberships of group A, and whether they are all splits.
+
+    All ``C(S, Sa)`` splits when there are at most ``n_perm`` of them (exact test);
+    otherwise ``n_perm`` random splits, one spawned generator each.
+    """
+    n_splits = math.comb(S, Sa)
+    if n_splits <= n_perm:
+        splits = np.zeros((n_splits, S), dtype=bool)
+        for i, comb in enumerate(itertools.combinations(range(S), Sa)):
+            splits[i, list(comb)] = True
+        return splits, True
+    splits = np.zeros((n_perm, S), dtype=bool)
+    for i, rng in enumerate(_spawn_rngs(random_state, n_perm)):
+        splits[i, rng.permutation(S)[:Sa]] = True
+    return splits, False
+
+
+def _relabelling_p(extreme: np.ndarray, exact: bool):
+    """p-value from the boolean ``extreme`` (``(n, ...)``: null at least as extreme).
+
+    ``count / n`` for an exact test (the observed split is among the ``n``), else
+    ``(1 + count) / (1 + n)``.
+    """
+    count, n = np.sum(extreme, axis=0), extreme.shape[0]
+    return count / n if exact else (1.0 + count) / (1.0 + n)
+
+
+def compare_groups(
+    model_a,
+    data_a,
+    model_b,
+    data_b,
+    n_perm: int = 200,
+    n_jobs: int = 1,
+    random_state=None,
+    *,
+    progress: bool = True,
+) -> GroupComparison:
+    """Compare two groups of subjects (e.g. two brain regions, novices vs experts).
+
+    Two questions, one relabelling null:
+
+    1. **Held-out score.** Is the cross-validated R^2 of the shared latents different in
+       group A and group B? Statistic: ``r2_a[j] - r2_b[j]`` per dimension (pooled
+       held-out R^2 at each fit's selected alpha) and its mean over dimensions; two-sided.
+    2. **Shared subspace.** Do the groups use different behavioural subspaces? Subspaces
+       are compared through their principal angles, as weights on behaviour features
+       standardised by a common within-subject scale. Reported: the angles and the
+       similarity (mean squared cosine) between the two group fits, with a relabelling
+       null (``p_similarity``); and -- the recommended test -- a PERMANOVA of the
+       subject-level subspaces (each subject's own fit, distance
+       ``1 - mean cos^2``; ``p_subspace``), which stays powerful when a mixed pseudo-group
+       would simply follow its majority.
+
+    **What is resampled.** Subject labels: the ``S_a + S_b`` subjects are reassigned to
+    pseudo-groups of sizes ``S_a`` and ``S_b`` and both pseudo-groups are refitted with the
+    complete pipeline. When the number of distinct splits ``C(S_a + S_b, S_a)`` is at most
+    ``n_perm``, all splits are enumerated (an exact test; the observed split is one of
+    them); otherwise ``n_perm`` random splits are drawn. The subject-level subspaces of the
+    PERMANOVA are fitted once per subject; only their group labels are permuted.
+
+    **Unit of inference.** Subjects (animals): the null hypothesis is that group
+    membership is exchangeable across subjects. Subjects must therefore be independent
+    animals; when the same animal appears in both groups (e.g. novice and expert sessions
+    of one mouse), this test ignores the pairing and is conservative.
+
+    Parameters
+    ----------
+    model_a, model_b : ShaReD
+        Templates with identical parameters (cloned; not modified). Need ``cv`` folds and
+        ``subject_weights=None`` (subjects move between the groups in the permutations,
+        so a weight per position of a group would not follow its subject).
+    data_a, data_b : tuple (neural, behavior[, groups]), dict or SimulatedData
+        Each group's subjects. The behaviour features must be the same.
+    n_perm : int, default 200
+    n_jobs, random_state, progress
+        As in :func:`permutation_test`.
+
+    Returns
+    -------
+    GroupComparison
+    """
+    _check_group_models(model_a, model_b)
+    n_perm = _check_count(n_perm, "n_perm")
+    n_jobs = _check_n_jobs(n_jobs, model_a)
+    (Xa, Ya, ga), (Xb, Yb, gb) = _check_groups_data(model_a, data_a, model_b, data_b)
+    Sa, Sb = len(Xa), len(Xb)
+    Xs, Ys, gs = Xa + Xb, Ya + Yb, ga + gb
+    common = _common_scale(Ys)
+    fa = clone(model_a).fit(Xa, Ya, groups=None if all(g is None for g in ga) else ga)
+    fb = clone(model_b).fit(Xb, Yb, groups=None if all(g is None for g in gb) else gb)
+    k = int(min(fa.n_shared_, fb.n_shared_))
+    ra, rb = _heldout_r2(fa, k), _heldout_r2(fb, k)
+    diff = ra - rb
+    sim, angles = _similarity(_subspace(fa, k, common), _subspace(fb, k, common))
+    D2 = _subject_distances(model_a, Xs, Ys, gs, Sa, k, common)
+    f_obs = _pseudo_f(D2, np.r_[np.ones(Sa, bool), np.zeros(Sb, bool)])
+
+    splits, exact = _relabellings(Sa + Sb, Sa, n_perm, random_state)
+    tasks = [
+        delayed(_group_fit)(model_a, model_b, Xs, Ys, gs, splits[i], k, common)
+        for i in range(splits.shape[0])
+    ]
+    results = _progress_map(tasks, n_jobs, progress, "relabellings")
+    null_diff = np.array([r[0] for r in results], dtype=float).reshape(-1, k)
+    null_sim = np.array([r[1] for r in results], dtype=float)
+    null_f = np.array([_pseudo_f(D2, split) for split in splits], dtype=float)
+    n = null_diff.shape[0]
+    tol = 1e-12
+    mean_diff = float(np.mean(diff))
+    p_dim = _relabelling_p(np.abs(null_diff) >= np.abs(diff)[None, :] - tol, exact)
+    p_mean = _relabelling_p(np.abs(null_diff.mean(axis=1)) >= abs(mean_diff) - tol, exact)
+    return GroupComparison(
+        score_a=ra,
+        score_b=rb,
+        difference=diff,
+        null_difference=null_diff,
+        p_values=np.asarray(p_dim, dtype=float),
+        difference_mean=mean_diff,
+        p_value_mean=float(p_mean),
+        angles=angles,
+        similarity=sim,
+        null_similarity=null_sim,
+        p_similarity=float(_relabelling_p(null_sim <= sim + tol, exact)),
+        subspace_f=f_obs,
+        null_subspace_f=null_f,
+        p_subspace=float(_relabelling_p(null_f >= f_obs - tol, exact)),
+        n_perm=int(n),
+        exact=bool(exact),
+        splits=splits,
+    )

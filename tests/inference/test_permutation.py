@@ -1,0 +1,174 @@
+"""Circular-shift permutation test and shift machinery (sharedrep.inference.permutation)."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from sharedrep import ShaReD, simulate
+from sharedrep.inference.permutation import (
+    circular_shift_candidates,
+    default_min_shift,
+    draw_shifts,
+    max_statistic_p_values,
+    permutation_test,
+)
+
+FAST = dict(alpha=1.0, cv=5, private=False)
+
+
+# --------------------------------------------------------------------------- shifts
+def test_shift_candidates_whole_trials_and_min_shift():
+    groups = np.repeat(np.arange(10), 20)  # 10 trials of 20 samples
+    c = circular_shift_candidates(200, groups, min_shift=40)
+    assert np.array_equal(c, np.arange(40, 161, 20))
+    c = circular_shift_candidates(200, None, min_shift=30)
+    assert c.min() == 30 and c.max() == 170 and c.size == 141
+    # default: max(10% of T, longest trial, max|lag| + 1)
+    assert default_min_shift(200, groups) == 20
+    assert default_min_shift(1000, np.repeat(np.arange(50), 20)) == 100
+    assert default_min_shift(50, None, lags=[0, 9]) == 10
+    with pytest.raises(ValueError, match="shape"):
+        default_min_shift(100, groups)
+    with pytest.raises(ValueError, match="no circular shift"):
+        circular_shift_candidates(40, np.repeat([0, 1], 20), min_shift=25)
+
+
+def test_draw_shifts_distinct_and_exhaustive():
+    a, b = np.array([10, 20, 30]), np.array([5, 6])
+    shifts, exhaustive = draw_shifts([a, b], 10, random_state=0)
+    assert exhaustive and shifts.shape == (6, 2)
+    assert {tuple(r) for r in shifts} == {(x, y) for x in a for y in b}
+    shifts, exhaustive = draw_shifts([np.arange(50), np.arange(40)], 300, random_state=1)
+    assert not exhaustive and shifts.shape == (300, 2)
+    assert len({tuple(r) for r in shifts}) == 300  # without replacement
+    again, _ = draw_shifts([np.arange(50), np.arange(40)], 300, random_state=1)
+    assert np.array_equal(shifts, again)
+
+
+def test_permutation_test_exhaustive_with_few_trials(small):
+    d = small.subset([0])  # 20 trials of 15 samples: 17 whole-trial shifts of >= 30
+    r = permutation_test(
+        ShaReD(n_shared=1, **FAST),
+        d.neural,
+        d.behavior,
+        d.groups,
+        n_perm=50,
+        random_state=0,
+        progress=False,
+    )
+    assert r.exhaustive and r.n_perm == 17 and r.null.shape == (17, 1)
+    assert np.array_equal(np.sort(r.shifts[:, 0]), np.arange(30, 271, 15))
+    assert r.p_values[0] >= 1 / 18
+
+
+def test_max_statistic_p_values():
+    obs = np.array([3.0, 1.0])
+    null = np.array([[0.0, 2.0], [1.0, 0.5], [4.0, 0.0], [0.5, 0.2]])
+    # null maxima 2, 1, 4, 0.5
+    assert np.allclose(max_statistic_p_values(obs, null), [(1 + 1) / 5, (1 + 3) / 5])
+
+
+# --------------------------------------------------------------------------- permutation
+def test_permutation_test_structure_and_reproducibility(small):
+    d = small
+    model = ShaReD(n_shared=2, **FAST)
+    r = permutation_test(
+        model, d.neural, d.behavior, d.groups, n_perm=9, random_state=1, progress=False
+    )
+    assert r.observed.shape == (2,) and r.null.shape == (9, 2)
+    assert r.p_values.shape == r.p_values_fwer.shape == (2,)
+    assert np.all(r.p_values >= 1 / 10) and np.all(r.p_values <= 1)
+    assert np.all(r.p_values_fwer >= r.p_values)
+    assert r.shifts.shape == (9, 3)
+    # whole-trial shifts of at least the default minimum
+    assert np.all(r.shifts % 15 == 0)
+    assert np.all(r.shifts >= 30) and np.all(r.shifts <= 270)
+    # the observed statistic is the model's own CV score at the selected alpha
+    ref = ShaReD(n_shared=2, **FAST).fit(d.neural, d.behavior, groups=d.groups)
+    assert np.allclose(r.observed, ref.cv_results_["r2_dim"][0, :2])
+    assert not hasattr(model, "shared_axes_")  # the template is not modified
+    with pytest.raises(NotFittedError):
+        model.transform(d.neural[0])
+    r2 = permutation_test(
+        model, d.neural, d.behavior, d.groups, n_perm=9, random_state=1, progress=False
+    )
+    assert np.array_equal(r.null, r2.null) and np.array_equal(r.shifts, r2.shifts)
+    df = r.summary()
+    assert list(df.columns) == [
+        "dimension",
+        "r2_heldout",
+        "null_mean",
+        "null_q95",
+        "p_value",
+        "p_value_fwer",
+    ]
+
+
+def test_permutation_test_n_jobs_does_not_change_results(small):
+    d = small
+    model = ShaReD(n_shared=1, **FAST)
+    kw = dict(n_perm=4, random_state=7, progress=False)
+    r1 = permutation_test(model, d.neural, d.behavior, d.groups, n_jobs=1, **kw)
+    r2 = permutation_test(model, d.neural, d.behavior, d.groups, n_jobs=2, **kw)
+    assert np.array_equal(r1.shifts, r2.shifts)
+    assert np.allclose(r1.null, r2.null)
+
+
+def test_permutation_test_detects_signal_with_cv_selection():
+    d = simulate(
+        n_subjects=3,
+        n_samples=400,
+        n_units=10,
+        n_behavior=5,
+        n_shared=1,
+        snr=0.5,
+        trial_length=20,
+        seed=5,
+    )
+    model = ShaReD(n_shared="auto", cv=5, private=False, alphas=np.logspace(-2, 2, 5))
+    r = permutation_test(
+        model, d.neural, d.behavior, d.groups, n_perm=19, random_state=0, progress=False
+    )
+    assert r.p_values[0] == pytest.approx(1 / 20)
+    assert r.p_values_fwer[0] == pytest.approx(1 / 20)
+    assert r.null_alpha.shape == (19,)
+
+
+def test_permutation_test_without_trial_ids(small):
+    d = small
+    r = permutation_test(
+        ShaReD(n_shared=1, lags=2, **FAST),
+        d.neural,
+        d.behavior,
+        None,
+        n_perm=5,
+        min_shift=50,
+        random_state=0,
+        progress=False,
+    )
+    assert np.all((r.shifts >= 50) & (r.shifts <= 250))
+    assert r.min_shift == [50, 50, 50]
+
+
+def test_permutation_test_validation(small):
+    d = small
+    m = ShaReD(n_shared=1, **FAST)
+    with pytest.raises(ValueError, match="cv=None"):
+        permutation_test(ShaReD(n_shared=1, alpha=1.0, cv=None), d.neural, d.behavior)
+    with pytest.raises(ValueError, match="n_perm"):
+        permutation_test(m, d.neural, d.behavior, n_perm=0)
+    with pytest.raises(ValueError, match="min_shift"):
+        permutation_test(m, d.neural, d.behavior, min_shift=200, progress=False)
+    with pytest.raises(TypeError, match="ShaReD estimator"):
+        permutation_test("model", d.neural, d.behavior)
+    with pytest.raises(ValueError, match="subject 1"):
+        permutation_test(m, d.neural, [d.behavior[0], d.behavior[1][:-1], d.behavior[2]])
+    with pytest.raises(ValueError, match="n_jobs"):
+        permutation_test(m, d.neural, d.behavior, n_jobs=0)
+    with pytest.raises(TypeError, match="random_state"):
+        permutation_test(m, d.neural, d.behavior, n_perm=2, random_state="a", progress=False)
+    with pytest.raises(ValueError, match="subject 0"):
+        # 2 trials only: no whole-trial shift of at least one trial
+        permutation_test(
+            m, [d.neural[0][:30]], [d.behavior[0][:30]], [np.repeat([0, 1], 15)], progress=False
+        )
