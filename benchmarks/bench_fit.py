@@ -1,11 +1,11 @@
 """Benchmark: cost of a full cross-validated ShaReD fit relative to the unavoidable work.
 
 The unavoidable work of any fit is one pass over the data forming every subject's Gram
-matrix ``X~' X~`` of its (lag-embedded) activity. DESIGN.md section 2 asks that the full
-cross-validated fit (per-block sufficient statistics, folds by subtraction, ``q x q``
-algebra per fold: one tridiagonal reduction shared by the alpha grid) cost a small
-multiple of that pass; the targets are a ratio <= 2 (issue #6) and <= 3 (issue #2). The
-ratio is printed, never asserted.
+matrix ``X~' X~`` of its (lag-embedded) activity. The method (docs/method.md, section 1)
+asks that the full cross-validated fit (per-block sufficient statistics, folds by
+subtraction, ``q x q`` algebra per fold: one tridiagonal reduction shared by the alpha
+grid) cost a small multiple of that pass; the targets are a ratio <= 2 (goal) and <= 3
+(required). The ratio is printed, never asserted.
 
 Run ``python benchmarks/bench_fit.py`` (default: 20 subjects x 300 units x 20,000 samples,
 5 folds x 10 alphas x n_shared="auto" up to 8) or ``--quick`` for a smaller problem that
@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 QUICK = dict(subjects=10, units=200, samples=10000)
-TARGETS = (2, 3)  # issue #6 asks for <= 2, DESIGN.md / issue #2 for <= 3
+TARGETS = (2, 3)  # targets of docs/benchmarks.md: <= 2 (goal), <= 3 (required)
 FULL = dict(subjects=20, units=300, samples=20000)
 
 
@@ -55,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument(
         "--no-private",
         action="store_true",
-        help="skip the private components (DESIGN 1.7) in the timed fit",
+        help="skip the private components (docs/method.md, Private structure) in the timed fit",
     )
     ap.add_argument(
         "--breakdown",

@@ -1,4 +1,4 @@
-"""Calibration and power of the circular-shift permutation test (DESIGN.md section 2).
+"""Calibration and power of the circular-shift permutation test (docs/method.md, section 3).
 
 Under a true null (``simulate(..., snr=0)``: no relation between neural activity and
 behaviour) the p-value of the first shared dimension must be uniform: the fraction below
