@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
+from model_checks import BACKEND_KW as KW
+from model_checks import assert_same_model, write_sessions
 from sharedrep import ShaReD, simulate
-from sharedrep.core import solver
+from sharedrep.core import data_pass
 from sharedrep.core.backends import (
     BACKENDS,
     FileArray,
@@ -18,8 +20,6 @@ from sharedrep.core.backends import (
     has_sources,
 )
 from sharedrep.core.design import as_lags
-
-KW = dict(n_shared="auto", lags=2, cv=4, random_state=0, alphas=np.logspace(-3, 2, 6))
 
 
 @pytest.fixture(scope="module")
@@ -32,30 +32,12 @@ def reference(data):
     return ShaReD(**KW).fit(data.neural, data.behavior, groups=data.groups)
 
 
-def assert_same_model(a, b, tol=1e-10):
-    assert a.alpha_ == b.alpha_ and a.n_shared_ == b.n_shared_
-    np.testing.assert_allclose(a.shared_axes_, b.shared_axes_, rtol=tol, atol=tol)
-    np.testing.assert_allclose(a.explained_, b.explained_, rtol=tol, atol=tol)
-    for ea, eb in zip(a.encoders_, b.encoders_, strict=True):
-        np.testing.assert_allclose(ea, eb, rtol=tol, atol=tol * np.abs(ea).max())
-    for key in ("fold_scores", "r2_subject_dim"):
-        np.testing.assert_allclose(
-            a.cv_results_[key], b.cv_results_[key], rtol=tol, atol=tol, equal_nan=True
-        )
-    for ua, ub in zip(a.unit_means_, b.unit_means_, strict=True):
-        np.testing.assert_allclose(ua, ub, rtol=tol, atol=tol)
-    if a.private_ is not None:
-        for pa, pb in zip(a.private_, b.private_, strict=True):
-            assert pa.behavior_rank == pb.behavior_rank
-            np.testing.assert_allclose(pa.neural_explained, pb.neural_explained, atol=tol)
-
-
 def test_numpy_backend_matches_solver(data):
     lags = as_lags(2)
     be = get_backend("numpy")
     out = be.statistics(data.neural, data.behavior, data.groups, lags, 4, gap=2)
     for s, sd in enumerate(out):
-        ref = solver.subject_statistics(
+        ref = data_pass.subject_statistics(
             data.neural[s], data.behavior[s], data.groups[s], lags, 4, gap=2, subject=s
         )
         np.testing.assert_array_equal(sd.rows, ref.rows)
@@ -93,32 +75,8 @@ def test_params_validated_and_saved(data, tmp_path):
     assert m2.get_params()["backend"] == "numpy" and m2.get_params()["device"] == "cpu"
 
 
-def _write_sessions(data, tmp_path):
-    """Every subject in a different storage format."""
-    h5py = pytest.importorskip("h5py")
-    zarr = pytest.importorskip("zarr")
-
-    S = len(data.neural)
-    neural, behavior, groups = [], [], []
-    for s in range(S):
-        np.save(tmp_path / f"x{s}.npy", data.neural[s])
-        np.savez(tmp_path / f"s{s}.npz", behavior=data.behavior[s], trials=data.groups[s])
-        behavior.append(str(tmp_path / f"s{s}.npz") + "::behavior")
-        groups.append(FileArray(tmp_path / f"s{s}.npz", key="trials"))
-    neural.append(tmp_path / "x0.npy")  # a Path
-    z = zarr.open_array(
-        str(tmp_path / "x1.zarr"), mode="w", shape=data.neural[1].shape, dtype="f8"
-    )
-    z[...] = data.neural[1]
-    neural.append(str(tmp_path / "x1.zarr"))  # a zarr store path
-    with h5py.File(tmp_path / "x2.nwb", "w") as fh:
-        fh.create_dataset("processing/ophys/dff/data", data=data.neural[2])
-    neural.append(FileArray(tmp_path / "x2.nwb", key="processing/ophys/dff/data"))
-    return neural, behavior, groups
-
-
 def test_fit_from_files_matches_in_memory(data, reference, tmp_path):
-    neural, behavior, groups = _write_sessions(data, tmp_path)
+    neural, behavior, groups = write_sessions(data, tmp_path)
     assert has_sources(neural, behavior, groups)
     m = ShaReD(**KW).fit(neural, behavior, groups=groups)
     assert_same_model(reference, m)
@@ -126,7 +84,7 @@ def test_fit_from_files_matches_in_memory(data, reference, tmp_path):
 
 
 def test_fit_from_files_with_trial_ids_from_pandas(data, reference, tmp_path):
-    neural, behavior, _ = _write_sessions(data, tmp_path)
+    neural, behavior, _ = write_sessions(data, tmp_path)
     groups = [pd.Series([f"trial{int(i):03d}" for i in g]) for g in data.groups]  # object dtype
     m = ShaReD(**KW).fit(neural, behavior, groups=groups)
     ref = ShaReD(**KW).fit(data.neural, data.behavior, groups=groups)

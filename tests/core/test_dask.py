@@ -7,8 +7,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from test_backends import KW, _write_sessions, assert_same_model  # noqa: E402
-
+from model_checks import BACKEND_KW as KW  # noqa: E402
+from model_checks import assert_same_model, write_sessions  # noqa: E402
 from sharedrep import ShaReD, simulate  # noqa: E402
 from sharedrep.core.backends import get_backend  # noqa: E402
 from sharedrep.core.backends.dask import ENV_VAR, shutdown, use_cluster  # noqa: E402
@@ -50,7 +50,7 @@ def test_in_memory_identical(client, data, reference):
 
 
 def test_files_identical(client, data, reference, tmp_path):
-    neural, behavior, groups = _write_sessions(data, tmp_path)
+    neural, behavior, groups = write_sessions(data, tmp_path)
     m = ShaReD(backend="dask", **KW).fit(neural, behavior, groups=groups)
     assert_same_model(reference, m)
 

@@ -393,22 +393,6 @@ def test_predict_and_score_are_consistent(small_data):
     )
 
 
-@pytest.mark.parametrize("q, n_alphas", [(1, 5), (3, 4), (40, 3), (40, 4), (120, 35)])
-def test_ridge_path_matches_direct_solves(q, n_alphas):
-    # one Cholesky per alpha below 4 alphas, one shared tridiagonal reduction from 4 on
-    rng = np.random.default_rng(q + n_alphas)
-    A = rng.standard_normal((q + 10, q))
-    G = A.T @ A
-    if q > 3:  # a constant (zeroed) column, as standardisation leaves it
-        G[2], G[:, 2] = 0.0, 0.0
-    B = rng.standard_normal((q, 6))
-    alphas = np.logspace(-3, 2, n_alphas)
-    got = solver.ridge_path(G, float(q + 10), alphas, B)
-    for a, P in zip(alphas, got, strict=True):
-        ref = np.linalg.solve(G + a * (q + 10) * np.eye(q), B)
-        np.testing.assert_allclose(P, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
-
-
 @pytest.mark.parametrize("by_trial", [True, False])
 def test_private_components_reuse_the_cv_fold_solutions(monkeypatch, by_trial):
     # the private cross-validation reuses the main CV's ridge solutions (exact algebra);
@@ -434,41 +418,6 @@ def test_private_components_reuse_the_cv_fold_solutions(monkeypatch, by_trial):
     assert not calls
     assert sum(pc.behavior_rank for pc in again.private_) >= 1  # something to compare
     assert_close_models(again, reused, rtol=1e-10)
-
-
-@pytest.mark.parametrize("form", ["primal", "dual"])
-def test_fold_solution_refuses_other_alphas_and_scales(form):
-    from sharedrep.core.backends import get_backend
-    from sharedrep.core.dual import KernelFoldSolution
-
-    d = simulate(n_subjects=1, n_samples=400, n_units=10, seed=1)
-    prep = get_backend("numpy").statistics(
-        d.neural, d.behavior, d.groups, np.array([0]), 3, form=form
-    )[0]
-    err = solver.cv_errors(
-        [prep.stats],
-        [prep.chunks],
-        np.ones(1),
-        np.array([0.1, 1.0]),
-        1,
-        "correlation",
-        0.0,
-        keep_solutions=True,
-    )
-    sol = err["solutions"][0][0]
-    p = d.behavior[0].shape[1]
-    if form == "primal":
-        assert sol.P.shape == (2, 10, p) and sol.std.gram is None
-    else:
-        assert isinstance(sol, KernelFoldSolution) and sol.W.shape[::2] == (2, p)
-    T = np.eye(p)
-    with pytest.raises(ValueError, match="alpha 0.5 was not solved"):
-        sol.fold(0.5, T, None)
-    fold = sol.fold(1.0, T, None)
-    with pytest.raises(ValueError, match="solved for alpha 1.0 only"):
-        fold.solve(np.ones(p), np.array([0.1]))
-    with pytest.raises(ValueError, match="unscaled behaviour"):
-        fold.solve(np.full(p, 2.0), np.array([1.0]))
 
 
 def test_add_subject_counts_only_trials_with_usable_samples():

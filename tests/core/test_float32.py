@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sharedrep import ShaReD, simulate
-from sharedrep.core import solver
+from sharedrep.core import data_pass
 from sharedrep.core.design import as_lags
 
 AXIS_DEGREES = 0.01
@@ -48,8 +48,8 @@ def test_statistics_float32_are_float64_and_close():
     d = simulate(n_subjects=1, n_samples=9000, n_units=30, seed=1)  # > 2 row blocks
     X, Y, g = d.neural[0], d.behavior[0], d.groups[0]
     lags = as_lags(2)
-    a = solver.subject_statistics(X, Y, g, lags, 3)
-    b = solver.subject_statistics(X, Y, g, lags, 3, dtype=np.float32)
+    a = data_pass.subject_statistics(X, Y, g, lags, 3)
+    b = data_pass.subject_statistics(X, Y, g, lags, 3, dtype=np.float32)
     np.testing.assert_array_equal(a.rows, b.rows)
     for sa, sb in zip(a.stats, b.stats, strict=True):
         assert sb.xx.dtype == np.float64 and sb.sx.dtype == np.float64

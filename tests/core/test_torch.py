@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 
 from model_checks import assert_close_models  # noqa: E402
 from sharedrep import ShaReD, simulate  # noqa: E402
-from sharedrep.core import solver  # noqa: E402
+from sharedrep.core import data_pass, solver  # noqa: E402
 from sharedrep.core.backends import get_backend  # noqa: E402
 from sharedrep.core.backends import torch as torch_backend  # noqa: E402
 from sharedrep.core.backends.torch import (  # noqa: E402
@@ -219,7 +219,7 @@ def test_statistics_stay_on_device_until_asked(data):
     fit = be.final_fit([p.stats for p in prep], np.full(4, 0.25), 0.1, 2, "correlation", 0.01)
     assert st._host is None and fit.standardized[0].gram is None  # nothing came back
     ref_stats = [
-        solver.subject_statistics(x, y, g, np.array([0]), 3)
+        data_pass.subject_statistics(x, y, g, np.array([0]), 3)
         for x, y, g in zip(data.neural, data.behavior, data.groups, strict=True)
     ]
     for a, b in zip(ref_stats[0].stats, st, strict=True):  # host copies on access

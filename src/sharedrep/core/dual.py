@@ -18,13 +18,17 @@ so every fold and alpha costs one ``n_R^3 / 3`` factorisation and nothing of siz
 A subject in this form is held as :class:`KernelData`: its lag-embedded, preconditioned
 rows in chunk order (``n x q``, smaller than the ``q x q`` statistics when ``q > n``). It
 stands in for the list of chunk statistics wherever those are used
-(:func:`sharedrep.core.solver.cv_errors`, :func:`sharedrep.core.solver.fit_from_stats`, the private
-components).
+(:func:`sharedrep.core.solver.cv_errors`, :func:`sharedrep.core.solver.fit_from_stats`,
+the private components), told apart by its ``form`` attribute.
+
+It builds on :mod:`sharedrep.core.solver` (one way: the solver never imports this module;
+:mod:`sharedrep.core.data_pass` chooses the form) and imports nothing else of the package.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -59,6 +63,8 @@ class KernelData:
     Z: np.ndarray
     Y: np.ndarray
     bounds: np.ndarray
+    # tells kernel from primal data (:func:`sharedrep.core.solver.is_kernel`)
+    form: ClassVar[str] = "dual"
 
     def __len__(self) -> int:
         return self.bounds.size - 1
@@ -69,10 +75,10 @@ class KernelData:
         parts = [np.arange(b[c], b[c + 1]) for c in np.flatnonzero(chunk_mask)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
-    def y_stats(self, rows=None) -> solver.Stats:
+    def y_stats(self, rows=None) -> solver.SufficientStats:
         """Behaviour-only statistics (``n``, ``sy``, ``yy``) of some rows (all by default)."""
         Y = self.Y if rows is None else self.Y[rows]
-        return solver.Stats(float(Y.shape[0]), None, Y.sum(0), None, None, Y.T @ Y)
+        return solver.SufficientStats(float(Y.shape[0]), None, Y.sum(0), None, None, Y.T @ Y)
 
     # the total statistics' behaviour part, as :func:`solver.pooled_y_scale` reads it
     @property

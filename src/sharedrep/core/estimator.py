@@ -27,10 +27,12 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from sharedrep.core import backends, solver
+from sharedrep.core import backends, data_pass, solver
 from sharedrep.core.cv import select_grid
 from sharedrep.core.design import as_lags, lag_embed, valid_rows
 from sharedrep.utils.files import atomic_write
+from sharedrep.utils.parallel import thread_map
+from sharedrep.utils.params import Interval, Options, Predicate, TypeOf, validate_params
 from sharedrep.utils.validation import (
     check_array,
     check_groups,
@@ -43,6 +45,32 @@ __all__ = ["ShaReD", "PrivateComponents"]
 _FORMAT = "sharedrep.ShaReD"
 _FORMAT_VERSION = 1
 DEFAULT_ALPHAS = np.logspace(-4, 3, 15)
+_ALPHA_WORDS = "a positive number (use e.g. 1e-8 for the unregularised limit)"
+
+
+def _is_count_or_auto(value) -> bool:
+    """An int (not a bool; its range is checked against the data) or ``"auto"``."""
+    if isinstance(value, str):
+        return value == "auto"
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_positive_finite(value) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and bool(np.isfinite(value))
+        and value > 0
+    )
+
+
+def _choice(*values: str) -> Predicate:
+    """One of the strings ``values``, described as ``'a', 'b' or 'c'``."""
+    words = [repr(v) for v in values]
+    return Predicate(
+        lambda v: isinstance(v, str) and v in values,
+        ", ".join(words[:-1]) + " or " + words[-1],
+    )
 
 
 @dataclass
@@ -259,113 +287,104 @@ class ShaReD(BaseEstimator):
         self.form = form
 
     # ------------------------------------------------------------------ parameters
+    # one entry per parameter: the value is valid when any constraint accepts it (``None``
+    # admits None); rules that relate parameters or the data follow in ``_check_params``
+    _parameter_constraints: dict = {
+        "n_shared": [Predicate(_is_count_or_auto, "a positive int or 'auto'")],
+        "alpha": [Predicate(_is_positive_finite, _ALPHA_WORDS), None],
+        "cv": [Predicate(Interval(int, 2, 50).accepts, "an int between 2 and 50"), None],
+        "behavior_metric": [_choice("correlation", "variance")],
+        "selection": [_choice("best", "one_se")],
+        "shrinkage": [Interval(float, 0, 1)],
+        "backend": [Options(*backends.BACKENDS)],
+        "device": [TypeOf(str, "a string such as 'cpu' or 'cuda'")],
+        "form": [_choice("auto", "primal", "dual")],
+    }
+
     def _check_params(self, n_features: int, n_subjects: int):
-        if self.behavior_metric not in ("correlation", "variance"):
+        """Validate the parameters against the table and the data; derived settings.
+
+        Returns ``(auto_k, k_max, alphas, weights)``: whether ``n_shared`` is chosen by CV,
+        the largest ``k`` to consider, the sorted ridge grid and the normalised subject
+        weights ``w_s`` (sum 1).
+        """
+        validate_params(self.get_params(deep=False), self._parameter_constraints, "ShaReD")
+        self._check_backend()
+        auto_k = isinstance(self.n_shared, str)
+        k_max = self._check_n_shared(n_features, auto_k)
+        alphas = self._check_alphas()
+        if self.cv is None and (self.alpha is None or auto_k):
             raise ValueError(
-                "behavior_metric must be 'correlation' or 'variance'; "
-                f"got {self.behavior_metric!r}"
+                "cv=None but alpha and/or n_shared are to be selected by cross-validation; "
+                "give cv (number of folds) or fix alpha and n_shared"
             )
-        if self.selection not in ("best", "one_se"):
-            raise ValueError(f"selection must be 'best' or 'one_se'; got {self.selection!r}")
-        if self.backend not in backends.BACKENDS:
-            raise ValueError(f"backend must be one of {backends.BACKENDS}; got {self.backend!r}")
-        if not isinstance(self.device, str):
-            raise TypeError(
-                f"device must be a string such as 'cpu' or 'cuda'; got {self.device!r}"
-            )
+        return auto_k, k_max, alphas, self._check_weights(n_subjects)
+
+    def _check_backend(self) -> None:
         if self.backend != "torch" and self.device != "cpu":
             raise ValueError(
                 f"device={self.device!r} needs backend='torch'; the {self.backend} backend "
                 "runs on the CPU"
             )
         backends.check_dtype(self.dtype)
-        if self.form not in ("auto", "primal", "dual"):
-            raise ValueError(f"form must be 'auto', 'primal' or 'dual'; got {self.form!r}")
         if self.form == "dual" and self.backend == "torch":
             raise ValueError(
                 "form='dual' (kernel solves) needs backend='numpy' or 'dask'; the torch "
                 "backend solves the primal form"
             )
-        if not (isinstance(self.shrinkage, numbers.Real) and 0.0 <= self.shrinkage <= 1.0):
-            raise ValueError(f"shrinkage must be a number in [0, 1]; got {self.shrinkage!r}")
-        auto_k = isinstance(self.n_shared, str)
-        if auto_k:
-            if self.n_shared != "auto":
-                raise ValueError(
-                    f"n_shared must be a positive int or 'auto'; got {self.n_shared!r}"
-                )
-            k_max = self.max_shared if self.max_shared is not None else min(n_features, 10)
-            if not isinstance(k_max, numbers.Integral) or not 1 <= k_max <= n_features:
-                raise ValueError(
-                    f"max_shared must be an int in [1, {n_features}] (the number of behaviour "
-                    f"features); got {self.max_shared!r}"
-                )
-        else:
-            if not isinstance(self.n_shared, numbers.Integral) or isinstance(self.n_shared, bool):
-                raise TypeError(
-                    f"n_shared must be a positive int or 'auto'; got {self.n_shared!r}"
-                )
+
+    def _check_n_shared(self, n_features: int, auto_k: bool) -> int:
+        """The largest number of shared dimensions ``k`` to fit (``n_shared`` when fixed)."""
+        if not auto_k:
             if not 1 <= self.n_shared <= n_features:
                 raise ValueError(
                     f"n_shared={self.n_shared} must be between 1 and the number of behaviour "
                     f"features ({n_features})"
                 )
-            k_max = int(self.n_shared)
-        if self.alpha is None:
-            alphas = DEFAULT_ALPHAS if self.alphas is None else np.asarray(self.alphas, float)
-            if alphas.ndim != 1 or alphas.size == 0 or not np.all(alphas > 0):
-                raise ValueError(
-                    f"alphas must be a non-empty 1-D array of positive values; got {self.alphas!r}"
-                )
-            alphas = np.sort(alphas)
-        else:
-            if (
-                not isinstance(self.alpha, numbers.Real)
-                or not np.isfinite(self.alpha)
-                or self.alpha <= 0
-            ):
-                raise ValueError(
-                    f"alpha must be a positive number (use e.g. 1e-8 for the unregularised "
-                    f"limit) or None for cross-validation; got {self.alpha!r}"
-                )
-            alphas = np.array([float(self.alpha)])
-        needs_cv = self.alpha is None or auto_k
-        if self.cv is None:
-            if needs_cv:
-                raise ValueError(
-                    "cv=None but alpha and/or n_shared are to be selected by cross-validation; "
-                    "give cv (number of folds) or fix alpha and n_shared"
-                )
-        elif (
-            not isinstance(self.cv, numbers.Integral)
-            or isinstance(self.cv, bool)
-            or not 2 <= self.cv <= 50
-        ):
-            raise ValueError(f"cv must be an int between 2 and 50, or None; got {self.cv!r}")
+            return int(self.n_shared)
+        k_max = self.max_shared if self.max_shared is not None else min(n_features, 10)
+        if not isinstance(k_max, numbers.Integral) or not 1 <= k_max <= n_features:
+            raise ValueError(
+                f"max_shared must be an int in [1, {n_features}] (the number of behaviour "
+                f"features); got {self.max_shared!r}"
+            )
+        return k_max
+
+    def _check_alphas(self) -> np.ndarray:
+        """The sorted ridge grid: ``alphas`` (or the default) with ``alpha=None``."""
+        if self.alpha is not None:
+            return np.array([float(self.alpha)])
+        alphas = DEFAULT_ALPHAS if self.alphas is None else np.asarray(self.alphas, float)
+        if alphas.ndim != 1 or alphas.size == 0 or not np.all(alphas > 0):
+            raise ValueError(
+                f"alphas must be a non-empty 1-D array of positive values; got {self.alphas!r}"
+            )
+        return np.sort(alphas)
+
+    def _check_weights(self, n_subjects: int) -> np.ndarray:
+        """Subject weights ``w_s``, one per subject, normalised to sum 1."""
         if self.subject_weights is None:
-            weights = np.full(n_subjects, 1.0 / n_subjects)
-        else:
-            try:
-                weights = np.asarray(self.subject_weights, dtype=float)
-            except (TypeError, ValueError):
-                weights = np.full(1, np.nan)
-            if (
-                weights.shape != (n_subjects,)
-                or not np.all(np.isfinite(weights))
-                or np.any(weights < 0)
-                or weights.sum() <= 0
-            ):
-                raise ValueError(
-                    f"subject_weights must be {n_subjects} non-negative numbers (one per "
-                    f"subject) with a positive sum; got {self.subject_weights!r}"
-                )
-            weights = weights / weights.sum()
-        return auto_k, k_max, alphas, weights
+            return np.full(n_subjects, 1.0 / n_subjects)
+        try:
+            weights = np.asarray(self.subject_weights, dtype=float)
+        except (TypeError, ValueError):
+            weights = np.full(1, np.nan)
+        if (
+            weights.shape != (n_subjects,)
+            or not np.all(np.isfinite(weights))
+            or np.any(weights < 0)
+            or weights.sum() <= 0
+        ):
+            raise ValueError(
+                f"subject_weights must be {n_subjects} non-negative numbers (one per "
+                f"subject) with a positive sum; got {self.subject_weights!r}"
+            )
+        return weights / weights.sum()
 
     # ------------------------------------------------------------------ data
     def _prepare(self, X, Y, groups, lags, n_folds, subject, gap, folds_by_trial=True):
         """Lag-embed one subject and compute its chunk statistics (one pass)."""
-        return solver.subject_statistics(
+        return data_pass.subject_statistics(
             X,
             Y,
             groups,
@@ -438,82 +457,95 @@ class ShaReD(BaseEstimator):
             dtype=self.dtype,
             form="primal" if self.backend == "torch" else self.form,
         )
-        stats_list = [p_.stats for p_ in prep]
-        chunks = [p_.chunks for p_ in prep]
-
-        self.cv_results_ = None
-        i_alpha, k = 0, k_max
-        solutions = [None] * S
-        if n_folds:
-            errors = backend.cv_errors(
-                stats_list,
-                chunks,
-                weights,
-                alphas,
-                k_max,
-                self.behavior_metric,
-                self.shrinkage,
-                keep_solutions=self.private,
-            )
-            solutions = errors.pop("solutions", solutions)
-            self.cv_results_ = _summarize_cv(errors, alphas, self.behavior_metric, weights)
-            mean, se = self.cv_results_["mean_score"], self.cv_results_["se_score"]
-            if auto_k:
-                i_alpha, k = select_grid(mean, se, self.selection)
-            else:
-                i_alpha, _ = select_grid(mean[:, [k_max - 1]], se[:, [k_max - 1]], self.selection)
-            self.cv_results_["best_index"] = (i_alpha, k)
-            if auto_k and mean[i_alpha, 0] <= 0:
-                warnings.warn(
-                    "no shared dimension is predicted better than its mean on held-out data; "
-                    "keeping n_shared=1",
-                    UserWarning,
-                    stacklevel=2,
-                )
+        stats_list = [subject_data.stats for subject_data in prep]
+        i_alpha, k, solutions = self._select(
+            backend, prep, weights, alphas, k_max, auto_k, n_folds
+        )
         alpha = float(alphas[i_alpha])
-
         fit = backend.final_fit(
             stats_list, weights, alpha, k, self.behavior_metric, self.shrinkage
         )
-        self.alpha_ = alpha
-        self.n_shared_ = int(k)
-        self.lags_ = lags
-        self.subject_weights_ = weights
-        self.n_subjects_ = S
-        self.n_features_ = p
-        self.n_units_ = [X.shape[1] for X in Xs]
-        self.shared_axes_ = fit.axes
-        self.eigenvalues_ = fit.rho
-        self.explained_ = fit.explained
-        self.metric_ = fit.Cm
-        self.behavior_scale_ = fit.y_scale
-        self.encoders_ = [
-            self._zero_constant(A, sd)
-            for A, sd in zip(fit.encoders, fit.standardized, strict=True)
-        ]
-        self.unit_means_ = [
-            pp.x_center + sd.x_mean for pp, sd in zip(prep, fit.standardized, strict=True)
-        ]
-        self.unit_scales_ = [sd.x_scale for sd in fit.standardized]
-        self.constant_units_ = [sd.constant for sd in fit.standardized]
-        self.behavior_means_ = [
-            pp.y_center + sd.y_mean for pp, sd in zip(prep, fit.standardized, strict=True)
-        ]
-        self.subject_alphas_ = [alpha] * S
-        self._warn_constant(range(S))
+        self._set_fitted(fit, prep, alpha, k, lags, weights, [X.shape[1] for X in Xs])
         self.private_ = None
         if self.private:
             kernels = fit.kernels or [None] * S
-            self.private_ = solver.thread_map(
+            self.private_ = thread_map(
                 lambda args: self._private_components(*args, alpha),
                 list(zip(prep, fit.standardized, solutions, kernels, strict=True)),
             )
         return self
 
+    def _select(self, backend, prep, weights, alphas, k_max, auto_k, n_folds):
+        """Cross-validate the grid and pick ``(i_alpha, k)``; sets ``cv_results_``.
+
+        Returns ``(i_alpha, k, solutions)``: the index of the chosen ``alpha`` in
+        ``alphas``, the number of shared dimensions and each subject's solved CV folds
+        (reused by the private components; ``None`` entries without CV).
+        """
+        self.cv_results_ = None
+        S = len(prep)
+        if not n_folds:
+            return 0, k_max, [None] * S
+        errors = backend.cv_errors(
+            [subject_data.stats for subject_data in prep],
+            [subject_data.chunks for subject_data in prep],
+            weights,
+            alphas,
+            k_max,
+            self.behavior_metric,
+            self.shrinkage,
+            keep_solutions=self.private,
+        )
+        solutions = errors.pop("solutions", [None] * S)
+        self.cv_results_ = _summarize_cv(errors, alphas, self.behavior_metric, weights)
+        mean, se = self.cv_results_["mean_score"], self.cv_results_["se_score"]
+        if auto_k:
+            i_alpha, k = select_grid(mean, se, self.selection)
+        else:
+            i_alpha, _ = select_grid(mean[:, [k_max - 1]], se[:, [k_max - 1]], self.selection)
+            k = k_max
+        self.cv_results_["best_index"] = (i_alpha, k)
+        if auto_k and mean[i_alpha, 0] <= 0:
+            warnings.warn(
+                "no shared dimension is predicted better than its mean on held-out data; "
+                "keeping n_shared=1",
+                UserWarning,
+                stacklevel=3,
+            )
+        return i_alpha, k, solutions
+
+    def _set_fitted(self, fit, prep, alpha, k, lags, weights, n_units) -> None:
+        """The fitted attributes of the model and of every subject, from the final fit."""
+        S = len(prep)
+        self.alpha_ = alpha
+        self.n_shared_ = int(k)
+        self.lags_ = lags
+        self.subject_weights_ = weights
+        self.n_subjects_ = S
+        self.n_features_ = fit.axes.shape[0]
+        self.n_units_ = n_units
+        self.shared_axes_ = fit.axes
+        self.eigenvalues_ = fit.rho
+        self.explained_ = fit.explained
+        self.metric_ = fit.Cm
+        self.behavior_scale_ = fit.y_scale
+        standardized = list(zip(prep, fit.standardized, strict=True))
+        self.encoders_ = [
+            self._zero_constant(A, std)
+            for A, std in zip(fit.encoders, fit.standardized, strict=True)
+        ]
+        # per-subject unit centres and scales, in raw units (preconditioning + exact centre)
+        self.unit_means_ = [data.x_center + std.x_mean for data, std in standardized]
+        self.unit_scales_ = [std.x_scale for std in fit.standardized]
+        self.constant_units_ = [std.constant for std in fit.standardized]
+        self.behavior_means_ = [data.y_center + std.y_mean for data, std in standardized]
+        self.subject_alphas_ = [alpha] * S
+        self._warn_constant(range(S))
+
     @staticmethod
-    def _zero_constant(A, sd):
+    def _zero_constant(A, std):
         A = A.copy()
-        A[sd.constant] = 0.0
+        A[std.constant] = 0.0
         return A
 
     def _warn_constant(self, subjects):
@@ -540,7 +572,7 @@ class ShaReD(BaseEstimator):
             )
 
     def _private_components(
-        self, pp: solver.SubjectData, sd, solutions, whole, alpha: float
+        self, subject_data: solver.SubjectData, std, solutions, whole, alpha: float
     ) -> PrivateComponents:
         """Behaviour-private RRR (rank by CV) and neural-private PCA for one subject.
 
@@ -553,10 +585,10 @@ class ShaReD(BaseEstimator):
         """
         V, Cm = self.shared_axes_, self.metric_
         p, k = V.shape
-        kernel = solver.is_kernel(pp.stats)  # kept rows (dual form), not statistics
-        if sd.gram is None and not kernel:  # the fit ran on a device and left G there
-            sd = solver.standardize(solver.total(pp.stats), self.behavior_scale_)
-        q = sd.cross.shape[0]
+        kernel = solver.is_kernel(subject_data.stats)  # kept rows (dual form), not statistics
+        if std.gram is None and not kernel:  # the fit ran on a device and left G there
+            std = solver.standardize(solver.total(subject_data.stats), self.behavior_scale_)
+        q = std.cross.shape[0]
         # behaviour residual outside the shared subspace, in scaled units: y (I - V V' Cm)
         T = (np.eye(p) - V @ V.T @ Cm) / self.behavior_scale_[:, None]
         r_max = p - k
@@ -564,15 +596,16 @@ class ShaReD(BaseEstimator):
         axes_b = np.zeros((p, 0))
         cv_curve = np.zeros(0)
         rank, frac = 0, 0.0
-        if r_max > 0 and pp.chunks.n_folds > 1:
+        if r_max > 0 and subject_data.chunks.n_folds > 1:
             stats_r = (
-                pp.stats.transform_behavior(T)
+                subject_data.stats.transform_behavior(T)
                 if kernel
-                else [st.transform_behavior(T) for st in pp.stats]
+                else [st.transform_behavior(T) for st in subject_data.stats]
             )
             folds = None
             if solutions is not None:  # same folds, behaviour Y T: no new factorisation
-                mask = pp.chunks.test_mask  # kernel-form solutions keep their held-out rows
+                # kernel-form solutions keep their held-out rows
+                mask = subject_data.chunks.test_mask
                 tests = [
                     None if kernel else solver.held_out_stats(stats_r, mask(f))
                     for f in range(len(solutions))
@@ -582,7 +615,7 @@ class ShaReD(BaseEstimator):
                 ]
             err = solver.cv_errors(
                 [stats_r],
-                [pp.chunks],
+                [subject_data.chunks],
                 np.ones(1),
                 np.array([alpha]),
                 r_max,
@@ -600,21 +633,23 @@ class ShaReD(BaseEstimator):
                 )
                 axes_b = fr.axes
                 res_var = err["sst_behavior"].sum()
-                tot_var = solver.heldout_behavior_ss(pp.stats, pp.chunks, self.behavior_scale_)
+                tot_var = solver.heldout_behavior_ss(
+                    subject_data.stats, subject_data.chunks, self.behavior_scale_
+                )
                 frac = float(cv_curve[rank - 1] * res_var / tot_var)
         # neural-private: PCA of the standardised lagged activity minus what z = Y V explains
         if kernel:
             if whole is None:  # not kept by the final fit: solve the whole data again
-                whole = pp.stats.whole()
+                whole = subject_data.stats.whole()
                 whole.solve(self.behavior_scale_, np.array([alpha]))
             lam, U, tr = whole.residual_components(V, min(q, 10))
         else:
-            gxz = sd.cross @ V
-            gzz = V.T @ sd.yy @ V
-            resid = sd.gram - gxz @ np.linalg.pinv(gzz, hermitian=True) @ gxz.T
+            gxz = std.cross @ V
+            gzz = V.T @ std.yy @ V
+            resid = std.gram - gxz @ np.linalg.pinv(gzz, hermitian=True) @ gxz.T
             resid = 0.5 * (resid + resid.T)
             lam, U = solver.top_eigh(resid, min(q, 10))
-            tr = np.trace(sd.gram)
+            tr = np.trace(std.gram)
         return PrivateComponents(
             behavior_axes=axes_b,
             behavior_rank=rank,
@@ -847,7 +882,7 @@ class ShaReD(BaseEstimator):
             n_trials = np.unique(g[rows]).size
             by_trial = n_trials >= 2
             n_folds = min(n_folds, n_trials) if by_trial else n_folds
-        pp = self._prepare(X, Y, g, self.lags_, n_folds, s, gap, folds_by_trial=by_trial)
+        subject_data = self._prepare(X, Y, g, self.lags_, n_folds, s, gap, folds_by_trial=by_trial)
         V, k = self.shared_axes_, self.n_shared_
         alpha = self.alpha_
         solutions = None
@@ -856,8 +891,8 @@ class ShaReD(BaseEstimator):
                 DEFAULT_ALPHAS if self.alphas is None else np.sort(np.asarray(self.alphas, float))
             )
             err = solver.cv_errors(
-                [pp.stats],
-                [pp.chunks],
+                [subject_data.stats],
+                [subject_data.chunks],
                 np.ones(1),
                 alphas,
                 k,
@@ -871,7 +906,7 @@ class ShaReD(BaseEstimator):
             score = solver.pooled_criterion(err, self.behavior_metric)[:, -1]
             alpha = float(alphas[int(np.nanargmax(score))])
         fit = solver.fit_from_stats(
-            [solver.subject_total(pp.stats)],
+            [solver.subject_total(subject_data.stats)],
             np.ones(1),
             alpha,
             k,
@@ -880,21 +915,21 @@ class ShaReD(BaseEstimator):
             y_scale=self.behavior_scale_,
             axes=V,
         )
-        sd = fit.standardized[0]
-        self.encoders_.append(self._zero_constant(fit.encoders[0], sd))
-        self.unit_means_.append(pp.x_center + sd.x_mean)
-        self.unit_scales_.append(sd.x_scale)
-        self.constant_units_.append(sd.constant)
-        self.behavior_means_.append(pp.y_center + sd.y_mean)
+        std = fit.standardized[0]
+        self.encoders_.append(self._zero_constant(fit.encoders[0], std))
+        self.unit_means_.append(subject_data.x_center + std.x_mean)
+        self.unit_scales_.append(std.x_scale)
+        self.constant_units_.append(std.constant)
+        self.behavior_means_.append(subject_data.y_center + std.y_mean)
         self.n_units_.append(X.shape[1])
         self.subject_alphas_.append(alpha)
         self.n_subjects_ += 1
         self._warn_constant([s])
         if self.private_ is not None:
             self.private_.extend(
-                solver.thread_map(
+                thread_map(
                     lambda args: self._private_components(*args),
-                    [(pp, sd, solutions, (fit.kernels or [None])[0], alpha)],
+                    [(subject_data, std, solutions, (fit.kernels or [None])[0], alpha)],
                 )
             )
         return s

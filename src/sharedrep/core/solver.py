@@ -46,39 +46,28 @@ from sharedrep.core.cv import Chunks, make_chunks
 from sharedrep.core.design import lag_embed, valid_rows
 from sharedrep.utils.parallel import small_blas, thread_map
 
+# the entry points of the fit (estimator, data pass, backends); the building blocks below
+# (ridge paths, fold classes, scaling rules) are shared with :mod:`sharedrep.core.dual` and
+# the torch backend by module attribute, not exported
 __all__ = [
-    "Stats",
+    "SufficientStats",
     "SubjectData",
-    "subject_statistics",
-    "plan_subject",
-    "augmented_stats",
     "Standardized",
-    "column_scales",
-    "standardize",
-    "pooled_y_scale",
-    "behavior_metric",
-    "solve_axes",
-    "ridge_eig",
-    "ridge_path",
-    "heldout_errors",
-    "fit_from_stats",
-    "shared_axes",
-    "PrimalFold",
-    "subject_fold",
-    "subject_whole",
-    "subject_total",
+    "plan_subject",
+    "chunk_statistics",
+    "check_folds",
     "is_kernel",
+    "fit_from_stats",
     "cv_errors",
     "cv_criterion",
     "pooled_criterion",
-    "heldout_behavior_ss",
 ]
 
 _CONSTANT_TOL = 1e-10
 
 
 @dataclass
-class Stats:
+class SufficientStats:
     """Additive sufficient statistics of one subject over a set of rows.
 
     Attributes
@@ -102,8 +91,8 @@ class Stats:
     xy: np.ndarray
     yy: np.ndarray
 
-    def __add__(self, other: Stats) -> Stats:
-        return Stats(
+    def __add__(self, other: SufficientStats) -> SufficientStats:
+        return SufficientStats(
             self.n + other.n,
             self.sx + other.sx,
             self.sy + other.sy,
@@ -112,8 +101,8 @@ class Stats:
             self.yy + other.yy,
         )
 
-    def __sub__(self, other: Stats) -> Stats:
-        return Stats(
+    def __sub__(self, other: SufficientStats) -> SufficientStats:
+        return SufficientStats(
             self.n - other.n,
             self.sx - other.sx,
             self.sy - other.sy,
@@ -123,7 +112,7 @@ class Stats:
         )
 
     @classmethod
-    def from_arrays(cls, X: np.ndarray, Y: np.ndarray) -> Stats:
+    def from_arrays(cls, X: np.ndarray, Y: np.ndarray) -> SufficientStats:
         """Statistics of the rows of ``X`` (n x q) and ``Y`` (n x p)."""
         return cls(
             float(X.shape[0]),
@@ -134,9 +123,11 @@ class Stats:
             Y.T @ Y,
         )
 
-    def transform_behavior(self, T: np.ndarray) -> Stats:
+    def transform_behavior(self, T: np.ndarray) -> SufficientStats:
         """Statistics of ``Y @ T`` instead of ``Y`` (``T`` is p x p')."""
-        return Stats(self.n, self.sx, self.sy @ T, self.xx, self.xy @ T, T.T @ self.yy @ T)
+        return SufficientStats(
+            self.n, self.sx, self.sy @ T, self.xx, self.xy @ T, T.T @ self.yy @ T
+        )
 
 
 _F32_BLOCK = 4096
@@ -155,7 +146,7 @@ def _gram(Z: np.ndarray) -> np.ndarray:
     return out
 
 
-def augmented_stats(Z: np.ndarray, q: int, p: int, gram=None) -> Stats:
+def augmented_stats(Z: np.ndarray, q: int, p: int, gram=None) -> SufficientStats:
     """Statistics from the augmented rows ``Z = [X, Y, 1]`` (n x (q + p + 1)).
 
     One symmetric product ``Z' Z`` (a BLAS ``syrk``) yields every cross-product, the
@@ -163,7 +154,7 @@ def augmented_stats(Z: np.ndarray, q: int, p: int, gram=None) -> Stats:
     """
     ZZ = _gram(Z) if gram is None else np.asarray(gram(Z), dtype=np.float64)
     xs, ys = slice(0, q), slice(q, q + p)
-    return Stats(
+    return SufficientStats(
         float(ZZ[-1, -1]),
         ZZ[xs, -1].copy(),
         ZZ[ys, -1].copy(),
@@ -173,7 +164,7 @@ def augmented_stats(Z: np.ndarray, q: int, p: int, gram=None) -> Stats:
     )
 
 
-def total(stats: list[Stats]) -> Stats:
+def total(stats: list[SufficientStats]) -> SufficientStats:
     """Sum of a non-empty list of statistics."""
     out = stats[0]
     for s in stats[1:]:
@@ -191,7 +182,7 @@ class SubjectData:
         Kept samples (complete, finite lag windows).
     chunks : :class:`sharedrep.core.cv.Chunks`
         Cross-validation role of the kept rows.
-    stats : list of Stats
+    stats : list of SufficientStats
         Statistics of each chunk, on preconditioned data (a sequence that behaves so:
         :class:`sharedrep.core.backends.torch.DeviceStats` keeps them on a GPU), or a
         :class:`sharedrep.core.dual.KernelData` for a subject in the kernel form.
@@ -221,7 +212,7 @@ def _center(A: np.ndarray, finite_rows) -> np.ndarray:
     return A[idx].mean(axis=0)
 
 
-def _check_folds(chunks: Chunks, subject) -> None:
+def check_folds(chunks: Chunks, subject) -> None:
     """Every fold needs >= 2 training and >= 1 test rows (chunk sizes from the bounds)."""
     n = np.diff(chunks.bounds).astype(float)
     for f in range(chunks.n_folds):
@@ -265,9 +256,9 @@ def plan_subject(
 ):
     """Kept rows, CV chunks and preconditioning centres of one subject (no data pass).
 
-    See :func:`subject_statistics` for the parameters. ``x_summary = (finite_x, x_center)``
-    (finite rows of ``X`` or None, column means) may be computed where ``X`` lives (e.g.
-    on a GPU); then only ``X.shape`` is used here. Returns
+    See :func:`sharedrep.core.data_pass.subject_statistics` for the parameters.
+    ``x_summary = (finite_x, x_center)`` (finite rows of ``X`` or None, column means) may
+    be computed where ``X`` lives (e.g. on a GPU); then only ``X.shape`` is used here. Returns
     ``(rows, chunks, x_center (N,), y_center (p,))``.
     """
     omit = nan_policy == "omit"
@@ -312,63 +303,38 @@ def plan_subject(
     return rows, chunks, x_center, y_center
 
 
-def subject_statistics(
+def chunk_statistics(
     X: np.ndarray,
     Y: np.ndarray,
-    groups,
     lags: np.ndarray,
-    n_folds: int,
+    ordered: np.ndarray,
+    bounds: np.ndarray,
+    x_center: np.ndarray,
+    y_center: np.ndarray,
     *,
-    gap: int = 0,
-    folds_by_trial: bool = True,
-    random_state=None,
-    nan_policy: str = "raise",
-    subject=None,
     gram=None,
     dtype=np.float64,
-    form: str = "primal",
-) -> SubjectData:
-    """Lag-embed one subject and compute the statistics of its CV chunks in one pass.
+) -> list[SufficientStats]:
+    """Sufficient statistics of every CV chunk of one subject, in one pass (primal form).
 
     Parameters
     ----------
     X : ndarray (T, N)
-        Neural activity (float64; validated).
+        Neural activity (non-finite samples already replaced when they are omitted).
     Y : ndarray (T, p)
         Behaviour.
-    groups : ndarray (T,) or None
-        Trial ids: lag windows never cross trials; folds hold out whole trials.
     lags : ndarray of int (n_lags,)
-    n_folds : int
-        Number of CV folds; 0 for a single chunk (no cross-validation).
-    gap : int
-        Edge gap of blocked folds (see :func:`sharedrep.core.cv.make_chunks`).
-    folds_by_trial : bool
-        Use ``groups`` for the folds (otherwise blocked folds; lag windows still
-        respect ``groups``).
-    random_state : int or None
-        Random assignment of trials to folds.
-    nan_policy : {"raise", "omit"}
-        With ``"omit"``, samples with non-finite behaviour and lag windows with a
-        non-finite neural sample are dropped.
-    subject : int, optional
-        Index used in error messages.
-    gram : callable, optional
-        ``gram(Z) -> Z' Z`` for a block of augmented rows (a backend hook; the blocks'
-        products are summed in float64); numpy by default.
-    dtype : {np.float64, np.float32}
-        Precision of the data pass (lag embedding and products). With float32 the data
-        are centred in float64, rounded once, multiplied in float32 row blocks (at most
-        4096 samples) and the block products summed in float64; the statistics and
-        everything after them are float64.
-    form : {"primal", "dual", "auto"}
-        ``"dual"`` (or ``"auto"`` with more lagged columns than kept rows) keeps the
-        lag-embedded rows as :class:`sharedrep.core.dual.KernelData` (float64) instead of
-        computing the ``q x q`` statistics; see :mod:`sharedrep.core.dual`.
+    ordered : ndarray of int (n,)
+        Kept rows in chunk order; chunk ``c`` is ``ordered[bounds[c]:bounds[c + 1]]``.
+    bounds : ndarray of int (C + 1,)
+    x_center, y_center : ndarray (N,), (p,)
+        Preconditioning centres (approximate; exact centring is algebraic).
+    gram, dtype
+        See :func:`sharedrep.core.data_pass.subject_statistics`.
 
     Returns
     -------
-    SubjectData
+    list (C) of SufficientStats
 
     Notes
     -----
@@ -377,35 +343,11 @@ def subject_statistics(
     the full embedded design is never formed, so the pass costs little more than the
     Gram products themselves.
     """
-    rows, chunks, x_center, y_center = plan_subject(
-        X,
-        Y,
-        groups,
-        lags,
-        n_folds,
-        gap=gap,
-        folds_by_trial=folds_by_trial,
-        random_state=random_state,
-        nan_policy=nan_policy,
-        subject=subject,
-    )
-    omit = nan_policy == "omit"
-    ordered = rows[chunks.order]
     q, p = X.shape[1] * lags.size, Y.shape[1]
     dtype = np.dtype(dtype)
-    Xsrc = np.where(np.isfinite(X), X, 0.0) if omit else X
-    from sharedrep.core.dual import KernelData, use_kernel  # the kernel form builds on this module
-
-    if use_kernel(form, q, ordered.size):
-        data = KernelData(
-            lag_embed(Xsrc, lags, ordered, center=x_center), Y[ordered] - y_center, chunks.bounds
-        )
-        if n_folds:
-            _check_folds(chunks, subject)
-        return SubjectData(rows, chunks, data, np.tile(x_center, lags.size), y_center)
     center = x_center
     if dtype != np.float64:  # reduced precision: centre in float64, round once
-        Xsrc, center = (Xsrc - x_center).astype(dtype), None
+        X, center = (X - x_center).astype(dtype), None
     gram = _gram if gram is None else gram
     # rows are gathered block by block into a cache-sized buffer and multiplied there:
     # the lag-embedded design is never formed in full (one read of X, no large copy)
@@ -413,19 +355,16 @@ def subject_statistics(
     buf = np.empty((max(64, min(_F32_BLOCK, _GATHER_BYTES // (8 * a))), a), dtype=dtype)
     buf[:, -1] = 1.0
     stats = []
-    bounds = chunks.bounds
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         ZZ = np.zeros((a, a))
         for start in range(lo, hi, buf.shape[0]):
             idx = ordered[start : min(hi, start + buf.shape[0])]
             Zb = buf[: idx.size]
-            lag_embed(Xsrc, lags, idx, center=center, out=Zb[:, :q])
+            lag_embed(X, lags, idx, center=center, out=Zb[:, :q])
             np.subtract(Y[idx], y_center, out=Zb[:, q : q + p])
             ZZ += np.asarray(gram(Zb), dtype=np.float64)
         stats.append(augmented_stats(None, q, p, gram=lambda _, ZZ=ZZ: ZZ))
-    if n_folds:
-        _check_folds(chunks, subject)
-    return SubjectData(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
+    return stats
 
 
 @dataclass
@@ -462,12 +401,12 @@ class Standardized:
     yy: np.ndarray
 
 
-def _centered_y(st: Stats) -> tuple[np.ndarray, np.ndarray]:
+def _centered_y(st: SufficientStats) -> tuple[np.ndarray, np.ndarray]:
     my = st.sy / st.n
     return my, st.yy - st.n * np.outer(my, my)
 
 
-def pooled_y_scale(stats: list[Stats], weights: np.ndarray) -> np.ndarray:
+def pooled_y_scale(stats: list[SufficientStats], weights: np.ndarray) -> np.ndarray:
     """Pooled within-subject behaviour std, shape (p,).
 
     ``sigma_j^2 = sum_s w_s var_s(y_j)`` with per-subject centring; features that are
@@ -497,7 +436,7 @@ def column_scales(var: np.ndarray, mean_square: np.ndarray):
     return constant, np.sqrt(np.where(constant, 1.0, var))
 
 
-def standardize(st: Stats, y_scale: np.ndarray) -> Standardized:
+def standardize(st: SufficientStats, y_scale: np.ndarray) -> Standardized:
     """Centre and scale the statistics of one subject (exact algebra, no data pass).
 
     ``G = D^-1 (X'X - n m m') D^-1`` is formed as ``X'X * (d d') - n u u'`` with
@@ -666,7 +605,7 @@ def _ridge_cholesky(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndar
 
 
 def heldout_errors(
-    std: Standardized, y_scale: np.ndarray, A: np.ndarray, V: np.ndarray, held: Stats
+    std: Standardized, y_scale: np.ndarray, A: np.ndarray, V: np.ndarray, held: SufficientStats
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Held-out error of the latents ``z = Y V`` predicted by ``z^ = X A``.
 
@@ -683,7 +622,7 @@ def heldout_errors(
         Encoders on standardised columns.
     V : ndarray (p, m)
         Axes on scaled behaviour.
-    held : Stats
+    held : SufficientStats
         Statistics of the held-out rows.
 
     Returns
@@ -757,7 +696,7 @@ def _solve_ridge(gram: np.ndarray, n: float, alpha: float, rhs: np.ndarray) -> n
 
 @small_blas
 def fit_from_stats(
-    stats: list[Stats],
+    stats: list[SufficientStats],
     weights: np.ndarray,
     alpha: float,
     k: int,
@@ -771,7 +710,7 @@ def fit_from_stats(
 
     Parameters
     ----------
-    stats : list of Stats
+    stats : list of SufficientStats
         Total statistics, one per subject (or a :class:`sharedrep.core.dual.KernelData`
         for a subject solved in the kernel form).
     weights : ndarray (S,)
@@ -837,7 +776,7 @@ def shared_axes(
 
 @small_blas
 def cv_errors(
-    chunks_stats: list[list[Stats]],
+    chunks_stats: list[list[SufficientStats]],
     chunks: list,
     weights: np.ndarray,
     alphas: np.ndarray,
@@ -860,7 +799,7 @@ def cv_errors(
 
     Parameters
     ----------
-    chunks_stats : list (S) of list of Stats
+    chunks_stats : list (S) of list of SufficientStats
         Statistics of each chunk of each subject.
     chunks : list (S) of :class:`sharedrep.core.cv.Chunks`
     weights, alphas, k_max, metric, shrinkage
@@ -895,7 +834,10 @@ def cv_errors(
     sst_b = np.zeros((n_folds, S))
     n_test = np.zeros((n_folds, S))
     if folds is None:  # q x q sums, on a thread per core like everything per subject
-        totals = thread_map(lambda cs: None if is_kernel(cs) else total(cs), chunks_stats)
+        totals = thread_map(
+            lambda chunk_stats: None if is_kernel(chunk_stats) else total(chunk_stats),
+            chunks_stats,
+        )
     keep = [keep_solutions and _worth_keeping(chunks_stats[s], n_folds, n_alpha) for s in range(S)]
     kept = [[] if keep[s] else None for s in range(S)]
     for f in range(n_folds):
@@ -948,22 +890,22 @@ def cv_errors(
 _KEEP_BYTES = 4 * 2**20  # fold solutions of a subject always kept below this size
 
 
-def _worth_keeping(cs, n_folds: int, n_alpha: int) -> bool:
+def _worth_keeping(chunk_stats, n_folds: int, n_alpha: int) -> bool:
     """Whether to keep a subject's fold solutions (:func:`cv_errors`).
 
     A primal fold keeps ``P`` (n_alphas, q, p), a kernel-form fold its held-out kernel
     and dual coefficients; kept when that takes no more memory than the subject's data
     as held (chunk statistics, or kept rows in the kernel form) or less than 4 MiB.
     """
-    if is_kernel(cs):  # held-out kernels (< n^2 over all folds) and dual coefficients
-        n, q = cs.Z.shape
-        kept = 8 * (n * n + n_folds * n_alpha * n * cs.Y.shape[1])
+    if is_kernel(chunk_stats):  # held-out kernels (< n^2 over all folds) and dual coefficients
+        n, q = chunk_stats.Z.shape
+        kept = 8 * (n * n + n_folds * n_alpha * n * chunk_stats.Y.shape[1])
         return kept <= max(8 * n * q, _KEEP_BYTES)
-    if not isinstance(cs, list):
+    if not isinstance(chunk_stats, list):
         return False
-    q, p = cs[0].xy.shape
+    q, p = chunk_stats[0].xy.shape
     kept = 8 * n_folds * n_alpha * q * p
-    return kept <= max(8 * len(cs) * q * q, _KEEP_BYTES)
+    return kept <= max(8 * len(chunk_stats) * q * q, _KEEP_BYTES)
 
 
 @dataclass
@@ -986,7 +928,7 @@ class FoldSolution:
     alphas: np.ndarray
     y_scale: np.ndarray
 
-    def fold(self, alpha: float, T: np.ndarray, test: Stats | None) -> PrimalFold:
+    def fold(self, alpha: float, T: np.ndarray, test: SufficientStats | None) -> PrimalFold:
         """The fold of the behaviour ``Y @ T`` (``T`` p x p'), unscaled, at ``alpha``.
 
         Exact algebra: the ridge solution is linear in the behaviour, so
@@ -1028,9 +970,13 @@ def check_presolved(alpha: float, y_scale: np.ndarray, alphas: np.ndarray) -> No
         raise ValueError("this fold was solved for unscaled behaviour (y_scale of ones)")
 
 
-def is_kernel(cs) -> bool:
-    """Whether a subject's statistics are a :class:`sharedrep.core.dual.KernelData`."""
-    return hasattr(cs, "fold") and hasattr(cs, "whole")
+def is_kernel(subject_stats) -> bool:
+    """Whether a subject's data are in the kernel form (:class:`sharedrep.core.dual.KernelData`).
+
+    The form is explicit: kernel-form data carry ``form == "dual"``; the primal form is a
+    list of chunk :class:`SufficientStats` (or the torch backend's ``DeviceStats``).
+    """
+    return getattr(subject_stats, "form", "primal") == "dual"
 
 
 class PrimalFold:
@@ -1041,7 +987,7 @@ class PrimalFold:
     with ``Ms[a] = B' P_a``, ``coefficients(i) -> P_i`` and ``errors(Vs, V_all, y_scale)``.
     """
 
-    def __init__(self, train: Stats, test: Stats | None = None):
+    def __init__(self, train: SufficientStats, test: SufficientStats | None = None):
         self.train, self.test = train, test
         self.y_train = train
 
@@ -1075,7 +1021,9 @@ class SolvedFold(PrimalFold):
     frozen ``y_scale`` of ones (the solution is for unscaled behaviour).
     """
 
-    def __init__(self, std: Standardized, P: np.ndarray, alpha: float, test: Stats | None):
+    def __init__(
+        self, std: Standardized, P: np.ndarray, alpha: float, test: SufficientStats | None
+    ):
         self.train, self.test, self.y_train = None, test, None
         self.std, self.P, self.alpha = std, P, alpha
 
@@ -1084,37 +1032,42 @@ class SolvedFold(PrimalFold):
         return self.std, self.std.cross.T[None] @ self.P
 
 
-def subject_fold(cs, train_mask: np.ndarray, test_mask: np.ndarray, total_s=None):
+def subject_fold(chunk_stats, train_mask: np.ndarray, test_mask: np.ndarray, total_s=None):
     """The fold of one subject: primal from chunk statistics, or kernel form.
 
-    ``cs`` is a list of chunk :class:`Stats` (training statistics = total minus the
-    chunks outside ``train_mask``) or a :class:`sharedrep.core.dual.KernelData`.
+    ``chunk_stats`` is a list of chunk :class:`SufficientStats` (training statistics =
+    total minus the chunks outside ``train_mask``) or a
+    :class:`sharedrep.core.dual.KernelData`.
     """
-    if is_kernel(cs):
-        return cs.fold(train_mask, test_mask)
-    tr = total(cs) if total_s is None else total_s
+    if is_kernel(chunk_stats):
+        return chunk_stats.fold(train_mask, test_mask)
+    tr = total(chunk_stats) if total_s is None else total_s
     for c in np.flatnonzero(~train_mask):
-        tr = tr - cs[c]
-    return PrimalFold(tr, held_out_stats(cs, test_mask))
+        tr = tr - chunk_stats[c]
+    return PrimalFold(tr, held_out_stats(chunk_stats, test_mask))
 
 
-def held_out_stats(cs: list[Stats], test_mask: np.ndarray) -> Stats | None:
+def held_out_stats(
+    chunk_stats: list[SufficientStats], test_mask: np.ndarray
+) -> SufficientStats | None:
     """Statistics of the held-out chunks (``test_mask``, shape (n_chunks,)), or None."""
     idx = np.flatnonzero(test_mask)
-    return total([cs[c] for c in idx]) if idx.size else None
+    return total([chunk_stats[c] for c in idx]) if idx.size else None
 
 
 def subject_whole(st):
-    """A subject's final-fit problem: total :class:`Stats` (primal) or kernel data."""
+    """A subject's final-fit problem: total :class:`SufficientStats` (primal) or kernel data."""
     return st.whole() if is_kernel(st) else PrimalFold(st)
 
 
-def subject_total(cs):
+def subject_total(chunk_stats):
     """Total statistics of a subject's chunks (kernel data are returned as they are)."""
-    return cs if is_kernel(cs) else total(cs)
+    return chunk_stats if is_kernel(chunk_stats) else total(chunk_stats)
 
 
-def heldout_behavior_ss(chunk_stats_s: list[Stats], chunks, y_scale: np.ndarray) -> float:
+def heldout_behavior_ss(
+    chunk_stats_s: list[SufficientStats], chunks, y_scale: np.ndarray
+) -> float:
     """Total held-out sum of squares of the scaled behaviour of one subject over all folds."""
     if is_kernel(chunk_stats_s):
         chunk_stats_s = chunk_stats_s.chunk_y_stats()

@@ -2,7 +2,7 @@
 
 A backend turns every subject's data into its cross-validation chunk statistics
 (:class:`sharedrep.core.solver.SubjectData`, the output of
-:func:`sharedrep.core.solver.subject_statistics`) and scores the folds
+:func:`sharedrep.core.data_pass.subject_statistics`) and scores the folds
 (:func:`sharedrep.core.solver.cv_errors`). Everything after that works on small
 ``(q + p + 1)``-square matrices and is shared by all backends, so every backend gives
 the same model up to rounding.
@@ -93,7 +93,9 @@ class Backend:
         dtype="float64",
         form: str = "primal",
     ) -> list[solver.SubjectData]:
-        """CV chunk statistics of every subject (see :func:`solver.subject_statistics`).
+        """CV chunk statistics of every subject.
+
+        See :func:`sharedrep.core.data_pass.subject_statistics`.
 
         ``form`` is the ridge form (``"primal"``, ``"dual"``, ``"auto"``; see
         :mod:`sharedrep.core.dual`); the torch backend solves the primal form only.
@@ -126,7 +128,7 @@ class Backend:
 
         See :func:`solver.fit_from_stats`; ``chunks_stats`` is as for :meth:`cv_errors`.
         """
-        totals = [solver.subject_total(cs) for cs in chunks_stats]
+        totals = [solver.subject_total(chunk_stats) for chunk_stats in chunks_stats]
         return solver.fit_from_stats(totals, weights, alpha, k, metric, shrinkage)
 
     def __repr__(self) -> str:

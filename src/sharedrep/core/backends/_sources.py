@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sharedrep.core import solver
+from sharedrep.core import data_pass, solver
 from sharedrep.utils.validation import (
     check_array,
     check_pair_shapes,
@@ -430,13 +430,14 @@ def read_source(a, name: str, subject, *, nan_policy: str = "raise"):
 def subject_task(X, Y, g, subject, **opts) -> solver.SubjectData:
     """Read one subject where it lives and reduce it to its CV chunk statistics.
 
-    ``opts`` are the data-pass options of :func:`solver.subject_statistics` (``lags``,
-    ``n_folds``, ``gap``, ``folds_by_trial``, ``random_state``, ``nan_policy``,
-    ``dtype``, ``form``), as :meth:`Backend.statistics` collects them.
+    ``opts`` are the data-pass options of
+    :func:`sharedrep.core.data_pass.subject_statistics` (``lags``, ``n_folds``, ``gap``,
+    ``folds_by_trial``, ``random_state``, ``nan_policy``, ``dtype``, ``form``),
+    as :meth:`Backend.statistics` collects them.
     """
     nan_policy = opts["nan_policy"]
     X = load(X, "neural", subject, nan_policy=nan_policy, expected_shape=X.shape)
     Y = load(Y, "behavior", subject, nan_policy=nan_policy, expected_shape=Y.shape)
     if g is not None:
         g = load(g, "groups", subject, expected_shape=g.shape)
-    return solver.subject_statistics(X, Y, g, subject=subject, **opts)
+    return data_pass.subject_statistics(X, Y, g, subject=subject, **opts)

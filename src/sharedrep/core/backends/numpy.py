@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sharedrep.core.backends import Backend
 from sharedrep.core.backends._sources import subject_task
-from sharedrep.core.solver import thread_map
+from sharedrep.utils.parallel import thread_map
 
 __all__ = ["NumpyBackend"]
 

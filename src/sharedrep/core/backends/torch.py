@@ -75,8 +75,8 @@ def _import_torch():
 class DeviceStats(Sequence):
     """One subject's CV chunk statistics, left on the device.
 
-    Behaves as the list of :class:`sharedrep.core.solver.Stats` the other backends return;
-    the host copies are made on first access (private components, ``add_subject``...),
+    Behaves as the list of :class:`sharedrep.core.solver.SufficientStats` the other backends
+    return; the host copies are made on first access (private components, ``add_subject``...),
     so a fit that needs only the solves never copies the ``(q + p + 1)``-square
     matrices back to the host.
 
@@ -254,7 +254,7 @@ class TorchBackend(Backend):
         del Z
         stats = DeviceStats(ZZ, q, p)
         if n_folds:
-            solver._check_folds(chunks, subject)
+            solver.check_folds(chunks, subject)
         return solver.SubjectData(rows, chunks, stats, np.tile(x_center, lags.size), y_center)
 
     def _statistics(self, neural, behavior, groups, opts):
@@ -298,10 +298,13 @@ class TorchBackend(Backend):
     def _batches(self, chunks_stats):
         """Subjects with the same number of columns, in batches of at most ``batch_size``."""
         by_q: dict = {}
-        for s, cs in enumerate(chunks_stats):
-            by_q.setdefault(cs.q if isinstance(cs, DeviceStats) else cs[0].xx.shape[0], []).append(
-                s
-            )
+        for s, chunk_stats in enumerate(chunks_stats):
+            by_q.setdefault(
+                chunk_stats.q
+                if isinstance(chunk_stats, DeviceStats)
+                else chunk_stats[0].xx.shape[0],
+                [],
+            ).append(s)
         out = []
         for q, members in by_q.items():
             step = self.batch_size or len(members)
@@ -312,7 +315,7 @@ class TorchBackend(Backend):
         """Pooled behaviour scale from the ``(p + 1)``-square corners (one small transfer)."""
         corners = self._torch.stack([tr[-1 - p :, -1 - p :] for tr in train]).cpu().numpy()
         light = [
-            solver.Stats(float(c[-1, -1]), None, c[:-1, -1], None, None, c[:-1, :-1])
+            solver.SufficientStats(float(c[-1, -1]), None, c[:-1, -1], None, None, c[:-1, :-1])
             for c in corners
         ]
         return solver.pooled_y_scale(light, weights)
@@ -368,7 +371,7 @@ class TorchBackend(Backend):
         sst_b = np.zeros((n_folds, S))
         n_test = np.zeros((n_folds, S))
         weights = np.asarray(weights, dtype=float)
-        dev_chunks = [self._device_chunks(cs) for cs in chunks_stats]
+        dev_chunks = [self._device_chunks(chunk_stats) for chunk_stats in chunks_stats]
         totals = [c.sum(0) for c in dev_chunks]
         batches = self._batches(chunks_stats)
         alphas_t = torch.as_tensor(alphas, device=dev)
@@ -421,7 +424,7 @@ class TorchBackend(Backend):
         dev = self.device
         weights = np.asarray(weights, dtype=float)
         p = _n_behavior(chunks_stats[0])
-        totals = [self._device_chunks(cs).sum(0) for cs in chunks_stats]
+        totals = [self._device_chunks(chunk_stats).sum(0) for chunk_stats in chunks_stats]
         ysc = self._y_scale(totals, weights, p)
         ysc_t = torch.as_tensor(ysc, device=dev)
         alpha_t = torch.as_tensor([float(alpha)], device=dev)
