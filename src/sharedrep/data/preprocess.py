@@ -2,7 +2,8 @@
 
 Conventions: time runs along axis 0; arrays are ``(T, N)`` (samples x units) or
 ``(T, p)`` (samples x behaviour features); times are in seconds. No function modifies
-its inputs in place. Only numpy and scipy are used.
+its inputs in place. Layer ``data``: only numpy and scipy are used, and the module may
+import nothing but ``sharedrep.utils`` and ``sharedrep.data``.
 
 Contents
 --------
@@ -281,10 +282,10 @@ def merge_boutons(
     if N == 1:
         return x.copy(), np.zeros(1, dtype=int)
     xc = x - x.mean(axis=0)
-    sd = np.sqrt((xc**2).sum(axis=0))
+    norms = np.sqrt((xc**2).sum(axis=0))
     z = np.zeros_like(xc)
-    ok = sd > 0
-    z[:, ok] = xc[:, ok] / sd[ok]
+    ok = norms > 0
+    z[:, ok] = xc[:, ok] / norms[ok]
     r = np.clip(z.T @ z, -1.0, 1.0)
     d = 1.0 - r
     np.fill_diagonal(d, 0.0)
@@ -428,14 +429,7 @@ def resample(
     v, was1d = _as_2d(values, name)
     ts = _as_times(t_source, f"{name} timestamps")
     tt = np.asarray(t_target, dtype=np.float64)
-    if tt.ndim != 1 or not np.all(np.isfinite(tt)):
-        raise ValueError("target timestamps must be a finite 1-D array")
-    if v.shape[0] != ts.size:
-        raise ValueError(f"{name} has {v.shape[0]} samples but {ts.size} timestamps")
-    if method not in ("linear", "nearest", "mean"):
-        raise ValueError(f"method must be 'linear', 'nearest' or 'mean', got {method!r}")
-    if extrapolate not in ("error", "nan", "nearest"):
-        raise ValueError(f"extrapolate must be 'error', 'nan' or 'nearest', got {extrapolate!r}")
+    _check_resample_args(v, ts, tt, method, extrapolate, name)
     step = float(np.median(np.diff(ts))) if ts.size > 1 else 0.0
     if max_extrapolation is None:
         max_extrapolation = step
@@ -443,21 +437,9 @@ def resample(
         max_gap = 5.0 * step
     if not max_gap >= 0:
         raise ValueError(f"max_gap must be a non-negative number of seconds; got {max_gap!r}")
-    outside = (tt < ts[0] - max_extrapolation) | (tt > ts[-1] + max_extrapolation)
-    if outside.any() and extrapolate == "error":
-        raise ValueError(
-            f"{name} covers {ts[0]:.6g}..{ts[-1]:.6g} s but {int(outside.sum())} of "
-            f"{tt.size} target samples ({tt[outside].min():.6g}..{tt[outside].max():.6g} s) "
-            f"lie outside it by more than {max_extrapolation:.3g} s; crop the session "
-            "(Session.select_time) or pass extrapolate='nan'"
-        )
+    outside = _outside_source(ts, tt, max_extrapolation, extrapolate, name)
     if method == "nearest" or ts.size == 1:
-        if ts.size == 1:
-            j = np.zeros(tt.size, dtype=int)
-        else:
-            j = np.clip(np.searchsorted(ts, tt), 1, ts.size - 1)
-            j = np.where(tt - ts[j - 1] <= ts[j] - tt, j - 1, j)
-        out = v[j]
+        out = v[_nearest_source_index(ts, tt)]
     else:
         out = _interp_columns(ts, v, tt)
     averaged = np.zeros(out.shape, dtype=bool)
@@ -469,6 +451,40 @@ def resample(
     if outside.any() and extrapolate == "nan":
         out[outside] = np.nan
     return out[:, 0] if was1d else out
+
+
+def _check_resample_args(v, ts, tt, method: str, extrapolate: str, name: str) -> None:
+    """Check the target times, the source length and the ``method``/``extrapolate`` names."""
+    if tt.ndim != 1 or not np.all(np.isfinite(tt)):
+        raise ValueError("target timestamps must be a finite 1-D array")
+    if v.shape[0] != ts.size:
+        raise ValueError(f"{name} has {v.shape[0]} samples but {ts.size} timestamps")
+    if method not in ("linear", "nearest", "mean"):
+        raise ValueError(f"method must be 'linear', 'nearest' or 'mean', got {method!r}")
+    if extrapolate not in ("error", "nan", "nearest"):
+        raise ValueError(f"extrapolate must be 'error', 'nan' or 'nearest', got {extrapolate!r}")
+
+
+def _outside_source(ts, tt, max_extrapolation: float, extrapolate: str, name: str) -> np.ndarray:
+    """Mask, shape (T,), of the targets more than ``max_extrapolation`` s outside the
+    source range; raises when there are any and ``extrapolate == "error"``."""
+    outside = (tt < ts[0] - max_extrapolation) | (tt > ts[-1] + max_extrapolation)
+    if outside.any() and extrapolate == "error":
+        raise ValueError(
+            f"{name} covers {ts[0]:.6g}..{ts[-1]:.6g} s but {int(outside.sum())} of "
+            f"{tt.size} target samples ({tt[outside].min():.6g}..{tt[outside].max():.6g} s) "
+            f"lie outside it by more than {max_extrapolation:.3g} s; crop the session "
+            "(Session.select_time) or pass extrapolate='nan'"
+        )
+    return outside
+
+
+def _nearest_source_index(ts, tt) -> np.ndarray:
+    """Index, shape (T,), of the source sample nearest each target (ties: the earlier)."""
+    if ts.size == 1:
+        return np.zeros(tt.size, dtype=int)
+    j = np.clip(np.searchsorted(ts, tt), 1, ts.size - 1)
+    return np.where(tt - ts[j - 1] <= ts[j] - tt, j - 1, j)
 
 
 def _interval_means(ts, v, tt, fallback):
@@ -580,64 +596,90 @@ def detect_movement_onsets(
     if not (baseline[0] < baseline[1] and search[0] < search[1]):
         raise ValueError("baseline and search windows must be (start, stop) with start < stop")
 
-    def base_of(c: float) -> float:
-        lo, hi = np.searchsorted(t, [c + baseline[0], c + baseline[1]], side="left")
-        seg = x[lo:hi]
-        seg = seg[np.isfinite(seg)]
-        if seg.size:
-            return float(np.median(seg))
-        j = int(np.clip(np.searchsorted(t, c), 0, t.size - 1))
-        return float(x[j])
-
-    bases = np.array([base_of(c) if np.isfinite(c) else np.nan for c in cues])
+    bases = np.array(
+        [_baseline_position(x, t, c, baseline) if np.isfinite(c) else np.nan for c in cues]
+    )
     if threshold is None:
-        resid = []
-        for c, b in zip(cues, bases, strict=True):
-            if not np.isfinite(c):
-                continue
-            lo, hi = np.searchsorted(t, [c + baseline[0], c + baseline[1]], side="left")
-            seg = x[lo:hi] - b
-            resid.append(seg[np.isfinite(seg)])
-        r = np.concatenate(resid) if resid else np.zeros(0)
-        sd = 1.4826 * np.median(np.abs(r - np.median(r))) if r.size else 0.0
-        if sd == 0 and r.size > 1:
-            sd = float(np.std(r))
-        if not sd > 0:
-            raise ValueError(
-                "cannot set an automatic threshold: the baseline windows are empty or "
-                "constant; pass threshold= in trace units"
-            )
-        threshold = n_sd * sd
+        threshold = n_sd * _baseline_robust_sd(x, t, cues, bases, baseline)
     if not (np.isfinite(threshold) and threshold > 0):
         raise ValueError(f"threshold must be > 0, got {threshold!r}")
 
     onsets = np.full(cues.size, np.nan)
-    for k, (c, b) in enumerate(zip(cues, bases, strict=True)):
-        if not (np.isfinite(c) and np.isfinite(b)):
-            continue
-        lo = int(np.searchsorted(t, c + search[0], side="left"))
-        hi = int(np.searchsorted(t, c + search[1], side="right"))
-        if hi <= lo:
-            continue
-        d = x[lo:hi] - b
-        if direction == "negative":
-            d = -d
-        elif direction == "both":
-            d = np.abs(d)
-        above = np.where(np.isfinite(d), d >= threshold, False)
-        for i in np.flatnonzero(above):
-            if min_duration > 0:
-                stop = int(np.searchsorted(t, t[lo + i] + min_duration, side="right"))
-                if stop > hi or not above[i : stop - lo].all():
-                    continue
-            j = lo + i
-            if i > 0 and np.isfinite(d[i - 1]) and d[i - 1] < threshold:
-                frac = (threshold - d[i - 1]) / (d[i] - d[i - 1])
-                onsets[k] = t[j - 1] + frac * (t[j] - t[j - 1])
-            else:
-                onsets[k] = t[j]
-            break
+    for k, (cue, base) in enumerate(zip(cues, bases, strict=True)):
+        if np.isfinite(cue) and np.isfinite(base):
+            displacement, lo = _search_displacement(x, t, cue, base, search, direction)
+            onsets[k] = _first_crossing(t, displacement, lo, threshold, min_duration)
     return onsets
+
+
+def _baseline_position(x: np.ndarray, t: np.ndarray, cue: float, baseline) -> float:
+    """Median of the finite trace samples in the baseline window of ``cue`` (trace units).
+
+    The sample nearest the cue when that window holds none.
+    """
+    lo, hi = np.searchsorted(t, [cue + baseline[0], cue + baseline[1]], side="left")
+    seg = x[lo:hi]
+    seg = seg[np.isfinite(seg)]
+    if seg.size:
+        return float(np.median(seg))
+    j = int(np.clip(np.searchsorted(t, cue), 0, t.size - 1))
+    return float(x[j])
+
+
+def _baseline_robust_sd(x, t, cues, bases, baseline) -> float:
+    """Robust standard deviation (1.4826 x MAD, else the SD) of the baseline-window
+    samples around their trial baseline, in trace units; raises when it is not > 0."""
+    resid = []
+    for cue, base in zip(cues, bases, strict=True):
+        if not np.isfinite(cue):
+            continue
+        lo, hi = np.searchsorted(t, [cue + baseline[0], cue + baseline[1]], side="left")
+        seg = x[lo:hi] - base
+        resid.append(seg[np.isfinite(seg)])
+    r = np.concatenate(resid) if resid else np.zeros(0)
+    robust_sd = 1.4826 * np.median(np.abs(r - np.median(r))) if r.size else 0.0
+    if robust_sd == 0 and r.size > 1:
+        robust_sd = float(np.std(r))
+    if not robust_sd > 0:
+        raise ValueError(
+            "cannot set an automatic threshold: the baseline windows are empty or "
+            "constant; pass threshold= in trace units"
+        )
+    return robust_sd
+
+
+def _search_displacement(x, t, cue, base, search, direction) -> tuple[np.ndarray, int]:
+    """Displacement from ``base`` in the search window of ``cue``, signed by ``direction``.
+
+    Returns the displacement (trace units, shape ``(hi - lo,)``, possibly empty) and the
+    index ``lo`` of its first sample in ``t``.
+    """
+    lo = int(np.searchsorted(t, cue + search[0], side="left"))
+    hi = int(np.searchsorted(t, cue + search[1], side="right"))
+    d = x[lo:hi] - base
+    if direction == "negative":
+        d = -d
+    elif direction == "both":
+        d = np.abs(d)
+    return d, lo
+
+
+def _first_crossing(t, d, lo: int, threshold: float, min_duration: float) -> float:
+    """Time (s) at which displacement ``d`` (starting at ``t[lo]``) first reaches
+    ``threshold`` and stays there ``min_duration`` s, interpolated; NaN if never."""
+    hi = lo + d.size
+    above = np.where(np.isfinite(d), d >= threshold, False)
+    for i in np.flatnonzero(above):
+        if min_duration > 0:
+            stop = int(np.searchsorted(t, t[lo + i] + min_duration, side="right"))
+            if stop > hi or not above[i : stop - lo].all():
+                continue
+        j = lo + i
+        if i > 0 and np.isfinite(d[i - 1]) and d[i - 1] < threshold:
+            frac = (threshold - d[i - 1]) / (d[i] - d[i - 1])
+            return t[j - 1] + frac * (t[j] - t[j - 1])
+        return t[j]
+    return np.nan
 
 
 def align_to_events(

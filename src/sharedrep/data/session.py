@@ -5,8 +5,8 @@ contributes to an analysis: neural activity ``(T, N)`` with unit ids, behaviour
 ``(T, p)`` with feature names and units, both on one time base, plus the trials table
 and stimulation intervals. A :class:`SessionCollection` groups sessions and turns a
 selection (population, stage) into the arguments of :meth:`sharedrep.ShaReD.fit`.
-
-Only numpy and pandas are used here.
+Layer ``data``: this module uses numpy and pandas only and may import nothing but
+``sharedrep.utils`` and ``sharedrep.data``.
 """
 
 from __future__ import annotations
@@ -150,41 +150,60 @@ class Session:
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
+        self._check_identity()
+        n_samples, n_units = self._check_neural()
+        self._check_timestamps(n_samples)
+        self._check_unit_ids(n_units)
+        self._check_behavior(n_samples)
+        self._check_behavior_labels()
+        self._check_tables()
+
+    def _check_identity(self) -> None:
+        """Normalise ``subject``, ``day`` and ``session_id``; check ``stage``/``population``."""
         if isinstance(self.subject, (int, np.integer)):
             self.subject = str(self.subject)
         if not isinstance(self.subject, str) or not self.subject:
             raise ValueError(f"subject must be a non-empty string, got {self.subject!r}")
         if self.day is not None:
-            d = self.day
-            if isinstance(d, (float, np.floating)) and float(d).is_integer():
-                d = int(d)
-            if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
-                raise ValueError(f"subject {self.subject!r}: day must be an integer, got {d!r}")
-            self.day = int(d)
+            self.day = self._integer_day(self.day)
         if self.session_id is None:
             self.session_id = self.subject if self.day is None else f"{self.subject}-day{self.day}"
         self.session_id = str(self.session_id)
         for name in ("stage", "population"):
-            v = getattr(self, name)
-            if v is not None and not isinstance(v, str):
-                raise ValueError(f"{self._label}: {name} must be a string, got {v!r}")
-        lab = self._label
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{self._label}: {name} must be a string, got {value!r}")
 
+    def _integer_day(self, day) -> int:
+        """Return ``day`` as an int (an integral float is accepted), else raise."""
+        if isinstance(day, (float, np.floating)) and float(day).is_integer():
+            day = int(day)
+        if not isinstance(day, (int, np.integer)) or isinstance(day, bool):
+            raise ValueError(f"subject {self.subject!r}: day must be an integer, got {day!r}")
+        return int(day)
+
+    def _check_neural(self) -> tuple[int, int]:
+        """Convert ``neural`` to a non-empty 2-D float array; return ``(T, N)``."""
+        lab = self._label
         self.neural = self._numeric(self.neural, "neural")
         if self.neural.ndim != 2:
             raise ValueError(f"{lab}: neural must be 2-D (T, N), got shape {self.neural.shape}")
-        T, N = self.neural.shape
-        if T == 0:
+        n_samples, n_units = self.neural.shape
+        if n_samples == 0:
             raise ValueError(f"{lab}: neural has no samples (empty session)")
-        if N == 0:
+        if n_units == 0:
             raise ValueError(f"{lab}: neural has no units")
+        return n_samples, n_units
 
+    def _check_timestamps(self, n_samples: int) -> None:
+        """Check that ``timestamps`` (s) are 1-D, length T, finite and strictly increasing."""
+        lab = self._label
         self.timestamps = self._numeric(self.timestamps, "timestamps")
         if self.timestamps.ndim != 1:
             raise ValueError(f"{lab}: timestamps must be 1-D, got shape {self.timestamps.shape}")
-        if self.timestamps.size != T:
+        if self.timestamps.size != n_samples:
             raise ValueError(
-                f"{lab}: neural has {T} rows but timestamps has {self.timestamps.size}"
+                f"{lab}: neural has {n_samples} rows but timestamps has {self.timestamps.size}"
             )
         if not np.all(np.isfinite(self.timestamps)):
             raise ValueError(f"{lab}: timestamps contain NaN or inf")
@@ -196,28 +215,41 @@ class Session:
                 f"{float(self.timestamps[i + 1])!r} after {float(self.timestamps[i])!r})"
             )
 
+    def _check_unit_ids(self, n_units: int) -> None:
+        """Default ``unit_ids`` to ``0 .. N-1``, else check N unique ids."""
+        lab = self._label
         if self.unit_ids is None:
-            self.unit_ids = np.arange(N)
-        else:
-            self.unit_ids = np.asarray(self.unit_ids)
-            if self.unit_ids.ndim != 1 or self.unit_ids.size != N:
-                raise ValueError(
-                    f"{lab}: neural has {N} columns but unit_ids has {self.unit_ids.size} entries"
-                )
-            if np.unique(self.unit_ids).size != N:
-                raise ValueError(f"{lab}: unit_ids are not unique")
+            self.unit_ids = np.arange(n_units)
+            return
+        self.unit_ids = np.asarray(self.unit_ids)
+        if self.unit_ids.ndim != 1 or self.unit_ids.size != n_units:
+            raise ValueError(
+                f"{lab}: neural has {n_units} columns but unit_ids has "
+                f"{self.unit_ids.size} entries"
+            )
+        if np.unique(self.unit_ids).size != n_units:
+            raise ValueError(f"{lab}: unit_ids are not unique")
 
+    def _default_behavior_names(self) -> None:
+        """Take the feature names from a DataFrame's columns or a Series' name, if any.
+
+        Default positions ``0 .. p-1`` (a RangeIndex) are not names.
+        """
+        if self.behavior_names is not None:
+            return
+        if isinstance(self.behavior, pd.DataFrame) and not isinstance(
+            self.behavior.columns, pd.RangeIndex
+        ):
+            self.behavior_names = [str(c) for c in self.behavior.columns]
+        elif isinstance(self.behavior, pd.Series) and self.behavior.name is not None:
+            self.behavior_names = [str(self.behavior.name)]
+
+    def _check_behavior(self, n_samples: int) -> None:
+        """Convert ``behavior`` to a ``(T, p)`` float array (default ``p = 0``)."""
+        lab = self._label
         if self.behavior is None:
-            self.behavior = np.zeros((T, 0))
-        if self.behavior_names is None:
-            # a DataFrame's column names (a Series' name) are the feature names, unless
-            # they are the default positions 0 .. p-1
-            if isinstance(self.behavior, pd.DataFrame) and not isinstance(
-                self.behavior.columns, pd.RangeIndex
-            ):
-                self.behavior_names = [str(c) for c in self.behavior.columns]
-            elif isinstance(self.behavior, pd.Series) and self.behavior.name is not None:
-                self.behavior_names = [str(self.behavior.name)]
+            self.behavior = np.zeros((n_samples, 0))
+        self._default_behavior_names()
         self.behavior = self._numeric(self.behavior, "behavior")
         if self.behavior.ndim == 1:
             self.behavior = self.behavior[:, None]
@@ -225,35 +257,42 @@ class Session:
             raise ValueError(
                 f"{lab}: behavior must be 2-D (T, p), got shape {self.behavior.shape}"
             )
-        if self.behavior.shape[0] != T:
+        if self.behavior.shape[0] != n_samples:
             raise ValueError(
-                f"{lab}: neural has {T} rows but behavior has {self.behavior.shape[0]}"
+                f"{lab}: neural has {n_samples} rows but behavior has {self.behavior.shape[0]}"
             )
-        p = self.behavior.shape[1]
+
+    def _check_behavior_labels(self) -> None:
+        """Default and check ``behavior_names`` (unique) and ``behavior_units``, length p."""
+        lab = self._label
+        n_features = self.behavior.shape[1]
         if self.behavior_names is None:
-            self.behavior_names = [f"behavior_{j}" for j in range(p)]
+            self.behavior_names = [f"behavior_{j}" for j in range(n_features)]
         else:
             self.behavior_names = [str(n) for n in self.behavior_names]
-        if len(self.behavior_names) != p:
+        if len(self.behavior_names) != n_features:
             raise ValueError(
-                f"{lab}: behavior has {p} columns but behavior_names has "
+                f"{lab}: behavior has {n_features} columns but behavior_names has "
                 f"{len(self.behavior_names)} entries"
             )
-        if len(set(self.behavior_names)) != p:
+        if len(set(self.behavior_names)) != n_features:
             dup = sorted({n for n in self.behavior_names if self.behavior_names.count(n) > 1})
             raise ValueError(f"{lab}: duplicate behavior_names {dup}")
         if self.behavior_units is None:
-            self.behavior_units = ["a.u."] * p
+            self.behavior_units = ["a.u."] * n_features
         elif isinstance(self.behavior_units, str):
-            self.behavior_units = [self.behavior_units] * p
+            self.behavior_units = [self.behavior_units] * n_features
         else:
             self.behavior_units = [str(u) for u in self.behavior_units]
-        if len(self.behavior_units) != p:
+        if len(self.behavior_units) != n_features:
             raise ValueError(
-                f"{lab}: behavior has {p} columns but behavior_units has "
+                f"{lab}: behavior has {n_features} columns but behavior_units has "
                 f"{len(self.behavior_units)} entries"
             )
 
+    def _check_tables(self) -> None:
+        """Check the ``trials`` and ``stimulation`` interval tables and ``metadata``."""
+        lab = self._label
         try:
             self.trials = _interval_table(self.trials, "trials", allow_overlap=False)
             self.stimulation = _interval_table(self.stimulation, "stimulation", allow_overlap=True)
@@ -718,65 +757,20 @@ class SessionCollection(Sequence):
         if not names:
             problems.append(f"session {ref.session_id!r} has no behaviour features")
         for s in sel:
-            if set(s.behavior_names) != set(names):
-                extra = sorted(set(s.behavior_names) - set(names))
-                missing = sorted(set(names) - set(s.behavior_names))
-                problems.append(
-                    f"behaviour names differ: session {s.session_id!r} (subject "
-                    f"{s.subject!r}) vs {ref.session_id!r} (subject {ref.subject!r}): "
-                    f"extra {extra}, missing {missing}"
-                )
-                continue
-            for n, u in zip(s.behavior_names, s.behavior_units, strict=True):
-                if u != units[n]:
-                    problems.append(
-                        f"behaviour {n!r} is in {u!r} in session {s.session_id!r} but in "
-                        f"{units[n]!r} in session {ref.session_id!r}"
-                    )
-            bad = s.nonfinite_samples()
-            if within_trials:
-                bad &= s.trial_ids() >= 0
-            if bad.any():
-                problems.append(
-                    f"session {s.session_id!r} (subject {s.subject!r}) has {int(bad.sum())} "
-                    "sample(s) with NaN/inf in neural or behavior; remove them with "
-                    "session.mask_samples(session.nonfinite_samples())"
-                )
+            problems.extend(_behavior_problems(s, ref, units, within_trials))
         by_subject: dict[str, list[Session]] = {}
         for s in sel:
             by_subject.setdefault(s.subject, []).append(s)
-        for subj, ss in by_subject.items():
-            for s in ss[1:]:
-                if s.n_units != ss[0].n_units or not np.array_equal(s.unit_ids, ss[0].unit_ids):
-                    problems.append(
-                        f"subject {subj!r}: sessions {ss[0].session_id!r} ({ss[0].n_units} "
-                        f"units) and {s.session_id!r} ({s.n_units} units) have different "
-                        "unit ids and cannot be concatenated; select one day or align units"
-                    )
+        problems.extend(_unit_id_problems(by_subject))
         if problems:
             raise ValueError("cannot build fit arguments:\n  - " + "\n  - ".join(problems))
 
         out = FitArgs([], [], [], [], [], names, [units[n] for n in names], [])
         for subj, ss in by_subject.items():
-            Xs, Ys, Gs = [], [], []
-            offset = 0
-            for s in ss:
-                order = [s.behavior_names.index(n) for n in names]
-                g = s.groups(split_gaps=split_gaps)
-                keep = np.ones(s.n_samples, dtype=bool)
-                if within_trials:
-                    keep = s.trial_ids() >= 0
-                    if not keep.any():
-                        raise ValueError(f"session {s.session_id!r} has no samples in trials")
-                g = g[keep]
-                _, g = np.unique(g, return_inverse=True)
-                Xs.append(s.neural[keep])
-                Ys.append(s.behavior[keep][:, order])
-                Gs.append(g + offset)
-                offset += int(g.max()) + 1
-            out.neural.append(np.concatenate(Xs))
-            out.behavior.append(np.concatenate(Ys))
-            out.groups.append(np.concatenate(Gs))
+            neural, behavior, groups = _subject_arrays(ss, names, within_trials, split_gaps)
+            out.neural.append(neural)
+            out.behavior.append(behavior)
+            out.groups.append(groups)
             out.subjects.append(subj)
             out.session_ids.append([s.session_id for s in ss])
             out.unit_ids.append(ss[0].unit_ids.copy())
@@ -866,3 +860,74 @@ class SessionCollection(Sequence):
                 )
             )
         return cls(out)
+
+
+def _behavior_problems(s: Session, ref: Session, units: dict, within_trials: bool) -> list[str]:
+    """Why session ``s`` cannot be fitted with ``ref``: other feature names or units, NaN/inf.
+
+    ``units`` maps ``ref``'s feature names to their physical units.
+    """
+    if set(s.behavior_names) != set(ref.behavior_names):
+        extra = sorted(set(s.behavior_names) - set(ref.behavior_names))
+        missing = sorted(set(ref.behavior_names) - set(s.behavior_names))
+        return [
+            f"behaviour names differ: session {s.session_id!r} (subject "
+            f"{s.subject!r}) vs {ref.session_id!r} (subject {ref.subject!r}): "
+            f"extra {extra}, missing {missing}"
+        ]
+    problems = [
+        f"behaviour {n!r} is in {u!r} in session {s.session_id!r} but in "
+        f"{units[n]!r} in session {ref.session_id!r}"
+        for n, u in zip(s.behavior_names, s.behavior_units, strict=True)
+        if u != units[n]
+    ]
+    bad = s.nonfinite_samples()
+    if within_trials:
+        bad &= s.trial_ids() >= 0
+    if bad.any():
+        problems.append(
+            f"session {s.session_id!r} (subject {s.subject!r}) has {int(bad.sum())} "
+            "sample(s) with NaN/inf in neural or behavior; remove them with "
+            "session.mask_samples(session.nonfinite_samples())"
+        )
+    return problems
+
+
+def _unit_id_problems(by_subject: dict[str, list[Session]]) -> list[str]:
+    """One message per later session of a subject whose unit ids differ from its first."""
+    problems = []
+    for subj, ss in by_subject.items():
+        for s in ss[1:]:
+            if s.n_units != ss[0].n_units or not np.array_equal(s.unit_ids, ss[0].unit_ids):
+                problems.append(
+                    f"subject {subj!r}: sessions {ss[0].session_id!r} ({ss[0].n_units} "
+                    f"units) and {s.session_id!r} ({s.n_units} units) have different "
+                    "unit ids and cannot be concatenated; select one day or align units"
+                )
+    return problems
+
+
+def _subject_arrays(
+    sessions: list[Session], names: list[str], within_trials: bool, split_gaps: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate one subject's sessions for :meth:`SessionCollection.to_fit_args`.
+
+    Returns neural ``(T, N)``, behaviour ``(T, p)`` with columns in ``names`` order, and
+    group ids ``(T,)`` renumbered ``0 ..`` so that no group spans two sessions.
+    """
+    neural, behavior, groups = [], [], []
+    offset = 0
+    for s in sessions:
+        order = [s.behavior_names.index(n) for n in names]
+        g = s.groups(split_gaps=split_gaps)
+        keep = np.ones(s.n_samples, dtype=bool)
+        if within_trials:
+            keep = s.trial_ids() >= 0
+            if not keep.any():
+                raise ValueError(f"session {s.session_id!r} has no samples in trials")
+        _, g = np.unique(g[keep], return_inverse=True)
+        neural.append(s.neural[keep])
+        behavior.append(s.behavior[keep][:, order])
+        groups.append(g + offset)
+        offset += int(g.max()) + 1
+    return np.concatenate(neural), np.concatenate(behavior), np.concatenate(groups)

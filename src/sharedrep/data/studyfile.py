@@ -12,7 +12,9 @@ Relative paths are relative to the folder of the TOML file.
 :func:`validate_study` checks everything and returns *all* problems as a list of
 messages (empty when the study is usable); :func:`load_study` returns a
 :class:`~sharedrep.SessionCollection` or raises one :class:`StudyError` listing every
-problem.
+problem. Layer ``data``: the module may import only ``sharedrep.utils`` (the constraint
+objects of :mod:`sharedrep.utils.params`) and ``sharedrep.data`` (sessions, readers,
+preprocessing).
 
 Session formats
 ---------------
@@ -49,6 +51,7 @@ import pandas as pd
 from sharedrep.data.io._common import DataFormatError, check_timestamps
 from sharedrep.data.io.lever import load_npy
 from sharedrep.data.session import RATE_TOLERANCE, Session, SessionCollection
+from sharedrep.utils.params import Interval, Predicate, TypeOf
 
 __all__ = ["StudyError", "load_study", "validate_study", "SESSION_KEYS", "ANALYSIS_KEYS"]
 
@@ -192,66 +195,99 @@ def _is_num(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-#: ``[analysis]`` integer settings with a lower bound the analyses require.
-_MIN_INT = {
-    "n_shared": (1, "shared dimensions"),
-    "n_permutations": (1, "circular-shift permutations"),
-    "n_perm_groups": (1, "relabellings per group comparison"),
-    "n_perm_units": (1, "permutations of the unit encoding test"),
-    "n_perm_overlap": (1, "permutations of the overlap test"),
-    "n_bootstrap": (2, "bootstrap resamples of mice"),
-    "days_per_stage": (1, "days per subject and stage"),
-    "random_state": (0, "seed"),
+def _positive(value) -> bool:
+    return _is_num(value) and math.isfinite(value) and value > 0
+
+
+def _positive_list(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(map(_positive, value))
+
+
+def _lag_list(value) -> bool:
+    """A non-empty list of distinct integer lags."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(map(_is_int, value))
+        and len(set(value)) == len(value)
+    )
+
+
+def _profile_lag_list(value) -> bool:
+    """A list of integer lags with at least 2 distinct values (repeats allowed)."""
+    return isinstance(value, list) and all(map(_is_int, value)) and len(set(value)) >= 2
+
+
+_AUTO = TypeOf(str, '"auto"')  # the string values are checked by _check_analysis_options
+
+#: Range constraints of ``[analysis]`` values whose TOML type is right (the types: the
+#: schema ``ANALYSIS_KEYS``): key -> (constraints any one of which accepts the value,
+#: what the value must be). Checked in this order by :func:`_check_analysis_values`.
+_ANALYSIS_VALUE_CONSTRAINTS: dict[str, tuple[list, str]] = {
+    "n_shared": ([Interval(int, 1), _AUTO], "an integer >= 1 (shared dimensions)"),
+    "n_permutations": ([Interval(int, 1)], "an integer >= 1 (circular-shift permutations)"),
+    "n_perm_groups": (
+        [Interval(int, 1)],
+        "an integer >= 1 (relabellings per group comparison)",
+    ),
+    "n_perm_units": (
+        [Interval(int, 1)],
+        "an integer >= 1 (permutations of the unit encoding test)",
+    ),
+    "n_perm_overlap": ([Interval(int, 1)], "an integer >= 1 (permutations of the overlap test)"),
+    "n_bootstrap": ([Interval(int, 2)], "an integer >= 2 (bootstrap resamples of mice)"),
+    "days_per_stage": ([Interval(int, 1)], "an integer >= 1 (days per subject and stage)"),
+    "random_state": ([Interval(int, 0)], "an integer >= 0 (seed)"),
+    "cv": ([Interval(int, 2)], "an integer >= 2 (cross-validation folds)"),
+    "n_jobs": (
+        [Predicate(lambda v: v != 0, "non-zero")],
+        "a non-zero integer (number of parallel jobs; -1: all cores)",
+    ),
+    "fdr": (
+        [Interval(float, 0, 1, closed="neither")],
+        "a number in (0, 1) (false discovery rate)",
+    ),
+    "min_shift": (
+        [Predicate(lambda v: math.isfinite(v) and round(v) >= 1, "rounds to >= 1")],
+        "a number of samples >= 1 (rounded to an integer)",
+    ),
+    "alpha": (
+        [Predicate(_positive, "positive"), Predicate(_positive_list, "positive list"), _AUTO],
+        'a positive number, a non-empty list of positive numbers, or "auto"',
+    ),
+    "alphas": (
+        [Predicate(_positive_list, "positive list")],
+        "a non-empty list of positive numbers (ridge grid)",
+    ),
+    "lags": (
+        [Interval(int), Predicate(_lag_list, "distinct lags")],
+        "an integer or a non-empty list of distinct integers (frames)",
+    ),
+    "profile_lags": (
+        [Predicate(_profile_lag_list, "lags")],
+        "a list of at least 2 distinct integer lags (frames)",
+    ),
 }
 
 
-def _check_analysis_values(an: dict) -> list[str]:
-    """Range checks of ``[analysis]`` values whose type is right (types: the schema)."""
-    problems: list[str] = []
+def _check_analysis_values(analysis: dict) -> list[str]:
+    """Range checks of ``[analysis]`` values whose type is right (types: the schema).
 
-    def bad(key: str, expected: str) -> None:
-        problems.append(f"[analysis]: {key!r} must be {expected}, got {an[key]!r}")
-
-    for key, (low, what) in _MIN_INT.items():
-        v = an.get(key)
-        if _is_int(v) and v < low:
-            bad(key, f"an integer >= {low} ({what})")
-    cv = an.get("cv")
-    if _is_int(cv) and cv < 2:
-        bad("cv", "an integer >= 2 (cross-validation folds)")
-    if an.get("n_jobs") == 0 and _is_int(an["n_jobs"]):
-        bad("n_jobs", "a non-zero integer (number of parallel jobs; -1: all cores)")
-    fdr = an.get("fdr")
-    if _is_num(fdr) and not 0 < fdr < 1:
-        bad("fdr", "a number in (0, 1) (false discovery rate)")
-    ms = an.get("min_shift")
-    if _is_num(ms) and not (math.isfinite(ms) and round(ms) >= 1):
-        bad("min_shift", "a number of samples >= 1 (rounded to an integer)")
-
-    def positive(v) -> bool:
-        return _is_num(v) and math.isfinite(v) and v > 0
-
-    alpha = an.get("alpha")
-    if (_is_num(alpha) and not positive(alpha)) or (
-        isinstance(alpha, list) and not (alpha and all(map(positive, alpha)))
-    ):
-        bad("alpha", 'a positive number, a non-empty list of positive numbers, or "auto"')
-    alphas = an.get("alphas")
-    if isinstance(alphas, list) and not (alphas and all(map(positive, alphas))):
-        bad("alphas", "a non-empty list of positive numbers (ridge grid)")
-    lags = an.get("lags")
-    if isinstance(lags, list) and not (
-        lags and all(map(_is_int, lags)) and len(set(lags)) == len(lags)
-    ):
-        bad("lags", "an integer or a non-empty list of distinct integers (frames)")
-    pl = an.get("profile_lags")
-    if isinstance(pl, list) and not (all(map(_is_int, pl)) and len(set(pl)) >= 2):
-        bad("profile_lags", "a list of at least 2 distinct integer lags (frames)")
+    One message per value that no constraint of :data:`_ANALYSIS_VALUE_CONSTRAINTS`
+    accepts; wrongly typed values are left to the schema check (one message each).
+    """
+    problems = []
+    for key, (constraints, expected) in _ANALYSIS_VALUE_CONSTRAINTS.items():
+        if key not in analysis or not _type_ok(analysis[key], ANALYSIS_KEYS[key]):
+            continue
+        value = analysis[key]
+        if not any(constraint.accepts(value) for constraint in constraints):
+            problems.append(f"[analysis]: {key!r} must be {expected}, got {value!r}")
     return problems
 
 
-def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dict]]]:
-    """Schema checks; returns problems and the entries (merged with defaults) to load."""
+def _check_top_level(doc: dict) -> list[str]:
+    """Unknown top-level keys, and keys/types of the ``[study]`` and ``[analysis]`` tables."""
     problems: list[str] = []
     for key in doc:
         if key not in ("study", "analysis", "defaults", "sessions"):
@@ -259,32 +295,42 @@ def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dic
                 f"unknown top-level key {key!r} (allowed: study, analysis, defaults, sessions)"
             )
     for table, schema in _TOP.items():
-        sec = doc.get(table, {})
-        if not isinstance(sec, dict):
+        section = doc.get(table, {})
+        if not isinstance(section, dict):
             problems.append(f"[{table}] must be a table")
             continue
-        for k, v in sec.items():
+        for k, v in section.items():
             if k not in schema:
                 problems.append(f"[{table}]: unknown key {k!r} (allowed: {sorted(schema)})")
             elif not _type_ok(v, schema[k]):
                 problems.append(f"[{table}]: {k!r} must be {_type_name(schema[k])}, got {v!r}")
-    an = doc.get("analysis", {}) if isinstance(doc.get("analysis"), dict) else {}
+    return problems
+
+
+def _check_analysis_options(analysis: dict) -> list[str]:
+    """String-valued ``[analysis]`` settings: ``"auto"`` and the named choices."""
+    problems: list[str] = []
     for k in ("n_shared", "alpha"):
-        if isinstance(an.get(k), str) and an[k] != "auto":
-            problems.append(f'[analysis]: {k!r} must be a number or "auto", got {an[k]!r}')
-    if an.get("behavior_metric") not in (None, "correlation", "variance"):
+        if isinstance(analysis.get(k), str) and analysis[k] != "auto":
+            problems.append(f'[analysis]: {k!r} must be a number or "auto", got {analysis[k]!r}')
+    if analysis.get("behavior_metric") not in (None, "correlation", "variance"):
         problems.append(
             f'[analysis]: behavior_metric must be "correlation" or "variance", got '
-            f"{an['behavior_metric']!r}"
+            f"{analysis['behavior_metric']!r}"
         )
-    if an.get("selection") not in (None, "best", "1se"):
-        problems.append(f'[analysis]: selection must be "best" or "1se", got {an["selection"]!r}')
-    problems.extend(_check_analysis_values(an))
+    if analysis.get("selection") not in (None, "best", "1se"):
+        problems.append(
+            f'[analysis]: selection must be "best" or "1se", got {analysis["selection"]!r}'
+        )
+    return problems
 
+
+def _check_defaults(doc: dict, problems: list[str]) -> dict:
+    """Check the ``[defaults]`` table (appending to ``problems``); return it (``{}`` if bad)."""
     defaults = doc.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append("[defaults] must be a table")
-        defaults = {}
+        return {}
     for k, v in defaults.items():
         if k in ("subject", "session_id", "path", "day"):
             problems.append(f"[defaults]: {k!r} must be given per session, not as a default")
@@ -292,6 +338,97 @@ def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dic
             problems.append(f"[defaults]: unknown key {k!r}")
         elif not _type_ok(v, SESSION_KEYS[k]):
             problems.append(f"[defaults]: {k!r} must be {_type_name(SESSION_KEYS[k])}, got {v!r}")
+    return defaults
+
+
+def _check_entry_keys(label: str, raw: dict) -> list[str]:
+    """Required, known and well-typed keys of one ``[[sessions]]`` entry."""
+    problems = [
+        f"{label}: missing required key {req!r}" for req in ("subject", "path") if req not in raw
+    ]
+    for k, v in raw.items():
+        if k not in SESSION_KEYS:
+            problems.append(f"{label}: unknown key {k!r}")
+        elif not _type_ok(v, SESSION_KEYS[k]):
+            problems.append(f"{label}: {k!r} must be {_type_name(SESSION_KEYS[k])}, got {v!r}")
+    return problems
+
+
+def _entry_format(label: str, entry: dict, base: Path, problems: list[str]) -> str | None:
+    """The entry's format (given, or inferred from its path); ``None`` after a problem."""
+    fmt = entry.get("format")
+    if fmt is None:
+        path = _resolve(base, entry["path"])
+        fmt = "nwb" if path.suffix.lower() == ".nwb" else "suite2p" if path.is_dir() else None
+        if fmt is None:
+            problems.append(f"{label}: cannot infer 'format' from {entry['path']!r}; set format")
+            return None
+    if fmt not in _FORMAT_KEYS:
+        problems.append(f"{label}: unknown format {fmt!r} (allowed: {sorted(_FORMAT_KEYS)})")
+        return None
+    return fmt
+
+
+def _check_entry_values(label: str, raw: dict, entry: dict, base: Path) -> list[str]:
+    """Format-specific keys, existing files and option values of one merged entry."""
+    fmt = entry["format"]
+    problems = [
+        f"{label}: key {k!r} does not apply to format {fmt!r}"
+        for k in raw
+        if k not in _COMMON and k not in _FORMAT_KEYS[fmt]
+    ]
+    for k in _PATH_KEYS:
+        if k in entry and isinstance(entry[k], str):
+            file_path = _resolve(base, entry[k])
+            if not file_path.exists():
+                problems.append(f"{label}: {k} file not found: {file_path}")
+    if entry.get("resample_method") not in (None, "linear", "nearest", "mean"):
+        problems.append(f"{label}: resample_method must be linear, nearest or mean")
+    if entry.get("extrapolate") not in (None, "error", "nan", "nearest"):
+        problems.append(f"{label}: extrapolate must be error, nan or nearest")
+    if entry.get("exclude_stimulation") and "stimulation_margin" in entry:
+        if entry["stimulation_margin"] < 0:
+            problems.append(f"{label}: stimulation_margin must be >= 0")
+    return problems
+
+
+def _check_entry(
+    i: int, raw: dict, defaults: dict, base: Path, seen: dict[str, int], problems: list[str]
+) -> dict | None:
+    """Check entry ``i`` merged with the defaults; return it when loadable, else ``None``.
+
+    Appends to ``problems``; ``seen`` maps session ids already used to their entry index.
+    """
+    entry = {**{k: v for k, v in defaults.items() if k in SESSION_KEYS}, **raw}
+    label = _label(i, entry)
+    key_problems = _check_entry_keys(label, raw)
+    if key_problems:
+        problems.extend(key_problems)
+        return None
+    fmt = _entry_format(label, entry, base, problems)
+    if fmt is None:
+        return None
+    # defaults that do not apply to this entry's format are ignored
+    entry = {k: v for k, v in entry.items() if k in _COMMON or k in _FORMAT_KEYS[fmt]}
+    entry["format"] = fmt
+    entry_problems = _check_entry_values(label, raw, entry, base)
+    sid = entry.get("session_id") or _default_id(entry)
+    if sid in seen:
+        entry_problems.append(
+            f"{label}: duplicate session_id {sid!r} (also sessions[{seen[sid]}])"
+        )
+    seen.setdefault(sid, i)
+    problems.extend(entry_problems)
+    return None if entry_problems else entry
+
+
+def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """Schema checks; returns problems and the entries (merged with defaults) to load."""
+    problems = _check_top_level(doc)
+    analysis = doc.get("analysis", {}) if isinstance(doc.get("analysis"), dict) else {}
+    problems.extend(_check_analysis_options(analysis))
+    problems.extend(_check_analysis_values(analysis))
+    defaults = _check_defaults(doc, problems)
 
     sessions = doc.get("sessions")
     if sessions is None:
@@ -305,74 +442,14 @@ def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dic
     to_load: list[tuple[int, dict]] = []
     seen: dict[str, int] = {}
     for i, raw in enumerate(sessions):
-        entry = {**{k: v for k, v in defaults.items() if k in SESSION_KEYS}, **raw}
-        lab = _label(i, entry)
-        bad = False
-        for req in ("subject", "path"):
-            if req not in raw:
-                problems.append(f"{lab}: missing required key {req!r}")
-                bad = True
-        for k, v in raw.items():
-            if k not in SESSION_KEYS:
-                problems.append(f"{lab}: unknown key {k!r}")
-                bad = True
-            elif not _type_ok(v, SESSION_KEYS[k]):
-                problems.append(f"{lab}: {k!r} must be {_type_name(SESSION_KEYS[k])}, got {v!r}")
-                bad = True
-        if bad:
-            continue
-        fmt = entry.get("format")
-        path = _resolve(base, entry["path"])
-        if fmt is None:
-            fmt = "nwb" if path.suffix.lower() == ".nwb" else "suite2p" if path.is_dir() else None
-            if fmt is None:
-                problems.append(f"{lab}: cannot infer 'format' from {entry['path']!r}; set format")
-                continue
-        if fmt not in _FORMAT_KEYS:
-            problems.append(f"{lab}: unknown format {fmt!r} (allowed: {sorted(_FORMAT_KEYS)})")
-            continue
-        entry["format"] = fmt
-        for k in raw:
-            if k not in _COMMON and k not in _FORMAT_KEYS[fmt]:
-                problems.append(f"{lab}: key {k!r} does not apply to format {fmt!r}")
-                bad = True
-        # defaults that do not apply to this entry's format are ignored
-        entry = {k: v for k, v in entry.items() if k in _COMMON or k in _FORMAT_KEYS[fmt]}
-        entry["format"] = fmt
-        for k in _PATH_KEYS:
-            if k in entry and isinstance(entry[k], str):
-                q = _resolve(base, entry[k])
-                if not q.exists():
-                    problems.append(f"{lab}: {k} file not found: {q}")
-                    bad = True
-        if entry.get("resample_method") not in (None, "linear", "nearest", "mean"):
-            problems.append(f"{lab}: resample_method must be linear, nearest or mean")
-            bad = True
-        if entry.get("extrapolate") not in (None, "error", "nan", "nearest"):
-            problems.append(f"{lab}: extrapolate must be error, nan or nearest")
-            bad = True
-        if entry.get("exclude_stimulation") and "stimulation_margin" in entry:
-            if entry["stimulation_margin"] < 0:
-                problems.append(f"{lab}: stimulation_margin must be >= 0")
-                bad = True
-        sid = entry.get("session_id") or (
-            f"{entry['subject']}" + (f"-day{entry['day']}" if "day" in entry else "")
-        )
-        if sid in seen:
-            problems.append(f"{lab}: duplicate session_id {sid!r} (also sessions[{seen[sid]}])")
-            bad = True
-        seen.setdefault(sid, i)
-        if not bad:
+        entry = _check_entry(i, raw, defaults, base, seen, problems)
+        if entry is not None:
             to_load.append((i, entry))
     return problems, to_load
 
 
 def _load_entry(entry: dict, base: Path) -> Session:
     """Load one session entry (already schema-checked); raises on data problems."""
-    from sharedrep.data import io as sio
-    from sharedrep.data.preprocess import detect_movement_onsets, exclusion_mask
-
-    fmt = entry["format"]
     path = _resolve(base, entry["path"])
     ident = {
         "subject": str(entry["subject"]),
@@ -381,111 +458,141 @@ def _load_entry(entry: dict, base: Path) -> Session:
         "stage": entry.get("stage"),
         "population": entry.get("population"),
     }
-    common = {
+    resampling = {
         "resample_method": entry.get("resample_method", "linear"),
         "extrapolate": entry.get("extrapolate", "error"),
     }
-    max_gap = entry.get("max_gap", 5)
-    if fmt == "nwb":
-        s = sio.read_nwb(
-            path,
-            neural=entry.get("neural"),
-            behavior=entry.get("behavior"),
-            bin_size=entry.get("bin_size"),
-            min_confidence=entry.get("min_confidence", 0.6),
-            max_gap=max_gap,
-            **common,
-            **ident,
-        )
-        if entry.get("session_id") is None:
-            s = s.replace(session_id=_default_id(entry))
+    if entry["format"] == "nwb":
+        session = _load_nwb(entry, path, ident, resampling)
     else:
-        plane = sio.read_suite2p(
-            path,
-            cells_only=entry.get("cells_only", True),
-            min_cell_prob=entry.get("min_cell_prob"),
-            allow_pickle=entry.get("allow_pickle", True),
-        )
-        rate = entry.get("frame_rate")
-        if rate is not None and plane.sampling_rate:
-            if abs(rate / plane.sampling_rate - 1) > RATE_TOLERANCE:
-                raise DataFormatError(
-                    f"{path}: inconsistent sampling rates: frame_rate = {rate} Hz in the study "
-                    f"file but ops['fs'] = {plane.sampling_rate} Hz"
-                )
-        if "frame_times" in entry:
-            ft_path = _resolve(base, entry["frame_times"])
-            ft = load_npy(ft_path, "frame times").astype(np.float64).ravel()
-            if ft.size != plane.n_frames:
-                raise DataFormatError(
-                    f"{ft_path}: {ft.size} frame times but {plane.n_frames} frames in {path}"
-                )
-            check_timestamps(ft, str(ft_path), "frame times")
-            declared = [("frame_rate", rate), ("ops['fs']", plane.sampling_rate or None)]
-            if ft.size > 1:
-                measured = 1.0 / float(np.median(np.diff(ft)))
-                for what, r in declared:
-                    if r is not None and abs(r / measured - 1) > RATE_TOLERANCE:
-                        raise DataFormatError(
-                            f"{ft_path}: inconsistent sampling rates: {what} = {r} Hz but "
-                            f"frame times give {measured:.4g} Hz"
-                        )
-        elif rate is not None:
-            ft = np.arange(plane.n_frames) / float(rate)
-        else:
-            ft = plane.timestamps()
-        traces = []
-        if "lever" in entry:
-            names = entry.get("lever_names")
-            traces.append(
-                sio.read_trace(
-                    _resolve(base, entry["lever"]),
-                    sampling_rate=entry.get("lever_sampling_rate"),
-                    units=entry.get("lever_units", "a.u."),
-                    names=names,
-                )
+        session = _load_suite2p(entry, base, path, ident, resampling)
+    session = _replace_tables(session, entry, base, path)
+    session = _add_movement_onsets(session, entry, path)
+    session = _exclude_stimulation(session, entry)
+    return _drop_nonfinite(session, entry)
+
+
+def _load_nwb(entry: dict, path: Path, ident: dict, resampling: dict) -> Session:
+    """Read an ``"nwb"`` entry; the session id defaults to ``subject-dayN``."""
+    from sharedrep.data import io as sio
+
+    session = sio.read_nwb(
+        path,
+        neural=entry.get("neural"),
+        behavior=entry.get("behavior"),
+        bin_size=entry.get("bin_size"),
+        min_confidence=entry.get("min_confidence", 0.6),
+        max_gap=entry.get("max_gap", 5),
+        **resampling,
+        **ident,
+    )
+    if entry.get("session_id") is None:
+        session = session.replace(session_id=_default_id(entry))
+    return session
+
+
+def _load_suite2p(entry: dict, base: Path, path: Path, ident: dict, resampling: dict) -> Session:
+    """Read a ``"suite2p"`` plane, its frame times and behaviour traces; convert to dF/F."""
+    from sharedrep.data import io as sio
+
+    plane = sio.read_suite2p(
+        path,
+        cells_only=entry.get("cells_only", True),
+        min_cell_prob=entry.get("min_cell_prob"),
+        allow_pickle=entry.get("allow_pickle", True),
+    )
+    return plane.to_session(
+        timestamps=_frame_times(entry, base, path, plane),
+        behavior=_behavior_traces(entry, base),
+        neuropil_coef=entry.get("neuropil_coef", 0.7),
+        baseline_window_s=entry.get("baseline_window_s", 60.0),
+        baseline_percentile=entry.get("baseline_percentile", 8.0),
+        bouton_threshold=entry.get("bouton_threshold"),
+        **resampling,
+        **{**ident, "session_id": ident["session_id"] or _default_id(entry)},
+    )
+
+
+def _frame_times(entry: dict, base: Path, path: Path, plane) -> np.ndarray:
+    """Frame times (s), shape (n_frames,): from ``frame_times``, ``frame_rate`` or ops.
+
+    Raises :class:`DataFormatError` when the declared and measured rates disagree.
+    """
+    rate = entry.get("frame_rate")
+    if rate is not None and plane.sampling_rate:
+        if abs(rate / plane.sampling_rate - 1) > RATE_TOLERANCE:
+            raise DataFormatError(
+                f"{path}: inconsistent sampling rates: frame_rate = {rate} Hz in the study "
+                f"file but ops['fs'] = {plane.sampling_rate} Hz"
             )
-        if "pose" in entry:
-            pp = _resolve(base, entry["pose"])
-            tkw = {}
-            if "pose_frame_times" in entry:
-                tkw["timestamps"] = load_npy(
-                    _resolve(base, entry["pose_frame_times"]), "pose frame times"
-                ).ravel()
-            elif "pose_frame_rate" in entry:
-                tkw["frame_rate"] = entry["pose_frame_rate"]
-            else:
-                raise DataFormatError(f"{pp}: pose needs pose_frame_rate or pose_frame_times")
-            if pp.suffix.lower() == ".slp":
-                traces.append(
-                    sio.read_sleap(
-                        pp,
-                        min_score=entry.get("min_likelihood"),
-                        max_gap=max_gap,
-                        bodyparts=entry.get("bodyparts"),
-                        **tkw,
-                    )
-                )
-            else:
-                traces.append(
-                    sio.read_dlc(
-                        pp,
-                        min_likelihood=entry.get("min_likelihood", 0.6),
-                        max_gap=max_gap,
-                        bodyparts=entry.get("bodyparts"),
-                        **tkw,
-                    )
-                )
-        s = plane.to_session(
-            timestamps=ft,
-            behavior=traces,
-            neuropil_coef=entry.get("neuropil_coef", 0.7),
-            baseline_window_s=entry.get("baseline_window_s", 60.0),
-            baseline_percentile=entry.get("baseline_percentile", 8.0),
-            bouton_threshold=entry.get("bouton_threshold"),
-            **common,
-            **{**ident, "session_id": ident["session_id"] or _default_id(entry)},
+    if "frame_times" not in entry:
+        return plane.timestamps() if rate is None else np.arange(plane.n_frames) / float(rate)
+    times_path = _resolve(base, entry["frame_times"])
+    times = load_npy(times_path, "frame times").astype(np.float64).ravel()
+    if times.size != plane.n_frames:
+        raise DataFormatError(
+            f"{times_path}: {times.size} frame times but {plane.n_frames} frames in {path}"
         )
+    check_timestamps(times, str(times_path), "frame times")
+    declared = [("frame_rate", rate), ("ops['fs']", plane.sampling_rate or None)]
+    if times.size > 1:
+        measured = 1.0 / float(np.median(np.diff(times)))
+        for what, declared_rate in declared:
+            if declared_rate is not None and abs(declared_rate / measured - 1) > RATE_TOLERANCE:
+                raise DataFormatError(
+                    f"{times_path}: inconsistent sampling rates: {what} = {declared_rate} Hz "
+                    f"but frame times give {measured:.4g} Hz"
+                )
+    return times
+
+
+def _behavior_traces(entry: dict, base: Path) -> list:
+    """The behaviour traces of a suite2p entry: the ``lever`` trace, then the ``pose``."""
+    from sharedrep.data import io as sio
+
+    traces = []
+    if "lever" in entry:
+        traces.append(
+            sio.read_trace(
+                _resolve(base, entry["lever"]),
+                sampling_rate=entry.get("lever_sampling_rate"),
+                units=entry.get("lever_units", "a.u."),
+                names=entry.get("lever_names"),
+            )
+        )
+    if "pose" in entry:
+        traces.append(_read_pose(entry, base))
+    return traces
+
+
+def _read_pose(entry: dict, base: Path):
+    """Read the ``pose`` file (SLEAP ``.slp``, else DeepLabCut) on its own frame times."""
+    from sharedrep.data import io as sio
+
+    pose_path = _resolve(base, entry["pose"])
+    time_base = {}
+    if "pose_frame_times" in entry:
+        time_base["timestamps"] = load_npy(
+            _resolve(base, entry["pose_frame_times"]), "pose frame times"
+        ).ravel()
+    elif "pose_frame_rate" in entry:
+        time_base["frame_rate"] = entry["pose_frame_rate"]
+    else:
+        raise DataFormatError(f"{pose_path}: pose needs pose_frame_rate or pose_frame_times")
+    options = {"max_gap": entry.get("max_gap", 5), "bodyparts": entry.get("bodyparts")}
+    if pose_path.suffix.lower() == ".slp":
+        return sio.read_sleap(
+            pose_path, min_score=entry.get("min_likelihood"), **options, **time_base
+        )
+    return sio.read_dlc(
+        pose_path, min_likelihood=entry.get("min_likelihood", 0.6), **options, **time_base
+    )
+
+
+def _replace_tables(session: Session, entry: dict, base: Path, path: Path) -> Session:
+    """Replace the file's trials / stimulation tables by the entry's CSV tables, if given."""
+    from sharedrep.data import io as sio
+
     changes = {}
     if "trials" in entry:
         changes["trials"] = sio.read_intervals(_resolve(base, entry["trials"]), "trials")
@@ -493,45 +600,66 @@ def _load_entry(entry: dict, base: Path) -> Session:
         changes["stimulation"] = sio.read_intervals(
             _resolve(base, entry["stimulation"]), "stimulation"
         )
-    if changes:
-        try:
-            s = s.replace(**changes)
-        except (TypeError, ValueError) as err:
-            raise DataFormatError(f"{path}: {err}") from None
-    src = entry.get("movement_onset_from")
-    if src is not None:
-        if src not in s.behavior_names:
-            raise DataFormatError(
-                f"{path}: movement_onset_from = {src!r} is not a behaviour feature "
-                f"(have {s.behavior_names})"
-            )
-        if "cue_time" not in s.trials.columns:
-            raise DataFormatError(f"{path}: movement_onset_from needs a trials 'cue_time' column")
-        on = detect_movement_onsets(
-            s.behavior[:, s.behavior_names.index(src)],
-            s.timestamps,
-            s.trials["cue_time"].to_numpy(),
-            threshold=entry.get("movement_threshold"),
+    if not changes:
+        return session
+    try:
+        return session.replace(**changes)
+    except (TypeError, ValueError) as err:
+        raise DataFormatError(f"{path}: {err}") from None
+
+
+def _add_movement_onsets(session: Session, entry: dict, path: Path) -> Session:
+    """Detect ``movement_onset_time`` after each cue from ``movement_onset_from``, if set."""
+    from sharedrep.data.preprocess import detect_movement_onsets
+
+    feature = entry.get("movement_onset_from")
+    if feature is None:
+        return session
+    if feature not in session.behavior_names:
+        raise DataFormatError(
+            f"{path}: movement_onset_from = {feature!r} is not a behaviour feature "
+            f"(have {session.behavior_names})"
         )
-        trials = s.trials.copy()
-        trials["movement_onset_time"] = on
-        s = s.replace(trials=trials)
-    if entry.get("exclude_stimulation") and len(s.stimulation):
-        rate = s.sampling_rate
-        m = exclusion_mask(
-            s.timestamps,
-            s.stimulation,
-            margin=float(entry.get("stimulation_margin", 0.0)),
-            frame_duration=1.0 / rate if np.isfinite(rate) else 0.0,
-        )
-        s = s.mask_samples(m)
-        s.metadata["excluded_stimulation_frames"] = int(m.sum())
-    if entry.get("drop_nonfinite"):
-        bad = s.nonfinite_samples()
-        if bad.any():
-            s = s.mask_samples(bad)
-            s.metadata["dropped_nonfinite_samples"] = int(bad.sum())
-    return s
+    if "cue_time" not in session.trials.columns:
+        raise DataFormatError(f"{path}: movement_onset_from needs a trials 'cue_time' column")
+    onsets = detect_movement_onsets(
+        session.behavior[:, session.behavior_names.index(feature)],
+        session.timestamps,
+        session.trials["cue_time"].to_numpy(),
+        threshold=entry.get("movement_threshold"),
+    )
+    trials = session.trials.copy()
+    trials["movement_onset_time"] = onsets
+    return session.replace(trials=trials)
+
+
+def _exclude_stimulation(session: Session, entry: dict) -> Session:
+    """Drop the frames during stimulation (+- ``stimulation_margin`` s) when asked."""
+    from sharedrep.data.preprocess import exclusion_mask
+
+    if not (entry.get("exclude_stimulation") and len(session.stimulation)):
+        return session
+    rate = session.sampling_rate
+    mask = exclusion_mask(
+        session.timestamps,
+        session.stimulation,
+        margin=float(entry.get("stimulation_margin", 0.0)),
+        frame_duration=1.0 / rate if np.isfinite(rate) else 0.0,
+    )
+    session = session.mask_samples(mask)
+    session.metadata["excluded_stimulation_frames"] = int(mask.sum())
+    return session
+
+
+def _drop_nonfinite(session: Session, entry: dict) -> Session:
+    """Drop the samples with NaN or inf (e.g. long pose gaps) when ``drop_nonfinite``."""
+    if not entry.get("drop_nonfinite"):
+        return session
+    nonfinite = session.nonfinite_samples()
+    if nonfinite.any():
+        session = session.mask_samples(nonfinite)
+        session.metadata["dropped_nonfinite_samples"] = int(nonfinite.sum())
+    return session
 
 
 def _default_id(entry: dict) -> str:
@@ -658,67 +786,89 @@ def _analysis_data_checks(an: dict, sessions: list[Session]) -> list[str]:
 
 
 def _cross_checks(sessions: list[Session]) -> list[str]:
-    problems = []
+    """Problems between loaded sessions (rates, behaviour names/units) and within each."""
+    problems = _rate_problems(sessions) + _behavior_label_problems(sessions)
+    for s in sessions:
+        problems.extend(_session_data_problems(s))
+    return problems
+
+
+def _rate_problems(sessions: list[Session]) -> list[str]:
+    """One message when some sampling rates (Hz) differ from the most common one."""
     rates = [(s.session_id, s.sampling_rate) for s in sessions if np.isfinite(s.sampling_rate)]
-    if rates:
-        r = np.array([x for _, x in rates])
-        # reference: the rate shared (within tolerance) by most sessions; first on ties
-        counts = [(np.abs(r / x - 1) <= RATE_TOLERANCE).sum() for x in r]
-        ref = float(r[int(np.argmax(counts))])
-        same = [sid for sid, x in rates if abs(x / ref - 1) <= RATE_TOLERANCE]
-        off = [(sid, x) for sid, x in rates if abs(x / ref - 1) > RATE_TOLERANCE]
-        if off:
-            detail = ", ".join(f"{sid!r} {x:.4g} Hz" for sid, x in off)
-            problems.append(
-                f"inconsistent sampling rates: {len(same)} session(s) at {ref:.4g} Hz "
-                f"({', '.join(map(repr, same[:5]))}{' ...' if len(same) > 5 else ''}) but "
-                f"{detail} (lags and time constants would mean different things; resample "
-                "first)"
-            )
-    by_subject: dict[str, Session] = {}
+    if not rates:
+        return []
+    r = np.array([x for _, x in rates])
+    # reference: the rate shared (within tolerance) by most sessions; first on ties
+    counts = [(np.abs(r / x - 1) <= RATE_TOLERANCE).sum() for x in r]
+    ref = float(r[int(np.argmax(counts))])
+    same = [sid for sid, x in rates if abs(x / ref - 1) <= RATE_TOLERANCE]
+    off = [(sid, x) for sid, x in rates if abs(x / ref - 1) > RATE_TOLERANCE]
+    if not off:
+        return []
+    detail = ", ".join(f"{sid!r} {x:.4g} Hz" for sid, x in off)
+    return [
+        f"inconsistent sampling rates: {len(same)} session(s) at {ref:.4g} Hz "
+        f"({', '.join(map(repr, same[:5]))}{' ...' if len(same) > 5 else ''}) but "
+        f"{detail} (lags and time constants would mean different things; resample "
+        "first)"
+    ]
+
+
+def _behavior_label_problems(sessions: list[Session]) -> list[str]:
+    """With several subjects: sessions whose behaviour names or units differ from the
+    first subject's first session."""
+    first_of_subject: dict[str, Session] = {}
     for s in sessions:
-        by_subject.setdefault(s.subject, s)
-    if len(by_subject) > 1:
-        ref = next(iter(by_subject.values()))
-        for s in sessions:
-            if set(s.behavior_names) != set(ref.behavior_names):
-                extra = sorted(set(s.behavior_names) - set(ref.behavior_names))
-                missing = sorted(set(ref.behavior_names) - set(s.behavior_names))
-                problems.append(
-                    f"behaviour names differ across subjects: session {s.session_id!r} "
-                    f"(subject {s.subject!r}) vs {ref.session_id!r} (subject {ref.subject!r}): "
-                    f"extra {extra}, missing {missing}"
-                )
-            else:
-                u = dict(zip(ref.behavior_names, ref.behavior_units, strict=True))
-                diff = [
-                    n
-                    for n, unit in zip(s.behavior_names, s.behavior_units, strict=True)
-                    if u[n] != unit
-                ]
-                if diff:
-                    problems.append(
-                        f"behaviour units differ: session {s.session_id!r} vs "
-                        f"{ref.session_id!r} for {diff}"
-                    )
+        first_of_subject.setdefault(s.subject, s)
+    if len(first_of_subject) <= 1:
+        return []
+    ref = next(iter(first_of_subject.values()))
+    ref_units = dict(zip(ref.behavior_names, ref.behavior_units, strict=True))
+    problems = []
     for s in sessions:
-        if len(s.trials) and s.n_samples:
-            t0, t1 = float(s.timestamps[0]), float(s.timestamps[-1])
-            start = pd.to_numeric(s.trials["start_time"], errors="coerce").to_numpy(float)
-            stop = pd.to_numeric(s.trials["stop_time"], errors="coerce").to_numpy(float)
-            if not np.any((stop >= t0) & (start <= t1)):
-                problems.append(
-                    f"session {s.session_id!r}: none of its {len(s.trials)} trials "
-                    f"({np.nanmin(start):.6g}..{np.nanmax(stop):.6g} s) overlaps the "
-                    f"recording ({t0:.6g}..{t1:.6g} s): trial times in another unit or time "
-                    "base (e.g. milliseconds)?"
-                )
-        bad = s.nonfinite_samples()
-        if bad.any():
+        if set(s.behavior_names) != set(ref.behavior_names):
+            extra = sorted(set(s.behavior_names) - set(ref.behavior_names))
+            missing = sorted(set(ref.behavior_names) - set(s.behavior_names))
             problems.append(
-                f"session {s.session_id!r}: {int(bad.sum())} of {s.n_samples} samples have "
-                "NaN/inf (e.g. long pose gaps); set drop_nonfinite = true or fix the data"
+                f"behaviour names differ across subjects: session {s.session_id!r} "
+                f"(subject {s.subject!r}) vs {ref.session_id!r} (subject {ref.subject!r}): "
+                f"extra {extra}, missing {missing}"
             )
+            continue
+        diff = [
+            n
+            for n, unit in zip(s.behavior_names, s.behavior_units, strict=True)
+            if ref_units[n] != unit
+        ]
+        if diff:
+            problems.append(
+                f"behaviour units differ: session {s.session_id!r} vs "
+                f"{ref.session_id!r} for {diff}"
+            )
+    return problems
+
+
+def _session_data_problems(s: Session) -> list[str]:
+    """Trials outside the recording (another time unit?) and NaN/inf samples of one session."""
+    problems = []
+    if len(s.trials) and s.n_samples:
+        t0, t1 = float(s.timestamps[0]), float(s.timestamps[-1])
+        start = pd.to_numeric(s.trials["start_time"], errors="coerce").to_numpy(float)
+        stop = pd.to_numeric(s.trials["stop_time"], errors="coerce").to_numpy(float)
+        if not np.any((stop >= t0) & (start <= t1)):
+            problems.append(
+                f"session {s.session_id!r}: none of its {len(s.trials)} trials "
+                f"({np.nanmin(start):.6g}..{np.nanmax(stop):.6g} s) overlaps the "
+                f"recording ({t0:.6g}..{t1:.6g} s): trial times in another unit or time "
+                "base (e.g. milliseconds)?"
+            )
+    bad = s.nonfinite_samples()
+    if bad.any():
+        problems.append(
+            f"session {s.session_id!r}: {int(bad.sum())} of {s.n_samples} samples have "
+            "NaN/inf (e.g. long pose gaps); set drop_nonfinite = true or fix the data"
+        )
     return problems
 
 
