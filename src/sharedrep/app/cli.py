@@ -23,23 +23,38 @@ Conventions every subcommand follows:
 * Output directories are never written into when they already hold files unless
   ``--force`` is given (:func:`prepare_out_dir`); files are written atomically
   (:func:`sharedrep.utils.files.atomic_write`).
+
+Part of the ``app`` layer: may import every other layer. The shared console and error
+helpers come from :mod:`sharedrep.app._console`; this module imports
+:mod:`~sharedrep.app.demo` and :mod:`~sharedrep.app.report`, never the other way round.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from sharedrep._version import __version__
-from sharedrep.utils.files import atomic_write
+from sharedrep.app._console import (
+    EXIT_USER_ERROR,
+    UserError,
+    check_out_dir,
+    console,
+    done_mark,
+    err_console,
+    prepare_out_dir,
+    print_truth_checks,
+    study_data_files,
+    study_entries,
+    titled_table,
+    user_errors,
+    write_study_with_progress,
+)
 
 __all__ = [
     "EXIT_USER_ERROR",
@@ -51,8 +66,6 @@ __all__ = [
     "prepare_out_dir",
     "user_errors",
 ]
-
-EXIT_USER_ERROR = 1
 
 app = typer.Typer(
     name="sharedrep",
@@ -66,76 +79,6 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class UserError(Exception):
-    """An error caused by the user's input; reported without a traceback."""
-
-
-def console() -> Console:
-    """Rich console on the *current* ``sys.stdout`` (works under test runners)."""
-    return Console(highlight=False)
-
-
-def err_console() -> Console:
-    """Rich console on the current ``sys.stderr``."""
-    return Console(stderr=True, highlight=False)
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn user errors into ``Error: <message>`` on stderr and exit code 1.
-
-    Catches :class:`UserError`, ``ValueError`` (the library's input validation,
-    including data-format errors) and ``OSError`` (missing, unreadable or existing
-    files). Other exceptions propagate with their traceback.
-    """
-    try:
-        yield
-    except (UserError, ValueError, OSError) as exc:
-        msg = str(exc) or type(exc).__name__
-        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
-            msg = f"{msg}: {exc.filename}"
-        err_console().print(f"[bold red]Error:[/bold red] {msg}", markup=True, soft_wrap=True)
-        raise typer.Exit(code=EXIT_USER_ERROR) from None
-
-
-def prepare_out_dir(out: Path, force: bool) -> Path:
-    """Create the output directory, refusing one that already holds files.
-
-    Parameters
-    ----------
-    out : Path
-        Directory to write into (created with its parents when missing).
-    force : bool
-        Allow writing into a non-empty directory (files of the same name are replaced;
-        other files are left alone).
-
-    Returns
-    -------
-    out : Path
-
-    Raises
-    ------
-    UserError
-        If ``out`` exists and is not a directory, or is not empty and ``force`` is off.
-    """
-    out = Path(out)
-    _check_out_dir(out, force)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _check_out_dir(out: Path, force: bool) -> None:
-    """The checks of :func:`prepare_out_dir`, without creating anything."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UserError(
-            f"output directory {out} is not empty; choose another --out or pass --force to "
-            "write into it (files of the same name are replaced)"
-        )
 
 
 def _version_callback(value: bool) -> None:
@@ -161,15 +104,6 @@ def _root(
 
 
 # ----------------------------------------------------------------------------- demo
-
-
-#: Simulation used by ``sharedrep demo`` (besides --subjects and --seed).
-def _mark(con: Console) -> str:
-    return "✓" if (con.encoding or "").lower().startswith("utf") else "done:"
-
-
-def _table(title: str) -> Table:
-    return Table(title=title, title_justify="left", min_width=len(title))
 
 
 _FORCE = Annotated[
@@ -252,36 +186,6 @@ def demo(
 # ----------------------------------------------------------------------------- study
 
 
-def _study_entries(study: Path) -> list[dict]:
-    """The ``[[sessions]]`` entries of a study file, merged with ``[defaults]``."""
-    import tomllib
-
-    try:
-        doc = tomllib.loads(study.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{study}: invalid TOML: {exc}") from None
-    defaults = doc.get("defaults", {}) if isinstance(doc.get("defaults"), dict) else {}
-    sessions = doc.get("sessions", [])
-    if not isinstance(sessions, list):
-        return []
-    return [{**defaults, **e} for e in sessions if isinstance(e, dict)]
-
-
-def _study_data_files(study: Path) -> list[Path]:
-    """The study file and every file it names (paths resolved; folders kept whole)."""
-    from sharedrep.data.studyfile import _PATH_KEYS
-
-    base = study.resolve().parent
-    files = [study.resolve()]
-    for merged in _study_entries(study):
-        for key in _PATH_KEYS:
-            v = merged.get(key)
-            if isinstance(v, str) and v:
-                p = Path(v).expanduser()
-                files.append(p if p.is_absolute() else base / p)
-    return list(dict.fromkeys(files))
-
-
 def _load(study: Path, con: Console):
     from sharedrep.data.studyfile import load_study
 
@@ -291,14 +195,14 @@ def _load(study: Path, con: Console):
         t0 = time.perf_counter()
         collection = load_study(study)
     con.print(
-        f"[green]{_mark(con)}[/green] Loaded {len(collection)} sessions of "
+        f"[green]{done_mark(con)}[/green] Loaded {len(collection)} sessions of "
         f"{len(collection.subjects)} subjects [dim]({time.perf_counter() - t0:.2f} s)[/dim]"
     )
     return collection
 
 
 def _print_results(con: Console, results: dict) -> None:
-    t = _table("Analyses")
+    t = titled_table("Analyses")
     t.add_column("analysis")
     t.add_column("rows", justify="right")
     t.add_column("headline")
@@ -345,7 +249,7 @@ def run(
     con = console()
     with user_errors():
         if out is not None:
-            _check_out_dir(out, force)  # before the (slow) loading
+            check_out_dir(out, force)  # before the (slow) loading
         truth_doc = None
         if truth is not None:
             from sharedrep.data.io.results import read_json
@@ -366,10 +270,10 @@ def run(
         t0 = time.perf_counter()
         results = run_study(collection, settings=None, progress=True)
         con.print(
-            f"[green]{_mark(con)}[/green] {len(results)} analyses "
+            f"[green]{done_mark(con)}[/green] {len(results)} analyses "
             f"[dim]({time.perf_counter() - t0:.2f} s)[/dim]"
         )
-        from sharedrep.app.demo import _print_checks, ground_truth_checks
+        from sharedrep.app.demo import ground_truth_checks
 
         checks = ground_truth_checks(results, truth_doc) if truth_doc is not None else None
         with con.status("Writing the report..."):
@@ -377,7 +281,7 @@ def run(
                 results,
                 out,
                 settings=settings,
-                data_files=_study_data_files(study),
+                data_files=study_data_files(study),
                 title=f"sharedrep report: {collection.name or study.stem}",
                 overwrite=force,
                 truth_checks=checks,
@@ -385,7 +289,7 @@ def run(
             )
     _print_results(con, results)
     if checks is not None:
-        _print_checks(con, checks)
+        print_truth_checks(con, checks)
     con.print(f"Report: [bold]{report}[/bold]")
 
 
@@ -457,59 +361,87 @@ def fit(
     number of shared dimensions k, and the cross-validated held-out R^2 of each shared
     dimension, pooled and per subject.
     """
-    from sharedrep.study._common import encoding_sessions, make_model
-    from sharedrep.study.pipeline import resolve_settings
-
     con = console()
     with user_errors():
-        if not study.is_file():
-            raise FileNotFoundError(f"no study file at {study}")
-        if out is not None and out.is_dir():
-            raise UserError(f"--out {out} is a directory; give the model file's path (.npz)")
-        if out is not None and out.exists() and not force:
-            raise UserError(f"{out} exists; pass --force to replace it")
-        # options and names first, from the file itself (fast), then the sessions
-        if backend is not None:
-            _check_compute(backend, device, dtype, form)
-        entries = _study_entries(study)
-        for what, value in (("population", population), ("stage", stage)):
-            have = list(dict.fromkeys(e.get(what) for e in entries if e.get(what) is not None))
-            if have and value not in have:
-                raise UserError(f"{what} {value!r} not in {study} (available: {have})")
+        _check_fit_request(study, out, force, population, stage, (backend, device, dtype, form))
         collection = _load(study, con)
-        for what, value, have in (
-            ("population", population, collection.populations),
-            ("stage", stage, collection.stages),
-        ):
-            if value not in have:
-                raise UserError(f"{what} {value!r} not in {study} (available: {list(have)})")
-        cfg = resolve_settings(collection)
+        _check_fit_names(study, collection, population, stage)
         if backend is None:
             backend = str((collection.analysis or {}).get("backend", "numpy"))
             _check_compute(backend, device, dtype, form)
-        keys = ("n_shared", "alpha", "alphas", "lags", "behavior_metric", "cv", "selection")
-        model = make_model(**{k: cfg[k] for k in keys}, random_state=cfg["random_state"])
-        model.set_params(backend=backend, device=device, dtype=dtype, form=form)
-        sub = collection.filter(population=population, stage=stage)
-        args = encoding_sessions(sub).to_fit_args(within_trials=cfg["within_trials"])
-        with con.status(
-            f"Fitting ShaReD to {population} / {stage}: {len(args)} subjects, "
-            f"{sum(x.shape[0] for x in args.neural)} samples..."
-        ):
-            t0 = time.perf_counter()
-            try:
-                model.fit(args.neural, args.behavior, groups=args.groups)
-            except ImportError as exc:  # an optional backend is not installed
-                raise UserError(str(exc)) from None
-        con.print(
-            f"[green]{_mark(con)}[/green] Fitted [dim]({time.perf_counter() - t0:.2f} s)[/dim]"
-        )
+        compute = dict(backend=backend, device=device, dtype=dtype, form=form)
+        model, args = _fit_population(con, collection, population, stage, compute)
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             model.save(out, overwrite=force)
+    _print_fit(con, model, args, f"{population} / {stage}")
+    if out is not None:
+        con.print(f"Model saved to [bold]{out}[/bold]")
 
+
+def _check_fit_request(
+    study: Path, out: Path | None, force: bool, population: str, stage: str, compute: tuple
+) -> None:
+    """Refuse a bad ``fit`` request from the study file alone (fast), before loading."""
+    if not study.is_file():
+        raise FileNotFoundError(f"no study file at {study}")
+    if out is not None and out.is_dir():
+        raise UserError(f"--out {out} is a directory; give the model file's path (.npz)")
+    if out is not None and out.exists() and not force:
+        raise UserError(f"{out} exists; pass --force to replace it")
+    if compute[0] is not None:
+        _check_compute(*compute)
+    entries = study_entries(study)
+    for what, value in (("population", population), ("stage", stage)):
+        have = list(dict.fromkeys(e.get(what) for e in entries if e.get(what) is not None))
+        if have and value not in have:
+            raise UserError(f"{what} {value!r} not in {study} (available: {have})")
+
+
+def _check_fit_names(study: Path, collection, population: str, stage: str) -> None:
+    """Refuse a population or stage that none of the loaded sessions has."""
+    for what, value, have in (
+        ("population", population, collection.populations),
+        ("stage", stage, collection.stages),
+    ):
+        if value not in have:
+            raise UserError(f"{what} {value!r} not in {study} (available: {list(have)})")
+
+
+def _fit_population(con: Console, collection, population: str, stage: str, compute: dict):
+    """Fit ShaReD to one population x stage with the study's settings.
+
+    Returns ``(model, args)``: the fitted model and the fit arguments (subjects,
+    neural and behaviour arrays, behaviour names).
+    """
+    from sharedrep.study._common import encoding_sessions, make_model
+    from sharedrep.study.pipeline import resolve_settings
+
+    cfg = resolve_settings(collection)
+    keys = ("n_shared", "alpha", "alphas", "lags", "behavior_metric", "cv", "selection")
+    model = make_model(**{k: cfg[k] for k in keys}, random_state=cfg["random_state"])
+    model.set_params(**compute)
+    subset = collection.filter(population=population, stage=stage)
+    args = encoding_sessions(subset).to_fit_args(within_trials=cfg["within_trials"])
+    with con.status(
+        f"Fitting ShaReD to {population} / {stage}: {len(args)} subjects, "
+        f"{sum(x.shape[0] for x in args.neural)} samples..."
+    ):
+        t0 = time.perf_counter()
+        try:
+            model.fit(args.neural, args.behavior, groups=args.groups)
+        except ImportError as exc:  # an optional backend is not installed
+            raise UserError(str(exc)) from None
+    con.print(
+        f"[green]{done_mark(con)}[/green] Fitted [dim]({time.perf_counter() - t0:.2f} s)[/dim]"
+    )
+    return model, args
+
+
+def _print_fit(con: Console, model, args, label: str) -> None:
+    """Print the fitted model: settings, held-out R^2 per dimension, shared axes."""
     k = int(model.n_shared_)
-    t = _table(f"ShaReD fit: {population} / {stage}")
+    t = titled_table(f"ShaReD fit: {label}")
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_row("subjects", f"{len(args)} ({', '.join(args.subjects)})")
@@ -519,29 +451,32 @@ def fit(
     t.add_row("k (shared dimensions)", str(k))
     t.add_row("in-sample explained", ", ".join(f"{v:.3f}" for v in model.explained_))
     con.print(t)
-    cvr = model.cv_results_
-    if cvr is not None:
-        ia = int(cvr["best_index"][0])
-        t = _table("Held-out R^2 of each shared dimension (cross-validated over trials)")
-        t.add_column("subject")
-        for j in range(k):
-            t.add_column(f"dim {j + 1}", justify="right")
-        t.add_row("pooled", *(f"{v:.3f}" for v in cvr["r2_dim"][ia, :k]))
-        for s, name in enumerate(args.subjects):
-            t.add_row(name, *(f"{v:.3f}" for v in cvr["r2_subject_dim"][ia, s, :k]))
-        con.print(t)
-    else:
-        con.print("No cross-validation (cv is off): no held-out scores.")
+    _print_fit_heldout(con, model, args, k)
     loadings = model.shared_axes_ / np.linalg.norm(model.shared_axes_, axis=0)
-    t = _table("Shared axes (unit-length loadings on the behaviour features)")
+    t = titled_table("Shared axes (unit-length loadings on the behaviour features)")
     t.add_column("feature")
     for j in range(k):
         t.add_column(f"dim {j + 1}", justify="right")
     for name, row in zip(args.behavior_names, loadings, strict=True):
         t.add_row(name, *(f"{v:+.3f}" for v in row))
     con.print(t)
-    if out is not None:
-        con.print(f"Model saved to [bold]{out}[/bold]")
+
+
+def _print_fit_heldout(con: Console, model, args, k: int) -> None:
+    """The cross-validated held-out R^2 of each shared dimension, pooled and per subject."""
+    cv_results = model.cv_results_
+    if cv_results is None:
+        con.print("No cross-validation (cv is off): no held-out scores.")
+        return
+    best = int(cv_results["best_index"][0])
+    t = titled_table("Held-out R^2 of each shared dimension (cross-validated over trials)")
+    t.add_column("subject")
+    for j in range(k):
+        t.add_column(f"dim {j + 1}", justify="right")
+    t.add_row("pooled", *(f"{v:.3f}" for v in cv_results["r2_dim"][best, :k]))
+    for s, name in enumerate(args.subjects):
+        t.add_row(name, *(f"{v:.3f}" for v in cv_results["r2_subject_dim"][best, s, :k]))
+    con.print(t)
 
 
 @app.command()
@@ -580,7 +515,7 @@ def simulate(
             day_list = tuple(int(x) for x in days.split(",") if x.strip())
         except ValueError:
             raise UserError(f"--days must be comma-separated integers; got {days!r}") from None
-        _check_out_dir(out, force)  # created once the simulation succeeded
+        check_out_dir(out, force)  # created once the simulation succeeded
         effects = StudyEffects.null() if null else None
         with con.status("Simulating..."):
             sim = simulate_study(
@@ -592,49 +527,13 @@ def simulate(
             )
         out = prepare_out_dir(out, force)
         con.print(
-            f"[green]{_mark(con)}[/green] Simulated {len(sim.sessions)} sessions "
+            f"[green]{done_mark(con)}[/green] Simulated {len(sim.sessions)} sessions "
             f"({mice} mice, days {list(sim.truth['days'])}, {len(sim.truth['populations'])} "
             f"populations{', effects off' if null else ''})"
         )
-        toml = _write_study_with_progress(sim, out, force, con)
+        toml = write_study_with_progress(sim, out, force, con)
         write_json(sim.truth, out / "truth.json", overwrite=force)
     con.print(f"Study file: [bold]{toml}[/bold]  (ground truth: {out / 'truth.json'})")
-
-
-def _write_study_with_progress(sim, out: Path, force: bool, con: Console) -> Path:
-    """``sim.write(out)`` with a progress bar over the NWB files."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from sharedrep.data.io import write_nwb
-    from sharedrep.sim import learning_study as ss
-
-    make_toml = getattr(ss, "_study_toml", None)
-    if make_toml is None:  # no access to the TOML writer: write everything at once
-        with con.status(f"Writing {len(sim.sessions)} NWB files and study.toml..."):
-            return sim.write(out, overwrite=force)
-    toml = out / "study.toml"
-    paths = [out / "nwb" / f"{s.session_id}.nwb" for s in sim.sessions]
-    if not force:
-        existing = [p for p in [toml, *paths] if p.exists()]
-        if existing:
-            raise FileExistsError(f"{existing[0]} already exists; pass --force to replace it")
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=con,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("Writing NWB files", total=len(paths))
-        for s, p in zip(sim.sessions, paths, strict=True):
-            write_nwb(s, p, overwrite=force, neural_unit="dF/F")
-            bar.advance(task)
-    text = make_toml(sim, [p.relative_to(out) for p in paths])
-    atomic_write(toml, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=force)
-    con.print(f"[green]{_mark(con)}[/green] Wrote {len(paths)} NWB files and study.toml to {out}")
-    return toml
 
 
 @app.command()

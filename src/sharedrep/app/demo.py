@@ -6,7 +6,9 @@ subject against a per-subject ridge decoder. Step 2 simulates the lever-push lea
 study, writes it as NWB files plus ``study.toml``, loads it back, runs every analysis
 (:func:`sharedrep.study.pipeline.run_study`) and checks the results against the
 simulator's ground truth (:func:`ground_truth_checks`). :func:`run_demo` runs both and
-writes the report; the ``demo`` command of :mod:`sharedrep.app.cli` calls it.
+writes the report; the ``demo`` command of :mod:`sharedrep.app.cli` calls it. Part of
+the ``app`` layer: may import every other layer and :mod:`sharedrep.app._console`,
+:mod:`~sharedrep.app.report`, :mod:`~sharedrep.app.plots` (never the command line).
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ import numpy as np
 from rich.console import Console
 
 from sharedrep._version import __version__
-from sharedrep.app.cli import (
+from sharedrep.app._console import (
     UserError,
-    _mark,
-    _study_data_files,
-    _table,
-    _write_study_with_progress,
     console,
+    done_mark,
     prepare_out_dir,
+    print_truth_checks,
+    study_data_files,
+    titled_table,
+    write_study_with_progress,
 )
 from sharedrep.utils.files import atomic_write
 
@@ -60,8 +63,7 @@ def _step(con: Console, description: str, timings: dict) -> Iterator[None]:
         yield
     dt = time.perf_counter() - t0
     timings[description] = round(dt, 4)
-    mark = "✓" if (con.encoding or "").lower().startswith("utf") else "done:"
-    con.print(f"[green]{mark}[/green] {description} [dim]({dt:.2f} s)[/dim]")
+    con.print(f"[green]{done_mark(con)}[/green] {description} [dim]({dt:.2f} s)[/dim]")
 
 
 def _pooled_r2(Y: np.ndarray, Y_hat: np.ndarray, scale: np.ndarray) -> float:
@@ -203,7 +205,7 @@ def _recovery_result(summary: dict, model, d, latent_r2):
     """The recovery step as an analysis result (table, figures, description)."""
     import pandas as pd
 
-    from sharedrep.app import plots as P
+    from sharedrep.app.plots import plot_axes, plot_cv_scores, plot_heldout_r2
     from sharedrep.study._result import AnalysisResult
 
     k = summary["n_shared"]
@@ -248,7 +250,7 @@ def _recovery_result(summary: dict, model, d, latent_r2):
     result = AnalysisResult(
         name="shared_recovery",
         table=table,
-        figure=P.plot_axes(model, true_axes=d.shared_axes, feature_names=d.behavior_names),
+        figure=plot_axes(model, true_axes=d.shared_axes, feature_names=d.behavior_names),
         summary={
             k_: summary[k_]
             for k_ in ("alpha", "n_shared", "true_n_shared", "max_angle_deg", "cv_r2_dim")
@@ -258,8 +260,8 @@ def _recovery_result(summary: dict, model, d, latent_r2):
         tables={"subjects": per_subject, "new_subject": decoders},
     )
     extra = {
-        "cv_scores": P.plot_cv_scores(model),
-        "heldout_r2": P.plot_heldout_r2(model, extra={"new subject (test)": latent_r2}),
+        "cv_scores": plot_cv_scores(model),
+        "heldout_r2": plot_heldout_r2(model, extra={"new subject (test)": latent_r2}),
     }
     return result, extra
 
@@ -322,114 +324,121 @@ def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> l
     -------
     list of sharedrep.app.report.TruthCheck
     """
-    from sharedrep.app.report import TruthCheck
-
-    exp = truth.get("expected", {})
+    expected = truth.get("expected", {})
     roles = truth.get("roles", {})
     thal = next((p for p, r in roles.items() if r == "thalamus"), "thalamus")
-    checks = []
+    shift = expected.get("lag_shift_frames")
+    claims = [
+        (
+            f"{thal} encodes the learned movement best in experts",
+            lambda: _encoding_claim(results, thal, level),
+            expected.get("best_encoding") is not None,
+        ),
+        (
+            f"{thal} peak lag shifts earlier with learning",
+            lambda: _timing_claim(results, truth, thal),
+            bool(shift and shift > 0),
+        ),
+        (
+            "thalamus-driven M1 units overlap movement-encoding units more in experts",
+            lambda: _overlap_claim(results, truth, level),
+            bool(expected.get("overlap_increases")),
+        ),
+        (
+            "silencing the thalamic inputs impairs movement",
+            lambda: _silencing_claim(results),
+            expected.get("silencing_impairs"),
+        ),
+    ]
+    return [_truth_check(claim, compute, effect_on) for claim, compute, effect_on in claims]
 
-    def add(claim, fn, expected):
-        try:
-            detected, detail = fn()
-        except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
-            checks.append(TruthCheck(claim, False, f"not computable from the results ({exc!r})"))
-            return
-        if expected:
-            checks.append(TruthCheck(claim, bool(detected), detail))
-        else:
-            checks.append(
-                TruthCheck(
-                    f"(effect switched off) not reported: {claim}",
-                    not detected,
-                    detail,
-                )
-            )
 
-    # 1 ---------------------------------------------------------------- encoding
-    def encoding():
-        s = _find(results, "encoding_by_population").summary
-        best = s["best"]
-        cell = s["cells"][best]
-        # the best cell must beat every cell it is compared with, not only its own null
-        detected = best == f"{thal}/expert" and cell["p_value"] <= level and s["best_significant"]
-        cells = ", ".join(f"{k} {v['score']:.3f}" for k, v in s["cells"].items())
-        comps = "; ".join(
-            f"{k}: {v['difference']:+.3f} (p = {v['p_value']:.3g})"
-            for k, v in s.get("best_comparisons", {}).items()
-        )
-        return detected, (
-            f"best: {best} (held-out R^2 {cell['score']:.3f}, permutation p = "
-            f"{cell['p_value']:.3g}); all cells: {cells}"
-            + (f"; comparisons (mice relabelled): {comps}" if comps else "")
-        )
+def _truth_check(claim: str, compute, effect_on):
+    """One :class:`~sharedrep.app.report.TruthCheck` from ``compute() -> (detected, detail)``.
 
-    add(
-        f"{thal} encodes the learned movement best in experts",
-        encoding,
-        exp.get("best_encoding") is not None,
+    With the effect switched off in the simulation (``effect_on`` false) the check passes
+    when the effect is *not* detected; a claim the results cannot answer fails.
+    """
+    from sharedrep.app.report import TruthCheck
+
+    try:
+        detected, detail = compute()
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
+        return TruthCheck(claim, False, f"not computable from the results ({exc!r})")
+    if effect_on:
+        return TruthCheck(claim, bool(detected), detail)
+    return TruthCheck(f"(effect switched off) not reported: {claim}", not detected, detail)
+
+
+def _encoding_claim(results: dict, thal: str, level: float) -> tuple[bool, str]:
+    """Claim 1: the thalamus in experts is the best encoding cell, significantly."""
+    s = _find(results, "encoding_by_population").summary
+    best = s["best"]
+    cell = s["cells"][best]
+    # the best cell must beat every cell it is compared with, not only its own null
+    detected = best == f"{thal}/expert" and cell["p_value"] <= level and s["best_significant"]
+    cells = ", ".join(f"{k} {v['score']:.3f}" for k, v in s["cells"].items())
+    comps = "; ".join(
+        f"{k}: {v['difference']:+.3f} (p = {v['p_value']:.3g})"
+        for k, v in s.get("best_comparisons", {}).items()
+    )
+    return detected, (
+        f"best: {best} (held-out R^2 {cell['score']:.3f}, permutation p = "
+        f"{cell['p_value']:.3g}); all cells: {cells}"
+        + (f"; comparisons (mice relabelled): {comps}" if comps else "")
     )
 
-    # 2 ---------------------------------------------------------------- timing
-    def timing():
-        s = _find(results, "lag_profiles").summary
-        sh = s["shifts"][thal]
-        ci = sh["ci"]
-        detected = sh["shift"] > 0 and ci[0] > 0
-        true_leads = truth.get("lead_frames", {}).get(thal, {})
-        peaks = {
-            k.split("/", 1)[1]: v["peak_lag"]
-            for k, v in s["peaks"].items()
-            if k.split("/", 1)[0] == thal
-        }
-        return detected, (
-            f"peak lag {sh['stage_from']} -> {sh['stage_to']}: "
-            + ", ".join(f"{st} {pk:+.0f}" for st, pk in peaks.items())
-            + f" frames (shift {sh['shift']:+.0f}, 95% CI [{ci[0]:+.0f}, {ci[1]:+.0f}]); "
-            "true lead: " + ", ".join(f"{st} {v}" for st, v in true_leads.items()) + " frames"
-        )
 
-    shift = exp.get("lag_shift_frames")
-    add(f"{thal} peak lag shifts earlier with learning", timing, bool(shift and shift > 0))
-
-    # 3 ---------------------------------------------------------------- optogenetics
-    def overlap():
-        s = _find(results, "encoding_overlap").summary
-        diff = s["difference"]
-        st = s["stages"]
-        ror, p = diff["ratio_of_odds_ratios"], diff["p_pooled"]
-        detected = ror > 1 and p <= level
-        ors = ", ".join(f"{k} {v['odds_ratio']:.2f}" for k, v in st.items())
-        true_or = ", ".join(f"{k} {v:.2f}" for k, v in truth.get("overlap_odds_ratio", {}).items())
-        return detected, (
-            f"Mantel-Haenszel odds ratio driven x encoding: {ors}; ratio "
-            f"{diff['stage_to']}/{diff['stage_from']} {ror:.2f} (pooled permutation p = "
-            f"{p:.3g}; per-mouse sign-flip p = {diff['p_mice']:.3g} over {diff['n_mice']} "
-            f"mice); simulated selection odds multiplier: {true_or}"
-        )
-
-    add(
-        "thalamus-driven M1 units overlap movement-encoding units more in experts",
-        overlap,
-        bool(exp.get("overlap_increases")),
+def _timing_claim(results: dict, truth: dict, thal: str) -> tuple[bool, str]:
+    """Claim 2: the thalamus peak lag shifts earlier, the bootstrap interval above 0."""
+    s = _find(results, "lag_profiles").summary
+    sh = s["shifts"][thal]
+    ci = sh["ci"]
+    detected = sh["shift"] > 0 and ci[0] > 0
+    true_leads = truth.get("lead_frames", {}).get(thal, {})
+    peaks = {
+        k.split("/", 1)[1]: v["peak_lag"]
+        for k, v in s["peaks"].items()
+        if k.split("/", 1)[0] == thal
+    }
+    return detected, (
+        f"peak lag {sh['stage_from']} -> {sh['stage_to']}: "
+        + ", ".join(f"{st} {pk:+.0f}" for st, pk in peaks.items())
+        + f" frames (shift {sh['shift']:+.0f}, 95% CI [{ci[0]:+.0f}, {ci[1]:+.0f}]); "
+        "true lead: " + ", ".join(f"{st} {v}" for st, v in true_leads.items()) + " frames"
     )
 
-    # 4 ---------------------------------------------------------------- silencing
-    def silencing():
-        s = _find(results, "silencing_effects").summary
-        m = s["metrics"]
-        detected = bool(s["impairs"]) and m["success_rate"]["difference"] < 0
-        parts = [
-            f"{k} {v['laser_off']:.3g} -> {v['laser_on']:.3g} {v['unit']} (p = {v['p_value']:.3g})"
-            for k, v in m.items()
-        ]
-        return detected, (
-            f"laser off -> on, paired across {s['n_mice']} mice (one-sided sign-flip): "
-            + "; ".join(parts)
-        )
 
-    add("silencing the thalamic inputs impairs movement", silencing, exp.get("silencing_impairs"))
-    return checks
+def _overlap_claim(results: dict, truth: dict, level: float) -> tuple[bool, str]:
+    """Claim 3: driven units overlap encoding units more in experts (odds-ratio ratio > 1)."""
+    s = _find(results, "encoding_overlap").summary
+    diff = s["difference"]
+    st = s["stages"]
+    ror, p = diff["ratio_of_odds_ratios"], diff["p_pooled"]
+    detected = ror > 1 and p <= level
+    ors = ", ".join(f"{k} {v['odds_ratio']:.2f}" for k, v in st.items())
+    true_or = ", ".join(f"{k} {v:.2f}" for k, v in truth.get("overlap_odds_ratio", {}).items())
+    return detected, (
+        f"Mantel-Haenszel odds ratio driven x encoding: {ors}; ratio "
+        f"{diff['stage_to']}/{diff['stage_from']} {ror:.2f} (pooled permutation p = "
+        f"{p:.3g}; per-mouse sign-flip p = {diff['p_mice']:.3g} over {diff['n_mice']} "
+        f"mice); simulated selection odds multiplier: {true_or}"
+    )
+
+
+def _silencing_claim(results: dict) -> tuple[bool, str]:
+    """Claim 4: silencing lowers the success rate of expert movements."""
+    s = _find(results, "silencing_effects").summary
+    m = s["metrics"]
+    detected = bool(s["impairs"]) and m["success_rate"]["difference"] < 0
+    parts = [
+        f"{k} {v['laser_off']:.3g} -> {v['laser_on']:.3g} {v['unit']} (p = {v['p_value']:.3g})"
+        for k, v in m.items()
+    ]
+    return detected, (
+        f"laser off -> on, paired across {s['n_mice']} mice (one-sided sign-flip): "
+        + "; ".join(parts)
+    )
 
 
 def _study_step(
@@ -461,7 +470,7 @@ def _study_step(
         sim.settings.update(DEMO_STUDY_SETTINGS[size])
     data = out / "data"
     t0 = time.perf_counter()
-    toml = _write_study_with_progress(sim, data, force, con)
+    toml = write_study_with_progress(sim, data, force, con)
     write_json(sim.truth, data / "truth.json", overwrite=force)
     timings["Writing NWB files and study.toml"] = round(time.perf_counter() - t0, 4)
     with _step(con, "Loading the study back from the NWB files (load_study)", timings):
@@ -471,7 +480,7 @@ def _study_step(
     results = run_study(collection, settings=None, progress=True)
     dt = time.perf_counter() - t0
     timings["Running the study analyses"] = round(dt, 4)
-    con.print(f"[green]{_mark(con)}[/green] Study analyses [dim]({dt:.2f} s)[/dim]")
+    con.print(f"[green]{done_mark(con)}[/green] Study analyses [dim]({dt:.2f} s)[/dim]")
     checks = ground_truth_checks(results, sim.truth)
     return sim, toml, collection, results, checks
 
@@ -480,18 +489,6 @@ def _effective_settings(collection) -> dict:
     from sharedrep.study.pipeline import resolve_settings
 
     return resolve_settings(collection)
-
-
-def _print_checks(con: Console, checks) -> None:
-    t = _table("Ground truth of the simulated learning study")
-    t.add_column("recovered")
-    t.add_column("claim")
-    t.add_column("detail")
-    for c in checks:
-        t.add_row(
-            "[green]yes[/green]" if c.passed else "[bold red]NO[/bold red]", c.claim, c.detail
-        )
-    con.print(t)
 
 
 def run_demo(
@@ -542,18 +539,9 @@ def run_demo(
     summary : dict
         Everything written to ``out / "summary.json"``.
     """
-    from sharedrep.app.report import REPORT_NAME, write_report
-
     con = con or console()
     if study:
-        import importlib.util
-
-        missing = [m for m in ("pynwb", "ndx_pose") if importlib.util.find_spec(m) is None]
-        if missing:
-            raise UserError(
-                f"the demo's study step writes and reads NWB files but {', '.join(missing)} "
-                "is not installed: pip install 'sharedrep[nwb]' (or run with --no-study)"
-            )
+        _require_nwb()
     out = prepare_out_dir(out, force)
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
@@ -563,67 +551,98 @@ def run_demo(
     _print_report(con, model, summary)
 
     results: dict = {}
-    extra: dict = {}
     data_files: list[Path] = []
     settings: dict = {"shared_recovery": {**DEMO_MODEL, "random_state": seed}}
     checks = None
     if study:
         size = "quick" if quick else "full"
         con.rule("[bold]2. The learning study: simulate -> NWB -> study.toml -> analyses")
-        sim, toml, collection, study_results, checks = _study_step(
+        sim, toml, collection, results, checks = _study_step(
             con, out, seed, size, n_mice, force, timings
         )
-        results.update(study_results)
-        data_files = _study_data_files(toml)
+        data_files = study_data_files(toml)
         settings["study"] = _effective_settings(collection)
-        summary["study"] = {
-            "size": size,
-            "simulation": {**DEMO_STUDY[size], **({"n_mice": n_mice} if n_mice else {})},
-            "n_sessions": len(collection),
-            "study_file": str(toml.relative_to(out)),
+        summary["study"] = _study_summary(out, size, n_mice, toml, collection) | {
             "settings": settings["study"],
-            "analyses": list(study_results),
+            "analyses": list(results),
             "expected": sim.truth["expected"],
             "truth_checks": [
                 {"claim": c.claim, "passed": c.passed, "detail": c.detail} for c in checks
             ],
             "all_recovered": all(c.passed for c in checks),
-            "headline": {k: r.summary for k, r in study_results.items()},
+            "headline": {k: r.summary for k, r in results.items()},
         }
-        _print_checks(con, checks)
+        print_truth_checks(con, checks)
 
     summary["figures"] = []
     if plots:
         with _step(con, f"Writing the report, figures and tables to {out}", timings):
-            rec, rec_extra = _recovery_result(summary, model, d, latent_r2)
-            results = {"shared_recovery": rec, **results}
-            extra = {"shared_recovery": rec_extra}
-            report = write_report(
-                results,
-                out,
-                settings=settings,
-                data_files=data_files,
-                title="sharedrep demo: ShaReD on simulated data with known ground truth",
-                overwrite=force,
-                truth_checks=checks,
-                extra_figures=extra,
-                notes=[
-                    "Everything in this report was computed from simulated data by "
-                    "`sharedrep demo`. Section 'shared_recovery' checks ShaReD itself on "
-                    "generic simulated subjects; the other sections are the analyses of a "
-                    "simulated lever-push learning study, written as NWB files with a "
-                    "study.toml (data/) and loaded back, exactly as `sharedrep run` would "
-                    "process a real study."
-                ],
+            recovery = _recovery_result(summary, model, d, latent_r2)
+            report = _write_demo_report(
+                out, recovery, results, settings, data_files, checks, force
             )
         summary["report"] = report.name
         summary["figures"] = sorted(
             str(p.relative_to(out)) for p in (out / "figures").iterdir() if p.is_file()
         )
-        assert report.name == REPORT_NAME
     timings["total"] = round(time.perf_counter() - t_start, 4)
     summary["timings_s"] = timings
     _write_json(out / "summary.json", _jsonable(summary))
+    _print_outcome(con, out, plots, study, checks, timings["total"])
+    return summary
+
+
+def _require_nwb() -> None:
+    """Refuse the study step when the NWB packages it writes and reads with are missing."""
+    import importlib.util
+
+    missing = [m for m in ("pynwb", "ndx_pose") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(
+            f"the demo's study step writes and reads NWB files but {', '.join(missing)} "
+            "is not installed: pip install 'sharedrep[nwb]' (or run with --no-study)"
+        )
+
+
+def _study_summary(out: Path, size: str, n_mice, toml: Path, collection) -> dict:
+    """How the demo's study was simulated and where it was written (``summary.json``)."""
+    return {
+        "size": size,
+        "simulation": {**DEMO_STUDY[size], **({"n_mice": n_mice} if n_mice else {})},
+        "n_sessions": len(collection),
+        "study_file": str(toml.relative_to(out)),
+    }
+
+
+def _write_demo_report(out, recovery, results, settings, data_files, checks, force) -> Path:
+    """Write ``report.html`` with the recovery section first, then the study analyses."""
+    from sharedrep.app.report import REPORT_NAME, write_report
+
+    recovery_result, recovery_figures = recovery
+    report = write_report(
+        {"shared_recovery": recovery_result, **results},
+        out,
+        settings=settings,
+        data_files=data_files,
+        title="sharedrep demo: ShaReD on simulated data with known ground truth",
+        overwrite=force,
+        truth_checks=checks,
+        extra_figures={"shared_recovery": recovery_figures},
+        notes=[
+            "Everything in this report was computed from simulated data by "
+            "`sharedrep demo`. Section 'shared_recovery' checks ShaReD itself on "
+            "generic simulated subjects; the other sections are the analyses of a "
+            "simulated lever-push learning study, written as NWB files with a "
+            "study.toml (data/) and loaded back, exactly as `sharedrep run` would "
+            "process a real study."
+        ],
+    )
+    assert report.name == REPORT_NAME
+    return report
+
+
+def _print_outcome(con: Console, out: Path, plots: bool, study: bool, checks, total_s) -> None:
+    """The closing lines: what was written where, how many claims were recovered."""
     written = ["summary.json"] + (["report.html", "figures/", "tables/"] if plots else [])
     if study:
         written.append("data/")
@@ -633,9 +652,8 @@ def run_demo(
         colour = "green" if n_ok == len(checks) else "red"
         con.print(
             f"[{colour}]{n_ok} of {len(checks)} ground-truth claims recovered[/{colour}] "
-            f"in {timings['total']:.0f} s."
+            f"in {total_s:.0f} s."
         )
-    return summary
 
 
 def _jsonable(obj):
@@ -646,7 +664,7 @@ def _jsonable(obj):
 
 def _print_report(con: Console, model, summary: dict) -> None:
     k = summary["n_shared"]
-    t = _table("Model selection (cross-validation over trials)")
+    t = titled_table("Model selection (cross-validation over trials)")
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_row("selected alpha", f"{summary['alpha']:.3g}")
@@ -658,7 +676,7 @@ def _print_report(con: Console, model, summary: dict) -> None:
     t.add_row("max principal angle (deg)", f"{summary['max_angle_deg']:.2f}")
     con.print(t)
 
-    t = _table("Held-out R^2 per shared dimension (CV, pooled over subjects)")
+    t = titled_table("Held-out R^2 per shared dimension (CV, pooled over subjects)")
     t.add_column("dimension")
     t.add_column("held-out R^2", justify="right")
     for j, r2 in enumerate(summary["cv_r2_dim"]):
@@ -670,7 +688,7 @@ def _print_report(con: Console, model, summary: dict) -> None:
         f"Held-out subject ({ns['units']} units): calibrated on {ns['calibration_samples']} "
         f"samples ({ns['calibration_trials']} trials), scored on {ns['test_samples']} others."
     )
-    t = _table("New-subject decoding")
+    t = titled_table("New-subject decoding")
     t.add_column("decoder")
     t.add_column("behaviour R^2", justify="right")
     t.add_row("ShaReD (frozen shared axes, add_subject)", f"{ns['shared_r2']:.3f}")

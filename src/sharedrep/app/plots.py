@@ -3,7 +3,8 @@
 Every function builds a :class:`matplotlib.figure.Figure` directly (no ``pyplot``), so
 it works with any backend, headless (Agg) included, never opens a window and never
 leaks figures into pyplot's global state. Pass ``ax`` to draw into an existing figure;
-the function then returns that axes' figure. Save with ``fig.savefig(path)``.
+the function then returns that axes' figure. Save with ``fig.savefig(path)``. Part of
+the ``app`` layer: may import every other layer.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ regenerated without re-running the analyses.
 
 Every file is written atomically (:func:`sharedrep.data.io.results.atomic_write`); existing
 files are never replaced unless ``overwrite=True`` (checked for every file before the
-first one is written).
+first one is written). Part of the ``app`` layer: may import every other layer.
 """
 
 from __future__ import annotations
@@ -289,9 +289,41 @@ def write_report(
     if unknown:
         raise ValueError(f"extra_figures for analyses not in results: {unknown}")
     data = file_checksums(data_files)
+    plan, meta_sections = _plan_files(results, extra_figures)
+    if not overwrite:
+        _refuse_existing(out, plan)
+    png = _write_files(out, plan, overwrite)
+    meta = {
+        "format_version": _FORMAT_VERSION,
+        "title": str(title),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "command": _command_line(),
+        "notes": [str(n) for n in notes],
+        "settings": to_jsonable(dict(settings or {})),
+        "versions": software_versions(),
+        "data_files": data,
+        "truth_checks": checks,
+        "analyses": meta_sections,
+    }
+    write_json(meta, out / RESULTS_JSON, overwrite=overwrite)
+    sections = [
+        _section_of(section_meta, result, png)
+        for section_meta, result in zip(meta_sections, results.values(), strict=True)
+    ]
+    text = _render(meta, sections)
+    return atomic_write(
+        out / REPORT_NAME, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=overwrite
+    )
 
-    # ---------------------------------------------------------------- plan the files
-    plan: list[tuple[str, object, str]] = []  # (relative path, object, kind)
+
+def _plan_files(results: Mapping, extra_figures: Mapping) -> tuple[list, list[dict]]:
+    """Which files the report writes, and the ``results.json`` entry of each analysis.
+
+    Returns ``(plan, meta_sections)``: ``plan`` lists ``(relative path, object, kind)``
+    with kind ``"png"``, ``"svg"`` or ``"csv"``; file stems are made unique across the
+    analyses (``name``, ``name_2``, ...).
+    """
+    plan: list[tuple[str, object, str]] = []
     meta_sections = []
     used: set[str] = set()
 
@@ -313,34 +345,39 @@ def write_report(
                 raise TypeError(f"results[{key!r}].tables[{tkey!r}] must be a DataFrame")
             tabs.append((str(tkey), f"{unique(f'{stem}-{_safe_name(tkey)}')}.csv", t))
         for fstem, fig in figs:
-            if fig is None:
-                continue
-            plan.append((f"figures/{fstem}.png", fig, "png"))
-            plan.append((f"figures/{fstem}.svg", fig, "svg"))
-        for _, fname, t in tabs:
-            plan.append((f"tables/{fname}", t, "csv"))
-        meta_sections.append(
-            {
-                "key": str(key),
-                "name": str(getattr(r, "name", key)),
-                "description": str(r.description),
-                "summary": to_jsonable(r.summary),
-                "figures": [fstem for fstem, fig in figs if fig is not None],
-                "tables": [
-                    {"label": label, "file": fname, **table_layout(t)} for label, fname, t in tabs
-                ],
-            }
-        )
-    targets = [out / rel for rel, _, _ in plan] + [out / RESULTS_JSON, out / REPORT_NAME]
-    if not overwrite:
-        existing = [p for p in targets if p.exists()]
-        if existing:
-            raise FileExistsError(
-                f"{existing[0]} already exists ({len(existing)} file(s) of the report in the "
-                "way); pass overwrite=True (CLI: --force) to replace them"
-            )
+            if fig is not None:
+                plan.append((f"figures/{fstem}.png", fig, "png"))
+                plan.append((f"figures/{fstem}.svg", fig, "svg"))
+        plan += [(f"tables/{fname}", t, "csv") for _, fname, t in tabs]
+        meta_sections.append(_section_meta(key, r, figs, tabs))
+    return plan, meta_sections
 
-    # ---------------------------------------------------------------- write
+
+def _section_meta(key, result, figs: list, tabs: list) -> dict:
+    """The ``results.json`` entry of one analysis."""
+    return {
+        "key": str(key),
+        "name": str(getattr(result, "name", key)),
+        "description": str(result.description),
+        "summary": to_jsonable(result.summary),
+        "figures": [fstem for fstem, fig in figs if fig is not None],
+        "tables": [{"label": label, "file": fname, **table_layout(t)} for label, fname, t in tabs],
+    }
+
+
+def _refuse_existing(out: Path, plan: list) -> None:
+    """Raise FileExistsError when any file of the report already exists."""
+    targets = [out / rel for rel, _, _ in plan] + [out / RESULTS_JSON, out / REPORT_NAME]
+    existing = [p for p in targets if p.exists()]
+    if existing:
+        raise FileExistsError(
+            f"{existing[0]} already exists ({len(existing)} file(s) of the report in the "
+            "way); pass overwrite=True (CLI: --force) to replace them"
+        )
+
+
+def _write_files(out: Path, plan: list, overwrite: bool) -> dict[str, bytes]:
+    """Write the planned figures and tables; return the PNG bytes by file stem."""
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     png: dict[str, bytes] = {}
@@ -353,40 +390,22 @@ def write_report(
             atomic_write(path, lambda tmp, b=blob: tmp.write_bytes(b), overwrite=overwrite)
         else:
             write_table(obj, path, overwrite=overwrite)
+    return png
 
-    meta = {
-        "format_version": _FORMAT_VERSION,
-        "title": str(title),
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "command": _command_line(),
-        "notes": [str(n) for n in notes],
-        "settings": to_jsonable(dict(settings or {})),
-        "versions": software_versions(),
-        "data_files": data,
-        "truth_checks": checks,
-        "analyses": meta_sections,
-    }
-    write_json(meta, out / RESULTS_JSON, overwrite=overwrite)
 
-    sections = []
-    for ms, r in zip(meta_sections, results.values(), strict=True):
-        tabs = [
-            (t["label"], t["file"], tab)
-            for t, tab in zip(ms["tables"], _tables_of(r), strict=True)
-        ]
-        sections.append(
-            _Section(
-                key=ms["key"],
-                name=ms["name"],
-                description=ms["description"],
-                summary=ms["summary"],
-                figures=[(f, png[f]) for f in ms["figures"]],
-                tables=tabs,
-            )
-        )
-    text = _render(meta, sections)
-    return atomic_write(
-        out / REPORT_NAME, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=overwrite
+def _section_of(section_meta: dict, result, png: dict[str, bytes]) -> _Section:
+    """One analysis as rendered: its metadata, PNG figures and tables."""
+    tabs = [
+        (t["label"], t["file"], tab)
+        for t, tab in zip(section_meta["tables"], _tables_of(result), strict=True)
+    ]
+    return _Section(
+        key=section_meta["key"],
+        name=section_meta["name"],
+        description=section_meta["description"],
+        summary=section_meta["summary"],
+        figures=[(f, png[f]) for f in section_meta["figures"]],
+        tables=tabs,
     )
 
 
@@ -535,6 +554,20 @@ def _kv_table(items: Iterable[tuple[str, str]]) -> str:
 
 
 def _render(meta: dict, sections: list[_Section]) -> str:
+    """The whole ``report.html``: head, contents, ground truth, sections, appendix."""
+    checks = meta.get("truth_checks")
+    parts = _render_head(meta) + _render_contents(sections, checks is not None)
+    if checks is not None:
+        parts.append(_render_truth_checks(checks))
+    for section in sections:
+        parts += _render_section(section)
+    parts += _render_appendix(meta)
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _render_head(meta: dict) -> list[str]:
+    """HTML head, title, creation line and notes."""
     title = meta.get("title", "sharedrep report")
     parts = [
         "<!DOCTYPE html>",
@@ -547,10 +580,13 @@ def _render(meta: dict, sections: list[_Section]) -> str:
         + (f" (<code>{_e(meta['command'])}</code>)" if meta.get("command") else "")
         + "</p>",
     ]
-    parts += [f"<p>{_e(n)}</p>" for n in meta.get("notes", [])]
+    return parts + [f"<p>{_e(n)}</p>" for n in meta.get("notes", [])]
+
+
+def _render_contents(sections: list[_Section], with_truth: bool) -> list[str]:
+    """The table of contents (links to every section)."""
     nav = ["<nav><h2>Contents</h2><ul>"]
-    checks = meta.get("truth_checks")
-    if checks is not None:
+    if with_truth:
         nav.append('<li><a href="#ground-truth">Ground truth</a></li>')
     for s in sections:
         nav.append(f'<li><a href="#a-{_e(_safe_name(s.key))}">{_e(s.name)}</a></li>')
@@ -558,57 +594,67 @@ def _render(meta: dict, sections: list[_Section]) -> str:
         '<li><a href="#settings">Settings</a></li><li><a href="#versions">Software '
         'versions</a></li><li><a href="#data">Data files</a></li></ul></nav>'
     )
-    parts += nav
+    return nav
 
-    if checks is not None:
-        n_ok = sum(c["passed"] for c in checks)
-        verdict = (
-            f'<p class="pass">All {len(checks)} ground-truth claims were recovered.</p>'
-            if n_ok == len(checks)
-            else f'<p class="fail">{len(checks) - n_ok} of {len(checks)} ground-truth claims '
-            "were NOT recovered.</p>"
-        )
-        rows = "".join(
-            f'<tr><td class="{"pass" if c["passed"] else "fail"}">'
-            f"{'recovered' if c['passed'] else 'NOT recovered'}</td>"
-            f'<td class="l">{_e(c["claim"])}</td><td class="l">{_e(c["detail"])}</td></tr>'
-            for c in checks
-        )
+
+def _render_truth_checks(checks: list[dict]) -> str:
+    """The "Ground truth" section: a verdict and one row per claim."""
+    n_ok = sum(c["passed"] for c in checks)
+    verdict = (
+        f'<p class="pass">All {len(checks)} ground-truth claims were recovered.</p>'
+        if n_ok == len(checks)
+        else f'<p class="fail">{len(checks) - n_ok} of {len(checks)} ground-truth claims '
+        "were NOT recovered.</p>"
+    )
+    rows = "".join(
+        f'<tr><td class="{"pass" if c["passed"] else "fail"}">'
+        f"{'recovered' if c['passed'] else 'NOT recovered'}</td>"
+        f'<td class="l">{_e(c["claim"])}</td><td class="l">{_e(c["detail"])}</td></tr>'
+        for c in checks
+    )
+    return (
+        '<h2 id="ground-truth">Ground truth</h2><p>The data are simulated; the simulator '
+        "knows the true effects. Each claim compares the analyses' headline numbers with "
+        "the simulator's ground truth.</p>"
+        + verdict
+        + '<table><thead><tr><th>result</th><th class="l">claim</th><th class="l">detail'
+        f"</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def _render_section(s: _Section) -> list[str]:
+    """One analysis: description, embedded figures, headline numbers, tables."""
+    parts = [
+        f'<h2 id="a-{_e(_safe_name(s.key))}">{_e(s.name)}</h2>',
+        f"<p>{_e(s.description)}</p>",
+    ]
+    for stem, blob in s.figures:
+        b64 = base64.b64encode(blob).decode("ascii")
         parts.append(
-            '<h2 id="ground-truth">Ground truth</h2><p>The data are simulated; the simulator '
-            "knows the true effects. Each claim compares the analyses' headline numbers with "
-            "the simulator's ground truth.</p>"
-            + verdict
-            + '<table><thead><tr><th>result</th><th class="l">claim</th><th class="l">detail'
-            f"</th></tr></thead><tbody>{rows}</tbody></table>"
+            f'<figure><img alt="{_e(stem)}" src="data:image/png;base64,{b64}">'
+            f'<figcaption class="meta">figures/{_e(stem)}.png, figures/{_e(stem)}.svg'
+            "</figcaption></figure>"
         )
+    if s.summary:
+        parts.append(
+            "<details><summary>Headline numbers (summary)</summary><pre>"
+            + _e(json.dumps(s.summary, indent=2))
+            + "</pre></details>"
+        )
+    for i, (label, fname, df) in enumerate(s.tables):
+        inner = f"<h3>{_e(label)} <span class='meta'>(tables/{_e(fname)})</span></h3>"
+        inner += _df_html(df)
+        if i == 0:
+            parts.append(inner)
+        else:
+            parts.append(f"<details><summary>{_e(label)}</summary>{inner}</details>")
+    return parts
 
-    for s in sections:
-        parts.append(f'<h2 id="a-{_e(_safe_name(s.key))}">{_e(s.name)}</h2>')
-        parts.append(f"<p>{_e(s.description)}</p>")
-        for stem, blob in s.figures:
-            b64 = base64.b64encode(blob).decode("ascii")
-            parts.append(
-                f'<figure><img alt="{_e(stem)}" src="data:image/png;base64,{b64}">'
-                f'<figcaption class="meta">figures/{_e(stem)}.png, figures/{_e(stem)}.svg'
-                "</figcaption></figure>"
-            )
-        if s.summary:
-            parts.append(
-                "<details><summary>Headline numbers (summary)</summary><pre>"
-                + _e(json.dumps(s.summary, indent=2))
-                + "</pre></details>"
-            )
-        for i, (label, fname, df) in enumerate(s.tables):
-            inner = f"<h3>{_e(label)} <span class='meta'>(tables/{_e(fname)})</span></h3>"
-            inner += _df_html(df)
-            if i == 0:
-                parts.append(inner)
-            else:
-                parts.append(f"<details><summary>{_e(label)}</summary>{inner}</details>")
 
+def _render_appendix(meta: dict) -> list[str]:
+    """Settings, software versions and data files (with checksums)."""
     settings = meta.get("settings") or {}
-    parts.append('<h2 id="settings">Settings</h2>')
+    parts = ['<h2 id="settings">Settings</h2>']
     if settings:
         parts.append(_kv_table((k, json.dumps(v)) for k, v in settings.items()))
     else:
@@ -617,17 +663,15 @@ def _render(meta: dict, sections: list[_Section]) -> str:
     parts.append(_kv_table(meta.get("versions", {}).items()))
     parts.append('<h2 id="data">Data files</h2>')
     data = meta.get("data_files") or []
-    if data:
-        rows = "".join(
-            f'<tr><td class="l">{_e(f["path"])}</td><td>{_e(f["bytes"])}</td>'
-            f'<td class="l"><code>{_e(f["sha256"])}</code></td></tr>'
-            for f in data
-        )
-        parts.append(
-            '<table><thead><tr><th class="l">file</th><th>bytes</th><th class="l">SHA-256'
-            f"</th></tr></thead><tbody>{rows}</tbody></table>"
-        )
-    else:
-        parts.append("<p>No data files were listed.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    if not data:
+        return parts + ["<p>No data files were listed.</p>"]
+    rows = "".join(
+        f'<tr><td class="l">{_e(f["path"])}</td><td>{_e(f["bytes"])}</td>'
+        f'<td class="l"><code>{_e(f["sha256"])}</code></td></tr>'
+        for f in data
+    )
+    parts.append(
+        '<table><thead><tr><th class="l">file</th><th>bytes</th><th class="l">SHA-256'
+        f"</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+    return parts

@@ -3,7 +3,7 @@ r"""Ground-truth simulator for shared behavioural representations across subject
 :func:`simulate` draws several subjects (animals) that share one low-dimensional
 behavioural representation, each with its own population of recorded units (different
 identities and numbers), so that an estimator such as :class:`sharedrep.ShaReD` can be
-scored against known truth.
+scored against known truth. Part of the ``sim`` layer: imports numpy and scipy only.
 
 Generative model
 ----------------
@@ -304,11 +304,10 @@ def _per_subject_counts(
 
 def _ar1(rng: np.random.Generator, n: int, variances: np.ndarray, phi: float) -> np.ndarray:
     """Stationary AR(1) series, shape (n, len(variances)), with exact marginal variances."""
-    sd = np.sqrt(np.asarray(variances, dtype=np.float64))
-    d = sd.size
-    u = rng.standard_normal((n, d))
+    std = np.sqrt(np.asarray(variances, dtype=np.float64))
+    u = rng.standard_normal((n, std.size))
     u[1:] *= np.sqrt(1.0 - phi * phi)
-    u *= sd
+    u *= std
     if phi == 0.0:
         return u
     return lfilter([1.0], [1.0, -phi], u, axis=0)
@@ -435,140 +434,191 @@ def simulate(
         seed=seed,
     )
 
-    # ---- validation
-    S = _as_int("n_subjects", n_subjects)
+    a = _checked_args(params)  # validated numbers, named as in the module docstring
+    rng = np.random.default_rng(seed)
+    T_list = _per_subject_counts("n_samples", n_samples, a.S, rng, minimum=1)
+    for s, T in enumerate(T_list):
+        if T <= abs(a.L):
+            raise ValueError(f"n_samples must exceed |lag| = {abs(a.L)}, got {T} (subject {s})")
+    N_list = _per_subject_counts("n_units", n_units, a.S, rng, minimum=1, allow_range=True)
+    model = _behavior_model(rng, a)
+    subjects = [
+        _simulate_subject(rng, a, model, T, N) for T, N in zip(T_list, N_list, strict=True)
+    ]
+    private = a.r > 0
+    return SimulatedData(
+        neural=[sub["neural"] for sub in subjects],
+        behavior=[sub["behavior"] for sub in subjects],
+        groups=[sub["groups"] for sub in subjects],
+        shared_axes=model.shared_axes,
+        encoded_subspace=model.encoded_subspace,
+        encoding_units=[sub["mask"] for sub in subjects],
+        lag=a.L,
+        latents=[sub["latents"] for sub in subjects],
+        encoders=[sub["encoders"] for sub in subjects],
+        private_axes=[sub["private_axes"] for sub in subjects] if private else None,
+        behavior_names=[f"feature_{j}" for j in range(a.p)],
+        params=params,
+        private_latents=[sub["private_latents"] for sub in subjects] if private else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Args:
+    """The validated scalar arguments of :func:`simulate` (names of the docstring model)."""
+
+    S: int  # subjects
+    p: int  # behaviour features
+    k: int  # shared dimensions
+    frac: float  # fraction of units that encode
+    snr: float
+    phi: float  # AR(1) smoothness
+    L: int  # lag, samples (neural leads behaviour when > 0)
+    trial_length: int
+    r: int  # private behavioural dimensions per subject
+    m: int  # neural-only factors
+    aniso: float  # behaviour anisotropy
+    shared_variance: float
+
+
+def _checked_args(params: dict) -> _Args:
+    """Check the scalar arguments of :func:`simulate`; the message names the value."""
+    S = _as_int("n_subjects", params["n_subjects"])
     if S < 1:
-        raise ValueError(f"n_subjects must be >= 1, got {n_subjects!r}")
-    p = _as_int("n_behavior", n_behavior)
+        raise ValueError(f"n_subjects must be >= 1, got {params['n_subjects']!r}")
+    p = _as_int("n_behavior", params["n_behavior"])
     if p < 2:
-        raise ValueError(f"n_behavior must be >= 2, got {n_behavior!r}")
-    k = _as_int("n_shared", n_shared)
+        raise ValueError(f"n_behavior must be >= 2, got {params['n_behavior']!r}")
+    k = _as_int("n_shared", params["n_shared"])
     if k < 1:
-        raise ValueError(f"n_shared must be >= 1, got {n_shared!r}")
+        raise ValueError(f"n_shared must be >= 1, got {params['n_shared']!r}")
     if k >= p:
-        raise ValueError(f"n_shared must be < n_behavior ({p}), got {n_shared!r}")
-    frac = _as_float("encoding_fraction", encoding_fraction)
+        raise ValueError(f"n_shared must be < n_behavior ({p}), got {params['n_shared']!r}")
+    frac = _as_float("encoding_fraction", params["encoding_fraction"])
     if not 0.0 < frac <= 1.0:
-        raise ValueError(f"encoding_fraction must be in (0, 1], got {encoding_fraction!r}")
-    snr_f = _as_float("snr", snr)
-    if snr_f < 0.0:
-        raise ValueError(f"snr must be >= 0, got {snr!r}")
-    phi = _as_float("smoothness", smoothness)
+        raise ValueError(
+            f"encoding_fraction must be in (0, 1], got {params['encoding_fraction']!r}"
+        )
+    snr = _as_float("snr", params["snr"])
+    if snr < 0.0:
+        raise ValueError(f"snr must be >= 0, got {params['snr']!r}")
+    phi = _as_float("smoothness", params["smoothness"])
     if not abs(phi) < 1.0:
-        raise ValueError(f"smoothness must satisfy |smoothness| < 1, got {smoothness!r}")
-    L = _as_int("lag", lag)
-    tl = _as_int("trial_length", trial_length)
+        raise ValueError(f"smoothness must satisfy |smoothness| < 1, got {params['smoothness']!r}")
+    return _Args(S, p, k, frac, snr, phi, *_checked_rest(params, p, k))
+
+
+def _checked_rest(params: dict, p: int, k: int) -> tuple:
+    """Check lag, trial_length, n_private, n_neural_private, anisotropy, shared variance."""
+    L = _as_int("lag", params["lag"])
+    tl = _as_int("trial_length", params["trial_length"])
     if tl < 1:
-        raise ValueError(f"trial_length must be >= 1, got {trial_length!r}")
-    r = _as_int("n_private", n_private)
+        raise ValueError(f"trial_length must be >= 1, got {params['trial_length']!r}")
+    r = _as_int("n_private", params["n_private"])
     if not 0 <= r <= p - k:
         raise ValueError(
-            f"n_private must be in [0, n_behavior - n_shared] = [0, {p - k}], got {n_private!r}"
+            f"n_private must be in [0, n_behavior - n_shared] = [0, {p - k}], "
+            f"got {params['n_private']!r}"
         )
-    m = _as_int("n_neural_private", n_neural_private)
+    m = _as_int("n_neural_private", params["n_neural_private"])
     if m < 0:
-        raise ValueError(f"n_neural_private must be >= 0, got {n_neural_private!r}")
-    aniso = _as_float("behavior_anisotropy", behavior_anisotropy)
+        raise ValueError(f"n_neural_private must be >= 0, got {params['n_neural_private']!r}")
+    aniso = _as_float("behavior_anisotropy", params["behavior_anisotropy"])
     if aniso < 1.0:
-        raise ValueError(f"behavior_anisotropy must be >= 1, got {behavior_anisotropy!r}")
-    sv = _as_float("shared_variance", shared_variance)
+        raise ValueError(
+            f"behavior_anisotropy must be >= 1, got {params['behavior_anisotropy']!r}"
+        )
+    sv = _as_float("shared_variance", params["shared_variance"])
     if sv <= 0.0:
-        raise ValueError(f"shared_variance must be > 0, got {shared_variance!r}")
+        raise ValueError(f"shared_variance must be > 0, got {params['shared_variance']!r}")
+    return L, tl, r, m, aniso, sv
 
-    rng = np.random.default_rng(seed)
-    T_list = _per_subject_counts("n_samples", n_samples, S, rng, minimum=1)
-    for s, T in enumerate(T_list):
-        if T <= abs(L):
-            raise ValueError(f"n_samples must exceed |lag| = {abs(L)}, got {T} (subject {s})")
-    N_list = _per_subject_counts("n_units", n_units, S, rng, minimum=1, allow_range=True)
 
-    # ---- behavioural axes and analytic covariance
-    Q = _random_orthonormal(rng, p, p)
-    V0, U0 = Q[:, :k], Q[:, k:]
-    n_h = p - k
-    var_h = aniso ** (-np.arange(n_h) / (n_h - 1)) if n_h > 1 else np.ones(1)
-    var_z = np.full(k, sv * var_h.max())
+@dataclass(frozen=True)
+class _BehaviorModel:
+    """Behavioural axes and the analytic covariance of the behaviour."""
+
+    V0: np.ndarray  # (p, k) encoded directions, orthonormal
+    U0: np.ndarray  # (p, p - k) unencoded directions
+    var_z: np.ndarray  # (k,) shared latent variances
+    var_h: np.ndarray  # (p - k,) unencoded source variances
+    d: np.ndarray  # (p,) behaviour standard deviations
+    shared_axes: np.ndarray  # (p, k) in standardised behaviour units
+    encoded_subspace: np.ndarray  # (p, k)
+
+
+def _behavior_model(rng, a: _Args) -> _BehaviorModel:
+    Q = _random_orthonormal(rng, a.p, a.p)
+    V0, U0 = Q[:, : a.k], Q[:, a.k :]
+    n_h = a.p - a.k
+    var_h = a.aniso ** (-np.arange(n_h) / (n_h - 1)) if n_h > 1 else np.ones(1)
+    var_z = np.full(a.k, a.shared_variance * var_h.max())
     sigma_y = (V0 * var_z) @ V0.T + (U0 * var_h) @ U0.T
     d = np.sqrt(np.diag(sigma_y))
-    shared_axes = _orth(V0 * d[:, None])
-    encoded_subspace = _orth(V0 / d[:, None])
+    return _BehaviorModel(V0, U0, var_z, var_h, d, _orth(V0 * d[:, None]), _orth(V0 / d[:, None]))
 
+
+def _simulate_subject(rng, a: _Args, model: _BehaviorModel, T: int, N: int) -> dict:
+    """One subject: behaviour (T, p), neural activity (T, N) and its ground truth."""
+    L, k, r, m = a.L, a.k, a.r, a.m
     offset = max(0, -L)  # behaviour sample t uses extended index t + offset
-    out_neural, out_behavior, out_groups = [], [], []
-    out_masks, out_latents, out_encoders = [], [], []
-    out_private_axes: list[np.ndarray] | None = [] if r > 0 else None
-    out_private_latents: list[np.ndarray] | None = [] if r > 0 else None
+    T_ext = T + abs(L)
+    z_ext = _ar1(rng, T_ext, model.var_z, a.phi)
+    h_ext = _ar1(rng, T_ext, model.var_h, a.phi)
+    beh = slice(offset, offset + T)
+    neu = slice(offset + L, offset + L + T)
+    z = z_ext[beh]
+    y = (z @ model.V0.T + h_ext[beh] @ model.U0.T) / model.d
+    out = {"private_axes": None, "private_latents": None}
+    if r > 0:  # private behavioural encoding
+        R = _random_orthonormal(rng, a.p - k, r)
+        q_ext = h_ext @ R
+        cov_q = (R.T * model.var_h) @ R
+        out["private_axes"] = _orth((model.U0 @ R) * model.d[:, None])
+        out["private_latents"] = np.ascontiguousarray(q_ext[beh])
+    else:
+        q_ext = np.zeros((T_ext, 0))
+        cov_q = np.zeros((0, 0))
+    # which units encode
+    n_enc = min(N, max(1, int(round(a.frac * N))))
+    mask = np.zeros(N, dtype=bool)
+    mask[rng.choice(N, size=n_enc, replace=False)] = True
+    # nuisance: neural-only factors and white noise
+    F = rng.standard_normal((N, m)) / np.sqrt(m) if m > 0 else np.zeros((N, 0))
+    noise_var = rng.uniform(0.5, 1.5, size=N)
+    E, P = _encoders(rng, a, model, cov_q, np.sum(F * F, axis=1) + noise_var)
+    E[~mask] = 0.0
+    P[~mask] = 0.0
+    f = _ar1(rng, T, np.ones(m), a.phi) if m > 0 else np.zeros((T, 0))
+    x = z_ext[neu] @ E.T + q_ext[neu] @ P.T + f @ F.T
+    x += rng.standard_normal((T, N)) * np.sqrt(noise_var)
+    scale = np.exp(rng.uniform(np.log(0.1), np.log(10.0), size=N))
+    bias = rng.normal(0.0, 10.0, size=N)
+    x = x * scale + bias
+    return out | {
+        "neural": np.ascontiguousarray(x, dtype=np.float64),
+        "behavior": np.ascontiguousarray(y, dtype=np.float64),
+        "groups": np.arange(T, dtype=np.int64) // a.trial_length,
+        "mask": mask,
+        "latents": np.ascontiguousarray(z, dtype=np.float64),
+        "encoders": E * scale[:, None],
+    }
 
-    for s in range(S):
-        T, N = T_list[s], N_list[s]
-        T_ext = T + abs(L)
-        z_ext = _ar1(rng, T_ext, var_z, phi)
-        h_ext = _ar1(rng, T_ext, var_h, phi)
-        beh = slice(offset, offset + T)
-        neu = slice(offset + L, offset + L + T)
-        z = z_ext[beh]
-        y = (z @ V0.T + h_ext[beh] @ U0.T) / d
 
-        # private behavioural encoding
-        if r > 0:
-            R = _random_orthonormal(rng, n_h, r)
-            q_ext = h_ext @ R
-            cov_q = (R.T * var_h) @ R
-            out_private_axes.append(_orth((U0 @ R) * d[:, None]))
-            out_private_latents.append(np.ascontiguousarray(q_ext[beh]))
-        else:
-            q_ext = np.zeros((T_ext, 0))
-            cov_q = np.zeros((0, 0))
+def _encoders(rng, a: _Args, model: _BehaviorModel, cov_q, nuisance):
+    """Shared (N, k) and private (N, r) encoders scaled to the exact per-unit snr.
 
-        # which units encode
-        n_enc = min(N, max(1, int(round(frac * N))))
-        mask = np.zeros(N, dtype=bool)
-        mask[rng.choice(N, size=n_enc, replace=False)] = True
-
-        # nuisance: neural-only factors and white noise
-        F = rng.standard_normal((N, m)) / np.sqrt(m) if m > 0 else np.zeros((N, 0))
-        noise_var = rng.uniform(0.5, 1.5, size=N)
-        nuisance = np.sum(F * F, axis=1) + noise_var
-
-        # encoders scaled to the exact per-unit snr, shared : private = k : r
-        E = rng.standard_normal((N, k))
-        P = rng.standard_normal((N, r))
-        target = snr_f * nuisance
-        e_var = var_z[0] * np.sum(E * E, axis=1)
-        E *= np.sqrt(target * (k / (k + r)) / e_var)[:, None]
-        if r > 0:
-            p_var = np.einsum("ij,jk,ik->i", P, cov_q, P)
-            P *= np.sqrt(target * (r / (k + r)) / p_var)[:, None]
-        E[~mask] = 0.0
-        P[~mask] = 0.0
-
-        f = _ar1(rng, T, np.ones(m), phi) if m > 0 else np.zeros((T, 0))
-        x = z_ext[neu] @ E.T + q_ext[neu] @ P.T + f @ F.T
-        x += rng.standard_normal((T, N)) * np.sqrt(noise_var)
-
-        scale = np.exp(rng.uniform(np.log(0.1), np.log(10.0), size=N))
-        bias = rng.normal(0.0, 10.0, size=N)
-        x = x * scale + bias
-
-        out_neural.append(np.ascontiguousarray(x, dtype=np.float64))
-        out_behavior.append(np.ascontiguousarray(y, dtype=np.float64))
-        out_groups.append(np.arange(T, dtype=np.int64) // tl)
-        out_masks.append(mask)
-        out_latents.append(np.ascontiguousarray(z, dtype=np.float64))
-        out_encoders.append(E * scale[:, None])
-
-    return SimulatedData(
-        neural=out_neural,
-        behavior=out_behavior,
-        groups=out_groups,
-        shared_axes=shared_axes,
-        encoded_subspace=encoded_subspace,
-        encoding_units=out_masks,
-        lag=L,
-        latents=out_latents,
-        encoders=out_encoders,
-        private_axes=out_private_axes,
-        behavior_names=[f"feature_{j}" for j in range(p)],
-        params=params,
-        private_latents=out_private_latents,
-    )
+    The encoded variance of each unit is ``snr x nuisance`` (its neural-only plus noise
+    variance), split shared : private = k : r.
+    """
+    k, r = a.k, a.r
+    N = len(nuisance)
+    E = rng.standard_normal((N, k))
+    P = rng.standard_normal((N, r))
+    target = a.snr * nuisance
+    e_var = model.var_z[0] * np.sum(E * E, axis=1)
+    E *= np.sqrt(target * (k / (k + r)) / e_var)[:, None]
+    if r > 0:
+        p_var = np.einsum("ij,jk,ik->i", P, cov_q, P)
+        P *= np.sqrt(target * (r / (k + r)) / p_var)[:, None]
+    return E, P

@@ -96,6 +96,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from sharedrep.data.session import Session, SessionCollection
+from sharedrep.utils.params import Interval, Predicate, TypeOf, validate_params
 
 __all__ = [
     "StudyEffects",
@@ -712,117 +713,27 @@ def _simulate_session(
     stim: bool,
     silencing: bool,
 ) -> Session:
-    L = learning_progress(day, eff)
-    n_tr = int(round(TRIAL_DURATION_S * fr))
-    T = n_tr * n_trials
-    t = np.arange(T) / fr
-    tt = np.arange(n_tr) / fr
-    # which trials get stimulation / silencing (disjoint, interleaved at random)
-    order = rng.permutation(n_trials)
-    n_stim = int(round(eff.stim_fraction * n_trials)) if stim else 0
-    n_sil = int(round(eff.silencing_fraction * n_trials)) if silencing else 0
-    is_stim = np.zeros(n_trials, bool)
-    is_stim[order[:n_stim]] = True
-    is_sil = np.zeros(n_trials, bool)
-    is_sil[order[n_stim : n_stim + n_sil]] = True
+    """One mouse x day x population: trials, lever, keypoints, calcium activity.
 
-    lever = np.zeros(T)
-    rows = []
-    for k in range(n_trials):
-        L_k = L * (1 - eff.silencing_effect) if is_sil[k] else L
-        pos, moved, rt, peak, cross = _trial_behavior(rng, L_k, eff, tt)
-        sl = slice(k * n_tr, (k + 1) * n_tr)
-        lever[sl] = pos
-        start = k * n_tr / fr
-        cue = start + CUE_S
-        success = moved and np.isfinite(cross)
-        rows.append(
-            {
-                "start_time": start,
-                "stop_time": (k + 1) * n_tr / fr,
-                "cue_time": cue,
-                "movement_onset_time": cue + rt if moved else math.nan,
-                "reward_time": start + cross if success else math.nan,
-                "outcome": "success" if success else ("failure" if moved else "timeout"),
-                "stim": bool(is_stim[k]),
-                "silencing": bool(is_sil[k]),
-                "peak_displacement_mm": float(peak),
-            }
-        )
-    trials = pd.DataFrame(rows)
+    The random draws happen in a fixed order (trial schedule, trials, keypoints, neural
+    activity, stimulation), so a seed gives the same session bit for bit.
+    """
+    L = learning_progress(day, eff)  # learning progress of the day, in [0, 1]
+    frames_per_trial = int(round(TRIAL_DURATION_S * fr))
+    T = frames_per_trial * n_trials
+    is_stim, is_sil = _trial_schedule(rng, n_trials, eff, stim, silencing)
+    lever, trials = _simulate_trials(rng, L, eff, is_stim, is_sil, frames_per_trial, fr)
     velocity = np.gradient(lever) * fr
-    # behaviour: lever + keypoints (follow the lever plus spontaneous movements)
-    spont = _ar1(rng, T, 2, 0.85)
-    beh = np.column_stack(
-        [
-            lever + 0.03 * rng.standard_normal(T),
-            velocity + 0.3 * rng.standard_normal(T),
-            1.0 * lever + 0.5 * spont[:, 0],
-            0.5 * lever + 0.5 * spont[:, 1],
-            0.6 * lever + 0.3 * spont[:, 0] + 0.4 * spont[:, 1],
-            0.2 * lever + 0.6 * spont[:, 1],
-        ]
-    )
-    beh[:, 2:] += 0.1 * rng.standard_normal((T, 4))
-
-    # ---------------------------------------------------------------- neural activity
-    N = pop.n_units
-    m = np.column_stack([lever, velocity])
-    m = (m - m.mean(0)) / np.where(m.std(0) > 0, m.std(0), 1.0)
-    lead = _lead(pop, L, eff)
-    ml = np.zeros_like(m)
-    if lead >= 0:
-        ml[: T - lead] = m[lead:]
-    else:
-        ml[-lead:] = m[: T + lead]
-    gains = _unit_gains(pop, L, eff)
-    X = (ml @ pop.weights.T) * gains
-    # population fluctuation (variance 0.2) and white noise (variance ~0.5)
-    X += 0.45 * _ar1(rng, T, 1, 0.95) * rng.choice([-1.0, 1.0], N)
-    X += pop.noise_sd * rng.standard_normal((T, N))
-    # calcium transients: Poisson events at 0.5 Hz, decay 0.6 s, variance 0.3
-    lam = 0.5 / fr
-    decay = math.exp(-1.0 / (0.6 * fr))
-    sum_h2 = 1.0 / (1.0 - decay**2)
-    mu = math.sqrt(0.3 / (2.0 * lam * sum_h2))
-    scale = np.ones(N)
-    if pop.role == "m1":
-        scale = np.where(gains > 0, 1.0, _lerp(eff.irrelevant_activity, L))
-    events = (rng.random((T, N)) < lam * scale) * rng.exponential(mu, (T, N))
-    X += lfilter([1.0], [1.0, -decay], events, axis=0)
-
-    stim_rows = []
-    if n_stim:
-        period = 2.0 / fr
-        resp = np.zeros(T)
-        artefact = np.zeros(T)
-        for k in np.flatnonzero(is_stim):
-            on = k * n_tr / fr + STIM_ONSET_S
-            off = on + (N_PULSES - 1) * period + PULSE_WIDTH_S
-            for j in range(N_PULSES):
-                p0 = on + j * period
-                stim_rows.append(
-                    {
-                        "start_time": p0,
-                        "stop_time": p0 + PULSE_WIDTH_S,
-                        "kind": "activation",
-                        "trial": int(k),
-                    }
-                )
-                f = int(np.floor(p0 * fr + 1e-9))  # frame [f/fr, (f+1)/fr) holds the pulse
-                artefact[f] = eff.artifact_amplitude * rng.uniform(0.8, 1.2)
-            rel = t - on
-            rise = (rel >= 0) & (t <= off)
-            resp[rise] = 1 - np.exp(-rel[rise] / 0.15)
-            after = t > off
-            peak = 1 - math.exp(-(off - on) / 0.15)
-            resp[after] = np.maximum(resp[after], peak * np.exp(-(t[after] - off) / 0.5))
+    behavior = _keypoints(rng, lever, velocity)
+    X, lead, gains = _neural_activity(rng, pop, L, eff, lever, velocity)
+    X += _calcium_transients(rng, pop, L, eff, gains, T, fr)
+    stimulation = None
+    if is_stim.any():
+        response, artefact, stimulation = _stimulation(rng, eff, is_stim, frames_per_trial, T, fr)
         if pop.driven is not None:
             amp = eff.stim_response * (pop.driven.astype(float) - 0.6 * pop.suppressed)
-            X += resp[:, None] * amp[None, :]
+            X += response[:, None] * amp[None, :]
         X += artefact[:, None]
-    stimulation = pd.DataFrame(stim_rows) if stim_rows else None
-
     return Session(
         subject=mouse,
         session_id=f"{mouse}-day{day:02d}-{pop.name}",
@@ -830,9 +741,9 @@ def _simulate_session(
         stage=stage_of_day(day),
         population=pop.name,
         neural=X,
-        timestamps=t,
-        unit_ids=np.arange(N),
-        behavior=beh,
+        timestamps=np.arange(T) / fr,
+        unit_ids=np.arange(pop.n_units),
+        behavior=behavior,
         behavior_names=list(BEHAVIOR_NAMES),
         behavior_units=list(BEHAVIOR_UNITS),
         trials=trials,
@@ -847,43 +758,207 @@ def _simulate_session(
     )
 
 
+def _trial_schedule(rng, n_trials: int, eff: StudyEffects, stim: bool, silencing: bool):
+    """Which trials get stimulation and which silencing (disjoint, interleaved at random).
+
+    Returns two boolean arrays of shape (n_trials,): ``is_stim``, ``is_sil``.
+    """
+    order = rng.permutation(n_trials)
+    n_stim = int(round(eff.stim_fraction * n_trials)) if stim else 0
+    n_sil = int(round(eff.silencing_fraction * n_trials)) if silencing else 0
+    is_stim = np.zeros(n_trials, bool)
+    is_stim[order[:n_stim]] = True
+    is_sil = np.zeros(n_trials, bool)
+    is_sil[order[n_stim : n_stim + n_sil]] = True
+    return is_stim, is_sil
+
+
+def _simulate_trials(rng, L, eff, is_stim, is_sil, frames_per_trial: int, fr: float):
+    """The lever trace, shape (n_frames,) in mm, and the trials table (times in s)."""
+    n_trials = len(is_stim)
+    tt = np.arange(frames_per_trial) / fr
+    lever = np.zeros(frames_per_trial * n_trials)
+    rows = []
+    for k in range(n_trials):
+        L_k = L * (1 - eff.silencing_effect) if is_sil[k] else L
+        pos, moved, rt, peak, cross = _trial_behavior(rng, L_k, eff, tt)
+        lever[k * frames_per_trial : (k + 1) * frames_per_trial] = pos
+        start = k * frames_per_trial / fr
+        cue = start + CUE_S
+        success = moved and np.isfinite(cross)
+        rows.append(
+            {
+                "start_time": start,
+                "stop_time": (k + 1) * frames_per_trial / fr,
+                "cue_time": cue,
+                "movement_onset_time": cue + rt if moved else math.nan,
+                "reward_time": start + cross if success else math.nan,
+                "outcome": "success" if success else ("failure" if moved else "timeout"),
+                "stim": bool(is_stim[k]),
+                "silencing": bool(is_sil[k]),
+                "peak_displacement_mm": float(peak),
+            }
+        )
+    return lever, pd.DataFrame(rows)
+
+
+def _keypoints(rng, lever: np.ndarray, velocity: np.ndarray) -> np.ndarray:
+    """Behaviour, shape (n_frames, 6): lever, velocity and keypoints that follow the lever
+    plus spontaneous movements (units: ``BEHAVIOR_UNITS``)."""
+    T = len(lever)
+    spont = _ar1(rng, T, 2, 0.85)
+    beh = np.column_stack(
+        [
+            lever + 0.03 * rng.standard_normal(T),
+            velocity + 0.3 * rng.standard_normal(T),
+            1.0 * lever + 0.5 * spont[:, 0],
+            0.5 * lever + 0.5 * spont[:, 1],
+            0.6 * lever + 0.3 * spont[:, 0] + 0.4 * spont[:, 1],
+            0.2 * lever + 0.6 * spont[:, 1],
+        ]
+    )
+    beh[:, 2:] += 0.1 * rng.standard_normal((T, 4))
+    return beh
+
+
+def _neural_activity(rng, pop: _Population, L, eff, lever, velocity):
+    """Movement encoding (led by ``lead`` frames), population fluctuation and white noise.
+
+    Returns ``(X, lead, gains)``: activity of shape (n_frames, n_units) in dF/F, the lead
+    in frames and the units' encoding gains, shape (n_units,).
+    """
+    T, N = len(lever), pop.n_units
+    m = np.column_stack([lever, velocity])
+    m = (m - m.mean(0)) / np.where(m.std(0) > 0, m.std(0), 1.0)
+    lead = _lead(pop, L, eff)
+    ml = np.zeros_like(m)
+    if lead >= 0:
+        ml[: T - lead] = m[lead:]
+    else:
+        ml[-lead:] = m[: T + lead]
+    gains = _unit_gains(pop, L, eff)
+    X = (ml @ pop.weights.T) * gains
+    # population fluctuation (variance 0.2) and white noise (variance ~0.5)
+    X += 0.45 * _ar1(rng, T, 1, 0.95) * rng.choice([-1.0, 1.0], N)
+    X += pop.noise_sd * rng.standard_normal((T, N))
+    return X, lead, gains
+
+
+def _calcium_transients(rng, pop: _Population, L, eff, gains, T: int, fr: float) -> np.ndarray:
+    """Poisson events at 0.5 Hz, decay 0.6 s, variance 0.3; shape (T, n_units).
+
+    In M1 the units that do not encode the movement fire at a rate scaled by
+    ``eff.irrelevant_activity`` (which learning lowers).
+    """
+    N = pop.n_units
+    lam = 0.5 / fr
+    decay = math.exp(-1.0 / (0.6 * fr))
+    sum_h2 = 1.0 / (1.0 - decay**2)
+    mu = math.sqrt(0.3 / (2.0 * lam * sum_h2))
+    scale = np.ones(N)
+    if pop.role == "m1":
+        scale = np.where(gains > 0, 1.0, _lerp(eff.irrelevant_activity, L))
+    events = (rng.random((T, N)) < lam * scale) * rng.exponential(mu, (T, N))
+    return lfilter([1.0], [1.0, -decay], events, axis=0)
+
+
+def _stimulation(rng, eff, is_stim, frames_per_trial: int, T: int, fr: float):
+    """Optogenetic pulse trains of the stimulation trials.
+
+    Returns ``(response, artefact, table)``: the driven units' response profile and the
+    light artefact, both shape (T,), and the pulses table (times in s).
+    """
+    t = np.arange(T) / fr
+    period = 2.0 / fr
+    response = np.zeros(T)
+    artefact = np.zeros(T)
+    rows = []
+    for k in np.flatnonzero(is_stim):
+        on = k * frames_per_trial / fr + STIM_ONSET_S
+        off = on + (N_PULSES - 1) * period + PULSE_WIDTH_S
+        for j in range(N_PULSES):
+            p0 = on + j * period
+            rows.append(
+                {
+                    "start_time": p0,
+                    "stop_time": p0 + PULSE_WIDTH_S,
+                    "kind": "activation",
+                    "trial": int(k),
+                }
+            )
+            f = int(np.floor(p0 * fr + 1e-9))  # frame [f/fr, (f+1)/fr) holds the pulse
+            artefact[f] = eff.artifact_amplitude * rng.uniform(0.8, 1.2)
+        rel = t - on
+        rise = (rel >= 0) & (t <= off)
+        response[rise] = 1 - np.exp(-rel[rise] / 0.15)
+        after = t > off
+        peak = 1 - math.exp(-(off - on) / 0.15)
+        response[after] = np.maximum(response[after], peak * np.exp(-(t[after] - off) / 0.5))
+    return response, artefact, pd.DataFrame(rows)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_day_list(days) -> bool:
+    return bool(days) and all(_is_count(d) and d >= 1 for d in days)
+
+
+def _is_name_list(names) -> bool:
+    return bool(names) and all(isinstance(p, str) and p for p in names)
+
+
+def _is_frame_rate(value) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, (bool, np.bool_))
+        and math.isfinite(value)
+        and value >= 5
+    )
+
+
+#: What each argument of :func:`simulate_study` must be (checked by ``validate_params``).
+_STUDY_CONSTRAINTS = {
+    "n_mice": [Interval(int, 2, None)],
+    "days": [Predicate(_is_day_list, "a non-empty sequence of ints >= 1")],
+    "populations": [Predicate(_is_name_list, "a sequence of non-empty strings")],
+    "trials_per_session": [Interval(int, 10, None)],
+    "frame_rate": [Predicate(_is_frame_rate, "a number >= 5 (Hz)")],
+    "effects": [TypeOf(StudyEffects, "a StudyEffects"), None],
+}
+
+
 def _check_args(n_mice, days, populations, trials_per_session, frame_rate, effects):
-    if not isinstance(n_mice, (int, np.integer)) or isinstance(n_mice, bool) or n_mice < 2:
-        raise ValueError(f"n_mice must be an int >= 2; got {n_mice!r}")
-    days = tuple(days)
-    if not days or any(
-        not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1 for d in days
-    ):
-        raise ValueError(f"days must be a non-empty sequence of ints >= 1; got {days!r}")
+    """Validate the arguments of :func:`simulate_study`; return them normalised.
+
+    Returns ``(n_mice, days, populations, effects)``: days sorted, ``effects`` defaulted.
+    """
+    days, populations = tuple(days), tuple(populations)
+    params = dict(
+        n_mice=n_mice,
+        days=days,
+        populations=populations,
+        trials_per_session=trials_per_session,
+        frame_rate=frame_rate,
+        effects=effects,
+    )
+    validate_params(params, _STUDY_CONSTRAINTS, owner="simulate_study")
     if len(set(days)) != len(days):
         raise ValueError(f"days must be unique; got {days!r}")
-    populations = tuple(populations)
-    if not populations or not all(isinstance(p, str) and p for p in populations):
-        raise ValueError(f"populations must be non-empty strings; got {populations!r}")
     if len(set(populations)) != len(populations):
         raise ValueError(f"populations must be unique; got {populations!r}")
     bad = [p for p in populations if "/" in p]
     if bad:
         raise ValueError(f"population names cannot contain '/': {bad}")
-    if (
-        not isinstance(trials_per_session, (int, np.integer))
-        or isinstance(trials_per_session, bool)
-        or trials_per_session < 10
-    ):
-        raise ValueError(f"trials_per_session must be an int >= 10; got {trials_per_session!r}")
-    if not (
-        isinstance(frame_rate, numbers.Real)
-        and not isinstance(frame_rate, (bool, np.bool_))
-        and math.isfinite(frame_rate)
-        and frame_rate >= 5
-    ):
-        raise ValueError(f"frame_rate must be a number >= 5 (Hz); got {frame_rate!r}")
-    if effects is None:
-        effects = StudyEffects()
-    if not isinstance(effects, StudyEffects):
-        raise TypeError(f"effects must be a StudyEffects; got {type(effects).__name__}")
-    # leads shift the movement within a session: they must be shorter than a session
-    T = int(round(TRIAL_DURATION_S * float(frame_rate))) * int(trials_per_session)
+    effects = StudyEffects() if effects is None else effects
+    _check_leads(effects, int(trials_per_session), float(frame_rate))
+    return int(n_mice), tuple(sorted(int(d) for d in days)), populations, effects
+
+
+def _check_leads(effects: StudyEffects, trials_per_session: int, frame_rate: float) -> None:
+    """Leads shift the movement within a session: they must be shorter than a session."""
+    T = int(round(TRIAL_DURATION_S * frame_rate)) * trials_per_session
     for name in ("thalamus_lead_frames", "other_lead_frames", "m1_lead_frames"):
         value = getattr(effects, name)
         if max(abs(v) for v in np.atleast_1d(value)) >= T:
@@ -891,7 +966,6 @@ def _check_args(n_mice, days, populations, trials_per_session, frame_rate, effec
                 f"StudyEffects.{name} must be shorter than a session ({T} frames: "
                 f"trials_per_session x {TRIAL_DURATION_S} s x frame_rate); got {value!r}"
             )
-    return int(n_mice), tuple(sorted(int(d) for d in days)), populations, effects
 
 
 def simulate_study(
@@ -946,112 +1020,206 @@ def simulate_study(
         On invalid arguments (also: a lead of ``effects`` not shorter than a session,
         or ``stim_fraction + silencing_fraction > 1`` for a session that has both).
     """
-    n_mice, days, populations, effects = _check_args(
+    n_mice, days, populations, eff = _check_args(
         n_mice, days, populations, trials_per_session, frame_rate, effects
     )
-    eff = effects
-    fr = float(frame_rate)
-    stages = {d: stage_of_day(d) for d in days}
-    roles = {p: _role(p) for p in populations}
-    m1_pop = next((p for p in populations if roles[p] == "m1"), None)
-    # stimulation: M1 session on the last day of the novice and of the expert stage
-    stim_days = set()
-    for st in ("novice", "expert"):
-        ds = [d for d in days if stages[d] == st]
-        if ds:
-            stim_days.add(max(ds))
-    expert_days = [d for d in days if stages[d] == "expert"]
-    sil_days = {d for d in expert_days if d not in stim_days} or set(expert_days)
-    n_tr = int(trials_per_session)
-    if m1_pop and stim_days & sil_days:
-        n_stim, n_sil = round(eff.stim_fraction * n_tr), round(eff.silencing_fraction * n_tr)
-        if n_stim + n_sil > n_tr:
-            raise ValueError(
-                f"StudyEffects.stim_fraction + silencing_fraction must be <= 1 when a session "
-                f"has both (day {min(stim_days & sil_days)}, the only expert day); got "
-                f"{eff.stim_fraction!r} + {eff.silencing_fraction!r} ({n_stim} + {n_sil} of "
-                f"{n_tr} trials)"
-            )
-
-    root = np.random.SeedSequence(int(seed))
-    sessions: list[Session] = []
+    design = _StudyDesign.of(days, populations, int(trials_per_session), float(frame_rate))
+    _check_shared_trials(design, eff)
     mice = [f"mouse{i + 1:02d}" for i in range(n_mice)]
-    truth_units: dict = {}
-    enc_units: dict = {}
-    driven: dict = {}
-    suppressed: dict = {}
+    sessions, unit_truth = _simulate_mice(mice, design, eff, int(seed))
+    truth = {
+        "n_mice": n_mice,
+        "subjects": mice,
+        "days": list(days),
+        "populations": list(populations),
+        "roles": design.roles,
+        "seed": int(seed),
+        "frame_rate": design.frame_rate,
+        "trials_per_session": design.n_trials,
+        "stage_of_day": design.stages,
+        **_effect_truth(design, eff),
+        **unit_truth,
+        "stim_sessions": [
+            s.session_id
+            for s in sessions
+            if s.population == design.m1_pop and s.day in design.stim_days
+        ],
+        "silencing_sessions": [
+            s.session_id
+            for s in sessions
+            if s.population == design.m1_pop and s.day in design.sil_days
+        ],
+        "overlap_odds_ratio": {
+            "novice": math.exp(eff.overlap_log_odds[0]),
+            "expert": math.exp(eff.overlap_log_odds[1]),
+        },
+    }
+    truth["expected"] = _expected_results(design, eff, truth["lead_frames"])
+    truth["effects"] = eff.to_dict()
+    return SimulatedStudy(
+        sessions=sessions,
+        collection=SessionCollection(sessions, name="simulated lever-push study"),
+        truth=truth,
+        effects=eff,
+        settings=_analysis_settings(int(seed), design.stage_days),
+    )
+
+
+@dataclass(frozen=True)
+class _StudyDesign:
+    """Days, populations and which sessions get stimulation or silencing."""
+
+    days: tuple
+    populations: tuple
+    n_trials: int
+    frame_rate: float  # Hz
+    stages: dict  # day -> stage
+    stage_days: dict  # stage -> days, in order of first appearance
+    roles: dict  # population -> "thalamus", "m1" or "other"
+    m1_pop: str | None
+    stim_days: set
+    sil_days: set
+
+    @classmethod
+    def of(cls, days, populations, n_trials: int, frame_rate: float) -> _StudyDesign:
+        stages = {d: stage_of_day(d) for d in days}
+        stage_days = {
+            st: [d for d in days if stages[d] == st] for st in dict.fromkeys(stages.values())
+        }
+        roles = {p: _role(p) for p in populations}
+        # stimulation: M1 session on the last day of the novice and of the expert stage
+        stim_days = {max(stage_days[st]) for st in ("novice", "expert") if st in stage_days}
+        expert_days = stage_days.get("expert", [])
+        sil_days = {d for d in expert_days if d not in stim_days} or set(expert_days)
+        return cls(
+            days=days,
+            populations=populations,
+            n_trials=n_trials,
+            frame_rate=frame_rate,
+            stages=stages,
+            stage_days=stage_days,
+            roles=roles,
+            m1_pop=next((p for p in populations if roles[p] == "m1"), None),
+            stim_days=stim_days,
+            sil_days=sil_days,
+        )
+
+
+def _check_shared_trials(design: _StudyDesign, eff: StudyEffects) -> None:
+    """A session with stimulation and silencing must have trials enough for both."""
+    both = design.stim_days & design.sil_days
+    if not (design.m1_pop and both):
+        return
+    n_tr = design.n_trials
+    n_stim, n_sil = round(eff.stim_fraction * n_tr), round(eff.silencing_fraction * n_tr)
+    if n_stim + n_sil > n_tr:
+        raise ValueError(
+            f"StudyEffects.stim_fraction + silencing_fraction must be <= 1 when a session "
+            f"has both (day {min(both)}, the only expert day); got "
+            f"{eff.stim_fraction!r} + {eff.silencing_fraction!r} ({n_stim} + {n_sil} of "
+            f"{n_tr} trials)"
+        )
+
+
+def _simulate_mice(mice: list, design: _StudyDesign, eff: StudyEffects, seed: int):
+    """Every session of every mouse, and the truth about the mice's units.
+
+    Each mouse draws its populations from child seed ``(i,)`` and each session from
+    ``(i, j, day, 1)`` of ``seed``. Returns ``(sessions, unit_truth)`` with
+    ``unit_truth`` holding ``n_units``, ``encoding_units``, ``driven_units`` and
+    ``suppressed_units``.
+    """
+    root = np.random.SeedSequence(seed)
+    sessions: list[Session] = []
+    units = {"n_units": {}, "encoding_units": {}, "driven_units": {}, "suppressed_units": {}}
     for i, mouse in enumerate(mice):
-        ss_mouse = np.random.SeedSequence(root.entropy, spawn_key=(i,))
-        rng_m = np.random.default_rng(ss_mouse)
-        pops = [_make_population(rng_m, p, eff) for p in populations]
-        truth_units[mouse] = {p.name: p.n_units for p in pops}
-        enc_units[mouse] = {}
+        rng_mouse = np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(i,)))
+        pops = [_make_population(rng_mouse, p, eff) for p in design.populations]
+        units["n_units"][mouse] = {p.name: p.n_units for p in pops}
+        units["encoding_units"][mouse] = {}
         for j, pop in enumerate(pops):
-            enc_units[mouse][pop.name] = {}
-            for st in dict.fromkeys(stages.values()):
-                ds = [d for d in days if stages[d] == st]
-                full = np.max(
-                    [_unit_gains(pop, learning_progress(d, eff), eff).max() for d in ds] + [1e-12]
-                )
-                g = np.mean([_unit_gains(pop, learning_progress(d, eff), eff) for d in ds], 0)
-                enc_units[mouse][pop.name][st] = np.flatnonzero(g >= 0.5 * full)
+            units["encoding_units"][mouse][pop.name] = _encoding_units(pop, design, eff)
             if pop.role == "m1":
-                driven[mouse] = np.flatnonzero(pop.driven)
-                suppressed[mouse] = np.flatnonzero(pop.suppressed)
-            for day in days:
+                units["driven_units"][mouse] = np.flatnonzero(pop.driven)
+                units["suppressed_units"][mouse] = np.flatnonzero(pop.suppressed)
+            is_m1 = pop.name == design.m1_pop
+            for day in design.days:
                 rng = np.random.default_rng(
                     np.random.SeedSequence(root.entropy, spawn_key=(i, j, int(day), 1))
                 )
-                is_m1 = pop.name == m1_pop
-                sessions.append(
-                    _simulate_session(
-                        rng,
-                        mouse=mouse,
-                        day=day,
-                        pop=pop,
-                        eff=eff,
-                        n_trials=int(trials_per_session),
-                        fr=fr,
-                        stim=is_m1 and day in stim_days,
-                        silencing=is_m1 and day in sil_days,
-                    )
+                session = _simulate_session(
+                    rng,
+                    mouse=mouse,
+                    day=day,
+                    pop=pop,
+                    eff=eff,
+                    n_trials=design.n_trials,
+                    fr=design.frame_rate,
+                    stim=is_m1 and day in design.stim_days,
+                    silencing=is_m1 and day in design.sil_days,
                 )
-    collection = SessionCollection(sessions, name="simulated lever-push study")
-    prog = {d: learning_progress(d, eff) for d in days}
-    stage_days = {
-        st: [d for d in days if stages[d] == st] for st in dict.fromkeys(stages.values())
-    }
+                sessions.append(session)
+    return sessions, units
+
+
+def _encoding_units(pop: _Population, design: _StudyDesign, eff: StudyEffects) -> dict:
+    """Per stage, the units whose mean gain is at least half the stage's full gain."""
+    found = {}
+    for st, ds in design.stage_days.items():
+        full = np.max(
+            [_unit_gains(pop, learning_progress(d, eff), eff).max() for d in ds] + [1e-12]
+        )
+        g = np.mean([_unit_gains(pop, learning_progress(d, eff), eff) for d in ds], 0)
+        found[st] = np.flatnonzero(g >= 0.5 * full)
+    return found
+
+
+def _effect_truth(design: _StudyDesign, eff: StudyEffects) -> dict:
+    """Learning progress per day; leads (frames) and SNR per population and stage."""
+    progress = {d: learning_progress(d, eff) for d in design.days}
 
     def lead_for(pop_name, d):
-        role = roles[pop_name]
-        L = prog[d]
+        role = design.roles[pop_name]
         if role == "thalamus":
-            return int(round(_lerp(eff.thalamus_lead_frames, L)))
+            return int(round(_lerp(eff.thalamus_lead_frames, progress[d])))
         return int(eff.m1_lead_frames if role == "m1" else eff.other_lead_frames)
 
     def snr_for(pop_name, d):
-        role = roles[pop_name]
+        role = design.roles[pop_name]
         if role == "thalamus":
-            return _lerp(eff.thalamus_snr, prog[d])
+            return _lerp(eff.thalamus_snr, progress[d])
         return float(eff.m1_snr if role == "m1" else eff.other_snr)
 
-    lead_by_day = {p: {d: lead_for(p, d) for d in days} for p in populations}
-    lead_stage = {
-        p: {st: int(round(np.mean([lead_for(p, d) for d in ds]))) for st, ds in stage_days.items()}
-        for p in populations
+    stage_days = design.stage_days
+    return {
+        "progress": progress,
+        "lead_frames": {
+            p: {
+                st: int(round(np.mean([lead_for(p, d) for d in ds])))
+                for st, ds in stage_days.items()
+            }
+            for p in design.populations
+        },
+        "lead_frames_by_day": {
+            p: {d: lead_for(p, d) for d in design.days} for p in design.populations
+        },
+        "snr": {
+            p: {st: float(np.mean([snr_for(p, d) for d in ds])) for st, ds in stage_days.items()}
+            for p in design.populations
+        },
     }
-    snr_stage = {
-        p: {st: float(np.mean([snr_for(p, d) for d in ds])) for st, ds in stage_days.items()}
-        for p in populations
-    }
-    thal = next((p for p in populations if roles[p] == "thalamus"), None)
-    expected = {
+
+
+def _expected_results(design: _StudyDesign, eff: StudyEffects, lead_stage: dict) -> dict:
+    """The headline results the analyses should recover from this simulation."""
+    thal = next((p for p in design.populations if design.roles[p] == "thalamus"), None)
+    m1_pop, stage_days = design.m1_pop, design.stage_days
+    thalamus_best = eff.thalamus_snr[1] > max(
+        eff.thalamus_snr[0], eff.other_snr, eff.m1_snr if m1_pop else 0
+    )
+    return {
         "best_encoding": (thal, "expert")
-        if thal
-        and "expert" in stage_days
-        and eff.learning > 0
-        and eff.thalamus_snr[1]
-        > max(eff.thalamus_snr[0], eff.other_snr, eff.m1_snr if m1_pop else 0)
+        if thal and "expert" in stage_days and eff.learning > 0 and thalamus_best
         else None,
         "lag_shift_frames": (
             lead_stage[thal]["expert"] - lead_stage[thal]["novice"]
@@ -1061,44 +1229,17 @@ def simulate_study(
         "overlap_increases": bool(
             m1_pop and eff.stim_response > 0 and eff.overlap_log_odds[1] > eff.overlap_log_odds[0]
         ),
-        "silencing_impairs": bool(m1_pop and sil_days and eff.silencing_effect > 0),
+        "silencing_impairs": bool(m1_pop and design.sil_days and eff.silencing_effect > 0),
     }
-    truth = {
-        "n_mice": n_mice,
-        "subjects": mice,
-        "days": list(days),
-        "populations": list(populations),
-        "roles": roles,
-        "seed": int(seed),
-        "frame_rate": fr,
-        "trials_per_session": int(trials_per_session),
-        "stage_of_day": stages,
-        "progress": prog,
-        "lead_frames": lead_stage,
-        "lead_frames_by_day": lead_by_day,
-        "snr": snr_stage,
-        "n_units": truth_units,
-        "encoding_units": enc_units,
-        "driven_units": driven,
-        "suppressed_units": suppressed,
-        "stim_sessions": [
-            s.session_id for s in sessions if s.population == m1_pop and s.day in stim_days
-        ],
-        "silencing_sessions": [
-            s.session_id for s in sessions if s.population == m1_pop and s.day in sil_days
-        ],
-        "overlap_odds_ratio": {
-            "novice": math.exp(eff.overlap_log_odds[0]),
-            "expert": math.exp(eff.overlap_log_odds[1]),
-        },
-        "expected": expected,
-        "effects": eff.to_dict(),
-    }
+
+
+def _analysis_settings(seed: int, stage_days: dict) -> dict:
+    """The ``[analysis]`` settings written to the simulated study's ``study.toml``."""
     settings = {
         "n_shared": 1,
         "lags": [0, 2, 4],
         "cv": 5,
-        "random_state": int(seed),
+        "random_state": seed,
         "n_permutations": 29,
         "n_bootstrap": 29,
         "fdr": 0.05,
@@ -1106,6 +1247,4 @@ def simulate_study(
     present = [st for st in ("novice", "expert") if st in stage_days]
     if len(present) == 2:
         settings["stages"] = present
-    return SimulatedStudy(
-        sessions=sessions, collection=collection, truth=truth, effects=eff, settings=settings
-    )
+    return settings
