@@ -1,4 +1,4 @@
-"""Bad input at every public entry point of :class:`sharedrep.ShaReD` (DESIGN.md section 5).
+"""Bad input at every public entry point of :class:`sharedrep.ShaReD`: clear errors, no changes.
 
 Every case asserts the exception type and that the message names the subject and the
 array concerned (and, where there is one, the expected shape).

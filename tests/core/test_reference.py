@@ -1,4 +1,4 @@
-"""Independent multi-subject reference of the ShaReD solver (DESIGN.md section 1).
+"""Independent multi-subject reference of the ShaReD solver (docs/method.md, section 1).
 
 The documented formula is computed here directly with numpy/scipy, using nothing from
 ``sharedrep`` but the estimator under test: per-subject standardisation, the pooled

@@ -34,6 +34,10 @@ from sharedrep.app._console import (
     titled_table,
     write_study_with_progress,
 )
+from sharedrep.core.cv import block_folds, fold_splits
+from sharedrep.core.design import lag_embed, valid_rows
+from sharedrep.core.metrics import pooled_r2, r2_per_column
+from sharedrep.core.ridge import ridge_cv, standardize_columns
 from sharedrep.utils.files import atomic_write
 
 __all__ = ["run_demo", "ground_truth_checks"]
@@ -66,33 +70,6 @@ def _step(con: Console, description: str, timings: dict) -> Iterator[None]:
     con.print(f"[green]{done_mark(con)}[/green] {description} [dim]({dt:.2f} s)[/dim]")
 
 
-def _pooled_r2(Y: np.ndarray, Y_hat: np.ndarray, scale: np.ndarray) -> float:
-    """``1 - SSE/SST`` over all features in scaled units, SST about the mean of ``Y``."""
-    Yc = (Y - Y.mean(axis=0)) / scale
-    return float(1.0 - np.sum(((Y - Y_hat) / scale) ** 2) / np.sum(Yc**2))
-
-
-def _r2_per_column(Z: np.ndarray, Z_hat: np.ndarray) -> np.ndarray:
-    sst = np.sum((Z - Z.mean(axis=0)) ** 2, axis=0)
-    return 1.0 - np.sum((Z - Z_hat) ** 2, axis=0) / sst
-
-
-def _ridge_fit_predict(Xtr, Ytr, Xte_list, alphas):
-    """Ridge (intercept, penalty ``a * n_train``) predictions for every alpha.
-
-    Returns a list (one per test matrix) of arrays of shape (n_alphas, T_test, p).
-    """
-    x_mean, y_mean = Xtr.mean(axis=0), Ytr.mean(axis=0)
-    U, sv, Vt = np.linalg.svd(Xtr - x_mean, full_matrices=False)
-    UtY = U.T @ (Ytr - y_mean)
-    out = []
-    for Xte in Xte_list:
-        XV = (Xte - x_mean) @ Vt.T
-        shrink = sv[None, :] / (sv[None, :] ** 2 + np.asarray(alphas)[:, None] * Xtr.shape[0])
-        out.append(np.einsum("tq,aq,qp->atp", XV, shrink, UtY) + y_mean)
-    return out
-
-
 def _ridge_decoder(X_cal, Y_cal, g_cal, X_test, lags, rows_test, alphas):
     """Per-subject baseline decoder: lagged standardised activity -> all behaviour features.
 
@@ -100,26 +77,18 @@ def _ridge_decoder(X_cal, Y_cal, g_cal, X_test, lags, rows_test, alphas):
     columns), ``a`` chosen from ``alphas`` by cross-validation over contiguous blocks of
     calibration trials (the same number of folds as the model).
     """
-    from sharedrep.core.design import lag_embed, valid_rows
-
     rows_cal = valid_rows(X_cal.shape[0], lags, g_cal)
     Xc = lag_embed(X_cal, lags, rows_cal)
-    Yc = Y_cal[rows_cal]
-    gc = g_cal[rows_cal]
-    mu, sd = Xc.mean(axis=0), Xc.std(axis=0)
-    sd[sd == 0] = 1.0
-    Xc = (Xc - mu) / sd
+    Yc, gc = Y_cal[rows_cal], g_cal[rows_cal]
+    mean, std = standardize_columns(Xc, constant="unit")
+    Xc = (Xc - mean) / std
     trials = np.unique(gc)
-    n_splits = min(5, trials.size)
-    sse = np.zeros(len(alphas))
-    for held in np.array_split(trials, n_splits):
-        te = np.isin(gc, held)
-        (pred,) = _ridge_fit_predict(Xc[~te], Yc[~te], [Xc[te]], alphas)
-        sse += np.sum((pred - Yc[te]) ** 2, axis=(1, 2))
-    best = int(np.argmin(sse))
-    Xt = (lag_embed(X_test, lags, rows_test) - mu) / sd
-    (pred,) = _ridge_fit_predict(Xc, Yc, [Xt], [alphas[best]])
-    return pred[0], float(alphas[best])
+    # contiguous blocks of whole calibration trials (np.array_split placement)
+    trial_fold = block_folds(trials.size, min(5, trials.size), edges="kfold")
+    splits = fold_splits(trial_fold[np.searchsorted(trials, gc)])
+    fit, _ = ridge_cv(Xc, Yc, np.asarray(alphas, dtype=float), splits, standardize=False)
+    Xt = (lag_embed(X_test, lags, rows_test) - mean) / std
+    return fit.predict(Xt), float(fit.alpha)
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -160,15 +129,15 @@ def _recovery_step(con: Console, seed: int, n_subjects: int, timings: dict):
         Y_test = Y[test][rows]
         Z_hat = model.transform(X[test], subject=s_new, groups=g[test])
         Z_test = model.transform_behavior(Y_test, subject=s_new)
-        r2_shared = _pooled_r2(Y_test, Y_hat, model.behavior_scale_)
-        latent_r2 = _r2_per_column(Z_test, Z_hat)
+        r2_shared = pooled_r2(Y_test, Y_hat, model.behavior_scale_)
+        latent_r2 = r2_per_column(Z_test, Z_hat)
 
     cvr = model.cv_results_
     with _step(con, "Per-subject ridge decoder on the same calibration trials", timings):
         Y_ridge, ridge_alpha = _ridge_decoder(
             X[cal], Y[cal], g[cal], X[test], model.lags_, rows, cvr["alphas"]
         )
-        r2_ridge = _pooled_r2(Y_test, Y_ridge, model.behavior_scale_)
+        r2_ridge = pooled_r2(Y_test, Y_ridge, model.behavior_scale_)
 
     i_alpha, k = (int(i) for i in cvr["best_index"])
     angles = np.sort(np.degrees(subspace_angles(model.shared_axes_, d.shared_axes)))[::-1]

@@ -23,7 +23,7 @@ when every value is written exactly as that number or boolean would be.
 tables and PNG figures (``sharedrep report RESULTS_DIR``), so the report can be
 regenerated without re-running the analyses.
 
-Every file is written atomically (:func:`sharedrep.data.io.results.atomic_write`); existing
+Every file is written atomically (:func:`sharedrep.utils.files.atomic_write`); existing
 files are never replaced unless ``overwrite=True`` (checked for every file before the
 first one is written). Part of the ``app`` layer: may import every other layer.
 """

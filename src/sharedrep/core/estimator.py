@@ -75,7 +75,7 @@ def _choice(*values: str) -> Predicate:
 
 @dataclass
 class PrivateComponents:
-    """What stays private to one subject (DESIGN.md 1.7).
+    """What stays private to one subject (docs/method.md, "Private structure").
 
     Attributes
     ----------

@@ -1,4 +1,4 @@
-"""Input validation at the public boundary (DESIGN.md section 5).
+"""Input validation at the public boundary of every entry point.
 
 Every message names the subject, the array and the expected shape. Inputs are never
 modified: arrays are converted to float64 (a copy only when the dtype differs).
