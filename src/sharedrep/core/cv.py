@@ -99,22 +99,20 @@ def make_chunks(rows: np.ndarray, n_folds: int, groups=None, gap: int = 0, rando
     -------
     Chunks
     """
-    if groups is not None:
-        g = np.asarray(groups)[rows]
-        fold = _row_folds_grouped(g, n_folds, random_state)
-        exclude_bits = np.zeros(rows.size, dtype=np.int64)
-    else:
-        fold = np.arange(rows.size) * n_folds // rows.size
-        exclude_bits = np.zeros(rows.size, dtype=np.int64)
-        if gap > 0:
-            blocks = np.arange(n_folds)
-            first = rows[np.searchsorted(fold, blocks)]  # first and last kept row of a block
-            last = rows[np.searchsorted(fold, blocks, side="right") - 1]
-            prev, nxt = np.maximum(fold - 1, 0), np.minimum(fold + 1, n_folds - 1)
-            near_prev = (fold > 0) & (rows - last[prev] <= gap)
-            near_next = (fold < n_folds - 1) & (first[nxt] - rows <= gap)
-            exclude_bits |= np.where(near_prev, 1 << prev, 0)
-            exclude_bits |= np.where(near_next, 1 << nxt, 0)
+    trial_ids = None if groups is None else np.asarray(groups)[rows]
+    fold = block_folds(
+        rows.size, n_folds, trial_ids, trials="balanced", edges="floor", random_state=random_state
+    )
+    exclude_bits = np.zeros(rows.size, dtype=np.int64)
+    if groups is None and gap > 0:
+        blocks = np.arange(n_folds)
+        first = rows[np.searchsorted(fold, blocks)]  # first and last kept row of a block
+        last = rows[np.searchsorted(fold, blocks, side="right") - 1]
+        prev, nxt = np.maximum(fold - 1, 0), np.minimum(fold + 1, n_folds - 1)
+        near_prev = (fold > 0) & (rows - last[prev] <= gap)
+        near_next = (fold < n_folds - 1) & (first[nxt] - rows <= gap)
+        exclude_bits |= np.where(near_prev, 1 << prev, 0)
+        exclude_bits |= np.where(near_next, 1 << nxt, 0)
     key = fold * (1 << n_folds) + exclude_bits
     order = np.argsort(key, kind="stable")
     uniq, start_idx = np.unique(key[order], return_index=True)
@@ -167,6 +165,8 @@ def _trial_rank(groups: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _sample_blocks(n_samples: int, n_folds: int, edges: str) -> np.ndarray:
+    if edges == "floor":
+        return np.arange(n_samples) * n_folds // n_samples
     if edges == "round":
         cut = np.linspace(0, n_samples, n_folds + 1).round().astype(np.int64)
         fold = np.searchsorted(cut, np.arange(n_samples), side="right") - 1
@@ -175,7 +175,7 @@ def _sample_blocks(n_samples: int, n_folds: int, edges: str) -> np.ndarray:
         sizes = np.full(n_folds, n_samples // n_folds, dtype=np.int64)
         sizes[: n_samples % n_folds] += 1
         return np.repeat(np.arange(n_folds, dtype=np.int64), sizes)
-    raise ValueError(f"edges must be 'round' or 'kfold'; got {edges!r}")
+    raise ValueError(f"edges must be 'floor', 'round' or 'kfold'; got {edges!r}")
 
 
 def block_folds(
@@ -185,6 +185,7 @@ def block_folds(
     *,
     trials: str = "contiguous",
     edges: str = "round",
+    random_state=None,
 ) -> np.ndarray:
     """Fold label of every sample: blocks of whole trials, or contiguous sample blocks.
 
@@ -201,10 +202,15 @@ def block_folds(
         are cut into ``K`` consecutive runs (trial of rank ``r`` in fold ``floor(r K / n)``).
         ``"balanced"``: :class:`~sklearn.model_selection.GroupKFold`'s size-balanced
         assignment (as in :func:`make_chunks`).
-    edges : {"round", "kfold"}
+    random_state : int or None
+        With ``trials="balanced"``: seeds a random assignment of trials to folds
+        (``GroupKFold(shuffle=True)``); ``None`` keeps the deterministic assignment.
+    edges : {"round", "floor", "kfold"}
         Without trial ids, fold boundaries of the ``K`` contiguous blocks: ``"round"`` at
-        ``round(f T / K)``; ``"kfold"`` as :class:`~sklearn.model_selection.KFold` (the first
-        ``T mod K`` blocks one sample longer).
+        ``round(f T / K)``; ``"floor"``: sample ``t`` in fold ``floor(t K / T)`` (the
+        estimator's blocked folds, :func:`make_chunks`); ``"kfold"`` as
+        :class:`~sklearn.model_selection.KFold` (the first ``T mod K`` blocks one sample
+        longer).
 
     Returns
     -------
@@ -227,7 +233,7 @@ def block_folds(
     if trials == "contiguous":
         return (rank * n_folds) // n_trials
     if trials == "balanced":
-        return _row_folds_grouped(g, n_folds)
+        return _row_folds_grouped(g, n_folds, random_state)
     raise ValueError(f"trials must be 'contiguous' or 'balanced'; got {trials!r}")
 
 
