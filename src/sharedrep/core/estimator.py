@@ -17,20 +17,18 @@ fits one encoder per subject :math:`A_s = G_s(a)^{-1} \\tilde X_s' Y_s V`.
 
 from __future__ import annotations
 
-import json
+import copy
 import numbers
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from sharedrep.core import backends, data_pass, solver
+from sharedrep.core import backends, calibration, data_pass, model_file, solver
 from sharedrep.core.cv import select_grid
 from sharedrep.core.design import as_lags, lag_embed, valid_rows
-from sharedrep.utils.files import atomic_write
 from sharedrep.utils.parallel import thread_map
 from sharedrep.utils.params import Interval, Options, Predicate, TypeOf, validate_params
 from sharedrep.utils.validation import (
@@ -42,9 +40,11 @@ from sharedrep.utils.validation import (
 
 __all__ = ["ShaReD", "PrivateComponents"]
 
-_FORMAT = "sharedrep.ShaReD"
-_FORMAT_VERSION = 1
 DEFAULT_ALPHAS = np.logspace(-4, 3, 15)
+#: shrinkage values of the behaviour metric tried by cross-validation (``shrinkage="auto"``)
+SHRINKAGE_GRID = (0.0, 1e-3, 1e-2, 1e-1)
+#: shrinkage used when the pooled behaviour covariance is singular and none is chosen
+MIN_SHRINKAGE = 1e-3
 _ALPHA_WORDS = "a positive number (use e.g. 1e-8 for the unregularised limit)"
 
 
@@ -147,9 +147,14 @@ class ShaReD(BaseEstimator):
         Largest ``k`` tried when ``n_shared="auto"`` (default ``min(p, 10)``).
     selection : {"best", "one_se"}, default="best"
         Selection rule on the cross-validated score.
-    shrinkage : float, default=0.01
+    shrinkage : float in [0, 1] or "auto", default="auto"
         Shrinkage of the behaviour covariance towards ``tr(C)/p I`` in the
-        ``"correlation"`` metric (0 = plain CCA metric).
+        ``"correlation"`` metric (0 = plain CCA metric). ``"auto"`` chooses it by the
+        same cross-validation as ``alpha`` and ``n_shared``, over :data:`SHRINKAGE_GRID`
+        (0 included: shrinking costs axis recovery when the shared axes lie in
+        low-variance behaviour directions); without cross-validation it is 0, or
+        :data:`MIN_SHRINKAGE` when the pooled behaviour covariance is singular. The
+        value used is ``shrinkage_``.
     subject_weights : array-like of shape (S,) or None
         Weights ``w_s`` of the subjects in the pooled matrices (normalised to sum to 1;
         default equal). They also weight each subject's held-out sums of squares in the
@@ -198,16 +203,17 @@ class ShaReD(BaseEstimator):
     n_shared_ : int
         Number of shared dimensions ``k``.
     explained_ : ndarray (k,)
-        In-sample pooled fraction of each shared latent's variance explained by neural
+        **In-sample** (not cross-validated: read ``cv_results_["r2_dim"]`` for held-out
+        scores) pooled fraction of each shared latent's variance explained by neural
         activity, ``sum_s w_s/n_s z_s' z^_s / sum_s w_s/n_s z_s' z_s`` (the ``rho_k`` of
         the unshrunk correlation metric), in ``[0, 1]``. Without ridge it is the
         in-sample R^2 of ``z^``; with ridge it is smaller than that R^2 (the shrunken
         predictions' covariance with the latents, not their squared error).
     eigenvalues_ : ndarray (k,)
         Generalized eigenvalues ``rho_k``. With the correlation metric and no shrinkage
-        they equal ``explained_``; the metric's shrinkage (``shrinkage``, default 0.01)
-        shrinks ``C_m`` and so makes ``rho_k`` differ slightly (it can exceed 1): read
-        ``explained_`` for the fraction explained.
+        they equal ``explained_``; the metric's shrinkage (``shrinkage_``) shrinks ``C_m``
+        and so makes ``rho_k`` differ slightly (it can exceed 1): read ``explained_`` for
+        the fraction explained.
     cv_results_ : dict or None
         ``alphas`` (n_alphas,), ``n_shared`` (k_max,), ``fold_scores``
         (n_folds, n_alphas, k_max), ``mean_score``, ``se_score`` (n_alphas, k_max): the
@@ -217,7 +223,25 @@ class ShaReD(BaseEstimator):
         (n_alphas, k_max) and ``r2_subject_dim`` (n_alphas, S, k_max): pooled held-out R^2
         of each latent predicted from neural activity (``r2_dim`` and the scores weight
         each subject's sums of squares by its subject weight relative to equal weights;
-        ``r2_subject_dim`` is per subject); ``best_index`` (i_alpha, k).
+        ``r2_subject_dim`` is per subject); ``best_index`` (i_alpha, k); ``shrinkages``
+        (n_shrinkage,) the shrinkage values tried and ``shrinkage_scores`` the best
+        ``mean_score`` of each (the other entries are those of the chosen shrinkage).
+    shrinkage_ : float
+        Behaviour-metric shrinkage used (chosen when ``shrinkage="auto"``).
+    diagnostics_ : dict
+        What the fit says about itself: ``n_shared_equals_features`` (the shared axes
+        then constrain nothing), ``shared_beats_mean`` (some shared dimension is
+        predicted better than its held-out mean), ``constant_behavior`` (subject ->
+        constant behaviour features) and the ``messages`` that were warned.
+    subject_cv_scores_ : list of (dict or None)
+        Per subject: None for the subjects of the fit; for a subject added with
+        :meth:`add_subject`, the pooled inner-CV R^2 of each candidate decoder
+        (``"shared"``, ``"shared+private"``, ``"own"``; :mod:`sharedrep.core.calibration`).
+    subject_decoders_ : list of str
+        Decoder :meth:`predict` uses per subject (``"shared"`` for the subjects of the fit).
+    decoder_coefs_, own_coefs_ : list of (ndarray (N_s * n_lags, p) or None)
+        For added subjects, the weights of the chosen decoder and of the subject's own
+        ridge decoder on standardised lagged units (scaled behaviour out).
     lags_ : ndarray of int (n_lags,)
     behavior_scale_ : ndarray (p,)
         Pooled within-subject std of each behaviour feature (raw units).
@@ -259,7 +283,7 @@ class ShaReD(BaseEstimator):
         alphas=None,
         max_shared=None,
         selection="best",
-        shrinkage=0.01,
+        shrinkage="auto",
         subject_weights=None,
         nan_policy="raise",
         private=True,
@@ -295,7 +319,7 @@ class ShaReD(BaseEstimator):
         "cv": [Predicate(Interval(int, 2, 50).accepts, "an int between 2 and 50"), None],
         "behavior_metric": [_choice("correlation", "variance")],
         "selection": [_choice("best", "one_se")],
-        "shrinkage": [Interval(float, 0, 1)],
+        "shrinkage": [Interval(float, 0, 1), _choice("auto")],
         "backend": [Options(*backends.BACKENDS)],
         "device": [TypeOf(str, "a string such as 'cpu' or 'cuda'")],
         "form": [_choice("auto", "primal", "dual")],
@@ -382,7 +406,7 @@ class ShaReD(BaseEstimator):
         return weights / weights.sum()
 
     # ------------------------------------------------------------------ data
-    def _prepare(self, X, Y, groups, lags, n_folds, subject, gap, folds_by_trial=True):
+    def _prepare(self, X, Y, groups, lags, n_folds, subject, gap, folds_by_trial=True, form=None):
         """Lag-embed one subject and compute its chunk statistics (one pass)."""
         return data_pass.subject_statistics(
             X,
@@ -395,7 +419,7 @@ class ShaReD(BaseEstimator):
             random_state=self.random_state,
             nan_policy=self.nan_policy,
             subject=subject,
-            form=self.form,
+            form=self.form if form is None else form,
         )
 
     # ------------------------------------------------------------------ fit
@@ -457,15 +481,14 @@ class ShaReD(BaseEstimator):
             dtype=self.dtype,
             form="primal" if self.backend == "torch" else self.form,
         )
-        stats_list = [subject_data.stats for subject_data in prep]
-        i_alpha, k, solutions = self._select(
+        i_alpha, k, solutions, shrinkage = self._select(
             backend, prep, weights, alphas, k_max, auto_k, n_folds
         )
         alpha = float(alphas[i_alpha])
-        fit = backend.final_fit(
-            stats_list, weights, alpha, k, self.behavior_metric, self.shrinkage
-        )
+        fit, shrinkage = self._final_fit(backend, prep, weights, alpha, k, shrinkage)
         self._set_fitted(fit, prep, alpha, k, lags, weights, [X.shape[1] for X in Xs])
+        self.shrinkage_ = shrinkage
+        self._diagnose(prep, auto_k)
         self.private_ = None
         if self.private:
             kernels = fit.kernels or [None] * S
@@ -476,43 +499,143 @@ class ShaReD(BaseEstimator):
         return self
 
     def _select(self, backend, prep, weights, alphas, k_max, auto_k, n_folds):
-        """Cross-validate the grid and pick ``(i_alpha, k)``; sets ``cv_results_``.
+        """Cross-validate the grid and pick ``(i_alpha, k, shrinkage)``; sets ``cv_results_``.
 
-        Returns ``(i_alpha, k, solutions)``: the index of the chosen ``alpha`` in
-        ``alphas``, the number of shared dimensions and each subject's solved CV folds
-        (reused by the private components; ``None`` entries without CV).
+        Returns ``(i_alpha, k, solutions, shrinkage)``: the index of the chosen ``alpha``
+        in ``alphas``, the number of shared dimensions, each subject's solved CV folds
+        (reused by the private components; ``None`` entries without CV) and the
+        behaviour-metric shrinkage (``None`` when it is left to :meth:`_final_fit`).
         """
         self.cv_results_ = None
         S = len(prep)
+        grid = self._shrinkage_grid()
         if not n_folds:
-            return 0, k_max, [None] * S
-        errors = backend.cv_errors(
-            [subject_data.stats for subject_data in prep],
-            [subject_data.chunks for subject_data in prep],
-            weights,
-            alphas,
-            k_max,
-            self.behavior_metric,
-            self.shrinkage,
-            keep_solutions=self.private,
-        )
+            return 0, k_max, [None] * S, None if grid.size > 1 else float(grid[0])
+        errors, grid = self._cv_errors_grid(backend, prep, weights, alphas, k_max, grid)
         solutions = errors.pop("solutions", [None] * S)
-        self.cv_results_ = _summarize_cv(errors, alphas, self.behavior_metric, weights)
-        mean, se = self.cv_results_["mean_score"], self.cv_results_["se_score"]
-        if auto_k:
-            i_alpha, k = select_grid(mean, se, self.selection)
-        else:
-            i_alpha, _ = select_grid(mean[:, [k_max - 1]], se[:, [k_max - 1]], self.selection)
-            k = k_max
+        summaries, picks, scores = [], [], []
+        for i in range(grid.size):
+            summary = _summarize_cv(
+                _shrinkage_slice(errors, i), alphas, self.behavior_metric, weights
+            )
+            mean, se = summary["mean_score"], summary["se_score"]
+            if auto_k:
+                i_alpha, k = select_grid(mean, se, self.selection)
+            else:
+                i_alpha, _ = select_grid(mean[:, [k_max - 1]], se[:, [k_max - 1]], self.selection)
+                k = k_max
+            summaries.append(summary)
+            picks.append((i_alpha, k))
+            scores.append(mean[i_alpha, k - 1])
+        best = int(np.nanargmax(scores)) if np.any(np.isfinite(scores)) else 0
+        i_alpha, k = picks[best]
+        self.cv_results_ = summaries[best]
         self.cv_results_["best_index"] = (i_alpha, k)
-        if auto_k and mean[i_alpha, 0] <= 0:
+        self.cv_results_["shrinkages"] = grid
+        self.cv_results_["shrinkage_scores"] = np.asarray(scores, dtype=float)
+        if auto_k and self.cv_results_["mean_score"][i_alpha, 0] <= 0:
             warnings.warn(
                 "no shared dimension is predicted better than its mean on held-out data; "
                 "keeping n_shared=1",
                 UserWarning,
                 stacklevel=3,
             )
-        return i_alpha, k, solutions
+        return i_alpha, k, solutions, float(grid[best])
+
+    def _shrinkage_grid(self) -> np.ndarray:
+        """Shrinkage values to cross-validate (one value when it is fixed or irrelevant)."""
+        if self.behavior_metric != "correlation":
+            return np.zeros(1)
+        if isinstance(self.shrinkage, str):  # "auto"
+            return np.asarray(SHRINKAGE_GRID, dtype=float)
+        return np.array([float(self.shrinkage)])
+
+    def _cv_errors_grid(self, backend, prep, weights, alphas, k_max, grid):
+        """Held-out errors for every shrinkage of ``grid`` (leading axis of sse/sst).
+
+        Without shrinkage the behaviour metric is singular when a behaviour feature is
+        constant or a combination of others: 0 then leaves the grid (its smallest value
+        is :data:`MIN_SHRINKAGE` when nothing else remains). Returns ``(errors, grid)``.
+        """
+        args = (
+            [subject_data.stats for subject_data in prep],
+            [subject_data.chunks for subject_data in prep],
+            weights,
+            alphas,
+            k_max,
+            self.behavior_metric,
+        )
+        try:
+            return _grid_errors(backend, args, grid, self.private), grid
+        except ValueError as exc:
+            if "singular" not in str(exc) or grid[0] > 0 or not isinstance(self.shrinkage, str):
+                raise
+        grid = grid[grid > 0] if np.any(grid > 0) else np.array([MIN_SHRINKAGE])
+        return _grid_errors(backend, args, grid, self.private), grid
+
+    def _final_fit(self, backend, prep, weights, alpha, k, shrinkage):
+        """The model at the selected settings; returns ``(fit, shrinkage used)``.
+
+        ``shrinkage`` None (``"auto"`` without cross-validation): 0, or
+        :data:`MIN_SHRINKAGE` when the pooled behaviour covariance is singular.
+        """
+        stats_list = [subject_data.stats for subject_data in prep]
+        metric = self.behavior_metric
+        fixed = not isinstance(self.shrinkage, str) or metric != "correlation"
+        value = 0.0 if shrinkage is None else shrinkage
+        if fixed or value > 0:
+            return backend.final_fit(stats_list, weights, alpha, k, metric, value), value
+        try:
+            fit = backend.final_fit(stats_list, weights, alpha, k, metric, 0.0)
+            if _well_conditioned(fit.C):
+                return fit, 0.0
+        except ValueError as exc:
+            if "singular" not in str(exc):
+                raise
+        fit = backend.final_fit(stats_list, weights, alpha, k, metric, MIN_SHRINKAGE)
+        return fit, MIN_SHRINKAGE
+
+    def _fitted_shrinkage(self) -> float:
+        """The behaviour-metric shrinkage of the fit (models saved before it was stored:
+        the parameter)."""
+        value = getattr(self, "shrinkage_", None)
+        if value is None:
+            value = 0.0 if isinstance(self.shrinkage, str) else float(self.shrinkage)
+        return float(value)
+
+    def _diagnose(self, prep, auto_k) -> None:
+        """Warn about fits whose result says less than it seems; sets ``diagnostics_``."""
+        messages = []
+        k, p = self.n_shared_, self.n_features_
+        k_is_p = k >= p
+        if k_is_p:
+            messages.append(
+                f"n_shared={k} equals the number of behaviour features: the shared axes "
+                "constrain nothing, and a new animal's decoder equals its own ridge decoder"
+            )
+        beats_mean = True
+        if self.cv_results_ is not None:
+            i_alpha, k_cv = self.cv_results_["best_index"]
+            r2 = np.asarray(self.cv_results_["r2_dim"])[i_alpha, :k_cv]
+            beats_mean = bool(np.any(r2 > 0))
+            if not beats_mean and not auto_k:
+                messages.append(
+                    "no shared dimension is predicted better than its mean on held-out data"
+                )
+        constant = _constant_behavior(prep)
+        for s, features in constant.items():
+            messages.append(
+                f"subject {s}: behaviour feature(s) {_some(features)} are constant; they carry "
+                "no information about this subject's neural activity"
+            )
+        for message in messages:
+            warnings.warn(message, UserWarning, stacklevel=4)
+        self.diagnostics_ = {
+            "n_shared_equals_features": bool(k_is_p),
+            "shared_beats_mean": beats_mean,
+            "constant_behavior": {int(s): list(map(int, f)) for s, f in constant.items()},
+            "messages": messages,
+        }
 
     def _set_fitted(self, fit, prep, alpha, k, lags, weights, n_units) -> None:
         """The fitted attributes of the model and of every subject, from the final fit."""
@@ -540,6 +663,10 @@ class ShaReD(BaseEstimator):
         self.constant_units_ = [std.constant for std in fit.standardized]
         self.behavior_means_ = [data.y_center + std.y_mean for data, std in standardized]
         self.subject_alphas_ = [alpha] * S
+        self.subject_cv_scores_ = [None] * S
+        self.subject_decoders_ = ["shared"] * S
+        self.decoder_coefs_ = [None] * S
+        self.own_coefs_ = [None] * S
         self._warn_constant(range(S))
 
     @staticmethod
@@ -760,15 +887,22 @@ class ShaReD(BaseEstimator):
             mean = self.behavior_means_[check_subject_index(subject, self.n_subjects_)]
         return ((Y - mean) / self.behavior_scale_) @ self.shared_axes_
 
-    def predict(self, X, subject=0, groups=None, return_rows=False):
-        """Behaviour predicted from neural activity through the shared representation.
+    def predict(self, X, subject=0, groups=None, return_rows=False, through="auto"):
+        """Behaviour predicted from one subject's neural activity (raw units).
 
-        ``Y^ = (z^ V' C_m) * behavior_scale_ + mean_s`` (raw units).
+        Through the shared representation: ``Y^ = (z^ V' C_m) * behavior_scale_ + mean_s``.
+        A subject added with :meth:`add_subject` may instead use the decoder its inner
+        cross-validation chose (``subject_decoders_``): ``Y^ = (X~ W_s) * behavior_scale_
+        + mean_s``.
 
         Parameters
         ----------
         X, subject, groups, return_rows
             As in :meth:`transform`.
+        through : {"auto", "shared", "own"}, default="auto"
+            ``"auto"``: the subject's chosen decoder (the shared read-out for the subjects
+            of the fit); ``"shared"``: the pure shared read-out; ``"own"``: the subject's
+            own full-rank ridge decoder (added subjects only).
 
         Returns
         -------
@@ -777,12 +911,34 @@ class ShaReD(BaseEstimator):
         rows : ndarray of int (T',)
             Only when ``return_rows``.
         """
-        Z, rows = self.transform(X, subject, groups, return_rows=True)
+        self._check_fitted()
         s = check_subject_index(subject, self.n_subjects_)
-        Yh = (
-            Z @ self.shared_axes_.T @ self.metric_
-        ) * self.behavior_scale_ + self.behavior_means_[s]
+        W = self._readout(s, through)
+        if W is None:
+            Z, rows = self.transform(X, s, groups, return_rows=True)
+            Yh = Z @ self.shared_axes_.T @ self.metric_
+        else:
+            Xe, rows = self._embed(X, s, groups)
+            Yh = Xe @ W
+        Yh = Yh * self.behavior_scale_ + self.behavior_means_[s]
         return (Yh, rows) if return_rows else Yh
+
+    def _readout(self, s: int, through: str):
+        """Weights (q, p) of subject ``s``'s read-out, or None for the shared path."""
+        if through not in ("auto", "shared", "own"):
+            raise ValueError(f"through must be 'auto', 'shared' or 'own'; got {through!r}")
+        coefs = getattr(self, "decoder_coefs_", None)
+        own = getattr(self, "own_coefs_", None)
+        if through == "own":
+            if own is None or own[s] is None:
+                raise ValueError(
+                    f"subject {s} was part of the fit: it has no decoder of its own "
+                    "(only subjects added with add_subject do); use through='shared'"
+                )
+            return own[s]
+        if through == "auto" and coefs is not None and coefs[s] is not None:
+            return coefs[s]
+        return None
 
     def score(self, neural, behavior, groups=None, subjects=None):
         """Pooled R^2 of behaviour predicted from neural activity.
@@ -882,40 +1038,29 @@ class ShaReD(BaseEstimator):
             n_trials = np.unique(g[rows]).size
             by_trial = n_trials >= 2
             n_folds = min(n_folds, n_trials) if by_trial else n_folds
-        subject_data = self._prepare(X, Y, g, self.lags_, n_folds, s, gap, folds_by_trial=by_trial)
-        V, k = self.shared_axes_, self.n_shared_
+        # primal statistics: the candidate decoders need the ridge solutions themselves
+        subject_data = self._prepare(
+            X, Y, g, self.lags_, n_folds, s, gap, folds_by_trial=by_trial, form="primal"
+        )
+        Pi = calibration.projector(self.shared_axes_, self.metric_)
+        alphas = self._alpha_grid()
+        choice, solutions = None, None
         alpha = self.alpha_
-        solutions = None
         if n_folds:
-            alphas = (
-                DEFAULT_ALPHAS if self.alphas is None else np.sort(np.asarray(self.alphas, float))
-            )
-            err = solver.cv_errors(
-                [subject_data.stats],
-                [subject_data.chunks],
-                np.ones(1),
-                alphas,
-                k,
-                self.behavior_metric,
-                self.shrinkage,
-                y_scale=self.behavior_scale_,
-                axes=V,
-                keep_solutions=self.private_ is not None,
-            )
-            solutions = err.pop("solutions", [None])[0]
-            score = solver.pooled_criterion(err, self.behavior_metric)[:, -1]
-            alpha = float(alphas[int(np.nanargmax(score))])
+            choice, solutions = self._score_candidates(subject_data, Pi, alphas)
+            alpha = choice.alphas["shared"]
         fit = solver.fit_from_stats(
             [solver.subject_total(subject_data.stats)],
             np.ones(1),
             alpha,
-            k,
+            self.n_shared_,
             self.behavior_metric,
-            self.shrinkage,
+            self._fitted_shrinkage(),
             y_scale=self.behavior_scale_,
-            axes=V,
+            axes=self.shared_axes_,
         )
         std = fit.standardized[0]
+        chosen, own = self._subject_readouts(subject_data, Pi, choice, alpha)
         self.encoders_.append(self._zero_constant(fit.encoders[0], std))
         self.unit_means_.append(subject_data.x_center + std.x_mean)
         self.unit_scales_.append(std.x_scale)
@@ -923,22 +1068,92 @@ class ShaReD(BaseEstimator):
         self.behavior_means_.append(subject_data.y_center + std.y_mean)
         self.n_units_.append(X.shape[1])
         self.subject_alphas_.append(alpha)
+        self.subject_cv_scores_.append(None if choice is None else dict(choice.scores))
+        self.subject_decoders_.append("shared" if choice is None else choice.choice)
+        self.decoder_coefs_.append(self._zero_constant(chosen, std))
+        self.own_coefs_.append(self._zero_constant(own, std))
         self.n_subjects_ += 1
         self._warn_constant([s])
         if self.private_ is not None:
             self.private_.extend(
                 thread_map(
                     lambda args: self._private_components(*args),
-                    [(subject_data, std, solutions, (fit.kernels or [None])[0], alpha)],
+                    [(subject_data, std, solutions, None, alpha)],
                 )
             )
         return s
+
+    def with_subject(self, X, Y, groups=None):
+        """A copy of the model with a new subject added; this model is not modified.
+
+        Parameters
+        ----------
+        X, Y, groups
+            As in :meth:`add_subject`.
+
+        Returns
+        -------
+        model : ShaReD
+            The copy, holding the new subject.
+        index : int
+            The new subject's index in ``model``.
+        """
+        self._check_fitted()
+        model = copy.deepcopy(self)
+        return model, model.add_subject(X, Y, groups)
+
+    def _alpha_grid(self) -> np.ndarray:
+        """The scale-free ridge grid of the inner cross-validations, increasing."""
+        if self.alphas is None:
+            return DEFAULT_ALPHAS
+        return np.sort(np.asarray(self.alphas, dtype=float))
+
+    def _score_candidates(self, subject_data, Pi, alphas):
+        """Inner-CV errors of the candidate decoders of a new subject (primal form).
+
+        Returns ``(choice, solutions)``: the :class:`calibration.SubjectChoice` and each
+        fold's solved ridge path (reused by the private components).
+        """
+        stats, chunks = subject_data.stats, subject_data.chunks
+        total = solver.total(stats)
+        n_alpha, p = alphas.size, Pi.shape[0]
+        errors = calibration.CandidateErrors(
+            alphas, np.zeros(n_alpha), np.zeros(n_alpha), np.zeros((n_alpha, n_alpha))
+        )
+        keep = self.private_ is not None and solver._worth_keeping(stats, chunks.n_folds, n_alpha)
+        solutions = [] if keep else None
+        for f in range(chunks.n_folds):
+            fold = solver.subject_fold(stats, chunks.train_mask(f), chunks.test_mask(f), total)
+            std, _ = fold.solve(self.behavior_scale_, alphas)
+            if keep:
+                solutions.append(fold.solution(alphas))
+            if fold.test is not None and fold.test.n > 0:
+                moments = calibration.heldout_moments(std, self.behavior_scale_, fold.test)
+                errors.add_fold(fold.P, Pi, moments)
+        if errors.n_folds == 0 or p == 0:
+            raise ValueError("no held-out rows to score the decoders of the new subject")
+        return calibration.choose(errors), solutions
+
+    def _subject_readouts(self, subject_data, Pi, choice, alpha):
+        """Whole-data weights (q, p) of the chosen decoder and of the subject's own ridge."""
+        wanted = {alpha} if choice is None else set()
+        if choice is not None:
+            for value in choice.alphas.values():
+                wanted.update(np.atleast_1d(value).tolist())
+        grid = np.array(sorted(wanted))
+        whole = solver.PrimalFold(solver.total(subject_data.stats))
+        whole.solve(self.behavior_scale_, grid)
+        P = {float(a): whole.coefficients(i) for i, a in enumerate(grid)}
+        if choice is None:  # no inner CV: the shared read-out at alpha_
+            choice = calibration.SubjectChoice("shared", {}, {"shared": alpha, "own": alpha})
+        return calibration.decoder_weights(P, Pi, choice)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path, overwrite=False):
         """Write the fitted model to a portable ``.npz`` file (arrays + JSON; no pickle).
 
-        The file is written atomically (temporary file, then rename).
+        The file is written atomically (temporary file, then rename); see
+        :mod:`sharedrep.core.model_file` for the format.
 
         Parameters
         ----------
@@ -947,162 +1162,90 @@ class ShaReD(BaseEstimator):
             Replace an existing file; otherwise raise :class:`FileExistsError`.
         """
         self._check_fitted()
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        params = {
-            k: v.item() if isinstance(v, np.generic) else v for k, v in self.get_params().items()
-        }
-        for key in ("alphas", "subject_weights"):
-            if params[key] is not None:
-                params[key] = np.asarray(params[key], dtype=float).tolist()
-        if not isinstance(params["lags"], numbers.Integral):
-            params["lags"] = as_lags(params["lags"]).tolist()
-        else:
-            params["lags"] = int(params["lags"])
-        if params["random_state"] is not None and not isinstance(
-            params["random_state"], numbers.Integral
-        ):
-            raise TypeError("only an int or None random_state can be saved")
-        meta = {
-            "format": _FORMAT,
-            "version": _FORMAT_VERSION,
-            "params": params,
-            "alpha_": self.alpha_,
-            "n_shared_": self.n_shared_,
-            "n_subjects_": self.n_subjects_,
-            "n_units_": list(map(int, self.n_units_)),
-            "n_features_": self.n_features_,
-            "subject_alphas_": list(map(float, self.subject_alphas_)),
-            "has_cv": self.cv_results_ is not None,
-            "has_private": self.private_ is not None,
-        }
-        arrays = {
-            "shared_axes_": self.shared_axes_,
-            "eigenvalues_": self.eigenvalues_,
-            "explained_": self.explained_,
-            "metric_": self.metric_,
-            "behavior_scale_": self.behavior_scale_,
-            "lags_": self.lags_,
-            "subject_weights_": self.subject_weights_,
-        }
-        for s in range(self.n_subjects_):
-            arrays[f"encoders_/{s}"] = self.encoders_[s]
-            arrays[f"unit_means_/{s}"] = self.unit_means_[s]
-            arrays[f"unit_scales_/{s}"] = self.unit_scales_[s]
-            arrays[f"constant_units_/{s}"] = self.constant_units_[s]
-            arrays[f"behavior_means_/{s}"] = self.behavior_means_[s]
-            if self.private_ is not None:
-                pc = self.private_[s]
-                for name in (
-                    "behavior_axes",
-                    "behavior_cv_score",
-                    "neural_components",
-                    "neural_explained",
-                ):
-                    arrays[f"private_/{s}/{name}"] = getattr(pc, name)
-                meta.setdefault("private_scalars", []).append(
-                    {
-                        "behavior_rank": pc.behavior_rank,
-                        "behavior_explained": pc.behavior_explained,
-                    }
-                )
-        if self.cv_results_ is not None:
-            cvr = dict(self.cv_results_)
-            meta["cv_best_index"] = [int(i) for i in cvr.pop("best_index")]
-            for key, val in cvr.items():
-                arrays[f"cv_results_/{key}"] = np.asarray(val)
-        arrays["__meta__"] = np.array(json.dumps(meta))
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-
-        return atomic_write(path, write, overwrite=overwrite)
+        return model_file.write_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path):
-        """Load a model written by :meth:`save`.
+        """Load a model written by :meth:`save`, verifying every field.
 
         Raises
         ------
         FileNotFoundError
             The file does not exist.
         ValueError
-            The file is not a (complete) sharedrep model file.
+            The file is not a complete, consistent sharedrep model file (wrong shapes,
+            non-finite values, zero scales, counts that disagree with the arrays); the
+            message names the field.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no model file at {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {key: z[key] for key in z.files}
-            meta = json.loads(str(arrays.pop("__meta__")))
-        except Exception as exc:
-            raise ValueError(f"{path} is not a readable sharedrep model file: {exc}") from exc
-        if not isinstance(meta, dict):
-            raise ValueError(f"{path} is not a sharedrep model file (metadata is not a mapping)")
-        if meta.get("format") != _FORMAT:
-            raise ValueError(
-                f"{path} is not a sharedrep model file (format {meta.get('format')!r})"
-            )
-        if meta.get("version", 0) > _FORMAT_VERSION:
-            raise ValueError(f"{path} was written by a newer sharedrep (format {meta['version']})")
-        try:
-            m = cls(**meta["params"])
-            S = meta["n_subjects_"]
-            for key in (
-                "shared_axes_",
-                "eigenvalues_",
-                "explained_",
-                "metric_",
-                "behavior_scale_",
-                "lags_",
-                "subject_weights_",
-            ):
-                setattr(m, key, arrays[key])
-            for key in (
-                "encoders_",
-                "unit_means_",
-                "unit_scales_",
-                "constant_units_",
-                "behavior_means_",
-            ):
-                setattr(m, key, [arrays[f"{key}/{s}"] for s in range(S)])
-            for key in ("alpha_", "n_shared_", "n_subjects_", "n_features_"):
-                setattr(m, key, meta[key])
-            m.n_units_ = list(meta["n_units_"])
-            m.subject_alphas_ = list(meta["subject_alphas_"])
-            m.private_ = None
-            if meta["has_private"]:
-                m.private_ = [
-                    PrivateComponents(
-                        **{
-                            n: arrays[f"private_/{s}/{n}"]
-                            for n in (
-                                "behavior_axes",
-                                "behavior_cv_score",
-                                "neural_components",
-                                "neural_explained",
-                            )
-                        },
-                        **meta["private_scalars"][s],
-                    )
-                    for s in range(S)
-                ]
-            m.cv_results_ = None
-            if meta["has_cv"]:
-                m.cv_results_ = {
-                    key.split("/", 1)[1]: val
-                    for key, val in arrays.items()
-                    if key.startswith("cv_results_/")
-                }
-                m.cv_results_["best_index"] = tuple(meta["cv_best_index"])
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ValueError(
-                f"{path} is truncated, incomplete or corrupt ({type(exc).__name__}: {exc})"
-            ) from exc
-        return m
+        return model_file.read_model(cls, PrivateComponents, path)
+
+
+_CONDITION_LIMIT = 1e8
+
+
+def _well_conditioned(C: np.ndarray) -> bool:
+    """Whether the pooled behaviour covariance can serve as a metric without shrinkage.
+
+    Its condition number must stay below ``1e8``: beyond that the generalized
+    eigenproblem loses the normalisation ``V' C_m V = I`` to rounding.
+    """
+    lam = np.linalg.eigvalsh(0.5 * (C + C.T))
+    return bool(lam[-1] > 0 and lam[0] > lam[-1] / _CONDITION_LIMIT)
+
+
+def _shrinkage_slice(errors: dict, i: int) -> dict:
+    """The held-out errors of the ``i``-th shrinkage of a grid."""
+    out = dict(errors)
+    out["sse"], out["sst"] = errors["sse"][i], errors["sst"][i]
+    return out
+
+
+def _grid_errors(backend, args: tuple, grid: np.ndarray, keep_solutions: bool) -> dict:
+    """``backend.cv_errors`` for every shrinkage of ``grid`` (leading axis of sse/sst).
+
+    The numpy and dask backends score the whole grid on one set of solved folds; the
+    torch backend is called once per value.
+    """
+    if backend.name != "torch":
+        errors = backend.cv_errors(*args, grid, keep_solutions=keep_solutions)
+        return errors
+    runs = [
+        backend.cv_errors(*args, float(value), keep_solutions=keep_solutions and i == 0)
+        for i, value in enumerate(grid)
+    ]
+    out = dict(runs[0])
+    out["sse"] = np.stack([run["sse"] for run in runs])
+    out["sst"] = np.stack([run["sst"] for run in runs])
+    return out
+
+
+def _behavior_sums(stats) -> tuple[float, np.ndarray, np.ndarray]:
+    """``(n, sum y, y'y)`` of one subject's kept rows, from its statistics in any form."""
+    if solver.is_kernel(stats):
+        stats = stats.chunk_y_stats()
+    mats = getattr(stats, "mats", None)
+    if mats is not None:  # chunk products left on a device (torch): add them there
+        q, p = stats.q, stats.p
+        zz = mats.sum(dim=0)[q:, q:].cpu().numpy()
+        return float(zz[-1, -1]), zz[:p, -1], zz[:p, :p]
+    stats = list(stats)
+    n = float(sum(st.n for st in stats))
+    return n, np.sum([st.sy for st in stats], axis=0), np.sum([st.yy for st in stats], axis=0)
+
+
+def _constant_behavior(prep) -> dict:
+    """Subject -> indices of its behaviour features that are constant in its kept rows."""
+    out = {}
+    for s, subject_data in enumerate(prep):
+        n, sy, yy = _behavior_sums(subject_data.stats)
+        if n <= 0:
+            continue
+        mean = sy / n
+        mean_square = np.abs(np.diag(yy)) / n
+        constant, _ = solver.column_scales(mean_square - mean**2, mean_square)
+        if np.any(constant):
+            out[s] = np.flatnonzero(constant).tolist()
+    return out
 
 
 def _some(items: list, n: int = 10) -> str:

@@ -802,8 +802,12 @@ def cv_errors(
     chunks_stats : list (S) of list of SufficientStats
         Statistics of each chunk of each subject.
     chunks : list (S) of :class:`sharedrep.core.cv.Chunks`
-    weights, alphas, k_max, metric, shrinkage
+    weights, alphas, k_max, metric
         See :func:`fit_from_stats`; ``alphas`` has shape (n_alphas,).
+    shrinkage : float or array-like (n_shrinkage,)
+        Shrinkage of the behaviour metric. A grid scores every value on the same solved
+        folds (the ridge solves do not depend on it; only the axes do): ``sse`` and ``sst``
+        then get a leading axis (n_shrinkage, ...).
     y_scale : ndarray (p,), optional
         Frozen behaviour scale (otherwise pooled per fold).
     axes : ndarray (p, k_max), optional
@@ -820,6 +824,7 @@ def cv_errors(
     -------
     dict with
         ``sse``, ``sst`` : ndarray (n_folds, n_alphas, S, k_max)
+            (n_shrinkage, n_folds, n_alphas, S, k_max) for a grid of shrinkages.
         ``sst_behavior`` : ndarray (n_folds, S)
         ``n_test`` : ndarray (n_folds, S)
         ``solutions`` : list (S) of (list (n_folds) of FoldSolution, or None)
@@ -829,7 +834,9 @@ def cv_errors(
     S = len(chunks)
     alphas = np.asarray(alphas, dtype=float)
     n_alpha = alphas.size
-    sse = np.zeros((n_folds, n_alpha, S, k_max))
+    grid = np.ndim(shrinkage) > 0
+    shrinkages = np.atleast_1d(np.asarray(shrinkage, dtype=float))
+    sse = np.zeros((shrinkages.size, n_folds, n_alpha, S, k_max))
     sst = np.zeros_like(sse)
     sst_b = np.zeros((n_folds, S))
     n_test = np.zeros((n_folds, S))
@@ -862,25 +869,32 @@ def cv_errors(
         for w, sd, M_s in zip(weights, stds, Ms_s, strict=True):  # M_s: (n_alpha, p, p)
             Ms += w / sd.n * M_s
             C += w / sd.n * sd.yy
-        Cm = behavior_metric(C, metric, shrinkage)
-        Vs = np.stack(
-            [solve_axes(Ms[ia], Cm, k_max)[0] if axes is None else axes for ia in range(n_alpha)]
-        )  # (n_alpha, p, k)
-        V_all = np.concatenate(list(Vs), axis=1)  # (p, n_alpha * k)
+        for i_shrink, shrink in enumerate(shrinkages):
+            Cm = behavior_metric(C, metric, shrink)
+            Vs = np.stack(
+                [
+                    solve_axes(Ms[ia], Cm, k_max)[0] if axes is None else axes
+                    for ia in range(n_alpha)
+                ]
+            )  # (n_alpha, p, k)
+            V_all = np.concatenate(list(Vs), axis=1)  # (p, n_alpha * k)
 
-        def score(fd, Vs=Vs, V_all=V_all, ysc=ysc):
-            return fd.errors(Vs, V_all, ysc) if fd.n_test > 0 else None
+            def score(fd, Vs=Vs, V_all=V_all, ysc=ysc):
+                return fd.errors(Vs, V_all, ysc) if fd.n_test > 0 else None
 
-        for s, res in enumerate(thread_map(score, fold_f)):
+            for s, res in enumerate(thread_map(score, fold_f)):
+                if res is None:
+                    continue
+                e, t, tb = res
+                sse[i_shrink, f, :, s] = e.reshape(n_alpha, k_max)
+                sst[i_shrink, f, :, s] = t.reshape(n_alpha, k_max)
+                sst_b[f, s] = tb
+                n_test[f, s] = fold_f[s].n_test
+        for s in range(S):
             if kept[s] is not None:
                 kept[s].append(fold_f[s].solution(alphas))
-            if res is None:
-                continue
-            e, t, tb = res
-            sse[f, :, s] = e.reshape(n_alpha, k_max)
-            sst[f, :, s] = t.reshape(n_alpha, k_max)
-            sst_b[f, s] = tb
-            n_test[f, s] = fold_f[s].n_test
+    if not grid:
+        sse, sst = sse[0], sst[0]
     out = {"sse": sse, "sst": sst, "sst_behavior": sst_b, "n_test": n_test}
     if keep_solutions:
         out["solutions"] = kept
