@@ -1,32 +1,15 @@
 """Real data: the monkey reaching example (skipped when ../shared/data is absent)."""
 
 import importlib.util
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import _MISSING, REPO, find_monkey_reach
 from sharedrep.sim.datasets import data_root, load_monkey_reach, reach_trials
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _data_folder():
-    env = os.environ.get("SHAREDREP_DATA")
-    for base in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        for folder in (base / "monkey_reach", base):
-            if folder.name == "monkey_reach" and folder.is_dir():
-                return folder
-    return None
-
-
-DATA = _data_folder()
-needs_data = pytest.mark.skipif(
-    DATA is None,
-    reason="monkey_reach data not found: expected ../shared/data/monkey_reach next to the "
-    "repository, or set SHAREDREP_DATA to the folder that contains monkey_reach/",
-)
+DATA = find_monkey_reach()
+needs_data = pytest.mark.skipif(DATA is None, reason=_MISSING)
 
 
 def _example():
