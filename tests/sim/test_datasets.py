@@ -95,3 +95,26 @@ def test_example_full_settings():
     best = tr[tr["fraction"] == 0.5]
     assert (best[["shared", "ridge"]] > 0.2).all().all()
     assert (best["p_value_shared"] == 1 / 10).all()
+
+
+def test_data_resolve_from_the_working_folder_after_a_normal_install(tmp_path, monkeypatch):
+    # an installed package cannot find ../shared/data from its own location (site-packages):
+    # the folder the user works in, and its parents, are searched as well
+    from sharedrep.sim import datasets
+
+    monkeypatch.delenv("SHAREDREP_DATA", raising=False)
+    monkeypatch.setattr(
+        datasets, "__file__", str(tmp_path / "site" / "sharedrep" / "sim" / "x.py")
+    )
+    data = tmp_path / "shared" / "data" / "monkey_reach"
+    data.mkdir(parents=True)
+    project = tmp_path / "myproject" / "analysis"
+    project.mkdir(parents=True)
+    monkeypatch.chdir(project)  # two levels below the folder holding shared/data
+    assert data_root("monkey_reach") == data.resolve()
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    (data.parent / "monkey_reach").rename(tmp_path / "moved")
+    with pytest.raises(FileNotFoundError, match="SHAREDREP_DATA"):
+        data_root("monkey_reach")

@@ -4,8 +4,10 @@ The data are never copied into the project; they are read from a shared data fol
 
 1. the ``root`` argument, if given;
 2. otherwise the environment variable ``SHAREDREP_DATA``;
-3. otherwise ``<project root>/../shared/data`` (the project root being the folder that
-   holds ``src/``).
+3. otherwise ``shared/data`` next to the project: ``<project root>/../shared/data`` for a
+   source checkout (the folder that holds ``src/`` and ``pyproject.toml``), and, since an
+   installed package does not know where its project was, ``../shared/data`` and
+   ``shared/data`` seen from the current folder and its parents (up to three levels).
 
 ``root`` (or ``SHAREDREP_DATA``) may point at the data folder or at the dataset folder
 itself.
@@ -34,8 +36,12 @@ def _candidates(root=None) -> list[Path]:
     if env:
         out.append(Path(env).expanduser())
     project = Path(__file__).resolve().parents[2]
-    out.append(project.parent / "shared" / "data")
-    return out
+    if (project / "pyproject.toml").is_file():  # a source checkout (editable install)
+        out.append(project.parent / "shared" / "data")
+    here = Path.cwd().resolve()
+    for folder in [here, *here.parents][:4]:
+        out.extend([folder.parent / "shared" / "data", folder / "shared" / "data"])
+    return list(dict.fromkeys(out))
 
 
 def data_root(dataset: str, root=None) -> Path:
