@@ -17,7 +17,8 @@ What it does (nothing tuned on the results):
    Permutation p-values: the held-out recording's velocity is rotated by whole reaches
    against its neural activity and calibration + decoding are redone.
 
-Run ``python examples/monkey_reach.py [--n-perm 99] [--n-perm-transfer 49] [--n-jobs 2]``;
+Run ``python examples/monkey_reach.py [--n-perm 99] [--n-perm-transfer 49] [--n-jobs -1]``
+(all cores by default; progress is printed as it runs);
 it prints the tables (markdown) that ``docs/results_monkey_reach.md`` reports.
 """
 
@@ -50,7 +51,7 @@ def run(
     fractions=(0.1, 0.2, 0.5),
     test_fraction=0.3,
     heldout=None,
-    n_jobs=1,
+    n_jobs=-1,
     random_state=0,
     progress=True,
 ) -> dict:
@@ -72,6 +73,8 @@ def run(
         }
     )
     model = make_model(lags)
+    say = print if progress else (lambda *a, **k: None)
+    say(f"[1/2] permutation test: {n_perm} circular shifts of the 4 recordings ...", flush=True)
     t0 = time.time()
     with warnings.catch_warnings():
         # monkey M has units that never fire in a block: dropped with a warning
@@ -87,6 +90,11 @@ def run(
             progress=progress,
         )
         t_perm = time.time() - t0
+        say(f"      done in {t_perm:.0f} s", flush=True)
+        say(
+            f"[2/2] transfer: each recording held out, {n_perm_transfer} shifts each ...",
+            flush=True,
+        )
         t0 = time.time()
         tr = transfer_score(
             model,
@@ -159,7 +167,9 @@ def main(argv=None):
     ap.add_argument("--n-perm", type=int, default=99)
     ap.add_argument("--n-perm-transfer", type=int, default=49)
     ap.add_argument("--lags", type=int, default=3)
-    ap.add_argument("--n-jobs", type=int, default=1)
+    ap.add_argument(
+        "--n-jobs", type=int, default=-1, help="parallel jobs (-1: all cores, the default)"
+    )
     args = ap.parse_args(argv)
     res = run(
         args.root,
