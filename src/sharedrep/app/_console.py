@@ -2,8 +2,11 @@
 
 Both :mod:`sharedrep.app.cli` and :mod:`sharedrep.app.demo` import from here, so the
 command line depends on the demo one way only. The helpers print through rich consoles,
-turn user errors into ``Error: <message>`` and exit code 1, refuse non-empty output
-folders without ``--force``, and write a simulated study with a progress bar. This
+turn user errors into ``Error: <message>`` and exit code 1 (library messages reworded in
+command-line terms: ``--force``, not ``overwrite=True``), check before any work that an
+output folder can be created and written and refuse a non-empty one without ``--force``
+(naming what is in the way), print the ground-truth claims and exit with code 3 when one
+is not recovered or not testable, and write a simulated study with a progress bar. This
 module may import every layer (it belongs to ``app``); it imports none of the other
 ``app`` modules.
 """
@@ -11,8 +14,11 @@ module may import every layer (it belongs to ``app``); it imports none of the ot
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import typer
@@ -22,9 +28,13 @@ from rich.table import Table
 from sharedrep.utils.files import atomic_write
 
 __all__ = [
+    "EXIT_CLAIMS_FAILED",
     "EXIT_USER_ERROR",
     "UserError",
+    "check_claims",
     "check_out_dir",
+    "check_writable",
+    "cli_message",
     "console",
     "done_mark",
     "err_console",
@@ -32,12 +42,17 @@ __all__ = [
     "print_truth_checks",
     "study_data_files",
     "study_entries",
+    "study_output",
     "titled_table",
     "user_errors",
     "write_study_with_progress",
 ]
 
+#: Exit code of a user error (bad input, files in the way, invalid data).
 EXIT_USER_ERROR = 1
+#: Exit code of ``demo`` / ``run --truth`` when a ground-truth claim is not recovered or
+#: not testable (everything ran; the answer is wrong or unknown).
+EXIT_CLAIMS_FAILED = 3
 
 
 class UserError(Exception):
@@ -54,13 +69,25 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
+#: Python keyword arguments in library messages -> the command-line option that sets them.
+_PYTHON_TO_CLI = ((re.compile(r"overwrite=True(?:\s*\(CLI: --force\))?"), "--force"),)
+
+
+def cli_message(message: str) -> str:
+    """A library error message in command-line terms (``overwrite=True`` -> ``--force``)."""
+    for pattern, option in _PYTHON_TO_CLI:
+        message = pattern.sub(option, message)
+    return message
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn user errors into ``Error: <message>`` on stderr and exit code 1.
 
     Catches :class:`UserError`, ``ValueError`` (the library's input validation,
     including data-format errors) and ``OSError`` (missing, unreadable or existing
-    files). Other exceptions propagate with their traceback.
+    files). Other exceptions propagate with their traceback. Messages name command-line
+    options, not the Python keywords behind them (:func:`cli_message`).
     """
     try:
         yield
@@ -68,11 +95,12 @@ def user_errors() -> Iterator[None]:
         msg = str(exc) or type(exc).__name__
         if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
             msg = f"{msg}: {exc.filename}"
+        msg = cli_message(msg)
         err_console().print(f"[bold red]Error:[/bold red] {msg}", markup=True, soft_wrap=True)
         raise typer.Exit(code=EXIT_USER_ERROR) from None
 
 
-def prepare_out_dir(out: Path, force: bool) -> Path:
+def prepare_out_dir(out: Path, force: bool, outputs: Sequence[str] = ()) -> Path:
     """Create the output directory, refusing one that already holds files.
 
     Parameters
@@ -82,6 +110,9 @@ def prepare_out_dir(out: Path, force: bool) -> Path:
     force : bool
         Allow writing into a non-empty directory (files of the same name are replaced;
         other files are left alone).
+    outputs : sequence of str, optional
+        Names of the files and folders the command writes into ``out`` (named first in
+        the refusal).
 
     Returns
     -------
@@ -90,24 +121,73 @@ def prepare_out_dir(out: Path, force: bool) -> Path:
     Raises
     ------
     UserError
-        If ``out`` exists and is not a directory, or is not empty and ``force`` is off.
+        If ``out`` exists and is not a directory, cannot be created or written, or is not
+        empty and ``force`` is off.
     """
     out = Path(out)
-    check_out_dir(out, force)
-    out.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out, force, outputs)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
     return out
 
 
-def check_out_dir(out: Path, force: bool) -> None:
-    """The checks of :func:`prepare_out_dir`, without creating anything."""
+def check_out_dir(out: Path, force: bool, outputs: Sequence[str] = ()) -> None:
+    """The checks of :func:`prepare_out_dir`, leaving nothing behind.
+
+    Run before any data are loaded or anything is computed: the folder must be a
+    directory (or creatable), writable (:func:`check_writable`), and empty unless
+    ``force``; the refusal lists what is in the way, the command's own outputs first.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if out.is_dir() and not force:
+        present = sorted(p.name + "/" * p.is_dir() for p in out.iterdir())
+        if present:
+            ours = [p for p in present if p.rstrip("/") in set(outputs)]
+            listed = ours + [p for p in present if p not in ours]
+            what = f"would replace {_names(ours)}" if ours else f"it holds {_names(listed)}"
+            raise UserError(
+                f"output directory {out} is not empty ({what}); choose another --out or pass "
+                "--force to write into it (files of the same name are replaced)"
+            )
+    check_writable(out)
+
+
+def _names(names: Iterable[str], limit: int = 6) -> str:
+    names = list(names)
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def check_writable(folder: Path) -> None:
+    """Refuse a folder that cannot be created or written, leaving nothing behind.
+
+    Creates ``folder`` (and missing parents) if needed, writes and deletes a probe file,
+    then removes the folders it created.
+
+    Raises
+    ------
+    UserError
+        Naming the folder and the reason (permission denied, read-only file system...).
+    """
+    folder = Path(folder)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".sharedrep-write-test-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
         raise UserError(
-            f"output directory {out} is not empty; choose another --out or pass --force to "
-            "write into it (files of the same name are replaced)"
-        )
+            f"cannot write to the output folder {folder}: {exc.strerror or exc}"
+        ) from None
+    finally:
+        for p in created:  # deepest first
+            with contextlib.suppress(OSError):
+                p.rmdir()
 
 
 def done_mark(con: Console) -> str:
@@ -120,16 +200,63 @@ def titled_table(title: str) -> Table:
     return Table(title=title, title_justify="left", min_width=len(title))
 
 
+def _status(check) -> str:
+    """The verdict of a ``TruthCheck`` or of its dict in ``summary.json``."""
+    if isinstance(check, dict):
+        return check.get("status") or ("recovered" if check["passed"] else "not recovered")
+    return check.status
+
+
 def print_truth_checks(con: Console, checks) -> None:
     """Print the ground-truth checks (``TruthCheck`` list) as a table."""
     table = titled_table("Ground truth of the simulated learning study")
     table.add_column("recovered")
     table.add_column("claim")
     table.add_column("detail")
+    verdicts = {
+        "recovered": "[green]yes[/green]",
+        "not recovered": "[bold red]NO[/bold red]",
+        "not testable": "[bold red]not testable[/bold red]",
+    }
     for check in checks:
-        verdict = "[green]yes[/green]" if check.passed else "[bold red]NO[/bold red]"
-        table.add_row(verdict, check.claim, check.detail)
+        table.add_row(verdicts[_status(check)], check.claim, check.detail)
     con.print(table)
+
+
+def check_claims(checks, check: bool = True) -> None:
+    """Exit with :data:`EXIT_CLAIMS_FAILED` when a claim is not recovered or not testable.
+
+    Parameters
+    ----------
+    checks : list of TruthCheck (or their ``summary.json`` dicts), or None
+        None (no ground truth): nothing to check.
+    check : bool, default True
+        False (``--no-check``): report only, never fail.
+
+    Raises
+    ------
+    typer.Exit
+        With code :data:`EXIT_CLAIMS_FAILED`, after one line on stderr naming how many
+        claims failed and how to opt out.
+    """
+    if not checks or not check:
+        return
+    statuses = [_status(c) for c in checks]
+    n_not, n_untestable = statuses.count("not recovered"), statuses.count("not testable")
+    if n_not + n_untestable == 0:
+        return
+    parts = [
+        f"{n} {what}"
+        for n, what in ((n_not, "not recovered"), (n_untestable, "not testable"))
+        if n
+    ]
+    err_console().print(
+        f"[bold red]Ground truth:[/bold red] {' and '.join(parts)} of {len(checks)} claims "
+        f"(exit code {EXIT_CLAIMS_FAILED}; --no-check reports without failing)",
+        markup=True,
+        soft_wrap=True,
+    )
+    raise typer.Exit(code=EXIT_CLAIMS_FAILED)
 
 
 # ----------------------------------------------------------------------------- study files
@@ -146,6 +273,25 @@ def study_entries(study: Path) -> list[dict]:
     if not isinstance(sessions, list):
         return []
     return [{**defaults, **entry} for entry in sessions if isinstance(entry, dict)]
+
+
+def study_output(study: Path) -> Path | None:
+    """The ``[analysis] output`` folder of a study file (relative to the file), or None.
+
+    Read from the TOML alone (no session is loaded), so that ``run`` can check the
+    folder before any work; :func:`sharedrep.data.studyfile.load_study` resolves it the
+    same way.
+    """
+    try:
+        doc = tomllib.loads(study.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{study}: invalid TOML: {exc}") from None
+    analysis = doc.get("analysis")
+    value = analysis.get("output") if isinstance(analysis, dict) else None
+    if not isinstance(value, str) or not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else study.resolve().parent / path
 
 
 def study_data_files(study: Path) -> list[Path]:

@@ -20,9 +20,14 @@ Conventions every subcommand follows:
   without a traceback and exits with :data:`EXIT_USER_ERROR`. Command-line usage errors
   (unknown option, bad value) exit with code 2 (Click's convention). Anything else is a
   bug and shows its traceback.
-* Output directories are never written into when they already hold files unless
-  ``--force`` is given (:func:`prepare_out_dir`); files are written atomically
-  (:func:`sharedrep.utils.files.atomic_write`).
+* Output directories are checked before any data are loaded or anything is computed:
+  they must be creatable and writable, and are never written into when they already
+  hold files unless ``--force`` is given (:func:`prepare_out_dir`, naming what is in the
+  way); files are written atomically (:func:`sharedrep.utils.files.atomic_write`).
+  Messages name options (``--force``), never the Python keywords behind them.
+* ``demo`` and ``run --truth`` exit with :data:`EXIT_CLAIMS_FAILED` (3) when a
+  ground-truth claim is not recovered or not testable, after writing everything;
+  ``--no-check`` reports without failing.
 
 Part of the ``app`` layer: may import every other layer. The shared console and error
 helpers come from :mod:`sharedrep.app._console`; this module imports
@@ -41,9 +46,12 @@ from rich.console import Console
 
 from sharedrep._version import __version__
 from sharedrep.app._console import (
+    EXIT_CLAIMS_FAILED,
     EXIT_USER_ERROR,
     UserError,
+    check_claims,
     check_out_dir,
+    check_writable,
     console,
     done_mark,
     err_console,
@@ -51,12 +59,14 @@ from sharedrep.app._console import (
     print_truth_checks,
     study_data_files,
     study_entries,
+    study_output,
     titled_table,
     user_errors,
     write_study_with_progress,
 )
 
 __all__ = [
+    "EXIT_CLAIMS_FAILED",
     "EXIT_USER_ERROR",
     "UserError",
     "app",
@@ -113,6 +123,15 @@ _FORCE = Annotated[
     ),
 ]
 
+_NO_CHECK = Annotated[
+    bool,
+    typer.Option(
+        "--no-check",
+        help=f"Report the ground-truth claims without failing: exit 0 even when a claim is "
+        f"not recovered or not testable (otherwise the exit code is {EXIT_CLAIMS_FAILED}).",
+    ),
+]
+
 
 @app.command()
 def demo(
@@ -149,6 +168,7 @@ def demo(
         typer.Option("--no-plots", help="Skip the report and figures (summary.json is written)."),
     ] = False,
     force: _FORCE = False,
+    no_check: _NO_CHECK = False,
 ) -> None:
     """Simulate data with a known answer, run ShaReD and the study pipeline, check the truth.
 
@@ -166,12 +186,16 @@ def demo(
     movement-encoding units more in experts, silencing impairs movement.
 
     Writes report.html (self-contained), figures (PNG, SVG), tables (CSV), results.json
-    and summary.json to OUT.
+    and summary.json to OUT (checked first: writable, and empty unless `--force`).
+
+    **Exit code** 0 when every ground-truth claim is recovered; 3 when one is not
+    recovered or not testable (a statistic that is not a number, too few animals), so
+    that a run in CI fails on a wrong answer; `--no-check` reports without failing.
     """
     from sharedrep.app.demo import run_demo
 
     with user_errors():
-        run_demo(
+        summary = run_demo(
             out,
             seed=seed,
             n_subjects=subjects,
@@ -181,6 +205,7 @@ def demo(
             quick=quick,
             n_mice=mice,
         )
+    check_claims(summary.get("study", {}).get("truth_checks"), check=not no_check)
 
 
 # ----------------------------------------------------------------------------- study
@@ -234,6 +259,7 @@ def run(
         ),
     ] = None,
     force: _FORCE = False,
+    no_check: _NO_CHECK = False,
 ) -> None:
     """Run every analysis of a study and write the report.
 
@@ -241,31 +267,22 @@ def run(
     learning-study analyses with the file's `[analysis]` settings and writes to OUT:
     report.html (self-contained: figures, tables, settings, software versions, data
     files with SHA-256 checksums), figures/ (PNG, SVG), tables/ (CSV) and results.json
-    (enough to rebuild the report with `sharedrep report OUT`).
+    (enough to rebuild the report with `sharedrep report OUT`). OUT is checked before
+    anything is loaded: it must be writable, and empty unless `--force`.
+
+    With `--truth` the **exit code** is 3 when a ground-truth claim is not recovered or
+    not testable (the report is written first); `--no-check` reports without failing.
     """
     from sharedrep.app.report import write_report
     from sharedrep.study.pipeline import resolve_settings, run_study
 
     con = console()
     with user_errors():
-        if out is not None:
-            check_out_dir(out, force)  # before the (slow) loading
-        truth_doc = None
-        if truth is not None:
-            from sharedrep.data.io.results import read_json
-
-            truth_doc = read_json(truth)
-            if not isinstance(truth_doc, dict) or "expected" not in truth_doc:
-                raise UserError(f"{truth}: not a ground-truth file of `sharedrep simulate`")
+        out = _run_out_dir(study, out, force)  # before the (slow) loading
+        truth_doc = _read_truth(truth) if truth is not None else None
         collection = _load(study, con)
-        if out is None:
-            if "output" not in collection.analysis:
-                raise UserError(
-                    "no --out given and the study file has no [analysis] output = ... folder"
-                )
-            out = Path(collection.analysis["output"])
         settings = resolve_settings(collection)
-        out = prepare_out_dir(out, force)
+        out = prepare_out_dir(out, force, RUN_OUTPUTS)
         con.print(f"Running the analyses of {collection.name or study}")
         t0 = time.perf_counter()
         results = run_study(collection, settings=None, progress=True)
@@ -291,6 +308,36 @@ def run(
     if checks is not None:
         print_truth_checks(con, checks)
     con.print(f"Report: [bold]{report}[/bold]")
+    check_claims(checks, check=not no_check)
+
+
+#: What ``run`` writes into its output folder.
+RUN_OUTPUTS = ("report.html", "results.json", "figures", "tables")
+
+
+def _run_out_dir(study: Path, out: Path | None, force: bool) -> Path:
+    """The output folder of ``run`` (``--out``, else the study file's ``[analysis]
+    output``), checked from the study file alone: writable, nothing in the way."""
+    if not study.is_file():
+        raise FileNotFoundError(f"no study file at {study}")
+    if out is None:
+        out = study_output(study)
+        if out is None:
+            raise UserError(
+                "no --out given and the study file has no [analysis] output = ... folder"
+            )
+    check_out_dir(out, force, RUN_OUTPUTS)
+    return out
+
+
+def _read_truth(truth: Path) -> dict:
+    """The ground-truth file of ``sharedrep simulate`` (``--truth``)."""
+    from sharedrep.data.io.results import read_json
+
+    doc = read_json(truth)
+    if not isinstance(doc, dict) or "expected" not in doc:
+        raise UserError(f"{truth}: not a ground-truth file of `sharedrep simulate`")
+    return doc
 
 
 def _check_compute(backend: str, device: str, dtype: str, form: str) -> None:
@@ -389,6 +436,8 @@ def _check_fit_request(
         raise UserError(f"--out {out} is a directory; give the model file's path (.npz)")
     if out is not None and out.exists() and not force:
         raise UserError(f"{out} exists; pass --force to replace it")
+    if out is not None:
+        check_writable(out.parent)  # the model can be saved once it is fitted
     if compute[0] is not None:
         _check_compute(*compute)
     entries = study_entries(study)
@@ -515,7 +564,7 @@ def simulate(
             day_list = tuple(int(x) for x in days.split(",") if x.strip())
         except ValueError:
             raise UserError(f"--days must be comma-separated integers; got {days!r}") from None
-        check_out_dir(out, force)  # created once the simulation succeeded
+        check_out_dir(out, force, ("study.toml", "nwb", "truth.json"))  # before simulating
         effects = StudyEffects.null() if null else None
         with con.status("Simulating..."):
             sim = simulate_study(
@@ -546,20 +595,50 @@ def report(
         ),
     ],
     force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing report.html.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace a report.html that is not the report of this results folder "
+            "(the one `run` or `demo` wrote is rebuilt without it).",
+        ),
     ] = False,
 ) -> None:
     """(Re)build report.html from the tables, figures and results.json of a results folder.
 
     Reads RESULTS_DIR/results.json, tables/*.csv and figures/*.png (edited or
-    re-rendered files are picked up) and writes RESULTS_DIR/report.html.
+    re-rendered files are picked up) and writes RESULTS_DIR/report.html, replacing the
+    report that `sharedrep run` or `sharedrep demo` (or an earlier `report`) wrote from
+    the same results.json; any other file of that name is replaced only with `--force`.
     """
     from sharedrep.app.report import rebuild_report
 
     con = console()
     with user_errors():
-        path = rebuild_report(results_dir, overwrite=force)
+        if results_dir.is_dir():
+            check_writable(results_dir)  # before reading the tables and figures
+        path = rebuild_report(results_dir, overwrite=force or _own_report(results_dir))
     con.print(f"Report: [bold]{path}[/bold]")
+
+
+def _own_report(results_dir: Path) -> bool:
+    """Whether ``report.html`` of a results folder was written from its results.json.
+
+    ``run``, ``demo`` and ``report`` write the creation time of ``results.json`` into the
+    report they render from it; a report carrying it is this folder's own and may be
+    rebuilt. Anything else (no results.json, another file) is False.
+    """
+    from sharedrep.app.report import REPORT_NAME, RESULTS_JSON
+    from sharedrep.data.io.results import read_json
+
+    report, meta_path = results_dir / REPORT_NAME, results_dir / RESULTS_JSON
+    if not (report.is_file() and meta_path.is_file()):
+        return False
+    try:
+        created = read_json(meta_path).get("created")
+        text = report.read_text(encoding="utf-8")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(created, str) and bool(created) and created in text
 
 
 @app.command()

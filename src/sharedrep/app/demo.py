@@ -5,8 +5,10 @@ cross-validation, compares the recovered axes with the truth and decodes a held-
 subject against a per-subject ridge decoder. Step 2 simulates the lever-push learning
 study, writes it as NWB files plus ``study.toml``, loads it back, runs every analysis
 (:func:`sharedrep.study.pipeline.run_study`) and checks the results against the
-simulator's ground truth (:func:`ground_truth_checks`). :func:`run_demo` runs both and
-writes the report; the ``demo`` command of :mod:`sharedrep.app.cli` calls it. Part of
+simulator's ground truth (:func:`ground_truth_checks`: each claim "recovered", "not
+recovered" or "not testable", never recovered on a statistic that is not a number).
+:func:`run_demo` runs both and writes the report; the ``demo`` command of
+:mod:`sharedrep.app.cli` calls it and exits non-zero unless every claim is recovered. Part of
 the ``app`` layer: may import every other layer and :mod:`sharedrep.app._console`,
 :mod:`~sharedrep.app.report`, :mod:`~sharedrep.app.plots` (never the command line).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +61,8 @@ DEMO_SIMULATION = dict(
 DEMO_MODEL = dict(n_shared="auto", alpha=None, lags=3, cv=5)
 #: Fraction of the held-out subject's samples (whole trials) used to calibrate it.
 DEMO_CALIBRATION = 0.10
+#: What the demo writes into its output folder.
+DEMO_OUTPUTS = ("report.html", "results.json", "summary.json", "figures", "tables", "data")
 
 
 @contextlib.contextmanager
@@ -281,6 +286,10 @@ def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> l
        novices (optogenetics analysis);
     4. silencing the thalamic inputs impairs expert movements (silencing analysis).
 
+    A claim whose statistic is not a number (too few animals, an empty cell), whose
+    analysis says it is not testable or was skipped, is *not testable*
+    (``TruthCheck.status``): never counted as recovered, in either direction.
+
     Parameters
     ----------
     results : dict of str to AnalysisResult
@@ -322,91 +331,156 @@ def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> l
     return [_truth_check(claim, compute, effect_on) for claim, compute, effect_on in claims]
 
 
+#: Errors of a claim computation that mean "the results cannot answer it" (a skipped
+#: analysis, a missing key, a cell without data).
+_UNANSWERABLE = (KeyError, TypeError, IndexError, ValueError, AttributeError, ZeroDivisionError)
+
+
 def _truth_check(claim: str, compute, effect_on):
     """One :class:`~sharedrep.app.report.TruthCheck` from ``compute() -> (detected, detail)``.
 
     With the effect switched off in the simulation (``effect_on`` false) the check passes
-    when the effect is *not* detected; a claim the results cannot answer fails.
+    when the effect is *not* detected. ``detected`` None (a statistic that is not a
+    number, an analysis that says it is not testable) or a claim the results cannot
+    answer gives a check that is *not testable*: never recovered, whatever the direction.
     """
     from sharedrep.app.report import TruthCheck
 
+    label = claim if effect_on else f"(effect switched off) not reported: {claim}"
     try:
         detected, detail = compute()
-    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
-        return TruthCheck(claim, False, f"not computable from the results ({exc!r})")
-    if effect_on:
-        return TruthCheck(claim, bool(detected), detail)
-    return TruthCheck(f"(effect switched off) not reported: {claim}", not detected, detail)
+    except _UNANSWERABLE as exc:
+        reason = f"not testable: not computable from the results ({exc!r})"
+        return TruthCheck(label, False, reason, testable=False)
+    if detected is None:
+        return TruthCheck(label, False, detail, testable=False)
+    return TruthCheck(label, bool(detected) == bool(effect_on), detail)
 
 
-def _encoding_claim(results: dict, thal: str, level: float) -> tuple[bool, str]:
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _verdict(detected: bool, detail: str, testable: bool = True, **statistics):
+    """``(detected, detail)``, or ``(None, "not testable (...): detail")`` when the
+    analysis says the claim is not testable or a statistic it rests on is not finite."""
+    bad = [name for name, value in statistics.items() if not _finite(value)]
+    if bad or not testable:
+        why = f"{', '.join(bad)} not a number" if bad else "the analysis could not test it"
+        return None, f"not testable ({why}): {detail}"
+    return bool(detected), detail
+
+
+def _num(value, fmt: str = ".3g") -> str:
+    """A number for a detail line; ``nan`` for a missing or non-numeric value."""
+    return format(float(value), fmt) if _finite(value) else "nan"
+
+
+def _encoding_claim(results: dict, thal: str, level: float) -> tuple[bool | None, str]:
     """Claim 1: the thalamus in experts is the best encoding cell, significantly."""
     s = _find(results, "encoding_by_population").summary
     best = s["best"]
     cell = s["cells"][best]
+    comparisons = s.get("best_comparisons", {})
     # the best cell must beat every cell it is compared with, not only its own null
     detected = best == f"{thal}/expert" and cell["p_value"] <= level and s["best_significant"]
-    cells = ", ".join(f"{k} {v['score']:.3f}" for k, v in s["cells"].items())
+    cells = ", ".join(f"{k} {_num(v['score'], '.3f')}" for k, v in s["cells"].items())
     comps = "; ".join(
-        f"{k}: {v['difference']:+.3f} (p = {v['p_value']:.3g})"
-        for k, v in s.get("best_comparisons", {}).items()
+        f"{k}: {_num(v['difference'], '+.3f')} (p = {_num(v['p_value'])})"
+        for k, v in comparisons.items()
     )
-    return detected, (
-        f"best: {best} (held-out R^2 {cell['score']:.3f}, permutation p = "
-        f"{cell['p_value']:.3g}); all cells: {cells}"
+    detail = (
+        f"best: {best} (held-out R^2 {_num(cell['score'], '.3f')}, permutation p = "
+        f"{_num(cell['p_value'])}); all cells: {cells}"
         + (f"; comparisons (mice relabelled): {comps}" if comps else "")
     )
+    compared = {
+        f"p ({k})": v["p_value"] if _finite(v.get("p_value")) else v.get("p_paired")
+        for k, v in comparisons.items()
+    }
+    return _verdict(
+        detected,
+        detail,
+        bool(comparisons),
+        **{"best R^2": cell["score"], "best p": cell["p_value"]},
+        **compared,
+    )
 
 
-def _timing_claim(results: dict, truth: dict, thal: str) -> tuple[bool, str]:
+def _timing_claim(results: dict, truth: dict, thal: str) -> tuple[bool | None, str]:
     """Claim 2: the thalamus peak lag shifts earlier, the bootstrap interval above 0."""
     s = _find(results, "lag_profiles").summary
     sh = s["shifts"][thal]
     ci = sh["ci"]
-    detected = sh["shift"] > 0 and ci[0] > 0
+    detected = _finite(sh["shift"]) and _finite(ci[0]) and sh["shift"] > 0 and ci[0] > 0
     true_leads = truth.get("lead_frames", {}).get(thal, {})
     peaks = {
         k.split("/", 1)[1]: v["peak_lag"]
         for k, v in s["peaks"].items()
         if k.split("/", 1)[0] == thal
     }
-    return detected, (
+    detail = (
         f"peak lag {sh['stage_from']} -> {sh['stage_to']}: "
-        + ", ".join(f"{st} {pk:+.0f}" for st, pk in peaks.items())
-        + f" frames (shift {sh['shift']:+.0f}, 95% CI [{ci[0]:+.0f}, {ci[1]:+.0f}]); "
-        "true lead: " + ", ".join(f"{st} {v}" for st, v in true_leads.items()) + " frames"
+        + ", ".join(f"{st} {_num(pk, '+.0f')}" for st, pk in peaks.items())
+        + f" frames (shift {_num(sh['shift'], '+.0f')}, 95% CI [{_num(ci[0], '+.0f')}, "
+        f"{_num(ci[1], '+.0f')}]); true lead: "
+        + ", ".join(f"{st} {v}" for st, v in true_leads.items())
+        + " frames"
     )
+    return _verdict(detected, detail, shift=sh["shift"], **{"CI low": ci[0], "CI high": ci[1]})
 
 
-def _overlap_claim(results: dict, truth: dict, level: float) -> tuple[bool, str]:
+def _overlap_claim(results: dict, truth: dict, level: float) -> tuple[bool | None, str]:
     """Claim 3: driven units overlap encoding units more in experts (odds-ratio ratio > 1)."""
     s = _find(results, "encoding_overlap").summary
     diff = s["difference"]
     st = s["stages"]
     ror, p = diff["ratio_of_odds_ratios"], diff["p_pooled"]
-    detected = ror > 1 and p <= level
-    ors = ", ".join(f"{k} {v['odds_ratio']:.2f}" for k, v in st.items())
+    detected = _finite(ror) and _finite(p) and ror > 1 and p <= level
+    ors = ", ".join(f"{k} {_num(v['odds_ratio'], '.2f')}" for k, v in st.items())
     true_or = ", ".join(f"{k} {v:.2f}" for k, v in truth.get("overlap_odds_ratio", {}).items())
-    return detected, (
+    detail = (
         f"Mantel-Haenszel odds ratio driven x encoding: {ors}; ratio "
-        f"{diff['stage_to']}/{diff['stage_from']} {ror:.2f} (pooled permutation p = "
-        f"{p:.3g}; per-mouse sign-flip p = {diff['p_mice']:.3g} over {diff['n_mice']} "
-        f"mice); simulated selection odds multiplier: {true_or}"
+        f"{diff['stage_to']}/{diff['stage_from']} {_num(ror, '.2f')} (pooled permutation p "
+        f"= {_num(p)}; per-mouse sign-flip p = {_num(diff['p_mice'])} over "
+        f"{diff['n_mice']} mice); simulated selection odds multiplier: {true_or}"
+    )
+    if s.get("untestable_reason"):
+        detail += f"; {s['untestable_reason']}"
+    return _verdict(
+        detected,
+        detail,
+        bool(s.get("testable", True)),
+        **{"odds-ratio ratio": ror, "pooled p": p},
     )
 
 
-def _silencing_claim(results: dict) -> tuple[bool, str]:
+def _silencing_claim(results: dict) -> tuple[bool | None, str]:
     """Claim 4: silencing lowers the success rate of expert movements."""
     s = _find(results, "silencing_effects").summary
     m = s["metrics"]
-    detected = bool(s["impairs"]) and m["success_rate"]["difference"] < 0
+    success = m["success_rate"]
+    detected = bool(s["impairs"]) and _finite(success["difference"]) and success["difference"] < 0
     parts = [
-        f"{k} {v['laser_off']:.3g} -> {v['laser_on']:.3g} {v['unit']} (p = {v['p_value']:.3g})"
+        f"{k} {_num(v['laser_off'])} -> {_num(v['laser_on'])} {v['unit']} "
+        f"(p = {_num(v['p_value'])})"
         for k, v in m.items()
     ]
-    return detected, (
+    detail = (
         f"laser off -> on, paired across {s['n_mice']} mice (one-sided sign-flip): "
         + "; ".join(parts)
+    )
+    return _verdict(
+        detected,
+        detail,
+        bool(s.get("testable", True)) and s["n_mice"] > 0,
+        **{
+            "success-rate difference": success["difference"],
+            "success-rate p": success["p_value"],
+        },
     )
 
 
@@ -481,12 +555,16 @@ def run_demo(
     with :func:`sharedrep.data.studyfile.load_study`, runs every analysis
     (:func:`sharedrep.study.pipeline.run_study`) and checks the results against the
     simulator's ground truth. With ``plots`` the report (``report.html``, figures,
-    tables, ``results.json``) is written to ``out``; ``summary.json`` always.
+    tables, ``results.json``) is written to ``out``; ``summary.json`` always. The output
+    folder is checked first (created, writable, empty unless ``force``), before anything
+    is simulated. The verdict of each claim is in ``summary["study"]["truth_checks"]``
+    (``status``: "recovered", "not recovered" or "not testable"); the ``demo`` command
+    exits non-zero unless every claim is recovered.
 
     Parameters
     ----------
     out : Path
-        Output directory (must be empty or missing unless ``force``).
+        Output directory (must be empty or missing unless ``force``, and writable).
     seed : int
         Seed of the simulations and of the fold assignment.
     n_subjects : int
@@ -511,7 +589,7 @@ def run_demo(
     con = con or console()
     if study:
         _require_nwb()
-    out = prepare_out_dir(out, force)
+    out = prepare_out_dir(out, force, DEMO_OUTPUTS)  # writable, nothing in the way
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
 
@@ -536,7 +614,8 @@ def run_demo(
             "analyses": list(results),
             "expected": sim.truth["expected"],
             "truth_checks": [
-                {"claim": c.claim, "passed": c.passed, "detail": c.detail} for c in checks
+                {"claim": c.claim, "passed": c.passed, "status": c.status, "detail": c.detail}
+                for c in checks
             ],
             "all_recovered": all(c.passed for c in checks),
             "headline": {k: r.summary for k, r in results.items()},
@@ -617,11 +696,13 @@ def _print_outcome(con: Console, out: Path, plots: bool, study: bool, checks, to
         written.append("data/")
     con.print(f"Results in [bold]{out}[/bold]: " + ", ".join(written))
     if checks is not None:
-        n_ok = sum(c.passed for c in checks)
+        n_ok = sum(c.status == "recovered" for c in checks)
+        n_untestable = sum(c.status == "not testable" for c in checks)
         colour = "green" if n_ok == len(checks) else "red"
+        untestable = f", {n_untestable} not testable" if n_untestable else ""
         con.print(
-            f"[{colour}]{n_ok} of {len(checks)} ground-truth claims recovered[/{colour}] "
-            f"in {total_s:.0f} s."
+            f"[{colour}]{n_ok} of {len(checks)} ground-truth claims recovered{untestable}"
+            f"[/{colour}] in {total_s:.0f} s."
         )
 
 

@@ -59,6 +59,7 @@ from sharedrep.data.io.results import (
 )
 
 __all__ = [
+    "CLAIM_STATUSES",
     "REPORT_NAME",
     "RESULTS_JSON",
     "TruthCheck",
@@ -93,13 +94,41 @@ VERSION_PACKAGES = (
 )
 
 
+#: The verdicts of a ground-truth claim (``TruthCheck.status``).
+CLAIM_STATUSES = ("recovered", "not recovered", "not testable")
+
+
 @dataclass(frozen=True)
 class TruthCheck:
-    """A claim about the simulator's ground truth and whether the analyses recovered it."""
+    """A claim about the simulator's ground truth and whether the analyses recovered it.
+
+    Attributes
+    ----------
+    claim : str
+    passed : bool
+        Recovered. Always False for a claim that is not testable.
+    detail : str
+        The numbers behind the verdict.
+    testable : bool, default True
+        False when the results cannot answer the claim (a NaN statistic, too few
+        animals, a skipped analysis); such a claim is never counted as recovered.
+    """
 
     claim: str
     passed: bool
     detail: str = ""
+    testable: bool = True
+
+    def __post_init__(self) -> None:
+        if self.passed and not self.testable:
+            raise ValueError(f"claim {self.claim!r}: a claim that is not testable cannot pass")
+
+    @property
+    def status(self) -> str:
+        """``"recovered"``, ``"not recovered"`` or ``"not testable"``."""
+        if not self.testable:
+            return "not testable"
+        return "recovered" if self.passed else "not recovered"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -196,17 +225,38 @@ def _check_results(results) -> None:
 
 
 def _normalise_checks(truth_checks) -> list[dict] | None:
+    """Claims as ``{"claim", "passed", "status", "detail"}`` dicts (``results.json``).
+
+    Accepts :class:`TruthCheck`, dicts (``status`` optional) and ``(claim, passed,
+    detail)`` tuples. A claim that is not testable never passes.
+    """
     if truth_checks is None:
         return None
     out = []
     for c in truth_checks:
         if isinstance(c, TruthCheck):
-            claim, passed, detail = c.claim, c.passed, c.detail
+            check = c
         elif isinstance(c, Mapping):
-            claim, passed, detail = c["claim"], c["passed"], c.get("detail", "")
+            status = c.get("status")
+            if status is not None and status not in CLAIM_STATUSES:
+                raise ValueError(
+                    f"truth check {c.get('claim')!r}: status {status!r} is not one of "
+                    f"{CLAIM_STATUSES}"
+                )
+            testable = status != "not testable"
+            passed = bool(c["passed"]) and testable and status in (None, "recovered")
+            check = TruthCheck(str(c["claim"]), passed, str(c.get("detail", "")), testable)
         else:
             claim, passed, detail = c
-        out.append({"claim": str(claim), "passed": bool(passed), "detail": str(detail)})
+            check = TruthCheck(str(claim), bool(passed), str(detail))
+        out.append(
+            {
+                "claim": str(check.claim),
+                "passed": bool(check.passed),
+                "status": check.status,
+                "detail": str(check.detail),
+            }
+        )
     return out
 
 
@@ -288,10 +338,10 @@ def write_report(
     unknown = sorted(set(extra_figures) - set(results))
     if unknown:
         raise ValueError(f"extra_figures for analyses not in results: {unknown}")
-    data = file_checksums(data_files)
     plan, meta_sections = _plan_files(results, extra_figures)
     if not overwrite:
-        _refuse_existing(out, plan)
+        _refuse_existing(out, plan)  # before the checksums and figures (slow)
+    data = file_checksums(data_files)
     png = _write_files(out, plan, overwrite)
     meta = {
         "format_version": _FORMAT_VERSION,
@@ -310,7 +360,7 @@ def write_report(
         _section_of(section_meta, result, png)
         for section_meta, result in zip(meta_sections, results.values(), strict=True)
     ]
-    text = _render(meta, sections)
+    text = _with_evaluate(_render(meta, sections), out)
     return atomic_write(
         out / REPORT_NAME, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=overwrite
     )
@@ -370,9 +420,11 @@ def _refuse_existing(out: Path, plan: list) -> None:
     targets = [out / rel for rel, _, _ in plan] + [out / RESULTS_JSON, out / REPORT_NAME]
     existing = [p for p in targets if p.exists()]
     if existing:
+        names = [str(p.relative_to(out)) for p in existing]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         raise FileExistsError(
-            f"{existing[0]} already exists ({len(existing)} file(s) of the report in the "
-            "way); pass overwrite=True (CLI: --force) to replace them"
+            f"{out}: {len(existing)} file(s) of the report already exist ({shown}); pass "
+            "overwrite=True (CLI: --force) to replace them"
         )
 
 
@@ -489,7 +541,7 @@ def rebuild_report(
                 tables=tabs,
             )
         )
-    text = _render(meta, sections)
+    text = _with_evaluate(_render(meta, sections), d)
     return atomic_write(
         target, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=overwrite
     )
@@ -597,25 +649,38 @@ def _render_contents(sections: list[_Section], with_truth: bool) -> list[str]:
     return nav
 
 
+def _claim_status(check: Mapping) -> str:
+    """The verdict of a claim dict (``results.json`` written before statuses existed:
+    from ``passed``)."""
+    return check.get("status") or ("recovered" if check["passed"] else "not recovered")
+
+
 def _render_truth_checks(checks: list[dict]) -> str:
     """The "Ground truth" section: a verdict and one row per claim."""
-    n_ok = sum(c["passed"] for c in checks)
-    verdict = (
-        f'<p class="pass">All {len(checks)} ground-truth claims were recovered.</p>'
-        if n_ok == len(checks)
-        else f'<p class="fail">{len(checks) - n_ok} of {len(checks)} ground-truth claims '
-        "were NOT recovered.</p>"
-    )
+    statuses = [_claim_status(c) for c in checks]
+    n_ok, n_untestable = statuses.count("recovered"), statuses.count("not testable")
+    if n_ok == len(checks):
+        verdict = f'<p class="pass">All {len(checks)} ground-truth claims were recovered.</p>'
+    else:
+        n_not = len(checks) - n_ok - n_untestable
+        parts = []
+        if n_not:
+            parts.append(f"{n_not} of {len(checks)} ground-truth claims were NOT recovered")
+        if n_untestable:
+            parts.append(f"{n_untestable} of {len(checks)} ground-truth claims are not testable")
+        verdict = f'<p class="fail">{"; ".join(parts)}.</p>'
+    label = {"recovered": "recovered", "not recovered": "NOT recovered"}
     rows = "".join(
-        f'<tr><td class="{"pass" if c["passed"] else "fail"}">'
-        f"{'recovered' if c['passed'] else 'NOT recovered'}</td>"
+        f'<tr><td class="{"pass" if st == "recovered" else "fail"}">'
+        f"{label.get(st, st)}</td>"
         f'<td class="l">{_e(c["claim"])}</td><td class="l">{_e(c["detail"])}</td></tr>'
-        for c in checks
+        for c, st in zip(checks, statuses, strict=True)
     )
     return (
         '<h2 id="ground-truth">Ground truth</h2><p>The data are simulated; the simulator '
         "knows the true effects. Each claim compares the analyses' headline numbers with "
-        "the simulator's ground truth.</p>"
+        "the simulator's ground truth; a claim the results cannot answer (a statistic that "
+        "is not a number, too few animals) is not testable, never recovered.</p>"
         + verdict
         + '<table><thead><tr><th>result</th><th class="l">claim</th><th class="l">detail'
         f"</th></tr></thead><tbody>{rows}</tbody></table>"
@@ -675,3 +740,39 @@ def _render_appendix(meta: dict) -> list[str]:
         f"</th></tr></thead><tbody>{rows}</tbody></table>"
     )
     return parts
+
+
+# --------------------------------------------------------------------------- evaluate
+#: Sub-folder of a results folder holding the output of ``sharedrep evaluate``.
+EVALUATE_DIR = "evaluate"
+
+
+def _with_evaluate(text: str, folder: Path) -> str:
+    """Add the "Does pooling animals help?" section (before the settings) when
+    ``folder/evaluate/evaluation.json`` exists (``sharedrep evaluate ... --out
+    RESULTS/evaluate``): the verdict, the calibration curves and the comparison table."""
+    d = Path(folder) / EVALUATE_DIR
+    if not (d / "evaluation.json").is_file():
+        return text
+    doc = read_json(d / "evaluation.json")
+    parts = [
+        '<h2 id="evaluate">Does pooling animals help?</h2>',
+        f"<p><b>{_e(doc.get('verdict', ''))}</b></p>",
+    ]
+    png = d / "calibration_curves.png"
+    if png.is_file():
+        b64 = base64.b64encode(png.read_bytes()).decode("ascii")
+        parts.append(
+            f'<figure><img alt="calibration curves" src="data:image/png;base64,{b64}">'
+            '<figcaption class="meta">evaluate/calibration_curves.png</figcaption></figure>'
+        )
+    if (d / "comparisons.csv").is_file():
+        parts.append(
+            "<h3>Decoders against their baselines, over animals "
+            "<span class='meta'>(evaluate/comparisons.csv)</span></h3>"
+        )
+        parts.append(_df_html(pd.read_csv(d / "comparisons.csv")))
+    section = "\n".join(parts) + "\n"
+    text = text.replace('<h2 id="settings">', section + '<h2 id="settings">', 1)
+    link = '<li><a href="#evaluate">Does pooling animals help?</a></li>'
+    return text.replace('<li><a href="#settings">', link + '<li><a href="#settings">', 1)

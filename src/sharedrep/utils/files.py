@@ -10,10 +10,38 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "current_umask"]
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's file-creation mask, read without a window where it is changed.
+
+    Linux reports it in ``/proc/self/status``; elsewhere it is read with
+    ``os.umask(0)`` and restored at once, under a lock so that two writers of this
+    module never see each other's temporary zero mask.
+
+    Returns
+    -------
+    int
+        The umask (e.g. ``0o022``).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0)
+        os.umask(mask)
+    return mask
 
 
 def _exists_error(p: Path) -> FileExistsError:
@@ -57,9 +85,8 @@ def atomic_write(
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        # mkstemp creates 0600; give the file the mode open() would (0666 & ~umask)
+        os.chmod(tmp, 0o666 & ~current_umask())
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         if overwrite:
