@@ -64,6 +64,10 @@ def test_demo_recovers_the_truth(demo_run):
     assert all(r2 > 0.5 for r2 in summary["cv_r2_dim"])
     new = summary["new_subject"]
     assert new["shared_r2"] > new["ridge_r2"]
+    # few units, 12 features, 2 shared dimensions: the inner CV keeps a pooled decoder
+    assert new["decoder"] in ("shared", "shared+private")
+    assert new["decoder_r2"] > new["ridge_r2"]
+    assert set(new["decoder_inner_cv_r2"]) == {"shared", "shared+private", "own"}
     assert new["calibration_samples"] <= 0.1 * summary["simulation"]["n_samples"]
     assert summary["figures"] and "summary.json" not in summary["figures"]
 

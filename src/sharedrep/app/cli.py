@@ -488,8 +488,9 @@ def _fit_population(con: Console, collection, population: str, stage: str, compu
 
 
 def _print_fit(con: Console, model, args, label: str) -> None:
-    """Print the fitted model: settings, held-out R^2 per dimension, shared axes."""
+    """Print the fitted model: held-out R^2 per dimension first, then settings and axes."""
     k = int(model.n_shared_)
+    _print_fit_heldout(con, model, args, k)
     t = titled_table(f"ShaReD fit: {label}")
     t.add_column("quantity")
     t.add_column("value", justify="right")
@@ -497,10 +498,15 @@ def _print_fit(con: Console, model, args, label: str) -> None:
     t.add_row("units per subject", ", ".join(str(x.shape[1]) for x in args.neural))
     t.add_row("lags (samples)", ", ".join(str(int(v)) for v in model.lags_))
     t.add_row("alpha", f"{model.alpha_:.3g}")
-    t.add_row("k (shared dimensions)", str(k))
-    t.add_row("in-sample explained", ", ".join(f"{v:.3f}" for v in model.explained_))
+    t.add_row("behaviour-metric shrinkage", f"{model.shrinkage_:.3g}")
+    t.add_row("k (shared dimensions)", f"{k} of {model.n_features_} behaviour features")
+    t.add_row(
+        "explained (in-sample, not cross-validated)",
+        ", ".join(f"{v:.3f}" for v in model.explained_),
+    )
     con.print(t)
-    _print_fit_heldout(con, model, args, k)
+    for message in model.diagnostics_.get("messages", []):
+        con.print(f"[yellow]Note:[/yellow] {message}")
     loadings = model.shared_axes_ / np.linalg.norm(model.shared_axes_, axis=0)
     t = titled_table("Shared axes (unit-length loadings on the behaviour features)")
     t.add_column("feature")
