@@ -1,12 +1,18 @@
 """Shared helpers of the learning-study analyses (not public API).
 
 Selection of sessions and days, cleaning of stimulation / silencing samples, the ShaReD
-template, mouse-level tests (exact sign-flip, Wilcoxon, bootstrap), progress and figures.
+template, mouse-level tests (exact sign-flip, Wilcoxon, bootstrap), progress and figures;
+and the two trust helpers every analysis uses: :func:`session_provenance` (which sessions
+an analysis used and why it left out the others, for its summary) and :func:`origin`
+with :func:`analysis` (an error raised while an analysis processes one population,
+stage, session or subject becomes an :class:`AnalysisError` naming them).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import itertools
 import math
 import numbers
@@ -581,22 +587,377 @@ def quiet():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="only .* subjects", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*are constant", category=UserWarning)
-        warnings.filterwarnings("ignore", message="no shared dimension", category=RuntimeWarning)
+        # lags, permutations and cells that do not encode are expected: their scores say so
+        warnings.filterwarnings("ignore", message="no shared dimension")
         yield
+
+
+def _name_subjects(message: str, subjects) -> str:
+    """``message`` with the mouse named behind each "subject <i>" (index into ``subjects``)."""
+    subjects = list(subjects)
+
+    def mouse(m):
+        i = int(m.group(1))
+        return f"{m.group(0)} ({subjects[i]})" if i < len(subjects) else m.group(0)
+
+    return re.sub(r"subject (\d+)", mouse, message)
 
 
 @contextlib.contextmanager
 def naming(where: str, subjects=()):
     """Prefix a ``ValueError`` raised inside with ``where`` (e.g. ``"thalamus / expert"``)
-    and name the mice behind "subject <i>" (the index into ``subjects``)."""
+    and name the mice behind "subject <i>" (the index into ``subjects``).
+
+    An :class:`AnalysisError` passes unchanged: it already starts with the analysis and
+    names where it came from.
+    """
     try:
         yield
+    except AnalysisError:
+        raise
     except ValueError as exc:
-        subjects = list(subjects)
+        raise ValueError(f"{where}: {_name_subjects(str(exc), subjects)}") from exc
 
-        def mouse(m):
-            i = int(m.group(1))
-            return f"{m.group(0)} ({subjects[i]})" if i < len(subjects) else m.group(0)
 
-        message = re.sub(r"subject (\d+)", mouse, str(exc))
-        raise ValueError(f"{where}: {message}") from exc
+# --------------------------------------------------------------------------- provenance
+#: Reason recorded for a left-out session when no selection step gave one.
+UNSPECIFIED = "not used by this analysis"
+
+
+def _ids(sessions) -> list[str]:
+    """Session ids of an iterable of :class:`Session` objects or ids."""
+    return [s if isinstance(s, str) else s.session_id for s in sessions]
+
+
+def session_provenance(given, used, left_out=None, partly_used=None) -> dict:
+    """Which sessions an analysis used and which it left out, and why (for its summary).
+
+    Every analysis puts this under ``summary["sessions"]``, so that a session lost to a
+    mistyped label, a missing column or a selection rule is named, never silently dropped.
+
+    Parameters
+    ----------
+    given : SessionCollection or iterable of Session or str
+        The sessions the analysis was given (or their ids), in order.
+    used : iterable of str
+        Ids of the sessions whose data entered the results.
+    left_out : dict of str to str, optional
+        Why sessions were left out (``{session_id: reason}``), from the selection steps
+        (:func:`label_reasons`, :func:`dropped`, ...). A left-out session without a
+        reason gets :data:`UNSPECIFIED`; reasons of used sessions are ignored.
+    partly_used : dict of str to str, optional
+        Used sessions that are missing from some results, and from which.
+
+    Returns
+    -------
+    dict
+        ``n_given``, ``n_used``, ``used`` (ids, in the given order), ``n_left_out``,
+        ``left_out`` (``{session_id: reason}``, in the given order) and, when not empty,
+        ``partly_used`` (``{session_id: note}``).
+    """
+    given_ids = list(dict.fromkeys(_ids(given)))
+    used_set = set(_ids(used))
+    reasons = left_out or {}
+    used_ids = [sid for sid in given_ids if sid in used_set]
+    out = {sid: reasons.get(sid, UNSPECIFIED) for sid in given_ids if sid not in used_set}
+    summary = {
+        "n_given": len(given_ids),
+        "n_used": len(used_ids),
+        "used": used_ids,
+        "n_left_out": len(out),
+        "left_out": out,
+    }
+    partly = {sid: note for sid, note in (partly_used or {}).items() if sid in used_set}
+    if partly:
+        summary["partly_used"] = partly
+    return summary
+
+
+def describe_provenance(provenance: dict, shown: int = 5) -> str:
+    """One sentence for an analysis's description: sessions used, and those left out (why).
+
+    Parameters
+    ----------
+    provenance : dict
+        :func:`session_provenance`'s result.
+    shown : int, default 5
+        Left-out sessions named (the rest are counted).
+    """
+    text = f" Sessions used: {provenance['n_used']} of {provenance['n_given']}"
+    out = list(provenance["left_out"].items())
+    if out:
+        named = "; ".join(f"{sid} ({why})" for sid, why in out[:shown])
+        more = f"; and {len(out) - shown} more" if len(out) > shown else ""
+        text += f"; left out: {named}{more}"
+    return text + "."
+
+
+def dropped(before, after, reason) -> dict:
+    """``{session_id: reason}`` of the sessions of ``before`` that are not in ``after``.
+
+    Parameters
+    ----------
+    before, after : iterable of Session
+        The sessions before and after one selection step.
+    reason : str or callable
+        The reason, or a function of the dropped :class:`Session` returning it.
+    """
+    kept = set(_ids(after))
+    return {
+        s.session_id: reason(s) if callable(reason) else reason
+        for s in before
+        if s.session_id not in kept
+    }
+
+
+def label_reasons(collection, populations=None, stages=None) -> dict:
+    """Why the sessions whose population or stage is not analysed are left out.
+
+    Parameters
+    ----------
+    collection : iterable of Session
+    populations, stages : list of str, optional
+        Labels the analysis uses (None: any).
+
+    Returns
+    -------
+    dict of str to str
+        ``{session_id: "population 'x' not in this analysis's populations [...]"}`` or
+        ``"stage 'novcie' not in this analysis's stages ['novice', 'expert']"``.
+    """
+    out = {}
+    for s in collection:
+        if populations is not None and s.population not in populations:
+            out[s.session_id] = (
+                f"population {s.population!r} not in this analysis's populations "
+                f"{list(populations)}"
+            )
+        elif stages is not None and s.stage not in stages:
+            out[s.session_id] = f"stage {s.stage!r} not in this analysis's stages {list(stages)}"
+    return out
+
+
+def merge_reasons(*reasons: dict) -> dict:
+    """One ``{session_id: reason}`` from several (the first reason of a session wins)."""
+    out: dict = {}
+    for r in reasons:
+        for sid, why in r.items():
+            out.setdefault(sid, why)
+    return out
+
+
+# --------------------------------------------------------------------------- errors
+class AnalysisError(ValueError):
+    """An error inside a study analysis that names where it came from.
+
+    Its message starts with the analysis name, then the population, stage, session(s)
+    and subject(s) being processed (``"encoding_by_population: population 'thalamus',
+    stage 'expert', session 'mouse01-day14', subject 'mouse01': ..."``); the original
+    exception is chained (``__cause__``).
+
+    Attributes
+    ----------
+    analysis : str
+    population, stage : str or None
+    sessions, subjects : list of str
+        The sessions (and their subjects) being processed; when several were processed
+        together, those whose data hold non-finite or overflowing values if any, else all.
+    """
+
+    def __init__(
+        self, message: str, *, analysis: str, population=None, stage=None, sessions=(), subjects=()
+    ):
+        super().__init__(message)
+        self.analysis = analysis
+        self.population = population
+        self.stage = stage
+        self.sessions = list(sessions)
+        self.subjects = list(subjects)
+
+
+_CURRENT_ANALYSIS: contextvars.ContextVar = contextvars.ContextVar(
+    "sharedrep_study_analysis", default=None
+)
+
+
+def analysis(name: str):
+    """Decorator: errors raised by :func:`origin` inside the function name ``name``.
+
+    When an analysis calls another one (e.g. ``silencing_effects`` calls
+    ``trial_measures``), the outermost name is kept.
+    """
+
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if _CURRENT_ANALYSIS.get() is not None:
+                return func(*args, **kwargs)
+            token = _CURRENT_ANALYSIS.set(name)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _CURRENT_ANALYSIS.reset(token)
+
+        return wrapper
+
+    return decorate
+
+
+def overflow_limit(n_samples: int) -> float:
+    """Largest magnitude whose squares summed over ``n_samples`` samples stay finite.
+
+    ``sqrt(max float64 / (4 n))``: about 1e152 for 1,000 samples. Larger values overflow
+    the sums of squares and cross-products of the fit (and every statistic after it).
+    """
+    return float(np.sqrt(np.finfo(np.float64).max / (4.0 * max(int(n_samples), 1))))
+
+
+def _unusable(x, n_samples: int) -> bool:
+    """Whether an array holds NaN/inf or a value beyond :func:`overflow_limit`."""
+    a = np.asarray(x, dtype=float)
+    if not a.size:
+        return False
+    return bool(not np.isfinite(a).all() or np.nanmax(np.abs(a)) > overflow_limit(n_samples))
+
+
+def check_magnitude(session: Session, n_samples: int, rows=None) -> None:
+    """Refuse a session whose neural or behaviour values would overflow the statistics.
+
+    Parameters
+    ----------
+    session : Session
+    n_samples : int
+        Samples of the fit the session enters (the limit is :func:`overflow_limit`).
+    rows : array of bool, shape (n_samples_session,), optional
+        Samples used (default all); NaN/inf are left to the fit's own checks.
+
+    Raises
+    ------
+    ValueError
+        Naming the array, the unit (or feature) index and the value.
+    """
+    limit = overflow_limit(n_samples)
+    arrays = (("neural", session.neural, "unit"), ("behavior", session.behavior, "feature"))
+    for name, x, what in arrays:
+        if x is None or not np.size(x):
+            continue
+        a = np.asarray(x, dtype=float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN arrays
+            lo, hi = np.nanmin(a), np.nanmax(a)
+        if not (lo < -limit or hi > limit):  # the common case, without temporaries
+            continue
+        with np.errstate(invalid="ignore"):
+            big = np.isfinite(a) & (np.abs(a) > limit)
+        if rows is not None:
+            big &= np.asarray(rows, dtype=bool)[:, None]
+        if big.any():
+            t, j = np.argwhere(big)[0]
+            raise ValueError(
+                f"{name} {what} {int(j)} holds {a[t, j]:.3g} at sample {int(t)} "
+                f"({int(big.sum())} value(s) beyond {limit:.3g} in magnitude): its squares "
+                "overflow the statistics in float64; drop or rescale it"
+            )
+
+
+def _cell_entries(cell) -> list[tuple[list, str, bool]]:
+    """``(session ids, subject, unusable?)`` per subject of fit arguments or per session.
+
+    ``cell``: a :class:`~sharedrep.data.session.FitArgs`, or a list of them, or of
+    :class:`Session` objects; unusable: NaN/inf, or beyond :func:`overflow_limit` of the
+    samples fitted together.
+    """
+    items = list(cell) if isinstance(cell, (list, tuple, SessionCollection)) else [cell]
+    entries = []
+    sessions = [x for x in items if isinstance(x, Session)]
+    n = sum(s.n_samples for s in sessions)
+    for s in sessions:
+        bad = _unusable(s.neural, n) or (s.behavior is not None and _unusable(s.behavior, n))
+        entries.append(([s.session_id], s.subject, bad))
+    for args in (x for x in items if not isinstance(x, Session)):
+        n = int(sum(np.shape(x)[0] for x in args.neural))
+        for i, subj in enumerate(args.subjects):
+            bad = _unusable(args.neural[i], n) or _unusable(args.behavior[i], n)
+            entries.append((list(args.session_ids[i]), subj, bad))
+    return entries
+
+
+def _cell_culprits(cell) -> tuple[list, list]:
+    """``(sessions, subjects)`` of a cell: those with unusable arrays if any, else all."""
+    entries = _cell_entries(cell)
+    chosen = [e for e in entries if e[2]] or entries
+    return [sid for ids, _, _ in chosen for sid in ids], [s for ids, s, _ in chosen for _ in ids]
+
+
+def _where(population, stage, sessions, subjects, what) -> str:
+    """ "population 'p', stage 's', session 'x', subject 'm'" (the parts that are known)."""
+    parts = [f"{k} {v!r}" for k, v in (("population", population), ("stage", stage)) if v]
+    if what:
+        parts.append(what)
+    if len(sessions) == 1:
+        parts.append(f"session {sessions[0]!r}")
+    elif sessions:
+        parts.append("sessions " + ", ".join(map(repr, sessions)))
+    subj = list(dict.fromkeys(subjects))
+    if len(subj) == 1:
+        parts.append(f"subject {subj[0]!r}")
+    elif subj:
+        parts.append("subjects " + ", ".join(map(repr, subj)))
+    return ", ".join(parts)
+
+
+#: Exceptions :func:`origin` re-raises as :class:`AnalysisError` (others pass unchanged).
+WRAPPED_ERRORS = (ValueError, ArithmeticError, LookupError)
+
+
+@contextlib.contextmanager
+def origin(*, session=None, cell=None, population=None, stage=None, subject=None, what=None):
+    """Re-raise an error of the block as an :class:`AnalysisError` naming its origin.
+
+    Use it around the work on one session, one population x stage cell or one subject;
+    the analysis name comes from the :func:`analysis` decorator. An
+    :class:`AnalysisError` raised inside passes unchanged (the innermost origin is the
+    most precise); a ``ValueError``, ``ArithmeticError`` or ``LookupError`` is re-raised
+    ``from`` the original.
+
+    Parameters
+    ----------
+    session : Session, optional
+        The session processed (gives its population, stage and subject).
+    cell : FitArgs, or list of FitArgs or of Session, optional
+        Several subjects' sessions processed together; the error names the sessions
+        whose arrays hold non-finite or overflowing values (else every one), and, for
+        one FitArgs, the mouse behind each "subject <i>" of the original message.
+    population, stage, subject : str, optional
+        Labels (override those of ``session``).
+    what : str, optional
+        Any other part of the origin (e.g. ``"comparison a vs b"``).
+    """
+    try:
+        yield
+    except AnalysisError:
+        raise
+    except WRAPPED_ERRORS as exc:
+        sessions, subjects, message = [], [], str(exc) or type(exc).__name__
+        if isinstance(exc, KeyError) and exc.args:
+            message = f"missing {exc.args[0]!r}"
+        if session is not None:
+            population = population if population is not None else session.population
+            stage = stage if stage is not None else session.stage
+            sessions, subjects = [session.session_id], [session.subject]
+        elif cell is not None:
+            sessions, subjects = _cell_culprits(cell)
+            if hasattr(cell, "subjects") and not isinstance(cell, SessionCollection):
+                message = _name_subjects(message, cell.subjects)
+        if subject is not None:
+            subjects = [subject]
+        name = _CURRENT_ANALYSIS.get() or "analysis"
+        where = _where(population, stage, sessions, subjects, what)
+        raise AnalysisError(
+            f"{name}: {where}: {message}" if where else f"{name}: {message}",
+            analysis=name,
+            population=population,
+            stage=stage,
+            sessions=sessions,
+            subjects=subjects,
+        ) from exc

@@ -18,12 +18,19 @@ import pandas as pd
 from sharedrep.data.preprocess import align_to_events
 from sharedrep.data.session import SessionCollection
 from sharedrep.study._common import (
+    analysis,
     bootstrap_mean_ci,
+    describe_provenance,
+    dropped,
     fnum,
+    label_reasons,
+    merge_reasons,
     nanmean,
     nanmean_rows,
     ordered_stages,
+    origin,
     select_days,
+    session_provenance,
     sign_flip_test,
     trial_flags,
     ttest_p,
@@ -35,11 +42,13 @@ from sharedrep.study.figures import plot_selective_activation
 __all__ = ["selective_activation", "unit_activity"]
 
 
+@analysis("unit_activity")
 def unit_activity(
     collection: SessionCollection,
     *,
     window: tuple[float, float] = (0.0, 2.0),
     event: str = "cue_time",
+    left_out: dict | None = None,
 ) -> pd.DataFrame:
     """Mean activity of every unit in a task window, per session.
 
@@ -52,47 +61,69 @@ def unit_activity(
     collection : SessionCollection
     window : (float, float), default (0.0, 2.0)
     event : str, default "cue_time"
+    left_out : dict, optional
+        Receives ``{session_id: reason}`` for the sessions without a row (no trials, no
+        ``event`` column, no usable trial).
 
     Returns
     -------
     pandas.DataFrame
         ``subject``, ``session_id``, ``day``, ``stage``, ``population``, ``unit_id``,
         ``activity``, ``n_trials``.
+
+    Raises
+    ------
+    AnalysisError
+        An error while reading one session; the message names the analysis, the
+        population, stage, session and subject.
     """
     frames = []
+    reasons: dict = {}
     for s in collection:
         tr = s.trials
         if len(tr) == 0 or event not in tr.columns:
+            reasons[s.session_id] = "no trials" if not len(tr) else f"no {event!r} column"
             continue
-        stim, sil = trial_flags(s)
-        use = ~(stim | sil)
-        ev = pd.to_numeric(tr[event], errors="coerce").to_numpy(float)
-        use &= np.isfinite(ev)
-        if not use.any():
+        with origin(session=s):
+            frame = _session_activity(s, window=window, event=event)
+        if frame is None:
+            reasons[s.session_id] = f"no laser-off, no-stimulation trial with a finite {event!r}"
             continue
-        aligned, rel = align_to_events(s.neural, s.timestamps, ev[use], window=window)
-        absolute = ev[use][:, None] + rel[None, :]
-        inside = (absolute >= tr["start_time"].to_numpy(float)[use][:, None]) & (
-            absolute < tr["stop_time"].to_numpy(float)[use][:, None]
-        )
-        aligned[~inside] = np.nan
-        act = nanmean_rows(aligned.reshape(-1, aligned.shape[-1]), axis=0)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "subject": s.subject,
-                    "session_id": s.session_id,
-                    "day": s.day,
-                    "stage": s.stage,
-                    "population": s.population,
-                    "unit_id": s.unit_ids,
-                    "activity": act,
-                    "n_trials": int(use.sum()),
-                }
-            )
-        )
+        frames.append(frame)
+    if left_out is not None:
+        left_out.update(merge_reasons(left_out, reasons))
     cols = ["subject", "session_id", "day", "stage", "population", "unit_id", "activity"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+
+
+def _session_activity(s, *, window, event) -> pd.DataFrame | None:
+    """Rows of :func:`unit_activity` for one session (None: no usable trial)."""
+    tr = s.trials
+    stim, sil = trial_flags(s)
+    use = ~(stim | sil)
+    ev = pd.to_numeric(tr[event], errors="coerce").to_numpy(float)
+    use &= np.isfinite(ev)
+    if not use.any():
+        return None
+    aligned, rel = align_to_events(s.neural, s.timestamps, ev[use], window=window)
+    absolute = ev[use][:, None] + rel[None, :]
+    inside = (absolute >= tr["start_time"].to_numpy(float)[use][:, None]) & (
+        absolute < tr["stop_time"].to_numpy(float)[use][:, None]
+    )
+    aligned[~inside] = np.nan
+    act = nanmean_rows(aligned.reshape(-1, aligned.shape[-1]), axis=0)
+    return pd.DataFrame(
+        {
+            "subject": s.subject,
+            "session_id": s.session_id,
+            "day": s.day,
+            "stage": s.stage,
+            "population": s.population,
+            "unit_id": s.unit_ids,
+            "activity": act,
+            "n_trials": int(use.sum()),
+        }
+    )
 
 
 _KEYS = ["subject", "population", "stage", "unit_id"]
@@ -127,16 +158,38 @@ def _classified_activity(
 
     Returns
     -------
-    pandas.DataFrame
+    units : pandas.DataFrame
         ``subject``, ``population``, ``stage``, ``unit_id``, ``activity`` (neural units,
         e.g. dF/F) and ``encodes`` (bool); units in both tables only.
+    sessions : dict
+        The sessions used and those left out, with the reason
+        (``_common.session_provenance``).
     """
-    sel = select_days(collection.filter(population=pops, stage=stages), days_per_stage)
-    act = unit_activity(sel, window=window, event=event)
+    chosen = collection.filter(population=pops, stage=stages)
+    sel = select_days(chosen, days_per_stage)
+    reasons = merge_reasons(
+        label_reasons(collection, pops, stages),
+        dropped(
+            chosen,
+            sel,
+            lambda s: (
+                f"day {s.day} not among the {days_per_stage} day(s) kept per mouse, "
+                "population and stage (days_per_stage)"
+            ),
+        ),
+    )
+    act = unit_activity(sel, window=window, event=event, left_out=reasons)
+    cols = [*_KEYS, "encodes"]
+    joined = act[[*_KEYS, "session_id"]].merge(encoding_table[_KEYS], on=_KEYS, how="inner")
+    used = set(joined["session_id"])
+    no_units = "none of its units is in the unit-encoding table"
+    reasons = merge_reasons(
+        reasons, dropped(sel, [s for s in sel if s.session_id in used], no_units)
+    )
     if len(act):
         act = act.groupby(_KEYS, as_index=False)["activity"].mean()
-    cols = [*_KEYS, "encodes"]
-    return act.merge(encoding_table[cols], on=_KEYS, how="inner")
+    units = act[_KEYS + ["activity"]].merge(encoding_table[cols], on=_KEYS, how="inner")
+    return units, session_provenance(collection, used, reasons)
 
 
 def _group_activity(units: pd.DataFrame) -> pd.DataFrame:
@@ -265,6 +318,7 @@ def _describe(summary: dict, window, event: str) -> str:
     )
 
 
+@analysis("selective_activation")
 def selective_activation(
     collection: SessionCollection,
     encoding_table: pd.DataFrame,
@@ -314,12 +368,19 @@ def selective_activation(
         ``other``, ``selectivity``. ``tables["changes"]``: per population and measure:
         ``measure``, ``stage_from``, ``stage_to``, ``change``, ``ci_low``, ``ci_high``,
         ``p_value`` (t-test), ``p_signflip``, ``p_wilcoxon``, ``n_mice``.
-        ``summary``: ``changes`` {measure: {...}}.
+        ``summary``: ``changes`` {measure: {...}}, ``sessions`` (the sessions used and
+        those left out, with the reason: ``_common.session_provenance``).
+
+    Raises
+    ------
+    AnalysisError
+        An error while reading one session; the message names ``selective_activation``,
+        the population, stage, session and subject.
     """
     _check_encoding_table(encoding_table)
     pops = list(dict.fromkeys(encoding_table["population"]))
     stages = ordered_stages(encoding_table["stage"])
-    units = _classified_activity(
+    units, sessions = _classified_activity(
         collection,
         encoding_table,
         pops,
@@ -333,11 +394,12 @@ def selective_activation(
     changes = _stage_changes(wide, pops, stages, n_boot=n_boot, random_state=random_state)
     figure = plot_selective_activation(wide, pops, stages, window=window, event=event)
     summary = _summarise(changes, window, event)
+    summary["sessions"] = sessions
     return AnalysisResult(
         name="selective_activation",
         table=table,
         figure=figure,
         summary=summary,
-        description=_describe(summary, window, event),
+        description=_describe(summary, window, event) + describe_provenance(sessions),
         tables={"selectivity": wide, "changes": changes, "units": units},
     )

@@ -19,12 +19,20 @@ from sharedrep.data.preprocess import align_to_events, detect_movement_onsets
 from sharedrep.data.session import SessionCollection
 from sharedrep.inference.multitest import holm
 from sharedrep.study._common import (
+    STAGE_ORDER,
+    analysis,
     bootstrap_mean_ci,
+    describe_provenance,
+    dropped,
     fnum,
+    label_reasons,
     lever_index,
+    merge_reasons,
     nanmean,
     nanmedian,
     ordered_stages,
+    origin,
+    session_provenance,
     sign_flip_test,
     success_of,
     trial_flags,
@@ -107,8 +115,10 @@ def _peaks_and_durations(disp: np.ndarray, rel: np.ndarray, moved: np.ndarray):
     return peak, dur
 
 
-def _session_measures(s, lever, *, window, rate):
+def _session_measures(s, lever: int, *, window, rate):
     """Per-trial measures and onset-aligned lever displacement of one session.
+
+    ``lever`` is the column of the lever position in ``s.behavior``.
 
     Returns
     -------
@@ -121,7 +131,7 @@ def _session_measures(s, lever, *, window, rate):
     """
     tr, t = s.trials, s.timestamps
     n = len(tr)
-    x = s.behavior[:, lever_index(s, lever)]
+    x = s.behavior[:, lever]
     start = tr["start_time"].to_numpy(float)
     stop = tr["stop_time"].to_numpy(float)
     cue, onset = _trial_times(tr, x, t)
@@ -160,6 +170,7 @@ def _session_measures(s, lever, *, window, rate):
     return frame, traj, rel[keep]
 
 
+@analysis("trial_measures")
 def trial_measures(
     collection: SessionCollection,
     *,
@@ -202,13 +213,23 @@ def trial_measures(
         the window leaves the trial).
     rel_times : numpy.ndarray, shape (n_window,)
         Seconds relative to movement onset.
+
+    Raises
+    ------
+    ValueError
+        No session with trials, or a session without a lever-position feature.
+    AnalysisError
+        An error while measuring one session's trials; the message names the analysis,
+        the population, stage, session and subject.
     """
     rate = float(sampling_rate) if sampling_rate is not None else _session_rate(collection)
     frames, trajs, rel_traj = [], [], None
     for s in collection:
         if len(s.trials) == 0:
             continue
-        frame, traj, rel_traj = _session_measures(s, lever, window=window, rate=rate)
+        column = lever_index(s, lever)
+        with origin(session=s):
+            frame, traj, rel_traj = _session_measures(s, column, window=window, rate=rate)
         frames.append(frame)
         trajs.append(traj)
     if not frames:
@@ -365,6 +386,44 @@ def _describe(summary: dict) -> str:
     )
 
 
+def _curve_sessions(collection: SessionCollection) -> tuple[SessionCollection, dict]:
+    """The sessions the learning curves use, and ``{session_id: reason}`` for the others.
+
+    The stages are the learning stages present (novice, intermediate, expert), or every
+    stage when the study uses none of them: a session labelled otherwise (e.g. a typo,
+    ``"novcie"``) is left out, so that it neither joins the curves under a stage of its
+    own nor becomes the "last stage" of the comparison. Sessions without a stage are
+    kept (their days still count in the slopes); sessions without trials or without a
+    day are left out.
+    """
+    labelled = [s for s in collection if s.stage is not None]
+    known = [st for st in STAGE_ORDER if any(s.stage == st for s in labelled)]
+    stages = known or ordered_stages(s.stage for s in labelled)
+    reasons = merge_reasons(
+        label_reasons(labelled, stages=stages),
+        {s.session_id: "no trials" for s in collection if len(s.trials) == 0},
+        {s.session_id: "no day (the curves are per day)" for s in collection if s.day is None},
+    )
+    kept = [s for s in collection if s.session_id not in reasons]
+    return (
+        SessionCollection(
+            kept, name=collection.name, analysis=collection.analysis, source=collection.source
+        ),
+        reasons,
+    )
+
+
+def _curve_provenance(collection, kept, trials: pd.DataFrame, reasons: dict) -> dict:
+    """``summary["sessions"]`` of the learning curves (sessions with a usable trial)."""
+    usable = ~(trials["stim"].to_numpy(bool) | trials["silencing"].to_numpy(bool))
+    used = set(trials.loc[usable, "session_id"])
+    only_flagged = dropped(
+        kept, [s for s in kept if s.session_id in used], "only stimulation or silencing trials"
+    )
+    return session_provenance(collection, used, merge_reasons(reasons, only_flagged))
+
+
+@analysis("learning_curves")
 def learning_curves(
     collection: SessionCollection,
     *,
@@ -410,20 +469,31 @@ def learning_curves(
         ``p_stage``, ``n_mice``.
         ``tables["trials"]``: the per-trial measures. ``summary``: ``{"n_mice", "days",
         "metrics": {metric: {"unit", "slope_per_day", "ci", "p_value", "p_holm",
-        "p_signflip", "novice", "expert", "stage_difference", "p_stage"}}}``.
+        "p_signflip", "novice", "expert", "stage_difference", "p_stage"}}, "sessions"}``
+        (``sessions``: the sessions used and those left out, with the reason, see
+        ``_common.session_provenance``; a session whose stage is not a learning stage
+        while others are, e.g. a typo, is left out).
+
+    Raises
+    ------
+    AnalysisError
+        An error while measuring one session; the message names ``learning_curves``, the
+        population, stage, session and subject.
     """
-    trials, traj, _ = trial_measures(collection, lever=lever, window=window)
+    kept, reasons = _curve_sessions(collection)
+    trials, traj, _ = trial_measures(kept, lever=lever, window=window)
     table = _day_table(trials, traj)
     mice = list(dict.fromkeys(table["subject"]))
     stages = ordered_stages(table["stage"])
     first, last = (stages[0], stages[-1]) if stages else (None, None)
     trends = _trends(table, mice, first, last, n_boot=n_boot, random_state=random_state)
     summary = _summarise(table, trends, mice, first, last)
+    summary["sessions"] = _curve_provenance(collection, kept, trials, reasons)
     return AnalysisResult(
         name="learning_curves",
         table=table,
         figure=plot_learning_curves(table, METRICS),
         summary=summary,
-        description=_describe(summary),
+        description=_describe(summary) + describe_provenance(summary["sessions"]),
         tables={"trends": trends, "trials": trials},
     )

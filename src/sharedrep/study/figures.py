@@ -2,15 +2,83 @@
 matplotlib Figure; no computation. This module may import ``sharedrep.utils`` and
 ``sharedrep.study._common`` (figure helpers only); it draws what the analyses' compute
 steps returned.
+
+Every figure is laid out for the report's column: at most :data:`MAX_WIDTH_IN` inches
+wide (multi-panel figures wrap onto several rows), with no text smaller than
+:data:`MIN_FONT_PT` points, so that the PNG is shown at its own size (or larger) and its
+labels stay legible on screen and in print. Colours come from one colour-blind-safe
+palette (Okabe & Ito): :func:`stage_color` for learning stages and
+:func:`population_color` for populations, the same in every figure.
 """
 
 from __future__ import annotations
 
+import math
+import zlib
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from sharedrep.study._common import empty_figure, nanmean_rows, new_figure, ordered_stages
+
+#: Widest figure (inches): the report shows figures in a column of about 1000 px.
+MAX_WIDTH_IN = 6.9
+#: Smallest font size (points) of any text in a figure.
+MIN_FONT_PT = 9
+
+#: The Okabe & Ito colour-blind-safe palette (orange, sky blue, bluish green, yellow,
+#: blue, vermillion, reddish purple, black).
+OKABE_ITO = (
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+    "#000000",
+)
+#: Colours of the learning stages (other stages: :func:`stage_color`).
+STAGE_COLORS = {"novice": "#56B4E9", "intermediate": "#009E73", "expert": "#D55E00"}
+#: Colours of the populations of the learning study (others: :func:`population_color`).
+POPULATION_COLORS = {"thalamus": "#0072B2", "other_input": "#E69F00", "m1": "#CC79A7"}
+#: Neutral colour of "other" / comparison elements (individual mice, other units).
+NEUTRAL = "#7f7f7f"
+_SPARE = ("#0072B2", "#E69F00", "#CC79A7", "#009E73", "#56B4E9", "#D55E00", "#000000")
+
+
+def _stable_pick(name: str, used: dict) -> str:
+    """A palette colour for a name outside the fixed tables, the same in every figure."""
+    free = [c for c in _SPARE if c not in used.values()] or list(_SPARE)
+    return free[zlib.crc32(str(name).encode()) % len(free)]
+
+
+def stage_color(stage: str) -> str:
+    """The colour of a learning stage (the same in every figure)."""
+    return STAGE_COLORS.get(stage) or _stable_pick(stage, STAGE_COLORS)
+
+
+def population_color(population: str) -> str:
+    """The colour of a population (the same in every figure)."""
+    return POPULATION_COLORS.get(population) or _stable_pick(population, POPULATION_COLORS)
+
+
+def _grid(n_panels: int, max_cols: int, height: float, *, sharey: bool = False):
+    """A figure with ``n_panels`` panels on rows of at most ``max_cols``, fitting the
+    column width; unused slots are removed. Returns ``(fig, list of axes)``."""
+    n_cols = max(1, min(n_panels, max_cols))
+    n_rows = max(1, math.ceil(n_panels / n_cols))
+    fig, axes = new_figure(n_rows, n_cols, width=MAX_WIDTH_IN / n_cols, height=height)
+    flat = list(axes.ravel())
+    for ax in flat[n_panels:]:
+        ax.remove()
+    flat = flat[:n_panels]
+    if sharey and len(flat) > 1:
+        for ax in flat[1:]:
+            ax.sharey(flat[0])
+    return fig, flat
 
 
 # --------------------------------------------------------------------------- representation
@@ -26,12 +94,12 @@ def _latent_curves(trajectories: pd.DataFrame, key: tuple) -> tuple[np.ndarray, 
     return times, curves
 
 
-def _draw_loadings(top, sub: pd.DataFrame, names: list, first: bool) -> None:
+def _draw_loadings(top, sub: pd.DataFrame, names: list, first: bool, color: str) -> None:
     """Loadings of one cell: bars (one dimension) or a heat map (features x dimensions)."""
     k = int(sub["dimension"].max())
     if k == 1:
         vals = sub.set_index("feature").loc[names, "loading"].to_numpy()
-        top.barh(range(len(names)), vals, color=np.where(vals >= 0, "#e6550d", "#3182bd"))
+        top.barh(range(len(names)), vals, color=color)
         top.axvline(0, color="0.5", lw=0.5)
         top.set_xlabel("loading (dim. 1)")
     else:
@@ -40,32 +108,41 @@ def _draw_loadings(top, sub: pd.DataFrame, names: list, first: bool) -> None:
         top.imshow(grid.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
         top.set_xticks(range(k), [str(d) for d in range(1, k + 1)])
         top.set_xlabel("shared dimension")
-    top.set_yticks(range(len(names)), names if first else [""] * len(names), fontsize=7)
+    top.set_yticks(range(len(names)), names if first else [""] * len(names), fontsize=MIN_FONT_PT)
     if k == 1:
         top.invert_yaxis()
 
 
-def _draw_latents(bottom, times, curves: dict, first: bool) -> None:
-    """Latent 1 around movement onset: one thin line per mouse and their mean in black."""
-    from sharedrep.study._common import nanmean_rows
-
+def _draw_latents(bottom, times, curves: dict, first: bool, color: str) -> None:
+    """Latent 1 around movement onset: one thin line per mouse and their mean (thick)."""
     for subj, v in curves.items():
-        bottom.plot(times, v, lw=0.8, alpha=0.7, label=subj)
+        bottom.plot(times, v, lw=0.8, alpha=0.45, color=color, label=subj)
     if curves:
         mean = nanmean_rows(np.stack(list(curves.values())), axis=0)
-        bottom.plot(times, mean, color="k", lw=2, label="mean")
+        bottom.plot(times, mean, color=color, lw=2.4, label="mean")
     bottom.axvline(0, color="0.4", lw=0.8, ls="--")
     bottom.axhline(0, color="0.6", lw=0.5)
     bottom.set_xlabel("time from movement onset (s)")
     if first:
-        bottom.set_ylabel("shared latent 1 (from neural)")
-        bottom.legend(frameon=False, fontsize=6)
+        bottom.set_ylabel("shared latent 1")
+
+
+def _representation_axes(fig: Figure, keys: list, stages: list, populations: list):
+    """Axes of the shared-representation figure: one column per stage; per population a
+    row of loadings above a row of latents. Returns ``(loading axes, latent axes)`` in
+    the order of ``keys`` (all loading axes are created first)."""
+    grid = fig.add_gridspec(2 * len(populations), len(stages))
+    pos = {key: (2 * populations.index(key[0]), stages.index(key[1])) for key in keys}
+    top = [fig.add_subplot(grid[pos[k][0], pos[k][1]]) for k in keys]
+    bottom = [fig.add_subplot(grid[pos[k][0] + 1, pos[k][1]]) for k in keys]
+    return top, bottom
 
 
 def plot_shared_representation(
     loadings: pd.DataFrame, trajectories: pd.DataFrame, reference: tuple
 ) -> Figure:
-    """Loadings (top row) and latent 1 around movement onset (bottom row), one column per cell.
+    """Per population x stage: the loadings of the shared axis above latent 1 around
+    movement onset; one column per stage, one pair of rows per population.
 
     Parameters
     ----------
@@ -80,46 +157,53 @@ def plot_shared_representation(
     Returns
     -------
     matplotlib.figure.Figure
+        ``2 x cells`` axes: first the loading panels (titled ``"population / stage"``),
+        then the latent panels, both in the order of the cells in ``loadings``.
     """
     keys = list(dict.fromkeys(zip(loadings["population"], loadings["stage"], strict=True)))
     ref = loadings[(loadings["population"] == reference[0]) & (loadings["stage"] == reference[1])]
     names = list(ref.loc[ref["dimension"] == 1, "feature"])
-    fig, ax = new_figure(2, len(keys), width=3.0, height=2.9)
+    populations = list(dict.fromkeys(k[0] for k in keys))
+    stages = ordered_stages(k[1] for k in keys)
+    row_h = 0.32 * max(len(names), 3) + 0.9
+    fig = Figure(
+        figsize=(MAX_WIDTH_IN, len(populations) * (row_h + 2.0) + 0.5), layout="constrained"
+    )
+    top, bottom = _representation_axes(fig, keys, stages, populations)
     all_curves = []
     for c, key in enumerate(keys):
+        color = stage_color(key[1])
         sub = loadings[(loadings["population"] == key[0]) & (loadings["stage"] == key[1])]
-        _draw_loadings(ax[0, c], sub, names, c == 0)
+        first = stages.index(key[1]) == 0
+        _draw_loadings(top[c], sub, names, first, color)
         title = f"{key[0]} / {key[1]}" + (" (ref.)" if key == tuple(reference) else "")
-        ax[0, c].set_title(title, fontsize=9)
+        top[c].set_title(title, fontsize=10, color=population_color(key[0]))
         times, curves = _latent_curves(trajectories, key)
-        _draw_latents(ax[1, c], times, curves, c == 0)
+        _draw_latents(bottom[c], times, curves, first, color)
         all_curves += list(curves.values())
-    _share_limits(ax, loadings, all_curves)
+    _share_limits(top, bottom, loadings, all_curves)
     fig.suptitle(
-        "Shared axes (top: loadings, pooled-standardised, signs aligned to the reference "
-        "cell) and latent 1 around movement onset (bottom: one line per mouse)",
-        fontsize=9,
+        "Shared axis loadings (signs aligned to the reference cell) and latent 1\n"
+        "around movement onset (thin: one mouse; thick: mean over mice)",
+        fontsize=10,
     )
     return fig
 
 
-def _share_limits(ax, loadings: pd.DataFrame, curves: list) -> None:
+def _share_limits(top: list, bottom: list, loadings: pd.DataFrame, curves: list) -> None:
     """Common x-limits of the loading bars and y-limits of the latent panels."""
     lim = float(np.nanmax(np.abs(loadings["loading"].to_numpy()))) if len(loadings) else 0.0
     values = np.concatenate(curves) if curves else np.zeros(0)
     values = values[np.isfinite(values)]
-    for c in range(ax.shape[1]):
-        if lim > 0 and not ax[0, c].images:
-            ax[0, c].set_xlim(-1.1 * lim, 1.1 * lim)
+    for a_top, a_bot in zip(top, bottom, strict=True):
+        if lim > 0 and not a_top.images:
+            a_top.set_xlim(-1.1 * lim, 1.1 * lim)
         if values.size:
             pad = 0.05 * (values.max() - values.min() or 1.0)
-            ax[1, c].set_ylim(values.min() - pad, values.max() + pad)
+            a_bot.set_ylim(values.min() - pad, values.max() + pad)
 
 
 # ------------------------------------------------------------------ encoding_by_population
-_STAGE_COLORS = ["#9ecae1", "#fdae6b", "#e6550d", "#756bb1", "#31a354"]
-
-
 def _encoding_bar(ax, x: float, width: float, row, scores: pd.Series, color, label) -> None:
     """One cell's bar: score, bootstrap interval, permutation-null 95% line, mice, star."""
     ax.bar(x, row["score"], width * 0.9, color=color, label=label)
@@ -137,7 +221,7 @@ def _encoding_bar(ax, x: float, width: float, row, scores: pd.Series, color, lab
     ax.plot([x - width * 0.4, x + width * 0.4], [row["null_q95"]] * 2, color="0.3", ls=":")
     ax.plot(np.full(len(scores), x), scores, ".", color="0.2", ms=3)
     stars = "*" if row["p_value"] <= 0.05 else ""
-    ax.text(x, max(row["ci_high"], row["score"]) + 0.02, stars, ha="center")
+    ax.text(x, max(row["ci_high"], row["score"]) + 0.02, stars, ha="center", fontsize=11)
 
 
 def plot_encoding_by_population(
@@ -160,7 +244,8 @@ def plot_encoding_by_population(
     matplotlib.figure.Figure
     """
     pops, stg = populations, stages
-    fig, axes = new_figure(1, 1, width=max(4.0, 1.3 * len(pops) * len(stg)), height=3.4)
+    width_in = min(MAX_WIDTH_IN, max(4.0, 1.1 * len(pops) * len(stg)))
+    fig, axes = new_figure(1, 1, width=width_in, height=3.4)
     ax = axes[0, 0]
     width = 0.8 / len(stg)
     for k, st in enumerate(stg):
@@ -170,16 +255,18 @@ def plot_encoding_by_population(
                 continue
             x = i + (k - (len(stg) - 1) / 2) * width
             s = subjects[(subjects["population"] == pop) & (subjects["stage"] == st)]
-            color = _STAGE_COLORS[k % len(_STAGE_COLORS)]
+            color = stage_color(st)
             _encoding_bar(ax, x, width, r.iloc[0], s["score"], color, st if i == 0 else None)
     ax.set_xticks(range(len(pops)), pops)
+    for label in ax.get_xticklabels():
+        label.set_color(population_color(label.get_text()))
     ax.set_ylabel("held-out R$^2$ (shared dim. 1)")
     ax.axhline(0, color="0.5", lw=0.5)
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=MIN_FONT_PT)
     ax.set_title(
         "Encoding of the shared movement representation\n(bars: bootstrap CI over mice; "
-        "dotted: 95% of the permutation null)",
-        fontsize=9,
+        "dots: mice; dotted: 95% of the permutation null; *: p <= 0.05)",
+        fontsize=MIN_FONT_PT,
     )
     return fig
 
@@ -207,10 +294,10 @@ def plot_selective_activation(
     matplotlib.figure.Figure
         Thin lines: mice; thick lines with markers: mean over mice.
     """
-    fig, axes = new_figure(1, max(1, len(populations)), width=3.6, height=3.0)
-    for ax, pop in zip(axes[0], populations, strict=False):
+    fig, axes = _grid(max(1, len(populations)), 2, 3.0)
+    for ax, pop in zip(axes, populations, strict=False):
         w = selectivity[selectivity["population"] == pop]
-        for grp, col in (("encoding", "#d62728"), ("other", "0.4")):
+        for grp, col in (("encoding", OKABE_ITO[5]), ("other", NEUTRAL)):
             means = [w.loc[w["stage"] == st, grp].mean() for st in stages]
             for m in w["subject"].unique():
                 wm = w[w["subject"] == m].set_index("stage")
@@ -218,9 +305,9 @@ def plot_selective_activation(
                 ax.plot(range(len(stages)), values, color=col, alpha=0.3, lw=0.8)
             ax.plot(range(len(stages)), means, color=col, lw=2, marker="o", label=grp)
         ax.set_xticks(range(len(stages)), stages)
-        ax.set_ylabel(f"mean activity {window[0]:g}..{window[1]:g} s after {event}")
-        ax.set_title(pop, fontsize=10)
-        ax.legend(frameon=False, fontsize=8)
+        ax.set_ylabel(f"mean activity {window[0]:g}..{window[1]:g} s\nafter {event}")
+        ax.set_title(pop, fontsize=10, color=population_color(pop))
+        ax.legend(frameon=False, fontsize=MIN_FONT_PT)
     return fig
 
 
@@ -240,8 +327,8 @@ def plot_learning_curves(table: pd.DataFrame, metrics) -> Figure:
     matplotlib.figure.Figure
     """
     mice = list(dict.fromkeys(table["subject"]))
-    fig, axes = new_figure(1, len(metrics), width=3.2, height=2.8)
-    for ax, (col, unit, label) in zip(axes[0], metrics, strict=True):
+    fig, axes = _grid(len(metrics), 2, 2.6)
+    for ax, (col, unit, label) in zip(axes, metrics, strict=True):
         for m in mice:
             dm = table[table["subject"] == m]
             ax.plot(dm["day"], dm[col], color="0.75", lw=0.8, marker=".", ms=3)
@@ -250,15 +337,13 @@ def plot_learning_curves(table: pd.DataFrame, metrics) -> Figure:
         sem = g.std(ddof=1) / np.sqrt(g.count())
         ax.errorbar(mean.index, mean.to_numpy(), yerr=sem.to_numpy(), color="k", lw=1.6, capsize=2)
         ax.set_xlabel("day")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(f"{label} ({unit})")
-    fig.suptitle(f"Learning curves ({len(mice)} mice; mean +- s.e.m., grey: mice)")
+    fig.suptitle(f"Learning curves ({len(mice)} mice; mean +- s.e.m., grey: mice)", fontsize=10)
     return fig
 
 
 # ------------------------------------------------------------------ lag_profiles
-_LAG_COLORS = ["#3182bd", "#fd8d3c", "#e6550d", "#31a354"]
-
-
 def _sem_columns(per: np.ndarray) -> np.ndarray:
     """Standard error of the mean of each column over its finite rows (NaN below 2)."""
     return np.array(
@@ -292,9 +377,9 @@ def plot_lag_profiles(
     matplotlib.figure.Figure
     """
     lags = np.array(sorted(table["lag"].unique()), dtype=np.int64)
-    fig, axes = new_figure(1, len(populations), width=3.4, height=3.0)
-    styles = dict(zip(stages, _LAG_COLORS, strict=False))
-    for ax, pop in zip(axes[0], populations, strict=True):
+    fig, axes = _grid(len(populations), 3, 2.9, sharey=True)
+    styles = {st: stage_color(st) for st in stages}
+    for i, (ax, pop) in enumerate(zip(axes, populations, strict=True)):
         for st in stages:
             cell = table[(table["population"] == pop) & (table["stage"] == st)]
             if cell.empty:
@@ -306,10 +391,14 @@ def plot_lag_profiles(
             pk = peaks[(peaks["population"] == pop) & (peaks["stage"] == st)]["peak_lag"]
             if len(pk) and np.isfinite(pk.iloc[0]):
                 ax.axvline(pk.iloc[0], color=styles.get(st, "k"), ls=":", lw=1)
-        ax.set_title(pop, fontsize=10)
-        ax.set_xlabel("lag (frames; > 0: neural leads)")
-        ax.set_ylabel("held-out R$^2$ (mean +- s.e.m. over mice)")
-        ax.legend(frameon=False, fontsize=8)
+        ax.set_title(pop, fontsize=10, color=population_color(pop))
+        ax.set_xlabel("lag (frames)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if i % 3 == 0:
+            ax.set_ylabel("held-out R$^2$\n(mean +- s.e.m. over mice)")
+        if i == 0:
+            ax.legend(frameon=False, fontsize=MIN_FONT_PT)
+    fig.suptitle("Encoding against lag (> 0: neural activity leads behaviour)", fontsize=10)
     return fig
 
 
@@ -334,25 +423,25 @@ def plot_silencing_effects(
     -------
     matplotlib.figure.Figure
     """
-    fig, axes = new_figure(1, len(metrics), width=2.8, height=3.0)
-    for ax, (metric, (unit, label, _)) in zip(axes[0], metrics.items(), strict=True):
+    fig, axes = _grid(len(metrics), 3, 3.0)
+    for ax, (metric, (unit, label, _)) in zip(axes, metrics.items(), strict=True):
         wide = table.pivot(index="subject", columns="laser", values=metric)
         w = wide.loc[mice] if mice else None
         if w is not None and len(w):
             for m in mice:
-                ax.plot([0, 1], [w.loc[m, "off"], w.loc[m, "on"]], color="0.6", marker=".")
+                ax.plot([0, 1], [w.loc[m, "off"], w.loc[m, "on"]], color=NEUTRAL, marker=".")
             ax.plot([0, 1], [w["off"].mean(), w["on"].mean()], color="k", lw=2, marker="o")
         r = effects[effects["metric"] == metric].iloc[0]
-        ax.set_xticks([0, 1], ["laser off", "laser on"])
+        ax.set_xticks([0, 1], ["laser\noff", "laser\non"])
         ax.set_xlim(-0.4, 1.4)
         ax.set_ylabel(f"{label} ({unit})")
-        ax.set_title(f"p = {r['p_value']:.2g} (mice)", fontsize=9)
-    fig.suptitle(f"Silencing of thalamic inputs ({len(mice)} mice)")
+        ax.set_title(_p_text(r["p_value"], len(mice)), fontsize=MIN_FONT_PT)
+    fig.suptitle(f"Silencing of thalamic inputs ({len(mice)} mice)", fontsize=10)
     return fig
 
 
 # ------------------------------------------------------------------ stimulation_responses
-_CLASS_COLORS = {"driven": "#d62728", "suppressed": "#1f77b4", "not responsive": "0.6"}
+_CLASS_COLORS = {"driven": OKABE_ITO[5], "suppressed": OKABE_ITO[4], "not responsive": "0.65"}
 
 
 def plot_stimulation_responses(table: pd.DataFrame, fractions: pd.DataFrame, fdr: float) -> Figure:
@@ -375,7 +464,7 @@ def plot_stimulation_responses(table: pd.DataFrame, fractions: pd.DataFrame, fdr
     if not len(table):
         return empty_figure("no session with stimulation trials")
     stages = ordered_stages(table["stage"])
-    fig, axes = new_figure(1, 2, width=4.0, height=3.2)
+    fig, axes = new_figure(1, 2, width=MAX_WIDTH_IN / 2, height=3.2)
     ax = axes[0, 0]
     for i, st in enumerate(stages):
         d = table[table["stage"] == st]
@@ -387,16 +476,16 @@ def plot_stimulation_responses(table: pd.DataFrame, fractions: pd.DataFrame, fdr
             )
     ax.set_xticks(range(len(stages)), stages)
     ax.axhline(0, color="0.5", lw=0.5)
-    ax.set_ylabel("stimulation - control response (dF/F)")
-    ax.legend(frameon=False, fontsize=7)
+    ax.set_ylabel("stimulation - control\nresponse (dF/F)")
+    ax.legend(frameon=False, fontsize=MIN_FONT_PT)
     ax = axes[0, 1]
     for i, st in enumerate(stages):
         f = fractions[fractions["stage"] == st]
-        ax.bar(i, f["fraction_driven"].mean(), 0.6, color="#d62728", alpha=0.5)
+        ax.bar(i, f["fraction_driven"].mean(), 0.6, color=stage_color(st))
         ax.plot(np.full(len(f), i), f["fraction_driven"], "k.", ms=4)
     ax.set_xticks(range(len(stages)), stages)
     ax.set_ylabel("fraction driven (per mouse)")
-    fig.suptitle(f"Optogenetic stimulation responses (BH-FDR {fdr:g} per session)")
+    fig.suptitle(f"Optogenetic stimulation responses (BH-FDR {fdr:g} per session)", fontsize=10)
     return fig
 
 
@@ -423,22 +512,36 @@ def plot_encoding_overlap(
     matplotlib.figure.Figure
     """
     pop = population
-    fig, axes = new_figure(1, 1, width=max(4.5, 1.8 * len(stages)), height=3.4)
+    fig, axes = new_figure(1, 1, width=min(MAX_WIDTH_IN, max(4.5, 1.8 * len(stages))), height=3.4)
     ax = axes[0, 0]
+    labels = []
     for i, st in enumerate(stages):
         t = table[(table["population"] == pop) & (table["stage"] == st)]
         s_ = stages_table[(stages_table["population"] == pop) & (stages_table["stage"] == st)]
         if s_.empty:
+            labels.append(st)
             continue
-        ax.bar(i, np.log2(s_["odds_ratio_mh"].iloc[0]), 0.6, color="#6baed6")
+        ax.bar(i, np.log2(s_["odds_ratio_mh"].iloc[0]), 0.6, color=stage_color(st))
         inf = t["informative"].to_numpy(bool)
         ax.plot(np.full(inf.sum(), i), t["log_odds_ratio"][inf] / np.log(2), "k.", ms=5)
-        ax.text(i, 0.1, f"p={s_['p_pooled'].iloc[0]:.2g}", ha="center", fontsize=8)
+        # the p-value goes under the stage name, never over the data
+        labels.append(f"{st}\n{_p_text(s_['p_pooled'].iloc[0], int(inf.sum()))}")
     ax.axhline(0, color="0.5", lw=0.5)
-    ax.set_xticks(range(len(stages)), stages)
+    ax.set_xticks(range(len(stages)), labels)
     ax.set_ylabel("log2 odds ratio (driven x encoding)")
     ax.set_title(
         f"{pop}: driven x encoding units\n(bar: Mantel-Haenszel; dots: mice)",
-        fontsize=9,
+        fontsize=10,
     )
     return fig
+
+
+def _p_text(p, n_mice: int) -> str:
+    """``"p = 0.031"``, or ``"not testable (n = 3 mice)"`` when p is not a number."""
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        p = math.nan
+    if not math.isfinite(p):
+        return f"p not testable (n = {n_mice} mice)"
+    return f"p = {p:.2g}"

@@ -16,11 +16,16 @@ import pandas as pd
 
 from sharedrep.data.session import SessionCollection
 from sharedrep.study._common import (
+    AnalysisError,
+    analysis,
     bootstrap_mean_ci,
+    describe_provenance,
     empty_figure,
     fnum,
     nanmean,
     nanmedian,
+    origin,
+    session_provenance,
     sign_flip_test,
     ttest_p,
     wilcoxon_p,
@@ -53,27 +58,41 @@ def _corr_rows(traj: np.ndarray, template: np.ndarray) -> np.ndarray:
     return out
 
 
-def _no_silencing() -> AnalysisResult:
-    """The result when no session has silencing (laser-on) trials."""
+#: Why a session is left out of the silencing analysis.
+_NOT_SILENCING = "no silencing (laser-on) trial, and not an expert-template session of its mouse"
+
+
+def _no_silencing(collection: SessionCollection, why: str) -> AnalysisResult:
+    """The result when no session has silencing (laser-on) trials (``why``: the reason)."""
+    sessions = session_provenance(collection, (), {s.session_id: why for s in collection})
     return AnalysisResult(
         name="silencing_effects",
         table=pd.DataFrame(),
         figure=empty_figure("no silencing trials"),
-        summary={"metrics": {}, "n_mice": 0, "impairs": False, "testable": False},
-        description="No session had silencing (laser-on) trials; no silencing analysis.",
+        summary={
+            "metrics": {},
+            "n_mice": 0,
+            "impairs": False,
+            "testable": False,
+            "sessions": sessions,
+        },
+        description="No session had silencing (laser-on) trials; no silencing analysis."
+        + describe_provenance(sessions),
     )
 
 
-def _template_similarity(trials, traj, in_sil, template_stage) -> np.ndarray:
+def _template_similarity(trials, traj, in_sil, template_stage) -> tuple[np.ndarray, set]:
     """Pearson r of each silencing-session trial's trajectory with its mouse's template.
 
     The template is the mean trajectory of the mouse's successful laser-off,
     no-stimulation trials of ``template_stage`` sessions without silencing (else of the
-    silencing sessions). Returns shape (n_trials,), NaN where not computable.
+    silencing sessions). Returns the similarities, shape (n_trials,), NaN where not
+    computable, and the ids of the sessions whose trials made a template.
     """
     no_stim = ~trials["stim"].to_numpy(bool)
     sim = np.full(len(trials), np.nan)
-    for subj in trials["subject"].unique():
+    template_sessions: set = set()
+    for subj in trials.loc[in_sil, "subject"].unique():
         of_mouse = (trials["subject"] == subj).to_numpy()
         base = (
             of_mouse
@@ -87,10 +106,12 @@ def _template_similarity(trials, traj, in_sil, template_stage) -> np.ndarray:
         rows_ok = tmpl_rows & np.all(np.isfinite(traj), axis=1)
         if not rows_ok.any():
             continue
+        template_sessions.update(trials.loc[rows_ok, "session_id"])
         template = traj[rows_ok].mean(axis=0)
         sel = of_mouse & in_sil
-        sim[sel] = _corr_rows(traj[sel], template)
-    return sim
+        with origin(subject=subj):
+            sim[sel] = _corr_rows(traj[sel], template)
+    return sim, template_sessions
 
 
 def _laser_table(used: pd.DataFrame) -> pd.DataFrame:
@@ -195,6 +216,7 @@ def _describe(summary: dict, n_sessions: int) -> str:
     )
 
 
+@analysis("silencing_effects")
 def silencing_effects(
     collection: SessionCollection,
     *,
@@ -246,17 +268,27 @@ def silencing_effects(
         ``tables["trials"]``: the trials used with their similarity. ``summary``:
         ``metrics`` {metric: {laser_off, laser_on, difference, ci, p_value, p_wilcoxon,
         p_ttest, p_trials, n_mice}}, ``n_mice``, ``impairs`` (bool: success or reaction
-        time impaired at p <= 0.05, mice as unit).
+        time impaired at p <= 0.05, mice as unit), ``sessions`` (the sessions used -- with
+        silencing trials, or whose trials made a mouse's template -- and those left out,
+        with the reason: ``_common.session_provenance``).
+
+    Raises
+    ------
+    AnalysisError
+        An error while measuring one session's trials or one mouse's similarities; the
+        message names ``silencing_effects`` and the session or mouse.
     """
     try:
         trials, traj, _ = trial_measures(collection, lever=lever, window=window)
-    except ValueError:
-        trials, traj = pd.DataFrame(), np.zeros((0, 0))
+    except AnalysisError:
+        raise
+    except ValueError as exc:  # no trials, or no lever feature: nothing to analyse
+        return _no_silencing(collection, f"no behaviour to analyse ({exc})")
     if len(trials) == 0 or not trials["silencing"].any():
-        return _no_silencing()
+        return _no_silencing(collection, _NOT_SILENCING)
     sil_sessions = set(trials.loc[trials["silencing"], "session_id"])
     in_sil = trials["session_id"].isin(sil_sessions).to_numpy()
-    sim = _template_similarity(trials, traj, in_sil, template_stage)
+    sim, template_sessions = _template_similarity(trials, traj, in_sil, template_stage)
     trials = trials.assign(template_similarity=sim)
     used = trials[in_sil & ~trials["stim"].to_numpy(bool)].copy()
     used["laser"] = np.where(used["silencing"].to_numpy(bool), "on", "off")
@@ -264,12 +296,18 @@ def silencing_effects(
     mice = _paired_mice(table)
     effects = _effects(used, table, mice, n_perm=n_perm, n_boot=n_boot, random_state=random_state)
     summary = _summarise(effects, mice)
+    summary["sessions"] = session_provenance(
+        collection,
+        sil_sessions | template_sessions,
+        {s.session_id: "no trials" if not len(s.trials) else _NOT_SILENCING for s in collection},
+    )
     return AnalysisResult(
         name="silencing_effects",
         table=table,
         figure=plot_silencing_effects(table, effects, mice, _METRICS),
         summary=summary,
-        description=_describe(summary, len(sil_sessions)),
+        description=_describe(summary, len(sil_sessions))
+        + describe_provenance(summary["sessions"]),
         tables={"effects": effects, "trials": used},
     )
 

@@ -27,12 +27,18 @@ from sharedrep.inference.encoding import unit_encoding
 from sharedrep.inference.multitest import benjamini_hochberg
 from sharedrep.study._common import (
     Steps,
+    analysis,
     bootstrap_mean_ci,
+    describe_provenance,
     empty_figure,
     fnum,
+    label_reasons,
     make_model,
+    merge_reasons,
     ordered_stages,
+    origin,
     quiet,
+    session_provenance,
     sign_flip_test,
     single_blas,
     trial_flags,
@@ -144,6 +150,7 @@ def _session_responses(
     return R[stim & ok], R[control & ok], n_masked, resp_off.size, base_off.size
 
 
+@analysis("stimulation_responses")
 @single_blas
 def stimulation_responses(
     collection: SessionCollection,
@@ -194,16 +201,28 @@ def stimulation_responses(
         ``tables["fractions"]``: per session: counts and fractions per class.
         ``summary``: per stage: ``n_mice``, ``n_units``, ``n_driven``,
         ``n_suppressed``, ``fraction_driven`` (mean over mice, bootstrap CI);
-        ``masked_frames`` per session.
+        ``masked_frames`` per session; ``sessions`` (the sessions used and those left
+        out, with the reason: ``_common.session_provenance``).
+
+    Raises
+    ------
+    AnalysisError
+        An error while classifying one session's units; the message names
+        ``stimulation_responses``, the population, stage, session and subject.
     """
     if not (0 < fdr < 1):
         raise ValueError(f"fdr must be in (0, 1); got {fdr!r}")
     if window[0] >= window[1] or baseline[0] >= baseline[1]:
         raise ValueError("window and baseline must be (start, stop) with start < stop")
+    given = collection
+    reasons: dict = {}
     if population is not None:
         collection = collection.filter(population=population)
+        pops = [population] if isinstance(population, str) else list(population)
+        reasons = label_reasons(given, populations=pops)
     table, fractions, masked, not_analysed = _compute_stimulation(
         collection,
+        reasons,
         fdr,
         window=window,
         baseline=baseline,
@@ -218,12 +237,14 @@ def stimulation_responses(
         mask_artifacts=mask_artifacts,
         not_analysed=not_analysed,
     )
+    summary["sessions"] = session_provenance(given, masked, reasons)
     return AnalysisResult(
         name="stimulation_responses",
         table=table,
         figure=plot_stimulation_responses(table, fractions, fdr),
         summary=summary,
-        description=_describe_stimulation(summary, window, baseline),
+        description=_describe_stimulation(summary, window, baseline)
+        + describe_provenance(summary["sessions"]),
         tables={"fractions": fractions},
     )
 
@@ -302,24 +323,31 @@ def _session_stim_responses(s: Session, **options):
     return res
 
 
-def _compute_stimulation(collection: SessionCollection, fdr: float, **options):
+def _compute_stimulation(collection: SessionCollection, reasons: dict, fdr: float, **options):
     """Classify the units of every stimulation session.
 
     Returns ``(table, fractions, masked, not_analysed)``: the per-unit table, the
     per-session fractions, the masked frames per session and the sessions with
-    stimulation trials that could not be analysed (why).
+    stimulation trials that could not be analysed (why). ``reasons`` receives
+    ``{session_id: reason}`` of every session not analysed.
     """
     frames, frac_rows, masked, not_analysed = [], [], {}, []
     for s in collection:
-        res = _session_stim_responses(s, **options)
+        with origin(session=s):
+            res = _session_stim_responses(s, **options)
         if res is None:
+            reasons.setdefault(
+                s.session_id, "no trials" if not len(s.trials) else "no stimulation trial"
+            )
             continue
         if isinstance(res, str):
             not_analysed.append(res)
+            reasons.setdefault(s.session_id, res.removeprefix(f"{s.session_id}: "))
             continue
         Rs, Rc, n_masked, n_resp, n_base = res
         masked[s.session_id] = n_masked
-        df = _classify_units(s, Rs, Rc, fdr)
+        with origin(session=s):
+            df = _classify_units(s, Rs, Rc, fdr)
         frames.append(df)
         cls = df["classification"].to_numpy()
         frac_rows.append(_fraction_row(s, cls, n_masked, n_resp, n_base))
@@ -385,6 +413,7 @@ def _describe_stimulation(summary: dict, window, baseline) -> str:
     )
 
 
+@analysis("unit_encoding_table")
 def unit_encoding_table(
     collection: SessionCollection,
     *,
@@ -398,6 +427,7 @@ def unit_encoding_table(
     whole_trials: bool = False,
     random_state: int = 0,
     progress=False,
+    provenance: dict | None = None,
 ) -> pd.DataFrame:
     """Per-unit encoding of the shared representation, per population x stage.
 
@@ -433,19 +463,29 @@ def unit_encoding_table(
         Shift by whole trials only in the unit-level null (see above).
     random_state : int, default 0
     progress : bool or rich.progress.Progress, default False
+    provenance : dict, optional
+        Receives the sessions fitted and those left out, with the reason
+        (``_common.session_provenance``).
 
     Returns
     -------
     pandas.DataFrame
         One row per unit: ``subject``, ``population``, ``stage``, ``unit_id``,
         ``r2_cv``, ``p_value``, ``q_value``, ``encodes`` (bool).
+
+    Raises
+    ------
+    AnalysisError
+        An error while testing the units of one population x stage; the message names
+        the analysis, the population, stage, sessions and subjects.
     """
-    from sharedrep.study.populations import fit_cells
+    from sharedrep.study.populations import cell_session_ids, fit_cells
 
     if model is None:
         model = make_model(random_state=random_state)
     if stages is None:
         stages = ordered_stages(collection.stages)
+    left_out: dict = {}
     cells = fit_cells(
         collection,
         populations,
@@ -453,21 +493,25 @@ def unit_encoding_table(
         days_per_stage=days_per_stage,
         within_trials=within_trials,
         require=False,
+        left_out=left_out,
     )
+    if provenance is not None:
+        provenance.update(session_provenance(collection, cell_session_ids(cells), left_out))
     frames = []
     with Steps(progress, "unit encoding", len(cells)) as steps, quiet():
         for i, ((pop, st), args) in enumerate(cells.items()):
-            tabs = unit_encoding(
-                model,
-                args.neural,
-                args.behavior,
-                args.groups,
-                n_perm=n_perm,
-                fdr=fdr,
-                random_state=int(random_state) + i,
-                whole_trials=whole_trials,
-                progress=False,
-            )
+            with origin(population=pop, stage=st, cell=args):
+                tabs = unit_encoding(
+                    model,
+                    args.neural,
+                    args.behavior,
+                    args.groups,
+                    n_perm=n_perm,
+                    fdr=fdr,
+                    random_state=int(random_state) + i,
+                    whole_trials=whole_trials,
+                    progress=False,
+                )
             for subj, ids, tab in zip(args.subjects, args.unit_ids, tabs, strict=True):
                 frames.append(
                     pd.DataFrame(
@@ -544,6 +588,7 @@ def _haldane_log_or(a, b, c, d) -> float:
     return float(np.log((a + 0.5) * (d + 0.5) / ((b + 0.5) * (c + 0.5))))
 
 
+@analysis("encoding_overlap")
 @single_blas
 def encoding_overlap(
     collection: SessionCollection,
@@ -618,12 +663,21 @@ def encoding_overlap(
         ``n_informative``. ``summary``: ``stages`` {stage: {...}}, ``difference``
         {``ratio_of_odds_ratios``, ``p_pooled``, ``mean_log_or_difference``,
         ``p_mice``, ``n_mice``}, ``population``, ``testable`` (bool: the stage
-        difference has a p-value) and ``untestable_reason`` (why not; "" when testable).
+        difference has a p-value), ``untestable_reason`` (why not; "" when testable) and
+        ``sessions`` (the sessions used and those left out, with the reason:
+        ``_common.session_provenance``).
+
+    Raises
+    ------
+    AnalysisError
+        An error while testing the units of one population x stage; the message names
+        ``encoding_overlap``, the population, stage, sessions and subjects.
     """
     if len(stim_table) == 0:
-        return _empty_overlap()
+        return _empty_overlap(collection)
     pops = list(dict.fromkeys(stim_table["population"]))
     stages = ordered_stages(stim_table["stage"])
+    fitted: dict = {}
     if encoding_table is None:
         encoding_table = unit_encoding_table(
             collection,
@@ -636,6 +690,7 @@ def encoding_overlap(
             whole_trials=whole_trials,
             random_state=random_state,
             progress=progress,
+            provenance=fitted,
         )
     units = overlap_counts(stim_table, encoding_table)
     tables = _compute_overlap(units, pops, stages, n_perm, random_state)
@@ -643,18 +698,54 @@ def encoding_overlap(
         tables.table, tables.stages_table, tables.population, tables.stages
     )
     summary = _summarise_overlap(tables, n_perm)
+    summary["sessions"] = _overlap_provenance(collection, stim_table, units, fitted)
     return AnalysisResult(
         name="encoding_overlap",
         table=tables.table,
         figure=figure,
         summary=summary,
-        description=_describe_overlap(summary, tables, whole_trials),
+        description=_describe_overlap(summary, tables, whole_trials)
+        + describe_provenance(summary["sessions"]),
         tables={"units": units, "unit_encoding": encoding_table, "stages": tables.stages_table},
     )
 
 
-def _empty_overlap() -> AnalysisResult:
+def _overlap_provenance(collection, stim_table, units, fitted: dict) -> dict:
+    """``summary["sessions"]`` of :func:`encoding_overlap`.
+
+    Used: the stimulation sessions, and the sessions of the encoding fits (``fitted``:
+    :func:`unit_encoding_table`'s provenance; empty when the table was given), of the
+    mice, populations and stages with units in both tables.
+    """
+    keys = set(zip(units["subject"], units["population"], units["stage"], strict=True))
+    sources = set(stim_table["session_id"]) | set(fitted.get("used", ()))
+    used = [
+        s.session_id
+        for s in collection
+        if s.session_id in sources and (s.subject, s.population, s.stage) in keys
+    ]
+    other = (
+        "not a stimulation session, nor fitted for the unit encoding"
+        if fitted
+        else "not a stimulation session (the unit-encoding table was given)"
+    )
+    reasons = {
+        s.session_id: (
+            "no unit classified both by stimulation and by encoding in its mouse, "
+            "population and stage"
+            if s.session_id in sources
+            else other
+        )
+        for s in collection
+    }
+    return session_provenance(collection, used, merge_reasons(fitted.get("left_out", {}), reasons))
+
+
+def _empty_overlap(collection) -> AnalysisResult:
     """The result of :func:`encoding_overlap` when no unit was classified by stimulation."""
+    sessions = session_provenance(
+        collection, (), {s.session_id: "no unit classified by stimulation" for s in collection}
+    )
     return AnalysisResult(
         name="encoding_overlap",
         table=pd.DataFrame(),
@@ -664,6 +755,7 @@ def _empty_overlap() -> AnalysisResult:
             "difference": {},
             "testable": False,
             "untestable_reason": "no stimulation sessions",
+            "sessions": sessions,
         },
         description="No units were classified by stimulation; the overlap with "
         "movement-encoding units could not be computed.",

@@ -28,15 +28,22 @@ from sharedrep.inference.groups import compare_groups
 from sharedrep.inference.permutation import permutation_test
 from sharedrep.study._common import (
     Steps,
+    analysis,
     check_choice,
+    check_magnitude,
     default_stages,
+    describe_provenance,
+    dropped,
     encoding_sessions,
     fnum,
+    label_reasons,
     make_model,
-    naming,
+    merge_reasons,
     ordered_stages,
+    origin,
     quiet,
     select_days,
+    session_provenance,
     sign_flip_test,
     single_blas,
     ttest_p,
@@ -47,6 +54,7 @@ from sharedrep.study.figures import plot_encoding_by_population
 __all__ = ["encoding_by_population", "fit_cells"]
 
 
+@analysis("fit_cells")
 def fit_cells(
     collection: SessionCollection,
     populations=None,
@@ -57,6 +65,7 @@ def fit_cells(
     stim_margin_s: float = 1.5,
     require: bool = True,
     skipped: list | None = None,
+    left_out: dict | None = None,
 ) -> dict:
     """Fit arguments of every population x stage cell with at least 2 mice.
 
@@ -76,18 +85,36 @@ def fit_cells(
     skipped : list, optional
         Receives ``"<population> / <stage>: 1 mouse"`` for each cell left out because it
         has a single mouse (so that analyses can say so).
+    left_out : dict, optional
+        Receives ``{session_id: reason}`` for every session of ``collection`` that no
+        cell uses (population or stage not analysed, no sample left after removing
+        stimulation and silencing, day not kept, single-mouse cell); see
+        ``_common.session_provenance``.
 
     Returns
     -------
     dict
         ``{(population, stage): FitArgs}`` in population, stage order.
+
+    Raises
+    ------
+    AnalysisError
+        A session's values overflow the statistics (``_common.check_magnitude``) or its
+        fit arguments cannot be built (NaN/inf, other units or features); the message
+        names the population, stage, session and subject.
     """
     populations = check_choice(populations, collection.populations, "populations")
     stages = check_choice(
         stages if stages is not None else default_stages(collection), collection.stages, "stages"
     )
     stages = ordered_stages(stages)
-    clean = select_days(encoding_sessions(collection, stim_margin_s=stim_margin_s), days_per_stage)
+    cleaned = encoding_sessions(collection, stim_margin_s=stim_margin_s)
+    clean = select_days(cleaned, days_per_stage)
+    reasons = merge_reasons(
+        label_reasons(collection, populations, stages),
+        dropped(collection, cleaned, _NO_SAMPLES),
+        dropped(cleaned, clean, lambda s: _day_not_kept(s, days_per_stage)),
+    )
     cells = {}
     for pop in populations:
         for st in stages:
@@ -95,11 +122,46 @@ def fit_cells(
             if len(sub.subjects) < 2:
                 if len(sub.subjects) == 1 and skipped is not None:
                     skipped.append(f"{pop} / {st}: 1 mouse")
+                reasons = merge_reasons(reasons, dropped(sub, (), f"{pop} / {st}: 1 mouse"))
                 continue
-            cells[(pop, st)] = sub.to_fit_args(within_trials=within_trials)
+            cells[(pop, st)] = _cell_args(sub, pop, st, within_trials)
+    if left_out is not None:
+        left_out.update(merge_reasons(left_out, reasons))
     if require and not cells:
         raise ValueError("no population x stage has at least 2 mice: nothing to fit")
     return cells
+
+
+#: Why a session without samples after cleaning is left out of the fits.
+_NO_SAMPLES = (
+    "no sample left after removing stimulation and silencing trials and the "
+    "post-stimulation margin"
+)
+
+
+def _day_not_kept(session, days_per_stage) -> str:
+    """Why a session was left out by ``_common.select_days``."""
+    return (
+        f"day {session.day} not among the {days_per_stage} day(s) kept per mouse, "
+        f"population and stage (days_per_stage)"
+    )
+
+
+def _cell_args(sub: SessionCollection, pop: str, st: str, within_trials: bool):
+    """Fit arguments of one cell, after checking that no value overflows the statistics."""
+    n = sum(int(np.sum(s.trial_ids() >= 0)) if within_trials else s.n_samples for s in sub)
+    for s in sub:
+        with origin(session=s):
+            check_magnitude(s, n, rows=(s.trial_ids() >= 0) if within_trials else None)
+    with origin(population=pop, stage=st, cell=list(sub)):
+        return sub.to_fit_args(within_trials=within_trials)
+
+
+def cell_session_ids(cells: dict) -> list[str]:
+    """Ids of the sessions the cells of :func:`fit_cells` use (in cell order)."""
+    return list(
+        dict.fromkeys(sid for args in cells.values() for ids in args.session_ids for sid in ids)
+    )
 
 
 def _seed(random_state: int, i: int) -> int:
@@ -107,6 +169,7 @@ def _seed(random_state: int, i: int) -> int:
     return int(np.random.SeedSequence([int(random_state), i]).generate_state(1)[0])
 
 
+@analysis("encoding_by_population")
 @single_blas
 def encoding_by_population(
     collection: SessionCollection,
@@ -187,12 +250,21 @@ def encoding_by_population(
         mice (at least 3) are in both cells, the subject-label permutation test
         otherwise; see :func:`_comparison_test`) and ``comparisons``
         {"a/stage vs b/stage": {difference, p_value, paired_difference, p_paired,
-        p_paired_signflip, n_paired, kind}}.
+        p_paired_signflip, n_paired, kind}}, ``sessions`` (the sessions used and those
+        left out, with the reason: ``_common.session_provenance``).
+
+    Raises
+    ------
+    AnalysisError
+        An error while fitting one cell or comparison; the message starts with
+        ``"encoding_by_population"`` and names the population, stage, sessions and
+        subjects.
     """
     if model is None:
         model = make_model(random_state=random_state)
     n_perm_groups = n_perm if n_perm_groups is None else n_perm_groups
     skipped: list = []
+    left_out: dict = {}
     cells = fit_cells(
         collection,
         populations,
@@ -200,6 +272,7 @@ def encoding_by_population(
         days_per_stage=days_per_stage,
         within_trials=within_trials,
         skipped=skipped,
+        left_out=left_out,
     )
     tables = _compute_encoding(
         model,
@@ -218,12 +291,14 @@ def encoding_by_population(
     summary = _summarise_encoding(
         tables, n_perm=n_perm, n_boot=n_boot, n_perm_groups=n_perm_groups, skipped=skipped
     )
+    summary["sessions"] = session_provenance(collection, cell_session_ids(cells), left_out)
     return AnalysisResult(
         name="encoding_by_population",
         table=tables.table,
         figure=figure,
         summary=summary,
-        description=_describe_encoding(summary, tables.table, days_per_stage),
+        description=_describe_encoding(summary, tables.table, days_per_stage)
+        + describe_provenance(summary["sessions"]),
         tables={"subjects": tables.subjects, "comparisons": tables.comparisons},
     )
 
@@ -355,7 +430,7 @@ def _compute_encoding(
     per_mouse: dict = {}
     with Steps(progress, "encoding", len(cells) + len(comparisons)) as steps, quiet():
         for i, ((pop, st), args) in enumerate(cells.items()):
-            with naming(f"{pop} / {st}", args.subjects):
+            with origin(population=pop, stage=st, cell=args):
                 perm, boot = _fit_cell(
                     model,
                     args,
@@ -376,7 +451,7 @@ def _compute_encoding(
             steps.advance(f"{pop}/{st}")
         for j, (kind, ca, cb) in enumerate(comparisons):
             A, B = cells[ca], cells[cb]
-            with naming(f"{ca[0]} / {ca[1]} vs {cb[0]} / {cb[1]}"):
+            with origin(what=f"comparison {'/'.join(ca)} vs {'/'.join(cb)}", cell=[A, B]):
                 gc = compare_groups(
                     model,
                     (A.neural, A.behavior, A.groups),

@@ -21,7 +21,10 @@ from sklearn.base import clone
 from sharedrep.data.preprocess import align_to_events
 from sharedrep.data.session import SessionCollection
 from sharedrep.study._common import (
+    AnalysisError,
     Steps,
+    analysis,
+    describe_provenance,
     encoding_sessions,
     fnum,
     lever_index,
@@ -29,20 +32,27 @@ from sharedrep.study._common import (
     nanmean_rows,
     nanmedian,
     ordered_stages,
+    origin,
     quiet,
     select_days,
+    session_provenance,
     single_blas,
     trial_flags,
 )
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.behavior import trial_measures
 from sharedrep.study.figures import plot_shared_representation
-from sharedrep.study.populations import fit_cells
+from sharedrep.study.populations import cell_session_ids, fit_cells
 
 __all__ = ["shared_representation"]
 
 _TRAJ_COLUMNS = ["population", "stage", "subject", "dimension", "time_s", "latent", "n_trials"]
 _LOAD_COLUMNS = ["population", "stage", "dimension", "feature", "loading"]
+#: Note on a fitted session without a usable trial with a movement onset.
+_NO_ONSET = (
+    "no movement onset in a usable (no stimulation, no silencing) trial: fitted, but not "
+    "in the latent trajectories"
+)
 
 
 def _heldout_r2(model) -> float:
@@ -63,6 +73,8 @@ def _onsets(clean: SessionCollection) -> dict:
     """
     try:
         tm, _, _ = trial_measures(clean)
+    except AnalysisError:  # a session's data are wrong: say so
+        raise
     except ValueError:  # no lever feature: only the trials table can tell
         tm = None
     out = {}
@@ -75,7 +87,8 @@ def _onsets(clean: SessionCollection) -> dict:
             onset = pd.to_numeric(s.trials["movement_onset_time"], errors="coerce").to_numpy(float)
         else:
             onset = np.full(n, np.nan)
-        stim, sil = trial_flags(s) if n else (np.zeros(0, bool), np.zeros(0, bool))
+        with origin(session=s):
+            stim, sil = trial_flags(s) if n else (np.zeros(0, bool), np.zeros(0, bool))
         out[s.session_id] = (onset, np.isfinite(onset) & ~stim & ~sil)
     return out
 
@@ -134,7 +147,10 @@ def _fit_cells(cells: dict, model, progress) -> dict:
     fitted = {}
     with Steps(progress, "representation", len(cells)) as steps, quiet():
         for (pop, st), args in cells.items():
-            fitted[(pop, st)] = clone(model).fit(args.neural, args.behavior, groups=args.groups)
+            with origin(population=pop, stage=st, cell=args):
+                fitted[(pop, st)] = clone(model).fit(
+                    args.neural, args.behavior, groups=args.groups
+                )
             steps.advance(f"{pop}/{st}")
     return fitted
 
@@ -228,7 +244,8 @@ def _mouse_trajectory(m, i: int, session_ids, sessions, onsets, sign, **kw):
     for sid in session_ids:
         onset, usable = onsets[sid]
         if usable.any():
-            aligned, rel = _session_windows(m, i, sessions[sid], onset, usable, sign, **kw)
+            with origin(session=sessions[sid]):
+                aligned, rel = _session_windows(m, i, sessions[sid], onset, usable, sign, **kw)
             windows.append(aligned)
     if not windows:
         return None, rel, 0
@@ -283,7 +300,8 @@ def _representation_tables(cells, fitted, signs, r2, clean, *, window, within_tr
     dict
         ``"loadings"``, ``"trajectories"`` and ``"cells"`` (DataFrames, documented in
         :func:`shared_representation`) and ``"cell_rows"`` (the cells' rows, with each
-        mouse's peak time ``subject_peaks_s``).
+        mouse's peak time ``subject_peaks_s``) and ``"no_onsets"`` (``{session_id:
+        note}`` of the sessions without a usable movement onset).
     """
     sessions = {s.session_id: s for s in clean}
     onsets = _onsets(clean)
@@ -308,6 +326,7 @@ def _representation_tables(cells, fitted, signs, r2, clean, *, window, within_tr
         "trajectories": pd.DataFrame(traj_rows, columns=_TRAJ_COLUMNS),
         "cells": pd.DataFrame(cell_rows).drop(columns="subject_peaks_s"),
         "cell_rows": cell_rows,
+        "no_onsets": {sid: _NO_ONSET for sid, (_, usable) in onsets.items() if not usable.any()},
     }
 
 
@@ -376,6 +395,7 @@ def _describe(cells_table: pd.DataFrame, summary: dict, days_per_stage, window) 
     )
 
 
+@analysis("shared_representation")
 @single_blas
 def shared_representation(
     collection: SessionCollection,
@@ -441,17 +461,29 @@ def shared_representation(
         ``cells`` {"pop/stage": {heldout_r2, peak_time_s, peak_latent,
         median_subject_peak_s, subject_peaks_s, n_subjects}}, ``angles``
         {population: {"stages": [first, last], "angles_deg": [...], "max_angle_deg"}}
-        (principal angles between the first and last stage's shared axes).
+        (principal angles between the first and last stage's shared axes),
+        ``sessions`` (the sessions used and those left out, with the reason; sessions
+        without a usable movement onset are ``partly_used``: fitted, but not in the
+        trajectories).
+
+    Raises
+    ------
+    AnalysisError
+        An error while fitting one cell or cutting one session's latents; the message
+        starts with ``"shared_representation"`` and names the population, stage,
+        session(s) and subject(s).
     """
     if model is None:
         model = make_model(random_state=random_state)
     _check_window(window)
+    left_out: dict = {}
     cells = fit_cells(
         collection,
         populations,
         stages,
         days_per_stage=days_per_stage,
         within_trials=within_trials,
+        left_out=left_out,
     )
     clean = _used_sessions(collection, cells, days_per_stage)
     sessions = {s.session_id: s for s in clean}
@@ -463,8 +495,12 @@ def shared_representation(
         cells, fitted, signs, r2, clean, window=window, within_trials=within_trials
     )
     summary = _summarise(tables, fitted, cells, ref_key, window)
+    summary["sessions"] = session_provenance(
+        collection, cell_session_ids(cells), left_out, tables["no_onsets"]
+    )
     figure = plot_shared_representation(tables["loadings"], tables["trajectories"], ref_key)
     description = _describe(tables["cells"], summary, days_per_stage, window)
+    description += describe_provenance(summary["sessions"])
     return AnalysisResult(
         name="shared_representation",
         table=tables["loadings"],

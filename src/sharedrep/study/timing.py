@@ -24,16 +24,20 @@ from sklearn.base import clone
 from sharedrep.data.session import RATE_TOLERANCE, SessionCollection
 from sharedrep.study._common import (
     Steps,
+    analysis,
+    describe_provenance,
     fnum,
     make_model,
     ordered_stages,
+    origin,
     quiet,
+    session_provenance,
     sign_flip_test,
     single_blas,
 )
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.figures import plot_lag_profiles
-from sharedrep.study.populations import fit_cells
+from sharedrep.study.populations import cell_session_ids, fit_cells
 
 __all__ = ["lag_profiles"]
 
@@ -93,6 +97,7 @@ def _cell_rate(collection: SessionCollection, key: tuple, args) -> float:
     return float(np.median(finite))
 
 
+@analysis("lag_profiles")
 @single_blas
 def lag_profiles(
     collection: SessionCollection,
@@ -162,13 +167,18 @@ def lag_profiles(
         {"pop/stage": {peak_lag, peak_lag_s, frame_rate, ci}}, ``shifts`` {pop: {shift,
         shift_s, ci, ci_s, p_signflip, excludes_zero (of ci_s)}}, ``frame_rate`` (the
         common rate of every cell; NaN when cells differ) and ``frame_rates``
-        {"pop/stage": Hz}.
+        {"pop/stage": Hz}, ``sessions`` (the sessions used and those left out, with the
+        reason: ``_common.session_provenance``).
 
     Raises
     ------
     ValueError
         Fewer than 2 lags, no cell with 2 mice, or sessions of different frame rates
         within one population x stage.
+    AnalysisError
+        An error while fitting one cell (other than a lag the cell cannot be fitted at,
+        which is reported in ``failed_lags``); the message starts with
+        ``"lag_profiles"`` and names the population, stage, sessions and subjects.
     """
     lags = np.array(sorted({int(v) for v in lags}), dtype=np.int64)
     if lags.size < 2:
@@ -176,6 +186,7 @@ def lag_profiles(
     if model is None:
         model = make_model(random_state=random_state)
     skipped: list = []
+    left_out: dict = {}
     cells = fit_cells(
         collection,
         populations,
@@ -183,6 +194,7 @@ def lag_profiles(
         days_per_stage=days_per_stage,
         within_trials=within_trials,
         skipped=skipped,
+        left_out=left_out,
     )
     cell_rates = {key: _cell_rate(collection, key, args) for key, args in cells.items()}
     distinct = _distinct_rates(cell_rates.values())
@@ -199,12 +211,14 @@ def lag_profiles(
     )
     figure = plot_lag_profiles(tables.table, tables.peaks, tables.populations, tables.stages)
     summary = _summarise_lags(tables, lags, cell_rates, rate, n_boot, skipped)
+    summary["sessions"] = session_provenance(collection, cell_session_ids(cells), left_out)
     return AnalysisResult(
         name="lag_profiles",
         table=tables.table,
         figure=figure,
         summary=summary,
-        description=_describe_lags(summary, tables.failed, ci),
+        description=_describe_lags(summary, tables.failed, ci)
+        + describe_provenance(summary["sessions"]),
         tables={"pooled": tables.pooled, "peaks": tables.peaks, "shifts": tables.shifts},
     )
 
@@ -259,6 +273,7 @@ def _fit_lag_curves(model, cells: dict, lags: np.ndarray, cell_rates: dict, prog
 
     Returns ``(table, pooled, curves, failed)``: the long per-mouse table, the pooled
     table, ``{cell: (mice, scores (n_mice, n_lags))}`` and the lags whose fit failed.
+    A cell whose fit fails at every lag raises an ``AnalysisError`` naming it.
     """
     rows, pooled_rows = [], []
     curves: dict = {}
@@ -277,6 +292,9 @@ def _fit_lag_curves(model, cells: dict, lags: np.ndarray, cell_rates: dict, prog
                 cell = {"population": pop, "stage": st, "lag": int(lag), "lag_s": lag / rate_c}
                 pooled_rows.append({**cell, "score": score})
                 steps.advance(f"{pop}/{st} lag {lag}")
+            if len(failed.get(f"{pop} / {st}", ())) == lags.size:
+                with origin(population=pop, stage=st, cell=args):
+                    raise ValueError(f"no fit at any lag: {failed[f'{pop} / {st}'][0][1]}")
             curves[(pop, st)] = (list(args.subjects), per)
             for i, subj in enumerate(args.subjects):
                 for j, lag in enumerate(lags):
