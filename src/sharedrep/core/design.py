@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_lags", "segments", "valid_rows", "lag_embed"]
+__all__ = ["as_lags", "segments", "valid_rows", "lag_embed", "run_bounds"]
 
 
 def as_lags(lags) -> np.ndarray:
@@ -164,13 +164,33 @@ def lag_embed(X: np.ndarray, lags, rows: np.ndarray, *, center=None, out=None) -
 _MIN_RUN = 32  # mean run length from which rows are copied as slices
 
 
+def run_bounds(rows: np.ndarray) -> np.ndarray:
+    """Positions where the runs of consecutive values of ``rows`` start, and its length.
+
+    Parameters
+    ----------
+    rows : ndarray of int, shape (n,)
+        Row indices in any order; a run is a stretch where each value is the previous
+        plus one.
+
+    Returns
+    -------
+    bounds : ndarray of int, shape (n_runs + 1,)
+        Run ``r`` is ``rows[bounds[r]:bounds[r + 1]]``; ``[0]`` when ``rows`` is empty.
+    """
+    rows = np.asarray(rows)
+    if rows.size == 0:
+        return np.zeros(1, dtype=np.int64)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    return np.concatenate(([0], breaks, [rows.size])).astype(np.int64)
+
+
 def _runs(rows: np.ndarray):
     """``(start, stop)`` positions of the runs of consecutive values in ``rows``, or None
     when the runs are too short on average for slice copies to pay."""
     if rows.size == 0:
         return None
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    if rows.size < _MIN_RUN * (breaks.size + 1):
+    bounds = run_bounds(rows)
+    if rows.size < _MIN_RUN * (bounds.size - 1):
         return None
-    bounds = np.concatenate(([0], breaks, [rows.size]))
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))

@@ -43,7 +43,8 @@ import scipy.linalg as sla
 
 from sharedrep.core import _lapack
 from sharedrep.core.cv import Chunks, make_chunks
-from sharedrep.core.design import lag_embed, valid_rows
+from sharedrep.core.design import lag_embed, run_bounds, valid_rows
+from sharedrep.core.lagged_gram import lag_plan, lagged_statistics, structured_pays
 from sharedrep.utils.parallel import small_blas, thread_map
 
 # the entry points of the fit (estimator, data pass, backends); the building blocks below
@@ -338,31 +339,49 @@ def chunk_statistics(
 
     Notes
     -----
-    The rows of each chunk are gathered (lag embedding, centring) into a buffer of
-    about 1 MiB and multiplied there, block after block: the data are read once and
-    the full embedded design is never formed, so the pass costs little more than the
-    Gram products themselves.
+    With several lags and runs of consecutive rows long enough (the rule of
+    :func:`sharedrep.core.lagged_gram.structured_pays`), and no ``gram`` hook, the
+    statistics come from the lag structure: the distinct ``N x N`` products of shifted
+    copies of ``X`` plus edge corrections (:mod:`sharedrep.core.lagged_gram`), equal to
+    the direct product up to rounding. Otherwise the rows of each chunk are gathered (lag
+    embedding, centring) into a buffer of about 1 MiB and multiplied there, block after
+    block: the data are read once and the full embedded design is never formed.
     """
-    q, p = X.shape[1] * lags.size, Y.shape[1]
     dtype = np.dtype(dtype)
     center = x_center
     if dtype != np.float64:  # reduced precision: centre in float64, round once
         X, center = (X - x_center).astype(dtype), None
-    gram = _gram if gram is None else gram
+    parts = [ordered[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+    if gram is None:
+        plan = lag_plan(lags)
+        n_runs = sum(run_bounds(rows).size - 1 for rows in parts)
+        if structured_pays(plan, ordered.size, n_runs):
+            found = lagged_statistics(X, Y, plan, parts, center, y_center, dtype=dtype)
+            return [SufficientStats(*st) for st in found]
+    return _direct_statistics(X, Y, lags, parts, center, y_center, gram, dtype)
+
+
+def _direct_statistics(X, Y, lags, parts, center, y_center, gram, dtype):
+    """:func:`chunk_statistics` by the product of the gathered lag-embedded rows."""
+    q, p = X.shape[1] * lags.size, Y.shape[1]
     # rows are gathered block by block into a cache-sized buffer and multiplied there:
     # the lag-embedded design is never formed in full (one read of X, no large copy)
     a = q + p + 1
     buf = np.empty((max(64, min(_F32_BLOCK, _GATHER_BYTES // (8 * a))), a), dtype=dtype)
     buf[:, -1] = 1.0
+    block_gram = np.empty((a, a), dtype=dtype)
     stats = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for rows in parts:
         ZZ = np.zeros((a, a))
-        for start in range(lo, hi, buf.shape[0]):
-            idx = ordered[start : min(hi, start + buf.shape[0])]
+        for start in range(0, rows.size, buf.shape[0]):
+            idx = rows[start : start + buf.shape[0]]
             Zb = buf[: idx.size]
             lag_embed(X, lags, idx, center=center, out=Zb[:, :q])
             np.subtract(Y[idx], y_center, out=Zb[:, q : q + p])
-            ZZ += np.asarray(gram(Zb), dtype=np.float64)
+            if gram is None:  # one syrk into a preallocated buffer, summed in float64
+                ZZ += np.matmul(Zb.T, Zb, out=block_gram)
+            else:
+                ZZ += np.asarray(gram(Zb), dtype=np.float64)
         stats.append(augmented_stats(None, q, p, gram=lambda _, ZZ=ZZ: ZZ))
     return stats
 
