@@ -16,6 +16,7 @@ from sharedrep.study._common import (
     empty_figure,
     make_model,
     naming,
+    session_provenance,
     single_blas,
 )
 from sharedrep.study._result import AnalysisResult
@@ -116,14 +117,16 @@ def resolve_settings(collection: SessionCollection, settings: dict | None = None
     return merged
 
 
-def _skipped(name: str, why: str) -> AnalysisResult:
+def _skipped(name: str, why: str, collection: SessionCollection) -> AnalysisResult:
+    """The result of an analysis that could not run: every session left out, with why."""
     import pandas as pd
 
+    sessions = session_provenance(collection, (), {s.session_id: why for s in collection})
     return AnalysisResult(
         name=name,
         table=pd.DataFrame(),
         figure=empty_figure(why),
-        summary={"skipped": why},
+        summary={"skipped": why, "sessions": sessions},
         description=f"Not run: {why}.",
     )
 
@@ -292,12 +295,17 @@ def _progress_bar():
     return bar
 
 
-def _run_one(name: str, func, arguments) -> AnalysisResult:
-    """Run one analysis (or make its skipped result) and record its wall time (s)."""
+def _run_one(name: str, func, arguments, run: _Run) -> AnalysisResult:
+    """Prepare and run one analysis (or make its skipped result); records its wall time (s).
+
+    Preparing the arguments may already compute (e.g. the unit-encoding table of the
+    selective activation): errors there are named after the analysis as well.
+    """
     t0 = time.perf_counter()
     with naming(f"analysis {name}"):
+        arguments = arguments(run)
         if isinstance(arguments, str):
-            res = _skipped(name, arguments)
+            res = _skipped(name, arguments, run.collection)
         else:
             res = func(*arguments[0], **arguments[1])
     res.summary["runtime_s"] = round(time.perf_counter() - t0, 3)
@@ -354,10 +362,9 @@ def run_study(
     try:
         top = bar.add_task("study", total=len(ANALYSES)) if bar is not None else None
         for name, func, arguments in _PLAN:
-            args = arguments(run)
             if bar is not None:
                 bar.update(top, description=f"study: {name}")
-            run.results[name] = _run_one(name, func, args)
+            run.results[name] = _run_one(name, func, arguments, run)
             if bar is not None:
                 bar.advance(top)
     finally:
