@@ -319,3 +319,74 @@ def test_behavior_dataframe_and_series_give_feature_names():
         make_session(
             behavior=pd.DataFrame(rng.random((T, 2)), columns=["x", "x"]), behavior_names=None
         )
+
+
+# ---------------------------------------------------------------- unusable columns
+def _bad_session():
+    from sharedrep.data.session import Session
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 5))
+    x[:, 1] = np.nan  # NaN everywhere
+    x[:, 2] = 3.0  # constant
+    x[7, 3] = 1e200  # one huge value
+    x[9, 4] = np.nan  # one NaN sample only: not a bad column
+    b = np.column_stack([rng.normal(size=50), np.zeros(50)])
+    return Session(
+        subject="m1",
+        neural=x,
+        timestamps=np.arange(50) / 10.0,
+        unit_ids=[10, 11, 12, 13, 14],
+        behavior=b,
+        behavior_names=["lever", "paw"],
+    )
+
+
+def test_bad_columns_name_series_column_and_reason():
+    s = _bad_session()
+    bad = s.bad_columns()
+    assert [(b.series, b.index, b.name) for b in bad] == [
+        ("neural", 1, "11"),
+        ("neural", 2, "12"),
+        ("neural", 3, "13"),
+        ("behavior", 1, "paw"),
+    ]
+    assert bad[0].reason == "NaN/inf in every sample"
+    assert bad[1].reason == "constant (= 3)"
+    assert bad[2].reason.startswith("too large (|value| up to 1e+200")
+    assert bad[3].describe() == "behaviour feature 'paw' (column 1): constant (= 0)"
+
+
+def test_too_large_includes_sums_of_squares_that_overflow(monkeypatch):
+    from sharedrep.data import session as session_module
+    from sharedrep.data.session import MAX_ABS_VALUE, _column_problems
+
+    x = np.column_stack([[1e200, 1.0, 2.0, 3.0], [1e149, -1e149, 0.0, 1.0]])
+    assert [j for j, _ in _column_problems(x)] == [0]  # only the magnitude above 1e150
+    assert MAX_ABS_VALUE == 1e150
+    # with the magnitude limit out of the way, the sum of squares decides: 4 * 1e308
+    # overflows float64 (checked with exact integers), 4 * 1e306 does not
+    monkeypatch.setattr(session_module, "MAX_ABS_VALUE", 1e300)
+    fmax = int(np.finfo(np.float64).max)
+    assert 4 * 10**308 > fmax > 4 * 10**306
+    x = np.column_stack([[1e154, -1e154, 1e154, -1e154], [1e153, -1e153, 1e153, -1e153]])
+    problems = _column_problems(x)
+    assert [j for j, _ in problems] == [0] and problems[0][1].startswith("too large")
+
+
+def test_drop_units_keeps_the_others_and_records_the_ids():
+    s = _bad_session()
+    d = s.drop_units([1, 2])
+    assert list(d.unit_ids) == [10, 13, 14] and d.metadata["dropped_units"] == [11, 12]
+    assert np.array_equal(d.neural, s.neural[:, [0, 3, 4]], equal_nan=True)
+    assert s.n_units == 5  # the input is unchanged
+    with pytest.raises(ValueError, match="leaves no units"):
+        s.drop_units(range(5))
+    with pytest.raises(ValueError, match="out of range"):
+        s.drop_units([5])
+
+
+def test_mask_samples_names_the_all_nan_columns():
+    s = _bad_session()
+    with pytest.raises(ValueError, match=r"leaves no samples \(neural unit 11 \(column 1\)"):
+        s.mask_samples(s.nonfinite_samples())

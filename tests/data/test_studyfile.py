@@ -398,8 +398,9 @@ def _variant(toml: Path, name: str, settings: dict, *, drop_population=False) ->
 def test_analysis_values_out_of_range_are_reported(sim_study, key, value, expected):
     toml = _variant(sim_study, f"bad_{key}", {key: value})
     (msg,) = validate_study(toml, deep=False)
-    assert msg.startswith(f"[analysis]: {key!r} must be ") and expected in msg
-    assert msg.endswith(f", got {value!r}")
+    # the uniform message of sharedrep.utils.params (param_problems)
+    assert msg.startswith(f"[analysis]: {key} must be ") and expected in msg
+    assert msg.endswith(f"; got {value!r}")
     assert validate_study(toml) == [msg]
 
 

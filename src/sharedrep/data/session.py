@@ -18,7 +18,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-__all__ = ["FitArgs", "Session", "SessionCollection", "TRIAL_COLUMNS"]
+__all__ = [
+    "BadColumn",
+    "FitArgs",
+    "MAX_ABS_VALUE",
+    "Session",
+    "SessionCollection",
+    "TRIAL_COLUMNS",
+]
 
 #: Relative tolerance within which two sampling rates count as the same rate (timestamp
 #: jitter: 29.97 and 30 Hz are one rate; 10 and 30 Hz are not).
@@ -34,6 +41,79 @@ TRIAL_COLUMNS = (
     "reward_time",
     "outcome",
 )
+
+
+#: Largest magnitude a neural or behaviour value may have: the statistics of a fit form
+#: sums of squares and cross-products over every sample of a subject, which overflow
+#: float64 (max ~1.8e308) once magnitudes reach ~1e154; 1e150 leaves room for 1e8
+#: samples. A column is also *too large* when the sum of its squares over the session
+#: is not a finite float64 (see :meth:`Session.bad_columns`).
+MAX_ABS_VALUE = 1e150
+
+
+@dataclass(frozen=True)
+class BadColumn:
+    """A neural unit or behaviour feature of a session that no analysis can use.
+
+    Attributes
+    ----------
+    series : {"neural", "behavior"}
+        The array the column belongs to.
+    index : int
+        Column index in that array (0-based).
+    name : str
+        Unit id (neural) or feature name (behaviour).
+    reason : str
+        ``"NaN/inf in every sample"``, ``"constant (= v)"`` or ``"too large (...)"``.
+    """
+
+    series: str
+    index: int
+    name: str
+    reason: str
+
+    def describe(self) -> str:
+        """``"neural unit 3 (column 3): constant (= 0)"`` and the like."""
+        what = "neural unit" if self.series == "neural" else "behaviour feature"
+        name = self.name if self.series == "neural" else repr(self.name)
+        return f"{what} {name} (column {self.index}): {self.reason}"
+
+
+def _column_problems(x: np.ndarray) -> list[tuple[int, str]]:
+    """``(column, reason)`` for the columns of ``x`` (T, n) that are all NaN/inf,
+    hold magnitudes beyond :data:`MAX_ABS_VALUE` (or whose sum of squares overflows),
+    or are constant over their finite samples. Works on blocks of columns (a few
+    million values at a time) to bound the temporary memory."""
+    step = max(1, 2**22 // max(x.shape[0], 1))
+    return [
+        (start + j, why)
+        for start in range(0, x.shape[1], step)
+        for j, why in _block_problems(x[:, start : start + step])
+    ]
+
+
+def _block_problems(x: np.ndarray) -> list[tuple[int, str]]:
+    """:func:`_column_problems` of one block of columns."""
+    if x.shape[1] == 0:
+        return []
+    finite = np.isfinite(x)
+    xf = np.where(finite, x, 0.0)
+    peak = np.abs(xf).max(axis=0)  # largest finite magnitude per column
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        scaled_ss = np.sum((xf / np.where(peak > 0, peak, 1.0)) ** 2, axis=0)
+        # sum of squares = peak^2 * scaled_ss, compared in log scale (never overflows)
+        log_ss = 2 * np.log(np.where(peak > 0, peak, 1.0)) + np.log(np.maximum(scaled_ss, 1.0))
+    lo = np.where(finite, x, np.inf).min(axis=0)
+    hi = np.where(finite, x, -np.inf).max(axis=0)
+    out = []
+    for j in range(x.shape[1]):
+        if not finite[:, j].any():
+            out.append((j, "NaN/inf in every sample"))
+        elif peak[j] > MAX_ABS_VALUE or log_ss[j] >= np.log(np.finfo(np.float64).max):
+            out.append((j, f"too large (|value| up to {peak[j]:.3g}; limit {MAX_ABS_VALUE:.0e})"))
+        elif lo[j] == hi[j]:
+            out.append((j, f"constant (= {lo[j]:.6g})"))
+    return out
 
 
 def _interval_table(df, label: str, *, allow_overlap: bool) -> pd.DataFrame:
@@ -393,9 +473,74 @@ class Session:
             bad |= ~np.isfinite(self.behavior).all(axis=1)
         return bad
 
+    def bad_columns(self) -> list[BadColumn]:
+        """Neural units and behaviour features that no analysis can use.
+
+        A column is bad when it is NaN/inf in every sample, *too large* (a finite
+        magnitude above :data:`MAX_ABS_VALUE`, or a sum of squares over the session that
+        overflows float64: the statistics of a fit would be inf/NaN), or *constant* (one
+        value over its finite samples: no variance to explain or to explain with).
+
+        Returns
+        -------
+        list of BadColumn
+            Neural units first, then behaviour features, each in column order.
+        """
+        neural = [
+            BadColumn("neural", j, str(self.unit_ids[j]), why)
+            for j, why in _column_problems(self.neural)
+        ]
+        behavior = [
+            BadColumn("behavior", j, self.behavior_names[j], why)
+            for j, why in _column_problems(self.behavior)
+        ]
+        return neural + behavior
+
+    def drop_units(self, columns) -> Session:
+        """Remove neural units (columns of ``neural``).
+
+        Parameters
+        ----------
+        columns : array_like of int
+            Column indices (0-based, not unit ids) of the units to drop.
+
+        Returns
+        -------
+        Session
+            The other units, with their ids; ``metadata["dropped_units"]`` lists the
+            ids of the units dropped (appended to any earlier list).
+
+        Raises
+        ------
+        ValueError
+            If an index is out of range or every unit would be dropped.
+        """
+        idx = np.unique(np.asarray(columns, dtype=np.int64).ravel())
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_units):
+            raise ValueError(
+                f"{self._label}: unit columns {idx.tolist()} out of range 0..{self.n_units - 1}"
+            )
+        if idx.size == self.n_units:
+            raise ValueError(f"{self._label}: dropping units {idx.tolist()} leaves no units")
+        keep = np.ones(self.n_units, dtype=bool)
+        keep[idx] = False
+        meta = dict(self.metadata)
+        dropped = [u.item() if hasattr(u, "item") else u for u in self.unit_ids[idx]]
+        meta["dropped_units"] = list(meta.get("dropped_units", [])) + dropped
+        return replace(
+            self, neural=self.neural[:, keep], unit_ids=self.unit_ids[keep], metadata=meta
+        )
+
     def _subset(self, keep: np.ndarray, what: str) -> Session:
         if not keep.any():
-            raise ValueError(f"{self._label}: {what} leaves no samples")
+            empty = [b for b in self.bad_columns() if b.reason.startswith("NaN/inf")]
+            hint = (
+                f" ({'; '.join(b.describe() for b in empty[:8])}: drop these columns first, "
+                "e.g. drop_units; study file: drop_bad_units = true)"
+                if empty
+                else ""
+            )
+            raise ValueError(f"{self._label}: {what} leaves no samples{hint}")
         return replace(
             self,
             neural=self.neural[keep],

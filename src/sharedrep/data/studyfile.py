@@ -33,16 +33,23 @@ Session formats
 
 For every format: ``trials`` / ``stimulation`` CSV tables (override the file's),
 ``exclude_stimulation`` (drop frames during stimulation +- ``stimulation_margin`` s),
-``drop_nonfinite`` (drop samples with NaN, e.g. long pose gaps), and
-``movement_onset_from`` (detect movement onsets after ``cue_time`` from a behaviour
-feature, threshold ``movement_threshold`` or automatic).
+``drop_bad_units`` (drop the neural units that are NaN/inf in every sample, constant,
+or too large for the statistics, see :meth:`sharedrep.Session.bad_columns`, with a
+warning listing them), ``drop_nonfinite`` (then drop samples with NaN, e.g. long pose
+gaps), and ``movement_onset_from`` (detect movement onsets after ``cue_time`` from a
+behaviour feature, threshold ``movement_threshold`` or automatic).
+
+suite2p's pickled ``ops.npy`` / ``stat.npy`` are read with a restricted unpickler (no
+code from a data file runs); ``allow_pickle = false`` skips them.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +57,13 @@ import pandas as pd
 
 from sharedrep.data.io._common import DataFormatError, check_timestamps
 from sharedrep.data.io.lever import load_npy
-from sharedrep.data.session import RATE_TOLERANCE, Session, SessionCollection
-from sharedrep.utils.params import Interval, Predicate, TypeOf
+from sharedrep.data.session import (
+    RATE_TOLERANCE,
+    BadColumn,
+    Session,
+    SessionCollection,
+)
+from sharedrep.utils.params import Interval, Predicate, TypeOf, param_problems
 
 __all__ = ["StudyError", "load_study", "validate_study", "SESSION_KEYS", "ANALYSIS_KEYS"]
 
@@ -106,6 +118,7 @@ _COMMON = {
     "exclude_stimulation": _BOOL,
     "stimulation_margin": _NUM,
     "drop_nonfinite": _BOOL,
+    "drop_bad_units": _BOOL,
     "movement_onset_from": _STR,
     "movement_threshold": _NUM,
     "resample_method": _STR,
@@ -270,20 +283,31 @@ _ANALYSIS_VALUE_CONSTRAINTS: dict[str, tuple[list, str]] = {
 }
 
 
+def _any_of(constraints: list, expected: str) -> Predicate:
+    """One constraint accepting what any of ``constraints`` accepts, described as
+    ``expected``."""
+    return Predicate(lambda v: any(c.accepts(v) for c in constraints), expected)
+
+
+#: :data:`_ANALYSIS_VALUE_CONSTRAINTS` as a constraint table of
+#: :mod:`sharedrep.utils.params` (one constraint per key, described as "what it must be").
+_ANALYSIS_VALUE_TABLE = {
+    key: [_any_of(constraints, expected)]
+    for key, (constraints, expected) in _ANALYSIS_VALUE_CONSTRAINTS.items()
+}
+
+
 def _check_analysis_values(analysis: dict) -> list[str]:
     """Range checks of ``[analysis]`` values whose type is right (types: the schema).
 
     One message per value that no constraint of :data:`_ANALYSIS_VALUE_CONSTRAINTS`
-    accepts; wrongly typed values are left to the schema check (one message each).
+    accepts (:func:`sharedrep.utils.params.param_problems`: every problem, not only
+    the first); wrongly typed values are left to the schema check (one message each).
     """
-    problems = []
-    for key, (constraints, expected) in _ANALYSIS_VALUE_CONSTRAINTS.items():
-        if key not in analysis or not _type_ok(analysis[key], ANALYSIS_KEYS[key]):
-            continue
-        value = analysis[key]
-        if not any(constraint.accepts(value) for constraint in constraints):
-            problems.append(f"[analysis]: {key!r} must be {expected}, got {value!r}")
-    return problems
+    typed = {
+        k: v for k, v in analysis.items() if k in ANALYSIS_KEYS and _type_ok(v, ANALYSIS_KEYS[k])
+    }
+    return param_problems(typed, _ANALYSIS_VALUE_TABLE, owner="[analysis]")
 
 
 def _check_top_level(doc: dict) -> list[str]:
@@ -469,7 +493,8 @@ def _load_entry(entry: dict, base: Path) -> Session:
     session = _replace_tables(session, entry, base, path)
     session = _add_movement_onsets(session, entry, path)
     session = _exclude_stimulation(session, entry)
-    return _drop_nonfinite(session, entry)
+    session = _drop_bad_units(session, entry, path)
+    return _drop_nonfinite(session, entry, path)
 
 
 def _load_nwb(entry: dict, path: Path, ident: dict, resampling: dict) -> Session:
@@ -651,15 +676,130 @@ def _exclude_stimulation(session: Session, entry: dict) -> Session:
     return session
 
 
-def _drop_nonfinite(session: Session, entry: dict) -> Session:
-    """Drop the samples with NaN or inf (e.g. long pose gaps) when ``drop_nonfinite``."""
+def _some_columns(bad: list[BadColumn], limit: int = 8) -> str:
+    """``"neural unit 3 (column 3): constant (= 0); ..."`` for at most ``limit`` columns."""
+    text = "; ".join(b.describe() for b in bad[:limit])
+    return text + (f"; and {len(bad) - limit} more" if len(bad) > limit else "")
+
+
+def _drop_bad_units(session: Session, entry: dict, path: Path) -> Session:
+    """Drop the neural units that are all NaN/inf, too large or constant, when
+    ``drop_bad_units``, with a warning listing them (session id and unit columns/ids).
+
+    Raises :class:`DataFormatError` naming the file when every unit is bad.
+    """
+    if not entry.get("drop_bad_units"):
+        return session
+    bad = [b for b in session.bad_columns() if b.series == "neural"]
+    if not bad:
+        return session
+    if len(bad) == session.n_units:
+        raise DataFormatError(
+            f"{path}: session {session.session_id!r}: every neural unit is unusable "
+            f"({_some_columns(bad)}); nothing is left after drop_bad_units"
+        )
+    warnings.warn(
+        f"session {session.session_id!r} ({path}): drop_bad_units dropped {len(bad)} of "
+        f"{session.n_units} neural units: {_some_columns(bad, limit=50)}",
+        UserWarning,
+        stacklevel=2,
+    )
+    dropped = session.drop_units([b.index for b in bad])
+    dropped.metadata["dropped_bad_units"] = [b.name for b in bad]
+    return dropped
+
+
+def _align_dropped_units(loaded: dict[int, Session], flags: dict[int, bool]) -> list[str]:
+    """Drop a unit from every session of its tracked set once one session drops it.
+
+    Sessions with ``drop_bad_units`` of one subject and population that recorded the
+    same units (same unit ids before the drop) lose the union of their dropped units,
+    so that the analyses can still concatenate them (they need identical unit ids).
+    Replaces sessions of ``loaded`` in place; returns problems (every unit dropped).
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, s in loaded.items():
+        if flags.get(i):
+            dropped = s.metadata.get("dropped_bad_units", [])
+            original = frozenset(map(str, s.unit_ids)) | frozenset(dropped)
+            groups.setdefault((s.subject, s.population, original), []).append(i)
+    problems = []
+    for members in groups.values():
+        union = set().union(*(loaded[i].metadata.get("dropped_bad_units", []) for i in members))
+        for i in members:
+            s = loaded[i]
+            extra = [j for j, u in enumerate(s.unit_ids) if str(u) in union]
+            if not extra:
+                continue
+            if len(extra) == s.n_units:
+                problems.append(
+                    f"session {s.session_id!r}: drop_bad_units leaves no unit (the units "
+                    "that are usable here are unusable in other sessions of the subject)"
+                )
+                continue
+            names = [str(s.unit_ids[j]) for j in extra]
+            warnings.warn(
+                f"session {s.session_id!r}: drop_bad_units also dropped unit(s) {names} "
+                "(unusable in another session of the subject; tracked units stay aligned)",
+                UserWarning,
+                stacklevel=3,
+            )
+            new = s.drop_units(extra)
+            new.metadata["dropped_bad_units"] = list(s.metadata.get("dropped_bad_units", []))
+            new.metadata["dropped_bad_units"] += names
+            loaded[i] = new
+    return problems
+
+
+def _drop_nonfinite(session: Session, entry: dict, path: Path) -> Session:
+    """Drop the samples with NaN or inf (e.g. long pose gaps) when ``drop_nonfinite``.
+
+    Raises :class:`DataFormatError` naming the columns that are NaN/inf everywhere
+    (and pointing to ``drop_bad_units``) when no sample would be left.
+    """
     if not entry.get("drop_nonfinite"):
         return session
     nonfinite = session.nonfinite_samples()
+    if nonfinite.all():
+        raise DataFormatError(
+            f"{path}: session {session.session_id!r}: drop_nonfinite would drop all "
+            f"{session.n_samples} samples: {_nonfinite_culprits(session)}"
+        )
     if nonfinite.any():
         session = session.mask_samples(nonfinite)
         session.metadata["dropped_nonfinite_samples"] = int(nonfinite.sum())
     return session
+
+
+def _nonfinite_culprits(session: Session) -> str:
+    """Which columns make every sample of ``session`` non-finite, and what to do."""
+    empty = [b for b in session.bad_columns() if b.reason.startswith("NaN/inf")]
+    units = [b for b in empty if b.series == "neural"]
+    if units:
+        fix = (
+            "set drop_bad_units = true to drop these units"
+            if len(units) < session.n_units
+            else "no unit has a finite sample; fix the data"
+        )
+        return f"{_some_columns(units)}; {fix}"
+    if empty:
+        return f"{_some_columns(empty)}; fix the data or leave the feature out"
+    columns = [
+        (float(frac), f"neural unit {uid} (column {j})")
+        for j, (uid, frac) in enumerate(
+            zip(session.unit_ids, (~np.isfinite(session.neural)).mean(axis=0), strict=True)
+        )
+    ] + [
+        (float(frac), f"behaviour feature {name!r} (column {j})")
+        for j, (name, frac) in enumerate(
+            zip(session.behavior_names, (~np.isfinite(session.behavior)).mean(axis=0), strict=True)
+        )
+    ]
+    frac, worst = max(columns, key=lambda c: c[0])
+    return (
+        f"NaN/inf are spread over several columns (the most: {worst}, NaN/inf in "
+        f"{frac:.0%} of the samples); fix the data"
+    )
 
 
 def _default_id(entry: dict) -> str:
@@ -701,10 +841,13 @@ def _check(path: str | os.PathLike, *, deep: bool = True):
                     f"{_label(i, entry)}: cannot load {_entry_files(entry, base)} "
                     f"({type(err).__name__}: {err})"
                 )
+        flags = {i: bool(entry.get("drop_bad_units")) for i, entry in entries}
+        problems.extend(_align_dropped_units(loaded, flags))
     sessions = list(loaded.values())
     if deep:
         problems.extend(_cross_checks(sessions))
     problems.extend(_choice_checks(doc, loaded))
+    problems.extend(_label_problems(doc, loaded))
     if deep:
         an = doc.get("analysis")
         problems.extend(_analysis_data_checks(an if isinstance(an, dict) else {}, sessions))
@@ -755,6 +898,80 @@ def _choice_checks(doc: dict, loaded: dict[int, Session]) -> list[str]:
                     f"[analysis]: {key} = {an[key]!r} is not a {field} of the study "
                     f"({plural}: {have})"
                 )
+    return problems
+
+
+#: How close (:class:`difflib.SequenceMatcher` ratio of the case-folded labels) a stage
+#: or population must be to another one to be reported as its likely misspelling:
+#: "novcie" / "novice" (0.83) and "expret" / "expert" (0.83) are, "day1" / "day2" (0.75)
+#: and "m1" / "m2" (0.5) are not.
+LABEL_SIMILARITY = 0.8
+
+
+def _closest(label: str, candidates) -> str | None:
+    """The candidate most similar to ``label`` (case-folded) if at least
+    :data:`LABEL_SIMILARITY` similar, else ``None``."""
+    folded = {str(c).casefold(): c for c in candidates if c != label}
+    match = difflib.get_close_matches(label.casefold(), folded, n=1, cutoff=LABEL_SIMILARITY)
+    return folded[match[0]] if match else None
+
+
+def _entry_labels(doc: dict, loaded: dict[int, Session]) -> list[tuple[str, dict]]:
+    """``(entry label, {"stage": ..., "population": ...})`` per ``[[sessions]]`` entry:
+    the loaded session's values, else the entry's (or ``[defaults]``) ones."""
+    raw, defaults = doc.get("sessions"), doc.get("defaults", {})
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        return []
+    defaults = defaults if isinstance(defaults, dict) else {}
+    out = []
+    for i, e in enumerate(raw):
+        values = {}
+        for field in ("stage", "population"):
+            v = getattr(loaded[i], field) if i in loaded else e.get(field, defaults.get(field))
+            if isinstance(v, str):
+                values[field] = v
+        out.append((_label(i, e), values))
+    return out
+
+
+def _label_problems(doc: dict, loaded: dict[int, Session]) -> list[str]:
+    """Stages and populations that look like misspellings of another label.
+
+    With ``[analysis] stages`` (``populations``): a session whose label is not listed
+    but close to a listed one (see :data:`LABEL_SIMILARITY`); such a session would
+    silently leave the analyses of that label. Without the list: a label used by a
+    single session and close to a label used by more sessions. Labels far from every
+    other (e.g. "intermediate" when ``stages = ["novice", "expert"]``) are deliberate.
+    """
+    an = doc.get("analysis") if isinstance(doc.get("analysis"), dict) else {}
+    entries = _entry_labels(doc, loaded)
+    problems = []
+    for field, plural in (("stage", "stages"), ("population", "populations")):
+        listed = an.get(plural)
+        used: dict[str, int] = {}
+        for _, values in entries:
+            if field in values:
+                used[values[field]] = used.get(values[field], 0) + 1
+        for label, values in entries:
+            v = values.get(field)
+            if v is None:
+                continue
+            if isinstance(listed, list) and all(isinstance(x, str) for x in listed):
+                guess = None if v in listed else _closest(v, listed)
+                if guess is not None:
+                    problems.append(
+                        f"{label}: {field} {v!r} is not in [analysis] {plural} {listed}; "
+                        f"did you mean {guess!r}? (as written, this session is left out "
+                        f"of the {guess!r} analyses)"
+                    )
+            elif used[v] == 1:
+                guess = _closest(v, [u for u, n in used.items() if n > 1])
+                if guess is not None:
+                    problems.append(
+                        f"{label}: {field} {v!r} is used by this session only and is "
+                        f"close to {guess!r} ({used[guess]} sessions); did you mean "
+                        f"{guess!r}? (list the intended {plural} in [analysis] {plural})"
+                    )
     return problems
 
 
@@ -863,11 +1080,44 @@ def _session_data_problems(s: Session) -> list[str]:
                 f"recording ({t0:.6g}..{t1:.6g} s): trial times in another unit or time "
                 "base (e.g. milliseconds)?"
             )
-    bad = s.nonfinite_samples()
-    if bad.any():
+    columns = s.bad_columns()
+    problems.extend(_bad_column_problems(s, columns))
+    # samples with NaN/inf, among the columns that have some finite samples (columns
+    # NaN/inf everywhere are reported above: dropping samples cannot help them)
+    empty = {(b.series, b.index) for b in columns if b.reason.startswith("NaN/inf")}
+    keep_n = [j for j in range(s.n_units) if ("neural", j) not in empty]
+    keep_b = [j for j in range(s.n_behavior) if ("behavior", j) not in empty]
+    bad = ~np.isfinite(s.neural[:, keep_n]).all(axis=1)
+    bad |= ~np.isfinite(s.behavior[:, keep_b]).all(axis=1)
+    if bad.any() and keep_n:
         problems.append(
             f"session {s.session_id!r}: {int(bad.sum())} of {s.n_samples} samples have "
             "NaN/inf (e.g. long pose gaps); set drop_nonfinite = true or fix the data"
+        )
+    return problems
+
+
+def _bad_column_problems(s: Session, columns: list[BadColumn]) -> list[str]:
+    """One message for the unusable neural units of ``s`` (all NaN/inf, too large,
+    constant: see :meth:`Session.bad_columns`), one for its unusable behaviour
+    features; each names the session, its file and every column."""
+    source = s.metadata.get("source")
+    where = f"session {s.session_id!r}" + (f" ({source})" if source else "")
+    units = [b for b in columns if b.series == "neural"]
+    features = [b for b in columns if b.series == "behavior"]
+    problems = []
+    if units:
+        series = s.metadata.get("neural_source") or s.metadata.get("neural_kind") or "neural"
+        problems.append(
+            f"{where}: {len(units)} of {s.n_units} neural units of {series!r} cannot be "
+            f"used: {_some_columns(units, limit=20)}; set drop_bad_units = true to drop "
+            "them"
+        )
+    if features:
+        problems.append(
+            f"{where}: behaviour feature(s) cannot be used: "
+            f"{_some_columns(features, limit=20)}; fix the data or leave the session out "
+            "(behaviour features must be the same in every session)"
         )
     return problems
 
@@ -885,6 +1135,13 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True) -> list[str]:
     across sessions or with the declared ``frame_rate``, behaviour names or units that
     differ across subjects, NaN samples, a ``lever`` that is not a behaviour feature of
     the sessions with trials, and ``n_shared`` above the number of behaviour features.
+    Stages and populations that look like typos: not in ``[analysis] stages`` /
+    ``populations`` but close to a listed label (:data:`LABEL_SIMILARITY`), or, without
+    those lists, used by one session only and close to another session's label.
+    Unusable columns (:meth:`sharedrep.Session.bad_columns`: neural units and behaviour
+    features NaN/inf in every sample, constant, or beyond
+    :data:`sharedrep.data.session.MAX_ABS_VALUE`), naming session, file and column;
+    ``drop_bad_units = true`` drops such neural units at load time instead.
     Populations and stages stored only in NWB files are checked only when ``deep``.
 
     Parameters

@@ -3,7 +3,8 @@
 In the style of scikit-learn's ``_parameter_constraints``: a class (or a file schema)
 states, per parameter, the list of constraints any one of which makes a value valid, and
 :func:`validate_params` checks a whole mapping against that table with one uniform error
-message, ``"<owner>: <name> must be <description>; got <value>"``::
+message, ``"<owner>: <name> must be <description>; got <value>"`` (:func:`param_problems`
+returns every such message instead of raising the first)::
 
     CONSTRAINTS = {
         "cv": [Interval(int, 2, 50), None],
@@ -30,6 +31,7 @@ __all__ = [
     "Options",
     "Predicate",
     "TypeOf",
+    "param_problems",
     "validate_params",
 ]
 
@@ -152,6 +154,40 @@ def _describe(constraints: Iterable) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+def param_problems(
+    params: Mapping[str, Any], constraints: Mapping[str, list], owner: str = ""
+) -> list[str]:
+    """Every entry of ``params`` that its constraints refuse, one message each.
+
+    The collecting form of :func:`validate_params` (which raises the first of these
+    messages): checks that must report every problem at once, such as those of a study
+    file, use it directly.
+
+    Parameters
+    ----------
+    params : mapping
+        Parameter name -> value. Names absent from ``constraints`` are not checked.
+    constraints : mapping
+        Parameter name -> list of constraints (:class:`Interval`, :class:`Options`,
+        :class:`TypeOf`, :class:`Predicate` or ``None``); a value is valid when any one
+        constraint accepts it.
+    owner : str, optional
+        Prefix of each message (the class or file the parameters belong to).
+
+    Returns
+    -------
+    list of str
+        ``"<owner>: <name> must be <description>; got <value>"`` per refused
+        parameter, in the order of ``constraints``; empty when all are valid.
+    """
+    prefix = f"{owner}: " if owner else ""
+    return [
+        f"{prefix}{name} must be {_describe(allowed)}; got {params[name]!r}"
+        for name, allowed in constraints.items()
+        if name in params and not any(_accepts(c, params[name]) for c in allowed)
+    ]
+
+
 def validate_params(
     params: Mapping[str, Any], constraints: Mapping[str, list], owner: str = ""
 ) -> None:
@@ -171,14 +207,9 @@ def validate_params(
     Raises
     ------
     InvalidParameterError
-        Naming the first invalid parameter, what it must be, and the value given.
+        Naming the first invalid parameter, what it must be, and the value given (the
+        first message of :func:`param_problems`).
     """
-    for name, allowed in constraints.items():
-        if name not in params:
-            continue
-        value = params[name]
-        if not any(_accepts(c, value) for c in allowed):
-            prefix = f"{owner}: " if owner else ""
-            raise InvalidParameterError(
-                f"{prefix}{name} must be {_describe(allowed)}; got {value!r}"
-            )
+    problems = param_problems(params, constraints, owner)
+    if problems:
+        raise InvalidParameterError(problems[0])

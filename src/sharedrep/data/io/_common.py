@@ -274,11 +274,11 @@ def load_npy(path: str | os.PathLike, what: str = "array") -> np.ndarray:
         A directory, an empty file, no NumPy signature, a pickled, truncated or
         corrupt array.
     """
-    return read_npy_checked(check_file(path, f"{what} file"), what, allow_pickle=False)
+    return read_npy_checked(check_file(path, f"{what} file"), what)
 
 
-def read_npy_checked(p: Path, what: str, *, allow_pickle: bool) -> np.ndarray:
-    """Load the ``.npy`` file ``p`` after checking its NumPy signature.
+def read_npy_checked(p: Path, what: str) -> np.ndarray:
+    """Load the ``.npy`` file ``p`` after checking its NumPy signature, never unpickling.
 
     Parameters
     ----------
@@ -286,9 +286,6 @@ def read_npy_checked(p: Path, what: str, *, allow_pickle: bool) -> np.ndarray:
         An existing file.
     what : str
         Description for messages.
-    allow_pickle : bool
-        Passed to :func:`numpy.load`; True only for known pickled files (suite2p's
-        ``ops.npy`` / ``stat.npy``).
 
     Returns
     -------
@@ -297,12 +294,15 @@ def read_npy_checked(p: Path, what: str, *, allow_pickle: bool) -> np.ndarray:
     Raises
     ------
     DataFormatError
-        No NumPy signature, or any failure of :func:`numpy.load`.
+        No NumPy signature, a pickled (object) array, or any failure of
+        :func:`numpy.load`. Object arrays whose content is known to be plain data
+        (suite2p's ``ops.npy`` / ``stat.npy``) are read by
+        :func:`sharedrep.data.io._safe_pickle.load_object_npy` instead.
     """
     with open(p, "rb") as fh:
         if fh.read(6) != _NPY_MAGIC:
             raise DataFormatError(f"{p}: not a NumPy .npy file (bad magic bytes)")
     try:
-        return np.load(p, allow_pickle=allow_pickle)
+        return np.load(p, allow_pickle=False)
     except Exception as err:  # truncated/corrupt: ValueError, EOFError, OSError, pickle...
         raise DataFormatError(f"{p}: cannot read {what} ({type(err).__name__}: {err})") from None

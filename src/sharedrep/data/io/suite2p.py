@@ -3,13 +3,14 @@
 Security note
 -------------
 suite2p stores ``ops.npy`` (a dict) and ``stat.npy`` (an array of dicts) as *pickled*
-object arrays, and loading them runs :mod:`pickle`, which can execute code from the
-file. :func:`read_suite2p` therefore uses ``allow_pickle=True`` **only** for these two
-known suite2p files, only after checking the NumPy file signature, and only when
-``allow_pickle=True`` (the default, for your own suite2p output). Pass
-``allow_pickle=False`` for folders you do not trust: ``ops``/``stat`` are then skipped
-and the frame rate must be given. ``F.npy``, ``Fneu.npy`` and ``iscell.npy`` are always
-loaded without pickle.
+object arrays, and an ordinary unpickler can execute code named in the file.
+:func:`read_suite2p` reads these two files with a restricted unpickler
+(:func:`sharedrep.data.io._safe_pickle.load_object_npy`) that rebuilds only NumPy
+arrays, scalars and dtypes and plain data (dicts, lists, numbers, strings, dates); a
+file naming anything else is refused with a :class:`DataFormatError` naming the file
+and the refused type, and nothing of it runs. ``allow_pickle=False`` skips ``ops`` and
+``stat`` altogether (the frame rate must then be given). ``F.npy``, ``Fneu.npy`` and
+``iscell.npy`` are always loaded without pickle.
 
 May import :mod:`sharedrep.utils` and :mod:`sharedrep.data`.
 """
@@ -26,10 +27,9 @@ from sharedrep.data.io._common import (
     DataFormatError,
     Traces,
     check_dir,
-    check_file,
     load_npy,
-    read_npy_checked,
 )
+from sharedrep.data.io._safe_pickle import load_object_npy
 from sharedrep.data.io.assemble import build_session
 from sharedrep.data.preprocess import dff as _dff
 from sharedrep.data.preprocess import merge_boutons as _merge_boutons
@@ -201,9 +201,8 @@ class Suite2pPlane:
 
 
 def _load_pickled(p: Path, what: str):
-    """Load a pickled suite2p object array; see the module's security note."""
-    check_file(p, what)
-    return read_npy_checked(p, what, allow_pickle=True)  # known suite2p file
+    """Load a pickled suite2p object array, running no code; see the security note."""
+    return load_object_npy(p, what)
 
 
 def read_suite2p(
@@ -226,7 +225,10 @@ def read_suite2p(
     min_cell_prob : float, optional
         Keep ROIs with classifier probability ``>= min_cell_prob`` instead.
     allow_pickle : bool, default True
-        Load the pickled ``ops.npy``/``stat.npy`` (see the module security note).
+        Read ``ops.npy``/``stat.npy`` at all. They are pickled by suite2p, but are
+        always read with the restricted unpickler of the module security note, never
+        one that can run code from the file; False skips them (the frame rate must
+        then be given).
 
     Returns
     -------
@@ -238,8 +240,10 @@ def read_suite2p(
         Missing folder or required file.
     DataFormatError
         Files that are not ``.npy``, truncated or corrupted, shapes that disagree
-        (F vs Fneu vs iscell vs stat), non-finite fluorescence, no frames, or no ROI
-        left after selection.
+        (F vs Fneu vs iscell vs stat), non-finite fluorescence, no frames, no ROI
+        left after selection, or an ``ops.npy``/``stat.npy`` whose pickle names
+        anything but NumPy arrays, scalars, dtypes and plain data (the message names
+        the refused ``module.name``).
     """
     d = check_dir(path, "suite2p plane folder")
     src = str(d)
