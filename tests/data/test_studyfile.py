@@ -485,3 +485,30 @@ def test_frame_times_are_checked_against_ops_fs(tmp_path):
     )
     (problem,) = validate_study(toml)
     assert "ops['fs'] = 30.0 Hz but frame times give 15 Hz" in problem
+
+
+def test_load_study_reads_only_the_selected_sessions(example, tmp_path, monkeypatch):
+    from sharedrep.data import studyfile
+
+    read = []
+    load_entry = studyfile._load_entry
+    monkeypatch.setattr(
+        studyfile,
+        "_load_entry",
+        lambda entry, base: read.append(entry["path"]) or load_entry(entry, base),
+    )
+    full = load_study(example)
+    read.clear()
+    calls = []
+    subset = load_study(
+        example,
+        population="motor thalamus",
+        stage="expert",
+        progress=lambda done, total, label: calls.append((done, total)),
+    )
+    expected = full.filter(population="motor thalamus", stage="expert")
+    assert [s.session_id for s in subset] == [s.session_id for s in expected]
+    # the other sessions declare another population or stage: never read
+    assert len(read) == len(expected) < len(full)
+    assert calls[0] == (0, len(expected)) and calls[-1] == (len(expected), len(expected))
+    assert studyfile.declared_labels(example)["populations"] == ["motor thalamus", "M1 L2/3"]

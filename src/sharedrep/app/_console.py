@@ -19,6 +19,7 @@ import re
 import tempfile
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -356,3 +357,26 @@ def write_study_with_progress(sim, out: Path, force: bool, con: Console) -> Path
         f"[green]{done_mark(con)}[/green] Wrote {len(paths)} NWB files and study.toml to {out}"
     )
     return toml
+
+
+@contextmanager
+def session_progress(con: Console, description: str):
+    """A transient progress bar over the sessions of a study; yields the callback
+    ``progress(done, total, label)`` that :func:`sharedrep.data.studyfile.load_study` and
+    ``validate_study`` call before each session."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=con,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"{description} {label}")
+
+        yield progress

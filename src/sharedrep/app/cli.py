@@ -57,6 +57,7 @@ from sharedrep.app._console import (
     err_console,
     prepare_out_dir,
     print_truth_checks,
+    session_progress,
     study_data_files,
     study_entries,
     study_output,
@@ -211,14 +212,16 @@ def demo(
 # ----------------------------------------------------------------------------- study
 
 
-def _load(study: Path, con: Console):
+def _load(study: Path, con: Console, **select):
+    """Load the study's sessions (only those of ``select``: population / stage) with a
+    progress bar."""
     from sharedrep.data.studyfile import load_study
 
     if not study.is_file():
         raise FileNotFoundError(f"no study file at {study}")
-    with con.status(f"Loading the sessions of {study}..."):
-        t0 = time.perf_counter()
-        collection = load_study(study)
+    t0 = time.perf_counter()
+    with session_progress(con, f"Loading the sessions of {study}") as progress:
+        collection = load_study(study, progress=progress, **select)
     con.print(
         f"[green]{done_mark(con)}[/green] Loaded {len(collection)} sessions of "
         f"{len(collection.subjects)} subjects [dim]({time.perf_counter() - t0:.2f} s)[/dim]"
@@ -411,7 +414,7 @@ def fit(
     con = console()
     with user_errors():
         _check_fit_request(study, out, force, population, stage, (backend, device, dtype, form))
-        collection = _load(study, con)
+        collection = _load(study, con, population=population, stage=stage)
         _check_fit_names(study, collection, population, stage)
         if backend is None:
             backend = str((collection.analysis or {}).get("backend", "numpy"))
@@ -448,13 +451,21 @@ def _check_fit_request(
 
 
 def _check_fit_names(study: Path, collection, population: str, stage: str) -> None:
-    """Refuse a population or stage that none of the loaded sessions has."""
-    for what, value, have in (
-        ("population", population, collection.populations),
-        ("stage", stage, collection.stages),
-    ):
+    """Refuse a population or stage that none of the study's sessions has.
+
+    ``collection`` holds only the sessions of ``population`` and ``stage``; when it is
+    empty the labels the study file declares are listed.
+    """
+    if len(collection):
+        return
+    from sharedrep.data.studyfile import declared_labels
+
+    labels = declared_labels(study)
+    for what, value in (("population", population), ("stage", stage)):
+        have = labels[f"{what}s"]
         if value not in have:
-            raise UserError(f"{what} {value!r} not in {study} (available: {list(have)})")
+            raise UserError(f"{what} {value!r} not in {study} (available: {have})")
+    raise UserError(f"no session of {study} has population {population!r} and stage {stage!r}")
 
 
 def _fit_population(con: Console, collection, population: str, stage: str, compute: dict):
@@ -667,7 +678,8 @@ def validate(
     with user_errors():
         if not study.is_file():
             raise FileNotFoundError(f"no study file at {study}")
-        problems = validate_study(study, deep=not shallow)
+        with session_progress(err_console(), f"Checking the sessions of {study}") as progress:
+            problems = validate_study(study, deep=not shallow, progress=progress)
     con, err = console(), err_console()
     if not problems:
         con.print(f"[green]OK[/green]: {study} is a valid study description")

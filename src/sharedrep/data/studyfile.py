@@ -813,7 +813,45 @@ def _entry_files(entry: dict, base: Path) -> str:
     )
 
 
-def _check(path: str | os.PathLike, *, deep: bool = True):
+def _wanted(entry: dict, only: dict | None) -> bool:
+    """Whether to load an entry: its declared population / stage match ``only``.
+
+    An entry that does not declare a label (it is stored in the NWB file) is loaded, so
+    that the label can be read; the caller filters the loaded sessions.
+    """
+    if not only:
+        return True
+    return all(
+        wanted is None or entry.get(field) is None or str(entry.get(field)) == str(wanted)
+        for field, wanted in only.items()
+    )
+
+
+def _load_entries(entries, base: Path, problems: list, only, progress) -> dict[int, Session]:
+    """Load the wanted entries, each problem named after its entry; ``progress(i, n,
+    label)`` is called before each load."""
+    todo = [(i, entry) for i, entry in entries if _wanted(entry, only)]
+    loaded: dict[int, Session] = {}
+    for done, (i, entry) in enumerate(todo):
+        if progress is not None:
+            progress(done, len(todo), _label(i, entry))
+        try:
+            loaded[i] = _load_entry(entry, base)
+        except (DataFormatError, FileNotFoundError, ImportError, ValueError, TypeError) as err:
+            problems.append(f"{_label(i, entry)}: {err}")
+        except (LookupError, OSError) as err:
+            # unexpected failure inside a reader (e.g. an IndexError on an unusual
+            # file): report it as a problem of this entry and its files
+            problems.append(
+                f"{_label(i, entry)}: cannot load {_entry_files(entry, base)} "
+                f"({type(err).__name__}: {err})"
+            )
+    if progress is not None:
+        progress(len(todo), len(todo), "")
+    return loaded
+
+
+def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=None):
     p = Path(path)
     if not p.exists():
         return [f"study file not found: {p}"], None, []
@@ -829,24 +867,14 @@ def _check(path: str | os.PathLike, *, deep: bool = True):
     problems, entries = _check_static(doc, base)
     loaded: dict[int, Session] = {}
     if deep:
-        for i, entry in entries:
-            try:
-                loaded[i] = _load_entry(entry, base)
-            except (DataFormatError, FileNotFoundError, ImportError, ValueError, TypeError) as err:
-                problems.append(f"{_label(i, entry)}: {err}")
-            except (LookupError, OSError) as err:
-                # unexpected failure inside a reader (e.g. an IndexError on an unusual
-                # file): report it as a problem of this entry and its files
-                problems.append(
-                    f"{_label(i, entry)}: cannot load {_entry_files(entry, base)} "
-                    f"({type(err).__name__}: {err})"
-                )
+        loaded = _load_entries(entries, base, problems, only, progress)
         flags = {i: bool(entry.get("drop_bad_units")) for i, entry in entries}
         problems.extend(_align_dropped_units(loaded, flags))
     sessions = list(loaded.values())
     if deep:
         problems.extend(_cross_checks(sessions))
-    problems.extend(_choice_checks(doc, loaded))
+    if not only:  # with a selection, the sessions left unloaded would be missed here
+        problems.extend(_choice_checks(doc, loaded))
     problems.extend(_label_problems(doc, loaded))
     if deep:
         an = doc.get("analysis")
@@ -1122,7 +1150,7 @@ def _bad_column_problems(s: Session, columns: list[BadColumn]) -> list[str]:
     return problems
 
 
-def validate_study(path: str | os.PathLike, *, deep: bool = True) -> list[str]:
+def validate_study(path: str | os.PathLike, *, deep: bool = True, progress=None) -> list[str]:
     """Check a study file and every session it lists; report all problems at once.
 
     Checks: TOML syntax; unknown or mistyped keys; missing required keys; unknown
@@ -1150,6 +1178,9 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True) -> list[str]:
         The ``.toml`` study file.
     deep : bool, default True
         Also load every session (slower; catches data problems).
+    progress : callable or None
+        ``progress(done, total, label)``, called before each session is loaded (and
+        once at the end with ``done == total``), e.g. to show a progress bar.
 
     Returns
     -------
@@ -1157,17 +1188,46 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True) -> list[str]:
         One human-readable message per problem, each naming the session entry and
         file; empty if the study is valid.
     """
-    problems, _, _ = _check(path, deep=deep)
+    problems, _, _ = _check(path, deep=deep, progress=progress)
     return problems
 
 
-def load_study(path: str | os.PathLike) -> SessionCollection:
-    """Load every session of a study file.
+def declared_labels(path: str | os.PathLike) -> dict[str, list[str]]:
+    """Populations and stages the study file's entries declare (no session is read).
+
+    Labels stored only in NWB files are not included. Returns ``{"populations": [...],
+    "stages": [...]}`` in order of first appearance.
+    """
+    problems, doc, _ = _check(path, deep=False)
+    if doc is None:
+        raise StudyError(str(path), problems)
+    _, entries = _check_static(doc, Path(path).resolve().parent)
+    out: dict[str, list[str]] = {"populations": [], "stages": []}
+    for _, entry in entries:
+        for field, plural in (("population", "populations"), ("stage", "stages")):
+            value = entry.get(field)
+            if value is not None and str(value) not in out[plural]:
+                out[plural].append(str(value))
+    return out
+
+
+def load_study(
+    path: str | os.PathLike, *, population=None, stage=None, progress=None
+) -> SessionCollection:
+    """Load the sessions of a study file (all, or those of one population / stage).
 
     Parameters
     ----------
     path : str or os.PathLike
         The ``.toml`` study file.
+    population, stage : str or None
+        Load only the sessions of this population (stage): entries that declare another
+        one are not read at all (entries whose label is stored only in their NWB file
+        are read to learn it). The collection then holds exactly the matching sessions,
+        and the checks that need the whole study (e.g. ``[analysis] populations`` that
+        no session has) are left to :func:`validate_study`.
+    progress : callable or None
+        As in :func:`validate_study`.
 
     Returns
     -------
@@ -1180,9 +1240,13 @@ def load_study(path: str | os.PathLike) -> SessionCollection:
     StudyError
         A :class:`ValueError` listing every problem found by :func:`validate_study`.
     """
-    problems, doc, sessions = _check(path, deep=True)
+    only = {"population": population, "stage": stage}
+    only = {k: v for k, v in only.items() if v is not None}
+    problems, doc, sessions = _check(path, deep=True, only=only, progress=progress)
     if problems:
         raise StudyError(str(path), problems)
+    for field, wanted in only.items():
+        sessions = [s for s in sessions if getattr(s, field) == wanted]
     base = Path(path).resolve().parent
     analysis = dict(doc.get("analysis", {}))
     if "output" in analysis:
