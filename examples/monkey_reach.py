@@ -19,7 +19,8 @@ What it does (nothing tuned on the results):
 
 Run ``python examples/monkey_reach.py [--n-perm 99] [--n-perm-transfer 49] [--n-jobs -1]``
 (all cores by default; progress is printed as it runs);
-it prints the tables (markdown) that ``docs/results_monkey_reach.md`` reports.
+it prints the tables as markdown (``docs/real_data.md`` reports the evaluation of
+``examples/evaluate_monkey_reach.py`` on the same data).
 """
 
 from __future__ import annotations

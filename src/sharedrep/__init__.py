@@ -11,6 +11,7 @@ from sharedrep.data.session import FitArgs, Session, SessionCollection
 from sharedrep.data.studyfile import StudyError, load_study, validate_study
 from sharedrep.inference.bootstrap import BootstrapResult, bootstrap_subjects
 from sharedrep.inference.encoding import unit_encoding
+from sharedrep.inference.evaluate import evaluate
 from sharedrep.inference.groups import GroupComparison, compare_groups
 from sharedrep.inference.permutation import PermutationResult, permutation_test
 from sharedrep.inference.transfer import transfer_score
@@ -34,6 +35,7 @@ __all__ = [
     "__version__",
     "bootstrap_subjects",
     "compare_groups",
+    "evaluate",
     "io",
     "load_monkey_reach",
     "load_study",

@@ -1,5 +1,7 @@
 """Leave-one-subject-out transfer (sharedrep.inference.transfer)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
@@ -9,7 +11,14 @@ from sklearn.preprocessing import StandardScaler
 from sharedrep import ShaReD, simulate
 from sharedrep.core.design import lag_embed
 from sharedrep.core.estimator import DEFAULT_ALPHAS
-from sharedrep.inference.transfer import ridge_decoder, transfer_score
+from sharedrep.inference.permutation import circular_shift_candidates
+from sharedrep.inference.transfer import (
+    RANGE_SHARE,
+    _warn_below_constant,
+    check_calibration,
+    ridge_decoder,
+    transfer_score,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +48,8 @@ def test_shared_transfer_beats_single_subject_decoder_with_little_calibration(da
         calibration_fractions=(0.05, 0.1, 0.5),
         progress=False,
     )
-    assert len(df) == 5 * 3 * 2
-    assert set(df["method"]) == {"shared", "ridge"}
+    assert len(df) == 5 * 3 * 3
+    assert set(df["method"]) == {"shared", "ridge", "constant"}
     assert (df["calibration_unit"] == "trials").all()
     wide = df.pivot_table(index=["subject", "fraction"], columns="method", values="r2")
     gain = (wide["shared"] - wide["ridge"]).unstack("fraction")
@@ -48,7 +57,11 @@ def test_shared_transfer_beats_single_subject_decoder_with_little_calibration(da
     assert (gain[0.05] > 0).all() and (gain[0.1] > 0).all(), gain
     assert gain[0.05].mean() > 0.1
     # with the most calibration data both decoders are good
-    assert wide.xs(0.5, level="fraction").min().min() > 0.1
+    at_half = wide.xs(0.5, level="fraction")
+    assert at_half[["shared", "ridge"]].min().min() > 0.1
+    # ... and both beat the constant prediction of the calibration mean
+    assert (at_half["ridge"] > at_half["constant"]).all()
+    assert df.loc[(df["fraction"] == 0.5) & (df["method"] != "constant"), "above_constant"].all()
     # n_calibration counts trials: 40 trials per subject
     assert sorted(df["n_calibration"].unique()) == [2, 4, 20]
     assert (df["n_test"] == 12).all()
@@ -67,10 +80,10 @@ def test_no_trial_ids_and_latent_target(data):
         target="latents",
         progress=False,
     )
-    assert list(df["subject"]) == [0, 0]
+    assert list(df["subject"]) == [0, 0, 0]
     assert (df["calibration_unit"] == "samples").all()
     assert df.attrs["target"] == "latents"
-    assert (df["r2"] > 0.3).all()
+    assert (df.loc[df["method"] != "constant", "r2"] > 0.3).all()
 
 
 def test_ridge_decoder_matches_sklearn_ridge():
@@ -93,10 +106,13 @@ def test_transfer_permutation_p_values(data):
     kw = dict(calibration_fractions=(0.5,), subjects=[0], n_perm=9, progress=False)
     m = ShaReD(n_shared=2, alpha=1.0, cv=5)
     df = transfer_score(m, d.neural, d.behavior, d.groups, random_state=0, **kw)
-    assert np.allclose(df["p_value"], 1 / 10)  # decoding far above chance
+    decoders = df[df["method"] != "constant"]
+    assert np.allclose(decoders["p_value"], 1 / 10)  # decoding far above chance
+    assert df.loc[df["method"] == "constant", "p_value"].isna().all()
+    assert (df["n_shifts"] == 9).all() and df.attrs["n_shifts"] == {0: 9}
     assert df.attrs["n_perm"] == 9
     again = transfer_score(m, d.neural, d.behavior, d.groups, random_state=0, **kw)
-    assert np.array_equal(df["p_value"], again["p_value"])
+    assert np.array_equal(df["p_value"], again["p_value"], equal_nan=True)
     with pytest.raises(ValueError, match="min_shift"):
         transfer_score(m, d.neural, d.behavior, d.groups, min_shift=900, **kw)
 
@@ -126,7 +142,9 @@ def test_transfer_with_missing_samples_under_omit(data):
     X = [A.copy() for A in d.neural]
     X[0][5, 1] = np.nan  # in the calibration block
     for neural, behavior in ((d.neural, Y), (X, d.behavior), (X, Y)):
-        r2 = transfer_score(m, neural, behavior, d.groups, **kw)["r2"].to_numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a NaN cell is no constant feature
+            r2 = transfer_score(m, neural, behavior, d.groups, **kw)["r2"].to_numpy()
         assert np.all(np.isfinite(r2))
         np.testing.assert_allclose(r2, clean, atol=0.02)
     with pytest.raises(ValueError, match="behavior contains NaN"):
@@ -158,3 +176,81 @@ def test_transfer_validation(data):
             calibration_fractions=(0.002,),
             progress=False,
         )
+
+
+def test_constant_baseline_matches_an_independent_computation(data):
+    d = data.subset([0, 1, 2])
+    m = ShaReD(n_shared=2, alpha=1.0, cv=5)
+    df = transfer_score(
+        m,
+        d.neural,
+        d.behavior,
+        d.groups,
+        calibration_fractions=(0.2,),
+        subjects=[0],
+        progress=False,
+    )
+    # 40 trials of 25 samples: calibration = first 8 trials, test = last 12 trials
+    Y = d.behavior[0]
+    cal, test = Y[: 8 * 25], Y[-12 * 25 :]
+    scale = ShaReD(n_shared=2, alpha=1.0, cv=5).fit(d.neural[1:], d.behavior[1:]).behavior_scale_
+    sse = np.sum(((test - cal.mean(axis=0)) / scale) ** 2)
+    sst = np.sum(((test - test.mean(axis=0)) / scale) ** 2)
+    const = df.loc[df["method"] == "constant", "r2"].item()
+    np.testing.assert_allclose(const, 1 - sse / sst, rtol=1e-10)
+    for row in df[df["method"] != "constant"].itertuples():
+        assert row.above_constant == (row.r2 > const)
+
+
+def test_transfer_warns_on_too_few_shifts(data):
+    d = data.subset([0, 1, 2])
+    # shifts of >= 400 samples at trial starts (every 25 samples) of a 1000-sample recording
+    n_available = circular_shift_candidates(1000, d.groups[0], 400).size
+    assert n_available == len(range(400, 601, 25))
+    m = ShaReD(n_shared=2, alpha=1.0, cv=5)
+    kw = dict(calibration_fractions=(0.5,), subjects=[0], min_shift=400, progress=False)
+    with pytest.warns(UserWarning) as record:
+        df = transfer_score(m, d.neural, d.behavior, d.groups, n_perm=20, **kw)
+    messages = [str(w.message) for w in record]
+    assert any(f"only {n_available} distinct circular shifts" in msg for msg in messages)
+    assert any("cannot reach significance" in msg for msg in messages)
+    assert (df["n_shifts"] == n_available).all()
+    assert df.attrs["n_shifts"] == {0: n_available}
+    p = df.loc[df["method"] != "constant", "p_value"].to_numpy()
+    np.testing.assert_allclose(p * (1 + n_available), np.round(p * (1 + n_available)))
+    # enough shifts and a reachable level: no warning about the test
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        transfer_score(m, d.neural, d.behavior, d.groups, n_perm=5, level=0.2, **kw)
+
+
+def test_transfer_warns_on_constant_calibration_features(data):
+    d = data.subset([0, 1, 2])
+    Y = [B.copy() for B in d.behavior]
+    Y[0][: 10 * 25, 3] = 1.5  # feature 3 constant over the calibration trials (first 20 %)
+    m = ShaReD(n_shared=2, alpha=1.0, cv=5)
+    kw = dict(calibration_fractions=(0.2,), subjects=[0], progress=False)
+    with pytest.warns(
+        UserWarning, match=r"subject 0.*constant behaviour features \['feature 3'\]"
+    ):
+        transfer_score(m, d.neural, Y, d.groups, **kw)
+
+
+def test_check_calibration_flags_a_different_range():
+    rng = np.random.default_rng(0)
+    cal = rng.standard_normal((200, 3))
+    test = rng.standard_normal((100, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert check_calibration(cal, test, "x") == []  # same distribution: no warning
+    test[: int(100 * (RANGE_SHARE + 0.1)), 1] += 50.0  # 35 % of rows far outside
+    with pytest.warns(UserWarning, match=r"animal A: .*different behaviour range.*speed \(35%\)"):
+        msgs = check_calibration(cal, test, "animal A", names=["x", "speed", "y"])
+    assert len(msgs) == 1
+
+
+def test_warns_when_both_decoders_are_below_the_constant():
+    observed = np.array([[0.5, 0.4, -0.1], [-0.3, -0.2, -0.1]])  # shared, ridge, constant
+    with pytest.warns(UserWarning, match="fraction 0.5: neither the shared decoder") as rec:
+        _warn_below_constant(observed, [0.1, 0.5], 2)
+    assert len(rec) == 1 and "held-out subject 2" in str(rec[0].message)

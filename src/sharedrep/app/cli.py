@@ -261,6 +261,14 @@ def run(
             "the report says whether the analyses recovered it.",
         ),
     ] = None,
+    n_jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--n-jobs",
+            help="Parallel jobs of the permutation and bootstrap refits (-1: all cores). "
+            "Default: [analysis] n_jobs of the study file, else all cores.",
+        ),
+    ] = None,
     force: _FORCE = False,
     no_check: _NO_CHECK = False,
 ) -> None:
@@ -283,12 +291,16 @@ def run(
     with user_errors():
         out = _run_out_dir(study, out, force)  # before the (slow) loading
         truth_doc = _read_truth(truth) if truth is not None else None
+        if n_jobs == 0:
+            raise UserError("--n-jobs must be a non-zero int (-1 = all cores)")
         collection = _load(study, con)
-        settings = resolve_settings(collection)
+        if n_jobs is None:
+            n_jobs = (collection.analysis or {}).get("n_jobs", -1)
+        settings = resolve_settings(collection, {"n_jobs": n_jobs})
         out = prepare_out_dir(out, force, RUN_OUTPUTS)
         con.print(f"Running the analyses of {collection.name or study}")
         t0 = time.perf_counter()
-        results = run_study(collection, settings=None, progress=True)
+        results = run_study(collection, settings={"n_jobs": n_jobs}, progress=True)
         con.print(
             f"[green]{done_mark(con)}[/green] {len(results)} analyses "
             f"[dim]({time.perf_counter() - t0:.2f} s)[/dim]"
@@ -688,6 +700,11 @@ def validate(
     for problem in problems:
         err.print(f"  - {problem}", markup=False, soft_wrap=True)
     raise typer.Exit(code=EXIT_USER_ERROR)
+
+
+from sharedrep.app.evaluate_cli import evaluate_command  # noqa: E402
+
+app.command(name="evaluate")(evaluate_command)
 
 
 def main(prog_name: str = "sharedrep") -> None:

@@ -5,6 +5,10 @@ it works with any backend, headless (Agg) included, never opens a window and nev
 leaks figures into pyplot's global state. Pass ``ax`` to draw into an existing figure;
 the function then returns that axes' figure. Save with ``fig.savefig(path)``. Part of
 the ``app`` layer: may import every other layer.
+
+New figures fit the report's column (at most ``MAX_WIDTH_IN`` inches wide, legends
+inside the figure, no text below ``MIN_FONT_PT`` points) and take their colours from
+the one colour-blind-safe palette of :mod:`sharedrep.study.figures` (Okabe & Ito).
 """
 
 from __future__ import annotations
@@ -15,9 +19,19 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["plot_axes", "plot_cv_scores", "plot_heldout_r2", "align_axes"]
+from sharedrep.study.figures import MAX_WIDTH_IN, MIN_FONT_PT, OKABE_ITO
 
-_RECOVERED_COLOR = "tab:blue"
+__all__ = [
+    "plot_axes",
+    "plot_cv_scores",
+    "plot_heldout_r2",
+    "plot_calibration_curves",
+    "align_axes",
+]
+
+_RECOVERED_COLOR = OKABE_ITO[4]
+#: Colours of the shared dimensions (dimension j: entry j modulo the length).
+_DIM_COLORS = (OKABE_ITO[4], OKABE_ITO[0], OKABE_ITO[2], OKABE_ITO[6], OKABE_ITO[1], OKABE_ITO[5])
 _TRUE_COLOR = "black"
 
 
@@ -145,7 +159,8 @@ def plot_axes(
             truth = align_axes(Vn, true_axes)
 
     if ax is None:
-        fig, axs = _new_figure(k, 1, figsize=(max(6.0, 0.45 * p + 2), 2.2 * k + 0.6), sharex=True)
+        width = min(MAX_WIDTH_IN, max(5.0, 0.4 * p + 2))
+        fig, axs = _new_figure(k, 1, figsize=(width, 2.2 * k + 0.8), sharex=True)
     else:
         axs = [ax] if isinstance(ax, Axes) else list(ax)
         if len(axs) != k:
@@ -161,11 +176,12 @@ def plot_axes(
         a.set_ylabel(f"dim {j + 1}")
         a.set_ylim(-1.05, 1.05)
         a.set_xticks(x, feature_names, rotation=45 if p > 8 else 0, ha="right" if p > 8 else None)
-    title = "Shared axes: loadings on behaviour features (unit length)"
+    # the key is in the title (a legend beside the panels would widen the figure)
+    title = "Shared axes: loadings on behaviour features (bars: recovered, unit length"
+    title += "; dots: true)" if truth is not None else ")"
     if angles is not None:
         title += f"\nlargest principal angle to the true axes: {angles.max():.1f} deg"
     axs[0].set_title(title, fontsize="medium", loc="left")
-    axs[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     axs[-1].set_xlabel("behaviour feature")
     return fig
 
@@ -203,7 +219,7 @@ def plot_cv_scores(model, ax: Axes | None = None) -> Figure:
     mean = np.asarray(cvr["mean_score"], dtype=float)
     se = np.asarray(cvr["se_score"], dtype=float)
     if ax is None:
-        fig, (ax,) = _new_figure(figsize=(7.5, 4.2))
+        fig, (ax,) = _new_figure(figsize=(MAX_WIDTH_IN, 4.2))
     else:
         fig = ax.figure
     cmap = _colormap("viridis")
@@ -231,13 +247,7 @@ def plot_cv_scores(model, ax: Axes | None = None) -> Figure:
     ax.set_title(
         f"Model selection: alpha = {model.alpha_:.3g}, k = {model.n_shared_}", fontsize="medium"
     )
-    ax.legend(
-        fontsize="small",
-        frameon=False,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        title="shared dims",
-    )
+    ax.legend(fontsize=MIN_FONT_PT, title_fontsize=MIN_FONT_PT, frameon=False, loc="best")
     return fig
 
 
@@ -292,18 +302,18 @@ def plot_heldout_r2(
     labels = names + list(extra)
     n = rows.shape[0]
     if ax is None:
-        fig, (ax,) = _new_figure(figsize=(max(6.0, 0.55 * n * max(k, 1) ** 0.5 + 2), 4.0))
+        width_in = min(MAX_WIDTH_IN, max(5.0, 0.55 * n * max(k, 1) ** 0.5 + 2))
+        fig, (ax,) = _new_figure(figsize=(width_in, 4.0))
     else:
         fig = ax.figure
     x = np.arange(n)
     width = 0.8 / k
-    cmap = _colormap("tab10")
     for j in range(k):
         bars = ax.bar(
             x + (j - (k - 1) / 2) * width,
             rows[:, j],
             width=width,
-            color=cmap(j % 10),
+            color=_DIM_COLORS[j % len(_DIM_COLORS)],
             label=f"dim {j + 1}",
         )
         for b in bars.patches[S:]:
@@ -324,12 +334,86 @@ def plot_heldout_r2(
         loc="left",
     )
     ax.legend(
-        fontsize="small",
+        fontsize=MIN_FONT_PT,
         frameon=False,
         ncol=min(k, 4),
         loc="lower right",
         bbox_to_anchor=(1.0, 1.0),
     )
+    return fig
+
+
+#: Colours and line styles of the decoders of :func:`sharedrep.inference.evaluate.evaluate`.
+_METHOD_STYLE = {
+    "constant": ("0.45", "--"),
+    "ridge": ("tab:orange", "-"),
+    "shared": ("tab:blue", "-"),
+    "combined": ("tab:green", "-"),
+    "own": ("tab:purple", ":"),
+}
+
+
+def plot_calibration_curves(
+    evaluation, ax: Axes | None = None, methods: Sequence[str] | None = None
+) -> Figure:
+    """Calibration curves of :func:`sharedrep.inference.evaluate.evaluate`.
+
+    Pooled held-out R^2 of every decoder against the calibration fraction: one thin line
+    per held-out animal and a thick line for the mean over animals, per decoder; the
+    constant prediction (the calibration mean) is drawn dashed, as the floor any decoder
+    must clear.
+
+    Parameters
+    ----------
+    evaluation : Evaluation or pandas.DataFrame
+        The result, or its ``animal_scores`` table (columns ``animal``, ``fraction``,
+        ``method``, ``feature``, ``r2``; e.g. read back from ``animal_scores.csv``).
+    ax : Axes, optional
+        Where to draw; by default a new figure.
+    methods : sequence of str, optional
+        Decoders to draw (default those present among constant, ridge, shared, combined).
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the table lacks a column or holds none of the requested decoders.
+    """
+    table = getattr(evaluation, "animal_scores", evaluation)
+    need = {"animal", "fraction", "method", "feature", "r2"}
+    if not need <= set(table.columns):
+        raise ValueError(f"the table needs the columns {sorted(need)}; got {list(table.columns)}")
+    pooled = table[table["feature"].astype(str) == "pooled"]
+    present = list(dict.fromkeys(pooled["method"]))
+    if methods is None:
+        methods = [m for m in ("constant", "ridge", "shared", "combined") if m in present]
+    methods = [m for m in methods if m in present]
+    if not methods:
+        raise ValueError(f"no requested decoder in the table (it holds {present})")
+    if ax is None:
+        fig, (ax,) = _new_figure(figsize=(6.0, 4.2))
+    else:
+        fig = ax.figure
+    for method in methods:
+        color, style = _METHOD_STYLE.get(method, ("black", "-"))
+        wide = pooled[pooled["method"] == method].pivot_table(
+            index="fraction", columns="animal", values="r2"
+        )
+        for animal in wide.columns:
+            ax.plot(wide.index, wide[animal], color=color, ls=style, lw=0.8, alpha=0.35)
+        ax.plot(
+            wide.index, wide.mean(axis=1), color=color, ls=style, lw=2.6, marker="o", label=method
+        )
+    ax.axhline(0.0, color="0.7", lw=0.6)
+    ax.set_xlabel("calibration fraction of the held-out recording")
+    ax.set_ylabel("held-out R$^2$ (all behaviour features)")
+    ax.set_title(
+        "Leave-one-animal-out: thin = one animal, thick = mean", fontsize="medium", loc="left"
+    )
+    ax.legend(fontsize="small", frameon=False)
     return fig
 
 

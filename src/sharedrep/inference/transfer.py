@@ -3,9 +3,12 @@
 :func:`transfer_score` measures what the shared representation buys for a subject that
 was *not* used to find it: the axes are fitted on the other subjects, only the held-out
 subject's encoder is fitted (:meth:`ShaReD.add_subject`) on its first calibration trials,
-and behaviour is decoded on its last trials. The reference is a per-subject ridge decoder
+and behaviour is decoded on its last trials. The references are a per-subject ridge decoder
 (same lags, same calibration data, ridge penalty chosen by the same kind of inner
-cross-validation) that knows nothing about the other subjects. The ridge, its folds and the
+cross-validation) that knows nothing about the other subjects, and a constant prediction
+(the calibration mean). :func:`check_calibration` flags calibration sets that cannot
+support a comparison (constant features, a behaviour range unlike the test set's); it is
+shared with :mod:`sharedrep.inference.evaluate`. The ridge, its folds and the
 held-out R^2 are the package's single helpers (:func:`sharedrep.core.ridge.ridge_cv`,
 :func:`sharedrep.core.cv.block_folds`, :func:`sharedrep.core.metrics.pooled_r2`). It imports
 :mod:`sharedrep.utils`, :mod:`sharedrep.core` and the shift machinery of
@@ -49,7 +52,81 @@ from sharedrep.inference.permutation import (
 )
 from sharedrep.utils.validation import nonfinite_error
 
-__all__ = ["transfer_score", "ridge_decoder", "RidgeDecoder"]
+__all__ = ["transfer_score", "ridge_decoder", "RidgeDecoder", "check_calibration"]
+
+#: A test row is "outside the calibration range" of a feature when it lies below the
+#: calibration minimum or above the calibration maximum of that feature; a warning is
+#: given when this holds for more than this share of the test rows, for any feature.
+RANGE_SHARE = 0.25
+
+
+def _constant_features(Y: np.ndarray) -> list[int]:
+    """Columns of ``Y`` whose finite values do not vary (relative tolerance 1e-12)."""
+    out = []
+    for j in range(Y.shape[1]):
+        v = Y[np.isfinite(Y[:, j]), j]
+        if v.size == 0 or np.ptp(v) <= 1e-12 * max(1.0, float(np.max(np.abs(v)))):
+            out.append(j)
+    return out
+
+
+def check_calibration(Y_cal, Y_test, where: str, names=None) -> list[str]:
+    """Warn when a calibration set cannot support a comparison on its test set.
+
+    Two problems are flagged, each with a ``UserWarning`` naming ``where`` and the
+    features:
+
+    * **constant features**: a behaviour feature that does not vary over the calibration
+      rows (no decoder can learn it there);
+    * **a different behaviour range**: for some feature, more than :data:`RANGE_SHARE`
+      (25 %) of the finite test rows lie outside the ``[min, max]`` of the calibration
+      rows (the decoders must extrapolate; comparisons then measure extrapolation).
+
+    Parameters
+    ----------
+    Y_cal : ndarray of shape (n_cal, p)
+        Behaviour of the calibration rows (raw units; non-finite values ignored).
+    Y_test : ndarray of shape (n_test, p)
+        Behaviour of the test rows.
+    where : str
+        Who is calibrated (e.g. ``"held-out subject 3, calibration fraction 0.1"``).
+    names : sequence of str or None
+        Feature names (default ``feature 0``, ``feature 1``, ...).
+
+    Returns
+    -------
+    list of str
+        The warning messages (also issued as warnings).
+    """
+    Y_cal = np.asarray(Y_cal, dtype=float)
+    Y_test = np.asarray(Y_test, dtype=float)
+    p = Y_cal.shape[1]
+    names = [f"feature {j}" for j in range(p)] if names is None else [str(n) for n in names]
+    messages = []
+    const = _constant_features(Y_cal)
+    if const:
+        messages.append(
+            f"{where}: the calibration set has constant behaviour features "
+            f"{[names[j] for j in const]}: they cannot be learnt from it"
+        )
+    outside = []
+    for j in range(p):
+        c = Y_cal[np.isfinite(Y_cal[:, j]), j]
+        t = Y_test[np.isfinite(Y_test[:, j]), j]
+        if j in const or c.size == 0 or t.size == 0:
+            continue
+        share = float(np.mean((t < c.min()) | (t > c.max())))
+        if share > RANGE_SHARE:
+            outside.append(f"{names[j]} ({share:.0%})")
+    if outside:
+        messages.append(
+            f"{where}: the calibration set covers a different behaviour range than the test "
+            f"set: share of test rows outside the calibration min-max: {', '.join(outside)} "
+            f"(more than {RANGE_SHARE:.0%}); the decoders must extrapolate"
+        )
+    for msg in messages:
+        warnings.warn(msg, UserWarning, stacklevel=2)
+    return messages
 
 
 def _split_points(n_samples: int, groups, fractions, test_fraction: float, subject: int):
@@ -175,8 +252,12 @@ def ridge_decoder(
     return RidgeDecoder(lags, fit.alpha, fit.coef, fit.mean, fit.scale, fit.y_mean, cv_mse)
 
 
-def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s):
-    """R^2 of (shared, ridge) on the test block for every calibration fraction."""
+def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s, check=False):
+    """R^2 of (shared, ridge, constant) on the test block for every calibration fraction.
+
+    ``check``: warn about unusable calibration sets (:func:`check_calibration`); off for
+    the shifted recordings of the permutation null.
+    """
     cal_masks, n_cal, test_mask, _, unit = split
     Xt, Yt = X[test_mask], Y[test_mask]
     # without trial ids the calibration and test blocks are separate pieces
@@ -188,6 +269,8 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s):
         Xc, Yc = X[mask], Y[mask]
         gc = None if g is None else np.asarray(g)[mask]
         where = f"held-out subject {s}, calibration fraction {f} ({nc} {unit})"
+        if check:
+            check_calibration(Yc, Yt, where)
         m = copy.deepcopy(base)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*are constant", category=UserWarning)
@@ -219,11 +302,27 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s):
         except ValueError as exc:
             raise ValueError(f"{where}: ridge decoder: {exc}") from None
         Rh, rrows = dec.predict(Xt, gt)
-        out.append((r2_shared, pooled_r2(true_test[rrows], Rh, tscale)))
+        # the constant baseline: the calibration mean, on the rows the shared decoder scores
+        const = np.nanmean(cal_target, axis=0)
+        r2_const = pooled_r2(
+            true_test[rows], np.broadcast_to(const, (rows.size, const.size)), tscale
+        )
+        out.append((r2_shared, pooled_r2(true_test[rrows], Rh, tscale), r2_const))
     return np.array(out, dtype=float)
 
 
-def _transfer_one(template, Xs, Ys, gs, s, fractions, test_fraction, target, ridge_alphas, shifts):
+def _transfer_one(*args):
+    """:func:`_transfer_scores` with its warnings recorded, to be re-issued by the caller
+    (warnings raised in joblib worker processes would be lost)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = _transfer_scores(*args)
+    return rows, [(str(w.message), w.category) for w in caught]
+
+
+def _transfer_scores(
+    template, Xs, Ys, gs, s, fractions, test_fraction, target, ridge_alphas, shifts
+):
     others = [i for i in range(len(Xs)) if i != s]
     base = _quiet_fit(
         _for_subjects(template, others, len(Xs)),
@@ -234,7 +333,7 @@ def _transfer_one(template, Xs, Ys, gs, s, fractions, test_fraction, target, rid
     X, Y, g = Xs[s], Ys[s], gs[s]
     split = _split_points(X.shape[0], g, fractions, test_fraction, s)
     args = (fractions, target, ridge_alphas, s)
-    observed = _fraction_scores(base, X, Y, g, split, *args)  # (n_fractions, 2)
+    observed = _fraction_scores(base, X, Y, g, split, *args, check=True)  # (n_fractions, 3)
     p = np.full(observed.shape, np.nan)
     if len(shifts):
         null = np.stack(
@@ -244,10 +343,12 @@ def _transfer_one(template, Xs, Ys, gs, s, fractions, test_fraction, target, rid
             ]
         )
         p = (1.0 + np.sum(null >= observed[None], axis=0)) / (1.0 + len(shifts))
+        p[:, 2] = np.nan  # the constant prediction is a reference, not tested
+    _warn_below_constant(observed, fractions, s)
     n_cal, n_test, unit = split[1], split[3], split[4]
     rows_out = []
     for i, (f, nc) in enumerate(zip(fractions, n_cal, strict=True)):
-        for j, method in enumerate(("shared", "ridge")):
+        for j, method in enumerate(("shared", "ridge", "constant")):
             rows_out.append(
                 dict(
                     subject=s,
@@ -257,10 +358,27 @@ def _transfer_one(template, Xs, Ys, gs, s, fractions, test_fraction, target, rid
                     n_test=int(n_test),
                     method=method,
                     r2=float(observed[i, j]),
+                    above_constant=bool(observed[i, j] > observed[i, 2]) if j < 2 else False,
                     p_value=float(p[i, j]),
+                    n_shifts=len(shifts),
                 )
             )
     return rows_out
+
+
+def _warn_below_constant(observed: np.ndarray, fractions, s) -> None:
+    """Warn where neither decoder beats the constant prediction (columns shared, ridge,
+    constant): comparing the two decoders there is meaningless."""
+    for (r_shared, r_ridge, r_const), f in zip(observed, fractions, strict=True):
+        if r_shared <= r_const and r_ridge <= r_const:
+            warnings.warn(
+                f"held-out subject {s}, calibration fraction {f}: neither the shared decoder "
+                f"(R^2 {r_shared:.3f}) nor the ridge decoder ({r_ridge:.3f}) beats a constant "
+                f"prediction of the calibration mean ({r_const:.3f}); do not read a "
+                "difference between them as a gain",
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 def transfer_score(
@@ -276,6 +394,7 @@ def transfer_score(
     ridge_alphas=None,
     n_perm: int = 0,
     min_shift: int | None = None,
+    level: float = 0.05,
     random_state=None,
     n_jobs: int = 1,
     progress: bool = True,
@@ -308,12 +427,28 @@ def transfer_score(
     decoder fitting (inner CV included) and scoring are redone on the shifted recording; the
     axes from the other subjects stay fixed. ``p = (1 + #{null R^2 >= R^2}) / (1 + n_shifts)`` per
     subject, fraction and method (distinct shifts; all of them when there are at most
-    ``n_perm``).
+    ``n_perm``). The number of distinct circular shifts a held-out subject allows is
+    counted first (with trial ids: the trial starts at least ``min_shift`` from 0 and
+    from ``T``); when it is smaller than ``n_perm``, all of them are used, a warning says
+    so and the column ``n_shifts`` (and ``df.attrs["n_shifts"]``) reports the number
+    actually used. When the smallest achievable p-value ``1 / (1 + n_shifts)`` exceeds
+    ``level``, a warning says that the test cannot reach significance at that level.
+
+    **Warnings about the comparison** (``UserWarning``, naming the subject, the fraction
+    and the features): a calibration set with constant behaviour features, or covering a
+    different behaviour range than the test set (more than 25 % of the test rows outside
+    the calibration min-max of a feature; :func:`check_calibration`); and a fraction at
+    which neither decoder beats the constant prediction (then "shared beats ridge" means
+    nothing; the column ``above_constant`` says which decoders beat it).
 
     **What is resampled.** Only the alignment of the held-out subject's behaviour (for the
     p-values); each subject is held out once. **Unit of inference.** Subjects: the table
     has one score per held-out subject, method and fraction; compare methods with a
     paired test across subjects (not across samples); the p-values are per subject.
+
+    **Constant baseline** (``method="constant"``): the calibration mean of the target,
+    predicted for every test row (the R^2 of "knowing nothing"; slightly negative because
+    the test mean differs from the calibration mean).
 
     Note that with ``n_shared`` equal to the number of behaviour features the frozen axes
     constrain nothing, and the shared decoder differs from the ridge decoder only through
@@ -338,6 +473,8 @@ def transfer_score(
     min_shift : int or None
         Minimum shift in samples (default as in
         :func:`sharedrep.inference.permutation.default_min_shift`).
+    level : float in (0, 1), default 0.05
+        Significance level used only to warn when the permutation test cannot reach it.
     random_state : int, SeedSequence, Generator or None
         Seeds the shifts (one child seed per held-out subject).
     n_jobs : int
@@ -348,8 +485,12 @@ def transfer_score(
     -------
     pandas.DataFrame
         Tidy: ``subject``, ``fraction``, ``n_calibration``, ``calibration_unit``,
-        ``n_test``, ``method`` (``"shared"`` or ``"ridge"``), ``r2``, ``p_value`` (NaN
-        without permutations).
+        ``n_test``, ``method`` (``"shared"``, ``"ridge"`` or ``"constant"``), ``r2``,
+        ``above_constant`` (the decoder's R^2 exceeds the constant prediction's; False for
+        the constant rows), ``p_value`` (NaN without permutations and for the constant
+        rows), ``n_shifts`` (circular shifts actually used for the subject; 0 without
+        permutations). ``df.attrs``: ``target``, ``test_fraction``, ``n_perm`` (as
+        requested), ``n_shifts`` (dict subject -> shifts used), ``level``.
     """
     _check_model(model)
     n_jobs = _check_n_jobs(n_jobs, model)
@@ -387,6 +528,8 @@ def transfer_score(
         if g is not None and segments(X.shape[0], g)[-1] + 1 < 2:
             raise ValueError(f"subject {s}: a single trial cannot be split into calibration/test")
     n_perm = _check_count(n_perm, "n_perm", 0)
+    if not (isinstance(level, numbers.Real) and 0.0 < level < 1.0):
+        raise ValueError(f"level must be a number in (0, 1); got {level!r}")
     min_shift = _check_min_shift(min_shift, [X.shape[0] for X in Xs])
     lags = model.get_params().get("lags", 0)
     shifts = {}
@@ -400,6 +543,7 @@ def transfer_score(
         except ValueError as exc:
             raise ValueError(f"subject {s}: {exc}") from None
         shifts[s] = draw_shifts([cand], n_perm, seed)[0][:, 0]
+        _warn_few_shifts(s, cand.size, n_perm, level)
     tasks = [
         delayed(_transfer_one)(
             model, Xs, Ys, gs, s, fractions, test_fraction, target, ridge_alphas, shifts[s]
@@ -407,6 +551,37 @@ def transfer_score(
         for s in subjects
     ]
     results = _progress_map(tasks, n_jobs, progress, "held-out subjects")
-    df = pd.DataFrame([row for res in results for row in res])
-    df.attrs.update(target=target, test_fraction=float(test_fraction), n_perm=n_perm)
+    for _, caught in results:
+        for message, category in caught:
+            warnings.warn(message, category, stacklevel=2)
+    df = pd.DataFrame([row for rows, _ in results for row in rows])
+    df.attrs.update(
+        target=target,
+        test_fraction=float(test_fraction),
+        n_perm=n_perm,
+        n_shifts={int(s): int(len(shifts[s])) for s in subjects},
+        level=float(level),
+    )
     return df
+
+
+def _warn_few_shifts(s: int, n_available: int, n_perm: int, level: float) -> None:
+    """Warn when fewer distinct shifts than ``n_perm`` exist, and when the smallest
+    achievable p-value ``1 / (1 + n_shifts)`` exceeds ``level``."""
+    n_used = min(n_available, n_perm)
+    if n_available < n_perm:
+        warnings.warn(
+            f"held-out subject {s}: only {n_available} distinct circular shifts exist "
+            f"(n_perm={n_perm} requested); all {n_available} are used (column n_shifts)",
+            UserWarning,
+            stacklevel=3,
+        )
+    p_min = 1.0 / (1.0 + n_used)
+    if p_min > level:
+        warnings.warn(
+            f"held-out subject {s}: with {n_used} circular shifts the smallest achievable "
+            f"p-value is {p_min:.3g} > level {level}: this permutation test cannot reach "
+            "significance",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,799 @@
+"""Does pooling animals help on *my* data? Leave-one-animal-out evaluation.
+
+:func:`evaluate` answers the question a user of ShaReD should ask before trusting the
+shared representation on a new animal: on these recordings, does a decoder that uses the
+axes found in the *other* animals beat a decoder fitted on the new animal alone, for the
+calibration sizes that matter?
+
+For every held-out animal (all its recordings held out together) the model is fitted on
+the other animals; each recording of the held-out animal is cut into contiguous blocks,
+calibration and test blocks are interleaved (so slow drift favours neither), and four
+decoders are compared on the same test rows: a constant prediction, a per-animal ridge
+(:func:`sharedrep.inference.transfer.ridge_decoder`, the package's ridge with
+cross-validation of :mod:`sharedrep.core.ridge`), the pure shared read-out and the
+combined decoder that :meth:`ShaReD.with_subject` chose by inner cross-validation. The
+animals are the unit of inference: win/tie/loss counts and paired tests over animals, and
+a split-half reproducibility check of the shared axes. Part of the ``inference`` layer:
+imports :mod:`sharedrep.utils` and :mod:`sharedrep.core` only (the figure is
+:func:`sharedrep.app.plots.plot_calibration_curves`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import numbers
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import delayed
+from scipy import linalg, stats
+
+from sharedrep.inference._resampling import (
+    _check_model,
+    _check_n_jobs,
+    _for_subjects,
+    _progress_map,
+    _quiet_fit,
+    _seed_sequence,
+    _validate_data,
+)
+from sharedrep.inference.transfer import check_calibration, ridge_decoder
+from sharedrep.utils.files import atomic_write
+
+__all__ = [
+    "Evaluation",
+    "evaluate",
+    "interleaved_blocks",
+    "TABLES",
+    "TIE_TOLERANCE",
+    "MIN_ANIMALS",
+]
+
+#: Two decoders whose pooled R^2 differ by at most this much on an animal tie there.
+TIE_TOLERANCE = 0.01
+#: Fewest animals for which the paired tests over animals are run.
+MIN_ANIMALS = 5
+#: Decoders compared (``"own"`` only when the model offers it).
+METHODS = ("constant", "ridge", "shared", "combined", "own")
+#: Tables of an :class:`Evaluation`, written as ``<name>.csv`` by ``to_csv``.
+TABLES = ("scores", "animal_scores", "summary", "comparisons", "reproducibility", "folds")
+
+
+# --------------------------------------------------------------------------- result
+@dataclass
+class Evaluation:
+    """Result of :func:`evaluate`: tidy tables and a one-line verdict.
+
+    Attributes
+    ----------
+    scores : pandas.DataFrame
+        One row per held-out recording (``entry``), fraction, method and feature
+        (``feature="pooled"`` for all features together): ``animal``, ``entry``,
+        ``fraction``, ``n_calibration``, ``calibration_unit``, ``n_test`` (test rows
+        scored), ``method``, ``decoder`` (the combined decoder's choice), ``feature``,
+        ``r2``, ``sse``, ``sst`` (sums of squares in pooled-standardised units).
+    animal_scores : pandas.DataFrame
+        The same pooled over an animal's recordings (``1 - sum SSE / sum SST``):
+        ``animal``, ``fraction``, ``method``, ``feature``, ``r2``.
+    summary : pandas.DataFrame
+        Per fraction and method, over animals (pooled feature): ``mean_r2``,
+        ``median_r2``, ``min_r2``, ``max_r2``, ``n_animals``.
+    comparisons : pandas.DataFrame
+        Per fraction, ``method`` against ``baseline``: ``n_animals``, ``wins``, ``ties``,
+        ``losses`` (tie: ``|difference| <= tie_tolerance``), ``mean_diff``,
+        ``median_diff``, ``wilcoxon_p``, ``ttest_p`` (NaN when not testable) and
+        ``test_note``.
+    reproducibility : pandas.DataFrame
+        ``comparison`` (``"split-half"`` or ``"single-animal"``), ``first``, ``second``
+        (the animals of each side), ``k_first``, ``k_second``, ``max_angle_deg``,
+        ``mean_angle_deg`` (principal angles between the two fits' shared axes).
+    folds : pandas.DataFrame
+        ``held_out`` (animal), ``entry``, ``animal``, ``role`` (``"train"`` or
+        ``"test"``), ``fit_subject`` (the entry's subject index in that fit, -1 when held
+        out), ``n_units`` and ``fit_n_units`` (units of the entry, and of the fit's subject
+        at ``fit_subject``): which recordings each leave-one-animal-out fit used.
+    verdict : str
+        One line: "pooling helps / is neutral / hurts on these data, by ..." and why.
+    notes : list of str
+        Facts behind the verdict (k = p, the decoders chosen, test power).
+    warnings : list of str
+        The warnings issued during the evaluation (calibration sets, ...).
+    settings : dict
+    """
+
+    scores: pd.DataFrame
+    animal_scores: pd.DataFrame
+    summary: pd.DataFrame
+    comparisons: pd.DataFrame
+    reproducibility: pd.DataFrame
+    folds: pd.DataFrame
+    verdict: str
+    notes: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    def to_csv(self, folder, overwrite: bool = False) -> list[Path]:
+        """Write the tables (``<name>.csv``) and ``evaluation.json`` (verdict, notes,
+        warnings, settings) into ``folder`` (created if missing).
+
+        Nothing is written when a file exists and ``overwrite`` is False
+        (``FileExistsError``); every file is written atomically.
+
+        Returns
+        -------
+        list of pathlib.Path
+        """
+        folder = Path(folder)
+        names = [f"{t}.csv" for t in TABLES] + ["evaluation.json"]
+        if not overwrite:
+            existing = [folder / n for n in names if (folder / n).exists()]
+            if existing:
+                raise FileExistsError(f"{existing[0]} exists; pass overwrite=True to replace it")
+        out = []
+        for t in TABLES:
+            df = getattr(self, t)
+            out.append(
+                atomic_write(
+                    folder / f"{t}.csv",
+                    lambda tmp, df=df: df.to_csv(tmp, index=False),
+                    overwrite=overwrite,
+                )
+            )
+        doc = dict(
+            verdict=self.verdict, notes=self.notes, warnings=self.warnings, settings=self.settings
+        )
+        text = json.dumps(doc, indent=2, default=str)
+        out.append(
+            atomic_write(
+                folder / "evaluation.json",
+                lambda tmp: tmp.write_text(text, encoding="utf-8"),
+                overwrite=overwrite,
+            )
+        )
+        return out
+
+
+# --------------------------------------------------------------------------- blocks
+def interleaved_blocks(n_samples: int, groups, n_blocks: int, fractions, where: str = ""):
+    """Interleaved calibration / test rows of one recording.
+
+    The recording is cut into ``n_blocks`` contiguous blocks of (nearly) equal size --
+    whole trials with trial ids, samples otherwise. Even blocks (0, 2, 4, ...) form the
+    calibration pool, odd blocks the test set (the same for every fraction). Fraction
+    ``f`` uses ``m = round(f * n_blocks)`` calibration blocks (at least 1), spread evenly
+    over the pool (pool positions ``floor((i + 1/2) * n_pool / m)``), so slow drift
+    reaches calibration and test alike.
+
+    Parameters
+    ----------
+    n_samples : int
+    groups : array-like of shape (n_samples,) or None
+        Trial ids.
+    n_blocks : int
+        At least 2; with trial ids at most the number of trials.
+    fractions : sequence of float
+        Calibration fractions of the recording, each at most ``ceil(n_blocks / 2) /
+        n_blocks`` (the pool).
+    where : str
+        Names the recording in errors.
+
+    Returns
+    -------
+    block : ndarray of int of shape (n_samples,)
+        Block of every sample.
+    cal_masks : list of bool ndarray of shape (n_samples,)
+        Calibration rows per fraction.
+    test_mask : bool ndarray of shape (n_samples,)
+    """
+    if groups is None:
+        block = (np.arange(n_samples) * n_blocks) // n_samples
+    else:
+        _, first, inv = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        n_trials = first.size
+        if n_trials < n_blocks:
+            raise ValueError(
+                f"{where}: {n_trials} trials cannot be cut into n_blocks={n_blocks} blocks of "
+                "whole trials; lower n_blocks"
+            )
+        rank = np.empty(n_trials, dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(n_trials)
+        block = (rank[inv.ravel()] * n_blocks) // n_trials
+    pool = np.arange(0, n_blocks, 2)
+    cal_masks = []
+    for f in fractions:
+        m = max(1, int(round(f * n_blocks)))
+        if m > pool.size:
+            raise ValueError(
+                f"{where}: calibration fraction {f} needs {m} of {n_blocks} blocks but only "
+                f"{pool.size} (the even blocks) are calibration blocks; fractions must be at "
+                f"most {pool.size / n_blocks:g}"
+            )
+        chosen = pool[((np.arange(m) + 0.5) * pool.size / m).astype(int)]
+        cal_masks.append(np.isin(block, chosen))
+    return block, cal_masks, block % 2 == 1
+
+
+# --------------------------------------------------------------------------- scoring
+def _calibrate(base, Xc, Yc, gc):
+    """``(model, index, has_through)``: the base model with the new recording added."""
+    if hasattr(base, "with_subject"):
+        new, idx = base.with_subject(Xc, Yc, groups=gc)
+        return new, idx, True
+    new = copy.deepcopy(base)
+    return new, new.add_subject(Xc, Yc, groups=gc), False
+
+
+def _predictions(new, idx, has_through, dec, Xt, gt) -> dict:
+    """``{method: (Y_hat, rows)}`` of the model-based decoders and the ridge."""
+    out = {"ridge": dec.predict(Xt, gt)}
+    if has_through:
+        for method, through in (("shared", "shared"), ("combined", "auto"), ("own", "own")):
+            Yh, rows = new.predict(Xt, subject=idx, groups=gt, return_rows=True, through=through)
+            out[method] = (Yh, rows)
+    else:
+        out["shared"] = new.predict(Xt, subject=idx, groups=gt, return_rows=True)
+        out["combined"] = out["shared"]
+    return out
+
+
+def _sums(Y, Yh, scale):
+    """Per-feature SSE and SST (about the mean of ``Y``) in ``scale`` units, finite rows."""
+    ok = np.all(np.isfinite(Y), axis=1)
+    Y, Yh = Y[ok], Yh[ok]
+    sse = np.sum(((Y - Yh) / scale) ** 2, axis=0)
+    sst = np.sum(((Y - Y.mean(axis=0)) / scale) ** 2, axis=0)
+    return sse, sst
+
+
+def _score_rows(preds: dict, Yt, const, scale, info: dict, names) -> list[dict]:
+    """Score every decoder on the test rows every decoder predicts (same rows for all)."""
+    common = None
+    for _, rows in preds.values():
+        common = rows if common is None else np.intersect1d(common, rows)
+    out = []
+    preds = {"constant": (np.broadcast_to(const, (common.size, const.size)), common), **preds}
+    for method, (Yh, rows) in preds.items():
+        Yh = Yh[np.searchsorted(rows, common)]
+        sse, sst = _sums(Yt[common], Yh, scale)
+        r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.nan)
+        base = dict(info, n_test=int(common.size), method=method)
+        for j, name in enumerate(names):
+            out.append(dict(base, feature=name, r2=float(r2[j]), sse=sse[j], sst=sst[j]))
+        tot = float(np.sum(sst))
+        pooled = 1.0 - float(np.sum(sse)) / tot if tot > 0 else float("nan")
+        out.append(dict(base, feature="pooled", r2=pooled, sse=float(np.sum(sse)), sst=tot))
+    return out
+
+
+def _score_fraction(base, X, Y, g, cal, test, info: dict, cfg: dict) -> list[dict]:
+    """All decoders of one recording at one calibration fraction."""
+    Xc, Yc, Xt, Yt = X[cal], Y[cal], X[test], Y[test]
+    gc, gt = g[cal], g[test]
+    where = (
+        f"held-out animal {info['animal']!r}, recording {info['entry']}, "
+        f"calibration fraction {info['fraction']}"
+    )
+    check_calibration(Yc, Yt, where, cfg["names"])
+    try:
+        # the model names the recording by its index in the leave-one-out fit: say which
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            new, idx, has_through = _calibrate(base, Xc, Yc, gc)
+        for w in caught:
+            warnings.warn(f"{where}: {w.message}", w.category, stacklevel=2)
+        dec = ridge_decoder(
+            Xc,
+            Yc,
+            groups=gc,
+            lags=base.lags_,
+            alphas=cfg["ridge_alphas"],
+            cv=cfg["n_folds"],
+            nan_policy=base.nan_policy,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    preds = _predictions(new, idx, has_through, dec, Xt, gt)
+    info = dict(info, decoder=new.subject_decoders_[idx] if has_through else "shared")
+    const = np.nanmean(Yc, axis=0)
+    return _score_rows(preds, Yt, const, base.behavior_scale_, info, cfg["names"])
+
+
+def _evaluate_animal(model, Xs, Ys, gs, animals, a, plans, cfg):
+    """Fit on the other animals and score every recording of animal ``a``.
+
+    Returns ``(score rows, fold rows, n_shared of the fit, warnings)``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train = [i for i, x in enumerate(animals) if x != a]
+        base = _quiet_fit(
+            _for_subjects(model, train, len(Xs)),
+            [Xs[i] for i in train],
+            [Ys[i] for i in train],
+            [gs[i] for i in train],
+        )
+        rows = []
+        for e in (i for i, x in enumerate(animals) if x == a):
+            block_ids, cal_masks, test = plans[e]
+            g = gs[e] if gs[e] is not None else block_ids  # no window crosses a block
+            for f, cal in zip(cfg["fractions"], cal_masks, strict=True):
+                info = dict(
+                    animal=a,
+                    entry=e,
+                    fraction=f,
+                    n_calibration=int(np.unique(g[cal]).size if gs[e] is not None else cal.sum()),
+                    calibration_unit="trials" if gs[e] is not None else "samples",
+                )
+                rows += _score_fraction(base, Xs[e], Ys[e], g, cal, test, info, cfg)
+    if base.n_subjects_ != len(train):  # the fit must hold exactly the training entries
+        raise RuntimeError(f"the fit without animal {a!r} holds {base.n_subjects_} subjects")
+    position = {e: j for j, e in enumerate(train)}
+    folds = [
+        dict(
+            held_out=a,
+            entry=i,
+            animal=x,
+            role="test" if x == a else "train",
+            fit_subject=position.get(i, -1),
+            n_units=int(Xs[i].shape[1]),
+            fit_n_units=int(base.n_units_[position[i]]) if i in position else -1,
+        )
+        for i, x in enumerate(animals)
+    ]
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    return rows, folds, int(base.n_shared_), messages
+
+
+# --------------------------------------------------------------------------- statistics
+def _animal_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Pool every animal's recordings: ``r2 = 1 - sum SSE / sum SST`` per feature."""
+    keys = ["animal", "fraction", "method", "feature"]
+    agg = scores.groupby(keys, sort=False)[["sse", "sst"]].sum().reset_index()
+    ok = agg["sst"] > 0
+    agg["r2"] = np.where(ok, 1.0 - agg["sse"] / agg["sst"].where(ok, 1.0), np.nan)
+    return agg[keys + ["r2"]]
+
+
+def _summary_table(animal: pd.DataFrame) -> pd.DataFrame:
+    pooled = animal[animal["feature"] == "pooled"]
+    g = pooled.groupby(["fraction", "method"], sort=False)["r2"]
+    out = g.agg(mean_r2="mean", median_r2="median", min_r2="min", max_r2="max", n_animals="size")
+    return out.reset_index()
+
+
+def _paired_tests(d: np.ndarray, level: float) -> tuple[float, float, str]:
+    """Wilcoxon signed-rank and paired t-test p-values of the differences ``d`` (one per
+    animal), with a note on their power; NaN p-values with fewer than MIN_ANIMALS."""
+    n = d.size
+    if n < MIN_ANIMALS:
+        return (
+            float("nan"),
+            float("nan"),
+            f"not testable: {n} animals (fewer than {MIN_ANIMALS}); the counts are a "
+            "tendency, not evidence",
+        )
+    if np.all(d == 0):
+        return 1.0, 1.0, "all differences are 0"
+    w = float(stats.wilcoxon(d).pvalue)
+    t = float(stats.ttest_rel(d, np.zeros(n)).pvalue) if np.ptp(d) > 0 else 0.0
+    # the smallest two-sided Wilcoxon p with n animals (all signs equal): 2 / 2^n
+    note = "paired tests over animals"
+    if 2.0 / 2**n > level:
+        note = (
+            f"weak: with {n} animals the Wilcoxon test cannot go below {2.0 / 2**n:.3g} "
+            f"(> {level})"
+        )
+    return w, t, note
+
+
+def _comparison_table(animal: pd.DataFrame, tie: float, level: float) -> pd.DataFrame:
+    pooled = animal[animal["feature"] == "pooled"]
+    wide = pooled.pivot_table(index=["fraction", "animal"], columns="method", values="r2")
+    pairs = [("combined", "ridge"), ("shared", "ridge"), ("own", "ridge")]
+    pairs += [("ridge", "constant"), ("combined", "constant")]
+    rows = []
+    for f in wide.index.get_level_values("fraction").unique():
+        w = wide.xs(f, level="fraction")
+        for method, baseline in pairs:
+            if method not in w or baseline not in w:
+                continue
+            d = (w[method] - w[baseline]).to_numpy()
+            d = d[np.isfinite(d)]
+            wp, tp, note = _paired_tests(d, level)
+            rows.append(
+                dict(
+                    fraction=f,
+                    method=method,
+                    baseline=baseline,
+                    n_animals=int(d.size),
+                    wins=int(np.sum(d > tie)),
+                    ties=int(np.sum(np.abs(d) <= tie)),
+                    losses=int(np.sum(d < -tie)),
+                    mean_diff=float(np.mean(d)) if d.size else float("nan"),
+                    median_diff=float(np.median(d)) if d.size else float("nan"),
+                    wilcoxon_p=wp,
+                    ttest_p=tp,
+                    test_note=note,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- reproducibility
+def _axes_of(model, Xs, Ys, gs, idx):
+    """Raw-unit shared axes ``V / behavior_scale`` (p, k) of a fit on entries ``idx``."""
+    fit = _quiet_fit(
+        _for_subjects(model, idx, len(Xs)),
+        [Xs[i] for i in idx],
+        [Ys[i] for i in idx],
+        [gs[i] for i in idx],
+    )
+    return fit.shared_axes_ / fit.behavior_scale_[:, None]
+
+
+def _angles(A, B) -> tuple[float, float]:
+    ang = np.degrees(linalg.subspace_angles(A, B))
+    return float(np.max(ang)), float(np.mean(ang))
+
+
+def _splits(names: list, n_splits: int, seed) -> list[tuple[list, list]]:
+    """Up to ``n_splits`` distinct random splits of the animals into two halves."""
+    rng = np.random.default_rng(seed)
+    seen, out = set(), []
+    for _ in range(20 * n_splits):
+        perm = list(rng.permutation(len(names)))
+        h = len(names) // 2
+        first = sorted(names[i] for i in perm[:h])
+        second = sorted(names[i] for i in perm[h:])
+        key = frozenset([tuple(first), tuple(second)])
+        if key not in seen:
+            seen.add(key)
+            out.append((first, second))
+        if len(out) == n_splits:
+            break
+    return out
+
+
+def _reproducibility(model, Xs, Ys, gs, animals, n_splits, seed, n_jobs, progress):
+    """Principal angles between split-half fits, and between single-animal fits."""
+    names = list(dict.fromkeys(animals))
+    entries = {a: [i for i, x in enumerate(animals) if x == a] for a in names}
+    splits = _splits(names, n_splits, seed)
+    sides = [tuple(s) for split in splits for s in split] + [(a,) for a in names]
+    sides = list(dict.fromkeys(sides))
+    tasks = [
+        delayed(_axes_of)(model, Xs, Ys, gs, [i for a in side for i in entries[a]])
+        for side in sides
+    ]
+    axes = dict(
+        zip(sides, _progress_map(tasks, n_jobs, progress, "reproducibility fits"), strict=True)
+    )
+    rows = []
+    pairs = [("split-half", tuple(a), tuple(b)) for a, b in splits]
+    pairs += [("single-animal", (a,), (b,)) for i, a in enumerate(names) for b in names[i + 1 :]]
+    for comparison, a, b in pairs:
+        mx, mean = _angles(axes[a], axes[b])
+        rows.append(
+            dict(
+                comparison=comparison,
+                first="+".join(map(str, a)),
+                second="+".join(map(str, b)),
+                k_first=axes[a].shape[1],
+                k_second=axes[b].shape[1],
+                max_angle_deg=mx,
+                mean_angle_deg=mean,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- verdict
+def _direction(row, tie: float, level: float) -> int:
+    """+1 / -1 when the method beats / loses to its baseline at this fraction, else 0.
+
+    Beats: a mean difference above ``tie`` and, when the paired t-test can be run (at
+    least MIN_ANIMALS animals), more wins than losses and ``p < level``; with fewer
+    animals, a win on every animal. Loses: the mirror image.
+    """
+    if np.isfinite(row.ttest_p):
+        better = row.wins > row.losses and row.ttest_p < level
+        worse = row.losses > row.wins and row.ttest_p < level
+    else:
+        better = row.wins == row.n_animals
+        worse = row.losses == row.n_animals
+    if row.mean_diff > tie and better:
+        return 1
+    if row.mean_diff < -tie and worse:
+        return -1
+    return 0
+
+
+def _evidence(row) -> str:
+    counts = (
+        f"{row.wins} wins / {row.ties} ties / {row.losses} losses over {row.n_animals} animals"
+    )
+    if np.isfinite(row.ttest_p):
+        return f"{counts}; paired t-test p = {row.ttest_p:.3g}, Wilcoxon p = {row.wilcoxon_p:.3g}"
+    return f"{counts}; {row.test_note}"
+
+
+def _verdict(comparisons: pd.DataFrame, summary: pd.DataFrame, cfg: dict) -> tuple[str, list]:
+    """The one-line verdict (combined decoder vs per-animal ridge) and its notes."""
+    tie, level = cfg["tie_tolerance"], cfg["level"]
+    main = comparisons[
+        (comparisons["method"] == "combined") & (comparisons["baseline"] == "ridge")
+    ]
+    dirs = np.array([_direction(r, tie, level) for r in main.itertuples()])
+    notes = list(cfg["notes"])
+    if np.any(dirs > 0) and not np.any(dirs < 0):
+        word, pick = (
+            "helps",
+            main.iloc[int(np.argmax(np.where(dirs > 0, main["mean_diff"], -np.inf)))],
+        )
+    elif np.any(dirs < 0) and not np.any(dirs > 0):
+        word, pick = (
+            "hurts",
+            main.iloc[int(np.argmin(np.where(dirs < 0, main["mean_diff"], np.inf)))],
+        )
+    elif np.any(dirs != 0):
+        word = "is mixed (helps at some calibration sizes, hurts at others)"
+        pick = main.iloc[int(np.argmax(np.abs(main["mean_diff"])))]
+    else:
+        word = "is neutral"
+        pick = main.iloc[int(np.argmax(np.abs(main["mean_diff"])))]
+    what = (
+        f"{pick.mean_diff:+.3f} R^2 at calibration fraction {pick.fraction:g} (combined "
+        f"decoder minus per-animal ridge, mean over animals; {_evidence(pick)})"
+    )
+    if cfg["all_k_equal_p"]:
+        line = (
+            "pooling is neutral on these data by construction: the shared axes cannot help "
+            f"a new animal here (see below); the largest mean difference, {what}, comes from "
+            "penalty selection, not from sharing"
+        )
+    elif word == "is neutral":
+        line = (
+            f"pooling is neutral on these data: no calibration fraction shows a clear "
+            f"difference (tie tolerance {tie:g} R^2); the largest mean difference is {what}"
+        )
+    else:
+        line = f"pooling {word} on these data, by {what}"
+    mean = summary.pivot_table(index="fraction", columns="method", values="mean_r2")
+    if (mean["combined"] <= mean["constant"]).all() and (mean["ridge"] <= mean["constant"]).all():
+        notes.append(
+            "neither the combined decoder nor the per-animal ridge beats a constant "
+            "prediction at any fraction: there is nothing to compare"
+        )
+    reason = "; ".join(notes)
+    return (line + (f"; {reason}" if reason else "")), notes
+
+
+def _fit_notes(ks: list[int], p: int, scores: pd.DataFrame, has_own: bool) -> list[str]:
+    notes = []
+    if any(k == p for k in ks):
+        notes.append(
+            f"the shared axes constrain nothing: n_shared equals the number of behaviour "
+            f"features (k = p = {p}) in {sum(k == p for k in ks)} of {len(ks)} "
+            "leave-one-animal-out fits, so a new animal's decoder is a per-animal ridge "
+            "with another penalty"
+        )
+    chosen = scores[(scores["method"] == "combined") & (scores["feature"] == "pooled")]["decoder"]
+    counts = chosen.value_counts()
+    if len(counts):
+        notes.append(
+            "decoders chosen by inner CV: "
+            + ", ".join(f"{name} {n}/{len(chosen)}" for name, n in counts.items())
+        )
+    if not has_own:
+        notes.append("the model has no with_subject/through: combined = pure shared read-out")
+    return notes
+
+
+# --------------------------------------------------------------------------- entry point
+def _check_fractions(calibration_fractions) -> list[float]:
+    try:
+        fractions = [float(f) for f in np.atleast_1d(calibration_fractions)]
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"calibration_fractions must be numbers in (0, 1); got {calibration_fractions!r}"
+        ) from exc
+    if not fractions or not all(0.0 < f < 1.0 for f in fractions):
+        raise ValueError(
+            f"calibration_fractions must be numbers in (0, 1); got {calibration_fractions!r}"
+        )
+    return sorted(set(fractions))
+
+
+def _check_animals(animals, n: int) -> list:
+    if animals is None:
+        return list(range(n))
+    animals = list(animals)
+    if len(animals) != n:
+        raise ValueError(
+            f"animals must give one label per entry of neural ({n}); got {len(animals)}"
+        )
+    if len(set(animals)) < 2:
+        raise ValueError(
+            f"evaluate holds out one animal at a time: need >= 2 animals; got {set(animals)}"
+        )
+    return animals
+
+
+def _check_scalars(n_blocks, tie_tolerance, level, n_splits) -> None:
+    if not isinstance(n_blocks, numbers.Integral) or isinstance(n_blocks, bool) or n_blocks < 2:
+        raise ValueError(f"n_blocks must be an int >= 2; got {n_blocks!r}")
+    if not (isinstance(tie_tolerance, numbers.Real) and tie_tolerance >= 0):
+        raise ValueError(f"tie_tolerance must be a number >= 0; got {tie_tolerance!r}")
+    if not (isinstance(level, numbers.Real) and 0 < level < 1):
+        raise ValueError(f"level must be a number in (0, 1); got {level!r}")
+    if not isinstance(n_splits, numbers.Integral) or isinstance(n_splits, bool) or n_splits < 0:
+        raise ValueError(f"n_splits must be an int >= 0; got {n_splits!r}")
+
+
+def evaluate(
+    model,
+    neural,
+    behavior,
+    groups=None,
+    *,
+    animals=None,
+    calibration_fractions=(0.1, 0.2, 0.5),
+    n_blocks: int = 10,
+    behavior_names=None,
+    ridge_alphas=None,
+    tie_tolerance: float = TIE_TOLERANCE,
+    level: float = 0.05,
+    n_splits: int = 5,
+    random_state=None,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> Evaluation:
+    """Does pooling animals help on these data? Leave-one-animal-out, side by side.
+
+    For every animal ``a`` (the unit of inference):
+
+    1. **Fit on the others.** ``clone(model)`` (cross-validated selection included) is
+       fitted on every recording whose animal is not ``a``; the recordings of ``a`` never
+       enter this fit (``folds`` records which recordings each fit used).
+    2. **Interleaved blocks.** Each recording of ``a`` is cut into ``n_blocks``
+       contiguous blocks (whole trials with trial ids); even blocks are the calibration
+       pool, odd blocks the test set (:func:`interleaved_blocks`). Calibration fraction
+       ``f`` takes ``round(f * n_blocks)`` pool blocks spread over the recording.
+    3. **Four decoders, same calibration rows, same test rows**:
+       ``"constant"`` (the calibration mean), ``"ridge"`` (the animal alone:
+       :func:`sharedrep.inference.transfer.ridge_decoder`, same lags, penalty by inner CV
+       over trial folds on the pooled squared error), ``"shared"`` (the pure shared
+       read-out of :meth:`ShaReD.with_subject`, ``through="shared"``), ``"combined"``
+       (the decoder the inner CV of ``with_subject`` chose, ``through="auto"``) and
+       ``"own"`` (the model's own full-rank ridge of the animal, ``through="own"``).
+    4. **Scores**: R^2 per feature and pooled over features (pooled-standardised units
+       of the fit), on the test rows every decoder predicts; an animal with several
+       recordings pools their sums of squares.
+
+    Then, per fraction, every decoder against the per-animal ridge (and the decoders
+    against the constant prediction): wins, ties (``|difference| <= tie_tolerance`` in
+    pooled R^2) and losses over animals, and paired tests over animals (Wilcoxon
+    signed-rank, paired t-test; run with at least 5 animals, marked weak when the
+    Wilcoxon test cannot reach ``level``). **Reproducibility**: the animals are split into
+    two random halves (``n_splits`` distinct splits), each half is fitted, and the
+    principal angles between the halves' shared axes (raw behaviour units) are compared
+    with those between fits of single animals.
+
+    **Verdict** (combined decoder against the per-animal ridge): at a fraction, pooling
+    *helps* when the mean difference exceeds ``tie_tolerance`` and -- with at least 5
+    animals -- wins outnumber losses and the paired t-test gives ``p < level``, or -- with
+    fewer animals -- every animal wins; *hurts* in the mirror case. "helps" when it helps
+    at some fraction and hurts at none, "hurts" in the mirror case, "mixed" when both
+    happen, "neutral" otherwise; always "neutral" when every fit has ``n_shared`` equal to
+    the number of behaviour features (the shared axes then constrain nothing, and a
+    difference comes from penalty selection). The line gives the largest difference, the
+    counts and tests, and the reasons (``k = p``; the decoders chosen; no decoder beats
+    the constant).
+
+    Parameters
+    ----------
+    model : ShaReD
+        Template (cloned; not modified).
+    neural : list of ndarray (T_i, N_i)
+        One entry per recording (session); recordings of one animal may have
+        different units.
+    behavior : list of ndarray (T_i, p)
+    groups : list of ndarray (T_i,) or None
+        Trial ids (blocks are then whole trials; lag windows never cross trials).
+    animals : sequence or None
+        Animal of each recording (default: every recording is its own animal).
+    calibration_fractions : sequence of float, default (0.1, 0.2, 0.5)
+        Fractions of each recording used for calibration; at most the pool (half of
+        the blocks).
+    n_blocks : int, default 10
+    behavior_names : sequence of str or None
+        Feature names of the tables (default ``feature 0``, ...).
+    ridge_alphas : array-like or None
+        Scale-free grid of the per-animal ridge (default the ShaReD grid).
+    tie_tolerance : float, default 0.01
+        Pooled R^2 difference below which two decoders tie on an animal.
+    level : float, default 0.05
+        Significance level of the verdict's paired t-test.
+    n_splits : int, default 5
+        Random split-half fits (0: no split-half check; single-animal fits still run).
+    random_state : int, SeedSequence, Generator or None
+        Seeds the split-half assignments (the fits are deterministic).
+    n_jobs : int, default 1
+        Parallel jobs over held-out animals.
+    progress : bool, default True
+
+    Returns
+    -------
+    Evaluation
+        Tables, verdict and notes; ``.to_csv(folder)`` writes them.
+
+    Warns
+    -----
+    UserWarning
+        A calibration set with constant behaviour features or a different behaviour
+        range than its test set (:func:`sharedrep.inference.transfer.check_calibration`).
+    """
+    _check_model(model)
+    n_jobs = _check_n_jobs(n_jobs, model)
+    fractions = _check_fractions(calibration_fractions)
+    _check_scalars(n_blocks, tie_tolerance, level, n_splits)
+    Xs, Ys, gs = _validate_data(model, neural, behavior, groups)
+    animals = _check_animals(animals, len(Xs))
+    p = Ys[0].shape[1]
+    names = [f"feature {j}" for j in range(p)] if behavior_names is None else list(behavior_names)
+    if len(names) != p:
+        raise ValueError(f"behavior_names has {len(names)} names; behavior has {p} features")
+    plans = [
+        interleaved_blocks(
+            X.shape[0], g, n_blocks, fractions, f"recording {i} (animal {animals[i]!r})"
+        )
+        for i, (X, g) in enumerate(zip(Xs, gs, strict=True))
+    ]
+    cv = model.get_params().get("cv")
+    cfg = dict(fractions=fractions, names=names, ridge_alphas=ridge_alphas, n_folds=int(cv or 5))
+    held = list(dict.fromkeys(animals))
+    tasks = [delayed(_evaluate_animal)(model, Xs, Ys, gs, animals, a, plans, cfg) for a in held]
+    results = _progress_map(tasks, n_jobs, progress, "held-out animals")
+    caught = list(dict.fromkeys(m for r in results for m in r[3]))
+    for message in caught:
+        warnings.warn(message, UserWarning, stacklevel=2)
+    scores = pd.DataFrame([row for r in results for row in r[0]])
+    animal = _animal_table(scores)
+    summary = _summary_table(animal)
+    comparisons = _comparison_table(animal, tie_tolerance, level)
+    seed = _seed_sequence(random_state)
+    repro = _reproducibility(model, Xs, Ys, gs, animals, n_splits, seed, n_jobs, progress)
+    has_own = "own" in set(scores["method"])
+    cfg.update(
+        tie_tolerance=float(tie_tolerance),
+        level=float(level),
+        all_k_equal_p=all(r[2] == p for r in results),
+        notes=_fit_notes([r[2] for r in results], p, scores, has_own),
+    )
+    verdict, notes = _verdict(comparisons, summary, cfg)
+    settings = dict(
+        calibration_fractions=fractions,
+        n_blocks=int(n_blocks),
+        tie_tolerance=float(tie_tolerance),
+        level=float(level),
+        n_splits=int(n_splits),
+        animals=[str(a) for a in held],
+        n_shared_per_fit={str(a): r[2] for a, r in zip(held, results, strict=True)},
+        model=repr(model),
+    )
+    return Evaluation(
+        scores=scores,
+        animal_scores=animal,
+        summary=summary,
+        comparisons=comparisons,
+        reproducibility=repro,
+        folds=pd.DataFrame([row for r in results for row in r[1]]),
+        verdict=verdict,
+        notes=notes,
+        warnings=caught,
+        settings=settings,
+    )

@@ -1,0 +1,311 @@
+"""Does pooling help? Leave-one-animal-out evaluation (sharedrep.inference.evaluate)."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from sharedrep import ShaReD, simulate
+from sharedrep.inference.evaluate import MIN_ANIMALS, _verdict, evaluate, interleaved_blocks
+
+
+def _quiet_evaluate(*args, **kwargs):
+    kwargs.setdefault("progress", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # calibration-range warnings
+        return evaluate(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def must_help():
+    """Few units per animal, 12 behaviour features of which 2 are shared and encoded."""
+    d = simulate(
+        n_subjects=6,
+        n_samples=600,
+        n_units=6,
+        n_behavior=12,
+        n_shared=2,
+        snr=2.0,
+        trial_length=20,
+        shared_variance=1.0,
+        behavior_anisotropy=1.0,
+        seed=0,
+    )
+    ev = _quiet_evaluate(
+        ShaReD(n_shared=2, cv=5),
+        d.neural,
+        d.behavior,
+        d.groups,
+        calibration_fractions=(0.1, 0.5),
+        n_splits=3,
+        random_state=0,
+    )
+    return d, ev
+
+
+def test_pooling_helps_where_it_must(must_help):
+    _, ev = must_help
+    assert ev.verdict.startswith("pooling helps on these data, by +"), ev.verdict
+    comp = ev.comparisons.set_index(["fraction", "method", "baseline"])
+    small = comp.loc[(0.1, "combined", "ridge")]
+    assert small.wins > small.losses and small.mean_diff > 0.01
+    assert small.ttest_p < 0.05
+    # the pure shared read-out also beats the animal's own ridge with little calibration
+    assert comp.loc[(0.1, "shared", "ridge")].mean_diff > 0
+    # split-half axes (3 animals each) agree better than single animals' axes
+    rep = ev.reproducibility
+    half = rep.loc[rep["comparison"] == "split-half", "max_angle_deg"]
+    single = rep.loc[rep["comparison"] == "single-animal", "max_angle_deg"]
+    assert len(half) == 3 and len(single) == 6 * 5 // 2
+    assert half.median() < single.median()
+
+
+def test_pooling_cannot_help_with_many_units_and_k_equal_p():
+    d = simulate(
+        n_subjects=6,
+        n_samples=600,
+        n_units=40,
+        n_behavior=3,
+        n_shared=2,
+        snr=2.0,
+        trial_length=20,
+        shared_variance=1.0,
+        behavior_anisotropy=1.0,
+        seed=0,
+    )
+    ev = _quiet_evaluate(
+        ShaReD(n_shared=3, cv=5),
+        d.neural,
+        d.behavior,
+        d.groups,
+        calibration_fractions=(0.1, 0.5),
+        n_splits=1,
+        random_state=0,
+    )
+    assert ev.verdict.startswith("pooling is neutral on these data by construction"), ev.verdict
+    assert "the shared axes constrain nothing" in ev.verdict
+    assert "k = p = 3" in ev.verdict
+    # k = p: every axis fit spans the whole behaviour space, so all angles are 0
+    np.testing.assert_allclose(ev.reproducibility["max_angle_deg"], 0.0, atol=1e-5)
+
+
+def test_scores_are_consistent_and_paired_tests_match_scipy(must_help):
+    _, ev = must_help
+    s = ev.scores
+    assert set(s["method"]) == {"constant", "ridge", "shared", "combined", "own"}
+    assert np.isfinite(s["r2"]).all()
+    # every decoder of a recording and fraction is scored on the same test rows
+    assert (s.groupby(["entry", "fraction"])["n_test"].nunique() == 1).all()
+    # pooled R^2 recomputed from the per-feature sums of squares
+    pooled = s[s["feature"] == "pooled"].set_index(["entry", "fraction", "method"])
+    feats = s[s["feature"] != "pooled"].groupby(["entry", "fraction", "method"])
+    again = 1 - feats["sse"].sum() / feats["sst"].sum()
+    np.testing.assert_allclose(pooled["r2"], again.loc[pooled.index], rtol=1e-12)
+    # the paired tests of the comparison table, recomputed with scipy
+    wide = pooled["r2"].unstack("method")
+    comp = ev.comparisons.set_index(["fraction", "method", "baseline"])
+    for f in (0.1, 0.5):
+        d = (wide["combined"] - wide["ridge"]).xs(f, level="fraction").to_numpy()
+        row = comp.loc[(f, "combined", "ridge")]
+        assert row.n_animals == 6 >= MIN_ANIMALS
+        np.testing.assert_allclose(row.wilcoxon_p, stats.wilcoxon(d).pvalue)
+        np.testing.assert_allclose(row.ttest_p, stats.ttest_1samp(d, 0.0).pvalue)
+        assert (row.wins, row.ties, row.losses) == (
+            np.sum(d > 0.01),
+            np.sum(np.abs(d) <= 0.01),
+            np.sum(d < -0.01),
+        )
+
+
+def test_animal_grouping_is_respected():
+    d = simulate(
+        n_subjects=6, n_samples=400, n_units=(5, 14), n_behavior=4, n_shared=2,
+        trial_length=20, seed=3,
+    )  # fmt: skip
+    animals = ["A", "A", "B", "B", "C", "C"]
+    model = ShaReD(n_shared=2, alpha=1.0, cv=5)
+    ev = _quiet_evaluate(
+        model,
+        d.neural,
+        d.behavior,
+        d.groups,
+        animals=animals,
+        calibration_fractions=(0.2,),
+        n_splits=1,
+    )
+    folds = ev.folds
+    assert len(folds) == 3 * 6
+    for a in "ABC":
+        f = folds[folds["held_out"] == a]
+        test = f[f["role"] == "test"]
+        assert sorted(test["entry"]) == [i for i, x in enumerate(animals) if x == a]
+        assert (test["fit_subject"] == -1).all()
+        train = f[f["role"] == "train"]
+        assert list(train["fit_subject"]) == [0, 1, 2, 3]
+        # the fit's subjects have exactly the training recordings' units
+        assert (train["fit_n_units"] == train["n_units"]).all()
+    # both recordings of a held-out animal are scored, and pooled into one animal score
+    assert sorted(ev.scores["entry"].unique()) == list(range(6))
+    assert sorted(ev.animal_scores["animal"].unique()) == ["A", "B", "C"]
+    # fewer than 5 animals: no p-values, and the note says why
+    assert ev.comparisons["wilcoxon_p"].isna().all()
+    assert ev.comparisons["test_note"].str.startswith("not testable: 3 animals").all()
+    # independent computation for animal B's first recording: fit on A and C only
+    base = ShaReD(n_shared=2, alpha=1.0, cv=5, private=False).fit(
+        [d.neural[i] for i in (0, 1, 4, 5)],
+        [d.behavior[i] for i in (0, 1, 4, 5)],
+        groups=[d.groups[i] for i in (0, 1, 4, 5)],
+    )
+    _, cal_masks, test_mask = interleaved_blocks(400, d.groups[2], 10, [0.2])
+    X, Y, g = d.neural[2], d.behavior[2], d.groups[2]
+    m, idx = base.with_subject(X[cal_masks[0]], Y[cal_masks[0]], groups=g[cal_masks[0]])
+    Yh, rows = m.predict(
+        X[test_mask], idx, groups=g[test_mask], return_rows=True, through="shared"
+    )
+    Yt = Y[test_mask][rows]
+    scale = base.behavior_scale_
+    r2 = 1 - np.sum(((Yt - Yh) / scale) ** 2) / np.sum(((Yt - Yt.mean(0)) / scale) ** 2)
+    got = ev.scores.query("entry == 2 and method == 'shared' and feature == 'pooled'")["r2"]
+    np.testing.assert_allclose(got.item(), r2, rtol=1e-9)
+
+
+def test_interleaved_blocks():
+    block, cal, test = interleaved_blocks(100, None, 10, [0.1, 0.2, 0.5])
+    np.testing.assert_array_equal(block, np.repeat(np.arange(10), 10))
+    np.testing.assert_array_equal(test, np.repeat(np.arange(10) % 2 == 1, 10))
+    # calibration blocks taken from the even blocks, spread over the recording
+    assert sorted(set(block[cal[0]])) == [4]
+    assert sorted(set(block[cal[1]])) == [2, 6]
+    assert sorted(set(block[cal[2]])) == [0, 2, 4, 6, 8]
+    for c in cal:
+        assert not np.any(c & test)
+    # whole trials of unequal length: a trial never straddles two blocks
+    groups = np.repeat(np.arange(23), np.arange(23) % 5 + 3)
+    block, cal, test = interleaved_blocks(groups.size, groups, 10, [0.2])
+    for t in range(23):
+        assert np.unique(block[groups == t]).size == 1
+    assert set(np.unique(block)) == set(range(10))
+    with pytest.raises(ValueError, match="23 trials cannot be cut into n_blocks=30"):
+        interleaved_blocks(groups.size, groups, 30, [0.2], "recording 4")
+    with pytest.raises(ValueError, match="fraction 0.7 needs 7 of 10 blocks"):
+        interleaved_blocks(100, None, 10, [0.7])
+
+
+def test_evaluate_warns_on_constant_calibration_features_and_writes_tables(tmp_path):
+    d = simulate(
+        n_subjects=3, n_samples=400, n_units=10, n_behavior=4, n_shared=2,
+        trial_length=20, seed=5,
+    )  # fmt: skip
+    Y = [B.copy() for B in d.behavior]
+    block, cal, _ = interleaved_blocks(400, d.groups[1], 10, [0.2])
+    Y[1][cal[0], 2] = 0.25  # feature "speed" constant over animal 1's calibration blocks
+    with pytest.warns(UserWarning, match=r"animal 1, .*constant behaviour features \['speed'\]"):
+        ev = evaluate(
+            ShaReD(n_shared=2, alpha=1.0, cv=5),
+            d.neural,
+            Y,
+            d.groups,
+            calibration_fractions=(0.2,),
+            behavior_names=["a", "b", "speed", "c"],
+            n_splits=1,
+            progress=False,
+        )
+    assert any("['speed']" in w for w in ev.warnings)
+    assert set(ev.scores["feature"]) == {"a", "b", "speed", "c", "pooled"}
+    paths = ev.to_csv(tmp_path / "ev")
+    assert {p.name for p in paths} == {
+        "scores.csv",
+        "animal_scores.csv",
+        "summary.csv",
+        "comparisons.csv",
+        "reproducibility.csv",
+        "folds.csv",
+        "evaluation.json",
+    }
+    back = pd.read_csv(tmp_path / "ev" / "summary.csv")
+    np.testing.assert_allclose(back["mean_r2"], ev.summary["mean_r2"])
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        ev.to_csv(tmp_path / "ev")
+    ev.to_csv(tmp_path / "ev", overwrite=True)
+
+
+def test_evaluate_validation():
+    d = simulate(n_subjects=2, n_samples=200, n_units=5, n_behavior=3, trial_length=20, seed=1)
+    m = ShaReD(n_shared=1, alpha=1.0, cv=5)
+    with pytest.raises(ValueError, match="one label per entry"):
+        evaluate(m, d.neural, d.behavior, animals=["a"])
+    with pytest.raises(ValueError, match="need >= 2 animals"):
+        evaluate(m, d.neural, d.behavior, animals=["a", "a"])
+    with pytest.raises(ValueError, match="calibration_fractions"):
+        evaluate(m, d.neural, d.behavior, calibration_fractions=(1.2,))
+    with pytest.raises(ValueError, match="n_blocks"):
+        evaluate(m, d.neural, d.behavior, n_blocks=1)
+    with pytest.raises(ValueError, match=r"recording 0 \(animal 0\): 10 trials cannot be cut"):
+        evaluate(m, d.neural, d.behavior, d.groups, n_blocks=12, progress=False)
+
+
+@pytest.mark.slow
+def test_monkey_reach_gives_a_verdict_and_finite_scores(monkey_reach_dir):
+    from sharedrep.sim.datasets import load_monkey_reach
+
+    recs = load_monkey_reach(monkey_reach_dir)
+    ev = _quiet_evaluate(
+        ShaReD(n_shared=2, lags=3, cv=5, random_state=0),
+        [r.neural for r in recs],
+        [r.behavior for r in recs],
+        [r.trial for r in recs],
+        animals=[r.monkey for r in recs],
+        calibration_fractions=(0.2,),
+        n_splits=1,
+        random_state=0,
+    )
+    # k = p = 2 velocity features: the shared axes cannot help, whatever the scores
+    assert ev.verdict.startswith("pooling is neutral on these data by construction")
+    assert "constrain nothing" in ev.verdict
+    assert np.isfinite(ev.scores["r2"]).all()
+    assert sorted(ev.folds["held_out"].unique()) == ["C", "M"]
+    assert ev.comparisons["test_note"].str.startswith("not testable: 2 animals").all()
+
+
+def _comparison(wins, ties, losses, mean_diff, ttest_p=np.nan):
+    return pd.DataFrame(
+        [
+            dict(
+                fraction=0.1, method="combined", baseline="ridge", n_animals=wins + ties + losses,
+                wins=wins, ties=ties, losses=losses, mean_diff=mean_diff, median_diff=mean_diff,
+                wilcoxon_p=ttest_p, ttest_p=ttest_p, test_note="n/a",
+            )
+        ]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "counts, ttest_p, k_is_p, start",
+    [
+        ((2, 0, 0, 0.05), np.nan, False, "pooling helps"),  # every animal of 2 wins
+        ((1, 1, 0, 0.05), np.nan, False, "pooling is neutral"),  # 1 win 1 tie: not enough
+        ((0, 0, 3, -0.05), np.nan, False, "pooling hurts"),
+        ((5, 0, 1, 0.05), 0.01, False, "pooling helps"),
+        ((5, 0, 1, 0.05), 0.20, False, "pooling is neutral"),  # not significant
+        ((2, 0, 0, 0.05), np.nan, True, "pooling is neutral on these data by construction"),
+    ],
+)
+def test_verdict_rules(counts, ttest_p, k_is_p, start):
+    summary = pd.DataFrame(
+        dict(fraction=0.1, method=["constant", "ridge", "combined"], mean_r2=[-0.1, 0.3, 0.35])
+    )
+    cfg = dict(tie_tolerance=0.01, level=0.05, all_k_equal_p=k_is_p, notes=[])
+    line, _ = _verdict(_comparison(*counts, ttest_p=ttest_p), summary, cfg)
+    assert line.startswith(start), line
+
+
+def test_results_do_not_depend_on_n_jobs():
+    d = simulate(n_subjects=3, n_samples=300, n_units=6, n_behavior=4, trial_length=15, seed=2)
+    kw = dict(calibration_fractions=(0.2,), n_splits=1, random_state=0)
+    one = _quiet_evaluate(ShaReD(n_shared=2, cv=3), d.neural, d.behavior, d.groups, **kw)
+    two = _quiet_evaluate(ShaReD(n_shared=2, cv=3), d.neural, d.behavior, d.groups, n_jobs=2, **kw)
+    pd.testing.assert_frame_equal(one.scores, two.scores)
+    pd.testing.assert_frame_equal(one.reproducibility, two.reproducibility)
+    assert one.verdict == two.verdict
