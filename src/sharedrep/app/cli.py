@@ -7,7 +7,9 @@ modules with ``app.command()(function)`` or ``app.add_typer(sub_app, name=...)``
 Commands: ``demo`` (simulated data with a known answer, end to end, with a report),
 ``simulate`` (write a simulated learning study: NWB files + study.toml), ``validate``
 (check a study file), ``run`` (every analysis of a study -> report), ``fit`` (one
-population x stage), ``report`` (rebuild report.html from a results folder).
+population x stage), ``evaluate`` (does pooling animals help on a population x stage?
+registered from :mod:`sharedrep.app.evaluate_cli`), ``report`` (rebuild report.html from a
+results folder).
 
 Conventions every subcommand follows:
 

@@ -30,6 +30,7 @@ from sharedrep.app._console import (
     done_mark,
     err_console,
     prepare_out_dir,
+    session_progress,
     study_entries,
     titled_table,
     user_errors,
@@ -196,7 +197,9 @@ def evaluate_command(
         ),
     ],
     force: _FORCE = False,
-    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Parallel held-out animals.")] = 1,
+    n_jobs: Annotated[
+        int, typer.Option("--n-jobs", help="Parallel held-out animals (-1: all cores).")
+    ] = -1,
     quick: Annotated[
         bool, typer.Option("--quick", help="6 blocks, fractions 0.2 and 0.5, 2 split halves.")
     ] = False,
@@ -219,8 +222,8 @@ def evaluate_command(
         if n_jobs == 0:
             raise UserError("--n-jobs must be a non-zero int (-1 = all cores)")
         _check_request(study, out, force, population, stage)
-        with con.status(f"Loading the sessions of {study}..."):
-            collection = load_study(study)
+        with session_progress(con, f"Loading the sessions of {study}") as progress:
+            collection = load_study(study, population=population, stage=stage, progress=progress)
         model, cfg = _model(collection)
         rec = collect_recordings(collection, population, stage, bool(cfg["within_trials"]))
         con.print(
