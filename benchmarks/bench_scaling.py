@@ -13,8 +13,24 @@ and prints their ratio (issue target: <= 2), the peak memory of the fit measured
 counted since they exist before the fit) next to the size of the data, and, per axis of
 the grid, the fitted exponent ``b`` of ``time ~ size^b`` (least squares on logs).
 
-The grid varies one factor at a time around a base problem. ``--quick`` (base 4 subjects
-x 200 units x 10,000 samples, lags 0) finishes in about a minute on 2 cores; the default
+It then fits a cost model to every measured point (the flop counts of the two stages,
+see :func:`cost_terms`; ``a`` from the Gram passes, the other terms by non-negative least
+squares on the rest of the fit time, see :func:`fit_cost_model`)::
+
+    time   ~ a * S * T * q^2  +  b * S * n_folds * q^3  +  c * S  +  d
+    memory ~ e * S * q^2  +  f * S * T  +  g
+
+and extrapolates it, **as an extrapolation** (nothing is run at that size), to 200
+subjects x 1000 units x 1e6 samples (lags 0 and 0..3) on a Dask cluster: the core-hours
+of the fit, the time of one subject's task (the wall-time floor: a subject is one task),
+the wall time on clusters of 50 and 200 single-core workers, and the memory of one worker
+and of the driver (the driver bound asserted by ``tests/core/test_dask_memory.py``:
+statistics stay on the workers, the driver holds ``O(q (p + k))`` numbers and the
+bookkeeping of about six tasks per fold per subject).
+
+The grid varies one factor at a time around a base problem (four points per axis of
+subjects, units and samples). ``--quick`` (base 4 subjects x 100 units x 5,000 samples,
+lags 0) finishes in under two minutes on 2 cores; the default
 grid (base 20 x 200 x 20,000; subjects 1..200, units 10..1000, samples 1e3..1e6, lags
 0..5) needs a large machine: problems whose data exceed ``--max-gb`` are skipped.
 
@@ -38,11 +54,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_fit import gram_pass, machine_info  # noqa: E402
 
 QUICK = dict(
-    base=dict(subjects=8, units=200, samples=10000, lags=0),
+    base=dict(subjects=4, units=100, samples=5000, lags=0),
     subjects=[2, 4, 8, 16],
-    units=[50, 100, 200, 400],
+    units=[50, 100, 200, 300],
     samples=[2500, 5000, 10000, 20000],
-    lags=[0, 1, 2],
+    lags=[0, 1],
 )
 FULL = dict(
     base=dict(subjects=20, units=200, samples=20000, lags=0),
@@ -84,7 +100,9 @@ def parse_args(argv=None):
     ap.add_argument("--no-private", action="store_true", help="skip the private components")
     ap.add_argument("--no-memory", action="store_true", help="skip the tracemalloc fit")
     ap.add_argument("--repeat", type=int, default=3, help="Gram passes timed (min used)")
-    ap.add_argument("--fit-repeat", type=int, default=1, help="fits timed (min used)")
+    ap.add_argument(
+        "--fit-repeat", type=int, default=None, help="fits timed (min used; --quick: 2, else 1)"
+    )
     ap.add_argument("--threads", type=int, default=None, help="BLAS threads (threadpoolctl)")
     ap.add_argument("--max-gb", type=float, default=8.0, help="skip larger problems")
     ap.add_argument(
@@ -96,7 +114,10 @@ def parse_args(argv=None):
     ap.add_argument("--device", default="cpu", help="torch device for --backend torch")
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--seed", type=int, default=0)
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.fit_repeat is None:
+        args.fit_repeat = 2 if args.quick else 1
+    return args
 
 
 def problems(args):
@@ -182,6 +203,128 @@ def exponent(sizes, times):
     return float(np.polyfit(np.log(sizes[ok]), np.log(times[ok]), 1)[0])
 
 
+TARGET = dict(subjects=200, units=1000, samples=1_000_000)
+LATENCY_S = 0.05  # one driver <-> workers round trip on a cluster (assumed, not measured)
+ROUNDS_PER_FOLD = 3  # gathers per fold: training behaviour, moments, held-out errors
+
+
+def cost_terms(S, N, T, n_lags, n_folds):
+    """Flop counts of the fit's stages for a problem (``q = N * n_lags`` columns).
+
+    Returns ``[S T q^2 (data pass), S n_folds q^3 (fold solves), S (per subject), 1]``.
+    """
+    q = float(N) * n_lags
+    return np.array([S * T * q**2, S * n_folds * q**3, float(S), 1.0])
+
+
+def fit_cost_model(rows, n_folds):
+    """Coefficients of :func:`cost_terms` from the measured points (non-negative).
+
+    The data-pass coefficient ``a`` comes from the Gram-pass times alone (the same
+    ``S T q^2`` products, measured apart from everything else); the other three from the
+    rest of the fit time, ``fit - a S T q^2``, by non-negative least squares on errors
+    relative to the fit time. Returns ``(coefficients (4,), max relative error of the
+    fit times)``.
+    """
+    from scipy.optimize import nnls
+
+    terms = np.array(
+        [
+            cost_terms(p["subjects"], p["units"], p["samples"], p["lags"] + 1, n_folds)
+            for _, p, _ in rows
+        ]
+    )
+    gram = np.array([r[2][0] for r in rows])
+    times = np.array([r[2][1] for r in rows])
+    a = float(np.sum(terms[:, 0] / gram) / np.sum((terms[:, 0] / gram) ** 2))  # relative LS
+    rest = terms[:, 1:]
+    scale = rest.max(axis=0)  # columns of comparable size for the solver
+    other, _ = nnls(rest / scale / times[:, None], (times - a * terms[:, 0]) / times)
+    coef = np.concatenate([[a], other / scale])
+    pred = terms @ coef
+    return coef, float(np.max(np.abs(pred / times - 1.0)))
+
+
+def fit_memory_model(rows, p):
+    """Non-negative least squares of the peak memory (MB) on ``[S q^2, S T (N + p), 1]``."""
+    from scipy.optimize import nnls
+
+    terms, peaks = [], []
+    for _, prob, res in rows:
+        if not np.isfinite(res[2]):
+            continue
+        q = prob["units"] * (prob["lags"] + 1)
+        S, T = prob["subjects"], prob["samples"]
+        terms.append([S * q * q, S * T * (prob["units"] + p), 1.0])
+        peaks.append(res[2])
+    if len(peaks) < 3:
+        return None
+    terms, peaks = np.array(terms), np.array(peaks)
+    scale = terms.max(axis=0)
+    coef, _ = nnls(terms / scale / peaks[:, None], np.ones(peaks.size))
+    return coef / scale
+
+
+def extrapolate(rows, args) -> list[str]:
+    """Lines of the extrapolation to :data:`TARGET` on a Dask cluster (a model, not a run)."""
+    from sharedrep.utils.parallel import n_threads
+
+    coef, err = fit_cost_model(rows, args.folds)
+    threads = n_threads()
+    out = [
+        "Cost model (a from the Gram passes, the rest by NNLS on the remaining fit time, "
+        f"relative errors; seconds on this machine with {threads} worker threads):",
+        f"  time = {coef[0]:.3g} * S*T*q^2 + {coef[1]:.3g} * S*n_folds*q^3 + "
+        f"{coef[2]:.3g} * S + {coef[3]:.3g}   (max relative error {err:.0%})",
+    ]
+    mem = fit_memory_model(rows, args.behavior)
+    if mem is not None:
+        out.append(
+            f"  in-memory peak MB = {mem[0]:.3g} * S*q^2 + {mem[1]:.3g} * S*T*(N+p) + {mem[2]:.3g}"
+        )
+    S, N, T = TARGET["subjects"], TARGET["units"], TARGET["samples"]
+    p, k = args.behavior, min(args.max_shared, args.behavior)
+    out.append(
+        f"\nEXTRAPOLATION (not measured) to {S} subjects x {N} units x {T:.0e} samples, "
+        f"{args.folds} folds x {args.alphas} alphas, p = {p}, on a Dask cluster:"
+    )
+    out.append(
+        f"{'lags':>6}{'q':>7}{'core-h':>9}{'1 subject':>11}{'wall 50w':>10}{'wall 200w':>11}"
+        f"{'worker GB':>11}{'driver MB':>11}{'gathered GB (before)':>22}"
+    )
+    for n_lags in (1, 4):
+        q = N * n_lags
+        core_s = float(cost_terms(S, N, T, n_lags, args.folds)[:3] @ coef[:3]) * threads
+        one = core_s / S  # one subject's task on one core: the wall-time floor
+        rounds = args.folds * ROUNDS_PER_FOLD * LATENCY_S
+        walls = [max(one, core_s / w) + rounds for w in (50, 200)]
+        worker = (8 * T * N * (n_lags + 1) + 8 * (args.folds + 3) * (q + p + 1) ** 2) / 1e9
+        driver = (2**20 + S * (8 * q * (p + k + 4) + args.folds * 48 * 1024)) / 1e6
+        gathered = S * args.folds * (q + p + 1) ** 2 * 8 / 1e9
+        out.append(
+            f"{n_lags - 1:>6}{q:>7}{core_s / 3600:>9.1f}{_hours(one):>11}{_hours(walls[0]):>10}"
+            f"{_hours(walls[1]):>11}{worker:>11.1f}{driver:>11.0f}{gathered:>22.1f}"
+        )
+    out.append(
+        "  core-h: fitted time x threads (the measured points parallelise over subjects); "
+        "1 subject: one task's time, the floor of the wall time; wall Nw: N single-core "
+        f"workers plus {ROUNDS_PER_FOLD} round trips per fold of {LATENCY_S * 1e3:.0f} ms "
+        "(assumed); worker GB: one subject's activity and its lagged copy, chunk "
+        "statistics and the folds in flight; driver MB: the bound of "
+        "tests/core/test_dask_memory.py; gathered GB (before): the chunk statistics the "
+        "driver gathered before the statistics stayed on the workers."
+    )
+    return out
+
+
+def _hours(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     limiter = contextlib.nullcontext()
@@ -253,7 +396,14 @@ def main(argv=None) -> int:
                 f"\nRatio full fit / Gram pass: median {np.median(ratios):.1f}, range "
                 f"{min(ratios):.1f}..{max(ratios):.1f} (issue target <= 2)"
             )
-        print(f"Total wall time {time.perf_counter() - t_start:.0f} s")
+        if len(rows) >= 4:
+            print()
+            for line in extrapolate(rows, args):
+                print(line)
+        print(f"\nTotal wall time {time.perf_counter() - t_start:.0f} s")
+        if hasattr(os, "getloadavg"):
+            load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+            print(f"load average at the end (1, 5, 15 min): {load}")
     return 0
 
 

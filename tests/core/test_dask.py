@@ -49,6 +49,23 @@ def test_in_memory_identical(client, data, reference):
     assert sum("sharedrep-statistics" in k for k in keys) == len(data.neural), keys
 
 
+def test_statistics_stay_on_the_workers(client, data, reference):
+    # the CV and the final fit run in per-subject phases on the workers; without private
+    # components no chunk statistics are fetched to the driver
+    with distributed.get_task_stream(client) as ts:
+        m = ShaReD(backend="dask", private=False, **KW).fit(
+            data.neural, data.behavior, groups=data.groups
+        )
+    names = [str(t["key"]).split("-", 1)[0] for t in ts.data]  # function-uuid
+    S, n_folds = len(data.neural), KW["cv"]
+    assert names.count("solve_fold") == S * n_folds, names
+    assert names.count("whole_problem") == S, names
+    assert "chunk" not in names, names
+    np.testing.assert_array_equal(m.shared_axes_, reference.shared_axes_)
+    for ea, eb in zip(reference.encoders_, m.encoders_, strict=True):
+        np.testing.assert_array_equal(ea, eb)
+
+
 def test_files_identical(client, data, reference, tmp_path):
     neural, behavior, groups = write_sessions(data, tmp_path)
     m = ShaReD(backend="dask", **KW).fit(neural, behavior, groups=groups)
