@@ -11,8 +11,10 @@ the same model up to rounding.
     The in-process loop, one subject after the other.
 ``dask``
     One task per subject on a ``dask.distributed`` cluster; each task reads its subject
-    where the data live (file path or lazy array) and sends back only the statistics.
-    See :mod:`sharedrep.core.backends.dask` and ``docs/scaling.md``.
+    where the data live (file path or lazy array); the statistics stay on the worker and
+    the cross-validation and final fit run in per-subject phases that send only small
+    matrices to the driver. See :mod:`sharedrep.core.backends.dask` and
+    ``docs/scaling.md``.
 ``torch``
     The data pass and the fold/alpha solves with PyTorch on ``device`` (``"cuda"`` or
     ``"cpu"``). See :mod:`sharedrep.core.backends.torch`.
