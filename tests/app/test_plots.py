@@ -157,3 +157,38 @@ def test_unfitted_or_no_cv_model_errors():
     with pytest.raises(ValueError, match="cross-validation"):
         plot_heldout_r2(m)
     assert len(plot_axes(m).axes) == 1
+
+
+def test_figures_fit_the_report_column_with_legible_text(fitted):
+    import io
+
+    from matplotlib.text import Text
+    from PIL import Image
+
+    from sharedrep.app.report import PNG_DPI, _figure_bytes
+    from sharedrep.study.figures import MAX_WIDTH_IN, OKABE_ITO
+
+    m, d = fitted
+    names = [f"a long feature name {j}" for j in range(d.n_behavior)]
+    figs = {
+        "axes": plot_axes(m, d.shared_axes if m.n_shared_ == 2 else None, feature_names=names),
+        "cv": plot_cv_scores(m),
+        "r2": plot_heldout_r2(m, extra={"new subject (test)": np.full(m.n_shared_, 0.5)}),
+    }
+    for name, fig in figs.items():
+        assert fig.get_size_inches()[0] <= MAX_WIDTH_IN, name
+        fig.draw_without_rendering()
+        small = [
+            (t.get_text(), t.get_fontsize())
+            for t in fig.findobj(Text)
+            if t.get_visible() and t.get_text().strip() and t.get_fontsize() < 9
+        ]
+        assert small == [], name
+        with Image.open(io.BytesIO(_figure_bytes(fig, "png"))) as im:
+            # legends and labels inside: the saved PNG is no wider than the column
+            assert im.width <= (MAX_WIDTH_IN + 0.3) * PNG_DPI, name
+    # the colours come from the one palette
+    bar_colors = {
+        matplotlib.colors.to_hex(b.get_facecolor()) for b in _bars(figs["axes"].axes[0])[0]
+    }
+    assert bar_colors <= {c.lower() for c in OKABE_ITO}

@@ -68,7 +68,9 @@ def test_report_is_self_contained_and_complete(tmp_path, results, data_file):
     for pkg in ("python", "numpy", "scipy", "scikit-learn", "pandas", "sharedrep"):
         assert pkg in text and versions[pkg] in text
     digest = hashlib.sha256(data_file.read_bytes()).hexdigest()
-    assert digest in text and str(data_file.resolve()) in text
+    assert digest in text
+    # the data table shows paths relative to the data folder, not the machine's paths
+    assert '<td class="l">session.nwb</td>' in text and str(data_file.parent) not in text
     assert "My study" in text and "&quot;cv&quot;" not in text and "lags" in text
     assert "Ground truth" in text and "NOT recovered" in text and "1 of 2" in text
 
@@ -202,3 +204,95 @@ def test_rebuild_report_picks_up_edited_tables(tmp_path):
     csv.write_bytes(b'subject,score\n"001,0.5\n')
     with pytest.raises(ValueError, match="encoding.csv"):
         rebuild_report(out, overwrite=True)
+
+
+# ------------------------------------------------------------------ readable sections
+def _learning(n_rows: int = 40, p=float("nan")) -> AnalysisResult:
+    fig = Figure(figsize=(3, 2))
+    fig.subplots().plot([1, 2], [1, 2])
+    summary = {
+        "n_mice": 3,
+        "stages": ["novice", "expert"],
+        "metrics": {
+            "success_rate": {
+                "unit": "fraction",
+                "slope_per_day": 0.03,
+                "ci": [0.02, 0.04],
+                "p_value": p,
+                "p_holm": p,
+                "novice": 0.5,
+                "expert": 0.9,
+            }
+        },
+    }
+    table = pd.DataFrame({"day": np.arange(n_rows), "success_rate": np.linspace(0, 1, n_rows)})
+    description = "Slopes over mice: success rate +0.03/day, p = nan (Holm nan)."
+    return AnalysisResult("learning_curves", table, fig, summary, description)
+
+
+def test_sections_are_questions_opening_with_answer_numbers_and_figure(tmp_path):
+    study = tmp_path / "study" / "study.toml"
+    nwb = study.parent / "nwb" / "a.nwb"
+    nwb.parent.mkdir(parents=True)
+    study.write_text("[study]\n")
+    nwb.write_bytes(b"x" * 10)
+    text = write_report(
+        {"learning_curves": _learning()},
+        tmp_path / "res",
+        settings=None,
+        data_files=[study, nwb],
+        notes=["Made by `sharedrep demo` on simulated data."],
+    ).read_text()
+    assert '<h2 id="a-learning_curves">Did the mice learn the task?</h2>' in text
+    assert ">Did the mice learn the task?</a></li>" in text  # contents, in words too
+    assert "learning_curves</h2>" not in text
+    # answer, key numbers, figure, then the details collapsed, in this order
+    i_answer = text.index('<p class="answer">')
+    i_key = text.index('<table class="key">')
+    i_fig = text.index("<img")
+    i_more = text.index('<details class="more">')
+    assert i_answer < i_key < i_fig < i_more
+    assert text.index("Slopes over mice") > i_more  # the method paragraph is in the details
+    key = text[i_key : text.index("</table>", i_key)]
+    assert "0.03" in key and "[0.02, 0.04]" in key and "not testable: n = 3 mice" in key
+    # no statistic printed as nan, anywhere
+    assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE)
+    assert "p not testable (n = 3 mice)" in text
+    # Markdown code in the notes becomes <code>
+    assert "<code>sharedrep demo</code>" in text and "`" not in text
+    # the 40-row table is collapsed
+    assert re.search(r"<details><summary>main table <span[^>]*>\(tables/[^)]*40 rows\)", text)
+    # data paths relative to the study file, no path of this machine
+    assert '<td class="l">nwb/a.nwb</td>' in text and '<td class="l">study.toml</td>' in text
+    assert str(tmp_path) not in text
+    # print: collapsed content printed, each section on a new page, figures fit the page
+    css = text[text.index("@media print") :]
+    assert "details::details-content{content-visibility:visible" in css
+    assert "section.analysis" in css and "break-before:page" in css
+    assert "img{max-width:100%" in css
+
+
+def test_short_tables_stay_open_and_testable_p_is_shown(tmp_path):
+    text = write_report(
+        {"learning_curves": _learning(n_rows=5, p=0.004)}, tmp_path / "r", settings=None
+    ).read_text()
+    assert re.search(r"<h3>main table <span[^>]*>\(tables/[^)]*5 rows\)</span></h3>", text)
+    key = text[text.index('<table class="key">') :]
+    assert "<td>0.004</td>" in key[: key.index("</table>")]
+    assert "Yes: 1 of 1 behavioural measures changed" in text
+
+
+def test_every_analysis_of_the_pipeline_has_a_question():
+    from sharedrep.app.report import SECTION_TITLES, answer, key_numbers, section_title
+    from sharedrep.study.pipeline import ANALYSES
+
+    assert set(ANALYSES) <= set(SECTION_TITLES)
+    assert all(t.endswith("?") for t in SECTION_TITLES.values())
+    assert section_title("my_new_analysis") == "My new analysis"
+    # unknown analyses: the first sentence of their description, rows with a p-value
+    assert answer("other", {}, "First sentence. Second one.") == "First sentence."
+    assert answer("x", {"skipped": "no silencing trials"}) == "Not run: no silencing trials."
+    rows = key_numbers("other", {"n_mice": 4, "a_vs_b": {"difference": 0.5, "p_value": 0.01}})
+    assert rows == [
+        {"quantity": "a vs b", "effect": 0.5, "ci": None, "p": 0.01, "has_p": True, "n": 4}
+    ]

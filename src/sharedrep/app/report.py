@@ -74,6 +74,22 @@ REPORT_NAME = "report.html"
 RESULTS_JSON = "results.json"
 #: Rows of a table shown in the HTML (the CSV always has all of them).
 MAX_HTML_ROWS = 60
+#: Tables longer than this are collapsed (``<details>``) in the HTML.
+COLLAPSE_ROWS = 15
+
+#: The question each analysis answers: the title of its section in the report (analyses
+#: not listed here are titled by their name in words).
+SECTION_TITLES = {
+    "shared_recovery": "Does ShaReD recover a known shared representation?",
+    "learning_curves": "Did the mice learn the task?",
+    "encoding_by_population": "Which input encodes the learned movement?",
+    "shared_representation": "What does the shared movement representation look like?",
+    "lag_profiles": "Does the input lead the movement by more after learning?",
+    "stimulation_responses": "Which M1 units does stimulating the input drive?",
+    "encoding_overlap": "Do input-driven M1 units become movement-encoding units?",
+    "selective_activation": "Does learning selectively activate movement-encoding units?",
+    "silencing_effects": "Does silencing the input impair the learned movement?",
+}
 #: Resolution of the PNG figures.
 PNG_DPI = 110
 _FORMAT_VERSION = 1
@@ -285,6 +301,7 @@ def write_report(
     *,
     settings: Mapping | None,
     data_files: Sequence[str | os.PathLike] = (),
+    data_root: str | os.PathLike | None = None,
     title: str = "sharedrep learning-study report",
     overwrite: bool = False,
     truth_checks: Sequence | None = None,
@@ -303,6 +320,12 @@ def write_report(
         Analysis settings shown in the report (e.g. the study file's ``[analysis]``).
     data_files : sequence of path, default ()
         Input files (or folders) listed with their size and SHA-256 checksum.
+    data_root : path, optional
+        Folder the report shows the data files' paths relative to (e.g. the folder of
+        the study file). By default the folder of the first ``.toml`` file among
+        ``data_files`` (the study file), else the files' common folder; no absolute
+        path of the machine that ran the analyses is shown (``results.json`` keeps
+        them).
     title : str
     overwrite : bool, default False
         Replace existing files of the same names. Without it nothing is written when
@@ -352,6 +375,7 @@ def write_report(
         "settings": to_jsonable(dict(settings or {})),
         "versions": software_versions(),
         "data_files": data,
+        **({"data_root": str(Path(data_root).resolve())} if data_root is not None else {}),
         "truth_checks": checks,
         "analyses": meta_sections,
     }
@@ -549,23 +573,42 @@ def rebuild_report(
 
 # --------------------------------------------------------------------------- HTML
 _CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1000px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;
 margin-top:2em}h3{font-size:1.05em;margin-bottom:.3em}
-table{border-collapse:collapse;font-size:.82em;margin:.5em 0}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}
 .pass{color:#1a7f37;font-weight:bold}.fail{color:#b42318;font-weight:bold}
 .meta{color:#666;font-size:.9em}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;
 font-size:.8em}img{max-width:100%;height:auto;border:1px solid #eee}
-details{margin:.4em 0}summary{cursor:pointer}nav ul{columns:2}code{font-size:.9em}
-.scroll{overflow-x:auto}
+figure{margin:1em 0}
+p.answer{font-size:1.1em;margin:.6em 0}
+table.key td.na{color:#8a5a00}
+details{margin:.4em 0}summary{cursor:pointer}details.more>summary{font-weight:bold}
+nav ul{columns:2}code{font-size:.9em;background:#f3f3f3;padding:0 .2em}
+.scroll{overflow-x:auto;max-width:100%}
+@media print{
+body{max-width:none;margin:0;padding:0;font-size:10pt}
+section.analysis,#ground-truth-section,#settings{break-before:page}
+figure,table.key,tr{break-inside:avoid}
+img{max-width:100%;border:none}
+details::details-content{content-visibility:visible;display:contents}
+details>summary{list-style:none}
+.scroll,pre{overflow:visible;white-space:pre-wrap;word-break:break-all}
+nav{break-after:page}
+}
 """
 
 
 def _e(x) -> str:
     return html.escape(str(x), quote=True)
+
+
+def _text(x) -> str:
+    """Escaped text in which Markdown-style ``code`` spans become ``<code>`` elements."""
+    return re.sub(r"`([^`<>]+)`", r"<code>\1</code>", _e(x))
 
 
 def _fmt(v) -> str:
@@ -602,7 +645,20 @@ def _kv_table(items: Iterable[tuple[str, str]]) -> str:
     rows = "".join(
         f'<tr><td class="l">{_e(k)}</td><td class="l">{_e(v)}</td></tr>' for k, v in items
     )
-    return f"<table><tbody>{rows}</tbody></table>"
+    return f'<div class="scroll"><table><tbody>{rows}</tbody></table></div>'
+
+
+def _anchor(s: _Section) -> str:
+    return f"a-{_safe_name(s.key)}"
+
+
+def section_title(name: str) -> str:
+    """The title of an analysis' section: the question it answers (:data:`SECTION_TITLES`),
+    or its name in words (``"my_analysis"`` -> ``"My analysis"``)."""
+    if name in SECTION_TITLES:
+        return SECTION_TITLES[name]
+    words = str(name).replace("_", " ").replace("-", " ").strip()
+    return words[:1].upper() + words[1:] if words else "Analysis"
 
 
 def _render(meta: dict, sections: list[_Section]) -> str:
@@ -632,7 +688,16 @@ def _render_head(meta: dict) -> list[str]:
         + (f" (<code>{_e(meta['command'])}</code>)" if meta.get("command") else "")
         + "</p>",
     ]
-    return parts + [f"<p>{_e(n)}</p>" for n in meta.get("notes", [])]
+    return parts + [f"<p>{_note(n)}</p>" for n in meta.get("notes", [])]
+
+
+def _note(text: str) -> str:
+    """A note under the title; a quoted analysis name (``'shared_recovery'``) is shown
+    as the title of its section."""
+    out = _text(text)
+    for name, title in SECTION_TITLES.items():
+        out = out.replace(f"&#x27;{name}&#x27;", f"&ldquo;{_e(title)}&rdquo;")
+    return out
 
 
 def _render_contents(sections: list[_Section], with_truth: bool) -> list[str]:
@@ -641,7 +706,7 @@ def _render_contents(sections: list[_Section], with_truth: bool) -> list[str]:
     if with_truth:
         nav.append('<li><a href="#ground-truth">Ground truth</a></li>')
     for s in sections:
-        nav.append(f'<li><a href="#a-{_e(_safe_name(s.key))}">{_e(s.name)}</a></li>')
+        nav.append(f'<li><a href="#{_e(_anchor(s))}">{_e(section_title(s.name))}</a></li>')
     nav.append(
         '<li><a href="#settings">Settings</a></li><li><a href="#versions">Software '
         'versions</a></li><li><a href="#data">Data files</a></li></ul></nav>'
@@ -673,46 +738,70 @@ def _render_truth_checks(checks: list[dict]) -> str:
     rows = "".join(
         f'<tr><td class="{"pass" if st == "recovered" else "fail"}">'
         f"{label.get(st, st)}</td>"
-        f'<td class="l">{_e(c["claim"])}</td><td class="l">{_e(c["detail"])}</td></tr>'
+        f'<td class="l">{_text(c["claim"])}</td><td class="l">{_text(_denan(c["detail"]))}'
+        "</td></tr>"
         for c, st in zip(checks, statuses, strict=True)
     )
     return (
-        '<h2 id="ground-truth">Ground truth</h2><p>The data are simulated; the simulator '
-        "knows the true effects. Each claim compares the analyses' headline numbers with "
-        "the simulator's ground truth; a claim the results cannot answer (a statistic that "
-        "is not a number, too few animals) is not testable, never recovered.</p>"
+        '<section id="ground-truth-section"><h2 id="ground-truth">Ground truth</h2><p>The '
+        "data are simulated; the simulator knows the true effects. Each claim compares the "
+        "analyses' headline numbers with the simulator's ground truth; a claim the results "
+        "cannot answer (a statistic that is not a number, too few animals) is not testable, "
+        "never recovered.</p>"
         + verdict
-        + '<table><thead><tr><th>result</th><th class="l">claim</th><th class="l">detail'
-        f"</th></tr></thead><tbody>{rows}</tbody></table>"
+        + '<div class="scroll"><table><thead><tr><th>result</th><th class="l">claim</th>'
+        f'<th class="l">detail</th></tr></thead><tbody>{rows}</tbody></table></div></section>'
     )
 
 
+def _img(stem: str, blob: bytes) -> str:
+    b64 = base64.b64encode(blob).decode("ascii")
+    return (
+        f'<figure><img alt="{_e(stem)}" src="data:image/png;base64,{b64}">'
+        f'<figcaption class="meta">figures/{_e(stem)}.png, figures/{_e(stem)}.svg'
+        "</figcaption></figure>"
+    )
+
+
+def _table_block(label: str, fname: str, df: pd.DataFrame) -> str:
+    """One table: inline when short, collapsed when longer than :data:`COLLAPSE_ROWS`."""
+    head = f"{_e(label)} <span class='meta'>(tables/{_e(fname)}, {len(df)} rows)</span>"
+    if len(df) > COLLAPSE_ROWS:
+        return f"<details><summary>{head}</summary>{_df_html(df)}</details>"
+    return f"<h3>{head}</h3>{_df_html(df)}"
+
+
 def _render_section(s: _Section) -> list[str]:
-    """One analysis: description, embedded figures, headline numbers, tables."""
+    """One analysis: the question, its answer, the key numbers, the figure, and the
+    details (method, further figures, all headline numbers, tables) collapsed."""
+    n_mice = _n_animals(s.summary)
     parts = [
-        f'<h2 id="a-{_e(_safe_name(s.key))}">{_e(s.name)}</h2>',
-        f"<p>{_e(s.description)}</p>",
+        f'<section class="analysis" id="{_e(_anchor(s))}-section">',
+        f'<h2 id="{_e(_anchor(s))}">{_e(section_title(s.name))}</h2>',
+        f'<p class="answer"><b>{_text(_denan(answer(s.name, s.summary, s.description), n_mice))}'
+        "</b></p>",
+        _key_table(
+            key_numbers(s.name, s.summary), getattr(_KEY_SPECS.get(s.name), "p_label", "p")
+        ),
     ]
-    for stem, blob in s.figures:
-        b64 = base64.b64encode(blob).decode("ascii")
-        parts.append(
-            f'<figure><img alt="{_e(stem)}" src="data:image/png;base64,{b64}">'
-            f'<figcaption class="meta">figures/{_e(stem)}.png, figures/{_e(stem)}.svg'
-            "</figcaption></figure>"
-        )
+    if s.figures:
+        parts.append(_img(*s.figures[0]))
+    inner = [
+        f'<p class="meta">Analysis <code>{_e(s.name)}</code>.</p>',
+        f"<p>{_text(_denan(s.description, n_mice))}</p>",
+    ]
+    inner += [_img(stem, blob) for stem, blob in s.figures[1:]]
     if s.summary:
-        parts.append(
-            "<details><summary>Headline numbers (summary)</summary><pre>"
+        inner.append(
+            "<details><summary>All headline numbers (summary)</summary><pre>"
             + _e(json.dumps(s.summary, indent=2))
             + "</pre></details>"
         )
-    for i, (label, fname, df) in enumerate(s.tables):
-        inner = f"<h3>{_e(label)} <span class='meta'>(tables/{_e(fname)})</span></h3>"
-        inner += _df_html(df)
-        if i == 0:
-            parts.append(inner)
-        else:
-            parts.append(f"<details><summary>{_e(label)}</summary>{inner}</details>")
+    inner += [_table_block(label, fname, df) for label, fname, df in s.tables]
+    parts.append(
+        '<details class="more"><summary>Details: method, further figures, numbers and '
+        "tables</summary>" + "\n".join(inner) + "</details></section>"
+    )
     return parts
 
 
@@ -730,16 +819,396 @@ def _render_appendix(meta: dict) -> list[str]:
     data = meta.get("data_files") or []
     if not data:
         return parts + ["<p>No data files were listed.</p>"]
+    root, what = _data_root(meta)
     rows = "".join(
-        f'<tr><td class="l">{_e(f["path"])}</td><td>{_e(f["bytes"])}</td>'
+        f'<tr><td class="l">{_e(_shown_path(f["path"], root))}</td><td>{_e(f["bytes"])}</td>'
         f'<td class="l"><code>{_e(f["sha256"])}</code></td></tr>'
         for f in data
     )
-    parts.append(
-        '<table><thead><tr><th class="l">file</th><th>bytes</th><th class="l">SHA-256'
-        f"</th></tr></thead><tbody>{rows}</tbody></table>"
+    table = (
+        '<div class="scroll"><table><thead><tr><th class="l">file</th><th>bytes</th>'
+        f'<th class="l">SHA-256</th></tr></thead><tbody>{rows}</tbody></table></div>'
     )
+    where = f" Paths are relative to {what} ({_e(Path(root).name)}/)." if root else ""
+    parts.append(f'<p class="meta">{len(data)} files.{where}</p>')
+    if len(data) > COLLAPSE_ROWS:
+        table = f"<details><summary>The {len(data)} files and their checksums</summary>{table}"
+        table += "</details>"
+    parts.append(table)
     return parts
+
+
+def _data_root(meta: dict) -> tuple[str | None, str]:
+    """The folder data paths are shown relative to, and what it is: ``data_root``, else
+    the folder of the first study file (``.toml``), else the files' common folder."""
+    if meta.get("data_root"):
+        return str(meta["data_root"]), "the data folder"
+    paths = [str(f["path"]) for f in meta.get("data_files") or []]
+    tomls = [p for p in paths if p.endswith(".toml")]
+    if tomls:
+        return os.path.dirname(tomls[0]), "the folder of the study file"
+    try:
+        common = os.path.commonpath([os.path.dirname(p) for p in paths]) if paths else None
+    except ValueError:  # different drives, or a mix of absolute and relative paths
+        common = None
+    return common, "the files' common folder"
+
+
+def _shown_path(path: str, root: str | None) -> str:
+    """``path`` relative to ``root`` (with ``/``); the file name when that fails."""
+    if root is None:
+        return Path(path).name
+    try:
+        rel = os.path.relpath(path, root)
+    except ValueError:
+        return Path(path).name
+    return rel.replace(os.sep, "/")
+
+
+# ------------------------------------------------------------------ answers, key numbers
+def _num(v, fmt: str = ".3g") -> str | None:
+    """A finite number formatted, else None."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return format(f, fmt) if math.isfinite(f) else None
+
+
+def _n_animals(summary) -> int | None:
+    """The number of animals of an analysis (``n_mice`` / ``n_subjects`` in its summary)."""
+    if not isinstance(summary, Mapping):
+        return None
+    for key in ("n_mice", "n_subjects", "n_animals"):
+        if isinstance(summary.get(key), int):
+            return summary[key]
+    return None
+
+
+def _denan(text: str, n_mice: int | None = None) -> str:
+    """``text`` with every statistic printed as ``nan`` replaced by "not testable"
+    (with the number of mice when known): ``"p = nan (Holm nan)"`` ->
+    ``"p not testable (n = 3 mice)"``."""
+    why = f" (n = {n_mice} mice)" if n_mice is not None else ""
+    text = re.sub(r"\b(p(?:_\w+)?) = nan(?: \(Holm nan\))?", rf"\1 not testable{why}", str(text))
+    return re.sub(r"(?<![\w.])nan(?![\w])", "not testable", text, flags=re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _KeySpec:
+    """Where an analysis' key numbers are in its summary: ``summary[path]`` holds one
+    dict per row, with the effect under ``effect``, its interval under ``ci`` and its
+    p-value under ``p`` (None: the analysis reports no p-value)."""
+
+    path: str
+    effect: str
+    label: str
+    p: str | None = "p_value"
+    ci: str = "ci"
+    p_label: str = "p"
+
+
+_KEY_SPECS = {
+    "learning_curves": _KeySpec(
+        "metrics", "slope_per_day", "slope per day", "p_holm", "ci", "p (Holm)"
+    ),
+    "encoding_by_population": _KeySpec("cells", "score", "held-out R²"),
+    "shared_representation": _KeySpec("angles", "max_angle_deg", "axis change (deg)", None),
+    "lag_profiles": _KeySpec(
+        "shifts", "shift_s", "peak-lag shift (s)", "p_signflip", "ci_s", "p (sign-flip)"
+    ),
+    "stimulation_responses": _KeySpec(
+        "stages", "fraction_driven", "fraction driven", None, "fraction_driven_ci"
+    ),
+    "encoding_overlap": _KeySpec("stages", "odds_ratio", "odds ratio", "p_pooled"),
+    "selective_activation": _KeySpec("changes", "change", "change with learning"),
+    "silencing_effects": _KeySpec("metrics", "difference", "laser on - off"),
+}
+_N_KEYS = ("n_mice", "n_subjects", "n_paired", "n_informative")
+
+
+def key_numbers(name: str, summary) -> list[dict]:
+    """The key numbers of an analysis: one ``{"quantity", "effect", "ci", "p", "n"}``
+    per row (values as floats, ints or None), read from its summary."""
+    if not isinstance(summary, Mapping) or "skipped" in summary:
+        return []
+    if name == "shared_recovery":
+        return _recovery_key_numbers(summary)
+    spec = _KEY_SPECS.get(name)
+    if spec is None:
+        return _generic_key_numbers(summary)
+    rows = summary.get(spec.path)
+    if not isinstance(rows, Mapping):
+        return []
+    out = []
+    for label, row in rows.items():
+        if not isinstance(row, Mapping):
+            continue
+        n = next((row[k] for k in _N_KEYS if isinstance(row.get(k), int)), _n_animals(summary))
+        ci = row.get(spec.ci)
+        unit = f" ({row['unit']})" if isinstance(row.get("unit"), str) else ""
+        out.append(
+            {
+                "quantity": f"{_words(label)}: {spec.label}{unit}",
+                "effect": row.get(spec.effect),
+                "ci": ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else None,
+                "p": row.get(spec.p) if spec.p else None,
+                "has_p": spec.p is not None,
+                "n": n,
+            }
+        )
+    return out + _extra_key_numbers(name, summary)
+
+
+def _words(label) -> str:
+    """A summary key in words: ``"reaction_time_s"`` -> ``"reaction time"``."""
+    return re.sub(r"_s$", "", str(label)).replace("_", " ")
+
+
+def _row(quantity: str, effect, n=None, ci=None, p=None, has_p: bool = False) -> dict:
+    return {"quantity": quantity, "effect": effect, "ci": ci, "p": p, "has_p": has_p, "n": n}
+
+
+def _recovery_key_numbers(summary: Mapping) -> list[dict]:
+    """Key numbers of the demo's recovery check (no p-values: a known answer)."""
+    rows = [_row("largest angle to the true axes (deg)", summary.get("max_angle_deg"))]
+    for j, r2 in enumerate(summary.get("cv_r2_dim") or [], start=1):
+        rows.append(_row(f"held-out R² of shared dimension {j}", r2))
+    new = summary.get("new_subject")
+    if isinstance(new, Mapping):
+        rows.append(_row("new animal: behaviour R², shared read-out", new.get("shared_r2")))
+        rows.append(_row("new animal: behaviour R², own ridge decoder", new.get("ridge_r2")))
+    return rows
+
+
+def _extra_key_numbers(name: str, summary: Mapping) -> list[dict]:
+    """Rows beyond the per-cell ones (the change of the overlap with learning)."""
+    d = summary.get("difference") if name == "encoding_overlap" else None
+    if not isinstance(d, Mapping):
+        return []
+    return [
+        {
+            "quantity": f"{d.get('stage_from')} -> {d.get('stage_to')}: ratio of odds ratios",
+            "effect": d.get("ratio_of_odds_ratios"),
+            "ci": None,
+            "p": d.get("p_mice"),
+            "has_p": True,
+            "n": d.get("n_mice"),
+        }
+    ]
+
+
+def _generic_key_numbers(summary: Mapping) -> list[dict]:
+    """Key numbers of an analysis without a :data:`_KEY_SPECS` entry: every dict of the
+    summary (one level down) that holds a ``p_value``."""
+    out = []
+    for label, row in summary.items():
+        if isinstance(row, Mapping) and "p_value" in row:
+            effect = next(
+                (row[k] for k in ("effect", "difference", "change", "score") if k in row), None
+            )
+            n = next((row[k] for k in _N_KEYS if isinstance(row.get(k), int)), None)
+            ci = row.get("ci")
+            out.append(
+                {
+                    "quantity": str(label).replace("_", " "),
+                    "effect": effect,
+                    "ci": ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else None,
+                    "p": row["p_value"],
+                    "has_p": True,
+                    "n": n if n is not None else _n_animals(summary),
+                }
+            )
+    return out
+
+
+def _key_table(rows: list[dict], p_label: str = "p") -> str:
+    """The small table of key numbers (effect, 95% CI, p, n animals)."""
+    if not rows:
+        return ""
+    body = []
+    for r in rows:
+        n = r.get("n")
+        effect = _num(r.get("effect")) or "not testable"
+        low, high = r["ci"] if r.get("ci") else (None, None)
+        ci = f"[{_num(low)}, {_num(high)}]" if _num(low) and _num(high) else "-"
+        if not r.get("has_p"):
+            p = "-"
+        else:
+            p = _num(r.get("p"), ".2g") or (
+                f"not testable: n = {n} mice" if n is not None else "not testable"
+            )
+        cls = ' class="na"' if "not testable" in p else ""
+        body.append(
+            f'<tr><td class="l">{_e(r["quantity"])}</td><td>{_e(effect)}</td>'
+            f"<td>{_e(ci)}</td><td{cls}>{_e(p)}</td><td>{_e('-' if n is None else n)}</td></tr>"
+        )
+    return (
+        '<div class="scroll"><table class="key"><thead><tr><th class="l">key numbers</th>'
+        f"<th>effect</th><th>95% CI</th><th>{_e(p_label)}</th><th>n animals</th></tr></thead>"
+        "<tbody>" + "".join(body) + "</tbody></table></div>"
+    )
+
+
+def _p_words(p, n=None) -> str:
+    """``"p = 0.031"`` or ``"not testable: n = 3 mice"``."""
+    v = _num(p, ".2g")
+    if v is not None:
+        return f"p = {v}"
+    return f"not testable: n = {n} mice" if n is not None else "not testable"
+
+
+def _req(v, fmt: str = ".3g") -> str:
+    """A finite number formatted; ValueError otherwise (the answer then falls back on
+    the description)."""
+    out = _num(v, fmt)
+    if out is None:
+        raise ValueError(f"not a number: {v!r}")
+    return out
+
+
+def _answer_learning(s: Mapping) -> str:
+    rows, n = s["metrics"], s["n_mice"]
+    first, last = s["stages"]
+    name, r = next(iter(rows.items()))
+    change = (
+        f"{name.replace('_', ' ')} went from {_req(r['novice'])} to {_req(r['expert'])} "
+        f"{r['unit']} ({first} to {last})"
+    )
+    ps = [_num(v.get("p_holm")) for v in rows.values()]
+    if all(p is None for p in ps):
+        return f"Not testable with n = {n} mice (no trend p-value is a number); {change}."
+    k = sum(p is not None and float(p) <= 0.05 for p in ps)
+    verdict = "Yes" if k else "No clear change"
+    return (
+        f"{verdict}: {k} of {len(rows)} behavioural measures changed with training "
+        f"(Holm p <= 0.05, n = {n} mice); {change}."
+    )
+
+
+def _answer_encoding(s: Mapping) -> str:
+    best = s["best"]
+    pop, _, stage = best.partition("/")
+    how = (
+        "significantly better than every cell it was compared with"
+        if s.get("best_significant")
+        else "but not significantly better than every cell it was compared with"
+    )
+    return (
+        f"{pop} in the {stage} stage encodes the learned movement best (held-out R² = "
+        f"{_req(s['cells'][best]['score'], '.2f')}), {how}."
+    )
+
+
+def _answer_representation(s: Mapping) -> str:
+    angles = {p: a for p, a in s["angles"].items() if _num(a.get("max_angle_deg"))}
+    pop = max(angles, key=lambda p: float(angles[p]["max_angle_deg"]))
+    a = angles[pop]
+    return (
+        f"With learning the shared movement axis changes most in {pop} "
+        f"({_req(a['max_angle_deg'], '.0f')} deg between {a['stages'][0]} and "
+        f"{a['stages'][-1]}); loadings are aligned to the reference cell {s['reference']}."
+    )
+
+
+def _answer_lag(s: Mapping) -> str:
+    shifts = s["shifts"]
+    earlier = [p for p, v in shifts.items() if v.get("excludes_zero") and v["shift"] > 0]
+    if not earlier:
+        return "No: no population's peak lag shifts with a 95% interval that excludes 0."
+    v = shifts[earlier[0]]
+    return (
+        f"Yes: {earlier[0]} leads the movement by {_req(1000 * v['shift_s'], '.0f')} ms more "
+        f"in the {v['stage_to']} than in the {v['stage_from']} stage (peak-lag shift, "
+        f"95% CI [{_req(v['ci_s'][0])}, {_req(v['ci_s'][1])}] s)."
+    )
+
+
+def _answer_stimulation(s: Mapping) -> str:
+    parts = [
+        f"{_req(100 * v['fraction_driven'], '.0f')}% of units in the {st} stage"
+        for st, v in s["stages"].items()
+    ]
+    return f"Stimulation drives {', '.join(parts)} (BH-FDR {s['fdr']:g} per session)."
+
+
+def _answer_overlap(s: Mapping) -> str:
+    if not s.get("testable", True):
+        return f"Not testable: {s.get('untestable_reason') or 'too few informative mice'}."
+    d = s["difference"]
+    p = _num(d["p_mice"])
+    more = p is not None and float(p) <= 0.05 and float(d["ratio_of_odds_ratios"]) > 1
+    return (
+        f"{'Yes' if more else 'Not clearly'}: in {d['population']}, the odds that a driven "
+        f"unit also encodes the movement are multiplied by "
+        f"{_req(d['ratio_of_odds_ratios'], '.2g')} from the {d['stage_from']} to the "
+        f"{d['stage_to']} stage "
+        f"({_p_words(d['p_mice'], d.get('n_mice'))} over {d.get('n_mice')} mice)."
+    )
+
+
+def _answer_activation(s: Mapping) -> str:
+    key = next(k for k in s["changes"] if k.endswith("/selectivity"))
+    c = s["changes"][key]
+    if _num(c["change"]) is None:
+        return (
+            f"Not testable: the change of selectivity in {key.split('/')[0]} is not a number "
+            f"(n = {c.get('n_mice')} mice with encoding units in both stages)."
+        )
+    p = _num(c["p_value"])
+    verdict = "Yes" if p is not None and float(p) <= 0.05 else "Not clearly"
+    return (
+        f"{verdict}: in {key.split('/')[0]}, the activity of movement-encoding minus other "
+        f"units changes by {_req(c['change'], '+.2g')} from the {c['stage_from']} to the "
+        f"{c['stage_to']} stage ({_p_words(c['p_value'], c.get('n_mice'))}, "
+        f"n = {c.get('n_mice')} mice)."
+    )
+
+
+def _answer_silencing(s: Mapping) -> str:
+    if not s.get("testable", True):
+        return f"Not testable with n = {s.get('n_mice')} mice."
+    name, r = next(iter(s["metrics"].items()))
+    verdict = "Yes" if s.get("impairs") else "No"
+    return (
+        f"{verdict}: with the laser on, {name.replace('_', ' ')} goes from "
+        f"{_req(r['laser_off'])} to {_req(r['laser_on'])} {r['unit']} "
+        f"({_p_words(r['p_value'], r.get('n_mice'))}, n = {r.get('n_mice')} mice)."
+    )
+
+
+def _answer_recovery(s: Mapping) -> str:
+    return (
+        f"ShaReD selected k = {s['n_shared']} shared dimensions (truth: {s['true_n_shared']}); "
+        f"the largest angle between recovered and true axes is "
+        f"{_req(s['max_angle_deg'], '.1f')} deg."
+    )
+
+
+_ANSWERS = {
+    "shared_recovery": _answer_recovery,
+    "learning_curves": _answer_learning,
+    "encoding_by_population": _answer_encoding,
+    "shared_representation": _answer_representation,
+    "lag_profiles": _answer_lag,
+    "stimulation_responses": _answer_stimulation,
+    "encoding_overlap": _answer_overlap,
+    "selective_activation": _answer_activation,
+    "silencing_effects": _answer_silencing,
+}
+
+
+def answer(name: str, summary, description: str = "") -> str:
+    """The one-sentence answer of an analysis' section, from its summary; the first
+    sentence of its description when the summary does not hold what the sentence needs
+    (an analysis this module does not know, a skipped one)."""
+    if isinstance(summary, Mapping) and "skipped" in summary:
+        return f"Not run: {summary['skipped']}."
+    try:
+        return _ANSWERS[name](summary)
+    except (KeyError, TypeError, ValueError, IndexError, StopIteration, AttributeError):
+        first = re.split(r"(?<=[.!?])\s+", str(description).strip(), maxsplit=1)[0]
+        return first or "No summary."
 
 
 # --------------------------------------------------------------------------- evaluate

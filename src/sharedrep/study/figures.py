@@ -70,14 +70,15 @@ def _grid(n_panels: int, max_cols: int, height: float, *, sharey: bool = False):
     column width; unused slots are removed. Returns ``(fig, list of axes)``."""
     n_cols = max(1, min(n_panels, max_cols))
     n_rows = max(1, math.ceil(n_panels / n_cols))
-    fig, axes = new_figure(n_rows, n_cols, width=MAX_WIDTH_IN / n_cols, height=height)
+    fig, axes = new_figure(n_rows, n_cols, width=min(4.6, MAX_WIDTH_IN / n_cols), height=height)
     flat = list(axes.ravel())
     for ax in flat[n_panels:]:
         ax.remove()
     flat = flat[:n_panels]
     if sharey and len(flat) > 1:
-        for ax in flat[1:]:
+        for i, ax in enumerate(flat[1:], start=1):
             ax.sharey(flat[0])
+            ax.tick_params(labelleft=i % n_cols == 0)
     return fig, flat
 
 
@@ -297,7 +298,7 @@ def plot_selective_activation(
     fig, axes = _grid(max(1, len(populations)), 2, 3.0)
     for ax, pop in zip(axes, populations, strict=False):
         w = selectivity[selectivity["population"] == pop]
-        for grp, col in (("encoding", OKABE_ITO[5]), ("other", NEUTRAL)):
+        for grp, col in (("encoding", "k"), ("other", NEUTRAL)):
             means = [w.loc[w["stage"] == st, grp].mean() for st in stages]
             for m in w["subject"].unique():
                 wm = w[w["subject"] == m].set_index("stage")
@@ -441,7 +442,12 @@ def plot_silencing_effects(
 
 
 # ------------------------------------------------------------------ stimulation_responses
-_CLASS_COLORS = {"driven": OKABE_ITO[5], "suppressed": OKABE_ITO[4], "not responsive": "0.65"}
+#: Unit classes: black / dark grey / light grey (stage colours are kept for stages).
+_CLASS_STYLES = {
+    "driven": ("k", "o"),
+    "suppressed": ("0.35", "v"),
+    "not responsive": ("0.75", "o"),
+}
 
 
 def plot_stimulation_responses(table: pd.DataFrame, fractions: pd.DataFrame, fdr: float) -> Figure:
@@ -469,15 +475,20 @@ def plot_stimulation_responses(table: pd.DataFrame, fractions: pd.DataFrame, fdr
     for i, st in enumerate(stages):
         d = table[table["stage"] == st]
         jitter = np.random.default_rng(i).uniform(-0.25, 0.25, len(d))
-        for c, col in _CLASS_COLORS.items():
+        for c, (col, marker) in _CLASS_STYLES.items():
             sel = (d["classification"] == c).to_numpy()
             ax.scatter(
-                i + jitter[sel], d["effect"][sel], s=8, color=col, label=c if i == 0 else None
+                i + jitter[sel],
+                d["effect"][sel],
+                s=9,
+                color=col,
+                marker=marker,
+                label=c if i == 0 else None,
             )
     ax.set_xticks(range(len(stages)), stages)
     ax.axhline(0, color="0.5", lw=0.5)
     ax.set_ylabel("stimulation - control\nresponse (dF/F)")
-    ax.legend(frameon=False, fontsize=MIN_FONT_PT)
+    ax.legend(frameon=False, fontsize=MIN_FONT_PT, loc="lower left", bbox_to_anchor=(0, 1), ncol=2)
     ax = axes[0, 1]
     for i, st in enumerate(stages):
         f = fractions[fractions["stage"] == st]
