@@ -55,7 +55,11 @@ def test_compare_groups_detects_score_difference(eight):
         progress=False,
     )
     assert res.difference[0] > 0.1
-    assert res.p_value_mean <= 2 / 70 + 1e-12 and res.p_values[0] <= 0.05
+    # 4 + 4 subjects: the observed split and its mirror are the 2 most extreme of 70
+    assert res.p_min == pytest.approx(2 / 70)
+    assert res.p_value_mean == pytest.approx(res.p_min)
+    assert res.p_values[0] == pytest.approx(res.p_min)
+    assert res.testable and res.reason == "" and res.n_subjects == (4, 4)
     df = res.summary()
     assert list(df["dimension"]) == ["0", "mean"]
 
@@ -146,3 +150,143 @@ def test_compare_groups_omits_samples_like_the_fits(eight):
     np.testing.assert_allclose(a.similarity, b.similarity, rtol=1e-9)
     np.testing.assert_allclose(a.difference, b.difference, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(a.p_values, b.p_values)
+
+
+# --------------------------------------------------------------------------- p-values
+def test_relabelling_p_counts_nan_null_as_extreme_and_nan_observed_as_nan():
+    from sharedrep.inference.groups import _relabelling_p
+
+    null = np.array([[0.1], [np.nan], [-0.3], [0.05]])
+    # |null| >= 0.2: -0.3, and the NaN counts as extreme (a failed refit is no evidence)
+    assert _relabelling_p(np.array([0.2]), null, False, "abs")[0] == pytest.approx(3 / 5)
+    assert _relabelling_p(np.array([0.2]), null, True, "abs")[0] == pytest.approx(2 / 4)
+    # a NaN observed statistic has no p-value (a comparison with NaN would give the minimum)
+    assert np.isnan(_relabelling_p(np.array([np.nan]), null, False, "abs")[0])
+    assert _relabelling_p(0.5, np.array([0.6, 0.4, np.nan]), True, "less") == pytest.approx(2 / 3)
+    assert _relabelling_p(0.5, np.array([0.6, 0.4, np.nan]), True, "greater") == pytest.approx(
+        2 / 3
+    )
+
+
+def _nan_r2_calls(monkeypatch, calls):
+    """Make ``_heldout_r2`` return NaN on the given call numbers (0: group A's fit)."""
+    from sharedrep.inference import groups
+
+    real, count = groups._heldout_r2, [0]
+
+    def fake(model, k):
+        i = count[0]
+        count[0] += 1
+        out = real(model, k)
+        return np.full_like(out, np.nan) if calls(i) else out
+
+    monkeypatch.setattr(groups, "_heldout_r2", fake)
+
+
+def test_nan_observed_score_is_not_testable_and_has_no_p(eight, monkeypatch):
+    _nan_r2_calls(monkeypatch, lambda i: i == 0)  # group A's observed fit
+    m = ShaReD(n_shared=1, **FAST)
+    res = compare_groups(
+        m, _data(eight, range(4)), m, _data(eight, range(4, 8)), n_perm=100, progress=False
+    )
+    assert np.isnan(res.difference[0])
+    assert np.isnan(res.p_values[0]) and np.isnan(res.p_value_mean)
+    assert not res.testable
+    assert res.reason.startswith("not testable: the observed difference is not finite")
+    assert "group A: [nan]" in res.reason
+    assert res.summary().attrs["reason"] == res.reason
+
+
+def test_failed_null_refits_make_the_p_value_larger_not_smaller(eight, monkeypatch):
+    _nan_r2_calls(monkeypatch, lambda i: i >= 2)  # every relabelled refit
+    m = ShaReD(n_shared=1, **FAST)
+    res = compare_groups(
+        m, _data(eight, range(4)), m, _data(eight, range(4, 8)), n_perm=100, progress=False
+    )
+    assert np.isfinite(res.difference[0]) and np.all(np.isnan(res.null_difference))
+    assert res.p_values[0] == 1.0 and res.p_value_mean == 1.0
+
+
+def test_too_few_animals_or_relabellings_are_not_testable(eight):
+    m = ShaReD(n_shared=1, **FAST)
+    res = compare_groups(
+        m, _data(eight, range(3)), m, _data(eight, range(3, 6)), n_perm=100, progress=False
+    )
+    # C(6, 3) = 20 splits, mirrored: the smallest p is 2/20 whatever the data
+    assert res.exact and res.n_perm == 20 and res.p_min == pytest.approx(0.1)
+    assert np.all(res.p_values >= res.p_min - 1e-12)
+    assert not res.testable
+    assert res.reason == (
+        "not testable at the 5% level: n = 3 + 3 animals allow 20 relabellings, "
+        "smallest achievable p = 0.1"
+    )
+    res = compare_groups(
+        m,
+        _data(eight, range(3)),
+        m,
+        _data(eight, range(3, 7)),
+        n_perm=100,
+        progress=False,
+    )
+    # 3 + 4: C(7, 3) = 35 splits, not mirrored: 1/35 < 0.05
+    assert res.exact and res.p_min == pytest.approx(1 / 35) and res.testable
+    res = compare_groups(
+        m,
+        _data(eight, range(4)),
+        m,
+        _data(eight, range(4, 8)),
+        n_perm=9,
+        random_state=0,
+        progress=False,
+    )
+    assert not res.exact and res.p_min == pytest.approx(0.1) and not res.testable
+    assert res.reason == (
+        "not testable at the 5% level: n_perm = 9 relabellings, smallest achievable p = 0.1"
+    )
+
+
+# --------------------------------------------------------------------------- paired
+def test_paired_relabellings_swap_the_two_recordings_of_each_animal():
+    from sharedrep.inference.groups import _paired_relabellings
+
+    splits, exact = _paired_relabellings(3, 100, random_state=0)
+    assert exact and splits.shape == (8, 6)
+    assert np.all(splits[:, :3] ^ splits[:, 3:])  # one recording of each animal in A
+    assert len({tuple(r) for r in splits}) == 8
+    assert any(np.array_equal(r, [1, 1, 1, 0, 0, 0]) for r in splits)  # the observed
+    splits, exact = _paired_relabellings(6, 10, random_state=0)
+    assert not exact and splits.shape == (10, 12)
+    assert np.all(splits[:, :6] ^ splits[:, 6:])
+    again, _ = _paired_relabellings(6, 10, random_state=0)
+    assert np.array_equal(splits, again)
+
+
+def test_paired_comparison_uses_the_pairing_that_the_unpaired_one_ignores():
+    # 6 animals whose held-out R^2 differ a lot (4 to 24 units), each recorded twice; the
+    # second recording is noisier in every animal: a consistent within-animal difference
+    d = simulate(
+        n_subjects=6,
+        n_samples=200,
+        n_units=(4, 24),
+        n_behavior=4,
+        n_shared=1,
+        snr=0.5,
+        trial_length=10,
+        seed=8,
+    )
+    rng = np.random.default_rng(0)
+    noisier = [X + 0.4 * X.std(axis=0) * rng.standard_normal(X.shape) for X in d.neural]
+    a, b = (d.neural, d.behavior, d.groups), (noisier, d.behavior, d.groups)
+    m = ShaReD(n_shared=1, alpha=1.0, cv=3, private=False)
+    paired = compare_groups(m, a, m, b, n_perm=100, paired=True, progress=False)
+    # all 2^6 swap patterns; the observed one and its mirror are the most extreme
+    assert paired.paired and paired.exact and paired.n_perm == 64
+    assert paired.difference[0] > 0
+    assert paired.p_min == pytest.approx(2 / 64) and paired.testable
+    assert paired.p_values[0] == pytest.approx(paired.p_min)
+    # relabelling animals between groups mixes animal differences into the null
+    unpaired = compare_groups(m, a, m, b, n_perm=19, random_state=0, progress=False)
+    assert unpaired.difference[0] == pytest.approx(paired.difference[0])
+    assert unpaired.p_values[0] > 0.2
+    with pytest.raises(ValueError, match="paired=True needs the same animals"):
+        compare_groups(m, a, m, (b[0][:5], b[1][:5], b[2][:5]), paired=True, progress=False)

@@ -4,8 +4,10 @@
 the shared latents or in their shared behavioural subspace (principal angles, and a
 PERMANOVA of the subject-level subspaces). Under the null the subject labels are permuted
 between the groups (all splits when few, otherwise random splits seeded from one
-:class:`numpy.random.SeedSequence`) and both pseudo-groups are refitted. Subjects are the
-units of inference. It imports :mod:`sharedrep.utils` and
+:class:`numpy.random.SeedSequence`), or, with ``paired=True`` for the same animals in both
+groups, swapped between each animal's two recordings; both pseudo-groups are refitted.
+Subjects are the units of inference. The result says whether the test can answer
+(``testable``, ``reason``, ``p_min``). It imports :mod:`sharedrep.utils` and
 :mod:`sharedrep.inference._resampling`.
 """
 
@@ -53,7 +55,9 @@ class GroupComparison:
     null_difference : ndarray (n_perm, k)
     p_values : ndarray (k,)
         Two-sided: ``(1 + #{|null| >= |observed|}) / (1 + n_perm)`` (exact enumeration:
-        ``#{|null| >= |observed|} / n_splits`` with the observed split included).
+        ``#{|null| >= |observed|} / n_splits`` with the observed split included). A NaN null
+        statistic (a refit without a score) counts as at least as extreme
+        (conservative); a non-finite observed difference gives NaN and ``testable=False``.
     difference_mean, p_value_mean : float
         The same for the mean over dimensions.
     angles : ndarray (k,)
@@ -78,8 +82,28 @@ class GroupComparison:
         Number of relabellings used.
     exact : bool
         Whether all distinct relabellings were enumerated.
+    paired : bool
+        Whether the relabellings swapped recordings within animals only.
     splits : ndarray of bool (n_perm, S_a + S_b)
         Pseudo-group A membership of each relabelling (subjects ordered A then B).
+    n_subjects : tuple of int
+        ``(S_a, S_b)``: animals in each group.
+    p_min : float
+        Smallest p-value the score test can give with these animals and relabellings:
+        ``1 / (1 + n_perm)`` for random relabellings; ``1 / n_splits`` for an exact test,
+        ``2 / n_splits`` when ``S_a == S_b`` (the mirror split, groups swapped, has the
+        same ``|difference|`` as the observed one; paired: ``2 / 2**S_a``). Report
+        ``p <= p_min`` rather than a p-value that merely sits at the resolution of the
+        test.
+    testable : bool
+        Whether the score test can answer at the conventional 5% level: the observed
+        difference is finite and ``p_min <= 0.05``. With ``S_a = S_b = 3`` animals (20
+        splits) the smallest p is 0.1 whatever the data.
+    reason : str
+        Empty when ``testable``; otherwise why not, for callers to print instead of a
+        p-value, e.g. ``"not testable at the 5% level: n = 3 + 3 animals allow 20
+        relabellings, smallest achievable p = 0.1"`` or ``"not testable: the observed
+        difference is not finite (held-out R^2 of group A: [nan], group B: [0.31])"``.
     """
 
     score_a: np.ndarray
@@ -99,9 +123,18 @@ class GroupComparison:
     n_perm: int
     exact: bool
     splits: np.ndarray = field(repr=False, default=None)
+    n_subjects: tuple = (0, 0)
+    paired: bool = False
+    p_min: float = math.nan
+    testable: bool = True
+    reason: str = ""
 
     def summary(self) -> pd.DataFrame:
-        """One row per dimension plus a ``"mean"`` row."""
+        """One row per dimension plus a ``"mean"`` row.
+
+        ``attrs`` hold the subspace statistics and ``testable``, ``reason`` and
+        ``p_min`` (see the class attributes).
+        """
         df = pd.DataFrame(
             {
                 "dimension": [str(j) for j in range(self.difference.size)] + ["mean"],
@@ -117,6 +150,9 @@ class GroupComparison:
             angles=self.angles,
             subspace_f=self.subspace_f,
             p_subspace=self.p_subspace,
+            testable=self.testable,
+            reason=self.reason,
+            p_min=self.p_min,
         )
         return df
 
@@ -284,14 +320,79 @@ def _relabellings(S: int, Sa: int, n_perm: int, random_state) -> tuple[np.ndarra
     return splits, False
 
 
-def _relabelling_p(extreme: np.ndarray, exact: bool):
-    """p-value from the boolean ``extreme`` (``(n, ...)``: null at least as extreme).
+_TOL = 1e-12  # ties within rounding count as "at least as extreme"
 
-    ``count / n`` for an exact test (the observed split is among the ``n``), else
-    ``(1 + count) / (1 + n)``.
+
+def _paired_relabellings(n: int, n_perm: int, random_state) -> tuple[np.ndarray, bool]:
+    """Memberships ``(n_splits, 2 n)`` of within-pair swaps of ``n`` pairs (A_i, B_i).
+
+    Each relabelling swaps the two members of a subset of the pairs: pseudo-group A holds
+    ``A_i`` or ``B_i`` of every pair ``i``. All ``2**n`` swap patterns when there are at
+    most ``n_perm`` (exact; the observed, no swap, is one of them), otherwise ``n_perm``
+    random patterns, one spawned generator each.
     """
-    count, n = np.sum(extreme, axis=0), extreme.shape[0]
-    return count / n if exact else (1.0 + count) / (1.0 + n)
+    if 2**n <= n_perm:
+        swap = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
+        exact = True
+    else:
+        swap = np.array([rng.random(n) < 0.5 for rng in _spawn_rngs(random_state, n_perm)])
+        exact = False
+    return np.hstack([~swap, swap]), exact
+
+
+def _relabelling_p(observed, null: np.ndarray, exact: bool, tail: str):
+    """Relabelling p-value of ``observed`` (scalar or ``(k,)``) against ``null`` (``(n, ...)``).
+
+    ``tail``: ``"abs"`` (two-sided, ``|null| >= |observed|``), ``"greater"`` or ``"less"``.
+    ``count / n`` for an exact test (the observed split is among the ``n``), else
+    ``(1 + count) / (1 + n)``. A NaN null value counts as at least as extreme
+    (conservative: a failed refit never makes the observed look rarer); a NaN observed
+    value gives NaN (never the smallest p, which a plain comparison with NaN would give).
+    """
+    obs = np.asarray(observed, dtype=float)
+    null = np.asarray(null, dtype=float)
+    if tail == "abs":
+        extreme = np.abs(null) >= np.abs(obs) - _TOL
+    elif tail == "greater":
+        extreme = null >= obs - _TOL
+    elif tail == "less":
+        extreme = null <= obs + _TOL
+    else:  # pragma: no cover - internal use only
+        raise ValueError(f"tail must be 'abs', 'greater' or 'less'; got {tail!r}")
+    count = np.sum(extreme | np.isnan(null), axis=0)
+    n = null.shape[0]
+    p = count / n if exact else (1.0 + count) / (1.0 + n)
+    return np.where(np.isnan(obs), np.nan, p)
+
+
+def _smallest_p(n: int, exact: bool, mirrored: bool) -> float:
+    """Smallest two-sided p of ``n`` relabellings (see ``GroupComparison.p_min``)."""
+    if not exact:
+        return 1.0 / (1.0 + n)
+    return (2.0 if mirrored else 1.0) / n
+
+
+def _testability(
+    diff: np.ndarray, ra, rb, Sa: int, Sb: int, n: int, p_min: float, exact: bool, paired: bool
+):
+    """``(testable, reason)`` of the score test (see ``GroupComparison.testable``)."""
+    if not np.all(np.isfinite(diff)):
+        return False, (
+            "not testable: the observed difference is not finite (held-out R^2 of group A: "
+            f"{np.array2string(np.asarray(ra), precision=3)}, group B: "
+            f"{np.array2string(np.asarray(rb), precision=3)})"
+        )
+    if p_min > 0.05:
+        if not exact:
+            what = f"n_perm = {n} relabellings"
+        elif paired:
+            what = f"n = {Sa} paired animals allow {n} within-animal relabellings"
+        else:
+            what = f"n = {Sa} + {Sb} animals allow {n} relabellings"
+        return False, (
+            f"not testable at the 5% level: {what}, smallest achievable p = {p_min:.3g}"
+        )
+    return True, ""
 
 
 def compare_groups(
@@ -303,6 +404,7 @@ def compare_groups(
     n_jobs: int = 1,
     random_state=None,
     *,
+    paired: bool = False,
     progress: bool = True,
 ) -> GroupComparison:
     """Compare two groups of subjects (e.g. two brain regions, novices vs experts).
@@ -327,11 +429,18 @@ def compare_groups(
     ``n_perm``, all splits are enumerated (an exact test; the observed split is one of
     them); otherwise ``n_perm`` random splits are drawn. The subject-level subspaces of the
     PERMANOVA are fitted once per subject; only their group labels are permuted.
+    With ``paired=True`` (the same animals in both groups, in the same order) only the
+    two recordings of each animal are swapped: each pseudo-group keeps one recording per
+    animal, as the observed groups do; all ``2**S_a`` swap patterns when there are at
+    most ``n_perm`` of them (exact), otherwise ``n_perm`` random patterns.
 
     **Unit of inference.** Subjects (animals): the null hypothesis is that group
-    membership is exchangeable across subjects. Subjects must therefore be independent
-    animals; when the same animal appears in both groups (e.g. novice and expert sessions
-    of one mouse), this test ignores the pairing and is conservative.
+    membership is exchangeable across subjects (``paired=True``: between the two
+    recordings of each animal). Unpaired, subjects must be independent animals; when the
+    same animal appears in both groups (e.g. novice and expert sessions of one mouse),
+    the unpaired test ignores the pairing and is conservative (in the design of
+    ``sharedrep demo``, 6 mice, it rejected 1 of 200 null studies at 5%; see
+    ``docs/statistics-calibration.md``): use ``paired=True`` there.
 
     Parameters
     ----------
@@ -342,18 +451,48 @@ def compare_groups(
     data_a, data_b : tuple (neural, behavior[, groups]), dict or SimulatedData
         Each group's subjects. The behaviour features must be the same.
     n_perm : int, default 200
-    n_jobs, random_state, progress
+    n_jobs, random_state
+        As in :func:`permutation_test`.
+    paired : bool, default False
+        Subject ``i`` of ``data_a`` and subject ``i`` of ``data_b`` are the same animal
+        (e.g. its expert and novice sessions, or two of its populations): relabel within
+        animals (see above). Needs ``S_a == S_b``.
+    progress : bool, default True
         As in :func:`permutation_test`.
 
     Returns
     -------
     GroupComparison
+        Check ``testable`` before quoting ``p_values``: with ``S_a = S_b = 3`` animals or
+        fewer (paired: 5 animals or fewer), or fewer than 19 random relabellings, no
+        p-value can reach 0.05, and a non-finite observed score gives NaN; ``reason``
+        then says why (print it instead of "p = nan"). ``p_min`` is the smallest p the
+        test can give (a p-value equal to it means "at least as extreme as every
+        relabelling": report ``p <= p_min``).
+
+    Examples
+    --------
+    >>> from sharedrep import ShaReD, simulate
+    >>> d = simulate(n_subjects=6, n_samples=300, n_units=8, n_behavior=4, n_shared=1,
+    ...              trial_length=15, seed=0)
+    >>> m = ShaReD(n_shared=1, alpha=1.0, cv=3, private=False)
+    >>> a, b = d.subset([0, 1, 2]), d.subset([3, 4, 5])
+    >>> res = compare_groups(m, a, m, b, progress=False)
+    >>> res.exact, res.n_perm, res.p_min, res.testable
+    (True, 20, 0.1, False)
+    >>> res.reason.startswith("not testable at the 5% level: n = 3 + 3 animals")
+    True
     """
     _check_group_models(model_a, model_b)
     n_perm = _check_count(n_perm, "n_perm")
     n_jobs = _check_n_jobs(n_jobs, model_a)
     (Xa, Ya, ga), (Xb, Yb, gb) = _check_groups_data(model_a, data_a, model_b, data_b)
     Sa, Sb = len(Xa), len(Xb)
+    if paired and Sa != Sb:
+        raise ValueError(
+            f"paired=True needs the same animals in both groups, subject i of data_a and "
+            f"subject i of data_b being one animal; got {Sa} subjects in A and {Sb} in B"
+        )
     Xs, Ys, gs = Xa + Xb, Ya + Yb, ga + gb
     common = _common_scale(Ys)
     fa = clone(model_a).fit(Xa, Ya, groups=None if all(g is None for g in ga) else ga)
@@ -365,7 +504,10 @@ def compare_groups(
     D2 = _subject_distances(model_a, Xs, Ys, gs, Sa, k, common)
     f_obs = _pseudo_f(D2, np.r_[np.ones(Sa, bool), np.zeros(Sb, bool)])
 
-    splits, exact = _relabellings(Sa + Sb, Sa, n_perm, random_state)
+    if paired:
+        splits, exact = _paired_relabellings(Sa, n_perm, random_state)
+    else:
+        splits, exact = _relabellings(Sa + Sb, Sa, n_perm, random_state)
     tasks = [
         delayed(_group_fit)(model_a, model_b, Xs, Ys, gs, splits[i], k, common)
         for i in range(splits.shape[0])
@@ -375,26 +517,30 @@ def compare_groups(
     null_sim = np.array([r[1] for r in results], dtype=float)
     null_f = np.array([_pseudo_f(D2, split) for split in splits], dtype=float)
     n = null_diff.shape[0]
-    tol = 1e-12
     mean_diff = float(np.mean(diff))
-    p_dim = _relabelling_p(np.abs(null_diff) >= np.abs(diff)[None, :] - tol, exact)
-    p_mean = _relabelling_p(np.abs(null_diff.mean(axis=1)) >= abs(mean_diff) - tol, exact)
+    p_min = _smallest_p(n, exact, mirrored=Sa == Sb)
+    testable, reason = _testability(diff, ra, rb, Sa, Sb, n, p_min, exact, paired)
     return GroupComparison(
         score_a=ra,
         score_b=rb,
         difference=diff,
         null_difference=null_diff,
-        p_values=np.asarray(p_dim, dtype=float),
+        p_values=np.asarray(_relabelling_p(diff, null_diff, exact, "abs"), dtype=float),
         difference_mean=mean_diff,
-        p_value_mean=float(p_mean),
+        p_value_mean=float(_relabelling_p(mean_diff, null_diff.mean(axis=1), exact, "abs")),
         angles=angles,
         similarity=sim,
         null_similarity=null_sim,
-        p_similarity=float(_relabelling_p(null_sim <= sim + tol, exact)),
+        p_similarity=float(_relabelling_p(sim, null_sim, exact, "less")),
         subspace_f=f_obs,
         null_subspace_f=null_f,
-        p_subspace=float(_relabelling_p(null_f >= f_obs - tol, exact)),
+        p_subspace=float(_relabelling_p(f_obs, null_f, exact, "greater")),
         n_perm=int(n),
         exact=bool(exact),
         splits=splits,
+        n_subjects=(Sa, Sb),
+        paired=bool(paired),
+        p_min=float(p_min),
+        testable=bool(testable),
+        reason=reason,
     )
