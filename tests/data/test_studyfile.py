@@ -460,15 +460,16 @@ def test_analysis_names_must_match_the_sessions(sim_study):
     assert ei.value.problems == problems
 
 
-def test_populations_stored_only_in_nwb_files_are_checked_deep(sim_study):
+def test_populations_stored_only_in_nwb_files_are_checked_shallow_and_deep(sim_study):
     toml = _variant(sim_study, "nwb_pops", {"stim_population": "nope"}, drop_population=True)
     assert "\npopulation = " not in toml.read_text()
-    # without loading, the populations are unknown: nothing to report (no false alarm)
-    assert validate_study(toml, deep=False) == []
-    assert validate_study(toml) == [
+    expected = [
         "[analysis]: stim_population = 'nope' is not a population of the study "
         "(populations: ['m1'])"
     ]
+    # the shallow check reads the populations from the NWB files' headers
+    assert validate_study(toml, deep=False) == expected
+    assert validate_study(toml) == expected
     good = _variant(sim_study, "nwb_pops_ok", {"stim_population": "m1"}, drop_population=True)
     assert validate_study(good) == []
     assert load_study(good).populations == ["m1"]

@@ -51,6 +51,7 @@ import os
 import tomllib
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -813,24 +814,89 @@ def _entry_files(entry: dict, base: Path) -> str:
     )
 
 
-def _wanted(entry: dict, only: dict | None) -> bool:
-    """Whether to load an entry: its declared population / stage match ``only``.
+class _Labels(NamedTuple):
+    """Stage and population of an entry: declared in the study file, else stored in
+    its NWB file (read from the file's header, not loaded)."""
 
-    An entry that does not declare a label (it is stored in the NWB file) is loaded, so
-    that the label can be read; the caller filters the loaded sessions.
+    stage: str | None
+    population: str | None
+
+
+def _nwb_labels(entry: dict, base: Path) -> _Labels:
+    """The labels of an ``"nwb"`` entry as :func:`read_nwb` would give them (the
+    entry's, else those stored in the file), read from the file's header only.
+
+    Raises :class:`DataFormatError`, :class:`OSError` or :class:`ImportError` (no
+    ``h5py``) when the header cannot be read.
     """
-    if not only:
-        return True
-    return all(
-        wanted is None or entry.get(field) is None or str(entry.get(field)) == str(wanted)
-        for field, wanted in only.items()
+    from sharedrep.data.io.nwb_header import read_nwb_header
+
+    header = read_nwb_header(_resolve(base, entry["path"]))
+    return _Labels(
+        stage=entry.get("stage") or header.stage,
+        population=entry.get("population") or header.population,
     )
 
 
-def _load_entries(entries, base: Path, problems: list, only, progress) -> dict[int, Session]:
+def _header_labels(
+    entries, base: Path, fields, problems: list | None = None, progress=None
+) -> dict[int, _Labels]:
+    """Labels of the ``"nwb"`` entries that do not declare every one of ``fields``,
+    read from their files' headers (no data array is loaded).
+
+    ``progress(done, total, label)`` is called before each header (and once at the end);
+    an unreadable header is left out (the caller falls back to loading the entry), and
+    reported in ``problems`` when given (a missing ``h5py`` is not a problem).
+    """
+    todo = [
+        (i, e)
+        for i, e in entries
+        if e.get("format") == "nwb" and any(e.get(f) is None for f in fields)
+    ]
+    labels: dict[int, _Labels] = {}
+    for done, (i, entry) in enumerate(todo):
+        if progress is not None:
+            progress(done, len(todo), _label(i, entry))
+        try:
+            labels[i] = _nwb_labels(entry, base)
+        except DataFormatError as err:
+            if problems is not None:
+                problems.append(f"{_label(i, entry)}: {err}")
+        except (OSError, ImportError, ValueError):
+            continue
+    if progress is not None and todo:
+        progress(len(todo), len(todo), "")
+    return labels
+
+
+def _wanted(entry: dict, only: dict | None, labels: _Labels | None = None) -> bool:
+    """Whether to load an entry: its population / stage match ``only``.
+
+    The labels are the entry's, else ``labels`` (read from the NWB file's header). An
+    entry whose label is unknown (not declared, header unreadable) is loaded, so that
+    the label can be read; the caller filters the loaded sessions.
+    """
+    if not only:
+        return True
+    for field, wanted in only.items():
+        value = entry.get(field)
+        if value is None and labels is not None:
+            value = getattr(labels, field)
+            if value is None:  # the file stores no label: read_nwb gives None
+                return False
+        if wanted is not None and value is not None and str(value) != str(wanted):
+            return False
+    return True
+
+
+def _load_entries(
+    entries, base: Path, problems: list, only, progress, labels=None
+) -> dict[int, Session]:
     """Load the wanted entries, each problem named after its entry; ``progress(i, n,
-    label)`` is called before each load."""
-    todo = [(i, entry) for i, entry in entries if _wanted(entry, only)]
+    label)`` is called before each load. ``labels``: entry index -> labels read from
+    NWB headers (see :func:`_wanted`)."""
+    labels = labels or {}
+    todo = [(i, entry) for i, entry in entries if _wanted(entry, only, labels.get(i))]
     loaded: dict[int, Session] = {}
     for done, (i, entry) in enumerate(todo):
         if progress is not None:
@@ -851,7 +917,10 @@ def _load_entries(entries, base: Path, problems: list, only, progress) -> dict[i
     return loaded
 
 
-def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=None):
+def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=None, headers=True):
+    """``(problems, doc, sessions)``; ``headers``: read the labels stored in NWB files
+    from their headers when they are needed without loading the sessions (shallow
+    checks, a selection ``only``)."""
     p = Path(path)
     if not p.exists():
         return [f"study file not found: {p}"], None, []
@@ -865,28 +934,35 @@ def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=No
         return [f"{p}: invalid TOML: {err}"], None, []
     base = p.resolve().parent
     problems, entries = _check_static(doc, base)
+    labels: dict[int, _Labels] = {}
+    if headers and not deep:
+        labels = _header_labels(entries, base, ("stage", "population"), problems, progress)
+    elif headers and only:
+        labels = _header_labels(entries, base, tuple(only))
     loaded: dict[int, Session] = {}
     if deep:
-        loaded = _load_entries(entries, base, problems, only, progress)
+        loaded = _load_entries(entries, base, problems, only, progress, labels)
         flags = {i: bool(entry.get("drop_bad_units")) for i, entry in entries}
         problems.extend(_align_dropped_units(loaded, flags))
     sessions = list(loaded.values())
     if deep:
         problems.extend(_cross_checks(sessions))
+    known = {**labels, **loaded}  # the labels of every session that is known
     if not only:  # with a selection, the sessions left unloaded would be missed here
-        problems.extend(_choice_checks(doc, loaded))
-    problems.extend(_label_problems(doc, loaded))
+        problems.extend(_choice_checks(doc, known))
+    problems.extend(_label_problems(doc, known))
     if deep:
         an = doc.get("analysis")
         problems.extend(_analysis_data_checks(an if isinstance(an, dict) else {}, sessions))
     return problems, doc, sessions
 
 
-def _choice_checks(doc: dict, loaded: dict[int, Session]) -> list[str]:
+def _choice_checks(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str]:
     """``[analysis]`` populations / stages that no session of the study has.
 
     A session's population (stage) is the one of the study file, else (NWB) the one of
-    the loaded file; when some session has neither (not declared and not loaded) the
+    the loaded file or of its header (``loaded`` maps entry index -> session or
+    :class:`_Labels`); when some session has neither (not declared and not read) the
     names cannot be checked and are not reported.
     """
     an, raw, defaults = doc.get("analysis"), doc.get("sessions"), doc.get("defaults", {})
@@ -944,9 +1020,10 @@ def _closest(label: str, candidates) -> str | None:
     return folded[match[0]] if match else None
 
 
-def _entry_labels(doc: dict, loaded: dict[int, Session]) -> list[tuple[str, dict]]:
+def _entry_labels(doc: dict, loaded: dict[int, Session | _Labels]) -> list[tuple[str, dict]]:
     """``(entry label, {"stage": ..., "population": ...})`` per ``[[sessions]]`` entry:
-    the loaded session's values, else the entry's (or ``[defaults]``) ones."""
+    the loaded session's (or NWB header's) values, else the entry's (or ``[defaults]``)
+    ones."""
     raw, defaults = doc.get("sessions"), doc.get("defaults", {})
     if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
         return []
@@ -962,7 +1039,7 @@ def _entry_labels(doc: dict, loaded: dict[int, Session]) -> list[tuple[str, dict
     return out
 
 
-def _label_problems(doc: dict, loaded: dict[int, Session]) -> list[str]:
+def _label_problems(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str]:
     """Stages and populations that look like misspellings of another label.
 
     With ``[analysis] stages`` (``populations``): a session whose label is not listed
@@ -1170,7 +1247,12 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True, progress=None)
     features NaN/inf in every sample, constant, or beyond
     :data:`sharedrep.data.session.MAX_ABS_VALUE`), naming session, file and column;
     ``drop_bad_units = true`` drops such neural units at load time instead.
-    Populations and stages stored only in NWB files are checked only when ``deep``.
+    Populations and stages stored only in NWB files are read from the files' headers
+    when not ``deep`` (:func:`sharedrep.data.io.nwb_header.read_nwb_header`: labels and
+    shapes only, no data array is loaded), so that their typos and the ``[analysis]``
+    names no session has are found by the shallow check too; an NWB file whose labels
+    are needed and whose header cannot be read is then reported (without ``h5py`` the
+    labels are left unchecked).
 
     Parameters
     ----------
@@ -1179,8 +1261,9 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True, progress=None)
     deep : bool, default True
         Also load every session (slower; catches data problems).
     progress : callable or None
-        ``progress(done, total, label)``, called before each session is loaded (and
-        once at the end with ``done == total``), e.g. to show a progress bar.
+        ``progress(done, total, label)``, called before each session is loaded (when
+        not ``deep``: before each NWB header is read), and once at the end with
+        ``done == total``, e.g. to show a progress bar.
 
     Returns
     -------
@@ -1198,7 +1281,7 @@ def declared_labels(path: str | os.PathLike) -> dict[str, list[str]]:
     Labels stored only in NWB files are not included. Returns ``{"populations": [...],
     "stages": [...]}`` in order of first appearance.
     """
-    problems, doc, _ = _check(path, deep=False)
+    problems, doc, _ = _check(path, deep=False, headers=False)
     if doc is None:
         raise StudyError(str(path), problems)
     _, entries = _check_static(doc, Path(path).resolve().parent)
@@ -1222,8 +1305,10 @@ def load_study(
         The ``.toml`` study file.
     population, stage : str or None
         Load only the sessions of this population (stage): entries that declare another
-        one are not read at all (entries whose label is stored only in their NWB file
-        are read to learn it). The collection then holds exactly the matching sessions,
+        one are not read at all, nor are NWB entries whose file stores another one (its
+        header is read to learn the label, see
+        :func:`sharedrep.data.io.nwb_header.read_nwb_header`; an unreadable header
+        makes the entry load). The collection then holds exactly the matching sessions,
         and the checks that need the whole study (e.g. ``[analysis] populations`` that
         no session has) are left to :func:`validate_study`.
     progress : callable or None

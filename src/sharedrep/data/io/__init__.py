@@ -14,6 +14,7 @@ from sharedrep.data.io._common import DataFormatError, Traces
 from sharedrep.data.io.assemble import build_session, read_intervals
 from sharedrep.data.io.lever import read_lever, read_trace
 from sharedrep.data.io.nwb import read_nwb, write_nwb
+from sharedrep.data.io.nwb_header import NWBHeader, read_nwb_header
 from sharedrep.data.io.pose import clean_pose, read_dlc, read_sleap
 from sharedrep.data.io.results import (
     ResultsFolder,
@@ -29,6 +30,7 @@ from sharedrep.data.io.suite2p import Suite2pPlane, read_suite2p
 
 __all__ = [
     "DataFormatError",
+    "NWBHeader",
     "ResultsFolder",
     "Suite2pPlane",
     "Traces",
@@ -41,6 +43,7 @@ __all__ = [
     "read_json",
     "read_lever",
     "read_nwb",
+    "read_nwb_header",
     "read_sleap",
     "read_suite2p",
     "read_table",
