@@ -45,6 +45,7 @@ DEFAULT_ALPHAS = np.logspace(-4, 3, 15)
 SHRINKAGE_GRID = (0.0, 1e-3, 1e-2, 1e-1)
 #: shrinkage used when the pooled behaviour covariance is singular and none is chosen
 MIN_SHRINKAGE = 1e-3
+LOW_MEMORY_BYTES = 64 * 2**20  # low_memory="auto": chunk statistics beyond this are reduced
 _ALPHA_WORDS = "a positive number (use e.g. 1e-8 for the unregularised limit)"
 
 
@@ -53,6 +54,10 @@ def _is_count_or_auto(value) -> bool:
     if isinstance(value, str):
         return value == "auto"
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_bool_or_auto(value) -> bool:
+    return isinstance(value, bool | np.bool_) or (isinstance(value, str) and value == "auto")
 
 
 def _is_positive_finite(value) -> bool:
@@ -190,6 +195,21 @@ class ShaReD(BaseEstimator):
         kept samples, the primal form for the others. Same model either way (up to
         rounding). The torch backend solves the primal form only (``"auto"`` means
         primal there).
+    low_memory : bool or "auto", default="auto"
+        numpy backend: ``True`` reduces each subject's cross-validation statistics as soon
+        as its data pass is done (its folds solved for the whole alpha grid and kept as
+        ``p x p`` matrices per fold and alpha) and keeps only its total statistics, so that
+        peak extra memory is about one subject's chunk statistics per worker thread plus
+        one ``(q + p + 1)``-square total per subject, not every subject's chunk statistics
+        (:mod:`sharedrep.core.backends._streaming`, ``docs/scaling.md``). Same model up to
+        rounding: the final fit is the same computation (bit for bit at the same selected
+        settings); the held-out errors are reordered algebra (~1e-14 relative), so the
+        cross-validation tables are not bit for bit those of ``False``. ``False``: keep
+        every subject's chunk statistics (the earlier path; equal bit for bit to
+        ``backend="dask"``). ``"auto"``: ``True`` when every subject's chunk statistics
+        together would exceed 64 MiB (``S * n_folds * (q + p + 1)^2 * 8`` bytes).
+        Subjects in the kernel form keep their rows either way; the dask and torch
+        backends ignore it.
 
     Attributes
     ----------
@@ -291,6 +311,7 @@ class ShaReD(BaseEstimator):
         device="cpu",
         dtype="float64",
         form="auto",
+        low_memory="auto",
     ):
         self.n_shared = n_shared
         self.alpha = alpha
@@ -309,6 +330,7 @@ class ShaReD(BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.form = form
+        self.low_memory = low_memory
 
     # ------------------------------------------------------------------ parameters
     # one entry per parameter: the value is valid when any constraint accepts it (``None``
@@ -323,6 +345,7 @@ class ShaReD(BaseEstimator):
         "backend": [Options(*backends.BACKENDS)],
         "device": [TypeOf(str, "a string such as 'cpu' or 'cuda'")],
         "form": [_choice("auto", "primal", "dual")],
+        "low_memory": [Predicate(_is_bool_or_auto, "True, False or 'auto'")],
     }
 
     def _check_params(self, n_features: int, n_subjects: int):
@@ -480,6 +503,7 @@ class ShaReD(BaseEstimator):
             nan_policy=self.nan_policy,
             dtype=self.dtype,
             form="primal" if self.backend == "torch" else self.form,
+            reduce_alphas=alphas if self._low_memory(Xs, p, lags.size, n_folds) else None,
         )
         i_alpha, k, solutions, shrinkage = self._select(
             backend, prep, weights, alphas, k_max, auto_k, n_folds
@@ -497,6 +521,13 @@ class ShaReD(BaseEstimator):
                 list(zip(prep, fit.standardized, solutions, kernels, strict=True)),
             )
         return self
+
+    def _low_memory(self, Xs, p: int, n_lags: int, n_folds: int) -> bool:
+        """Whether the fit reduces each subject's statistics at once (``low_memory``)."""
+        if self.low_memory != "auto":
+            return bool(self.low_memory)
+        held = sum(max(n_folds, 1) * (X.shape[1] * n_lags + p + 1) ** 2 * 8 for X in Xs)
+        return held > LOW_MEMORY_BYTES
 
     def _select(self, backend, prep, weights, alphas, k_max, auto_k, n_folds):
         """Cross-validate the grid and pick ``(i_alpha, k, shrinkage)``; sets ``cv_results_``.
@@ -713,8 +744,9 @@ class ShaReD(BaseEstimator):
         V, Cm = self.shared_axes_, self.metric_
         p, k = V.shape
         kernel = solver.is_kernel(subject_data.stats)  # kept rows (dual form), not statistics
-        if std.gram is None and not kernel:  # the fit ran on a device and left G there
-            std = solver.standardize(solver.total(subject_data.stats), self.behavior_scale_)
+        # the fit ran on a device and left G there, or the low-memory fit did not keep it
+        if std.gram is None and not kernel:
+            std = solver.standardize(backends.full_total(subject_data.stats), self.behavior_scale_)
         q = std.cross.shape[0]
         # behaviour residual outside the shared subspace, in scaled units: y (I - V V' Cm)
         T = (np.eye(p) - V @ V.T @ Cm) / self.behavior_scale_[:, None]
@@ -754,7 +786,7 @@ class ShaReD(BaseEstimator):
             cv_curve = solver.pooled_criterion(err, "variance")[0]
             if np.max(cv_curve) > 0:
                 rank = int(np.argmax(cv_curve)) + 1
-                total_r = solver.subject_total(stats_r)
+                total_r = backends.behavior_total(subject_data.stats, stats_r, T)
                 fr = solver.fit_from_stats(
                     [total_r], np.ones(1), alpha, rank, "variance", 0.0, y_scale=ones
                 )

@@ -470,8 +470,12 @@ def standardize(st: SufficientStats, y_scale: np.ndarray) -> Standardized:
     constant, scale = column_scales(xx_diag / n - mx**2, np.abs(xx_diag) / n)
     inv = np.where(constant, 0.0, 1.0 / scale)
     u = inv * mx
-    gram = st.xx * np.outer(inv, inv)
-    gram -= n * np.outer(u, u)
+    buf = np.outer(inv, inv)  # one q x q scratch matrix, reused for n u u'
+    gram = st.xx * buf
+    buf = np.outer(u, u, out=buf)
+    buf *= n
+    gram -= buf
+    del buf
     cxy = st.xy - n * np.outer(mx, my)
     cross = cxy / scale[:, None] / y_scale[None, :]
     cross[constant, :] = 0.0
@@ -724,6 +728,7 @@ def fit_from_stats(
     *,
     y_scale: np.ndarray | None = None,
     axes: np.ndarray | None = None,
+    keep_gram: bool = True,
 ) -> Fit:
     """Closed-form ShaReD fit from per-subject statistics.
 
@@ -744,6 +749,9 @@ def fit_from_stats(
         Behaviour scale; pooled from ``stats`` when omitted.
     axes : ndarray (p, k), optional
         Frozen axes: only the encoders are fitted.
+    keep_gram : bool, default=True
+        Keep each primal subject's ``q x q`` Gram matrix in ``Fit.standardized``; False
+        drops it as soon as the subject is solved (``gram`` None: the low-memory fit).
     """
     if y_scale is None:
         y_scale = pooled_y_scale(stats, weights)
@@ -754,7 +762,9 @@ def fit_from_stats(
     def solve(st):
         problem = subject_whole(st)
         sd, M_s = problem.solve(y_scale, np.array([alpha]))
-        return problem.coefficients(0), sd, M_s[0], problem if is_kernel(st) else None
+        if is_kernel(st):
+            return problem.coefficients(0), sd, M_s[0], problem
+        return problem.coefficients(0), sd if keep_gram else _without_gram(sd), M_s[0], None
 
     solved, stds, kernels = [], [], []
     for w, (P, sd, M_s, kern) in zip(weights, thread_map(solve, list(stats)), strict=True):
@@ -766,6 +776,10 @@ def fit_from_stats(
     V, rho, explained, Cm = shared_axes(M, C, k, metric, shrinkage, axes)
     encoders = [P @ V for P in solved]
     return Fit(V, rho, explained, encoders, stds, y_scale, C, Cm, kernels)
+
+
+def _without_gram(sd: Standardized) -> Standardized:
+    return dataclasses.replace(sd, gram=None)
 
 
 def shared_axes(

@@ -8,7 +8,10 @@ A backend turns every subject's data into its cross-validation chunk statistics
 the same model up to rounding.
 
 ``numpy`` (default)
-    The in-process loop, one subject after the other.
+    The in-process loop, one subject per worker thread. With ``reduce_alphas`` (the
+    estimator's ``low_memory``) each subject's folds are solved and reduced to ``p x p``
+    matrices right after its data pass (:mod:`sharedrep.core.backends._streaming`), so
+    the chunk statistics of only one subject per thread exist at a time.
 ``dask``
     One task per subject on a ``dask.distributed`` cluster; each task reads its subject
     where the data live (file path or lazy array); the statistics stay on the worker and
@@ -44,6 +47,7 @@ from sharedrep.core.backends._sources import (
     is_source,
     read_source,
 )
+from sharedrep.core.backends._streaming import behavior_total, full_total
 
 __all__ = [
     "BACKENDS",
@@ -58,6 +62,8 @@ __all__ = [
     "has_sources",
     "is_source",
     "read_source",
+    "full_total",
+    "behavior_total",
 ]
 
 BACKENDS = ("numpy", "dask", "torch")
@@ -94,6 +100,7 @@ class Backend:
         nan_policy: str = "raise",
         dtype="float64",
         form: str = "primal",
+        reduce_alphas=None,
     ) -> list[solver.SubjectData]:
         """CV chunk statistics of every subject.
 
@@ -101,6 +108,13 @@ class Backend:
 
         ``form`` is the ridge form (``"primal"``, ``"dual"``, ``"auto"``; see
         :mod:`sharedrep.core.dual`); the torch backend solves the primal form only.
+
+        ``reduce_alphas`` (an alpha grid; numpy backend only, others ignore it): reduce
+        each primal subject's statistics, as soon as they are computed, to its solved CV
+        folds for that grid (``p x p`` per fold and alpha) and its total statistics, and
+        release its chunk statistics (:mod:`sharedrep.core.backends._streaming`); the
+        subjects' ``stats`` are then :class:`~sharedrep.core.backends._streaming.ReducedStats`,
+        which this backend's :meth:`cv_errors` (for that grid) and :meth:`final_fit` accept.
         """
         opts = dict(
             lags=lags,
@@ -112,7 +126,17 @@ class Backend:
             dtype=check_dtype(dtype) if isinstance(dtype, str) else np.dtype(dtype),
             form=form,
         )
+        if reduce_alphas is not None and self.reduces:
+            alphas = np.atleast_1d(np.asarray(reduce_alphas, dtype=float))
+            return self._reduced(list(neural), list(behavior), list(groups), opts, alphas)
         return self._statistics(list(neural), list(behavior), list(groups), opts)
+
+    #: whether :meth:`statistics` honours ``reduce_alphas``
+    reduces = False
+
+    def _reduced(self, neural: list, behavior: list, groups: list, opts: dict, alphas) -> list:
+        """The data pass with the per-subject reduction (backends with ``reduces``)."""
+        raise NotImplementedError
 
     def _statistics(self, neural: list, behavior: list, groups: list, opts: dict) -> list:
         """Each backend's data pass; ``opts`` are the keyword options of

@@ -19,7 +19,9 @@ end. The driver's memory therefore does not grow with the ``q x q`` statistics o
 subjects: it holds ``O(S (q k + q p + n_chunks p^2))`` numbers, ``O(p^2 n_alphas)`` per
 fold in flight and the bookkeeping of about six tasks per subject and fold
 (``tests/core/test_dask_memory.py`` bounds its peak). The numbers are those of the numpy
-backend (same arithmetic in the same order; equal bit for bit on one machine).
+backend without its low-memory reduction (``ShaReD(low_memory=False)``, or ``"auto"``
+below its threshold: same arithmetic in the same order; equal bit for bit on one
+machine); the reduced numpy fit agrees to rounding (~1e-14 relative).
 
 What still needs a subject's statistics on the driver fetches them on demand, one chunk
 at a time, and does not keep them: the private components (``private=True``, computed by

@@ -5,11 +5,21 @@ BLAS): the gather/copy and the Gram product of one subject overlap with another'
 
 Sources (file paths, lazy arrays) are read one subject per thread and released when its
 statistics are done, so at most one subject per core is in memory at once.
+
+With ``reduce_alphas`` (``ShaReD(low_memory=True)``, or ``"auto"``, the default, for large
+problems) each thread also solves its subject's CV folds right after its statistics pass
+and keeps only ``p x p`` matrices per fold and alpha plus the subject's total statistics
+(:mod:`sharedrep.core.backends._streaming`): peak extra memory is about one subject's
+chunk statistics per thread plus one ``q x q`` total per subject, instead of every
+subject's chunk statistics and folds at once. The final fit then keeps no subject's
+standardised Gram matrix (the private components form it again, one subject per
+thread). Subjects in the kernel form keep their rows as before.
 """
 
 from __future__ import annotations
 
-from sharedrep.core.backends import Backend
+from sharedrep.core import solver
+from sharedrep.core.backends import Backend, _streaming
 from sharedrep.core.backends._sources import subject_task
 from sharedrep.utils.parallel import thread_map
 
@@ -28,3 +38,36 @@ class NumpyBackend(Backend):
 
         items = list(enumerate(zip(neural, behavior, groups, strict=True)))
         return thread_map(task, items)
+
+    reduces = True
+
+    def _reduced(self, neural, behavior, groups, opts, alphas):
+        def task(args):
+            s, (X, Y, g) = args
+            data = subject_task(X, Y, g, s, **opts)
+            return _streaming.reduce_subject(data, alphas, opts["n_folds"])
+
+        items = list(enumerate(zip(neural, behavior, groups, strict=True)))
+        return thread_map(task, items)
+
+    def cv_errors(self, chunks_stats, chunks, weights, alphas, k_max, metric, shrinkage, **kw):
+        """As :meth:`Backend.cv_errors`; reduced subjects score their reduced folds."""
+        if not _any_reduced(chunks_stats):
+            return super().cv_errors(
+                chunks_stats, chunks, weights, alphas, k_max, metric, shrinkage, **kw
+            )
+        return _streaming.cv_errors(
+            chunks_stats, chunks, weights, alphas, k_max, metric, shrinkage, **kw
+        )
+
+    def final_fit(self, chunks_stats, weights, alpha, k, metric, shrinkage) -> solver.Fit:
+        """As :meth:`Backend.final_fit`; with reduced subjects the fit keeps no ``q x q``
+        Gram matrix (``Fit.standardized[s].gram`` is None for them)."""
+        if not _any_reduced(chunks_stats):
+            return super().final_fit(chunks_stats, weights, alpha, k, metric, shrinkage)
+        totals = [_streaming.full_total(st) for st in chunks_stats]
+        return solver.fit_from_stats(totals, weights, alpha, k, metric, shrinkage, keep_gram=False)
+
+
+def _any_reduced(chunks_stats) -> bool:
+    return any(isinstance(st, _streaming.ReducedStats) for st in chunks_stats)

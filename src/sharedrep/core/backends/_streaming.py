@@ -1,0 +1,309 @@
+"""Low-memory in-process fit: each subject's chunk statistics reduced as soon as they exist.
+
+The numpy backend (``ShaReD(low_memory=True)``; ``"auto"``, the default, for large
+problems) computes one subject's
+cross-validation chunk statistics (``n_chunks`` matrices of size ``(q + p + 1)^2``), then
+at once, on the same worker thread, solves the ridge path of every fold of that subject
+and reduces each fold and alpha to ``p x p`` matrices; the chunk statistics are then
+released and the next subject is read. What is kept per subject is
+
+* the behaviour part of every chunk (``n``, ``(p,)``, ``(p, p)``);
+* the total statistics (one ``(q + p + 1)``-square set: the final fit and the private
+  components need them at the selected alpha, which is known only once every subject has
+  been cross-validated);
+* per fold, a :class:`ReducedFold`: ``O(n_alphas p^2)`` numbers.
+
+Peak extra memory of a fit is therefore about ``n_threads`` subjects' chunk statistics and
+fold workspace (about six more ``(q + p + 1)``-square matrices) plus ``S`` total
+statistics plus ``O(S n_folds n_alphas p^2 + S q p)``, instead of every subject's chunk
+statistics (and folds) at once (``docs/scaling.md``, ``benchmarks/bench_memory.py``).
+The final fit (:meth:`sharedrep.core.backends.numpy.NumpyBackend.final_fit`) keeps no
+subject's standardised Gram matrix; the private components form it again from the
+total, one subject per thread.
+
+The reduction is exact algebra. A fold's ridge solution is linear in the behaviour, so it
+is solved once with unit behaviour scale (``P1_a = (G + a n I)^{-1} B_1``, ``B_1`` the
+centred cross-products of the standardised design and the *unscaled* behaviour) and the
+pooled behaviour scale ``sigma`` of the fold, known only once every subject's training
+behaviour has been seen, is applied afterwards: ``M_s = diag(1/sigma) B_1' P1_a
+diag(1/sigma)``. With ``Q_a = D^{-1} P1_a`` (rows of constant columns zero) and the held-out
+statistics ``G_t = X_t'X_t``, ``B_t = X_t'Y_t``, ``s_x, s_y`` (column sums), the held-out
+error of latents ``z = Y V~`` (``V~ = diag(1/sigma) V``) predicted with encoder ``A = Q_a V~``
+and the training intercept is
+
+    sse = diag(V~' (S_t - 2 K_a + H_a) V~) - 2 c * lin + n_t c^2,
+
+with ``H_a = Q_a' G_t Q_a``, ``K_a = Q_a' B_t`` (``p x p``), ``lin = (s_y - Q_a' s_x) V~``
+and ``c = (m_y - Q_a' m_x) V~``: only ``p``-sized numbers per fold and alpha are needed,
+for any axes ``V`` (pooled later) and any behaviour map ``T`` (private components:
+``K -> T' K T`` and so on). The results equal those of the path that keeps every
+subject's statistics (:func:`sharedrep.core.solver.cv_errors`) up to rounding (the
+operations are reordered; relative differences ~1e-14 in tests), and the final fit is
+the same computation on the same totals (equal bit for bit).
+
+Subjects in the kernel form (:mod:`sharedrep.core.dual`) keep their rows as before (fewer
+numbers than their ``q x q`` statistics); their folds are formed fold by fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sharedrep.core import solver
+
+__all__ = [
+    "ReducedFold",
+    "ReducedStats",
+    "reduce_subject",
+    "cv_errors",
+    "full_total",
+    "behavior_total",
+]
+
+
+def behavior_only(st: solver.SufficientStats) -> solver.SufficientStats:
+    """``n``, ``sy``, ``yy`` of statistics (copied) with empty neural parts.
+
+    The empty ``sx`` (0,), ``xx`` (0, 0) and ``xy`` (0, p) keep the statistics additive and
+    transformable (:meth:`solver.SufficientStats.transform_behavior`).
+    """
+    p = st.sy.shape[0]
+    return solver.SufficientStats(
+        float(st.n), np.zeros(0), st.sy.copy(), np.zeros((0, 0)), np.zeros((0, p)), st.yy.copy()
+    )
+
+
+def _scaled_yy(y_train: solver.SufficientStats, y_scale: np.ndarray) -> np.ndarray:
+    """``S_yy`` of :func:`solver.standardize` (the same operations, so the same numbers)."""
+    _, cyy = solver._centered_y(y_train)
+    yy = cyy / np.outer(y_scale, y_scale)
+    return 0.5 * (yy + yy.T)
+
+
+class ReducedFold:
+    """One subject's CV fold reduced to ``p x p`` matrices per alpha (see module docstring).
+
+    The interface of :class:`sharedrep.core.solver.PrimalFold` as
+    :func:`sharedrep.core.solver.cv_errors` uses it (``y_train``, ``n_test``,
+    ``solve``, ``errors``) and of :class:`sharedrep.core.solver.FoldSolution` (``fold``).
+
+    Attributes
+    ----------
+    y_train : SufficientStats or None
+        Behaviour part of the training statistics (None for a presolved fold).
+    alphas : ndarray (n_alphas,)
+    M1 : ndarray (n_alphas, p, p)
+        ``B_1' P1_a`` (unit behaviour scale).
+    r : ndarray (n_alphas, p)
+        ``m_y - Q_a' m_x`` (training means).
+    held : tuple (H, K, l) of (n_alphas, p, p), (n_alphas, p, p), (n_alphas, p), or None
+    test : SufficientStats or None
+        Behaviour part of the held-out statistics.
+    """
+
+    def __init__(self, y_train, alphas, M1, r, held, test, presolved=None):
+        self.y_train, self.alphas, self.M1, self.r = y_train, alphas, M1, r
+        self.held, self.test = held, test
+        self.presolved = presolved  # (n, S_yy) of a fold solved for one alpha, unscaled
+        self.std, self.y_scale = None, None
+
+    @property
+    def n_test(self) -> float:
+        return 0.0 if self.test is None else self.test.n
+
+    def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
+        """``(std, Ms)`` as :meth:`solver.PrimalFold.solve` (``std`` has ``n`` and ``yy``)."""
+        alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+        if self.presolved is not None:
+            solver.check_presolved(self.alphas[0], y_scale, alphas)
+            (n, yy), Ms = self.presolved, self.M1
+        else:
+            if not np.array_equal(alphas, self.alphas):
+                raise ValueError("this reduced fold was solved for another alpha grid")
+            n, yy = self.y_train.n, _scaled_yy(self.y_train, y_scale)
+            Ms = self.M1 / np.outer(y_scale, y_scale)[None]
+        self.std = solver.Standardized(float(n), None, None, None, None, None, None, yy)
+        self.y_scale = y_scale
+        return self.std, Ms
+
+    def errors(self, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
+        """Held-out ``(sse, sst, sst_behavior)`` as :func:`solver.heldout_errors`."""
+        H, K, lin_x = self.held
+        held = self.test
+        Vt_all = V_all / y_scale[:, None]
+        Vt = Vs / y_scale[None, :, None]  # (n_alphas, p, k)
+        yv = np.sum(Vt_all * (held.yy @ Vt_all), axis=0)
+        xa = np.sum(Vt * (H @ Vt), axis=1).reshape(-1)
+        cross = np.sum(Vt * (K @ Vt), axis=1).reshape(-1)
+        lin = np.einsum("ap,apk->ak", lin_x, Vt).reshape(-1)
+        c = np.einsum("ap,apk->ak", self.r, Vt).reshape(-1)
+        sse = yv - 2.0 * cross + xa - 2.0 * c * lin + held.n * c**2
+        _, cyy = solver._centered_y(held)
+        sst = np.sum(Vt_all * (cyy @ Vt_all), axis=0)
+        sst_behavior = float(np.sum(np.diag(cyy) / y_scale**2))
+        return np.clip(sse, 0.0, None), sst, sst_behavior
+
+    def solution(self, alphas: np.ndarray) -> ReducedFold:
+        """Itself (already without ``q``-sized matrices)."""
+        return self
+
+    def fold(self, alpha: float, T: np.ndarray, test) -> ReducedFold:
+        """The fold of the unscaled behaviour ``Y @ T`` at ``alpha`` (after :meth:`solve`).
+
+        As :meth:`solver.FoldSolution.fold`: nothing is solved again. ``test`` is the
+        held-out statistics of ``Y @ T`` (behaviour part suffices) or None.
+        """
+        i = solver.alpha_index(self.alphas, alpha)
+        sc = self.y_scale
+        yy = T.T @ (self.std.yy * np.outer(sc, sc)) @ T
+        held = None
+        if test is not None and self.held is not None:
+            H, K, lin_x = self.held
+            held = ((T.T @ H[i] @ T)[None], (T.T @ K[i] @ T)[None], (lin_x[i] @ T)[None])
+        return ReducedFold(
+            None,
+            np.array([alpha]),
+            (T.T @ self.M1[i] @ T)[None],
+            (self.r[i] @ T)[None],
+            held,
+            test if held is not None else None,
+            presolved=(self.std.n, 0.5 * (yy + yy.T)),
+        )
+
+
+def reduce_fold(fold: solver.PrimalFold, alphas: np.ndarray) -> ReducedFold:
+    """Solve one subject's primal fold for every alpha and reduce it (unit behaviour scale)."""
+    train, test = fold.train, fold.test
+    p = train.sy.shape[0]
+    std = solver.standardize(train, np.ones(p))
+    P = solver.ridge_path(std.gram, std.n, alphas, std.cross)  # (n_alphas, q, p)
+    std.gram = None  # released before the held-out products
+    M1 = std.cross.T[None] @ P
+    Q = P / std.x_scale[None, :, None]
+    Q[:, std.constant, :] = 0.0
+    del P
+    Qt = Q.transpose(0, 2, 1)  # (n_alphas, p, q)
+    r = std.y_mean[None] - Qt @ std.x_mean
+    held = None
+    if test is not None:
+        q, n_alpha = Q.shape[1], Q.shape[0]
+        GQ = (test.xx @ Q.transpose(1, 0, 2).reshape(q, n_alpha * p)).reshape(q, n_alpha, p)
+        held = (Qt @ GQ.transpose(1, 0, 2), Qt @ test.xy, test.sy[None] - Qt @ test.sx)
+        test = behavior_only(test)
+    return ReducedFold(behavior_only(train), alphas, M1, r, held, test)
+
+
+class ReducedStats(Sequence):
+    """One subject's statistics after the reduction (primal form).
+
+    A sequence of the behaviour parts of its chunks (what the estimator's diagnostics and
+    the private components read chunk by chunk), plus
+
+    Attributes
+    ----------
+    total : SufficientStats
+        The subject's total statistics (final fit, private components).
+    folds : list (n_folds) of ReducedFold
+    alphas : ndarray (n_alphas,)
+        The grid the folds were solved for.
+    """
+
+    form = "primal"
+
+    def __init__(self, chunk_behavior: list, total, folds: list, alphas: np.ndarray):
+        self._behavior = chunk_behavior
+        self.total, self.folds, self.alphas = total, folds, alphas
+
+    def __len__(self) -> int:
+        return len(self._behavior)
+
+    def __getitem__(self, i):
+        return self._behavior[i]
+
+    def __repr__(self) -> str:
+        return f"ReducedStats({len(self)} chunks, {len(self.folds)} folds)"
+
+
+def reduce_subject(
+    data: solver.SubjectData, alphas: np.ndarray, n_folds: int
+) -> solver.SubjectData:
+    """The subject's data with its primal chunk statistics replaced by a :class:`ReducedStats`.
+
+    Kernel-form data are returned as they are. Runs the ridge solves of every fold of the
+    subject (on the calling thread); ``n_folds`` 0 (no cross-validation: one chunk) keeps
+    only the total.
+    """
+    stats = data.stats
+    if solver.is_kernel(stats):
+        return data
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+    chunks = data.chunks
+    tot = solver.total(stats)
+    folds = []
+    for f in range(chunks.n_folds if n_folds else 0):  # one fold's q x q statistics at a time
+        fold = solver.subject_fold(stats, chunks.train_mask(f), chunks.test_mask(f), tot)
+        folds.append(reduce_fold(fold, alphas))
+        del fold
+    reduced = ReducedStats([behavior_only(st) for st in stats], tot, folds, alphas)
+    return solver.SubjectData(data.rows, chunks, reduced, data.x_center, data.y_center)
+
+
+def full_total(stats):
+    """Total statistics of a subject's data in any in-process form (kernel data as they are)."""
+    if isinstance(stats, ReducedStats):
+        return stats.total
+    return solver.subject_total(stats)
+
+
+def behavior_total(stats, stats_r: list, T: np.ndarray):
+    """Total statistics of a subject for the behaviour ``Y @ T``.
+
+    ``stats_r`` are the subject's chunk statistics transformed by ``T``
+    (:meth:`solver.SufficientStats.transform_behavior`): their total, or, for
+    :class:`ReducedStats` (whose chunks hold only their behaviour part), the neural part
+    of the kept total with ``X'Y T``.
+    """
+    if not isinstance(stats, ReducedStats):
+        return solver.subject_total(stats_r)
+    tot, yb = stats.total, solver.total(list(stats_r))
+    return solver.SufficientStats(yb.n, tot.sx, yb.sy, tot.xx, tot.xy @ T, yb.yy)
+
+
+class _Folds:
+    """``folds[f]``: every subject's problem of fold ``f`` (reduced, or formed on demand)."""
+
+    def __init__(self, chunks_stats: list, chunks: list):
+        self.stats, self.chunks = chunks_stats, chunks
+
+    def __getitem__(self, f: int) -> list:
+        out = []
+        for st, ch in zip(self.stats, self.chunks, strict=True):
+            if isinstance(st, ReducedStats):
+                out.append(st.folds[f])
+            else:
+                out.append(solver.subject_fold(st, ch.train_mask(f), ch.test_mask(f)))
+        return out
+
+
+def cv_errors(chunks_stats, chunks, weights, alphas, k_max, metric, shrinkage, **kw) -> dict:
+    """:func:`solver.cv_errors` on subjects some of which are :class:`ReducedStats`.
+
+    ``alphas`` must be the grid the subjects were reduced for. With ``keep_solutions``
+    a reduced subject's solutions are its :class:`ReducedFold` objects.
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+    for st in chunks_stats:
+        if isinstance(st, ReducedStats) and not np.array_equal(st.alphas, alphas):
+            raise ValueError("the subjects' statistics were reduced for another alpha grid")
+    if kw.get("folds") is None:
+        kw["folds"] = _Folds(list(chunks_stats), list(chunks))
+    plain = [None if isinstance(st, ReducedStats) else st for st in chunks_stats]
+    out = solver.cv_errors(plain, chunks, weights, alphas, k_max, metric, shrinkage, **kw)
+    if kw.get("keep_solutions"):
+        out["solutions"] = [
+            st.folds if isinstance(st, ReducedStats) else sol
+            for st, sol in zip(chunks_stats, out["solutions"], strict=True)
+        ]
+    return out
