@@ -43,6 +43,92 @@ def fnum(x) -> float:
     return v
 
 
+def fmt_num(x, spec: str = ".3g", missing: str = "n/a") -> str:
+    """``x`` formatted with ``spec``, or ``missing`` when it is not a finite number.
+
+    Descriptions use it so that a statistic that cannot be computed never reads "nan".
+    """
+    v = fnum(x)
+    return format(v, spec) if math.isfinite(v) else missing
+
+
+def mice_text(n) -> str:
+    """``"n = 3 mice"`` (``"n = 1 mouse"``)."""
+    n = int(n)
+    return f"n = {n} mouse" if n == 1 else f"n = {n} mice"
+
+
+def p_text(p, *, n_mice=None, reason: str = "", label: str = "p", spec: str = ".3g") -> str:
+    """A p-value in words for a description.
+
+    ``"p = 0.031"``; ``"p not testable (n = 3 mice)"`` (or ``(reason)``) when ``p`` is not
+    a finite number; ``"p = 0.25 (not testable at the 5% level: ...)"`` when a finite
+    p-value comes with a ``reason`` (a test that cannot reach 0.05, see
+    :class:`sharedrep.inference.groups.GroupComparison`). Never ``"p = nan"``.
+
+    Parameters
+    ----------
+    p : float
+    n_mice : int, optional
+        Animals behind the test (named when ``p`` is not a number and no ``reason``).
+    reason : str, optional
+        Why the test cannot answer (empty: it can).
+    label : str, default "p"
+        E.g. ``"sign-flip p"``.
+    spec : str, default ".3g"
+    """
+    v = fnum(p)
+    if not math.isfinite(v):
+        if reason.startswith("not testable"):
+            return f"{label} {reason}"
+        why = reason or (mice_text(n_mice) if n_mice is not None else "")
+        return f"{label} not testable ({why})" if why else f"{label} not testable"
+    text = f"{label} = {v:{spec}}"
+    return f"{text} ({reason})" if reason else text
+
+
+def sign_flip_testability(p, n_mice: int, alternative: str = "two-sided") -> dict:
+    """``p_min``, ``testable`` and ``reason`` of an exact sign-flip test over ``n_mice``.
+
+    With ``n`` mice the smallest p-value is ``2 / 2**n`` (two-sided) or ``1 / 2**n``
+    (one-sided; :func:`sign_flip_test`, exact up to 16 mice): at most 4 mice
+    (two-sided: 5) the test cannot reach 0.05 whatever the data, and the ``reason``
+    says so, as :class:`sharedrep.inference.groups.GroupComparison` does.
+    """
+    n = int(n_mice)
+    p_min = (2.0 if alternative == "two-sided" else 1.0) / 2.0**n if n <= 16 else 1.0 / 20001
+    if n == 0 or not math.isfinite(fnum(p)):
+        return {"p_min": p_min, "testable": False, "reason": untestable_reason(math.nan, n)}
+    if p_min > 0.05:
+        return {
+            "p_min": p_min,
+            "testable": False,
+            "reason": f"not testable at the 5% level: {mice_text(n)} allow {2**n} sign "
+            f"patterns, smallest achievable p = {p_min:.3g}",
+        }
+    return {"p_min": p_min, "testable": True, "reason": ""}
+
+
+def reason_cell(reason: str):
+    """A ``reason`` as a table cell: the sentence, or NaN (empty in CSV) when testable.
+
+    An empty string would not survive the results folder (an empty CSV cell reads back
+    as missing), so tables hold NaN where summaries hold ``""`` (:func:`reason_text`).
+    """
+    return reason if reason else math.nan
+
+
+def reason_text(cell) -> str:
+    """A table's ``reason`` cell as the summary's string (``""`` when testable)."""
+    return cell if isinstance(cell, str) else ""
+
+
+def untestable_reason(p, n_mice) -> str:
+    """``""`` when ``p`` is a finite number, else ``"not testable (n = 3 mice)"``: the
+    ``reason`` written next to a p-value in the summaries (see :func:`p_text`)."""
+    return "" if math.isfinite(fnum(p)) else f"not testable ({mice_text(n_mice)})"
+
+
 def nanmean(x) -> float:
     """Mean of the finite values (NaN when there are none), without warnings."""
     a = np.asarray(x, dtype=float).ravel()

@@ -22,6 +22,7 @@ from sharedrep.study._common import (
     bootstrap_mean_ci,
     describe_provenance,
     dropped,
+    fmt_num,
     fnum,
     label_reasons,
     merge_reasons,
@@ -29,11 +30,15 @@ from sharedrep.study._common import (
     nanmean_rows,
     ordered_stages,
     origin,
+    p_text,
+    reason_cell,
+    reason_text,
     select_days,
     session_provenance,
     sign_flip_test,
     trial_flags,
     ttest_p,
+    untestable_reason,
     wilcoxon_p,
 )
 from sharedrep.study._result import AnalysisResult
@@ -141,6 +146,8 @@ _CHANGE_COLUMNS = [
     "p_signflip",
     "p_wilcoxon",
     "n_mice",
+    "testable",
+    "reason",
 ]
 
 
@@ -232,7 +239,7 @@ def _change_row(pop, measure, a, b, common, *, first, last, n_boot, seed) -> dic
     """Change of one measure from the first to the last stage over the mice in both."""
     d = np.array([b.loc[m, measure] - a.loc[m, measure] for m in common], float)
     lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, random_state=seed)
-    return {
+    row = {
         "population": pop,
         "measure": measure,
         "stage_from": first,
@@ -247,6 +254,9 @@ def _change_row(pop, measure, a, b, common, *, first, last, n_boot, seed) -> dic
         "p_wilcoxon": wilcoxon_p(d),
         "n_mice": int(np.isfinite(d).sum()),
     }
+    row["testable"] = bool(np.isfinite(row["p_value"]))
+    row["reason"] = reason_cell(untestable_reason(row["p_value"], row["n_mice"]))
+    return row
 
 
 def _stage_changes(wide, pops, stages, *, n_boot, random_state) -> pd.DataFrame:
@@ -291,6 +301,8 @@ def _summarise(changes: pd.DataFrame, window, event: str) -> dict:
             "p_signflip": fnum(r["p_signflip"]),
             "p_wilcoxon": fnum(r["p_wilcoxon"]),
             "n_mice": int(r["n_mice"]),
+            "testable": bool(r["testable"]),
+            "reason": reason_text(r["reason"]),
         }
         for r in changes.to_dict("records")
     }
@@ -300,10 +312,12 @@ def _summarise(changes: pd.DataFrame, window, event: str) -> dict:
 def _describe(summary: dict, window, event: str) -> str:
     """One paragraph: the measure, the test (mice as the unit) and every change."""
     txt = "; ".join(
-        f"{k}: {v['value_from']:.3g} -> {v['value_to']:.3g} ({v['stage_from']} -> "
-        f"{v['stage_to']}), change {v['change']:+.3g} [95% CI {v['ci'][0]:+.3g}, "
-        f"{v['ci'][1]:+.3g}], paired t-test p = {v['p_value']:.3g}, sign-flip p = "
-        f"{v['p_signflip']:.3g} (n = {v['n_mice']} mice)"
+        f"{k}: {fmt_num(v['value_from'])} -> {fmt_num(v['value_to'])} ({v['stage_from']} -> "
+        f"{v['stage_to']}), change {fmt_num(v['change'], '+.3g')} [95% CI "
+        f"{fmt_num(v['ci'][0], '+.3g')}, {fmt_num(v['ci'][1], '+.3g')}], "
+        f"{p_text(v['p_value'], reason=v['reason'], label='paired t-test p')}, "
+        f"{p_text(v['p_signflip'], n_mice=v['n_mice'], label='sign-flip p')} "
+        f"(n = {v['n_mice']} mice)"
         for k, v in summary["changes"].items()
     )
     return (
@@ -367,7 +381,9 @@ def selective_activation(
         ``tables["selectivity"]``: per mouse x population x stage: ``encoding``,
         ``other``, ``selectivity``. ``tables["changes"]``: per population and measure:
         ``measure``, ``stage_from``, ``stage_to``, ``change``, ``ci_low``, ``ci_high``,
-        ``p_value`` (t-test), ``p_signflip``, ``p_wilcoxon``, ``n_mice``.
+        ``p_value`` (t-test), ``p_signflip``, ``p_wilcoxon``, ``n_mice``, ``testable``
+        (the t-test p-value is a number), ``reason`` (NaN when testable, else e.g.
+        ``"not testable (n = 1 mouse)"``; ``""`` in the summary).
         ``summary``: ``changes`` {measure: {...}}, ``sessions`` (the sessions used and
         those left out, with the reason: ``_common.session_provenance``).
 

@@ -24,6 +24,7 @@ from sharedrep.study._common import (
     bootstrap_mean_ci,
     describe_provenance,
     dropped,
+    fmt_num,
     fnum,
     label_reasons,
     lever_index,
@@ -32,11 +33,15 @@ from sharedrep.study._common import (
     nanmedian,
     ordered_stages,
     origin,
+    p_text,
+    reason_cell,
+    reason_text,
     session_provenance,
     sign_flip_test,
     success_of,
     trial_flags,
     ttest_p,
+    untestable_reason,
 )
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.figures import plot_learning_curves
@@ -336,6 +341,11 @@ def _trends(table, mice, first, last, *, n_boot, random_state) -> pd.DataFrame:
         ]
     )
     trends.insert(trends.columns.get_loc("p_value") + 1, "p_holm", holm(trends["p_value"]))
+    trends["testable"] = np.isfinite(trends["p_value"].to_numpy(float))
+    trends["reason"] = [
+        reason_cell(untestable_reason(p, n))
+        for p, n in zip(trends["p_value"], trends["n_mice"], strict=True)
+    ]
     return trends
 
 
@@ -353,6 +363,9 @@ def _summarise(table, trends, mice, first, last) -> dict:
             "expert": fnum(r["expert"]),
             "stage_difference": fnum(r["stage_difference"]),
             "p_stage": fnum(r["p_stage"]),
+            "n_mice": int(r["n_mice"]),
+            "testable": bool(r["testable"]),
+            "reason": reason_text(r["reason"]),
         }
         for r in trends.to_dict("records")
     }
@@ -370,10 +383,15 @@ def _describe(summary: dict) -> str:
     parts = []
     for col, unit, label in METRICS:
         r = summary["metrics"][col]
+        p = (
+            f"p = {r['p_value']:.3g} (Holm {r['p_holm']:.3g})"
+            if r["testable"]
+            else p_text(r["p_value"], reason=r["reason"])
+        )
         parts.append(
-            f"{label}: {r['novice']:.3g} -> {r['expert']:.3g} {unit} ({first} -> {last}), slope "
-            f"{r['slope_per_day']:+.3g} {unit}/day [95% CI {r['ci'][0]:+.3g}, "
-            f"{r['ci'][1]:+.3g}], p = {r['p_value']:.3g} (Holm {r['p_holm']:.3g})"
+            f"{label}: {fmt_num(r['novice'])} -> {fmt_num(r['expert'])} {unit} ({first} -> "
+            f"{last}), slope {fmt_num(r['slope_per_day'], '+.3g')} {unit}/day [95% CI "
+            f"{fmt_num(r['ci'][0], '+.3g')}, {fmt_num(r['ci'][1], '+.3g')}], {p}"
         )
     return (
         "Behavioural learning curves per mouse and day (stimulation and silencing trials "
@@ -466,10 +484,13 @@ def learning_curves(
         ``reproducibility``. ``tables["trends"]``: one row per metric: ``metric``,
         ``unit``, ``slope_per_day``, ``ci_low``, ``ci_high``, ``p_value`` (t-test),
         ``p_holm``, ``p_signflip``, ``novice``, ``expert``, ``stage_difference``,
-        ``p_stage``, ``n_mice``.
+        ``p_stage``, ``n_mice``, ``testable``, ``reason``.
         ``tables["trials"]``: the per-trial measures. ``summary``: ``{"n_mice", "days",
         "metrics": {metric: {"unit", "slope_per_day", "ci", "p_value", "p_holm",
-        "p_signflip", "novice", "expert", "stage_difference", "p_stage"}}, "sessions"}``
+        "p_signflip", "novice", "expert", "stage_difference", "p_stage", "n_mice",
+        "testable", "reason"}}, "sessions"}`` (``testable``: the t-test p-value is a
+        number; ``reason``: ``""``, or why not, e.g. ``"not testable (n = 3 mice)"``; NaN
+        instead of ``""`` in ``tables["trends"]``)
         (``sessions``: the sessions used and those left out, with the reason, see
         ``_common.session_provenance``; a session whose stage is not a learning stage
         while others are, e.g. a typo, is left out).

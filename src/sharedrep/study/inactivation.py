@@ -21,12 +21,17 @@ from sharedrep.study._common import (
     bootstrap_mean_ci,
     describe_provenance,
     empty_figure,
+    fmt_num,
     fnum,
     nanmean,
     nanmedian,
     origin,
+    p_text,
+    reason_cell,
+    reason_text,
     session_provenance,
     sign_flip_test,
+    sign_flip_testability,
     ttest_p,
     wilcoxon_p,
 )
@@ -140,6 +145,12 @@ def _paired_mice(table: pd.DataFrame) -> list:
     )
 
 
+def _testability(p, n_mice: int, alternative: str) -> dict:
+    """``p_min``, ``testable`` and ``reason`` (a table cell) of the sign-flip test."""
+    out = sign_flip_testability(p, n_mice, alternative)
+    return {**out, "reason": reason_cell(out["reason"])}
+
+
 def _effects(used, table, mice, *, n_perm, n_boot, random_state) -> pd.DataFrame:
     """Per metric: laser-on - laser-off difference paired across mice, and its tests."""
     wide = {m: table.pivot(index="subject", columns="laser", values=m) for m in _METRICS}
@@ -149,6 +160,7 @@ def _effects(used, table, mice, *, n_perm, n_boot, random_state) -> pd.DataFrame
         w = wide[metric].loc[mice] if mice else pd.DataFrame(columns=["on", "off"])
         d = (w["on"] - w["off"]).to_numpy(float) if mice else np.zeros(0)
         lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, random_state=random_state + k)
+        p = sign_flip_test(d, alt)
         rows.append(
             {
                 "metric": metric,
@@ -159,7 +171,8 @@ def _effects(used, table, mice, *, n_perm, n_boot, random_state) -> pd.DataFrame
                 "ci_low": lo,
                 "ci_high": hi,
                 "alternative": alt,
-                "p_value": sign_flip_test(d, alt),
+                "p_value": p,
+                **_testability(p, int(np.isfinite(d).sum()), alt),
                 "p_wilcoxon": wilcoxon_p(d, alt),
                 "p_ttest": ttest_p(d, alt),
                 "p_trials": _trial_permutation(used, metric, mice, alt, n_perm, rng),
@@ -180,6 +193,9 @@ def _summarise(effects: pd.DataFrame, mice: list) -> dict:
             "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
             "alternative": r["alternative"],
             "p_value": fnum(r["p_value"]),
+            "p_min": fnum(r["p_min"]),
+            "testable": bool(r["testable"]),
+            "reason": reason_text(r["reason"]),
             "p_wilcoxon": fnum(r["p_wilcoxon"]),
             "p_ttest": fnum(r["p_ttest"]),
             "p_trials": fnum(r["p_trials"]),
@@ -190,17 +206,25 @@ def _summarise(effects: pd.DataFrame, mice: list) -> dict:
     impairs = any(
         metrics[m]["p_value"] <= 0.05 for m in ("success_rate", "reaction_time_s") if m in metrics
     )
-    return {"metrics": metrics, "n_mice": len(mice), "impairs": bool(impairs), "testable": True}
+    testable = any(v["testable"] for v in metrics.values())
+    return {
+        "metrics": metrics,
+        "n_mice": len(mice),
+        "impairs": bool(impairs),
+        "testable": bool(testable),
+    }
 
 
 def _describe(summary: dict, n_sessions: int) -> str:
     """One paragraph: the comparison, the tests (mice as the unit) and every metric."""
     n_mice = summary["n_mice"]
     txt = "; ".join(
-        f"{_METRICS[m][1]}: {v['laser_off']:.3g} (off) vs {v['laser_on']:.3g} (on) {v['unit']}, "
-        f"difference {v['difference']:+.3g} [95% CI {v['ci'][0]:+.3g}, {v['ci'][1]:+.3g}], "
-        f"sign-flip p = {v['p_value']:.3g}, Wilcoxon p = {v['p_wilcoxon']:.3g}, trial-level "
-        f"p = {v['p_trials']:.3g}"
+        f"{_METRICS[m][1]}: {fmt_num(v['laser_off'])} (off) vs {fmt_num(v['laser_on'])} (on) "
+        f"{v['unit']}, difference {fmt_num(v['difference'], '+.3g')} [95% CI "
+        f"{fmt_num(v['ci'][0], '+.3g')}, {fmt_num(v['ci'][1], '+.3g')}], "
+        f"{p_text(v['p_value'], reason=v['reason'], label='sign-flip p')}, "
+        f"{p_text(v['p_wilcoxon'], n_mice=v['n_mice'], label='Wilcoxon p')}, "
+        f"{p_text(v['p_trials'], n_mice=v['n_mice'], label='trial-level p')}"
         for m, v in summary["metrics"].items()
     )
     return (
@@ -264,13 +288,17 @@ def silencing_effects(
         ``n_trials``, ``success_rate``, ``reaction_time_s``, ``template_similarity``.
         ``tables["effects"]``: per metric: ``metric``, ``unit``, ``laser_off``,
         ``laser_on``, ``difference`` (on - off), ``ci_low``, ``ci_high``, ``alternative``,
-        ``p_value`` (sign-flip), ``p_wilcoxon``, ``p_ttest``, ``p_trials``, ``n_mice``.
+        ``p_value`` (sign-flip), ``p_min`` (its smallest achievable value, ``2^-n``),
+        ``testable`` (``p_min <= 0.05`` and p a number), ``reason`` (why not; NaN when
+        testable, ``""`` in the summary),
+        ``p_wilcoxon``, ``p_ttest``, ``p_trials``, ``n_mice``.
         ``tables["trials"]``: the trials used with their similarity. ``summary``:
-        ``metrics`` {metric: {laser_off, laser_on, difference, ci, p_value, p_wilcoxon,
-        p_ttest, p_trials, n_mice}}, ``n_mice``, ``impairs`` (bool: success or reaction
-        time impaired at p <= 0.05, mice as unit), ``sessions`` (the sessions used -- with
-        silencing trials, or whose trials made a mouse's template -- and those left out,
-        with the reason: ``_common.session_provenance``).
+        ``metrics`` {metric: {laser_off, laser_on, difference, ci, p_value, p_min,
+        testable, reason, p_wilcoxon, p_ttest, p_trials, n_mice}}, ``n_mice``, ``impairs``
+        (bool: success or reaction time impaired at p <= 0.05, mice as unit),
+        ``testable`` (some metric's sign-flip test can reach 0.05), ``sessions`` (the
+        sessions used -- with silencing trials, or whose trials made a mouse's template --
+        and those left out, with the reason: ``_common.session_provenance``).
 
     Raises
     ------

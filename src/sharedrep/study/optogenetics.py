@@ -31,15 +31,18 @@ from sharedrep.study._common import (
     bootstrap_mean_ci,
     describe_provenance,
     empty_figure,
+    fmt_num,
     fnum,
     label_reasons,
     make_model,
     merge_reasons,
     ordered_stages,
     origin,
+    p_text,
     quiet,
     session_provenance,
     sign_flip_test,
+    sign_flip_testability,
     single_blas,
     trial_flags,
 )
@@ -662,7 +665,9 @@ def encoding_overlap(
         population x stage: ``odds_ratio_mh``, ``p_pooled``, ``mean_log_or``, ``p_mice``,
         ``n_informative``. ``summary``: ``stages`` {stage: {...}}, ``difference``
         {``ratio_of_odds_ratios``, ``p_pooled``, ``mean_log_or_difference``,
-        ``p_mice``, ``n_mice``}, ``population``, ``testable`` (bool: the stage
+        ``p_mice``, ``n_mice``, ``p_min``, ``testable``, ``reason``: whether the
+        one-sided sign-flip over mice (``p_mice``, smallest p ``2^-n_mice``) can reach
+        0.05, and why not}, ``population``, ``testable`` (bool: the stage
         difference has a p-value), ``untestable_reason`` (why not; "" when testable) and
         ``sessions`` (the sessions used and those left out, with the reason:
         ``_common.session_provenance``).
@@ -928,6 +933,7 @@ def _stage_difference(data, table, pop, first, last, n_perm, rng) -> tuple[dict,
         "p_mice_two_sided": sign_flip_test(dlor) if dlor.size else math.nan,
         "n_mice": int(dlor.size),
     }
+    diff.update(sign_flip_testability(diff["p_mice"], dlor.size, "greater"))
     return diff, f"{pop}: " + "; ".join(empty) if empty else ""
 
 
@@ -999,17 +1005,20 @@ def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool)
     """The paragraph of :func:`encoding_overlap`: tests, units of inference, results."""
     pop, diff, untestable = tables.population, tables.difference, tables.untestable
     st_txt = "; ".join(
-        f"{st}: MH odds ratio {v['odds_ratio']:.2f} (pooled p = {v['p_pooled']:.3g}), mean "
-        f"per-mouse log OR {v['mean_log_or']:.2f} over {v['n_informative']} informative mice "
-        f"(sign-flip p = {v['p_mice']:.3g}); {v['n_driven']} driven, {v['n_encoding']} "
-        f"encoding of {v['n_units']} units"
+        f"{st}: MH odds ratio {fmt_num(v['odds_ratio'], '.2f')} "
+        f"({p_text(v['p_pooled'], n_mice=v['n_informative'], label='pooled p')}), mean "
+        f"per-mouse log OR {fmt_num(v['mean_log_or'], '.2f')} over {v['n_informative']} "
+        f"informative mice ({p_text(v['p_mice'], n_mice=v['n_informative'], label='sign-flip p')}"
+        f"); {v['n_driven']} driven, {v['n_encoding']} encoding of {v['n_units']} units"
         for st, v in summary["stages"].items()
     )
     diff_txt = (
         f"{diff['stage_to']} vs {diff['stage_from']}: ratio of odds ratios "
-        f"{diff['ratio_of_odds_ratios']:.2f} (pooled permutation p = {diff['p_pooled']:.3g}); "
-        f"per-mouse log OR difference {diff['mean_log_or_difference']:.2f} over "
-        f"{diff['n_mice']} mice (one-sided sign-flip p = {diff['p_mice']:.3g})"
+        f"{fmt_num(diff['ratio_of_odds_ratios'], '.2f')} "
+        f"({p_text(diff['p_pooled'], n_mice=diff['n_mice'], label='pooled permutation p')}); "
+        f"per-mouse log OR difference {fmt_num(diff['mean_log_or_difference'], '.2f')} over "
+        f"{diff['n_mice']} mice ("
+        f"{p_text(diff['p_mice'], reason=diff.get('reason', ''), label='one-sided sign-flip p')})"
         if diff and not untestable
         else f"stage difference not testable: {untestable}"
         if untestable

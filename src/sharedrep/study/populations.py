@@ -6,7 +6,8 @@ headline statistic is the pooled held-out R^2 of the first shared dimension pred
 from neural activity (cross-validated over trials), with a bootstrap-over-mice interval
 (:func:`sharedrep.inference.bootstrap.bootstrap_subjects`) and a circular-shift permutation p-value
 (:func:`sharedrep.inference.permutation.permutation_test`). Stages and populations are compared
-with :func:`sharedrep.inference.groups.compare_groups` (relabelling of mice).
+with :func:`sharedrep.inference.groups.compare_groups` (relabelling of mice; paired,
+within mice, when both groups hold the same mice).
 The analysis is compute (private helpers returning tables) -> plot
 (:mod:`sharedrep.study.figures`) -> summarise -> describe. This module may import
 ``sharedrep.data``, ``sharedrep.inference``, ``sharedrep.utils`` and ``sharedrep.study``'s
@@ -35,13 +36,17 @@ from sharedrep.study._common import (
     describe_provenance,
     dropped,
     encoding_sessions,
+    fmt_num,
     fnum,
     label_reasons,
     make_model,
     merge_reasons,
     ordered_stages,
     origin,
+    p_text,
     quiet,
+    reason_cell,
+    reason_text,
     select_days,
     session_provenance,
     sign_flip_test,
@@ -198,13 +203,17 @@ def encoding_by_population(
     bootstrap over mice (``n_boot`` resamples, full refit). The unit of inference is the
     mouse; with fewer than 8 mice the bootstrap interval is descriptive (too narrow).
 
-    **Comparisons** (:func:`sharedrep.inference.groups.compare_groups`, mice relabelled between
-    the two groups, full refits, two-sided on the difference of held-out R^2): every
-    population, last vs first stage (e.g. expert vs novice); every pair of populations
-    in the last stage. The same mice appear in both groups, a pairing this test ignores:
-    it is conservative. A paired test over the mice present in both groups (their
-    per-mouse held-out R^2 from each group's fit; t-test and exact sign-flip,
-    two-sided) is reported alongside.
+    **Comparisons** (:func:`sharedrep.inference.groups.compare_groups`, full refits,
+    two-sided on the difference of held-out R^2): every population, last vs first stage
+    (e.g. expert vs novice); every pair of populations in the last stage. When both
+    groups hold the same mice (the same mice at two stages, or two populations recorded
+    in the same mice) the test is paired (``paired=True``: each mouse's two recordings
+    are swapped, never mice between groups); otherwise mice are relabelled between the
+    groups (unpaired; conservative when some mice are in both). Each comparison says
+    whether it can answer at the 5% level (``testable``, ``reason``, ``p_min``: with few
+    mice the smallest achievable p-value is above 0.05). A paired test over the mice
+    present in both groups (their per-mouse held-out R^2 from each group's fit; t-test
+    and exact sign-flip, two-sided) is reported alongside.
 
     Parameters
     ----------
@@ -218,7 +227,9 @@ def encoding_by_population(
     model : ShaReD, optional
         Template (cloned). Default ``_common.make_model()``.
     n_perm_groups : int, optional
-        Relabellings per comparison (default ``n_perm``).
+        Relabellings per comparison (default ``n_perm``); a paired comparison of ``n``
+        mice enumerates all ``2**n`` within-mouse relabellings instead when that is at
+        most ``2 * n_perm_groups`` (exact test).
     days_per_stage : int or None, default 2
         Days per mouse and stage used (earliest novice days, latest other days), so that
         stages contribute equal amounts of data; None: all.
@@ -240,18 +251,21 @@ def encoding_by_population(
         ``n_boot``. ``tables["subjects"]``: per-mouse held-out R^2 (``population``,
         ``stage``, ``subject``, ``score``). ``tables["comparisons"]``: ``kind``
         ("stage"/"population"), ``group_a``, ``group_b``, ``score_a``, ``score_b``,
-        ``difference``, ``p_value``, ``n_perm``, ``exact``, ``similarity``,
-        ``p_similarity``, ``paired_difference``, ``p_paired`` (paired t-test over the
-        mice in both groups on their per-mouse held-out R^2), ``p_paired_signflip``,
+        ``difference``, ``p_value``, ``p_min`` (smallest achievable p), ``testable``,
+        ``reason`` (why not testable; NaN when testable), ``paired`` (relabelled within
+        mice), ``n_perm``, ``exact``, ``similarity``, ``p_similarity``,
+        ``paired_difference``, ``p_paired`` (paired t-test over the mice in both groups
+        on their per-mouse held-out R^2), ``p_paired_signflip``,
         ``n_paired``. ``summary``: ``cells`` {"pop/stage": {score, ci, p_value}},
         ``best`` ("pop/stage"), ``best_score``, ``best_comparisons``,
         ``best_significant`` (the best cell is significant and every comparison
         with it is significant in its favour: the paired t-test over mice when the same
         mice (at least 3) are in both cells, the subject-label permutation test
         otherwise; see :func:`_comparison_test`) and ``comparisons``
-        {"a/stage vs b/stage": {difference, p_value, paired_difference, p_paired,
-        p_paired_signflip, n_paired, kind}}, ``sessions`` (the sessions used and those
-        left out, with the reason: ``_common.session_provenance``).
+        {"a/stage vs b/stage": {difference, p_value, p_min, testable, reason, paired,
+        n_perm, exact, paired_difference, p_paired, p_paired_signflip, n_paired, kind}},
+        ``sessions`` (the sessions used and those left out, with the reason:
+        ``_common.session_provenance``).
 
     Raises
     ------
@@ -311,6 +325,10 @@ _COMPARISON_COLUMNS = [
     "score_b",
     "difference",
     "p_value",
+    "p_min",
+    "testable",
+    "reason",
+    "paired",
     "n_perm",
     "exact",
     "similarity",
@@ -410,6 +428,10 @@ def _comparison_row(kind: str, ca: tuple, cb: tuple, gc, per_mouse: dict) -> dic
         "score_b": float(gc.score_b[0]),
         "difference": float(gc.difference[0]),
         "p_value": float(gc.p_values[0]),
+        "p_min": float(gc.p_min),
+        "testable": bool(gc.testable),
+        "reason": reason_cell(gc.reason),
+        "paired": bool(gc.paired),
         "n_perm": int(gc.n_perm),
         "exact": bool(gc.exact),
         "similarity": float(gc.similarity),
@@ -419,6 +441,35 @@ def _comparison_row(kind: str, ca: tuple, cb: tuple, gc, per_mouse: dict) -> dic
         "p_paired_signflip": sign_flip_test(paired),
         "n_paired": int(paired.size),
     }
+
+
+def _paired_order(A, B) -> tuple[tuple, bool]:
+    """Group B's ``(neural, behavior, groups)`` and whether the comparison is paired.
+
+    Paired when both cells hold the same mice (each once): B is then reordered to A's
+    mouse order, as ``compare_groups(paired=True)`` needs. Otherwise B as it is (the
+    mice differ, or only some are in both cells: unpaired relabelling).
+    """
+    sa, sb = list(A.subjects), list(B.subjects)
+    if len(set(sa)) == len(sa) == len(sb) and set(sa) == set(sb):
+        order = [sb.index(m) for m in sa]
+        return (
+            [B.neural[i] for i in order],
+            [B.behavior[i] for i in order],
+            [B.groups[i] for i in order],
+        ), True
+    return (B.neural, B.behavior, B.groups), False
+
+
+def _relabellings(n_perm_groups: int, n_mice: int, paired: bool) -> int:
+    """Relabellings asked of ``compare_groups``: ``n_perm_groups``, or all ``2**n_mice``
+    within-mouse swaps of a paired comparison when that is at most twice as many (an
+    exact test: random draws from so few swap patterns repeat them, and their smallest
+    p, ``1 / (1 + n_perm_groups)``, would be finer than the test's real resolution,
+    ``2 / 2**n_mice``)."""
+    if paired and 2**n_mice <= 2 * n_perm_groups:
+        return 2**n_mice
+    return n_perm_groups
 
 
 def _compute_encoding(
@@ -451,15 +502,17 @@ def _compute_encoding(
             steps.advance(f"{pop}/{st}")
         for j, (kind, ca, cb) in enumerate(comparisons):
             A, B = cells[ca], cells[cb]
+            data_b, paired = _paired_order(A, B)
             with origin(what=f"comparison {'/'.join(ca)} vs {'/'.join(cb)}", cell=[A, B]):
                 gc = compare_groups(
                     model,
                     (A.neural, A.behavior, A.groups),
                     model,
-                    (B.neural, B.behavior, B.groups),
-                    n_perm=n_perm_groups,
+                    data_b,
+                    n_perm=_relabellings(n_perm_groups, len(A), paired),
                     n_jobs=n_jobs,
                     random_state=_seed(random_state, 1000 + j),
+                    paired=paired,
                     progress=False,
                 )
             comp_rows.append(_comparison_row(kind, ca, cb, gc, per_mouse))
@@ -506,6 +559,12 @@ def _summarise_encoding(
         f"{r['group_a']} vs {r['group_b']}": {
             "difference": fnum(r["difference"]),
             "p_value": fnum(r["p_value"]),
+            "p_min": fnum(r["p_min"]),
+            "testable": bool(r["testable"]),
+            "reason": reason_text(r["reason"]),
+            "paired": bool(r["paired"]),
+            "n_perm": int(r["n_perm"]),
+            "exact": bool(r["exact"]),
             "paired_difference": fnum(r["paired_difference"]),
             "p_paired": fnum(r["p_paired"]),
             "p_paired_signflip": fnum(r["p_paired_signflip"]),
@@ -533,18 +592,31 @@ def _summarise_encoding(
     }
 
 
+def _cell_text(key: str, v: dict) -> str:
+    """One cell of the description: score, interval and p-value (never "nan")."""
+    return (
+        f"{key}: R^2 = {fmt_num(v['score'], '.3f')} [{fmt_num(v['ci'][0], '.3f')}, "
+        f"{fmt_num(v['ci'][1], '.3f')}], {p_text(v['p_value'], n_mice=v['n_subjects'])}"
+    )
+
+
+def _comparison_text(key: str, v: dict) -> str:
+    """One comparison of the description: relabelling test (with why it cannot answer,
+    when it cannot) and the paired tests over mice (never "nan")."""
+    n = v["n_paired"]
+    how = "relabelled within mice" if v.get("paired") else "mice relabelled between groups"
+    return (
+        f"{key}: difference {fmt_num(v['difference'], '+.3f')}, "
+        f"{p_text(v['p_value'], reason=v.get('reason', ''))} ({how}; per-mouse tests over "
+        f"{n} mice: {p_text(v['p_paired'], n_mice=n, label='t-test p')}, "
+        f"{p_text(v['p_paired_signflip'], n_mice=n, label='sign-flip p')})"
+    )
+
+
 def _describe_encoding(summary: dict, table: pd.DataFrame, days_per_stage) -> str:
     """The paragraph of :func:`encoding_by_population`: method, unit of inference, results."""
-    cell_txt = "; ".join(
-        f"{k}: R^2 = {v['score']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}], p = {v['p_value']:.3g}"
-        for k, v in summary["cells"].items()
-    )
-    comp_txt = "; ".join(
-        f"{k}: difference {v['difference']:+.3f}, p = {v['p_value']:.3g} (paired over "
-        f"{v['n_paired']} mice: t-test p = {v['p_paired']:.3g}, sign-flip p = "
-        f"{v['p_paired_signflip']:.3g})"
-        for k, v in summary["comparisons"].items()
-    )
+    cell_txt = "; ".join(_cell_text(k, v) for k, v in summary["cells"].items())
+    comp_txt = "; ".join(_comparison_text(k, v) for k, v in summary["comparisons"].items())
     n_mice = int(table["n_subjects"].max())
     n_perm, n_boot = summary["n_perm"], summary["n_boot"]
     description = (
@@ -556,10 +628,13 @@ def _describe_encoding(summary: dict, table: pd.DataFrame, days_per_stage) -> st
         "whole-trial shifts of each mouse's behaviour); 95% interval: bootstrap over mice "
         f"({n_boot} resamples; descriptive with fewer than 8 mice). Mice are the unit of "
         "inference throughout. " + cell_txt + ". Best: " + summary["best"] + ". Comparisons "
-        f"(permutation of mouse labels between groups, {summary['n_perm_groups']} "
-        "relabellings, two-sided; conservative because the same mice are in both groups; "
-        "the paired tests use the per-mouse held-out R^2 of the mice present in both "
-        "groups): " + (comp_txt if comp_txt else "none") + "."
+        f"({summary['n_perm_groups']} relabellings, two-sided; paired -- each mouse's two "
+        "recordings swapped, all 2^n swaps when at most twice as many -- when both groups "
+        "hold the same mice, otherwise mice relabelled between the groups; a comparison "
+        "whose smallest achievable p exceeds 0.05 is marked not testable; the paired tests "
+        "use the per-mouse held-out R^2 of the mice present in both groups): "
+        + (comp_txt if comp_txt else "none")
+        + "."
     )
     if math.isnan(summary["best_score"]):
         description += " (No finite score.)"

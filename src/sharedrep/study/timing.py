@@ -26,13 +26,18 @@ from sharedrep.study._common import (
     Steps,
     analysis,
     describe_provenance,
+    fmt_num,
     fnum,
     make_model,
     ordered_stages,
     origin,
+    p_text,
     quiet,
+    reason_cell,
+    reason_text,
     session_provenance,
     sign_flip_test,
+    sign_flip_testability,
     single_blas,
 )
 from sharedrep.study._result import AnalysisResult
@@ -163,9 +168,12 @@ def lag_profiles(
         (frames), ``peak_score``, ``n_subjects``. ``tables["shifts"]``: ``population``,
         ``stage_from``, ``stage_to``, ``shift`` (frames), ``shift_s``, ``ci_low``,
         ``ci_high`` (frames), ``ci_low_s``, ``ci_high_s`` (seconds), ``p_signflip``
-        (on the per-mouse shifts in seconds), ``n_subjects``. ``summary``: ``peaks``
+        (on the per-mouse shifts in seconds), ``p_min`` (its smallest achievable value,
+        ``2 / 2^n``), ``testable`` (``p_min <= 0.05`` and p a number), ``reason`` (why
+        not; NaN when testable, ``""`` in the summary), ``n_subjects``. ``summary``: ``peaks``
         {"pop/stage": {peak_lag, peak_lag_s, frame_rate, ci}}, ``shifts`` {pop: {shift,
-        shift_s, ci, ci_s, p_signflip, excludes_zero (of ci_s)}}, ``frame_rate`` (the
+        shift_s, ci, ci_s, p_signflip, p_min, testable, reason, n_subjects,
+        excludes_zero (of ci_s)}}, ``frame_rate`` (the
         common rate of every cell; NaN when cells differ) and ``frame_rates``
         {"pop/stage": Hz}, ``sessions`` (the sessions used and those left out, with the
         reason: ``_common.session_provenance``).
@@ -234,6 +242,9 @@ _SHIFT_COLUMNS = [
     "ci_low_s",
     "ci_high_s",
     "p_signflip",
+    "p_min",
+    "testable",
+    "reason",
     "n_subjects",
 ]
 
@@ -365,12 +376,16 @@ def _shift_row(pop, first, last, curves, lags, cell_rates, rng, n_boot, q) -> di
     if not same_rate:
         # a shift in frames mixes two frame durations: only seconds are reported
         obs, lo, hi = math.nan, math.nan, math.nan
-    values = [obs, obs_s, lo, hi, lo_s, hi_s, sign_flip_test(per_mouse_s)]
+    p = sign_flip_test(per_mouse_s)
+    testability = sign_flip_testability(p, int(np.isfinite(per_mouse_s).sum()))
+    testability["reason"] = reason_cell(testability["reason"])
+    values = [obs, obs_s, lo, hi, lo_s, hi_s, p]
     return {
         "population": pop,
         "stage_from": first,
         "stage_to": last,
         **dict(zip(_SHIFT_COLUMNS[3:10], map(float, values), strict=True)),
+        **testability,
         "n_subjects": len(common),
     }
 
@@ -421,6 +436,10 @@ def _summarise_lags(tables: _LagTables, lags, cell_rates: dict, rate: float, n_b
             "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
             "ci_s": [fnum(r["ci_low_s"]), fnum(r["ci_high_s"])],
             "p_signflip": fnum(r["p_signflip"]),
+            "p_min": fnum(r["p_min"]),
+            "testable": bool(r["testable"]),
+            "reason": reason_text(r["reason"]),
+            "n_subjects": int(r["n_subjects"]),
             "excludes_zero": bool(r["ci_low_s"] > 0 or r["ci_high_s"] < 0),
         }
         for r in tables.shifts.to_dict("records")
@@ -442,23 +461,29 @@ def _shift_text(k: str, v: dict, ci: float) -> str:
     if math.isfinite(v["shift"]):
         text = (
             f"{k}: {v['stage_from']} -> {v['stage_to']} shift {v['shift']:+.0f} frames "
-            f"({v['shift_s'] * 1000:+.0f} ms) [{100 * ci:.0f}% CI {v['ci'][0]:+.0f}, "
-            f"{v['ci'][1]:+.0f}]"
+            f"({fmt_num(v['shift_s'] * 1000, '+.0f')} ms) [{100 * ci:.0f}% CI "
+            f"{fmt_num(v['ci'][0], '+.0f')}, {fmt_num(v['ci'][1], '+.0f')}]"
         )
     else:
+        ms = [fmt_num(1000 * x, "+.0f") for x in (v["shift_s"], *v["ci_s"])]
         text = (
             f"{k}: {v['stage_from']} -> {v['stage_to']} shift "
-            f"{v['shift_s'] * 1000:+.0f} ms (stages imaged at different frame rates) "
-            f"[{100 * ci:.0f}% CI {v['ci_s'][0] * 1000:+.0f}, {v['ci_s'][1] * 1000:+.0f} ms]"
+            f"{ms[0]} ms (stages imaged at different frame rates) "
+            f"[{100 * ci:.0f}% CI {ms[1]}, {ms[2]} ms]"
         )
-    return text + f", per-mouse sign-flip p = {v['p_signflip']:.3g}"
+    return (
+        text
+        + ", "
+        + p_text(v["p_signflip"], reason=v.get("reason", ""), label="per-mouse sign-flip p")
+    )
 
 
 def _describe_lags(summary: dict, failed: dict, ci: float) -> str:
     """The paragraph of :func:`lag_profiles`: method, unit of inference, results."""
     lags, rate, n_boot = np.asarray(summary["lags"]), summary["frame_rate"], summary["n_boot"]
     peak_txt = "; ".join(
-        f"{k}: peak {v['peak_lag']:+.0f} frames [{v['ci'][0]:+.0f}, {v['ci'][1]:+.0f}]"
+        f"{k}: peak {fmt_num(v['peak_lag'], '+.0f')} frames [{fmt_num(v['ci'][0], '+.0f')}, "
+        f"{fmt_num(v['ci'][1], '+.0f')}]"
         for k, v in summary["peaks"].items()
     )
     shift_txt = "; ".join(_shift_text(k, v, ci) for k, v in summary["shifts"].items())
