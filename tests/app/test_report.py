@@ -200,7 +200,8 @@ def test_rebuild_report_picks_up_edited_tables(tmp_path):
         '<td class="l">oops</td>',
         '<td class="l">007</td>',
     ]
-    assert cells[3:] == ['<td class="l">002</td>', '<td class="l">0.75</td>', "<td>NaN</td>"]
+    # a missing value in a text column is left blank, not printed as "NaN"
+    assert cells[3:] == ['<td class="l">002</td>', '<td class="l">0.75</td>', "<td></td>"]
     csv.write_bytes(b'subject,score\n"001,0.5\n')
     with pytest.raises(ValueError, match="encoding.csv"):
         rebuild_report(out, overwrite=True)

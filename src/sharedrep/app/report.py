@@ -619,16 +619,23 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _is_missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
 def _df_html(df: pd.DataFrame) -> str:
     shown = df.head(MAX_HTML_ROWS)
     cols = list(shown.columns)
     head = "".join(f"<th>{_e(c)}</th>" for c in cols)
+    # a missing value in a text column (e.g. no ``reason`` for a testable row) is blank
+    text = [not pd.api.types.is_numeric_dtype(dt) for dt in shown.dtypes]
     body = []
     for row in shown.itertuples(index=False):
         cells = []
-        for v in row:
+        for v, is_text in zip(row, text, strict=True):
             cls = "" if isinstance(v, (int, float)) and not isinstance(v, bool) else ' class="l"'
-            cells.append(f"<td{cls}>{_e(_fmt(v))}</td>")
+            shown_v = "" if is_text and _is_missing(v) else _fmt(v)
+            cells.append(f"<td{cls}>{_e(shown_v)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     note = ""
     if len(df) > len(shown):
