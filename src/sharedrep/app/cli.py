@@ -232,13 +232,16 @@ def _load(study: Path, con: Console, **select):
 
 
 def _print_results(con: Console, results: dict) -> None:
+    """One row per analysis: the question it answers and its one-sentence answer (the
+    report's section title and opening sentence), so the terminal says what was found."""
+    from sharedrep.app.report import answer, section_title
+
     t = titled_table("Analyses")
-    t.add_column("analysis")
+    t.add_column("question")
+    t.add_column("answer")
     t.add_column("rows", justify="right")
-    t.add_column("headline")
     for name, r in results.items():
-        head = r.description.split(". ")
-        t.add_row(name, str(len(r.table)), (head[0] + ".")[:160])
+        t.add_row(section_title(name), answer(name, r.summary, r.description), str(len(r.table)))
     con.print(t)
 
 

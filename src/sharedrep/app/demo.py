@@ -402,13 +402,14 @@ def _encoding_claim(results: dict, thal: str, level: float) -> tuple[bool | None
     detected = best == f"{thal}/expert" and cell["p_value"] <= level and s["best_significant"]
     cells = ", ".join(f"{k} {_num(v['score'], '.3f')}" for k, v in s["cells"].items())
     comps = "; ".join(
-        f"{k}: {_num(v['difference'], '+.3f')} (p = {_num(v['p_value'])})"
+        f"{k}: {_num(v['difference'], '+.3f')} (p = {_num(v['p_value'])}, "
+        f"{'paired by mouse' if v.get('paired') else 'unpaired'})"
         for k, v in comparisons.items()
     )
     detail = (
         f"best: {best} (held-out R^2 {_num(cell['score'], '.3f')}, permutation p = "
         f"{_num(cell['p_value'])}); all cells: {cells}"
-        + (f"; comparisons (mice relabelled): {comps}" if comps else "")
+        + (f"; comparisons: {comps}" if comps else "")
     )
     compared = {
         f"p ({k})": v["p_value"] if _finite(v.get("p_value")) else v.get("p_paired")
