@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from sharedrep.utils import parallel as _parallel
 
@@ -41,6 +42,9 @@ def test_workers_run_with_one_blas_thread_without_setting_it_again(monkeypatch):
         def limit(self, **kw):
             callers.append(threading.current_thread().name)
             return real.limit(**kw)
+
+        def __getattr__(self, name):  # reading the thread counts is not a limit
+            return getattr(real, name)
 
     monkeypatch.setattr(_parallel, "_CONTROLLER", Recording())
 
@@ -107,3 +111,20 @@ def test_number_of_threads_from_the_environment_or_the_affinity(monkeypatch):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5})
         assert _parallel.n_threads() == 2  # the CPUs this process may use, not the node's
     assert _parallel.n_threads() >= 1
+
+
+def _blas_counts():
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_fewer_items_than_threads_give_the_idle_cores_to_blas(monkeypatch):
+    monkeypatch.setenv("SHAREDREP_NUM_THREADS", "4")
+    with threadpool_limits(limits=4, user_api="blas"):  # the caller's BLAS: 4 threads
+        assert _parallel.thread_map(lambda _: _blas_counts(), [0]) == [{4}]
+        assert _parallel.thread_map(lambda _: _blas_counts(), [0, 1]) == [{2}] * 2
+        assert _parallel.thread_map(lambda _: _blas_counts(), [0, 1, 2]) == [{1}] * 3
+        with _parallel.single_threaded_blas():  # nested in the library's own limit
+            assert _parallel.thread_map(lambda _: _blas_counts(), [0]) == [{4}]
+        assert _blas_counts() == {4}  # restored
+    with threadpool_limits(limits=1, user_api="blas"):  # a caller's limit is kept
+        assert _parallel.thread_map(lambda _: _blas_counts(), [0]) == [{1}]

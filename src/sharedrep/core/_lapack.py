@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
 
-__all__ = ["syevr_top", "sytrd"]
+__all__ = ["Tridiagonal", "syevr_top", "sytrd", "tridiagonalize"]
 
 _C_TYPES = {"c": "char *", "i": "int *", "d": "__pyx_t_5scipy_6linalg_13cython_lapack_d *"}
 
@@ -55,6 +56,10 @@ def _function(name: str, args: str):
 
 def _sytrd_pointer():
     return _function("dsytrd", "cididdddii")
+
+
+def _ormtr_pointer():
+    return _function("dormtr", "ccciididdidii")
 
 
 def _syevr_pointer():
@@ -118,6 +123,103 @@ def sytrd(a: np.ndarray, *, release_gil: bool = True):
     work = np.empty(max(int(query[0]), q))
     func(*args, _ptr(work), _int(work.size), ctypes.byref(info))
     return c, d, e, tau, int(info.value)
+
+
+_TSIZE = 65 * 64  # workspace of ormqr's block reflector (LAPACK: LDT * NBMAX)
+
+
+@dataclass
+class Tridiagonal:
+    """A Householder reduction ``A = Q T Q'`` of a symmetric matrix (:func:`tridiagonalize`).
+
+    Attributes
+    ----------
+    c : ndarray (q, q), Fortran order
+        LAPACK's output holding the reflectors of ``Q`` (below the subdiagonal).
+    d : ndarray (q,)
+        Diagonal of ``T``.
+    e : ndarray (q - 1,)
+        Off-diagonal of ``T``.
+    tau : ndarray (q - 1,)
+        Scalar factors of the reflectors.
+    uplo : {"L"}
+        Triangle the reduction ran on (LAPACK's ``uplo``).
+    info : int
+        LAPACK's status (0 on success).
+    """
+
+    c: np.ndarray
+    d: np.ndarray
+    e: np.ndarray
+    tau: np.ndarray
+    uplo: str
+    info: int
+
+    def apply_q(self, x: np.ndarray, *, transpose: bool = False) -> np.ndarray:
+        """``Q x`` (or ``Q' x`` with ``transpose``) for ``x`` of shape (q, m); a new
+        Fortran-ordered array (``x`` is not modified). LAPACK ``ormtr``, without the GIL
+        when its pointer is available."""
+        out = np.array(x, dtype=np.float64, order="F", copy=True)
+        q, m = out.shape
+        if q < 2 or m == 0:
+            return out
+        trans = b"T" if transpose else b"N"
+        func = _ormtr_pointer()
+        if func is None:  # SciPy's wrappers: ormtr is ormqr (L) / ormql (U) on q - 1 rows
+            return _ormtr_scipy(self, out, trans.decode())
+        info, query = ctypes.c_int(0), np.empty(1)
+        args = (b"L", self.uplo.encode(), trans, _int(q), _int(m), _ptr(self.c), _int(q))
+        args += (_ptr(self.tau), _ptr(out), _int(q))
+        func(*args, _ptr(query), _int(-1), ctypes.byref(info))
+        # room for blocks of 64 reflectors (LAPACK's query may ask for less, and slower)
+        work = np.empty(max(int(query[0]), 64 * m + _TSIZE))
+        func(*args, _ptr(work), _int(work.size), ctypes.byref(info))
+        if info.value != 0:  # never expected: arguments are checked above
+            raise RuntimeError(f"LAPACK dormtr failed (info = {info.value})")
+        return out
+
+
+def _ormtr_scipy(red: Tridiagonal, out: np.ndarray, trans: str) -> np.ndarray:
+    """``ormtr`` through SciPy's ``dormqr`` (``uplo="L"``: rows ``1..q-1``, reflectors
+    ``c[1:, :-1]``)."""
+    m = out.shape[1]
+    reflectors = red.c[1:, :-1]
+    out[1:], _, info = sla.lapack.dormqr("L", trans, reflectors, red.tau, out[1:], lwork=64 * m)
+    if info != 0:
+        raise RuntimeError(f"LAPACK dormqr failed (info = {info})")
+    return out
+
+
+def tridiagonalize(a: np.ndarray, *, overwrite: bool = False, release_gil: bool = True):
+    """Householder reduction ``A = Q T Q'`` of a symmetric matrix, as a :class:`Tridiagonal`.
+
+    Parameters
+    ----------
+    a : ndarray (q, q)
+        Symmetric matrix; only its lower triangle is read.
+    overwrite : bool, default=False
+        Reduce ``a`` in its own memory when it is a Fortran-ordered, writeable float64
+        array (no ``q x q`` copy): ``a`` is then destroyed. Otherwise ``a`` is copied.
+    release_gil : bool, default=True
+        As for :func:`sytrd`.
+    """
+    a = np.asarray(a)
+    q = a.shape[0]
+    func = _sytrd_pointer() if release_gil and q > 1 else None
+    if func is None or _ormtr_pointer() is None:
+        c, d, e, tau, info = sytrd(a, release_gil=release_gil)
+        return Tridiagonal(c, d, e, tau, "L", info)
+    if overwrite and a.dtype == np.float64 and a.flags.f_contiguous and a.flags.writeable:
+        c = a
+    else:
+        c = np.array(a, dtype=np.float64, order="F", copy=True)
+    d, e, tau = np.empty(q), np.empty(q - 1), np.empty(q - 1)
+    info, query = ctypes.c_int(0), np.empty(1)
+    args = (b"L", _int(q), _ptr(c), _int(q), _ptr(d), _ptr(e), _ptr(tau))
+    func(*args, _ptr(query), _int(-1), ctypes.byref(info))
+    work = np.empty(max(int(query[0]), q))
+    func(*args, _ptr(work), _int(work.size), ctypes.byref(info))
+    return Tridiagonal(c, d, e, tau, "L", int(info.value))
 
 
 def syevr_top(a: np.ndarray, m: int, *, release_gil: bool = True):

@@ -166,11 +166,67 @@ def augmented_stats(Z: np.ndarray, q: int, p: int, gram=None) -> SufficientStats
 
 
 def total(stats: list[SufficientStats]) -> SufficientStats:
-    """Sum of a non-empty list of statistics."""
-    out = stats[0]
-    for s in stats[1:]:
-        out = out + s
-    return out
+    """Sum of a non-empty list of statistics (the first one itself when it is alone)."""
+    return _accumulated(stats[0], stats[1:], np.add)
+
+
+def _accumulated(first: SufficientStats, others, op) -> SufficientStats:
+    """``first`` combined with each of ``others`` in turn by ``op`` (``np.add`` or
+    ``np.subtract``), in one new set of arrays: the numbers of ``first + a + b + ...``
+    without a ``q x q`` temporary per term."""
+    if not len(others):
+        return first
+    fields = ("sx", "sy", "xx", "xy", "yy")
+    skip = [getattr(first, f) is None for f in fields]  # e.g. xx formed elsewhere
+    out = [
+        None if no else op(getattr(first, f), getattr(others[0], f), dtype=np.float64)
+        for f, no in zip(fields, skip, strict=True)
+    ]
+    n = op(first.n, others[0].n)
+    for o in others[1:]:
+        n = op(n, o.n)
+        for a, f in zip(out, fields, strict=True):
+            if a is not None:
+                op(a, getattr(o, f), out=a)
+    return SufficientStats(float(n), *out)
+
+
+class Difference:
+    """``first - others[0] - others[1] - ...`` of ``q x q`` matrices, never stored whole.
+
+    A fold's training cross-products are the subject's total minus its held-out and gap
+    chunks; :func:`standardize` reads them once, a block of columns at a time, so they
+    are formed there (the same numbers as subtracting whole matrices in turn) and the
+    fold needs no ``q x q`` array of its own. ``np.asarray`` forms the whole matrix.
+    """
+
+    def __init__(self, first: np.ndarray, others: list):
+        self.first, self.others = first, list(others)
+        self.shape = first.shape
+
+    def diagonal(self) -> np.ndarray:
+        d = np.array(np.diagonal(self.first), dtype=np.float64)
+        for o in self.others:
+            d -= np.diagonal(o)
+        return d
+
+    def columns(self, cols: slice) -> np.ndarray:
+        out = np.subtract(self.first[:, cols], self.others[0][:, cols], dtype=np.float64)
+        for o in self.others[1:]:
+            out -= o[:, cols]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.columns(slice(None))
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def _diagonal(xx) -> np.ndarray:
+    return xx.diagonal() if isinstance(xx, Difference) else np.diag(xx)
+
+
+def _columns(xx, cols: slice) -> np.ndarray:
+    return xx.columns(cols) if isinstance(xx, Difference) else xx[:, cols]
 
 
 @dataclass
@@ -455,27 +511,29 @@ def column_scales(var: np.ndarray, mean_square: np.ndarray):
     return constant, np.sqrt(np.where(constant, 1.0, var))
 
 
+_COLUMNS = 64  # columns of the q x q matrix formed at once by standardize
+
+
 def standardize(st: SufficientStats, y_scale: np.ndarray) -> Standardized:
     """Centre and scale the statistics of one subject (exact algebra, no data pass).
 
     ``G = D^-1 (X'X - n m m') D^-1`` is formed as ``X'X * (d d') - n u u'`` with
-    ``d = 1 / scale`` (0 for constant columns) and ``u = d m``: two passes over the
-    ``q x q`` matrix, exactly symmetric when ``X'X`` is (the solvers read its lower
-    triangle).
+    ``d = 1 / scale`` (0 for constant columns) and ``u = d m``, a block of columns at a
+    time into one Fortran-ordered ``q x q`` array (the layout LAPACK reduces in place);
+    exactly symmetric when ``X'X`` is (the solvers read its lower triangle).
     """
     n = st.n
     mx = st.sx / n
     my, cyy = _centered_y(st)
-    xx_diag = np.diag(st.xx)
+    xx_diag = _diagonal(st.xx)
     constant, scale = column_scales(xx_diag / n - mx**2, np.abs(xx_diag) / n)
     inv = np.where(constant, 0.0, 1.0 / scale)
     u = inv * mx
-    buf = np.outer(inv, inv)  # one q x q scratch matrix, reused for n u u'
-    gram = st.xx * buf
-    buf = np.outer(u, u, out=buf)
-    buf *= n
-    gram -= buf
-    del buf
+    gram = np.empty((inv.size, inv.size), order="F")  # LAPACK's order: reduced in place
+    for a in range(0, inv.size, _COLUMNS):  # column blocks: no q x q temporary
+        cols = slice(a, a + _COLUMNS)
+        np.multiply(_columns(st.xx, cols), np.outer(inv, inv[cols]), out=gram[:, cols])
+        gram[:, cols] -= np.outer(u, u[cols]) * n
     cxy = st.xy - n * np.outer(mx, my)
     cross = cxy / scale[:, None] / y_scale[None, :]
     cross[constant, :] = 0.0
@@ -552,47 +610,57 @@ def ridge_eig(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _TRIDIAGONAL_MIN_ALPHAS = 4
 
 
-def ridge_path(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+def ridge_path(
+    gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray, *, overwrite: bool = False
+) -> np.ndarray:
     """``(G + a n I)^{-1} rhs`` for every alpha, shape (n_alphas, q, m).
 
     A Cholesky factorisation costs ``q^3 / 3`` flops per alpha. From 4 alphas on, one
     orthogonal tridiagonal reduction ``G = Q T Q'`` (LAPACK ``sytrd``, ``4 q^3 / 3``
     flops) is shared by the whole grid instead: each alpha is then a tridiagonal solve
     ``(T + a n I) x = Q' rhs`` (``O(q m)``) and one application of ``Q`` for all alphas
-    together. Both are backward stable; they agree to rounding. Measured on one core
-    (10 alphas): about 2.5x faster than a Cholesky per alpha at ``q = 300`` and
-    ``q = 1000``, and faster than an eigendecomposition shared by the grid.
+    together (LAPACK ``ormtr``). Both are backward stable; they agree to rounding.
+    Measured on one core (10 alphas): about 2.5x faster than a Cholesky per alpha at
+    ``q = 300`` and ``q = 1000``, and faster than an eigendecomposition shared by the grid.
+
+    With ``overwrite`` the reduction runs in the memory of ``gram`` (destroyed; no
+    ``q x q`` copy): for fold problems whose Gram matrix is not needed afterwards.
     """
     alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
     if alphas.size < _TRIDIAGONAL_MIN_ALPHAS or gram.shape[0] < 3:
         return _ridge_cholesky(gram, n, alphas, rhs)
-    return _ridge_tridiagonal(gram, n, alphas, rhs)
+    return _ridge_tridiagonal(gram, n, alphas, rhs, overwrite)
 
 
-def _ridge_tridiagonal(gram: np.ndarray, n: float, alphas: np.ndarray, rhs: np.ndarray):
-    """:func:`ridge_path` through ``G = Q T Q'`` (``sytrd``; ``Q`` applied by ``ormqr``)."""
+def _ridge_tridiagonal(gram, n: float, alphas: np.ndarray, rhs: np.ndarray, overwrite: bool):
+    """:func:`ridge_path` through ``G = Q T Q'`` (:func:`sharedrep.core._lapack.tridiagonalize`).
+
+    LAPACK runs without the GIL, so subjects solved on parallel threads overlap.
+    """
     q, m = rhs.shape
-    c, d, e, tau, info = _lapack.sytrd(gram)  # GIL released: subjects' threads overlap
-    if info != 0:  # never expected for a finite symmetric matrix
+    red = _lapack.tridiagonalize(gram, overwrite=overwrite)
+    if red.info != 0:  # never expected for a finite symmetric matrix
+        if overwrite:  # gram is gone
+            raise np.linalg.LinAlgError(f"LAPACK sytrd failed (info = {red.info})")
         return _ridge_cholesky(gram, n, alphas, rhs)
-    # Q = H(1) ... H(q-1) with the reflectors below the subdiagonal of c: Q' acts on
-    # rows 1..q-1 only (LAPACK ormtr for uplo="L")
-    reflectors = c[1:, :-1]
-    R = np.array(rhs, dtype=np.float64, order="F")
-    R[1:], _, info = sla.lapack.dormqr("L", "T", reflectors, tau, R[1:], lwork=64 * m)
-    X = np.zeros((q, alphas.size * m), order="F")
-    failed = []  # T + a n I not numerically positive definite: solved apart below
+    R = red.apply_q(rhs, transpose=True)
+    X = np.empty((q, alphas.size * m), order="F")
     for i, a in enumerate(alphas):
-        _, _, x, info = sla.lapack.dptsv(d + a * n, e, R)
-        if info != 0:
-            failed.append(i)
-        else:
-            X[:, i * m : (i + 1) * m] = x
-    X[1:], _, info = sla.lapack.dormqr("L", "N", reflectors, tau, X[1:], lwork=64 * X.shape[1])
-    out = np.ascontiguousarray(X.reshape(q, alphas.size, m).transpose(1, 0, 2))
-    for i in failed:
-        out[i] = _solve_ridge(gram, n, alphas[i], rhs)
-    return out
+        # T + a n I is positive definite in exact arithmetic (a n > 0, T >= 0 up to rounding)
+        _, _, x, info = sla.lapack.dptsv(red.d + a * n, red.e, R)
+        if info != 0:  # not numerically positive definite: banded LU with pivoting
+            x = sla.solve_banded((1, 1), _tridiagonal_bands(red.d + a * n, red.e), R)
+        X[:, i * m : (i + 1) * m] = x
+    X = red.apply_q(X)
+    return np.ascontiguousarray(X.reshape(q, alphas.size, m).transpose(1, 0, 2))
+
+
+def _tridiagonal_bands(d: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """The symmetric tridiagonal matrix (diagonal ``d``, off-diagonal ``e``) in the banded
+    storage of :func:`scipy.linalg.solve_banded` with ``(l, u) = (1, 1)``."""
+    ab = np.zeros((3, d.size))
+    ab[0, 1:], ab[1], ab[2, :-1] = e, d, e
+    return ab
 
 
 _STACK_BYTES = 64 * 2**20
@@ -669,6 +737,69 @@ def heldout_errors(
     sse = yv - 2.0 * cross + xa - 2.0 * c * lin + n * c**2
     _, cyy = _centered_y(held)
     sst = np.sum(Vt * (cyy @ Vt), axis=0)
+    sst_behavior = float(np.sum(np.diag(cyy) / y_scale**2))
+    return np.clip(sse, 0.0, None), sst, sst_behavior
+
+
+def held_moments(std: Standardized, P: np.ndarray, test: SufficientStats | None, y_scale=None):
+    """The ``p x p`` moments of a fold's held-out rows for every alpha of a ridge path.
+
+    With ``Q_a = D^-1 P_a diag(y_scale)`` (``D`` the training column scales, constant
+    columns zeroed) the encoders of axes ``V`` are ``Q_a V~`` on unscaled columns, with
+    ``V~ = V / y_scale``; the held-out error of any axes then needs only
+    ``H_a = Q_a' X'X Q_a``, ``K_a = Q_a' X'Y``, ``l_a = s_y - Q_a' s_x`` (held-out
+    statistics) and ``r_a = m_y - Q_a' m_x`` (training means): one ``q x q`` by
+    ``q x (n_alphas p)`` product per fold, whatever the number of axes scored.
+
+    Parameters
+    ----------
+    std : Standardized
+        Training standardisation of the fold.
+    P : ndarray (n_alphas, q, p)
+        Ridge solutions for the behaviour scaled by ``y_scale``.
+    test : SufficientStats or None
+        Held-out statistics.
+    y_scale : ndarray (p,), optional
+        Behaviour scale ``P`` was solved with (ones when omitted).
+
+    Returns
+    -------
+    held : tuple (H (n_alphas, p, p), K (n_alphas, p, p), l (n_alphas, p)) or None
+        None without held-out rows.
+    r : ndarray (n_alphas, p)
+    """
+    Q = P / std.x_scale[None, :, None]
+    if y_scale is not None:
+        Q *= y_scale[None, None, :]
+    Q[:, std.constant, :] = 0.0
+    Qt = Q.transpose(0, 2, 1)  # (n_alphas, p, q)
+    r = std.y_mean[None] - Qt @ std.x_mean
+    if test is None:
+        return None, r
+    n_alpha, q, p = Q.shape
+    GQ = (test.xx @ Q.transpose(1, 0, 2).reshape(q, n_alpha * p)).reshape(q, n_alpha, p)
+    held = (Qt @ GQ.transpose(1, 0, 2), Qt @ test.xy, test.sy[None] - Qt @ test.sx)
+    return held, r
+
+
+def moment_errors(held, r: np.ndarray, test, Vs: np.ndarray, V_all: np.ndarray, y_scale):
+    """Held-out ``(sse, sst, sst_behavior)`` as :func:`heldout_errors`, from the moments of
+    :func:`held_moments` (``test`` needs only its behaviour part: ``n``, ``sy``, ``yy``).
+
+    ``Vs`` (n_alphas, p, k) are the axes of each alpha, ``V_all`` (p, n_alphas * k) the
+    same side by side; results are ordered as the columns of ``V_all``.
+    """
+    H, K, lin_x = held
+    Vt_all = V_all / y_scale[:, None]
+    Vt = Vs / y_scale[None, :, None]  # (n_alphas, p, k)
+    yv = np.sum(Vt_all * (test.yy @ Vt_all), axis=0)
+    xa = np.sum(Vt * (H @ Vt), axis=1).reshape(-1)
+    cross = np.sum(Vt * (K @ Vt), axis=1).reshape(-1)
+    lin = np.einsum("ap,apk->ak", lin_x, Vt).reshape(-1)
+    c = np.einsum("ap,apk->ak", r, Vt).reshape(-1)
+    sse = yv - 2.0 * cross + xa - 2.0 * c * lin + test.n * c**2
+    _, cyy = _centered_y(test)
+    sst = np.sum(Vt_all * (cyy @ Vt_all), axis=0)
     sst_behavior = float(np.sum(np.diag(cyy) / y_scale**2))
     return np.clip(sse, 0.0, None), sst, sst_behavior
 
@@ -1034,26 +1165,47 @@ class PrimalFold:
     with ``Ms[a] = B' P_a``, ``coefficients(i) -> P_i`` and ``errors(Vs, V_all, y_scale)``.
     """
 
-    def __init__(self, train: SufficientStats, test: SufficientStats | None = None):
+    def __init__(
+        self,
+        train: SufficientStats,
+        test: SufficientStats | None = None,
+        *,
+        release_gram: bool = False,
+    ):
         self.train, self.test = train, test
         self.y_train = train
+        self.release_gram = release_gram
+        self._moments = None
 
     @property
     def n_test(self) -> float:
         return 0.0 if self.test is None else self.test.n
 
     def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
-        self.std = standardize(self.train, y_scale)
-        self.P = ridge_path(self.std.gram, self.std.n, np.atleast_1d(alphas), self.std.cross)
+        """Standardise and solve every alpha; returns ``(std, Ms)``. With
+        ``release_gram`` (cross-validation folds) the reduction runs in the standardised
+        Gram matrix's own memory and ``std.gram`` is None afterwards."""
+        std = standardize(self.train, y_scale)
+        alphas = np.atleast_1d(alphas)
+        self.P = ridge_path(std.gram, std.n, alphas, std.cross, overwrite=self.release_gram)
+        self.std = _without_gram(std) if self.release_gram else std
         self.y_scale = y_scale
+        self._moments = None
         return self.std, self.std.cross.T[None] @ self.P
 
     def coefficients(self, i_alpha: int = 0) -> np.ndarray:
         return self.P[i_alpha]
 
     def errors(self, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
-        A_all = np.concatenate([P @ V for P, V in zip(self.P, Vs, strict=True)], axis=1)
-        return heldout_errors(self.std, y_scale, A_all, V_all, self.test)
+        """Held-out errors of axes ``Vs`` (n_alphas, p, k), as :func:`heldout_errors`;
+        the moments of :func:`held_moments` are formed once per fold and behaviour scale
+        and serve every set of axes scored (e.g. one per shrinkage)."""
+        cached = getattr(self, "_moments", None)
+        if cached is None or not np.array_equal(cached[0], y_scale):
+            cached = (np.array(y_scale), *held_moments(self.std, self.P, self.test, y_scale))
+            self._moments = cached
+        _, held, r = cached
+        return moment_errors(held, r, self.test, Vs, V_all, y_scale)
 
     def solution(self, alphas: np.ndarray) -> FoldSolution:
         """The solved fold without its ``q x q`` matrices (call after :meth:`solve`)."""
@@ -1089,9 +1241,11 @@ def subject_fold(chunk_stats, train_mask: np.ndarray, test_mask: np.ndarray, tot
     if is_kernel(chunk_stats):
         return chunk_stats.fold(train_mask, test_mask)
     tr = total(chunk_stats) if total_s is None else total_s
-    for c in np.flatnonzero(~train_mask):
-        tr = tr - chunk_stats[c]
-    return PrimalFold(tr, held_out_stats(chunk_stats, test_mask))
+    out = [chunk_stats[c] for c in np.flatnonzero(~train_mask)]
+    if out:  # the q x q part is formed where standardize reads it (no array of its own)
+        small = _accumulated(dataclasses.replace(tr, xx=None), out, np.subtract)
+        tr = dataclasses.replace(small, xx=Difference(tr.xx, [o.xx for o in out]))
+    return PrimalFold(tr, held_out_stats(chunk_stats, test_mask), release_gram=True)
 
 
 def held_out_stats(

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["n_threads", "single_threaded_blas", "small_blas", "thread_map"]
+__all__ = ["n_threads", "shared_blas", "single_threaded_blas", "small_blas", "thread_map"]
 
 _CONTROLLER: ThreadpoolController | None = None
 
@@ -31,12 +31,50 @@ def single_threaded_blas():
     worker thread of :func:`thread_map` it does nothing: the call that started the
     worker holds the (process-wide) limit until every worker is done.
     """
-    global _CONTROLLER
     if getattr(_WORKER, "active", False):
         return contextlib.nullcontext()
+    return _blas_limit(1)
+
+
+_OUTER_BLAS: int | None = None  # BLAS threads before the outermost limit of this module
+
+
+@contextlib.contextmanager
+def _blas_limit(n: int):
+    """BLAS limited to ``n`` threads; remembers the caller's count (outermost call) so
+    that nested calls of :func:`shared_blas` never exceed it."""
+    global _OUTER_BLAS
+    outer = _OUTER_BLAS
+    if outer is None:
+        _OUTER_BLAS = _blas_threads()
+    try:
+        with _CONTROLLER.limit(limits=min(n, _OUTER_BLAS), user_api="blas"):
+            yield
+    finally:
+        _OUTER_BLAS = outer
+
+
+def _blas_threads() -> int:
+    """The largest thread count of the loaded BLAS libraries now (1 when none is found)."""
+    global _CONTROLLER
     if _CONTROLLER is None:
         _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
+    counts = [lib.num_threads for lib in _CONTROLLER.select(user_api="blas").lib_controllers]
+    return max(counts, default=1)
+
+
+def shared_blas(n_items: int):
+    """Context manager for ``n_items`` tasks run side by side on :func:`n_threads` threads.
+
+    With at least as many tasks as threads each task gets single-threaded BLAS (as
+    :func:`single_threaded_blas`); with fewer, the cores the tasks leave idle go to BLAS:
+    ``n_threads() // n_items`` threads each (one subject on two cores: two BLAS threads),
+    never more than BLAS already had (a limit set by the caller, e.g. threadpoolctl, is
+    kept). Does nothing in a worker thread of :func:`thread_map`.
+    """
+    if getattr(_WORKER, "active", False):
+        return contextlib.nullcontext()
+    return _blas_limit(max(1, n_threads() // max(n_items, 1)))
 
 
 def n_threads() -> int:
@@ -98,14 +136,15 @@ def _pool(n: int) -> ThreadPoolExecutor:
 def thread_map(func, items: list) -> list:
     """``[func(x) for x in items]`` on one thread per core, BLAS single-threaded.
 
-    numpy copies and LAPACK/BLAS calls release the GIL, so per-subject work runs in
+    With fewer items than threads the idle cores go to BLAS (:func:`shared_blas`). numpy
+    copies and LAPACK/BLAS calls release the GIL, so per-subject work runs in
     parallel; results keep the order of ``items`` and do not depend on the scheduling.
     The threads are kept between calls; a call from one of them (nested work) runs in
     that thread. If a call raises, the first exception (in ``items`` order) is raised
     once every started item has finished.
     """
     n = _n_workers(len(items))
-    with single_threaded_blas():
+    with shared_blas(len(items)):
         if n == 1 or getattr(_WORKER, "active", False):
             return [func(x) for x in items]
         futures = [_pool(n).submit(func, x) for x in items]

@@ -130,20 +130,7 @@ class ReducedFold:
 
     def errors(self, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
         """Held-out ``(sse, sst, sst_behavior)`` as :func:`solver.heldout_errors`."""
-        H, K, lin_x = self.held
-        held = self.test
-        Vt_all = V_all / y_scale[:, None]
-        Vt = Vs / y_scale[None, :, None]  # (n_alphas, p, k)
-        yv = np.sum(Vt_all * (held.yy @ Vt_all), axis=0)
-        xa = np.sum(Vt * (H @ Vt), axis=1).reshape(-1)
-        cross = np.sum(Vt * (K @ Vt), axis=1).reshape(-1)
-        lin = np.einsum("ap,apk->ak", lin_x, Vt).reshape(-1)
-        c = np.einsum("ap,apk->ak", self.r, Vt).reshape(-1)
-        sse = yv - 2.0 * cross + xa - 2.0 * c * lin + held.n * c**2
-        _, cyy = solver._centered_y(held)
-        sst = np.sum(Vt_all * (cyy @ Vt_all), axis=0)
-        sst_behavior = float(np.sum(np.diag(cyy) / y_scale**2))
-        return np.clip(sse, 0.0, None), sst, sst_behavior
+        return solver.moment_errors(self.held, self.r, self.test, Vs, V_all, y_scale)
 
     def solution(self, alphas: np.ndarray) -> ReducedFold:
         """Itself (already without ``q``-sized matrices)."""
@@ -178,19 +165,12 @@ def reduce_fold(fold: solver.PrimalFold, alphas: np.ndarray) -> ReducedFold:
     train, test = fold.train, fold.test
     p = train.sy.shape[0]
     std = solver.standardize(train, np.ones(p))
-    P = solver.ridge_path(std.gram, std.n, alphas, std.cross)  # (n_alphas, q, p)
-    std.gram = None  # released before the held-out products
+    P = solver.ridge_path(std.gram, std.n, alphas, std.cross, overwrite=True)  # (n_a, q, p)
+    std.gram = None  # destroyed by the reduction
     M1 = std.cross.T[None] @ P
-    Q = P / std.x_scale[None, :, None]
-    Q[:, std.constant, :] = 0.0
+    held, r = solver.held_moments(std, P, test)
     del P
-    Qt = Q.transpose(0, 2, 1)  # (n_alphas, p, q)
-    r = std.y_mean[None] - Qt @ std.x_mean
-    held = None
     if test is not None:
-        q, n_alpha = Q.shape[1], Q.shape[0]
-        GQ = (test.xx @ Q.transpose(1, 0, 2).reshape(q, n_alpha * p)).reshape(q, n_alpha, p)
-        held = (Qt @ GQ.transpose(1, 0, 2), Qt @ test.xy, test.sy[None] - Qt @ test.sx)
         test = behavior_only(test)
     return ReducedFold(behavior_only(train), alphas, M1, r, held, test)
 
