@@ -76,6 +76,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "the direct product of the lag-embedded rows (interleaved, min of --repeat)",
     )
     ap.add_argument(
+        "--compare-float32",
+        action="store_true",
+        help='also time the fit with dtype="float32" against float64 (interleaved, min of '
+        "--repeat; target float32 <= 0.7x) and print how far the float32 model is from the "
+        "float64 one (selected alpha and k, axes, CV scores)",
+    )
+    ap.add_argument(
         "--repeat",
         type=int,
         default=3,
@@ -297,6 +304,63 @@ def compare_direct(model, d, args) -> dict:
     return times
 
 
+FLOAT32_TARGET = 0.7  # docs/benchmarks.md: float32 fit at most 0.7x the float64 fit
+
+
+def compare_float32(model, d, args) -> dict:
+    """Seconds of the full fit in float64 and in float32 (interleaved, ``--repeat`` each),
+    the statistics pass of each (numpy backend), and the float32 model's distance to the
+    float64 one."""
+    from sharedrep.core.backends import get_backend
+    from sharedrep.core.design import as_lags
+
+    be, lags = get_backend("numpy"), as_lags(args.lags)
+    m64 = clone_model(model, dtype="float64")
+    m32 = clone_model(model, dtype="float32")
+    times = {key: [] for key in ("fit float64", "fit float32", "stats float64", "stats float32")}
+    for _ in range(args.repeat):
+        for dtype, m in (("float64", m64), ("float32", m32)):
+            times[f"fit {dtype}"].extend(time_fit(m, d))
+            gc.collect()
+            t0 = time.perf_counter()
+            be.statistics(
+                d.neural,
+                d.behavior,
+                d.groups,
+                lags,
+                args.folds,
+                gap=args.lags,
+                random_state=0,
+                dtype=dtype,
+            )
+            times[f"stats {dtype}"].append(time.perf_counter() - t0)
+    return {"times": times, "accuracy": float32_accuracy(m64, m32)}
+
+
+def clone_model(model, **params):
+    from sklearn.base import clone
+
+    return clone(model).set_params(**params)
+
+
+def float32_accuracy(m64, m32) -> dict:
+    """How far the float32 fit is from the float64 fit on the same data."""
+    from scipy.linalg import subspace_angles
+
+    same = m64.alpha_ == m32.alpha_ and m64.n_shared_ == m32.n_shared_
+    angle = np.nan
+    if m64.n_shared_ == m32.n_shared_:
+        angle = float(np.degrees(subspace_angles(m64.axes_, m32.axes_).max()))
+    s64, s32 = np.asarray(m64.cv_results_["mean_score"]), np.asarray(m32.cv_results_["mean_score"])
+    ok = np.isfinite(s64) & np.isfinite(s32)
+    d_score = float(np.max(np.abs(s64[ok] - s32[ok]))) if ok.any() else np.nan
+    return {
+        "same alpha and k": same,
+        "largest axis angle (deg)": angle,
+        "max |d CV score|": d_score,
+    }
+
+
 def _fmt(times: list[float]) -> str:
     if len(times) == 1:
         return f"{times[0]:.3f} s"
@@ -388,6 +452,26 @@ def main(argv=None) -> int:
                 f"direct product {_fmt(cmp['fit direct'])}; ratio {t_fs / t_fd:.2f}"
             )
             print(load_line() + "  (after the comparison)")
+        if args.compare_float32:
+            cmp = compare_float32(model, d, args)
+            t = cmp["times"]
+            f32, f64 = min(t["fit float32"]), min(t["fit float64"])
+            print(
+                f"float32 vs float64, interleaved: full fit {_fmt(t['fit float32'])} vs "
+                f"{_fmt(t['fit float64'])}; ratio {f32 / f64:.2f} (target <= {FLOAT32_TARGET}: "
+                f"{'meets' if f32 / f64 <= FLOAT32_TARGET else 'misses'} it)"
+            )
+            s32, s64 = min(t["stats float32"]), min(t["stats float64"])
+            print(
+                f"  statistics pass alone: float32 {_fmt(t['stats float32'])} vs float64 "
+                f"{_fmt(t['stats float64'])}; ratio {s32 / s64:.2f}"
+            )
+            acc = ", ".join(
+                f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}"
+                for k, v in cmp["accuracy"].items()
+            )
+            print(f"  float32 model vs float64 model: {acc}")
+            print(load_line() + "  (after the float32 comparison)")
         verdicts = ", ".join(f"<= {t}: {'meets' if ratio <= t else 'misses'} it" for t in TARGETS)
         print(f"\nRatio full CV fit / Gram pass = {ratio:.2f}  (targets {verdicts})")
     return 0
