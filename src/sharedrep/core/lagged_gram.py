@@ -290,8 +290,9 @@ def lagged_statistics(X, Y, plan: LagPlan, chunks: list, x_center, y_center, *, 
     Parameters
     ----------
     X : ndarray (T, N)
-        Neural activity (finite wherever a kept row's segment reads it). With ``dtype``
-        float32 it must already be centred and float32 (then ``x_center`` is None).
+        Neural activity (finite wherever a kept row's segment reads it), of any float
+        dtype: each value is centred (``x_center``) in the precision of ``X`` and the
+        centre, and rounded once to ``dtype`` as the block is copied.
     Y : ndarray (T, p)
         Behaviour.
     plan : LagPlan

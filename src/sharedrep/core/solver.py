@@ -404,17 +404,29 @@ def chunk_statistics(
     block: the data are read once and the full embedded design is never formed.
     """
     dtype = np.dtype(dtype)
-    center = x_center
-    if dtype != np.float64:  # reduced precision: centre in float64, round once
-        X, center = (X - x_center).astype(dtype), None
     parts = [ordered[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
     if gram is None:
         plan = lag_plan(lags)
         n_runs = sum(run_bounds(rows).size - 1 for rows in parts)
-        if structured_pays(plan, ordered.size, n_runs):
-            found = lagged_statistics(X, Y, plan, parts, center, y_center, dtype=dtype)
+        if structured_pays(plan, ordered.size, n_runs):  # centres (and rounds) per block
+            found = lagged_statistics(X, Y, plan, parts, x_center, y_center, dtype=dtype)
             return [SufficientStats(*st) for st in found]
+    center = x_center
+    if dtype != np.float64:  # reduced precision: centre in float64, round once
+        X, center = _rounded_centered(X, x_center, dtype), None
     return _direct_statistics(X, Y, lags, parts, center, y_center, gram, dtype)
+
+
+_ROUND_ROWS = 4096  # rows centred in float64 at once before rounding to float32
+
+
+def _rounded_centered(X: np.ndarray, center: np.ndarray, dtype) -> np.ndarray:
+    """``(X - center).astype(dtype)`` without a float64 copy of ``X``: each value is
+    centred in float64 and rounded once, a block of rows at a time."""
+    out = np.empty(X.shape, dtype=dtype)
+    for a in range(0, X.shape[0], _ROUND_ROWS):
+        np.subtract(X[a : a + _ROUND_ROWS], center, out=out[a : a + _ROUND_ROWS])
+    return out
 
 
 def _direct_statistics(X, Y, lags, parts, center, y_center, gram, dtype):
