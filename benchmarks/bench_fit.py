@@ -350,7 +350,7 @@ def float32_accuracy(m64, m32) -> dict:
     same = m64.alpha_ == m32.alpha_ and m64.n_shared_ == m32.n_shared_
     angle = np.nan
     if m64.n_shared_ == m32.n_shared_:
-        angle = float(np.degrees(subspace_angles(m64.axes_, m32.axes_).max()))
+        angle = float(np.degrees(subspace_angles(m64.shared_axes_, m32.shared_axes_).max()))
     s64, s32 = np.asarray(m64.cv_results_["mean_score"]), np.asarray(m32.cv_results_["mean_score"])
     ok = np.isfinite(s64) & np.isfinite(s32)
     d_score = float(np.max(np.abs(s64[ok] - s32[ok]))) if ok.any() else np.nan
