@@ -567,6 +567,7 @@ def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     """Top-``k`` generalized eigenvectors of ``M v = rho Cm v``, normalised ``V' Cm V = I``.
 
     The sign of each axis is fixed so that its largest-magnitude loading is positive.
+    One problem of :func:`solve_axes_many`.
 
     Returns
     -------
@@ -574,24 +575,55 @@ def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     rho : ndarray (k,)
         Eigenvalues in decreasing order.
     """
-    p = M.shape[0]
-    M = 0.5 * (M + M.T)
-    if np.array_equal(Cm, np.eye(p)):  # standard problem: numpy's gufunc, GIL released
-        rho, V = np.linalg.eigh(M)
-        rho, V = rho[p - k :], V[:, p - k :]
-    else:
+    V, rho = solve_axes_many(np.asarray(M)[None], Cm, k)
+    return V[0], rho[0]
+
+
+def solve_axes_many(Ms: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`solve_axes` for a stack of matrices ``Ms`` (n, p, p) with one metric ``Cm``.
+
+    The generalized problem is reduced to standard form with the Cholesky factor
+    ``Cm = L L'`` (``A = L^-1 M L^-T``, ``V = L^-T W``; LAPACK ``sygvd``'s method), and
+    the ``n`` problems are solved by numpy's stacked ``eigh`` in one call, so that a grid of
+    alphas costs no Python overhead per alpha.
+
+    Returns
+    -------
+    V : ndarray (n, p, k)
+    rho : ndarray (n, k)
+        Eigenvalues in decreasing order.
+    """
+    Ms = np.asarray(Ms, dtype=np.float64)
+    p = Ms.shape[-1]
+    Ms = 0.5 * (Ms + np.swapaxes(Ms, -1, -2))
+    identity = np.array_equal(Cm, np.eye(p))
+    if not identity:
         try:
-            rho, V = sla.eigh(M, Cm, subset_by_index=[p - k, p - 1])
+            L = np.linalg.cholesky(Cm)
         except np.linalg.LinAlgError:  # Cm not positive definite
             raise ValueError(
                 "the behaviour metric (pooled behaviour covariance) is singular: a behaviour "
                 "feature is constant or a linear combination of others. Give shrinkage > 0 "
                 "(e.g. the default), behavior_metric='variance', or drop that feature"
             ) from None
-    rho, V = rho[::-1], V[:, ::-1]
-    idx = np.argmax(np.abs(V), axis=0)
-    V = V * np.sign(V[idx, np.arange(V.shape[1])])
-    return V, rho
+        half = _stacked_triangular(L, Ms)  # L^-1 M
+        Ms = _stacked_triangular(L, np.swapaxes(half, -1, -2))  # L^-1 M L^-T
+        Ms = 0.5 * (Ms + np.swapaxes(Ms, -1, -2))
+    rho, W = np.linalg.eigh(Ms)  # stacked gufunc, GIL released
+    rho, W = rho[:, p - k :][:, ::-1], W[:, :, p - k :][:, :, ::-1]
+    V = W if identity else _stacked_triangular(L, W, trans="T")
+    idx = np.argmax(np.abs(V), axis=1)  # (n, k): largest loading of each axis
+    signs = np.sign(np.take_along_axis(V, idx[:, None, :], axis=1))
+    return V * signs, rho
+
+
+def _stacked_triangular(L: np.ndarray, B: np.ndarray, trans: str = "N") -> np.ndarray:
+    """``L^-1 B_i`` (or ``L^-T B_i``) for every ``B_i`` of a stack (n, p, m): one triangular
+    solve with the stack side by side as ``n m`` right-hand sides."""
+    n, p, m = B.shape
+    flat = np.ascontiguousarray(np.swapaxes(B, 0, 1)).reshape(p, n * m)
+    X = sla.solve_triangular(L, flat, lower=True, trans=trans, check_finite=False)
+    return np.swapaxes(X.reshape(p, n, m), 0, 1)
 
 
 def top_eigh(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1047,12 +1079,10 @@ def cv_errors(
             C += w / sd.n * sd.yy
         for i_shrink, shrink in enumerate(shrinkages):
             Cm = behavior_metric(C, metric, shrink)
-            Vs = np.stack(
-                [
-                    solve_axes(Ms[ia], Cm, k_max)[0] if axes is None else axes
-                    for ia in range(n_alpha)
-                ]
-            )  # (n_alpha, p, k)
+            if axes is None:
+                Vs = solve_axes_many(Ms, Cm, k_max)[0]  # (n_alpha, p, k)
+            else:
+                Vs = np.stack([axes] * n_alpha)
             V_all = np.concatenate(list(Vs), axis=1)  # (p, n_alpha * k)
 
             def score(fd, Vs=Vs, V_all=V_all, ysc=ysc):

@@ -407,12 +407,10 @@ class _RemoteCV:
         axes = []
         for shrink in self.shrinkages:
             Cm = solver.behavior_metric(C, self.metric, shrink)
-            Vs = np.stack(
-                [
-                    solver.solve_axes(Ms[ia], Cm, k_max)[0] if self.axes is None else self.axes
-                    for ia in range(n_alpha)
-                ]
-            )  # (n_alpha, p, k)
+            if self.axes is None:
+                Vs = solver.solve_axes_many(Ms, Cm, k_max)[0]  # (n_alpha, p, k)
+            else:
+                Vs = np.stack([self.axes] * n_alpha)
             axes.append((Vs, np.concatenate(list(Vs), axis=1)))  # V_all (p, n_alpha * k)
         results = client.gather(
             [_submit(client, _phases.fold_errors, sv, axes, ysc) for sv in solved]

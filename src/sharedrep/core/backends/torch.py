@@ -392,7 +392,7 @@ class TorchBackend(Backend):
             del train
             Cm = solver.behavior_metric(C, metric, shrinkage)
             if axes is None:
-                Vs = np.stack([solver.solve_axes(Ms[ia], Cm, k_max)[0] for ia in range(n_alpha)])
+                Vs = solver.solve_axes_many(Ms, Cm, k_max)[0]
             else:
                 Vs = np.broadcast_to(np.asarray(axes, dtype=float), (n_alpha, p, k_max))
             Vs_t = torch.as_tensor(np.ascontiguousarray(Vs), device=dev)
