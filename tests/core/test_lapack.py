@@ -81,3 +81,38 @@ def test_syevr_top_equals_scipy_eigh(q, m):
     np.testing.assert_allclose(w2, w, rtol=1e-12, atol=1e-12 * abs(w_ref).max())
     with pytest.raises(ValueError, match="m must be in"):
         _lapack.syevr_top(A, q + 1)
+
+
+@pytest.mark.parametrize("q", [3, 40, 130])
+def test_tridiagonalize_in_place_equals_a_copy_and_rebuilds_the_matrix(q):
+    A = _spd(q, seed=q + 1)
+    ref = _lapack.tridiagonalize(A)  # copies: A is kept
+    np.testing.assert_array_equal(A, _spd(q, seed=q + 1))
+    own = np.asfortranarray(A)
+    got = _lapack.tridiagonalize(own, overwrite=True)
+    assert got.c is own  # reduced in the array's own memory
+    np.testing.assert_array_equal(got.d, ref.d)
+    np.testing.assert_array_equal(got.e, ref.e)
+    # Q T Q' rebuilds A, and Q is orthogonal
+    T = np.diag(ref.d) + np.diag(ref.e, 1) + np.diag(ref.e, -1)
+    Q = ref.apply_q(np.eye(q))
+    np.testing.assert_allclose(Q @ T @ Q.T, A, atol=1e-10 * np.abs(A).max())
+    np.testing.assert_allclose(Q.T @ Q, np.eye(q), atol=1e-12)
+    np.testing.assert_allclose(ref.apply_q(Q, transpose=True), np.eye(q), atol=1e-12)
+
+
+def test_a_c_ordered_matrix_is_copied_not_destroyed():
+    A = _spd(20, seed=3)
+    before = A.copy()
+    _lapack.tridiagonalize(A, overwrite=True)  # C order: LAPACK needs Fortran, so a copy
+    np.testing.assert_array_equal(A, before)
+
+
+def test_ormtr_pointer_equals_scipy_ormqr():
+    A = _spd(50, seed=4)
+    red = _lapack.tridiagonalize(A)
+    x = np.random.default_rng(5).standard_normal((50, 7))
+    for transpose in (False, True):
+        got = red.apply_q(x, transpose=transpose)
+        ref = _lapack._ormtr_scipy(red, np.array(x, order="F"), "T" if transpose else "N")
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)

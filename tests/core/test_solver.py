@@ -6,6 +6,7 @@ The independent multi-subject reference of the whole closed form is in
 
 import numpy as np
 import pytest
+import scipy.linalg as sla
 
 from sharedrep import simulate
 from sharedrep.core import data_pass, solver
@@ -86,3 +87,75 @@ def test_fold_solution_refuses_other_alphas_and_scales(form):
         fold.solve(np.ones(p), np.array([0.1]))
     with pytest.raises(ValueError, match="unscaled behaviour"):
         fold.solve(np.full(p, 2.0), np.array([1.0]))
+
+
+def test_stacked_axes_equal_scipy_generalized_eigh_one_by_one():
+    rng = np.random.default_rng(7)
+    p, k = 6, 3
+    A = rng.standard_normal((p, p))
+    Cm = A @ A.T + 0.5 * np.eye(p)
+    Ms = np.stack([B @ B.T for B in rng.standard_normal((9, p, p))])
+    V, rho = solver.solve_axes_many(Ms, Cm, k)
+    for i, M in enumerate(Ms):
+        r, W = sla.eigh(M, Cm, subset_by_index=[p - k, p - 1])
+        r, W = r[::-1], W[:, ::-1]
+        W = W * np.sign(W[np.argmax(np.abs(W), axis=0), np.arange(k)])
+        np.testing.assert_allclose(rho[i], r, rtol=1e-12)
+        np.testing.assert_allclose(V[i], W, atol=1e-11)
+        np.testing.assert_allclose(V[i].T @ Cm @ V[i], np.eye(k), atol=1e-12)
+        one_V, one_rho = solver.solve_axes(M, Cm, k)
+        np.testing.assert_array_equal(one_V, V[i])  # one problem = one of the stack
+
+
+def test_singular_behaviour_metric_is_a_clear_error():
+    Cm = np.diag([1.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="behaviour metric"):
+        solver.solve_axes_many(np.eye(3)[None], Cm, 1)
+
+
+def test_fold_training_statistics_formed_lazily_equal_the_subtraction():
+    rng = np.random.default_rng(8)
+    chunks = [
+        solver.SufficientStats.from_arrays(
+            rng.standard_normal((40, 9)), rng.standard_normal((40, 2))
+        )
+        for _ in range(5)
+    ]
+    train = np.array([True, False, True, False, True])
+    fold = solver.subject_fold(chunks, train, ~train)
+    assert isinstance(fold.train.xx, solver.Difference)
+    direct = solver.total(chunks) - chunks[1] - chunks[3]
+    np.testing.assert_array_equal(np.asarray(fold.train.xx), direct.xx)
+    np.testing.assert_array_equal(fold.train.xy, direct.xy)
+    assert fold.train.n == direct.n
+    ysc = np.array([1.3, 0.7])
+    eager = solver.standardize(direct, ysc)
+    lazy = solver.standardize(fold.train, ysc)
+    np.testing.assert_array_equal(lazy.gram, eager.gram)  # the same numbers, bit for bit
+    np.testing.assert_array_equal(lazy.cross, eager.cross)
+    assert lazy.gram.flags.f_contiguous
+
+
+def test_cv_fold_solves_release_the_gram_and_score_like_the_direct_formula():
+    rng = np.random.default_rng(9)
+    chunks = [
+        solver.SufficientStats.from_arrays(
+            rng.standard_normal((60, 12)), rng.standard_normal((60, 3))
+        )
+        for _ in range(5)
+    ]
+    train = np.array([True, True, False, True, True])
+    fold = solver.subject_fold(chunks, train, ~train)
+    alphas = np.logspace(-3, 2, 6)
+    ysc = np.array([0.8, 1.1, 1.9])
+    std, _ = fold.solve(ysc, alphas)
+    assert std.gram is None  # reduced in place, then released
+    V = np.linalg.qr(rng.standard_normal((3, 2)))[0]
+    Vs = np.stack([V] * alphas.size)
+    V_all = np.concatenate(list(Vs), axis=1)
+    A_all = np.concatenate([P @ V for P in fold.P], axis=1)
+    ref = solver.heldout_errors(std, ysc, A_all, V_all, fold.test)
+    got = fold.errors(Vs, V_all, ysc)
+    for g, r in zip(got[:2], ref[:2], strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
+    assert got[2] == pytest.approx(ref[2], rel=1e-12)

@@ -165,7 +165,7 @@ class Tridiagonal:
             return out
         trans = b"T" if transpose else b"N"
         func = _ormtr_pointer()
-        if func is None:  # SciPy's wrappers: ormtr is ormqr (L) / ormql (U) on q - 1 rows
+        if func is None:  # SciPy's wrapper: ormtr is ormqr on rows 1..q-1 (uplo L)
             return _ormtr_scipy(self, out, trans.decode())
         info, query = ctypes.c_int(0), np.empty(1)
         args = (b"L", self.uplo.encode(), trans, _int(q), _int(m), _ptr(self.c), _int(q))
