@@ -128,3 +128,33 @@ def test_fewer_items_than_threads_give_the_idle_cores_to_blas(monkeypatch):
         assert _blas_counts() == {4}  # restored
     with threadpool_limits(limits=1, user_api="blas"):  # a caller's limit is kept
         assert _parallel.thread_map(lambda _: _blas_counts(), [0]) == [{1}]
+
+
+def test_thread_cap_limits_only_the_calling_thread(monkeypatch):
+    monkeypatch.setenv("SHAREDREP_NUM_THREADS", "4")
+    with _parallel.thread_cap(2):
+        assert _parallel.n_threads() == 2
+        with _parallel.thread_cap(3):  # nested caps never raise the outer one
+            assert _parallel.n_threads() == 2
+        seen = []
+        other = threading.Thread(target=lambda: seen.append(_parallel.n_threads()))
+        other.start()
+        other.join()
+        assert seen == [4]  # another thread is not capped
+    assert _parallel.n_threads() == 4
+    with pytest.raises(ValueError, match="n >= 1"):
+        with _parallel.thread_cap(0):
+            pass
+
+
+def test_parallel_refits_share_the_cores(monkeypatch):
+    from joblib import delayed, parallel_config
+
+    from sharedrep.inference._resampling import _progress_map
+
+    monkeypatch.setenv("SHAREDREP_NUM_THREADS", "4")
+    tasks = [delayed(_parallel.n_threads)() for _ in range(4)]
+    with parallel_config(backend="threading"):  # workers in this process: same environment
+        assert _progress_map(tasks, 2, False, "test") == [2] * 4  # 4 threads // 2 jobs
+        assert _progress_map(tasks, 4, False, "test") == [1] * 4
+    assert _progress_map(tasks, 1, False, "test") == [4] * 4  # one job: every thread

@@ -16,9 +16,10 @@ import numbers
 import warnings
 
 import numpy as np
-from joblib import Parallel
+from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 
+from sharedrep.utils.parallel import n_threads, thread_cap
 from sharedrep.utils.validation import check_subject_arrays
 
 
@@ -136,12 +137,25 @@ def _heldout_r2(fitted, k: int) -> np.ndarray:
     return np.asarray(cvr["r2_dim"][i_alpha, :k], dtype=float)
 
 
+def _with_thread_cap(n: int, fn, args, kwargs):
+    """``fn(*args, **kwargs)`` with at most ``n`` per-subject threads (a joblib task)."""
+    with thread_cap(n):
+        return fn(*args, **kwargs)
+
+
 def _progress_map(tasks: list, n_jobs: int, progress: bool, description: str) -> list:
-    """Run ``delayed`` tasks (in order) with joblib and an optional rich progress bar."""
+    """Run ``delayed`` tasks (in order) with joblib and an optional rich progress bar.
+
+    With several jobs, each task's fit uses its share of the cores for its per-subject
+    threads (:func:`sharedrep.utils.parallel.thread_cap`), so that ``n_jobs`` refits side
+    by side do not each start a thread per core.
+    """
     if n_jobs == 1:
         results_iter = (fn(*args, **kwargs) for fn, args, kwargs in tasks)
     else:
-        results_iter = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+        share = max(1, n_threads() // max(1, effective_n_jobs(n_jobs)))
+        capped = [delayed(_with_thread_cap)(share, fn, args, kwargs) for fn, args, kwargs in tasks]
+        results_iter = Parallel(n_jobs=n_jobs, return_as="generator")(capped)
     if not progress:
         return list(results_iter)
     from rich.progress import (

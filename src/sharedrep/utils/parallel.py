@@ -18,7 +18,14 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["n_threads", "shared_blas", "single_threaded_blas", "small_blas", "thread_map"]
+__all__ = [
+    "n_threads",
+    "shared_blas",
+    "single_threaded_blas",
+    "small_blas",
+    "thread_cap",
+    "thread_map",
+]
 
 _CONTROLLER: ThreadpoolController | None = None
 
@@ -77,13 +84,39 @@ def shared_blas(n_items: int):
     return _blas_limit(max(1, n_threads() // max(n_items, 1)))
 
 
+_CAP = threading.local()  # per-thread cap of n_threads (thread_cap)
+
+
+@contextlib.contextmanager
+def thread_cap(n: int):
+    """Within the block, and in the calling thread only, :func:`n_threads` is at most ``n``.
+
+    For work that runs several of these fits side by side (joblib workers running one
+    refit each): each then uses its share of the cores, not every core.
+    """
+    if n < 1:
+        raise ValueError(f"thread_cap needs n >= 1; got {n}")
+    previous = getattr(_CAP, "n", None)
+    _CAP.n = n if previous is None else min(previous, n)
+    try:
+        yield
+    finally:
+        _CAP.n = previous
+
+
 def n_threads() -> int:
     """Threads for per-subject work.
 
     ``SHAREDREP_NUM_THREADS`` when set (a positive integer), else the number of CPUs
     this process may run on (its affinity mask: a SLURM or ``taskset`` allocation, not
-    the whole node).
+    the whole node); at most the cap of an enclosing :func:`thread_cap` in this thread.
     """
+    n = _available_threads()
+    cap = getattr(_CAP, "n", None)
+    return n if cap is None else min(n, cap)
+
+
+def _available_threads() -> int:
     env = os.environ.get("SHAREDREP_NUM_THREADS", "").strip()
     if env:
         try:
