@@ -367,6 +367,46 @@ def _fmt(times: list[float]) -> str:
     return f"{min(times):.3f} s (min of {len(times)}: {', '.join(f'{t:.3f}' for t in times)})"
 
 
+def _ratio_line(label: str, a: list[float], b: list[float], names: tuple[str, str]) -> str:
+    """``label: A <times>; B <times>; ratio min(a) / min(b)``, interleaved timings."""
+    return f"{label}: {names[0]} {_fmt(a)}; {names[1]} {_fmt(b)}; ratio {min(a) / min(b):.2f}"
+
+
+def print_compare_direct(cmp: dict) -> None:
+    """The lines of ``--compare-direct`` (see :func:`compare_direct`)."""
+    names = ("lag-structured", "direct product")
+    print(
+        _ratio_line(
+            "Statistics pass alone (numpy backend), interleaved",
+            cmp["stats structured"],
+            cmp["stats direct"],
+            names,
+        )
+    )
+    print(_ratio_line("Full CV fit, interleaved", cmp["fit structured"], cmp["fit direct"], names))
+    print(load_line() + "  (after the comparison)")
+
+
+def print_compare_float32(cmp: dict) -> None:
+    """The lines of ``--compare-float32`` (see :func:`compare_float32`)."""
+    t, names = cmp["times"], ("float32", "float64")
+    ratio = min(t["fit float32"]) / min(t["fit float64"])
+    verdict = "meets" if ratio <= FLOAT32_TARGET else "misses"
+    print(
+        _ratio_line(
+            "float32 vs float64, interleaved: full fit", t["fit float32"], t["fit float64"], names
+        )
+        + f" (target <= {FLOAT32_TARGET}: {verdict} it)"
+    )
+    print(_ratio_line("  statistics pass alone", t["stats float32"], t["stats float64"], names))
+    acc = ", ".join(
+        f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}"
+        for k, v in cmp["accuracy"].items()
+    )
+    print(f"  float32 model vs float64 model: {acc}")
+    print(load_line() + "  (after the float32 comparison)")
+
+
 def limit_threads(n):
     """Context setting every pool the fit uses to ``n`` threads (None: the defaults)."""
     if n is None:
@@ -439,39 +479,9 @@ def main(argv=None) -> int:
                 + ", ".join(f"{k} {v:.3f} s ({v / t_gram:.2f}x)" for k, v in stages.items())
             )
         if args.compare_direct:
-            cmp = compare_direct(model, d, args)
-            t_s, t_d = min(cmp["stats structured"]), min(cmp["stats direct"])
-            print(
-                f"Statistics pass alone (numpy backend), interleaved: lag-structured "
-                f"{_fmt(cmp['stats structured'])}; direct product {_fmt(cmp['stats direct'])}; "
-                f"ratio {t_s / t_d:.2f}"
-            )
-            t_fs, t_fd = min(cmp["fit structured"]), min(cmp["fit direct"])
-            print(
-                f"Full CV fit, interleaved: lag-structured {_fmt(cmp['fit structured'])}; "
-                f"direct product {_fmt(cmp['fit direct'])}; ratio {t_fs / t_fd:.2f}"
-            )
-            print(load_line() + "  (after the comparison)")
+            print_compare_direct(compare_direct(model, d, args))
         if args.compare_float32:
-            cmp = compare_float32(model, d, args)
-            t = cmp["times"]
-            f32, f64 = min(t["fit float32"]), min(t["fit float64"])
-            print(
-                f"float32 vs float64, interleaved: full fit {_fmt(t['fit float32'])} vs "
-                f"{_fmt(t['fit float64'])}; ratio {f32 / f64:.2f} (target <= {FLOAT32_TARGET}: "
-                f"{'meets' if f32 / f64 <= FLOAT32_TARGET else 'misses'} it)"
-            )
-            s32, s64 = min(t["stats float32"]), min(t["stats float64"])
-            print(
-                f"  statistics pass alone: float32 {_fmt(t['stats float32'])} vs float64 "
-                f"{_fmt(t['stats float64'])}; ratio {s32 / s64:.2f}"
-            )
-            acc = ", ".join(
-                f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}"
-                for k, v in cmp["accuracy"].items()
-            )
-            print(f"  float32 model vs float64 model: {acc}")
-            print(load_line() + "  (after the float32 comparison)")
+            print_compare_float32(compare_float32(model, d, args))
         verdicts = ", ".join(f"<= {t}: {'meets' if ratio <= t else 'misses'} it" for t in TARGETS)
         print(f"\nRatio full CV fit / Gram pass = {ratio:.2f}  (targets {verdicts})")
     return 0

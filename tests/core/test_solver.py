@@ -113,14 +113,19 @@ def test_singular_behaviour_metric_is_a_clear_error():
         solver.solve_axes_many(np.eye(3)[None], Cm, 1)
 
 
+def _random_chunks(rng, rows: int, q: int, p: int, n: int = 5) -> list:
+    """``n`` chunks of statistics of random rows (q neural, p behaviour columns)."""
+    return [
+        solver.SufficientStats.from_arrays(
+            rng.standard_normal((rows, q)), rng.standard_normal((rows, p))
+        )
+        for _ in range(n)
+    ]
+
+
 def test_fold_training_statistics_formed_lazily_equal_the_subtraction():
     rng = np.random.default_rng(8)
-    chunks = [
-        solver.SufficientStats.from_arrays(
-            rng.standard_normal((40, 9)), rng.standard_normal((40, 2))
-        )
-        for _ in range(5)
-    ]
+    chunks = _random_chunks(rng, 40, 9, 2)
     train = np.array([True, False, True, False, True])
     fold = solver.subject_fold(chunks, train, ~train)
     assert isinstance(fold.train.xx, solver.Difference)
@@ -138,12 +143,7 @@ def test_fold_training_statistics_formed_lazily_equal_the_subtraction():
 
 def test_cv_fold_solves_release_the_gram_and_score_like_the_direct_formula():
     rng = np.random.default_rng(9)
-    chunks = [
-        solver.SufficientStats.from_arrays(
-            rng.standard_normal((60, 12)), rng.standard_normal((60, 3))
-        )
-        for _ in range(5)
-    ]
+    chunks = _random_chunks(rng, 60, 12, 3)
     train = np.array([True, True, False, True, True])
     fold = solver.subject_fold(chunks, train, ~train)
     alphas = np.logspace(-3, 2, 6)

@@ -116,13 +116,20 @@ def sytrd(a: np.ndarray, *, release_gil: bool = True):
     if func is None:
         return _sytrd_scipy(a)
     c = np.array(a, dtype=np.float64, order="F", copy=True)
+    return c, *_dsytrd(func, c)
+
+
+def _dsytrd(func, c: np.ndarray):
+    """LAPACK ``dsytrd`` (``uplo="L"``) in place on the Fortran-ordered ``c`` through the
+    pointer ``func`` (workspace queried first); returns ``(d, e, tau, info)``."""
+    q = c.shape[0]
     d, e, tau = np.empty(q), np.empty(q - 1), np.empty(q - 1)
     info, query = ctypes.c_int(0), np.empty(1)
     args = (b"L", _int(q), _ptr(c), _int(q), _ptr(d), _ptr(e), _ptr(tau))
     func(*args, _ptr(query), _int(-1), ctypes.byref(info))
     work = np.empty(max(int(query[0]), q))
     func(*args, _ptr(work), _int(work.size), ctypes.byref(info))
-    return c, d, e, tau, int(info.value)
+    return d, e, tau, int(info.value)
 
 
 _TSIZE = 65 * 64  # workspace of ormqr's block reflector (LAPACK: LDT * NBMAX)
@@ -142,8 +149,6 @@ class Tridiagonal:
         Off-diagonal of ``T``.
     tau : ndarray (q - 1,)
         Scalar factors of the reflectors.
-    uplo : {"L"}
-        Triangle the reduction ran on (LAPACK's ``uplo``).
     info : int
         LAPACK's status (0 on success).
     """
@@ -152,7 +157,6 @@ class Tridiagonal:
     d: np.ndarray
     e: np.ndarray
     tau: np.ndarray
-    uplo: str
     info: int
 
     def apply_q(self, x: np.ndarray, *, transpose: bool = False) -> np.ndarray:
@@ -168,7 +172,7 @@ class Tridiagonal:
         if func is None:  # SciPy's wrapper: ormtr is ormqr on rows 1..q-1 (uplo L)
             return _ormtr_scipy(self, out, trans.decode())
         info, query = ctypes.c_int(0), np.empty(1)
-        args = (b"L", self.uplo.encode(), trans, _int(q), _int(m), _ptr(self.c), _int(q))
+        args = (b"L", b"L", trans, _int(q), _int(m), _ptr(self.c), _int(q))
         args += (_ptr(self.tau), _ptr(out), _int(q))
         func(*args, _ptr(query), _int(-1), ctypes.byref(info))
         # room for blocks of 64 reflectors (LAPACK's query may ask for less, and slower)
@@ -208,18 +212,13 @@ def tridiagonalize(a: np.ndarray, *, overwrite: bool = False, release_gil: bool 
     func = _sytrd_pointer() if release_gil and q > 1 else None
     if func is None or _ormtr_pointer() is None:
         c, d, e, tau, info = sytrd(a, release_gil=release_gil)
-        return Tridiagonal(c, d, e, tau, "L", info)
+        return Tridiagonal(c, d, e, tau, info)
     if overwrite and a.dtype == np.float64 and a.flags.f_contiguous and a.flags.writeable:
         c = a
     else:
         c = np.array(a, dtype=np.float64, order="F", copy=True)
-    d, e, tau = np.empty(q), np.empty(q - 1), np.empty(q - 1)
-    info, query = ctypes.c_int(0), np.empty(1)
-    args = (b"L", _int(q), _ptr(c), _int(q), _ptr(d), _ptr(e), _ptr(tau))
-    func(*args, _ptr(query), _int(-1), ctypes.byref(info))
-    work = np.empty(max(int(query[0]), q))
-    func(*args, _ptr(work), _int(work.size), ctypes.byref(info))
-    return Tridiagonal(c, d, e, tau, "L", int(info.value))
+    d, e, tau, info = _dsytrd(func, c)
+    return Tridiagonal(c, d, e, tau, info)
 
 
 def syevr_top(a: np.ndarray, m: int, *, release_gil: bool = True):

@@ -1242,7 +1242,7 @@ class PrimalFold:
         """Held-out errors of axes ``Vs`` (n_alphas, p, k), as :func:`heldout_errors`;
         the moments of :func:`held_moments` are formed once per fold and behaviour scale
         and serve every set of axes scored (e.g. one per shrinkage)."""
-        cached = getattr(self, "_moments", None)
+        cached = self._moments
         if cached is None or not np.array_equal(cached[0], y_scale):
             cached = (np.array(y_scale), *held_moments(self.std, self.P, self.test, y_scale))
             self._moments = cached
@@ -1267,6 +1267,7 @@ class SolvedFold(PrimalFold):
     ):
         self.train, self.test, self.y_train = None, test, None
         self.std, self.P, self.alpha = std, P, alpha
+        self._moments = None
 
     def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
         check_presolved(self.alpha, y_scale, alphas)
