@@ -1,11 +1,13 @@
-"""Benchmark: peak extra memory of an in-memory ShaReD fit, with and without ``low_memory``.
+"""Benchmark: peak extra memory of an in-memory ShaReD fit for each ``low_memory`` setting.
 
 For each size (``q`` = units x lags = 800 and 1600 by default) the data are made first (not
 counted), then one cross-validated fit runs with ``ShaReD(low_memory=False)`` (every
-subject's per-chunk statistics held at once: the earlier path) and one with
-``low_memory=True`` (the default: one subject reduced at a time per worker thread,
-:mod:`sharedrep.core.backends._streaming`). Each fit runs in a fresh Python process and
-reports two measurements of the memory it needed beyond its data:
+subject's per-chunk statistics held at once: the earlier path), one with
+``low_memory=True`` (one subject reduced at a time per worker thread, its total kept:
+:mod:`sharedrep.core.backends._streaming`) and one with ``low_memory="strict"`` (not even
+the totals kept: the final fit and the private components read each subject again). Each
+fit runs in a fresh Python process and reports two measurements of the memory it needed
+beyond its data:
 
 * ``tracemalloc``: the peak of Python/numpy allocations traced during ``fit``;
 * ``RSS``: the process's peak resident size (``ru_maxrss``) minus its resident size just
@@ -13,7 +15,7 @@ reports two measurements of the memory it needed beyond its data:
 
 Printed per size: the data size, one subject's per-chunk statistics (``n_chunks`` matrices
 of ``(q + p + 1)^2`` float64), one ``q x q`` total, the predicted bound of the low-memory
-fit and the measured peaks. The bound is
+fit and the measured peaks. The bound of ``low_memory=True`` is
 
     n_workers * (n_chunks + 6) * a^2 * 8  +  S * a^2 * 8  +  small,    a = q + p + 1,
 
@@ -21,6 +23,9 @@ i.e. per worker thread one subject's chunk statistics plus a workspace of about 
 ``a x a`` matrices (its total, a fold's training and held-out statistics, the standardised
 Gram matrix and the tridiagonal reduction's copy), and one total per subject (kept for the
 final fit and the private components); "small" is ``O(S n_folds n_alphas p^2 + S q p)``.
+That of ``"strict"`` has no ``S * a^2 * 8`` term: one subject's statistics per worker
+thread plus "small", whatever the number of subjects (at the cost of two more passes
+over the data, shown in the seconds column).
 
 Run ``python benchmarks/bench_memory.py`` (8 subjects x 20,000 samples, 200 / 400 units,
 lags 0..3, 5 folds, 15 alphas, private components on) or ``--quick`` (2,000 samples: the
@@ -47,6 +52,12 @@ import numpy as np
 FULL = dict(subjects=8, samples=20000)
 QUICK = dict(subjects=8, samples=2000)
 UNITS = (200, 400)  # q = 800 and 1600 with lags 0..3
+#: child mode -> (ShaReD's low_memory, label)
+MODES = {
+    "full": (False, "low_memory=False   "),
+    "low": (True, "low_memory=True    "),
+    "strict": ("strict", 'low_memory="strict"'),
+}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -95,7 +106,7 @@ def run_one(args) -> dict:
     N = int(units)
     neural, behavior, groups = make_data(args.subjects, args.samples, N, args.behavior)
     model = ShaReD(
-        n_shared=2, lags=args.lags, cv=args.folds, random_state=0, low_memory=mode == "low"
+        n_shared=2, lags=args.lags, cv=args.folds, random_state=0, low_memory=MODES[mode][0]
     )
     warnings.simplefilter("ignore")
     rss0 = _rss_bytes()
@@ -150,17 +161,24 @@ def report(units: int, args, results: dict) -> None:
     print(f"  data (neural + behaviour)          {mib(data)} MiB")
     print(f"  one subject's chunk statistics     {mib(block)} MiB ({n_chunks} chunks)")
     print(f"  one total (q+p+1)^2                {mib(a * a * 8)} MiB")
+    strict = workers * (n_chunks + 6) * a * a * 8
     print(f"  predicted bound, low_memory=True   {mib(bound)} MiB ({workers} worker threads)")
-    print("  measured peak extra memory (MiB):   tracemalloc      RSS   x data   seconds")
-    for mode, label in (("full", "low_memory=False"), ("low", "low_memory=True ")):
+    print(f'  predicted bound, "strict"          {mib(strict)} MiB + O(S q p)')
+    print("  measured peak extra memory (MiB):      tracemalloc      RSS   x data   seconds")
+    for mode, (_, label) in MODES.items():
         r = results[mode]
         print(
             f"    {label}                 {mib(r['peak_traced'])} {mib(r['peak_rss'])}"
             f"   {r['peak_traced'] / data:6.2f}   {r['seconds']:7.1f}"
         )
-    full, low = results["full"], results["low"]
-    same = np.allclose(full["axes"], low["axes"], rtol=1e-10, atol=1e-12)
-    print(f"  same alpha and axes (1e-10): {same and full['alpha'] == low['alpha']}")
+    full = results["full"]
+    for mode in ("low", "strict"):
+        r = results[mode]
+        same = np.allclose(full["axes"], r["axes"], rtol=1e-10, atol=1e-12)
+        print(
+            f"  {MODES[mode][0]!r}: same alpha and axes as False (1e-10): "
+            f"{same and full['alpha'] == r['alpha']}"
+        )
 
 
 def main(argv=None) -> int:
@@ -174,7 +192,7 @@ def main(argv=None) -> int:
         f"load {os.getloadavg()[0]:.2f}"
     )
     for units in args.units:
-        results = {mode: child(units, mode, args) for mode in ("full", "low")}
+        results = {mode: child(units, mode, args) for mode in MODES}
         report(units, args, results)
     print(f"\nload {os.getloadavg()[0]:.2f}")
     return 0

@@ -124,3 +124,108 @@ def test_peak_memory_does_not_grow_with_subjects(monkeypatch):
     # the path that keeps every subject's statistics grows by several of them
     assert peaks[8, False] - peaks[4, False] > 4 * block, peaks
     assert peaks[8, True] < peaks[8, False] / 3, peaks
+
+
+# ---------------------------------------------------------------- low_memory="strict"
+
+
+def _counting_reads(monkeypatch):
+    """Count the numpy backend's per-subject data passes (``subject_task`` calls)."""
+    from sharedrep.core.backends import numpy as numpy_backend
+
+    calls = []
+    real = numpy_backend.subject_task
+
+    def counted(X, Y, g, s, **opts):
+        calls.append(s)
+        return real(X, Y, g, s, **opts)
+
+    monkeypatch.setattr(numpy_backend, "subject_task", counted)
+    return calls
+
+
+@pytest.mark.parametrize("private", [True, False])
+def test_strict_fit_reads_each_subject_again_and_equals_low_memory(monkeypatch, private):
+    d = simulate(n_subjects=3, n_samples=1000, n_units=10, n_behavior=5, n_private=1, seed=4)
+    kw = dict(n_shared=2, lags=2, behavior_metric="variance", private=private, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kept = ShaReD(low_memory=True, **kw).fit(d.neural, d.behavior, groups=d.groups)
+        calls = _counting_reads(monkeypatch)
+        strict = ShaReD(low_memory="strict", **kw).fit(d.neural, d.behavior, groups=d.groups)
+    # one pass for the CV statistics, one for the final fit, one for the private components
+    assert sorted(calls) == sorted([0, 1, 2] * (3 if private else 2)), calls
+    assert (strict.alpha_, strict.n_shared_) == (kept.alpha_, kept.n_shared_)
+    for key, value in kept.cv_results_.items():
+        np.testing.assert_array_equal(strict.cv_results_[key], value, err_msg=key)
+    assert np.array_equal(strict.shared_axes_, kept.shared_axes_)
+    assert all(np.array_equal(a, b) for a, b in zip(strict.encoders_, kept.encoders_, strict=True))
+    assert np.array_equal(strict.behavior_scale_, kept.behavior_scale_)
+    if private:
+        for a, b in zip(strict.private_, kept.private_, strict=True):
+            for field in (
+                "behavior_axes",
+                "behavior_cv_score",
+                "neural_components",
+                "neural_explained",
+            ):
+                assert np.array_equal(getattr(a, field), getattr(b, field)), field
+            assert a.behavior_explained == b.behavior_explained
+    else:
+        assert strict.private_ is None
+
+
+def test_strict_fit_reads_file_sources_again(tmp_path):
+    d = simulate(n_subjects=2, n_samples=800, n_units=8, n_behavior=4, seed=5)
+    paths = []
+    for s, X in enumerate(d.neural):
+        paths.append(tmp_path / f"neural{s}.npy")
+        np.save(paths[-1], X)
+    kw = dict(n_shared=1, lags=1, random_state=0, low_memory="strict")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = ShaReD(**kw).fit(paths, d.behavior, groups=d.groups)
+        b = ShaReD(**kw).fit(d.neural, d.behavior, groups=d.groups)
+    assert np.array_equal(a.shared_axes_, b.shared_axes_)
+    assert all(np.array_equal(x, y) for x, y in zip(a.encoders_, b.encoders_, strict=True))
+
+
+def test_strict_peak_memory_has_no_total_per_subject(monkeypatch):
+    """S = 4 vs 8 subjects of q = 360 columns, one worker thread: the low-memory fit grows
+    by one (q + p + 1)-square total per added subject, the strict fit only by what is
+    O(q p + T) per subject (measured: 0.14 of a total per subject here, 0.37 at q = 180:
+    linear in q, not quadratic)."""
+    monkeypatch.setenv("SHAREDREP_NUM_THREADS", "1")
+    N, p = 120, 4
+    d = simulate(n_subjects=8, n_samples=1600, n_units=N, n_behavior=p, seed=2)
+    total = (3 * N + p + 1) ** 2 * 8  # one subject's total statistics (1.07 MB)
+    peaks = {
+        (S, mode): _peak(d.neural[:S], d.behavior[:S], d.groups[:S], mode)
+        for S in (4, 8)
+        for mode in (True, "strict")
+    }
+    kept = peaks[8, True] - peaks[4, True]
+    strict = peaks[8, "strict"] - peaks[4, "strict"]
+    assert kept > 4 * 0.9 * total, (kept, total)  # the totals kept by low_memory=True
+    # per added subject: its reduced folds, behaviour chunks and O(q p) results only
+    assert strict < 4 * 0.25 * total, (strict, total)
+    assert peaks[8, "strict"] < peaks[8, True] - 4 * total, peaks
+
+
+def test_low_memory_choice(monkeypatch):
+    from sharedrep.core import estimator
+
+    X = [np.zeros((10, 50))] * 4  # q = 100 with 2 lags, p = 3: a = 104
+    model = ShaReD(low_memory="auto")
+    a2 = 104**2 * 8
+    monkeypatch.setattr(estimator, "LOW_MEMORY_BYTES", 5 * 4 * a2 - 1)
+    monkeypatch.setattr(estimator, "LOW_MEMORY_STRICT_BYTES", 4 * a2)
+    assert model._low_memory(X, 3, 2, 5) is True  # chunk statistics beyond the bound
+    assert model._low_memory(X, 3, 2, 4) is False
+    monkeypatch.setattr(estimator, "LOW_MEMORY_STRICT_BYTES", 4 * a2 - 1)
+    assert model._low_memory(X, 3, 2, 5) == "strict"  # the totals alone beyond it
+    for value, expected in ((True, True), (False, False), ("strict", "strict")):
+        assert ShaReD(low_memory=value)._low_memory(X, 3, 2, 5) == expected
+    d = simulate(n_subjects=2, n_samples=200, n_units=4, seed=0)
+    with pytest.raises(ValueError, match="low_memory.*'strict'"):
+        ShaReD(low_memory="strictly").fit(d.neural, d.behavior)

@@ -46,6 +46,8 @@ SHRINKAGE_GRID = (0.0, 1e-3, 1e-2, 1e-1)
 #: shrinkage used when the pooled behaviour covariance is singular and none is chosen
 MIN_SHRINKAGE = 1e-3
 LOW_MEMORY_BYTES = 64 * 2**20  # low_memory="auto": chunk statistics beyond this are reduced
+#: low_memory="auto": "strict" (totals read again, not kept) when the totals exceed this
+LOW_MEMORY_STRICT_BYTES = 2 * 2**30
 _ALPHA_WORDS = "a positive number (use e.g. 1e-8 for the unregularised limit)"
 
 
@@ -56,8 +58,10 @@ def _is_count_or_auto(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_bool_or_auto(value) -> bool:
-    return isinstance(value, bool | np.bool_) or (isinstance(value, str) and value == "auto")
+def _is_low_memory(value) -> bool:
+    return isinstance(value, bool | np.bool_) or (
+        isinstance(value, str) and value in ("auto", "strict")
+    )
 
 
 def _is_positive_finite(value) -> bool:
@@ -195,7 +199,7 @@ class ShaReD(BaseEstimator):
         kept samples, the primal form for the others. Same model either way (up to
         rounding). The torch backend solves the primal form only (``"auto"`` means
         primal there).
-    low_memory : bool or "auto", default="auto"
+    low_memory : bool, "strict" or "auto", default="auto"
         numpy backend: ``True`` reduces each subject's cross-validation statistics as soon
         as its data pass is done (its folds solved for the whole alpha grid and kept as
         ``p x p`` matrices per fold and alpha) and keeps only its total statistics, so that
@@ -207,9 +211,16 @@ class ShaReD(BaseEstimator):
         cross-validation tables are not bit for bit those of ``False``. ``False``: keep
         every subject's chunk statistics (the earlier path; equal bit for bit to
         ``backend="dask"``). ``"auto"``: ``True`` when every subject's chunk statistics
-        together would exceed 64 MiB (``S * n_folds * (q + p + 1)^2 * 8`` bytes).
-        Subjects in the kernel form keep their rows either way; the dask and torch
-        backends ignore it.
+        together would exceed 64 MiB (``S * n_folds * (q + p + 1)^2 * 8`` bytes), and
+        ``"strict"`` when the totals alone would exceed 2 GiB (``S * (q + p + 1)^2 * 8``).
+        ``"strict"``: as ``True``, but not even the totals are kept; the final fit and
+        the private components read each subject's data again, one subject per worker
+        thread (one more data pass each: about 1.5-2 statistics passes more time), so
+        peak extra memory is about one subject's chunk statistics per worker thread plus
+        ``O(S (n_folds n_alphas p^2 + q p))``, whatever the number of subjects. Same
+        model as ``True``, bit for bit (the same sums of the same chunks). Subjects in
+        the kernel form keep their rows either way; the dask and torch backends ignore
+        it.
 
     Attributes
     ----------
@@ -345,7 +356,7 @@ class ShaReD(BaseEstimator):
         "backend": [Options(*backends.BACKENDS)],
         "device": [TypeOf(str, "a string such as 'cpu' or 'cuda'")],
         "form": [_choice("auto", "primal", "dual")],
-        "low_memory": [Predicate(_is_bool_or_auto, "True, False or 'auto'")],
+        "low_memory": [Predicate(_is_low_memory, "True, False, 'strict' or 'auto'")],
     }
 
     def _check_params(self, n_features: int, n_subjects: int):
@@ -492,6 +503,7 @@ class ShaReD(BaseEstimator):
         gap = int(np.max(np.abs(lags)))
         n_folds = int(self.cv) if self.cv is not None else 0
         backend = backends.get_backend(self.backend, device=self.device)
+        low_memory = self._low_memory(Xs, p, lags.size, n_folds)
         prep = backend.statistics(
             Xs,
             Ys,
@@ -503,7 +515,8 @@ class ShaReD(BaseEstimator):
             nan_policy=self.nan_policy,
             dtype=self.dtype,
             form="primal" if self.backend == "torch" else self.form,
-            reduce_alphas=alphas if self._low_memory(Xs, p, lags.size, n_folds) else None,
+            reduce_alphas=alphas if low_memory else None,
+            keep_totals=low_memory != "strict",
         )
         i_alpha, k, solutions, shrinkage = self._select(
             backend, prep, weights, alphas, k_max, auto_k, n_folds
@@ -522,12 +535,16 @@ class ShaReD(BaseEstimator):
             )
         return self
 
-    def _low_memory(self, Xs, p: int, n_lags: int, n_folds: int) -> bool:
-        """Whether the fit reduces each subject's statistics at once (``low_memory``)."""
+    def _low_memory(self, Xs, p: int, n_lags: int, n_folds: int):
+        """``low_memory`` resolved: False, True or ``"strict"``."""
+        if self.low_memory == "strict":
+            return "strict"
         if self.low_memory != "auto":
             return bool(self.low_memory)
-        held = sum(max(n_folds, 1) * (X.shape[1] * n_lags + p + 1) ** 2 * 8 for X in Xs)
-        return held > LOW_MEMORY_BYTES
+        totals = sum((X.shape[1] * n_lags + p + 1) ** 2 * 8 for X in Xs)
+        if totals > LOW_MEMORY_STRICT_BYTES:
+            return "strict"
+        return max(n_folds, 1) * totals > LOW_MEMORY_BYTES
 
     def _select(self, backend, prep, weights, alphas, k_max, auto_k, n_folds):
         """Cross-validate the grid and pick ``(i_alpha, k, shrinkage)``; sets ``cv_results_``.
@@ -745,8 +762,10 @@ class ShaReD(BaseEstimator):
         p, k = V.shape
         kernel = solver.is_kernel(subject_data.stats)  # kept rows (dual form), not statistics
         # the fit ran on a device and left G there, or the low-memory fit did not keep it
+        total = None  # the subject's total statistics, when formed here
         if std.gram is None and not kernel:
-            std = solver.standardize(backends.full_total(subject_data.stats), self.behavior_scale_)
+            total = backends.full_total(subject_data.stats)  # kept, or read again
+            std = solver.standardize(total, self.behavior_scale_)
         q = std.cross.shape[0]
         # behaviour residual outside the shared subspace, in scaled units: y (I - V V' Cm)
         T = (np.eye(p) - V @ V.T @ Cm) / self.behavior_scale_[:, None]
@@ -786,7 +805,7 @@ class ShaReD(BaseEstimator):
             cv_curve = solver.pooled_criterion(err, "variance")[0]
             if np.max(cv_curve) > 0:
                 rank = int(np.argmax(cv_curve)) + 1
-                total_r = backends.behavior_total(subject_data.stats, stats_r, T)
+                total_r = backends.behavior_total(subject_data.stats, stats_r, T, total)
                 fr = solver.fit_from_stats(
                     [total_r], np.ones(1), alpha, rank, "variance", 0.0, y_scale=ones
                 )

@@ -911,7 +911,10 @@ def fit_from_stats(
     ----------
     stats : list of SufficientStats
         Total statistics, one per subject (or a :class:`sharedrep.core.dual.KernelData`
-        for a subject solved in the kernel form).
+        for a subject solved in the kernel form), or functions of no arguments returning
+        them: each is then called on the worker thread that solves its subject, so only
+        one subject's ``q x q`` statistics per thread exist at a time (``y_scale`` must
+        then be given).
     weights : ndarray (S,)
         Subject weights ``w_s`` (sum to 1).
     alpha : float
@@ -929,12 +932,16 @@ def fit_from_stats(
         drops it as soon as the subject is solved (``gram`` None: the low-memory fit).
     """
     if y_scale is None:
+        if any(callable(st) for st in stats):
+            raise ValueError("statistics given as functions need the behaviour scale y_scale")
         y_scale = pooled_y_scale(stats, weights)
     p = y_scale.shape[0]
     C = np.zeros((p, p))
     M = np.zeros((p, p))
 
     def solve(st):
+        if callable(st):
+            st = st()
         problem = subject_whole(st)
         sd, M_s = problem.solve(y_scale, np.array([alpha]))
         if is_kernel(st):

@@ -101,6 +101,7 @@ class Backend:
         dtype="float64",
         form: str = "primal",
         reduce_alphas=None,
+        keep_totals: bool = True,
     ) -> list[solver.SubjectData]:
         """CV chunk statistics of every subject.
 
@@ -115,6 +116,8 @@ class Backend:
         release its chunk statistics (:mod:`sharedrep.core.backends._streaming`); the
         subjects' ``stats`` are then :class:`~sharedrep.core.backends._streaming.ReducedStats`,
         which this backend's :meth:`cv_errors` (for that grid) and :meth:`final_fit` accept.
+        With ``keep_totals`` False the reduced subjects keep not even their total
+        statistics: the final fit and the private components read each subject again.
         """
         opts = dict(
             lags=lags,
@@ -128,13 +131,17 @@ class Backend:
         )
         if reduce_alphas is not None and self.reduces:
             alphas = np.atleast_1d(np.asarray(reduce_alphas, dtype=float))
-            return self._reduced(list(neural), list(behavior), list(groups), opts, alphas)
+            return self._reduced(
+                list(neural), list(behavior), list(groups), opts, alphas, keep_totals
+            )
         return self._statistics(list(neural), list(behavior), list(groups), opts)
 
     #: whether :meth:`statistics` honours ``reduce_alphas``
     reduces = False
 
-    def _reduced(self, neural: list, behavior: list, groups: list, opts: dict, alphas) -> list:
+    def _reduced(
+        self, neural: list, behavior: list, groups: list, opts: dict, alphas, keep_totals=True
+    ) -> list:
         """The data pass with the per-subject reduction (backends with ``reduces``)."""
         raise NotImplementedError
 

@@ -21,6 +21,15 @@ The final fit (:meth:`sharedrep.core.backends.numpy.NumpyBackend.final_fit`) kee
 subject's standardised Gram matrix; the private components form it again from the
 total, one subject per thread.
 
+``ShaReD(low_memory="strict")`` keeps not even the totals: each :class:`ReducedStats`
+holds a way to read its subject again (``reread``), and the final fit and the private
+components each make one more pass over that subject's data, on the worker thread that
+needs the total, which is dropped as soon as that subject is solved. Peak extra memory
+is then about ``n_threads`` subjects' chunk statistics and workspace plus
+``O(S n_folds n_alphas p^2 + S q p)``: nothing of size ``q x q`` per subject. The second
+pass forms the same chunks and sums them in the same order, so the model is that of
+``low_memory=True`` bit for bit.
+
 The reduction is exact algebra. A fold's ridge solution is linear in the behaviour, so it
 is solved once with unit behaviour scale (``P1_a = (G + a n I)^{-1} B_1``, ``B_1`` the
 centred cross-products of the standardised design and the *unscaled* behaviour) and the
@@ -60,6 +69,7 @@ __all__ = [
     "cv_errors",
     "full_total",
     "behavior_total",
+    "behavior_part",
 ]
 
 
@@ -184,17 +194,40 @@ class ReducedStats(Sequence):
     Attributes
     ----------
     total : SufficientStats
-        The subject's total statistics (final fit, private components).
+        The subject's total statistics (final fit, private components): the kept ones,
+        or, for a subject reduced without keeping them (``reread``), the subject's data
+        read and passed over again each time the attribute is read (a new
+        ``(q + p + 1)``-square set, not stored).
     folds : list (n_folds) of ReducedFold
     alphas : ndarray (n_alphas,)
         The grid the folds were solved for.
+    keeps_total : bool
+        Whether the total statistics are held (False: read again when needed).
     """
 
     form = "primal"
 
-    def __init__(self, chunk_behavior: list, total, folds: list, alphas: np.ndarray):
+    def __init__(self, chunk_behavior: list, total, folds: list, alphas: np.ndarray, reread=None):
+        if (total is None) == (reread is None):
+            raise ValueError("exactly one of total and reread is needed")
         self._behavior = chunk_behavior
-        self.total, self.folds, self.alphas = total, folds, alphas
+        self._total, self._reread = total, reread
+        self.folds, self.alphas = folds, alphas
+
+    @property
+    def keeps_total(self) -> bool:
+        return self._total is not None
+
+    @property
+    def total(self) -> solver.SufficientStats:
+        if self._total is not None:
+            return self._total
+        return solver.total(self._reread().stats)  # same chunks, same sums: same numbers
+
+    def behavior_total(self) -> solver.SufficientStats:
+        """Behaviour part of the total (``n``, ``sy``, ``yy``; no new data pass): the same
+        sums, in the same order, as those of :attr:`total`."""
+        return solver.total(self._behavior)
 
     def __len__(self) -> int:
         return len(self._behavior)
@@ -203,17 +236,20 @@ class ReducedStats(Sequence):
         return self._behavior[i]
 
     def __repr__(self) -> str:
-        return f"ReducedStats({len(self)} chunks, {len(self.folds)} folds)"
+        kept = "" if self.keeps_total else ", total read again when needed"
+        return f"ReducedStats({len(self)} chunks, {len(self.folds)} folds{kept})"
 
 
 def reduce_subject(
-    data: solver.SubjectData, alphas: np.ndarray, n_folds: int
+    data: solver.SubjectData, alphas: np.ndarray, n_folds: int, reread=None
 ) -> solver.SubjectData:
     """The subject's data with its primal chunk statistics replaced by a :class:`ReducedStats`.
 
     Kernel-form data are returned as they are. Runs the ridge solves of every fold of the
     subject (on the calling thread); ``n_folds`` 0 (no cross-validation: one chunk) keeps
-    only the total.
+    only the total. ``reread`` (a function of no arguments returning the subject's
+    :class:`solver.SubjectData` again, as the data pass made it) keeps not even the total:
+    it is read again whenever it is needed (:attr:`ReducedStats.total`).
     """
     stats = data.stats
     if solver.is_kernel(stats):
@@ -226,29 +262,46 @@ def reduce_subject(
         fold = solver.subject_fold(stats, chunks.train_mask(f), chunks.test_mask(f), tot)
         folds.append(reduce_fold(fold, alphas))
         del fold
-    reduced = ReducedStats([behavior_only(st) for st in stats], tot, folds, alphas)
+    behavior = [behavior_only(st) for st in stats]
+    if reread is not None:
+        tot = None
+    reduced = ReducedStats(behavior, tot, folds, alphas, reread=reread)
     return solver.SubjectData(data.rows, chunks, reduced, data.x_center, data.y_center)
 
 
 def full_total(stats):
-    """Total statistics of a subject's data in any in-process form (kernel data as they are)."""
+    """Total statistics of a subject's data in any in-process form (kernel data as they are).
+
+    For a :class:`ReducedStats` that does not keep its total, a new pass over the
+    subject's data (:attr:`ReducedStats.total`).
+    """
     if isinstance(stats, ReducedStats):
         return stats.total
     return solver.subject_total(stats)
 
 
-def behavior_total(stats, stats_r: list, T: np.ndarray):
+def behavior_total(stats, stats_r: list, T: np.ndarray, total=None):
     """Total statistics of a subject for the behaviour ``Y @ T``.
 
     ``stats_r`` are the subject's chunk statistics transformed by ``T``
     (:meth:`solver.SufficientStats.transform_behavior`): their total, or, for
     :class:`ReducedStats` (whose chunks hold only their behaviour part), the neural part
-    of the kept total with ``X'Y T``.
+    of its total (``total`` when the caller has it already, so that it is not read
+    again) with ``X'Y T``.
     """
     if not isinstance(stats, ReducedStats):
         return solver.subject_total(stats_r)
-    tot, yb = stats.total, solver.total(list(stats_r))
+    tot = stats.total if total is None else total
+    yb = solver.total(list(stats_r))
     return solver.SufficientStats(yb.n, tot.sx, yb.sy, tot.xx, tot.xy @ T, yb.yy)
+
+
+def behavior_part(stats):
+    """What :func:`solver.pooled_y_scale` reads of a subject's total (``n``, ``sy``,
+    ``yy``) without a new data pass: kernel data as they are."""
+    if isinstance(stats, ReducedStats):
+        return stats.behavior_total()
+    return solver.subject_total(stats)
 
 
 class _Folds:

@@ -14,9 +14,16 @@ chunk statistics per thread plus one ``q x q`` total per subject, instead of eve
 subject's chunk statistics and folds at once. The final fit then keeps no subject's
 standardised Gram matrix (the private components form it again, one subject per
 thread). Subjects in the kernel form keep their rows as before.
+
+Without ``keep_totals`` (``ShaReD(low_memory="strict")``) not even the totals are kept:
+the final fit and the private components read each subject again, one per thread
+(one more data pass each), and peak extra memory no longer grows by a ``q x q`` total
+per subject.
 """
 
 from __future__ import annotations
+
+import functools
 
 from sharedrep.core import solver
 from sharedrep.core.backends import Backend, _streaming
@@ -41,11 +48,12 @@ class NumpyBackend(Backend):
 
     reduces = True
 
-    def _reduced(self, neural, behavior, groups, opts, alphas):
+    def _reduced(self, neural, behavior, groups, opts, alphas, keep_totals=True):
         def task(args):
             s, (X, Y, g) = args
             data = subject_task(X, Y, g, s, **opts)
-            return _streaming.reduce_subject(data, alphas, opts["n_folds"])
+            reread = None if keep_totals else functools.partial(subject_task, X, Y, g, s, **opts)
+            return _streaming.reduce_subject(data, alphas, opts["n_folds"], reread=reread)
 
         items = list(enumerate(zip(neural, behavior, groups, strict=True)))
         return thread_map(task, items)
@@ -65,8 +73,15 @@ class NumpyBackend(Backend):
         Gram matrix (``Fit.standardized[s].gram`` is None for them)."""
         if not _any_reduced(chunks_stats):
             return super().final_fit(chunks_stats, weights, alpha, k, metric, shrinkage)
-        totals = [_streaming.full_total(st) for st in chunks_stats]
-        return solver.fit_from_stats(totals, weights, alpha, k, metric, shrinkage, keep_gram=False)
+        # each total is formed (kept, or read again) on the worker thread that solves it:
+        # one subject's q x q statistics per thread at a time
+        y_scale = solver.pooled_y_scale(
+            [_streaming.behavior_part(st) for st in chunks_stats], weights
+        )
+        totals = [functools.partial(_streaming.full_total, st) for st in chunks_stats]
+        return solver.fit_from_stats(
+            totals, weights, alpha, k, metric, shrinkage, y_scale=y_scale, keep_gram=False
+        )
 
 
 def _any_reduced(chunks_stats) -> bool:
