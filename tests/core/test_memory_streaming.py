@@ -82,6 +82,9 @@ def test_kernel_subjects_mix_with_reduced_ones():
         neural, d.behavior, [None] * 3, np.arange(4), 5, gap=3, form="auto", reduce_alphas=[1.0]
     )
     assert isinstance(prep[0].stats, _streaming.ReducedStats)
+    # a reduced subject keeps nothing of size T (rows, chunk order), only its chunk table
+    assert prep[0].rows.size == 0 and prep[0].chunks.order.size == 0
+    assert prep[0].chunks.bounds.size == len(prep[0].stats) + 1
     assert all(solver.is_kernel(p.stats) for p in prep[1:])
     old, new = _fit_both(neural, d.behavior, None, n_shared=2, lags=3)
     assert new.alpha_ == old.alpha_
@@ -193,7 +196,7 @@ def test_strict_fit_reads_file_sources_again(tmp_path):
 def test_strict_peak_memory_has_no_total_per_subject(monkeypatch):
     """S = 4 vs 8 subjects of q = 360 columns, one worker thread: the low-memory fit grows
     by one (q + p + 1)-square total per added subject, the strict fit only by what is
-    O(q p + T) per subject (measured: 0.14 of a total per subject here, 0.37 at q = 180:
+    O(q p) per subject (measured: 0.12 of a total per subject here, 0.27 at q = 180:
     linear in q, not quadratic)."""
     monkeypatch.setenv("SHAREDREP_NUM_THREADS", "1")
     N, p = 120, 4

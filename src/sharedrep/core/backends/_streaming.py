@@ -56,6 +56,7 @@ numbers than their ``q x q`` statistics); their folds are formed fold by fold.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -247,9 +248,11 @@ def reduce_subject(
 
     Kernel-form data are returned as they are. Runs the ridge solves of every fold of the
     subject (on the calling thread); ``n_folds`` 0 (no cross-validation: one chunk) keeps
-    only the total. ``reread`` (a function of no arguments returning the subject's
-    :class:`solver.SubjectData` again, as the data pass made it) keeps not even the total:
-    it is read again whenever it is needed (:attr:`ReducedStats.total`).
+    only the total. The subject's kept rows and the chunk order (``O(T)`` integers each,
+    not read after the pass) are dropped: what stays is ``O(n_chunks)``. ``reread`` (a
+    function of no arguments returning the subject's :class:`solver.SubjectData` again,
+    as the data pass made it) keeps not even the total: it is read again whenever it is
+    needed (:attr:`ReducedStats.total`).
     """
     stats = data.stats
     if solver.is_kernel(stats):
@@ -266,7 +269,10 @@ def reduce_subject(
     if reread is not None:
         tot = None
     reduced = ReducedStats(behavior, tot, folds, alphas, reread=reread)
-    return solver.SubjectData(data.rows, chunks, reduced, data.x_center, data.y_center)
+    # the kept rows and their chunk order (O(T) each) are not read after the pass
+    none = np.zeros(0, dtype=np.int64)
+    light = dataclasses.replace(chunks, order=none)
+    return solver.SubjectData(none, light, reduced, data.x_center, data.y_center)
 
 
 def full_total(stats):
