@@ -297,3 +297,12 @@ def test_every_analysis_of_the_pipeline_has_a_question():
     assert rows == [
         {"quantity": "a vs b", "effect": 0.5, "ci": None, "p": 0.01, "has_p": True, "n": 4}
     ]
+
+
+def test_untestable_p_names_the_animals_in_words():
+    from sharedrep.app.report import _p_words
+
+    assert _p_words(0.0312, 3) == "p = 0.031"
+    assert _p_words(float("nan"), 3) == "not testable: n = 3 mice"
+    assert _p_words(None, 1) == "not testable: n = 1 mouse"
+    assert _p_words(float("nan")) == "not testable"

@@ -1042,9 +1042,7 @@ def _key_table(rows: list[dict], p_label: str = "p") -> str:
         if not r.get("has_p"):
             p = "-"
         else:
-            p = _num(r.get("p"), ".2g") or (
-                f"not testable: n = {n} mice" if n is not None else "not testable"
-            )
+            p = _num(r.get("p"), ".2g") or _untestable(n)
         cls = ' class="na"' if "not testable" in p else ""
         body.append(
             f'<tr><td class="l">{_e(r["quantity"])}</td><td>{_e(effect)}</td>'
@@ -1062,7 +1060,16 @@ def _p_words(p, n=None) -> str:
     v = _num(p, ".2g")
     if v is not None:
         return f"p = {v}"
-    return f"not testable: n = {n} mice" if n is not None else "not testable"
+    return _untestable(n)
+
+
+def _untestable(n=None) -> str:
+    """``"not testable: n = 3 mice"`` (``"n = 1 mouse"``), or ``"not testable"``."""
+    from sharedrep.study._common import mice_text
+
+    if n is None:
+        return "not testable"
+    return f"not testable: {mice_text(n)}"
 
 
 def _req(v, fmt: str = ".3g") -> str:
