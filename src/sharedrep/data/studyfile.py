@@ -854,9 +854,7 @@ def _header_labels(
         if e.get("format") == "nwb" and any(e.get(f) is None for f in fields)
     ]
     labels: dict[int, _Labels] = {}
-    for done, (i, entry) in enumerate(todo):
-        if progress is not None:
-            progress(done, len(todo), _label(i, entry))
+    for i, entry in _reported(todo, progress, end_when_empty=False):
         try:
             labels[i] = _nwb_labels(entry, base)
         except DataFormatError as err:
@@ -864,9 +862,19 @@ def _header_labels(
                 problems.append(f"{_label(i, entry)}: {err}")
         except (OSError, ImportError, ValueError):
             continue
-    if progress is not None and todo:
-        progress(len(todo), len(todo), "")
     return labels
+
+
+def _reported(todo: list, progress, *, end_when_empty: bool = True):
+    """The ``(index, entry)`` pairs of ``todo``, with ``progress(done, total, label)``
+    called before each and once after the last (also for an empty ``todo`` unless
+    ``end_when_empty`` is False)."""
+    for done, (i, entry) in enumerate(todo):
+        if progress is not None:
+            progress(done, len(todo), _label(i, entry))
+        yield i, entry
+    if progress is not None and (todo or end_when_empty):
+        progress(len(todo), len(todo), "")
 
 
 def _wanted(entry: dict, only: dict | None, labels: _Labels | None = None) -> bool:
@@ -898,9 +906,7 @@ def _load_entries(
     labels = labels or {}
     todo = [(i, entry) for i, entry in entries if _wanted(entry, only, labels.get(i))]
     loaded: dict[int, Session] = {}
-    for done, (i, entry) in enumerate(todo):
-        if progress is not None:
-            progress(done, len(todo), _label(i, entry))
+    for i, entry in _reported(todo, progress):
         try:
             loaded[i] = _load_entry(entry, base)
         except (DataFormatError, FileNotFoundError, ImportError, ValueError, TypeError) as err:
@@ -912,8 +918,6 @@ def _load_entries(
                 f"{_label(i, entry)}: cannot load {_entry_files(entry, base)} "
                 f"({type(err).__name__}: {err})"
             )
-    if progress is not None:
-        progress(len(todo), len(todo), "")
     return loaded
 
 
