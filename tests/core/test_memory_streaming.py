@@ -232,3 +232,21 @@ def test_low_memory_choice(monkeypatch):
     d = simulate(n_subjects=2, n_samples=200, n_units=4, seed=0)
     with pytest.raises(ValueError, match="low_memory.*'strict'"):
         ShaReD(low_memory="strictly").fit(d.neural, d.behavior)
+
+
+def test_strict_total_without_a_seed_is_the_same_sum():
+    """With random_state=None the second pass may assign other folds: its total is the
+    same rows summed in another order (equal to rounding), never other rows."""
+    d = simulate(n_subjects=1, n_samples=900, n_units=7, n_behavior=3, seed=6)
+    be = backends.get_backend("numpy")
+    args = (d.neural, d.behavior, d.groups, np.arange(3), 5)
+    (plain,) = be.statistics(*args, gap=2, random_state=None)
+    (strict,) = be.statistics(
+        *args, gap=2, random_state=None, reduce_alphas=ALPHAS, keep_totals=False
+    )
+    assert not strict.stats.keeps_total
+    want, got = solver.total(plain.stats), strict.stats.total
+    assert got.n == want.n
+    for field in ("sx", "sy", "xx", "xy", "yy"):
+        a, b = getattr(got, field), getattr(want, field)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * np.abs(b).max(), err_msg=field)
