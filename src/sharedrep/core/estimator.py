@@ -215,10 +215,12 @@ class ShaReD(BaseEstimator):
         ``"strict"`` when the totals alone would exceed 2 GiB (``S * (q + p + 1)^2 * 8``).
         ``"strict"``: as ``True``, but not even the totals are kept; the final fit and
         the private components read each subject's data again, one subject per worker
-        thread (one more data pass each: about 1.5-2 statistics passes more time), so
-        peak extra memory is about one subject's chunk statistics per worker thread plus
-        ``O(S (n_folds n_alphas p^2 + q p))``, whatever the number of subjects. Same
-        model as ``True``, bit for bit (the same sums of the same chunks). Subjects in
+        thread (one more data pass each; measured 1.6 to 2.7 times the time of
+        ``True``, ``docs/scaling.md``), so peak extra memory is about one subject's chunk
+        statistics per worker thread plus ``O(S (n_folds n_alphas p^2 + q p))``, whatever
+        the number of subjects. Same model as ``True``, bit for bit with an integer
+        ``random_state`` (the same sums of the same chunks; otherwise to rounding: the
+        same rows, possibly chunked otherwise on the second pass). Subjects in
         the kernel form keep their rows either way; the dask and torch backends ignore
         it.
 
