@@ -14,13 +14,22 @@ Only three things are adapted, each visible in :data:`QUICK` or :data:`NOT_RUN`:
   runs this very test (and ``.ci/run`` runs it, see ``test_readme.py``);
 - long benchmark and GPU commands (minutes to hours): their script must exist and accept
   every option the document passes (checked against the script's ``--help``).
+
+One thing is shared between documents, not adapted: a ``sharedrep`` command that an earlier
+document already ran successfully, with the same words (its ``--out`` folder aside) on
+inputs of identical content and into a folder that does not exist yet, is not run again;
+its recorded result and a copy of what it wrote stand in for it (:func:`_reuse_key`).
+The README and the user guide both simulate, validate, run and fit the same study (the
+``run`` alone takes more than a minute), and every command is still run once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -147,6 +156,98 @@ def _run(words: list[str], quick: dict, cwd: Path) -> subprocess.CompletedProces
     )
 
 
+_OUT_OPTIONS = ("--out", "-o")
+#: ``sharedrep`` commands that write nothing, and those that write only to their ``--out``.
+_READ_ONLY = ("validate",)
+_WRITE_TO_OUT = ("simulate", "run", "fit", "evaluate", "demo")
+
+
+def _out_path(words: list[str]) -> str | None:
+    """The value of a command's ``--out`` option, or None."""
+    for i, word in enumerate(words):
+        if word in _OUT_OPTIONS and i + 1 < len(words):
+            return words[i + 1]
+        for option in _OUT_OPTIONS:
+            if word.startswith(f"{option}="):
+                return word.split("=", 1)[1]
+    return None
+
+
+def _tree_digest(path: Path) -> str:
+    """SHA-256 over every file under ``path`` (relative names and contents)."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        digest.update(str(f.relative_to(path.parent)).encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+def _reuse_key(words: list[str], quick: dict, cwd: Path) -> tuple | None:
+    """What a ``sharedrep`` command's result depends on, or None when it is not shared.
+
+    The command's words with quick settings (``--out``'s value replaced by a placeholder)
+    and the content of every input it names: for a path ``a/b/...`` that exists in ``cwd``,
+    every file under its top folder ``a`` (a study file and the data files next to it).
+    Only commands that write nothing (``validate``) or write only to their ``--out``
+    are shared; one whose ``--out`` already exists never is (it may refuse to write).
+    """
+    if words[:1] != ["sharedrep"] or len(words) < 2:
+        return None
+    if words[1] in quick:
+        words = words + quick[words[1]]
+    out = _out_path(words)
+    if words[1] not in _READ_ONLY and (words[1] not in _WRITE_TO_OUT or out is None):
+        return None  # e.g. `report` rewrites its folder, `run` without --out the study's
+    if out is not None and (cwd / out).exists():
+        return None
+    key: list = [tuple("<OUT>" if w == out else w for w in words)]
+    for word in words[2:]:
+        if word == out or word.startswith("-"):
+            continue
+        top = Path(word).parts[0] if Path(word).parts else ""
+        if top and not Path(word).is_absolute() and (cwd / word).exists():
+            key.append((word, _tree_digest(cwd / top)))
+    return tuple(key)
+
+
+def _run_or_reuse(
+    words: list[str], quick: dict, cwd: Path, done: dict, store: Path
+) -> subprocess.CompletedProcess:
+    """:func:`_run`, unless an earlier document ran the same command on the same inputs
+    (then its result, and a copy of what it wrote to ``--out``)."""
+    key = _reuse_key(words, quick, cwd)
+    out = _out_path(words + quick.get(words[1], [])) if key is not None else None
+    if key is not None and key in done:
+        res, saved = done[key]
+        if saved is not None:
+            target = cwd / out
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if saved.is_dir():
+                shutil.copytree(saved, target)
+            else:
+                shutil.copy2(saved, target)
+        return res
+    res = _run(words, quick, cwd)
+    if key is not None and res.returncode == 0:
+        saved = None
+        if out is not None and (cwd / out).exists():
+            saved = store / f"{len(done)}" / Path(out).name
+            saved.parent.mkdir(parents=True)
+            if (cwd / out).is_dir():
+                shutil.copytree(cwd / out, saved)
+            else:
+                shutil.copy2(cwd / out, saved)
+        done[key] = (res, saved)
+    return res
+
+
+@pytest.fixture(scope="module")
+def shared_runs(tmp_path_factory) -> tuple[dict, Path]:
+    """Successful ``sharedrep`` commands of the documents run so far (:func:`_run_or_reuse`)."""
+    return {}, tmp_path_factory.mktemp("shared-runs")
+
+
 DOCUMENTED = _documented()
 
 
@@ -156,7 +257,8 @@ def test_the_documents_hold_commands():
 
 
 @pytest.mark.parametrize("name, commands, quick", DOCUMENTED, ids=[d[0] for d in DOCUMENTED])
-def test_documented_commands_run_as_written(name, commands, quick, tmp_path):
+def test_documented_commands_run_as_written(name, commands, quick, tmp_path, shared_runs):
+    done, store = shared_runs
     for command in commands:
         words = _without_install(_strip_comment(command))
         if not words:
@@ -164,7 +266,7 @@ def test_documented_commands_run_as_written(name, commands, quick, tmp_path):
         if _not_run(words):
             _check_script_options(words, tmp_path)
             continue
-        res = _run(words, quick, tmp_path)
+        res = _run_or_reuse(words, quick, tmp_path, done, store)
         assert res.returncode == 0, (
             f"{name}: `{command}` failed as written (exit {res.returncode}):\n"
             f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
