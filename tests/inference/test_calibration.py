@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from parallel_calls import parallel_calls
 from sharedrep import ShaReD, simulate
 from sharedrep.inference.groups import compare_groups
 from sharedrep.inference.permutation import permutation_test
@@ -70,15 +71,14 @@ def test_the_fast_designs_tell_calibrated_from_inflated():
 
 
 def first_dim_pvalues(n_datasets, n_perm, snr, seed0, model=None, problem=SMALL):
+    # the datasets are independent and seeded: their tests run on every CPU
     model = model or ShaReD(n_shared=1, alpha=1.0, cv=5, private=False)
-    out = np.empty(n_datasets)
+    calls = []
     for i in range(n_datasets):
         d = simulate(snr=snr, seed=seed0 + i, **problem)
-        res = permutation_test(
-            model, d.neural, d.behavior, d.groups, n_perm=n_perm, random_state=i, progress=False
-        )
-        out[i] = res.p_values[0]
-    return out
+        kwargs = dict(n_perm=n_perm, random_state=i, progress=False)
+        calls.append((permutation_test, (model, d.neural, d.behavior, d.groups), kwargs))
+    return np.array([res.p_values[0] for res in parallel_calls(calls)], dtype=float)
 
 
 def test_permutation_null_calibrated_fast():
@@ -116,12 +116,15 @@ def test_power_weak_signal():
 def group_null_pvalues(n_reps, per_group, n_perm, seed0, problem):
     """Score and subspace p-values of ``compare_groups`` on groups from one distribution."""
     model = ShaReD(n_shared=1, alpha=1.0, cv=3, private=False)
-    p_score, p_subspace = np.empty(n_reps), np.empty(n_reps)
+    calls = []
     for i in range(n_reps):
         d = simulate(snr=0.5, seed=seed0 + i, **{**problem, "n_subjects": 2 * per_group})
         a, b = d.subset(range(per_group)), d.subset(range(per_group, 2 * per_group))
-        res = compare_groups(model, a, model, b, n_perm=n_perm, random_state=i, progress=False)
-        p_score[i], p_subspace[i] = res.p_values[0], res.p_subspace
+        kwargs = dict(n_perm=n_perm, random_state=i, progress=False)
+        calls.append((compare_groups, (model, a, model, b), kwargs))
+    results = parallel_calls(calls)
+    p_score = np.array([res.p_values[0] for res in results], dtype=float)
+    p_subspace = np.array([res.p_subspace for res in results], dtype=float)
     return p_score, p_subspace
 
 
