@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from parallel_calls import parallel_calls
 from sharedrep.inference.multitest import holm
 from sharedrep.sim.learning_study import StudyEffects, simulate_study
 from sharedrep.study import (
@@ -44,20 +45,31 @@ def study():
 
 
 @pytest.fixture(scope="module")
-def results(study):
-    return run_study(study.collection, settings=SETTINGS, progress=False)
-
-
-@pytest.fixture(scope="module")
 def null_study():
     return simulate_study(**SMALL, effects=StudyEffects.null(), seed=1)
 
 
 @pytest.fixture(scope="module")
-def null_results(null_study):
+def both_results(study, null_study):
+    """``run_study`` on the study and on the null study, side by side (one CPU each)."""
     # M1 is left out of the (costly) population fits: the null claims concern the inputs
-    settings = {**SETTINGS, "populations": ["thalamus", "other_input"]}
-    return run_study(null_study.collection, settings=settings, progress=False)
+    null_settings = {**SETTINGS, "populations": ["thalamus", "other_input"]}
+    return parallel_calls(
+        [
+            (run_study, (study.collection,), dict(settings=SETTINGS, progress=False)),
+            (run_study, (null_study.collection,), dict(settings=null_settings, progress=False)),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def results(both_results):
+    return both_results[0]
+
+
+@pytest.fixture(scope="module")
+def null_results(both_results):
+    return both_results[1]
 
 
 # ------------------------------------------------------------------ result objects
