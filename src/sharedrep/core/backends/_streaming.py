@@ -70,7 +70,7 @@ __all__ = [
     "cv_errors",
     "full_total",
     "behavior_total",
-    "behavior_part",
+    "behavior_sums",
 ]
 
 
@@ -194,11 +194,6 @@ class ReducedStats(Sequence):
 
     Attributes
     ----------
-    total : SufficientStats
-        The subject's total statistics (final fit, private components): the kept ones,
-        or, for a subject reduced without keeping them (``reread``), the subject's data
-        read and passed over again each time the attribute is read (a new
-        ``(q + p + 1)``-square set, not stored).
     folds : list (n_folds) of ReducedFold
     alphas : ndarray (n_alphas,)
         The grid the folds were solved for.
@@ -219,8 +214,10 @@ class ReducedStats(Sequence):
     def keeps_total(self) -> bool:
         return self._total is not None
 
-    @property
     def total(self) -> solver.SufficientStats:
+        """The subject's total statistics (final fit, private components): the kept ones,
+        or, for a subject reduced without keeping them (``reread``), its data read and
+        passed over again at each call (a new ``(q + p + 1)``-square set, not stored)."""
         if self._total is not None:
             return self._total
         return solver.total(self._reread().stats)  # same chunks, same sums: same numbers
@@ -252,7 +249,7 @@ def reduce_subject(
     not read after the pass) are dropped: what stays is ``O(n_chunks)``. ``reread`` (a
     function of no arguments returning the subject's :class:`solver.SubjectData` again,
     as the data pass made it) keeps not even the total: it is read again whenever it is
-    needed (:attr:`ReducedStats.total`).
+    needed (:meth:`ReducedStats.total`).
     """
     stats = data.stats
     if solver.is_kernel(stats):
@@ -279,10 +276,10 @@ def full_total(stats):
     """Total statistics of a subject's data in any in-process form (kernel data as they are).
 
     For a :class:`ReducedStats` that does not keep its total, a new pass over the
-    subject's data (:attr:`ReducedStats.total`).
+    subject's data (:meth:`ReducedStats.total`).
     """
     if isinstance(stats, ReducedStats):
-        return stats.total
+        return stats.total()
     return solver.subject_total(stats)
 
 
@@ -297,17 +294,20 @@ def behavior_total(stats, stats_r: list, T: np.ndarray, total=None):
     """
     if not isinstance(stats, ReducedStats):
         return solver.subject_total(stats_r)
-    tot = stats.total if total is None else total
+    tot = stats.total() if total is None else total
     yb = solver.total(list(stats_r))
     return solver.SufficientStats(yb.n, tot.sx, yb.sy, tot.xx, tot.xy @ T, yb.yy)
 
 
-def behavior_part(stats):
+def behavior_sums(stats):
     """What :func:`solver.pooled_y_scale` reads of a subject's total (``n``, ``sy``,
-    ``yy``) without a new data pass: kernel data as they are."""
+    ``yy``; the same sums in the same order), without a data pass or a ``q x q`` sum;
+    kernel data as they are."""
     if isinstance(stats, ReducedStats):
         return stats.behavior_total()
-    return solver.subject_total(stats)
+    if solver.is_kernel(stats):
+        return stats
+    return solver.total([behavior_only(st) for st in stats])
 
 
 class _Folds:

@@ -76,7 +76,7 @@ class NumpyBackend(Backend):
         # each total is formed (kept, or read again) on the worker thread that solves it:
         # one subject's q x q statistics per thread at a time
         y_scale = solver.pooled_y_scale(
-            [_streaming.behavior_part(st) for st in chunks_stats], weights
+            [_streaming.behavior_sums(st) for st in chunks_stats], weights
         )
         totals = [functools.partial(_streaming.full_total, st) for st in chunks_stats]
         return solver.fit_from_stats(
