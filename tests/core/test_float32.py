@@ -64,3 +64,34 @@ def test_float64_default_unchanged():
     a = ShaReD(n_shared=2, cv=3).fit(d.neural, d.behavior, groups=d.groups)
     b = ShaReD(n_shared=2, cv=3, dtype="float64").fit(d.neural, d.behavior, groups=d.groups)
     np.testing.assert_array_equal(a.shared_axes_, b.shared_axes_)
+
+
+@pytest.mark.parametrize("step", [1, 3])  # runs of consecutive rows (slices) or scattered (take)
+def test_lag_embed_into_float32_centres_then_rounds_once(step):
+    """Large offsets: each value is centred in float64 and rounded once to float32,
+    whichever way the rows are gathered (rounding first would lose ~1e-3 per value)."""
+    from sharedrep.core.design import lag_embed
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((600, 5)) + 1e4
+    center = X.mean(0)
+    lags = np.array([0, 2])
+    rows = np.arange(10, 600, step)
+    out = lag_embed(X, lags, rows, center=center, out=np.empty((rows.size, 10), np.float32))
+    expected = np.hstack([(X[rows - lag] - center).astype(np.float32) for lag in lags])
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_float32_direct_pass_centres_before_rounding():
+    """One lag (the gathered direct product) on data far from zero: the float32
+    statistics stay within float32 rounding of the centred data."""
+    rng = np.random.default_rng(3)
+    T = 8000
+    X = rng.standard_normal((T, 6)) + 1e4
+    Y = rng.standard_normal((T, 2))
+    g = np.repeat(np.arange(T // 100), 100)
+    a = data_pass.subject_statistics(X, Y, g, as_lags(0), 4)
+    b = data_pass.subject_statistics(X, Y, g, as_lags(0), 4, dtype=np.float32)
+    for sa, sb in zip(a.stats, b.stats, strict=True):
+        assert np.abs(sa.xx - sb.xx).max() < 1e-5 * np.abs(sa.xx).max()
+        assert np.abs(sa.sx - sb.sx).max() < 1e-5 * np.sqrt(sa.n * np.diag(sa.xx)).max()

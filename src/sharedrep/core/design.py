@@ -135,7 +135,9 @@ def lag_embed(X: np.ndarray, lags, rows: np.ndarray, *, center=None, out=None) -
     center : ndarray of shape (N,), optional
         Subtracted from every unit while copying (numerical preconditioning).
     out : ndarray of shape (T', N * n_lags), optional
-        Written in place when given.
+        Written in place when given. When its dtype is narrower than that of ``X``
+        (float32 for float64 data), each value is centred in the precision of ``X`` and
+        rounded once.
 
     Returns
     -------
@@ -154,6 +156,9 @@ def lag_embed(X: np.ndarray, lags, rows: np.ndarray, *, center=None, out=None) -
             for a, b in runs:
                 start = rows[a] - lag
                 np.subtract(X[start : start + b - a], center, out=block[a:b])
+            continue
+        if center is not None and block.dtype != np.result_type(X, center):
+            np.subtract(X[rows - lag], center, out=block)  # centred first, rounded once
             continue
         np.take(X, rows - lag, axis=0, out=block)
         if center is not None:
