@@ -1067,7 +1067,7 @@ def cv_errors(
             pooled_y_scale([fd.y_train for fd in fold_f], weights) if y_scale is None else y_scale
         )
         stds, Ms_s = zip(
-            *thread_map(lambda fd, ysc=ysc: fd.solve(ysc, alphas), fold_f), strict=True
+            *_fold_map(lambda fd, ysc=ysc: fd.solve(ysc, alphas), fold_f), strict=True
         )
         p = ysc.shape[0]
         C = np.zeros((p, p))
@@ -1086,7 +1086,7 @@ def cv_errors(
             def score(fd, Vs=Vs, V_all=V_all, ysc=ysc):
                 return fd.errors(Vs, V_all, ysc) if fd.n_test > 0 else None
 
-            for s, res in enumerate(thread_map(score, fold_f)):
+            for s, res in enumerate(_fold_map(score, fold_f)):
                 if res is None:
                     continue
                 e, t, tb = res
@@ -1103,6 +1103,16 @@ def cv_errors(
     if keep_solutions:
         out["solutions"] = kept
     return out
+
+
+def _fold_map(func, folds: list) -> list:
+    """``[func(fd) for fd in folds]``: on a thread per core (:func:`thread_map`), or in
+    this thread when every fold is already reduced to ``p x p`` matrices (``reduced``
+    folds, :class:`sharedrep.core.backends._streaming.ReducedFold`), whose work is
+    smaller than handing it to a thread."""
+    if all(getattr(fd, "reduced", False) for fd in folds):
+        return [func(fd) for fd in folds]
+    return thread_map(func, folds)
 
 
 _KEEP_BYTES = 4 * 2**20  # fold solutions of a subject always kept below this size

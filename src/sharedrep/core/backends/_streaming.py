@@ -114,6 +114,8 @@ class ReducedFold:
         Behaviour part of the held-out statistics.
     """
 
+    reduced = True  # p x p work only: solved and scored in the calling thread
+
     def __init__(self, y_train, alphas, M1, r, held, test, presolved=None):
         self.y_train, self.alphas, self.M1, self.r = y_train, alphas, M1, r
         self.held, self.test = held, test
