@@ -506,6 +506,8 @@ class ShaReD(BaseEstimator):
         n_folds = int(self.cv) if self.cv is not None else 0
         backend = backends.get_backend(self.backend, device=self.device)
         low_memory = self._low_memory(Xs, p, lags.size, n_folds)
+        if not low_memory and backend.reduces and backends.reusing():
+            low_memory = True  # reused subjects are reduced (backends.reuse_statistics)
         prep = backend.statistics(
             Xs,
             Ys,

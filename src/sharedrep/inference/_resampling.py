@@ -12,6 +12,7 @@ libraries).
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import warnings
 
@@ -19,6 +20,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 
+from sharedrep.core.backends import reuse_statistics
 from sharedrep.utils.parallel import n_threads, thread_cap
 from sharedrep.utils.validation import check_subject_arrays
 
@@ -120,6 +122,25 @@ def _for_subjects(template, idx, n_subjects: int, **params):
             )
         params["subject_weights"] = weights
     return m.set_params(**params)
+
+
+def _reuses_subjects(model) -> bool:
+    """Whether refits of ``model`` reuse each subject's reduced statistics
+    (:func:`sharedrep.core.backends.reuse_statistics`: the numpy backend, totals kept)."""
+    params = model.get_params()
+    return params.get("backend") == "numpy" and params.get("low_memory") != "strict"
+
+
+def _refits(model):
+    """The context of a procedure's fits: every subject reduced once when
+    :func:`_reuses_subjects`, otherwise nothing."""
+    return reuse_statistics() if _reuses_subjects(model) else contextlib.nullcontext()
+
+
+def _refit_jobs(model, n_jobs: int) -> int:
+    """Jobs for the refits: 1 when they reuse the subjects' statistics (the cache lives
+    in this process, and what is left of each refit is small)."""
+    return 1 if _reuses_subjects(model) else n_jobs
 
 
 def _quiet_fit(model, Xs, Ys, gs):

@@ -28,6 +28,8 @@ from sharedrep.inference._resampling import (
     _heldout_r2,
     _progress_map,
     _quiet_fit,
+    _refit_jobs,
+    _refits,
     _spawn_rngs,
     _validate_data,
 )
@@ -145,8 +147,12 @@ def bootstrap_subjects(
     subjects); each subject keeps all its samples, units and trials. Every bootstrap
     sample is refitted with the complete pipeline (cross-validated alpha when
     ``alpha=None``); ``n_shared`` is fixed to the full-data fit's ``k`` so that the
-    dimensions can be matched. A subject drawn twice is fitted twice with the same folds,
-    so no held-out trial is ever in a training set.
+    dimensions can be matched. Each subject's data pass and fold solves depend on that
+    subject alone: they are computed once and reused by every refit that draws it
+    (:func:`sharedrep.core.backends.reuse_statistics`; equal to independent refits to
+    rounding), and the refits then run one after another in this process. A subject
+    drawn twice is fitted twice with the same folds, so no held-out trial is ever in a
+    training set.
 
     **Alignment.** Shared axes are identified only up to rotation within the shared
     subspace (and sign). Each bootstrap fit's axes are first expressed in the full fit's
@@ -168,7 +174,9 @@ def bootstrap_subjects(
     ci : float in (0, 1), default 0.95
         Confidence level of the percentile intervals.
     random_state, n_jobs, progress
-        As in :func:`permutation_test`.
+        As in :func:`permutation_test`. ``n_jobs`` parallelises the refits only where
+        they cannot reuse the subjects' statistics (dask or torch backend,
+        ``low_memory="strict"``); otherwise they run in this process.
 
     Returns
     -------
@@ -191,17 +199,17 @@ def bootstrap_subjects(
             stacklevel=2,
         )
     has_cv = model.get_params().get("cv") is not None
-    full = clone(model).fit(Xs, Ys, groups=None if all(g is None for g in gs) else gs)
-    k = int(full.n_shared_)
-    ref = (full.shared_axes_, full.behavior_scale_, _sqrtm_psd(full.metric_))
-    score = _heldout_r2(full, k) if has_cv else np.full(k, np.nan)
-
     rngs = _spawn_rngs(random_state, n_boot)
     draws = np.array([rng.integers(0, S, size=S) for rng in rngs], dtype=np.int64)
-    tasks = [
-        delayed(_boot_fit)(model, Xs, Ys, gs, draws[b], k, has_cv, ref) for b in range(n_boot)
-    ]
-    results = _progress_map(tasks, n_jobs, progress, "bootstrap")
+    with _refits(model):  # each subject's data pass and fold solves once, for every fit
+        full = clone(model).fit(Xs, Ys, groups=None if all(g is None for g in gs) else gs)
+        k = int(full.n_shared_)
+        ref = (full.shared_axes_, full.behavior_scale_, _sqrtm_psd(full.metric_))
+        tasks = [
+            delayed(_boot_fit)(model, Xs, Ys, gs, draws[b], k, has_cv, ref) for b in range(n_boot)
+        ]
+        results = _progress_map(tasks, _refit_jobs(model, n_jobs), progress, "bootstrap")
+    score = _heldout_r2(full, k) if has_cv else np.full(k, np.nan)
     axes_boot = np.stack([r[0] for r in results])
     score_boot = np.stack([r[1] for r in results])
     q = [(1.0 - ci) / 2.0, (1.0 + ci) / 2.0]

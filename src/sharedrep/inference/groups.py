@@ -31,6 +31,8 @@ from sharedrep.inference._resampling import (
     _heldout_r2,
     _progress_map,
     _quiet_fit,
+    _refit_jobs,
+    _refits,
     _require_cv,
     _spawn_rngs,
     _validate_data,
@@ -425,7 +427,10 @@ def compare_groups(
 
     **What is resampled.** Subject labels: the ``S_a + S_b`` subjects are reassigned to
     pseudo-groups of sizes ``S_a`` and ``S_b`` and both pseudo-groups are refitted with the
-    complete pipeline. When the number of distinct splits ``C(S_a + S_b, S_a)`` is at most
+    complete pipeline (each subject's data pass and fold solves computed once and reused
+    by every refit, :func:`sharedrep.core.backends.reuse_statistics`; equal to independent
+    refits to rounding, and the refit of the observed split gives the observed numbers).
+    When the number of distinct splits ``C(S_a + S_b, S_a)`` is at most
     ``n_perm``, all splits are enumerated (an exact test; the observed split is one of
     them); otherwise ``n_perm`` random splits are drawn. The subject-level subspaces of the
     PERMANOVA are fitted once per subject; only their group labels are permuted.
@@ -452,7 +457,9 @@ def compare_groups(
         Each group's subjects. The behaviour features must be the same.
     n_perm : int, default 200
     n_jobs, random_state
-        As in :func:`permutation_test`.
+        As in :func:`permutation_test`. ``n_jobs`` parallelises the refits only where
+        they cannot reuse the subjects' statistics (dask or torch backend,
+        ``low_memory="strict"``); otherwise they run in this process.
     paired : bool, default False
         Subject ``i`` of ``data_a`` and subject ``i`` of ``data_b`` are the same animal
         (e.g. its expert and novice sessions, or two of its populations): relabel within
@@ -495,24 +502,24 @@ def compare_groups(
         )
     Xs, Ys, gs = Xa + Xb, Ya + Yb, ga + gb
     common = _common_scale(Ys)
-    fa = clone(model_a).fit(Xa, Ya, groups=None if all(g is None for g in ga) else ga)
-    fb = clone(model_b).fit(Xb, Yb, groups=None if all(g is None for g in gb) else gb)
-    k = int(min(fa.n_shared_, fb.n_shared_))
-    ra, rb = _heldout_r2(fa, k), _heldout_r2(fb, k)
-    diff = ra - rb
-    sim, angles = _similarity(_subspace(fa, k, common), _subspace(fb, k, common))
-    D2 = _subject_distances(model_a, Xs, Ys, gs, Sa, k, common)
-    f_obs = _pseudo_f(D2, np.r_[np.ones(Sa, bool), np.zeros(Sb, bool)])
-
     if paired:
         splits, exact = _paired_relabellings(Sa, n_perm, random_state)
     else:
         splits, exact = _relabellings(Sa + Sb, Sa, n_perm, random_state)
-    tasks = [
-        delayed(_group_fit)(model_a, model_b, Xs, Ys, gs, splits[i], k, common)
-        for i in range(splits.shape[0])
-    ]
-    results = _progress_map(tasks, n_jobs, progress, "relabellings")
+    with _refits(model_a):  # each subject's data pass and fold solves once, for every fit
+        fa = clone(model_a).fit(Xa, Ya, groups=None if all(g is None for g in ga) else ga)
+        fb = clone(model_b).fit(Xb, Yb, groups=None if all(g is None for g in gb) else gb)
+        k = int(min(fa.n_shared_, fb.n_shared_))
+        ra, rb = _heldout_r2(fa, k), _heldout_r2(fb, k)
+        diff = ra - rb
+        sim, angles = _similarity(_subspace(fa, k, common), _subspace(fb, k, common))
+        D2 = _subject_distances(model_a, Xs, Ys, gs, Sa, k, common)
+        f_obs = _pseudo_f(D2, np.r_[np.ones(Sa, bool), np.zeros(Sb, bool)])
+        tasks = [
+            delayed(_group_fit)(model_a, model_b, Xs, Ys, gs, splits[i], k, common)
+            for i in range(splits.shape[0])
+        ]
+        results = _progress_map(tasks, _refit_jobs(model_a, n_jobs), progress, "relabellings")
     null_diff = np.array([r[0] for r in results], dtype=float).reshape(-1, k)
     null_sim = np.array([r[1] for r in results], dtype=float)
     null_f = np.array([_pseudo_f(D2, split) for split in splits], dtype=float)

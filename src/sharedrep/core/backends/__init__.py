@@ -29,6 +29,10 @@ entry point::
     data = be.statistics(neural, behavior, groups, lags, n_folds, gap=gap)
     errors = be.cv_errors([d.stats for d in data], [d.chunks for d in data], ...)
 
+Within :func:`reuse_statistics` (subject bootstraps, relabelling tests) the numpy backend
+reduces each subject once and every later fit of the same subject reuses it
+(:mod:`sharedrep.core.backends._reuse`).
+
 Sessions may be given as file paths or lazy arrays (see :mod:`sharedrep.core.backends._sources`):
 every backend reads them one subject at a time, so the caller never holds all the data.
 """
@@ -38,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from sharedrep.core import solver
+from sharedrep.core.backends._reuse import reuse_statistics, reusing
 from sharedrep.core.backends._sources import (
     FileArray,
     LazyArray,
@@ -64,6 +69,8 @@ __all__ = [
     "read_source",
     "full_total",
     "behavior_total",
+    "reuse_statistics",
+    "reusing",
 ]
 
 BACKENDS = ("numpy", "dask", "torch")

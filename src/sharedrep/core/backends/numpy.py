@@ -15,6 +15,10 @@ subject's chunk statistics and folds at once. The final fit then keeps no subjec
 standardised Gram matrix (the private components form it again, one subject per
 thread). Subjects in the kernel form keep their rows as before.
 
+Within :func:`sharedrep.core.backends.reuse_statistics` (the refits of a subject
+bootstrap or a relabelling test) each subject is reduced once and its reduced statistics
+serve every later fit of it (:mod:`sharedrep.core.backends._reuse`).
+
 Without ``keep_totals`` (``ShaReD(low_memory="strict")``) not even the totals are kept:
 the final fit and the private components read each subject again, one per thread
 (one more data pass each), and peak extra memory no longer grows by a ``q x q`` total
@@ -26,7 +30,7 @@ from __future__ import annotations
 import functools
 
 from sharedrep.core import solver
-from sharedrep.core.backends import Backend, _streaming
+from sharedrep.core.backends import Backend, _reuse, _streaming
 from sharedrep.core.backends._sources import subject_task
 from sharedrep.utils.parallel import thread_map
 
@@ -49,11 +53,15 @@ class NumpyBackend(Backend):
     reduces = True
 
     def _reduced(self, neural, behavior, groups, opts, alphas, keep_totals=True):
-        def task(args):
-            s, (X, Y, g) = args
+        def reduce(X, Y, g, s):
             data = subject_task(X, Y, g, s, **opts)
             reread = None if keep_totals else functools.partial(subject_task, X, Y, g, s, **opts)
             return _streaming.reduce_subject(data, alphas, opts["n_folds"], reread=reread)
+
+        def task(args):  # within reuse_statistics, each subject is reduced once
+            s, (X, Y, g) = args
+            compute = functools.partial(reduce, X, Y, g, s)
+            return _reuse.reused(X, Y, g, opts, alphas, keep_totals, compute)
 
         items = list(enumerate(zip(neural, behavior, groups, strict=True)))
         return thread_map(task, items)
