@@ -116,3 +116,13 @@ def test_handed_out_folds_do_not_share_per_fit_state(four):
     assert pairs and all(fa is not fb and fa.M1 is fb.M1 for fa, fb in pairs)
     # the fit solved copies handed out like ``a``: the kept folds hold no fit's state
     assert all(fa.std is None and fb.std is None for fa, fb in pairs)
+
+
+def test_kernel_form_subjects_are_reused_too(four):
+    """Subjects in the kernel form keep their rows; reusing them changes nothing."""
+    fresh = _fit(four, [1, 2, 3], form="dual", low_memory=True)
+    with reuse_statistics() as cache:
+        _fit(four, [0, 1, 2], form="dual")
+        again = _fit(four, [1, 2, 3], form="dual")
+        assert len(cache) == 4
+    _same(again, fresh)
