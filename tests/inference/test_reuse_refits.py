@@ -82,7 +82,26 @@ def test_bootstrap_reuses_subjects_and_matches_refits_without_reuse(six, monkeyp
     np.testing.assert_allclose(res.score, plain.score, rtol=1e-8, atol=1e-12)
 
 
-def test_torch_or_strict_templates_do_not_reuse():
-    assert _resampling._reuses_subjects(ShaReD())
-    assert not _resampling._reuses_subjects(ShaReD(low_memory="strict"))
+@pytest.mark.parametrize("low_memory, jobs", [("auto", 1), ("strict", 2)])
+def test_refits_run_here_only_when_subjects_are_kept(six, monkeypatch, low_memory, jobs):
+    """Strict templates keep no subject (totals are read again): their refits stay in
+    joblib workers with the n_jobs asked for; the others run here."""
+    seen = []
+    real = _resampling._progress_map
+
+    def spy(tasks, n_jobs, progress, description):
+        seen.append(n_jobs)
+        return real(tasks, n_jobs, progress, description)
+
+    from sharedrep.inference import bootstrap, groups
+
+    monkeypatch.setattr(bootstrap, "_progress_map", spy)
+    monkeypatch.setattr(groups, "_progress_map", spy)
+    m = ShaReD(n_shared=1, alpha=1.0, cv=3, private=False, low_memory=low_memory)
+    bootstrap_subjects(m, six.neural, six.behavior, six.groups, n_boot=2, n_jobs=2,
+                       progress=False)  # fmt: skip
+    a, b = _halves(six)
+    compare_groups(m, a, m, b, n_perm=3, n_jobs=2, progress=False)
+    assert seen == [jobs, jobs]
     assert not _resampling._reuses_subjects(ShaReD(backend="dask"))
+    assert not _resampling._reuses_subjects(ShaReD(backend="torch"))

@@ -125,22 +125,28 @@ def _for_subjects(template, idx, n_subjects: int, **params):
 
 
 def _reuses_subjects(model) -> bool:
-    """Whether refits of ``model`` reuse each subject's reduced statistics
-    (:func:`sharedrep.core.backends.reuse_statistics`: the numpy backend, totals kept)."""
-    params = model.get_params()
-    return params.get("backend") == "numpy" and params.get("low_memory") != "strict"
+    """Whether refits of ``model`` may reuse each subject's reduced statistics
+    (:func:`sharedrep.core.backends.reuse_statistics`; the numpy backend)."""
+    return model.get_params().get("backend") == "numpy"
 
 
+@contextlib.contextmanager
 def _refits(model):
     """The context of a procedure's fits: every subject reduced once when
-    :func:`_reuses_subjects`, otherwise nothing."""
-    return reuse_statistics() if _reuses_subjects(model) else contextlib.nullcontext()
+    :func:`_reuses_subjects`. Yields the cache (None otherwise); it stays empty when no
+    subject could be kept (``low_memory="strict"``, chosen or picked by ``"auto"`` for
+    large data: totals are not kept)."""
+    if not _reuses_subjects(model):
+        yield None
+        return
+    with reuse_statistics() as cache:
+        yield cache
 
 
-def _refit_jobs(model, n_jobs: int) -> int:
-    """Jobs for the refits: 1 when they reuse the subjects' statistics (the cache lives
-    in this process, and what is left of each refit is small)."""
-    return 1 if _reuses_subjects(model) else n_jobs
+def _refit_jobs(cache, n_jobs: int) -> int:
+    """Jobs for the refits: 1 when the fits so far left their subjects in ``cache`` (it
+    lives in this process, and what is left of each refit is small); else ``n_jobs``."""
+    return 1 if cache else n_jobs
 
 
 def _quiet_fit(model, Xs, Ys, gs):

@@ -201,14 +201,14 @@ def bootstrap_subjects(
     has_cv = model.get_params().get("cv") is not None
     rngs = _spawn_rngs(random_state, n_boot)
     draws = np.array([rng.integers(0, S, size=S) for rng in rngs], dtype=np.int64)
-    with _refits(model):  # each subject's data pass and fold solves once, for every fit
+    with _refits(model) as cache:  # each subject's data pass and fold solves once
         full = clone(model).fit(Xs, Ys, groups=None if all(g is None for g in gs) else gs)
         k = int(full.n_shared_)
         ref = (full.shared_axes_, full.behavior_scale_, _sqrtm_psd(full.metric_))
         tasks = [
             delayed(_boot_fit)(model, Xs, Ys, gs, draws[b], k, has_cv, ref) for b in range(n_boot)
         ]
-        results = _progress_map(tasks, _refit_jobs(model, n_jobs), progress, "bootstrap")
+        results = _progress_map(tasks, _refit_jobs(cache, n_jobs), progress, "bootstrap")
     score = _heldout_r2(full, k) if has_cv else np.full(k, np.nan)
     axes_boot = np.stack([r[0] for r in results])
     score_boot = np.stack([r[1] for r in results])

@@ -506,7 +506,7 @@ def compare_groups(
         splits, exact = _paired_relabellings(Sa, n_perm, random_state)
     else:
         splits, exact = _relabellings(Sa + Sb, Sa, n_perm, random_state)
-    with _refits(model_a):  # each subject's data pass and fold solves once, for every fit
+    with _refits(model_a) as cache:  # each subject's data pass and fold solves once
         fa = clone(model_a).fit(Xa, Ya, groups=None if all(g is None for g in ga) else ga)
         fb = clone(model_b).fit(Xb, Yb, groups=None if all(g is None for g in gb) else gb)
         k = int(min(fa.n_shared_, fb.n_shared_))
@@ -519,7 +519,7 @@ def compare_groups(
             delayed(_group_fit)(model_a, model_b, Xs, Ys, gs, splits[i], k, common)
             for i in range(splits.shape[0])
         ]
-        results = _progress_map(tasks, _refit_jobs(model_a, n_jobs), progress, "relabellings")
+        results = _progress_map(tasks, _refit_jobs(cache, n_jobs), progress, "relabellings")
     null_diff = np.array([r[0] for r in results], dtype=float).reshape(-1, k)
     null_sim = np.array([r[1] for r in results], dtype=float)
     null_f = np.array([_pseudo_f(D2, split) for split in splits], dtype=float)
