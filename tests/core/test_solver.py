@@ -159,3 +159,29 @@ def test_cv_fold_solves_release_the_gram_and_score_like_the_direct_formula():
     for g, r in zip(got[:2], ref[:2], strict=True):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
     assert got[2] == pytest.approx(ref[2], rel=1e-12)
+
+
+def test_moment_errors_stacked_equal_one_subject_at_a_time():
+    """Several subjects' held-out errors in one stacked computation equal the
+    per-subject ones (as the reduced folds of many subjects are scored)."""
+    rng = np.random.default_rng(8)
+    n_alpha, p, k = 3, 4, 2
+    helds, rs, tests = [], [], []
+    for _ in range(3):
+        A = rng.standard_normal((n_alpha, p, p))
+        helds.append((A @ A.transpose(0, 2, 1), rng.standard_normal((n_alpha, p, p)),
+                      rng.standard_normal((n_alpha, p))))  # fmt: skip
+        rs.append(rng.standard_normal((n_alpha, p)))
+        Yt = rng.standard_normal((int(rng.integers(20, 40)), p)) + 1.0
+        empty = (np.zeros(0), Yt.sum(0), np.zeros((0, 0)), np.zeros((0, p)))
+        tests.append(solver.SufficientStats(float(len(Yt)), *empty, Yt.T @ Yt))
+    Vs = rng.standard_normal((n_alpha, p, k))
+    V_all = np.concatenate(list(Vs), axis=1)
+    y_scale = rng.uniform(0.5, 2.0, p)
+    sse, sst, sst_b = solver.moment_errors_stacked(helds, rs, tests, Vs, V_all, y_scale)
+    for s in range(3):
+        e, t, tb = solver.moment_errors(helds[s], rs[s], tests[s], Vs, V_all, y_scale)
+        np.testing.assert_allclose(sse[s], e, rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(sst[s], t, rtol=1e-13)
+        assert sst_b[s] == pytest.approx(tb, rel=1e-14)
+    assert sse.shape == sst.shape == (3, n_alpha * k)

@@ -145,6 +145,13 @@ class ReducedFold:
         """Held-out ``(sse, sst, sst_behavior)`` as :func:`solver.heldout_errors`."""
         return solver.moment_errors(self.held, self.r, self.test, Vs, V_all, y_scale)
 
+    @staticmethod
+    def errors_many(folds: list, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
+        """:meth:`errors` of several subjects' folds (with held-out rows) at once."""
+        helds, rs, tests = zip(*((f.held, f.r, f.test) for f in folds), strict=True)
+        sse, sst, sst_b = solver.moment_errors_stacked(helds, rs, tests, Vs, V_all, y_scale)
+        return [(sse[i], sst[i], float(sst_b[i])) for i in range(len(folds))]
+
     def solution(self, alphas: np.ndarray) -> ReducedFold:
         """Itself (already without ``q``-sized matrices)."""
         return self
