@@ -954,7 +954,8 @@ def fit_from_stats(
         return problem.coefficients(0), sd if keep_gram else _without_gram(sd), M_s[0], None
 
     solved, stds, kernels = [], [], []
-    for w, (P, sd, M_s, kern) in zip(weights, thread_map(solve, list(stats)), strict=True):
+    stats = list(stats)
+    for w, (P, sd, M_s, kern) in zip(weights, _subject_map(solve, stats, stats), strict=True):
         solved.append(P)
         stds.append(sd)
         kernels.append(kern)
@@ -1061,19 +1062,21 @@ def cv_errors(
     sst_b = np.zeros((n_folds, S))
     n_test = np.zeros((n_folds, S))
     if folds is None:  # q x q sums, on a thread per core like everything per subject
-        totals = thread_map(
+        totals = _subject_map(
             lambda chunk_stats: None if is_kernel(chunk_stats) else total(chunk_stats),
+            chunks_stats,
             chunks_stats,
         )
     keep = [keep_solutions and _worth_keeping(chunks_stats[s], n_folds, n_alpha) for s in range(S)]
     kept = [[] if keep[s] else None for s in range(S)]
     for f in range(n_folds):
         if folds is None:
-            fold_f = thread_map(
+            fold_f = _subject_map(
                 lambda s, f=f: subject_fold(
                     chunks_stats[s], chunks[s].train_mask(f), chunks[s].test_mask(f), totals[s]
                 ),
                 list(range(S)),
+                chunks_stats,
             )
         else:
             fold_f = folds[f]
@@ -1116,14 +1119,34 @@ def cv_errors(
     return out
 
 
+# folds of at most this many columns are solved in the calling thread: on 2 cores, handing
+# them to worker threads cost more than their work up to q ~ 200 (CV fits at q = 60 to 150
+# took 0.74-0.88x the time without threads; equal at 200, threads faster from 300)
+_INLINE_Q = 128
+
+
 def _fold_map(func, folds: list) -> list:
     """``[func(fd) for fd in folds]``: on a thread per core (:func:`thread_map`), or in
-    this thread when every fold is already reduced to ``p x p`` matrices (``reduced``
-    folds, :class:`sharedrep.core.backends._streaming.ReducedFold`), whose work is
-    smaller than handing it to a thread."""
-    if all(getattr(fd, "reduced", False) for fd in folds):
+    this thread when every fold is small (``inline``: reduced to ``p x p`` matrices,
+    :class:`sharedrep.core.backends._streaming.ReducedFold`, or a primal fold of at most
+    ``_INLINE_Q`` columns), whose work is smaller than handing it to a thread."""
+    if all(getattr(fd, "inline", False) for fd in folds):
         return [func(fd) for fd in folds]
     return thread_map(func, folds)
+
+
+def _subject_map(func, items: list, stats: list) -> list:
+    """``[func(x) for x in items]`` on a thread per core, or in this thread when every
+    subject's ``stats`` (chunk statistics or a total) has at most ``_INLINE_Q`` columns."""
+    if all(_small(st) for st in stats):
+        return [func(x) for x in items]
+    return thread_map(func, items)
+
+
+def _small(st) -> bool:
+    if isinstance(st, list) and st and isinstance(st[0], SufficientStats):
+        st = st[0]
+    return isinstance(st, SufficientStats) and st.xx.shape[0] <= _INLINE_Q
 
 
 def _fold_errors(folds: list, Vs, V_all, y_scale) -> list:
@@ -1255,6 +1278,11 @@ class PrimalFold:
     @property
     def n_test(self) -> float:
         return 0.0 if self.test is None else self.test.n
+
+    @property
+    def inline(self) -> bool:
+        """Small enough to be solved in the calling thread (:func:`_fold_map`)."""
+        return self.train.xx.shape[0] <= _INLINE_Q
 
     def solve(self, y_scale: np.ndarray, alphas: np.ndarray):
         """Standardise and solve every alpha; returns ``(std, Ms)``. With

@@ -114,7 +114,7 @@ class ReducedFold:
         Behaviour part of the held-out statistics.
     """
 
-    reduced = True  # p x p work only: solved and scored in the calling thread
+    inline = True  # p x p work only: solved in the calling thread (solver._fold_map)
 
     def __init__(self, y_train, alphas, M1, r, held, test, presolved=None):
         self.y_train, self.alphas, self.M1, self.r = y_train, alphas, M1, r
