@@ -1061,7 +1061,7 @@ def cv_errors(
     sst = np.zeros_like(sse)
     sst_b = np.zeros((n_folds, S))
     n_test = np.zeros((n_folds, S))
-    if folds is None:  # q x q sums, on a thread per core like everything per subject
+    if folds is None:  # q x q sums, a thread per core (small subjects: this thread)
         totals = _subject_map(
             lambda chunk_stats: None if is_kernel(chunk_stats) else total(chunk_stats),
             chunks_stats,
