@@ -834,12 +834,23 @@ def moment_errors_stacked(helds: list, rs: list, tests: list, Vs, V_all, y_scale
     Returns ``sse``, ``sst`` (S, n_alphas * k) and ``sst_behavior`` (S,), in the order of
     ``helds``; one stacked computation instead of a few small products per subject.
     """
+    return stacked_errors(stack_moments(helds, rs, tests), Vs, V_all, y_scale)
+
+
+def stack_moments(helds: list, rs: list, tests: list) -> tuple:
+    """The moments of several subjects' folds stacked for :func:`stacked_errors` (they do
+    not depend on the axes: stacked once, scored for every set of axes)."""
     H, K, lin_x = (np.stack([h[i] for h in helds]) for i in range(3))  # (S, n_alphas, p[, p])
-    r = np.stack(rs)  # (S, n_alphas, p)
     yy = np.stack([t.yy for t in tests])
     cyy = np.stack([_centered_y(t)[1] for t in tests])
     n = np.array([float(t.n) for t in tests])
-    S = len(helds)
+    return H, K, lin_x, np.stack(rs), yy, cyy, n
+
+
+def stacked_errors(moments: tuple, Vs, V_all, y_scale):
+    """:func:`moment_errors_stacked` from moments stacked by :func:`stack_moments`."""
+    H, K, lin_x, r, yy, cyy, n = moments
+    S = H.shape[0]
     Vt_all = V_all / y_scale[:, None]
     Vt = Vs / y_scale[None, :, None]  # (n_alphas, p, k)
     yv = np.sum(Vt_all * (yy @ Vt_all), axis=1)
@@ -1092,6 +1103,7 @@ def cv_errors(
         for w, sd, M_s in zip(weights, stds, Ms_s, strict=True):  # M_s: (n_alpha, p, p)
             Ms += w / sd.n * M_s
             C += w / sd.n * sd.yy
+        score = _fold_scorer(fold_f)
         for i_shrink, shrink in enumerate(shrinkages):
             Cm = behavior_metric(C, metric, shrink)
             if axes is None:
@@ -1100,7 +1112,7 @@ def cv_errors(
                 Vs = np.stack([axes] * n_alpha)
             V_all = np.concatenate(list(Vs), axis=1)  # (p, n_alpha * k)
 
-            for s, res in enumerate(_fold_errors(fold_f, Vs, V_all, ysc)):
+            for s, res in enumerate(score(Vs, V_all, ysc)):
                 if res is None:
                     continue
                 e, t, tb = res
@@ -1149,18 +1161,24 @@ def _small(st) -> bool:
     return isinstance(st, SufficientStats) and st.xx.shape[0] <= _INLINE_Q
 
 
-def _fold_errors(folds: list, Vs, V_all, y_scale) -> list:
-    """``fd.errors(Vs, V_all, y_scale)`` of each fold with held-out rows (None for the
-    others). Folds of one kind that score several subjects at once (``errors_many``,
-    e.g. folds reduced to ``p x p`` moments) are scored together."""
+def _fold_scorer(folds: list):
+    """``score(Vs, V_all, y_scale)``: ``fd.errors(Vs, V_all, y_scale)`` of each fold with
+    held-out rows (None for the others). Folds of one kind that score several subjects
+    at once (``scorer_many``, e.g. folds reduced to ``p x p`` moments) are prepared once
+    and scored together for every set of axes."""
     scored = [fd for fd in folds if fd.n_test > 0]
     kinds = {type(fd) for fd in scored}
-    many = getattr(kinds.pop(), "errors_many", None) if len(kinds) == 1 else None
-    if many is not None:
-        results = iter(many(scored, Vs, V_all, y_scale))
-    else:
-        results = iter(_fold_map(lambda fd: fd.errors(Vs, V_all, y_scale), scored))
-    return [next(results) if fd.n_test > 0 else None for fd in folds]
+    many = getattr(kinds.pop(), "scorer_many", None) if len(kinds) == 1 else None
+    together = many(scored) if many is not None else None
+
+    def score(Vs, V_all, y_scale) -> list:
+        if together is not None:
+            results = iter(together(Vs, V_all, y_scale))
+        else:
+            results = iter(_fold_map(lambda fd: fd.errors(Vs, V_all, y_scale), scored))
+        return [next(results) if fd.n_test > 0 else None for fd in folds]
+
+    return score
 
 
 _KEEP_BYTES = 4 * 2**20  # fold solutions of a subject always kept below this size

@@ -116,9 +116,9 @@ def reused(X, Y, g, opts: dict, alphas: np.ndarray, keep_totals: bool, compute):
         found = next(
             (e for e in entries if e[0] is X and e[1] is Y and _same_groups(e[2], g)), None
         )
-    if found is None:
-        data = compute()
-        with _LOCK:
-            entries.append((X, Y, g, data))  # the arrays are held: their ids stay theirs
-        found = (X, Y, g, data)
-    return _fresh(found[3])
+    if found is not None:
+        return _fresh(found[3])
+    data = compute()
+    with _LOCK:
+        entries.append((X, Y, g, data))  # the arrays are held: their ids stay theirs
+    return _fresh(data)

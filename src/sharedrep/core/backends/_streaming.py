@@ -146,11 +146,16 @@ class ReducedFold:
         return solver.moment_errors(self.held, self.r, self.test, Vs, V_all, y_scale)
 
     @staticmethod
-    def errors_many(folds: list, Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray):
-        """:meth:`errors` of several subjects' folds (with held-out rows) at once."""
-        helds, rs, tests = zip(*((f.held, f.r, f.test) for f in folds), strict=True)
-        sse, sst, sst_b = solver.moment_errors_stacked(helds, rs, tests, Vs, V_all, y_scale)
-        return [(sse[i], sst[i], float(sst_b[i])) for i in range(len(folds))]
+    def scorer_many(folds: list):
+        """``score(Vs, V_all, y_scale)``: :meth:`errors` of several subjects' folds (with
+        held-out rows) at once, their moments stacked once for every set of axes."""
+        moments = solver.stack_moments(*zip(*((f.held, f.r, f.test) for f in folds), strict=True))
+
+        def score(Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray) -> list:
+            sse, sst, sst_b = solver.stacked_errors(moments, Vs, V_all, y_scale)
+            return [(sse[i], sst[i], float(sst_b[i])) for i in range(len(folds))]
+
+        return score
 
     def solution(self, alphas: np.ndarray) -> ReducedFold:
         """Itself (already without ``q``-sized matrices)."""
