@@ -2,19 +2,21 @@
 
 Every fold of every subject solves ``(G + a n I) P_a = B`` for the whole alpha grid
 (``G`` the ``q x q`` standardised training Gram matrix, ``B`` its ``q x p`` cross-products
-with the behaviour). The fit reduces ``G`` once per fold to tridiagonal form (LAPACK
-``dsytrd``, ``4 q^3 / 3`` flops) and solves every alpha from it
-(:func:`sharedrep.core.solver.ridge_path`). This script times, on the same matrix and
-single-threaded BLAS (each subject runs on its own worker thread in the fit):
+with the behaviour). The fit reduces ``G`` once per fold and solves every alpha from the
+reduced matrix (:func:`sharedrep.core.solver.ridge_path`): to tridiagonal form (LAPACK
+``dsytrd``, ``4 q^3 / 3`` flops) below ``q = 800``, to a band of 32 subdiagonals (LAPACK
+``dsytrd_sy2sb``, level-3 BLAS) from ``q = 800`` on. This script times, on the same matrix
+and single-threaded BLAS (each subject runs on its own worker thread in the fit):
 
-* ``ridge_path``: what the fit does (reduction, tridiagonal solves, two ``Q`` applications);
-* ``dsytrd``: the reduction alone, with its rate in GFLOP/s against ``dgemm``'s on a
-  ``q x q`` product (the practical peak of one core);
+* ``fold solve, tridiagonal route`` and ``fold solve, band route``: ``ridge_path`` made to
+  take each route (reduction, per-alpha solves, two ``Q`` applications); the fit takes the
+  one marked ``<- fit``;
+* ``dsytrd``: the tridiagonal reduction alone, with its rate in GFLOP/s against
+  ``dgemm``'s on a ``q x q`` product (the practical peak of one core);
 * ``Cholesky per alpha``: one ``potrf`` and two triangular solves per alpha instead;
-* ``dsytrd_sy2sb``: LAPACK's blocked reduction to a band of width ``kd`` (all level-3 BLAS;
-  the band systems would then be solved per alpha). Only its reduction is timed, and only
-  when the LAPACK that SciPy loads exports it;
-* ``ssytrd``: the float32 reduction.
+* ``dsytrd_sy2sb``: the band reduction alone (only when the BLAS library SciPy loads
+  exports it);
+* ``ssytrd``: the float32 tridiagonal reduction.
 
 The matrix is the correlation matrix of simulated lag-embedded activity (``q / 4`` units,
 lags 0..3, ``4 q`` samples): the conditioning of a real design, not of white noise. Each
@@ -28,7 +30,7 @@ Run ``python benchmarks/bench_reductions.py`` (``q`` = 800 and 1600) or
 from __future__ import annotations
 
 import argparse
-import ctypes
+import contextlib
 import os
 import platform
 import time
@@ -64,38 +66,16 @@ def design_gram(q: int, seed: int = 0) -> np.ndarray:
     return np.asfortranarray(Xl.T @ Xl / Xl.shape[0])
 
 
-def _sy2sb_function():
-    """``dsytrd_sy2sb`` of the LAPACK SciPy loads (32-bit integers), or None."""
-    import scipy.linalg.cython_lapack  # noqa: F401  (loads SciPy's LAPACK)
-    from threadpoolctl import threadpool_info
+@contextlib.contextmanager
+def band_from(q: int):
+    """Make :func:`sharedrep.core.solver.ridge_path` reduce to a band from size ``q`` on."""
+    from sharedrep.core import _lapack
 
-    paths = [i["filepath"] for i in threadpool_info() if i.get("user_api") == "blas"]
-    paths.sort(key=lambda p: "scipy" not in os.path.basename(os.path.dirname(p)))
-    for path in paths:
-        lib = ctypes.CDLL(path)
-        for name in ("scipy_dsytrd_sy2sb_", "dsytrd_sy2sb_"):
-            func = getattr(lib, name, None)
-            if func is not None:
-                func.restype = None
-                return func
-    return None
-
-
-def _int(v: int):
-    return ctypes.byref(ctypes.c_int(v))
-
-
-def sy2sb(func, a: np.ndarray, kd: int) -> int:
-    """LAPACK ``dsytrd_sy2sb`` (lower) in place on the Fortran-ordered ``a``; its info."""
-    q = a.shape[0]
-    ab, tau = np.zeros((kd + 1, q), order="F"), np.zeros(q)
-    info, query = ctypes.c_int(0), np.zeros(1)
-    ptr = [x.ctypes.data_as(ctypes.c_void_p) for x in (a, ab, tau)]
-    args = (b"L", _int(q), _int(kd), ptr[0], _int(q), ptr[1], _int(kd + 1), ptr[2])
-    func(*args, query.ctypes.data_as(ctypes.c_void_p), _int(-1), ctypes.byref(info))
-    work = np.zeros(max(int(query[0]), 1))
-    func(*args, work.ctypes.data_as(ctypes.c_void_p), _int(work.size), ctypes.byref(info))
-    return int(info.value)
+    before, _lapack.BAND_MIN_Q = _lapack.BAND_MIN_Q, q
+    try:
+        yield
+    finally:
+        _lapack.BAND_MIN_Q = before
 
 
 def cholesky_path(G: np.ndarray, alphas: np.ndarray, B: np.ndarray, work: np.ndarray):
@@ -118,11 +98,15 @@ def time_all(q: int, args) -> dict:
     work = np.array(G, order="F")  # touched: copies below do not fault pages
     work32 = np.array(G, dtype=np.float32, order="F")
     lwork32 = int(sla.lapack.ssytrd_lwork(q, lower=1)[0])
-    sy2sb_func = _sy2sb_function()
+    has_band = _lapack.band_reduce(G[:8, :8], 2) is not None
 
-    def fit_path():
-        np.copyto(work, G)
-        solver.ridge_path(work, 1.0, alphas, B, overwrite=True)
+    def fold_solve(band_min_q):
+        def run():
+            np.copyto(work, G)
+            with band_from(band_min_q):
+                solver.ridge_path(work, 1.0, alphas, B, overwrite=True)
+
+        return run
 
     def dsytrd():
         np.copyto(work, G)
@@ -130,7 +114,7 @@ def time_all(q: int, args) -> dict:
 
     def band():
         np.copyto(work, G)
-        if sy2sb(sy2sb_func, work, args.kd) != 0:
+        if _lapack.band_reduce(work, args.kd, overwrite=True).info != 0:
             raise RuntimeError("dsytrd_sy2sb failed")
 
     def ssytrd():
@@ -140,11 +124,15 @@ def time_all(q: int, args) -> dict:
     def gemm():
         np.matmul(G, G)
 
+    fit_band = has_band and q >= _lapack.BAND_MIN_Q
     cases = {
-        "ridge_path (the fit's fold solve)": fit_path,
+        "fold solve, tridiagonal route" + ("" if fit_band else " <- fit"): fold_solve(10**9),
+        "fold solve, band route" + (" <- fit" if fit_band else ""): fold_solve(0)
+        if has_band
+        else None,
         "dsytrd": dsytrd,
         f"Cholesky per alpha ({alphas.size})": lambda: cholesky_path(G, alphas, B, work),
-        f"dsytrd_sy2sb (kd = {args.kd})": band if sy2sb_func is not None else None,
+        f"dsytrd_sy2sb (kd = {args.kd})": band if has_band else None,
         "ssytrd (float32)": ssytrd,
         "dgemm q x q (reference)": gemm,
     }
@@ -154,7 +142,7 @@ def time_all(q: int, args) -> dict:
             t0 = time.perf_counter()
             cases[name]()
             best[name] = min(best[name], time.perf_counter() - t0)
-    if sy2sb_func is None:
+    if not has_band:
         best["dsytrd_sy2sb (not exported by this LAPACK)"] = np.nan
     return best
 

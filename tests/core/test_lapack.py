@@ -108,11 +108,71 @@ def test_a_c_ordered_matrix_is_copied_not_destroyed():
     np.testing.assert_array_equal(A, before)
 
 
-def test_ormtr_pointer_equals_scipy_ormqr():
+def test_ormqr_pointer_equals_scipy_ormqr():
     A = _spd(50, seed=4)
-    red = _lapack.tridiagonalize(A)
     x = np.random.default_rng(5).standard_normal((50, 7))
-    for transpose in (False, True):
-        got = red.apply_q(x, transpose=transpose)
-        ref = _lapack._ormtr_scipy(red, np.array(x, order="F"), "T" if transpose else "N")
-        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)
+    for red, offset in ((_lapack.tridiagonalize(A), 1), (_lapack.band_reduce(A, 4), 4)):
+        for transpose in (False, True):
+            got = red.apply_q(x, transpose=transpose)
+            ref = _lapack._ormqr_scipy(
+                red.c, red.tau, offset, np.array(x, order="F"), "T" if transpose else "N"
+            )
+            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)
+
+
+def test_band_reduction_is_available():
+    # the fast path for wide matrices must be the one in use with the SciPy this project
+    # installs (its OpenBLAS exports dsytrd_sy2sb)
+    assert _lapack._sy2sb_pointer() is not None
+
+
+@pytest.mark.parametrize("q,kd", [(2, 1), (5, 1), (40, 3), (130, 32), (300, 32)])
+def test_band_reduction_rebuilds_the_matrix(q, kd):
+    A = _spd(q, seed=q + kd)
+    before = A.copy()
+    red = _lapack.band_reduce(A, kd)
+    assert red.info == 0 and red.kd == kd
+    np.testing.assert_array_equal(A, before)  # copied, not destroyed
+    B = red.band_matrix()
+    assert np.all(np.triu(B, kd + 1) == 0)
+    Q = red.apply_q(np.eye(q))
+    np.testing.assert_allclose(Q @ B @ Q.T, A, atol=1e-12 * np.abs(A).max())
+    np.testing.assert_allclose(Q.T @ Q, np.eye(q), atol=1e-13)
+    np.testing.assert_allclose(red.apply_q(Q, transpose=True), np.eye(q), atol=1e-13)
+    own = np.asfortranarray(A)
+    assert _lapack.band_reduce(own, kd, overwrite=True).c is own  # in its own memory
+
+
+@pytest.mark.parametrize("shift", [1e-3, 10.0, -1e6])
+def test_shifted_solves_equal_dense_solves(shift):
+    # shift < 0 makes the shifted matrix indefinite: the banded and tridiagonal LU
+    # fallbacks are used instead of Cholesky
+    q = 90
+    A = _spd(q, seed=9)
+    b = np.random.default_rng(10).standard_normal((q, 4))
+    ref = np.linalg.solve(A + shift * np.eye(q), b)
+    for red in (_lapack.tridiagonalize(A), _lapack.band_reduce(A, 8)):
+        got = red.apply_q(red.solve(shift, red.apply_q(b, transpose=True)))
+        np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-10 * np.abs(ref).max())
+
+
+def test_band_reduction_errors_and_fallbacks(monkeypatch):
+    A = _spd(30, seed=11)
+    with pytest.raises(ValueError, match="kd must be in"):
+        _lapack.band_reduce(A, 30)
+    monkeypatch.setattr(_lapack, "BAND_MIN_Q", 20)
+    assert isinstance(_lapack.reduce_symmetric(A), _lapack.Banded)
+    assert isinstance(_lapack.reduce_symmetric(A[:10, :10]), _lapack.Tridiagonal)
+    monkeypatch.setattr(_lapack, "_sy2sb_pointer", lambda: None)  # a LAPACK without it
+    assert _lapack.band_reduce(A) is None
+    assert isinstance(_lapack.reduce_symmetric(A), _lapack.Tridiagonal)
+
+
+def test_band_reduction_in_threads_is_deterministic():
+    mats = [_spd(80, seed=s) for s in range(6)]
+    serial = [_lapack.band_reduce(A, 8) for A in mats]
+    with ThreadPoolExecutor(2) as pool:
+        threaded = list(pool.map(lambda A: _lapack.band_reduce(A, 8), mats))
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(a.ab, b.ab)
+        np.testing.assert_array_equal(a.c, b.c)

@@ -7,9 +7,10 @@ The independent multi-subject reference of the whole closed form is in
 import numpy as np
 import pytest
 import scipy.linalg as sla
+from sklearn.base import clone
 
 from sharedrep import simulate
-from sharedrep.core import data_pass, solver
+from sharedrep.core import _lapack, data_pass, solver
 from sharedrep.core.backends import get_backend
 from sharedrep.core.dual import KernelData, KernelFoldSolution
 
@@ -41,9 +42,13 @@ def test_the_form_of_a_subject_is_explicit(form):
     assert isinstance(prep.stats, KernelData) == (form == "dual")
 
 
+@pytest.mark.parametrize("band", [False, True])
 @pytest.mark.parametrize("q, n_alphas", [(1, 5), (3, 4), (40, 3), (40, 4), (120, 35)])
-def test_ridge_path_matches_direct_solves(q, n_alphas):
+def test_ridge_path_matches_direct_solves(q, n_alphas, band, monkeypatch):
     # one Cholesky per alpha below 4 alphas, one shared tridiagonal reduction from 4 on
+    # (a reduction to a band for wide matrices: made to apply here with band=True)
+    if band:
+        monkeypatch.setattr(_lapack, "BAND_MIN_Q", 3)
     rng = np.random.default_rng(q + n_alphas)
     A = rng.standard_normal((q + 10, q))
     G = A.T @ A
@@ -55,6 +60,37 @@ def test_ridge_path_matches_direct_solves(q, n_alphas):
     for a, P in zip(alphas, got, strict=True):
         ref = np.linalg.solve(G + a * (q + 10) * np.eye(q), B)
         np.testing.assert_allclose(P, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("units, band_min_q", [(60, 100), (210, None)])
+def test_band_reduction_gives_the_tridiagonal_selections_and_scores(
+    units, band_min_q, monkeypatch
+):
+    # wide designs (q >= 800 by default) reduce each fold's Gram matrix to a band instead
+    # of a tridiagonal matrix: the same model selection and CV scores to 1e-8
+    from sharedrep import ShaReD
+
+    d = simulate(n_subjects=3, n_samples=2000, n_units=units, n_shared=2, lag=2, seed=7)
+    model = ShaReD(n_shared="auto", lags=3, cv=4, alphas=np.logspace(-4, 3, 8), private=False)
+    q = 4 * units
+    if band_min_q is not None:
+        monkeypatch.setattr(_lapack, "BAND_MIN_Q", band_min_q)
+    assert q >= _lapack.BAND_MIN_Q
+    calls = []
+    reduce = _lapack.band_reduce
+    monkeypatch.setattr(_lapack, "band_reduce", lambda *a, **k: calls.append(1) or reduce(*a, **k))
+    banded = clone(model).fit(d.neural, d.behavior, groups=d.groups)
+    assert len(calls) >= 3 * 4  # every subject's every fold
+    monkeypatch.setattr(_lapack, "BAND_MIN_Q", 10**9)
+    tridiagonal = clone(model).fit(d.neural, d.behavior, groups=d.groups)
+    assert (banded.alpha_, banded.n_shared_) == (tridiagonal.alpha_, tridiagonal.n_shared_)
+    for key in ("fold_scores", "mean_score", "r2_subject_dim"):
+        np.testing.assert_allclose(
+            banded.cv_results_[key], tridiagonal.cv_results_[key], rtol=1e-8, atol=1e-10
+        )
+    np.testing.assert_allclose(banded.shared_axes_, tridiagonal.shared_axes_, atol=1e-8)
+    for a, b in zip(banded.encoders_, tridiagonal.encoders_, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-8 * np.abs(b).max())
 
 
 @pytest.mark.parametrize("form", ["primal", "dual"])

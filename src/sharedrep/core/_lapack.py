@@ -8,18 +8,34 @@ other. Here they are called through the function pointers that
 SciPy links), by :mod:`ctypes`, which releases the GIL during foreign calls. When a
 pointer cannot be obtained, or its signature is not the expected one, SciPy's wrappers
 are used instead: the results are the same, only the threads serialise.
+
+Wide matrices (``q >= 800``) are reduced to a band of 32 subdiagonals instead of a
+tridiagonal matrix (LAPACK ``dsytrd_sy2sb``: all level-3 BLAS, where ``dsytrd`` spends half
+its flops in matrix-vector products). SciPy does not wrap that routine; it is taken from the
+BLAS library SciPy loaded, checked once on a small matrix, and the tridiagonal reduction is
+used wherever it is missing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
 
-__all__ = ["Tridiagonal", "syevr_top", "sytrd", "tridiagonalize"]
+__all__ = [
+    "Banded",
+    "Tridiagonal",
+    "band_reduce",
+    "reduce_symmetric",
+    "syevr_top",
+    "sytrd",
+    "tridiagonalize",
+]
 
 _C_TYPES = {"c": "char *", "i": "int *", "d": "__pyx_t_5scipy_6linalg_13cython_lapack_d *"}
 
@@ -58,8 +74,8 @@ def _sytrd_pointer():
     return _function("dsytrd", "cididdddii")
 
 
-def _ormtr_pointer():
-    return _function("dormtr", "ccciididdidii")
+def _ormqr_pointer():
+    return _function("dormqr", "cciiididdidii")
 
 
 def _syevr_pointer():
@@ -161,34 +177,76 @@ class Tridiagonal:
 
     def apply_q(self, x: np.ndarray, *, transpose: bool = False) -> np.ndarray:
         """``Q x`` (or ``Q' x`` with ``transpose``) for ``x`` of shape (q, m); a new
-        Fortran-ordered array (``x`` is not modified). LAPACK ``ormtr``, without the GIL
-        when its pointer is available."""
-        out = np.array(x, dtype=np.float64, order="F", copy=True)
-        q, m = out.shape
-        if q < 2 or m == 0:
-            return out
-        trans = b"T" if transpose else b"N"
-        func = _ormtr_pointer()
-        if func is None:  # SciPy's wrapper: ormtr is ormqr on rows 1..q-1 (uplo L)
-            return _ormtr_scipy(self, out, trans.decode())
-        info, query = ctypes.c_int(0), np.empty(1)
-        args = (b"L", b"L", trans, _int(q), _int(m), _ptr(self.c), _int(q))
-        args += (_ptr(self.tau), _ptr(out), _int(q))
-        func(*args, _ptr(query), _int(-1), ctypes.byref(info))
-        # room for blocks of 64 reflectors (LAPACK's query may ask for less, and slower)
-        work = np.empty(max(int(query[0]), 64 * m + _TSIZE))
-        func(*args, _ptr(work), _int(work.size), ctypes.byref(info))
-        if info.value != 0:  # never expected: arguments are checked above
-            raise RuntimeError(f"LAPACK dormtr failed (info = {info.value})")
+        Fortran-ordered array (``x`` is not modified). LAPACK ``ormtr`` (``ormqr`` on rows
+        ``1..q-1``), without the GIL when its pointer is available."""
+        return apply_reflectors(self.c, self.tau, 1, x, transpose=transpose)
+
+    def solve(self, shift: float, rhs: np.ndarray) -> np.ndarray:
+        """``(T + shift I)^{-1} rhs`` for ``rhs`` of shape (q, m): LAPACK ``ptsv``, or a
+        banded LU with pivoting where ``T + shift I`` is not numerically positive definite."""
+        # T + shift I is positive definite in exact arithmetic when shift > 0 and A >= 0
+        _, _, x, info = sla.lapack.dptsv(self.d + shift, self.e, rhs)
+        if info == 0:
+            return x
+        ab = np.zeros((3, self.d.size))
+        ab[0, 1:], ab[1], ab[2, :-1] = self.e, self.d + shift, self.e
+        return sla.solve_banded((1, 1), ab, rhs)
+
+
+def apply_reflectors(
+    c: np.ndarray, tau: np.ndarray, offset: int, x: np.ndarray, *, transpose: bool = False
+) -> np.ndarray:
+    """``Q x`` (or ``Q' x``) for the reflectors of a symmetric reduction (LAPACK ``ormqr``).
+
+    Parameters
+    ----------
+    c : ndarray (q, q), Fortran order
+        The reduction's output: reflector ``j`` has a unit entry in row ``j + offset`` and
+        its other entries in ``c[j + offset + 1:, j]``.
+    tau : ndarray (>= q - offset,)
+        The reflectors' scalar factors.
+    offset : int
+        1 for :class:`Tridiagonal`, the band width for :class:`Banded`.
+    x : ndarray (q, m)
+        Not modified.
+
+    Returns
+    -------
+    ndarray (q, m), Fortran order
+    """
+    out = np.array(x, dtype=np.float64, order="F", copy=True)
+    q, m = out.shape
+    k = q - offset
+    if k < 1 or m == 0:
         return out
+    trans = b"T" if transpose else b"N"
+    func = _ormqr_pointer()
+    if func is None:
+        return _ormqr_scipy(c, tau, offset, out, trans.decode())
+    rows, cols = _ptr_at(c, offset), _ptr_at(out, offset)
+    info, query = ctypes.c_int(0), np.empty(1)
+    args = (b"L", trans, _int(k), _int(m), _int(k), rows, _int(q), _ptr(tau), cols, _int(q))
+    func(*args, _ptr(query), _int(-1), ctypes.byref(info))
+    # room for blocks of 64 reflectors (LAPACK's query may ask for less, and slower)
+    work = np.empty(max(int(query[0]), 64 * m + _TSIZE))
+    func(*args, _ptr(work), _int(work.size), ctypes.byref(info))
+    if info.value != 0:  # never expected: arguments are checked above
+        raise RuntimeError(f"LAPACK dormqr failed (info = {info.value})")
+    return out
 
 
-def _ormtr_scipy(red: Tridiagonal, out: np.ndarray, trans: str) -> np.ndarray:
-    """``ormtr`` through SciPy's ``dormqr`` (``uplo="L"``: rows ``1..q-1``, reflectors
-    ``c[1:, :-1]``)."""
-    m = out.shape[1]
-    reflectors = red.c[1:, :-1]
-    out[1:], _, info = sla.lapack.dormqr("L", trans, reflectors, red.tau, out[1:], lwork=64 * m)
+def _ptr_at(x: np.ndarray, row: int):
+    """Pointer to ``x[row, 0]`` of a Fortran-ordered float64 array."""
+    return ctypes.c_void_p(x.ctypes.data + 8 * row)
+
+
+def _ormqr_scipy(c, tau, offset: int, out: np.ndarray, trans: str) -> np.ndarray:
+    """:func:`apply_reflectors` through SciPy's ``dormqr`` wrapper (holds the GIL)."""
+    k, m = c.shape[0] - offset, out.shape[1]
+    reflectors = c[offset:, :k]
+    out[offset:], _, info = sla.lapack.dormqr(
+        "L", trans, reflectors, tau[:k], out[offset:], lwork=64 * m
+    )
     if info != 0:
         raise RuntimeError(f"LAPACK dormqr failed (info = {info})")
     return out
@@ -210,15 +268,193 @@ def tridiagonalize(a: np.ndarray, *, overwrite: bool = False, release_gil: bool 
     a = np.asarray(a)
     q = a.shape[0]
     func = _sytrd_pointer() if release_gil and q > 1 else None
-    if func is None or _ormtr_pointer() is None:
+    if func is None or _ormqr_pointer() is None:
         c, d, e, tau, info = sytrd(a, release_gil=release_gil)
         return Tridiagonal(c, d, e, tau, info)
-    if overwrite and a.dtype == np.float64 and a.flags.f_contiguous and a.flags.writeable:
-        c = a
-    else:
-        c = np.array(a, dtype=np.float64, order="F", copy=True)
+    c = _own(a, overwrite)
     d, e, tau, info = _dsytrd(func, c)
     return Tridiagonal(c, d, e, tau, info)
+
+
+BAND_MIN_Q = 800  # from this size on the band reduction is used (docs/benchmarks.md §1)
+BAND_WIDTH = 32
+
+
+@dataclass
+class Banded:
+    """A reduction ``A = Q B Q'`` of a symmetric matrix to a band (:func:`band_reduce`).
+
+    Attributes
+    ----------
+    c : ndarray (q, q), Fortran order
+        LAPACK's output: below the ``kd``-th subdiagonal, the reflectors of ``Q``.
+    ab : ndarray (kd + 1, q), Fortran order
+        ``B`` in LAPACK's lower band storage: ``ab[i - j, j] = B[i, j]`` for
+        ``j <= i <= j + kd``.
+    tau : ndarray (q,)
+        Scalar factors of the reflectors (the first ``q - kd`` are used).
+    kd : int
+        Number of subdiagonals of ``B``.
+    info : int
+        LAPACK's status (0 on success).
+    """
+
+    c: np.ndarray
+    ab: np.ndarray
+    tau: np.ndarray
+    kd: int
+    info: int
+
+    def apply_q(self, x: np.ndarray, *, transpose: bool = False) -> np.ndarray:
+        """``Q x`` (or ``Q' x`` with ``transpose``) for ``x`` of shape (q, m); a new
+        Fortran-ordered array. LAPACK ``ormqr`` on rows ``kd..q-1``."""
+        return apply_reflectors(self.c, self.tau, self.kd, x, transpose=transpose)
+
+    def solve(self, shift: float, rhs: np.ndarray) -> np.ndarray:
+        """``(B + shift I)^{-1} rhs`` for ``rhs`` of shape (q, m): banded Cholesky (LAPACK
+        ``pbsv``, ``O(q kd^2)``), or a banded LU with pivoting where ``B + shift I`` is not
+        numerically positive definite."""
+        ab = self.ab.copy(order="F")
+        ab[0] += shift
+        _, x, info = sla.lapack.dpbsv(ab, rhs, lower=1)
+        if info == 0:
+            return x
+        return sla.solve_banded((self.kd, self.kd), self._general_bands(shift), rhs)
+
+    def band_matrix(self) -> np.ndarray:
+        """``B`` as a dense (q, q) array (for checks)."""
+        q = self.ab.shape[1]
+        band = np.zeros((q, q))
+        for d in range(self.kd + 1):
+            j = np.arange(q - d)
+            band[j + d, j] = band[j, j + d] = self.ab[d, : q - d]
+        return band
+
+    def _general_bands(self, shift: float) -> np.ndarray:
+        """``B + shift I`` in the storage of :func:`scipy.linalg.solve_banded`."""
+        kd, q = self.kd, self.ab.shape[1]
+        full = np.zeros((2 * kd + 1, q))
+        full[kd:] = self.ab
+        full[kd] += shift
+        for d in range(1, kd + 1):  # B[j - d, j] = B[j, j - d] = ab[d, j - d]
+            full[kd - d, d:] = self.ab[d, : q - d]
+        return full
+
+
+def band_reduce(a: np.ndarray, kd: int = BAND_WIDTH, *, overwrite: bool = False):
+    """Reduce a symmetric matrix to a band, ``A = Q B Q'`` (LAPACK ``dsytrd_sy2sb``).
+
+    Parameters
+    ----------
+    a : ndarray (q, q)
+        Symmetric matrix; only its lower triangle is read.
+    kd : int, default=32
+        Number of subdiagonals of ``B``, ``1 <= kd < q``.
+    overwrite : bool, default=False
+        As for :func:`tridiagonalize`.
+
+    Returns
+    -------
+    Banded or None
+        None when the BLAS library SciPy loaded does not provide the routine.
+    """
+    func = _sy2sb_pointer()
+    if func is None:
+        return None
+    return _band_reduce(func, _own(a, overwrite), kd)
+
+
+def _band_reduce(func, c: np.ndarray, kd: int) -> Banded:
+    """``dsytrd_sy2sb`` (``uplo="L"``) in place on the Fortran-ordered ``c``.
+
+    Integers are passed as 64-bit values below 2^31: read correctly whether the library
+    takes 32-bit (little-endian) or 64-bit integers.
+    """
+    q = c.shape[0]
+    if not 1 <= kd < q:
+        raise ValueError(f"kd must be in 1..{q - 1}; got {kd}")
+    ab, tau = np.zeros((kd + 1, q), order="F"), np.zeros(q)
+    ints = {k: np.array([v], dtype=np.int64) for k, v in dict(n=q, kd=kd, ldab=kd + 1).items()}
+    lwork, info, query = np.array([-1], dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1)
+    head = (_ptr(ints["n"]), _ptr(ints["kd"]), _ptr(c), _ptr(ints["n"]))
+    head += (_ptr(ab), _ptr(ints["ldab"]), _ptr(tau))
+    func(b"L", *head, _ptr(query), _ptr(lwork), _ptr(info))
+    work = np.zeros(max(int(query[0]), q * kd, 1))
+    lwork[0], info[0] = work.size, 0
+    func(b"L", *head, _ptr(work), _ptr(lwork), _ptr(info))
+    return Banded(c, ab, tau, kd, int(info[0]))
+
+
+def _own(a: np.ndarray, overwrite: bool) -> np.ndarray:
+    """``a`` itself when it may be destroyed in place (Fortran, writeable float64), else a
+    Fortran-ordered float64 copy."""
+    a = np.asarray(a)
+    if overwrite and a.dtype == np.float64 and a.flags.f_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, dtype=np.float64, order="F", copy=True)
+
+
+@functools.cache
+def _sy2sb_pointer():
+    """``dsytrd_sy2sb`` of a BLAS library SciPy loaded (SciPy's own first), or None.
+
+    Used only after it reduces a small matrix correctly (checked once per process).
+    """
+    if sys.byteorder != "little" or _ormqr_pointer() is None:
+        return None
+    try:
+        import scipy.linalg.cython_lapack  # noqa: F401  (loads SciPy's LAPACK)
+        from threadpoolctl import threadpool_info
+
+        paths = [i["filepath"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    except Exception:  # noqa: BLE001 - any failure: the tridiagonal reduction is used
+        return None
+    paths.sort(key=lambda path: "scipy" not in os.path.basename(os.path.dirname(path)))
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in ("scipy_dsytrd_sy2sb_", "dsytrd_sy2sb_"):
+            func = getattr(lib, name, None)
+            if func is not None:
+                func.restype = None
+                if _band_reduces(func):
+                    return func
+    return None
+
+
+def _band_reduces(func) -> bool:
+    """Whether ``func`` reduces a small symmetric matrix to ``Q B Q'`` correctly."""
+    q, kd = 12, 3
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((q, q))
+    a = a + a.T
+    red = _band_reduce(func, np.asfortranarray(a), kd)
+    if red.info != 0:
+        return False
+    band = red.band_matrix()
+    qmat = red.apply_q(np.eye(q))
+    return bool(np.allclose(qmat @ band @ qmat.T, a, rtol=0, atol=1e-12 * np.abs(a).max()))
+
+
+def reduce_symmetric(a: np.ndarray, *, overwrite: bool = False):
+    """``A = Q M Q'`` with ``M`` banded (:class:`Banded`, from ``q >= 800`` when available)
+    or tridiagonal (:class:`Tridiagonal`); both offer ``apply_q`` and ``solve``.
+
+    Parameters
+    ----------
+    a : ndarray (q, q)
+        Symmetric matrix; only its lower triangle is read.
+    overwrite : bool, default=False
+        As for :func:`tridiagonalize`.
+    """
+    q = np.shape(a)[0]
+    if q >= max(BAND_MIN_Q, 2):
+        red = band_reduce(a, min(BAND_WIDTH, q - 1), overwrite=overwrite)
+        if red is not None:
+            return red
+    return tridiagonalize(a, overwrite=overwrite)
 
 
 def syevr_top(a: np.ndarray, m: int, *, release_gil: bool = True):

@@ -21,7 +21,8 @@ follow exactly: with training means :math:`m, m_y`, unit scales
 
 where :math:`C` are centred cross-products. One orthogonal tridiagonal reduction
 :math:`G = Q T Q'` gives :math:`(G + a n I)^{-1} B = Q (T + a n I)^{-1} Q' B` for every
-ridge parameter ``a`` at the cost of a tridiagonal solve; for one to three alphas a
+ridge parameter ``a`` at the cost of a tridiagonal solve (for wide ``G`` a reduction to a
+band of 32 subdiagonals, solved per ``a`` by banded Cholesky); for one to three alphas a
 Cholesky factorisation per alpha is cheaper (:func:`ridge_path` picks). Either way the
 data are read once; every fold costs only ``q x q`` algebra.
 
@@ -642,7 +643,7 @@ def ridge_eig(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(lam, 0.0, None), Q
 
 
-_TRIDIAGONAL_MIN_ALPHAS = 4
+_REDUCTION_MIN_ALPHAS = 4
 
 
 def ridge_path(
@@ -657,45 +658,38 @@ def ridge_path(
     together (LAPACK ``ormtr``). Both are backward stable; they agree to rounding.
     Measured on one core (10 alphas): about 2.5x faster than a Cholesky per alpha at
     ``q = 300`` and ``q = 1000``, and faster than an eigendecomposition shared by the grid.
+    From ``q = 800`` on, ``G`` is reduced to a band of 32 subdiagonals instead
+    (``G = Q B Q'``, LAPACK ``sytrd_sy2sb``, all level-3 BLAS) and each alpha is a banded
+    Cholesky solve (``O(q kd^2)``): 0.84x the tridiagonal route's time at ``q = 800`` and
+    0.54x at ``q = 1600`` on one core (``benchmarks/bench_reductions.py``).
 
     With ``overwrite`` the reduction runs in the memory of ``gram`` (destroyed; no
     ``q x q`` copy): for fold problems whose Gram matrix is not needed afterwards.
     """
     alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
-    if alphas.size < _TRIDIAGONAL_MIN_ALPHAS or gram.shape[0] < 3:
+    if alphas.size < _REDUCTION_MIN_ALPHAS or gram.shape[0] < 3:
         return _ridge_cholesky(gram, n, alphas, rhs)
-    return _ridge_tridiagonal(gram, n, alphas, rhs, overwrite)
+    return _ridge_reduced(gram, n, alphas, rhs, overwrite)
 
 
-def _ridge_tridiagonal(gram, n: float, alphas: np.ndarray, rhs: np.ndarray, overwrite: bool):
-    """:func:`ridge_path` through ``G = Q T Q'`` (:func:`sharedrep.core._lapack.tridiagonalize`).
+def _ridge_reduced(gram, n: float, alphas: np.ndarray, rhs: np.ndarray, overwrite: bool):
+    """:func:`ridge_path` through ``G = Q M Q'``, ``M`` tridiagonal or, for wide ``G``,
+    banded (:func:`sharedrep.core._lapack.reduce_symmetric`).
 
     LAPACK runs without the GIL, so subjects solved on parallel threads overlap.
     """
     q, m = rhs.shape
-    red = _lapack.tridiagonalize(gram, overwrite=overwrite)
+    red = _lapack.reduce_symmetric(gram, overwrite=overwrite)
     if red.info != 0:  # never expected for a finite symmetric matrix
         if overwrite:  # gram is gone
-            raise np.linalg.LinAlgError(f"LAPACK sytrd failed (info = {red.info})")
+            raise np.linalg.LinAlgError(f"LAPACK symmetric reduction failed (info = {red.info})")
         return _ridge_cholesky(gram, n, alphas, rhs)
     R = red.apply_q(rhs, transpose=True)
     X = np.empty((q, alphas.size * m), order="F")
     for i, a in enumerate(alphas):
-        # T + a n I is positive definite in exact arithmetic (a n > 0, T >= 0 up to rounding)
-        _, _, x, info = sla.lapack.dptsv(red.d + a * n, red.e, R)
-        if info != 0:  # not numerically positive definite: banded LU with pivoting
-            x = sla.solve_banded((1, 1), _tridiagonal_bands(red.d + a * n, red.e), R)
-        X[:, i * m : (i + 1) * m] = x
+        X[:, i * m : (i + 1) * m] = red.solve(a * n, R)
     X = red.apply_q(X)
     return np.ascontiguousarray(X.reshape(q, alphas.size, m).transpose(1, 0, 2))
-
-
-def _tridiagonal_bands(d: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """The symmetric tridiagonal matrix (diagonal ``d``, off-diagonal ``e``) in the banded
-    storage of :func:`scipy.linalg.solve_banded` with ``(l, u) = (1, 1)``."""
-    ab = np.zeros((3, d.size))
-    ab[0, 1:], ab[1], ab[2, :-1] = e, d, e
-    return ab
 
 
 _STACK_BYTES = 64 * 2**20
