@@ -167,6 +167,7 @@ def test_fold_training_statistics_formed_lazily_equal_the_subtraction():
     assert isinstance(fold.train.xx, solver.Difference)
     direct = solver.total(chunks) - chunks[1] - chunks[3]
     np.testing.assert_array_equal(np.asarray(fold.train.xx), direct.xx)
+    np.testing.assert_array_equal(fold.train.xx.rows(slice(3, 7)), direct.xx[3:7])
     np.testing.assert_array_equal(fold.train.xy, direct.xy)
     assert fold.train.n == direct.n
     ysc = np.array([1.3, 0.7])
@@ -175,6 +176,7 @@ def test_fold_training_statistics_formed_lazily_equal_the_subtraction():
     np.testing.assert_array_equal(lazy.gram, eager.gram)  # the same numbers, bit for bit
     np.testing.assert_array_equal(lazy.cross, eager.cross)
     assert lazy.gram.flags.f_contiguous
+    np.testing.assert_array_equal(lazy.gram, lazy.gram.T)  # exactly symmetric, as X'X is
 
 
 def test_cv_fold_solves_release_the_gram_and_score_like_the_direct_formula():
