@@ -85,6 +85,23 @@ def test_runs_split_over_many_blocks(monkeypatch, lags):
         assert_same(st, reference(X, Y, np.array(lags), r, x_center, y_center))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(4))
+def test_edge_rows_staged_in_several_flushes(monkeypatch, seed, dtype):
+    """With room for only 3 segments, the edge rows of a chunk (and of a block with more
+    segments than that) are multiplied in several flushes and summed: same statistics."""
+    monkeypatch.setattr(lagged_gram, "_STAGE_BYTES", 1)
+    monkeypatch.setattr(lagged_gram, "_MIN_STAGE", 3)
+    rng = np.random.default_rng(seed + 40)
+    X, Y, lags, rows = random_problem(rng)
+    chunks = split_chunks(rng, rows, int(rng.integers(1, 4)))
+    x_center, y_center = X[::7].mean(0), np.zeros(Y.shape[1])
+    found = lagged_statistics(X, Y, lag_plan(lags), chunks, x_center, y_center, dtype=dtype)
+    rtol = RTOL if dtype == np.float64 else 1e-5
+    for st, r in zip(found, chunks, strict=True):
+        assert_same(st, reference(X, Y, lags, r, x_center, y_center), rtol=rtol)
+
+
 def test_empty_chunk_gives_zero_statistics():
     rng = np.random.default_rng(2)
     X, Y = rng.standard_normal((300, 4)), rng.standard_normal((300, 2))

@@ -35,7 +35,9 @@ block of the smallest lag gives ``Y' Y``, the behaviour sums and the count.
 
 The bookkeeping (runs, segments, blocks, the rows of ``W`` and ``V``) is computed once per
 chunk with vectorised index arithmetic; the buffers and accumulators are allocated once
-per subject and reused by every block and chunk. With float32 the products of a block
+per subject and reused by every block and chunk. The edge rows of a chunk's segments are
+staged across its blocks and multiplied together once the chunk ends (or their ~8 MiB
+staging buffer is full), instead of once per block. With float32 the products of a block
 (at most 4096 rows of ``W``) are formed in float32 and summed in float64.
 
 Flops per row, in units of ``N^2``: the direct product ``n_lags^2 / 2`` (one ``syrk`` of
@@ -69,6 +71,8 @@ _CORRECTION_WEIGHT = 1.0
 _BLOCK_BYTES = 2**22  # rows of the W buffer per block (~4 MiB), capped by _MAX_BLOCK
 _MAX_BLOCK = 4096  # float32 blocks are summed in float64 at most every 4096 rows
 _MIN_BLOCK = 256
+_STAGE_BYTES = 2**23  # staged edge rows of a chunk (~8 MiB), at least _MIN_STAGE segments
+_MIN_STAGE = 16
 
 
 @dataclass(frozen=True)
@@ -188,7 +192,11 @@ class _Buffers:
 
     ``W`` holds the stacked segments (then ``span`` zero rows); column block ``i`` of
     ``V`` holds ``[Y - y_center, 1]`` at the rows ``pos - (l_i - lmin)`` of the kept rows
-    (zero elsewhere), so that ``W' V`` is ``X~' [Y, 1]`` in one product.
+    (zero elsewhere), so that ``W' V`` is ``X~' [Y, 1]`` in one product. The edge rows of
+    the segments (``span`` head and ``span`` tail rows, each with its partners at every
+    difference) are staged over the blocks of a chunk, up to ``stage`` segments, and
+    multiplied together (:func:`_flush_edges`): one product per edge row position per
+    chunk on most problems, rather than one per block.
     """
 
     def __init__(self, plan: LagPlan, n_units: int, p: int, block: int, dtype):
@@ -196,8 +204,13 @@ class _Buffers:
         self.W = np.zeros((block + span, n), dtype=dtype)
         self.V = np.zeros((block, n_lags * (p + 1)), dtype=dtype)
         self.F = np.zeros((n_d, n, n))
-        self.heads = np.zeros((span, n, n_d * n))  # [h]: row h of every segment
-        self.tails = np.zeros((span, n, n_d * n))  # [g - 1]: g-th row from the end
+        # [e]: head row e (e < span) or the (e - span + 1)-th row from the end
+        self.edges = np.zeros((2 * span, n, n_d * n))
+        per_segment = 2 * span * n * (1 + n_d) * np.dtype(dtype).itemsize
+        self.stage = int(min(_MAX_BLOCK, max(_MIN_STAGE, _STAGE_BYTES // max(per_segment, 1))))
+        self.edge_rows = np.zeros((2 * span, self.stage, n), dtype=dtype)
+        self.edge_partners = np.zeros((2 * span, self.stage, n_d * n), dtype=dtype)
+        self.staged, self.fresh = 0, True  # segments staged; edges not yet written
         self.XV = np.zeros((n, n_lags * (p + 1)))
         self.VV = np.zeros((p + 1, p + 1))
         self.nn = np.empty((n, n), dtype=dtype)
@@ -206,8 +219,9 @@ class _Buffers:
         self.vv = np.empty((p + 1, p + 1), dtype=dtype)
 
     def reset(self) -> None:
-        for a in (self.F, self.heads, self.tails, self.XV, self.VV):
+        for a in (self.F, self.XV, self.VV):
             a.fill(0.0)
+        self.staged, self.fresh = 0, True
 
 
 def _fill(buf: _Buffers, X, Y, plan: LagPlan, blk: _Block, center, y_center) -> int:
@@ -231,22 +245,13 @@ def _fill(buf: _Buffers, X, Y, plan: LagPlan, blk: _Block, center, y_center) -> 
 
 
 def _accumulate(buf: _Buffers, plan: LagPlan, blk: _Block, m: int) -> None:
-    """Add the block's shifted products, edge terms and behaviour products."""
-    W, V, span = buf.W, buf.V, plan.span
+    """Add the block's shifted products and behaviour products; stage its edge rows."""
+    W, V = buf.W, buf.V
     for k, d in enumerate(plan.diffs):  # d = 0 is a syrk (same buffer, transposed)
         np.matmul(W[:m].T, W[d : m + d], out=buf.nn)
         buf.F[k] += buf.nn
-    shifts = plan.diffs[None, :]
-    for h in range(span):  # head rows h of every segment, all differences at once
-        rows = blk.heads + h
-        partners = W[(rows[:, None] + shifts).ravel()].reshape(rows.size, -1)
-        np.matmul(W[rows].T, partners, out=buf.nd)
-        buf.heads[h] += buf.nd
-    for g in range(1, span + 1):  # tail rows: g-th from the end of every segment
-        rows = blk.ends - g
-        partners = W[(rows[:, None] + shifts).ravel()].reshape(rows.size, -1)
-        np.matmul(W[rows].T, partners, out=buf.nd)
-        buf.tails[g - 1] += buf.nd
+    for lo in range(0, blk.heads.size, buf.stage):
+        _stage_edges(buf, plan, blk.heads[lo : lo + buf.stage], blk.ends[lo : lo + buf.stage])
     np.matmul(W[:m].T, V[:m], out=buf.nv)
     buf.XV += buf.nv
     i0 = int(np.argmin(plan.lags))  # its block of V is [Y, 1] at the kept rows
@@ -256,10 +261,43 @@ def _accumulate(buf: _Buffers, plan: LagPlan, blk: _Block, m: int) -> None:
     buf.VV += buf.vv
 
 
+def _stage_edges(buf: _Buffers, plan: LagPlan, heads: np.ndarray, ends: np.ndarray) -> None:
+    """Copy the edge rows of segments (first rows ``heads``, ends ``ends`` in ``W``) and
+    their partners at every difference into the staging buffers (flushed when full)."""
+    if buf.staged + heads.size > buf.stage:
+        _flush_edges(buf)
+    span, W, at = plan.span, buf.W, slice(buf.staged, buf.staged + heads.size)
+    shifts = plan.diffs[None, :]
+    for e in range(2 * span):  # head row e, or the (e - span + 1)-th row from the end
+        rows = heads + e if e < span else ends - (e - span + 1)
+        buf.edge_rows[e, at] = W[rows]
+        buf.edge_partners[e, at] = W[(rows[:, None] + shifts).ravel()].reshape(rows.size, -1)
+    buf.staged += heads.size
+
+
+def _flush_edges(buf: _Buffers) -> None:
+    """Add the products of the staged edge rows with their partners to ``edges``."""
+    k = buf.staged
+    direct = buf.fresh and buf.edge_rows.dtype == buf.edges.dtype
+    for e in range(buf.edges.shape[0]):
+        rows, partners = buf.edge_rows[e, :k], buf.edge_partners[e, :k]
+        if direct:  # float64, first products of the chunk: written in place
+            np.matmul(rows.T, partners, out=buf.edges[e])
+            continue
+        np.matmul(rows.T, partners, out=buf.nd)
+        if buf.fresh:
+            buf.edges[e] = buf.nd
+        else:
+            buf.edges[e] += buf.nd
+    buf.staged, buf.fresh = 0, False
+
+
 def _assemble(buf: _Buffers, plan: LagPlan, n_units: int, p: int):
     """The chunk's statistics from the accumulated products (see the module docstring)."""
     n, q = n_units, n_units * plan.lags.size
-    heads, tails = buf.heads, buf.tails
+    if buf.staged or buf.fresh:
+        _flush_edges(buf)  # a chunk without rows: zero products
+    heads, tails = buf.edges[: plan.span], buf.edges[plan.span :]
     for c in range(1, plan.span):  # cumulate in place: heads[c - 1] = rows h < c
         heads[c] += heads[c - 1]
         tails[c] += tails[c - 1]
@@ -268,11 +306,17 @@ def _assemble(buf: _Buffers, plan: LagPlan, n_units: int, p: int):
         li = int(plan.lags[i])
         cols = slice(k * n, (k + 1) * n)
         out = xx[i * n : (i + 1) * n, j * n : (j + 1) * n]
-        out[...] = buf.F[k]
+        edges = []
         if plan.lmax > li:
-            out -= heads[plan.lmax - li - 1, :, cols]
+            edges.append(heads[plan.lmax - li - 1, :, cols])
         if li > plan.lmin:
-            out -= tails[li - plan.lmin - 1, :, cols]
+            edges.append(tails[li - plan.lmin - 1, :, cols])
+        if edges:  # F minus its edge terms, without a copy of F first
+            np.subtract(buf.F[k], edges[0], out=out)
+            for edge in edges[1:]:
+                out -= edge
+        else:
+            out[...] = buf.F[k]
         if i == j:
             out += out.T.copy()
             out *= 0.5
