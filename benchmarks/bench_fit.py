@@ -134,6 +134,18 @@ def load_line() -> str:
     return "load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def cpu_model() -> str:
+    """The processor's model name (Linux ``/proc/cpuinfo``), else what Python knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_info() -> list[str]:
     from threadpoolctl import threadpool_info
 
@@ -145,8 +157,7 @@ def machine_info() -> list[str]:
         usable = os.cpu_count()
     lines = [
         f"python {platform.python_version()} on {platform.platform()}",
-        f"cpu: {platform.processor() or platform.machine()}; "
-        f"{os.cpu_count()} logical cores, {usable} usable by this process",
+        f"cpu: {cpu_model()}; {os.cpu_count()} logical cores, {usable} usable by this process",
     ]
     if hasattr(os, "getloadavg"):
         busy = os.getloadavg()[0] > 0.75 * usable

@@ -33,11 +33,16 @@ import argparse
 import contextlib
 import os
 import platform
+import sys
 import time
 
 import numpy as np
 import scipy
 import scipy.linalg as sla
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_fit import cpu_model  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -154,8 +159,8 @@ def main(argv=None) -> int:
     print(__doc__.split("\n\n")[0])
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, scipy "
-        f"{scipy.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; "
-        "single-threaded BLAS"
+        f"{scipy.__version__}, {os.cpu_count()} CPUs ({cpu_model()}), "
+        f"load {os.getloadavg()[0]:.2f}; single-threaded BLAS"
     )
     with threadpool_limits(1):
         for q in args.q:
