@@ -199,7 +199,7 @@ class _Buffers:
     chunk on most problems, rather than one per block.
     """
 
-    def __init__(self, plan: LagPlan, n_units: int, p: int, block: int, dtype):
+    def __init__(self, plan: LagPlan, n_units: int, p: int, block: int, dtype, n_segments: int):
         n_d, span, n, n_lags = plan.diffs.size, plan.span, n_units, plan.lags.size
         self.W = np.zeros((block + span, n), dtype=dtype)
         self.V = np.zeros((block, n_lags * (p + 1)), dtype=dtype)
@@ -207,9 +207,10 @@ class _Buffers:
         # [e]: head row e (e < span) or the (e - span + 1)-th row from the end
         self.edges = np.zeros((2 * span, n, n_d * n))
         per_segment = 2 * span * n * (1 + n_d) * np.dtype(dtype).itemsize
-        self.stage = int(min(_MAX_BLOCK, max(_MIN_STAGE, _STAGE_BYTES // max(per_segment, 1))))
-        self.edge_rows = np.zeros((2 * span, self.stage, n), dtype=dtype)
-        self.edge_partners = np.zeros((2 * span, self.stage, n_d * n), dtype=dtype)
+        room = min(_MAX_BLOCK, max(_MIN_STAGE, _STAGE_BYTES // max(per_segment, 1)))
+        self.stage = int(max(1, min(room, n_segments)))  # no more than a chunk needs
+        self.edge_rows = np.empty((2 * span, self.stage, n), dtype=dtype)
+        self.edge_partners = np.empty((2 * span, self.stage, n_d * n), dtype=dtype)
         self.staged, self.fresh = 0, True  # segments staged; edges not yet written
         self.XV = np.zeros((n, n_lags * (p + 1)))
         self.VV = np.zeros((p + 1, p + 1))
@@ -357,11 +358,13 @@ def lagged_statistics(X, Y, plan: LagPlan, chunks: list, x_center, y_center, *, 
     """
     n_units, p = X.shape[1], Y.shape[1]
     block = _block_rows(n_units, np.dtype(dtype).itemsize, plan)
-    buf = _Buffers(plan, n_units, p, block, dtype)
+    chunks = [np.asarray(rows) for rows in chunks]
+    n_segments = max((_segments(rows, plan, block)[0].size for rows in chunks), default=0)
+    buf = _Buffers(plan, n_units, p, block, dtype, n_segments)
     out = []
     for rows in chunks:
         buf.reset()
-        for blk in _blocks(np.asarray(rows), plan, block):
+        for blk in _blocks(rows, plan, block):
             m = _fill(buf, X, Y, plan, blk, x_center, y_center)
             _accumulate(buf, plan, blk, m)
         out.append(_assemble(buf, plan, n_units, p))
