@@ -168,3 +168,61 @@ def test_validation():
         unit_encoding(m, d.neural, d.behavior, [np.repeat([0, 1], 200)] * 2, progress=False)
     with pytest.raises(ValueError, match="alpha"):
         unit_encoding(m, d.neural, d.behavior, alpha=-1)
+
+
+def _explicit_cv_r2(X, designs, fold, train_masks, alpha):
+    """Reference: fit and predict each fold explicitly (copies of the rows)."""
+    from sharedrep.core.ridge import ridge_fit
+
+    finite_x = np.all(np.isfinite(X), axis=1)
+    N = X.shape[1]
+    sse, sst, bad = np.zeros(N), np.zeros(N), np.zeros(N, dtype=bool)
+    for f in range(len(train_masks)):
+        D = designs[f]
+        usable = np.all(np.isfinite(D), axis=1) & finite_x
+        tr, te = usable & train_masks[f], usable & (fold == f)
+        if tr.sum() < 3 or te.sum() < 2:
+            continue
+        Xtr, Xte = X[tr], X[te]
+        pred = ridge_fit(D[tr], Xtr, alpha, constant="unit", solver="normal").predict(D[te])
+        sse += np.sum((Xte - pred) ** 2, axis=0)
+        sst += np.sum((Xte - Xte.mean(axis=0)) ** 2, axis=0)
+        bad |= Xtr.std(axis=0) <= 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = 1.0 - sse / np.where(sst > 0, sst, np.nan)
+    r2[bad | (sst <= 0)] = np.nan
+    return r2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_moment_cv_r2_equals_explicit_fits(seed):
+    # the unit R^2 from moments equals fitting and predicting each fold explicitly, with
+    # rows missing from the design (lag windows) and from the activity, an offset far
+    # larger than the signal, a silent unit and a unit constant but for one held-out row
+    from sharedrep.inference.encoding import _activity, _cv_r2
+
+    rng = np.random.default_rng(seed)
+    T, N, d, cv = 600, 9, 4, 5
+    fold = np.repeat(np.arange(cv), T // cv)
+    train = [(fold != f) & (np.abs(np.arange(T) - T // cv * f) > 3) for f in range(cv)]
+    designs = []
+    for _ in range(cv):
+        D = rng.standard_normal((T, d))
+        D[rng.random(T) < 0.05] = np.nan
+        designs.append(D)
+    X = designs[0][:, :2].sum(axis=1, keepdims=True) * rng.uniform(0, 2, N) + rng.standard_normal(
+        (T, N)
+    )
+    X = np.nan_to_num(X) + rng.uniform(-1e3, 1e3, N)
+    X[:, 3] = 0.0  # silent
+    X[:, 4] = 7.0
+    X[np.flatnonzero(fold == 2)[0], 4] = 8.0  # constant in the training rows of fold 2
+    X[rng.random(T) < 0.03, 5] = np.nan
+    alpha = float(rng.choice([1e-3, 0.1, 10.0]))
+    got = _cv_r2(_activity(X), designs, fold, train, alpha)
+    ref = _explicit_cv_r2(X, designs, fold, train, alpha)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    assert np.isnan(got[3]) and np.isnan(got[4])
+    ok = ~np.isnan(ref)
+    assert ok.sum() >= N - 2
+    np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-9, atol=1e-10)

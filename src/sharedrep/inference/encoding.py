@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ from sklearn.base import clone
 
 from sharedrep.core.cv import block_folds
 from sharedrep.core.design import as_lags, segments
-from sharedrep.core.ridge import ridge_fit
+from sharedrep.core.ridge import standardize_columns
 from sharedrep.inference._resampling import (
     _check_count,
     _check_model,
@@ -84,35 +85,102 @@ def _train_masks(fold: np.ndarray, n_folds: int, gap: int) -> list[np.ndarray]:
     return masks
 
 
-def _cv_r2(X, designs, fold, train_masks, alpha, finite_x):
-    """Cross-validated R^2 of every column of ``X`` (all units at once, ridge).
+_CONSTANT = 1e-12  # a unit whose centred sum of squares is below this fraction is constant
+
+
+@dataclass(frozen=True)
+class _Activity:
+    """One subject's activity prepared once for every shift (:func:`_activity`).
+
+    ``xc`` (T, N): activity minus each unit's mean over the finite rows (0 - mean where
+    a row is not finite; such rows are never used); ``xc2``: its squares; ``finite``
+    (T,): rows where every unit is finite.
+    """
+
+    xc: np.ndarray
+    xc2: np.ndarray
+    finite: np.ndarray
+
+
+def _activity(X: np.ndarray) -> _Activity:
+    finite = np.all(np.isfinite(X), axis=1)
+    xf = np.where(np.isfinite(X), X, 0.0)
+    center = xf[finite].mean(axis=0) if finite.any() else np.zeros(X.shape[1])
+    xc = xf - center
+    return _Activity(xc, xc * xc, finite)
+
+
+def _cv_r2(act: _Activity, designs, fold, train_masks, alpha) -> np.ndarray:
+    """Cross-validated R^2 of every unit (all units at once, ridge).
 
     ``designs[f]`` is the design used in fold ``f`` (cross-fitted latents); rows with a
     NaN in the design (incomplete lag window) are skipped. Returns ``r2`` (N,):
     ``1 - sum_f SSE_f / sum_f SST_f`` with ``SST_f`` about the held-out mean of fold
     ``f``; NaN for units constant in a training or test part.
+
+    Each fold's ridge is :func:`sharedrep.core.ridge.ridge_fit` (``constant="unit"``,
+    normal equations), but its errors come from moments: the design's products with the
+    activity on the training and held-out rows (one product over the recording per fold,
+    whose rows outside the fold's parts are zero) and the sums of squares of the
+    activity on those rows, so the activity is read a few times per call instead of
+    being copied per fold. Equal to fitting and predicting explicitly up to rounding
+    (``tests/inference/test_encoding.py``).
     """
-    N = X.shape[1]
-    sse = np.zeros(N)
-    sst = np.zeros(N)
+    N = act.xc.shape[1]
+    sse, sst, q_te = np.zeros(N), np.zeros(N), np.zeros(N)
     bad = np.zeros(N, dtype=bool)
+    parts = []
     for f in range(len(train_masks)):
-        D = designs[f]
-        usable = np.all(np.isfinite(D), axis=1) & finite_x
-        tr = usable & train_masks[f]
-        te = usable & (fold == f)
-        if tr.sum() < 3 or te.sum() < 2:
-            continue
-        Xtr, Xte = X[tr], X[te]
-        pred = ridge_fit(D[tr], Xtr, alpha, constant="unit", solver="normal").predict(D[te])
-        sse += np.sum((Xte - pred) ** 2, axis=0)
-        sst += np.sum((Xte - Xte.mean(axis=0)) ** 2, axis=0)
-        bad |= Xtr.std(axis=0) <= 0
-    bad |= sst <= 0
+        usable = np.all(np.isfinite(designs[f]), axis=1) & act.finite
+        tr, te = usable & train_masks[f], usable & (fold == f)
+        if tr.sum() >= 3 and te.sum() >= 2:
+            parts.append((f, tr, te))
+    if not parts:
+        return np.full(N, np.nan)
+    masks = np.stack([m for _, tr, te in parts for m in (tr, te)], axis=1).astype(float)
+    squares = masks.T @ act.xc2  # (2 folds, N): sums of squares on each part
+    sums = masks.T @ act.xc
+    for i, (f, tr, te) in enumerate(parts):
+        two = slice(2 * i, 2 * i + 2)
+        fold_sse, fold_sst = _fold_errors(
+            act.xc, designs[f], tr, te, sums[two], squares[2 * i + 1], alpha
+        )
+        q_tr = squares[2 * i]
+        bad |= q_tr - sums[2 * i] ** 2 / tr.sum() <= _CONSTANT * q_tr  # constant in training
+        sse += fold_sse
+        sst += fold_sst
+        q_te += squares[2 * i + 1]
+    bad |= sst <= _CONSTANT * q_te
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = 1.0 - sse / np.where(sst > 0, sst, np.nan)
     r2[bad] = np.nan
     return r2
+
+
+def _fold_errors(xc, D, tr, te, sums, q_te, alpha):
+    """Held-out SSE and SST (N,) of one fold's ridge of ``xc`` on the design ``D``.
+
+    ``sums`` (2, N): the activity's sums over the training and the held-out rows;
+    ``q_te`` (N,): its sum of squares over the held-out rows.
+    """
+    d = D.shape[1]
+    s_tr, s_te = sums
+    n_tr, n_te = tr.sum(), te.sum()
+    mean, scale = standardize_columns(D[tr], "unit")
+    Zs_tr, Zs_te = (D[tr] - mean) / scale, (D[te] - mean) / scale
+    y_mean = s_tr / n_tr
+    M = np.zeros((D.shape[0], 2 * d))  # Z' X on both parts by one product
+    M[tr, :d], M[te, d:] = D[tr], D[te]
+    DX = M.T @ xc
+    cross_tr = (DX[:d] - np.outer(mean, s_tr)) / scale[:, None]
+    cross_te = (DX[d:] - np.outer(mean, s_te)) / scale[:, None]
+    G = Zs_tr.T @ Zs_tr + alpha * n_tr * np.eye(d)
+    coef = np.linalg.solve(G, cross_tr - np.outer(Zs_tr.sum(axis=0), y_mean))
+    # held-out sums of x * pred and pred^2, pred = Zs_te coef + y_mean
+    x_pred = np.sum(coef * cross_te, axis=0) + y_mean * s_te
+    pred2 = np.sum(coef * (Zs_te.T @ Zs_te @ coef), axis=0)
+    pred2 += 2.0 * y_mean * (Zs_te.sum(axis=0) @ coef) + n_te * y_mean**2
+    return q_te - 2.0 * x_pred + pred2, q_te - s_te**2 / n_te
 
 
 def _corr_cols(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -189,16 +257,14 @@ def _fold_latents(full, Xs, Ys, gs, masks, cv, k, cross_fit) -> list:
     return latents
 
 
-def _unit_r2(X, g, fold, train_masks, design, alpha, cv) -> np.ndarray:
+def _unit_r2(act: _Activity, g, fold, train_masks, design, alpha, cv) -> np.ndarray:
     """Cross-validated R^2 (N,) of subject ``s``'s units from its lagged latents.
 
     ``design = (latents, s, lags, offset)``: the latents are circularly shifted by
     ``offset`` samples (0 for the observed statistic) before lagging.
     """
     latents, s, lags, offset = design
-    seg = segments(X.shape[0], g) * cv + fold
-    finite_x = np.all(np.isfinite(X), axis=1)
-    Xf = np.where(np.isfinite(X), X, 0.0)
+    seg = segments(act.xc.shape[0], g) * cv + fold
     designs = []
     for f in range(cv):
         if f > 0 and latents[f] is latents[0]:
@@ -208,7 +274,7 @@ def _unit_r2(X, g, fold, train_masks, design, alpha, cv) -> np.ndarray:
         if offset:
             Z = np.roll(Z, -offset, axis=0)
         designs.append(_lagged(Z, lags, seg))
-    return _cv_r2(Xf, designs, fold, train_masks, alpha, finite_x)
+    return _cv_r2(act, designs, fold, train_masks, alpha)
 
 
 def _null_r2(r2_all, Xs, shifts, progress: bool) -> list[np.ndarray]:
@@ -412,9 +478,14 @@ def unit_encoding(
         draw_shifts([c], n_perm, seed)[0][:, 0] for c, seed in zip(cands, seeds, strict=True)
     ]
 
+    prepared = {}  # one subject's activity at a time, prepared once for all its shifts
+
     def r2_all(s, offset):
+        if s not in prepared:
+            prepared.clear()
+            prepared[s] = _activity(Xs[s])
         design = (latents, s, lags, offset)
-        return _unit_r2(Xs[s], gs[s], folds[s], masks[s], design, alpha, cv)
+        return _unit_r2(prepared[s], gs[s], folds[s], masks[s], design, alpha, cv)
 
     observed = [r2_all(s, 0) for s in range(len(Xs))]
     null = _null_r2(r2_all, Xs, shifts, progress)
