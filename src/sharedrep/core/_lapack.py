@@ -221,7 +221,7 @@ def apply_reflectors(
         return out
     trans = b"T" if transpose else b"N"
     func = _ormqr_pointer()
-    if func is None:
+    if func is None or not (c.flags.f_contiguous and c.dtype == np.float64):
         return _ormqr_scipy(c, tau, offset, out, trans.decode())
     rows, cols = _ptr_at(c, offset), _ptr_at(out, offset)
     info, query = ctypes.c_int(0), np.empty(1)
