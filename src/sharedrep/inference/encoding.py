@@ -118,13 +118,13 @@ def _cv_r2(act: _Activity, designs, fold, train_masks, alpha) -> np.ndarray:
     ``1 - sum_f SSE_f / sum_f SST_f`` with ``SST_f`` about the held-out mean of fold
     ``f``; NaN for units constant in a training or test part.
 
-    Each fold's ridge is :func:`sharedrep.core.ridge.ridge_fit` (``constant="unit"``,
-    normal equations), but its errors come from moments: the design's products with the
-    activity on the training and held-out rows (one product over the recording per fold,
-    whose rows outside the fold's parts are zero) and the sums of squares of the
-    activity on those rows, so the activity is read a few times per call instead of
-    being copied per fold. Equal to fitting and predicting explicitly up to rounding
-    (``tests/inference/test_encoding.py``).
+    Each fold's ridge is the model of :func:`sharedrep.core.ridge.ridge_fit`
+    (``constant="unit"``, normal equations), solved and scored from moments: the
+    design's products with the activity on the training and held-out rows (one product
+    over the recording per fold, whose rows outside the fold's parts are zero) and the
+    sums of squares of the activity on those rows, so the activity is read a few times
+    per call instead of being copied per fold. Equal to fitting and predicting
+    explicitly up to rounding (``tests/inference/test_encoding.py``).
     """
     N = act.xc.shape[1]
     sse, sst, q_te = np.zeros(N), np.zeros(N), np.zeros(N)
