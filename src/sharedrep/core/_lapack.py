@@ -402,19 +402,7 @@ def _sy2sb_pointer():
     """
     if sys.byteorder != "little" or _ormqr_pointer() is None:
         return None
-    try:
-        import scipy.linalg.cython_lapack  # noqa: F401  (loads SciPy's LAPACK)
-        from threadpoolctl import threadpool_info
-
-        paths = [i["filepath"] for i in threadpool_info() if i.get("user_api") == "blas"]
-    except Exception:  # noqa: BLE001 - any failure: the tridiagonal reduction is used
-        return None
-    paths.sort(key=lambda path: "scipy" not in os.path.basename(os.path.dirname(path)))
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
+    for lib in _blas_libraries():
         for name in ("scipy_dsytrd_sy2sb_", "dsytrd_sy2sb_"):
             func = getattr(lib, name, None)
             if func is not None:
@@ -422,6 +410,26 @@ def _sy2sb_pointer():
                 if _band_reduces(func):
                     return func
     return None
+
+
+def _blas_libraries() -> list:
+    """The BLAS/LAPACK libraries loaded in this process (SciPy's first), as ctypes
+    libraries; empty when they cannot be listed."""
+    try:
+        import scipy.linalg.cython_lapack  # noqa: F401  (loads SciPy's LAPACK)
+        from threadpoolctl import threadpool_info
+
+        paths = [i["filepath"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    except Exception:  # noqa: BLE001 - any failure: the tridiagonal reduction is used
+        return []
+    paths.sort(key=lambda path: "scipy" not in os.path.basename(os.path.dirname(path)))
+    libs = []
+    for path in paths:
+        try:
+            libs.append(ctypes.CDLL(path))
+        except OSError:
+            continue
+    return libs
 
 
 def _band_reduces(func) -> bool:
