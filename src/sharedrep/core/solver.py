@@ -199,7 +199,7 @@ class Difference:
     """``first - others[0] - others[1] - ...`` of ``q x q`` matrices, never stored whole.
 
     A fold's training cross-products are the subject's total minus its held-out and gap
-    chunks; :func:`standardize` reads them once, a block of columns at a time, so they
+    chunks; :func:`standardize` reads them once, a block of rows at a time, so they
     are formed there (the same numbers as subtracting whole matrices in turn) and the
     fold needs no ``q x q`` array of its own. ``np.asarray`` forms the whole matrix.
     """
@@ -214,12 +214,6 @@ class Difference:
             d -= np.diagonal(o)
         return d
 
-    def columns(self, cols: slice) -> np.ndarray:
-        out = np.subtract(self.first[:, cols], self.others[0][:, cols], dtype=np.float64)
-        for o in self.others[1:]:
-            out -= o[:, cols]
-        return out
-
     def rows(self, rows: slice) -> np.ndarray:
         out = np.subtract(self.first[rows], self.others[0][rows], dtype=np.float64)
         for o in self.others[1:]:
@@ -227,7 +221,7 @@ class Difference:
         return out
 
     def __array__(self, dtype=None, copy=None):
-        out = self.columns(slice(None))
+        out = self.rows(slice(None))
         return out if dtype is None else out.astype(dtype, copy=False)
 
 
@@ -235,12 +229,8 @@ def _diagonal(xx) -> np.ndarray:
     return xx.diagonal() if isinstance(xx, Difference) else np.diag(xx)
 
 
-def _columns(xx, cols: slice) -> np.ndarray:
-    return xx.columns(cols) if isinstance(xx, Difference) else xx[:, cols]
-
-
 def _rows(xx, rows: slice) -> np.ndarray:
-    """``xx[rows, :]``; the transpose of ``_columns(xx, rows)`` for symmetric ``xx``
+    """``xx[rows, :]``: for symmetric ``xx`` the transpose of its columns ``rows``
     (contiguous in C order, where columns are strided)."""
     return xx.rows(rows) if isinstance(xx, Difference) else xx[rows, :]
 
@@ -674,8 +664,9 @@ def ridge_path(
     ``q = 300`` and ``q = 1000``, and faster than an eigendecomposition shared by the grid.
     From ``q = 800`` on, ``G`` is reduced to a band of 32 subdiagonals instead
     (``G = Q B Q'``, LAPACK ``sytrd_sy2sb``, all level-3 BLAS) and each alpha is a banded
-    Cholesky solve (``O(q kd^2)``): 0.84x the tridiagonal route's time at ``q = 800`` and
-    0.54x at ``q = 1600`` on one core (``benchmarks/bench_reductions.py``).
+    Cholesky solve (``O(q kd^2)``): 0.78x the tridiagonal route's time at ``q = 800`` and
+    0.51x at ``q = 1600`` on one core (``benchmarks/bench_reductions.py``,
+    docs/benchmarks.md section 1).
 
     With ``overwrite`` the reduction runs in the memory of ``gram`` (destroyed; no
     ``q x q`` copy): for fold problems whose Gram matrix is not needed afterwards.
