@@ -214,8 +214,9 @@ class Difference:
             d -= np.diagonal(o)
         return d
 
-    def rows(self, rows: slice) -> np.ndarray:
-        out = np.subtract(self.first[rows], self.others[0][rows], dtype=np.float64)
+    def rows(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``rows`` of the difference (into ``out``, shape (n_rows, q), when given)."""
+        out = np.subtract(self.first[rows], self.others[0][rows], out=out, dtype=np.float64)
         for o in self.others[1:]:
             out -= o[rows]
         return out
@@ -229,10 +230,13 @@ def _diagonal(xx) -> np.ndarray:
     return xx.diagonal() if isinstance(xx, Difference) else np.diag(xx)
 
 
-def _rows(xx, rows: slice) -> np.ndarray:
-    """``xx[rows, :]``: for symmetric ``xx`` the transpose of its columns ``rows``
-    (contiguous in C order, where columns are strided)."""
-    return xx.rows(rows) if isinstance(xx, Difference) else xx[rows, :]
+def _columns_into(xx, cols: slice, out: np.ndarray) -> None:
+    """``out[...] = xx[:, cols]`` for symmetric ``xx``, read as the transpose of its rows
+    ``cols`` (contiguous in C order, where columns are strided)."""
+    if isinstance(xx, Difference):
+        xx.rows(cols, out=out.T)
+    else:
+        out[...] = xx[cols, :].T
 
 
 @dataclass
@@ -517,7 +521,7 @@ def column_scales(var: np.ndarray, mean_square: np.ndarray):
     return constant, np.sqrt(np.where(constant, 1.0, var))
 
 
-_COLUMNS = 64  # columns of the q x q matrix formed at once by standardize
+_COLUMNS = 32  # columns of the q x q matrix formed at once by standardize (in cache)
 
 
 def standardize(st: SufficientStats, y_scale: np.ndarray) -> Standardized:
@@ -528,7 +532,8 @@ def standardize(st: SufficientStats, y_scale: np.ndarray) -> Standardized:
     time into one Fortran-ordered ``q x q`` array (the layout LAPACK reduces in place);
     exactly symmetric when ``X'X`` is (the solvers read its lower triangle). A block of
     columns of the symmetric ``X'X`` is read as the transpose of its rows, which are
-    contiguous (measured at ``q = 1600``: 36 ms -> 28 ms per fold).
+    contiguous, straight into ``G``, and each block is scaled in place (measured at
+    ``q = 1600``: 36 ms -> 28 ms -> 18 ms per fold).
     """
     n = st.n
     mx = st.sx / n
@@ -538,10 +543,16 @@ def standardize(st: SufficientStats, y_scale: np.ndarray) -> Standardized:
     inv = np.where(constant, 0.0, 1.0 / scale)
     u = inv * mx
     gram = np.empty((inv.size, inv.size), order="F")  # LAPACK's order: reduced in place
+    work = np.empty((inv.size, _COLUMNS))
     for a in range(0, inv.size, _COLUMNS):  # column blocks: no q x q temporary
         cols = slice(a, a + _COLUMNS)
-        np.multiply(_rows(st.xx, cols).T, np.outer(inv, inv[cols]), out=gram[:, cols])
-        gram[:, cols] -= np.outer(u, u[cols]) * n
+        block = gram[:, cols]
+        outer = work[:, : block.shape[1]]
+        _columns_into(st.xx, cols, block)
+        block *= np.multiply(inv[:, None], inv[None, cols], out=outer)
+        np.multiply(u[:, None], u[None, cols], out=outer)
+        outer *= n
+        block -= outer
     cxy = st.xy - n * np.outer(mx, my)
     cross = cxy / scale[:, None] / y_scale[None, :]
     cross[constant, :] = 0.0
