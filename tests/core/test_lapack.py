@@ -67,6 +67,28 @@ def test_top_eigh_matches_eigh(q, m, rank):
     np.testing.assert_allclose(A @ U, U * lam, atol=1e-9 * ref[0])
 
 
+@pytest.mark.parametrize("q", [60, 500])  # dense syevr, then Lanczos on an operator
+def test_top_eigh_of_a_low_rank_difference(q):
+    """``minus=low_rank_quotient(G, C)`` gives the eigenpairs of ``A - G C^+ G'`` formed
+    densely with numpy's pseudo-inverse, including a singular ``C`` (dropped direction)."""
+    rng = np.random.default_rng(q)
+    A = _spd(q, seed=q)
+    G = rng.standard_normal((q, 3))
+    Z = rng.standard_normal((40, 3))
+    Z[:, 2] = Z[:, 1]  # C singular: its null direction must not enter C^+
+    C = Z.T @ Z
+    dense = A - G @ np.linalg.pinv(C, hermitian=True) @ G.T
+    L, R = solver.low_rank_quotient(G, C)
+    assert L.shape == R.shape == (q, 2)
+    np.testing.assert_allclose(L @ R.T, G @ np.linalg.pinv(C, hermitian=True) @ G.T, atol=1e-9)
+    before = A.copy()
+    lam, U = solver.top_eigh(A, 10, minus=(L, R))
+    np.testing.assert_array_equal(A, before)  # A itself is not modified
+    ref = sla.eigvalsh(0.5 * (dense + dense.T))[::-1][:10]
+    np.testing.assert_allclose(lam, np.clip(ref, 0, None), rtol=1e-10, atol=1e-10 * ref[0])
+    np.testing.assert_allclose(dense @ U, U * lam, atol=1e-8 * ref[0])
+
+
 @pytest.mark.parametrize("q,m", [(1, 1), (5, 5), (40, 3), (250, 10)])
 def test_syevr_top_equals_scipy_eigh(q, m):
     A = _spd(q, seed=q + m)  # distinct eigenvalues: the eigenvectors are unique up to sign

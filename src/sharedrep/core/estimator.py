@@ -828,9 +828,9 @@ class ShaReD(BaseEstimator):
         else:
             gxz = std.cross @ V
             gzz = V.T @ std.yy @ V
-            resid = std.gram - gxz @ np.linalg.pinv(gzz, hermitian=True) @ gxz.T
-            resid = 0.5 * (resid + resid.T)
-            lam, U = solver.top_eigh(resid, min(q, 10))
+            # eigenpairs of G - gxz gzz^+ gxz', the difference not formed for wide G
+            minus = solver.low_rank_quotient(gxz, gzz)
+            lam, U = solver.top_eigh(std.gram, min(q, 10), minus=minus)
             tr = np.trace(std.gram)
         return PrivateComponents(
             behavior_axes=axes_b,

@@ -633,23 +633,50 @@ def _stacked_triangular(L: np.ndarray, B: np.ndarray, trans: str = "N") -> np.nd
     return np.swapaxes(X.reshape(p, n, m), 0, 1)
 
 
-def top_eigh(A: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+def top_eigh(A: np.ndarray, m: int, minus: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Leading ``m`` eigenpairs of a symmetric PSD matrix, in decreasing order.
 
     Dense LAPACK ``syevr`` for small matrices (:func:`sharedrep.core._lapack.syevr_top`, GIL
     released); Lanczos (ARPACK, deterministic start vector) when only a few of many
     eigenpairs are wanted.
+
+    ``minus = (L, R)``, both (q, r) with ``L R'`` symmetric, asks for the eigenpairs of
+    ``A - L R'`` instead: Lanczos then applies ``v -> A v - L (R' v)`` and never forms
+    the difference (no ``q x q`` temporary).
     """
     q = A.shape[0]
     if q <= 400 or m >= q // 4:  # dense is faster up to ~400 columns (measured)
+        if minus is not None:
+            A = A - minus[0] @ minus[1].T
+            A = 0.5 * (A + A.T)
         lam, U = _lapack.syevr_top(A, m)
     else:
-        from scipy.sparse.linalg import eigsh
+        from scipy.sparse.linalg import LinearOperator, eigsh
 
-        lam, U = eigsh(A, k=m, which="LA", v0=np.ones(q) / np.sqrt(q))
+        op = A
+        if minus is not None:
+            L, R = minus
+
+            def product(v):  # v (q,) or (q, k)
+                return A @ v - L @ (R.T @ v)
+
+            op = LinearOperator((q, q), matvec=product, matmat=product, dtype=A.dtype)
+        lam, U = eigsh(op, k=m, which="LA", v0=np.ones(q) / np.sqrt(q))
         idx = np.argsort(lam)
         lam, U = lam[idx], U[:, idx]
     return np.clip(lam[::-1], 0.0, None), U[:, ::-1]
+
+
+def low_rank_quotient(G: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(L, R)`` with ``L R' = G C^+ G'`` for symmetric ``C`` (r, r) and ``G`` (q, r).
+
+    ``C^+`` is the pseudo-inverse of :func:`numpy.linalg.pinv` (``hermitian=True``):
+    eigenvalues of magnitude at most ``1e-15`` times the largest are dropped.
+    """
+    lam, U = np.linalg.eigh(0.5 * (C + C.T))
+    keep = np.abs(lam) > 1e-15 * np.max(np.abs(lam), initial=0.0)
+    R = G @ (U[:, keep] / np.sqrt(np.abs(lam[keep])))
+    return R * np.sign(lam[keep]), R
 
 
 def ridge_eig(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
