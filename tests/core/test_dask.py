@@ -8,7 +8,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from model_checks import BACKEND_KW as KW  # noqa: E402
-from model_checks import assert_same_model, write_sessions  # noqa: E402
+from model_checks import assert_close_models, assert_same_model, write_sessions  # noqa: E402
 from sharedrep import ShaReD, simulate  # noqa: E402
 from sharedrep.core.backends import get_backend  # noqa: E402
 from sharedrep.core.backends.dask import ENV_VAR, shutdown, use_cluster  # noqa: E402
@@ -85,6 +85,45 @@ def test_kernel_form_on_the_workers(client, data, reference):
         data.neural, data.behavior, groups=data.groups
     )
     assert_same_model(reference, m, tol=1e-8)
+
+
+def test_band_route_on_the_workers_equals_numpy(client, data, reference):
+    """Wide folds (the band reduction, q >= BAND_MIN_Q) solved on the workers give the
+    model of the in-memory numpy fit on the tridiagonal route to 1e-8."""
+    from sharedrep.core import _lapack
+
+    def band_from(q_min):  # on a worker (defined here: sent by value)
+        from sharedrep.core import _lapack
+
+        if not hasattr(_lapack, "_test_band_reduce"):
+            _lapack._test_band_reduce = _lapack.band_reduce
+        _lapack.BAND_MIN_Q, _lapack._test_calls = q_min, 0
+
+        def counted(*args, **kwargs):
+            _lapack._test_calls += 1
+            return _lapack._test_band_reduce(*args, **kwargs)
+
+        _lapack.band_reduce = counted
+        return _lapack._sy2sb_pointer() is not None
+
+    def calls_and_restore(q_min):
+        from sharedrep.core import _lapack
+
+        calls, _lapack.BAND_MIN_Q = _lapack._test_calls, q_min
+        _lapack.band_reduce = _lapack._test_band_reduce
+        return calls
+
+    default = _lapack.BAND_MIN_Q
+    available = client.run(band_from, 3)
+    try:
+        if not all(available.values()):
+            pytest.skip("LAPACK dsytrd_sy2sb is not available to the workers")
+        m = ShaReD(backend="dask", **KW).fit(data.neural, data.behavior, groups=data.groups)
+    finally:
+        calls = client.run(calls_and_restore, default)
+    n_folds = KW["cv"]
+    assert sum(calls.values()) >= len(data.neural) * n_folds, calls  # every fold: band route
+    assert_close_models(reference, m, rtol=1e-8)
 
 
 def test_float32_and_no_cv(client, data):
