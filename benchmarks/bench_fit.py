@@ -76,6 +76,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "the direct product of the lag-embedded rows (interleaved, min of --repeat)",
     )
     ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the work exact CV cannot avoid: the statistics pass alone and one "
+        "reduction of a q x q matrix per subject and fold, as the fit runs them "
+        "(interleaved, min of --repeat), as fractions of the Gram pass",
+    )
+    ap.add_argument(
         "--compare-float32",
         action="store_true",
         help='also time the fit with dtype="float32" against float64 (interleaved, min of '
@@ -288,31 +295,95 @@ def compare_direct(model, d, args) -> dict:
     lag-structured vs direct product, interleaved; the direct product by switching off the
     rule :func:`sharedrep.core.lagged_gram.structured_pays` for the duration."""
     from sharedrep.core import solver
-    from sharedrep.core.backends import get_backend
-    from sharedrep.core.design import as_lags
 
-    be, lags, rule = get_backend("numpy"), as_lags(args.lags), solver.structured_pays
+    rule = solver.structured_pays
     keys = ("stats direct", "stats structured", "fit direct", "fit structured")
     times = {key: [] for key in keys}
-
-    def stats_pass() -> float:
-        gc.collect()
-        t0 = time.perf_counter()
-        be.statistics(
-            d.neural, d.behavior, d.groups, lags, args.folds, gap=args.lags, random_state=0
-        )
-        return time.perf_counter() - t0
-
     for _ in range(args.repeat):
         solver.structured_pays = lambda *a: False
         try:
-            times["stats direct"].append(stats_pass())
+            times["stats direct"].append(statistics_pass(d, args))
             times["fit direct"].extend(time_fit(model, d))
         finally:
             solver.structured_pays = rule
-        times["stats structured"].append(stats_pass())
+        times["stats structured"].append(statistics_pass(d, args))
         times["fit structured"].extend(time_fit(model, d))
     return times
+
+
+def statistics_pass(d, args, dtype: str = "float64") -> float:
+    """Seconds of the fit's statistics pass alone (numpy backend, run as in the fit: one
+    subject per worker thread), in ``dtype``."""
+    from sharedrep.core.backends import get_backend
+    from sharedrep.core.design import as_lags
+
+    gc.collect()
+    t0 = time.perf_counter()
+    get_backend("numpy").statistics(
+        d.neural,
+        d.behavior,
+        d.groups,
+        as_lags(args.lags),
+        args.folds,
+        gap=args.lags,
+        random_state=0,
+        dtype=dtype,
+    )
+    return time.perf_counter() - t0
+
+
+def fold_reductions(args) -> tuple[float, str]:
+    """Seconds of the per-fold factorisations exact cross-validation cannot avoid, and
+    the route that ran.
+
+    Each subject's training Gram matrix differs in every fold, so exact CV factorises
+    ``subjects x folds`` matrices of size ``q x q``; the fit's cheapest route for a grid of
+    alphas is one reduction per fold (``sharedrep.core._lapack.reduce_symmetric``: to a
+    band from ``q = 800`` on, else tridiagonal). Here a fixed symmetric positive definite
+    ``q x q`` matrix is copied and reduced ``subjects x folds`` times, one task per worker
+    thread of the fit's pool, single-threaded BLAS in each (as the fit runs them).
+    """
+    from sharedrep.core import _lapack
+    from sharedrep.utils.parallel import thread_map
+
+    q = args.units * (args.lags + 1)
+    X = np.random.default_rng(args.seed).standard_normal((2 * q, q))
+    G = np.asfortranarray(X.T @ X / (2 * q))
+    route = type(_lapack.reduce_symmetric(G)).__name__  # untimed: which route runs
+
+    def reduce(_):
+        return _lapack.reduce_symmetric(G.copy(order="F"), overwrite=True).info
+
+    gc.collect()
+    t0 = time.perf_counter()
+    thread_map(reduce, list(range(args.subjects * args.folds)))
+    return time.perf_counter() - t0, route
+
+
+def floor(d, args) -> dict:
+    """``--floor``: the statistics pass and the fold reductions, interleaved, ``--repeat``
+    each (the minimum of each is used)."""
+    stats, reductions = [], []
+    route = ""
+    for _ in range(args.repeat):
+        stats.append(statistics_pass(d, args))
+        seconds, route = fold_reductions(args)
+        reductions.append(seconds)
+    return {"stats": stats, "reductions": reductions, "route": route}
+
+
+def print_floor(fl: dict, args, t_gram: float, t_fit: float) -> None:
+    """The lines of ``--floor`` (see :func:`floor`)."""
+    s, r = min(fl["stats"]), min(fl["reductions"])
+    q = args.units * (args.lags + 1)
+    print(
+        f"Floor of exact CV: statistics pass {_fmt(fl['stats'])} ({s / t_gram:.2f}x) + "
+        f"{args.subjects} x {args.folds} fold reductions (q = {q}, {fl['route']}) "
+        f"{_fmt(fl['reductions'])} ({r / t_gram:.2f}x) = {(s + r) / t_gram:.2f}x the Gram "
+        f"pass; the rest of the fit (solves, scores, final fit, private components) "
+        f"{(t_fit - s - r) / t_gram:.2f}x"
+    )
+    print(load_line() + "  (after the floor)")
 
 
 FLOAT32_TARGET = 0.7  # docs/benchmarks.md: float32 fit at most 0.7x the float64 fit
@@ -322,29 +393,13 @@ def compare_float32(model, d, args) -> dict:
     """Seconds of the full fit in float64 and in float32 (interleaved, ``--repeat`` each),
     the statistics pass of each (numpy backend), and the float32 model's distance to the
     float64 one."""
-    from sharedrep.core.backends import get_backend
-    from sharedrep.core.design import as_lags
-
-    be, lags = get_backend("numpy"), as_lags(args.lags)
     m64 = clone_model(model, dtype="float64")
     m32 = clone_model(model, dtype="float32")
     times = {key: [] for key in ("fit float64", "fit float32", "stats float64", "stats float32")}
     for _ in range(args.repeat):
         for dtype, m in (("float64", m64), ("float32", m32)):
             times[f"fit {dtype}"].extend(time_fit(m, d))
-            gc.collect()
-            t0 = time.perf_counter()
-            be.statistics(
-                d.neural,
-                d.behavior,
-                d.groups,
-                lags,
-                args.folds,
-                gap=args.lags,
-                random_state=0,
-                dtype=dtype,
-            )
-            times[f"stats {dtype}"].append(time.perf_counter() - t0)
+            times[f"stats {dtype}"].append(statistics_pass(d, args, dtype))
     return {"times": times, "accuracy": float32_accuracy(m64, m32)}
 
 
@@ -489,6 +544,8 @@ def main(argv=None) -> int:
                 "  stages (numpy backend, best of 2): "
                 + ", ".join(f"{k} {v:.3f} s ({v / t_gram:.2f}x)" for k, v in stages.items())
             )
+        if args.floor:
+            print_floor(floor(d, args), args, t_gram, t_fit)
         if args.compare_direct:
             print_compare_direct(compare_direct(model, d, args))
         if args.compare_float32:
