@@ -552,6 +552,8 @@ def main(argv=None) -> int:
             print_compare_float32(compare_float32(model, d, args))
         verdicts = ", ".join(f"<= {t}: {'meets' if ratio <= t else 'misses'} it" for t in TARGETS)
         print(f"\nRatio full CV fit / Gram pass = {ratio:.2f}  (targets {verdicts})")
+        if ratio > TARGETS[0] and not args.floor:
+            print("  (--floor prints how much of it exact cross-validation cannot avoid)")
     return 0
 
 
