@@ -31,7 +31,7 @@ def test_bench_fit_prints_every_stage(repo_root, capsys, monkeypatch):
     assert bench_fit.main(f"{tiny} {flags} {extra}".split()) == 0
     out = capsys.readouterr().out
     ratio = _number(r"Ratio full CV fit / Gram pass = ([0-9.]+)", out)
-    floor = _number(r"Floor of exact CV: .* = ([0-9.]+)x the Gram pass", out)
+    floor = _number(r"Floor \(statistics pass .* = ([0-9.]+)x the Gram pass", out)
     assert ratio > 0 and floor > 0
     assert "2 x 2 fold reductions (q = 24, Tridiagonal)" in out  # q = 12 units x 2 lags
     assert "stages (numpy backend" in out
