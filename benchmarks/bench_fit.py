@@ -385,7 +385,9 @@ def print_floor(fl: dict, args, t_gram: float, t_fit: float) -> None:
         f"pass; the rest of the fit (solves, scores, final fit, private components) "
         f"{(t_fit - s - r) / t_gram:.2f}x"
     )
-    if args.alphas < 4:  # solver._REDUCTION_MIN_ALPHAS
+    from sharedrep.core.solver import _REDUCTION_MIN_ALPHAS
+
+    if args.alphas < _REDUCTION_MIN_ALPHAS:
         print(
             f"  (with {args.alphas} alphas the fit factorises each alpha instead of reducing "
             "each fold: the reductions above are not what it runs)"
