@@ -97,10 +97,10 @@ def test_band_route_on_the_workers_equals_numpy(client, data, reference):
 
         if not hasattr(_lapack, "_test_band_reduce"):
             _lapack._test_band_reduce = _lapack.band_reduce
-        _lapack.BAND_MIN_Q, _lapack._test_calls = q_min, 0
+        _lapack.BAND_MIN_Q, _lapack._test_calls = q_min, []
 
         def counted(*args, **kwargs):
-            _lapack._test_calls += 1
+            _lapack._test_calls.append(1)  # atomic, whatever the worker's threads
             return _lapack._test_band_reduce(*args, **kwargs)
 
         _lapack.band_reduce = counted
@@ -109,7 +109,7 @@ def test_band_route_on_the_workers_equals_numpy(client, data, reference):
     def calls_and_restore(q_min):
         from sharedrep.core import _lapack
 
-        calls, _lapack.BAND_MIN_Q = _lapack._test_calls, q_min
+        calls, _lapack.BAND_MIN_Q = len(_lapack._test_calls), q_min
         _lapack.band_reduce = _lapack._test_band_reduce
         return calls
 
