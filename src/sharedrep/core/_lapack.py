@@ -188,9 +188,20 @@ class Tridiagonal:
         _, _, x, info = sla.lapack.dptsv(self.d + shift, self.e, rhs)
         if info == 0:
             return x
-        ab = np.zeros((3, self.d.size))
-        ab[0, 1:], ab[1], ab[2, :-1] = self.e, self.d + shift, self.e
-        return sla.solve_banded((1, 1), ab, rhs)
+        return _banded_lu(np.vstack([self.d, np.append(self.e, 0.0)]), shift, rhs)
+
+
+def _banded_lu(lower: np.ndarray, shift: float, rhs: np.ndarray) -> np.ndarray:
+    """``(M + shift I)^{-1} rhs`` by a banded LU with pivoting
+    (:func:`scipy.linalg.solve_banded`), for symmetric ``M`` given in LAPACK's lower band
+    storage ``lower`` (kd + 1, q): ``lower[i - j, j] = M[i, j]``."""
+    kd, q = lower.shape[0] - 1, lower.shape[1]
+    full = np.zeros((2 * kd + 1, q))
+    full[kd:] = lower
+    full[kd] += shift
+    for d in range(1, kd + 1):  # M[j - d, j] = M[j, j - d] = lower[d, j - d]
+        full[kd - d, d:] = lower[d, : q - d]
+    return sla.solve_banded((kd, kd), full, rhs)
 
 
 def apply_reflectors(
@@ -319,7 +330,7 @@ class Banded:
         _, x, info = sla.lapack.dpbsv(ab, rhs, lower=1)
         if info == 0:
             return x
-        return sla.solve_banded((self.kd, self.kd), self._general_bands(shift), rhs)
+        return _banded_lu(self.ab, shift, rhs)
 
     def band_matrix(self) -> np.ndarray:
         """``B`` as a dense (q, q) array (for checks)."""
@@ -329,16 +340,6 @@ class Banded:
             j = np.arange(q - d)
             band[j + d, j] = band[j, j + d] = self.ab[d, : q - d]
         return band
-
-    def _general_bands(self, shift: float) -> np.ndarray:
-        """``B + shift I`` in the storage of :func:`scipy.linalg.solve_banded`."""
-        kd, q = self.kd, self.ab.shape[1]
-        full = np.zeros((2 * kd + 1, q))
-        full[kd:] = self.ab
-        full[kd] += shift
-        for d in range(1, kd + 1):  # B[j - d, j] = B[j, j - d] = ab[d, j - d]
-            full[kd - d, d:] = self.ab[d, : q - d]
-        return full
 
 
 def band_reduce(a: np.ndarray, kd: int = BAND_WIDTH, *, overwrite: bool = False):
