@@ -118,3 +118,26 @@ def test_data_resolve_from_the_working_folder_after_a_normal_install(tmp_path, m
     (data.parent / "monkey_reach").rename(tmp_path / "moved")
     with pytest.raises(FileNotFoundError, match="SHAREDREP_DATA"):
         data_root("monkey_reach")
+
+
+def test_source_checkout_data_found_from_any_working_folder(tmp_path, monkeypatch):
+    # a source checkout finds <project root>/../shared/data wherever the user works
+    from sharedrep.sim import datasets
+
+    monkeypatch.delenv("SHAREDREP_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert REPO.parent / "shared" / "data" in datasets._candidates()
+
+    project = tmp_path / "lab" / "proj"
+    (project / "src" / "sharedrep" / "sim").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    monkeypatch.setattr(datasets, "__file__", str(project / "src/sharedrep/sim/datasets.py"))
+    data = tmp_path / "lab" / "shared" / "data" / "monkey_reach"
+    data.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not inside the project, nor next to lab/shared
+    assert data_root("monkey_reach") == data.resolve()
+    (project / "pyproject.toml").unlink()  # not a source checkout: not searched there
+    with pytest.raises(FileNotFoundError, match="SHAREDREP_DATA"):
+        data_root("monkey_reach")

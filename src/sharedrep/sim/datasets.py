@@ -28,15 +28,26 @@ _MONKEY_FILES = {"C": "chewie_demo.mat", "M": "mihi_demo.mat"}
 _BLOCKS = {"train": "tr", "test": "te"}
 
 
+def _source_project_root() -> Path | None:
+    """The project root (the folder holding ``src/`` and ``pyproject.toml``) when this
+    module is imported from a source checkout (``<root>/src/sharedrep/sim/``), else None."""
+    parents = Path(__file__).resolve().parents  # sim, sharedrep, src, project root, ...
+    if len(parents) < 4 or parents[2].name != "src":
+        return None
+    project = parents[3]
+    return project if (project / "pyproject.toml").is_file() else None
+
+
 def _candidates(root=None) -> list[Path]:
+    """Data folders to search, in order (see the module docstring)."""
     if root is not None:
         return [Path(root).expanduser()]
     out = []
     env = os.environ.get(ENV_VAR)
     if env:
         out.append(Path(env).expanduser())
-    project = Path(__file__).resolve().parents[2]
-    if (project / "pyproject.toml").is_file():  # a source checkout (editable install)
+    project = _source_project_root()
+    if project is not None:  # a source checkout (editable install)
         out.append(project.parent / "shared" / "data")
     here = Path.cwd().resolve()
     for folder in [here, *here.parents][:4]:
