@@ -137,3 +137,20 @@ def test_time_headers_with_units_tab_text_and_spaces(tmp_path):
     pd.DataFrame({"time": t, "lever": v}).to_csv(txt, sep="\t", index=False)
     tr = read_trace(txt)
     assert tr.names == ["lever"] and np.allclose(tr.values[:, 0], v)
+
+
+def test_headers_equal_after_stripping_are_refused(tmp_path):
+    p = tmp_path / "dup.csv"
+    p.write_text("time,pos,pos \n" + "".join(f"{i * 0.1},{i},{2 * i}\n" for i in range(10)))
+    with pytest.raises(DataFormatError, match=r"dup\.csv: duplicate column name\(s\) \['pos'\]"):
+        read_trace(p)
+    with pytest.raises(DataFormatError, match=r"headers \['pos', 'pos '\]"):
+        read_trace(p, columns=["pos"])
+    t = tmp_path / "duptime.tsv"
+    t.write_text(
+        " time\ttime\tlever\n" + "".join(f"{i},{i},{i}\n" for i in range(3)).replace(",", "\t")
+    )
+    with pytest.raises(
+        DataFormatError, match=r"duptime\.tsv: duplicate column name\(s\) \['time'\]"
+    ):
+        read_trace(t)

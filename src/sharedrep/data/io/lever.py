@@ -13,7 +13,8 @@ Supported layouts
     with a unit, e.g. ``"time (s)"``; a column such as ``"time_ms"`` or ``"time (ms)"``
     holds milliseconds and is converted to seconds), or from ``timestamps=`` /
     ``sampling_rate=`` when the file has no time column. All other columns (or
-    ``columns=``) are values; header names are stripped of surrounding spaces.
+    ``columns=``) are values; header names are stripped of surrounding spaces and must
+    then be unique.
     A pandas default index saved with the data (an unnamed first column, read as
     ``"Unnamed: 0"``, holding ``0, 1, ..., T-1``) is dropped.
 
@@ -124,9 +125,10 @@ def read_trace(
     FileNotFoundError
         Missing file (or missing timestamps file).
     DataFormatError
-        Unsupported suffix, unreadable/truncated file, non-numeric values, empty
-        data, length mismatch between values and times, non-monotonic or non-finite
-        times, or values that are all NaN.
+        Unsupported suffix, unreadable/truncated file, duplicate column names (after
+        stripping surrounding spaces), non-numeric values, empty data, length mismatch
+        between values and times, non-monotonic or non-finite times, or values that are
+        all NaN.
     ValueError
         Contradictory options (no time base, or several).
     """
@@ -208,12 +210,24 @@ def _load_table(p: Path, time_column, columns) -> pd.DataFrame:
     if df.shape[0] == 0:
         raise DataFormatError(f"{src}: CSV has a header but no rows")
     hdr = [str(c).strip() for c in df.columns]
+    _check_unique_headers([str(c) for c in df.columns], hdr, src)
     df.columns = hdr
     first = hdr[0]
     if _is_default_index(df, first) and first != str(time_column):
         if columns is None or first not in [str(c) for c in columns]:
             df = df.drop(columns=first)
     return df
+
+
+def _check_unique_headers(raw: list[str], stripped: list[str], src: str) -> None:
+    """Refuse header names ``raw`` that coincide once stripped (``stripped``)."""
+    dup = [h for h in dict.fromkeys(stripped) if stripped.count(h) > 1]
+    if dup:
+        clash = [r for r, h in zip(raw, stripped, strict=True) if h in dup]
+        raise DataFormatError(
+            f"{src}: duplicate column name(s) {dup}: headers {clash} are equal once "
+            "surrounding spaces are stripped; rename them"
+        )
 
 
 def _table_time_column(hdr: list[str], time_column, src: str, need_time: bool) -> str | None:
