@@ -198,3 +198,49 @@ def test_sleap_bodyparts(tmp_path):
     assert tr.info["bodyparts"] == ["nose"] and list(tr.info["fraction_missing"]) == ["nose"]
     with pytest.raises(DataFormatError, match=r"pred\.slp: body part\(s\) \['tail'\] not in"):
         read_sleap(p, bodyparts=["tail"])
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".csv"])
+def test_dlc_times_follow_the_frame_numbers_of_the_index(tmp_path, suffix):
+    if suffix == ".h5":
+        pytest.importorskip("tables")
+    df = dlc_frame(100)
+    gap = df.drop(index=range(10, 20))  # rows of frames 10..19 dropped
+    tr = read_dlc(write_dlc(gap, tmp_path / f"gap{suffix}"), frame_rate=10.0, start_time=1.0)
+    frames = np.r_[0:10, 20:100]
+    np.testing.assert_allclose(tr.timestamps, 1.0 + frames / 10.0)
+    assert np.allclose(
+        tr.values, read_dlc(write_dlc(df, tmp_path / f"all{suffix}")).values[frames]
+    )
+    segment = df.set_axis(df.index + 50)  # a video segment starting at frame 50
+    tr = read_dlc(write_dlc(segment, tmp_path / f"seg{suffix}"), frame_rate=10.0)
+    np.testing.assert_allclose(tr.timestamps, (np.arange(100) + 50) / 10.0)
+    # an index that is not frame numbers (image paths): row positions
+    named = gap.set_axis([f"labeled-data/v/img{f:03d}.png" for f in frames])
+    tr = read_dlc(write_dlc(named, tmp_path / f"img{suffix}"), frame_rate=10.0)
+    np.testing.assert_allclose(tr.timestamps, np.arange(90) / 10.0)
+
+
+@pytest.mark.parametrize(
+    ("frames", "what"),
+    [
+        ([0, 1, 2, 2, 3, 4], "row 3 has frame 2 after frame 2 \\(duplicated\\)"),
+        ([0, 1, 5, 3, 6, 7], "row 3 has frame 3 after frame 5 \\(decreasing\\)"),
+    ],
+)
+def test_dlc_duplicated_or_unsorted_frame_numbers_are_refused(tmp_path, frames, what):
+    p = write_dlc(dlc_frame(6).set_axis(frames), tmp_path / "dup.csv")
+    for kwargs in ({"frame_rate": 10.0}, {}):
+        with pytest.raises(DataFormatError, match=f"dup.csv: frame numbers.*{what}"):
+            read_dlc(p, **kwargs)
+
+
+def test_dlc_csv_with_byte_order_mark(tmp_path):
+    ok = write_dlc(dlc_frame(20), tmp_path / "ok.csv")
+    bom = tmp_path / "bom.csv"
+    bom.write_text("\ufeff" + ok.read_text(encoding="utf-8"), encoding="utf-8")
+    a = read_dlc(ok, frame_rate=10.0)
+    b = read_dlc(bom, frame_rate=10.0)
+    assert b.names == a.names and b.info["scorer"] == a.info["scorer"]
+    np.testing.assert_array_equal(b.values, a.values)
+    np.testing.assert_array_equal(b.timestamps, a.timestamps)

@@ -147,7 +147,12 @@ def clean_pose(
     return pos, info
 
 
-def _time_base(T: int, timestamps, frame_rate, start_time: float, source: str):
+def _time_base(
+    T: int, timestamps, frame_rate, start_time: float, source: str, frames=None
+) -> np.ndarray | None:
+    """Frame times (T,) in s from ``timestamps`` (one per row) or ``frame_rate``
+    (``start_time + frame / frame_rate``, ``frame`` the frame numbers ``frames`` (T,) or,
+    if None, the row positions); None without a time base."""
     if timestamps is not None and frame_rate is not None:
         raise ValueError("give either timestamps or frame_rate, not both")
     if timestamps is not None:
@@ -158,8 +163,37 @@ def _time_base(T: int, timestamps, frame_rate, start_time: float, source: str):
     if frame_rate is not None:
         if not (np.isfinite(frame_rate) and frame_rate > 0):
             raise ValueError(f"frame_rate must be > 0 Hz, got {frame_rate!r}")
-        return start_time + np.arange(T) / float(frame_rate)
+        frame = np.arange(T) if frames is None else np.asarray(frames)
+        return start_time + frame / float(frame_rate)
     return None
+
+
+def _dlc_frame_numbers(index: pd.Index, source: str) -> np.ndarray | None:
+    """The video frame numbers (T,) int64 in the index of a DeepLabCut table, or None
+    when the index does not hold frame numbers (not integer-valued, e.g. image paths).
+
+    Raises
+    ------
+    DataFormatError
+        If the frame numbers are negative, duplicated or not increasing.
+    """
+    if isinstance(index, pd.MultiIndex) or index.dtype.kind not in "iuf":
+        return None
+    v = index.to_numpy(dtype=np.float64)
+    if not (np.isfinite(v).all() and np.array_equal(v, np.round(v))):
+        return None
+    frames = v.astype(np.int64)
+    if frames[0] < 0:
+        raise DataFormatError(f"{source}: negative frame number {frames[0]} in the index")
+    bad = np.flatnonzero(np.diff(frames) <= 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        what = "duplicated" if frames[i] == frames[i - 1] else "decreasing"
+        raise DataFormatError(
+            f"{source}: frame numbers in the index must be strictly increasing; row {i} "
+            f"has frame {frames[i]} after frame {frames[i - 1]} ({what})"
+        )
+    return frames
 
 
 def _dlc_frame_to_traces(
@@ -190,7 +224,8 @@ def _dlc_frame_to_traces(
         source=source,
     )
     info.update(scorer=scorer, individual=ind_name, bodyparts=parts, coords=dims)
-    ts = _time_base(sub.shape[0], timestamps, frame_rate, start_time, source)
+    frames = _dlc_frame_numbers(df.index, source)
+    ts = _time_base(sub.shape[0], timestamps, frame_rate, start_time, source, frames)
     return _pixel_traces(cleaned, lk, parts, dims, ts, source, info)
 
 
@@ -280,7 +315,7 @@ def _pixel_traces(cleaned, quality, parts, dims, ts, source: str, info: dict) ->
 
 def _read_dlc_csv(p: Path) -> pd.DataFrame:
     try:
-        with open(p, encoding="utf-8") as fh:
+        with open(p, encoding="utf-8-sig") as fh:  # tolerate a byte-order mark
             head = [fh.readline() for _ in range(4)]
     except UnicodeDecodeError:
         raise DataFormatError(f"{p}: not a text CSV file (cannot decode as UTF-8)") from None
@@ -294,7 +329,7 @@ def _read_dlc_csv(p: Path) -> pd.DataFrame:
     if len(first) < nh or first[nh - 1] != "coords":
         raise DataFormatError(f"{p}: DeepLabCut CSV header is incomplete (no 'coords' row)")
     try:
-        return pd.read_csv(p, header=list(range(nh)), index_col=0, encoding="utf-8")
+        return pd.read_csv(p, header=list(range(nh)), index_col=0, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise DataFormatError(f"{p}: cannot parse DeepLabCut CSV ({err})") from None
 
@@ -355,18 +390,23 @@ def read_dlc(
     individual : str, optional
         Animal to read from a multi-animal file (required if it holds several).
     timestamps : array_like, shape (T,), optional
-        Frame times in seconds (e.g. camera TTLs).
+        Times in seconds of the file's ``T`` rows, in file order (e.g. camera TTLs).
     frame_rate : float, optional
         Camera rate in Hz, used if ``timestamps`` is not given:
-        ``t = start_time + frame / frame_rate``.
+        ``t = start_time + frame / frame_rate``, where ``frame`` is the video frame
+        number in the file's index (first column of the CSV), so dropped rows or a
+        video segment starting after frame 0 keep their times. If the index does not
+        hold frame numbers (not integer-valued, e.g. image paths), the row position
+        ``0..T-1`` is used instead.
     start_time : float, default 0.0
         Time of frame 0 in seconds (with ``frame_rate``).
 
     Returns
     -------
     Traces
-        ``values`` (T, 2B) in pixels, ``names`` ``"<bodypart>_x"``, ``"<bodypart>_y"``,
-        ``quality`` the raw likelihoods, ``timestamps`` None unless a time base is given.
+        ``values`` (T, 2B) in pixels (one row per row of the file), ``names``
+        ``"<bodypart>_x"``, ``"<bodypart>_y"``, ``quality`` the raw likelihoods,
+        ``timestamps`` (T,) in s, None unless a time base is given.
 
     Raises
     ------
@@ -374,7 +414,8 @@ def read_dlc(
         If the file does not exist.
     DataFormatError
         Wrong file type, truncated/corrupted file, unexpected columns, non-numeric
-        values, no frames, or a body part with every likelihood below the threshold.
+        values, no frames, frame numbers in the index that are negative, duplicated or
+        not increasing, or a body part with every likelihood below the threshold.
     ImportError
         For ``.h5`` without PyTables installed.
     """
