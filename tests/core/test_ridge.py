@@ -7,7 +7,7 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from sharedrep.core.cv import block_folds, fold_splits
 from sharedrep.core.metrics import pooled_r2, r2_per_column
-from sharedrep.core.ridge import ridge_cv, ridge_fit
+from sharedrep.core.ridge import ridge_cv, ridge_fit, standardize_columns
 
 
 def _data(n=60, d=5, p=3, seed=0):
@@ -79,3 +79,22 @@ def test_held_out_r2():
     assert pooled_r2(Y, Yh, scale) == pytest.approx(expected)
     assert np.isnan(pooled_r2(np.ones((3, 2)), np.ones((3, 2)), 1.0))
     np.testing.assert_allclose(r2_per_column(ok, Yh[:3]), [0.75, 0.75])
+
+
+@pytest.mark.parametrize("constant", ["zero_weight", "unit"])
+def test_constant_rule_is_each_columns_own_and_scale_free(constant):
+    """A unit in tiny physical units, or next to a column with a large offset, keeps its
+    weight: predictions do not change when a column is rescaled or another is offset."""
+    Z, Y = _data()
+    ref = ridge_fit(Z, Y, 1e-3, constant=constant).predict(Z)
+    tiny, offset = np.ones(Z.shape[1]), np.zeros(Z.shape[1])
+    tiny[0], offset[-1] = 1e-13, 1e8
+    for changed in (Z * tiny, Z + offset):
+        np.testing.assert_allclose(
+            ridge_fit(changed, Y, 1e-3, constant=constant).predict(changed), ref, rtol=1e-6
+        )
+    mean, scale = standardize_columns(Z * tiny, constant)
+    assert np.all(np.isfinite(scale)) and scale[0] < 1e-12
+    flat = np.c_[Z, np.full(len(Z), 1e8), np.zeros(len(Z))]  # constants, large and zero
+    _, scale = standardize_columns(flat, constant)
+    assert np.all(scale[-2:] == (np.inf if constant == "zero_weight" else 1.0))

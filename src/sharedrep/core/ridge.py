@@ -17,32 +17,35 @@ import numpy as np
 __all__ = ["RidgeFit", "ridge_fit", "ridge_cv", "standardize_columns"]
 
 CONSTANT_RULES = ("zero_weight", "unit")
+_CONSTANT_REL = 1e-12  # std / |mean| at or below which a column is constant
 
 
 def standardize_columns(Z: np.ndarray, constant: str = "zero_weight"):
     """Column means and scales of ``Z`` (n, d) for ``Zs = (Z - mean) / scale``.
+
+    A column counts as constant when its standard deviation is at most ``1e-12`` times
+    the magnitude of its own mean (rounding level for a column of one repeated value;
+    exactly 0 for a column of zeros). The rule is the column's own and scale-free: a
+    unit recorded in amperes (standard deviation ``1e-13``) or next to a column with a
+    large offset is not mistaken for a constant.
 
     Parameters
     ----------
     Z : ndarray of shape (n, d)
     constant : {"zero_weight", "unit"}
         What a constant column becomes. ``"zero_weight"``: its scale is ``inf`` (so
-        ``Zs`` is 0 and the column gets no weight); a column counts as constant when its
-        standard deviation is at most ``1e-12 * max(1, max_j |mean_j|)``. ``"unit"``: a
-        column with standard deviation exactly 0 keeps scale 1.
+        ``Zs`` is 0 and the column gets no weight). ``"unit"``: its scale is 1.
 
     Returns
     -------
     mean, scale : ndarray of shape (d,)
     """
+    if constant not in CONSTANT_RULES:
+        raise ValueError(f"constant must be one of {CONSTANT_RULES}; got {constant!r}")
     mean = Z.mean(axis=0)
     scale = Z.std(axis=0)
-    if constant == "zero_weight":
-        scale[scale <= 1e-12 * max(1.0, float(np.max(np.abs(mean), initial=0.0)))] = np.inf
-    elif constant == "unit":
-        scale[scale <= 0] = 1.0
-    else:
-        raise ValueError(f"constant must be one of {CONSTANT_RULES}; got {constant!r}")
+    flat = scale <= _CONSTANT_REL * np.abs(mean)
+    scale[flat] = np.inf if constant == "zero_weight" else 1.0
     return mean, scale
 
 
