@@ -14,6 +14,7 @@ from sharedrep.core.estimator import DEFAULT_ALPHAS
 from sharedrep.inference.permutation import circular_shift_candidates
 from sharedrep.inference.transfer import (
     RANGE_SHARE,
+    _constant_features,
     _warn_below_constant,
     check_calibration,
     ridge_decoder,
@@ -254,3 +255,10 @@ def test_warns_when_both_decoders_are_below_the_constant():
     with pytest.warns(UserWarning, match="fraction 0.5: neither the shared decoder") as rec:
         _warn_below_constant(observed, [0.1, 0.5], 2)
     assert len(rec) == 1 and "held-out subject 2" in str(rec[0].message)
+
+
+def test_constant_features_rule_is_scale_free():
+    """Behaviour in small units varies; a column of one value (any offset) does not."""
+    rng = np.random.default_rng(1)
+    Y = np.c_[1e-13 * rng.standard_normal(50), np.full(50, 1e8), np.zeros(50)]
+    assert _constant_features(Y) == [1, 2]

@@ -61,11 +61,12 @@ RANGE_SHARE = 0.25
 
 
 def _constant_features(Y: np.ndarray) -> list[int]:
-    """Columns of ``Y`` whose finite values do not vary (relative tolerance 1e-12)."""
+    """Columns of ``Y`` whose finite values do not vary: range at most ``1e-12`` of the
+    column's own largest magnitude (scale-free: behaviour in small units is not constant)."""
     out = []
     for j in range(Y.shape[1]):
         v = Y[np.isfinite(Y[:, j]), j]
-        if v.size == 0 or np.ptp(v) <= 1e-12 * max(1.0, float(np.max(np.abs(v)))):
+        if v.size == 0 or np.ptp(v) <= 1e-12 * float(np.max(np.abs(v))):
             out.append(j)
     return out
 
