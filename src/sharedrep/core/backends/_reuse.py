@@ -11,13 +11,14 @@ fit of the same subject, so a refit costs only the pooling, the selection and th
 solves.
 
 A subject is recognised by the identity of its neural and behaviour arrays (the same
-objects, as a resampling passes them; a copy is a new subject and is computed again),
-its trial ids (equal values) and every option of the data pass and the alpha grid. The
-fits inside the block all take the reduced path (``low_memory=True``), so that a refit
-on the original subjects gives the numbers of the original fit bit for bit; the reduced
-path equals the default one to rounding (``docs/scaling.md``). Subjects whose totals
-are not kept (``low_memory="strict"``) or whose folds are drawn from a random generator
-object are computed each time.
+objects, as a resampling passes them; a copy is a new subject and is computed again,
+while an array changed in place inside the block is *not* noticed: do not edit the data
+between the fits of one block), its trial ids (equal values) and every option of the
+data pass and the alpha grid. The fits inside the block all take the reduced path
+(``low_memory=True``), so that a refit on the original subjects gives the numbers of the
+original fit bit for bit; the reduced path equals the default one to rounding
+(``docs/scaling.md``). Subjects whose totals are not kept (``low_memory="strict"``) or
+whose folds are drawn from a random generator object are computed each time.
 
 This is what :func:`sharedrep.inference.bootstrap.bootstrap_subjects` and
 :func:`sharedrep.inference.groups.compare_groups` use; the cache lives until the block
