@@ -3,7 +3,8 @@
 Seeding (one :class:`numpy.random.SeedSequence` per call, so results never depend on
 ``n_jobs``), argument checks (counts, ``n_jobs``, model templates), the clone of a template
 for a subset of subjects (:func:`_for_subjects`), quiet refits, the held-out score of a
-fitted model and an ordered joblib map with an optional progress bar. Used by
+fitted model, Monte-Carlo p-values (:func:`_upper_p`) and an ordered joblib map with
+an optional progress bar. Used by
 :mod:`~sharedrep.inference.permutation`, :mod:`~sharedrep.inference.bootstrap`,
 :mod:`~sharedrep.inference.groups`, :mod:`~sharedrep.inference.transfer` and
 :mod:`~sharedrep.inference.encoding`; imports only :mod:`sharedrep.utils` (and third-party
@@ -208,6 +209,21 @@ def _progress_map(tasks: list, n_jobs: int, progress: bool, description: str) ->
             out.append(res)
             bar.advance(task)
     return out
+
+
+def _upper_p(observed, null) -> np.ndarray:
+    """Monte-Carlo p-values of large ``observed`` values against ``null`` draws.
+
+    ``p = (1 + #{b : null[b] >= observed or null[b] is NaN}) / (1 + n)`` per column:
+    ``observed`` (k,) or scalar, ``null`` (n, k) or (n,). A NaN null value (a refit that
+    could not be scored) counts as at least as extreme, so a failed refit never makes the
+    observed look rarer; a NaN observed value gives NaN, never the smallest p (which a
+    plain comparison with NaN would give).
+    """
+    obs = np.asarray(observed, dtype=float)
+    null = np.asarray(null, dtype=float)
+    count = np.sum((null >= obs) | np.isnan(null), axis=0)
+    return np.where(np.isnan(obs), np.nan, (1.0 + count) / (1.0 + null.shape[0]))
 
 
 def _validate_data(model, neural, behavior, groups):
