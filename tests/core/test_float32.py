@@ -95,3 +95,37 @@ def test_float32_direct_pass_centres_before_rounding():
     for sa, sb in zip(a.stats, b.stats, strict=True):
         assert np.abs(sa.xx - sb.xx).max() < 1e-5 * np.abs(sa.xx).max()
         assert np.abs(sa.sx - sb.sx).max() < 1e-5 * np.sqrt(sa.n * np.diag(sa.xx)).max()
+
+
+@pytest.mark.filterwarnings("ignore:.*constant")
+@pytest.mark.parametrize(
+    "name, scale, words",
+    [
+        ("neural", 1e20, r"vary by up to .* beyond 2.9e\+17 \(sums of 4096 float32 products"),
+        ("neural", 1e-50, r"vary by at most .* below 1.1e-19 \(their float32 squares"),
+        ("behavior", 1e20, r"vary by up to"),
+    ],
+)
+def test_float32_refuses_data_its_products_cannot_hold(name, scale, words):
+    """Beyond float32's range the products overflowed (a bare LinAlgError) or flushed to
+    zero (every unit declared constant); float64 fits the same data."""
+    d = simulate(n_subjects=2, n_samples=300, n_units=5, n_behavior=3, seed=11)
+    X, Y = [x.copy() for x in d.neural], [y.copy() for y in d.behavior]
+    target = X if name == "neural" else Y
+    target[1] = target[1] * scale
+    kw = dict(n_shared=1, cv=3, lags=[0, 2], random_state=0)
+    what = "units" if name == "neural" else "features"
+    with pytest.raises(
+        ValueError,
+        match=rf"subject 1: dtype='float32' cannot represent this data's products: {name} "
+        rf"{what} \[0, .*{words}.*use dtype='float64' or rescale the data",
+    ):
+        ShaReD(dtype="float32", **kw).fit(X, Y, groups=d.groups)
+    ShaReD(**kw).fit(X, Y, groups=d.groups)  # float64: unaffected
+    # the spreads are measured about the centres: neither an offset nor a constant unit
+    # (zero spread, dropped as in float64) is a reason to refuse
+    X = [x * 1e-3 + 1e6 for x in d.neural]
+    X[0][:, 1] = 3.0
+    a = ShaReD(**kw).fit(X, d.behavior, groups=d.groups)
+    b = ShaReD(dtype="float32", **kw).fit(X, d.behavior, groups=d.groups)
+    assert axis_angles(a.shared_axes_, b.shared_axes_).max() < AXIS_DEGREES
