@@ -96,6 +96,55 @@ def test_groups_of_object_dtype(data):
             ShaReD(alpha=1.0, cv=None, n_shared=1).fit(N, B, groups=groups)
 
 
+@pytest.mark.parametrize("cv", [None, 3])
+def test_nan_trial_ids_are_refused(data, cv):
+    # with cv=None each NaN sample used to be a trial of its own (rows silently dropped
+    # with lags); with cv, scikit-learn refused them without naming the subject
+    N, B = _lists(data)
+    groups = [g.astype(float) for g in data.groups]
+    groups[2][40:60] = np.nan
+    with pytest.raises(
+        ValueError,
+        match=r"subject 2: groups must hold a trial id for every sample; got NaN at index 40 "
+        r"\(20 of 120 samples; missing trial ids\?\)",
+    ):
+        ShaReD(n_shared=1, alpha=1.0, cv=cv, lags=1).fit(N, B, groups=groups)
+    m = ShaReD(n_shared=1, alpha=1.0, cv=None, lags=1).fit(N, B, groups=data.groups)
+    with pytest.raises(ValueError, match=r"subject 2: groups .* NaN at index 40"):
+        m.predict(N[2], subject=2, groups=groups[2])
+
+
+def test_missing_trial_ids_in_a_pandas_column_are_located(data):
+    N, B = _lists(data)
+    groups = [pd.Series(g, dtype="Int64") for g in data.groups]
+    groups[1][7] = pd.NA  # read by numpy as NaN
+    with pytest.raises(ValueError, match=r"subject 1: groups .* NaN at index 7"):
+        ShaReD(n_shared=1, alpha=1.0, cv=None).fit(N, B, groups=groups)
+    groups = [pd.Series(g, dtype=object) for g in data.groups]
+    groups[1][7] = None
+    with pytest.raises(
+        TypeError, match=r"subject 1: groups .*\(missing trial ids\? first at index 7\)"
+    ):
+        ShaReD(n_shared=1, alpha=1.0, cv=None).fit(N, B, groups=groups)
+
+
+@pytest.mark.parametrize("where", ["in memory", "file"])
+def test_nan_trial_ids_with_file_sessions(data, tmp_path, where):
+    # sessions given as files: trial ids are checked on the driver or when read
+    N, B = _lists(data)
+    paths = []
+    for s, x in enumerate(N):
+        np.save(tmp_path / f"x{s}.npy", x)
+        paths.append(str(tmp_path / f"x{s}.npy"))
+    groups = [g.astype(float) for g in data.groups]
+    groups[1][3] = np.nan
+    if where == "file":
+        np.save(tmp_path / "g1.npy", groups[1])
+        groups[1] = str(tmp_path / "g1.npy")
+    with pytest.raises(ValueError, match=r"subject 1: groups .* NaN at index 3 .*missing trial"):
+        ShaReD(n_shared=1, alpha=1.0, cv=3).fit(paths, B, groups=groups)
+
+
 def test_groups_not_a_list(data):
     N, B = _lists(data)
     with pytest.raises(TypeError, match=r"groups must be None or a list"):
@@ -239,6 +288,69 @@ def test_nan_in_transform_input_raises_by_default(fitted, data):
         fitted.transform(X, subject=2)
     with pytest.raises(ValueError, match=r"subject 2: neural contains NaN"):
         fitted.predict(X, subject=2)
+
+
+# ------------------------------------------------------------------ missing values not as NaN
+
+
+def _fit_pair(N, B, **kw):
+    return ShaReD(n_shared=1, alpha=1.0, cv=None, **kw).fit(N, B)
+
+
+def _assert_same_fit(a, b):
+    np.testing.assert_allclose(a.shared_axes_, b.shared_axes_, rtol=1e-12, atol=1e-14)
+    for ea, eb in zip(a.encoders_, b.encoders_, strict=True):
+        np.testing.assert_allclose(ea, eb, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["neural", "behavior"])
+def test_masked_entries_are_missing_values(data, name):
+    # np.asarray drops the mask: the hidden glitch (1e6) used to enter the fit
+    N, B = _lists(data)
+    target = N if name == "neural" else B
+    masked = np.ma.masked_array(target[1].copy(), mask=np.zeros(target[1].shape, bool))
+    masked.data[5, 0] = 1e6
+    masked.mask[5, 0] = True
+    nan_marked = target[1].copy()
+    nan_marked[5, 0] = np.nan
+    target[1] = masked
+    with pytest.raises(ValueError, match=rf"subject 1: {name} contains NaN or inf.*\(5, 0\)"):
+        _fit_pair(N, B)
+    m = _fit_pair(N, B, nan_policy="omit")
+    target[1] = nan_marked
+    _assert_same_fit(m, _fit_pair(N, B, nan_policy="omit"))
+    assert masked.data[5, 0] == 1e6 and masked.mask.sum() == 1  # input untouched
+    if name == "neural":
+        Yh, rows = m.predict(masked, subject=1, return_rows=True)
+        Yr, rows_r = m.predict(nan_marked, subject=1, return_rows=True)
+        np.testing.assert_array_equal(rows, rows_r)
+        np.testing.assert_allclose(Yh, Yr, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["Float64", "Int64"])
+@pytest.mark.parametrize("name", ["neural", "behavior"])
+def test_pandas_nullable_dtypes(data, name, dtype):
+    # nullable columns (read_csv(dtype_backend="numpy_nullable"), parquet...) used to be
+    # refused as "dtype object"; pd.NA is a missing value like NaN
+    N, B = _lists(data)
+    target = N if name == "neural" else B
+    values = np.round(target[1] * 10) if dtype == "Int64" else target[1]
+    target[1] = values
+    ref = _fit_pair(N, B)
+    target[1] = pd.DataFrame(values).astype(dtype)
+    _assert_same_fit(_fit_pair(N, B), ref)
+    target[1].iloc[5, 0] = pd.NA
+    with pytest.raises(ValueError, match=rf"subject 1: {name} contains NaN or inf.*\(5, 0\)"):
+        _fit_pair(N, B)
+    m = _fit_pair(N, B, nan_policy="omit")
+    nan_marked = values.astype(float)
+    nan_marked[5, 0] = np.nan
+    target[1] = nan_marked
+    _assert_same_fit(m, _fit_pair(N, B, nan_policy="omit"))
+    for other in ("string", "category"):  # non-numeric columns are still refused
+        target[1] = pd.DataFrame(values).astype(str).astype(other)
+        with pytest.raises(TypeError, match=rf"subject 1: {name} must be numeric"):
+            _fit_pair(N, B)
 
 
 # ------------------------------------------------------------------ too few samples / trials
@@ -525,6 +637,45 @@ BAD_PARAMS = [
     (dict(lags=[0, 0]), ValueError, r"lags must be unique"),
     (dict(lags=[0.5]), TypeError, r"lags must be integers"),
     (dict(lags=[]), ValueError, r"lags must be an int or a non-empty"),
+    # an infinite alpha zeroes every encoder and makes a model that load refuses
+    (
+        dict(alpha=None, cv=3, alphas=[1e-3, np.inf]),
+        ValueError,
+        r"alphas must be positive finite numbers.*got inf at index 1",
+    ),
+    (
+        dict(alpha=None, cv=3, alphas=[np.nan, 1.0]),
+        ValueError,
+        r"alphas must be positive finite.*got nan at index 0",
+    ),
+    (dict(alphas=[1.0, np.inf]), ValueError, r"alphas must be positive finite"),  # alpha given
+    (
+        dict(alpha=None, cv=3, alphas={0.1, 1.0}),
+        TypeError,
+        r"alphas must be a non-empty 1-D array-like .*positive finite numbers; got set",
+    ),
+    (dict(alpha=None, cv=3, alphas="0.1"), TypeError, r"alphas must be .*array-like.*got str"),
+    (dict(alpha=None, cv=3, alphas=[True]), TypeError, r"alphas must be .*array-like"),
+    (dict(private="no"), TypeError, r"private must be True or False; got 'no'"),
+    (
+        dict(n_shared="auto", cv=3, max_shared=True),
+        TypeError,
+        r"max_shared must be an int >= 1 or None; got True",
+    ),
+    (dict(n_shared="auto", cv=3, max_shared=2.0), TypeError, r"max_shared must be an int"),
+    (
+        dict(cv=3, random_state="x"),
+        ValueError,
+        r"random_state must be an int in \[0, 4294967295\], a numpy RandomState or None; got 'x'",
+    ),
+    (dict(cv=3, random_state=-1), ValueError, r"random_state must be an int in \[0, "),
+    (
+        dict(lags=10**11),
+        ValueError,
+        rf"lags=100000000000 span 100000000000 samples but the longest recording has {T} "
+        r"samples: no lag window fits",
+    ),
+    (dict(lags=[-5, T]), ValueError, rf"lags \[-5, {T}\] span {T + 5} samples"),
 ]
 
 
@@ -536,6 +687,31 @@ def test_invalid_parameters(data, params, exc, match):
     with pytest.raises(exc, match=match):
         m.fit(*_lists(data), groups=data.groups)
     assert not hasattr(m, "shared_axes_")  # nothing half-fitted
+
+
+def test_random_state_constraint_is_scikit_learns(data):
+    # a Generator used to fail inside scikit-learn without naming the parameter
+    kw = dict(n_shared="auto", cv=3, alphas=np.array([0.1, 1.0]))
+    with pytest.raises(ValueError, match=r"ShaReD: random_state must be .*got Generator"):
+        ShaReD(random_state=np.random.default_rng(0), **kw).fit(*_lists(data), data.groups)
+    # numpy scalars and a RandomState pass the constraints (what scikit-learn accepts)
+    ref = ShaReD(random_state=3, max_shared=2, private=True, **kw)
+    ref.fit(*_lists(data), groups=data.groups)
+    m = ShaReD(random_state=np.int64(3), max_shared=np.int64(2), private=np.True_, **kw)
+    m.fit(*_lists(data), groups=data.groups)
+    np.testing.assert_array_equal(m.shared_axes_, ref.shared_axes_)
+    ShaReD(random_state=np.random.RandomState(0), **kw).fit(*_lists(data), groups=data.groups)
+
+
+def test_int_lags_bounded_before_allocating():
+    from sharedrep.core.design import MAX_INT_LAGS, as_lags
+
+    with pytest.raises(ValueError, match=rf"lags=-100000000000 means .* at most {MAX_INT_LAGS}"):
+        as_lags(-(10**11))
+    with pytest.raises(ValueError, match=r"lags=60 span 60 samples .* has 60 samples"):
+        as_lags(60, n_samples=60)
+    np.testing.assert_array_equal(as_lags(59, n_samples=60), np.arange(60))
+    np.testing.assert_array_equal(as_lags([-2, 3], n_samples=6), [-2, 3])
 
 
 def test_non_numeric_subject_weights(data):

@@ -24,7 +24,13 @@ import numpy as np
 __all__ = ["as_lags", "segments", "valid_rows", "lag_embed", "run_bounds"]
 
 
-def as_lags(lags) -> np.ndarray:
+#: most lags an int ``lags`` may stand for: the lag-embedded design has ``n_units`` columns
+#: per lag and the statistics ``(n_units * n_lags)^2`` entries, so far fewer are usable;
+#: the bound only keeps a mistyped int from allocating its lags (8 MiB at most)
+MAX_INT_LAGS = 10**6
+
+
+def as_lags(lags, *, n_samples: int | None = None) -> np.ndarray:
     """Normalise a ``lags`` specification to an integer array.
 
     Parameters
@@ -32,13 +38,31 @@ def as_lags(lags) -> np.ndarray:
     lags : int or sequence of int
         An int ``L >= 0`` means lags ``0, 1, ..., L``; a negative int ``L`` means
         ``L, ..., 0``. A sequence gives the lags explicitly (unique integers, in samples).
+    n_samples : int, optional
+        Samples of the longest recording: lags whose window (the lags and lag 0) spans
+        more than ``n_samples - 1`` samples fit no recording and are refused.
 
     Returns
     -------
     lags : ndarray of int, shape (n_lags,)
+
+    Raises
+    ------
+    ValueError
+        Repeated or no lags, lags that fit no recording of ``n_samples`` samples, or an
+        int ``L`` with more than :data:`MAX_INT_LAGS` lags; all before any allocation.
+    TypeError
+        Lags that are not integers.
     """
     if isinstance(lags, numbers.Integral) and not isinstance(lags, bool):
         lags = int(lags)
+        _check_span(f"lags={lags}", abs(lags), n_samples)
+        if abs(lags) + 1 > MAX_INT_LAGS:
+            raise ValueError(
+                f"lags={lags} means {abs(lags) + 1} lags (every lag from 0 to {lags}); at "
+                f"most {MAX_INT_LAGS} are supported (each lag adds a column per unit): give "
+                "fewer lags, or the lags wanted as a sequence of ints"
+            )
         out = np.arange(0, lags + 1) if lags >= 0 else np.arange(lags, 1)
         return out.astype(np.int64)
     try:
@@ -58,7 +82,23 @@ def as_lags(lags) -> np.ndarray:
             raise TypeError(f"lags must be integers (in samples); got {lags!r}")
     if np.unique(arr).size != arr.size:
         raise ValueError(f"lags must be unique; got {arr.tolist()}")
-    return arr.astype(np.int64)
+    arr = arr.astype(np.int64)
+    _check_span(f"lags {arr.tolist()}", int(max(arr.max(), 0)) - int(min(arr.min(), 0)), n_samples)
+    return arr
+
+
+def _check_span(what: str, span: int, n_samples: int | None) -> None:
+    """Refuse lags whose window (lag 0 included) spans more samples than any recording.
+
+    Row ``t`` needs ``t`` and every ``t - lag`` in ``[0, T)``: some row exists only when
+    ``max(lags, 0) - min(lags, 0) <= T - 1``.
+    """
+    if n_samples is not None and span > n_samples - 1:
+        raise ValueError(
+            f"{what} span {span} samples but the longest recording has {n_samples} "
+            f"samples: no lag window fits (the lags, with lag 0, may span at most "
+            f"{max(n_samples - 1, 0)} samples)"
+        )
 
 
 def segments(n_samples: int, groups=None) -> np.ndarray:

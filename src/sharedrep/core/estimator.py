@@ -30,7 +30,14 @@ from sharedrep.core import backends, calibration, data_pass, model_file, solver
 from sharedrep.core.cv import select_grid
 from sharedrep.core.design import as_lags, lag_embed, valid_rows
 from sharedrep.utils.parallel import thread_map
-from sharedrep.utils.params import Interval, Options, Predicate, TypeOf, validate_params
+from sharedrep.utils.params import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    Predicate,
+    TypeOf,
+    validate_params,
+)
 from sharedrep.utils.validation import (
     check_array,
     check_groups,
@@ -71,6 +78,37 @@ def _is_positive_finite(value) -> bool:
         and bool(np.isfinite(value))
         and value > 0
     )
+
+
+def _alpha_grid(alphas) -> np.ndarray:
+    """``alphas`` as a float array, refused unless a 1-D array-like of positive finite numbers.
+
+    An infinite alpha would zero every encoder (and give a model that ``load`` refuses);
+    a set or a mapping has no order and is no array-like.
+    """
+    what = "a non-empty 1-D array-like (list, tuple or array) of positive finite numbers"
+    if isinstance(alphas, str | bytes | set | frozenset | dict) or not (
+        isinstance(alphas, list | tuple | np.ndarray) or hasattr(alphas, "__array__")
+    ):
+        raise InvalidParameterError(
+            f"ShaReD: alphas must be {what}; got {type(alphas).__name__} {alphas!r}"
+        )
+    raw = np.asarray(alphas)
+    try:
+        if raw.dtype.kind not in "iufO":  # not bools, complex, strings, dates
+            raise TypeError
+        grid = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"ShaReD: alphas must be {what}; got {alphas!r}") from None
+    if grid.ndim != 1 or grid.size == 0:
+        raise InvalidParameterError(f"ShaReD: alphas must be {what}; got {alphas!r}")
+    bad = np.flatnonzero(~(np.isfinite(grid) & (grid > 0)))
+    if bad.size:
+        raise InvalidParameterError(
+            f"ShaReD: alphas must be positive finite numbers (use e.g. 1e-8 for the "
+            f"unregularised limit); got {float(grid[bad[0]])} at index {bad[0]} of {alphas!r}"
+        )
+    return grid
 
 
 def _choice(*values: str) -> Predicate:
@@ -147,11 +185,13 @@ class ShaReD(BaseEstimator):
         Number of cross-validation folds over trials (without trial ids: contiguous blocks
         holding equal numbers of usable samples).
         ``None`` skips cross-validation (``alpha`` and ``n_shared`` must then be given).
-    random_state : int or None, default=None
-        When given, trials are assigned to folds in a random order seeded by it;
-        otherwise the assignment is deterministic.
+    random_state : int, numpy RandomState or None, default=None
+        When given, trials are assigned to folds in a random order seeded by it (an int
+        in ``[0, 2**32 - 1]``); otherwise the assignment is deterministic. Only an int
+        or None can be saved.
     alphas : array-like or None, default=None
-        Alpha grid for selection (increasing); default ``logspace(-4, 3, 15)``.
+        Alpha grid for selection: positive finite numbers (used in increasing order);
+        default ``logspace(-4, 3, 15)``.
     max_shared : int or None, default=None
         Largest ``k`` tried when ``n_shared="auto"`` (default ``min(p, 10)``).
     selection : {"best", "one_se"}, default="best"
@@ -172,7 +212,8 @@ class ShaReD(BaseEstimator):
         in choosing ``alpha`` and ``n_shared``.
     nan_policy : {"raise", "omit"}, default="raise"
         ``"omit"`` drops samples with NaN/inf in behaviour, and every lag window that
-        contains a non-finite neural sample.
+        contains a non-finite neural sample. The masked entries of numpy masked arrays
+        and ``pd.NA`` in pandas nullable columns count as NaN.
     private : bool, default=True
         Also estimate the private components (:class:`PrivateComponents`).
     backend : {"numpy", "dask", "torch"}, default="numpy"
@@ -190,7 +231,9 @@ class ShaReD(BaseEstimator):
         Precision of the data pass (lag embedding and cross-products). ``"float32"``
         halves its memory traffic for very large problems; the products are summed in
         float64 over blocks of 4096 samples and every solve is float64 (accuracy: see
-        ``docs/benchmarks.md``).
+        ``docs/benchmarks.md``). Data that float32 products cannot hold (a unit or
+        feature varying about its mean by more than about 2.9e17, or, not constant, by
+        less than about 1.1e-19) is refused: use ``"float64"`` or rescale it.
     form : {"auto", "primal", "dual"}, default="auto"
         Form of the ridge solves. ``"primal"``: ``q x q`` systems from sufficient
         statistics (``q`` = units x lags). ``"dual"``: kernel ``n x n`` systems from the
@@ -359,6 +402,14 @@ class ShaReD(BaseEstimator):
         "device": [TypeOf(str, "a string such as 'cpu' or 'cuda'")],
         "form": [_choice("auto", "primal", "dual")],
         "low_memory": [Predicate(_is_low_memory, "True, False, 'strict' or 'auto'")],
+        "max_shared": [Interval(int, 1, None), None],
+        "private": [TypeOf((bool, np.bool_), "True or False")],
+        # scikit-learn's "random_state" constraint (what GroupKFold accepts)
+        "random_state": [
+            Interval(int, 0, 2**32 - 1),
+            TypeOf(np.random.RandomState, "a numpy RandomState"),
+            None,
+        ],
     }
 
     def _check_params(self, n_features: int, n_subjects: int):
@@ -411,14 +462,13 @@ class ShaReD(BaseEstimator):
         return k_max
 
     def _check_alphas(self) -> np.ndarray:
-        """The sorted ridge grid: ``alphas`` (or the default) with ``alpha=None``."""
+        """The sorted ridge grid: ``alphas`` (or the default) with ``alpha=None``.
+
+        ``alphas`` is checked even when ``alpha`` is given (see :func:`_alpha_grid`).
+        """
+        alphas = DEFAULT_ALPHAS if self.alphas is None else _alpha_grid(self.alphas)
         if self.alpha is not None:
             return np.array([float(self.alpha)])
-        alphas = DEFAULT_ALPHAS if self.alphas is None else np.asarray(self.alphas, float)
-        if alphas.ndim != 1 or alphas.size == 0 or not np.all(alphas > 0):
-            raise ValueError(
-                f"alphas must be a non-empty 1-D array of positive values; got {self.alphas!r}"
-            )
         return np.sort(alphas)
 
     def _check_weights(self, n_subjects: int) -> np.ndarray:
@@ -501,7 +551,7 @@ class ShaReD(BaseEstimator):
             Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=self.nan_policy)
         S, p = len(Xs), Ys[0].shape[1]
         auto_k, k_max, alphas, weights = self._check_params(p, S)
-        lags = as_lags(self.lags)
+        lags = as_lags(self.lags, n_samples=max(X.shape[0] for X in Xs))
         gap = int(np.max(np.abs(lags)))
         n_folds = int(self.cv) if self.cv is not None else 0
         backend = backends.get_backend(self.backend, device=self.device)

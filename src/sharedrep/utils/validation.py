@@ -1,7 +1,10 @@
 """Input validation at the public boundary of every entry point.
 
 Every message names the subject, the array and the expected shape. Inputs are never
-modified: arrays are converted to float64 (a copy only when the dtype differs).
+modified: arrays are converted to float64 (a copy only when the dtype differs). Missing
+values marked otherwise than by NaN (the masked entries of a numpy masked array,
+``pd.NA`` in a pandas nullable numeric column) become NaN, so ``nan_policy`` treats them
+as it treats NaN.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ __all__ = [
     "as_subject_list",
     "check_subject_arrays",
     "check_groups",
+    "check_trial_ids",
     "check_array",
     "check_finite",
 ]
@@ -49,8 +53,14 @@ def as_subject_list(data, name: str) -> list:
 def check_array(
     a, name: str, subject: int | None, *, ndim: int = 2, allow_nonfinite: bool = False
 ) -> np.ndarray:
-    """Convert one array to float64 and check its dimensionality and values."""
+    """Convert one array to float64 and check its dimensionality and values.
+
+    The masked entries of a numpy masked array and the missing values (``pd.NA``) of a
+    pandas object with nullable numeric dtypes (``"Float64"``, ``"Int64"``...) become NaN:
+    refused unless ``allow_nonfinite``, like any NaN. ``a`` itself is never modified.
+    """
     where = f"subject {subject}: {name}" if subject is not None else name
+    a = _missing_as_nan(a)
     try:
         arr = np.asarray(a)
     except Exception as exc:  # ragged nested lists and the like
@@ -70,6 +80,32 @@ def check_array(
     if not allow_nonfinite and not np.all(np.isfinite(arr)):
         raise nonfinite_error(where, np.argwhere(~np.isfinite(arr))[0])
     return arr
+
+
+def _missing_as_nan(a):
+    """A float64 copy of ``a`` with its missing entries as NaN, or ``a`` itself.
+
+    Only for a numeric numpy masked array (masked entries; ``np.asarray`` would drop the
+    mask and keep the hidden values) and a pandas object whose columns are all real
+    numeric with at least one nullable extension dtype (``pd.NA``; ``np.asarray`` would
+    give dtype object). Anything else is returned as it is, for the usual checks.
+    """
+    if isinstance(a, np.ma.MaskedArray):
+        if np.issubdtype(a.dtype, np.complexfloating) or not (
+            np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.bool_)
+        ):
+            return a
+        return np.ma.filled(a.astype(np.float64), np.nan)
+    if isinstance(a, pd.DataFrame | pd.Series):
+        dtypes = list(a.dtypes) if isinstance(a, pd.DataFrame) else [a.dtype]
+        nullable = any(isinstance(dt, pd.api.extensions.ExtensionDtype) for dt in dtypes)
+        numeric = all(
+            pd.api.types.is_numeric_dtype(dt) and not pd.api.types.is_complex_dtype(dt)
+            for dt in dtypes
+        )
+        if nullable and numeric:
+            return a.to_numpy(dtype=np.float64, na_value=np.nan)
+    return a
 
 
 def check_same_features(n_features: int, first: int, subject, first_subject) -> None:
@@ -100,6 +136,8 @@ def nonfinite_error(where: str, index) -> ValueError:
 def check_groups(groups, n_subjects: int, n_samples: list[int], *, subject_ids=None) -> list:
     """Validate trial ids: ``None`` or one 1-D array of length ``T_s`` per subject.
 
+    Every sample needs an id: NaN (or NaT) ids are refused (see :func:`check_trial_ids`).
+
     ``subject_ids`` (optional, one label per entry) names the subjects in error messages
     (default ``0..n_subjects-1``), e.g. the model index of a subject being added.
     """
@@ -128,24 +166,51 @@ def check_groups(groups, n_subjects: int, n_samples: list[int], *, subject_ids=N
             raise ValueError(
                 f"subject {s}: groups must have shape ({T},) to match neural; got {arr.shape}"
             )
-        if arr.dtype == object:  # e.g. a pandas column of strings
-            arr = object_trial_ids(arr, s)
-        out.append(arr)
+        out.append(check_trial_ids(arr, s))
     return out
+
+
+def check_trial_ids(arr: np.ndarray, subject) -> np.ndarray:
+    """One subject's trial ids ``(T,)``, with every sample's id present.
+
+    Ids held as Python objects (e.g. a pandas column) become a string or integer array
+    (:func:`object_trial_ids`); a missing id (NaN, NaT) is refused, naming the subject and
+    its first position: lag windows and folds cannot place a sample without a trial.
+    """
+    if arr.dtype == object:  # e.g. a pandas column of strings
+        return object_trial_ids(arr, subject)
+    if np.issubdtype(arr.dtype, np.inexact):
+        missing, what = np.isnan(arr), "NaN"
+    elif arr.dtype.kind in "mM":  # datetime64 / timedelta64
+        missing, what = np.isnat(arr), "NaT"
+    else:
+        return arr
+    bad = np.flatnonzero(missing)
+    if bad.size:
+        raise ValueError(
+            f"subject {subject}: groups must hold a trial id for every sample; got {what} "
+            f"at index {bad[0]} ({bad.size} of {arr.size} samples; missing trial ids?)"
+        )
+    return arr
 
 
 def object_trial_ids(arr: np.ndarray, subject) -> np.ndarray:
     """Trial ids held as Python objects (e.g. read by pandas) as a string or integer array."""
-    kinds = {type(v) for v in arr.tolist()}
+    values = arr.tolist()
+    kinds = {type(v) for v in values}
     if kinds and all(issubclass(k, str) for k in kinds):
         return arr.astype(str)
     if kinds and all(issubclass(k, int) and not issubclass(k, bool) for k in kinds):
         return arr.astype(np.int64)
     found = ", ".join(sorted(k.__name__ for k in kinds))
+    first = next((i for i, v in enumerate(values) if is_missing(v)), None)
+    if first is not None:
+        hint = f" (missing trial ids? first at index {first})"
+    else:
+        hint = " (missing trial ids?)" if kinds & {float, type(None)} else ""
     raise TypeError(
         f"subject {subject}: groups must hold integer or string trial ids (one kind); got "
-        f"objects of type {found}"
-        + (" (missing trial ids?)" if kinds & {float, type(None)} else "")
+        f"objects of type {found}{hint}"
     )
 
 

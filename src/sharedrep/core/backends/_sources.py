@@ -17,8 +17,8 @@ or this process one subject at a time). Accepted:
   an h5py dataset (re-opened from its file by path on the worker) or any object with
   ``shape``, ``dtype`` and numpy-style slicing.
 
-Values are validated when they are read (numeric, finite unless ``nan_policy="omit"``)
-with the same messages as in-memory arrays.
+Values are validated when they are read (numeric, finite unless ``nan_policy="omit"``;
+trial ids present for every sample) with the same messages as in-memory arrays.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sharedrep.utils.validation import (
     check_array,
     check_pair_shapes,
     check_same_features,
-    object_trial_ids,
+    check_trial_ids,
 )
 
 __all__ = [
@@ -392,8 +392,8 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
                         f"subject {s}: groups must have shape ({X.shape[0]},) to match "
                         f"neural; got {tuple(g.shape)}"
                     )
-                if not isinstance(g, _Source) and g.dtype == object:  # e.g. from pandas
-                    g = object_trial_ids(g, s)
+                if not isinstance(g, _Source):  # objects (e.g. from pandas); no NaN ids
+                    g = check_trial_ids(g, s)
             gs.append(g)
     return Xs, Ys, gs
 
@@ -415,6 +415,8 @@ def load(a, name: str, subject, *, nan_policy: str = "raise", expected_shape=Non
             f"subject {subject}: {name} {a!r} has shape {values.shape} when read but "
             f"{tuple(expected_shape)} in its metadata"
         )
+    if name == "groups":
+        values = check_trial_ids(values, subject)
     return values
 
 
