@@ -309,3 +309,91 @@ def test_results_do_not_depend_on_n_jobs():
     pd.testing.assert_frame_equal(one.scores, two.scores)
     pd.testing.assert_frame_equal(one.reproducibility, two.reproducibility)
     assert one.verdict == two.verdict
+
+
+def _small(n_subjects=4, seed=0):
+    return simulate(
+        n_subjects=n_subjects, n_samples=300, n_units=8, n_behavior=4, n_shared=1,
+        trial_length=15, seed=seed, snr=2,
+    )  # fmt: skip
+
+
+def test_animal_with_undefined_r2_is_counted_named_and_explained():
+    d = _small()
+    Y = [y.copy() for y in d.behavior]
+    _, _, test = interleaved_blocks(300, d.groups[2], 10, [0.3])
+    Y[2][test] = 0.5  # animal 2: constant behaviour on its test blocks only
+    m = ShaReD(n_shared=1, alpha=1.0, cv=3, private=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev = evaluate(m, d.neural, Y, d.groups, calibration_fractions=(0.3,), n_splits=0,
+                      progress=False)  # fmt: skip
+    # the summary's statistics are over 3 animals, and say so next to the total of 4
+    assert (ev.summary["n_animals"] == 3).all() and (ev.summary["n_animals_total"] == 4).all()
+    comp = ev.comparisons
+    assert (comp["n_animals"] == 3).all() and (comp["n_animals_total"] == 4).all()
+    assert (comp["left_out"] == "2").all()
+    assert (comp["wins"] + comp["ties"] + comp["losses"] == 3).all()
+    why = "animal 2 is left out of the comparisons and the summary at calibration fraction"
+    assert any(why in str(w.message) for w in caught)
+    assert any(why in n for n in ev.notes) and any(why in w for w in ev.warnings)
+    assert "over 3 of 4 animals (left out: 2)" in ev.verdict and why in ev.verdict
+    assert "does not vary on its test rows" in ev.verdict
+
+
+def _five(labels, d=None):
+    d = d or _small(5, seed=1)
+    m = ShaReD(n_shared=1, alpha=1.0, cv=3, private=False)
+    return evaluate(m, d.neural, d.behavior, d.groups, animals=labels, n_splits=0,
+                    calibration_fractions=(0.3,), progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "labels, error, match",
+    [
+        (pd.Series(["m1", np.nan, np.nan, "m2", "m3"], index=range(10, 15)), ValueError,
+         r"labels of recordings \[1, 2\] are missing"),
+        (["a", None, "b", "b", "c"], ValueError, r"recordings \[1\] are missing"),
+        (pd.array(["a", "b", pd.NA, "c", "c"], dtype="string"), ValueError,
+         r"recordings \[2\] are missing"),
+        (["m1", "M1 ", "m2", "m3", "m4"], ValueError,
+         r"'m1' vs 'M1 ' differ only by case.*fix the labels"),
+        ([1, "1", 2, 3, 4], ValueError, r"1 vs '1' differ only by"),
+        ("mouse", TypeError, r"animals must be a sequence .* got str 'mouse'"),
+        (5, TypeError, "animals must be a sequence"),
+        ({"a", "b", "c", "d", "e"}, TypeError, "animals must be a sequence"),
+        (np.array([["a", "b", "c", "d", "e"]]), TypeError, "animals must be a sequence"),
+    ],
+)  # fmt: skip
+def test_evaluate_refuses_labels_that_would_split_or_merge_animals(labels, error, match):
+    with pytest.raises(error, match=match):
+        _five(labels)
+
+
+@pytest.mark.parametrize("case", ["constant behaviour", "subject weight 0"])
+def test_impossible_single_animal_fit_gives_nan_angles_and_a_reason(case):
+    d = _small()
+    Y = [y.copy() for y in d.behavior]
+    weights = None
+    if case == "constant behaviour":
+        Y[2][:] = 3.0  # e.g. a failed tracking session
+        why = "the behaviour metric"
+    else:
+        weights = [1.0, 1.0, 0.0, 1.0]
+        why = "all have subject_weights 0"
+    m = ShaReD(n_shared=1, alpha=1.0, cv=3, private=False, subject_weights=weights)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev = evaluate(m, d.neural, Y, d.groups, calibration_fractions=(0.3,), n_splits=0,
+                      progress=False)  # fmt: skip
+    step = "reproducibility: the single-animal fit of animal(s) 2 (recordings [2])"
+    assert any(step in str(w.message) and why in str(w.message) for w in caught)
+    assert any(step in w for w in ev.warnings)
+    rep = ev.reproducibility
+    with_2 = (rep["first"] == "2") | (rep["second"] == "2")
+    assert with_2.sum() == 3 and rep.loc[with_2, "max_angle_deg"].isna().all()
+    assert rep.loc[with_2, "note"].str.startswith("2 not fitted: ").all()
+    assert rep.loc[with_2, "note"].str.contains(why).all()
+    assert np.isfinite(rep.loc[~with_2, "max_angle_deg"]).all()
+    assert (rep.loc[~with_2, "note"] == "").all()
+    assert ev.verdict.startswith("pooling ")

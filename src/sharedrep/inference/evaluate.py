@@ -23,7 +23,9 @@ from __future__ import annotations
 import copy
 import json
 import numbers
+import reprlib
 import warnings
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,16 +83,21 @@ class Evaluation:
         ``animal``, ``fraction``, ``method``, ``feature``, ``r2``.
     summary : pandas.DataFrame
         Per fraction and method, over animals (pooled feature): ``mean_r2``,
-        ``median_r2``, ``min_r2``, ``max_r2``, ``n_animals``.
+        ``median_r2``, ``min_r2``, ``max_r2``, ``n_animals`` (the animals these are over:
+        those with a defined R^2) and ``n_animals_total`` (all held-out animals).
     comparisons : pandas.DataFrame
-        Per fraction, ``method`` against ``baseline``: ``n_animals``, ``wins``, ``ties``,
-        ``losses`` (tie: ``|difference| <= tie_tolerance``), ``mean_diff``,
-        ``median_diff``, ``wilcoxon_p``, ``ttest_p`` (NaN when not testable) and
-        ``test_note``.
+        Per fraction, ``method`` against ``baseline``: ``n_animals`` (animals compared),
+        ``n_animals_total``, ``left_out`` (the animals not compared, comma-separated: their
+        R^2 is undefined, see ``notes``), ``wins``, ``ties``, ``losses`` (tie:
+        ``|difference| <= tie_tolerance``), ``mean_diff``, ``median_diff``,
+        ``wilcoxon_p``, ``ttest_p`` (NaN when not testable) and ``test_note``.
     reproducibility : pandas.DataFrame
         ``comparison`` (``"split-half"`` or ``"single-animal"``), ``first``, ``second``
         (the animals of each side), ``k_first``, ``k_second``, ``max_angle_deg``,
-        ``mean_angle_deg`` (principal angles between the two fits' shared axes).
+        ``mean_angle_deg`` (principal angles between the two fits' shared axes) and
+        ``note``: why a side could not be fitted (e.g. its recordings all have
+        ``subject_weights`` 0, or constant behaviour); its ``k`` is then missing and the
+        angles NaN.
     folds : pandas.DataFrame
         ``held_out`` (animal), ``entry``, ``animal``, ``role`` (``"train"`` or
         ``"test"``), ``fit_subject`` (the entry's subject index in that fit, -1 when held
@@ -99,9 +106,10 @@ class Evaluation:
     verdict : str
         One line: "pooling helps / is neutral / hurts on these data, by ..." and why.
     notes : list of str
-        Facts behind the verdict (k = p, the decoders chosen, test power).
+        Facts behind the verdict (animals left out and why, k = p, the decoders chosen).
     warnings : list of str
-        The warnings issued during the evaluation (calibration sets, ...).
+        The warnings issued during the evaluation (calibration sets, animals left out,
+        reproducibility fits that were impossible, ...).
     settings : dict
     """
 
@@ -359,10 +367,39 @@ def _animal_table(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary_table(animal: pd.DataFrame) -> pd.DataFrame:
+    """Pooled R^2 over animals per fraction and method: the statistics and ``n_animals``
+    count the animals with a defined R^2, ``n_animals_total`` all of them."""
     pooled = animal[animal["feature"] == "pooled"]
     g = pooled.groupby(["fraction", "method"], sort=False)["r2"]
-    out = g.agg(mean_r2="mean", median_r2="median", min_r2="min", max_r2="max", n_animals="size")
+    out = g.agg(
+        mean_r2="mean",
+        median_r2="median",
+        min_r2="min",
+        max_r2="max",
+        n_animals="count",
+        n_animals_total="size",
+    )
     return out.reset_index()
+
+
+def _left_out_messages(scores: pd.DataFrame) -> list[str]:
+    """One message per animal whose pooled R^2 is undefined at some fraction (it is then
+    left out of the summary and the comparisons there), saying why."""
+    pooled = scores[scores["feature"] == "pooled"]
+    sums = pooled.groupby(["animal", "fraction", "method"], sort=False)[["sse", "sst"]].sum()
+    bad = sums[~(sums["sst"] > 0) | ~np.isfinite(sums["sse"])].reset_index()
+    out = []
+    for a, rows in bad.groupby("animal", sort=False):
+        if (rows["sst"] <= 0).all():
+            why = "its behaviour does not vary on its test rows: there is nothing to explain"
+        else:
+            why = f"the predictions of {sorted(set(rows['method']))} are not finite"
+        fractions = ", ".join(f"{f:g}" for f in sorted(set(rows["fraction"])))
+        out.append(
+            f"animal {a!r} is left out of the comparisons and the summary at calibration "
+            f"fraction(s) {fractions}: its pooled R^2 is undefined ({why})"
+        )
+    return out
 
 
 def _paired_tests(d: np.ndarray, level: float) -> tuple[float, float, str]:
@@ -392,7 +429,8 @@ def _paired_tests(d: np.ndarray, level: float) -> tuple[float, float, str]:
 
 def _comparison_table(animal: pd.DataFrame, tie: float, level: float) -> pd.DataFrame:
     pooled = animal[animal["feature"] == "pooled"]
-    wide = pooled.pivot_table(index=["fraction", "animal"], columns="method", values="r2")
+    # unstack keeps the animals whose R^2 is NaN (pivot_table would drop them silently)
+    wide = pooled.set_index(["fraction", "animal", "method"])["r2"].unstack("method")
     pairs = [("combined", "ridge"), ("shared", "ridge"), ("own", "ridge")]
     pairs += [("ridge", "constant"), ("combined", "constant")]
     rows = []
@@ -402,7 +440,8 @@ def _comparison_table(animal: pd.DataFrame, tie: float, level: float) -> pd.Data
             if method not in w or baseline not in w:
                 continue
             d = (w[method] - w[baseline]).to_numpy()
-            d = d[np.isfinite(d)]
+            ok = np.isfinite(d)
+            d = d[ok]
             wp, tp, note = _paired_tests(d, level)
             rows.append(
                 dict(
@@ -410,6 +449,8 @@ def _comparison_table(animal: pd.DataFrame, tie: float, level: float) -> pd.Data
                     method=method,
                     baseline=baseline,
                     n_animals=int(d.size),
+                    n_animals_total=int(ok.size),
+                    left_out=", ".join(map(str, w.index[~ok])),
                     wins=int(np.sum(d > tie)),
                     ties=int(np.sum(np.abs(d) <= tie)),
                     losses=int(np.sum(d < -tie)),
@@ -425,14 +466,19 @@ def _comparison_table(animal: pd.DataFrame, tie: float, level: float) -> pd.Data
 
 # --------------------------------------------------------------------------- reproducibility
 def _axes_of(model, Xs, Ys, gs, idx):
-    """Raw-unit shared axes ``V / behavior_scale`` (p, k) of a fit on entries ``idx``."""
-    fit = _quiet_fit(
-        _for_subjects(model, idx, len(Xs)),
-        [Xs[i] for i in idx],
-        [Ys[i] for i in idx],
-        [gs[i] for i in idx],
-    )
-    return fit.shared_axes_ / fit.behavior_scale_[:, None]
+    """``(axes, reason)``: the raw-unit shared axes ``V / behavior_scale`` (p, k) of a fit
+    on entries ``idx`` and ``""``, or ``None`` and why that fit is impossible (e.g. the
+    entries all have ``subject_weights`` 0, or their behaviour is constant)."""
+    try:
+        fit = _quiet_fit(
+            _for_subjects(model, idx, len(Xs)),
+            [Xs[i] for i in idx],
+            [Ys[i] for i in idx],
+            [gs[i] for i in idx],
+        )
+    except ValueError as exc:
+        return None, str(exc)
+    return fit.shared_axes_ / fit.behavior_scale_[:, None], ""
 
 
 def _angles(A, B) -> tuple[float, float]:
@@ -458,8 +504,40 @@ def _splits(names: list, n_splits: int, seed) -> list[tuple[list, list]]:
     return out
 
 
+def _reproducibility_row(comparison: str, a: tuple, b: tuple, fits: dict) -> dict:
+    """Angles between the fits of sides ``a`` and ``b`` (NaN when one was not fitted)."""
+    (A, why_a), (B, why_b) = fits[a], fits[b]
+    sides = ((a, A, why_a), (b, B, why_b))
+    failed = [f"{'+'.join(map(str, s))} not fitted: {why}" for s, M, why in sides if M is None]
+    mx, mean = _angles(A, B) if not failed else (float("nan"), float("nan"))
+    return dict(
+        comparison=comparison,
+        first="+".join(map(str, a)),
+        second="+".join(map(str, b)),
+        k_first=A.shape[1] if A is not None else pd.NA,
+        k_second=B.shape[1] if B is not None else pd.NA,
+        max_angle_deg=mx,
+        mean_angle_deg=mean,
+        note="; ".join(failed),
+    )
+
+
+def _failed_fit_message(side: tuple, reason: str, entries: dict) -> str:
+    which = "single-animal" if len(side) == 1 else "split-half"
+    names = "+".join(map(str, side))
+    recordings = [i for a in side for i in entries[a]]
+    return (
+        f"reproducibility: the {which} fit of animal(s) {names} (recordings {recordings}) "
+        f"is impossible, so its principal angles are NaN: {reason}"
+    )
+
+
 def _reproducibility(model, Xs, Ys, gs, animals, n_splits, seed, n_jobs, progress):
-    """Principal angles between split-half fits, and between single-animal fits."""
+    """Principal angles between split-half fits, and between single-animal fits.
+
+    Returns ``(table, messages)``: a side whose fit is impossible gets NaN angles, a
+    ``note`` in the table and a message saying why.
+    """
     names = list(dict.fromkeys(animals))
     entries = {a: [i for i, x in enumerate(animals) if x == a] for a in names}
     splits = _splits(names, n_splits, seed)
@@ -469,26 +547,15 @@ def _reproducibility(model, Xs, Ys, gs, animals, n_splits, seed, n_jobs, progres
         delayed(_axes_of)(model, Xs, Ys, gs, [i for a in side for i in entries[a]])
         for side in sides
     ]
-    axes = dict(
+    fits = dict(
         zip(sides, _progress_map(tasks, n_jobs, progress, "reproducibility fits"), strict=True)
     )
-    rows = []
     pairs = [("split-half", tuple(a), tuple(b)) for a, b in splits]
     pairs += [("single-animal", (a,), (b,)) for i, a in enumerate(names) for b in names[i + 1 :]]
-    for comparison, a, b in pairs:
-        mx, mean = _angles(axes[a], axes[b])
-        rows.append(
-            dict(
-                comparison=comparison,
-                first="+".join(map(str, a)),
-                second="+".join(map(str, b)),
-                k_first=axes[a].shape[1],
-                k_second=axes[b].shape[1],
-                max_angle_deg=mx,
-                mean_angle_deg=mean,
-            )
-        )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame([_reproducibility_row(c, a, b, fits) for c, a, b in pairs])
+    table = table.astype({"k_first": "Int64", "k_second": "Int64"})
+    messages = [_failed_fit_message(s, why, entries) for s, (M, why) in fits.items() if M is None]
+    return table, messages
 
 
 # --------------------------------------------------------------------------- verdict
@@ -516,6 +583,9 @@ def _evidence(row) -> str:
     counts = (
         f"{row.wins} wins / {row.ties} ties / {row.losses} losses over {row.n_animals} animals"
     )
+    total = getattr(row, "n_animals_total", row.n_animals)
+    if total != row.n_animals:
+        counts = counts.replace(" animals", f" of {total} animals (left out: {row.left_out})")
     if np.isfinite(row.ttest_p):
         return f"{counts}; paired t-test p = {row.ttest_p:.3g}, Wilcoxon p = {row.wilcoxon_p:.3g}"
     return f"{counts}; {row.test_note}"
@@ -608,14 +678,52 @@ def _check_fractions(calibration_fractions) -> list[float]:
     return sorted(set(fractions))
 
 
+def _as_labels(animals, n: int) -> list:
+    """``animals`` as a list; a string, a scalar, a mapping, a set or a 2-D array is refused
+    (a string would otherwise be split into its characters)."""
+    one_d = getattr(animals, "ndim", 1) == 1
+    if isinstance(animals, (str, bytes, Mapping, Set)) or not isinstance(animals, Iterable):
+        one_d = False
+    if not one_d:
+        raise TypeError(
+            f"animals must be a sequence (e.g. a list) with one label per entry of neural "
+            f"({n}); got {type(animals).__name__} {reprlib.repr(animals)}"
+        )
+    labels = list(animals)
+    if len(labels) != n:
+        raise ValueError(
+            f"animals must give one label per entry of neural ({n}); got {len(labels)}"
+        )
+    return labels
+
+
+def _check_label_values(labels: list) -> None:
+    """Refuse missing labels (None, NaN, pd.NA) and labels that differ only by case,
+    surrounding whitespace or type (``"m1"``, ``"M1 "``): either would silently change
+    which recordings leave-one-animal-out holds out together."""
+    missing = [i for i, x in enumerate(labels) if pd.api.types.is_scalar(x) and pd.isna(x)]
+    if missing:
+        raise ValueError(
+            f"animals: the labels of recordings {missing} are missing (None or NaN); give "
+            "every recording the label of its animal"
+        )
+    by_key: dict = {}
+    for x in dict.fromkeys(labels):
+        by_key.setdefault(str(x).strip().casefold(), []).append(x)
+    clashes = [" vs ".join(map(repr, v)) for v in by_key.values() if len(v) > 1]
+    if clashes:
+        raise ValueError(
+            f"animals: the labels {'; '.join(clashes)} differ only by case, surrounding "
+            "whitespace or type, so they would be held out as different animals; fix the "
+            "labels so that each animal has exactly one"
+        )
+
+
 def _check_animals(animals, n: int) -> list:
     if animals is None:
         return list(range(n))
-    animals = list(animals)
-    if len(animals) != n:
-        raise ValueError(
-            f"animals must give one label per entry of neural ({n}); got {len(animals)}"
-        )
+    animals = _as_labels(animals, n)
+    _check_label_values(animals)
     if len(set(animals)) < 2:
         raise ValueError(
             f"evaluate holds out one animal at a time: need >= 2 animals; got {set(animals)}"
@@ -678,10 +786,13 @@ def evaluate(
     against the constant prediction): wins, ties (``|difference| <= tie_tolerance`` in
     pooled R^2) and losses over animals, and paired tests over animals (Wilcoxon
     signed-rank, paired t-test; run with at least 5 animals, marked weak when the
-    Wilcoxon test cannot reach ``level``). **Reproducibility**: the animals are split into
-    two random halves (``n_splits`` distinct splits), each half is fitted, and the
-    principal angles between the halves' shared axes (raw behaviour units) are compared
-    with those between fits of single animals.
+    Wilcoxon test cannot reach ``level``). An animal whose pooled R^2 is undefined at a
+    fraction (its behaviour does not vary on its test rows) is left out there, with a
+    warning and a note in the verdict; the counts say how many animals were compared of
+    how many. **Reproducibility**: the animals are split into two random halves
+    (``n_splits`` distinct splits), each half is fitted, and the principal angles between
+    the halves' shared axes (raw behaviour units) are compared with those between fits of
+    single animals (NaN, with a warning, where a fit is impossible).
 
     **Verdict** (combined decoder against the per-animal ridge): at a fraction, pooling
     *helps* when the mean difference exceeds ``tie_tolerance`` and -- with at least 5
@@ -705,7 +816,9 @@ def evaluate(
     groups : list of ndarray (T_i,) or None
         Trial ids (blocks are then whole trials; lag windows never cross trials).
     animals : sequence or None
-        Animal of each recording (default: every recording is its own animal).
+        Animal of each recording, one label per entry of ``neural`` (default: every
+        recording is its own animal). Missing labels (None, NaN) and labels that differ
+        only by case, surrounding whitespace or type (``"m1"``, ``"M1 "``) are refused.
     calibration_fractions : sequence of float, default (0.1, 0.2, 0.5)
         Fractions of each recording used for calibration; at most the pool (half of
         the blocks).
@@ -731,11 +844,23 @@ def evaluate(
     Evaluation
         Tables, verdict and notes; ``.to_csv(folder)`` writes them.
 
+    Raises
+    ------
+    TypeError
+        ``animals`` is a string, a scalar, a mapping, a set or not one-dimensional.
+    ValueError
+        Invalid settings; ``animals`` of the wrong length, with missing labels, with
+        labels that differ only by case, surrounding whitespace or type, or naming fewer
+        than 2 animals.
+
     Warns
     -----
     UserWarning
         A calibration set with constant behaviour features or a different behaviour
-        range than its test set (:func:`sharedrep.inference.transfer.check_calibration`).
+        range than its test set (:func:`sharedrep.inference.transfer.check_calibration`);
+        an animal left out of the summary and comparisons at a fraction because its
+        pooled R^2 is undefined (no behaviour variance on its test rows; also in the
+        verdict's notes); a reproducibility fit that is impossible (its angles are NaN).
     """
     _check_model(model)
     n_jobs = _check_n_jobs(n_jobs, model)
@@ -758,21 +883,22 @@ def evaluate(
     held = list(dict.fromkeys(animals))
     tasks = [delayed(_evaluate_animal)(model, Xs, Ys, gs, animals, a, plans, cfg) for a in held]
     results = _progress_map(tasks, n_jobs, progress, "held-out animals")
-    caught = list(dict.fromkeys(m for r in results for m in r[3]))
-    for message in caught:
-        warnings.warn(message, UserWarning, stacklevel=2)
     scores = pd.DataFrame([row for r in results for row in r[0]])
     animal = _animal_table(scores)
     summary = _summary_table(animal)
     comparisons = _comparison_table(animal, tie_tolerance, level)
+    left_out = _left_out_messages(scores)
     seed = _seed_sequence(random_state)
-    repro = _reproducibility(model, Xs, Ys, gs, animals, n_splits, seed, n_jobs, progress)
+    repro, failed = _reproducibility(model, Xs, Ys, gs, animals, n_splits, seed, n_jobs, progress)
+    caught = list(dict.fromkeys([m for r in results for m in r[3]] + left_out + failed))
+    for message in caught:
+        warnings.warn(message, UserWarning, stacklevel=2)
     has_own = "own" in set(scores["method"])
     cfg.update(
         tie_tolerance=float(tie_tolerance),
         level=float(level),
         all_k_equal_p=all(r[2] == p for r in results),
-        notes=_fit_notes([r[2] for r in results], p, scores, has_own),
+        notes=left_out + _fit_notes([r[2] for r in results], p, scores, has_own),
     )
     verdict, notes = _verdict(comparisons, summary, cfg)
     settings = dict(
