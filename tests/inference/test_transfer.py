@@ -262,3 +262,59 @@ def test_constant_features_rule_is_scale_free():
     rng = np.random.default_rng(1)
     Y = np.c_[1e-13 * rng.standard_normal(50), np.full(50, 1e8), np.zeros(50)]
     assert _constant_features(Y) == [1, 2]
+
+
+def test_transfer_undefined_r2_gets_no_p_value(data):
+    # subject 1's behaviour is constant: R^2 is undefined (NaN) for every decoder, and a
+    # NaN must not be reported with the smallest p-value (a NaN >= null is always False)
+    d = data.subset([0, 1, 2])
+    Y = [B.copy() for B in d.behavior]
+    Y[1][:] = 1.0
+    m = ShaReD(n_shared=2, alpha=1.0, cv=5)
+    kw = dict(calibration_fractions=(0.5,), subjects=[1], n_perm=9, progress=False)
+    with pytest.warns(UserWarning) as record:
+        df = transfer_score(m, d.neural, Y, d.groups, random_state=0, **kw)
+    assert df["r2"].isna().all()
+    assert df["p_value"].isna().all()
+    assert not df["above_constant"].any()
+    messages = [str(w.message) for w in record]
+    undefined = (
+        "held-out subject 1, calibration fraction 0.5: the R^2 of the shared and ridge "
+        "decoders is undefined"
+    )
+    assert any(undefined in m and "not tested (p_value NaN)" in m for m in messages), messages
+
+
+def test_transfer_nan_null_r2_counts_as_extreme(data, monkeypatch):
+    # shifted recordings whose R^2 is undefined (NaN) count as at least as extreme as the
+    # observed R^2: they must not make it look rarer
+    import sharedrep.inference.transfer as tr
+
+    observed = np.array([[0.2, 0.1, 0.0]])  # shared, ridge, constant
+    calls = []
+
+    def fake_scores(*args, check=False):
+        if check:
+            return observed
+        calls.append(None)
+        # odd shifts: undefined R^2; even shifts: far below the observed
+        return np.full((1, 3), np.nan if len(calls) % 2 else -1.0)
+
+    monkeypatch.setattr(tr, "_fraction_scores", fake_scores)
+    d = data.subset([0, 1, 2])
+    df = transfer_score(
+        ShaReD(n_shared=2, alpha=1.0, cv=5),
+        d.neural,
+        d.behavior,
+        d.groups,
+        calibration_fractions=(0.5,),
+        subjects=[0],
+        n_perm=9,
+        level=0.5,
+        random_state=0,
+        progress=False,
+    )
+    assert len(calls) == 9
+    decoders = df[df["method"] != "constant"]
+    np.testing.assert_allclose(decoders["p_value"], (1 + 5) / (1 + 9))  # 5 NaN nulls
+    assert df.loc[df["method"] == "constant", "p_value"].isna().all()

@@ -43,6 +43,7 @@ from sharedrep.inference._resampling import (
     _progress_map,
     _quiet_fit,
     _seed_sequence,
+    _upper_p,
     _validate_data,
 )
 from sharedrep.inference.permutation import (
@@ -343,8 +344,10 @@ def _transfer_scores(
                 for c in shifts
             ]
         )
-        p = (1.0 + np.sum(null >= observed[None], axis=0)) / (1.0 + len(shifts))
+        # a NaN null R^2 counts as at least as extreme; a NaN observed R^2 gives NaN
+        p = _upper_p(observed, null)
         p[:, 2] = np.nan  # the constant prediction is a reference, not tested
+    _warn_undefined_r2(observed, fractions, s, tested=len(shifts) > 0)
     _warn_below_constant(observed, fractions, s)
     n_cal, n_test, unit = split[1], split[3], split[4]
     rows_out = []
@@ -365,6 +368,25 @@ def _transfer_scores(
                 )
             )
     return rows_out
+
+
+def _warn_undefined_r2(observed: np.ndarray, fractions, s, tested: bool) -> None:
+    """Warn where a decoder's R^2 is NaN (columns shared, ridge, constant).
+
+    The R^2 is undefined when the scored test rows have no behaviour variance (or there
+    are none); such a cell is not tested: its ``p_value`` is NaN, never a small p.
+    """
+    for (r_shared, r_ridge, _), f in zip(observed, fractions, strict=True):
+        undefined = [m for m, r in (("shared", r_shared), ("ridge", r_ridge)) if np.isnan(r)]
+        if undefined:
+            warnings.warn(
+                f"held-out subject {s}, calibration fraction {f}: the R^2 of the "
+                f"{' and '.join(undefined)} decoder{'s' if len(undefined) > 1 else ''} is "
+                "undefined (NaN: the scored test rows have constant behaviour, or there are "
+                f"none){'; it is not tested (p_value NaN)' if tested else ''}",
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 def _warn_below_constant(observed: np.ndarray, fractions, s) -> None:
@@ -426,9 +448,13 @@ def transfer_score(
     activity (whole trials with trial ids; minimum shift as in
     :func:`sharedrep.inference.permutation.permutation_test`), and calibration, encoder /
     decoder fitting (inner CV included) and scoring are redone on the shifted recording; the
-    axes from the other subjects stay fixed. ``p = (1 + #{null R^2 >= R^2}) / (1 + n_shifts)`` per
-    subject, fraction and method (distinct shifts; all of them when there are at most
-    ``n_perm``). The number of distinct circular shifts a held-out subject allows is
+    axes from the other subjects stay fixed. ``p = (1 + #{null R^2 >= R^2 or NaN}) /
+    (1 + n_shifts)`` per subject, fraction and method (distinct shifts; all of them when
+    there are at most ``n_perm``): a shifted recording whose R^2 is undefined (NaN, e.g.
+    a constant test block after the shift) counts as at least as extreme, so it never
+    makes the observed R^2 look rarer. Where the observed R^2 itself is NaN (the test
+    rows' behaviour is constant), the cell is not tested: ``p_value`` is NaN and a
+    warning says so. The number of distinct circular shifts a held-out subject allows is
     counted first (with trial ids: the trial starts at least ``min_shift`` from 0 and
     from ``T``); when it is smaller than ``n_perm``, all of them are used, a warning says
     so and the column ``n_shifts`` (and ``df.attrs["n_shifts"]``) reports the number
@@ -436,7 +462,8 @@ def transfer_score(
     ``level``, a warning says that the test cannot reach significance at that level.
 
     **Warnings about the comparison** (``UserWarning``, naming the subject, the fraction
-    and the features): a calibration set with constant behaviour features, or covering a
+    and the features): a decoder whose R^2 is undefined (NaN: constant behaviour in the
+    test rows); a calibration set with constant behaviour features, or covering a
     different behaviour range than the test set (more than 25 % of the test rows outside
     the calibration min-max of a feature; :func:`check_calibration`); and a fraction at
     which neither decoder beats the constant prediction (then "shared beats ridge" means
@@ -488,10 +515,11 @@ def transfer_score(
         Tidy: ``subject``, ``fraction``, ``n_calibration``, ``calibration_unit``,
         ``n_test``, ``method`` (``"shared"``, ``"ridge"`` or ``"constant"``), ``r2``,
         ``above_constant`` (the decoder's R^2 exceeds the constant prediction's; False for
-        the constant rows), ``p_value`` (NaN without permutations and for the constant
-        rows), ``n_shifts`` (circular shifts actually used for the subject; 0 without
-        permutations). ``df.attrs``: ``target``, ``test_fraction``, ``n_perm`` (as
-        requested), ``n_shifts`` (dict subject -> shifts used), ``level``.
+        the constant rows and where ``r2`` is NaN), ``p_value`` (NaN without
+        permutations, for the constant rows and where ``r2`` is NaN), ``n_shifts``
+        (circular shifts actually used for the subject; 0 without permutations).
+        ``df.attrs``: ``target``, ``test_fraction``, ``n_perm`` (as requested),
+        ``n_shifts`` (dict subject -> shifts used), ``level``.
     """
     _check_model(model)
     n_jobs = _check_n_jobs(n_jobs, model)
