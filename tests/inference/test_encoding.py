@@ -85,17 +85,18 @@ def test_unfitted_template_and_no_trial_ids_and_no_cross_fit():
         template, d.neural, d.behavior, None, n_perm=9, random_state=0, progress=False
     )
     assert not hasattr(template, "shared_axes_")
-    b = unit_encoding(
-        template,
-        d.neural,
-        d.behavior,
-        d.groups,
-        n_perm=9,
-        random_state=0,
-        cross_fit=False,
-        gap=5,
-        progress=False,
-    )
+    with pytest.warns(UserWarning, match="cross_fit=True for inference"):
+        b = unit_encoding(
+            template,
+            d.neural,
+            d.behavior,
+            d.groups,
+            n_perm=9,
+            random_state=0,
+            cross_fit=False,
+            gap=5,
+            progress=False,
+        )
     assert b[0].attrs["cross_fit"] is False and b[0].attrs["gap"] == 5
     # strongly encoding units are found either way
     for tabs in (a, b):
@@ -144,6 +145,49 @@ def test_constant_unit_gets_nan_and_is_not_classified():
     row = tab.loc[3]
     assert np.isnan(row["r2_cv"]) and np.isnan(row["p_value"]) and not row["encodes"]
     assert np.isfinite(tab.drop(index=3)["p_value"]).all()
+
+
+def test_no_cross_fit_reports_no_p_values():
+    # with the full-data axes the shift null is invalid (the axes were fitted to the
+    # observed alignment): r2_cv and structure only, no p-values, q-values or decisions
+    d = sim(10, n_subjects=2, n_samples=300, n_units=6)
+    m = ShaReD(n_shared=2, alpha=1.0, cv=5).fit(d.neural, d.behavior, groups=d.groups)
+    with pytest.warns(UserWarning, match=r"cross_fit=False.*not valid.*use cross_fit=True"):
+        tabs = unit_encoding(
+            m, d.neural, d.behavior, d.groups, n_perm=9, cross_fit=False, progress=False
+        )
+    for tab in tabs:
+        assert list(tab.columns) == COLUMNS
+        assert tab["p_value"].isna().all() and tab["q_value"].isna().all()
+        assert tab["encodes"].dtype == "boolean" and tab["encodes"].isna().all()
+        with pytest.raises(ValueError):
+            tab["encodes"].to_numpy(bool)  # an undecided unit is never read as True/False
+        assert np.isfinite(tab["r2_cv"]).all() and np.isfinite(tab["structure_0"]).all()
+        assert tab.attrs["n_perm"] == 0 and tab.attrs["exhaustive"] is False
+        assert np.isnan(tab.attrs["p_threshold"]) and tab.attrs["min_shift"] is None
+        assert "not valid" in tab.attrs["reason"]
+    # the descriptive R^2 is the one computed before
+    r2 = tabs[0]["r2_cv"].to_numpy()
+    assert r2[d.encoding_units[0]].mean() > r2[~d.encoding_units[0]].mean()
+    # cross-fitted: p-values, and no reason
+    tabs = unit_encoding(
+        m, d.neural, d.behavior, d.groups, n_perm=19, fdr=0.1, random_state=0, progress=False
+    )
+    assert tabs[0]["p_value"].notna().all() and tabs[0].attrs["reason"] == ""
+
+
+def test_unit_table_counts_nan_nulls_as_extreme_and_keeps_nan_observed():
+    from sharedrep.inference.encoding import _unit_table
+
+    obs = np.array([0.5, np.nan, 0.5, 0.1])
+    null = np.zeros((9, 4))
+    null[:4, 0] = np.nan  # 4 shifts that could not be scored: as extreme as observed
+    null[:, 3] = 0.2  # every shift beats the observed
+    tab, p_threshold = _unit_table(obs, null, 0.5, np.zeros((4, 1)))
+    np.testing.assert_allclose(tab["p_value"], [5 / 10, np.nan, 1 / 10, 1.0])
+    assert np.isnan(tab.loc[1, "q_value"]) and not tab.loc[1, "encodes"]
+    assert tab["encodes"].tolist() == [False, False, True, False]
+    assert p_threshold == 0.1
 
 
 def test_benjamini_hochberg():

@@ -35,6 +35,7 @@ from sharedrep.inference._resampling import (
     _check_model,
     _quiet_fit,
     _seed_sequence,
+    _upper_p,
 )
 from sharedrep.inference.multitest import benjamini_hochberg
 from sharedrep.inference.permutation import (
@@ -84,6 +85,15 @@ def _train_masks(fold: np.ndarray, n_folds: int, gap: int) -> list[np.ndarray]:
         masks.append(train)
     return masks
 
+
+#: Why ``unit_encoding(cross_fit=False)`` reports no p-values (``attrs["reason"]``).
+NO_CROSS_FIT_REASON = (
+    "no p-values, q-values or encoding decisions are reported (p_value and q_value NaN, "
+    "encodes <NA>): the full-data shared axes were fitted on the same rows as the units' "
+    "activity, so the observed alignment is the one the axes were chosen for and the "
+    "circular-shift null is not valid (on data without encoding far more than 5% of the "
+    "units reach p <= 0.05); r2_cv and the structure coefficients are descriptive only"
+)
 
 _CONSTANT = 1e-12  # a unit whose centred sum of squares is below this fraction is constant
 
@@ -322,15 +332,40 @@ def _structure(full, X, Y, g, s, lags) -> tuple[int, np.ndarray]:
     return best_lag, best_corr
 
 
-def _unit_table(obs, null, fdr, corr) -> tuple[pd.DataFrame, float]:
+def _unit_table(obs, null, fdr, corr, tested: bool = True) -> tuple[pd.DataFrame, float]:
     """One subject's table (permutation p-values, BH q-values, decisions, structure) and
-    the largest p-value declared encoding (NaN if none)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        count = np.sum(np.where(np.isfinite(null), null, -np.inf) >= obs[None, :], axis=0)
-    pval = np.where(np.isfinite(obs), (1.0 + count) / (1.0 + null.shape[0]), np.nan)
-    qval = benjamini_hochberg(pval)
-    encodes = np.isfinite(qval) & (qval <= fdr)
+    the largest p-value declared encoding (NaN if none).
+
+    Parameters
+    ----------
+    obs : ndarray of shape (N,)
+        Observed cross-validated R^2 of the units (NaN: the unit cannot be scored).
+    null : ndarray of shape (n_shifts, N)
+        R^2 of the units under each circular shift (NaN: that shift could not be scored).
+    fdr : float
+        Threshold on the q-values.
+    corr : ndarray of shape (N, k)
+        Structure coefficients.
+    tested : bool, default True
+        False when there is no valid null (``cross_fit=False``): ``p_value`` and
+        ``q_value`` are NaN and ``encodes`` is a pandas nullable boolean column of
+        ``<NA>`` (undecided, neither encoding nor not).
+
+    Returns
+    -------
+    (pandas.DataFrame, float)
+        ``p = (1 + #{null >= obs or NaN}) / (1 + n_shifts)`` per unit
+        (:func:`sharedrep.inference._resampling._upper_p`: a NaN null R^2 counts as at
+        least as extreme, a NaN observed R^2 gives a NaN p-value, never classified).
+    """
+    if tested:
+        pval = _upper_p(obs, null)
+        qval = benjamini_hochberg(pval)
+        encodes = np.isfinite(qval) & (qval <= fdr)
+    else:
+        pval = np.full(obs.size, np.nan)
+        qval = np.full(obs.size, np.nan)
+        encodes = pd.array([pd.NA] * obs.size, dtype="boolean")
     df = pd.DataFrame(
         {
             "unit": np.arange(obs.size),
@@ -342,7 +377,7 @@ def _unit_table(obs, null, fdr, corr) -> tuple[pd.DataFrame, float]:
     )
     for j in range(corr.shape[1]):
         df[f"structure_{j}"] = corr[:, j]
-    sig = pval[encodes]
+    sig = pval[encodes] if tested else np.zeros(0)
     return df, float(sig.max()) if sig.size else float("nan")
 
 
@@ -393,17 +428,26 @@ def unit_encoding(
       themselves are refitted without the held-out block (``alpha`` and ``n_shared`` fixed
       to the full fit's values), so the axes were never chosen using the activity being
       predicted and the held-out R^2 is honest; with ``cross_fit=False`` the full-data
-      axes are used for every fold (faster; slightly optimistic because each unit took
-      part in choosing the axes).
+      axes are used for every fold (faster, but optimistic because each unit took part
+      in choosing the axes, and **without p-values**: see below).
     * **Permutation p-value** (``p_value``): the latents are circularly shifted relative to
       the subject's neural activity (whole trials with trial ids; minimum shift as in
       :func:`sharedrep.inference.permutation.permutation_test`; distinct shifts, drawn without
       replacement), the *same* shift for every unit of the subject in a permutation, and
       the cross-validated R^2 recomputed for all units at once;
-      ``p = (1 + #{null >= observed}) / (1 + n_shifts)``. The axes and the ridge
-      penalty are not reselected per permutation (the test is conditional on them).
+      ``p = (1 + #{null >= observed or NaN}) / (1 + n_shifts)`` (a shift whose R^2 is
+      undefined counts as at least as extreme; a unit whose observed R^2 is NaN gets a
+      NaN p-value and is not classified). The axes and the ridge penalty are not
+      reselected per permutation (the test is conditional on them). Only with
+      ``cross_fit=True``: with ``cross_fit=False`` the full-data axes were fitted on the
+      very rows being predicted, so the observed alignment is the one they were chosen
+      for and the shifted alignments are not; that null is not valid (on data without
+      any encoding about 16 % of the units reach ``p <= 0.05``), so no permutations are
+      run, ``p_value`` and ``q_value`` are NaN, ``encodes`` is ``<NA>`` (undecided),
+      ``attrs["reason"]`` says why and a ``UserWarning`` recommends ``cross_fit=True``.
+      ``r2_cv`` and the structure coefficients are still reported, as descriptions.
     * **q-value** (``q_value``): Benjamini-Hochberg within the subject;
-      ``encodes = q_value <= fdr``.
+      ``encodes = q_value <= fdr`` (False where the p-value is NaN).
     * **Structure coefficients** (``structure_0 ...``): correlation of the unit with each
       shared latent of the full-data fit ``z_s = transform_behavior(Y_s)``, at the single
       lag (per subject) where the units' squared correlations are largest in total
@@ -435,6 +479,8 @@ def unit_encoding(
         Minimum circular shift in samples (default per subject as in
         :func:`sharedrep.inference.permutation.default_min_shift`).
     cross_fit : bool, default True
+        Refit the shared axes without each held-out block. ``False`` is faster but
+        descriptive only: no p-values, q-values or ``encodes`` (see above).
     gap : int, default 0
         Samples on each side of a held-out block removed from its training part (for
         strongly autocorrelated data without trial structure).
@@ -453,11 +499,13 @@ def unit_encoding(
     -------
     list of pandas.DataFrame
         One per subject, one row per unit: ``unit``, ``r2_cv``, ``p_value``, ``q_value``,
-        ``encodes``, ``structure_0 .. structure_{k-1}``. ``attrs`` holds ``subject``,
+        ``encodes`` (bool; with ``cross_fit=False`` a pandas nullable ``boolean`` column
+        of ``<NA>``), ``structure_0 .. structure_{k-1}``. ``attrs`` holds ``subject``,
         ``fdr`` (the threshold on ``q_value``), ``p_threshold`` (largest p-value declared
-        encoding, NaN if none), ``n_perm`` (shifts used), ``exhaustive``, ``lags``,
-        ``structure_lag``, ``min_shift``,
-        ``cv``, ``alpha``, ``cross_fit``, ``gap``.
+        encoding, NaN if none), ``n_perm`` (shifts used; 0 with ``cross_fit=False``),
+        ``exhaustive``, ``lags``, ``structure_lag``, ``min_shift`` (None with
+        ``cross_fit=False``), ``reason`` (why there are no p-values; empty when there
+        are), ``cv``, ``alpha``, ``cross_fit``, ``gap``.
     """
     _check_model(model)
     n_perm, cv = _check_encoding_params(n_perm, fdr, cv, gap, alpha)
@@ -472,11 +520,22 @@ def unit_encoding(
     folds = [_subject_folds(T, g, cv, s) for s, (T, g) in enumerate(zip(Ts, gs, strict=True))]
     masks = [_train_masks(fold, cv, gap) for fold in folds]
     latents = _fold_latents(full, Xs, Ys, gs, masks, cv, k, cross_fit)
-    shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
-    seeds = _seed_sequence(random_state).spawn(len(Xs))
-    shifts = [
-        draw_shifts([c], n_perm, seed)[0][:, 0] for c, seed in zip(cands, seeds, strict=True)
-    ]
+    if cross_fit:
+        shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
+        seeds = _seed_sequence(random_state).spawn(len(Xs))
+        shifts = [
+            draw_shifts([c], n_perm, seed)[0][:, 0] for c, seed in zip(cands, seeds, strict=True)
+        ]
+        reason = ""
+    else:  # no valid null: no shifts, no p-values (see the docstring)
+        shifts_used, cands = [None] * len(Xs), [None] * len(Xs)
+        shifts = [np.zeros(0, dtype=np.int64) for _ in Xs]
+        reason = NO_CROSS_FIT_REASON
+        warnings.warn(
+            f"unit_encoding(cross_fit=False): {reason}; use cross_fit=True for inference",
+            UserWarning,
+            stacklevel=2,
+        )
 
     prepared = {}  # one subject's activity at a time, prepared once for all its shifts
 
@@ -492,21 +551,23 @@ def unit_encoding(
     tables = []
     for s in range(len(Xs)):
         structure_lag, corr = _structure(full, Xs[s], Ys[s], gs[s], s, lags)
-        df, p_threshold = _unit_table(observed[s], null[s], fdr, corr)
+        df, p_threshold = _unit_table(observed[s], null[s], fdr, corr, tested=cross_fit)
         df.attrs.update(
             subject=s,
             fdr=float(fdr),
             p_threshold=p_threshold,
             n_perm=int(null[s].shape[0]),
-            exhaustive=bool(null[s].shape[0] == cands[s].size),
+            exhaustive=bool(cross_fit and null[s].shape[0] == cands[s].size),
             lags=lags.tolist(),
             structure_lag=structure_lag,
-            min_shift=int(shifts_used[s]),
+            min_shift=None if shifts_used[s] is None else int(shifts_used[s]),
+            reason=reason,
             cv=cv,
             alpha=float(alpha),
             cross_fit=bool(cross_fit),
             gap=int(gap),
         )
         tables.append(df)
-    _warn_p_value_floor(tables, fdr)
+    if cross_fit:
+        _warn_p_value_floor(tables, fdr)
     return tables
