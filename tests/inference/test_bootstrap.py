@@ -95,3 +95,24 @@ def test_bootstrap_subject_weights_follow_the_drawn_subjects(small):
         )
         expected = (b.model.behavior_scale_ / alone.behavior_scale_) * alone.shared_axes_[:, 0]
         assert np.degrees(subspace_angles(V, expected[:, None]))[0] < 1e-6
+
+
+def test_bootstrap_resamples_only_subjects_of_positive_weight():
+    # a subject of weight 0 takes no part in the model: it is never drawn (before, a draw
+    # of it alone -- seeds 20 and 93 with 6 draws -- had no model and crashed the bootstrap)
+    d = simulate(
+        n_subjects=4, n_samples=300, n_units=8, n_behavior=4, n_shared=1, trial_length=15, seed=0
+    )
+    w = [1.0, 1.0, 0.0, 1.0]
+    m = ShaReD(n_shared=1, subject_weights=w, **FAST)
+    for seed in (0, 1, 20, 93):
+        with pytest.warns(UserWarning, match="only 3 subjects"):
+            b = bootstrap_subjects(
+                m, d.neural, d.behavior, d.groups, n_boot=6, random_state=seed, progress=False
+            )
+        assert b.subjects.shape == (6, 3)
+        assert not np.isin(b.subjects, 2).any()
+        assert np.all(np.isfinite(b.axes_boot)) and np.all(np.isfinite(b.score_boot))
+    one = ShaReD(n_shared=1, subject_weights=[0.0, 1.0, 0.0, 0.0], **FAST)
+    with pytest.raises(ValueError, match="positive subject_weights.*need at least 2, got 1"):
+        bootstrap_subjects(one, d.neural, d.behavior, d.groups, n_boot=4, progress=False)

@@ -58,8 +58,9 @@ class BootstrapResult:
         Held-out R^2 per dimension of the full-data fit.
     score_boot : ndarray (n_boot, k)
     score_ci : ndarray (2, k)
-    subjects : ndarray of int (n_boot, S)
-        Subjects drawn in each bootstrap sample.
+    subjects : ndarray of int (n_boot, P)
+        Subjects drawn in each bootstrap sample (indices into the data; ``P = S``, or the
+        number of subjects of positive ``subject_weights``).
     ci : float
         Confidence level.
     model : ShaReD
@@ -121,6 +122,30 @@ def _align_axes(V_b, scale_b, V_ref, scale_ref, sqrt_metric_ref) -> np.ndarray:
     return V_b @ R
 
 
+def _weighted_subjects(model, n_subjects: int) -> np.ndarray:
+    """Subjects the bootstrap resamples: those of positive ``subject_weights`` (all
+    without weights). A subject of weight 0 takes no part in the shared model, so it is
+    not part of the population of animals whose variability is estimated; a draw of
+    zero-weight subjects alone would have no model at all."""
+    weights = model.get_params().get("subject_weights")
+    if weights is None:
+        return np.arange(n_subjects)
+    weights = np.asarray(weights, dtype=float)
+    if weights.shape != (n_subjects,):
+        raise ValueError(
+            f"subject_weights must be {n_subjects} numbers (one per subject of the data); "
+            f"got {model.get_params()['subject_weights']!r}"
+        )
+    positive = np.flatnonzero(weights > 0)
+    if positive.size < 2:
+        raise ValueError(
+            "bootstrap_subjects resamples the subjects of positive subject_weights (a "
+            "subject of weight 0 takes no part in the shared model): need at least 2, got "
+            f"{positive.size} (subject_weights={weights.tolist()})"
+        )
+    return positive
+
+
 def _boot_fit(template, Xs, Ys, gs, idx, k, has_cv, ref):
     m = _for_subjects(template, idx, len(Xs), n_shared=k)
     _quiet_fit(m, [Xs[i] for i in idx], [Ys[i] for i in idx], [gs[i] for i in idx])
@@ -144,7 +169,12 @@ def bootstrap_subjects(
     """Bootstrap over subjects: confidence intervals for held-out scores and axis loadings.
 
     **What is resampled.** Whole subjects, with replacement (``S`` draws from the ``S``
-    subjects); each subject keeps all its samples, units and trials. Every bootstrap
+    subjects); each subject keeps all its samples, units and trials. With
+    ``subject_weights``, only the subjects of positive weight are resampled (``P`` draws
+    from those ``P`` subjects, each keeping its weight): a subject of weight 0 takes no
+    part in the shared model, so it is not part of the population whose variability is
+    estimated (and a draw of zero-weight subjects alone would define no model); fewer than
+    2 subjects of positive weight is an error. Every bootstrap
     sample is refitted with the complete pipeline (cross-validated alpha when
     ``alpha=None``); ``n_shared`` is fixed to the full-data fit's ``k`` so that the
     dimensions can be matched. Each subject's data pass and fold solves depend on that
@@ -169,7 +199,7 @@ def bootstrap_subjects(
     model : ShaReD
         Template (cloned; not modified).
     neural, behavior, groups
-        As in :meth:`ShaReD.fit`. At least 2 subjects.
+        As in :meth:`ShaReD.fit`. At least 2 subjects (of positive ``subject_weights``).
     n_boot : int, default 200
     ci : float in (0, 1), default 0.95
         Confidence level of the percentile intervals.
@@ -192,15 +222,17 @@ def bootstrap_subjects(
     S = len(Xs)
     if S < 2:
         raise ValueError(f"bootstrap_subjects resamples subjects: need at least 2, got {S}")
-    if S < 5:
+    population = _weighted_subjects(model, S)
+    P = population.size
+    if P < 5:
         warnings.warn(
-            f"only {S} subjects: subject-bootstrap intervals are unreliable with so few",
+            f"only {P} subjects: subject-bootstrap intervals are unreliable with so few",
             UserWarning,
             stacklevel=2,
         )
     has_cv = model.get_params().get("cv") is not None
     rngs = _spawn_rngs(random_state, n_boot)
-    draws = np.array([rng.integers(0, S, size=S) for rng in rngs], dtype=np.int64)
+    draws = np.array([population[rng.integers(0, P, size=P)] for rng in rngs], dtype=np.int64)
     with _refits(model) as cache:  # each subject's data pass and fold solves once
         full = clone(model).fit(Xs, Ys, groups=None if all(g is None for g in gs) else gs)
         k = int(full.n_shared_)
