@@ -1,5 +1,7 @@
 """Statistical behaviour of the ShaReD estimator against ground truth and independent maths."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.linalg import subspace_angles
@@ -233,6 +235,24 @@ def test_blocked_folds_when_the_start_of_a_recording_is_missing():
     )
     assert m.alpha_ == kept.alpha_
     np.testing.assert_allclose(m.shared_axes_, kept.shared_axes_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_huge_value_in_a_dropped_row_changes_nothing(backend):
+    """A row dropped for missing behaviour may hold anything: the preconditioning centre
+    (a median) stays in the bulk, so no unit loses its variance to cancellation."""
+    # torch: tensors, whose centres are taken on the device
+    as_input = pytest.importorskip("torch").as_tensor if backend == "torch" else np.asarray
+    d = simulate(n_subjects=2, n_samples=600, n_units=6, n_behavior=3, n_shared=1, seed=3)
+    X, Y = [x.copy() for x in d.neural], [y.copy() for y in d.behavior]
+    Y[0][100] = np.nan
+    kw = dict(n_shared=1, alpha=1.0, cv=None, nan_policy="omit", backend=backend)
+    ref = ShaReD(**kw).fit([as_input(x) for x in X], Y, groups=d.groups)
+    X[0][100, 2] = 1e30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no unit may be reported constant
+        m = ShaReD(**kw).fit([as_input(x) for x in X], Y, groups=d.groups)
+    np.testing.assert_allclose(m.encoders_[0], ref.encoders_[0], rtol=1e-9, atol=1e-12)
 
 
 def test_lags_recover_a_known_neural_lead():

@@ -137,7 +137,7 @@ _F32_BLOCK = 4096
 # more keep the summing of the block products (a q x q addition each) small against the
 # products; measured 25% faster than 1 MiB blocks at q = 300 with two threads
 _GATHER_BYTES = 2**22
-_CENTER_ROWS = 1024  # rows averaged for the preconditioning centre
+_CENTER_ROWS = 1024  # rows sampled for the preconditioning centre (their median)
 
 
 def _gram(Z: np.ndarray) -> np.ndarray:
@@ -267,16 +267,19 @@ class SubjectData:
 
 
 def _center(A: np.ndarray, finite_rows) -> np.ndarray:
-    """Preconditioning centre: column means over (at most ~1024 evenly spaced) finite rows.
+    """Preconditioning centre: column medians over (at most ~1024 evenly spaced) finite rows.
 
     Only numerical conditioning depends on it (centring is exact algebra on the
-    statistics), so a subsample is enough and spares a full pass over the data.
+    statistics), so a subsample is enough and spares a full pass over the data. The
+    median keeps it in the bulk of the values: one huge value (e.g. in a row dropped for
+    missing behaviour) would move a mean far from every kept value, and the variance of
+    the column would then be lost to cancellation.
     """
     idx = np.arange(A.shape[0]) if finite_rows is None else np.flatnonzero(finite_rows)
     if idx.size == 0:
         return np.zeros(A.shape[1])
     idx = idx[:: max(1, idx.size // _CENTER_ROWS)]
-    return A[idx].mean(axis=0)
+    return np.median(A[idx], axis=0)
 
 
 def check_folds(chunks: Chunks, subject) -> None:
@@ -324,7 +327,7 @@ def plan_subject(
     """Kept rows, CV chunks and preconditioning centres of one subject (no data pass).
 
     See :func:`sharedrep.core.data_pass.subject_statistics` for the parameters.
-    ``x_summary = (finite_x, x_center)`` (finite rows of ``X`` or None, column means) may
+    ``x_summary = (finite_x, x_center)`` (finite rows of ``X`` or None, centres) may
     be computed where ``X`` lives (e.g. on a GPU); then only ``X.shape`` is used here. Returns
     ``(rows, chunks, x_center (N,), y_center (p,))``.
     """

@@ -176,7 +176,9 @@ class TorchBackend(Backend):
     def _tensor_on_device(self, X, subject, omit: bool):
         """A neural tensor as float64 on the device, validated there, and its summary.
 
-        Returns ``(X, (finite rows or None, column means))``; non-finite samples are zeroed
+        Returns ``(X, (finite rows or None, preconditioning centres))``: the centres are
+        column medians over at most ~1024 evenly spaced finite rows, as
+        :func:`solver.plan_subject` takes them on the host. Non-finite samples are zeroed
         with ``nan_policy="omit"`` (their lag windows are dropped).
         """
         torch = self._torch
@@ -185,12 +187,21 @@ class TorchBackend(Backend):
         if not omit:
             if not bool(finite.all()):
                 raise nonfinite_error(f"subject {subject}: neural", torch.nonzero(~finite)[0])
-            return Xt, (None, Xt.mean(0).cpu().numpy())
+            return Xt, (None, self._center(Xt, None))
         rows = finite.all(1)
         Xt = torch.where(finite, Xt, torch.zeros((), dtype=Xt.dtype, device=Xt.device))
-        n_ok = int(rows.sum())
-        mean = Xt[rows].sum(0) / n_ok if n_ok else torch.zeros(Xt.shape[1], dtype=Xt.dtype)
-        return Xt, (rows.cpu().numpy(), mean.cpu().numpy())
+        return Xt, (rows.cpu().numpy(), self._center(Xt, rows))
+
+    def _center(self, Xt, rows) -> np.ndarray:
+        """Column medians (N,) of ``Xt`` over a subsample of its rows ``rows`` (all if None)."""
+        torch = self._torch
+        idx = torch.arange(Xt.shape[0], device=Xt.device)
+        if rows is not None:
+            idx = idx[rows]
+        if idx.numel() == 0:
+            return np.zeros(Xt.shape[1])
+        idx = idx[:: max(1, idx.numel() // solver._CENTER_ROWS)]
+        return Xt[idx].median(0).values.cpu().numpy()
 
     def subject_statistics(
         self,
