@@ -100,8 +100,53 @@ def test_compare_groups_null_fits_keep_the_observed_number_of_dimensions(eight, 
         m, _data(eight, range(4)), m, _data(eight, range(4, 8)), n_perm=5, progress=False
     )
     k = len(res.angles)
-    null_fits = seen[8:]  # after the 8 single-subject fits of the subspace test
-    assert len(null_fits) == 2 * res.n_perm and set(null_fits) == {k}
+    # after the 8 single-subject fits of the subspace test: the observed split's two
+    # pseudo-group fits, then two per relabelling, all with the observed k
+    refits = seen[8:]
+    assert len(refits) == 2 * (res.n_perm + 1) and set(refits) == {k}
+
+
+@pytest.fixture(scope="module")
+def auto_k_groups():
+    """3 + 3 subjects whose own auto fits select k = 3 (A) and k = 1 (B)."""
+    kw = dict(n_subjects=3, n_samples=300, n_units=10, n_behavior=5, trial_length=15, snr=3)
+    a = simulate(n_shared=3, seed=1, **kw)
+    b = simulate(n_shared=1, seed=51, **kw)
+    return a, b
+
+
+def test_auto_k_observed_statistic_is_the_refit_of_the_observed_split(auto_k_groups):
+    # n_shared="auto", alpha=None: the observed difference used to come from each group's
+    # own auto fit (own k, own alpha) while every split, the observed one included, was
+    # refitted with n_shared=k (alpha reselected); the observed value was then not among
+    # the exact null values and p could be 0 < p_min
+    a, b = auto_k_groups
+    m = ShaReD(n_shared="auto", alpha=None, cv=3, private=False)
+    res = compare_groups(m, a, m, b, n_perm=500, random_state=0, progress=False)
+    assert res.exact and res.n_perm == 20
+    assert np.array_equal(res.splits[0], [1, 1, 1, 0, 0, 0])  # the observed split
+    np.testing.assert_array_equal(res.difference, res.null_difference[0])
+    assert res.similarity == res.null_similarity[0]
+    np.testing.assert_array_equal(res.difference, res.score_a - res.score_b)
+    for p in (*res.p_values, res.p_value_mean, res.p_similarity, res.p_subspace):
+        assert res.p_min - 1e-12 <= p <= 1
+
+
+def test_auto_k_observed_statistic_matches_the_split_refit_monte_carlo(auto_k_groups):
+    from sharedrep.inference.groups import _common_scale, _group_fit
+
+    a, b = auto_k_groups
+    m = ShaReD(n_shared="auto", alpha=None, cv=3, private=False)
+    res = compare_groups(m, a, m, b, n_perm=10, random_state=0, progress=False)
+    assert not res.exact and res.p_min == pytest.approx(1 / 11)
+    k = res.difference.size
+    Xs, Ys, gs = a.neural + b.neural, a.behavior + b.behavior, a.groups + b.groups
+    observed = np.r_[np.ones(3, bool), np.zeros(3, bool)]
+    diff, sim = _group_fit(m, m, Xs, Ys, gs, observed, k, _common_scale(Ys))
+    np.testing.assert_allclose(res.difference, diff, rtol=1e-8, atol=1e-12)
+    assert res.similarity == pytest.approx(sim, rel=1e-8)
+    for p in (*res.p_values, res.p_value_mean, res.p_similarity, res.p_subspace):
+        assert res.p_min - 1e-12 <= p <= 1
 
 
 def test_compare_groups_validation(eight):

@@ -51,9 +51,13 @@ class GroupComparison:
     Attributes
     ----------
     score_a, score_b : ndarray (k,)
-        Held-out R^2 per shared dimension of each group's fit.
+        Held-out R^2 per shared dimension of each group, fitted with ``n_shared=k`` by the
+        procedure that every relabelling goes through (see :func:`compare_groups`,
+        "Observed statistics"). With ``n_shared="auto"`` these are not the scores of each
+        group's own auto-selected fit.
     difference : ndarray (k,)
-        ``score_a - score_b``.
+        ``score_a - score_b``: the statistic of the observed split, computed exactly as
+        every row of ``null_difference`` (in an exact test it is one of those rows).
     null_difference : ndarray (n_perm, k)
     p_values : ndarray (k,)
         Two-sided: ``(1 + #{|null| >= |observed|}) / (1 + n_perm)`` (exact enumeration:
@@ -64,7 +68,8 @@ class GroupComparison:
         The same for the mean over dimensions.
     angles : ndarray (k,)
         Principal angles (degrees, increasing) between the two groups' shared subspaces
-        (group-level fits), in a common standardised behaviour space.
+        (group-level fits with ``n_shared=k``, as ``score_a``), in a common standardised
+        behaviour space.
     similarity : float
         Mean squared cosine of those angles (1 = same subspace, 0 = orthogonal).
     null_similarity : ndarray (n_perm,)
@@ -214,18 +219,31 @@ def _pseudo_f(D2: np.ndarray, in_a: np.ndarray) -> float:
     return float(ss_between / (ss_within / (n - 2)))
 
 
-def _group_fit(template_a, template_b, Xs, Ys, gs, in_a, k, common_scale):
-    ia = np.flatnonzero(in_a)
-    ib = np.flatnonzero(~in_a)
+def _split_statistics(template_a, template_b, Xs, Ys, gs, in_a, k, common_scale):
+    """Statistics of one split of the subjects: the procedure applied to every split.
+
+    Both pseudo-groups (``in_a`` and ``~in_a``) are fitted with their template and
+    ``n_shared=k`` (everything else, e.g. the cross-validated selection of ``alpha``, as
+    in the template). Returns ``(r2_a, r2_b, similarity, angles)``: the held-out R^2 of
+    the ``k`` dimensions of each fit (``(k,)`` each) and the similarity and principal
+    angles of their subspaces. :func:`compare_groups` computes its observed statistics
+    with this function on the observed split, and its null with it on every relabelling.
+    """
     fits = []
-    for template, idx in ((template_a, ia), (template_b, ib)):
-        # k fixed as in the observed statistic: a null fit selecting fewer dimensions
-        # would be compared over fewer angles
+    for template, idx in ((template_a, np.flatnonzero(in_a)), (template_b, np.flatnonzero(~in_a))):
+        # k fixed in every split: a fit selecting fewer dimensions would be compared over
+        # fewer angles
         m = _for_subjects(template, idx, len(Xs), n_shared=k)
         _quiet_fit(m, [Xs[i] for i in idx], [Ys[i] for i in idx], [gs[i] for i in idx])
         fits.append(m)
     ra, rb = (_heldout_r2(m, k) for m in fits)
-    sim, _ = _similarity(*(_subspace(m, k, common_scale) for m in fits))
+    sim, angles = _similarity(*(_subspace(m, k, common_scale) for m in fits))
+    return ra, rb, sim, angles
+
+
+def _group_fit(template_a, template_b, Xs, Ys, gs, in_a, k, common_scale):
+    """``(r2_a - r2_b, similarity)`` of one relabelling (see :func:`_split_statistics`)."""
+    ra, rb, sim, _ = _split_statistics(template_a, template_b, Xs, Ys, gs, in_a, k, common_scale)
     return ra - rb, sim
 
 
@@ -439,6 +457,18 @@ def compare_groups(
     animal, as the observed groups do; all ``2**S_a`` swap patterns when there are at
     most ``n_perm`` of them (exact), otherwise ``n_perm`` random patterns.
 
+    **Observed statistics.** Every split, the observed one included, goes through one
+    procedure: both pseudo-groups are fitted with ``n_shared=k`` and otherwise the
+    template's specification (``alpha`` selected again by cross-validation when
+    ``alpha=None``), and the score difference, similarity and angles are read from these
+    two fits. ``k = min(k_a, k_b)``, where ``k_a`` and ``k_b`` are the numbers of shared
+    dimensions of the two groups fitted with the template as given (with
+    ``n_shared="auto"``, each group's own selection); those two fits serve only to choose
+    ``k``. The observed statistics are therefore the refit of the observed split: in an
+    exact test the observed split is one of the enumerated null values, so every p-value
+    is at least ``p_min``. ``k`` is chosen once, on the observed groups, and held fixed in
+    every split (the null does not repeat that choice).
+
     **Unit of inference.** Subjects (animals): the null hypothesis is that group
     membership is exchangeable across subjects (``paired=True``: between the two
     recordings of each animal). Unpaired, subjects must be independent animals; when the
@@ -507,14 +537,18 @@ def compare_groups(
     else:
         splits, exact = _relabellings(Sa + Sb, Sa, n_perm, random_state)
     with _refits(model_a) as cache:  # each subject's data pass and fold solves once
+        # the groups' own fits only choose k; the observed statistics are the refit of
+        # the observed split by the procedure that every relabelling goes through
         fa = clone(model_a).fit(Xa, Ya, groups=None if all(g is None for g in ga) else ga)
         fb = clone(model_b).fit(Xb, Yb, groups=None if all(g is None for g in gb) else gb)
         k = int(min(fa.n_shared_, fb.n_shared_))
-        ra, rb = _heldout_r2(fa, k), _heldout_r2(fb, k)
-        diff = ra - rb
-        sim, angles = _similarity(_subspace(fa, k, common), _subspace(fb, k, common))
+        observed_split = np.r_[np.ones(Sa, bool), np.zeros(Sb, bool)]
         D2 = _subject_distances(model_a, Xs, Ys, gs, Sa, k, common)
-        f_obs = _pseudo_f(D2, np.r_[np.ones(Sa, bool), np.zeros(Sb, bool)])
+        f_obs = _pseudo_f(D2, observed_split)
+        ra, rb, sim, angles = _split_statistics(
+            model_a, model_b, Xs, Ys, gs, observed_split, k, common
+        )
+        diff = ra - rb
         tasks = [
             delayed(_group_fit)(model_a, model_b, Xs, Ys, gs, splits[i], k, common)
             for i in range(splits.shape[0])
