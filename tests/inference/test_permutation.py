@@ -1,5 +1,7 @@
 """Circular-shift permutation test and shift machinery (sharedrep.inference.permutation)."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
@@ -47,16 +49,21 @@ def test_draw_shifts_distinct_and_exhaustive():
 
 def test_permutation_test_exhaustive_with_few_trials(small):
     d = small.subset([0])  # 20 trials of 15 samples: 17 whole-trial shifts of >= 30
-    r = permutation_test(
-        ShaReD(n_shared=1, **FAST),
-        d.neural,
-        d.behavior,
-        d.groups,
-        n_perm=50,
-        random_state=0,
-        progress=False,
-    )
+    with pytest.warns(UserWarning) as caught:
+        r = permutation_test(
+            ShaReD(n_shared=1, **FAST),
+            d.neural,
+            d.behavior,
+            d.groups,
+            n_perm=50,
+            random_state=0,
+            progress=False,
+        )
     assert r.exhaustive and r.n_perm == 17 and r.null.shape == (17, 1)
+    assert r.n_perm_requested == 50 and r.p_min == pytest.approx(1 / 18)
+    assert any("only 17 distinct circular shifts" in str(w.message) for w in caught)
+    # 1/18 > 0.05: no p-value can reach the 5% level
+    assert any("0.0556 > level 0.05" in str(w.message) for w in caught) and not r.testable
     assert np.array_equal(np.sort(r.shifts[:, 0]), np.arange(30, 271, 15))
     assert r.p_values[0] >= 1 / 18
 
@@ -68,7 +75,118 @@ def test_max_statistic_p_values():
     assert np.allclose(max_statistic_p_values(obs, null), [(1 + 1) / 5, (1 + 3) / 5])
 
 
+def test_max_statistic_counts_a_nan_null_row_as_extreme_and_nan_observed_as_nan():
+    obs = np.array([3.0, 1.0, np.nan])
+    # row maxima: 2, +inf (a refit without a score in one dimension), 4, 0.5
+    null = np.array([[0.0, 2.0, 0.1], [np.nan, 0.5, 0.2], [4.0, 0.0, 0.3], [0.5, 0.2, -0.1]])
+    p = max_statistic_p_values(obs, null)
+    np.testing.assert_allclose(p[:2], [(1 + 2) / 5, (1 + 3) / 5])
+    assert np.isnan(p[2])  # never the smallest p
+    with pytest.raises(ValueError, match="null must be"):
+        max_statistic_p_values(obs[:2], null)
+
+
+def test_p_values_count_nan_null_as_extreme_and_nan_observed_as_nan():
+    from sharedrep.inference.permutation import _p_values
+
+    null = np.array([[0.1, 0.1], [np.nan, np.nan], [0.3, 0.0], [0.05, 0.2]])
+    p = _p_values(np.array([0.2, np.nan]), null)
+    # 0.3 and the NaN are at least as extreme as 0.2: (1 + 2) / (1 + 4)
+    assert p[0] == pytest.approx(3 / 5)
+    assert np.isnan(p[1])
+
+
+# --------------------------------------------------------------------------- testability
+def _few_trials():
+    """One subject of 6 trials of 50 samples (strong signal): 5 whole-trial shifts."""
+    return simulate(
+        n_subjects=1,
+        n_samples=300,
+        n_units=8,
+        n_behavior=4,
+        n_shared=1,
+        trial_length=50,
+        seed=0,
+        snr=5,
+    )
+
+
+def test_permutation_test_says_when_it_cannot_reach_the_level():
+    d = _few_trials()
+    m = ShaReD(n_shared=1, alpha=1.0, cv=3, private=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = permutation_test(
+            m, d.neural, d.behavior, d.groups, n_perm=200, random_state=0, progress=False
+        )
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert any("only 5 distinct circular shifts exist (n_perm=200" in t for t in messages)
+    assert any("cannot reach significance" in t for t in messages)
+    assert r.n_perm == 5 and r.n_perm_requested == 200 and r.exhaustive
+    assert r.p_min == pytest.approx(1 / 6) and r.level == 0.05
+    assert r.p_values[0] == pytest.approx(r.p_min)  # as extreme as every shift
+    assert not r.testable
+    assert r.reason == (
+        "not testable at the 5% level: only 5 distinct circular shifts exist "
+        "(n_perm = 200 requested), smallest achievable p = 0.167"
+    )
+    attrs = r.summary().attrs
+    assert attrs["testable"] is False and attrs["reason"] == r.reason
+    assert attrs["p_min"] == r.p_min and attrs["n_perm"] == 5
+    assert attrs["n_perm_requested"] == 200 and attrs["level"] == 0.05
+
+
+def test_permutation_test_too_few_permutations_and_level(small):
+    d = small.subset([0])  # 17 whole-trial shifts
+    m = ShaReD(n_shared=1, **FAST)
+    kw = dict(n_perm=9, random_state=0, progress=False)
+    with pytest.warns(UserWarning, match="cannot reach significance") as caught:
+        r = permutation_test(m, d.neural, d.behavior, d.groups, **kw)
+    assert not any("distinct circular shifts" in str(w.message) for w in caught)
+    assert r.n_perm == r.n_perm_requested == 9 and r.p_min == pytest.approx(0.1)
+    assert not r.testable
+    assert r.reason == (
+        "not testable at the 5% level: n_perm = 9 circular shifts, smallest achievable p = 0.1"
+    )
+    # the same test at the 10% level can answer
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = permutation_test(m, d.neural, d.behavior, d.groups, level=0.1, **kw)
+    assert not any("circular shifts" in str(w.message) for w in caught)
+    assert r.testable and r.reason == "" and r.level == 0.1
+    for bad in (0, 1.0, 1.5, True, "0.05"):
+        with pytest.raises(ValueError, match="level must be a number in"):
+            permutation_test(m, d.neural, d.behavior, d.groups, level=bad, **kw)
+
+
+def test_nan_observed_statistic_is_not_testable(small, monkeypatch):
+    from sharedrep.inference import permutation
+
+    real, calls = permutation._heldout_r2, [0]
+
+    def fake(model, k):
+        calls[0] += 1
+        out = real(model, k)
+        return np.full_like(out, np.nan) if calls[0] == 1 else out  # the observed fit
+
+    monkeypatch.setattr(permutation, "_heldout_r2", fake)
+    d = small
+    r = permutation_test(
+        ShaReD(n_shared=1, **FAST),
+        d.neural,
+        d.behavior,
+        d.groups,
+        n_perm=19,
+        random_state=0,
+        progress=False,
+    )
+    assert np.isnan(r.p_values[0]) and np.isnan(r.p_values_fwer[0])
+    assert not r.testable
+    assert r.reason == "not testable: the observed held-out R^2 is not finite (dimension 0: nan)"
+
+
 # --------------------------------------------------------------------------- permutation
+@pytest.mark.filterwarnings("ignore:with .* circular shifts the smallest:UserWarning")
 def test_permutation_test_structure_and_reproducibility(small):
     d = small
     model = ShaReD(n_shared=2, **FAST)
@@ -104,6 +222,7 @@ def test_permutation_test_structure_and_reproducibility(small):
     ]
 
 
+@pytest.mark.filterwarnings("ignore:with .* circular shifts the smallest:UserWarning")
 def test_permutation_test_n_jobs_does_not_change_results(small):
     d = small
     model = ShaReD(n_shared=1, **FAST)
@@ -126,14 +245,20 @@ def test_permutation_test_detects_signal_with_cv_selection():
         seed=5,
     )
     model = ShaReD(n_shared="auto", cv=5, private=False, alphas=np.logspace(-2, 2, 5))
-    r = permutation_test(
-        model, d.neural, d.behavior, d.groups, n_perm=19, random_state=0, progress=False
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = permutation_test(
+            model, d.neural, d.behavior, d.groups, n_perm=19, random_state=0, progress=False
+        )
+    assert not any("circular shifts" in str(w.message) for w in caught)
     assert r.p_values[0] == pytest.approx(1 / 20)
     assert r.p_values_fwer[0] == pytest.approx(1 / 20)
     assert r.null_alpha.shape == (19,)
+    # 19 shifts reach the 5% level exactly
+    assert r.p_min == pytest.approx(1 / 20) and r.testable and r.reason == ""
 
 
+@pytest.mark.filterwarnings("ignore:with .* circular shifts the smallest:UserWarning")
 def test_permutation_test_without_trial_ids(small):
     d = small
     r = permutation_test(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,7 @@ from sharedrep.inference._resampling import (
     _quiet_fit,
     _require_cv,
     _seed_sequence,
+    _upper_p,
     _validate_data,
 )
 
@@ -215,17 +217,36 @@ def max_statistic_p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray
     comparing every dimension with the null distribution of the *largest* statistic over
     all dimensions controls the family-wise error rate in the strong sense under subset
     pivotality (Westfall & Young 1993), whatever the dependence between dimensions.
+
+    Parameters
+    ----------
+    observed : array-like (k,)
+    null : array-like (n_perm, k)
+
+    Returns
+    -------
+    ndarray (k,)
+        A null row holding a NaN (a refit that could not be scored) has maximum
+        ``+inf``: it counts as at least as extreme as every observed value (conservative;
+        a failed refit never makes the observed look rarer). A NaN observed value gives
+        NaN, never the smallest p.
     """
     observed = np.asarray(observed, dtype=float)
     null = np.asarray(null, dtype=float)
-    null_max = np.max(np.where(np.isfinite(null), null, -np.inf), axis=1)
-    count = np.sum(null_max[:, None] >= observed[None, :], axis=0)
-    return (1.0 + count) / (1.0 + null.shape[0])
+    if null.ndim != 2 or observed.shape != null.shape[1:]:
+        raise ValueError(
+            f"null must be (n_perm, k) with observed (k,); got {null.shape} and {observed.shape}"
+        )
+    if null.shape[1] == 0:
+        return np.zeros(0)
+    null_max = np.max(np.where(np.isnan(null), np.inf, null), axis=1)
+    return _upper_p(observed, null_max[:, None])
 
 
 def _p_values(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
-    count = np.sum(np.where(np.isfinite(null), null, -np.inf) >= observed[None, :], axis=0)
-    return (1.0 + count) / (1.0 + null.shape[0])
+    """Per-dimension Monte-Carlo p-values (:func:`~sharedrep.inference._resampling._upper_p`:
+    a NaN null value counts as extreme, a NaN observed value gives NaN)."""
+    return np.atleast_1d(_upper_p(observed, null))
 
 
 # --------------------------------------------------------------------------- permutation
@@ -242,10 +263,12 @@ class PermutationResult:
     null : ndarray (n_perm, k)
         The same statistic for every circularly shifted dataset.
     p_values : ndarray (k,)
-        ``(1 + #{null[:, j] >= observed[j]}) / (1 + n_perm)``.
+        ``(1 + #{null[:, j] >= observed[j]}) / (1 + n_perm)``. A NaN null value (a refit
+        that could not be scored) counts as at least as extreme (conservative); a NaN
+        observed value gives NaN.
     p_values_fwer : ndarray (k,)
         Family-wise corrected over the ``k`` dimensions (max-statistic method, see
-        :func:`max_statistic_p_values`).
+        :func:`max_statistic_p_values`; a null row with a NaN counts as extreme).
     shifts : ndarray of int (n_perm, S)
         Offset of each subject's behaviour in each permutation
         (``numpy.roll(Y_s, -shift, axis=0)``).
@@ -261,6 +284,27 @@ class PermutationResult:
         Whether every allowed combination of shifts was used.
     model : ShaReD
         The model fitted on the real data (a clone of the template).
+    n_perm_requested : int
+        ``n_perm`` as asked. ``n_perm`` (the property) is the number of permutations
+        actually used: smaller when fewer distinct combinations of shifts exist.
+    p_min : float
+        Smallest p-value the test can give: ``1 / (1 + n_perm)`` with the permutations
+        actually used. A p-value equal to it means "at least as extreme as every
+        permutation": report ``p <= p_min``.
+    level : float
+        Significance level the test was asked to reach (``level`` of
+        :func:`permutation_test`, default 0.05).
+    testable : bool
+        Whether the test can answer at ``level``: ``p_min <= level`` and every observed
+        statistic is finite. With 1 subject of 6 trials only 5 whole-trial shifts exist
+        and the smallest p is 1/6 whatever the data: a p-value above ``level`` is then
+        no evidence of absence.
+    reason : str
+        Empty when ``testable``; otherwise why not, for callers to print instead of a
+        p-value, e.g. ``"not testable at the 5% level: only 5 distinct circular shifts
+        exist (n_perm = 200 requested), smallest achievable p = 0.167"``, ``"not testable
+        at the 5% level: n_perm = 9 circular shifts, smallest achievable p = 0.1"`` or
+        ``"not testable: the observed held-out R^2 is not finite (dimension 1: nan)"``.
     """
 
     observed: np.ndarray
@@ -274,15 +318,25 @@ class PermutationResult:
     null_alpha: np.ndarray
     exhaustive: bool = False
     model: object = field(repr=False, default=None)
+    n_perm_requested: int = 0
+    p_min: float = math.nan
+    level: float = 0.05
+    testable: bool = False
+    reason: str = ""
 
     @property
     def n_perm(self) -> int:
-        """int: Number of permutations."""
+        """int: Number of permutations actually used (see ``n_perm_requested``)."""
         return int(self.null.shape[0])
 
     def summary(self) -> pd.DataFrame:
-        """One row per shared dimension: observed, null mean / 95th percentile, p-values."""
-        return pd.DataFrame(
+        """One row per shared dimension: observed, null mean / 95th percentile, p-values.
+
+        ``attrs`` hold ``testable``, ``reason``, ``p_min``, ``level``, ``n_perm`` (used),
+        ``n_perm_requested`` and ``exhaustive`` (see the class attributes): check
+        ``testable`` before reading ``p_value`` as evidence.
+        """
+        df = pd.DataFrame(
             {
                 "dimension": np.arange(self.observed.size),
                 "r2_heldout": self.observed,
@@ -292,6 +346,16 @@ class PermutationResult:
                 "p_value_fwer": self.p_values_fwer,
             }
         )
+        df.attrs.update(
+            testable=self.testable,
+            reason=self.reason,
+            p_min=self.p_min,
+            level=self.level,
+            n_perm=self.n_perm,
+            n_perm_requested=self.n_perm_requested,
+            exhaustive=self.exhaustive,
+        )
+        return df
 
 
 def _shifted(Ys, offsets):
@@ -316,6 +380,7 @@ def permutation_test(
     random_state=None,
     *,
     whole_trials: bool = True,
+    level: float = 0.05,
     progress: bool = True,
 ) -> PermutationResult:
     """Permutation test of the shared dimensions by circular shifts.
@@ -345,9 +410,19 @@ def permutation_test(
     subject's alignment broken. Neurons are not resampled.
 
     **p-values.** ``p = (1 + #{null >= observed}) / (1 + n_perm)`` (never 0; valid for a
-    Monte-Carlo test). ``p_values_fwer`` correct for testing ``k`` dimensions with the
-    max-statistic method: each observed value is compared with the null distribution of
-    the maximum over dimensions.
+    Monte-Carlo test), where ``n_perm`` is the number of permutations actually used. A
+    null refit without a score (NaN) counts as at least as extreme; a NaN observed
+    statistic gives p = NaN. ``p_values_fwer`` correct for testing ``k`` dimensions with
+    the max-statistic method: each observed value is compared with the null distribution
+    of the maximum over dimensions.
+
+    **When the test cannot answer.** No p-value can be below ``p_min = 1 / (1 + n_perm)``.
+    When fewer distinct combinations of shifts exist than ``n_perm`` asks for (short
+    recordings, few trials, one subject), all of them are used and ``n_perm`` is smaller
+    than requested; a ``UserWarning`` says so. When ``p_min > level`` the test cannot
+    reach significance whatever the data: the result has ``testable=False`` with a
+    ``reason`` and a ``UserWarning`` is issued. Do not read such a p-value as "not
+    significant".
 
     Circular shifts assume each signal is (approximately) stationary over the recording;
     strong slow drifts common to neural activity and behaviour are kept in the null,
@@ -375,16 +450,47 @@ def permutation_test(
     whole_trials : bool, default True
         With trial ids, shift by whole trials only (see
         :func:`circular_shift_candidates`).
+    level : float in (0, 1), default 0.05
+        Significance level the p-values will be compared with. Used only to say whether
+        the test can reach it (``testable``, ``reason`` and a warning); the p-values do
+        not depend on it.
     progress : bool, default True
         Show a rich progress bar.
 
     Returns
     -------
     PermutationResult
+        Check ``testable`` before quoting ``p_values``; ``reason`` says why not (print it
+        instead of the p-value) and ``p_min`` is the smallest p the test can give.
+
+    Warns
+    -----
+    UserWarning
+        When fewer distinct combinations of shifts than ``n_perm`` exist, and when the
+        smallest achievable p-value ``p_min`` exceeds ``level``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sharedrep import ShaReD, simulate
+    >>> d = simulate(n_subjects=1, n_samples=300, n_units=8, n_behavior=4, n_shared=1,
+    ...              trial_length=50, seed=0)
+    >>> m = ShaReD(n_shared=1, alpha=1.0, cv=3, private=False)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     r = permutation_test(m, d.neural, d.behavior, d.groups, n_perm=200,
+    ...                          random_state=0, progress=False)
+    >>> r.n_perm_requested, r.n_perm, round(r.p_min, 3), r.testable
+    (200, 5, 0.167, False)
+    >>> r.reason.startswith("not testable at the 5% level: only 5 distinct circular shifts")
+    True
     """
     _check_model(model)
     _require_cv(model, what="permutation_test")
     n_perm = _check_count(n_perm, "n_perm")
+    if not (isinstance(level, numbers.Real) and not isinstance(level, bool) and 0 < level < 1):
+        raise ValueError(f"level must be a number in (0, 1); got {level!r}")
+    level = float(level)
     n_jobs = _check_n_jobs(n_jobs, model)
     Xs, Ys, gs = _validate_data(model, neural, behavior, groups)
     Ts = [X.shape[0] for X in Xs]
@@ -398,7 +504,10 @@ def permutation_test(
     observed = _heldout_r2(observed_model, k)
 
     shifts, exhaustive = draw_shifts(cands, n_perm, random_state)
-    n_perm = shifts.shape[0]
+    n_requested, n_perm = n_perm, shifts.shape[0]
+    p_min = 1.0 / (1.0 + n_perm)
+    _warn_resolution(n_perm, n_requested, p_min, level)
+    testable, reason = _testability(observed, n_perm, n_requested, p_min, level)
     tasks = [delayed(_null_fit)(model, Xs, Ys, gs, shifts[b], k) for b in range(n_perm)]
     results = _progress_map(tasks, n_jobs, progress, "permutations")
     null = np.array([r[0] for r in results], dtype=float).reshape(n_perm, k)
@@ -415,4 +524,48 @@ def permutation_test(
         null_alpha=null_alpha,
         exhaustive=exhaustive,
         model=observed_model,
+        n_perm_requested=int(n_requested),
+        p_min=float(p_min),
+        level=level,
+        testable=bool(testable),
+        reason=reason,
     )
+
+
+def _warn_resolution(n_used: int, n_requested: int, p_min: float, level: float) -> None:
+    """Warn when fewer distinct shifts than requested exist, and when ``p_min > level``."""
+    if n_used < n_requested:
+        warnings.warn(
+            f"only {n_used} distinct circular shifts exist (n_perm={n_requested} "
+            f"requested): all {n_used} are used (result.n_perm)",
+            UserWarning,
+            stacklevel=3,
+        )
+    if p_min > level:
+        warnings.warn(
+            f"with {n_used} circular shifts the smallest achievable p-value is {p_min:.3g} "
+            f"> level {level:g}: this permutation test cannot reach significance "
+            "(result.testable is False; see result.reason)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _testability(observed, n_used: int, n_requested: int, p_min: float, level: float):
+    """``(testable, reason)`` of a permutation test (see ``PermutationResult.testable``)."""
+    bad = np.flatnonzero(~np.isfinite(observed))
+    if bad.size:
+        what = ", ".join(f"dimension {j}: {observed[j]:.3g}" for j in bad)
+        return False, f"not testable: the observed held-out R^2 is not finite ({what})"
+    if p_min > level:
+        if n_used < n_requested:
+            what = (
+                f"only {n_used} distinct circular shifts exist (n_perm = {n_requested} requested)"
+            )
+        else:
+            what = f"n_perm = {n_used} circular shifts"
+        return False, (
+            f"not testable at the {100 * level:g}% level: {what}, smallest achievable "
+            f"p = {p_min:.3g}"
+        )
+    return True, ""
