@@ -100,9 +100,13 @@ def test_compare_groups_null_fits_keep_the_observed_number_of_dimensions(eight, 
         m, _data(eight, range(4)), m, _data(eight, range(4, 8)), n_perm=5, progress=False
     )
     k = len(res.angles)
-    # after the 8 single-subject fits of the subspace test: the observed split's two
-    # pseudo-group fits, then two per relabelling, all with the observed k
-    refits = seen[8:]
+    # first the fit of all subjects that chooses k (the template's own "auto"), then the
+    # 8 single-subject fits of the subspace test, then the observed split's two
+    # pseudo-group fits and two per relabelling, all with that k
+    assert seen[0] == "auto"
+    X, Y, g = _data(eight, range(8))
+    assert k == ShaReD(n_shared="auto", max_shared=3, **FAST).fit(X, Y, groups=g).n_shared_
+    refits = seen[9:]
     assert len(refits) == 2 * (res.n_perm + 1) and set(refits) == {k}
 
 

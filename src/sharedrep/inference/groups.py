@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as sla
 from joblib import delayed
-from sklearn.base import clone
 
 from sharedrep.inference._resampling import (
     _check_count,
@@ -461,13 +460,13 @@ def compare_groups(
     procedure: both pseudo-groups are fitted with ``n_shared=k`` and otherwise the
     template's specification (``alpha`` selected again by cross-validation when
     ``alpha=None``), and the score difference, similarity and angles are read from these
-    two fits. ``k = min(k_a, k_b)``, where ``k_a`` and ``k_b`` are the numbers of shared
-    dimensions of the two groups fitted with the template as given (with
-    ``n_shared="auto"``, each group's own selection); those two fits serve only to choose
-    ``k``. The observed statistics are therefore the refit of the observed split: in an
-    exact test the observed split is one of the enumerated null values, so every p-value
-    is at least ``p_min``. ``k`` is chosen once, on the observed groups, and held fixed in
-    every split (the null does not repeat that choice).
+    two fits. ``k`` is the number of shared dimensions of one fit of all subjects of
+    both groups together with the template as given (with ``n_shared="auto"``, its
+    cross-validated selection): a choice no relabelling changes, so the test statistic
+    is the same function of every split and the relabelling null is valid for it. The
+    observed statistics are the refit of the observed split: in an exact test the
+    observed split is one of the enumerated null values, so every p-value is at least
+    ``p_min``.
 
     **Unit of inference.** Subjects (animals): the null hypothesis is that group
     membership is exchangeable across subjects (``paired=True``: between the two
@@ -537,11 +536,11 @@ def compare_groups(
     else:
         splits, exact = _relabellings(Sa + Sb, Sa, n_perm, random_state)
     with _refits(model_a) as cache:  # each subject's data pass and fold solves once
-        # the groups' own fits only choose k; the observed statistics are the refit of
-        # the observed split by the procedure that every relabelling goes through
-        fa = clone(model_a).fit(Xa, Ya, groups=None if all(g is None for g in ga) else ga)
-        fb = clone(model_b).fit(Xb, Yb, groups=None if all(g is None for g in gb) else gb)
-        k = int(min(fa.n_shared_, fb.n_shared_))
+        # k from one fit of all subjects, which no relabelling changes; the observed
+        # statistics are the refit of the observed split by the procedure that every
+        # relabelling goes through
+        everyone = np.arange(len(Xs))
+        k = int(_quiet_fit(_for_subjects(model_a, everyone, len(Xs)), Xs, Ys, gs).n_shared_)
         observed_split = np.r_[np.ones(Sa, bool), np.zeros(Sb, bool)]
         D2 = _subject_distances(model_a, Xs, Ys, gs, Sa, k, common)
         f_obs = _pseudo_f(D2, observed_split)
