@@ -247,25 +247,25 @@ def encoding_by_population(
     AnalysisResult
         ``table``: one row per cell: ``population``, ``stage``, ``n_subjects``,
         ``n_units``, ``n_samples``, ``score`` (held-out R^2, dim 1), ``ci_low``,
-        ``ci_high``, ``p_value``, ``null_mean``, ``null_q95``, ``alpha``, ``n_perm``,
-        ``n_boot``. ``tables["subjects"]``: per-mouse held-out R^2 (``population``,
-        ``stage``, ``subject``, ``score``). ``tables["comparisons"]``: ``kind``
-        ("stage"/"population"), ``group_a``, ``group_b``, ``score_a``, ``score_b``,
-        ``difference``, ``p_value``, ``p_min`` (smallest achievable p), ``testable``,
-        ``reason`` (why not testable; NaN when testable), ``paired`` (relabelled within
-        mice), ``n_perm``, ``exact``, ``similarity``, ``p_similarity``,
-        ``paired_difference``, ``p_paired`` (paired t-test over the mice in both groups
-        on their per-mouse held-out R^2), ``p_paired_signflip``,
-        ``n_paired``. ``summary``: ``cells`` {"pop/stage": {score, ci, p_value}},
-        ``best`` ("pop/stage"), ``best_score``, ``best_comparisons``,
-        ``best_significant`` (the best cell is significant and every comparison
-        with it is significant in its favour: the paired t-test over mice when the same
-        mice (at least 3) are in both cells, the subject-label permutation test
-        otherwise; see :func:`_comparison_test`) and ``comparisons``
-        {"a/stage vs b/stage": {difference, p_value, p_min, testable, reason, paired,
-        n_perm, exact, paired_difference, p_paired, p_paired_signflip, n_paired, kind}},
-        ``sessions`` (the sessions used and those left out, with the reason:
-        ``_common.session_provenance``).
+        ``ci_high``, ``p_value``, ``p_min`` (smallest achievable p), ``testable``,
+        ``reason`` (why not testable), ``null_mean``, ``null_q95``, ``alpha``, ``n_perm``
+        (circular shifts used), ``n_boot``. ``tables["subjects"]``: per-mouse held-out R^2
+        (``population``, ``stage``, ``subject``, ``score``). ``tables["comparisons"]``:
+        ``kind`` ("stage"/"population"), ``group_a``, ``group_b``, ``score_a``,
+        ``score_b``, ``difference``, ``p_value``, ``p_min`` (smallest achievable p),
+        ``testable``, ``reason`` (why not testable; NaN when testable), ``paired``
+        (relabelled within mice), ``n_perm``, ``exact``, ``similarity``, ``p_similarity``,
+        ``paired_difference``, ``p_paired`` (paired t-test over the mice in both groups on
+        their per-mouse held-out R^2), ``p_paired_signflip``, ``n_paired``. ``summary``:
+        ``cells`` {"pop/stage": {score, ci, p_value}}, ``best`` ("pop/stage"),
+        ``best_score``, ``best_comparisons``, ``best_significant`` (the best cell is
+        significant and every comparison with it is significant in its favour: the paired
+        t-test over mice when the same mice (at least 3) are in both cells, the
+        subject-label permutation test otherwise; see :func:`_comparison_test`) and
+        ``comparisons`` {"a/stage vs b/stage": {difference, p_value, p_min, testable,
+        reason, paired, n_perm, exact, paired_difference, p_paired, p_paired_signflip,
+        n_paired, kind}}, ``sessions`` (the sessions used and those left out, with the
+        reason: ``_common.session_provenance``).
 
     Raises
     ------
@@ -366,7 +366,7 @@ def _comparison_plan(cells: dict) -> tuple[list, list, list]:
     return pops, stg, comparisons
 
 
-def _cell_row(pop: str, st: str, args, perm, boot, n_perm: int, n_boot: int) -> dict:
+def _cell_row(pop: str, st: str, args, perm, boot, n_boot: int) -> dict:
     """One row of the cell table from the permutation and bootstrap results of a cell."""
     return {
         "population": pop,
@@ -380,8 +380,11 @@ def _cell_row(pop: str, st: str, args, perm, boot, n_perm: int, n_boot: int) -> 
         "p_value": float(perm.p_values[0]),
         "null_mean": float(np.mean(perm.null[:, 0])),
         "null_q95": float(np.quantile(perm.null[:, 0], 0.95)),
+        "p_min": float(perm.p_min),
+        "testable": bool(perm.testable),
+        "reason": reason_cell(perm.reason),
         "alpha": float(perm.alpha),
-        "n_perm": int(n_perm),
+        "n_perm": int(perm.n_perm),  # shifts actually used (fewer when few exist)
         "n_boot": int(n_boot),
     }
 
@@ -495,7 +498,7 @@ def _compute_encoding(
             fitted = perm.model
             ia = fitted.cv_results_["best_index"][0]
             per_subject = fitted.cv_results_["r2_subject_dim"][ia, :, 0]
-            rows.append(_cell_row(pop, st, args, perm, boot, n_perm, n_boot))
+            rows.append(_cell_row(pop, st, args, perm, boot, n_boot))
             per_mouse[(pop, st)] = dict(zip(args.subjects, map(float, per_subject), strict=True))
             for s, v in zip(args.subjects, per_subject, strict=True):
                 subj_rows.append({"population": pop, "stage": st, "subject": s, "score": float(v)})
