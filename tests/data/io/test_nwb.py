@@ -228,6 +228,28 @@ def test_spike_binning_counts_the_spikes_on_the_last_edge(tmp_path):
     assert s.neural.T.tolist() == [[2, 0], [0, 1], [0, 0]]  # 1.0 is past stop
 
 
+@pytest.mark.parametrize("start_ms", [0, 1000, 3_600_000])
+def test_spikes_on_bin_edges_count_in_the_bin_that_starts_there(tmp_path, start_ms):
+    # millisecond spike times (an acquisition clock) at 10 ms bins: many fall exactly on
+    # an edge, where (t - start) / bin_size rounds below the integer in float64
+    rng = np.random.default_rng(0)
+    n_bins = 1000
+    ms = [np.sort(rng.choice(10 * n_bins, size=400, replace=False)) for _ in range(2)]
+    ms[1] = np.arange(0, 10 * n_bins, 10)  # one spike on every edge
+    spikes = [(start_ms + m) / 1000.0 for m in ms]
+    p = _units_file(tmp_path / "ms.nwb", spikes)
+    start = start_ms / 1000.0
+    s = read_nwb(p, bin_size=0.01, behavior=[], time_range=(start, start + n_bins / 100))
+    expected = np.zeros((n_bins, 2))
+    for j, m in enumerate(ms):
+        np.add.at(expected[:, j], m // 10, 1)  # exact integer bins [10 k, 10 k + 10) ms
+    assert s.n_samples == n_bins
+    assert np.array_equal(s.neural, expected)
+    # the implied closed range ends on the last spike's edge: it gets its own bin
+    s = read_nwb(p, bin_size=0.01, behavior=[])
+    assert s.neural[:, 1].tolist() == [1.0] * n_bins
+
+
 def test_only_clashing_pose_names_are_prefixed(tmp_path):
     from ndx_pose import PoseEstimation, PoseEstimationSeries, Skeleton, Skeletons
 

@@ -257,10 +257,11 @@ def read_nwb(
         Bin width in seconds for spike units (required when neural data are spikes).
     time_range : (float, float), optional
         Start and stop (seconds) of the spike-binning time base. Bins are half-open
-        ``[t_k, t_k + bin_size)`` starting at ``start``, and the range is half-open:
-        spikes with ``start <= t < stop`` are counted, so a spike at exactly ``stop``
-        is not (when the range is not a whole number of bins, the last bin ends at
-        ``stop``). Default: the closed range from the first to the last spike (or
+        ``[t_k, t_k + bin_size)`` starting at ``start`` (a spike on an edge ``t_k``, up
+        to float64 rounding, counts in the bin that starts there), and the range is
+        half-open: spikes with ``start <= t < stop`` are counted, so a spike at exactly
+        ``stop`` is not (when the range is not a whole number of bins, the last bin ends
+        at ``stop``). Default: the closed range from the first to the last spike (or
         trial boundary); the grid then gets one more bin when the last spike falls
         exactly on a bin edge, so that every spike is counted exactly once.
     stimulation : str or list of str or bool, optional
@@ -549,6 +550,27 @@ def _binning_range(nwb, st: np.ndarray, time_range, src: str) -> tuple[float, fl
     return t_start, t_stop
 
 
+#: How close (in bins) a spike time may be to a bin edge and still count as on the edge:
+#: ``(t - start) / bin_size`` carries float64 rounding (0.3 s / 0.1 s = 2.9999999999999996),
+#: so a spike exactly on an edge would otherwise fall into the bin before it.
+_EDGE_TOLERANCE = 1e-9
+
+
+def _bin_index(st: np.ndarray, t_start: float, bin_size: float) -> np.ndarray:
+    """Bin of each spike time ``st`` (s) on the grid ``t_start + k * bin_size``.
+
+    Bins are half-open ``[t_k, t_k + bin_size)``; a spike within :data:`_EDGE_TOLERANCE`
+    of a bin (plus the float64 rounding of ``st`` and ``t_start``, which grows with their
+    magnitude) below an edge goes to the bin that starts at that edge.
+
+    Returns
+    -------
+    ndarray of int64, same shape as ``st``
+    """
+    rounding = 4 * np.finfo(np.float64).eps * (np.abs(st) + abs(t_start)) / bin_size
+    return np.floor((st - t_start) / bin_size + _EDGE_TOLERANCE + rounding).astype(np.int64)
+
+
 def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
     """Spike counts per bin of the ``Units`` table.
 
@@ -570,13 +592,13 @@ def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
     n_units = len(units)
     t_start, t_stop = _binning_range(nwb, st, time_range, src)
     if time_range is None:  # closed [first, last]: the grid includes the last spike
-        nb = int(np.floor((t_stop - t_start) / bin_size)) + 1
+        nb = int(_bin_index(np.array([t_stop]), t_start, bin_size)[0]) + 1
         ok = (st >= t_start) & (st <= t_stop)
     else:  # half-open [start, stop): a spike at exactly stop is not counted
-        nb = max(1, int(np.ceil((t_stop - t_start) / bin_size - 1e-9)))
+        nb = max(1, int(np.ceil((t_stop - t_start) / bin_size - _EDGE_TOLERANCE)))
         ok = (st >= t_start) & (st < t_stop)
     # bins are half-open [t_k, t_k + bin_size); the clip only guards rounding at the end
-    b = np.minimum(np.floor((st[ok] - t_start) / bin_size).astype(np.int64), nb - 1)
+    b = np.minimum(_bin_index(st[ok], t_start, bin_size), nb - 1)
     counts = np.bincount(lab[ok] * nb + b, minlength=n_units * nb)
     x = counts.reshape(n_units, nb).T.astype(np.float64)
     t = t_start + (np.arange(nb) + 0.5) * bin_size
