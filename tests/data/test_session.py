@@ -242,6 +242,51 @@ def test_to_fit_args_reports_all_problems():
     assert "different unit ids" in msg and "NaN/inf" in msg and "m2-day1" in msg
 
 
+def test_to_fit_args_refuses_mixed_sampling_rates():
+    fast = make_session("a", 1, rate=30.0, T=300)
+    slow = make_session("a", 2, rate=10.0, seed=1)
+    other = make_session("b", 1, rate=10.0, N=5, seed=2)
+    # one subject's sessions at 30 and 10 Hz
+    with pytest.raises(ValueError, match="inconsistent sampling rates") as ei:
+        SessionCollection([fast, slow]).to_fit_args()
+    msg = str(ei.value)
+    assert "1 session(s) at 30 Hz ('a-day1' (subject 'a'))" in msg
+    assert "'a-day2' (subject 'a') at 10 Hz" in msg
+    # one rate per subject, but different rates across subjects
+    with pytest.raises(ValueError, match="'b-day1' \\(subject 'b'\\) at 10 Hz"):
+        SessionCollection([fast, other]).to_fit_args()
+    # jitter within the tolerance is one rate; selecting one rate fits
+    jitter = make_session("b", 2, N=5, seed=3, rate=10.0 * 1.005)
+    args = SessionCollection([fast, slow, other, jitter]).to_fit_args(subjects=["b"])
+    assert args.session_ids == [["b-day1", "b-day2"]]
+
+
+def test_to_fit_args_refuses_two_populations_of_one_subject():
+    thal = make_session("m1", 1, population="thalamus", session_id="m1-thal")
+    cortex = make_session("m1", 1, population="m1", session_id="m1-m1", seed=1)
+    later = make_session("m1", 2, population="m1", session_id="m1-m1-d2", seed=2)
+    c = SessionCollection([thal, cortex, later, make_session("m2", 1, N=6, seed=3)])
+    # same unit count and default unit ids: nothing else tells them apart
+    assert np.array_equal(thal.unit_ids, cortex.unit_ids)
+    with pytest.raises(ValueError, match="subject 'm1': sessions of 2 populations") as ei:
+        c.to_fit_args()
+    msg = str(ei.value)
+    assert "'thalamus': 'm1-thal' (day 1)" in msg
+    assert "'m1': 'm1-m1' (day 1), 'm1-m1-d2' (day 2)" in msg
+    assert "population=" in msg and "'m2'" not in msg
+    with pytest.raises(ValueError, match="2 populations"):
+        c.to_fit_args(population=["thalamus", "m1"])
+    # one population per subject: as before
+    a = c.to_fit_args(population="m1")
+    assert a.subjects == ["m1"] and a.session_ids == [["m1-m1", "m1-m1-d2"]]
+    assert c.to_fit_args(population="thalamus").subjects == ["m1", "m2"]
+    # different subjects may have different populations; unlabelled sessions join
+    other = make_session("m3", 1, population="cortex", seed=4)
+    unlabelled = make_session("m1", 3, population=None, seed=5)
+    b = SessionCollection([thal, unlabelled, other]).to_fit_args()
+    assert b.session_ids == [["m1-thal", "m1-day3"], ["m3-day1"]]
+
+
 def test_from_arrays_reproduces_groups():
     rng = np.random.default_rng(0)
     X = [rng.normal(size=(60, 3)), rng.normal(size=(60, 5))]

@@ -54,9 +54,12 @@ def test_the_clean_study_is_valid(clean):
 def test_stage_typo_is_named_against_the_listed_stages(clean):
     toml = _edited(clean, "typo", (r'^stage = "novice"', 'stage = "novcie"', 1))
     problems = validate_study(toml)
-    (msg,) = [p for p in problems if "novcie" in p]
+    (msg,) = [p for p in problems if "novcie" in p and "stored in" not in p]
     assert "mouse01-day01-m1" in msg and "did you mean 'novice'" in msg
     assert "[analysis] stages" in msg
+    # the file stores "novice": the typo contradicts it too
+    (clash,) = [p for p in problems if "stored in" in p]
+    assert "stage 'novcie' in the study file contradicts stage 'novice' stored in" in clash
     with pytest.raises(StudyError, match="novcie"):
         load_study(toml)
     # the shallow check sees it too (the label is in the study file)
@@ -71,20 +74,24 @@ def test_stage_typo_without_a_list_is_named_against_the_other_labels(clean):
         (r'^stage = "novice"', 'stage = "novcie"', 1),
     )
     assert "stages = " not in toml.read_text()
-    (msg,) = validate_study(toml)
+    clash, msg = validate_study(toml)
     assert "mouse01-day01-m1" in msg and "'novcie'" in msg and "'novice' (2 sessions)" in msg
+    assert clash.startswith("sessions[0] (mouse01-day01-m1): stage 'novcie' in the study")
 
 
 def test_population_typo_is_named(clean):
     toml = _edited(clean, "pop_typo", (r'^population = "m1"', 'population = "M1"', 1))
-    (msg,) = validate_study(toml)
+    clash, msg = validate_study(toml)
     assert "population 'M1'" in msg and "did you mean 'm1'" in msg
+    assert "population 'M1' in the study file contradicts population 'm1'" in clash
 
 
 def test_deliberate_other_labels_are_not_reported(clean):
-    # a stage far from every listed one is an unlisted stage, left out on purpose
+    # a stage far from every listed one is an unlisted stage, left out on purpose (the
+    # file says "novice": a deliberate relabelling, said with a warning)
     toml = _edited(clean, "other_stage", (r'^stage = "novice"', 'stage = "intermediate"', 1))
-    assert validate_study(toml) == []
+    with pytest.warns(UserWarning, match="stage 'intermediate' in the study file contra"):
+        assert validate_study(toml) == []
     # two labels used once each are not misspellings of one another
     two = _edited(
         clean,
@@ -93,7 +100,8 @@ def test_deliberate_other_labels_are_not_reported(clean):
         (r'^stage = "novice"', 'stage = "day1"', 1),
         (r'^stage = "expert"', 'stage = "day2"', 1),
     )
-    assert validate_study(two) == []
+    with pytest.warns(UserWarning, match="the study file's stage 'day[12]' is used"):
+        assert validate_study(two) == []
 
 
 def _with_unit(value, column: int = 2, session: int = 0):

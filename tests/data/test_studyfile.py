@@ -513,3 +513,122 @@ def test_load_study_reads_only_the_selected_sessions(example, tmp_path, monkeypa
     assert len(read) == len(expected) < len(full)
     assert calls[0] == (0, len(expected)) and calls[-1] == (len(expected), len(expected))
     assert studyfile.declared_labels(example)["populations"] == ["motor thalamus", "M1 L2/3"]
+
+
+def _nwb_study(folder: Path, files: dict, entries: list[dict]) -> Path:
+    """NWB files (name -> subject id stored in the file) and a study listing ``entries``."""
+    pytest.importorskip("pynwb")
+    for k, (name, subject) in enumerate(files.items()):
+        make_nwb(folder / name, subject=subject, session_id=name, T=300, seed=k)
+    lines = []
+    for e in entries:
+        lines.append("[[sessions]]")
+        lines += [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in e.items()]
+    toml = folder / "study.toml"
+    toml.write_text("\n".join(lines).replace("'", '"') + "\n")
+    return toml
+
+
+def test_subject_ids_differing_only_by_case_or_spaces_are_named(tmp_path):
+    subjects = ["m1", "M1", "m1 ", "m1", "m2", "mouse01", "mouse02"]
+    files = {f"s{k}.nwb": s for k, s in enumerate(subjects)}  # each file agrees
+    entries = [{"subject": s, "day": k, "path": name} for k, (name, s) in enumerate(files.items())]
+    toml = _nwb_study(tmp_path, files, entries)
+    problems = validate_study(toml)
+    assert problems == [
+        "sessions[1] (M1-day1): subject 'M1' differs from subject 'm1' (sessions[0] "
+        "(m1-day0), sessions[3] (m1-day3)) only by case or surrounding spaces; did you "
+        "mean 'm1'? (as written, they are loaded as two animals)",
+        "sessions[2] (m1 -day2): subject 'm1 ' differs from subject 'm1' (sessions[0] "
+        "(m1-day0), sessions[3] (m1-day3)) only by case or surrounding spaces; did you "
+        "mean 'm1'? (as written, they are loaded as two animals)",
+    ]
+    assert validate_study(toml, deep=False) == problems  # no session needs loading
+    with pytest.raises(StudyError, match="subject 'M1' differs from subject 'm1'"):
+        load_study(toml)
+
+
+def test_one_recording_under_two_subjects_is_refused(tmp_path):
+    files = {"a.nwb": "m1", "b.nwb": "m2"}
+    entries = [
+        {"subject": "m1", "path": "a.nwb"},
+        {"subject": "m2", "path": "./a.nwb"},  # copy-paste error: should be b.nwb
+        {"subject": "m2", "day": 2, "path": "b.nwb"},
+    ]
+    toml = _nwb_study(tmp_path, files, entries)
+    with pytest.warns(UserWarning, match="subject 'm2' in the study file contradicts"):
+        problems = validate_study(toml)
+    assert problems == [
+        f"sessions[1] (m2): {tmp_path / 'a.nwb'} is also the recording of sessions[0] "
+        "(m1), under subject 'm1', not 'm2': one recording cannot be two animals (a wrong "
+        "path or subject?)"
+    ]
+    with pytest.warns(UserWarning), pytest.raises(StudyError, match="cannot be two animals"):
+        load_study(toml)
+
+
+def _labelled_nwb(path: Path) -> Path:
+    """An NWB file that stores subject m1, day 1, stage novice, population thalamus."""
+    pytest.importorskip("pynwb")
+    from sharedrep.data.io import write_nwb
+    from sharedrep.data.session import Session
+
+    rng = np.random.default_rng(0)
+    s = Session(
+        subject="m1",
+        day=1,
+        stage="novice",
+        population="thalamus",
+        neural=rng.normal(size=(60, 3)),
+        timestamps=np.arange(60) / 30.0,
+        behavior=rng.normal(size=(60, 1)),
+        behavior_names=["lever"],
+    )
+    return write_nwb(s, path)
+
+
+def test_entry_labels_contradicting_the_nwb_file_are_reported(tmp_path):
+    import warnings
+
+    nwb = _labelled_nwb(tmp_path / "x.nwb")
+    agree = {"subject": "m1", "day": 1, "stage": "novice", "population": "thalamus"}
+    toml = _nwb_study(tmp_path, {}, [{**agree, "path": "x.nwb"}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert validate_study(toml) == [] and len(load_study(toml)) == 1
+    # other values: a deliberate relabelling, the entry wins, with a warning per field
+    other = {"subject": "m9", "day": 5, "stage": "expert", "population": "m1"}
+    toml = _nwb_study(tmp_path, {}, [{**other, "path": "x.nwb"}])
+    for check in (validate_study, lambda t: validate_study(t, deep=False)):
+        with pytest.warns(UserWarning) as rec:
+            assert check(toml) == []
+        assert [str(w.message) for w in rec] == [
+            f"sessions[0] (m9-day5): {field} {mine!r} in the study file contradicts "
+            f"{field} {theirs!r} stored in {nwb}; the study file's {field} {mine!r} is used"
+            for field, mine, theirs in [
+                ("subject", "m9", "m1"),
+                ("day", 5, 1),
+                ("stage", "expert", "novice"),
+                ("population", "m1", "thalamus"),
+            ]
+        ]
+    with pytest.warns(UserWarning, match="contradicts"):
+        (s,) = load_study(toml)
+    assert (s.subject, s.day, s.stage, s.population) == ("m9", 5, "expert", "m1")
+    # values that look like typos of the file's: problems, the study is refused
+    typo = {**agree, "subject": "M1", "stage": "Novice", "population": "thalamsu"}
+    toml = _nwb_study(tmp_path, {}, [{**typo, "path": "x.nwb"}])
+    problems = validate_study(toml)
+    assert problems == [
+        f"sessions[0] (M1-day1): {field} {mine!r} in the study file contradicts {field} "
+        f"{theirs!r} stored in {nwb}; did you mean {theirs!r}? (write the file's value, "
+        "or point the entry to the right file)"
+        for field, mine, theirs in [
+            ("subject", "M1", "m1"),
+            ("stage", "Novice", "novice"),
+            ("population", "thalamsu", "thalamus"),
+        ]
+    ]
+    assert validate_study(toml, deep=False) == problems
+    with pytest.raises(StudyError, match="population 'thalamsu'"):
+        load_study(toml)

@@ -860,10 +860,13 @@ class SessionCollection(Sequence):
         """Arguments of :meth:`ShaReD.fit` for the sessions of one population and stage.
 
         Sessions of the same subject that match are concatenated in collection order
-        (they must have identical ``unit_ids``, i.e. tracked units); group ids restart
-        at every session boundary so no lag window crosses it. Behaviour columns are
-        put in the first subject's order; every subject must have the same feature
-        names (and units).
+        (they must have identical ``unit_ids``, i.e. tracked units, and one population:
+        the sessions of two populations of one subject are refused, select one with
+        ``population=``); group ids restart at every session boundary so no lag window
+        crosses it. Behaviour columns are put in the first subject's order; every
+        subject must have the same feature names (and units), and every session the
+        same sampling rate (within :data:`RATE_TOLERANCE`: lags and groups count
+        samples).
 
         Parameters
         ----------
@@ -884,8 +887,11 @@ class SessionCollection(Sequence):
         ------
         ValueError
             No matching sessions; behaviour names or units differing across
-            subjects; a subject's sessions with different units; NaN/inf in the
-            selected data (the message names the sessions; drop those samples with
+            subjects; sampling rates differing across the sessions (the message names
+            each session, its subject and its rate); a subject's sessions of several
+            populations (the message names the subject, the populations and their
+            days) or with different units; NaN/inf in the selected data (the message
+            names the sessions; drop those samples with
             ``Session.mask_samples(session.nonfinite_samples())``); no behaviour.
         """
         sel = self.filter(population=population, stage=stage, subject=subjects)
@@ -906,6 +912,8 @@ class SessionCollection(Sequence):
         by_subject: dict[str, list[Session]] = {}
         for s in sel:
             by_subject.setdefault(s.subject, []).append(s)
+        problems.extend(_rate_problems(sel))
+        problems.extend(_population_problems(by_subject))
         problems.extend(_unit_id_problems(by_subject))
         if problems:
             raise ValueError("cannot build fit arguments:\n  - " + "\n  - ".join(problems))
@@ -1036,6 +1044,80 @@ def _behavior_problems(s: Session, ref: Session, units: dict, within_trials: boo
             "session.mask_samples(session.nonfinite_samples())"
         )
     return problems
+
+
+def _split_rates(sessions: Sequence[Session]) -> tuple[float, list[Session], list[Session]]:
+    """Sessions at the reference sampling rate and the others.
+
+    The reference is the rate (Hz) shared within :data:`RATE_TOLERANCE` by most
+    sessions (the first such on ties); sessions without a rate (fewer than 2 samples)
+    are in neither list.
+
+    Returns
+    -------
+    ref : float
+        The reference rate; NaN when no session has a rate.
+    same, off : list of Session
+        The sessions at the reference rate, and those at another rate, in order.
+    """
+    timed = [(s, s.sampling_rate) for s in sessions]
+    timed = [(s, rate) for s, rate in timed if np.isfinite(rate)]
+    if not timed:
+        return math.nan, [], []
+    r = np.array([rate for _, rate in timed])
+    counts = [(np.abs(r / x - 1) <= RATE_TOLERANCE).sum() for x in r]
+    ref = float(r[int(np.argmax(counts))])
+    same = [s for s, rate in timed if abs(rate / ref - 1) <= RATE_TOLERANCE]
+    off = [s for s, rate in timed if abs(rate / ref - 1) > RATE_TOLERANCE]
+    return ref, same, off
+
+
+def _rate_problems(sessions: Sequence[Session]) -> list[str]:
+    """One message when the sampling rates of ``sessions`` differ (beyond
+    :data:`RATE_TOLERANCE`), naming every session, its subject and its rate."""
+    ref, same, off = _split_rates(sessions)
+    if not off:
+        return []
+
+    def named(ss: list[Session]) -> str:
+        return ", ".join(f"{s.session_id!r} (subject {s.subject!r})" for s in ss)
+
+    detail = "; ".join(f"{named([s])} at {s.sampling_rate:.4g} Hz" for s in off[:10])
+    detail += f"; and {len(off) - 10} more" if len(off) > 10 else ""
+    more = f" and {len(same) - 5} more" if len(same) > 5 else ""
+    return [
+        f"inconsistent sampling rates: {len(same)} session(s) at {ref:.4g} Hz "
+        f"({named(same[:5])}{more}) but {detail}; lags and groups count samples, so they "
+        "would mean different durations: resample the sessions to one rate first"
+    ]
+
+
+def _population_problems(by_subject: dict[str, list[Session]]) -> list[str]:
+    """One message per subject whose sessions hold several populations (declared
+    populations; sessions without one are not counted): their units are different
+    neurons, not the same tracked units, and cannot be concatenated."""
+    problems = []
+    for subj, ss in by_subject.items():
+        found: dict[str, list[Session]] = {}
+        for s in ss:
+            if s.population is not None:
+                found.setdefault(s.population, []).append(s)
+        if len(found) < 2:
+            continue
+        detail = "; ".join(
+            f"{pop!r}: " + ", ".join(_session_day(s) for s in pss) for pop, pss in found.items()
+        )
+        problems.append(
+            f"subject {subj!r}: sessions of {len(found)} populations ({detail}) would be "
+            "concatenated as if they recorded the same units; select one population, "
+            f"e.g. to_fit_args(population={next(iter(found))!r}, ...)"
+        )
+    return problems
+
+
+def _session_day(s: Session) -> str:
+    """``"'m1-thal' (day 1)"``: a session id and its day, for messages."""
+    return f"{s.session_id!r}" + (f" (day {s.day})" if s.day is not None else "")
 
 
 def _unit_id_problems(by_subject: dict[str, list[Session]]) -> list[str]:

@@ -41,6 +41,22 @@ behaviour feature, threshold ``movement_threshold`` or automatic).
 
 suite2p's pickled ``ops.npy`` / ``stat.npy`` are read with a restricted unpickler (no
 code from a data file runs); ``allow_pickle = false`` skips them.
+
+Labels
+------
+A label typo would silently split or merge animals or leave sessions out of an
+analysis, so these are problems (:func:`load_study` refuses the study): stages and
+populations close to another label (:data:`LABEL_SIMILARITY`, see
+:func:`validate_study`); subject ids that differ only by case or surrounding spaces
+(``"M1"``, ``"m1"``, ``"m1 "``); one recording (``path``) listed under two subjects.
+The labels of an ``"nwb"`` entry (subject, day, stage, population) are compared with
+those its file stores (``Subject.subject_id``; what :func:`sharedrep.data.io.write_nwb`
+stored), read from the file's header: a contradiction that looks like a typo by the same
+rules (a subject or label that differs only by case or spaces, a close stage or
+population) is a problem; any other (another stage, day or subject id) is taken as a
+deliberate relabelling: the entry's value is used, as :func:`~sharedrep.data.io.read_nwb`
+overrides do, and :func:`validate_study` and :func:`load_study` say so with a
+:class:`UserWarning` naming the entry, the field, both values and the file.
 """
 
 from __future__ import annotations
@@ -51,7 +67,7 @@ import os
 import tomllib
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -63,8 +79,12 @@ from sharedrep.data.session import (
     BadColumn,
     Session,
     SessionCollection,
+    _split_rates,
 )
 from sharedrep.utils.params import Interval, Predicate, TypeOf, param_problems
+
+if TYPE_CHECKING:
+    from sharedrep.data.io.nwb_header import NWBHeader
 
 __all__ = ["StudyError", "load_study", "validate_study", "SESSION_KEYS", "ANALYSIS_KEYS"]
 
@@ -470,7 +490,66 @@ def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dic
         entry = _check_entry(i, raw, defaults, base, seen, problems)
         if entry is not None:
             to_load.append((i, entry))
+    problems.extend(_subject_problems(sessions))
+    problems.extend(_shared_path_problems(to_load, base))
     return problems, to_load
+
+
+def _fold(label: str) -> str:
+    """``label`` without surrounding spaces, case-folded (``" M1"`` -> ``"m1"``)."""
+    return label.strip().casefold()
+
+
+def _subject_problems(sessions: list[dict]) -> list[str]:
+    """Subject ids that differ only by case or surrounding spaces (``"M1"``, ``"m1"``,
+    ``"m1 "``): as written they are different animals.
+
+    One message per entry that does not use the most common spelling (the first on
+    ties, a spelling without surrounding spaces first), naming its id, the id it
+    likely means and the entries that use that one. Ids that differ otherwise
+    (``"m1"`` / ``"m2"``, ``"mouse01"`` / ``"mouse02"``) are different animals.
+    """
+    spellings: dict[str, dict[str, list[int]]] = {}  # folded id -> spelling -> entries
+    for i, e in enumerate(sessions):
+        subject = e.get("subject")
+        if isinstance(subject, (str, int)) and not isinstance(subject, bool):
+            subject = str(subject)
+            spellings.setdefault(_fold(subject), {}).setdefault(subject, []).append(i)
+    problems = []
+    for variants in spellings.values():
+        if len(variants) < 2:
+            continue
+        main = max(variants, key=lambda v: (len(variants[v]), v == v.strip()))
+        users = variants[main]
+        where = ", ".join(_label(j, sessions[j]) for j in users[:3])
+        where += f" and {len(users) - 3} more" if len(users) > 3 else ""
+        for spelling, entries in variants.items():
+            if spelling == main:
+                continue
+            for i in entries:
+                problems.append(
+                    f"{_label(i, sessions[i])}: subject {spelling!r} differs from subject "
+                    f"{main!r} ({where}) only by case or surrounding spaces; did you "
+                    f"mean {main!r}? (as written, they are loaded as two animals)"
+                )
+    return problems
+
+
+def _shared_path_problems(entries: list[tuple[int, dict]], base: Path) -> list[str]:
+    """Entries of different subjects that read the same recording (``path``): one file
+    or plane is one animal's, so one of them names the wrong file or subject."""
+    first: dict[Path, tuple[int, dict]] = {}
+    problems = []
+    for i, entry in entries:
+        where = _resolve(base, entry["path"]).resolve()
+        j, other = first.setdefault(where, (i, entry))
+        if str(other["subject"]) != str(entry["subject"]):
+            problems.append(
+                f"{_label(i, entry)}: {where} is also the recording of {_label(j, other)}, "
+                f"under subject {str(other['subject'])!r}, not {str(entry['subject'])!r}: "
+                "one recording cannot be two animals (a wrong path or subject?)"
+            )
+    return problems
 
 
 def _load_entry(entry: dict, base: Path) -> Session:
@@ -822,47 +901,96 @@ class _Labels(NamedTuple):
     population: str | None
 
 
-def _nwb_labels(entry: dict, base: Path) -> _Labels:
-    """The labels of an ``"nwb"`` entry as :func:`read_nwb` would give them (the
-    entry's, else those stored in the file), read from the file's header only.
-
-    Raises :class:`DataFormatError`, :class:`OSError` or :class:`ImportError` (no
-    ``h5py``) when the header cannot be read.
-    """
-    from sharedrep.data.io.nwb_header import read_nwb_header
-
-    header = read_nwb_header(_resolve(base, entry["path"]))
-    return _Labels(
-        stage=entry.get("stage") or header.stage,
-        population=entry.get("population") or header.population,
-    )
-
-
-def _header_labels(
-    entries, base: Path, fields, problems: list | None = None, progress=None
-) -> dict[int, _Labels]:
-    """Labels of the ``"nwb"`` entries that do not declare every one of ``fields``,
-    read from their files' headers (no data array is loaded).
+def _read_headers(
+    todo, base: Path, problems: list | None = None, progress=None
+) -> dict[int, NWBHeader]:
+    """The headers of the NWB files of the ``(index, entry)`` pairs ``todo``
+    (:func:`sharedrep.data.io.nwb_header.read_nwb_header`: labels and shapes, no data
+    array is loaded), by entry index.
 
     ``progress(done, total, label)`` is called before each header (and once at the end);
     an unreadable header is left out (the caller falls back to loading the entry), and
     reported in ``problems`` when given (a missing ``h5py`` is not a problem).
     """
-    todo = [
-        (i, e)
-        for i, e in entries
-        if e.get("format") == "nwb" and any(e.get(f) is None for f in fields)
-    ]
-    labels: dict[int, _Labels] = {}
+    from sharedrep.data.io import nwb_header
+
+    headers: dict[int, NWBHeader] = {}
     for i, entry in _reported(todo, progress, end_when_empty=False):
         try:
-            labels[i] = _nwb_labels(entry, base)
+            headers[i] = nwb_header.read_nwb_header(_resolve(base, entry["path"]))
         except DataFormatError as err:
             if problems is not None:
                 problems.append(f"{_label(i, entry)}: {err}")
         except (OSError, ImportError, ValueError):
             continue
-    return labels
+    return headers
+
+
+def _header_labels(entries, headers: dict[int, NWBHeader], fields) -> dict[int, _Labels]:
+    """Labels of the entries that do not declare every one of ``fields`` and whose NWB
+    header was read (``headers``): as :func:`read_nwb` would give them, the entry's,
+    else those stored in the file."""
+    return {
+        i: _Labels(
+            stage=e.get("stage") or headers[i].stage,
+            population=e.get("population") or headers[i].population,
+        )
+        for i, e in entries
+        if i in headers and any(e.get(f) is None for f in fields)
+    }
+
+
+#: The labels of an ``"nwb"`` entry compared with those its file stores (the
+#: ``Subject``'s ``subject_id``; the day, stage and population written by
+#: :func:`sharedrep.data.io.write_nwb`).
+_FILE_LABELS = ("subject", "day", "stage", "population")
+
+
+def _file_label_conflicts(entries, headers: dict[int, NWBHeader]) -> tuple[list[str], list[str]]:
+    """Labels of the entries that contradict the labels stored in their NWB files.
+
+    Returns ``(problems, warnings)``: a contradiction that looks like a typo is a
+    problem: subjects that differ only by case or surrounding spaces (as
+    :func:`_subject_problems` judges them), stages and populations that do or are
+    :data:`LABEL_SIMILARITY` close (as :func:`_label_problems` judges them). Any other
+    (e.g. ``stage = "expert"`` for a file that says ``"novice"``, another day or
+    subject id) is taken as a deliberate relabelling, the entry's value being used,
+    and is a warning. Each message names the entry, the field, both values and the
+    file.
+    """
+    problems: list[str] = []
+    warned: list[str] = []
+    for i, entry in entries:
+        header = headers.get(i)
+        if header is None:
+            continue
+        for field in _FILE_LABELS:
+            mine, theirs = entry.get(field), getattr(header, field)
+            if mine is None or theirs is None or str(mine) == str(theirs):
+                continue
+            text = (
+                f"{_label(i, entry)}: {field} {mine!r} in the study file contradicts "
+                f"{field} {theirs!r} stored in {header.path}"
+            )
+            if _looks_like_typo(field, str(mine), str(theirs)):
+                problems.append(
+                    f"{text}; did you mean {theirs!r}? (write the file's value, or "
+                    "point the entry to the right file)"
+                )
+            else:
+                warned.append(f"{text}; the study file's {field} {mine!r} is used")
+    return problems, warned
+
+
+def _looks_like_typo(field: str, label: str, other: str) -> bool:
+    """Whether two different values of ``field`` look like spellings of one value:
+    the same up to case and surrounding spaces, or (stages, populations)
+    :data:`LABEL_SIMILARITY` close. Days and otherwise different subject ids do not."""
+    if field == "day":
+        return False
+    if _fold(label) == _fold(other):
+        return True
+    return field != "subject" and _closest(label, [other]) is not None
 
 
 def _reported(todo: list, progress, *, end_when_empty: bool = True):
@@ -922,9 +1050,12 @@ def _load_entries(
 
 
 def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=None, headers=True):
-    """``(problems, doc, sessions)``; ``headers``: read the labels stored in NWB files
-    from their headers when they are needed without loading the sessions (shallow
-    checks, a selection ``only``)."""
+    """``(problems, doc, sessions)``; ``headers``: read the labels stored in the NWB
+    files (of the entries ``only`` selects, and of those whose labels it needs) from
+    their headers, to compare them with the entries' labels and to learn the labels
+    the entries do not declare without loading the sessions (shallow checks, a
+    selection ``only``); the contradictions taken as deliberate are warned about
+    here."""
     p = Path(path)
     if not p.exists():
         return [f"study file not found: {p}"], None, []
@@ -938,11 +1069,7 @@ def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=No
         return [f"{p}: invalid TOML: {err}"], None, []
     base = p.resolve().parent
     problems, entries = _check_static(doc, base)
-    labels: dict[int, _Labels] = {}
-    if headers and not deep:
-        labels = _header_labels(entries, base, ("stage", "population"), problems, progress)
-    elif headers and only:
-        labels = _header_labels(entries, base, tuple(only))
+    labels = _header_checks(entries, base, problems, deep, only, progress) if headers else {}
     loaded: dict[int, Session] = {}
     if deep:
         loaded = _load_entries(entries, base, problems, only, progress, labels)
@@ -959,6 +1086,25 @@ def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=No
         an = doc.get("analysis")
         problems.extend(_analysis_data_checks(an if isinstance(an, dict) else {}, sessions))
     return problems, doc, sessions
+
+
+def _header_checks(entries, base: Path, problems: list, deep: bool, only, progress):
+    """Read the NWB headers :func:`_check` needs; compare the labels stored there with
+    the entries' (contradictions: typos to ``problems``, the rest warned about) and
+    return the labels the shallow checks or a selection ``only`` need (by entry)."""
+    fields = ("stage", "population") if not deep else tuple(only or ())
+    todo = [
+        (i, e)
+        for i, e in entries
+        if e.get("format") == "nwb" and (_wanted(e, only) or any(e.get(f) is None for f in fields))
+    ]
+    shallow = not deep
+    found = _read_headers(todo, base, problems if shallow else None, progress if shallow else None)
+    conflicts, relabelled = _file_label_conflicts(entries, found)
+    problems.extend(conflicts)
+    for message in relabelled:
+        warnings.warn(message, UserWarning, stacklevel=4)
+    return _header_labels(entries, found, fields) if fields else {}
 
 
 def _choice_checks(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str]:
@@ -1121,18 +1267,12 @@ def _cross_checks(sessions: list[Session]) -> list[str]:
 
 def _rate_problems(sessions: list[Session]) -> list[str]:
     """One message when some sampling rates (Hz) differ from the most common one."""
-    rates = [(s.session_id, s.sampling_rate) for s in sessions if np.isfinite(s.sampling_rate)]
-    if not rates:
-        return []
-    r = np.array([x for _, x in rates])
     # reference: the rate shared (within tolerance) by most sessions; first on ties
-    counts = [(np.abs(r / x - 1) <= RATE_TOLERANCE).sum() for x in r]
-    ref = float(r[int(np.argmax(counts))])
-    same = [sid for sid, x in rates if abs(x / ref - 1) <= RATE_TOLERANCE]
-    off = [(sid, x) for sid, x in rates if abs(x / ref - 1) > RATE_TOLERANCE]
-    if not off:
+    ref, same_sessions, off_sessions = _split_rates(sessions)
+    if not off_sessions:
         return []
-    detail = ", ".join(f"{sid!r} {x:.4g} Hz" for sid, x in off)
+    same = [s.session_id for s in same_sessions]
+    detail = ", ".join(f"{s.session_id!r} {s.sampling_rate:.4g} Hz" for s in off_sessions)
     return [
         f"inconsistent sampling rates: {len(same)} session(s) at {ref:.4g} Hz "
         f"({', '.join(map(repr, same[:5]))}{' ...' if len(same) > 5 else ''}) but "
@@ -1251,12 +1391,16 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True, progress=None)
     features NaN/inf in every sample, constant, or beyond
     :data:`sharedrep.data.session.MAX_ABS_VALUE`), naming session, file and column;
     ``drop_bad_units = true`` drops such neural units at load time instead.
-    Populations and stages stored only in NWB files are read from the files' headers
-    when not ``deep`` (:func:`sharedrep.data.io.nwb_header.read_nwb_header`: labels and
-    shapes only, no data array is loaded), so that their typos and the ``[analysis]``
-    names no session has are found by the shallow check too; an NWB file whose labels
-    are needed and whose header cannot be read is then reported (without ``h5py`` the
-    labels are left unchecked).
+    Subject ids that differ only by case or surrounding spaces, and one recording
+    listed under two subjects. The labels of NWB entries that contradict those stored
+    in their files (see *Labels* in :mod:`sharedrep.data.studyfile`: typo-like ones
+    are problems, the others a :class:`UserWarning`).
+    The headers of the NWB files are read (:func:`sharedrep.data.io.nwb_header.
+    read_nwb_header`: labels and shapes only, no data array is loaded) to compare their
+    labels, and, when not ``deep``, to learn the populations and stages stored only in
+    the files, so that their typos and the ``[analysis]`` names no session has are found
+    by the shallow check too; an NWB file whose header cannot be read is then reported
+    (without ``h5py`` the labels are left unchecked).
 
     Parameters
     ----------
@@ -1328,6 +1472,13 @@ def load_study(
     ------
     StudyError
         A :class:`ValueError` listing every problem found by :func:`validate_study`.
+
+    Warns
+    -----
+    UserWarning
+        An NWB entry's subject, day, stage or population contradicts the file's and
+        does not look like a typo: the entry's value is used (see *Labels* in
+        :mod:`sharedrep.data.studyfile`).
     """
     only = {"population": population, "stage": stage}
     only = {k: v for k, v in only.items() if v is not None}
