@@ -388,7 +388,9 @@ def test_lag_profiles_refuse_mixed_rates_within_a_cell():
     a = _rate_study("thalamus", 30.0, 0, days=(1, 14))
     b = _rate_study("thalamus", 10.0, 0, days=(2, 13))
     col = SessionCollection(list(a.collection) + list(b.collection))
-    with pytest.raises(ValueError, match=r"thalamus / novice: .*different frame rates"):
+    with pytest.raises(
+        ValueError, match=r"(?s)'thalamus', stage 'novice'.*inconsistent sampling rates"
+    ):
         lag_profiles(col, [0, 3], n_boot=10)
 
 

@@ -72,34 +72,18 @@ def _distinct_rates(rates) -> list[float]:
     return out
 
 
-def _cell_rate(collection: SessionCollection, key: tuple, args) -> float:
-    """Frame rate (Hz) of the sessions fitted in one population x stage cell.
+def _cell_rate(collection: SessionCollection, args) -> float:
+    """Frame rate (Hz) of the sessions fitted in one population x stage cell (NaN if
+    unknown), read from the sessions as recorded (before stimulation samples are masked).
 
-    Lags are in frames, so every session of a cell must share one frame rate; the rate
-    is read from the sessions as recorded (before stimulation samples are masked).
-
-    Raises
-    ------
-    ValueError
-        If the sessions of the cell have different frame rates (the message names the
-        cell and the sessions of each rate).
+    Lags are in frames, so the sessions of a cell share one frame rate:
+    :meth:`~sharedrep.data.session.SessionCollection.to_fit_args` refuses mixed rates when
+    the cell's fit arguments are built.
     """
     by_id = {s.session_id: s for s in collection}
-    rates = {sid: by_id[sid].sampling_rate for ids in args.session_ids for sid in ids}
-    finite = [r for r in rates.values() if math.isfinite(r)]
-    if not finite:
-        return math.nan
-    distinct = _distinct_rates(finite)
-    if len(distinct) > 1:
-        groups = {
-            f"{r:g} Hz": [sid for sid, v in rates.items() if _same_rate(v, r)] for r in distinct
-        }
-        raise ValueError(
-            f"lag_profiles: {key[0]} / {key[1]}: its sessions have different frame rates "
-            f"({groups}); lags are in frames, so the sessions of one population x stage must "
-            "share a frame rate (resample them, or analyse the rates separately)"
-        )
-    return float(np.median(finite))
+    rates = [by_id[sid].sampling_rate for ids in args.session_ids for sid in ids]
+    finite = [r for r in rates if math.isfinite(r)]
+    return float(np.median(finite)) if finite else math.nan
 
 
 @analysis("lag_profiles")
@@ -182,7 +166,7 @@ def lag_profiles(
     ------
     ValueError
         Fewer than 2 lags, no cell with 2 mice, or sessions of different frame rates
-        within one population x stage.
+        within one population x stage (refused as the cell's fit arguments are built).
     AnalysisError
         An error while fitting one cell (other than a lag the cell cannot be fitted at,
         which is reported in ``failed_lags``); the message starts with
@@ -204,7 +188,7 @@ def lag_profiles(
         skipped=skipped,
         left_out=left_out,
     )
-    cell_rates = {key: _cell_rate(collection, key, args) for key, args in cells.items()}
+    cell_rates = {key: _cell_rate(collection, args) for key, args in cells.items()}
     distinct = _distinct_rates(cell_rates.values())
     rate = distinct[0] if len(distinct) == 1 else math.nan
     tables = _compute_lags(
