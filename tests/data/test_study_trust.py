@@ -216,3 +216,19 @@ def test_constant_behaviour_feature_is_named(tmp_path):
     problems = validate_study(toml)
     (msg,) = [p for p in problems if "behaviour feature" in p]
     assert "mouse02-day01-m1" in msg and "'lever_position' (column 0): constant (= 0)" in msg
+
+
+def test_stage_spellings_differing_by_case_are_named_whatever_their_counts(tmp_path):
+    # 2 + 2 sessions: neither spelling is a one-off, and still they would split a stage
+    toml = _simulated(tmp_path / "study", n_mice=4)
+    toml = _edited(
+        toml,
+        "case",
+        (r"^stages = .*\n", "", 1),
+        (r'^stage = "novice"', 'stage = "Novice"', 2),
+    )
+    problems = validate_study(toml)
+    named = [p for p in problems if "only by case or spaces" in p]
+    assert len(named) == 2 and all("stage 'novice' differs from 'Novice'" in p for p in named)
+    with pytest.raises(StudyError, match="only by case or spaces"):
+        load_study(toml)

@@ -1195,8 +1195,10 @@ def _label_problems(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str
     With ``[analysis] stages`` (``populations``): a session whose label is not listed
     but close to a listed one (see :data:`LABEL_SIMILARITY`); such a session would
     silently leave the analyses of that label. Without the list: a label used by a
-    single session and close to a label used by more sessions. Labels far from every
-    other (e.g. "intermediate" when ``stages = ["novice", "expert"]``) are deliberate.
+    single session and close to a label used by more sessions, or a label that differs
+    from a more used one only by case or spaces (``"Novice"`` and ``"novice"``). Labels
+    far from every other (e.g. "intermediate" when ``stages = ["novice", "expert"]``)
+    are deliberate.
     """
     an = doc.get("analysis") if isinstance(doc.get("analysis"), dict) else {}
     entries = _entry_labels(doc, loaded)
@@ -1219,6 +1221,12 @@ def _label_problems(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str
                         f"did you mean {guess!r}? (as written, this session is left out "
                         f"of the {guess!r} analyses)"
                     )
+            elif (main := _main_spelling(v, used)) != v:
+                problems.append(
+                    f"{label}: {field} {v!r} differs from {main!r} ({used[main]} sessions) "
+                    f"only by case or spaces; did you mean {main!r}? (as written they are "
+                    f"different {plural}; list the intended ones in [analysis] {plural})"
+                )
             elif used[v] == 1:
                 guess = _closest(v, [u for u, n in used.items() if n > 1])
                 if guess is not None:
@@ -1228,6 +1236,14 @@ def _label_problems(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str
                         f"{guess!r}? (list the intended {plural} in [analysis] {plural})"
                     )
     return problems
+
+
+def _main_spelling(label: str, used: dict[str, int]) -> str:
+    """The most used of the labels in ``used`` (label -> sessions) that equal ``label``
+    up to case and surrounding spaces (ties: the first seen); ``label`` itself if none
+    other does."""
+    same = [u for u in used if _fold(u) == _fold(label)]
+    return max(same, key=lambda u: used[u]) if len(same) > 1 else label
 
 
 def _analysis_data_checks(an: dict, sessions: list[Session]) -> list[str]:
