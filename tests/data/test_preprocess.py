@@ -129,8 +129,59 @@ def test_resample_mean_does_not_depend_on_the_order_of_the_targets():
     got = preprocess.resample(v, ts, tt, method="mean")
     ref = preprocess.resample(v, ts, tt[order], method="mean")
     np.testing.assert_array_equal(got[order], ref)
-    # each target averages the samples between the midpoints to its sorted neighbours
-    np.testing.assert_allclose(got[2], v[(ts >= 2.0) & (ts < 4.0)].mean())
+    # each target averages the samples between the midpoints to its sorted neighbours;
+    # the samples on those midpoints (2.0 s and 4.0 s, indices 200 and 400) count half
+    inside = v[201:400].sum() + 0.5 * (v[200] + v[400])
+    np.testing.assert_allclose(got[2], inside / 200.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("t0", [0.0, 10800.0])  # a 3 h offset: edges rounded, not exact
+@pytest.mark.parametrize(
+    ("fs", "ft"), [(60, 30), (100, 50), (90, 30), (120, 30), (100, 40)]
+)  # source / target rate ratios 2, 2, 3, 4 and 2.5
+def test_resample_mean_of_a_ramp_is_centred_on_the_targets(fs, ft, t0):
+    # every target interval lies symmetrically about its target on the source grid, so
+    # the average of a ramp (value = time since t0) is the ramp at the target time
+    ts = t0 + np.arange(20 * fs) / fs
+    tt = t0 + np.arange(1 * ft, 19 * ft) / ft
+    out = preprocess.resample(np.arange(20 * fs) / fs, ts, tt, method="mean")
+    np.testing.assert_allclose(out, np.arange(1 * ft, 19 * ft) / ft, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("t0", [0.0, 10800.0])
+@pytest.mark.parametrize(("fs", "ft"), [(60, 30), (120, 30), (100, 40), (100, 30)])
+def test_resample_mean_matches_the_exact_box_average(fs, ft, t0):
+    # exact reference in rational arithmetic: target j / ft averages the source samples
+    # k / fs strictly inside [(2j - 1) / (2 ft), (2j + 1) / (2 ft)] with weight 1 and
+    # those on its edges with weight 1/2, so the weight per interval never jitters
+    from fractions import Fraction
+
+    n_src, js = 4 * fs, np.arange(1 * ft, 3 * ft)
+    vals = np.random.default_rng(fs + ft).normal(size=n_src)
+    ref = []
+    for j in js:
+        lo, hi = Fraction(2 * int(j) - 1, 2 * ft), Fraction(2 * int(j) + 1, 2 * ft)
+        num = den = Fraction(0)
+        for k in range(n_src):
+            tk = Fraction(k, fs)
+            w = Fraction(1) if lo < tk < hi else Fraction(1, 2) if tk in (lo, hi) else 0
+            num += w * Fraction(float(vals[k]))
+            den += w
+        ref.append(float(num / den))
+    out = preprocess.resample(vals, t0 + np.arange(n_src) / fs, t0 + js / ft, method="mean")
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)
+
+
+def test_resample_rejects_invalid_max_extrapolation():
+    ts = np.arange(10.0)
+    tt = np.array([-50.0, 0.0, 5.0, 9.0, 60.0])
+    for bad in (np.nan, -1.0, np.inf):
+        for how in ("error", "nan", "nearest"):
+            with pytest.raises(ValueError, match=rf"max_extrapolation .* got {bad!r}"):
+                preprocess.resample(ts, ts, tt, max_extrapolation=bad, extrapolate=how)
+    # 0 is valid: targets on the first and last samples are inside, the others not
+    out = preprocess.resample(ts, ts, tt, max_extrapolation=0.0, extrapolate="nan")
+    np.testing.assert_array_equal(out, [np.nan, 0.0, 5.0, 9.0, np.nan])
 
 
 @pytest.mark.parametrize("method", ["linear", "nearest", "mean"])
@@ -176,6 +227,18 @@ def test_detect_movement_onsets():
         preprocess.detect_movement_onsets(x, t, cues, threshold=1, direction="up")
 
 
+@pytest.mark.parametrize("cue", [1.3, 1.5])  # nearest sample t=1 s; a tie goes to it too
+def test_detect_movement_onsets_empty_baseline_uses_the_sample_nearest_the_cue(cue):
+    t = np.arange(0.0, 10.0, 1.0)  # 1 Hz: the baseline window holds no sample
+    x = np.zeros_like(t)
+    x[2:] = 3.0  # pushed from t=2 s on
+    on = preprocess.detect_movement_onsets(
+        x, t, [cue], threshold=1.0, baseline=(-0.25, -0.05), search=(0, 3)
+    )
+    # baseline x[t=1] = 0; the first search sample, t=2 s, is displaced by 3 >= 1
+    np.testing.assert_array_equal(on, [2.0])
+
+
 def test_align_to_events():
     fs = 20.0
     t = np.arange(0, 20, 1 / fs)
@@ -214,3 +277,17 @@ def test_exclusion_mask():
         preprocess.exclusion_mask(t, [[3.0, 2.0]])
     with pytest.raises(ValueError, match="lacks column"):
         preprocess.exclusion_mask(t, pd.DataFrame({"start": [1.0]}))
+
+
+def test_exclusion_mask_rejects_invalid_margin_and_frame_duration():
+    t = np.arange(20) / 10.0
+    iv = [[0.5, 0.7]]
+    for bad in (np.nan, -0.1, np.inf, (0.1, np.nan), (np.nan, 0.1), (-0.1, 0.1), (0.1,)):
+        with pytest.raises(ValueError, match=r"margin must be .* got"):
+            preprocess.exclusion_mask(t, iv, margin=bad)
+    for bad in (np.nan, -0.1, np.inf):
+        with pytest.raises(ValueError, match=rf"frame_duration must be .* got {bad!r}"):
+            preprocess.exclusion_mask(t, iv, frame_duration=bad)
+    # valid values still work: [0.45 - 0.1, 0.7 + 0.25] holds frames 0.4 .. 0.9 s
+    m = preprocess.exclusion_mask(t, iv, margin=(0.05, 0.25), frame_duration=0.1)
+    np.testing.assert_array_equal(np.flatnonzero(m), [4, 5, 6, 7, 8, 9])

@@ -399,12 +399,22 @@ def resample(
     method : {"linear", "nearest", "mean"}, default "linear"
         ``"linear"``: linear interpolation. ``"nearest"``: nearest source sample.
         ``"mean"``: average of the finite source samples falling within each target
-        sample's interval (midpoints between target times), falling back to linear
-        interpolation where an interval holds none; use it to downsample fast signals
-        (pose at 100 Hz onto imaging at 30 Hz) without aliasing.
+        sample's interval (from the midpoint to the previous target time to the
+        midpoint to the next one; the first and last intervals are symmetric about
+        their target), falling back to linear interpolation where an interval holds
+        none; use it to downsample fast signals (pose at 100 Hz onto imaging at
+        30 Hz) without aliasing. A source sample on the boundary between two
+        intervals (within ``1e-6`` median source sampling intervals, which absorbs
+        floating-point rounding) counts with weight 1/2 in each of them, so the
+        average is centred on its target: a linear trend is reproduced exactly
+        whenever the source samples lie symmetrically about each target (e.g. a
+        regular source whose rate is an integer or half-integer multiple of the
+        target rate, on a common time grid); otherwise each average is centred
+        within half a source sampling interval of its target.
     max_extrapolation : float, optional
-        How far (seconds) a target may lie outside ``[t_source[0], t_source[-1]]`` and
-        still get the edge value. Default: one median source sampling interval.
+        How far (seconds, finite and >= 0) a target may lie outside
+        ``[t_source[0], t_source[-1]]`` and still get the edge value. Default: one
+        median source sampling interval.
     extrapolate : {"error", "nan", "nearest"}, default "error"
         What to do with targets further outside: raise, set NaN, or use the edge value.
     max_gap : float, optional
@@ -424,7 +434,9 @@ def resample(
     ------
     ValueError
         If targets lie outside the source range (with ``extrapolate="error"``); the
-        message gives the source coverage and the number of targets outside it.
+        message gives the source coverage and the number of targets outside it. Also
+        if ``max_extrapolation`` is not a finite number >= 0 or ``max_gap`` is
+        negative or NaN.
     """
     v, was1d = _as_2d(values, name)
     ts = _as_times(t_source, f"{name} timestamps")
@@ -433,6 +445,11 @@ def resample(
     step = float(np.median(np.diff(ts))) if ts.size > 1 else 0.0
     if max_extrapolation is None:
         max_extrapolation = step
+    elif not (np.isfinite(max_extrapolation) and max_extrapolation >= 0):
+        raise ValueError(
+            "max_extrapolation must be a finite number of seconds >= 0 (or None for one "
+            f"median source sampling interval); got {max_extrapolation!r}"
+        )
     if max_gap is None:
         max_gap = 5.0 * step
     if not max_gap >= 0:
@@ -444,7 +461,7 @@ def resample(
         out = _interp_columns(ts, v, tt)
     averaged = np.zeros(out.shape, dtype=bool)
     if method == "mean" and tt.size > 1 and ts.size > 1:
-        out, averaged = _interval_means(ts, v, tt, out)
+        out, averaged = _interval_means(ts, v, tt, out, step)
     out = np.array(out, dtype=np.float64)
     if ts.size > 1:
         _blank_gaps(out, ts, tt, max_gap, ~averaged, name)
@@ -487,26 +504,55 @@ def _nearest_source_index(ts, tt) -> np.ndarray:
     return np.where(tt - ts[j - 1] <= ts[j] - tt, j - 1, j)
 
 
-def _interval_means(ts, v, tt, fallback):
-    """Mean of the finite source samples in each target's interval (midpoints between
-    the sorted targets); ``fallback`` where an interval holds none. Returns the values
-    and where they are means."""
+def _interval_means(ts, v, tt, fallback, step: float):
+    """Weighted mean of the finite source samples in each target's interval.
+
+    The intervals run between the midpoints of the sorted targets (the outer two are
+    symmetric about their target). A source sample within ``tol`` seconds of an
+    interval boundary (``tol = 1e-6 * step``, ``step`` the median source sampling
+    interval in seconds, or a few units in the last place of the times if larger)
+    has weight 1/2 in each of the two intervals, any other sample weight 1 in the
+    interval holding it. ``fallback`` is used where an interval holds no finite
+    sample. Returns the values, shape ``(T, p)`` like ``fallback``, and a boolean
+    mask of the same shape, True where they are means.
+    """
     order = np.argsort(tt, kind="stable")
     t_sorted = tt[order]
     mid = (t_sorted[1:] + t_sorted[:-1]) / 2
     edges = np.r_[
         t_sorted[0] - (mid[0] - t_sorted[0]), mid, t_sorted[-1] + (t_sorted[-1] - mid[-1])
     ]
-    k = np.searchsorted(ts, edges, side="left")
-    fin = np.isfinite(v)
-    csum = np.vstack([np.zeros((1, v.shape[1])), np.cumsum(np.where(fin, v, 0), 0)])
-    ccnt = np.vstack([np.zeros((1, v.shape[1])), np.cumsum(fin, 0)])
-    has = np.empty((tt.size, v.shape[1]), dtype=bool)
+    scale = max(abs(ts[0]), abs(ts[-1]), abs(edges[0]), abs(edges[-1]))
+    tol = max(1e-6 * step, 64 * float(np.spacing(scale)))
+    # only the source samples that can fall in an interval
+    i0 = int(np.searchsorted(ts, edges[0] - tol, side="left"))
+    i1 = int(np.searchsorted(ts, edges[-1] + tol, side="right"))
+    t_in, v_in = ts[i0:i1], v[i0:i1]
+    # Sample i's cumulative weight at an edge is 0 above it, 1/2 within tol of it and 1
+    # below it; its weight in sorted interval k is the increase from edge k to k + 1:
+    # 1/2 in each of the two intervals beside an edge it lies on, else 1 in the interval
+    # holding it.
+    first_half = np.searchsorted(edges + tol, t_in, side="left") - 1
+    first_full = np.searchsorted(edges - tol, t_in, side="right") - 1
+    split = first_full != first_half
+    w_first = np.where(split, 0.5, 1.0)
+    ok_first = (first_half >= 0) & (first_half < tt.size)
+    ok_second = split & (first_full >= 0) & (first_full < tt.size)
+    b1, w1 = first_half[ok_first], w_first[ok_first]
+    b2 = first_full[ok_second]
     sums = np.empty((tt.size, v.shape[1]))
-    has[order] = (ccnt[k[1:]] - ccnt[k[:-1]]) > 0
     counts = np.empty_like(sums)
-    counts[order] = ccnt[k[1:]] - ccnt[k[:-1]]
-    sums[order] = csum[k[1:]] - csum[k[:-1]]
+    for c in range(v.shape[1]):
+        fin = np.isfinite(v_in[:, c])
+        x = np.where(fin, v_in[:, c], 0.0)
+        # per-interval sums (not differences of a running total: no cancellation)
+        sums[order, c] = np.bincount(b1, w1 * x[ok_first], minlength=tt.size) + np.bincount(
+            b2, 0.5 * x[ok_second], minlength=tt.size
+        )
+        counts[order, c] = np.bincount(b1, w1 * fin[ok_first], minlength=tt.size) + np.bincount(
+            b2, 0.5 * fin[ok_second], minlength=tt.size
+        )
+    has = counts > 0
     return np.where(has, sums / np.where(has, counts, 1), fallback), has
 
 
@@ -615,15 +661,15 @@ def detect_movement_onsets(
 def _baseline_position(x: np.ndarray, t: np.ndarray, cue: float, baseline) -> float:
     """Median of the finite trace samples in the baseline window of ``cue`` (trace units).
 
-    The sample nearest the cue when that window holds none.
+    The sample nearest the cue (on a tie, the earlier one) when that window holds no
+    finite sample.
     """
     lo, hi = np.searchsorted(t, [cue + baseline[0], cue + baseline[1]], side="left")
     seg = x[lo:hi]
     seg = seg[np.isfinite(seg)]
     if seg.size:
         return float(np.median(seg))
-    j = int(np.clip(np.searchsorted(t, cue), 0, t.size - 1))
-    return float(x[j])
+    return float(x[_nearest_source_index(t, np.array([cue]))[0]])
 
 
 def _baseline_robust_sd(x, t, cues, bases, baseline) -> float:
@@ -778,16 +824,22 @@ def exclusion_mask(
         Intervals in seconds: a table with ``start_time``/``stop_time`` columns or
         ``(start, stop)`` rows.
     margin : float or (float, float), default 0.0
-        Seconds added before and after each interval.
+        Seconds added before and after each interval (finite, >= 0).
     frame_duration : float, default 0.0
-        Acquisition time of one frame in seconds (e.g. ``1/frame_rate`` for a
-        raster-scanned frame), so a frame counts as overlapping if any part of
-        ``[t, t + frame_duration]`` falls in an interval.
+        Acquisition time of one frame in seconds (finite, >= 0; e.g.
+        ``1/frame_rate`` for a raster-scanned frame), so a frame counts as
+        overlapping if any part of ``[t, t + frame_duration]`` falls in an interval.
 
     Returns
     -------
     numpy.ndarray, shape (T,), bool
         True for frames to exclude (pass to ``Session.mask_samples``).
+
+    Raises
+    ------
+    ValueError
+        If an interval is non-finite or has ``stop < start``, or ``margin`` or
+        ``frame_duration`` is negative, NaN or infinite.
     """
     t = _as_times(timestamps, "timestamps")
     if hasattr(intervals, "columns"):
@@ -806,9 +858,19 @@ def exclusion_mask(
         raise ValueError("intervals contain non-finite times")
     if np.any(iv[:, 1] < iv[:, 0]):
         raise ValueError("intervals must have stop_time >= start_time")
-    before, after = (margin, margin) if np.isscalar(margin) else tuple(margin)  # type: ignore[arg-type]
-    if before < 0 or after < 0 or frame_duration < 0:
-        raise ValueError("margin and frame_duration must be >= 0")
+    pair = np.asarray(margin, dtype=np.float64)
+    if pair.ndim == 0:
+        pair = np.r_[pair, pair]
+    if pair.shape != (2,) or not (np.all(np.isfinite(pair)) and np.all(pair >= 0)):
+        raise ValueError(
+            "margin must be a finite number of seconds >= 0 or a (before, after) pair of "
+            f"them; got {margin!r}"
+        )
+    before, after = float(pair[0]), float(pair[1])
+    if not (np.isfinite(frame_duration) and frame_duration >= 0):
+        raise ValueError(
+            f"frame_duration must be a finite number of seconds >= 0; got {frame_duration!r}"
+        )
     mask = np.zeros(t.size, dtype=bool)
     for s, e in iv:
         lo = np.searchsorted(t, s - before - frame_duration, side="left")
