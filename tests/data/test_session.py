@@ -1,5 +1,7 @@
 """Session / SessionCollection: validation, selection, and fit arguments."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -352,8 +354,7 @@ def test_behavior_dataframe_and_series_give_feature_names():
     assert s.behavior_names == ["lever_position", "paw_x"]
     assert np.array_equal(s.behavior, beh.to_numpy())
     assert list(beh.columns) == ["lever_position", "paw_x"]  # input unchanged
-    # explicit names win; unnamed columns (0 .. p-1) keep the default names
-    assert make_session(behavior=beh, behavior_names=["a", "b"]).behavior_names == ["a", "b"]
+    # unnamed columns (0 .. p-1) keep the default names
     plain = make_session(behavior=pd.DataFrame(rng.random((T, 2))), behavior_names=None)
     assert plain.behavior_names == ["behavior_0", "behavior_1"]
     ser = make_session(behavior=beh["paw_x"], behavior_names=None)
@@ -364,6 +365,111 @@ def test_behavior_dataframe_and_series_give_feature_names():
         make_session(
             behavior=pd.DataFrame(rng.random((T, 2)), columns=["x", "x"]), behavior_names=None
         )
+
+
+def test_behavior_dataframe_columns_are_selected_by_name_not_position():
+    T = 100
+    beh = pd.DataFrame({"lever_velocity": np.arange(T) * 10.0, "lever_position": np.arange(T)})
+    s = make_session(behavior=beh, behavior_names=["lever_position", "lever_velocity"])
+    assert s.behavior_names == ["lever_position", "lever_velocity"]
+    assert np.array_equal(s.behavior[:, 0], beh["lever_position"].to_numpy())
+    assert np.array_equal(s.behavior[:, 1], beh["lever_velocity"].to_numpy())
+    assert s.behavior_units == ["mm", "mm"]
+    assert list(beh.columns) == ["lever_velocity", "lever_position"]  # input unchanged
+    # a subset, in the order given
+    one = make_session(behavior=beh, behavior_names=["lever_position"], behavior_units=None)
+    assert one.behavior.shape == (T, 1)
+    assert np.array_equal(one.behavior[:, 0], beh["lever_position"].to_numpy())
+    # names that are not columns: an error naming the session, the names and the columns
+    with pytest.raises(ValueError) as ei:
+        make_session(behavior=beh, behavior_names=["a", "lever_position"])
+    msg = str(ei.value)
+    assert "session 'm1-day1' (subject 'm1')" in msg and "behavior_names ['a']" in msg
+    assert "columns ['lever_velocity', 'lever_position']" in msg
+    # a name matching several columns is ambiguous
+    dup = pd.DataFrame(np.zeros((T, 2)), columns=["x", "x"])
+    with pytest.raises(ValueError, match=r"\['x'\] each name several columns"):
+        make_session(behavior=dup, behavior_names=["x", "x"])
+    # unnamed columns (a RangeIndex) are still named by position
+    plain = pd.DataFrame(np.column_stack([np.zeros(T), np.arange(T)]))
+    pos = make_session(behavior=plain, behavior_names=["a", "b"])
+    assert pos.behavior_names == ["a", "b"] and np.array_equal(pos.behavior[:, 1], np.arange(T))
+    # replace() with a new DataFrame keeps each name on its column
+    r = s.replace(behavior=beh[["lever_position", "lever_velocity"]] * 2)
+    assert np.array_equal(r.behavior[:, 0], 2 * beh["lever_position"].to_numpy())
+
+
+def test_neural_dataframe_column_labels_are_unit_ids():
+    T = 50
+    rng = np.random.default_rng(0)
+    day1 = pd.DataFrame(rng.normal(size=(T, 3)), columns=[12, 5, 40])  # ROI ids
+    day2 = pd.DataFrame(rng.normal(size=(T, 3)), columns=[40, 12, 77])  # other ROIs
+    s1 = make_session(day=1, T=T, neural=day1)
+    s2 = make_session(day=2, T=T, neural=day2, seed=1)
+    assert list(s1.unit_ids) == [12, 5, 40] and list(s2.unit_ids) == [40, 12, 77]
+    assert list(day1.columns) == [12, 5, 40]  # input unchanged
+    # different ROIs of the same count are not concatenated as the same units
+    with pytest.raises(ValueError, match=r"different unit ids \(column 0: unit 12 vs 40\)"):
+        SessionCollection([s1, s2]).to_fit_args()
+    # the same ROIs on both days are
+    same = make_session(day=2, T=T, neural=day1 * 2, seed=1)
+    a = SessionCollection([s1, same]).to_fit_args()
+    assert a.neural[0].shape == (2 * T, 3) and list(a.unit_ids[0]) == [12, 5, 40]
+    # string labels; matching unit_ids accepted (compared as strings)
+    named = make_session(T=T, neural=day1.set_axis(["r1", "r2", "r3"], axis=1))
+    assert list(named.unit_ids) == ["r1", "r2", "r3"]
+    assert list(make_session(T=T, neural=day1, unit_ids=["12", "5", "40"]).unit_ids) == [
+        "12",
+        "5",
+        "40",
+    ]
+    # labels are validated as unit_ids are
+    with pytest.raises(ValueError, match="unit_ids are not unique"):
+        make_session(T=T, neural=day1.set_axis([1, 1, 2], axis=1))
+    # unit_ids that disagree with the labels: an error naming session and column
+    with pytest.raises(ValueError) as ei:
+        make_session(T=T, neural=day1, unit_ids=[5, 12, 40])
+    msg = str(ei.value)
+    assert "session 'm1-day1' (subject 'm1')" in msg
+    assert "disagree with the column labels" in msg and "column 0 is labelled 12" in msg
+    # an unlabelled DataFrame: default ids, or the given ones
+    plain = pd.DataFrame(rng.normal(size=(T, 3)))
+    assert list(make_session(T=T, neural=plain).unit_ids) == [0, 1, 2]
+    assert list(make_session(T=T, neural=plain, unit_ids=[7, 8, 9]).unit_ids) == [7, 8, 9]
+
+
+def test_from_arrays_reproduces_recurring_group_ids():
+    from sharedrep.core.design import segments
+
+    rng = np.random.default_rng(0)
+    g = np.array([0, 0, 0, 1, 1, 1, 0, 0, 0, 2, 2, 2])
+    c = SessionCollection.from_arrays([rng.normal(size=(12, 3))], [rng.normal(size=(12, 2))], [g])
+    assert list(c[0].trials["cv_group"]) == [0, 1, 0, 2]
+    out = c.to_fit_args().groups[0]
+    assert np.array_equal(out, g)  # same partition (ids in order of first appearance)
+    # lag windows still never join the two runs of id 0
+    assert np.array_equal(segments(12, out), np.repeat(np.arange(4), 3))
+    # labels are renumbered in order of first appearance and stay within a session
+    h = np.array(["b", "b", "a", "a", "b", "b"])
+    one = SessionCollection.from_arrays([rng.normal(size=(6, 2))], [rng.normal(size=(6, 1))], [h])
+    ss = [one[0], one[0].replace(session_id="day-2")]  # one subject, two sessions
+    both = SessionCollection(ss).to_fit_args().groups[0]
+    assert list(both) == [0, 0, 1, 1, 0, 0, 2, 2, 3, 3, 2, 2]
+
+
+def test_recurring_group_ids_that_would_touch_fall_back_with_a_warning():
+    rng = np.random.default_rng(0)
+    g = np.array([0, 0, 0, 1, 1, 1, 0, 0, 0])
+    c = SessionCollection.from_arrays([rng.normal(size=(9, 3))], [rng.normal(size=(9, 2))], [g])
+    # removing the run of id 1 leaves the two runs of id 0 side by side (across a gap)
+    s = c[0].mask_samples(g == 1)
+    with pytest.warns(UserWarning, match="'cv_group' not used.*group 0 meet at t = 6 s"):
+        out = SessionCollection([s]).to_fit_args().groups[0]
+    assert list(out) == [0, 0, 0, 1, 1, 1]  # the id changes at the gap
+    # without the gap split and with another group between them: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert list(SessionCollection([c[0]]).to_fit_args().groups[0]) == list(g)
 
 
 # ---------------------------------------------------------------- unusable columns

@@ -12,6 +12,7 @@ Layer ``data``: this module uses numpy and pandas only and may import nothing bu
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -41,6 +42,11 @@ TRIAL_COLUMNS = (
     "reward_time",
     "outcome",
 )
+
+#: Optional trials-table column of cross-validation group labels (written by
+#: :meth:`SessionCollection.from_arrays`): trials with the same value form one group
+#: of :meth:`SessionCollection.to_fit_args`.
+CV_GROUP_COLUMN = "cv_group"
 
 
 #: Largest magnitude a neural or behaviour value may have: the statistics of a fit form
@@ -116,6 +122,11 @@ def _block_problems(x: np.ndarray) -> list[tuple[int, str]]:
     return out
 
 
+def _scalar(value):
+    """A numpy scalar as the Python value it holds (for messages); others unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _interval_table(df, label: str, *, allow_overlap: bool) -> pd.DataFrame:
     """Validate and copy a table of [start_time, stop_time) intervals."""
     if df is None:
@@ -173,24 +184,34 @@ class Session:
     neural : array_like, shape (T, N)
         Neural activity (e.g. dF/F, unitless; or spike counts per bin); stored as
         float64. NaN is allowed here (see :meth:`nonfinite_samples`) but not in
-        :meth:`SessionCollection.to_fit_args`.
+        :meth:`SessionCollection.to_fit_args`. A pandas DataFrame contributes its
+        column labels (e.g. ROI ids) as the default ``unit_ids``, except the default
+        labels ``0 .. N-1`` of an unlabelled DataFrame; its index is ignored.
     timestamps : array_like, shape (T,)
         Sample times in seconds, finite and strictly increasing.
     unit_ids : array_like, shape (N,), optional
-        Unique unit (ROI, bouton, axon, spike unit) ids; default ``0 .. N-1``.
+        Unique unit (ROI, bouton, axon, spike unit) ids; default the column labels of
+        a DataFrame ``neural``, else ``0 .. N-1``. Given with a labelled DataFrame,
+        they must be its column labels in column order (compared as strings).
     behavior : array_like, shape (T, p) or (T,), optional
         Behaviour on the same time base; default: no features (``p = 0``). A pandas
         DataFrame (Series) contributes its column names (its name) as the default
         ``behavior_names``; its index is ignored (rows are samples in order).
     behavior_names : sequence of str, length p, optional
         Unique feature names; default the DataFrame column names or Series name of
-        ``behavior``, else ``"behavior_0" ..``.
+        ``behavior``, else ``"behavior_0" ..``. With a DataFrame ``behavior`` whose
+        columns are named (not the default ``0 .. p-1``), the names select its columns
+        by name, in the order given (other columns are left out): they never relabel
+        columns by position. To rename columns, use :meth:`pandas.DataFrame.rename`
+        or pass ``behavior.to_numpy()``.
     behavior_units : str or sequence of str, length p, optional
         Physical unit of each feature; default ``"a.u."``.
     trials : pandas.DataFrame, optional
         One row per trial with ``start_time`` and ``stop_time`` (seconds; disjoint
         half-open intervals) and, when known, ``cue_time``, ``movement_onset_time``,
-        ``reward_time`` (seconds) and ``outcome`` (see :data:`TRIAL_COLUMNS`).
+        ``reward_time`` (seconds) and ``outcome`` (see :data:`TRIAL_COLUMNS`); an
+        optional ``cv_group`` column groups trials for cross-validation (see
+        :meth:`SessionCollection.to_fit_args`).
     stimulation : pandas.DataFrame, optional
         Stimulation intervals: ``start_time``, ``stop_time`` (seconds), extra columns
         (site, power, ...) allowed.
@@ -200,8 +221,10 @@ class Session:
     Raises
     ------
     ValueError
-        On inconsistent shapes, non-monotonic timestamps, duplicate ids or names, with
-        a message naming the session and the array, e.g.
+        On inconsistent shapes, non-monotonic timestamps, duplicate ids or names,
+        ``behavior_names`` that are not columns of a DataFrame ``behavior``, or
+        ``unit_ids`` that disagree with the column labels of a DataFrame ``neural``,
+        with a message naming the session and the array, e.g.
         ``"session 'm1-d3' (subject 'm1'): neural has 500 rows but timestamps has 499"``.
     TypeError
         On non-numeric arrays or tables of the wrong type.
@@ -231,6 +254,7 @@ class Session:
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
         self._check_identity()
+        self._neural_frame_ids()
         n_samples, n_units = self._check_neural()
         self._check_timestamps(n_samples)
         self._check_unit_ids(n_units)
@@ -261,6 +285,42 @@ class Session:
         if not isinstance(day, (int, np.integer)) or isinstance(day, bool):
             raise ValueError(f"subject {self.subject!r}: day must be an integer, got {day!r}")
         return int(day)
+
+    def _neural_frame_ids(self) -> None:
+        """Take ``unit_ids`` from the column labels of a DataFrame ``neural``.
+
+        The default labels ``0 .. N-1`` of an unlabelled DataFrame (a RangeIndex from
+        0) are not ids. Given ``unit_ids`` of the right length must equal the labels
+        (compared as strings, in column order); other lengths are reported by
+        :meth:`_check_unit_ids`.
+        """
+        x = self.neural
+        if not isinstance(x, pd.DataFrame):
+            return
+        cols = x.columns
+        if isinstance(cols, pd.RangeIndex) and cols.start == 0 and cols.step == 1:
+            return
+        if isinstance(cols, pd.MultiIndex):
+            raise ValueError(
+                f"{self._label}: neural is a DataFrame with MultiIndex columns; flatten "
+                "them to one unit id per column, or pass neural.to_numpy() and unit_ids"
+            )
+        labels = np.asarray(cols.tolist())  # as given unit_ids would be converted
+        if self.unit_ids is None:
+            self.unit_ids = labels
+            return
+        given = np.asarray(self.unit_ids)
+        if given.ndim != 1 or given.size != labels.size:
+            return
+        differ = np.flatnonzero(given.astype(str) != labels.astype(str))
+        if differ.size:
+            j = int(differ[0])
+            raise ValueError(
+                f"{self._label}: unit_ids disagree with the column labels of the neural "
+                f"DataFrame at {differ.size} of {labels.size} columns (column {j} is "
+                f"labelled {_scalar(labels[j])!r} but unit_ids[{j}] is {_scalar(given[j])!r}); "
+                "pass unit_ids=None to use the column labels, or relabel the columns"
+            )
 
     def _check_neural(self) -> tuple[int, int]:
         """Convert ``neural`` to a non-empty 2-D float array; return ``(T, N)``."""
@@ -311,18 +371,47 @@ class Session:
             raise ValueError(f"{lab}: unit_ids are not unique")
 
     def _default_behavior_names(self) -> None:
-        """Take the feature names from a DataFrame's columns or a Series' name, if any.
+        """Name, or select by name, the features of a DataFrame or Series ``behavior``.
 
-        Default positions ``0 .. p-1`` (a RangeIndex) are not names.
+        Without ``behavior_names`` they are the DataFrame's column names or the
+        Series' name. With ``behavior_names`` and a DataFrame whose columns are named,
+        the columns are selected by name in the order of ``behavior_names``. Default
+        positions ``0 .. p-1`` (a RangeIndex) are not names: such columns are named by
+        position.
+
+        Raises
+        ------
+        ValueError
+            If a name is not a column, or names several columns, of the DataFrame.
         """
-        if self.behavior_names is not None:
+        b = self.behavior
+        if isinstance(b, pd.Series):
+            if self.behavior_names is None and b.name is not None:
+                self.behavior_names = [str(b.name)]
             return
-        if isinstance(self.behavior, pd.DataFrame) and not isinstance(
-            self.behavior.columns, pd.RangeIndex
-        ):
-            self.behavior_names = [str(c) for c in self.behavior.columns]
-        elif isinstance(self.behavior, pd.Series) and self.behavior.name is not None:
-            self.behavior_names = [str(self.behavior.name)]
+        if not isinstance(b, pd.DataFrame) or isinstance(b.columns, pd.RangeIndex):
+            return
+        labels = [str(c) for c in b.columns]
+        if self.behavior_names is None:
+            self.behavior_names = labels
+            return
+        names = [str(n) for n in self.behavior_names]
+        missing = [n for n in names if n not in labels]
+        if missing:
+            raise ValueError(
+                f"{self._label}: behavior_names {missing} are not columns of the behavior "
+                f"DataFrame (columns {labels}); with a DataFrame, behavior_names selects "
+                "columns by name: rename the columns (DataFrame.rename) or pass "
+                "behavior.to_numpy() to name them by position"
+            )
+        ambiguous = sorted({n for n in names if labels.count(n) > 1})
+        if ambiguous:
+            raise ValueError(
+                f"{self._label}: behavior_names {ambiguous} each name several columns of "
+                f"the behavior DataFrame (columns {labels})"
+            )
+        self.behavior = b.iloc[:, [labels.index(n) for n in names]]
+        self.behavior_names = names
 
     def _check_behavior(self, n_samples: int) -> None:
         """Convert ``behavior`` to a ``(T, p)`` float array (default ``p = 0``)."""
@@ -662,8 +751,11 @@ class FitArgs:
     neural : list of numpy.ndarray, each (T_s, N_s)
     behavior : list of numpy.ndarray, each (T_s, p), columns in ``behavior_names`` order
     groups : list of numpy.ndarray, each (T_s,), int
-        Segment ids (trials, inter-trial runs, gaps, session boundaries; see
-        :meth:`Session.groups`), unique within a subject.
+        Group ids ``0 ..``: segments (trials, inter-trial runs, gaps, session
+        boundaries; see :meth:`Session.groups`), each its own group, except that the
+        trials of one session sharing a ``cv_group`` value (see
+        :meth:`SessionCollection.to_fit_args`) share one id. The id changes at every
+        segment boundary, so lag windows never join two segments.
     subjects : list of str
     session_ids : list of list of str
         Sessions concatenated (in time order of the list) for each subject.
@@ -863,7 +955,14 @@ class SessionCollection(Sequence):
         (they must have identical ``unit_ids``, i.e. tracked units, and one population:
         the sessions of two populations of one subject are refused, select one with
         ``population=``); group ids restart at every session boundary so no lag window
-        crosses it. Behaviour columns are put in the first subject's order; every
+        crosses it. When the trials table has a ``cv_group`` column (as written by
+        :meth:`from_arrays`), the trials of one session with the same (non-missing)
+        value get one group id, so grouped cross-validation holds them out together
+        even when they recur non-contiguously; this is not done for a session where two
+        such segments would be adjacent in the output (split by a time gap, or by
+        samples left out with ``within_trials``): the id must change there so no lag
+        window joins them, and a warning says that segment ids are used instead.
+        Behaviour columns are put in the first subject's order; every
         subject must have the same feature names (and units), and every session the
         same sampling rate (within :data:`RATE_TOLERANCE`: lags and groups count
         samples).
@@ -882,6 +981,11 @@ class SessionCollection(Sequence):
         Returns
         -------
         FitArgs
+
+        Warns
+        -----
+        UserWarning
+            When a session's ``cv_group`` labels cannot be used (see above).
 
         Raises
         ------
@@ -946,16 +1050,22 @@ class SessionCollection(Sequence):
         """Wrap per-subject arrays (e.g. ``sharedrep.sim.generic`` output) as sessions.
 
         Each run of equal consecutive group ids becomes one trial
-        (``[t_first, t_last + 1/sampling_rate)``), so
-        ``to_fit_args(...).groups`` reproduces the grouping; sessions can then be
-        exported with :func:`sharedrep.data.io.write_nwb`.
+        (``[t_first, t_last + 1/sampling_rate)``) whose ``cv_group`` column holds the
+        id, so ``to_fit_args(...).groups`` reproduces the partition (ids renumbered
+        ``0 ..`` in order of first appearance), an id that recurs non-contiguously
+        included: its runs share one group id, and lag windows still never join two
+        runs (the id changes between them). Masking samples or
+        ``to_fit_args(within_trials=True)`` can make this impossible (see
+        :meth:`to_fit_args`). Sessions can be exported with
+        :func:`sharedrep.data.io.write_nwb`.
 
         Parameters
         ----------
         neural : list of array_like, each (T_s, N_s)
         behavior : list of array_like, each (T_s, p)
         groups : list of array_like, each (T_s,), optional
-            Trial ids.
+            Trial (group) ids; samples with the same id form one group of grouped
+            cross-validation, wherever they are.
         subjects : list of str, optional
             Default ``"subject-0"``, ``"subject-1"``, ...
         sampling_rate : float, default 1.0
@@ -996,7 +1106,7 @@ class SessionCollection(Sequence):
                         {
                             "start_time": t[starts],
                             "stop_time": np.r_[t[starts[1:]], t[-1] + 1.0 / sampling_rate],
-                            "group": g[starts],
+                            CV_GROUP_COLUMN: g[starts],
                         }
                     )
             out.append(
@@ -1124,12 +1234,22 @@ def _unit_id_problems(by_subject: dict[str, list[Session]]) -> list[str]:
     """One message per later session of a subject whose unit ids differ from its first."""
     problems = []
     for subj, ss in by_subject.items():
+        first = ss[0]
         for s in ss[1:]:
-            if s.n_units != ss[0].n_units or not np.array_equal(s.unit_ids, ss[0].unit_ids):
+            if s.n_units != first.n_units or not np.array_equal(s.unit_ids, first.unit_ids):
+                detail = ""
+                if s.n_units == first.n_units:
+                    differ = s.unit_ids.astype(object) != first.unit_ids.astype(object)
+                    j = int(np.argmax(differ))
+                    detail = (
+                        f" (column {j}: unit {_scalar(first.unit_ids[j])!r} vs "
+                        f"{_scalar(s.unit_ids[j])!r})"
+                    )
                 problems.append(
-                    f"subject {subj!r}: sessions {ss[0].session_id!r} ({ss[0].n_units} "
+                    f"subject {subj!r}: sessions {first.session_id!r} ({first.n_units} "
                     f"units) and {s.session_id!r} ({s.n_units} units) have different "
-                    "unit ids and cannot be concatenated; select one day or align units"
+                    f"unit ids{detail} and cannot be concatenated; select one day or "
+                    "align units"
                 )
     return problems
 
@@ -1140,21 +1260,77 @@ def _subject_arrays(
     """Concatenate one subject's sessions for :meth:`SessionCollection.to_fit_args`.
 
     Returns neural ``(T, N)``, behaviour ``(T, p)`` with columns in ``names`` order, and
-    group ids ``(T,)`` renumbered ``0 ..`` so that no group spans two sessions.
+    group ids ``(T,)`` renumbered ``0 ..`` so that no group spans two sessions (see
+    :func:`_fit_groups`).
     """
     neural, behavior, groups = [], [], []
     offset = 0
     for s in sessions:
         order = [s.behavior_names.index(n) for n in names]
-        g = s.groups(split_gaps=split_gaps)
         keep = np.ones(s.n_samples, dtype=bool)
         if within_trials:
             keep = s.trial_ids() >= 0
             if not keep.any():
                 raise ValueError(f"session {s.session_id!r} has no samples in trials")
-        _, g = np.unique(g[keep], return_inverse=True)
+        g = _fit_groups(s, keep, split_gaps)
         neural.append(s.neural[keep])
         behavior.append(s.behavior[keep][:, order])
         groups.append(g + offset)
         offset += int(g.max()) + 1
     return np.concatenate(neural), np.concatenate(behavior), np.concatenate(groups)
+
+
+def _fit_groups(s: Session, keep: np.ndarray, split_gaps: bool) -> np.ndarray:
+    """Group ids ``0 ..`` of the kept samples of one session, for :meth:`to_fit_args`.
+
+    Each segment of :meth:`Session.groups` (restricted to ``keep``) is one group,
+    except that segments inside trials with the same non-missing
+    :data:`CV_GROUP_COLUMN` value share one id (in order of first appearance). That
+    merge is skipped, with a warning, when two merged segments would be adjacent in
+    the kept samples: the estimator starts a lag window segment only where the id
+    changes, so one id there would let lag windows join them.
+
+    Parameters
+    ----------
+    s : Session
+    keep : numpy.ndarray of bool, shape (T,)
+        Samples kept (at least one).
+    split_gaps : bool
+        See :meth:`Session.groups`.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (keep.sum(),)
+    """
+    _, seg = np.unique(s.groups(split_gaps=split_gaps)[keep], return_inverse=True)
+    if CV_GROUP_COLUMN not in s.trials.columns:
+        return seg
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])  # one run per segment
+    trial = s.trial_ids()[keep][starts]
+    label = s.trials[CV_GROUP_COLUMN].to_numpy()
+    codes: dict = {}
+    seg_code = np.array(
+        [
+            codes.setdefault(
+                ("segment", k) if t < 0 or pd.isna(label[t]) else ("group", label[t]),
+                len(codes),
+            )
+            for k, t in enumerate(trial)
+        ],
+        dtype=np.int64,
+    )
+    clash = np.flatnonzero(seg_code[1:] == seg_code[:-1])
+    if clash.size:
+        k = int(clash[0]) + 1
+        t = float(s.timestamps[keep][starts[k]])
+        warnings.warn(
+            f"{s._label}: trials column {CV_GROUP_COLUMN!r} not used: two stretches of "
+            f"group {_scalar(label[trial[k]])!r} meet at t = {t:.6g} s with no sample of "
+            "another group between them (a time gap, masked samples or within_trials); "
+            "one id there would let lag windows join them, so every segment is its own "
+            "group and cross-validation may split a group",
+            UserWarning,
+            stacklevel=4,
+        )
+        return seg
+    return seg_code[seg]
