@@ -159,8 +159,10 @@ def test_learning_in_behaviour():
 def test_null_effects():
     e = StudyEffects.null()
     assert e.learning == 0 and e.silencing_effect == 0 and e.stim_response == 0
-    assert e.thalamus_snr[0] == e.thalamus_snr[1] == e.other_snr
+    assert e.thalamus_snr[0] == e.thalamus_snr[1] == e.other_snr == e.m1_snr
+    assert e.thalamus_fraction[0] == e.thalamus_fraction[1] == e.other_fraction == e.m1_fraction
     assert e.thalamus_lead_frames[0] == e.thalamus_lead_frames[1]
+    assert e.thalamus_lead_frames[0] == e.other_lead_frames == e.m1_lead_frames
     assert e.overlap_log_odds == (0.0, 0.0)
     assert e.artifact_amplitude > 0  # the artefact is not an effect
     assert StudyEffects.null(stim_response=1.0).stim_response == 1.0
@@ -174,6 +176,112 @@ def test_null_effects():
     assert all(learning_progress(d, e) == 0 for d in (1, 7, 14))
     d = StudyEffects().to_dict()
     assert d["thalamus_lead_frames"] == [1, 4]
+
+
+def _movement_r2(s, lead):
+    """Per unit, R^2 of the activity on the lever position and velocity ``lead`` frames
+    later (the encoding model of the simulator), outside stimulation trials."""
+    m = s.behavior[:, :2]
+    m = (m - m.mean(0)) / m.std(0)
+    X = s.neural[: s.n_samples - lead] if lead else s.neural
+    A = np.column_stack([m[lead:], np.ones(len(X))])
+    keep = ~np.isin(s.trial_ids(), np.flatnonzero(s.trials["stim"]))[: len(X)]
+    X, A = X[keep], A[keep]
+    resid = X - A @ np.linalg.lstsq(A, X, rcond=None)[0]
+    return 1 - resid.var(0) / X.var(0)
+
+
+def test_null_populations_encode_alike():
+    """StudyEffects.null(): thalamus, other inputs and M1 encode alike (same snr, fraction
+    of encoding units and lead), in the truth and in the data."""
+    st = simulate_study(
+        n_mice=2,
+        days=(1, 14),
+        populations=("thalamus", "other", "m1"),
+        trials_per_session=40,
+        effects=StudyEffects.null(),
+        seed=2,
+    )
+    t = st.truth
+    assert t["expected"]["best_encoding"] is None
+    assert len({v for p in t["snr"].values() for v in p.values()}) == 1
+    assert {v for p in t["lead_frames"].values() for v in p.values()} == {1}
+    r2 = {p: [] for p in t["populations"]}
+    for s in st.sessions:
+        enc = t["encoding_units"][s.subject][s.population]["novice"]
+        n = t["n_units"][s.subject][s.population]
+        assert len(enc) == round(0.35 * n)
+        assert s.metadata["lead_frames"] == 1
+        r2[s.population].append(np.median(_movement_r2(s, 1)[enc]))
+    med = {p: float(np.median(v)) for p, v in r2.items()}
+    assert max(med.values()) < 1.25 * min(med.values()), med  # M1 no longer encodes best
+
+
+def test_zero_fraction_means_no_encoding_unit():
+    """A fraction of encoding units of 0 gives none; a small positive one at least one."""
+    kw = dict(n_mice=2, days=(1, 14), populations=("thalamus", "other", "m1"))
+    eff = StudyEffects(
+        thalamus_fraction=(0.0, 0.0), other_fraction=0.0, m1_fraction=0.0, m1_snr=0.6
+    )
+    st = simulate_study(**kw, trials_per_session=40, effects=eff, seed=0)
+    t = st.truth
+    for m in t["subjects"]:
+        for p in t["populations"]:
+            assert all(len(ids) == 0 for ids in t["encoding_units"][m][p].values()), (m, p)
+    for s in st.sessions:
+        lead = s.metadata["lead_frames"]
+        assert _movement_r2(s, lead).max() < 0.05, s.session_id  # no unit encodes
+    # no thalamic bouton encodes: the thalamus cannot be the best-encoding population
+    assert t["expected"]["best_encoding"] is None
+    tiny = StudyEffects(thalamus_fraction=(0.01, 0.01), other_fraction=0.01, m1_fraction=0.01)
+    t = simulate_study(**kw, trials_per_session=10, effects=tiny, seed=0).truth
+    for m in t["subjects"]:
+        for p in t["populations"]:
+            assert all(len(ids) == 1 for ids in t["encoding_units"][m][p].values()), (m, p)
+
+
+@pytest.mark.parametrize("frame_rate", [10.0, 150.0, 200.0])
+def test_light_artefact_in_every_overlapping_frame(frame_rate):
+    """Every frame [t, t + 1/rate) that overlaps a pulse carries the artefact, no other
+    frame does, and the exclusion mask of the analyses removes all of them."""
+    from sharedrep.data.preprocess import exclusion_mask
+
+    st = simulate_study(
+        n_mice=2,
+        days=(1,),
+        populations=("m1",),
+        trials_per_session=10,
+        frame_rate=frame_rate,
+        effects=StudyEffects(artifact_amplitude=1000.0),
+        seed=0,
+    )
+    for s in st.sessions:
+        t, dt = s.timestamps, 1.0 / frame_rate
+        art = (s.neural > 300).all(axis=1)
+        overlap = np.zeros(t.size, bool)
+        eps = 1e-9  # a frame that only touches a pulse (ends as it starts) does not overlap
+        for a, b in zip(s.stimulation["start_time"], s.stimulation["stop_time"], strict=True):
+            overlap |= (t < b - eps) & (t + dt > a + eps)
+        np.testing.assert_array_equal(art, overlap)
+        # 10 ms pulses starting mid-frame: 1 frame each at 10 Hz, 2 at 150 Hz (1.5 frames)
+        per_pulse = {10.0: 1, 150.0: 2, 200.0: 2}[frame_rate]
+        assert art.sum() == per_pulse * len(s.stimulation)
+        excluded = exclusion_mask(t, s.stimulation, frame_duration=dt)
+        assert not np.any(art & ~excluded)
+
+
+@pytest.mark.parametrize("seed", [1.7, True, np.bool_(True), None, -3, np.float64(2.0), "1"])
+def test_seed_is_validated(seed):
+    with pytest.raises(ValueError, match=r"simulate_study: seed must be an int >= 0; got"):
+        simulate_study(n_mice=2, days=(1,), trials_per_session=10, seed=seed)
+
+
+def test_numpy_int_seed():
+    kw = dict(n_mice=2, days=(1,), populations=("m1",), trials_per_session=10)
+    a, b = simulate_study(**kw, seed=np.int64(5)), simulate_study(**kw, seed=5)
+    assert a.truth["seed"] == 5 and type(a.truth["seed"]) is int
+    assert a.settings["random_state"] == 5 and type(a.settings["random_state"]) is int
+    np.testing.assert_array_equal(a.sessions[0].neural, b.sessions[0].neural)
 
 
 def test_deterministic_and_seeded():

@@ -64,7 +64,8 @@ fraction ``stim_fraction`` of the trials are stimulation trials: 5 light pulses 
 10 ms every 2 frames, starting mid-frame ``STIM_ONSET_S`` after trial start (before the
 cue). Driven units respond with ``stim_response`` dF/F (suppressed units with
 ``-0.6 stim_response``; rise 0.15 s, decay 0.5 s) and every frame that overlaps a pulse
-carries a light artefact of about ``artifact_amplitude`` dF/F in every unit. Pulses are
+carries a light artefact of about ``artifact_amplitude`` dF/F in every unit (one frame
+per pulse at 10 Hz; a pulse that crosses a frame boundary, as at 150 Hz, hits two). Pulses are
 the ``stimulation`` intervals of the session (``kind = "activation"``).
 
 **Silencing.** In the M1 sessions of the expert days other than the stimulation day
@@ -191,7 +192,9 @@ class StudyEffects:
         Probability of not pushing at all in a trial (timeout).
     thalamus_snr, thalamus_fraction : (float, float)
         Encoded-to-nuisance variance ratio of encoding thalamic boutons, and fraction
-        of boutons that encode.
+        of boutons that encode. Every fraction of encoding units (also ``other_fraction``
+        and ``m1_fraction``) gives ``round(fraction x N)`` of a population's ``N`` units,
+        at least one when the fraction is > 0 and none when it is 0.
     thalamus_lead_frames : (int, int)
         Frames by which thalamic activity leads the movement it encodes.
     other_snr, other_fraction : float
@@ -295,10 +298,13 @@ class StudyEffects:
         """Every effect switched off.
 
         No learning (behaviour stays novice-like), every population encodes the movement
-        alike (thalamus = other inputs = the novice-thalamus level, lead 1 frame, no
-        change with days), M1 encoding neurons unrelated to the stimulated ones and no
-        stimulation response at all, no suppression of irrelevant activity, silencing
-        without behavioural effect. The light artefact stays.
+        alike (thalamus = other inputs = M1 = the novice-thalamus level: the same
+        ``snr``, fraction of encoding units and lead of 1 frame, no change with days),
+        M1 encoding neurons unrelated to the stimulated ones and no stimulation
+        response at all, no suppression of irrelevant activity, silencing without
+        behavioural effect. The light artefact stays. What still differs between
+        populations is not an effect: their numbers of units (``UNIT_COUNTS``) and the
+        directions of the M1 weights (positive: activated by the push).
 
         Parameters
         ----------
@@ -320,6 +326,9 @@ class StudyEffects:
             other_snr=snr,
             other_fraction=frac,
             other_lead_frames=lead,
+            m1_snr=snr,
+            m1_fraction=frac,
+            m1_lead_frames=lead,
             stim_response=0.0,
             overlap_log_odds=(0.0, 0.0),
             irrelevant_activity=(1.0, 1.0),
@@ -667,13 +676,19 @@ def _make_population(rng, name: str, eff: StudyEffects) -> _Population:
         pop.driven[order[:nd]] = True
         pop.suppressed = np.zeros(N, bool)
         pop.suppressed[order[nd : nd + ns]] = True
-        k = max(1, int(round(eff.m1_fraction * N)))
+        k = _n_encoding(eff.m1_fraction, N)
         for stage, lor in zip(("novice", "expert"), eff.overlap_log_odds, strict=True):
             w = np.where(pop.driven, math.exp(lor), 1.0)
             sel = np.zeros(N, bool)
             sel[_weighted_choice(rng, N, k, w)] = True
             setattr(pop, f"enc_{stage}", sel)
     return pop
+
+
+def _n_encoding(frac: float, N: int) -> int:
+    """Encoding units of a population of ``N``: ``round(frac * N)``, at least one when
+    ``frac > 0`` and none when ``frac == 0``."""
+    return 0 if frac <= 0 else max(1, int(round(frac * N)))
 
 
 def _unit_gains(pop: _Population, L: float, eff: StudyEffects) -> np.ndarray:
@@ -686,7 +701,7 @@ def _unit_gains(pop: _Population, L: float, eff: StudyEffects) -> np.ndarray:
         frac, snr = _lerp(eff.thalamus_fraction, L), _lerp(eff.thalamus_snr, L)
     else:
         frac, snr = eff.other_fraction, eff.other_snr
-    k = max(1, int(round(frac * N)))
+    k = _n_encoding(frac, N)
     g = np.zeros(N)
     g[pop.priority[:k]] = math.sqrt(snr)
     return g
@@ -886,8 +901,11 @@ def _stimulation(rng, eff, is_stim, frames_per_trial: int, T: int, fr: float):
                     "trial": int(k),
                 }
             )
-            f = int(np.floor(p0 * fr + 1e-9))  # frame [f/fr, (f+1)/fr) holds the pulse
-            artefact[f] = eff.artifact_amplitude * rng.uniform(0.8, 1.2)
+            # every frame [f/fr, (f+1)/fr) that overlaps the pulse [p0, p0 + width)
+            f0 = int(np.floor(p0 * fr + 1e-9))
+            f1 = max(f0, int(np.ceil((p0 + PULSE_WIDTH_S) * fr - 1e-9)) - 1)
+            for f in range(f0, min(f1, T - 1) + 1):
+                artefact[f] = eff.artifact_amplitude * rng.uniform(0.8, 1.2)
         rel = t - on
         rise = (rel >= 0) & (t <= off)
         response[rise] = 1 - np.exp(-rel[rise] / 0.15)
@@ -926,13 +944,15 @@ _STUDY_CONSTRAINTS = {
     "trials_per_session": [Interval(int, 10, None)],
     "frame_rate": [Predicate(_is_frame_rate, "a number >= 5 (Hz)")],
     "effects": [TypeOf(StudyEffects, "a StudyEffects"), None],
+    "seed": [Interval(int, 0, None)],
 }
 
 
-def _check_args(n_mice, days, populations, trials_per_session, frame_rate, effects):
+def _check_args(n_mice, days, populations, trials_per_session, frame_rate, effects, seed):
     """Validate the arguments of :func:`simulate_study`; return them normalised.
 
-    Returns ``(n_mice, days, populations, effects)``: days sorted, ``effects`` defaulted.
+    Returns ``(n_mice, days, populations, effects, seed)``: days sorted, ``effects``
+    defaulted, ``seed`` a Python int.
     """
     days, populations = tuple(days), tuple(populations)
     params = dict(
@@ -942,6 +962,7 @@ def _check_args(n_mice, days, populations, trials_per_session, frame_rate, effec
         trials_per_session=trials_per_session,
         frame_rate=frame_rate,
         effects=effects,
+        seed=seed,
     )
     validate_params(params, _STUDY_CONSTRAINTS, owner="simulate_study")
     if len(set(days)) != len(days):
@@ -953,7 +974,7 @@ def _check_args(n_mice, days, populations, trials_per_session, frame_rate, effec
         raise ValueError(f"population names cannot contain '/': {bad}")
     effects = StudyEffects() if effects is None else effects
     _check_leads(effects, int(trials_per_session), float(frame_rate))
-    return int(n_mice), tuple(sorted(int(d) for d in days)), populations, effects
+    return int(n_mice), tuple(sorted(int(d) for d in days)), populations, effects, int(seed)
 
 
 def _check_leads(effects: StudyEffects, trials_per_session: int, frame_rate: float) -> None:
@@ -997,7 +1018,8 @@ def simulate_study(
         Effect sizes (default :class:`StudyEffects` ``()``: every effect on;
         :meth:`StudyEffects.null` switches them off).
     seed : int, default 0
-        Seed; each mouse / session draws from its own child seed.
+        Seed, an integer >= 0 (Python or numpy int; not a bool, a float or None); each
+        mouse / session draws from its own child seed.
 
     Returns
     -------
@@ -1020,20 +1042,20 @@ def simulate_study(
         On invalid arguments (also: a lead of ``effects`` not shorter than a session,
         or ``stim_fraction + silencing_fraction > 1`` for a session that has both).
     """
-    n_mice, days, populations, eff = _check_args(
-        n_mice, days, populations, trials_per_session, frame_rate, effects
+    n_mice, days, populations, eff, seed = _check_args(
+        n_mice, days, populations, trials_per_session, frame_rate, effects, seed
     )
     design = _StudyDesign.of(days, populations, int(trials_per_session), float(frame_rate))
     _check_shared_trials(design, eff)
     mice = [f"mouse{i + 1:02d}" for i in range(n_mice)]
-    sessions, unit_truth = _simulate_mice(mice, design, eff, int(seed))
+    sessions, unit_truth = _simulate_mice(mice, design, eff, seed)
     truth = {
         "n_mice": n_mice,
         "subjects": mice,
         "days": list(days),
         "populations": list(populations),
         "roles": design.roles,
-        "seed": int(seed),
+        "seed": seed,
         "frame_rate": design.frame_rate,
         "trials_per_session": design.n_trials,
         "stage_of_day": design.stages,
@@ -1061,7 +1083,7 @@ def simulate_study(
         collection=SessionCollection(sessions, name="simulated lever-push study"),
         truth=truth,
         effects=eff,
-        settings=_analysis_settings(int(seed), design.stage_days),
+        settings=_analysis_settings(seed, design.stage_days),
     )
 
 
@@ -1214,7 +1236,7 @@ def _expected_results(design: _StudyDesign, eff: StudyEffects, lead_stage: dict)
     """The headline results the analyses should recover from this simulation."""
     thal = next((p for p in design.populations if design.roles[p] == "thalamus"), None)
     m1_pop, stage_days = design.m1_pop, design.stage_days
-    thalamus_best = eff.thalamus_snr[1] > max(
+    thalamus_best = eff.thalamus_fraction[1] > 0 and eff.thalamus_snr[1] > max(
         eff.thalamus_snr[0], eff.other_snr, eff.m1_snr if m1_pop else 0
     )
     return {
