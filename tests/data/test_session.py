@@ -217,6 +217,19 @@ def test_to_fit_args_by_population_and_stage():
         c.to_fit_args(population="striatum")
 
 
+def test_to_fit_args_does_not_depend_on_the_listing_order_of_sessions():
+    c = _collection()
+    ref = c.to_fit_args(population="thalamus")
+    shuffled = SessionCollection([c[i] for i in (3, 1, 4, 2, 0)])  # days reversed too
+    got = shuffled.to_fit_args(population="thalamus")
+    assert got.session_ids == [["m2-day1", "m2-day14"], ["m1-day1", "m1-day14"]]
+    for i, j in ((0, 1), (1, 0)):  # subjects keep their order of first appearance
+        assert got.subjects[i] == ref.subjects[j]
+        for a, b in ((got.neural, ref.neural), (got.behavior, ref.behavior)):
+            np.testing.assert_array_equal(a[i], b[j])
+        np.testing.assert_array_equal(got.groups[i], ref.groups[j])
+
+
 def test_to_fit_args_reorders_and_checks_behaviour_names():
     a = make_session("m1", behavior_names=["x", "y"])
     b = make_session("m2", behavior_names=["y", "x"], seed=1)

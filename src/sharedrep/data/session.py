@@ -805,6 +805,11 @@ def _match(value, accepted: tuple | None) -> bool:
     return any(bool(value == w) for w in accepted)
 
 
+def _chronological(s: Session) -> tuple:
+    """Sort key of one subject's sessions: day (unknown last), then session id."""
+    return (s.day is None, s.day if s.day is not None else 0, str(s.session_id))
+
+
 class SessionCollection(Sequence):
     """An ordered group of sessions (a study), selectable by subject / population / stage.
 
@@ -951,7 +956,9 @@ class SessionCollection(Sequence):
     ) -> FitArgs:
         """Arguments of :meth:`ShaReD.fit` for the sessions of one population and stage.
 
-        Sessions of the same subject that match are concatenated in collection order
+        Sessions of the same subject that match are concatenated by day, then session
+        id (sessions without a day last), whatever their order in the collection, so
+        that the trial ids and folds do not depend on how the sessions are listed
         (they must have identical ``unit_ids``, i.e. tracked units, and one population:
         the sessions of two populations of one subject are refused, select one with
         ``population=``); group ids restart at every session boundary so no lag window
@@ -1016,6 +1023,8 @@ class SessionCollection(Sequence):
         by_subject: dict[str, list[Session]] = {}
         for s in sel:
             by_subject.setdefault(s.subject, []).append(s)
+        for ss in by_subject.values():  # the listing order must not change the folds
+            ss.sort(key=_chronological)
         problems.extend(_rate_problems(sel))
         problems.extend(_population_problems(by_subject))
         problems.extend(_unit_id_problems(by_subject))
