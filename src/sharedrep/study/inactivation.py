@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sharedrep.data.session import SessionCollection
+from sharedrep.inference.multitest import holm
 from sharedrep.study._common import (
     AnalysisError,
     analysis,
@@ -48,6 +49,12 @@ _METRICS = {
     "template_similarity": ("r", "similarity to expert template", "less"),
 }
 
+#: The metrics of the headline ``impairs``: one family, Holm-corrected.
+_HEADLINE = ("success_rate", "reaction_time_s")
+
+#: ``summary["skipped"]`` of a study without silencing trials.
+_NO_SILENCING_SESSIONS = "no silencing sessions in the study"
+
 
 def _corr_rows(traj: np.ndarray, template: np.ndarray) -> np.ndarray:
     """Pearson r of every complete row of ``traj`` with ``template`` (NaN otherwise)."""
@@ -67,22 +74,29 @@ def _corr_rows(traj: np.ndarray, template: np.ndarray) -> np.ndarray:
 _NOT_SILENCING = "no silencing (laser-on) trial, and not an expert-template session of its mouse"
 
 
-def _no_silencing(collection: SessionCollection, why: str) -> AnalysisResult:
-    """The result when no session has silencing (laser-on) trials (``why``: the reason)."""
+def _no_silencing(collection: SessionCollection, why: str, skipped: str) -> AnalysisResult:
+    """The result when no session has silencing (laser-on) trials.
+
+    ``why``: the reason of every session left out; ``skipped``: of the analysis
+    (``summary["skipped"]``, the form of :func:`~sharedrep.study.run_study`: absent
+    data, not an analysis that cannot reach 0.05 with few mice).
+    """
     sessions = session_provenance(collection, (), {s.session_id: why for s in collection})
     return AnalysisResult(
         name="silencing_effects",
         table=pd.DataFrame(),
         figure=empty_figure("no silencing trials"),
         summary={
+            "skipped": skipped,
             "metrics": {},
             "n_mice": 0,
             "impairs": False,
             "testable": False,
+            "reason": skipped,
             "sessions": sessions,
         },
-        description="No session had silencing (laser-on) trials; no silencing analysis."
-        + describe_provenance(sessions),
+        description=f"Not run: {skipped}. No session had silencing (laser-on) trials; "
+        "no silencing analysis." + describe_provenance(sessions),
     )
 
 
@@ -183,7 +197,14 @@ def _effects(used, table, mice, *, n_perm, n_boot, random_state) -> pd.DataFrame
 
 
 def _summarise(effects: pd.DataFrame, mice: list) -> dict:
-    """Headline numbers: per-metric effects, mice, ``impairs`` (success or RT, p <= 0.05)."""
+    """Headline numbers: per-metric effects, mice, ``impairs``.
+
+    ``impairs``: the sign-flip p-values (one-sided, in the direction of an impairment) of
+    the :data:`_HEADLINE` metrics (success rate, reaction time) Holm-corrected as one
+    family (``p_holm``; NaN for the other metrics and for a p that is not a number);
+    True when a corrected p <= 0.05. ``testable``: whether a corrected p can reach 0.05
+    at all with these mice (``reason`` says why not).
+    """
     metrics = {
         r["metric"]: {
             "unit": r["unit"],
@@ -203,21 +224,51 @@ def _summarise(effects: pd.DataFrame, mice: list) -> dict:
         }
         for r in effects.to_dict("records")
     }
-    impairs = any(
-        metrics[m]["p_value"] <= 0.05 for m in ("success_rate", "reaction_time_s") if m in metrics
-    )
-    testable = any(v["testable"] for v in metrics.values())
+    family = [m for m in _HEADLINE if m in metrics]
+    adjusted = dict(zip(family, holm([metrics[m]["p_value"] for m in family]), strict=True))
+    for m, v in metrics.items():
+        v["p_holm"] = fnum(adjusted.get(m, math.nan))
+    impairs = any(v <= 0.05 for v in adjusted.values() if math.isfinite(v))
+    testable, reason = _headline_testable(metrics, family)
     return {
         "metrics": metrics,
         "n_mice": len(mice),
         "impairs": bool(impairs),
         "testable": bool(testable),
+        "reason": reason,
     }
+
+
+def _headline_testable(metrics: dict, family: list) -> tuple[bool, str]:
+    """Whether the Holm-corrected headline can reach 0.05, and why not.
+
+    Holm's smallest adjusted p is ``len(family)`` times the smallest raw p, so the
+    headline is testable when ``len(family) * p_min <= 0.05`` for some metric of the
+    family whose own test is testable (``""`` as the reason then).
+    """
+    floors = [
+        len(family) * metrics[m]["p_min"]
+        for m in family
+        if metrics[m]["testable"] and math.isfinite(metrics[m]["p_min"])
+    ]
+    if floors and min(floors) <= 0.05:
+        return True, ""
+    if not floors:
+        return False, "no metric of the headline ({}) can be tested".format(", ".join(family))
+    return False, (
+        f"not testable at the 5% level: the smallest Holm-corrected p over {len(family)} "
+        f"metrics ({', '.join(family)}) is {min(floors):.3g}; more mice are needed"
+    )
 
 
 def _describe(summary: dict, n_sessions: int) -> str:
     """One paragraph: the comparison, the tests (mice as the unit) and every metric."""
     n_mice = summary["n_mice"]
+    holm_txt = ", ".join(
+        f"{_METRICS[m][1]} {p_text(v['p_holm'], n_mice=v['n_mice'], label='Holm p')}"
+        for m, v in summary["metrics"].items()
+        if m in _HEADLINE
+    )
     txt = "; ".join(
         f"{_METRICS[m][1]}: {fmt_num(v['laser_off'])} (off) vs {fmt_num(v['laser_on'])} (on) "
         f"{v['unit']}, difference {fmt_num(v['difference'], '+.3g')} [95% CI "
@@ -236,7 +287,8 @@ def _describe(summary: dict, n_sessions: int) -> str:
         "impairment stated a priori (exact sign-flip test, smallest possible p = "
         f"{2.0 ** -max(n_mice, 1):.3g}; Wilcoxon signed-rank; bootstrap 95% CI over "
         "mice); a trial-level permutation within mice is given as a secondary, "
-        "fixed-effect test. " + txt + "."
+        "fixed-effect test. Headline (impaired or not): the sign-flip p-values of success "
+        "rate and reaction time Holm-corrected as one family (" + holm_txt + "). " + txt + "."
     )
 
 
@@ -265,6 +317,8 @@ def silencing_effects(
     the direction of an impairment (success and similarity lower, reaction time
     longer), stated a priori: exact sign-flip test (smallest p with n mice: 2^-n),
     Wilcoxon signed-rank test and paired t-test; bootstrap 95% interval over mice.
+    The headline ``impairs`` combines the success-rate and reaction-time sign-flip
+    p-values with a Holm correction (family-wise 5%, one family of two tests).
     Secondary, trials within mice (fixed-effect, these mice only): laser labels
     permuted among the trials of each mouse (``n_perm``), statistic the mean over mice
     of the per-mouse differences.
@@ -294,11 +348,18 @@ def silencing_effects(
         ``p_wilcoxon``, ``p_ttest``, ``p_trials``, ``n_mice``.
         ``tables["trials"]``: the trials used with their similarity. ``summary``:
         ``metrics`` {metric: {laser_off, laser_on, difference, ci, p_value, p_min,
-        testable, reason, p_wilcoxon, p_ttest, p_trials, n_mice}}, ``n_mice``, ``impairs``
-        (bool: success or reaction time impaired at p <= 0.05, mice as unit),
-        ``testable`` (some metric's sign-flip test can reach 0.05), ``sessions`` (the
+        testable, reason, p_wilcoxon, p_ttest, p_trials, n_mice, p_holm}}, ``n_mice``,
+        ``impairs`` (bool: success or reaction time impaired, mice as unit: their two
+        one-sided sign-flip p-values Holm-corrected as one family, ``p_holm``, and a
+        corrected p <= 0.05; ``p_holm`` is NaN for the similarity, not in the family),
+        ``testable`` (the Holm-corrected headline can reach 0.05: twice the smallest
+        ``p_min`` of the two metrics at most 0.05), ``reason`` (why not; ``""`` when
+        testable), ``sessions`` (the
         sessions used -- with silencing trials, or whose trials made a mouse's template --
-        and those left out, with the reason: ``_common.session_provenance``).
+        and those left out, with the reason: ``_common.session_provenance``). Without
+        silencing trials (or without behaviour) ``summary["skipped"]`` says why (e.g.
+        ``"no silencing sessions in the study"``, the skipped form of
+        :func:`~sharedrep.study.run_study`), ``metrics`` is empty and ``impairs`` False.
 
     Raises
     ------
@@ -311,9 +372,10 @@ def silencing_effects(
     except AnalysisError:
         raise
     except ValueError as exc:  # no trials, or no lever feature: nothing to analyse
-        return _no_silencing(collection, f"no behaviour to analyse ({exc})")
+        why = f"no behaviour to analyse ({exc})"
+        return _no_silencing(collection, why, why)
     if len(trials) == 0 or not trials["silencing"].any():
-        return _no_silencing(collection, _NOT_SILENCING)
+        return _no_silencing(collection, _NOT_SILENCING, _NO_SILENCING_SESSIONS)
     sil_sessions = set(trials.loc[trials["silencing"], "session_id"])
     in_sil = trials["session_id"].isin(sil_sessions).to_numpy()
     sim, template_sessions = _template_similarity(trials, traj, in_sil, template_stage)

@@ -205,10 +205,16 @@ def stimulation_responses(
         ``summary``: per stage: ``n_mice``, ``n_units``, ``n_driven``,
         ``n_suppressed``, ``fraction_driven`` (mean over mice, bootstrap CI);
         ``masked_frames`` per session; ``sessions`` (the sessions used and those left
-        out, with the reason: ``_common.session_provenance``).
+        out, with the reason: ``_common.session_provenance``). When no unit could be
+        classified, ``summary["skipped"]`` says why (e.g. ``"no stimulation sessions in
+        the study"``: :func:`~sharedrep.study.run_study`'s skipped form) and ``stages``
+        is empty.
 
     Raises
     ------
+    ValueError
+        ``population`` names a population that no session of ``collection`` has (the
+        message lists those that exist and suggests a close one, e.g. differing by case).
     AnalysisError
         An error while classifying one session's units; the message names
         ``stimulation_responses``, the population, stage, session and subject.
@@ -219,9 +225,10 @@ def stimulation_responses(
         raise ValueError("window and baseline must be (start, stop) with start < stop")
     given = collection
     reasons: dict = {}
+    pops = None
     if population is not None:
-        collection = collection.filter(population=population)
-        pops = [population] if isinstance(population, str) else list(population)
+        pops = check_populations(collection, population, "population")
+        collection = collection.filter(population=pops)
         reasons = label_reasons(given, populations=pops)
     table, fractions, masked, not_analysed = _compute_stimulation(
         collection,
@@ -240,6 +247,8 @@ def stimulation_responses(
         mask_artifacts=mask_artifacts,
         not_analysed=not_analysed,
     )
+    if not len(table):
+        summary["skipped"] = _no_stimulation_reason(pops, not_analysed)
     summary["sessions"] = session_provenance(given, masked, reasons)
     return AnalysisResult(
         name="stimulation_responses",
@@ -250,6 +259,44 @@ def stimulation_responses(
         + describe_provenance(summary["sessions"]),
         tables={"fractions": fractions},
     )
+
+
+def check_populations(collection: SessionCollection, population, setting: str) -> list[str]:
+    """``population`` (a label or labels) as a list, each checked to be in ``collection``.
+
+    Raises
+    ------
+    ValueError
+        A label that no session of ``collection`` has; the message names ``setting``, the
+        populations that exist and, for a label differing by case or spelling, the close one.
+    """
+    import difflib
+
+    pops = [population] if isinstance(population, str) else list(population)
+    known = [str(p) for p in collection.populations if p is not None]
+    for pop in pops:
+        if str(pop) in known:
+            continue
+        folded = {k.casefold(): k for k in known}
+        close = folded.get(str(pop).casefold()) or next(
+            iter(difflib.get_close_matches(str(pop), known, n=1, cutoff=0.6)), None
+        )
+        hint = f"; did you mean {close!r}?" if close else ""
+        raise ValueError(
+            f"{setting}={pop!r}: no session of the study has this population; "
+            f"populations in the study: {known}{hint}"
+        )
+    return [str(p) for p in pops]
+
+
+def _no_stimulation_reason(pops, not_analysed: list) -> str:
+    """Why :func:`stimulation_responses` classified no unit (its ``summary["skipped"]``)."""
+    if not_analysed:
+        more = "; ..." if len(not_analysed) > 3 else ""
+        return f"no stimulation session could be analysed ({'; '.join(not_analysed[:3])}{more})"
+    if pops is not None:
+        return f"no stimulation sessions in population(s) {pops}"
+    return "no stimulation sessions in the study"
 
 
 def _classify_units(s: Session, Rs: np.ndarray, Rc: np.ndarray, fdr: float) -> pd.DataFrame:
@@ -663,12 +710,21 @@ def encoding_overlap(
         ``informative``. ``tables["units"]``: the per-unit join;
         ``tables["unit_encoding"]``: the encoding table used; ``tables["stages"]``: per
         population x stage: ``odds_ratio_mh``, ``p_pooled``, ``mean_log_or``, ``p_mice``,
-        ``n_informative``. ``summary``: ``stages`` {stage: {...}}, ``difference``
+        ``n_informative``. ``summary``: ``stages`` {stage: {``odds_ratio``, ``p_pooled``,
+        ``mean_log_or``, ``p_mice``, ``n_mice`` (mice with units in both tables),
+        ``n_informative`` (of them, the mice with a per-mouse odds ratio), ``n_driven``,
+        ``n_encoding``, ``n_units``, ``reason`` (why ``p_pooled`` is NaN; "" when it is
+        a number)}}, ``difference``
         {``ratio_of_odds_ratios``, ``p_pooled``, ``mean_log_or_difference``,
         ``p_mice``, ``n_mice``, ``p_min``, ``testable``, ``reason``: whether the
         one-sided sign-flip over mice (``p_mice``, smallest p ``2^-n_mice``) can reach
         0.05, and why not}, ``population``, ``testable`` (bool: the stage
-        difference has a p-value), ``untestable_reason`` (why not; "" when testable) and
+        difference has a p-value), ``untestable_reason`` (why not; "" when testable),
+        ``unit_test_coarse`` (why the unit encoding test cannot classify units at
+        ``fdr`` -- its smallest p ``1/(1 + n_perm_units)`` is not below ``fdr``, e.g.
+        ``"unit classification too coarse: n_perm_units=19 gives p >= 0.05 ..."``, also
+        leading ``untestable_reason``; "" when it can, or when ``encoding_table`` was
+        given) and
         ``sessions`` (the sessions used and those left out, with the reason:
         ``_common.session_provenance``).
 
@@ -697,12 +753,15 @@ def encoding_overlap(
             progress=progress,
             provenance=fitted,
         )
+        coarse = _coarse_unit_test(n_perm_units, fdr)
+    else:
+        coarse = ""  # a given table: its resolution is unknown here
     units = overlap_counts(stim_table, encoding_table)
     tables = _compute_overlap(units, pops, stages, n_perm, random_state)
     figure = plot_encoding_overlap(
         tables.table, tables.stages_table, tables.population, tables.stages
     )
-    summary = _summarise_overlap(tables, n_perm)
+    summary = _summarise_overlap(tables, n_perm, coarse)
     summary["sessions"] = _overlap_provenance(collection, stim_table, units, fitted)
     return AnalysisResult(
         name="encoding_overlap",
@@ -973,12 +1032,44 @@ def _compute_overlap(
     return _OverlapTables(table, units, stage_tab, diff, untestable, pop, stages)
 
 
-def _summarise_overlap(tables: _OverlapTables, n_perm: int) -> dict:
+def _coarse_unit_test(n_perm_units: int, fdr: float) -> str:
+    """Why the unit encoding test cannot classify units at ``fdr`` ("" when it can).
+
+    Its smallest achievable p-value is ``1 / (1 + n_perm_units)``; at or above ``fdr``,
+    Benjamini-Hochberg passes a unit only when every unit of its mouse reaches it.
+    """
+    p_min = 1.0 / (1 + int(n_perm_units))
+    if p_min < fdr - 1e-12:
+        return ""
+    return (
+        f"unit classification too coarse: n_perm_units={int(n_perm_units)} gives p >= "
+        f"{p_min:.3g} (1/{int(n_perm_units) + 1}), which BH-FDR {fdr:g} passes only when "
+        f"every unit of a mouse reaches it, so (almost) no unit can be classified as "
+        f"encoding; use n_perm_units >= {math.ceil(5 / fdr) - 1}"
+    )
+
+
+def _stage_reason(r: dict, coarse: str) -> str:
+    """Why a stage's pooled odds ratio has no p-value ("" when it has one)."""
+    if math.isfinite(fnum(r["p_pooled"])):
+        return ""
+    if coarse and not r["n_encoding"]:
+        return coarse.split(" (")[0]  # the first clause; the whole note leads the text
+    missing = [w for w, k in (("driven", "n_driven"), ("encoding", "n_encoding")) if not r[k]]
+    return f"no {' and no '.join(missing)} unit" if missing else ""
+
+
+def _summarise_overlap(tables: _OverlapTables, n_perm: int, coarse: str = "") -> dict:
     """Headline numbers of :func:`encoding_overlap` (keys documented there)."""
     pop, diff = tables.population, tables.difference
+    untestable = tables.untestable
+    if coarse and untestable:
+        untestable = f"{coarse}; {untestable}"
     stage_summary = {
         r["stage"]: {
             "population": r["population"],
+            "n_mice": int(r["n_mice"]),
+            "reason": _stage_reason(r, coarse),
             "odds_ratio": fnum(r["odds_ratio_mh"]),
             "p_pooled": fnum(r["p_pooled"]),
             "mean_log_or": fnum(r["mean_log_or"]),
@@ -996,20 +1087,29 @@ def _summarise_overlap(tables: _OverlapTables, n_perm: int) -> dict:
         "stages": stage_summary,
         "difference": {k: (fnum(v) if isinstance(v, float) else v) for k, v in diff.items()},
         "testable": bool(diff) and not math.isnan(diff.get("p_pooled", math.nan)),
-        "untestable_reason": tables.untestable,
+        "untestable_reason": untestable,
+        "unit_test_coarse": coarse,
         "n_perm": int(n_perm),
     }
 
 
 def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool) -> str:
     """The paragraph of :func:`encoding_overlap`: tests, units of inference, results."""
-    pop, diff, untestable = tables.population, tables.difference, tables.untestable
+    pop, diff = tables.population, tables.difference
+    untestable = summary["untestable_reason"]
     st_txt = "; ".join(
         f"{st}: MH odds ratio {fmt_num(v['odds_ratio'], '.2f')} "
-        f"({p_text(v['p_pooled'], n_mice=v['n_informative'], label='pooled p')}), mean "
-        f"per-mouse log OR {fmt_num(v['mean_log_or'], '.2f')} over {v['n_informative']} "
-        f"informative mice ({p_text(v['p_mice'], n_mice=v['n_informative'], label='sign-flip p')}"
-        f"); {v['n_driven']} driven, {v['n_encoding']} encoding of {v['n_units']} units"
+        f"({p_text(v['p_pooled'], n_mice=v['n_mice'], reason=v['reason'], label='pooled p')})"
+        f", mean per-mouse log OR {fmt_num(v['mean_log_or'], '.2f')} over "
+        f"{v['n_informative']} informative mice ("
+        + p_text(
+            v["p_mice"],
+            n_mice=v["n_informative"],
+            reason=v["reason"] if not v["n_informative"] else "",
+            label="sign-flip p",
+        )
+        + f"); {v['n_driven']} driven, {v['n_encoding']} encoding of {v['n_units']} units "
+        f"in {v['n_mice']} mice"
         for st, v in summary["stages"].items()
     )
     diff_txt = (
@@ -1041,5 +1141,10 @@ def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool)
         "among the unit observations of each mouse (the same tracked neuron can enter both "
         "stages). Mice as the unit: per-mouse log odds ratios (Haldane correction; mice "
         "without driven or encoding units excluded), exact sign-flip tests (with n mice the "
-        "smallest one-sided p is 2^-n). " + st_txt + ". " + diff_txt + "."
+        "smallest one-sided p is 2^-n). "
+        + (f"Not testable: {summary['unit_test_coarse']}. " if summary["unit_test_coarse"] else "")
+        + st_txt
+        + ". "
+        + diff_txt
+        + "."
     )

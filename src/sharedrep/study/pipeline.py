@@ -24,6 +24,7 @@ from sharedrep.study.activation import selective_activation
 from sharedrep.study.behavior import learning_curves
 from sharedrep.study.inactivation import silencing_effects
 from sharedrep.study.optogenetics import (
+    check_populations,
     encoding_overlap,
     stimulation_responses,
     unit_encoding_table,
@@ -211,8 +212,17 @@ def _lag_args(r: _Run):
 
 
 def _stimulation_args(r: _Run):
-    """Arguments of :func:`~sharedrep.study.stimulation_responses`."""
-    return (r.collection,), dict(fdr=r.cfg["fdr"], population=r.cfg["stim_population"])
+    """Arguments of :func:`~sharedrep.study.stimulation_responses`.
+
+    Raises
+    ------
+    ValueError
+        ``stim_population`` is not a population of the study.
+    """
+    pop = r.cfg["stim_population"]
+    if pop is not None:
+        check_populations(r.collection, pop, "stim_population")
+    return (r.collection,), dict(fdr=r.cfg["fdr"], population=pop)
 
 
 def _unit_args(r: _Run) -> dict:
@@ -230,7 +240,7 @@ def _overlap_args(r: _Run):
     """Arguments of :func:`~sharedrep.study.encoding_overlap`; why not, without stimulation."""
     stim = r.results["stimulation_responses"]
     if not len(stim.table):
-        return "no stimulation trials"
+        return stim.summary.get("skipped") or "no stimulation trials"
     kw = dict(n_perm_units=r.cfg["n_perm_units"], n_perm=r.cfg["n_perm_overlap"])
     return (r.collection, stim.table), {**kw, **_unit_args(r)}
 
@@ -329,7 +339,10 @@ def run_study(
     (:func:`~sharedrep.study.selective_activation`) and silencing effects
     (:func:`~sharedrep.study.silencing_effects`). Analyses whose data are missing (no
     stimulation or silencing trials) give a result whose ``summary`` is
-    ``{"skipped": reason}``. Each result's ``summary["runtime_s"]`` is its wall time.
+    ``{"skipped": reason}`` (with the sessions left out, and for the stimulation and
+    silencing analyses their usual keys, empty), e.g. ``"no stimulation sessions in the
+    study"``: data that are absent, distinct from an analysis that ran but is not
+    testable with few mice. Each result's ``summary["runtime_s"]`` is its wall time.
 
     Parameters
     ----------
@@ -346,7 +359,8 @@ def run_study(
         ``min_shift``, ``fdr``. Data: ``populations``, ``stages``, ``within_trials``,
         ``days_per_stage``, ``profile_lags`` (lags scanned by the lag profiles),
         ``lever`` (lever-position feature), ``stim_population`` (population of the
-        stimulation sessions; default all), ``activation_population`` (population for
+        stimulation sessions; default all; a population the study does not have raises
+        ValueError before any analysis runs), ``activation_population`` (population for
         the selective activation when there is no stimulation), ``n_jobs``.
     progress : bool, default True
         Show rich progress bars.
@@ -355,8 +369,16 @@ def run_study(
     -------
     dict of str to AnalysisResult
         In the order of :data:`ANALYSES`.
+
+    Raises
+    ------
+    ValueError
+        Unknown settings (:func:`resolve_settings`), or a ``stim_population`` that no
+        session of the study has (the message lists the populations that exist).
     """
     cfg = resolve_settings(collection, settings)
+    if cfg["stim_population"] is not None:  # before the long analyses run
+        check_populations(collection, cfg["stim_population"], "stim_population")
     bar = _progress_bar() if progress else None
     run = _Run(collection, cfg, _model_of(cfg), bar if bar is not None else False)
     try:
