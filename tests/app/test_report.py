@@ -306,3 +306,204 @@ def test_untestable_p_names_the_animals_in_words():
     assert _p_words(float("nan"), 3) == "not testable: n = 3 mice"
     assert _p_words(None, 1) == "not testable: n = 1 mouse"
     assert _p_words(float("nan")) == "not testable"
+
+
+# ------------------------------------------------------------------ answers that must not mislead
+def _shift(shift_s, ci_s, *, shift=None, ci=None, testable=True, reason="", p=0.03, n=6):
+    excl = ci_s[0] > 0 or ci_s[1] < 0
+    return {
+        "stage_from": "novice",
+        "stage_to": "expert",
+        "shift": float("nan") if shift is None else shift,
+        "shift_s": shift_s,
+        "ci": [float("nan")] * 2 if ci is None else ci,
+        "ci_s": ci_s,
+        "p_signflip": p,
+        "p_min": 2 / 2**n,
+        "testable": testable,
+        "reason": reason,
+        "n_subjects": n,
+        "excludes_zero": excl,
+    }
+
+
+def _lags(shifts: dict, stages=("novice", "expert")) -> dict:
+    peaks = {f"{p}/{s}": {"peak_lag": 1.0} for p in shifts or {"thalamus": 0} for s in stages}
+    return {"shifts": shifts, "peaks": peaks, "frame_rate": 10.0, "frame_rates": {}}
+
+
+def test_lag_answer_reports_a_later_shift_in_milliseconds():
+    from sharedrep.app.report import answer
+
+    s = _lags({"thalamus": _shift(-0.3, [-0.4, -0.2], shift=-3.0, ci=[-4.0, -2.0], p=0.016)})
+    text = answer("lag_profiles", s)
+    assert text.startswith("No, it shifts later: thalamus leads the movement by 300 ms less")
+    assert "peak lag later" in text and "[-400, -200] ms" in text
+    assert "no population" not in text
+    # an earlier shift is a Yes, with the interval in the same units
+    s = _lags({"thalamus": _shift(0.2, [0.1, 0.3], shift=2.0, ci=[1.0, 3.0])})
+    text = answer("lag_profiles", s)
+    assert text.startswith("Yes: thalamus leads the movement by 200 ms more in the expert")
+    assert "peak lag earlier" in text and "[+100, +300] ms" in text and "n = 6 mice" in text
+
+
+def test_lag_answer_uses_seconds_when_stages_have_different_frame_rates():
+    from sharedrep.app.report import answer
+
+    # frames are NaN (two frame durations), the shift in seconds excludes 0
+    s = _lags({"thalamus": _shift(0.1, [0.05, 0.3])}) | {"frame_rate": float("nan")}
+    text = answer("lag_profiles", s)
+    assert text.startswith("Yes: thalamus leads the movement by 100 ms more")
+    assert "[+50, +300] ms" in text
+
+
+def test_lag_answer_is_not_testable_without_a_shift_or_a_testable_test():
+    from sharedrep.app.report import answer
+
+    # one stage: no shift can be computed
+    one = _lags({}, stages=("expert",))
+    assert answer("lag_profiles", one).startswith("Not testable: only the expert stage")
+    # two stages but no mouse in both
+    assert answer("lag_profiles", _lags({})).startswith("Not testable: no population has")
+    # 2 mice: the sign-flip test cannot reach 0.05 although the bootstrap CI excludes 0
+    why = "not testable at the 5% level: n = 2 mice allow 4 sign patterns"
+    s = _lags({"thalamus": _shift(0.1, [0.1, 0.2], testable=False, reason=why, p=0.5, n=2)})
+    text = answer("lag_profiles", s)
+    assert text.startswith("Not testable: thalamus leads the movement by an estimated 100 ms")
+    assert why in text and not re.search(r"\b(Yes|No)\b", text)
+    # one testable population, one not: the verdict is about the testable one only
+    s = _lags(
+        {
+            "thalamus": _shift(0.2, [0.1, 0.3]),
+            "m1": _shift(0.1, [0.1, 0.2], testable=False, reason=why),
+        }
+    )
+    text = answer("lag_profiles", s)
+    assert text.startswith("Yes: thalamus") and "Not testable: m1 leads" in text
+
+
+def test_lag_answer_on_real_lag_results_with_two_mice_is_not_testable():
+    import warnings
+
+    from sharedrep import StudyEffects, simulate_study
+    from sharedrep.app.report import answer
+    from sharedrep.study import lag_profiles
+
+    st = simulate_study(
+        n_mice=2,
+        days=(1, 14),
+        populations=("thalamus",),
+        trials_per_session=20,
+        effects=StudyEffects.null(),
+        seed=10,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = lag_profiles(st.collection, [0, 1, 2, 3], n_boot=20)
+    assert r.summary["shifts"]["thalamus"]["testable"] is False
+    assert answer("lag_profiles", r.summary, r.description).startswith("Not testable:")
+
+
+def test_stimulation_answer_without_stimulation_sessions():
+    from sharedrep.app.report import answer
+
+    empty = {"fdr": 0.05, "stages": {}, "not_analysed": [], "sessions": {"n_given": 8}}
+    text = answer("stimulation_responses", empty)
+    assert text == (
+        "Not run: the study has no stimulation sessions (no session of 8 has stimulation trials)."
+    )
+    assert "drives" not in text
+    bad = empty | {"not_analysed": ["s1: 1 stimulation and 0 control trials (needs 2)"]}
+    text = answer("stimulation_responses", bad)
+    assert text.startswith("Not testable: no stimulation session could be analysed (s1: ")
+
+
+def test_overlap_key_numbers_name_the_zero_count_not_zero_mice():
+    from sharedrep.app.report import _key_table, answer, key_numbers
+
+    nan = float("nan")
+    stage = {
+        "odds_ratio": nan,
+        "p_pooled": nan,
+        "mean_log_or": nan,
+        "p_mice": nan,
+        "n_informative": 0,
+        "n_driven": 10,
+        "n_encoding": 0,
+        "n_units": 135,
+    }
+    why = "m1: no encoding unit in novice; no encoding unit in expert"
+    summary = {
+        "population": "m1",
+        "stages": {"novice": stage, "expert": stage | {"n_driven": 13}},
+        "difference": {
+            "stage_from": "novice",
+            "stage_to": "expert",
+            "ratio_of_odds_ratios": nan,
+            "p_mice": nan,
+            "n_mice": 0,
+        },
+        "testable": False,
+        "untestable_reason": why,
+    }
+    table = re.sub(r"<[^>]+>", " ", _key_table(key_numbers("encoding_overlap", summary)))
+    assert "n = 0 mice" not in table
+    assert table.count("not testable: no encoding unit of 135 units") == 2
+    assert f"not testable: {why}" in table and "0 informative" in table
+    assert answer("encoding_overlap", summary) == f"Not testable: {why}."
+
+
+def test_evaluation_of_another_study_is_left_out_of_the_report(tmp_path, results):
+    studies = {}
+    for name in ("A", "B"):
+        studies[name] = tmp_path / name / "study.toml"
+        studies[name].parent.mkdir()
+        studies[name].write_text(f'[study]\nname = "{name}"\n')
+    out = tmp_path / "res"
+    (out / "evaluate").mkdir(parents=True)
+    doc = {
+        "verdict": "pooling helps on these data, over 3 animals",
+        "settings": {
+            "study": str(studies["A"].resolve()),
+            "population": "thalamus",
+            "stage": "expert",
+            "sessions": {"s1": "m1", "s2": "m2", "s3": "m3"},
+        },
+    }
+    (out / "evaluate" / "evaluation.json").write_text(json.dumps(doc))
+    # a run of study B into the folder that holds A's evaluation: left out, with a note
+    text = write_report(results, out, settings=None, data_files=[studies["B"]]).read_text()
+    assert 'id="evaluate"' not in text and "over 3 animals" not in text
+    assert 'id="evaluate-left-out"' in text and "A/study.toml" in text
+    assert str(tmp_path) not in text
+    assert 'id="evaluate"' not in rebuild_report(out, overwrite=True).read_text()
+    # study A's own report shows it (and says what was evaluated)
+    text = write_report(
+        results, out, settings=None, data_files=[studies["A"]], overwrite=True
+    ).read_text()
+    assert '<h2 id="evaluate">Does pooling animals help?</h2>' in text
+    assert "over 3 animals" in text and "thalamus / expert (3 sessions)" in text
+    # ... unless its sessions are not those of the run (the study file was rewritten)
+    results["learning_curves"].summary["sessions"] = {"used": ["s1", "s2"], "left_out": {}}
+    text = write_report(
+        results, out, settings=None, data_files=[studies["A"]], overwrite=True
+    ).read_text()
+    assert 'id="evaluate"' not in text and "s3 are not sessions of this report" in text
+    # an evaluation that names no study file cannot be tied to a study's run
+    del doc["settings"]["study"]
+    (out / "evaluate" / "evaluation.json").write_text(json.dumps(doc))
+    text = rebuild_report(out, overwrite=True).read_text()
+    assert 'id="evaluate"' not in text and "does not name the study file" in text
+
+
+def test_silencing_answer_is_holm_corrected_and_says_when_it_is_not_testable():
+    from sharedrep.app.report import answer
+
+    metric = {"laser_off": 0.9, "laser_on": 0.6, "unit": "fraction", "p_value": 1 / 32}
+    metric["n_mice"] = 5
+    s = {"metrics": {"success_rate": {**metric, "p_holm": 2 / 32}}, "impairs": False}
+    text = answer("silencing_effects", {**s, "testable": True})
+    assert text.startswith("No:") and "Holm-corrected p = 0.062" in text
+    why = "not testable at the 5% level: the smallest Holm-corrected p ... is 0.0625"
+    text = answer("silencing_effects", {**s, "testable": False, "reason": why, "n_mice": 5})
+    assert text == f"Not testable: {why}."

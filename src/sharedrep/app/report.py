@@ -384,7 +384,7 @@ def write_report(
         _section_of(section_meta, result, png)
         for section_meta, result in zip(meta_sections, results.values(), strict=True)
     ]
-    text = _with_evaluate(_render(meta, sections), out)
+    text = _with_evaluate(_render(meta, sections), out, meta, sections)
     return atomic_write(
         out / REPORT_NAME, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=overwrite
     )
@@ -565,7 +565,7 @@ def rebuild_report(
                 tables=tabs,
             )
         )
-    text = _with_evaluate(_render(meta, sections), d)
+    text = _with_evaluate(_render(meta, sections), d, meta, sections)
     return atomic_write(
         target, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=overwrite
     )
@@ -936,7 +936,9 @@ _N_KEYS = ("n_mice", "n_subjects", "n_paired", "n_informative")
 
 def key_numbers(name: str, summary) -> list[dict]:
     """The key numbers of an analysis: one ``{"quantity", "effect", "ci", "p", "n"}``
-    per row (values as floats, ints or None), read from its summary."""
+    per row (values as floats, ints or None), read from its summary; optionally
+    ``"n_what"`` (what ``n`` counts, e.g. ``"informative"`` mice) and ``"reason"`` (why
+    ``p`` is not a number, shown instead of the number of mice)."""
     if not isinstance(summary, Mapping) or "skipped" in summary:
         return []
     if name == "shared_recovery":
@@ -962,9 +964,29 @@ def key_numbers(name: str, summary) -> list[dict]:
                 "p": row.get(spec.p) if spec.p else None,
                 "has_p": spec.p is not None,
                 "n": n,
+                **_overlap_counts(name, row),
             }
         )
     return out + _extra_key_numbers(name, summary)
+
+
+def _overlap_counts(name: str, row: Mapping) -> dict:
+    """Why the p of an overlap stage is not a number when a count of units is zero, and
+    what its n counts when it is the informative mice (those with driven and encoding
+    units): ``{"n_what": "informative", "reason": "no encoding unit of 135 units"}``."""
+    if name != "encoding_overlap":
+        return {}
+    out = {} if isinstance(row.get("n_mice"), int) else {"n_what": "informative"}
+    zero = [w for w in ("driven", "encoding") if row.get(f"n_{w}") == 0]
+    reasons = []
+    if zero:
+        of = f" of {row['n_units']} units" if isinstance(row.get("n_units"), int) else ""
+        reasons.append(f"no {' and no '.join(zero)} unit{of}")
+    if isinstance(row.get("reason"), str) and row["reason"]:
+        reasons.append(row["reason"])
+    if reasons:
+        out["reason"] = "; ".join(reasons)
+    return out
 
 
 def _words(label) -> str:
@@ -993,6 +1015,7 @@ def _extra_key_numbers(name: str, summary: Mapping) -> list[dict]:
     d = summary.get("difference") if name == "encoding_overlap" else None
     if not isinstance(d, Mapping):
         return []
+    why = "" if summary.get("testable", True) else str(summary.get("untestable_reason") or "")
     return [
         {
             "quantity": f"{d.get('stage_from')} -> {d.get('stage_to')}: ratio of odds ratios",
@@ -1001,6 +1024,8 @@ def _extra_key_numbers(name: str, summary: Mapping) -> list[dict]:
             "p": d.get("p_mice"),
             "has_p": True,
             "n": d.get("n_mice"),
+            "n_what": "informative",
+            **({"reason": why} if why else {}),
         }
     ]
 
@@ -1041,12 +1066,15 @@ def _key_table(rows: list[dict], p_label: str = "p") -> str:
         ci = f"[{_num(low)}, {_num(high)}]" if _num(low) and _num(high) else "-"
         if not r.get("has_p"):
             p = "-"
+        elif r.get("reason"):
+            p = _num(r.get("p"), ".2g") or f"not testable: {r['reason']}"
         else:
             p = _num(r.get("p"), ".2g") or _untestable(n)
         cls = ' class="na"' if "not testable" in p else ""
+        shown_n = "-" if n is None else f"{n} {r['n_what']}" if r.get("n_what") else n
         body.append(
             f'<tr><td class="l">{_e(r["quantity"])}</td><td>{_e(effect)}</td>'
-            f"<td>{_e(ci)}</td><td{cls}>{_e(p)}</td><td>{_e('-' if n is None else n)}</td></tr>"
+            f"<td>{_e(ci)}</td><td{cls}>{_e(p)}</td><td>{_e(shown_n)}</td></tr>"
         )
     return (
         '<div class="scroll"><table class="key"><thead><tr><th class="l">key numbers</th>'
@@ -1126,22 +1154,134 @@ def _answer_representation(s: Mapping) -> str:
 
 
 def _answer_lag(s: Mapping) -> str:
+    """Does a population's peak lag shift, in which direction (in seconds, so that stages
+    imaged at different frame rates compare)? "Not testable" (with the reason and the
+    estimate) when no shift was computed or the lag analysis marks its test not testable;
+    never a definite Yes / No then."""
     shifts = s["shifts"]
-    earlier = [p for p, v in shifts.items() if v.get("excludes_zero") and v["shift"] > 0]
-    if not earlier:
-        return "No: no population's peak lag shifts with a 95% interval that excludes 0."
-    v = shifts[earlier[0]]
+    if not shifts:
+        return f"Not testable: {_no_shift_reason(s)}."
+    moved, still, untestable = [], [], []
+    for pop, v in shifts.items():
+        sec = _shift_seconds(v, s.get("frame_rate"))
+        if sec is None:
+            why = v.get("reason") or "the peak-lag shift is not a number"
+            untestable.append(f"{pop}: {why}")
+        elif not v.get("testable", True):
+            why = v.get("reason") or "the lag analysis marks its test as not testable"
+            untestable.append(_lag_clause(pop, v, *sec, untestable=why))
+        else:
+            shift, ci = sec
+            excludes = (ci[0] > 0 or ci[1] < 0) if ci else bool(v.get("excludes_zero"))
+            (moved if excludes and _ms(shift) else still).append((pop, v, shift, ci))
+    tail = f" Not testable: {'; '.join(untestable)}." if untestable else ""
+    if not moved and not still:
+        return f"Not testable: {'; '.join(untestable)}."
+    if not moved:
+        pops = ", ".join(pop for pop, *_ in still)
+        return (
+            f"No: the peak lag of {pops} does not shift with a 95% interval that excludes 0.{tail}"
+        )
+    earlier = any(shift > 0 for _, _, shift, _ in moved)
+    verdict = "Yes" if earlier else "No, it shifts later"
+    clauses = "; ".join(_lag_clause(pop, v, shift, ci) for pop, v, shift, ci in moved)
+    return f"{verdict}: {clauses}.{tail}"
+
+
+def _ms(seconds: float) -> int:
+    """Seconds as whole milliseconds (the resolution of the answer)."""
+    return round(1000 * seconds)
+
+
+def _shift_seconds(v: Mapping, frame_rate=None) -> tuple[float, list | None] | None:
+    """A population's peak-lag shift and its 95% interval in seconds (``shift_s`` /
+    ``ci_s``; from frames and the common frame rate for summaries without them), or None
+    when the shift is not a number."""
+    shift, ci = _finite(v.get("shift_s")), v.get("ci_s")
+    if "shift_s" not in v:  # results.json of a version without the seconds fields
+        frames, rate = _finite(v.get("shift")), _finite(frame_rate)
+        if frames is None or rate is None or rate <= 0:
+            return None
+        shift = frames / rate
+        ci = [float(c) / rate for c in v["ci"]] if _pair(v.get("ci")) else None
+    if shift is None:
+        return None
+    return shift, ([float(c) for c in ci] if _pair(ci) else None)
+
+
+def _finite(v) -> float | None:
+    """``v`` as a finite float, else None."""
+    return float(v) if _num(v) is not None else None
+
+
+def _pair(ci) -> bool:
+    """A 2-element interval of finite numbers."""
     return (
-        f"Yes: {earlier[0]} leads the movement by {_req(1000 * v['shift_s'], '.0f')} ms more "
-        f"in the {v['stage_to']} than in the {v['stage_from']} stage (peak-lag shift, "
-        f"95% CI [{_req(v['ci_s'][0])}, {_req(v['ci_s'][1])}] s)."
+        isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_finite(c) is not None for c in ci)
+    )
+
+
+def _lag_clause(pop: str, v: Mapping, shift: float, ci, untestable: str = "") -> str:
+    """``"thalamus leads the movement by 100 ms more in the expert than in the novice
+    stage (peak lag earlier; 95% CI [+50, +300] ms, per-mouse sign-flip p = 0.03, n = 4
+    mice)"``; with ``untestable`` (the reason) the shift is an estimate."""
+    interval = (
+        f"95% CI [{_req(1000 * ci[0], '+.0f')}, {_req(1000 * ci[1], '+.0f')}] ms" if ci else ""
+    )
+    p = _num(v.get("p_signflip"), ".2g")
+    stats = [interval] + (
+        [untestable]
+        if untestable
+        else [f"per-mouse sign-flip p = {p}" if p else "", _mice_words(v.get("n_subjects"))]
+    )
+    stages = f"in the {v['stage_to']} than in the {v['stage_from']} stage"
+    if not _ms(shift):
+        head = f"the peak lag of {pop} does not move from the {v['stage_from']} to the "
+        head += f"{v['stage_to']} stage (estimated shift 0 ms"
+    else:
+        more, when = ("more", "earlier") if shift > 0 else ("less", "later")
+        est = "an estimated " if untestable else ""
+        head = (
+            f"{pop} leads the movement by {est}{abs(_ms(shift))} ms {more} {stages} "
+            f"(peak lag {when}"
+        )
+    return head + "".join(f"; {x}" for x in stats if x) + ")"
+
+
+def _mice_words(n) -> str:
+    """``"n = 3 mice"``, or ``""`` when ``n`` is not an int."""
+    from sharedrep.study._common import mice_text
+
+    return mice_text(n) if isinstance(n, int) and not isinstance(n, bool) else ""
+
+
+def _no_shift_reason(s: Mapping) -> str:
+    """Why :func:`lag_profiles` computed no peak-lag shift (from the stages it fitted)."""
+    from sharedrep.study._common import ordered_stages
+
+    stages = ordered_stages(str(k).partition("/")[2] for k in s.get("peaks") or {})
+    if len(stages) < 2:
+        what = f"only the {stages[0]} stage was" if stages else "no stage was"
+        return f"{what} fitted, and a peak-lag shift needs two stages with the same mice"
+    return (
+        f"no population has the same 2 or more mice in both the {stages[0]} and the "
+        f"{stages[-1]} stage, so no peak-lag shift could be computed"
     )
 
 
 def _answer_stimulation(s: Mapping) -> str:
+    stages = s["stages"]
+    if not stages:
+        bad = [str(x) for x in s.get("not_analysed") or []]
+        if bad:
+            shown = "; ".join(bad[:3]) + ("; ..." if len(bad) > 3 else "")
+            return f"Not testable: no stimulation session could be analysed ({shown})."
+        n = (s.get("sessions") or {}).get("n_given")
+        of = f" (no session of {n} has stimulation trials)" if isinstance(n, int) else ""
+        return f"Not run: the study has no stimulation sessions{of}."
     parts = [
         f"{_req(100 * v['fraction_driven'], '.0f')}% of units in the {st} stage"
-        for st, v in s["stages"].items()
+        for st, v in stages.items()
     ]
     return f"Stimulation drives {', '.join(parts)} (BH-FDR {s['fdr']:g} per session)."
 
@@ -1180,14 +1320,17 @@ def _answer_activation(s: Mapping) -> str:
 
 
 def _answer_silencing(s: Mapping) -> str:
+    """The headline is Holm-corrected over success rate and reaction time (``p_holm``)."""
     if not s.get("testable", True):
-        return f"Not testable with n = {s.get('n_mice')} mice."
+        return f"Not testable: {s.get('reason') or _untestable(s.get('n_mice'))}."
     name, r = next(iter(s["metrics"].items()))
     verdict = "Yes" if s.get("impairs") else "No"
+    p = r.get("p_holm", r["p_value"])
+    label = "Holm-corrected " if "p_holm" in r else ""
     return (
         f"{verdict}: with the laser on, {name.replace('_', ' ')} goes from "
         f"{_req(r['laser_off'])} to {_req(r['laser_on'])} {r['unit']} "
-        f"({_p_words(r['p_value'], r.get('n_mice'))}, n = {r.get('n_mice')} mice)."
+        f"({label}{_p_words(p, r.get('n_mice'))}, n = {r.get('n_mice')} mice)."
     )
 
 
@@ -1230,18 +1373,38 @@ def answer(name: str, summary, description: str = "") -> str:
 EVALUATE_DIR = "evaluate"
 
 
-def _with_evaluate(text: str, folder: Path) -> str:
+def _with_evaluate(text: str, folder: Path, meta: Mapping, sections: Sequence[_Section]) -> str:
     """Add the "Does pooling animals help?" section (before the settings) when
     ``folder/evaluate/evaluation.json`` exists (``sharedrep evaluate ... --out
-    RESULTS/evaluate``): the verdict, the calibration curves and the comparison table."""
+    RESULTS/evaluate``) and belongs to this report (:func:`_evaluate_mismatch`): the
+    verdict, the calibration curves and the comparison table. An evaluation of another
+    study (e.g. left over in a results folder reused with ``--force``) is left out, with
+    a note saying why."""
     d = Path(folder) / EVALUATE_DIR
     if not (d / "evaluation.json").is_file():
         return text
     doc = read_json(d / "evaluation.json")
+    doc = doc if isinstance(doc, Mapping) else {}
+    why = _evaluate_mismatch(doc, meta, sections)
+    if why:
+        note = (
+            '<p class="meta" id="evaluate-left-out">The evaluation in evaluate/ '
+            f"(<code>sharedrep evaluate</code>) was left out of this report: {_e(why)}. Run "
+            "<code>sharedrep evaluate STUDY -p POPULATION -s STAGE --out RESULTS/evaluate "
+            "--force</code> on this study to add it.</p>\n"
+        )
+        return text.replace('<h2 id="settings">', note + '<h2 id="settings">', 1)
+    settings = doc.get("settings") if isinstance(doc.get("settings"), Mapping) else {}
     parts = [
         '<h2 id="evaluate">Does pooling animals help?</h2>',
         f"<p><b>{_e(doc.get('verdict', ''))}</b></p>",
     ]
+    if settings.get("population") and settings.get("stage"):
+        n = len(settings["sessions"]) if isinstance(settings.get("sessions"), Mapping) else None
+        parts.append(
+            f'<p class="meta">Evaluated on {_e(settings["population"])} / '
+            f"{_e(settings['stage'])}" + (f" ({n} sessions)" if n else "") + ".</p>"
+        )
     png = d / "calibration_curves.png"
     if png.is_file():
         b64 = base64.b64encode(png.read_bytes()).decode("ascii")
@@ -1259,3 +1422,58 @@ def _with_evaluate(text: str, folder: Path) -> str:
     text = text.replace('<h2 id="settings">', section + '<h2 id="settings">', 1)
     link = '<li><a href="#evaluate">Does pooling animals help?</a></li>'
     return text.replace('<li><a href="#settings">', link + '<li><a href="#settings">', 1)
+
+
+def _evaluate_mismatch(doc, meta: Mapping, sections: Sequence[_Section]) -> str:
+    """Why an ``evaluation.json`` does not belong to this report ("" when it does).
+
+    A report of a study file (the first ``.toml`` among its data files, as ``sharedrep
+    run`` writes it) takes only an evaluation computed from the same study file
+    (``settings["study"]``, written by ``sharedrep evaluate``) whose sessions are all
+    sessions this report's analyses were given. A report without a study file has
+    nothing to compare with and takes the evaluation as it is.
+    """
+    settings = doc.get("settings") if isinstance(doc, Mapping) else None
+    settings = settings if isinstance(settings, Mapping) else {}
+    paths = [
+        str(f.get("path", "")) for f in meta.get("data_files") or [] if isinstance(f, Mapping)
+    ]
+    study = next((p for p in paths if p.endswith(".toml")), None)
+    if study is None:
+        return ""
+    theirs = settings.get("study")
+    if not isinstance(theirs, str) or not theirs:
+        return "it does not name the study file it was computed from"
+    if os.path.normcase(os.path.normpath(theirs)) != os.path.normcase(os.path.normpath(study)):
+        return (
+            f"it was computed from another study file ({_short_path(theirs)}), not from "
+            f"this report's {_short_path(study)}"
+        )
+    known = _report_sessions(sections)
+    evaluated = settings.get("sessions")
+    if known and isinstance(evaluated, Mapping):
+        missing = [str(sid) for sid in evaluated if str(sid) not in known]
+        if missing:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            return (
+                f"its sessions {shown} are not sessions of this report (the study file "
+                "changed since the evaluation)"
+            )
+    return ""
+
+
+def _short_path(path: str) -> str:
+    """The last folder and the name of a path (no absolute path of the machine)."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
+def _report_sessions(sections: Sequence[_Section]) -> set[str]:
+    """Ids of every session the report's analyses were given (used or left out)."""
+    out: set[str] = set()
+    for s in sections:
+        prov = s.summary.get("sessions") if isinstance(s.summary, Mapping) else None
+        if isinstance(prov, Mapping):
+            out.update(str(x) for x in prov.get("used") or [])
+            out.update(str(x) for x in prov.get("left_out") or {})
+    return out
