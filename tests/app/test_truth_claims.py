@@ -41,23 +41,43 @@ def truths():
     }
 
 
+#: The testability keys of a test that can reach the 5% level, as the summaries hold them.
+TESTABLE = {"testable": True, "reason": ""}
+
+
 def _summaries(thal: str = "thalamus") -> dict:
     """Headline numbers of an analysis run that found every simulated effect."""
     return {
         "encoding_by_population": {
             "best": f"{thal}/expert",
             "cells": {
-                f"{thal}/expert": {"score": 0.42, "p_value": 0.01},
-                "m1/expert": {"score": 0.20, "p_value": 0.03},
+                f"{thal}/expert": {"score": 0.42, "p_value": 0.025, **TESTABLE, "p_min": 0.025},
+                "m1/expert": {"score": 0.20, "p_value": 0.03, **TESTABLE, "p_min": 0.025},
             },
             "best_significant": True,
             "best_comparisons": {
-                f"{thal}/expert vs m1/expert": {"difference": 0.22, "p_value": 0.02}
+                f"{thal}/expert vs m1/expert": {
+                    "difference": 0.22,
+                    "p_value": 0.02,
+                    **TESTABLE,
+                    "p_min": 1 / 100,
+                    "paired": False,  # different mice: the relabelling test decides
+                    "n_paired": 0,
+                }
             },
         },
         "lag_profiles": {
             "shifts": {
-                thal: {"stage_from": "novice", "stage_to": "expert", "shift": 3.0, "ci": [1, 4]}
+                thal: {
+                    "stage_from": "novice",
+                    "stage_to": "expert",
+                    "shift": 3.0,
+                    "ci": [1, 4],
+                    "p_signflip": 1 / 32,
+                    "p_min": 1 / 32,
+                    **TESTABLE,
+                    "n_subjects": 6,
+                }
             },
             "peaks": {f"{thal}/novice": {"peak_lag": 1.0}, f"{thal}/expert": {"peak_lag": 4.0}},
         },
@@ -159,6 +179,137 @@ def test_analysis_that_says_untestable_or_was_skipped(truths):
     checks = ground_truth_checks(_results(s), truths["on"])
     assert _statuses(checks) == ["recovered", "not testable", "recovered", "not testable"]
     assert "not computable" in checks[1].detail
+
+
+#: A permutation test that cannot reach 5% (9 circular shifts: smallest p 0.1).
+UNTESTABLE_CELL = {
+    "p_value": 0.1,
+    "p_min": 0.1,
+    "testable": False,
+    "reason": "not testable at the 5% level: n_perm = 9 circular shifts, smallest "
+    "achievable p = 0.1",
+}
+
+
+@pytest.mark.parametrize("effects", ["on", "off"])
+@pytest.mark.parametrize("cell", ["thalamus/expert", "m1/expert"])
+def test_encoding_claim_on_an_untestable_cell_is_not_testable(truths, effects, cell):
+    """The best cell's or the thalamus expert cell's permutation test cannot reach 5%:
+    neither "recovered" nor "not recovered" (the claim could not be detected at all)."""
+    s = _summaries()
+    enc = s["encoding_by_population"]
+    enc["cells"][cell].update(UNTESTABLE_CELL)
+    if cell == "m1/expert":  # the best cell, e.g. on null data
+        enc["best"] = "m1/expert"
+        enc["cells"]["m1/expert"]["score"] = 0.5
+        enc["best_significant"] = False
+    check = ground_truth_checks(_results(s), truths[effects])[0]
+    assert check.status == "not testable" and not check.passed
+    assert f"{cell}: not testable at the 5% level" in check.detail
+
+
+@pytest.mark.parametrize("effects", ["on", "off"])
+def test_encoding_claim_on_an_untestable_comparison_is_not_testable(truths, effects):
+    """The relabelling test of a comparison with the best cell cannot reach 5%: not
+    testable, unless the verdict rests on the paired t-test over the same mice (at least
+    3, as ``best_significant`` does), which can."""
+    s = _summaries()
+    comp = s["encoding_by_population"]["best_comparisons"]["thalamus/expert vs m1/expert"]
+    comp.update(
+        p_value=2 / 32,
+        p_min=2 / 32,
+        testable=False,
+        reason="not testable at the 5% level: n = 5 paired animals",
+    )
+    s["encoding_by_population"]["best_significant"] = False
+    check = ground_truth_checks(_results(s), truths[effects])[0]
+    assert check.status == "not testable" and not check.passed
+    # the same 5 mice in both cells: the paired t-test decides
+    comp.update(paired=True, n_paired=5, p_paired=0.003, paired_difference=0.2)
+    s["encoding_by_population"]["best_significant"] = True
+    check = ground_truth_checks(_results(s), truths[effects])[0]
+    assert check.status == ("recovered" if effects == "on" else "not recovered")
+
+
+@pytest.mark.parametrize("effects", ["on", "off"])
+def test_timing_claim_on_an_untestable_sign_flip_is_not_testable(truths, effects):
+    """2 mice: a bootstrap interval above 0 but a sign-flip test that cannot reach 5%."""
+    s = _summaries()
+    s["lag_profiles"]["shifts"]["thalamus"].update(
+        p_signflip=0.5,
+        p_min=0.5,
+        testable=False,
+        reason="not testable at the 5% level: n = 2 mice allow 4 sign patterns, smallest "
+        "achievable p = 0.5",
+        n_subjects=2,
+    )
+    check = ground_truth_checks(_results(s), truths[effects])[1]
+    assert check.status == "not testable" and not check.passed
+    assert "n = 2 mice allow 4 sign patterns" in check.detail
+
+
+def test_timing_claim_needs_the_sign_flip_test(truths):
+    """A testable sign-flip test that does not reach 5% (one mouse without a shift): the
+    bootstrap interval alone does not recover the claim."""
+    s = _summaries()
+    s["lag_profiles"]["shifts"]["thalamus"].update(p_signflip=3 / 32, n_subjects=6)
+    check = ground_truth_checks(_results(s), truths["on"])[1]
+    assert check.status == "not recovered" and check.testable
+    assert "sign-flip p = 0.0938 over 6 mice" in check.detail
+
+
+def _small_study_results(effects, n_mice: int, seed: int, populations) -> tuple[dict, dict]:
+    """Encoding (4 circular shifts: smallest p 0.2) and lag profiles of a small study."""
+    from sharedrep.sim.learning_study import StudyEffects, simulate_study
+    from sharedrep.study import encoding_by_population, lag_profiles
+
+    st = simulate_study(
+        n_mice=n_mice,
+        days=(1, 14),
+        trials_per_session=20,
+        populations=populations,
+        effects=StudyEffects.null() if effects == "off" else None,
+        seed=seed,
+    )
+    with pytest.warns(UserWarning):  # the tests say they cannot reach 5%
+        enc = encoding_by_population(st.collection, n_perm=4, n_boot=2, n_perm_groups=4)
+    lag = lag_profiles(st.collection, list(range(-2, 8)))
+    return {"encoding_by_population": enc, "lag_profiles": lag}, st.truth
+
+
+@pytest.mark.parametrize(("effects", "seed"), [("on", 0), ("off", 1)])
+def test_small_simulated_study_claims_are_not_testable(effects, seed):
+    """3 mice, 4 circular shifts: no encoding or lag-shift test can reach 5%, so neither
+    claim is recovered or missed, whether the effects are on or off."""
+    results, truth = _small_study_results(effects, 3, seed, ("thalamus", "m1"))
+    cells = results["encoding_by_population"].summary["cells"]
+    assert not any(v["testable"] for v in cells.values())
+    assert not results["lag_profiles"].summary["shifts"]["thalamus"]["testable"]
+    checks = ground_truth_checks(results, truth)
+    assert [c.status for c in checks[:2]] == ["not testable", "not testable"]
+    assert not checks[0].passed and not checks[1].passed
+
+
+def test_two_mouse_null_lag_shift_is_not_a_false_positive():
+    """Null data, 2 mice (seed 10): the bootstrap interval excludes 0, but the sign-flip
+    test over 2 mice cannot answer, so the claim is not testable, not "not recovered"."""
+    from sharedrep.sim.learning_study import StudyEffects, simulate_study
+    from sharedrep.study import lag_profiles
+
+    st = simulate_study(
+        n_mice=2,
+        days=(1, 2, 10, 14),
+        populations=("thalamus", "other_input"),
+        trials_per_session=30,
+        effects=StudyEffects.null(),
+        seed=10,
+    )
+    r = lag_profiles(st.collection, list(range(-2, 8)))
+    shift = r.summary["shifts"]["thalamus"]
+    assert shift["excludes_zero"] and not shift["testable"]
+    check = ground_truth_checks({"lag_profiles": r}, st.truth)[1]
+    assert check.claim.startswith("(effect switched off)")
+    assert check.status == "not testable" and not check.passed
 
 
 def test_truth_check_status_and_untestable_never_passes():

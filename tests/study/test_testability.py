@@ -166,3 +166,19 @@ def test_three_mouse_study_says_not_testable_never_nan(three_mice):
         assert isinstance(v["reason"], str)
     for v in res["encoding_by_population"].summary["comparisons"].values():
         assert v["paired"] and not v["testable"] and v["p_min"] == pytest.approx(0.25)
+
+
+def test_cell_summary_says_when_its_permutation_test_cannot_answer(three_mice):
+    """9 circular shifts: smallest p 0.1. The summary's cells carry ``testable``, ``p_min``
+    and ``reason`` (as the table's rows do) and the description says "not testable"."""
+    with pytest.warns(UserWarning):
+        r = encoding_by_population(
+            three_mice.collection, n_perm=9, n_boot=2, n_perm_groups=2, populations=["thalamus"]
+        )
+    for row in r.table.to_dict("records"):
+        cell = r.summary["cells"][f"{row['population']}/{row['stage']}"]
+        assert cell["testable"] is False and cell["p_min"] == pytest.approx(0.1)
+        assert cell["reason"] == row["reason"]
+        assert cell["reason"].startswith("not testable at the 5% level: n_perm = 9")
+        text = re.search(rf"{row['population']}/{row['stage']}: R\^2[^;]*", r.description)
+        assert f"({cell['reason']})" in text.group(0)

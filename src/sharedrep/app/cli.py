@@ -155,7 +155,7 @@ def demo(
     quick: Annotated[
         bool,
         typer.Option(
-            "--quick", help="A smaller learning study (5 mice, 40 trials per session; for tests)."
+            "--quick", help="A smaller learning study (6 mice, 40 trials per session; for tests)."
         ),
     ] = False,
     mice: Annotated[

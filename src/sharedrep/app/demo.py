@@ -258,7 +258,7 @@ def _recovery_result(summary: dict, model, d, latent_r2):
 #: The simulated learning study of ``sharedrep demo`` (``--quick``: the second entry).
 DEMO_STUDY = {
     "full": dict(n_mice=6, days=(1, 2, 13, 14), trials_per_session=50),
-    "quick": dict(n_mice=5, days=(1, 2, 13, 14), trials_per_session=40),
+    "quick": dict(n_mice=6, days=(1, 2, 13, 14), trials_per_session=40),
 }
 #: Analysis settings written to the demo's study.toml (on top of the simulator's).
 DEMO_STUDY_SETTINGS = {
@@ -292,9 +292,13 @@ def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> l
 
     1. the motor thalamus encodes the learned movement best in experts (best cell of
        ``encoding_by_population``, significant at ``level`` and better than every cell
-       it is compared with: ``summary["best_significant"]``);
-    2. its peak lag shifts earlier (more lead) with learning (``lag_profiles`` shift > 0
-       with a bootstrap interval excluding 0);
+       it is compared with: ``summary["best_significant"]``); not testable when the
+       permutation test of that cell or of the best cell, or a test of a comparison it
+       rests on, cannot reach ``level`` (``testable`` False);
+    2. its peak lag shifts earlier (more lead) with learning (``lag_profiles`` shift > 0,
+       significant at ``level`` by the per-mouse sign-flip test, with a bootstrap
+       interval above 0); not testable when the sign-flip test cannot reach ``level``
+       (with 5 mice or fewer: ``testable`` False);
     3. thalamus-driven M1 units overlap movement-encoding units more in experts than in
        novices (optogenetics analysis);
     4. silencing the thalamic inputs impairs expert movements (silencing analysis).
@@ -327,7 +331,7 @@ def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> l
         ),
         (
             f"{thal} peak lag shifts earlier with learning",
-            lambda: _timing_claim(results, truth, thal),
+            lambda: _timing_claim(results, truth, thal, level),
             bool(shift and shift > 0),
         ),
         (
@@ -393,13 +397,31 @@ def _num(value, fmt: str = ".3g") -> str:
 
 
 def _encoding_claim(results: dict, thal: str, level: float) -> tuple[bool | None, str]:
-    """Claim 1: the thalamus in experts is the best encoding cell, significantly."""
+    """Claim 1: the thalamus in experts is the best encoding cell, significantly.
+
+    Not testable when a test the verdict rests on cannot reach ``level``: the permutation
+    test of the best cell or of the thalamus expert cell, or the test
+    (:func:`sharedrep.study.populations.comparison_testable`) of a comparison with the
+    best cell.
+    """
+    from sharedrep.study.populations import comparison_testable
+
     s = _find(results, "encoding_by_population").summary
     best = s["best"]
     cell = s["cells"][best]
     comparisons = s.get("best_comparisons", {})
     # the best cell must beat every cell it is compared with, not only its own null
     detected = best == f"{thal}/expert" and cell["p_value"] <= level and s["best_significant"]
+    relied = {k: s["cells"][k] for k in dict.fromkeys((best, f"{thal}/expert")) if k in s["cells"]}
+    untestable = [
+        f"{k}: {v.get('reason') or 'permutation test cannot reach the level'}"
+        for k, v in relied.items()
+        if not _cell_testable(v, level)
+    ] + [
+        f"{k}: {v.get('reason') or 'test cannot reach the level'}"
+        for k, v in comparisons.items()
+        if not comparison_testable(v)
+    ]
     cells = ", ".join(f"{k} {_num(v['score'], '.3f')}" for k, v in s["cells"].items())
     comps = "; ".join(
         f"{k}: {_num(v['difference'], '+.3f')} (p = {_num(v['p_value'])}, "
@@ -410,6 +432,7 @@ def _encoding_claim(results: dict, thal: str, level: float) -> tuple[bool | None
         f"best: {best} (held-out R^2 {_num(cell['score'], '.3f')}, permutation p = "
         f"{_num(cell['p_value'])}); all cells: {cells}"
         + (f"; comparisons: {comps}" if comps else "")
+        + (f"; not testable: {'; '.join(untestable)}" if untestable else "")
     )
     compared = {
         f"p ({k})": v["p_value"] if _finite(v.get("p_value")) else v.get("p_paired")
@@ -418,18 +441,36 @@ def _encoding_claim(results: dict, thal: str, level: float) -> tuple[bool | None
     return _verdict(
         detected,
         detail,
-        bool(comparisons),
+        bool(comparisons) and not untestable,
         **{"best R^2": cell["score"], "best p": cell["p_value"]},
         **compared,
     )
 
 
-def _timing_claim(results: dict, truth: dict, thal: str) -> tuple[bool | None, str]:
-    """Claim 2: the thalamus peak lag shifts earlier, the bootstrap interval above 0."""
+def _cell_testable(cell: dict, level: float) -> bool:
+    """Whether a cell's permutation test can reach ``level`` (``testable`` and ``p_min``;
+    a summary without them: testable)."""
+    p_min = cell.get("p_min")
+    return bool(cell.get("testable", True)) and not (_finite(p_min) and p_min > level)
+
+
+def _timing_claim(results: dict, truth: dict, thal: str, level: float) -> tuple[bool | None, str]:
+    """Claim 2: the thalamus peak lag shifts earlier: shift > 0, per-mouse sign-flip
+    p <= ``level`` and the bootstrap interval above 0; not testable when the lag analysis
+    says its sign-flip test cannot reach the 5% level (``testable``, e.g. 5 mice or fewer)
+    or the test's smallest p (``p_min``) is above ``level``."""
     s = _find(results, "lag_profiles").summary
     sh = s["shifts"][thal]
-    ci = sh["ci"]
-    detected = _finite(sh["shift"]) and _finite(ci[0]) and sh["shift"] > 0 and ci[0] > 0
+    ci, p = sh["ci"], sh["p_signflip"]
+    testable = bool(sh["testable"]) and not (_finite(sh.get("p_min")) and sh["p_min"] > level)
+    detected = (
+        _finite(sh["shift"])
+        and _finite(ci[0])
+        and _finite(p)
+        and sh["shift"] > 0
+        and ci[0] > 0
+        and p <= level
+    )
     true_leads = truth.get("lead_frames", {}).get(thal, {})
     peaks = {
         k.split("/", 1)[1]: v["peak_lag"]
@@ -440,11 +481,19 @@ def _timing_claim(results: dict, truth: dict, thal: str) -> tuple[bool | None, s
         f"peak lag {sh['stage_from']} -> {sh['stage_to']}: "
         + ", ".join(f"{st} {_num(pk, '+.0f')}" for st, pk in peaks.items())
         + f" frames (shift {_num(sh['shift'], '+.0f')}, 95% CI [{_num(ci[0], '+.0f')}, "
-        f"{_num(ci[1], '+.0f')}]); true lead: "
+        f"{_num(ci[1], '+.0f')}], per-mouse sign-flip p = {_num(p)} over "
+        f"{sh.get('n_subjects', '?')} mice); true lead: "
         + ", ".join(f"{st} {v}" for st, v in true_leads.items())
         + " frames"
+        + (f"; {sh['reason']}" if sh.get("reason") else "")
     )
-    return _verdict(detected, detail, shift=sh["shift"], **{"CI low": ci[0], "CI high": ci[1]})
+    return _verdict(
+        detected,
+        detail,
+        testable,
+        shift=sh["shift"],
+        **{"CI low": ci[0], "CI high": ci[1], "sign-flip p": p},
+    )
 
 
 def _overlap_claim(results: dict, truth: dict, level: float) -> tuple[bool | None, str]:

@@ -257,7 +257,8 @@ def encoding_by_population(
         (relabelled within mice), ``n_perm``, ``exact``, ``similarity``, ``p_similarity``,
         ``paired_difference``, ``p_paired`` (paired t-test over the mice in both groups on
         their per-mouse held-out R^2), ``p_paired_signflip``, ``n_paired``. ``summary``:
-        ``cells`` {"pop/stage": {score, ci, p_value}}, ``best`` ("pop/stage"),
+        ``cells`` {"pop/stage": {score, ci, p_value, p_min, testable, reason,
+        n_subjects}} (``reason``: ``""`` when testable), ``best`` ("pop/stage"),
         ``best_score``, ``best_comparisons``, ``best_significant`` (the best cell is
         significant and every comparison with it is significant in its favour: the paired
         t-test over mice when the same mice (at least 3) are in both cells, the
@@ -554,6 +555,9 @@ def _summarise_encoding(
             "score": fnum(r["score"]),
             "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
             "p_value": fnum(r["p_value"]),
+            "p_min": fnum(r["p_min"]),
+            "testable": bool(r["testable"]),
+            "reason": reason_text(r["reason"]),
             "n_subjects": int(r["n_subjects"]),
         }
         for r in table.to_dict("records")
@@ -596,10 +600,12 @@ def _summarise_encoding(
 
 
 def _cell_text(key: str, v: dict) -> str:
-    """One cell of the description: score, interval and p-value (never "nan")."""
+    """One cell of the description: score, interval and p-value (never "nan"), with why
+    the permutation test cannot answer at the 5% level when it cannot."""
+    p = p_text(v["p_value"], n_mice=v["n_subjects"], reason=v.get("reason", ""))
     return (
         f"{key}: R^2 = {fmt_num(v['score'], '.3f')} [{fmt_num(v['ci'][0], '.3f')}, "
-        f"{fmt_num(v['ci'][1], '.3f')}], {p_text(v['p_value'], n_mice=v['n_subjects'])}"
+        f"{fmt_num(v['ci'][1], '.3f')}], {p}"
     )
 
 
@@ -648,6 +654,23 @@ def _describe_encoding(summary: dict, table: pd.DataFrame, days_per_stage) -> st
     return description
 
 
+def comparison_testable(comparison: dict) -> bool:
+    """Whether the test :func:`_comparison_test` uses for one comparison can reach 0.05.
+
+    The paired t-test over at least 3 mice can (a continuous statistic); the permutation
+    of subject labels says so itself (``testable``, False when its smallest achievable p
+    exceeds 0.05; taken as testable when a summary lacks the key).
+    """
+    return _uses_paired_ttest(comparison) or bool(comparison.get("testable", True))
+
+
+def _uses_paired_ttest(comparison: dict) -> bool:
+    """The same mice (at least 3) in both cells and a finite paired t-test p-value."""
+    return comparison.get("n_paired", 0) >= 3 and bool(
+        np.isfinite(comparison.get("p_paired", np.nan))
+    )
+
+
 def _comparison_test(comparison: dict) -> tuple[float, float]:
     """``(p_value, difference)`` of one cell comparison for the headline claim.
 
@@ -656,6 +679,6 @@ def _comparison_test(comparison: dict) -> tuple[float, float]:
     permutation of subject labels between the cells
     (:func:`sharedrep.inference.groups.compare_groups`).
     """
-    if comparison.get("n_paired", 0) >= 3 and np.isfinite(comparison.get("p_paired", np.nan)):
+    if _uses_paired_ttest(comparison):
         return float(comparison["p_paired"]), float(comparison["paired_difference"])
     return float(comparison["p_value"]), float(comparison["difference"])
