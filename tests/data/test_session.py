@@ -554,3 +554,10 @@ def test_mask_samples_names_the_all_nan_columns():
     s = _bad_session()
     with pytest.raises(ValueError, match=r"leaves no samples \(neural unit 11 \(column 1\)"):
         s.mask_samples(s.nonfinite_samples())
+
+
+def test_a_string_behavior_names_is_one_name():
+    s = make_session(p=1, behavior_names="lever", behavior_units="mm")
+    assert s.behavior_names == ["lever"]
+    with pytest.raises(ValueError, match="behavior has 3 columns but behavior_names has 1"):
+        make_session(p=3, behavior_names="pos")  # not 'p', 'o', 's'

@@ -374,8 +374,9 @@ class Session:
         """Name, or select by name, the features of a DataFrame or Series ``behavior``.
 
         Without ``behavior_names`` they are the DataFrame's column names or the
-        Series' name. With ``behavior_names`` and a DataFrame whose columns are named,
-        the columns are selected by name in the order of ``behavior_names``. Default
+        Series' name; a string ``behavior_names`` is one name. With ``behavior_names``
+        and a DataFrame whose columns are named, the columns are selected by name in the
+        order of ``behavior_names``. Default
         positions ``0 .. p-1`` (a RangeIndex) are not names: such columns are named by
         position.
 
@@ -384,6 +385,8 @@ class Session:
         ValueError
             If a name is not a column, or names several columns, of the DataFrame.
         """
+        if isinstance(self.behavior_names, str):  # one name, never one per character
+            self.behavior_names = [self.behavior_names]
         b = self.behavior
         if isinstance(b, pd.Series):
             if self.behavior_names is None and b.name is not None:
