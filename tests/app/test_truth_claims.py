@@ -258,6 +258,16 @@ def test_timing_claim_needs_the_sign_flip_test(truths):
     assert "sign-flip p = 0.0938 over 6 mice" in check.detail
 
 
+def test_timing_claim_reads_seconds_when_stages_differ_in_frame_rate(truths):
+    """Stages at 30 and 10 Hz: no shift in frames, but one in seconds (the summary's)."""
+    s = _summaries()
+    s["lag_profiles"]["shifts"]["thalamus"].update(
+        shift=float("nan"), ci=[float("nan"), float("nan")], shift_s=0.1, ci_s=[0.05, 0.3]
+    )
+    check = ground_truth_checks(_results(s), truths["on"])[1]
+    assert check.status == "recovered"
+
+
 def _small_study_results(effects, n_mice: int, seed: int, populations) -> tuple[dict, dict]:
     """Encoding (4 circular shifts: smallest p 0.2) and lag profiles of a small study."""
     from sharedrep.sim.learning_study import StudyEffects, simulate_study

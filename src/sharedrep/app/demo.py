@@ -456,21 +456,21 @@ def _cell_testable(cell: dict, level: float) -> bool:
 
 def _timing_claim(results: dict, truth: dict, thal: str, level: float) -> tuple[bool | None, str]:
     """Claim 2: the thalamus peak lag shifts earlier: shift > 0, per-mouse sign-flip
-    p <= ``level`` and the bootstrap interval above 0; not testable when the lag analysis
+    p <= ``level`` and the bootstrap interval above 0 (in seconds when the summary has
+    them, so stages imaged at different frame rates compare); not testable when the lag analysis
     says its sign-flip test cannot reach the 5% level (``testable``, e.g. 5 mice or fewer)
     or the test's smallest p (``p_min``) is above ``level``."""
     s = _find(results, "lag_profiles").summary
     sh = s["shifts"][thal]
     ci, p = sh["ci"], sh["p_signflip"]
+    # in seconds when known: a shift in frames is NaN between stages at different rates
+    shift, ci_low = sh["shift"], ci[0]
+    if _finite(sh.get("shift_s")) and _finite((sh.get("ci_s") or [math.nan])[0]):
+        shift, ci_low = sh["shift_s"], sh["ci_s"][0]
     testable = bool(sh["testable"]) and not (_finite(sh.get("p_min")) and sh["p_min"] > level)
     detected = (
-        _finite(sh["shift"])
-        and _finite(ci[0])
-        and _finite(p)
-        and sh["shift"] > 0
-        and ci[0] > 0
-        and p <= level
-    )
+        _finite(shift) and _finite(ci_low) and _finite(p) and shift > 0 and ci_low > 0
+    ) and p <= level
     true_leads = truth.get("lead_frames", {}).get(thal, {})
     peaks = {
         k.split("/", 1)[1]: v["peak_lag"]
@@ -491,8 +491,8 @@ def _timing_claim(results: dict, truth: dict, thal: str, level: float) -> tuple[
         detected,
         detail,
         testable,
-        shift=sh["shift"],
-        **{"CI low": ci[0], "CI high": ci[1], "sign-flip p": p},
+        shift=shift,
+        **{"CI low": ci_low, "sign-flip p": p},
     )
 
 
