@@ -75,6 +75,8 @@ def test_run_study_refuses_unknown_stim_population_before_running(with_m1, monke
         run_study(with_m1, {"stim_population": "M1"}, progress=False)
     with pytest.raises(ValueError, match="stim_population='cortex'"):
         run_study(with_m1, {"stim_population": "cortex"}, progress=False)
+    with pytest.raises(ValueError, match=r"activation_population='Thalamus'.*'thalamus'"):
+        run_study(with_m1, {"activation_population": "Thalamus"}, progress=False)
 
 
 def test_stimulation_args_check_the_population(with_m1):

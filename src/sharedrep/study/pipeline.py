@@ -373,12 +373,14 @@ def run_study(
     Raises
     ------
     ValueError
-        Unknown settings (:func:`resolve_settings`), or a ``stim_population`` that no
-        session of the study has (the message lists the populations that exist).
+        Unknown settings (:func:`resolve_settings`), or a ``stim_population`` or
+        ``activation_population`` that no session of the study has (the message lists the
+        populations that exist).
     """
     cfg = resolve_settings(collection, settings)
-    if cfg["stim_population"] is not None:  # before the long analyses run
-        check_populations(collection, cfg["stim_population"], "stim_population")
+    for setting in ("stim_population", "activation_population"):  # before the long run
+        if cfg[setting] is not None:
+            check_populations(collection, cfg[setting], setting)
     bar = _progress_bar() if progress else None
     run = _Run(collection, cfg, _model_of(cfg), bar if bar is not None else False)
     try:
