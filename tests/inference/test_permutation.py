@@ -297,3 +297,24 @@ def test_permutation_test_validation(small):
         permutation_test(
             m, [d.neural[0][:30]], [d.behavior[0][:30]], [np.repeat([0, 1], 15)], progress=False
         )
+
+
+def test_summary_of_a_dimension_whose_null_is_all_nan_is_quiet():
+    from sharedrep.inference.permutation import PermutationResult
+
+    null = np.array([[0.1, np.nan], [0.2, np.nan]])
+    res = PermutationResult(
+        observed=np.array([0.3, np.nan]),
+        null=null,
+        p_values=np.array([1 / 3, np.nan]),
+        p_values_fwer=np.array([1 / 3, np.nan]),
+        shifts=np.zeros((2, 1), dtype=int),
+        min_shift=[1],
+        n_shared=2,
+        alpha=1.0,
+        null_alpha=np.ones(2),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = res.summary()
+    assert np.isnan(df["null_mean"][1]) and df["null_mean"][0] == pytest.approx(0.15)

@@ -336,12 +336,16 @@ class PermutationResult:
         ``n_perm_requested`` and ``exhaustive`` (see the class attributes): check
         ``testable`` before reading ``p_value`` as evidence.
         """
+        with warnings.catch_warnings():  # a dimension whose null is all NaN: NaN, quietly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            null_mean = np.nanmean(self.null, axis=0)
+            null_q95 = np.nanquantile(self.null, 0.95, axis=0)
         df = pd.DataFrame(
             {
                 "dimension": np.arange(self.observed.size),
                 "r2_heldout": self.observed,
-                "null_mean": np.nanmean(self.null, axis=0),
-                "null_q95": np.nanquantile(self.null, 0.95, axis=0),
+                "null_mean": null_mean,
+                "null_q95": null_q95,
                 "p_value": self.p_values,
                 "p_value_fwer": self.p_values_fwer,
             }
