@@ -129,3 +129,20 @@ def test_float32_refuses_data_its_products_cannot_hold(name, scale, words):
     a = ShaReD(**kw).fit(X, d.behavior, groups=d.groups)
     b = ShaReD(dtype="float32", **kw).fit(X, d.behavior, groups=d.groups)
     assert axis_angles(a.shared_axes_, b.shared_axes_).max() < AXIS_DEGREES
+
+
+def test_torch_float32_refuses_data_its_products_cannot_hold():
+    """The torch backend's float32 pass: the exact check for host arrays, the overflow
+    for a tensor on the device."""
+    torch = pytest.importorskip("torch")
+    d = simulate(n_subjects=2, n_samples=300, n_units=5, n_behavior=3, seed=11)
+    kw = dict(n_shared=1, cv=3, lags=[0, 2], random_state=0, backend="torch", dtype="float32")
+    for scale, words in ((1e20, "beyond"), (1e-50, "below")):
+        X = [x.copy() for x in d.neural]
+        X[1] = X[1] * scale
+        with pytest.raises(ValueError, match=rf"subject 1: .*neural units \[0, .*{words}"):
+            ShaReD(**kw).fit(X, d.behavior, groups=d.groups)
+    X = [torch.as_tensor(x) for x in d.neural]
+    X[1] = X[1] * 1e20
+    with pytest.raises(ValueError, match=r"subject 1: dtype='float32' .*\(they overflow\)"):
+        ShaReD(**kw).fit(X, d.behavior, groups=d.groups)

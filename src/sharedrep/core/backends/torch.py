@@ -49,7 +49,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sharedrep.core import solver
+from sharedrep.core import data_pass, solver
 from sharedrep.core.backends import Backend
 from sharedrep.core.backends._sources import TensorArray, load
 from sharedrep.utils.validation import nonfinite_error
@@ -263,6 +263,9 @@ class TorchBackend(Backend):
             [self._gram(Z[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         )
         del Z
+        if dtype != np.float64:  # X on the host: exact check; a device tensor: overflow
+            host = Xsrc if summary is None else None
+            _check_range(ZZ, host, Y, rows, lags, x_center, y_center, dtype, subject)
         stats = DeviceStats(ZZ, q, p)
         if n_folds:
             solver.check_folds(chunks, subject)
@@ -604,3 +607,28 @@ def _heldout(torch, std, A, Vt, ysc, H, q, p):
     sst = torch.sum(Vt[None] * (cyy @ Vt), dim=1)
     sst_b = torch.sum(torch.diagonal(cyy, dim1=1, dim2=2) / ysc[None] ** 2, dim=1)
     return torch.clamp(sse, min=0.0), sst, sst_b, n
+
+
+def _check_range(ZZ, X, Y, rows, lags, x_center, y_center, dtype, subject) -> None:
+    """Refuse data whose reduced-precision products overflowed or underflowed.
+
+    ``ZZ`` (C, a, a): the chunks' augmented products (float64 sums). When a sum of
+    squares is not finite, or below the smallest normal number per row, the data are
+    checked exactly by :func:`data_pass.check_precision_range` if ``X`` is on the host;
+    for a device tensor (``X`` None) only an overflow is refused, since a constant unit
+    also has zero squares.
+    """
+    total = ZZ.sum(0)
+    n = max(float(total[-1, -1]), 1.0)
+    squares = total.diagonal()[:-1].cpu().numpy()
+    overflow = not np.all(np.isfinite(squares))
+    if X is not None and (overflow or np.any(squares / n < np.finfo(dtype).tiny)):
+        data_pass.check_precision_range(
+            X, Y, rows, lags, x_center, y_center, dtype=dtype, subject=subject
+        )
+    elif overflow:
+        raise ValueError(
+            f"subject {subject}: dtype={np.dtype(dtype).name!r} cannot represent this data's "
+            "products (they overflow); use dtype='float64' or rescale the data (e.g. to unit "
+            "variance)"
+        )
