@@ -69,6 +69,10 @@ def _set(key, value):
         (lambda arrays, meta: meta.update(n_units_=[10, 10, 11, 10]), "encoders_/2"),
         (lambda arrays, meta: meta.update(subject_alphas_=[1.0, 0.0, 1.0, 1.0]), "alpha"),
         (lambda arrays, meta: arrays.pop("unit_means_/3"), "unit_means_/3"),
+        (lambda arrays, meta: meta.update(n_units_=[10.9, 10, 10, 10]), "n_units_"),
+        (lambda arrays, meta: meta.pop("version"), "version"),
+        (lambda arrays, meta: meta.update(version=0), "version"),
+        (lambda arrays, meta: meta.update(version="2"), "version"),
     ],
 )
 def test_corrupt_model_files_are_refused_naming_the_field(saved, tmp_path, edit, field):

@@ -254,8 +254,14 @@ def _read_file(path: Path) -> tuple[dict, dict]:
         raise ValueError(f"{path} is not a sharedrep model file (metadata is not a mapping)")
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path} is not a sharedrep model file (format {meta.get('format')!r})")
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} was written by a newer sharedrep (format {meta['version']})")
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(
+            f"{path}: model field 'version' must be a format version 1..{FORMAT_VERSION}; "
+            f"got {version!r}"
+        )
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer sharedrep (format {version})")
     return arrays, meta
 
 
@@ -266,9 +272,12 @@ def _set_scalars(m, meta: dict, path: Path) -> tuple[int, int, int]:
     if k > p:
         raise ValueError(f"{path}: model field 'n_shared_' ({k}) exceeds n_features_ ({p})")
     m.n_subjects_, m.n_features_, m.n_shared_ = S, p, k
-    m.n_units_ = [int(n) for n in _subject_list(meta, "n_units_", S, path)]
-    if any(n < 1 for n in m.n_units_):
-        raise ValueError(f"{path}: model field 'n_units_' must hold positive counts")
+    units = _subject_list(meta, "n_units_", S, path)
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in units):
+        raise ValueError(
+            f"{path}: model field 'n_units_' must hold positive int counts; got {units!r}"
+        )
+    m.n_units_ = list(units)
     alphas = np.asarray(_subject_list(meta, "subject_alphas_", S, path), dtype=float)
     alpha = float(meta.get("alpha_", np.nan))
     if not (
