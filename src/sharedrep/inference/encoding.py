@@ -398,6 +398,27 @@ def _warn_p_value_floor(tables, fdr) -> None:
         )
 
 
+def _unit_shifts(Ts, gs, min_shift, lags, whole_trials, n_perm, random_state, cross_fit):
+    """``(min shifts, candidates, drawn shifts, reason)`` per subject for
+    :func:`unit_encoding`: with ``cross_fit=False`` there is no valid null, so no shift
+    is drawn (``reason`` says why, and a warning recommends ``cross_fit=True``)."""
+    if not cross_fit:
+        reason = NO_CROSS_FIT_REASON
+        warnings.warn(
+            f"unit_encoding(cross_fit=False): {reason}; use cross_fit=True for inference",
+            UserWarning,
+            stacklevel=3,
+        )
+        none = [None] * len(Ts)
+        return none, none, [np.zeros(0, dtype=np.int64) for _ in Ts], reason
+    shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
+    seeds = _seed_sequence(random_state).spawn(len(Ts))
+    shifts = [
+        draw_shifts([c], n_perm, seed)[0][:, 0] for c, seed in zip(cands, seeds, strict=True)
+    ]
+    return shifts_used, cands, shifts, ""
+
+
 def unit_encoding(
     model,
     neural,
@@ -520,22 +541,9 @@ def unit_encoding(
     folds = [_subject_folds(T, g, cv, s) for s, (T, g) in enumerate(zip(Ts, gs, strict=True))]
     masks = [_train_masks(fold, cv, gap) for fold in folds]
     latents = _fold_latents(full, Xs, Ys, gs, masks, cv, k, cross_fit)
-    if cross_fit:
-        shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
-        seeds = _seed_sequence(random_state).spawn(len(Xs))
-        shifts = [
-            draw_shifts([c], n_perm, seed)[0][:, 0] for c, seed in zip(cands, seeds, strict=True)
-        ]
-        reason = ""
-    else:  # no valid null: no shifts, no p-values (see the docstring)
-        shifts_used, cands = [None] * len(Xs), [None] * len(Xs)
-        shifts = [np.zeros(0, dtype=np.int64) for _ in Xs]
-        reason = NO_CROSS_FIT_REASON
-        warnings.warn(
-            f"unit_encoding(cross_fit=False): {reason}; use cross_fit=True for inference",
-            UserWarning,
-            stacklevel=2,
-        )
+    shifts_used, cands, shifts, reason = _unit_shifts(
+        Ts, gs, min_shift, lags, whole_trials, n_perm, random_state, cross_fit
+    )
 
     prepared = {}  # one subject's activity at a time, prepared once for all its shifts
 
