@@ -158,11 +158,12 @@ def test_without_h5py_labels_are_left_unchecked(tmp_path, monkeypatch):
     assert validate_study(toml, deep=False) == []  # unknown labels: no false alarm
 
 
-def test_declared_labels_reads_no_header(tmp_path, monkeypatch):
-    toml = _write_study(tmp_path, extra='stage = "novice"\n')
-
-    def fail(path, **kw):
-        raise AssertionError("header read")
-
-    monkeypatch.setattr(nwb_header, "read_nwb_header", fail)
-    assert studyfile.declared_labels(toml) == {"populations": [], "stages": ["novice"]}
+def test_declared_labels_read_the_labels_stored_in_the_files(tmp_path):
+    """What a misspelt --stage is compared with: the labels the entries declare, else
+    those stored in their NWB files (read from the headers), not an empty list."""
+    toml = _write_study(tmp_path)
+    labels = {"populations": ["m1", "thal"], "stages": ["novice", "expert"]}
+    assert studyfile.declared_labels(toml) == labels
+    # the first entry declares a stage: it wins over the one stored in its file
+    declared = _write_study(tmp_path, extra='stage = "late"\n')
+    assert studyfile.declared_labels(declared)["stages"] == ["late", "expert", "novice"]

@@ -1440,19 +1440,24 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True, progress=None)
 
 
 def declared_labels(path: str | os.PathLike) -> dict[str, list[str]]:
-    """Populations and stages the study file's entries declare (no session is read).
+    """Populations and stages of the study file's entries (no data array is read).
 
-    Labels stored only in NWB files are not included. Returns ``{"populations": [...],
-    "stages": [...]}`` in order of first appearance.
+    A label an NWB entry does not declare is read from its file's header. Returns
+    ``{"populations": [...], "stages": [...]}`` in order of first appearance.
     """
     problems, doc, _ = _check(path, deep=False, headers=False)
     if doc is None:
         raise StudyError(str(path), problems)
-    _, entries = _check_static(doc, Path(path).resolve().parent)
+    base = Path(path).resolve().parent
+    _, entries = _check_static(doc, base)
+    fields = ("stage", "population")
+    todo = [(i, e) for i, e in entries if e.get("format") == "nwb"]
+    todo = [(i, e) for i, e in todo if any(e.get(f) is None for f in fields)]
+    stored = _header_labels(entries, _read_headers(todo, base), fields)
     out: dict[str, list[str]] = {"populations": [], "stages": []}
-    for _, entry in entries:
-        for field, plural in (("population", "populations"), ("stage", "stages")):
-            value = entry.get(field)
+    for i, entry in entries:
+        labels = stored.get(i, _Labels(entry.get("stage"), entry.get("population")))
+        for value, plural in ((labels.population, "populations"), (labels.stage, "stages")):
             if value is not None and str(value) not in out[plural]:
                 out[plural].append(str(value))
     return out
