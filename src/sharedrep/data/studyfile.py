@@ -61,7 +61,6 @@ overrides do, and :func:`validate_study` and :func:`load_study` say so with a
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import tomllib
@@ -82,6 +81,7 @@ from sharedrep.data.session import (
     _split_rates,
 )
 from sharedrep.utils.params import Interval, Predicate, TypeOf, param_problems
+from sharedrep.utils.validation import closest_label, fold_label
 
 if TYPE_CHECKING:
     from sharedrep.data.io.nwb_header import NWBHeader
@@ -495,11 +495,6 @@ def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dic
     return problems, to_load
 
 
-def _fold(label: str) -> str:
-    """``label`` without surrounding spaces, case-folded (``" M1"`` -> ``"m1"``)."""
-    return label.strip().casefold()
-
-
 def _subject_problems(sessions: list[dict]) -> list[str]:
     """Subject ids that differ only by case or surrounding spaces (``"M1"``, ``"m1"``,
     ``"m1 "``): as written they are different animals.
@@ -514,7 +509,7 @@ def _subject_problems(sessions: list[dict]) -> list[str]:
         subject = e.get("subject")
         if isinstance(subject, (str, int)) and not isinstance(subject, bool):
             subject = str(subject)
-            spellings.setdefault(_fold(subject), {}).setdefault(subject, []).append(i)
+            spellings.setdefault(fold_label(subject), {}).setdefault(subject, []).append(i)
     problems = []
     for variants in spellings.values():
         if len(variants) < 2:
@@ -988,7 +983,7 @@ def _looks_like_typo(field: str, label: str, other: str) -> bool:
     :data:`LABEL_SIMILARITY` close. Days and otherwise different subject ids do not."""
     if field == "day":
         return False
-    if _fold(label) == _fold(other):
+    if fold_label(label) == fold_label(other):
         return True
     return field != "subject" and _closest(label, [other]) is not None
 
@@ -1165,9 +1160,7 @@ LABEL_SIMILARITY = 0.8
 def _closest(label: str, candidates) -> str | None:
     """The candidate most similar to ``label`` (case-folded) if at least
     :data:`LABEL_SIMILARITY` similar, else ``None``."""
-    folded = {str(c).casefold(): c for c in candidates if c != label}
-    match = difflib.get_close_matches(label.casefold(), folded, n=1, cutoff=LABEL_SIMILARITY)
-    return folded[match[0]] if match else None
+    return closest_label(label, candidates, LABEL_SIMILARITY)
 
 
 def _entry_labels(doc: dict, loaded: dict[int, Session | _Labels]) -> list[tuple[str, dict]]:
@@ -1242,7 +1235,7 @@ def _main_spelling(label: str, used: dict[str, int]) -> str:
     """The most used of the labels in ``used`` (label -> sessions) that equal ``label``
     up to case and surrounding spaces (ties: the first seen); ``label`` itself if none
     other does."""
-    same = [u for u in used if _fold(u) == _fold(label)]
+    same = [u for u in used if fold_label(u) == fold_label(label)]
     return max(same, key=lambda u: used[u]) if len(same) > 1 else label
 
 

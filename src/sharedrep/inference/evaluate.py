@@ -45,6 +45,7 @@ from sharedrep.inference._resampling import (
 )
 from sharedrep.inference.transfer import check_calibration, ridge_decoder
 from sharedrep.utils.files import atomic_write
+from sharedrep.utils.validation import fold_label
 
 __all__ = [
     "Evaluation",
@@ -709,7 +710,7 @@ def _check_label_values(labels: list) -> None:
         )
     by_key: dict = {}
     for x in dict.fromkeys(labels):
-        by_key.setdefault(str(x).strip().casefold(), []).append(x)
+        by_key.setdefault(fold_label(x), []).append(x)
     clashes = [" vs ".join(map(repr, v)) for v in by_key.values() if len(v) > 1]
     if clashes:
         raise ValueError(

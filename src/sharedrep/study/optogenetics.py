@@ -48,6 +48,7 @@ from sharedrep.study._common import (
 )
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.figures import plot_encoding_overlap, plot_stimulation_responses
+from sharedrep.utils.validation import closest_label
 
 __all__ = [
     "stimulation_responses",
@@ -270,17 +271,12 @@ def check_populations(collection: SessionCollection, population, setting: str) -
         A label that no session of ``collection`` has; the message names ``setting``, the
         populations that exist and, for a label differing by case or spelling, the close one.
     """
-    import difflib
-
     pops = [population] if isinstance(population, str) else list(population)
     known = [str(p) for p in collection.populations if p is not None]
     for pop in pops:
         if str(pop) in known:
             continue
-        folded = {k.casefold(): k for k in known}
-        close = folded.get(str(pop).casefold()) or next(
-            iter(difflib.get_close_matches(str(pop), known, n=1, cutoff=0.6)), None
-        )
+        close = closest_label(str(pop), known, cutoff=0.6)
         hint = f"; did you mean {close!r}?" if close else ""
         raise ValueError(
             f"{setting}={pop!r}: no session of the study has this population; "

@@ -9,6 +9,7 @@ as it treats NaN.
 
 from __future__ import annotations
 
+import difflib
 import numbers
 
 import numpy as np
@@ -17,6 +18,8 @@ import pandas as pd
 from sharedrep.utils.parallel import thread_map
 
 __all__ = [
+    "closest_label",
+    "fold_label",
     "as_subject_list",
     "check_subject_arrays",
     "check_groups",
@@ -335,3 +338,17 @@ def check_subject_index(subject, n_subjects: int) -> int:
             f"(indices 0..{n_subjects - 1})"
         )
     return int(subject) % n_subjects
+
+
+def fold_label(label) -> str:
+    """``label`` as text without surrounding spaces, case-folded (``" M1"`` -> ``"m1"``):
+    labels equal under it differ only by case or spaces (a typo, never two things)."""
+    return str(label).strip().casefold()
+
+
+def closest_label(label: str, candidates, cutoff: float) -> str | None:
+    """The candidate most similar to ``label`` (case-folded; :func:`difflib.get_close_matches`)
+    if at least ``cutoff`` similar, else ``None``; ``label`` itself is not a candidate."""
+    folded = {str(c).casefold(): c for c in candidates if c != label}
+    match = difflib.get_close_matches(str(label).casefold(), folded, n=1, cutoff=cutoff)
+    return folded[match[0]] if match else None
