@@ -126,7 +126,10 @@ def test_source_checkout_data_found_from_any_working_folder(tmp_path, monkeypatc
 
     monkeypatch.delenv("SHAREDREP_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert REPO.parent / "shared" / "data" in datasets._candidates()
+    if datasets._source_project_root() is not None:  # editable install of this checkout
+        assert REPO.parent / "shared" / "data" in datasets._candidates()
+    # (installed into site-packages, as CI does, the package cannot know its checkout: the
+    # rest of this test points the module at a checkout by hand)
 
     project = tmp_path / "lab" / "proj"
     (project / "src" / "sharedrep" / "sim").mkdir(parents=True)
