@@ -222,6 +222,14 @@ def test_fit_compute_options(tiny_study, tmp_path):
         result = _invoke(*args, *extra)
         assert result.exit_code == 1 and message in result.stderr, _fail_msg(result)
         assert "Fitting" not in result.output and "Traceback" not in result.output
+    # without --backend, the options are still checked before any session is read: the
+    # same study in another folder (its session files do not resolve) fails on the option
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "study.toml").write_text((folder / "study.toml").read_text())
+    for extra, message in ((("--dtype", "float16"), "dtype must be"), (("--form", "x"), "form")):
+        result = _invoke("fit", elsewhere / "study.toml", *args[2:], *extra)
+        assert result.exit_code == 1 and message in result.stderr, _fail_msg(result)
     # the study file's [analysis] backend is the default of --backend
     text = (folder / "study.toml").read_text()
     other = folder / "study_spark.toml"  # same folder: the session paths resolve

@@ -263,12 +263,17 @@ def check_claims(checks, check: bool = True) -> None:
 # ----------------------------------------------------------------------------- study files
 
 
-def study_entries(study: Path) -> list[dict]:
-    """The ``[[sessions]]`` entries of a study file, merged with ``[defaults]``."""
+def _study_doc(study: Path) -> dict:
+    """The parsed TOML of a study file (no session is loaded)."""
     try:
-        doc = tomllib.loads(study.read_text(encoding="utf-8"))
+        return tomllib.loads(study.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{study}: invalid TOML: {exc}") from None
+
+
+def study_entries(study: Path) -> list[dict]:
+    """The ``[[sessions]]`` entries of a study file, merged with ``[defaults]``."""
+    doc = _study_doc(study)
     defaults = doc.get("defaults", {}) if isinstance(doc.get("defaults"), dict) else {}
     sessions = doc.get("sessions", [])
     if not isinstance(sessions, list):
@@ -283,16 +288,18 @@ def study_output(study: Path) -> Path | None:
     folder before any work; :func:`sharedrep.data.studyfile.load_study` resolves it the
     same way.
     """
-    try:
-        doc = tomllib.loads(study.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{study}: invalid TOML: {exc}") from None
-    analysis = doc.get("analysis")
-    value = analysis.get("output") if isinstance(analysis, dict) else None
+    value = study_analysis(study).get("output")
     if not isinstance(value, str) or not value:
         return None
     path = Path(value).expanduser()
     return path if path.is_absolute() else study.resolve().parent / path
+
+
+def study_analysis(study: Path) -> dict:
+    """The ``[analysis]`` table of a study file as written (empty when absent), read from
+    the TOML alone so that options can be checked before any session is loaded."""
+    analysis = _study_doc(study).get("analysis")
+    return analysis if isinstance(analysis, dict) else {}
 
 
 def study_data_files(study: Path) -> list[Path]:

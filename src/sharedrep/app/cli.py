@@ -60,6 +60,7 @@ from sharedrep.app._console import (
     prepare_out_dir,
     print_truth_checks,
     session_progress,
+    study_analysis,
     study_data_files,
     study_entries,
     study_output,
@@ -433,9 +434,8 @@ def fit(
         _check_fit_request(study, out, force, population, stage, (backend, device, dtype, form))
         collection = _load(study, con, population=population, stage=stage)
         _check_fit_names(study, collection, population, stage)
-        if backend is None:
+        if backend is None:  # checked with the other options by _check_fit_request
             backend = str((collection.analysis or {}).get("backend", "numpy"))
-            _check_compute(backend, device, dtype, form)
         compute = dict(backend=backend, device=device, dtype=dtype, form=form)
         model, args = _fit_population(con, collection, population, stage, compute)
         if out is not None:
@@ -458,8 +458,12 @@ def _check_fit_request(
         raise UserError(f"{out} exists; pass --force to replace it")
     if out is not None:
         check_writable(out.parent)  # the model can be saved once it is fitted
-    if compute[0] is not None:
-        _check_compute(*compute)
+    backend, *options = compute
+    if backend is None:  # the study file's choice, checked before any session is loaded
+        backend = study_analysis(study).get("backend", "numpy")
+        if not isinstance(backend, str):
+            raise UserError(f"{study}: [analysis] backend must be a string, got {backend!r}")
+    _check_compute(backend, *options)
     entries = study_entries(study)
     for what, value in (("population", population), ("stage", stage)):
         have = list(dict.fromkeys(e.get(what) for e in entries if e.get(what) is not None))
