@@ -94,6 +94,105 @@ def test_interpolate_gaps():
     assert np.isnan(y[5])  # input untouched
 
 
+# rows of a 30 Hz pose file with frames 4 and 5 dropped; frames 3 and 6 are missing
+# too, so the run of 2 missing rows (3, 4) spans 4 frames (3, 4, 5, 6) between the
+# valid frames 2 and 7
+_DROPPED_FRAMES = np.array([0, 1, 2, 3, 6, 7, 8, 9])
+
+
+def _dropped_frame_trace():
+    v = 10.0 * _DROPPED_FRAMES  # linear in time: 10 per frame
+    v[[3, 4]] = np.nan
+    return v
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.2])  # jitter in frame intervals
+@pytest.mark.parametrize("how", ["timestamps", "frames", "both"])
+def test_interpolate_gaps_counts_frames_not_rows(how, jitter):
+    rng = np.random.default_rng(3)
+    t = 10800.0 + (_DROPPED_FRAMES + rng.uniform(-jitter, jitter, 8)) / 30.0
+    kw = {
+        "timestamps": {"timestamps": t},
+        "frames": {"frames": _DROPPED_FRAMES},
+        "both": {"timestamps": t, "frames": _DROPPED_FRAMES},
+    }[how]
+    v = _dropped_frame_trace()
+    # 4 frames > max_gap=3: stays NaN (counting the 2 rows filled it)
+    out, n = preprocess.interpolate_gaps(v, 3, **kw)
+    assert n == 0
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(v))
+    # max_gap=4 fills it, linearly in time (or frame number) between frames 2 and 7:
+    # by hand 20 + 50 * (3 - 2) / 5 = 30 and 20 + 50 * (6 - 2) / 5 = 60 (row-index
+    # interpolation would give 36.7 and 53.3)
+    out, n = preprocess.interpolate_gaps(v, 4, **kw)
+    assert n == 2
+    x = t if how != "frames" else _DROPPED_FRAMES
+    expected = 20.0 + 50.0 * (x[[3, 4]] - x[2]) / (x[5] - x[2])
+    np.testing.assert_allclose(out[[3, 4]], expected, rtol=0, atol=1e-9)
+    if jitter == 0.0:
+        np.testing.assert_allclose(out[[3, 4]], [30.0, 60.0], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(out[~np.isnan(v)], v[~np.isnan(v)])
+
+
+def test_interpolate_gaps_unchanged_for_consecutive_frames():
+    rng = np.random.default_rng(4)
+    T = 300
+    v = rng.normal(size=(T, 2))
+    miss = rng.random((T, 2)) < 0.3  # runs of all lengths
+    v[miss] = np.nan
+    v[0, 0] = v[-1, 1] = np.nan  # edge runs
+    ref, n_ref = preprocess.interpolate_gaps(v, 3)
+    # independent count: an interior run is filled iff it has at most 3 rows
+    n_hand = 0
+    for j in range(2):
+        m = np.isnan(v[:, j])
+        ok = np.flatnonzero(~m)
+        i = ok[0]
+        for nxt in ok[1:]:
+            n_hand += (nxt - i - 1) if nxt - i - 1 <= 3 else 0
+            i = nxt
+    assert n_ref == n_hand > 0
+    frames = 1000 + np.arange(T)
+    t = 10800.0 + (np.arange(T) + rng.uniform(-0.2, 0.2, T)) / 30.0
+    got, n = preprocess.interpolate_gaps(v, 3, frames=frames)
+    np.testing.assert_array_equal(got, ref)
+    assert n == n_ref
+    got, n = preprocess.interpolate_gaps(v, 3, timestamps=t)
+    assert n == n_ref
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    # a run is never shorter than its missing rows, even where the times are closer
+    # together than the frame interval: 3 rows inside 1 interval, max_gap=2
+    t2 = np.array([0, 1, 2, 3, 3.25, 3.5, 3.75, 4, 5, 6, 7], dtype=float)
+    w = np.arange(11.0)
+    w[4:7] = np.nan
+    out, n = preprocess.interpolate_gaps(w, 2, timestamps=t2)
+    assert n == 0 and np.isnan(out[4:7]).all()
+
+
+def test_interpolate_gaps_rejects_invalid_timestamps_and_frames():
+    v = _dropped_frame_trace()
+    t = _DROPPED_FRAMES / 30.0
+    bad_t = [
+        (np.r_[t[:2], np.nan, t[3:]], "timestamps contains non-finite"),
+        (np.r_[t[:2], np.inf, t[3:]], "timestamps contains non-finite"),
+        (t[::-1], "timestamps must be strictly increasing"),
+        (np.r_[t[:3], t[2], t[4:]], "timestamps must be strictly increasing"),
+        (t[:-1], r"timestamps must have shape \(8,\)"),
+    ]
+    for ts, msg in bad_t:
+        with pytest.raises(ValueError, match=msg):
+            preprocess.interpolate_gaps(v, 3, timestamps=ts)
+    bad_f = [
+        (np.r_[0, 1, 2, 3, 6, 6, 8, 9], "frames must be strictly increasing"),
+        (_DROPPED_FRAMES + 0.5 * (np.arange(8) == 4), r"frames must be integer .*index 4"),
+        (np.r_[0, 1, np.nan, 3, 6, 7, 8, 9], "frames contains non-finite"),
+        (_DROPPED_FRAMES[:, None], r"frames must have shape \(8,\)"),
+    ]
+    for fr, msg in bad_f:
+        with pytest.raises(ValueError, match=msg):
+            preprocess.interpolate_gaps(v, 3, frames=fr)
+
+
 def test_resample_linear_nearest_mean_and_extrapolation():
     ts = np.arange(0, 10, 0.01)
     v = np.column_stack([2 * ts + 1, np.sin(ts)])

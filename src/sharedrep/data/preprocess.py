@@ -307,27 +307,57 @@ def merge_boutons(
 # --------------------------------------------------------------------------- resampling
 
 
-def interpolate_gaps(values, max_gap: int, *, timestamps=None) -> tuple[np.ndarray, int]:
-    """Linearly interpolate interior runs of missing samples up to ``max_gap`` long.
+def interpolate_gaps(
+    values, max_gap: int, *, timestamps=None, frames=None
+) -> tuple[np.ndarray, int]:
+    """Linearly interpolate interior runs of missing samples up to ``max_gap`` frames long.
 
     A run of non-finite samples is filled only if it has valid samples on both sides
-    and at most ``max_gap`` samples; longer runs and runs at the edges stay NaN.
+    and spans at most ``max_gap`` frames; longer runs and runs at the edges stay NaN.
+
+    The length of a run is the number of frames between the two valid samples that
+    bracket it, so frames absent from the rows (dropped from a pose file, excluded)
+    count as missing too:
+
+    - with ``frames``: ``frames[after] - frames[before] - 1``;
+    - else with ``timestamps``: ``round(span / dt) - 1``, where ``span`` is
+      ``timestamps[after] - timestamps[before]`` and ``dt`` the frame interval,
+      estimated as the median of ``diff(timestamps)`` (so fewer than half the intervals
+      may hold dropped frames); at least the number of missing rows in the run;
+    - else (rows are consecutive frames): the number of missing rows in the run.
+
+    For consecutive frames all three give the number of missing rows.
 
     Parameters
     ----------
     values : array_like, shape (T,) or (T, p)
-        Traces with NaN marking missing samples.
+        Traces with NaN (or inf) marking missing samples; one row per sample.
     max_gap : int
-        Longest run (in samples) that is filled; 0 fills nothing.
+        Longest run that is filled, in frames (sample intervals); 0 fills nothing.
     timestamps : array_like, shape (T,), optional
-        Sample times used as the interpolation abscissa (default: sample index).
+        Time of each row in seconds (finite, strictly increasing). Used as the
+        interpolation abscissa (the fill is linear in time) and, without ``frames``,
+        to count the frames in a run.
+    frames : array_like, shape (T,), optional
+        Frame number of each row (integer-valued, strictly increasing; e.g. the index
+        of a DeepLabCut table with frames dropped). Counts the frames in a run, and is
+        the interpolation abscissa when ``timestamps`` is not given.
 
     Returns
     -------
     filled : numpy.ndarray, same shape as ``values``, float64
         Copy with short gaps filled (other non-finite samples set to NaN).
     n_filled : int
-        Number of samples filled (over all columns).
+        Number of samples (values) filled, over all columns.
+
+    Raises
+    ------
+    ValueError
+        If ``max_gap`` is negative, or ``timestamps`` / ``frames`` are not 1-D with one
+        entry per row, not finite, not strictly increasing, or (``frames``) not
+        integer-valued; the message names the array.
+    TypeError
+        If ``values``, ``timestamps`` or ``frames`` is not numeric.
     """
     a, was1d = _as_2d(values, "values")
     a = a.copy()
@@ -335,9 +365,13 @@ def interpolate_gaps(values, max_gap: int, *, timestamps=None) -> tuple[np.ndarr
     if max_gap < 0:
         raise ValueError(f"max_gap must be >= 0, got {max_gap}")
     T = a.shape[0]
-    x = np.arange(T, dtype=np.float64) if timestamps is None else _as_times(timestamps, "t")
-    if x.shape[0] != T:
-        raise ValueError(f"{T} samples but {x.shape[0]} timestamps")
+    ts = None if timestamps is None else _row_positions(timestamps, "timestamps", T)
+    fr = None if frames is None else _row_positions(frames, "frames", T)
+    if fr is not None and not np.array_equal(fr, np.round(fr)):
+        i = int(np.flatnonzero(fr != np.round(fr))[0])
+        raise ValueError(f"frames must be integer frame numbers (index {i}: {fr[i]!r})")
+    x = ts if ts is not None else fr if fr is not None else np.arange(T, dtype=np.float64)
+    dt = float(np.median(np.diff(ts))) if fr is None and ts is not None and T > 1 else None
     total = 0
     for j in range(a.shape[1]):
         col = a[:, j]
@@ -348,15 +382,32 @@ def interpolate_gaps(values, max_gap: int, *, timestamps=None) -> tuple[np.ndarr
         valid = np.flatnonzero(~miss)
         if valid.size == 0 or max_gap == 0:
             continue
-        starts = miss & ~np.r_[False, miss[:-1]]
-        run_id = np.cumsum(starts) * miss
-        lengths = np.bincount(run_id)[run_id]
-        idx = np.arange(T)
-        fill = miss & (idx > valid[0]) & (idx < valid[-1]) & (lengths <= max_gap)
-        if fill.any():
+        idx = np.flatnonzero(miss)
+        idx = idx[(idx > valid[0]) & (idx < valid[-1])]  # interior missing rows
+        if idx.size == 0:
+            continue
+        k = np.searchsorted(valid, idx)
+        before, after = valid[k - 1], valid[k]  # valid rows bracketing each run
+        length = (after - before - 1).astype(np.float64)  # missing rows in the run
+        if fr is not None:
+            length = fr[after] - fr[before] - 1
+        elif dt is not None:
+            length = np.maximum(length, np.round((ts[after] - ts[before]) / dt) - 1)
+        fill = idx[length <= max_gap]
+        if fill.size:
             col[fill] = np.interp(x[fill], x[valid], col[valid])
-            total += int(fill.sum())
+            total += int(fill.size)
     return (a[:, 0] if was1d else a), total
+
+
+def _row_positions(v, name: str, T: int) -> np.ndarray:
+    """``v`` as finite, strictly increasing float64 of shape ``(T,)`` (one per row)."""
+    p = np.asarray(v)
+    if p.shape != (T,):
+        raise ValueError(f"{name} must have shape ({T},), one entry per row, got {p.shape}")
+    if p.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {p.dtype}")
+    return _as_times(p, name) if T else p.astype(np.float64)
 
 
 def _interp_columns(t_src: np.ndarray, v: np.ndarray, t_tgt: np.ndarray) -> np.ndarray:

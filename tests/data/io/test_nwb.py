@@ -440,3 +440,35 @@ def test_series_of_the_same_name_are_chosen_by_their_path_in_the_file(tmp_path):
     np.testing.assert_allclose(raw.behavior[:, 0], volts)
     processed = read_nwb(p, behavior=["/processing/behavior/lever"])
     np.testing.assert_array_equal(processed.behavior, ref.behavior)
+
+
+def test_pose_gaps_are_counted_in_frames_of_the_series_timestamps(tmp_path):
+    # a 100 Hz pose series with frames 500..503 missing from its timestamps and frames
+    # 498, 499 below the confidence threshold: a 6-frame gap (2 rows), not filled at
+    # max_gap=5 and filled at max_gap=6
+    from ndx_pose import PoseEstimation, PoseEstimationSeries, Skeleton, Skeletons
+
+    p = tmp_path / "dropped.nwb"
+    make_nwb(p, pose=False, opto=False, trials=False)
+    frames = np.r_[0:500, 504:1200]
+    tp = frames / 100.0
+    conf = np.ones(tp.size)
+    conf[[498, 499]] = 0.1
+    with pynwb.NWBHDF5IO(str(p), "a") as io:
+        nwb = io.read()
+        beh = nwb.processing["behavior"]
+        sk = Skeleton(name="sk", nodes=["paw"], edges=np.zeros((0, 2), dtype="uint8"))
+        beh.add(Skeletons(skeletons=[sk]))
+        paw = PoseEstimationSeries(
+            name="paw",
+            data=np.column_stack([tp, 2 * tp]),
+            unit="px",
+            reference_frame="top left",
+            confidence=conf,
+            timestamps=tp,
+        )
+        beh.add(PoseEstimation(name="cam", pose_estimation_series=[paw], skeleton=sk))
+        io.write(nwb)
+    for max_gap, n_filled in ((5, 0), (6, 4)):
+        s = read_nwb(p, max_gap=max_gap)
+        assert s.metadata["pose_quality"]["behavior/cam/paw"]["n_interpolated"] == n_filled

@@ -244,3 +244,18 @@ def test_dlc_csv_with_byte_order_mark(tmp_path):
     assert b.names == a.names and b.info["scorer"] == a.info["scorer"]
     np.testing.assert_array_equal(b.values, a.values)
     np.testing.assert_array_equal(b.timestamps, a.timestamps)
+
+
+def test_dlc_gaps_are_counted_in_frames_across_dropped_rows(tmp_path):
+    # frames 10, 11 below threshold and the rows of frames 12..14 dropped from the file:
+    # the gap between the valid frames 9 and 15 is 5 frames, not 2 rows
+    df = dlc_frame(40, low={"paw": slice(10, 12)})
+    path = write_dlc(df.drop(index=range(12, 15)), tmp_path / "dropped.csv")
+    scorer = df.columns.get_level_values(0)[0]
+    x = df[(scorer, "paw", "x")].to_numpy()
+    short = read_dlc(path, max_gap=4)
+    assert np.isnan(short.values[10:12, 0]).all() and short.info["n_interpolated"] == 0
+    filled = read_dlc(path, max_gap=5)
+    expected = np.interp([10, 11], [9, 15], x[[9, 15]])  # linear in frames, not rows
+    np.testing.assert_allclose(filled.values[10:12, 0], expected)
+    assert filled.info["n_interpolated"] == 4  # 2 frames x (x, y)

@@ -666,9 +666,12 @@ def _is_discovered(series, types) -> bool:
     return loc.startswith("/acquisition/") or loc.startswith("/processing/behavior/")
 
 
-def _clean_pose_series(o, v: np.ndarray, src: str, pose_kw: dict) -> tuple[np.ndarray, dict]:
-    """Positions (T, k) of a ``PoseEstimationSeries`` cleaned by its confidence
-    (:func:`~sharedrep.data.io.pose.clean_pose`), and the cleaning report."""
+def _clean_pose_series(
+    o, v: np.ndarray, tt: np.ndarray, src: str, pose_kw: dict
+) -> tuple[np.ndarray, dict]:
+    """Positions (T, k) of a ``PoseEstimationSeries`` with times ``tt`` (T,) cleaned by
+    its confidence (:func:`~sharedrep.data.io.pose.clean_pose`; gaps counted in frames
+    from the times), and the cleaning report."""
     conf = getattr(o, "confidence", None)
     conf = None if conf is None else np.asarray(conf[:], dtype=np.float64)
     if conf is not None and conf.shape != (v.shape[0],):
@@ -678,6 +681,7 @@ def _clean_pose_series(o, v: np.ndarray, src: str, pose_kw: dict) -> tuple[np.nd
         None if conf is None else conf[:, None],
         bodyparts=[o.name],
         source=f"{src} ({_logical_path(o)})",
+        timestamps=tt,
         **pose_kw,
     )
     return cleaned[:, 0, :], info
@@ -718,7 +722,7 @@ def _read_behaviour(
         tt = _series_times(o, v.shape[0], src)
         is_pose = _ntype(o) == "PoseEstimationSeries"
         if is_pose:
-            v, quality[_logical_path(o)] = _clean_pose_series(o, v, src, pose_kw)
+            v, quality[_logical_path(o)] = _clean_pose_series(o, v, tt, src, pose_kw)
         spatial = is_pose or isinstance(o, types["SpatialSeries"])
         nm = _series_column_names(o, v.shape[1], spatial)
         name = f"behaviour series {_logical_path(o)!r}"

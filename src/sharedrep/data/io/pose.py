@@ -68,6 +68,8 @@ def clean_pose(
     max_gap: int = DEFAULT_MAX_GAP,
     bodyparts=None,
     source: str = "pose",
+    frames=None,
+    timestamps=None,
 ) -> tuple[np.ndarray, dict]:
     """Likelihood thresholding and short-gap interpolation of pose tracks.
 
@@ -80,11 +82,19 @@ def clean_pose(
     min_likelihood : float or None, default 0.6
         Points with likelihood below this (or NaN) are set to NaN; None disables it.
     max_gap : int, default 5
-        Longest run of missing frames that is linearly interpolated.
+        Longest run of missing frames that is linearly interpolated. Counted in video
+        frames: with ``frames`` or ``timestamps``, frames absent from the rows (dropped
+        from the file) count as missing (:func:`~sharedrep.data.preprocess.interpolate_gaps`).
     bodyparts : list of str, optional
         Names used in error messages.
     source : str
         File name used in error messages.
+    frames : array_like, shape (T,), optional
+        Video frame number of each row (integers, strictly increasing); default: the
+        rows are consecutive frames.
+    timestamps : array_like, shape (T,), optional
+        Time of each row in seconds (strictly increasing); counts the frames of a gap
+        when ``frames`` is not given, and the gaps are filled linearly in time.
 
     Returns
     -------
@@ -134,7 +144,7 @@ def clean_pose(
     if empty.size:
         parts = sorted({names[j // D] for j in empty})
         raise DataFormatError(f"{source}: body part(s) {parts} have no finite coordinate")
-    filled, n_interp = interpolate_gaps(flat, max_gap)
+    filled, n_interp = interpolate_gaps(flat, max_gap, frames=frames, timestamps=timestamps)
     pos = filled.reshape(T, B, D)
     frac = ~np.isfinite(pos).all(axis=2)
     info = {
@@ -215,6 +225,7 @@ def _dlc_frame_to_traces(
     parts_all = [str(b) for b in dict.fromkeys(sub.columns.get_level_values(0))]
     parts = _check_bodyparts(bodyparts, parts_all, source)
     pos, lk = _dlc_arrays(sub, parts, dims, source)
+    frames = _dlc_frame_numbers(df.index, source)
     cleaned, info = clean_pose(
         pos,
         lk,
@@ -222,9 +233,9 @@ def _dlc_frame_to_traces(
         max_gap=max_gap,
         bodyparts=parts,
         source=source,
+        frames=frames,
     )
     info.update(scorer=scorer, individual=ind_name, bodyparts=parts, coords=dims)
-    frames = _dlc_frame_numbers(df.index, source)
     ts = _time_base(sub.shape[0], timestamps, frame_rate, start_time, source, frames)
     return _pixel_traces(cleaned, lk, parts, dims, ts, source, info)
 
