@@ -511,6 +511,56 @@ def test_score_subject_index_out_of_range(fitted, data):
         fitted.score(N, B, subjects=[0, 1])
 
 
+@pytest.mark.parametrize(
+    ("subjects", "got"),
+    [
+        (1, r"got int 1"),
+        (np.int64(1), r"got int64 "),
+        ("012", r"got str '012'"),
+        (1.5, r"got float 1.5"),
+        ({0, 1, 2}, r"got set"),
+        ({0: 0, 1: 1, 2: 2}, r"got dict"),
+        (np.array([[0, 1, 2]]), r"got ndarray of shape \(1, 3\)"),
+        (np.array(1), r"got ndarray of shape \(\)"),
+        (iter([0, 1, 2]), r"got list_iterator"),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_score_subjects_of_wrong_type(fitted, data, subjects, got):
+    """As transform/predict refuse a subject that is no int, naming the argument."""
+    N, B = _lists(data)
+    with pytest.raises(
+        TypeError,
+        match=r"subjects must be a sequence \(list, tuple or 1-D array\) of integer subject "
+        r"indices, one per entry of neural; " + got,
+    ):
+        fitted.score(N, B, subjects=subjects)
+
+
+@pytest.mark.parametrize("entry", [1.0, "1", True, None, [1]])
+def test_score_subject_entry_of_wrong_type(fitted, data, entry):
+    N, B = _lists(data)
+    with pytest.raises(
+        TypeError,
+        match=r"subjects\[1\]: subject must be an integer index; got " + re.escape(repr(entry)),
+    ):
+        fitted.score(N, B, subjects=[0, entry, 2])
+
+
+def test_score_subject_entry_out_of_range_names_the_entry(fitted, data):
+    N, B = _lists(data)
+    with pytest.raises(IndexError, match=r"subjects\[2\]: subject 7 is out of range"):
+        fitted.score(N, B, subjects=[0, 1, 7])
+
+
+@pytest.mark.parametrize(
+    "subjects", [[0, 1, 2], (0, 1, 2), range(3), np.arange(3), [0, np.int64(1), -1]]
+)
+def test_score_subjects_as_any_sequence_of_ints(fitted, data, subjects):
+    N, B = _lists(data)
+    assert fitted.score(N, B, subjects=subjects) == fitted.score(N, B)
+
+
 # ------------------------------------------------------------------ shapes after fitting
 
 

@@ -52,27 +52,40 @@ def _fit(data, params):
     return ShaReD(**params).fit(data.neural, data.behavior, groups=data.groups)
 
 
-def assert_same(a, b, where="model"):
-    """Recursive exact equality of attribute values (arrays, lists, dicts, dataclasses)."""
+def assert_same(a, b, where="model", exact=True):
+    """Recursive equality of attribute values (arrays, lists, dicts, dataclasses).
+
+    ``exact``: the loaded copy must be what the fit made, not merely equal to it: same
+    types (tuple vs list, int vs float, numpy scalar vs Python number), array dtypes,
+    dict key order and key types, NaN where NaN. Without it (parameters, which JSON
+    returns as Python values) numbers of either kind and lists/tuples/arrays match.
+    """
+    if exact:
+        assert type(a) is type(b), (where, type(a), type(b))
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         a, b = np.asarray(a), np.asarray(b)
         assert a.shape == b.shape, where
-        assert a.dtype.kind == b.dtype.kind, (where, a.dtype, b.dtype)
+        if exact:
+            assert a.dtype == b.dtype, (where, a.dtype, b.dtype)
+        else:
+            assert a.dtype.kind == b.dtype.kind, (where, a.dtype, b.dtype)
         np.testing.assert_array_equal(a, b, err_msg=where)
     elif isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), where
+        assert isinstance(b, dict) and list(a) == list(b), (where, list(a), list(b))
         for key in a:
-            assert_same(a[key], b[key], f"{where}[{key!r}]")
+            assert_same(a[key], b[key], f"{where}[{key!r}]", exact)
     elif isinstance(a, list | tuple):
         assert isinstance(b, list | tuple) and len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{where}[{i}]")
+            assert_same(x, y, f"{where}[{i}]", exact)
     elif dataclasses.is_dataclass(a):
         assert type(a) is type(b), where
         for f in dataclasses.fields(a):
-            assert_same(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+            assert_same(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}", exact)
     elif a is None or b is None:
         assert a is None and b is None, where
+    elif isinstance(a, float) and np.isnan(a):
+        assert isinstance(b, float) and np.isnan(b), (where, a, b)
     else:
         assert a == b, (where, a, b)
         assert type(a) is type(b) or (
@@ -92,8 +105,8 @@ def assert_same_model(m, m2, data, extra_subject=None):
         assert_same(a1[key], a2[key], key)
     p1, p2 = m.get_params(), m2.get_params()
     assert set(p1) == set(p2)
-    for key in p1:
-        assert_same(p1[key], p2[key], f"params[{key!r}]")
+    for key in p1:  # JSON gives numpy scalar parameters back as Python numbers
+        assert_same(p1[key], p2[key], f"params[{key!r}]", exact=False)
     neural, behavior, groups = list(data.neural), list(data.behavior), list(data.groups)
     if extra_subject is not None:
         neural.append(extra_subject[0])
@@ -258,3 +271,46 @@ def test_failed_write_leaves_old_file_and_no_temporary(data, tmp_path, monkeypat
     assert os.listdir(tmp_path) == ["m.npz"]
     monkeypatch.undo()
     assert_same_model(m, ShaReD.load(path), data)
+
+
+def test_round_trip_is_exact_with_constant_behavior(data, new_subject, tmp_path):
+    """diagnostics_ keeps its int subject keys (JSON writes them as text), cv_results_
+    its key order, and every other fitted attribute its types, through save and load."""
+    behavior = [y.copy() for y in data.behavior]
+    behavior[1][:, 2] = 5.0  # constant for subject 1 only
+    m = ShaReD(n_shared="auto", cv=3, max_shared=2, random_state=0)
+    with pytest.warns(UserWarning, match=r"subject 1: behaviour feature\(s\) \[2\] are constant"):
+        m.fit(data.neural, behavior, groups=data.groups)
+    assert m.diagnostics_["constant_behavior"] == {1: [2]}
+    m.add_subject(*new_subject)
+    m.save(tmp_path / "m.npz")
+    m2 = ShaReD.load(tmp_path / "m.npz")
+    assert m2.diagnostics_ == m.diagnostics_
+    assert list(m2.diagnostics_["constant_behavior"]) == [1]
+    assert list(m2.cv_results_) == list(m.cv_results_)
+    d = dataclasses.replace(data, behavior=behavior)
+    assert_same_model(m, m2, d, extra_subject=new_subject)
+    # a second round trip changes nothing either
+    m2.save(tmp_path / "m2.npz")
+    assert_same_model(m, ShaReD.load(tmp_path / "m2.npz"), d, extra_subject=new_subject)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_save_to_a_directory_is_refused_and_leaves_it_alone(data, tmp_path, overwrite):
+    folder = tmp_path / "model.npz"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("precious")
+    m = _fit(data, CASES["no_cv"])
+    with pytest.raises(IsADirectoryError, match=r"model\.npz is a directory; give a file path"):
+        m.save(folder, overwrite=overwrite)
+    assert os.listdir(tmp_path) == ["model.npz"]
+    assert os.listdir(folder) == ["keep.txt"]
+    assert (folder / "keep.txt").read_text() == "precious"
+
+
+def test_save_refuses_parameters_that_load_would_refuse(data, tmp_path):
+    m = _fit(data, CASES["no_cv"])
+    m.set_params(nan_policy="drop")  # set_params does not validate
+    with pytest.raises(ValueError, match=r"nan_policy must be 'raise' or 'omit'.*'drop'"):
+        m.save(tmp_path / "m.npz")
+    assert os.listdir(tmp_path) == []

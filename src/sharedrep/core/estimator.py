@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import numbers
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -404,6 +405,7 @@ class ShaReD(BaseEstimator):
         "low_memory": [Predicate(_is_low_memory, "True, False, 'strict' or 'auto'")],
         "max_shared": [Interval(int, 1, None), None],
         "private": [TypeOf((bool, np.bool_), "True or False")],
+        "nan_policy": [_choice("raise", "omit")],
         # scikit-learn's "random_state" constraint (what GroupKFold accepts)
         "random_state": [
             Interval(int, 0, 2**32 - 1),
@@ -412,14 +414,14 @@ class ShaReD(BaseEstimator):
         ],
     }
 
-    def _check_params(self, n_features: int, n_subjects: int):
+    def _check_params(self, n_features: int, n_subjects: int, n_samples: int):
         """Validate the parameters against the table and the data; derived settings.
 
-        Returns ``(auto_k, k_max, alphas, weights)``: whether ``n_shared`` is chosen by CV,
-        the largest ``k`` to consider, the sorted ridge grid and the normalised subject
-        weights ``w_s`` (sum 1).
+        Returns ``(auto_k, k_max, alphas, weights, lags)``: whether ``n_shared`` is chosen
+        by CV, the largest ``k`` to consider, the sorted ridge grid, the normalised subject
+        weights ``w_s`` (sum 1) and the lags (``n_samples``: of the longest recording).
         """
-        validate_params(self.get_params(deep=False), self._parameter_constraints, "ShaReD")
+        weights, lags = self._check_param_values(n_subjects, n_samples)
         self._check_backend()
         auto_k = isinstance(self.n_shared, str)
         k_max = self._check_n_shared(n_features, auto_k)
@@ -429,7 +431,25 @@ class ShaReD(BaseEstimator):
                 "cv=None but alpha and/or n_shared are to be selected by cross-validation; "
                 "give cv (number of folds) or fix alpha and n_shared"
             )
-        return auto_k, k_max, alphas, self._check_weights(n_subjects)
+        return auto_k, k_max, alphas, weights, lags
+
+    def _check_param_values(self, n_subjects: int | None = None, n_samples: int | None = None):
+        """Validate each parameter's own value: the table, the alpha grid, the precision,
+        the subject weights and the lags.
+
+        ``n_subjects`` and ``n_samples`` (the data's, when known) also bound the weights
+        and the lags. The rules that relate parameters to each other or to the data are
+        :meth:`_check_params`'s; :meth:`load` checks a file's parameters with this alone
+        (the data, and the intent of a refit, are unknown there). Returns
+        ``(weights, lags)``: the normalised subject weights (None when not given and
+        ``n_subjects`` is unknown) and the lags as an int array.
+        """
+        validate_params(self.get_params(deep=False), self._parameter_constraints, "ShaReD")
+        backends.check_dtype(self.dtype)
+        if self.alphas is not None:
+            _alpha_grid(self.alphas)
+        weights = self._check_weights(n_subjects)
+        return weights, as_lags(self.lags, n_samples=n_samples)
 
     def _check_backend(self) -> None:
         if self.backend != "torch" and self.device != "cpu":
@@ -437,7 +457,6 @@ class ShaReD(BaseEstimator):
                 f"device={self.device!r} needs backend='torch'; the {self.backend} backend "
                 "runs on the CPU"
             )
-        backends.check_dtype(self.dtype)
         if self.form == "dual" and self.backend == "torch":
             raise ValueError(
                 "form='dual' (kernel solves) needs backend='numpy' or 'dask'; the torch "
@@ -471,22 +490,28 @@ class ShaReD(BaseEstimator):
             return np.array([float(self.alpha)])
         return np.sort(alphas)
 
-    def _check_weights(self, n_subjects: int) -> np.ndarray:
-        """Subject weights ``w_s``, one per subject, normalised to sum 1."""
+    def _check_weights(self, n_subjects: int | None) -> np.ndarray | None:
+        """Subject weights ``w_s``, one per subject, normalised to sum 1.
+
+        ``n_subjects`` None (unknown): any number of weights; None when none are given.
+        """
         if self.subject_weights is None:
-            return np.full(n_subjects, 1.0 / n_subjects)
+            return None if n_subjects is None else np.full(n_subjects, 1.0 / n_subjects)
         try:
             weights = np.asarray(self.subject_weights, dtype=float)
         except (TypeError, ValueError):
             weights = np.full(1, np.nan)
+        shape = (weights.size,) if n_subjects is None else (n_subjects,)
         if (
-            weights.shape != (n_subjects,)
+            weights.shape != shape
+            or weights.size == 0
             or not np.all(np.isfinite(weights))
             or np.any(weights < 0)
             or weights.sum() <= 0
         ):
+            count = "" if n_subjects is None else f"{n_subjects} "
             raise ValueError(
-                f"subject_weights must be {n_subjects} non-negative numbers (one per "
+                f"subject_weights must be {count}non-negative numbers (one per "
                 f"subject) with a positive sum; got {self.subject_weights!r}"
             )
         return weights / weights.sum()
@@ -550,8 +575,9 @@ class ShaReD(BaseEstimator):
         else:
             Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=self.nan_policy)
         S, p = len(Xs), Ys[0].shape[1]
-        auto_k, k_max, alphas, weights = self._check_params(p, S)
-        lags = as_lags(self.lags, n_samples=max(X.shape[0] for X in Xs))
+        auto_k, k_max, alphas, weights, lags = self._check_params(
+            p, S, max(X.shape[0] for X in Xs)
+        )
         gap = int(np.max(np.abs(lags)))
         n_folds = int(self.cv) if self.cv is not None else 0
         backend = backends.get_backend(self.backend, device=self.device)
@@ -907,6 +933,32 @@ class ShaReD(BaseEstimator):
             return [self._read(a, name, s) for s, a in enumerate(data)]
         return self._read(data, name, 0)
 
+    def _check_subjects(self, subjects) -> list[int]:
+        """``subjects`` of :meth:`score`: a sequence (list, tuple, range or 1-D array) of
+        subject indices, each checked as :meth:`transform` checks ``subject``.
+
+        Raises :class:`TypeError` for anything else (a bare int, a string, a set, a
+        mapping, a 2-D array) or an entry that is no int, :class:`IndexError` for an
+        index out of range; both name the argument and the entry.
+        """
+        if isinstance(subjects, str | bytes) or not (
+            isinstance(subjects, Sequence)
+            or (isinstance(subjects, np.ndarray) and subjects.ndim == 1)
+        ):
+            shape = f" of shape {subjects.shape}" if isinstance(subjects, np.ndarray) else ""
+            raise TypeError(
+                "subjects must be a sequence (list, tuple or 1-D array) of integer subject "
+                f"indices, one per entry of neural; got {type(subjects).__name__}{shape} "
+                f"{subjects!r}"
+            )
+        out = []
+        for i, s in enumerate(subjects):
+            try:
+                out.append(check_subject_index(s, self.n_subjects_))
+            except (TypeError, IndexError) as exc:
+                raise type(exc)(f"subjects[{i}]: {exc}") from None
+        return out
+
     def _embed(self, X, s, groups, name="neural"):
         X = self._read(X, name, s)
         groups = self._read(groups, "groups", s)
@@ -1073,7 +1125,7 @@ class ShaReD(BaseEstimator):
                 raise ValueError(f"{n_given} subjects given but the model has {self.n_subjects_}")
             subjects = list(range(n_given))
         if subjects is not None:
-            subjects = [check_subject_index(s, self.n_subjects_) for s in subjects]
+            subjects = self._check_subjects(subjects)
             if n_given is not None and len(subjects) != n_given:
                 raise ValueError(
                     f"subjects has {len(subjects)} entries but {n_given} subjects were given"
@@ -1172,8 +1224,10 @@ class ShaReD(BaseEstimator):
         self.constant_units_.append(std.constant)
         self.behavior_means_.append(subject_data.y_center + std.y_mean)
         self.n_units_.append(X.shape[1])
-        self.subject_alphas_.append(alpha)
-        self.subject_cv_scores_.append(None if choice is None else dict(choice.scores))
+        self.subject_alphas_.append(float(alpha))
+        self.subject_cv_scores_.append(
+            None if choice is None else {k: float(v) for k, v in choice.scores.items()}
+        )
         self.subject_decoders_.append("shared" if choice is None else choice.choice)
         self.decoder_coefs_.append(self._zero_constant(chosen, std))
         self.own_coefs_.append(self._zero_constant(own, std))
@@ -1265,6 +1319,16 @@ class ShaReD(BaseEstimator):
         path : str or Path
         overwrite : bool
             Replace an existing file; otherwise raise :class:`FileExistsError`.
+
+        Raises
+        ------
+        IsADirectoryError
+            ``path`` is a directory (left untouched, whatever ``overwrite`` says).
+        FileExistsError
+            ``path`` exists and ``overwrite`` is false.
+        ValueError
+            A parameter (changed with ``set_params`` after the fit) that :meth:`load`
+            would refuse; nothing is written.
         """
         self._check_fitted()
         return model_file.write_model(self, path, overwrite=overwrite)
@@ -1279,8 +1343,9 @@ class ShaReD(BaseEstimator):
             The file does not exist.
         ValueError
             The file is not a complete, consistent sharedrep model file (wrong shapes,
-            non-finite values, zero scales, counts that disagree with the arrays); the
-            message names the field.
+            non-finite values, zero scales, counts that disagree with the arrays,
+            parameters the estimator would refuse, metadata of the wrong type or out of
+            range); the message names the field and the file.
         """
         return model_file.read_model(cls, PrivateComponents, path)
 
