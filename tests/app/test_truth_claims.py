@@ -468,3 +468,35 @@ def test_summaries_are_not_modified(truths):
     before = copy.deepcopy(s)
     ground_truth_checks(_results(s), truths["on"])
     assert s == before
+
+
+def test_claim_the_simulation_does_not_decide_is_not_testable():
+    # the thalamus has the higher snr but M1 the larger fraction of encoding units: which
+    # one decodes the movement better is not decided by the effects, so the encoding
+    # claim is neither recovered nor missed, whatever the analyses report
+    from sharedrep.sim.learning_study import StudyEffects, simulate_study
+
+    effects = StudyEffects(
+        thalamus_snr=(0.12, 0.9), thalamus_fraction=(0.35, 0.2), m1_snr=0.2, m1_fraction=0.5
+    )
+    truth = simulate_study(
+        n_mice=2,
+        days=(1, 14),
+        populations=("thalamus", "m1"),
+        trials_per_session=10,
+        effects=effects,
+        seed=0,
+    ).truth
+    assert truth["expected"]["undetermined"] == ["best_encoding"]
+    assert truth["expected"]["best_encoding"] is None
+    for best in (True, False):
+        s = _summaries()
+        s["encoding_by_population"]["best_significant"] = best
+        first = ground_truth_checks(_results(s), truth)[0]
+        assert first.status == "not testable" and not first.passed
+        assert "do not decide" in first.detail
+
+
+def test_default_and_null_effects_decide_every_claim(truths):
+    assert truths["on"]["expected"]["undetermined"] == []
+    assert truths["off"]["expected"]["undetermined"] == []

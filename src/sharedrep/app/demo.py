@@ -304,8 +304,10 @@ def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> l
     4. silencing the thalamic inputs impairs expert movements (silencing analysis).
 
     A claim whose statistic is not a number (too few animals, an empty cell), whose
-    analysis says it is not testable or was skipped, is *not testable*
-    (``TruthCheck.status``): never counted as recovered, in either direction.
+    analysis says it is not testable or was skipped, or that the simulation itself does
+    not decide (``truth["expected"]["undetermined"]``, e.g. a thalamus with a higher snr
+    but fewer encoding units than M1), is *not testable* (``TruthCheck.status``): never
+    counted as recovered, in either direction.
 
     Parameters
     ----------
@@ -323,11 +325,12 @@ def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> l
     roles = truth.get("roles", {})
     thal = next((p for p, r in roles.items() if r == "thalamus"), "thalamus")
     shift = expected.get("lag_shift_frames")
+    undecided = set(expected.get("undetermined", ()))
     claims = [
         (
             f"{thal} encodes the learned movement best in experts",
             lambda: _encoding_claim(results, thal, level),
-            expected.get("best_encoding") is not None,
+            None if "best_encoding" in undecided else expected.get("best_encoding") is not None,
         ),
         (
             f"{thal} peak lag shifts earlier with learning",
@@ -357,12 +360,16 @@ def _truth_check(claim: str, compute, effect_on):
     """One :class:`~sharedrep.app.report.TruthCheck` from ``compute() -> (detected, detail)``.
 
     With the effect switched off in the simulation (``effect_on`` false) the check passes
-    when the effect is *not* detected. ``detected`` None (a statistic that is not a
+    when the effect is *not* detected; ``effect_on`` None (the simulation does not decide
+    the claim) gives a check that is *not testable*. ``detected`` None (a statistic that is not a
     number, an analysis that says it is not testable) or a claim the results cannot
     answer gives a check that is *not testable*: never recovered, whatever the direction.
     """
     from sharedrep.app.report import TruthCheck
 
+    if effect_on is None:  # the simulation has no right answer to compare with
+        reason = "not testable: the simulated effects do not decide this claim"
+        return TruthCheck(claim, False, reason, testable=False)
     label = claim if effect_on else f"(effect switched off) not reported: {claim}"
     try:
         detected, detail = compute()

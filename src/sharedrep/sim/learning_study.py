@@ -86,6 +86,7 @@ sessions of one mouse, population and stage can be concatenated
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 import os
@@ -691,26 +692,43 @@ def _n_encoding(frac: float, N: int) -> int:
     return 0 if frac <= 0 else max(1, int(round(frac * N)))
 
 
+def _encoding_params(role: str, L: float, eff: StudyEffects) -> tuple[float, float]:
+    """``(snr, fraction)`` of the encoding units of a population role on a day with
+    progress ``L`` (M1: the size of its novice and expert encoding sets, whose gains
+    mix on intermediate days)."""
+    if role == "thalamus":
+        return _lerp(eff.thalamus_snr, L), _lerp(eff.thalamus_fraction, L)
+    if role == "m1":
+        return float(eff.m1_snr), float(eff.m1_fraction)
+    return float(eff.other_snr), float(eff.other_fraction)
+
+
+def _encodes(role: str, L: float, eff: StudyEffects) -> bool:
+    """Whether any unit of the role carries the movement on a day with progress ``L``
+    (a fraction > 0 gives at least one encoding unit; an snr of 0 gives them no gain)."""
+    snr, frac = _encoding_params(role, L, eff)
+    return snr > 0 and frac > 0
+
+
 def _unit_gains(pop: _Population, L: float, eff: StudyEffects) -> np.ndarray:
     """Encoding gain ``g_i`` (sqrt of snr) of every unit on a day with progress ``L``."""
     N = pop.n_units
+    snr, frac = _encoding_params(pop.role, L, eff)
     if pop.role == "m1":
         member = (1 - L) * pop.enc_novice + L * pop.enc_expert
-        return math.sqrt(eff.m1_snr) * member
-    if pop.role == "thalamus":
-        frac, snr = _lerp(eff.thalamus_fraction, L), _lerp(eff.thalamus_snr, L)
-    else:
-        frac, snr = eff.other_fraction, eff.other_snr
+        return math.sqrt(snr) * member
     k = _n_encoding(frac, N)
     g = np.zeros(N)
     g[pop.priority[:k]] = math.sqrt(snr)
     return g
 
 
-def _lead(pop: _Population, L: float, eff: StudyEffects) -> int:
-    if pop.role == "thalamus":
+def _lead_frames(role: str, L: float, eff: StudyEffects) -> int:
+    """Lead (frames) of the movement term of a population role on a day with progress
+    ``L`` (applied even when no unit encodes; the truth then has no lead)."""
+    if role == "thalamus":
         return int(round(_lerp(eff.thalamus_lead_frames, L)))
-    if pop.role == "m1":
+    if role == "m1":
         return int(eff.m1_lead_frames)
     return int(eff.other_lead_frames)
 
@@ -845,7 +863,7 @@ def _neural_activity(rng, pop: _Population, L, eff, lever, velocity):
     T, N = len(lever), pop.n_units
     m = np.column_stack([lever, velocity])
     m = (m - m.mean(0)) / np.where(m.std(0) > 0, m.std(0), 1.0)
-    lead = _lead(pop, L, eff)
+    lead = _lead_frames(pop.role, L, eff)
     ml = np.zeros_like(m)
     if lead >= 0:
         ml[: T - lead] = m[lead:]
@@ -1026,15 +1044,51 @@ def simulate_study(
     SimulatedStudy
         ``truth`` holds: ``n_mice``, ``days``, ``populations``, ``seed``, ``subjects``,
         ``frame_rate``; ``stage_of_day`` {day: stage}; ``progress`` {day: L};
-        ``lead_frames`` {population: {stage: frames}} and ``lead_frames_by_day``;
-        ``snr`` {population: {stage: snr of encoding units}}; ``n_units``
-        {mouse: {population: N}}; ``encoding_units`` {mouse: {population: {stage: ids}}}
-        (units whose gain is at least half the full gain on the stage's days);
-        ``driven_units``, ``suppressed_units`` {mouse: ids} (M1); ``stim_sessions``,
-        ``silencing_sessions`` (session ids); ``overlap_odds_ratio`` {stage: exp(log
-        odds)} ; ``expected`` (the headline results the analyses should recover:
-        ``best_encoding`` (population, stage) or None, ``lag_shift_frames``,
-        ``overlap_increases``, ``silencing_impairs``); ``effects`` (dict).
+        ``lead_frames`` {population: {stage: frames}} and ``lead_frames_by_day``
+        {population: {day: frames}}; ``snr`` {population: {stage: snr of encoding
+        units}}; ``n_units`` {mouse: {population: N}}; ``encoding_units`` {mouse:
+        {population: {stage: ids}}} (units whose gain is at least half the full gain on
+        the stage's days); ``driven_units``, ``suppressed_units`` {mouse: ids} (M1);
+        ``stim_sessions``, ``silencing_sessions`` (session ids); ``overlap_odds_ratio``
+        {stage: exp(log odds)} (the selection parameter); ``expected`` (below);
+        ``effects`` (dict).
+
+        A lead or an snr exists only where units carry the movement: a population has
+        encoding units on a day when its fraction of encoding units and its snr are both
+        > 0 there. ``lead_frames_by_day`` is None on a day without encoding units;
+        ``lead_frames`` and ``snr`` of a stage are the (rounded) mean over the stage's
+        days with encoding units, None when it has none.
+
+        ``expected``, the headline results the analyses should recover, each claimed
+        only when the simulated data contain it:
+
+        * ``best_encoding``: ``(thalamus, "expert")`` when the thalamus expert cell
+          dominates every other (population, stage) cell of the study (the other
+          thalamus stages included): on its weakest expert day its snr and fraction of
+          encoding units are >= those of the other cell on that cell's strongest day,
+          at least one of them strictly, and in every mouse its encoded variance
+          (encoding units x snr, so the populations' unit counts count) is >= the other
+          cell's. Otherwise (also without a thalamus or an expert stage) None.
+        * ``undetermined``: the claims the simulation does not decide, ``["best_encoding"]``
+          when the thalamus expert cell neither dominates nor is matched by another
+          cell (a cell whose snr and fraction on its weakest day are at least the
+          thalamus's on its strongest, or whose encoded variance is at least the
+          thalamus's in every mouse), e.g. a higher snr but fewer encoding units: which
+          population decodes the movement better then depends on the noise of the data.
+        * ``lag_shift_frames``: expert minus novice thalamic ``lead_frames``; None
+          when either stage is missing or has no encoding thalamic unit (no lead to
+          measure).
+        * ``overlap_increases``: M1 is imaged in a novice and an expert stage, the
+          stimulation sessions have stimulation and other trials, ``stim_response > 0``,
+          the selection log odds rise (``overlap_log_odds``) and the simulated sets
+          show it: the Mantel-Haenszel odds ratio (mice as strata, 0.5 added to both
+          sums) of ``driven_units`` x M1 ``encoding_units`` is higher in experts, with
+          a driven and an encoding unit in each stage.
+        * ``silencing_impairs``: silencing sessions exist with laser-on and laser-off
+          trials, ``silencing_effect > 0`` and laser-on trials are expected to succeed
+          less often than laser-off trials (success rate of the trial model at the two
+          learning progress levels, Monte Carlo on common random numbers: equal
+          behaviour, as without learning, gives no impairment).
 
     Raises
     ------
@@ -1076,7 +1130,7 @@ def simulate_study(
             "expert": math.exp(eff.overlap_log_odds[1]),
         },
     }
-    truth["expected"] = _expected_results(design, eff, truth["lead_frames"])
+    truth["expected"] = _expected_results(design, eff, truth)
     truth["effects"] = eff.to_dict()
     return SimulatedStudy(
         sessions=sessions,
@@ -1197,62 +1251,208 @@ def _encoding_units(pop: _Population, design: _StudyDesign, eff: StudyEffects) -
 
 
 def _effect_truth(design: _StudyDesign, eff: StudyEffects) -> dict:
-    """Learning progress per day; leads (frames) and SNR per population and stage."""
+    """Learning progress per day; leads (frames) and SNR per population and stage.
+
+    A lead or an snr exists only where some unit carries the movement: on a day on which
+    the population has no encoding unit (fraction or snr 0) the day's lead is None, and a
+    stage's lead / snr is the (rounded) mean over the stage's days that have encoding
+    units, None when none has.
+    """
     progress = {d: learning_progress(d, eff) for d in design.days}
 
     def lead_for(pop_name, d):
         role = design.roles[pop_name]
-        if role == "thalamus":
-            return int(round(_lerp(eff.thalamus_lead_frames, progress[d])))
-        return int(eff.m1_lead_frames if role == "m1" else eff.other_lead_frames)
+        if not _encodes(role, progress[d], eff):
+            return None
+        return _lead_frames(role, progress[d], eff)
 
-    def snr_for(pop_name, d):
+    def stage_mean(pop_name, days, value):
         role = design.roles[pop_name]
-        if role == "thalamus":
-            return _lerp(eff.thalamus_snr, progress[d])
-        return float(eff.m1_snr if role == "m1" else eff.other_snr)
+        vals = [value(role, progress[d]) for d in days if _encodes(role, progress[d], eff)]
+        return float(np.mean(vals)) if vals else None
+
+    def stage_lead(pop_name, days):
+        mean = stage_mean(pop_name, days, lambda role, L: _lead_frames(role, L, eff))
+        return None if mean is None else int(round(mean))
 
     stage_days = design.stage_days
     return {
         "progress": progress,
         "lead_frames": {
-            p: {
-                st: int(round(np.mean([lead_for(p, d) for d in ds])))
-                for st, ds in stage_days.items()
-            }
-            for p in design.populations
+            p: {st: stage_lead(p, ds) for st, ds in stage_days.items()} for p in design.populations
         },
         "lead_frames_by_day": {
             p: {d: lead_for(p, d) for d in design.days} for p in design.populations
         },
         "snr": {
-            p: {st: float(np.mean([snr_for(p, d) for d in ds])) for st, ds in stage_days.items()}
+            p: {
+                st: stage_mean(p, ds, lambda role, L: _encoding_params(role, L, eff)[0])
+                for st, ds in stage_days.items()
+            }
             for p in design.populations
         },
     }
 
 
-def _expected_results(design: _StudyDesign, eff: StudyEffects, lead_stage: dict) -> dict:
-    """The headline results the analyses should recover from this simulation."""
+def _expected_results(design: _StudyDesign, eff: StudyEffects, truth: dict) -> dict:
+    """The headline results the analyses should recover from this simulation.
+
+    Each is claimed only when the simulated data contain it (rules: :func:`simulate_study`).
+    ``truth`` holds ``progress``, ``lead_frames``, ``n_units``, ``encoding_units`` and
+    ``driven_units``.
+    """
     thal = next((p for p in design.populations if design.roles[p] == "thalamus"), None)
-    m1_pop, stage_days = design.m1_pop, design.stage_days
-    thalamus_best = eff.thalamus_fraction[1] > 0 and eff.thalamus_snr[1] > max(
-        eff.thalamus_snr[0], eff.other_snr, eff.m1_snr if m1_pop else 0
-    )
+    leads = truth["lead_frames"].get(thal, {})
+    shift = None
+    if leads.get("novice") is not None and leads.get("expert") is not None:
+        shift = leads["expert"] - leads["novice"]
+    best, decided = _best_encoding(design, eff, truth["progress"], truth["n_units"])
     return {
-        "best_encoding": (thal, "expert")
-        if thal and "expert" in stage_days and eff.learning > 0 and thalamus_best
-        else None,
-        "lag_shift_frames": (
-            lead_stage[thal]["expert"] - lead_stage[thal]["novice"]
-            if thal and {"novice", "expert"} <= set(stage_days)
-            else None
-        ),
-        "overlap_increases": bool(
-            m1_pop and eff.stim_response > 0 and eff.overlap_log_odds[1] > eff.overlap_log_odds[0]
-        ),
-        "silencing_impairs": bool(m1_pop and design.sil_days and eff.silencing_effect > 0),
+        "best_encoding": best,
+        "undetermined": [] if decided else ["best_encoding"],
+        "lag_shift_frames": shift,
+        "overlap_increases": _overlap_increases(design, eff, truth),
+        "silencing_impairs": _silencing_impairs(design, eff, truth["progress"]),
     }
+
+
+def _cell_strength(design: _StudyDesign, eff: StudyEffects, pop: str, days, progress, n_units):
+    """Per day of a (population, stage) cell: ``(snr, fraction, encoded)`` of its encoding
+    units, ``encoded`` (one per mouse) = encoding units x snr; all 0 on a day without
+    encoding units."""
+    role = design.roles[pop]
+    rows = []
+    for d in days:
+        snr, frac = _encoding_params(role, progress[d], eff)
+        if not _encodes(role, progress[d], eff):
+            snr, frac = 0.0, 0.0
+        encoded = np.array([_n_encoding(frac, n_units[m][pop]) * snr for m in n_units], float)
+        rows.append((snr, frac, encoded))
+    return rows
+
+
+def _best_encoding(design: _StudyDesign, eff: StudyEffects, progress, n_units):
+    """``((thalamus, "expert") or None, decided)``: the thalamus expert cell when it
+    dominates every other (population, stage) cell of the study; None and decided when
+    another cell encodes at least as well (per unit, or in encoded variance in every
+    mouse); None and not decided otherwise (see :func:`simulate_study`)."""
+    thal = next((p for p in design.populations if design.roles[p] == "thalamus"), None)
+    if thal is None or "expert" not in design.stage_days:
+        return None, True
+    # the thalamus expert cell (weakest and strongest day) against every other cell
+    top = _cell_strength(design, eff, thal, design.stage_days["expert"], progress, n_units)
+    snr_t, frac_t = min(r[0] for r in top), min(r[1] for r in top)
+    enc_t = np.min([r[2] for r in top], axis=0)
+    best_snr_t, best_frac_t = max(r[0] for r in top), max(r[1] for r in top)
+    best_enc_t = np.max([r[2] for r in top], axis=0)
+    dominates_all = True
+    beaten = not (best_snr_t > 0 and best_frac_t > 0)  # no encoding unit: not the best
+    for pop in design.populations:
+        for st, days in design.stage_days.items():
+            if (pop, st) == (thal, "expert"):
+                continue
+            rows = _cell_strength(design, eff, pop, days, progress, n_units)
+            snr_c, frac_c = max(r[0] for r in rows), max(r[1] for r in rows)
+            enc_c = np.max([r[2] for r in rows], axis=0)
+            dominates_all &= (
+                snr_t >= snr_c
+                and frac_t >= frac_c
+                and bool(np.all(enc_t >= enc_c))
+                and (snr_t > snr_c or frac_t > frac_c)
+            )
+            snr_w, frac_w = min(r[0] for r in rows), min(r[1] for r in rows)
+            enc_w = np.min([r[2] for r in rows], axis=0)
+            beaten |= (snr_w >= best_snr_t and frac_w >= best_frac_t and snr_w > 0) or bool(
+                np.all(enc_w >= best_enc_t) and np.any(enc_w > 0)
+            )
+    if dominates_all:
+        return (thal, "expert"), True
+    return None, beaten
+
+
+def _session_trials(design: _StudyDesign, eff: StudyEffects, day: int) -> tuple[int, int, int]:
+    """``(stimulation, silencing, other)`` trial counts of the M1 session of ``day``
+    (as :func:`_trial_schedule` draws them)."""
+    n = design.n_trials
+    n_stim = int(round(eff.stim_fraction * n)) if day in design.stim_days else 0
+    n_sil = int(round(eff.silencing_fraction * n)) if day in design.sil_days else 0
+    return n_stim, n_sil, n - n_stim - n_sil
+
+
+def _mh_log_odds_ratio(driven: list, encoding: list) -> float:
+    """log Mantel-Haenszel odds ratio of driven x encoding, mice as strata, 0.5 added to
+    the numerator and denominator sums (as :mod:`sharedrep.study.optogenetics`)."""
+    num = den = 0.5
+    for x, y in zip(driven, encoding, strict=True):
+        n = x.size
+        num += np.sum(x & y) * np.sum(~x & ~y) / n
+        den += np.sum(x & ~y) * np.sum(~x & y) / n
+    return float(np.log(num / den))
+
+
+def _overlap_increases(design: _StudyDesign, eff: StudyEffects, truth: dict) -> bool:
+    """Whether driven M1 units overlap encoding M1 units more in experts than in novices,
+    in the simulated data (see :func:`simulate_study`)."""
+    m1 = design.m1_pop
+    if not (m1 and {"novice", "expert"} <= set(design.stage_days)):
+        return False
+    if not (eff.stim_response > 0 and eff.overlap_log_odds[1] > eff.overlap_log_odds[0]):
+        return False
+    for day in design.stim_days:
+        n_stim, _, n_other = _session_trials(design, eff, day)
+        if n_stim < 1 or n_other < 1:  # driven units cannot be told from the others
+            return False
+    lor = {}
+    for st in ("novice", "expert"):
+        driven, encoding = [], []
+        for m, counts in truth["n_units"].items():
+            ids = np.arange(counts[m1])
+            driven.append(np.isin(ids, truth["driven_units"][m]))
+            encoding.append(np.isin(ids, truth["encoding_units"][m][m1][st]))
+        if not any(x.any() for x in driven) or not any(y.any() for y in encoding):
+            return False
+        lor[st] = _mh_log_odds_ratio(driven, encoding)
+    return lor["expert"] > lor["novice"]
+
+
+#: Trials (common random numbers) of the expected success rate behind ``silencing_impairs``.
+_SUCCESS_TRIALS = 1000
+
+
+@functools.lru_cache(maxsize=64)
+def _success_rate(eff: StudyEffects, L: float, frames_per_trial: int, fr: float) -> float:
+    """Expected success rate of trials generated with learning progress ``L`` (Monte
+    Carlo over ``_SUCCESS_TRIALS`` trials, each from its own fixed seed, so that two
+    progress levels are compared on the same random numbers: equal behaviour gives
+    equal rates)."""
+    tt = np.arange(frames_per_trial) / fr
+    hits = 0
+    for k in range(_SUCCESS_TRIALS):
+        rng = np.random.default_rng(np.random.SeedSequence(20240611, spawn_key=(k,)))
+        _, moved, _, _, cross = _trial_behavior(rng, L, eff, tt)
+        hits += bool(moved and np.isfinite(cross))
+    return hits / _SUCCESS_TRIALS
+
+
+def _silencing_impairs(design: _StudyDesign, eff: StudyEffects, progress: dict) -> bool:
+    """Whether laser-on trials of the silencing sessions are expected to succeed less
+    often than their laser-off trials (see :func:`simulate_study`)."""
+    if not (design.m1_pop and design.sil_days and eff.silencing_effect > 0):
+        return False
+    fpt = int(round(TRIAL_DURATION_S * design.frame_rate))
+    diffs = []
+    for day in sorted(design.sil_days):
+        _, n_sil, n_other = _session_trials(design, eff, day)
+        if n_sil < 1 or n_other < 1:  # nothing to compare
+            return False
+        L = progress[day]
+        L_on = L * (1 - eff.silencing_effect)
+        if L_on == L:  # no learning to lose
+            diffs.append(0.0)
+            continue
+        on = _success_rate(eff, L_on, fpt, design.frame_rate)
+        diffs.append(on - _success_rate(eff, L, fpt, design.frame_rate))
+    return float(np.mean(diffs)) < 0
 
 
 def _analysis_settings(seed: int, stage_days: dict) -> dict:
