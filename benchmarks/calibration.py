@@ -9,7 +9,8 @@ does (``fit_cells``, two days per stage, samples inside trials), and runs
 * ``stage``: other_input / expert vs other_input / novice (the same 6 mice in both groups,
   as in the demo's stage comparisons), and
 * ``population``: thalamus / expert vs other_input / expert (the same 6 mice, two
-  populations, as in the demo's population comparisons).
+  populations, as in the demo's population comparisons), and
+* ``m1_stage``: m1 / expert vs m1 / novice (as ``stage``, for the M1 neurons).
 
 The true difference is zero in both, so the fraction of replicates with ``p <= 0.05``
 must be at most about 5% (the pairing of the same mice in both groups, ignored by the
@@ -49,6 +50,7 @@ except ImportError:  # run from a checkout without installing
 DESIGNS = {
     "stage": (("other_input", "expert"), ("other_input", "novice")),
     "population": (("thalamus", "expert"), ("other_input", "expert")),
+    "m1_stage": (("m1", "expert"), ("m1", "novice")),
 }
 
 
@@ -106,15 +108,19 @@ def null_replicate(design: str, rep: int, args) -> tuple[float, float]:
     return float(gc.difference[0]), float(gc.p_values[0])
 
 
-def report(design: str, p: np.ndarray, level: float = 0.05) -> str:
+def report(design: str, p: np.ndarray, diff: np.ndarray, level: float = 0.05) -> str:
+    """Rejection rate (95% Clopper-Pearson interval), P(p <= 0.5), mean p, and the
+    observed differences (mean, sd, number positive) of the replicates."""
     from scipy import stats
 
     k, n = int(np.sum(p <= level + 1e-12)), p.size
     ci = stats.binomtest(k, n).proportion_ci(0.95)
+    sd = diff.std(ddof=1) if n > 1 else float("nan")
     return (
         f"{design:>10}: {n} null studies, P(p <= {level}) = {k}/{n} = {k / n:.3f} "
         f"[95% CI {ci.low:.3f}, {ci.high:.3f}]; P(p <= 0.5) = {np.mean(p <= 0.5):.3f}; "
-        f"mean p = {p.mean():.3f}"
+        f"mean p = {p.mean():.3f}; difference {diff.mean():+.3f} (sd {sd:.3f}, "
+        f"{int(np.sum(diff > 0))} of {n} positive)"
     )
 
 
@@ -122,7 +128,8 @@ def summarise(paths) -> None:
     """Print the rates of replicates written by earlier runs (``--csv``)."""
     rows = [line.split(",") for path in paths for line in open(path).read().splitlines()[1:]]
     for design in sorted({r[0] for r in rows}):
-        print(report(design, np.array([float(r[3]) for r in rows if r[0] == design])))
+        mine = [r for r in rows if r[0] == design]
+        print(report(design, *(np.array([float(r[j]) for r in mine]) for j in (3, 2))))
 
 
 def main(argv=None) -> int:
@@ -136,14 +143,16 @@ def main(argv=None) -> int:
             fh.write("design,rep,difference,p_value\n")
     for design in args.design:
         name = design + ("-paired" if args.paired else "")
-        t0, ps = time.perf_counter(), []
+        t0, ps, diffs = time.perf_counter(), [], []
         for rep in range(args.first, args.first + args.reps):
             diff, p = null_replicate(design, rep, args)
             ps.append(p)
+            diffs.append(diff)
             if args.csv:  # one line per replicate: a long run can be stopped and summarised
                 with open(args.csv, "a") as fh:
                     fh.write(f"{name},{rep},{diff:.6g},{p:.6g}\n")
-        print(report(name, np.array(ps)) + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
+        line = report(name, np.array(ps), np.array(diffs))
+        print(line + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
     return 0
 
 
