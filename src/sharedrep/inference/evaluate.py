@@ -60,6 +60,9 @@ __all__ = [
 TIE_TOLERANCE = 0.01
 #: Fewest animals for which the paired tests over animals are run.
 MIN_ANIMALS = 5
+#: Paired differences of pooled R^2 at most this large are rounding (two decoders that are
+#: the same ridge, e.g. ``"own"`` and ``"ridge"``): they count as 0 in the paired tests.
+ROUNDING = 1e-10
 #: Decoders compared (``"own"`` only when the model offers it).
 METHODS = ("constant", "ridge", "shared", "combined", "own")
 #: Tables of an :class:`Evaluation`, written as ``<name>.csv`` by ``to_csv``.
@@ -91,7 +94,8 @@ class Evaluation:
         ``n_animals_total``, ``left_out`` (the animals not compared, comma-separated: their
         R^2 is undefined, see ``notes``), ``wins``, ``ties``, ``losses`` (tie:
         ``|difference| <= tie_tolerance``), ``mean_diff``, ``median_diff``,
-        ``wilcoxon_p``, ``ttest_p`` (NaN when not testable) and ``test_note``.
+        ``wilcoxon_p``, ``ttest_p`` (per fraction, not adjusted; NaN when not testable;
+        differences of at most ``ROUNDING`` count as 0) and ``test_note``.
     reproducibility : pandas.DataFrame
         ``comparison`` (``"split-half"`` or ``"single-animal"``), ``first``, ``second``
         (the animals of each side), ``k_first``, ``k_second``, ``max_angle_deg``,
@@ -105,9 +109,13 @@ class Evaluation:
         out), ``n_units`` and ``fit_n_units`` (units of the entry, and of the fit's subject
         at ``fit_subject``): which recordings each leave-one-animal-out fit used.
     verdict : str
-        One line: "pooling helps / is neutral / hurts on these data, by ..." and why.
+        One line: "pooling helps / is neutral / hurts / is mixed on these data, by ..."
+        (with the paired test and its threshold) and why, or "cannot tell whether pooling
+        helps on these data" when no calibration fraction has the 5 animals a paired test
+        needs.
     notes : list of str
-        Facts behind the verdict (animals left out and why, k = p, the decoders chosen).
+        Facts behind the verdict (animals left out and why, the animals on which pooling
+        did worse than the animal alone, k = p, the decoders chosen).
     warnings : list of str
         The warnings issued during the evaluation (calibration sets, animals left out,
         reproducibility fits that were impossible, ...).
@@ -403,10 +411,41 @@ def _left_out_messages(scores: pd.DataFrame) -> list[str]:
     return out
 
 
+def _loss_note(animal: pd.DataFrame, tie: float) -> list[str]:
+    """Name the animals on which the combined decoder is worse than the per-animal ridge
+    by more than ``tie`` (pooled R^2), with the fractions: the counts of the comparisons
+    say how many animals lose, this says which (a point difference per animal, no test)."""
+    pooled = animal[animal["feature"] == "pooled"]
+    wide = pooled.set_index(["animal", "fraction", "method"])["r2"].unstack("method")
+    if "combined" not in wide or "ridge" not in wide:
+        return []
+    lost = wide.index[(wide["combined"] - wide["ridge"]).to_numpy() < -tie]
+    by_animal: dict = {}
+    for a, f in lost:
+        by_animal.setdefault(a, []).append(f"{f:g}")
+    if not by_animal:
+        return []
+    which = ", ".join(
+        f"animal {a!r} (calibration fraction(s) {', '.join(fs)})" for a, fs in by_animal.items()
+    )
+    return [
+        f"losses, where pooling did worse than the animal alone (combined decoder below the "
+        f"per-animal ridge by more than the tie tolerance {tie:g} R^2): {which} (per-animal "
+        "point differences, not tested)"
+    ]
+
+
 def _paired_tests(d: np.ndarray, level: float) -> tuple[float, float, str]:
     """Wilcoxon signed-rank and paired t-test p-values of the differences ``d`` (one per
-    animal), with a note on their power; NaN p-values with fewer than MIN_ANIMALS."""
+    animal), with a note on their power; NaN p-values with fewer than MIN_ANIMALS.
+
+    Differences of at most :data:`ROUNDING` are set to 0 first: two decoders that compute
+    the same ridge differ by ~1e-16 with a sign left to rounding, which would otherwise
+    give a "significant" Wilcoxon p (e.g. 2 / 2^6 = 0.031 with 6 animals) for no
+    difference at all.
+    """
     n = d.size
+    d = np.where(np.abs(d) <= ROUNDING, 0.0, d)
     if n < MIN_ANIMALS:
         return (
             float("nan"),
@@ -560,27 +599,24 @@ def _reproducibility(model, Xs, Ys, gs, animals, n_splits, seed, n_jobs, progres
 
 
 # --------------------------------------------------------------------------- verdict
-def _direction(row, tie: float, level: float) -> int:
+def _direction(row, tie: float, threshold: float) -> int:
     """+1 / -1 when the method beats / loses to its baseline at this fraction, else 0.
 
-    Beats: a mean difference above ``tie`` and, when the paired t-test can be run (at
-    least MIN_ANIMALS animals), more wins than losses and ``p < level``; with fewer
-    animals, a win on every animal. Loses: the mirror image.
+    Beats: a mean difference above ``tie``, more wins than losses and a paired t-test
+    over animals with ``p < threshold``. Loses: the mirror image. Without a test (fewer
+    than MIN_ANIMALS animals compared) it is always 0: the signs of 2 to 4 animals are
+    not evidence (all of 2 animals win by chance a quarter of the time).
     """
-    if np.isfinite(row.ttest_p):
-        better = row.wins > row.losses and row.ttest_p < level
-        worse = row.losses > row.wins and row.ttest_p < level
-    else:
-        better = row.wins == row.n_animals
-        worse = row.losses == row.n_animals
-    if row.mean_diff > tie and better:
+    if not np.isfinite(row.ttest_p) or not row.ttest_p < threshold:
+        return 0
+    if row.mean_diff > tie and row.wins > row.losses:
         return 1
-    if row.mean_diff < -tie and worse:
+    if row.mean_diff < -tie and row.losses > row.wins:
         return -1
     return 0
 
 
-def _evidence(row) -> str:
+def _evidence(row, rule: str = "") -> str:
     counts = (
         f"{row.wins} wins / {row.ties} ties / {row.losses} losses over {row.n_animals} animals"
     )
@@ -588,17 +624,36 @@ def _evidence(row) -> str:
     if total != row.n_animals:
         counts = counts.replace(" animals", f" of {total} animals (left out: {row.left_out})")
     if np.isfinite(row.ttest_p):
-        return f"{counts}; paired t-test p = {row.ttest_p:.3g}, Wilcoxon p = {row.wilcoxon_p:.3g}"
+        rule = f" ({rule})" if rule else ""
+        return (
+            f"{counts}; paired t-test p = {row.ttest_p:.3g}{rule}, "
+            f"Wilcoxon p = {row.wilcoxon_p:.3g}"
+        )
     return f"{counts}; {row.test_note}"
 
 
 def _verdict(comparisons: pd.DataFrame, summary: pd.DataFrame, cfg: dict) -> tuple[str, list]:
-    """The one-line verdict (combined decoder vs per-animal ridge) and its notes."""
+    """The one-line verdict (combined decoder vs per-animal ridge) and its notes.
+
+    A fraction counts only when its paired t-test over animals can be run (at least
+    MIN_ANIMALS animals compared), at the Bonferroni threshold ``level / m`` over the
+    ``m`` fractions tested: the verdict takes the best of ``m`` tests, and at ``level``
+    each it would pick a side by chance about ``m`` times too often. With no testable
+    fraction the line says it cannot tell (unless ``k = p`` makes pooling neutral by
+    construction).
+    """
     tie, level = cfg["tie_tolerance"], cfg["level"]
     main = comparisons[
         (comparisons["method"] == "combined") & (comparisons["baseline"] == "ridge")
     ]
-    dirs = np.array([_direction(r, tie, level) for r in main.itertuples()])
+    n_tested = int(np.isfinite(main["ttest_p"].to_numpy(dtype=float)).sum())
+    threshold = level / max(n_tested, 1)
+    rule = (
+        f"threshold {threshold:.3g} = level {level:g} / {n_tested} calibration fractions tested"
+        if n_tested > 1
+        else f"threshold {threshold:.3g} = level {level:g}"
+    )
+    dirs = np.array([_direction(r, tie, threshold) for r in main.itertuples()])
     notes = list(cfg["notes"])
     if np.any(dirs > 0) and not np.any(dirs < 0):
         word, pick = (
@@ -618,7 +673,7 @@ def _verdict(comparisons: pd.DataFrame, summary: pd.DataFrame, cfg: dict) -> tup
         pick = main.iloc[int(np.argmax(np.abs(main["mean_diff"])))]
     what = (
         f"{pick.mean_diff:+.3f} R^2 at calibration fraction {pick.fraction:g} (combined "
-        f"decoder minus per-animal ridge, mean over animals; {_evidence(pick)})"
+        f"decoder minus per-animal ridge, mean over animals; {_evidence(pick, rule)})"
     )
     if cfg["all_k_equal_p"]:
         line = (
@@ -626,10 +681,18 @@ def _verdict(comparisons: pd.DataFrame, summary: pd.DataFrame, cfg: dict) -> tup
             f"a new animal here (see below); the largest mean difference, {what}, comes from "
             "penalty selection, not from sharing"
         )
+    elif n_tested == 0:
+        line = (
+            "cannot tell whether pooling helps on these data: at most "
+            f"{int(main['n_animals'].max())} animals were compared at any calibration "
+            f"fraction, and a paired test over animals needs at least {MIN_ANIMALS}; the "
+            f"largest mean difference is {what}"
+        )
     elif word == "is neutral":
         line = (
             f"pooling is neutral on these data: no calibration fraction shows a clear "
-            f"difference (tie tolerance {tie:g} R^2); the largest mean difference is {what}"
+            f"difference (tie tolerance {tie:g} R^2, paired t-test {rule}); the largest "
+            f"mean difference is {what}"
         )
     else:
         line = f"pooling {word} on these data, by {what}"
@@ -795,16 +858,25 @@ def evaluate(
     the halves' shared axes (raw behaviour units) are compared with those between fits of
     single animals (NaN, with a warning, where a fit is impossible).
 
-    **Verdict** (combined decoder against the per-animal ridge): at a fraction, pooling
-    *helps* when the mean difference exceeds ``tie_tolerance`` and -- with at least 5
-    animals -- wins outnumber losses and the paired t-test gives ``p < level``, or -- with
-    fewer animals -- every animal wins; *hurts* in the mirror case. "helps" when it helps
-    at some fraction and hurts at none, "hurts" in the mirror case, "mixed" when both
-    happen, "neutral" otherwise; always "neutral" when every fit has ``n_shared`` equal to
+    **Verdict** (combined decoder against the per-animal ridge). The decision rests on
+    the paired t-test over held-out animals (the animals are the unit of inference), never
+    on a point difference alone. Let ``m`` be the number of calibration fractions at which
+    the test can be run (at least 5 animals compared). At such a fraction pooling *helps*
+    when the mean difference over animals exceeds ``tie_tolerance``, wins outnumber
+    losses and ``p < level / m`` (Bonferroni over the fractions: the verdict takes the
+    best of ``m`` tests, so that it picks a side by chance at most at rate ``level``);
+    *hurts* in the mirror case. "helps" when it helps at some fraction and hurts at none,
+    "hurts" in the mirror case, "mixed" when both happen, "neutral" otherwise. With
+    ``m = 0`` (fewer than 5 animals everywhere) the line says it **cannot tell** and gives
+    the differences as a tendency only: with 2 animals, both win by chance a quarter of
+    the time. Always "neutral by construction" when every fit has ``n_shared`` equal to
     the number of behaviour features (the shared axes then constrain nothing, and a
     difference comes from penalty selection). The line gives the largest difference, the
-    counts and tests, and the reasons (``k = p``; the decoders chosen; no decoder beats
-    the constant).
+    counts, the p-values and the threshold they were held to, and the reasons (``k = p``;
+    the animals on which pooling did worse than the animal alone, by more than
+    ``tie_tolerance``; the decoders chosen; no decoder beats the constant). In the
+    paired tests, differences of at most 1e-10 R^2 (two decoders that are the same
+    ridge) count as 0.
 
     Parameters
     ----------
@@ -831,7 +903,8 @@ def evaluate(
     tie_tolerance : float, default 0.01
         Pooled R^2 difference below which two decoders tie on an animal.
     level : float, default 0.05
-        Significance level of the verdict's paired t-test.
+        Significance level of the verdict, shared by the fractions tested: each fraction's
+        paired t-test is held to ``level / m`` (``m`` fractions with at least 5 animals).
     n_splits : int, default 5
         Random split-half fits (0: no split-half check; single-animal fits still run).
     random_state : int, SeedSequence, Generator or None
@@ -899,7 +972,9 @@ def evaluate(
         tie_tolerance=float(tie_tolerance),
         level=float(level),
         all_k_equal_p=all(r[2] == p for r in results),
-        notes=left_out + _fit_notes([r[2] for r in results], p, scores, has_own),
+        notes=left_out
+        + _loss_note(animal, tie_tolerance)
+        + _fit_notes([r[2] for r in results], p, scores, has_own),
     )
     verdict, notes = _verdict(comparisons, summary, cfg)
     settings = dict(
