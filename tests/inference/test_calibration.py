@@ -8,7 +8,7 @@ so that a calibrated test fails with probability at most 1.5% (``RISK``), and a 
 check (:func:`test_the_fast_designs_tell_calibrated_from_inflated`) proves that the same
 bounds let an inflated test (15% instead of 5%) pass with probability below 1%.
 
-The fast checks (run by default, about 50 s of CPU together) use tiny problems and fixed
+The fast checks (run by default, about 60 s of CPU together) use tiny problems and fixed
 alpha and k, so that each refit takes milliseconds; every refit still runs the whole
 pipeline (standardisation, axes, encoders, cross-validation). The ``slow`` checks use
 more permutations and alpha chosen by cross-validation.

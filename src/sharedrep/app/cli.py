@@ -161,7 +161,9 @@ def demo(
     ] = False,
     mice: Annotated[
         int | None,
-        typer.Option("--mice", help="Mice of the learning study (default 6, --quick 5).", min=2),
+        typer.Option(
+            "--mice", help="Mice of the learning study (default 6, also with --quick).", min=2
+        ),
     ] = None,
     no_study: Annotated[
         bool,

@@ -649,7 +649,7 @@ def run_demo(
     quick : bool
         A smaller study (for tests; less statistical power).
     n_mice : int, optional
-        Mice of the study (default 6; 5 with ``quick``).
+        Mice of the study (default 6, also with ``quick``).
 
     Returns
     -------
