@@ -468,7 +468,7 @@ def test_learning_curves_ignore_unknown_outcomes():
         t = s.trials.copy()
         t.loc[t.index[::2], "outcome"] = None
         sessions.append(s.replace(trials=t))
-    r = learning_curves(SessionCollection(sessions), n_boot=50)
+    r = learning_curves(SessionCollection(sessions))
     for s in sessions:
         tr = s.trials[~(s.trials["stim"] | s.trials["silencing"])]
         known = tr["outcome"].dropna()

@@ -78,7 +78,7 @@ def test_session_provenance_partitions_the_given_sessions():
 def test_mistyped_stage_is_left_out_of_learning_curves(thalamus):
     typo = thalamus.filter(subject="mouse02", stage="novice")[0].session_id
     col = _with(thalamus, typo, stage="novcie")
-    r = learning_curves(col, n_boot=50)
+    r = learning_curves(col)
     prov = r.summary["sessions"]
     _check_provenance(prov, [s.session_id for s in col])
     assert prov["left_out"] == {
@@ -197,7 +197,7 @@ def test_bad_trial_flag_is_named_with_its_session(thalamus):
     trials.loc[trials.index[2], "stim"] = "maybe"
     col = _with(thalamus, s.session_id, trials=trials)
     with pytest.raises(AnalysisError) as info:
-        learning_curves(col, n_boot=10)
+        learning_curves(col)
     _names_origin(info.value, "learning_curves", s)
     assert "'maybe'" in str(info.value)
 

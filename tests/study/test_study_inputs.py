@@ -51,7 +51,7 @@ def test_population_without_stimulation_is_skipped(with_m1):
 
 
 def test_no_silencing_sessions_are_skipped_not_untestable(no_opto):
-    s = silencing_effects(no_opto, n_perm=5, n_boot=5).summary
+    s = silencing_effects(no_opto, n_perm=5).summary
     assert s["skipped"] == "no silencing sessions in the study"
     assert not s["impairs"] and not s["testable"] and s["metrics"] == {}
 

@@ -467,6 +467,8 @@ def _timing_claim(results: dict, truth: dict, thal: str, level: float) -> tuple[
     them, so stages imaged at different frame rates compare); not testable when the lag analysis
     says its sign-flip test cannot reach the 5% level (``testable``, e.g. 5 mice or fewer)
     or the test's smallest p (``p_min``) is above ``level``."""
+    from sharedrep.study._common import ci_text
+
     s = _find(results, "lag_profiles").summary
     sh = s["shifts"][thal]
     ci, p = sh["ci"], sh["p_signflip"]
@@ -487,10 +489,12 @@ def _timing_claim(results: dict, truth: dict, thal: str, level: float) -> tuple[
     detail = (
         f"peak lag {sh['stage_from']} -> {sh['stage_to']}: "
         + ", ".join(f"{st} {_num(pk, '+.0f')}" for st, pk in peaks.items())
-        + f" frames (shift {_num(sh['shift'], '+.0f')}, 95% CI [{_num(ci[0], '+.0f')}, "
-        f"{_num(ci[1], '+.0f')}], per-mouse sign-flip p = {_num(p)} over "
-        f"{sh.get('n_subjects', '?')} mice); true lead: "
-        + ", ".join(f"{st} {v}" for st, v in true_leads.items())
+        + f" frames (shift {_num(sh['shift'], '+.0f')}, "
+        f"{ci_text(ci[0], ci[1], sh.get('ci_reason', ''), spec='+.0f')}, per-mouse sign-flip "
+        f"p = {_num(p)} over {sh.get('n_subjects', '?')} mice); true lead: "
+        + ", ".join(
+            f"{st} {'none (no encoding unit)' if v is None else v}" for st, v in true_leads.items()
+        )
         + " frames"
         + (f"; {sh['reason']}" if sh.get("reason") else "")
     )

@@ -1,11 +1,12 @@
 """Shared helpers of the learning-study analyses (not public API).
 
 Selection of sessions and days, cleaning of stimulation / silencing samples, the ShaReD
-template, mouse-level tests (exact sign-flip, Wilcoxon, bootstrap), progress and figures;
-and the two trust helpers every analysis uses: :func:`session_provenance` (which sessions
-an analysis used and why it left out the others, for its summary) and :func:`origin`
-with :func:`analysis` (an error raised while an analysis processes one population,
-stage, session or subject becomes an :class:`AnalysisError` naming them).
+template, mouse-level tests (exact sign-flip, Wilcoxon, t-test) and the t interval of a
+mean over mice, progress and figures; and the two trust helpers every analysis uses:
+:func:`session_provenance` (which sessions an analysis used and why it left out the
+others, for its summary) and :func:`origin` with :func:`analysis` (an error raised while
+an analysis processes one population, stage, session or subject becomes an
+:class:`AnalysisError` naming them).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numbers
 import re
 import warnings
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -622,22 +624,104 @@ def wilcoxon_p(x, alternative: str = "two-sided") -> float:
             return math.nan
 
 
-def bootstrap_mean_ci(x, *, n_boot: int = 2000, ci: float = 0.95, random_state=0):
-    """Percentile bootstrap interval of the mean over subjects.
+class MeanCI(NamedTuple):
+    """A confidence interval of a mean over subjects (:func:`t_mean_ci`).
+
+    ``low`` and ``high`` are NaN when no interval can be given, and ``reason`` then says
+    why (e.g. ``"not computable (n = 1 mouse)"``); ``reason`` is ``""`` otherwise.
+    """
+
+    low: float
+    high: float
+    reason: str = ""
+
+
+def t_mean_ci(x, *, ci: float = 0.95) -> MeanCI:
+    """Student t confidence interval of the mean over subjects (one value per subject).
+
+    ``mean +- t(n - 1, (1 + ci) / 2) * sd / sqrt(n)`` (``sd`` with ``ddof=1``; the
+    quantile from :data:`scipy.stats.t`): the interval of
+    :func:`scipy.stats.ttest_1samp`'s ``confidence_interval``, computed directly (several
+    times faster). Exact when the per-subject values are normal, and the dual of
+    :func:`ttest_p`: a 95% interval excludes 0 exactly when the two-sided t-test gives
+    p < 0.05.
+
+    It replaces a percentile bootstrap of the mean, which with the few mice of a study
+    covers far less than it says. ``python benchmarks/interval_coverage.py`` (2,000 data
+    sets per cell) measured, for a nominal 95%: the percentile bootstrap held the true
+    mean of normal values in 50.5% of data sets with 2 mice, 75.8% with 3, 83.0% with 5
+    and 88.8% with 10 (BCa no better); this interval in 93.5-95.7% (95.8-96.7% for
+    heavy-tailed t3 values). With skewed values no interval is honest at this n: this one
+    covers 81-90% (lognormal) and 87.5-92.3% (exponential), the percentile bootstrap
+    44-89%; a bootstrap-t does better there from 4 mice on but fails with 2 or 3 mice
+    and with tied (integer) values. ``tests/study/test_intervals.py`` checks the coverage.
+
+    No interval (NaN bounds, with a ``reason``) from fewer than 2 finite values, or from
+    values that are essentially equal (standard error below ``10 eps |mean|``, the
+    criterion of :func:`ttest_p`; e.g. every mouse with the same integer value): their
+    spread says nothing about the spread of the population, and ``[x, x]`` would claim a
+    certainty the data cannot give.
+
+    Parameters
+    ----------
+    x : array_like
+        One value per subject; non-finite values are ignored.
+    ci : float, default 0.95
+        Confidence level, in (0, 1).
 
     Returns
     -------
-    (float, float)
-        Lower and upper bounds (NaN with fewer than 2 finite values).
+    MeanCI
+        ``(low, high, reason)``.
+
+    Raises
+    ------
+    ValueError
+        If ``ci`` is not in (0, 1).
     """
-    a = np.asarray(x, dtype=float)
+    from scipy.stats import t
+
+    if not 0 < float(ci) < 1:
+        raise ValueError(f"ci must be in (0, 1); got {ci!r}")
+    a = np.asarray(x, dtype=float).ravel()
     a = a[np.isfinite(a)]
     if a.size < 2:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(random_state)
-    means = a[rng.integers(0, a.size, size=(n_boot, a.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2])
-    return (float(lo), float(hi))
+        return MeanCI(math.nan, math.nan, f"not computable ({mice_text(a.size)})")
+    mean = float(a.mean())
+    se = float(np.std(a, ddof=1)) / math.sqrt(a.size)
+    if not se > 10 * np.finfo(float).eps * abs(mean):
+        return MeanCI(
+            math.nan,
+            math.nan,
+            f"not computable (the {mice_text(a.size)} have the same value)",
+        )
+    half = float(t.ppf((1 + float(ci)) / 2, a.size - 1)) * se
+    return MeanCI(mean - half, mean + half, "")
+
+
+def ci_text(low, high, reason: str = "", *, label: str = "95% CI", spec: str = "+.3g") -> str:
+    """An interval in words: ``"95% CI [-0.1, +0.3]"``, or ``"95% CI not computable
+    (n = 1 mouse)"`` when a bound is not a number (``reason``, else ``"not
+    computable"``). Never ``"[n/a, n/a]"``."""
+    lo, hi = fnum(low), fnum(high)
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"{label} [{lo:{spec}}, {hi:{spec}}]"
+    return f"{label} {reason or 'not computable'}"
+
+
+def ignored_n_boot(n_boot, name: str) -> None:
+    """Warn (FutureWarning) that ``n_boot`` of analysis ``name`` is ignored, when given.
+
+    The analyses whose interval over mice was a percentile bootstrap now give the t
+    interval of :func:`t_mean_ci`, which draws nothing.
+    """
+    if n_boot is not None:
+        warnings.warn(
+            f"{name}: n_boot is ignored and will be removed: the interval over mice is a "
+            "Student t interval (no resampling)",
+            FutureWarning,
+            stacklevel=3,
+        )
 
 
 # --------------------------------------------------------------------------- figures

@@ -19,11 +19,12 @@ from sharedrep.data.preprocess import align_to_events
 from sharedrep.data.session import SessionCollection
 from sharedrep.study._common import (
     analysis,
-    bootstrap_mean_ci,
+    ci_text,
     describe_provenance,
     dropped,
     fmt_num,
     fnum,
+    ignored_n_boot,
     label_reasons,
     merge_reasons,
     nanmean,
@@ -36,6 +37,7 @@ from sharedrep.study._common import (
     select_days,
     session_provenance,
     sign_flip_test,
+    t_mean_ci,
     trial_flags,
     ttest_p,
     untestable_reason,
@@ -142,6 +144,7 @@ _CHANGE_COLUMNS = [
     "change",
     "ci_low",
     "ci_high",
+    "ci_reason",
     "p_value",
     "p_signflip",
     "p_wilcoxon",
@@ -235,10 +238,10 @@ def _selectivity(table: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _change_row(pop, measure, a, b, common, *, first, last, n_boot, seed) -> dict:
+def _change_row(pop, measure, a, b, common, *, first, last, seed) -> dict:
     """Change of one measure from the first to the last stage over the mice in both."""
     d = np.array([b.loc[m, measure] - a.loc[m, measure] for m in common], float)
-    lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, random_state=seed)
+    lo, hi, why = t_mean_ci(d)
     row = {
         "population": pop,
         "measure": measure,
@@ -249,8 +252,9 @@ def _change_row(pop, measure, a, b, common, *, first, last, n_boot, seed) -> dic
         "change": nanmean(d),
         "ci_low": lo,
         "ci_high": hi,
+        "ci_reason": reason_cell(why),
         "p_value": ttest_p(d),
-        "p_signflip": sign_flip_test(d),
+        "p_signflip": sign_flip_test(d, random_state=seed),
         "p_wilcoxon": wilcoxon_p(d),
         "n_mice": int(np.isfinite(d).sum()),
     }
@@ -259,7 +263,7 @@ def _change_row(pop, measure, a, b, common, *, first, last, n_boot, seed) -> dic
     return row
 
 
-def _stage_changes(wide, pops, stages, *, n_boot, random_state) -> pd.DataFrame:
+def _stage_changes(wide, pops, stages, *, random_state) -> pd.DataFrame:
     """Per population, changes (last - first stage) of other, encoding and selectivity."""
     rows = []
     if len(stages) >= 2:
@@ -280,7 +284,6 @@ def _stage_changes(wide, pops, stages, *, n_boot, random_state) -> pd.DataFrame:
                         common,
                         first=first,
                         last=last,
-                        n_boot=n_boot,
                         seed=seed,
                     )
                 )
@@ -297,6 +300,7 @@ def _summarise(changes: pd.DataFrame, window, event: str) -> dict:
             "value_to": fnum(r["value_to"]),
             "change": fnum(r["change"]),
             "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "ci_reason": reason_text(r.get("ci_reason")),
             "p_value": fnum(r["p_value"]),
             "p_signflip": fnum(r["p_signflip"]),
             "p_wilcoxon": fnum(r["p_wilcoxon"]),
@@ -313,8 +317,8 @@ def _describe(summary: dict, window, event: str) -> str:
     """One paragraph: the measure, the test (mice as the unit) and every change."""
     txt = "; ".join(
         f"{k}: {fmt_num(v['value_from'])} -> {fmt_num(v['value_to'])} ({v['stage_from']} -> "
-        f"{v['stage_to']}), change {fmt_num(v['change'], '+.3g')} [95% CI "
-        f"{fmt_num(v['ci'][0], '+.3g')}, {fmt_num(v['ci'][1], '+.3g')}], "
+        f"{v['stage_to']}), change {fmt_num(v['change'], '+.3g')} "
+        f"[{ci_text(*v['ci'], v['ci_reason'], label='t 95% CI')}], "
         f"{p_text(v['p_value'], reason=v['reason'], label='paired t-test p')}, "
         f"{p_text(v['p_signflip'], n_mice=v['n_mice'], label='sign-flip p')} "
         f"(n = {v['n_mice']} mice)"
@@ -326,7 +330,8 @@ def _describe(summary: dict, window, event: str) -> str:
         "the units classified as encoding the shared movement representation and of the "
         "other units, per mouse and stage; selectivity = encoding - other. Changes with "
         "learning were tested with mice as the unit (paired t-test, exact two-sided "
-        "sign-flip and Wilcoxon tests; bootstrap 95% CI over mice). "
+        "sign-flip and Wilcoxon tests; Student t 95% CI of the mean change over mice, "
+        "exact for normal per-mouse changes, none from fewer than 2 mice or equal changes). "
         + (txt if txt else "Only one stage: no change tested")
         + "."
     )
@@ -340,7 +345,7 @@ def selective_activation(
     window: tuple[float, float] = (0.0, 2.0),
     event: str = "cue_time",
     days_per_stage: int | None = 2,
-    n_boot: int = 2000,
+    n_boot: int | None = None,
     random_state: int = 0,
 ) -> AnalysisResult:
     """Activity of movement-encoding vs other units, novice vs expert.
@@ -358,7 +363,8 @@ def selective_activation(
     (e.g. expert - novice) of (a) the activity of other units (suppression: < 0), (b) the
     activity of encoding units, (c) the selectivity (> 0: selective activation); mean
     over mice, paired t-test and exact sign-flip test (two-sided), Wilcoxon signed-rank
-    test, bootstrap interval over mice.
+    test, Student t interval of the mean change over mice (``_common.t_mean_ci``: NaN,
+    with ``ci_reason``, from fewer than 2 mice or equal changes).
 
     Parameters
     ----------
@@ -370,8 +376,11 @@ def selective_activation(
     event : str, default "cue_time"
     days_per_stage : int or None, default 2
         Days per mouse and stage (as in the encoding analyses).
-    n_boot : int, default 2000
+    n_boot : None
+        Ignored (``FutureWarning`` when given; will be removed): the interval over mice
+        is a t interval, which draws nothing.
     random_state : int, default 0
+        Seed of the sign-flip test's random sign patterns (more than 16 mice).
 
     Returns
     -------
@@ -380,7 +389,9 @@ def selective_activation(
         ``subject``, ``population``, ``stage``, ``group``, ``n_units``, ``activity``.
         ``tables["selectivity"]``: per mouse x population x stage: ``encoding``,
         ``other``, ``selectivity``. ``tables["changes"]``: per population and measure:
-        ``measure``, ``stage_from``, ``stage_to``, ``change``, ``ci_low``, ``ci_high``,
+        ``measure``, ``stage_from``, ``stage_to``, ``change``, ``ci_low``, ``ci_high``
+        (t 95% interval of the mean change), ``ci_reason`` (why it is NaN; NaN when it is
+        not, ``""`` in the summary),
         ``p_value`` (t-test), ``p_signflip``, ``p_wilcoxon``, ``n_mice``, ``testable``
         (the t-test p-value is a number), ``reason`` (NaN when testable, else e.g.
         ``"not testable (n = 1 mouse)"``; ``""`` in the summary).
@@ -393,6 +404,7 @@ def selective_activation(
         An error while reading one session; the message names ``selective_activation``,
         the population, stage, session and subject.
     """
+    ignored_n_boot(n_boot, "selective_activation")
     _check_encoding_table(encoding_table)
     pops = list(dict.fromkeys(encoding_table["population"]))
     stages = ordered_stages(encoding_table["stage"])
@@ -407,7 +419,7 @@ def selective_activation(
     )
     table = _group_activity(units)
     wide = _selectivity(table)
-    changes = _stage_changes(wide, pops, stages, n_boot=n_boot, random_state=random_state)
+    changes = _stage_changes(wide, pops, stages, random_state=random_state)
     figure = plot_selective_activation(wide, pops, stages, window=window, event=event)
     summary = _summarise(changes, window, event)
     summary["sessions"] = sessions

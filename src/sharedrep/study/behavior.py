@@ -21,11 +21,12 @@ from sharedrep.inference.multitest import holm
 from sharedrep.study._common import (
     STAGE_ORDER,
     analysis,
-    bootstrap_mean_ci,
+    ci_text,
     describe_provenance,
     dropped,
     fmt_num,
     fnum,
+    ignored_n_boot,
     label_reasons,
     lever_index,
     merge_reasons,
@@ -39,6 +40,7 @@ from sharedrep.study._common import (
     session_provenance,
     sign_flip_test,
     success_of,
+    t_mean_ci,
     trial_flags,
     ttest_p,
     untestable_reason,
@@ -303,7 +305,7 @@ def _day_table(trials: pd.DataFrame, traj: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["subject", "day"], ignore_index=True)
 
 
-def _trend_row(table, mice, col, unit, first, last, *, n_boot, seed) -> dict:
+def _trend_row(table, mice, col, unit, first, last, *, seed) -> dict:
     """Trend of one metric: mean per-mouse slope against day, and last - first stage."""
     slopes, diffs, nov, exp_ = [], [], [], []
     for m in mice:
@@ -315,15 +317,16 @@ def _trend_row(table, mice, col, unit, first, last, *, n_boot, seed) -> dict:
         exp_.append(b)
         diffs.append(b - a)
     slopes = np.array(slopes)
-    lo, hi = bootstrap_mean_ci(slopes, n_boot=n_boot, random_state=seed)
+    lo, hi, why = t_mean_ci(slopes)
     return {
         "metric": col,
         "unit": unit,
         "slope_per_day": nanmean(slopes),
         "ci_low": lo,
         "ci_high": hi,
+        "ci_reason": reason_cell(why),
         "p_value": ttest_p(slopes),
-        "p_signflip": sign_flip_test(slopes),
+        "p_signflip": sign_flip_test(slopes, random_state=seed),
         "novice": nanmean(nov),
         "expert": nanmean(exp_),
         "stage_difference": nanmean(diffs),
@@ -332,11 +335,11 @@ def _trend_row(table, mice, col, unit, first, last, *, n_boot, seed) -> dict:
     }
 
 
-def _trends(table, mice, first, last, *, n_boot, random_state) -> pd.DataFrame:
+def _trends(table, mice, first, last, *, random_state) -> pd.DataFrame:
     """One row per metric of :data:`METRICS` with Holm-corrected p-values (``p_holm``)."""
     trends = pd.DataFrame(
         [
-            _trend_row(table, mice, col, unit, first, last, n_boot=n_boot, seed=random_state + k)
+            _trend_row(table, mice, col, unit, first, last, seed=random_state + k)
             for k, (col, unit, _) in enumerate(METRICS)
         ]
     )
@@ -356,6 +359,7 @@ def _summarise(table, trends, mice, first, last) -> dict:
             "unit": r["unit"],
             "slope_per_day": fnum(r["slope_per_day"]),
             "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "ci_reason": reason_text(r.get("ci_reason")),
             "p_value": fnum(r["p_value"]),
             "p_holm": fnum(r["p_holm"]),
             "p_signflip": fnum(r["p_signflip"]),
@@ -390,8 +394,8 @@ def _describe(summary: dict) -> str:
         )
         parts.append(
             f"{label}: {fmt_num(r['novice'])} -> {fmt_num(r['expert'])} {unit} ({first} -> "
-            f"{last}), slope {fmt_num(r['slope_per_day'], '+.3g')} {unit}/day [95% CI "
-            f"{fmt_num(r['ci'][0], '+.3g')}, {fmt_num(r['ci'][1], '+.3g')}], {p}"
+            f"{last}), slope {fmt_num(r['slope_per_day'], '+.3g')} {unit}/day "
+            f"[{ci_text(*r['ci'], r['ci_reason'], label='t 95% CI')}], {p}"
         )
     return (
         "Behavioural learning curves per mouse and day (stimulation and silencing trials "
@@ -399,8 +403,11 @@ def _describe(summary: dict) -> str:
         "computed and its mean across mice tested against zero with a two-sided one-sample "
         "t-test (mice are the unit of inference; trials are nested in mice; an exact "
         "sign-flip test is also reported as p_signflip, whose smallest possible value is "
-        "2 / 2^n_mice), with a bootstrap 95% CI over mice and Holm correction across the "
-        f"four metrics (n = {summary['n_mice']} mice). " + "; ".join(parts) + "."
+        "2 / 2^n_mice), with a Student t 95% CI of the mean slope over mice (exact for "
+        "normal per-mouse slopes; no interval from fewer than 2 mice or equal slopes) and "
+        f"Holm correction across the four metrics (n = {summary['n_mice']} mice). "
+        + "; ".join(parts)
+        + "."
     )
 
 
@@ -447,7 +454,7 @@ def learning_curves(
     *,
     lever: str | None = None,
     window: tuple[float, float] = (-0.2, 1.5),
-    n_boot: int = 2000,
+    n_boot: int | None = None,
     random_state: int = 0,
 ) -> AnalysisResult:
     """Learning curves: success, reaction time, movement duration, reproducibility by day.
@@ -461,9 +468,10 @@ def learning_curves(
 
     **Trend test, mice as the unit.** Per mouse, the least-squares slope of each metric
     against day; the mean slope across mice is tested against 0 by a two-sided
-    one-sample t-test (and an exact sign-flip test), with a percentile bootstrap interval
-    over mice; Holm correction over the four metrics. Also the per-mouse last - first
-    stage difference (means over the days of each stage), paired t-test.
+    one-sample t-test (and an exact sign-flip test), with the matching Student t
+    interval over mice (``_common.t_mean_ci``: NaN, with ``ci_reason``, from fewer than
+    2 mice or equal slopes); Holm correction over the four metrics. Also the per-mouse
+    last - first stage difference (means over the days of each stage), paired t-test.
 
     Parameters
     ----------
@@ -472,9 +480,11 @@ def learning_curves(
         Lever-position feature (default: found by name).
     window : (float, float), default (-0.2, 1.5)
         Trajectory window around movement onset, seconds.
-    n_boot : int, default 2000
-        Bootstrap draws over mice.
+    n_boot : None
+        Ignored (``FutureWarning`` when given; will be removed): the interval over mice
+        is a t interval, which draws nothing.
     random_state : int, default 0
+        Seed of the sign-flip test's random sign patterns (more than 16 mice).
 
     Returns
     -------
@@ -482,13 +492,14 @@ def learning_curves(
         ``table``: one row per mouse x day: ``subject``, ``day``, ``stage``, ``n_trials``,
         ``success_rate``, ``reaction_time_s``, ``movement_duration_s``,
         ``reproducibility``. ``tables["trends"]``: one row per metric: ``metric``,
-        ``unit``, ``slope_per_day``, ``ci_low``, ``ci_high``, ``p_value`` (t-test),
-        ``p_holm``, ``p_signflip``, ``novice``, ``expert``, ``stage_difference``,
-        ``p_stage``, ``n_mice``, ``testable``, ``reason``.
+        ``unit``, ``slope_per_day``, ``ci_low``, ``ci_high`` (t 95% interval of the mean
+        slope), ``ci_reason`` (why the interval is NaN; NaN when it is not), ``p_value``
+        (t-test), ``p_holm``, ``p_signflip``, ``novice``, ``expert``,
+        ``stage_difference``, ``p_stage``, ``n_mice``, ``testable``, ``reason``.
         ``tables["trials"]``: the per-trial measures. ``summary``: ``{"n_mice", "days",
-        "metrics": {metric: {"unit", "slope_per_day", "ci", "p_value", "p_holm",
-        "p_signflip", "novice", "expert", "stage_difference", "p_stage", "n_mice",
-        "testable", "reason"}}, "sessions"}`` (``testable``: the t-test p-value is a
+        "metrics": {metric: {"unit", "slope_per_day", "ci", "ci_reason", "p_value",
+        "p_holm", "p_signflip", "novice", "expert", "stage_difference", "p_stage",
+        "n_mice", "testable", "reason"}}, "sessions"}`` (``testable``: the t-test p-value is a
         number; ``reason``: ``""``, or why not, e.g. ``"not testable (n = 3 mice)"``; NaN
         instead of ``""`` in ``tables["trends"]``)
         (``sessions``: the sessions used and those left out, with the reason, see
@@ -501,13 +512,14 @@ def learning_curves(
         An error while measuring one session; the message names ``learning_curves``, the
         population, stage, session and subject.
     """
+    ignored_n_boot(n_boot, "learning_curves")
     kept, reasons = _curve_sessions(collection)
     trials, traj, _ = trial_measures(kept, lever=lever, window=window)
     table = _day_table(trials, traj)
     mice = list(dict.fromkeys(table["subject"]))
     stages = ordered_stages(table["stage"])
     first, last = (stages[0], stages[-1]) if stages else (None, None)
-    trends = _trends(table, mice, first, last, n_boot=n_boot, random_state=random_state)
+    trends = _trends(table, mice, first, last, random_state=random_state)
     summary = _summarise(table, trends, mice, first, last)
     summary["sessions"] = _curve_provenance(collection, kept, trials, reasons)
     return AnalysisResult(

@@ -19,11 +19,12 @@ from sharedrep.inference.multitest import holm
 from sharedrep.study._common import (
     AnalysisError,
     analysis,
-    bootstrap_mean_ci,
+    ci_text,
     describe_provenance,
     empty_figure,
     fmt_num,
     fnum,
+    ignored_n_boot,
     nanmean,
     nanmedian,
     origin,
@@ -33,6 +34,7 @@ from sharedrep.study._common import (
     session_provenance,
     sign_flip_test,
     sign_flip_testability,
+    t_mean_ci,
     ttest_p,
     wilcoxon_p,
 )
@@ -165,15 +167,15 @@ def _testability(p, n_mice: int, alternative: str) -> dict:
     return {**out, "reason": reason_cell(out["reason"])}
 
 
-def _effects(used, table, mice, *, n_perm, n_boot, random_state) -> pd.DataFrame:
+def _effects(used, table, mice, *, n_perm, random_state) -> pd.DataFrame:
     """Per metric: laser-on - laser-off difference paired across mice, and its tests."""
     wide = {m: table.pivot(index="subject", columns="laser", values=m) for m in _METRICS}
     rng = np.random.default_rng(random_state)
     rows = []
-    for k, (metric, (unit, _, alt)) in enumerate(_METRICS.items()):
+    for metric, (unit, _, alt) in _METRICS.items():
         w = wide[metric].loc[mice] if mice else pd.DataFrame(columns=["on", "off"])
         d = (w["on"] - w["off"]).to_numpy(float) if mice else np.zeros(0)
-        lo, hi = bootstrap_mean_ci(d, n_boot=n_boot, random_state=random_state + k)
+        lo, hi, why = t_mean_ci(d)
         p = sign_flip_test(d, alt)
         rows.append(
             {
@@ -184,6 +186,7 @@ def _effects(used, table, mice, *, n_perm, n_boot, random_state) -> pd.DataFrame
                 "difference": nanmean(d),
                 "ci_low": lo,
                 "ci_high": hi,
+                "ci_reason": reason_cell(why),
                 "alternative": alt,
                 "p_value": p,
                 **_testability(p, int(np.isfinite(d).sum()), alt),
@@ -212,6 +215,7 @@ def _summarise(effects: pd.DataFrame, mice: list) -> dict:
             "laser_on": fnum(r["laser_on"]),
             "difference": fnum(r["difference"]),
             "ci": [fnum(r["ci_low"]), fnum(r["ci_high"])],
+            "ci_reason": reason_text(r.get("ci_reason")),
             "alternative": r["alternative"],
             "p_value": fnum(r["p_value"]),
             "p_min": fnum(r["p_min"]),
@@ -271,8 +275,8 @@ def _describe(summary: dict, n_sessions: int) -> str:
     )
     txt = "; ".join(
         f"{_METRICS[m][1]}: {fmt_num(v['laser_off'])} (off) vs {fmt_num(v['laser_on'])} (on) "
-        f"{v['unit']}, difference {fmt_num(v['difference'], '+.3g')} [95% CI "
-        f"{fmt_num(v['ci'][0], '+.3g')}, {fmt_num(v['ci'][1], '+.3g')}], "
+        f"{v['unit']}, difference {fmt_num(v['difference'], '+.3g')} "
+        f"[{ci_text(*v['ci'], v['ci_reason'], label='t 95% CI')}], "
         f"{p_text(v['p_value'], reason=v['reason'], label='sign-flip p')}, "
         f"{p_text(v['p_wilcoxon'], n_mice=v['n_mice'], label='Wilcoxon p')}, "
         f"{p_text(v['p_trials'], n_mice=v['n_mice'], label='trial-level p')}"
@@ -285,10 +289,15 @@ def _describe(summary: dict, n_sessions: int) -> str:
         "with the mouse's expert template; laser-on minus laser-off differences paired "
         "across mice (mice are the unit of inference), one-sided in the direction of an "
         "impairment stated a priori (exact sign-flip test, smallest possible p = "
-        f"{2.0 ** -max(n_mice, 1):.3g}; Wilcoxon signed-rank; bootstrap 95% CI over "
-        "mice); a trial-level permutation within mice is given as a secondary, "
-        "fixed-effect test. Headline (impaired or not): the sign-flip p-values of success "
-        "rate and reaction time Holm-corrected as one family (" + holm_txt + "). " + txt + "."
+        f"{2.0 ** -max(n_mice, 1):.3g}; Wilcoxon signed-rank; two-sided Student t 95% CI "
+        "of the mean difference over mice, exact for normal per-mouse differences, none "
+        "from fewer than 2 mice or equal differences); a trial-level permutation within "
+        "mice is given as a secondary, fixed-effect test. Headline (impaired or not): the "
+        "sign-flip p-values of success rate and reaction time Holm-corrected as one family ("
+        + holm_txt
+        + "). "
+        + txt
+        + "."
     )
 
 
@@ -300,7 +309,7 @@ def silencing_effects(
     window: tuple[float, float] = (-0.2, 1.5),
     template_stage: str = "expert",
     n_perm: int = 2000,
-    n_boot: int = 2000,
+    n_boot: int | None = None,
     random_state: int = 0,
 ) -> AnalysisResult:
     """Laser-on vs laser-off behaviour in the sessions with silencing trials.
@@ -316,7 +325,9 @@ def silencing_effects(
     **Test, paired across mice:** per mouse laser-on - laser-off difference; one-sided in
     the direction of an impairment (success and similarity lower, reaction time
     longer), stated a priori: exact sign-flip test (smallest p with n mice: 2^-n),
-    Wilcoxon signed-rank test and paired t-test; bootstrap 95% interval over mice.
+    Wilcoxon signed-rank test and paired t-test; two-sided Student t 95% interval of
+    the mean difference over mice (``_common.t_mean_ci``: NaN, with ``ci_reason``, from
+    fewer than 2 mice or equal differences).
     The headline ``impairs`` combines the success-rate and reaction-time sign-flip
     p-values with a Holm correction (family-wise 5%, one family of two tests).
     Secondary, trials within mice (fixed-effect, these mice only): laser labels
@@ -332,8 +343,11 @@ def silencing_effects(
         Trajectory window around movement onset, seconds.
     template_stage : str, default "expert"
     n_perm : int, default 2000
-    n_boot : int, default 2000
+    n_boot : None
+        Ignored (``FutureWarning`` when given; will be removed): the interval over mice
+        is a t interval, which draws nothing.
     random_state : int, default 0
+        Seed of the trial-level permutation.
 
     Returns
     -------
@@ -341,13 +355,15 @@ def silencing_effects(
         ``table``: per mouse x laser (``"off"``/``"on"``): ``subject``, ``laser``,
         ``n_trials``, ``success_rate``, ``reaction_time_s``, ``template_similarity``.
         ``tables["effects"]``: per metric: ``metric``, ``unit``, ``laser_off``,
-        ``laser_on``, ``difference`` (on - off), ``ci_low``, ``ci_high``, ``alternative``,
+        ``laser_on``, ``difference`` (on - off), ``ci_low``, ``ci_high`` (t 95% interval
+        of the mean difference), ``ci_reason`` (why it is NaN; NaN when it is not, ``""``
+        in the summary), ``alternative``,
         ``p_value`` (sign-flip), ``p_min`` (its smallest achievable value, ``2^-n``),
         ``testable`` (``p_min <= 0.05`` and p a number), ``reason`` (why not; NaN when
         testable, ``""`` in the summary),
         ``p_wilcoxon``, ``p_ttest``, ``p_trials``, ``n_mice``.
         ``tables["trials"]``: the trials used with their similarity. ``summary``:
-        ``metrics`` {metric: {laser_off, laser_on, difference, ci, p_value, p_min,
+        ``metrics`` {metric: {laser_off, laser_on, difference, ci, ci_reason, p_value, p_min,
         testable, reason, p_wilcoxon, p_ttest, p_trials, n_mice, p_holm}}, ``n_mice``,
         ``impairs`` (bool: success or reaction time impaired, mice as unit: their two
         one-sided sign-flip p-values Holm-corrected as one family, ``p_holm``, and a
@@ -367,6 +383,7 @@ def silencing_effects(
         An error while measuring one session's trials or one mouse's similarities; the
         message names ``silencing_effects`` and the session or mouse.
     """
+    ignored_n_boot(n_boot, "silencing_effects")
     try:
         trials, traj, _ = trial_measures(collection, lever=lever, window=window)
     except AnalysisError:
@@ -384,7 +401,7 @@ def silencing_effects(
     used["laser"] = np.where(used["silencing"].to_numpy(bool), "on", "off")
     table = _laser_table(used)
     mice = _paired_mice(table)
-    effects = _effects(used, table, mice, n_perm=n_perm, n_boot=n_boot, random_state=random_state)
+    effects = _effects(used, table, mice, n_perm=n_perm, random_state=random_state)
     summary = _summarise(effects, mice)
     summary["sessions"] = session_provenance(
         collection,

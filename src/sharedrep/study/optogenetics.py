@@ -28,7 +28,6 @@ from sharedrep.inference.multitest import benjamini_hochberg
 from sharedrep.study._common import (
     Steps,
     analysis,
-    bootstrap_mean_ci,
     describe_provenance,
     empty_figure,
     fmt_num,
@@ -44,6 +43,7 @@ from sharedrep.study._common import (
     sign_flip_test,
     sign_flip_testability,
     single_blas,
+    t_mean_ci,
     trial_flags,
 )
 from sharedrep.study._result import AnalysisResult
@@ -204,7 +204,9 @@ def stimulation_responses(
         ``effect`` (difference), ``p_value``, ``q_value``, ``classification``.
         ``tables["fractions"]``: per session: counts and fractions per class.
         ``summary``: per stage: ``n_mice``, ``n_units``, ``n_driven``,
-        ``n_suppressed``, ``fraction_driven`` (mean over mice, bootstrap CI);
+        ``n_suppressed``, ``fraction_driven`` (mean over mice), ``fraction_driven_ci``
+        (its Student t 95% interval over mice, clipped to [0, 1]; NaN from fewer than 2
+        mice or equal fractions) and ``fraction_driven_ci_reason`` (why NaN; ``""``);
         ``masked_frames`` per session; ``sessions`` (the sessions used and those left
         out, with the reason: ``_common.session_provenance``). When no unit could be
         classified, ``summary["skipped"]`` says why (e.g. ``"no stimulation sessions in
@@ -401,11 +403,21 @@ def _compute_stimulation(collection: SessionCollection, reasons: dict, fdr: floa
     return table, pd.DataFrame(frac_rows), masked, not_analysed
 
 
+def _fraction_ci(fractions) -> dict:
+    """``fraction_driven_ci`` (t 95% interval of the mean over mice, clipped to [0, 1]:
+    a fraction lies there) and ``fraction_driven_ci_reason`` (why NaN; ``""``)."""
+    lo, hi, why = t_mean_ci(fractions)
+    return {
+        "fraction_driven_ci": [float(np.clip(lo, 0.0, 1.0)), float(np.clip(hi, 0.0, 1.0))],
+        "fraction_driven_ci_reason": why,
+    }
+
+
 def _summarise_stimulation(table, fractions, *, fdr, masked, mask_artifacts, not_analysed):
     """Headline numbers of :func:`stimulation_responses` (keys documented there)."""
     stages = ordered_stages(table["stage"]) if len(table) else []
     per_stage = {}
-    for k, st in enumerate(stages):
+    for st in stages:
         f = fractions[fractions["stage"] == st]
         fd = f.groupby("subject")["fraction_driven"].mean().to_numpy()
         per_stage[st] = {
@@ -414,7 +426,7 @@ def _summarise_stimulation(table, fractions, *, fdr, masked, mask_artifacts, not
             "n_driven": int(f["n_driven"].sum()),
             "n_suppressed": int(f["n_suppressed"].sum()),
             "fraction_driven": fnum(np.mean(fd)) if fd.size else math.nan,
-            "fraction_driven_ci": list(bootstrap_mean_ci(fd, random_state=k)),
+            **_fraction_ci(fd),
         }
     return {
         "fdr": float(fdr),
