@@ -22,6 +22,8 @@ rejection rate with its 95% Clopper-Pearson interval, the fraction of ``p <= 0.5
 the mean p; ``--csv`` appends every
 replicate as it is done, ``--first`` splits a run into parts (seeds depend on the
 replicate number only) and ``--summarise`` prints the rates of such files.
+``--learning`` simulates with the default effects instead (learning on): the
+differences learning makes to the same cells, and the rate of ``p <= 0.05`` as power.
 
     python benchmarks/calibration.py [--reps 200] [--n-perm 19] [--design stage population]
     python benchmarks/calibration.py --first 100 --reps 100 --csv part2.csv
@@ -66,6 +68,12 @@ def parse_args(argv=None):
     ap.add_argument(
         "--paired", action="store_true", help="relabel within mice (compare_groups paired=True)"
     )
+    ap.add_argument(
+        "--learning",
+        action="store_true",
+        help="simulate with the default effects (learning on) instead of StudyEffects.null(): "
+        "the differences learning makes, and the rate of p <= 0.05 as power, not as a null rate",
+    )
     ap.add_argument("--first", type=int, default=0, help="first replicate (split long runs)")
     ap.add_argument("--csv", default=None, help="append design, rep, difference, p here")
     ap.add_argument(
@@ -88,7 +96,7 @@ def null_replicate(design: str, rep: int, args) -> tuple[float, float]:
         days=(1, 2, 13, 14),
         populations=tuple(dict.fromkeys([ca[0], cb[0]])),
         trials_per_session=args.trials,
-        effects=StudyEffects.null(),
+        effects=StudyEffects() if args.learning else StudyEffects.null(),
         seed=seed,
     )
     cells = fit_cells(study.collection, days_per_stage=2)
@@ -118,7 +126,7 @@ def report(design: str, p: np.ndarray, diff: np.ndarray, level: float = 0.05) ->
     ci = stats.binomtest(k, n).proportion_ci(0.95)
     sd = diff.std(ddof=1) if n > 1 else float("nan")
     return (
-        f"{design:>10}: {n} null studies, P(p <= {level}) = {k}/{n} = {k / n:.3f} "
+        f"{design:>10}: {n} studies, P(p <= {level}) = {k}/{n} = {k / n:.3f} "
         f"[95% CI {ci.low:.3f}, {ci.high:.3f}]; P(p <= 0.5) = {np.mean(p <= 0.5):.3f}; "
         f"mean p = {p.mean():.3f}; difference {diff.mean():+.3f} (sd {sd:.3f}, "
         f"{int(np.sum(diff > 0))} of {n} positive)"
@@ -143,7 +151,7 @@ def main(argv=None) -> int:
         with open(args.csv, "w") as fh:
             fh.write("design,rep,difference,p_value\n")
     for design in args.design:
-        name = design + ("-paired" if args.paired else "")
+        name = design + ("-paired" if args.paired else "") + ("-learning" if args.learning else "")
         t0, ps, diffs = time.perf_counter(), [], []
         for rep in range(args.first, args.first + args.reps):
             diff, p = null_replicate(design, rep, args)
