@@ -537,15 +537,46 @@ def test_subject_ids_differing_only_by_case_or_spaces_are_named(tmp_path):
     problems = validate_study(toml)
     assert problems == [
         "sessions[1] (M1-day1): subject 'M1' differs from subject 'm1' (sessions[0] "
-        "(m1-day0), sessions[3] (m1-day3)) only by case or surrounding spaces; did you "
-        "mean 'm1'? (as written, they are loaded as two animals)",
+        "(m1-day0), sessions[3] (m1-day3)) only by case, spaces, separators or leading "
+        "zeros; did you mean 'm1'? (as written, they are loaded as two animals)",
         "sessions[2] (m1 -day2): subject 'm1 ' differs from subject 'm1' (sessions[0] "
-        "(m1-day0), sessions[3] (m1-day3)) only by case or surrounding spaces; did you "
-        "mean 'm1'? (as written, they are loaded as two animals)",
+        "(m1-day0), sessions[3] (m1-day3)) only by case, spaces, separators or leading "
+        "zeros; did you mean 'm1'? (as written, they are loaded as two animals)",
     ]
     assert validate_study(toml, deep=False) == problems  # no session needs loading
     with pytest.raises(StudyError, match="subject 'M1' differs from subject 'm1'"):
         load_study(toml)
+
+
+def test_subject_ids_differing_by_separators_or_leading_zeros_are_named(tmp_path):
+    # "mouse3" for the expert days of "mouse03" would split one animal in two, each
+    # without the other's stage; "mouse1_2" / "mouse12" and "mouse13" are other animals
+    subjects = ["mouse03", "mouse03", "mouse3", "Mouse_3", "mouse1_2", "mouse12", "mouse13"]
+    files = {f"s{k}.nwb": s for k, s in enumerate(subjects)}
+    entries = [{"subject": s, "day": k, "path": name} for k, (name, s) in enumerate(files.items())]
+    toml = _nwb_study(tmp_path, files, entries)
+    problems = validate_study(toml)
+    assert len(problems) == 2
+    for problem, (i, name) in zip(problems, ((2, "mouse3"), (3, "Mouse_3")), strict=True):
+        assert problem.startswith(
+            f"sessions[{i}] ({name}-day{i}): subject {name!r} differs from subject "
+            "'mouse03' (sessions[0] (mouse03-day0), sessions[1] (mouse03-day1)) only by "
+            "case, spaces, separators or leading zeros; did you mean 'mouse03'?"
+        )
+    with pytest.raises(StudyError, match="subject 'mouse3' differs from subject 'mouse03'"):
+        load_study(toml)
+
+
+def test_subject_contradicting_its_nwb_file_by_a_leading_zero_is_refused(tmp_path):
+    files = {"a.nwb": "mouse03", "b.nwb": "mouse04"}
+    entries = [
+        {"subject": "mouse3", "path": "a.nwb"},  # the file says mouse03: a typo
+        {"subject": "mouse04", "day": 2, "path": "b.nwb"},
+    ]
+    toml = _nwb_study(tmp_path, files, entries)
+    problems = validate_study(toml)
+    assert len(problems) == 1 and "subject 'mouse3' in the study file contradicts" in problems[0]
+    assert "did you mean 'mouse03'?" in problems[0]
 
 
 def test_one_recording_under_two_subjects_is_refused(tmp_path):

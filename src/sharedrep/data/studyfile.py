@@ -47,12 +47,14 @@ Labels
 A label typo would silently split or merge animals or leave sessions out of an
 analysis, so these are problems (:func:`load_study` refuses the study): stages and
 populations close to another label (:data:`LABEL_SIMILARITY`, see
-:func:`validate_study`); subject ids that differ only by case or surrounding spaces
-(``"M1"``, ``"m1"``, ``"m1 "``); one recording (``path``) listed under two subjects.
+:func:`validate_study`); subject ids that differ only by case, spaces, separators or
+leading zeros (``"M1"``, ``"m1 "``, ``"m_1"``, ``"m01"``; :func:`fold_subject`); one
+recording (``path``) listed under two subjects.
 The labels of an ``"nwb"`` entry (subject, day, stage, population) are compared with
 those its file stores (``Subject.subject_id``; what :func:`sharedrep.data.io.write_nwb`
 stored), read from the file's header: a contradiction that looks like a typo by the same
-rules (a subject or label that differs only by case or spaces, a close stage or
+rules (a subject that differs only by case, spaces, separators or leading zeros, a label
+that differs only by case or spaces, a close stage or
 population) is a problem; any other (another stage, day or subject id) is taken as a
 deliberate relabelling: the entry's value is used, as :func:`~sharedrep.data.io.read_nwb`
 overrides do, and :func:`validate_study` and :func:`load_study` say so with a
@@ -63,6 +65,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 import warnings
 from pathlib import Path
@@ -495,21 +498,34 @@ def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dic
     return problems, to_load
 
 
+def fold_subject(subject) -> str:
+    """A subject id reduced to what identifies an animal: case-folded, without spaces or
+    the separators ``_ - .`` (between two digits one separator of any kind is kept:
+    ``"1_2"`` is not ``"12"``), and without leading zeros in its numbers
+    (``"Mouse_03"``, ``"mouse3"`` and ``" mouse-003"`` -> ``"mouse3"``). Ids equal under
+    it are spellings of one id (a typo), never two animals."""
+    text = re.sub(r"(?<=\d)[\s_.\-]+(?=\d)", ".", fold_label(subject))  # "1_2" is not "12"
+    text = re.sub(r"[\s_\-]+|(?<!\d)\.|\.(?!\d)", "", text)
+    return re.sub(r"(?<!\d)0+(?=\d)", "", text)
+
+
 def _subject_problems(sessions: list[dict]) -> list[str]:
-    """Subject ids that differ only by case or surrounding spaces (``"M1"``, ``"m1"``,
-    ``"m1 "``): as written they are different animals.
+    """Subject ids that differ only by case, spaces, separators or leading zeros
+    (``"M1"``, ``"m1 "``, ``"m_1"``, ``"m01"``; :func:`fold_subject`): as written they
+    are different animals, and an animal split in two leaves the analyses that pair its
+    stages.
 
     One message per entry that does not use the most common spelling (the first on
     ties, a spelling without surrounding spaces first), naming its id, the id it
     likely means and the entries that use that one. Ids that differ otherwise
-    (``"m1"`` / ``"m2"``, ``"mouse01"`` / ``"mouse02"``) are different animals.
+    (``"m1"`` / ``"m2"``, ``"mouse01"`` / ``"mouse10"``) are different animals.
     """
     spellings: dict[str, dict[str, list[int]]] = {}  # folded id -> spelling -> entries
     for i, e in enumerate(sessions):
         subject = e.get("subject")
         if isinstance(subject, (str, int)) and not isinstance(subject, bool):
             subject = str(subject)
-            spellings.setdefault(fold_label(subject), {}).setdefault(subject, []).append(i)
+            spellings.setdefault(fold_subject(subject), {}).setdefault(subject, []).append(i)
     problems = []
     for variants in spellings.values():
         if len(variants) < 2:
@@ -524,8 +540,9 @@ def _subject_problems(sessions: list[dict]) -> list[str]:
             for i in entries:
                 problems.append(
                     f"{_label(i, sessions[i])}: subject {spelling!r} differs from subject "
-                    f"{main!r} ({where}) only by case or surrounding spaces; did you "
-                    f"mean {main!r}? (as written, they are loaded as two animals)"
+                    f"{main!r} ({where}) only by case, spaces, separators or leading "
+                    f"zeros; did you mean {main!r}? (as written, they are loaded as two "
+                    "animals)"
                 )
     return problems
 
@@ -945,8 +962,8 @@ def _file_label_conflicts(entries, headers: dict[int, NWBHeader]) -> tuple[list[
     """Labels of the entries that contradict the labels stored in their NWB files.
 
     Returns ``(problems, warnings)``: a contradiction that looks like a typo is a
-    problem: subjects that differ only by case or surrounding spaces (as
-    :func:`_subject_problems` judges them), stages and populations that do or are
+    problem: subjects that differ only by case, spaces, separators or leading zeros
+    (as :func:`_subject_problems` judges them), stages and populations that do or are
     :data:`LABEL_SIMILARITY` close (as :func:`_label_problems` judges them). Any other
     (e.g. ``stage = "expert"`` for a file that says ``"novice"``, another day or
     subject id) is taken as a deliberate relabelling, the entry's value being used,
@@ -979,10 +996,13 @@ def _file_label_conflicts(entries, headers: dict[int, NWBHeader]) -> tuple[list[
 
 def _looks_like_typo(field: str, label: str, other: str) -> bool:
     """Whether two different values of ``field`` look like spellings of one value:
-    the same up to case and surrounding spaces, or (stages, populations)
-    :data:`LABEL_SIMILARITY` close. Days and otherwise different subject ids do not."""
+    the same up to case and surrounding spaces (subjects: also separators and leading
+    zeros, :func:`fold_subject`), or (stages, populations) :data:`LABEL_SIMILARITY`
+    close. Days and otherwise different subject ids do not."""
     if field == "day":
         return False
+    if field == "subject" and fold_subject(label) == fold_subject(other):
+        return True
     if fold_label(label) == fold_label(other):
         return True
     return field != "subject" and _closest(label, [other]) is not None
@@ -1400,7 +1420,7 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True, progress=None)
     features NaN/inf in every sample, constant, or beyond
     :data:`sharedrep.data.session.MAX_ABS_VALUE`), naming session, file and column;
     ``drop_bad_units = true`` drops such neural units at load time instead.
-    Subject ids that differ only by case or surrounding spaces, and one recording
+    Subject ids that differ only by case, spaces, separators or leading zeros, and one recording
     listed under two subjects. The labels of NWB entries that contradict those stored
     in their files (see *Labels* in :mod:`sharedrep.data.studyfile`: typo-like ones
     are problems, the others a :class:`UserWarning`).
