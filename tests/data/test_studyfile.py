@@ -2,6 +2,7 @@
 
 import shutil
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -577,6 +578,31 @@ def test_subject_contradicting_its_nwb_file_by_a_leading_zero_is_refused(tmp_pat
     problems = validate_study(toml)
     assert len(problems) == 1 and "subject 'mouse3' in the study file contradicts" in problems[0]
     assert "did you mean 'mouse03'?" in problems[0]
+
+
+def test_subjects_with_close_ids_and_no_common_stage_are_warned_about(tmp_path):
+    # the expert days of mouse03 written under "mosue03": one animal split in two
+    plan = [
+        ("mouse03", "novice"), ("mouse03", "novice"), ("mosue03", "expert"),
+        ("mosue03", "expert"), ("mouse04", "novice"), ("mouse04", "expert"),
+        ("m1", "novice"), ("m2", "expert"),  # not close: two animals
+    ]  # fmt: skip
+    files = {f"s{k}.nwb": subject for k, (subject, _) in enumerate(plan)}
+    entries = [
+        {"subject": subject, "day": k, "stage": stage, "path": f"s{k}.nwb"}
+        for k, (subject, stage) in enumerate(plan)
+    ]
+    toml = _nwb_study(tmp_path, files, entries)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert validate_study(toml) == []
+    split = [str(w.message) for w in caught if "no stage in common" in str(w.message)]
+    assert split == [
+        "subjects 'mosue03' (stages ['expert']) and 'mouse03' (stages ['novice']) have close "
+        "ids and no stage in common: if they are one animal, correct the subject id (as "
+        "written they are two animals, and the analyses that pair stages within a mouse use "
+        "neither)"
+    ]
 
 
 def test_one_recording_under_two_subjects_is_refused(tmp_path):

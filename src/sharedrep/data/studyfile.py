@@ -1097,10 +1097,45 @@ def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=No
     if not only:  # with a selection, the sessions left unloaded would be missed here
         problems.extend(_choice_checks(doc, known))
     problems.extend(_label_problems(doc, known))
+    if not only:  # a selection holds part of each animal's stages
+        for message in _split_animal_warnings(entries, known):
+            warnings.warn(message, UserWarning, stacklevel=3)
     if deep:
         an = doc.get("analysis")
         problems.extend(_analysis_data_checks(an if isinstance(an, dict) else {}, sessions))
     return problems, doc, sessions
+
+
+#: How close (:class:`difflib.SequenceMatcher` ratio, case-folded) two subject ids whose
+#: sessions share no stage must be to be reported as one animal perhaps split in two by a
+#: typo ("mosue03" / "mouse03": 0.86); "m1" / "m2" (0.5) are not.
+SUBJECT_SIMILARITY = 0.8
+
+
+def _split_animal_warnings(entries, known: dict) -> list[str]:
+    """Pairs of subjects with close ids (:data:`SUBJECT_SIMILARITY`) whose sessions share
+    no stage, e.g. the novice days under ``"mouse03"`` and the expert days under
+    ``"mosue03"``: if they are one animal, a typo split it in two and every analysis that
+    pairs stages within a mouse leaves both out. A warning, not a problem: two animals
+    with close ids may each have been imaged at one stage only."""
+    stages: dict[str, set] = {}
+    for i, entry in entries:
+        stage = getattr(known.get(i), "stage", None) or entry.get("stage")
+        if entry.get("subject") is not None and isinstance(stage, str):
+            stages.setdefault(str(entry["subject"]), set()).add(stage)
+    out = []
+    names = sorted(stages)
+    for k, a in enumerate(names):
+        for b in names[k + 1 :]:
+            if stages[a] & stages[b] or closest_label(a, [b], SUBJECT_SIMILARITY) is None:
+                continue
+            out.append(
+                f"subjects {a!r} (stages {sorted(stages[a])}) and {b!r} (stages "
+                f"{sorted(stages[b])}) have close ids and no stage in common: if they are "
+                "one animal, correct the subject id (as written they are two animals, and "
+                "the analyses that pair stages within a mouse use neither)"
+            )
+    return out
 
 
 def _header_checks(entries, base: Path, problems: list, deep: bool, only, progress):
