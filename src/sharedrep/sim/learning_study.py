@@ -791,14 +791,20 @@ def _simulate_session(
     )
 
 
+def _trial_counts(n_trials: int, eff: StudyEffects, stim: bool, silencing: bool):
+    """``(stimulation, silencing)`` trial counts of a session of ``n_trials`` trials."""
+    n_stim = int(round(eff.stim_fraction * n_trials)) if stim else 0
+    n_sil = int(round(eff.silencing_fraction * n_trials)) if silencing else 0
+    return n_stim, n_sil
+
+
 def _trial_schedule(rng, n_trials: int, eff: StudyEffects, stim: bool, silencing: bool):
     """Which trials get stimulation and which silencing (disjoint, interleaved at random).
 
     Returns two boolean arrays of shape (n_trials,): ``is_stim``, ``is_sil``.
     """
     order = rng.permutation(n_trials)
-    n_stim = int(round(eff.stim_fraction * n_trials)) if stim else 0
-    n_sil = int(round(eff.silencing_fraction * n_trials)) if silencing else 0
+    n_stim, n_sil = _trial_counts(n_trials, eff, stim, silencing)
     is_stim = np.zeros(n_trials, bool)
     is_stim[order[:n_stim]] = True
     is_sil = np.zeros(n_trials, bool)
@@ -1372,10 +1378,9 @@ def _best_encoding(design: _StudyDesign, eff: StudyEffects, progress, n_units):
 
 def _session_trials(design: _StudyDesign, eff: StudyEffects, day: int) -> tuple[int, int, int]:
     """``(stimulation, silencing, other)`` trial counts of the M1 session of ``day``
-    (as :func:`_trial_schedule` draws them)."""
+    (those :func:`_trial_schedule` draws)."""
     n = design.n_trials
-    n_stim = int(round(eff.stim_fraction * n)) if day in design.stim_days else 0
-    n_sil = int(round(eff.silencing_fraction * n)) if day in design.sil_days else 0
+    n_stim, n_sil = _trial_counts(n, eff, day in design.stim_days, day in design.sil_days)
     return n_stim, n_sil, n - n_stim - n_sil
 
 
