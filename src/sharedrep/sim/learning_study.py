@@ -1337,43 +1337,55 @@ def _cell_strength(design: _StudyDesign, eff: StudyEffects, pop: str, days, prog
     return rows
 
 
+def _cell_bounds(design: _StudyDesign, eff: StudyEffects, pop: str, days, progress, n_units):
+    """The weakest and the strongest day of a (population, stage) cell: two
+    ``(snr, fraction, encoded)`` triples, ``encoded`` one value per mouse."""
+    rows = _cell_strength(design, eff, pop, days, progress, n_units)
+    snr, frac = [r[0] for r in rows], [r[1] for r in rows]
+    encoded = np.array([r[2] for r in rows])
+    return (min(snr), min(frac), encoded.min(axis=0)), (max(snr), max(frac), encoded.max(axis=0))
+
+
+def _dominates(a, b) -> bool:
+    """Cell strength ``a`` beats ``b``: at least its snr, fraction and, in every mouse,
+    encoded variance, with a higher snr or fraction."""
+    return (
+        a[0] >= b[0]
+        and a[1] >= b[1]
+        and bool(np.all(a[2] >= b[2]))
+        and (a[0] > b[0] or a[1] > b[1])
+    )
+
+
+def _matches(a, b) -> bool:
+    """Cell strength ``a`` encodes at least as well as ``b``: per unit (snr and fraction)
+    or in encoded variance in every mouse."""
+    per_unit = a[0] >= b[0] and a[1] >= b[1] and a[0] > 0
+    return per_unit or bool(np.all(a[2] >= b[2]) and np.any(a[2] > 0))
+
+
 def _best_encoding(design: _StudyDesign, eff: StudyEffects, progress, n_units):
-    """``((thalamus, "expert") or None, decided)``: the thalamus expert cell when it
-    dominates every other (population, stage) cell of the study; None and decided when
-    another cell encodes at least as well (per unit, or in encoded variance in every
-    mouse); None and not decided otherwise (see :func:`simulate_study`)."""
+    """``((thalamus, "expert") or None, decided)``: the thalamus expert cell when on its
+    weakest day it dominates every other (population, stage) cell on that cell's strongest
+    day; None and decided when another cell on its weakest day matches the thalamus
+    expert cell on its strongest (or the thalamus has no encoding unit then); None and not
+    decided otherwise (see :func:`simulate_study`)."""
     thal = next((p for p in design.populations if design.roles[p] == "thalamus"), None)
     if thal is None or "expert" not in design.stage_days:
         return None, True
-    # the thalamus expert cell (weakest and strongest day) against every other cell
-    top = _cell_strength(design, eff, thal, design.stage_days["expert"], progress, n_units)
-    snr_t, frac_t = min(r[0] for r in top), min(r[1] for r in top)
-    enc_t = np.min([r[2] for r in top], axis=0)
-    best_snr_t, best_frac_t = max(r[0] for r in top), max(r[1] for r in top)
-    best_enc_t = np.max([r[2] for r in top], axis=0)
-    dominates_all = True
-    beaten = not (best_snr_t > 0 and best_frac_t > 0)  # no encoding unit: not the best
-    for pop in design.populations:
-        for st, days in design.stage_days.items():
-            if (pop, st) == (thal, "expert"):
-                continue
-            rows = _cell_strength(design, eff, pop, days, progress, n_units)
-            snr_c, frac_c = max(r[0] for r in rows), max(r[1] for r in rows)
-            enc_c = np.max([r[2] for r in rows], axis=0)
-            dominates_all &= (
-                snr_t >= snr_c
-                and frac_t >= frac_c
-                and bool(np.all(enc_t >= enc_c))
-                and (snr_t > snr_c or frac_t > frac_c)
-            )
-            snr_w, frac_w = min(r[0] for r in rows), min(r[1] for r in rows)
-            enc_w = np.min([r[2] for r in rows], axis=0)
-            beaten |= (snr_w >= best_snr_t and frac_w >= best_frac_t and snr_w > 0) or bool(
-                np.all(enc_w >= best_enc_t) and np.any(enc_w > 0)
-            )
-    if dominates_all:
+    weakest, strongest = _cell_bounds(
+        design, eff, thal, design.stage_days["expert"], progress, n_units
+    )
+    others = [
+        _cell_bounds(design, eff, pop, days, progress, n_units)
+        for pop in design.populations
+        for st, days in design.stage_days.items()
+        if (pop, st) != (thal, "expert")
+    ]
+    if all(_dominates(weakest, high) for _, high in others):
         return (thal, "expert"), True
-    return None, beaten
+    silent = not (strongest[0] > 0 and strongest[1] > 0)  # no encoding unit: not the best
+    return None, silent or any(_matches(low, strongest) for low, _ in others)
 
 
 def _session_trials(design: _StudyDesign, eff: StudyEffects, day: int) -> tuple[int, int, int]:
