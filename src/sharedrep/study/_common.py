@@ -6,7 +6,10 @@ mean over mice, progress and figures; and the two trust helpers every analysis u
 :func:`session_provenance` (which sessions an analysis used and why it left out the
 others, for its summary) and :func:`origin` with :func:`analysis` (an error raised while
 an analysis processes one population, stage, session or subject becomes an
-:class:`AnalysisError` naming them).
+:class:`AnalysisError` naming them). A statistic that pairs two stages or conditions
+within each mouse names the mice it leaves out, and why (:func:`paired_mice`,
+:func:`nonfinite_mice`, :func:`no_session`; ``mice_left_out`` of the summaries, named in
+the descriptions by :func:`mice_text`).
 """
 
 from __future__ import annotations
@@ -54,10 +57,12 @@ def fmt_num(x, spec: str = ".3g", missing: str = "n/a") -> str:
     return format(v, spec) if math.isfinite(v) else missing
 
 
-def mice_text(n) -> str:
-    """``"n = 3 mice"`` (``"n = 1 mouse"``)."""
+def mice_text(n, left_out: dict | None = None) -> str:
+    """``"n = 3 mice"`` (``"n = 1 mouse"``), naming the mice ``left_out`` when there are
+    any: ``"n = 5 mice (left out: mouse03, no expert session of thalamus; mouseX, no
+    novice session of thalamus)"`` (see :func:`left_out_note`)."""
     n = int(n)
-    return f"n = {n} mouse" if n == 1 else f"n = {n} mice"
+    return (f"n = {n} mouse" if n == 1 else f"n = {n} mice") + left_out_note(left_out)
 
 
 def p_text(p, *, n_mice=None, reason: str = "", label: str = "p", spec: str = ".3g") -> str:
@@ -89,24 +94,28 @@ def p_text(p, *, n_mice=None, reason: str = "", label: str = "p", spec: str = ".
     return f"{text} ({reason})" if reason else text
 
 
-def sign_flip_testability(p, n_mice: int, alternative: str = "two-sided") -> dict:
+def sign_flip_testability(
+    p, n_mice: int, alternative: str = "two-sided", left_out: dict | None = None
+) -> dict:
     """``p_min``, ``testable`` and ``reason`` of an exact sign-flip test over ``n_mice``.
 
     With ``n`` mice the smallest p-value is ``2 / 2**n`` (two-sided) or ``1 / 2**n``
     (one-sided; :func:`sign_flip_test`, exact up to 16 mice): at most 4 mice
     (two-sided: 5) the test cannot reach 0.05 whatever the data, and the ``reason``
-    says so, as :class:`sharedrep.inference.groups.GroupComparison` does.
+    says so, as :class:`sharedrep.inference.groups.GroupComparison` does, naming the
+    mice ``left_out`` of the test (``{mouse: why}``) after the count.
     """
     n = int(n_mice)
     p_min = (2.0 if alternative == "two-sided" else 1.0) / 2.0**n if n <= 16 else 1.0 / 20001
     if n == 0 or not math.isfinite(fnum(p)):
-        return {"p_min": p_min, "testable": False, "reason": untestable_reason(math.nan, n)}
+        reason = untestable_reason(math.nan, n, left_out)
+        return {"p_min": p_min, "testable": False, "reason": reason}
     if p_min > 0.05:
         return {
             "p_min": p_min,
             "testable": False,
-            "reason": f"not testable at the 5% level: {mice_text(n)} allow {2**n} sign "
-            f"patterns, smallest achievable p = {p_min:.3g}",
+            "reason": f"not testable at the 5% level: {mice_text(n, left_out)} allow {2**n} "
+            f"sign patterns, smallest achievable p = {p_min:.3g}",
         }
     return {"p_min": p_min, "testable": True, "reason": ""}
 
@@ -125,10 +134,11 @@ def reason_text(cell) -> str:
     return cell if isinstance(cell, str) else ""
 
 
-def untestable_reason(p, n_mice) -> str:
+def untestable_reason(p, n_mice, left_out: dict | None = None) -> str:
     """``""`` when ``p`` is a finite number, else ``"not testable (n = 3 mice)"``: the
-    ``reason`` written next to a p-value in the summaries (see :func:`p_text`)."""
-    return "" if math.isfinite(fnum(p)) else f"not testable ({mice_text(n_mice)})"
+    ``reason`` written next to a p-value in the summaries (see :func:`p_text`); the mice
+    ``left_out`` of the test are named after the count (:func:`mice_text`)."""
+    return "" if math.isfinite(fnum(p)) else f"not testable ({mice_text(n_mice, left_out)})"
 
 
 def nanmean(x) -> float:
@@ -153,6 +163,113 @@ def nanmean_rows(a: np.ndarray, axis: int) -> np.ndarray:
     s = np.where(ok, a, 0.0).sum(axis=axis)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, s / np.where(n > 0, n, 1), np.nan)
+
+
+# --------------------------------------------------------------------------- mice left out
+#: Mice named in a description's note on the mice left out (the others are counted).
+SHOWN_MICE = 5
+
+
+def _reason_of(reason, mouse) -> str:
+    """``reason`` for one mouse: the string, or what the function of the mouse returns."""
+    return str(reason(mouse)) if callable(reason) else str(reason)
+
+
+def paired_mice(mice_a, mice_b, missing_a, missing_b) -> tuple[list, dict]:
+    """The mice in both of two groups, and why the mice in only one are left out.
+
+    A statistic that pairs two stages or conditions within each mouse uses only the mice
+    in both groups; the others are named (``mice_left_out`` of the summaries) rather
+    than silently dropped: a typo in a subject id splits one animal into two, each with
+    one stage only.
+
+    Parameters
+    ----------
+    mice_a, mice_b : iterable
+        The mice of each group (e.g. with novice and with expert data).
+    missing_a, missing_b : str or callable
+        Why a mouse missing from group a (b) is left out (e.g. ``"no novice session of
+        thalamus"``), or a function of the mouse returning it (:func:`no_session`).
+
+    Returns
+    -------
+    both : list
+        The mice in both groups, in the order of ``mice_a``.
+    left_out : dict
+        ``{mouse: reason}`` of the mice in one group only (those of ``mice_a``, then
+        those of ``mice_b``).
+    """
+    a, b = list(dict.fromkeys(mice_a)), list(dict.fromkeys(mice_b))
+    in_a, in_b = set(a), set(b)
+    left_out = {m: _reason_of(missing_b, m) for m in a if m not in in_b}
+    left_out.update({m: _reason_of(missing_a, m) for m in b if m not in in_a})
+    return [m for m in a if m in in_b], left_out
+
+
+def nonfinite_mice(mice, values, reason) -> dict:
+    """``{mouse: reason}`` of the mice whose value (aligned with ``mice``) is not a finite
+    number, which a test over the finite values leaves out (``reason`` may be a
+    function of the mouse)."""
+    return {
+        m: _reason_of(reason, m)
+        for m, v in zip(mice, values, strict=True)
+        if not math.isfinite(fnum(v))
+    }
+
+
+def no_session(collection, stage, population=None, otherwise: str | None = None):
+    """Why a mouse has no data of ``stage`` (of ``population``): a reason function for
+    :func:`paired_mice`.
+
+    ``"no expert session of thalamus"`` when no session of ``collection`` of that mouse
+    carries those labels (e.g. its expert sessions were filed under a mistyped subject);
+    else ``otherwise`` (default ``"its expert sessions of thalamus were left out (see
+    sessions)"``: the analysis left them out, and its ``summary["sessions"]`` says why).
+    """
+    of = f" of {population}" if population is not None else ""
+    recorded = {
+        s.subject
+        for s in collection
+        if s.stage == stage and (population is None or s.population == population)
+    }
+    other = otherwise or f"its {stage} sessions{of} were left out (see sessions)"
+    return lambda mouse: other if mouse in recorded else f"no {stage} session{of}"
+
+
+def left_out_names(left_out: dict | None, shown: int | None = SHOWN_MICE) -> str:
+    """``"mouse03, no expert session; mouseX, no novice session"``: the mice ``left_out``
+    (``{mouse: reason}``) with their reasons, the first ``shown`` of them (None: all)
+    and ``"and 2 more"``; ``""`` when there are none."""
+    items = list((left_out or {}).items())
+    named = items if shown is None else items[:shown]
+    text = "; ".join(f"{m}, {why}" for m, why in named)
+    if len(items) > len(named):
+        text += f"; and {len(items) - len(named)} more"
+    return text
+
+
+def left_out_note(left_out: dict | None, shown: int = SHOWN_MICE) -> str:
+    """``" (left out: mouse03, no expert session; ...)"`` after a count of mice in a
+    description or a reason (at most ``shown`` mice named); ``""`` when none."""
+    return f" (left out: {left_out_names(left_out, shown)})" if left_out else ""
+
+
+def left_out_of(cell) -> dict:
+    """The ``{mouse: reason}`` of a row's ``mice_left_out`` (``{}`` when it has none)."""
+    return dict(cell) if isinstance(cell, dict) else {}
+
+
+def left_out_cells(table: pd.DataFrame, column: str = "mice_left_out") -> pd.DataFrame:
+    """``table`` with its ``{mouse: reason}`` cells of ``column`` written as text for the
+    results folder: every mouse named (:func:`left_out_names`), NaN (an empty CSV cell)
+    when none was left out, as :func:`reason_cell` does."""
+    if column not in table.columns:
+        return table
+    out = table.copy()
+    out[column] = [
+        reason_cell(left_out_names(v, None) if isinstance(v, dict) else "") for v in table[column]
+    ]
+    return out
 
 
 # --------------------------------------------------------------------------- stages

@@ -26,12 +26,18 @@ from sharedrep.study._common import (
     fnum,
     ignored_n_boot,
     label_reasons,
+    left_out_cells,
+    left_out_of,
     merge_reasons,
+    mice_text,
     nanmean,
     nanmean_rows,
+    no_session,
+    nonfinite_mice,
     ordered_stages,
     origin,
     p_text,
+    paired_mice,
     reason_cell,
     reason_text,
     select_days,
@@ -134,6 +140,8 @@ def _session_activity(s, *, window, event) -> pd.DataFrame | None:
 
 
 _KEYS = ["subject", "population", "stage", "unit_id"]
+#: Why a mouse with sessions of a population and stage has no units there.
+_NO_UNITS = "no {0} unit of {1} with both activity and an encoding class"
 _CHANGE_COLUMNS = [
     "population",
     "measure",
@@ -149,9 +157,17 @@ _CHANGE_COLUMNS = [
     "p_signflip",
     "p_wilcoxon",
     "n_mice",
+    "mice_left_out",
     "testable",
     "reason",
 ]
+
+#: Why a mouse has no value of a measure in a stage.
+_NO_VALUE = {
+    "other": "no other unit with activity",
+    "encoding": "no encoding unit with activity",
+    "selectivity": "no encoding or no other unit with activity",
+}
 
 
 def _check_encoding_table(encoding_table: pd.DataFrame) -> None:
@@ -238,9 +254,27 @@ def _selectivity(table: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _change_row(pop, measure, a, b, common, *, first, last, seed) -> dict:
-    """Change of one measure from the first to the last stage over the mice in both."""
+def _no_value(measure: str, a, b, first: str, last: str):
+    """Why a mouse in both stages has no change of ``measure`` (a function of the mouse)."""
+
+    def why(mouse) -> str:
+        empty = [st for st, w in ((first, a), (last, b)) if not np.isfinite(w.loc[mouse, measure])]
+        return f"{_NO_VALUE.get(measure, 'no value')} in {' and '.join(empty)}"
+
+    return why
+
+
+def _change_row(pop, measure, a, b, common, *, first, last, seed, left_out=None) -> dict:
+    """Change of one measure from the first to the last stage over the mice in both.
+
+    ``left_out``: ``{mouse: reason}`` of the mice in one stage only; the mice in both
+    without a value of ``measure`` are added to the row's ``mice_left_out``.
+    """
     d = np.array([b.loc[m, measure] - a.loc[m, measure] for m in common], float)
+    left_out = {
+        **(left_out or {}),
+        **nonfinite_mice(common, d, _no_value(measure, a, b, first, last)),
+    }
     lo, hi, why = t_mean_ci(d)
     row = {
         "population": pop,
@@ -257,14 +291,19 @@ def _change_row(pop, measure, a, b, common, *, first, last, seed) -> dict:
         "p_signflip": sign_flip_test(d, random_state=seed),
         "p_wilcoxon": wilcoxon_p(d),
         "n_mice": int(np.isfinite(d).sum()),
+        "mice_left_out": left_out,
     }
     row["testable"] = bool(np.isfinite(row["p_value"]))
-    row["reason"] = reason_cell(untestable_reason(row["p_value"], row["n_mice"]))
+    row["reason"] = reason_cell(untestable_reason(row["p_value"], row["n_mice"], left_out))
     return row
 
 
-def _stage_changes(wide, pops, stages, *, random_state) -> pd.DataFrame:
-    """Per population, changes (last - first stage) of other, encoding and selectivity."""
+def _stage_changes(wide, pops, stages, *, random_state, absent) -> pd.DataFrame:
+    """Per population, changes (last - first stage) of other, encoding and selectivity.
+
+    ``absent(population, stage)``: why a mouse has no units there (a function of the
+    mouse, ``_common.no_session``), for the mice in one stage only.
+    """
     rows = []
     if len(stages) >= 2:
         first, last = stages[0], stages[-1]
@@ -272,7 +311,7 @@ def _stage_changes(wide, pops, stages, *, random_state) -> pd.DataFrame:
             w = wide[wide["population"] == pop]
             a = w[w["stage"] == first].set_index("subject")
             b = w[w["stage"] == last].set_index("subject")
-            common = [m for m in a.index if m in b.index]
+            common, left_out = paired_mice(a.index, b.index, absent(pop, first), absent(pop, last))
             for j, measure in enumerate(("other", "encoding", "selectivity")):
                 seed = random_state + 3 * k + j
                 rows.append(
@@ -285,6 +324,7 @@ def _stage_changes(wide, pops, stages, *, random_state) -> pd.DataFrame:
                         first=first,
                         last=last,
                         seed=seed,
+                        left_out=left_out,
                     )
                 )
     return pd.DataFrame(rows, columns=_CHANGE_COLUMNS)
@@ -305,6 +345,7 @@ def _summarise(changes: pd.DataFrame, window, event: str) -> dict:
             "p_signflip": fnum(r["p_signflip"]),
             "p_wilcoxon": fnum(r["p_wilcoxon"]),
             "n_mice": int(r["n_mice"]),
+            "mice_left_out": left_out_of(r.get("mice_left_out")),
             "testable": bool(r["testable"]),
             "reason": reason_text(r["reason"]),
         }
@@ -321,7 +362,8 @@ def _describe(summary: dict, window, event: str) -> str:
         f"[{ci_text(*v['ci'], v['ci_reason'], label='t 95% CI')}], "
         f"{p_text(v['p_value'], reason=v['reason'], label='paired t-test p')}, "
         f"{p_text(v['p_signflip'], n_mice=v['n_mice'], label='sign-flip p')} "
-        f"(n = {v['n_mice']} mice)"
+        # an untestable p's reason names the mice left out already
+        f"({mice_text(v['n_mice'], None if v['reason'] else v['mice_left_out'])})"
         for k, v in summary["changes"].items()
     )
     return (
@@ -392,7 +434,10 @@ def selective_activation(
         ``measure``, ``stage_from``, ``stage_to``, ``change``, ``ci_low``, ``ci_high``
         (t 95% interval of the mean change), ``ci_reason`` (why it is NaN; NaN when it is
         not, ``""`` in the summary),
-        ``p_value`` (t-test), ``p_signflip``, ``p_wilcoxon``, ``n_mice``, ``testable``
+        ``p_value`` (t-test), ``p_signflip``, ``p_wilcoxon``, ``n_mice``,
+        ``mice_left_out`` (the mice left out of the change -- in one stage only, or
+        without a value -- each with the reason, e.g. ``"mouse03, no expert session of
+        m1"``; NaN when none, ``{mouse: reason}`` in the summary), ``testable``
         (the t-test p-value is a number), ``reason`` (NaN when testable, else e.g.
         ``"not testable (n = 1 mouse)"``; ``""`` in the summary).
         ``summary``: ``changes`` {measure: {...}}, ``sessions`` (the sessions used and
@@ -419,7 +464,13 @@ def selective_activation(
     )
     table = _group_activity(units)
     wide = _selectivity(table)
-    changes = _stage_changes(wide, pops, stages, random_state=random_state)
+    changes = _stage_changes(
+        wide,
+        pops,
+        stages,
+        random_state=random_state,
+        absent=lambda pop, st: no_session(collection, st, pop, _NO_UNITS.format(st, pop)),
+    )
     figure = plot_selective_activation(wide, pops, stages, window=window, event=event)
     summary = _summarise(changes, window, event)
     summary["sessions"] = sessions
@@ -429,5 +480,5 @@ def selective_activation(
         figure=figure,
         summary=summary,
         description=_describe(summary, window, event) + describe_provenance(sessions),
-        tables={"selectivity": wide, "changes": changes, "units": units},
+        tables={"selectivity": wide, "changes": left_out_cells(changes), "units": units},
     )

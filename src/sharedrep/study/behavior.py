@@ -28,10 +28,14 @@ from sharedrep.study._common import (
     fnum,
     ignored_n_boot,
     label_reasons,
+    left_out_cells,
+    left_out_of,
     lever_index,
     merge_reasons,
+    mice_text,
     nanmean,
     nanmedian,
+    nonfinite_mice,
     ordered_stages,
     origin,
     p_text,
@@ -305,9 +309,24 @@ def _day_table(trials: pd.DataFrame, traj: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["subject", "day"], ignore_index=True)
 
 
+def _stage_gap(dm: pd.DataFrame, first: str, last: str, a: float, b: float) -> str:
+    """Why one mouse (its rows ``dm``) has no last - first stage difference of a metric
+    whose stage means are ``a`` and ``b``: ``"no expert session"``, or ``"no value in its
+    novice sessions"``."""
+    missing = [st for st in dict.fromkeys((first, last)) if not (dm["stage"] == st).any()]
+    if missing:
+        return f"no {' or '.join(missing)} session"
+    empty = [st for st, v in ((first, a), (last, b)) if not math.isfinite(v)]
+    return f"no value in its {' or '.join(dict.fromkeys(empty))} sessions"
+
+
 def _trend_row(table, mice, col, unit, first, last, *, seed) -> dict:
-    """Trend of one metric: mean per-mouse slope against day, and last - first stage."""
-    slopes, diffs, nov, exp_ = [], [], [], []
+    """Trend of one metric: mean per-mouse slope against day, and last - first stage.
+
+    ``mice_left_out`` (of the slope) and ``mice_left_out_stage`` (of the stage
+    difference) hold ``{mouse: reason}`` of the mice without a value.
+    """
+    slopes, diffs, nov, exp_, gaps = [], [], [], [], {}
     for m in mice:
         dm = table[table["subject"] == m]
         slopes.append(_slope(dm["day"].to_numpy(float), dm[col].to_numpy(float)))
@@ -316,6 +335,8 @@ def _trend_row(table, mice, col, unit, first, last, *, seed) -> dict:
         nov.append(a)
         exp_.append(b)
         diffs.append(b - a)
+        if first is not None and not math.isfinite(b - a):
+            gaps[m] = _stage_gap(dm, first, last, a, b)
     slopes = np.array(slopes)
     lo, hi, why = t_mean_ci(slopes)
     return {
@@ -332,6 +353,9 @@ def _trend_row(table, mice, col, unit, first, last, *, seed) -> dict:
         "stage_difference": nanmean(diffs),
         "p_stage": ttest_p(diffs) if first != last else math.nan,
         "n_mice": int(np.isfinite(slopes).sum()),
+        "mice_left_out": nonfinite_mice(mice, slopes, "fewer than 2 days with a value"),
+        "n_mice_stage": int(np.isfinite(diffs).sum()),
+        "mice_left_out_stage": gaps,
     }
 
 
@@ -346,8 +370,10 @@ def _trends(table, mice, first, last, *, random_state) -> pd.DataFrame:
     trends.insert(trends.columns.get_loc("p_value") + 1, "p_holm", holm(trends["p_value"]))
     trends["testable"] = np.isfinite(trends["p_value"].to_numpy(float))
     trends["reason"] = [
-        reason_cell(untestable_reason(p, n))
-        for p, n in zip(trends["p_value"], trends["n_mice"], strict=True)
+        reason_cell(untestable_reason(p, n, left_out))
+        for p, n, left_out in zip(
+            trends["p_value"], trends["n_mice"], trends["mice_left_out"], strict=True
+        )
     ]
     return trends
 
@@ -368,6 +394,9 @@ def _summarise(table, trends, mice, first, last) -> dict:
             "stage_difference": fnum(r["stage_difference"]),
             "p_stage": fnum(r["p_stage"]),
             "n_mice": int(r["n_mice"]),
+            "mice_left_out": left_out_of(r.get("mice_left_out")),
+            "n_mice_stage": int(r["n_mice_stage"]),
+            "mice_left_out_stage": left_out_of(r.get("mice_left_out_stage")),
             "testable": bool(r["testable"]),
             "reason": reason_text(r["reason"]),
         }
@@ -379,6 +408,19 @@ def _summarise(table, trends, mice, first, last) -> dict:
         "stages": [first, last],
         "metrics": metrics,
     }
+
+
+def _left_out_text(r: dict, first: str, last: str) -> str:
+    """The mice one metric's slope or stage difference leaves out, named (``""``: none)."""
+    out = []
+    if r["mice_left_out"] and r["testable"]:  # an untestable p's reason names them
+        out.append(f"slope over {mice_text(r['n_mice'], r['mice_left_out'])}")
+    if r["mice_left_out_stage"]:
+        out.append(
+            f"{last} - {first} difference over "
+            f"{mice_text(r['n_mice_stage'], r['mice_left_out_stage'])}"
+        )
+    return f" ({'; '.join(out)})" if out else ""
 
 
 def _describe(summary: dict) -> str:
@@ -396,6 +438,7 @@ def _describe(summary: dict) -> str:
             f"{label}: {fmt_num(r['novice'])} -> {fmt_num(r['expert'])} {unit} ({first} -> "
             f"{last}), slope {fmt_num(r['slope_per_day'], '+.3g')} {unit}/day "
             f"[{ci_text(*r['ci'], r['ci_reason'], label='t 95% CI')}], {p}"
+            + _left_out_text(r, first, last)
         )
     return (
         "Behavioural learning curves per mouse and day (stimulation and silencing trials "
@@ -495,13 +538,19 @@ def learning_curves(
         ``unit``, ``slope_per_day``, ``ci_low``, ``ci_high`` (t 95% interval of the mean
         slope), ``ci_reason`` (why the interval is NaN; NaN when it is not), ``p_value``
         (t-test), ``p_holm``, ``p_signflip``, ``novice``, ``expert``,
-        ``stage_difference``, ``p_stage``, ``n_mice``, ``testable``, ``reason``.
+        ``stage_difference``, ``p_stage``, ``n_mice`` (mice with a slope),
+        ``mice_left_out`` (the others, each with the reason, e.g. ``"mouse07, fewer than 2
+        days with a value"``; NaN when none), ``n_mice_stage`` (mice in both stages, behind
+        ``p_stage``), ``mice_left_out_stage`` (the others, e.g. ``"mouse03, no expert
+        session"``), ``testable``, ``reason``.
         ``tables["trials"]``: the per-trial measures. ``summary``: ``{"n_mice", "days",
         "metrics": {metric: {"unit", "slope_per_day", "ci", "ci_reason", "p_value",
         "p_holm", "p_signflip", "novice", "expert", "stage_difference", "p_stage",
-        "n_mice", "testable", "reason"}}, "sessions"}`` (``testable``: the t-test p-value is a
-        number; ``reason``: ``""``, or why not, e.g. ``"not testable (n = 3 mice)"``; NaN
-        instead of ``""`` in ``tables["trends"]``)
+        "n_mice", "mice_left_out", "n_mice_stage", "mice_left_out_stage", "testable",
+        "reason"}}, "sessions"}`` (``mice_left_out``, ``mice_left_out_stage``: ``{mouse:
+        reason}``, ``{}`` when none, named in the description; ``testable``: the t-test
+        p-value is a number; ``reason``: ``""``, or why not, e.g. ``"not testable (n = 3
+        mice)"``; NaN instead of ``""`` in ``tables["trends"]``)
         (``sessions``: the sessions used and those left out, with the reason, see
         ``_common.session_provenance``; a session whose stage is not a learning stage
         while others are, e.g. a typo, is left out).
@@ -528,5 +577,8 @@ def learning_curves(
         figure=plot_learning_curves(table, METRICS),
         summary=summary,
         description=_describe(summary) + describe_provenance(summary["sessions"]),
-        tables={"trends": trends, "trials": trials},
+        tables={
+            "trends": left_out_cells(left_out_cells(trends), "mice_left_out_stage"),
+            "trials": trials,
+        },
     )

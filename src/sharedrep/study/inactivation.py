@@ -25,10 +25,15 @@ from sharedrep.study._common import (
     fmt_num,
     fnum,
     ignored_n_boot,
+    left_out_cells,
+    left_out_note,
+    left_out_of,
     nanmean,
     nanmedian,
+    nonfinite_mice,
     origin,
     p_text,
+    paired_mice,
     reason_cell,
     reason_text,
     session_provenance,
@@ -92,6 +97,7 @@ def _no_silencing(collection: SessionCollection, why: str, skipped: str) -> Anal
             "skipped": skipped,
             "metrics": {},
             "n_mice": 0,
+            "mice_left_out": {},
             "impairs": False,
             "testable": False,
             "reason": skipped,
@@ -153,28 +159,46 @@ def _laser_table(used: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["subject", "laser"], ignore_index=True)
 
 
-def _paired_mice(table: pd.DataFrame) -> list:
-    """Mice (sorted) with both laser-on and laser-off trials."""
-    return sorted(
-        set(table.loc[table["laser"] == "on", "subject"])
-        & set(table.loc[table["laser"] == "off", "subject"])
+def _paired_mice(table: pd.DataFrame) -> tuple[list, dict]:
+    """Mice (sorted) with both laser-on and laser-off trials, and ``{mouse: reason}`` of
+    the others (``"no laser-on trial"``: stimulation trials are not used)."""
+    return paired_mice(
+        sorted(set(table.loc[table["laser"] == "on", "subject"])),
+        sorted(set(table.loc[table["laser"] == "off", "subject"])),
+        "no laser-on trial",
+        "no laser-off trial",
     )
 
 
-def _testability(p, n_mice: int, alternative: str) -> dict:
+def _testability(p, n_mice: int, alternative: str, left_out: dict) -> dict:
     """``p_min``, ``testable`` and ``reason`` (a table cell) of the sign-flip test."""
-    out = sign_flip_testability(p, n_mice, alternative)
+    out = sign_flip_testability(p, n_mice, alternative, left_out)
     return {**out, "reason": reason_cell(out["reason"])}
 
 
-def _effects(used, table, mice, *, n_perm, random_state) -> pd.DataFrame:
-    """Per metric: laser-on - laser-off difference paired across mice, and its tests."""
+def _no_value(label: str, w: pd.DataFrame):
+    """Why a mouse of ``w`` (laser-on and -off values of one metric) has no difference."""
+
+    def why(mouse) -> str:
+        lasers = [laser for laser in ("on", "off") if not np.isfinite(w.loc[mouse, laser])]
+        return f"no {label} with the laser {' or '.join(lasers)}"
+
+    return why
+
+
+def _effects(used, table, mice, *, n_perm, random_state, left_out) -> pd.DataFrame:
+    """Per metric: laser-on - laser-off difference paired across mice, and its tests.
+
+    ``left_out``: ``{mouse: reason}`` of the mice without both lasers; the mice without
+    a value of a metric are added to its ``mice_left_out``.
+    """
     wide = {m: table.pivot(index="subject", columns="laser", values=m) for m in _METRICS}
     rng = np.random.default_rng(random_state)
     rows = []
-    for metric, (unit, _, alt) in _METRICS.items():
+    for metric, (unit, label, alt) in _METRICS.items():
         w = wide[metric].loc[mice] if mice else pd.DataFrame(columns=["on", "off"])
         d = (w["on"] - w["off"]).to_numpy(float) if mice else np.zeros(0)
+        out = {**left_out, **nonfinite_mice(mice, d, _no_value(label, w))}
         lo, hi, why = t_mean_ci(d)
         p = sign_flip_test(d, alt)
         rows.append(
@@ -189,17 +213,18 @@ def _effects(used, table, mice, *, n_perm, random_state) -> pd.DataFrame:
                 "ci_reason": reason_cell(why),
                 "alternative": alt,
                 "p_value": p,
-                **_testability(p, int(np.isfinite(d).sum()), alt),
+                **_testability(p, int(np.isfinite(d).sum()), alt, out),
                 "p_wilcoxon": wilcoxon_p(d, alt),
                 "p_ttest": ttest_p(d, alt),
                 "p_trials": _trial_permutation(used, metric, mice, alt, n_perm, rng),
                 "n_mice": int(np.isfinite(d).sum()),
+                "mice_left_out": out,
             }
         )
     return pd.DataFrame(rows)
 
 
-def _summarise(effects: pd.DataFrame, mice: list) -> dict:
+def _summarise(effects: pd.DataFrame, mice: list, left_out: dict | None = None) -> dict:
     """Headline numbers: per-metric effects, mice, ``impairs``.
 
     ``impairs``: the sign-flip p-values (one-sided, in the direction of an impairment) of
@@ -225,6 +250,7 @@ def _summarise(effects: pd.DataFrame, mice: list) -> dict:
             "p_ttest": fnum(r["p_ttest"]),
             "p_trials": fnum(r["p_trials"]),
             "n_mice": int(r["n_mice"]),
+            "mice_left_out": left_out_of(r.get("mice_left_out")),
         }
         for r in effects.to_dict("records")
     }
@@ -237,6 +263,7 @@ def _summarise(effects: pd.DataFrame, mice: list) -> dict:
     return {
         "metrics": metrics,
         "n_mice": len(mice),
+        "mice_left_out": left_out or {},
         "impairs": bool(impairs),
         "testable": bool(testable),
         "reason": reason,
@@ -265,6 +292,15 @@ def _headline_testable(metrics: dict, family: list) -> tuple[bool, str]:
     )
 
 
+def _more_left_out(v: dict, left_out: dict) -> str:
+    """The mice one metric leaves out beyond ``left_out`` (named with the mice of the
+    analysis), unless its reason names them: ``" (n = 4 mice (left out: ...))"``."""
+    more = {m: why for m, why in v["mice_left_out"].items() if m not in left_out}
+    if not more or v["reason"]:
+        return ""
+    return f" (n = {v['n_mice']} mice{left_out_note(more)})"
+
+
 def _describe(summary: dict, n_sessions: int) -> str:
     """One paragraph: the comparison, the tests (mice as the unit) and every metric."""
     n_mice = summary["n_mice"]
@@ -280,11 +316,13 @@ def _describe(summary: dict, n_sessions: int) -> str:
         f"{p_text(v['p_value'], reason=v['reason'], label='sign-flip p')}, "
         f"{p_text(v['p_wilcoxon'], n_mice=v['n_mice'], label='Wilcoxon p')}, "
         f"{p_text(v['p_trials'], n_mice=v['n_mice'], label='trial-level p')}"
+        + _more_left_out(v, summary["mice_left_out"])
         for m, v in summary["metrics"].items()
     )
     return (
         "Behaviour in laser-on (silencing) vs laser-off trials of the sessions with "
-        f"silencing trials ({n_sessions} sessions, {n_mice} mice). Per mouse "
+        f"silencing trials ({n_sessions} sessions, {n_mice} mice"
+        f"{left_out_note(summary['mice_left_out'])}). Per mouse "
         "success rate, median reaction time and mean correlation of the lever trajectory "
         "with the mouse's expert template; laser-on minus laser-off differences paired "
         "across mice (mice are the unit of inference), one-sided in the direction of an "
@@ -361,10 +399,15 @@ def silencing_effects(
         ``p_value`` (sign-flip), ``p_min`` (its smallest achievable value, ``2^-n``),
         ``testable`` (``p_min <= 0.05`` and p a number), ``reason`` (why not; NaN when
         testable, ``""`` in the summary),
-        ``p_wilcoxon``, ``p_ttest``, ``p_trials``, ``n_mice``.
+        ``p_wilcoxon``, ``p_ttest``, ``p_trials``, ``n_mice``, ``mice_left_out`` (the
+        mice of the silencing sessions left out of the metric, each with the reason, e.g.
+        ``"mouse02, no laser-off trial"``; NaN when none).
         ``tables["trials"]``: the trials used with their similarity. ``summary``:
         ``metrics`` {metric: {laser_off, laser_on, difference, ci, ci_reason, p_value, p_min,
-        testable, reason, p_wilcoxon, p_ttest, p_trials, n_mice, p_holm}}, ``n_mice``,
+        testable, reason, p_wilcoxon, p_ttest, p_trials, n_mice, mice_left_out, p_holm}},
+        ``n_mice`` (mice with laser-on and laser-off trials), ``mice_left_out`` (the other
+        mice of the silencing sessions: {mouse: reason}, ``{}`` when none; named in the
+        description),
         ``impairs`` (bool: success or reaction time impaired, mice as unit: their two
         one-sided sign-flip p-values Holm-corrected as one family, ``p_holm``, and a
         corrected p <= 0.05; ``p_holm`` is NaN for the similarity, not in the family),
@@ -400,9 +443,11 @@ def silencing_effects(
     used = trials[in_sil & ~trials["stim"].to_numpy(bool)].copy()
     used["laser"] = np.where(used["silencing"].to_numpy(bool), "on", "off")
     table = _laser_table(used)
-    mice = _paired_mice(table)
-    effects = _effects(used, table, mice, n_perm=n_perm, random_state=random_state)
-    summary = _summarise(effects, mice)
+    mice, left_out = _paired_mice(table)
+    effects = _effects(
+        used, table, mice, n_perm=n_perm, random_state=random_state, left_out=left_out
+    )
+    summary = _summarise(effects, mice, left_out)
     summary["sessions"] = session_provenance(
         collection,
         sil_sessions | template_sessions,
@@ -415,7 +460,7 @@ def silencing_effects(
         summary=summary,
         description=_describe(summary, len(sil_sessions))
         + describe_provenance(summary["sessions"]),
-        tables={"effects": effects, "trials": used},
+        tables={"effects": left_out_cells(effects), "trials": used},
     )
 
 

@@ -33,11 +33,16 @@ from sharedrep.study._common import (
     fmt_num,
     fnum,
     label_reasons,
+    left_out_cells,
+    left_out_note,
+    left_out_of,
     make_model,
     merge_reasons,
+    no_session,
     ordered_stages,
     origin,
     p_text,
+    paired_mice,
     quiet,
     session_provenance,
     sign_flip_test,
@@ -718,15 +723,21 @@ def encoding_overlap(
         ``informative``. ``tables["units"]``: the per-unit join;
         ``tables["unit_encoding"]``: the encoding table used; ``tables["stages"]``: per
         population x stage: ``odds_ratio_mh``, ``p_pooled``, ``mean_log_or``, ``p_mice``,
-        ``n_informative``. ``summary``: ``stages`` {stage: {``odds_ratio``, ``p_pooled``,
-        ``mean_log_or``, ``p_mice``, ``n_mice`` (mice with units in both tables),
-        ``n_informative`` (of them, the mice with a per-mouse odds ratio), ``n_driven``,
+        ``n_informative``, ``mice_left_out`` (the mice without an odds ratio, each with the
+        reason, e.g. ``"mouse02, no driven unit"``; NaN when none). ``summary``:
+        ``stages`` {stage: {``odds_ratio``, ``p_pooled``, ``mean_log_or``, ``p_mice``,
+        ``n_mice`` (mice with units in both tables), ``n_informative`` (of them, the mice
+        with a per-mouse odds ratio), ``mice_left_out`` (the others: {mouse: reason},
+        ``{}`` when none), ``n_driven``,
         ``n_encoding``, ``n_units``, ``reason`` (why ``p_pooled`` is NaN; "" when it is
         a number)}}, ``difference``
         {``ratio_of_odds_ratios``, ``p_pooled``, ``mean_log_or_difference``,
-        ``p_mice``, ``n_mice``, ``p_min``, ``testable``, ``reason``: whether the
-        one-sided sign-flip over mice (``p_mice``, smallest p ``2^-n_mice``) can reach
-        0.05, and why not}, ``population``, ``testable`` (bool: the stage
+        ``p_mice``, ``n_mice``, ``mice_left_out`` ({mouse: reason} of the mice left out
+        of the per-mouse test: those in one stage only, e.g. ``"mouse03, no expert
+        session of m1"``, also left out of the pooled difference, and those without an
+        odds ratio in a stage; ``{}`` when none), ``p_min``, ``testable``, ``reason``:
+        whether the one-sided sign-flip over mice (``p_mice``, smallest p ``2^-n_mice``)
+        can reach 0.05, and why not}, ``population``, ``testable`` (bool: the stage
         difference has a p-value), ``untestable_reason`` (why not; "" when testable),
         ``unit_test_coarse`` (why the unit encoding test cannot classify units at
         ``fdr`` -- its smallest p ``1/(1 + n_perm_units)`` is not below ``fdr``, e.g.
@@ -765,7 +776,11 @@ def encoding_overlap(
     else:
         coarse = ""  # a given table: its resolution is unknown here
     units = overlap_counts(stim_table, encoding_table)
-    tables = _compute_overlap(units, pops, stages, n_perm, random_state)
+
+    def absent(pop, st):  # why a mouse has no units of a population and stage
+        return no_session(collection, st, pop, f"no {st} unit of {pop} in both tables")
+
+    tables = _compute_overlap(units, pops, stages, n_perm, random_state, absent)
     figure = plot_encoding_overlap(
         tables.table, tables.stages_table, tables.population, tables.stages
     )
@@ -778,7 +793,11 @@ def encoding_overlap(
         summary=summary,
         description=_describe_overlap(summary, tables, whole_trials)
         + describe_provenance(summary["sessions"]),
-        tables={"units": units, "unit_encoding": encoding_table, "stages": tables.stages_table},
+        tables={
+            "units": units,
+            "unit_encoding": encoding_table,
+            "stages": left_out_cells(tables.stages_table),
+        },
     )
 
 
@@ -878,6 +897,32 @@ def _mouse_table(units: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), data
 
 
+def _uninformative(row) -> str:
+    """Why one mouse's 2 x 2 table (a row of :func:`_mouse_table`) has no odds ratio."""
+    n = row["n_units"]
+    parts = []
+    for what, k in (
+        ("driven", row["driven_encoding"] + row["driven_other"]),
+        ("encoding", row["driven_encoding"] + row["nondriven_encoding"]),
+    ):
+        if k == 0:
+            parts.append(f"no {what} unit")
+        elif k == n:
+            parts.append(f"every unit {what}")
+    return " and ".join(parts) or "no odds ratio"
+
+
+def _uninformative_mice(table: pd.DataFrame, pop: str, st: str, mice=None) -> dict:
+    """``{mouse: reason}`` of the mice (of ``mice``; default all) of one population and
+    stage without a per-mouse odds ratio (left out of the per-mouse tests)."""
+    t = table[(table["population"] == pop) & (table["stage"] == st) & ~table["informative"]]
+    return {
+        r["subject"]: _uninformative(r)
+        for r in t.to_dict("records")
+        if mice is None or r["subject"] in mice
+    }
+
+
 def _stage_row(pop, st, cell: tuple, table: pd.DataFrame, n_perm: int, rng) -> dict:
     """Pooled (Mantel-Haenszel, permutation) and per-mouse (sign-flip) tests of one stage."""
     mice, drv, enc = cell
@@ -902,6 +947,7 @@ def _stage_row(pop, st, cell: tuple, table: pd.DataFrame, n_perm: int, rng) -> d
         "mean_log_or": float(lors.mean()) if lors.size else math.nan,
         "p_mice": sign_flip_test(lors) if lors.size else math.nan,
         "n_informative": int(lors.size),
+        "mice_left_out": _uninformative_mice(table, pop, st),
     }
 
 
@@ -962,6 +1008,16 @@ def _empty_margins(first: str, last: str, aligned: dict, common: list) -> list[s
     ]
 
 
+def _not_informative_in_both(table, pop, first, last, common) -> dict:
+    """``{mouse: reason}`` of the mice of ``common`` without an odds ratio in a stage:
+    ``"no odds ratio in novice (no driven unit)"``."""
+    out: dict = {}
+    for st in (first, last):
+        for m, why in _uninformative_mice(table, pop, st, set(common)).items():
+            out.setdefault(m, []).append(f"{st} ({why})")
+    return {m: "no odds ratio in " + " and ".join(out[m]) for m in common if m in out}
+
+
 def _paired_log_or_differences(table, pop, first, last, common) -> np.ndarray:
     """Per-mouse log OR difference (last - first) over the mice informative in both."""
     tp = table[table["population"] == pop]
@@ -975,9 +1031,15 @@ def _paired_log_or_differences(table, pop, first, last, common) -> np.ndarray:
     )
 
 
-def _stage_difference(data, table, pop, first, last, n_perm, rng) -> tuple[dict, str]:
-    """Change of the overlap from ``first`` to ``last`` stage: ``(difference, untestable)``."""
-    common = [m for m in data[(pop, first)][0] if m in data[(pop, last)][0]]
+def _stage_difference(data, table, pop, first, last, n_perm, rng, absent) -> tuple[dict, str]:
+    """Change of the overlap from ``first`` to ``last`` stage: ``(difference, untestable)``.
+
+    ``absent(population, stage)``: why a mouse has no units there (a function of the
+    mouse), for the mice in one stage only (``mice_left_out``).
+    """
+    common, left_out = paired_mice(
+        data[(pop, first)][0], data[(pop, last)][0], absent(pop, first), absent(pop, last)
+    )
     aligned = {st: _aligned(data[(pop, st)], common) for st in (first, last)}
     obs = _mh_log_or(*_strata_counts(*aligned[last])) - _mh_log_or(
         *_strata_counts(*aligned[first])
@@ -986,6 +1048,7 @@ def _stage_difference(data, table, pop, first, last, n_perm, rng) -> tuple[dict,
     null = _stage_label_null(aligned[first], aligned[last], n_perm, rng)
     p_pooled = float((1 + np.sum(np.abs(null) >= abs(obs) - 1e-12)) / (1 + n_perm))
     dlor = _paired_log_or_differences(table, pop, first, last, common)
+    left_out.update(_not_informative_in_both(table, pop, first, last, common))
     if empty:
         obs, p_pooled = math.nan, math.nan
     diff = {
@@ -999,8 +1062,9 @@ def _stage_difference(data, table, pop, first, last, n_perm, rng) -> tuple[dict,
         "p_mice": sign_flip_test(dlor, "greater") if dlor.size else math.nan,
         "p_mice_two_sided": sign_flip_test(dlor) if dlor.size else math.nan,
         "n_mice": int(dlor.size),
+        "mice_left_out": left_out,
     }
-    diff.update(sign_flip_testability(diff["p_mice"], dlor.size, "greater"))
+    diff.update(sign_flip_testability(diff["p_mice"], dlor.size, "greater", left_out))
     return diff, f"{pop}: " + "; ".join(empty) if empty else ""
 
 
@@ -1022,9 +1086,12 @@ class _OverlapTables:
 
 
 def _compute_overlap(
-    units: pd.DataFrame, pops, stages, n_perm: int, random_state
+    units: pd.DataFrame, pops, stages, n_perm: int, random_state, absent
 ) -> _OverlapTables:
-    """Per-mouse tables, per-stage tests and the stage difference of the first population."""
+    """Per-mouse tables, per-stage tests and the stage difference of the first population.
+
+    ``absent(population, stage)``: why a mouse has no units there (``_stage_difference``).
+    """
     rng = np.random.default_rng(random_state)
     table, data = _mouse_table(units)
     stage_tab = pd.DataFrame(
@@ -1034,7 +1101,9 @@ def _compute_overlap(
     pop = pops[0]
     untestable = f"{pop}: fewer than 2 stages with stimulation sessions" if len(stages) < 2 else ""
     if len(stages) >= 2 and (pop, stages[0]) in data and (pop, stages[-1]) in data:
-        diff, untestable = _stage_difference(data, table, pop, stages[0], stages[-1], n_perm, rng)
+        diff, untestable = _stage_difference(
+            data, table, pop, stages[0], stages[-1], n_perm, rng, absent
+        )
     if not diff and not untestable:
         untestable = f"{pop}: no units classified in both {stages[0]} and {stages[-1]}"
     return _OverlapTables(table, units, stage_tab, diff, untestable, pop, stages)
@@ -1083,6 +1152,7 @@ def _summarise_overlap(tables: _OverlapTables, n_perm: int, coarse: str = "") ->
             "mean_log_or": fnum(r["mean_log_or"]),
             "p_mice": fnum(r["p_mice"]),
             "n_informative": int(r["n_informative"]),
+            "mice_left_out": left_out_of(r.get("mice_left_out")),
             "n_driven": int(r["n_driven"]),
             "n_encoding": int(r["n_encoding"]),
             "n_units": int(r["n_units"]),
@@ -1109,7 +1179,7 @@ def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool)
         f"{st}: MH odds ratio {fmt_num(v['odds_ratio'], '.2f')} "
         f"({p_text(v['p_pooled'], n_mice=v['n_mice'], reason=v['reason'], label='pooled p')})"
         f", mean per-mouse log OR {fmt_num(v['mean_log_or'], '.2f')} over "
-        f"{v['n_informative']} informative mice ("
+        f"{v['n_informative']} informative mice{left_out_note(v['mice_left_out'])} ("
         + p_text(
             v["p_mice"],
             n_mice=v["n_informative"],
@@ -1125,7 +1195,10 @@ def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool)
         f"{fmt_num(diff['ratio_of_odds_ratios'], '.2f')} "
         f"({p_text(diff['p_pooled'], n_mice=diff['n_mice'], label='pooled permutation p')}); "
         f"per-mouse log OR difference {fmt_num(diff['mean_log_or_difference'], '.2f')} over "
-        f"{diff['n_mice']} mice ("
+        f"{diff['n_mice']} mice"
+        # an untestable p's reason names the mice left out already
+        + ("" if diff.get("reason") else left_out_note(diff["mice_left_out"]))
+        + " ("
         f"{p_text(diff['p_mice'], reason=diff.get('reason', ''), label='one-sided sign-flip p')})"
         if diff and not untestable
         else f"stage difference not testable: {untestable}"

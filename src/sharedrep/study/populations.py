@@ -39,11 +39,16 @@ from sharedrep.study._common import (
     fmt_num,
     fnum,
     label_reasons,
+    left_out_cells,
+    left_out_note,
+    left_out_of,
     make_model,
     merge_reasons,
+    no_session,
     ordered_stages,
     origin,
     p_text,
+    paired_mice,
     quiet,
     reason_cell,
     reason_text,
@@ -256,7 +261,10 @@ def encoding_by_population(
         ``testable``, ``reason`` (why not testable; NaN when testable), ``paired``
         (relabelled within mice), ``n_perm``, ``exact``, ``similarity``, ``p_similarity``,
         ``paired_difference``, ``p_paired`` (paired t-test over the mice in both groups on
-        their per-mouse held-out R^2), ``p_paired_signflip``, ``n_paired``. ``summary``:
+        their per-mouse held-out R^2), ``p_paired_signflip``, ``n_paired``,
+        ``mice_left_out`` (the mice of one group only, left out of the paired tests,
+        each with the reason, e.g. ``"mouse03, no expert session of thalamus"``; NaN when
+        none; the relabelling test uses every mouse). ``summary``:
         ``cells`` {"pop/stage": {score, ci, p_value, p_min, testable, reason,
         n_subjects}} (``reason``: ``""`` when testable), ``best`` ("pop/stage"),
         ``best_score``, ``best_comparisons``, ``best_significant`` (the best cell is
@@ -265,8 +273,9 @@ def encoding_by_population(
         subject-label permutation test otherwise; see :func:`_comparison_test`) and
         ``comparisons`` {"a/stage vs b/stage": {difference, p_value, p_min, testable,
         reason, paired, n_perm, exact, paired_difference, p_paired, p_paired_signflip,
-        n_paired, kind}}, ``sessions`` (the sessions used and those left out, with the
-        reason: ``_common.session_provenance``).
+        n_paired, mice_left_out ({mouse: reason} of the paired tests, ``{}`` when none;
+        named in the description), kind}}, ``sessions`` (the sessions used and those left
+        out, with the reason: ``_common.session_provenance``).
 
     Raises
     ------
@@ -292,6 +301,7 @@ def encoding_by_population(
     tables = _compute_encoding(
         model,
         cells,
+        absent=lambda pop, st: no_session(collection, st, pop),
         n_perm=n_perm,
         n_boot=n_boot,
         n_perm_groups=n_perm_groups,
@@ -314,7 +324,7 @@ def encoding_by_population(
         summary=summary,
         description=_describe_encoding(summary, tables.table, days_per_stage)
         + describe_provenance(summary["sessions"]),
-        tables={"subjects": tables.subjects, "comparisons": tables.comparisons},
+        tables={"subjects": tables.subjects, "comparisons": left_out_cells(tables.comparisons)},
     )
 
 
@@ -338,6 +348,7 @@ _COMPARISON_COLUMNS = [
     "p_paired",
     "p_paired_signflip",
     "n_paired",
+    "mice_left_out",
 ]
 
 
@@ -416,14 +427,16 @@ def _fit_cell(model, args, *, n_perm, n_boot, min_shift, n_jobs, random_state, i
     return perm, boot
 
 
-def _comparison_row(kind: str, ca: tuple, cb: tuple, gc, per_mouse: dict) -> dict:
+def _comparison_row(kind: str, ca: tuple, cb: tuple, gc, per_mouse: dict, absent) -> dict:
     """One row of the comparison table: the group comparison and the paired tests over mice.
 
     ``per_mouse`` maps each cell to ``{mouse: held-out R^2}``; the paired difference is
-    taken over the mice present in both cells.
+    taken over the mice present in both cells, the others are in ``mice_left_out``
+    (``{mouse: reason}``, the reason from ``absent(population, stage)``).
     """
     ma, mb = per_mouse[ca], per_mouse[cb]
-    paired = np.array([ma[m] - mb[m] for m in ma if m in mb], dtype=float)
+    both, left_out = paired_mice(ma, mb, absent(*ca), absent(*cb))
+    paired = np.array([ma[m] - mb[m] for m in both], dtype=float)
     return {
         "kind": kind,
         "group_a": "/".join(ca),
@@ -444,6 +457,7 @@ def _comparison_row(kind: str, ca: tuple, cb: tuple, gc, per_mouse: dict) -> dic
         "p_paired": ttest_p(paired),
         "p_paired_signflip": sign_flip_test(paired),
         "n_paired": int(paired.size),
+        "mice_left_out": left_out,
     }
 
 
@@ -477,9 +491,23 @@ def _relabellings(n_perm_groups: int, n_mice: int, paired: bool) -> int:
 
 
 def _compute_encoding(
-    model, cells: dict, *, n_perm, n_boot, n_perm_groups, min_shift, random_state, n_jobs, progress
+    model,
+    cells: dict,
+    *,
+    absent,
+    n_perm,
+    n_boot,
+    n_perm_groups,
+    min_shift,
+    random_state,
+    n_jobs,
+    progress,
 ) -> _EncodingTables:
-    """Fit, test and bootstrap every cell, then compare the cells (tables only)."""
+    """Fit, test and bootstrap every cell, then compare the cells (tables only).
+
+    ``absent(population, stage)``: why a mouse has no data in that cell (a function of
+    the mouse, ``_common.no_session``), for the mice the paired tests leave out.
+    """
     pops, stg, comparisons = _comparison_plan(cells)
     rows, subj_rows, comp_rows = [], [], []
     per_mouse: dict = {}
@@ -519,7 +547,7 @@ def _compute_encoding(
                     paired=paired,
                     progress=False,
                 )
-            comp_rows.append(_comparison_row(kind, ca, cb, gc, per_mouse))
+            comp_rows.append(_comparison_row(kind, ca, cb, gc, per_mouse, absent))
             steps.advance(f"{'/'.join(ca)} vs {'/'.join(cb)}")
     return _EncodingTables(
         table=pd.DataFrame(rows),
@@ -576,6 +604,7 @@ def _summarise_encoding(
             "p_paired": fnum(r["p_paired"]),
             "p_paired_signflip": fnum(r["p_paired_signflip"]),
             "n_paired": int(r["n_paired"]),
+            "mice_left_out": left_out_of(r.get("mice_left_out")),
             "kind": r["kind"],
         }
         for r in tables.comparisons.to_dict("records")
@@ -617,7 +646,8 @@ def _comparison_text(key: str, v: dict) -> str:
     return (
         f"{key}: difference {fmt_num(v['difference'], '+.3f')}, "
         f"{p_text(v['p_value'], reason=v.get('reason', ''))} ({how}; per-mouse tests over "
-        f"{n} mice: {p_text(v['p_paired'], n_mice=n, label='t-test p')}, "
+        f"{n} mice{left_out_note(v.get('mice_left_out'))}: "
+        f"{p_text(v['p_paired'], n_mice=n, label='t-test p')}, "
         f"{p_text(v['p_paired_signflip'], n_mice=n, label='sign-flip p')})"
     )
 

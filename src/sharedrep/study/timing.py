@@ -28,11 +28,15 @@ from sharedrep.study._common import (
     describe_provenance,
     fmt_num,
     fnum,
+    left_out_cells,
+    left_out_of,
     make_model,
     mice_text,
+    no_session,
     ordered_stages,
     origin,
     p_text,
+    paired_mice,
     quiet,
     reason_cell,
     reason_text,
@@ -168,11 +172,14 @@ def lag_profiles(
         in ``peaks``), ``p_signflip`` (on the per-mouse shifts in seconds), ``p_min``
         (its smallest achievable value, ``2 / 2^n``), ``testable`` (``p_min <= 0.05``
         and p a number), ``reason`` (why not; NaN when testable, ``""`` in the summary),
-        ``n_subjects``. ``summary``: ``peaks`` {"pop/stage": {peak_lag, peak_lag_s,
-        frame_rate, ci, ci_reason}}, ``shifts`` {pop: {shift, shift_s, ci, ci_s,
-        ci_reason (``""`` when the interval is computed), p_signflip, p_min, testable,
-        reason, n_subjects,
-        excludes_zero (of ci_s)}}, ``frame_rate`` (the
+        ``n_subjects`` (mice in both stages), ``mice_left_out`` (the mice of the
+        population in one stage only, each with the reason, e.g. ``"mouse03, no expert
+        session of thalamus"``; NaN when none). ``summary``: ``peaks`` {"pop/stage":
+        {peak_lag, peak_lag_s, frame_rate, ci, ci_reason}}, ``shifts`` {pop: {shift,
+        shift_s, ci, ci_s, ci_reason (``""`` when the interval is computed), p_signflip,
+        p_min, testable, reason, n_subjects, mice_left_out ({mouse: reason}, ``{}`` when
+        none; also named in ``reason`` and the description), excludes_zero (of
+        ci_s)}}, ``frame_rate`` (the
         common rate of every cell; NaN when cells differ) and ``frame_rates``
         {"pop/stage": Hz}, ``sessions`` (the sessions used and those left out, with the
         reason: ``_common.session_provenance``).
@@ -211,6 +218,7 @@ def lag_profiles(
         cells,
         lags,
         cell_rates,
+        absent=lambda pop, st: no_session(collection, st, pop),
         n_boot=n_boot,
         ci=ci,
         random_state=random_state,
@@ -226,7 +234,11 @@ def lag_profiles(
         summary=summary,
         description=_describe_lags(summary, tables.failed, ci)
         + describe_provenance(summary["sessions"]),
-        tables={"pooled": tables.pooled, "peaks": tables.peaks, "shifts": tables.shifts},
+        tables={
+            "pooled": tables.pooled,
+            "peaks": tables.peaks,
+            "shifts": left_out_cells(tables.shifts),
+        },
     )
 
 
@@ -246,6 +258,7 @@ _SHIFT_COLUMNS = [
     "testable",
     "reason",
     "n_subjects",
+    "mice_left_out",
 ]
 
 
@@ -362,17 +375,31 @@ def _peak_table(curves: dict, lags, cell_rates: dict, rng, n_boot: int, q: list)
     return pd.DataFrame(peak_rows)
 
 
-def _paired_profiles(curves: dict, pop: str, first: str, last: str):
-    """The profiles of the mice present in both stages: ``(mice, A, B)`` (rows aligned)."""
+def _paired_profiles(curves: dict, pop: str, first: str, last: str, absent):
+    """The profiles of the mice present in both stages: ``(mice, A, B, left_out)`` (rows
+    aligned; ``left_out``: ``{mouse: reason}`` of the mice in one stage only, the reason
+    from ``absent(population, stage)``, see ``_common.no_session``)."""
     sa, pa = curves[(pop, first)]
     sb, pb = curves[(pop, last)]
-    common = [s for s in sa if s in sb]
-    return common, pa[[sa.index(s) for s in common]], pb[[sb.index(s) for s in common]]
+    common, left_out = paired_mice(sa, sb, absent(pop, first), absent(pop, last))
+    return (
+        common,
+        pa[[sa.index(s) for s in common]],
+        pb[[sb.index(s) for s in common]],
+        left_out,
+    )
 
 
-def _shift_row(pop, first, last, curves, lags, cell_rates, rng, n_boot, q) -> dict | None:
+def _no_profile(pop: str, stage: str) -> str:
+    """Why a mouse has no lag profile of ``pop`` in ``stage`` (without the sessions)."""
+    return f"no {stage} session of {pop}"
+
+
+def _shift_row(
+    pop, first, last, curves, lags, cell_rates, rng, n_boot, q, absent=_no_profile
+) -> dict | None:
     """Peak shift ``first -> last`` of one population over its paired mice (None: < 2 mice)."""
-    common, A, B = _paired_profiles(curves, pop, first, last)
+    common, A, B, left_out = _paired_profiles(curves, pop, first, last, absent)
     if len(common) < 2:
         return None
     # lags in seconds per stage: the stages may be imaged at different rates
@@ -401,7 +428,7 @@ def _shift_row(pop, first, last, curves, lags, cell_rates, rng, n_boot, q) -> di
         # a shift in frames mixes two frame durations: only seconds are reported
         obs, lo, hi = math.nan, math.nan, math.nan
     p = sign_flip_test(per_mouse_s)
-    testability = sign_flip_testability(p, int(np.isfinite(per_mouse_s).sum()))
+    testability = sign_flip_testability(p, int(np.isfinite(per_mouse_s).sum()), left_out=left_out)
     testability["reason"] = reason_cell(testability["reason"])
     values = [obs, obs_s, lo, hi, lo_s, hi_s]
     return {
@@ -413,32 +440,39 @@ def _shift_row(pop, first, last, curves, lags, cell_rates, rng, n_boot, q) -> di
         "p_signflip": float(p),
         **testability,
         "n_subjects": len(common),
+        "mice_left_out": left_out,
     }
 
 
-def _shift_table(curves, pops, stg, lags, cell_rates, rng, n_boot, q) -> pd.DataFrame:
-    """Peak shift from the first to the last stage of every population (paired mice)."""
+def _shift_table(curves, pops, stg, lags, cell_rates, rng, n_boot, q, absent) -> pd.DataFrame:
+    """Peak shift from the first to the last stage of every population (paired mice;
+    ``mice_left_out`` holds ``{mouse: reason}`` dicts, written as text by
+    ``_common.left_out_cells``)."""
     shift_rows = []
     if len(stg) >= 2:
         first, last = stg[0], stg[-1]
         for pop in pops:
             if (pop, first) not in curves or (pop, last) not in curves:
                 continue
-            row = _shift_row(pop, first, last, curves, lags, cell_rates, rng, n_boot, q)
+            row = _shift_row(pop, first, last, curves, lags, cell_rates, rng, n_boot, q, absent)
             if row is not None:
                 shift_rows.append(row)
     return pd.DataFrame(shift_rows, columns=_SHIFT_COLUMNS)
 
 
-def _compute_lags(model, cells, lags, cell_rates, *, n_boot, ci, random_state, progress):
-    """Fit the lag profiles, then bootstrap the peaks and their shifts (tables only)."""
+def _compute_lags(model, cells, lags, cell_rates, *, absent, n_boot, ci, random_state, progress):
+    """Fit the lag profiles, then bootstrap the peaks and their shifts (tables only).
+
+    ``absent(population, stage)``: why a mouse has no profile there (a function of the
+    mouse, ``_common.no_session``), for the mice a shift leaves out.
+    """
     table, pooled, curves, failed = _fit_lag_curves(model, cells, lags, cell_rates, progress)
     rng = np.random.default_rng(random_state)
     q = [(1 - ci) / 2, (1 + ci) / 2]
     peaks = _peak_table(curves, lags, cell_rates, rng, n_boot, q)
     stg = ordered_stages(s for _, s in curves)
     pops = list(dict.fromkeys(p for p, _ in curves))
-    shifts = _shift_table(curves, pops, stg, lags, cell_rates, rng, n_boot, q)
+    shifts = _shift_table(curves, pops, stg, lags, cell_rates, rng, n_boot, q, absent)
     return _LagTables(table, pooled, peaks, shifts, curves, failed, pops, stg)
 
 
@@ -468,6 +502,7 @@ def _summarise_lags(tables: _LagTables, lags, cell_rates: dict, rate: float, n_b
             "testable": bool(r["testable"]),
             "reason": reason_text(r["reason"]),
             "n_subjects": int(r["n_subjects"]),
+            "mice_left_out": left_out_of(r.get("mice_left_out")),
             "excludes_zero": bool(r["ci_low_s"] > 0 or r["ci_high_s"] < 0),
         }
         for r in tables.shifts.to_dict("records")
@@ -508,11 +543,12 @@ def _shift_text(k: str, v: dict, ci: float) -> str:
             f"{fmt_num(1000 * fnum(v['shift_s']), '+.0f')} ms (stages imaged at different "
             f"frame rates) {_interval_text(ms, why, ci, ' ms')}"
         )
-    return (
-        text
-        + ", "
-        + p_text(v["p_signflip"], reason=v.get("reason", ""), label="per-mouse sign-flip p")
+    text += ", " + p_text(
+        v["p_signflip"], reason=v.get("reason", ""), label="per-mouse sign-flip p"
     )
+    if v.get("mice_left_out") and not v.get("reason"):  # the reason names them otherwise
+        text += f" ({mice_text(v['n_subjects'], v['mice_left_out'])})"
+    return text
 
 
 def _describe_lags(summary: dict, failed: dict, ci: float) -> str:
