@@ -149,6 +149,36 @@ def test_lag_shift_names_the_mice_left_out(study):
         assert "(left out: mouse" not in r.description
 
 
+def test_lag_shift_with_fewer_than_two_paired_mice_is_a_row_not_a_gap(intact):
+    # the expert sessions of 3 of 4 mice under other ids: 1 mouse in both stages; and
+    # a population imaged at the novice stage only. Both get a row that says why there
+    # is no shift (they were silently missing from the shifts)
+    moved = {"mouse01": "m1x", "mouse02": "m2x", "mouse03": "m3x"}
+    split = _relabel(
+        intact,
+        lambda s: (
+            s.replace(subject=moved[s.subject])
+            if s.stage == "expert" and s.subject in moved
+            else s
+        ),
+    )
+    novice_only = _relabel(
+        intact,
+        lambda s: (
+            s.replace(population="vl") if (s.population, s.stage) == ("thalamus", "novice") else s
+        ),
+    )
+    for collection, pop, n in ((split, "thalamus", 1), (novice_only, "vl", 0)):
+        r = lag_profiles(collection, [0, 2], populations=[pop, "other_input"], n_boot=20)
+        v = r.summary["shifts"][pop]
+        assert v["n_subjects"] == n and not v["testable"]
+        assert math.isnan(v["shift_s"]) and math.isnan(v["p_signflip"])
+        assert len(v["mice_left_out"]) == (6 if n else 4)
+        assert v["reason"].startswith(f"not testable ({mice_text(n)} (left out: ")
+        assert len(r.tables["shifts"]) == 2
+        assert f"{pop}: novice -> expert shift not estimated" in r.description
+
+
 @pytest.mark.filterwarnings("ignore:with 2 circular shifts")
 def test_encoding_comparison_names_the_mice_left_out(study):
     collection, expected, n = study

@@ -397,11 +397,15 @@ def _no_profile(pop: str, stage: str) -> str:
 
 def _shift_row(
     pop, first, last, curves, lags, cell_rates, rng, n_boot, q, absent=_no_profile
-) -> dict | None:
-    """Peak shift ``first -> last`` of one population over its paired mice (None: < 2 mice)."""
+) -> dict:
+    """Peak shift ``first -> last`` of one population over its paired mice (NaN, not
+    testable, with fewer than 2 mice in both stages: a row that says so, never a gap)."""
     common, A, B, left_out = _paired_profiles(curves, pop, first, last, absent)
     if len(common) < 2:
-        return None
+        nan = [math.nan] * 6
+        untestable = sign_flip_testability(math.nan, len(common), left_out=left_out)
+        why = _too_few_mice(len(common))
+        return _shift_values(pop, first, last, nan, why, math.nan, untestable, common, left_out)
     # lags in seconds per stage: the stages may be imaged at different rates
     ra, rb = cell_rates[(pop, first)], cell_rates[(pop, last)]
     same_rate = _same_rate(ra, rb)
@@ -429,8 +433,14 @@ def _shift_row(
         obs, lo, hi = math.nan, math.nan, math.nan
     p = sign_flip_test(per_mouse_s)
     testability = sign_flip_testability(p, int(np.isfinite(per_mouse_s).sum()), left_out=left_out)
-    testability["reason"] = reason_cell(testability["reason"])
     values = [obs, obs_s, lo, hi, lo_s, hi_s]
+    return _shift_values(pop, first, last, values, why, p, testability, common, left_out)
+
+
+def _shift_values(pop, first, last, values, why, p, testability, common, left_out) -> dict:
+    """One row of the shifts table: ``values`` (shift, shift_s, ci_low, ci_high,
+    ci_low_s, ci_high_s), the interval's ``why``, the sign-flip ``p`` and its
+    ``testability``, over the mice ``common`` (``left_out``: the others)."""
     return {
         "population": pop,
         "stage_from": first,
@@ -439,6 +449,7 @@ def _shift_row(
         "ci_reason": reason_cell(why),
         "p_signflip": float(p),
         **testability,
+        "reason": reason_cell(testability["reason"]),
         "n_subjects": len(common),
         "mice_left_out": left_out,
     }
@@ -451,12 +462,14 @@ def _shift_table(curves, pops, stg, lags, cell_rates, rng, n_boot, q, absent) ->
     shift_rows = []
     if len(stg) >= 2:
         first, last = stg[0], stg[-1]
+        none = ([], np.empty((0, lags.size)))  # a stage without any profile of pop
         for pop in pops:
-            if (pop, first) not in curves or (pop, last) not in curves:
-                continue
-            row = _shift_row(pop, first, last, curves, lags, cell_rates, rng, n_boot, q, absent)
-            if row is not None:
-                shift_rows.append(row)
+            pair = {(pop, st): curves.get((pop, st), none) for st in (first, last)}
+            if not any(len(mice) for mice, _ in pair.values()):
+                continue  # pop is not imaged at either stage
+            shift_rows.append(
+                _shift_row(pop, first, last, pair, lags, cell_rates, rng, n_boot, q, absent)
+            )
     return pd.DataFrame(shift_rows, columns=_SHIFT_COLUMNS)
 
 
@@ -531,7 +544,9 @@ def _interval_text(bounds, reason: str, ci: float, unit: str = "") -> str:
 def _shift_text(k: str, v: dict, ci: float) -> str:
     """One population's shift in words (frames when one rate, else milliseconds)."""
     why = v.get("ci_reason", "")
-    if math.isfinite(v["shift"]):
+    if not math.isfinite(fnum(v["shift_s"])):  # too few mice in both stages
+        text = f"{k}: {v['stage_from']} -> {v['stage_to']} shift not estimated"
+    elif math.isfinite(v["shift"]):
         text = (
             f"{k}: {v['stage_from']} -> {v['stage_to']} shift {v['shift']:+.0f} frames "
             f"({fmt_num(v['shift_s'] * 1000, '+.0f')} ms) {_interval_text(v['ci'], why, ci)}"
