@@ -502,3 +502,23 @@ def test_claim_the_simulation_does_not_decide_is_not_testable():
 def test_default_and_null_effects_decide_every_claim(truths):
     assert truths["on"]["expected"]["undetermined"] == []
     assert truths["off"]["expected"]["undetermined"] == []
+
+
+@pytest.mark.parametrize(
+    ("populations", "untestable"),
+    [(("m1",), [0, 1]), (("thalamus", "other_input"), [2, 3])],
+)
+def test_claims_about_what_the_study_does_not_image_are_not_testable(populations, untestable):
+    # an M1-only study has no thalamus to encode best or lead; a study without M1 has
+    # no overlap or silencing to test: those claims are neither recovered nor missed,
+    # whatever the analyses report
+    from sharedrep.sim.learning_study import simulate_study
+
+    truth = simulate_study(
+        n_mice=2, days=(1, 14), populations=populations, trials_per_session=10, seed=0
+    ).truth
+    keys = ["best_encoding", "lag_shift_frames", "overlap_increases", "silencing_impairs"]
+    assert truth["expected"]["undetermined"] == [keys[i] for i in untestable]
+    checks = ground_truth_checks(_results(_summaries()), truth)
+    for i, check in enumerate(checks):
+        assert (check.status == "not testable") == (i in untestable), (i, check)

@@ -306,8 +306,9 @@ def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> l
     A claim whose statistic is not a number (too few animals, an empty cell), whose
     analysis says it is not testable or was skipped, or that the simulation itself does
     not decide (``truth["expected"]["undetermined"]``, e.g. a thalamus with a higher snr
-    but fewer encoding units than M1), is *not testable* (``TruthCheck.status``): never
-    counted as recovered, in either direction.
+    but fewer encoding units than M1, or a study without thalamus, M1, a novice or an
+    expert stage, stimulation or silencing sessions), is *not testable*
+    (``TruthCheck.status``): never counted as recovered, in either direction.
 
     Parameters
     ----------
@@ -330,25 +331,32 @@ def ground_truth_checks(results: dict, truth: dict, *, level: float = 0.05) -> l
         (
             f"{thal} encodes the learned movement best in experts",
             lambda: _encoding_claim(results, thal, level),
-            None if "best_encoding" in undecided else expected.get("best_encoding") is not None,
+            "best_encoding",
+            expected.get("best_encoding") is not None,
         ),
         (
             f"{thal} peak lag shifts earlier with learning",
             lambda: _timing_claim(results, truth, thal, level),
+            "lag_shift_frames",
             bool(shift and shift > 0),
         ),
         (
             "thalamus-driven M1 units overlap movement-encoding units more in experts",
             lambda: _overlap_claim(results, truth, level),
+            "overlap_increases",
             bool(expected.get("overlap_increases")),
         ),
         (
             "silencing the thalamic inputs impairs movement",
             lambda: _silencing_claim(results),
+            "silencing_impairs",
             expected.get("silencing_impairs"),
         ),
     ]
-    return [_truth_check(claim, compute, effect_on) for claim, compute, effect_on in claims]
+    return [
+        _truth_check(claim, compute, None if key in undecided else effect_on)
+        for claim, compute, key, effect_on in claims
+    ]
 
 
 #: Errors of a claim computation that mean "the results cannot answer it" (a skipped

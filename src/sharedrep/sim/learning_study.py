@@ -1075,7 +1075,10 @@ def simulate_study(
           at least one of them strictly, and in every mouse its encoded variance
           (encoding units x snr, so the populations' unit counts count) is >= the other
           cell's. Otherwise (also without a thalamus or an expert stage) None.
-        * ``undetermined``: the claims the simulation does not decide, ``["best_encoding"]``
+        * ``undetermined``: the claims the simulation does not decide: those about a
+          population, stage, stimulation or silencing the study does not image (no
+          thalamus, no novice or expert stage, no M1, no stimulation or silencing
+          days), and ``"best_encoding"``
           when the thalamus expert cell neither dominates nor is matched by another
           cell (a cell whose snr and fraction on its weakest day are at least the
           thalamus's on its strongest, or whose encoded variance is at least the
@@ -1315,11 +1318,29 @@ def _expected_results(design: _StudyDesign, eff: StudyEffects, truth: dict) -> d
     best, decided = _best_encoding(design, eff, truth["progress"], truth["n_units"])
     return {
         "best_encoding": best,
-        "undetermined": [] if decided else ["best_encoding"],
+        "undetermined": _undetermined(design, thal, decided),
         "lag_shift_frames": shift,
         "overlap_increases": _overlap_increases(design, eff, truth),
         "silencing_impairs": _silencing_impairs(design, eff, truth["progress"]),
     }
+
+
+def _undetermined(design: _StudyDesign, thal: str | None, best_decided: bool) -> list[str]:
+    """The claims of ``expected`` this design cannot test or the effects do not decide:
+    a claim about a population or stage that is not imaged, or about stimulation or
+    silencing sessions the study does not have, and an undecided best encoding."""
+    stages = set(design.stage_days)
+    both = {"novice", "expert"} <= stages
+    out = []
+    if thal is None or "expert" not in stages or not best_decided:
+        out.append("best_encoding")
+    if thal is None or not both:
+        out.append("lag_shift_frames")
+    if design.m1_pop is None or not both or not design.stim_days:
+        out.append("overlap_increases")
+    if design.m1_pop is None or not design.sil_days:
+        out.append("silencing_impairs")
+    return out
 
 
 def _cell_strength(design: _StudyDesign, eff: StudyEffects, pop: str, days, progress, n_units):
