@@ -964,10 +964,35 @@ def key_numbers(name: str, summary) -> list[dict]:
                 "p": row.get(spec.p) if spec.p else None,
                 "has_p": spec.p is not None,
                 "n": n,
+                **_testability(row),
                 **_overlap_counts(name, row),
             }
         )
     return out + _extra_key_numbers(name, summary)
+
+
+def _testability(row: Mapping) -> dict:
+    """``{"testable": False, "why": ..., "p_min": ...}`` of a row whose test the analysis
+    marks as not testable (``testable`` false; or a smallest achievable p, ``p_min``,
+    above 0.05); ``{}`` otherwise. The key table then shows the p-value as not testable,
+    never as a plain number."""
+    p_min = _finite(row.get("p_min"))
+    if row.get("testable", True) is not False and not (p_min is not None and p_min > 0.05):
+        return {}
+    out = {"testable": False, "why": str(row.get("reason") or "")}
+    return out | ({"p_min": p_min} if p_min is not None else {})
+
+
+def _not_testable_p(r: Mapping) -> str:
+    """The p cell of a key-number row that is not testable: the reason, else the smallest
+    achievable p."""
+    why = str(r.get("why") or "").strip()
+    if why:
+        return why if why.lower().startswith("not testable") else f"not testable: {why}"
+    p_min = _num(r.get("p_min"), ".2g")
+    if p_min is not None:
+        return f"not testable: smallest achievable p = {p_min} > 0.05"
+    return "not testable"
 
 
 def _overlap_counts(name: str, row: Mapping) -> dict:
@@ -1016,6 +1041,7 @@ def _extra_key_numbers(name: str, summary: Mapping) -> list[dict]:
     if not isinstance(d, Mapping):
         return []
     why = "" if summary.get("testable", True) else str(summary.get("untestable_reason") or "")
+    testability = {} if why else _testability(d)
     return [
         {
             "quantity": f"{d.get('stage_from')} -> {d.get('stage_to')}: ratio of odds ratios",
@@ -1026,6 +1052,7 @@ def _extra_key_numbers(name: str, summary: Mapping) -> list[dict]:
             "n": d.get("n_mice"),
             "n_what": "informative",
             **({"reason": why} if why else {}),
+            **testability,
         }
     ]
 
@@ -1066,6 +1093,8 @@ def _key_table(rows: list[dict], p_label: str = "p") -> str:
         ci = f"[{_num(low)}, {_num(high)}]" if _num(low) and _num(high) else "-"
         if not r.get("has_p"):
             p = "-"
+        elif r.get("testable") is False:
+            p = _not_testable_p(r)
         elif r.get("reason"):
             p = _num(r.get("p"), ".2g") or f"not testable: {r['reason']}"
         else:
@@ -1110,7 +1139,10 @@ def _req(v, fmt: str = ".3g") -> str:
 
 
 def _answer_learning(s: Mapping) -> str:
-    rows, n = s["metrics"], s["n_mice"]
+    """The number of mice is the one the trend tests used (each metric's ``n_mice``,
+    without the mice left out of it), not the mice of the study."""
+    rows = s["metrics"]
+    n = _tested_mice(rows, s.get("n_mice"))
     first, last = s["stages"]
     name, r = next(iter(rows.items()))
     change = (
@@ -1128,17 +1160,97 @@ def _answer_learning(s: Mapping) -> str:
     )
 
 
+def _tested_mice(rows: Mapping, n_study) -> str:
+    """``"5 of 6"`` (the mice of the trend tests, of the study's), ``"4-5 of 6"`` when the
+    metrics used different numbers, ``"6"`` when all mice were used."""
+    counts = sorted(
+        {v["n_mice"] for v in rows.values() if isinstance(v, Mapping) and _is_int(v.get("n_mice"))}
+    )
+    if not counts:
+        return str(n_study)
+    shown = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    if _is_int(n_study) and (len(counts) > 1 or counts[0] != n_study):
+        return f"{shown} of {n_study}"
+    return shown
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
 def _answer_encoding(s: Mapping) -> str:
-    best = s["best"]
+    """Which cell encodes best and whether it beats every cell it was compared with: "not
+    testable" (with the reasons) when its own permutation test or a comparison's test
+    (:func:`sharedrep.study.populations.comparison_testable`) cannot reach 5%; nothing to
+    compare with for a single cell; the test named when it is the paired t-test over
+    mice rather than the relabelling p-values the comparisons list first."""
+    from sharedrep.study.populations import comparison_testable
+
+    best, cells = s["best"], s["cells"]
     pop, _, stage = best.partition("/")
+    cell = cells[best]
+    head = (
+        f"{pop} in the {stage} stage encodes the learned movement best (held-out R² = "
+        f"{_req(cell['score'], '.2f')})"
+    )
+    comparisons = s.get("best_comparisons") or {}
+    if not comparisons:
+        if len(cells) == 1:
+            return f"{head}; it is the only cell, so there was nothing to compare it with."
+        return f"{head}; no comparison with another cell was computed."
+    untestable = []
+    if _testability(cell):
+        untestable.append(
+            f"{best}: {cell.get('reason') or 'its permutation test cannot reach the 5% level'}"
+        )
+    untestable += [
+        f"{k}: {v.get('reason') or 'its test cannot reach the 5% level'}"
+        for k, v in comparisons.items()
+        if not comparison_testable(dict(v))
+    ]
+    if untestable:
+        return (
+            f"{head}; whether it is significantly better than every cell it was compared "
+            f"with is not testable ({'; '.join(untestable)})."
+        )
     how = (
         "significantly better than every cell it was compared with"
         if s.get("best_significant")
         else "but not significantly better than every cell it was compared with"
     )
+    return f"{head}, {how}{_comparison_test_words(comparisons)}."
+
+
+def _not_testable_words(reason, default: str) -> str:
+    """``"Not testable: REASON"``, without saying "not testable" twice when the reason
+    already starts with it."""
+    why = str(reason or "").strip() or default
+    if why.lower().startswith("not testable"):
+        return "N" + why[1:]
+    return f"Not testable: {why}"
+
+
+def _paired_ttest_used(c: Mapping) -> bool:
+    """Whether a cell comparison's headline test is the paired t-test over mice (as
+    :func:`sharedrep.study.populations._comparison_test` decides: the same 3 or more
+    mice in both cells and a finite ``p_paired``)."""
+    n = c.get("n_paired")
+    return _is_int(n) and n >= 3 and _finite(c.get("p_paired")) is not None
+
+
+def _comparison_test_words(comparisons: Mapping) -> str:
+    """``" (by the paired t-test over mice: p <= 0.0017; ...)"`` when the headline rests
+    on a test other than the relabelling test whose p-values the comparisons list first;
+    ``""`` otherwise."""
+    paired = [c for c in comparisons.values() if _paired_ttest_used(c)]
+    if not paired:
+        return ""
+    p_max = _num(max(float(c["p_paired"]) for c in paired), ".2g")
+    k = len(paired)
+    of = "every comparison" if k == len(comparisons) else f"{k} of {len(comparisons)} comparisons"
     return (
-        f"{pop} in the {stage} stage encodes the learned movement best (held-out R² = "
-        f"{_req(s['cells'][best]['score'], '.2f')}), {how}."
+        f" (for {of} by the paired t-test over mice, largest p = {p_max}, not by the "
+        "relabelling p-values listed first with the comparisons)"
     )
 
 
@@ -1280,7 +1392,7 @@ def _answer_stimulation(s: Mapping) -> str:
         of = f" (no session of {n} has stimulation trials)" if isinstance(n, int) else ""
         return f"Not run: the study has no stimulation sessions{of}."
     parts = [
-        f"{_req(100 * v['fraction_driven'], '.0f')}% of units in the {st} stage"
+        f"{_req(100 * v['fraction_driven'], '.1f')}% of units in the {st} stage"
         for st, v in stages.items()
     ]
     return f"Stimulation drives {', '.join(parts)} (BH-FDR {s['fdr']:g} per session)."
@@ -1290,13 +1402,25 @@ def _answer_overlap(s: Mapping) -> str:
     if not s.get("testable", True):
         return f"Not testable: {s.get('untestable_reason') or 'too few informative mice'}."
     d = s["difference"]
+    ratio = _req(d["ratio_of_odds_ratios"], ".2g")
+    change = (
+        f"in {d['population']}, the odds that a driven unit also encodes the movement are "
+        f"multiplied by"
+    )
+    stages = f"from the {d['stage_from']} to the {d['stage_to']} stage"
+    if _testability(d):
+        why = _not_testable_words(d.get("reason"), "the per-mouse test cannot reach 5%")
+        n = d.get("n_mice")
+        return (
+            f"{why} ({change} an estimated {ratio} {stages}, over {n} informative "
+            f"{'mouse' if n == 1 else 'mice'})."
+        )
     p = _num(d["p_mice"])
-    more = p is not None and float(p) <= 0.05 and float(d["ratio_of_odds_ratios"]) > 1
+    significant = p is not None and float(p) <= 0.05
+    more = float(d["ratio_of_odds_ratios"]) > 1
+    verdict = ("Yes" if more else "No: it decreases") if significant else "Not clearly"
     return (
-        f"{'Yes' if more else 'Not clearly'}: in {d['population']}, the odds that a driven "
-        f"unit also encodes the movement are multiplied by "
-        f"{_req(d['ratio_of_odds_ratios'], '.2g')} from the {d['stage_from']} to the "
-        f"{d['stage_to']} stage "
+        f"{verdict}: {change} {ratio} {stages} "
         f"({_p_words(d['p_mice'], d.get('n_mice'))} over {d.get('n_mice')} mice)."
     )
 
@@ -1309,13 +1433,23 @@ def _answer_activation(s: Mapping) -> str:
             f"Not testable: the change of selectivity in {key.split('/')[0]} is not a number "
             f"(n = {c.get('n_mice')} mice with encoding units in both stages)."
         )
+    what = (
+        f"in {key.split('/')[0]}, the activity of movement-encoding minus other units changes by"
+    )
+    stages = f"from the {c['stage_from']} to the {c['stage_to']} stage"
+    change = _req(c["change"], "+.2g")
+    if _testability(c):
+        why = _not_testable_words(c.get("reason"), "its test cannot reach the 5% level")
+        return f"{why} ({what} an estimated {change} {stages}, n = {c.get('n_mice')} mice)."
     p = _num(c["p_value"])
-    verdict = "Yes" if p is not None and float(p) <= 0.05 else "Not clearly"
+    if p is not None and float(p) <= 0.05:
+        # a significant decrease is the opposite of selective activation
+        verdict = "Yes" if float(c["change"]) > 0 else "No: the selectivity decreases"
+    else:
+        verdict = "Not clearly"
     return (
-        f"{verdict}: in {key.split('/')[0]}, the activity of movement-encoding minus other "
-        f"units changes by {_req(c['change'], '+.2g')} from the {c['stage_from']} to the "
-        f"{c['stage_to']} stage ({_p_words(c['p_value'], c.get('n_mice'))}, "
-        f"n = {c.get('n_mice')} mice)."
+        f"{verdict}: {what} {change} {stages} "
+        f"({_p_words(c['p_value'], c.get('n_mice'))}, n = {c.get('n_mice')} mice)."
     )
 
 
