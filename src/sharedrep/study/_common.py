@@ -273,19 +273,81 @@ def left_out_cells(table: pd.DataFrame, column: str = "mice_left_out") -> pd.Dat
 
 
 # --------------------------------------------------------------------------- stages
-def ordered_stages(values: Iterable) -> list[str]:
-    """Stages in learning order (novice, intermediate, expert, then others sorted)."""
-    vals = [v for v in dict.fromkeys(values) if v is not None]
-    known = [s for s in STAGE_ORDER if s in vals]
-    return known + sorted(v for v in vals if v not in STAGE_ORDER)
+class StageOrderError(ValueError):
+    """The learning order of the stages is unknown: give ``[analysis] stages = [...]``."""
+
+
+def _order_hint(labels, stages) -> str:
+    """Why the order of ``stages`` is unknown (``labels``: those of unknown order)."""
+    return (
+        f"stages {list(stages)}: the learning order of {', '.join(map(repr, labels))} is "
+        "unknown (only novice, intermediate and expert have a known order); list the stages "
+        "in learning order, the first before learning and the last after it, as "
+        "stages = [...] in the analysis table of the study file ([analysis] stages), or "
+        "stages=[...] in Python"
+    )
+
+
+def given_order(collection=None, stages=None) -> list[str] | None:
+    """The user's order of the stages: ``stages`` (a list, or one label), else the
+    collection's ``analysis["stages"]`` (the study file's ``[analysis] stages``), else None."""
+    if stages is None and collection is not None:
+        stages = (getattr(collection, "analysis", None) or {}).get("stages")
+    if stages is None:
+        return None
+    if isinstance(stages, str):
+        stages = [stages]
+    return list(dict.fromkeys(stages))
+
+
+def ordered_stages(values: Iterable, order: Iterable | None = None) -> list[str]:
+    """Stages in learning order.
+
+    With ``order`` (the user's ``[analysis] stages``), the stages present in that order;
+    without it, novice, intermediate, expert (also when ``order`` and the stages present
+    are only these labels, whatever their order in the list). The learning order is never
+    guessed: a stage whose place is unknown (not in ``order``; without ``order``, any
+    label other than novice/intermediate/expert when there are several stages) raises
+    :class:`StageOrderError` (a ValueError) naming it.
+
+    Raises
+    ------
+    StageOrderError
+    """
+    vals = [v for v in dict.fromkeys(values) if v is not None and not is_missing(v)]
+    if order is not None:
+        order = list(dict.fromkeys(order))
+        extra = [v for v in vals if v not in order]
+        if all(s in STAGE_ORDER for s in order + extra):
+            return [s for s in STAGE_ORDER if s in vals]  # known labels: learning order
+        if not extra:
+            return [s for s in order if s in vals]
+        raise StageOrderError(
+            f"stage(s) {extra} not in the stages {order}; "
+            + _order_hint([v for v in extra if v not in STAGE_ORDER] or extra, order + extra)
+        )
+    unknown = [v for v in vals if v not in STAGE_ORDER]
+    if unknown and len(vals) > 1:
+        raise StageOrderError(_order_hint(unknown, vals))
+    return [s for s in STAGE_ORDER if s in vals] + unknown
 
 
 def default_stages(collection: SessionCollection) -> list[str]:
-    """``["novice", "expert"]`` when both are present, else every stage present."""
-    st = ordered_stages(collection.stages)
-    if "novice" in st and "expert" in st:
+    """The stages an analysis uses by default, in learning order.
+
+    The stages of the collection's ``analysis["stages"]`` (the study file's ``[analysis]
+    stages``) present, in that order, when it names a stage other than novice,
+    intermediate and expert; else ``["novice", "expert"]`` when both are present, else
+    every stage present (:func:`ordered_stages`: several stages of which some are of
+    unknown learning order raise :class:`StageOrderError`).
+    """
+    order = given_order(collection)
+    present = [s for s in collection.stages if s is not None]
+    if order is not None and not all(s in STAGE_ORDER for s in order):
+        return [s for s in order if s in present]
+    if "novice" in present and "expert" in present:
         return ["novice", "expert"]
-    return st
+    return ordered_stages(present)
 
 
 def check_choice(values, available, what: str) -> list:
@@ -538,17 +600,24 @@ def encoding_sessions(
     )
 
 
-def select_days(collection: SessionCollection, days_per_stage: int | None) -> SessionCollection:
+def select_days(
+    collection: SessionCollection, days_per_stage: int | None, first_stage: str | None = None
+) -> SessionCollection:
     """Keep at most ``days_per_stage`` days per subject, population and stage.
 
-    The earliest days of the ``"novice"`` stage and the latest days of every other stage
-    are kept (the most distinct behaviour), so that every stage contributes about the
-    same amount of data. ``None`` keeps everything; sessions without a day are kept.
+    The earliest days of the first stage of the learning order (``first_stage``; default
+    the first of the collection's ``analysis["stages"]``, else novice) and the latest
+    days of every other stage are kept (the most distinct behaviour), so that every stage
+    contributes about the same amount of data. ``None`` keeps everything; sessions
+    without a day are kept.
     """
     if days_per_stage is None:
         return collection
     if not isinstance(days_per_stage, numbers.Integral) or days_per_stage < 1:
         raise ValueError(f"days_per_stage must be a positive int or None; got {days_per_stage!r}")
+    if first_stage is None:
+        order = given_order(collection)
+        first_stage = order[0] if order else STAGE_ORDER[0]
     groups: dict = {}
     for s in collection:
         if s.day is not None:
@@ -556,7 +625,7 @@ def select_days(collection: SessionCollection, days_per_stage: int | None) -> Se
     keep_days = {}
     for key, days in groups.items():
         d = sorted(days)
-        keep_days[key] = set(d[:days_per_stage] if key[2] == "novice" else d[-days_per_stage:])
+        keep_days[key] = set(d[:days_per_stage] if key[2] == first_stage else d[-days_per_stage:])
     kept = [
         s
         for s in collection

@@ -24,6 +24,7 @@ from sharedrep.study._common import (
     dropped,
     fmt_num,
     fnum,
+    given_order,
     ignored_n_boot,
     label_reasons,
     left_out_cells,
@@ -178,7 +179,7 @@ def _check_encoding_table(encoding_table: pd.DataFrame) -> None:
 
 
 def _classified_activity(
-    collection, encoding_table, pops, stages, *, window, event, days_per_stage
+    collection, encoding_table, pops, stages, *, window, event, days_per_stage, first_stage=None
 ) -> pd.DataFrame:
     """Per unit: mean activity over the stage's days, joined with its encoding class.
 
@@ -192,7 +193,7 @@ def _classified_activity(
         (``_common.session_provenance``).
     """
     chosen = collection.filter(population=pops, stage=stages)
-    sel = select_days(chosen, days_per_stage)
+    sel = select_days(chosen, days_per_stage, first_stage)
     reasons = merge_reasons(
         label_reasons(collection, pops, stages),
         dropped(
@@ -389,6 +390,7 @@ def selective_activation(
     days_per_stage: int | None = 2,
     n_boot: int | None = None,
     random_state: int = 0,
+    stages=None,
 ) -> AnalysisResult:
     """Activity of movement-encoding vs other units, novice vs expert.
 
@@ -421,6 +423,10 @@ def selective_activation(
     n_boot : None
         Ignored (``FutureWarning`` when given; will be removed): the interval over mice
         is a t interval, which draws nothing.
+    stages : list of str, optional
+        The stages, in learning order (first: before learning); default the collection's
+        ``analysis["stages"]``, else novice, intermediate, expert (other labels of unknown
+        order raise :class:`~sharedrep.study._common.StageOrderError`, a ValueError).
     random_state : int, default 0
         Seed of the sign-flip test's random sign patterns (more than 16 mice).
 
@@ -452,7 +458,8 @@ def selective_activation(
     ignored_n_boot(n_boot, "selective_activation")
     _check_encoding_table(encoding_table)
     pops = list(dict.fromkeys(encoding_table["population"]))
-    stages = ordered_stages(encoding_table["stage"])
+    order = given_order(collection, stages)
+    stages = ordered_stages(encoding_table["stage"], order)
     units, sessions = _classified_activity(
         collection,
         encoding_table,
@@ -461,6 +468,7 @@ def selective_activation(
         window=window,
         event=event,
         days_per_stage=days_per_stage,
+        first_stage=order[0] if order else None,
     )
     table = _group_activity(units)
     wide = _selectivity(table)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from sharedrep.data.preprocess import align_to_events, detect_movement_onsets
 from sharedrep.data.session import SessionCollection
+from sharedrep.data.studyfile import LABEL_SIMILARITY
 from sharedrep.inference.multitest import holm
 from sharedrep.study._common import (
     STAGE_ORDER,
@@ -26,6 +27,7 @@ from sharedrep.study._common import (
     dropped,
     fmt_num,
     fnum,
+    given_order,
     ignored_n_boot,
     label_reasons,
     left_out_cells,
@@ -51,6 +53,7 @@ from sharedrep.study._common import (
 )
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.figures import plot_learning_curves
+from sharedrep.utils.validation import closest_label
 
 __all__ = ["trial_measures", "learning_curves", "trajectory_reproducibility", "METRICS"]
 
@@ -63,6 +66,8 @@ METRICS = (
 )
 #: Fraction of the peak displacement below which a push counts as ended.
 END_FRACTION = 0.2
+#: Similarity above which an unknown stage label is taken for a typo of a learning stage.
+TYPO_SIMILARITY = LABEL_SIMILARITY
 
 
 def _session_rate(collection: SessionCollection) -> float:
@@ -454,19 +459,39 @@ def _describe(summary: dict) -> str:
     )
 
 
-def _curve_sessions(collection: SessionCollection) -> tuple[SessionCollection, dict]:
-    """The sessions the learning curves use, and ``{session_id: reason}`` for the others.
+def _curve_sessions(
+    collection: SessionCollection, stages=None
+) -> tuple[SessionCollection, dict, list]:
+    """The sessions the learning curves use, ``{session_id: reason}`` for the others, and
+    the stages in learning order.
 
-    The stages are the learning stages present (novice, intermediate, expert), or every
-    stage when the study uses none of them: a session labelled otherwise (e.g. a typo,
-    ``"novcie"``) is left out, so that it neither joins the curves under a stage of its
-    own nor becomes the "last stage" of the comparison. Sessions without a stage are
-    kept (their days still count in the slopes); sessions without trials or without a
-    day are left out.
+    The stages are the user's (``stages``, else ``[analysis] stages``), in that order
+    (when it lists only novice, intermediate or expert: all of those present, in learning
+    order, whatever the list); without them, the learning stages present (novice,
+    intermediate, expert): a session labelled otherwise that looks like a typo of one of
+    them (e.g. ``"novcie"``) is left out, so that it neither joins the curves under a
+    stage of its own nor becomes the "last stage" of the comparison; any other label
+    raises :class:`StageOrderError` (its learning order is unknown). Sessions without a
+    stage are kept (their days still count in the slopes); sessions without trials or
+    without a day are left out.
     """
     labelled = [s for s in collection if s.stage is not None]
-    known = [st for st in STAGE_ORDER if any(s.stage == st for s in labelled)]
-    stages = known or ordered_stages(s.stage for s in labelled)
+    order = given_order(collection, stages)
+    present = list(dict.fromkeys(s.stage for s in labelled))
+    known = [st for st in STAGE_ORDER if st in present]
+    if order is not None and known and all(st in STAGE_ORDER for st in order):
+        order = known  # novice, intermediate, expert: every one present, as ever
+    if order is None:
+        typos = [
+            st
+            for st in present
+            if st not in STAGE_ORDER
+            and known
+            and closest_label(st, STAGE_ORDER, TYPO_SIMILARITY) is not None
+        ]
+        order = known + ordered_stages(st for st in present if st not in known + typos)
+        order = ordered_stages(order)  # several stages of unknown order: refused
+    stages = order
     reasons = merge_reasons(
         label_reasons(labelled, stages=stages),
         {s.session_id: "no trials" for s in collection if len(s.trials) == 0},
@@ -478,6 +503,7 @@ def _curve_sessions(collection: SessionCollection) -> tuple[SessionCollection, d
             kept, name=collection.name, analysis=collection.analysis, source=collection.source
         ),
         reasons,
+        stages,
     )
 
 
@@ -499,6 +525,7 @@ def learning_curves(
     window: tuple[float, float] = (-0.2, 1.5),
     n_boot: int | None = None,
     random_state: int = 0,
+    stages=None,
 ) -> AnalysisResult:
     """Learning curves: success, reaction time, movement duration, reproducibility by day.
 
@@ -528,6 +555,10 @@ def learning_curves(
         is a t interval, which draws nothing.
     random_state : int, default 0
         Seed of the sign-flip test's random sign patterns (more than 16 mice).
+    stages : list of str, optional
+        The stages, in learning order (first: before learning); default the collection's
+        ``analysis["stages"]``, else novice, intermediate, expert (other labels: see
+        Raises).
 
     Returns
     -------
@@ -557,16 +588,19 @@ def learning_curves(
 
     Raises
     ------
+    StageOrderError
+        (a ValueError) Several stages, some of unknown learning order (not novice,
+        intermediate, expert), and no ``stages`` list.
     AnalysisError
         An error while measuring one session; the message names ``learning_curves``, the
         population, stage, session and subject.
     """
     ignored_n_boot(n_boot, "learning_curves")
-    kept, reasons = _curve_sessions(collection)
+    kept, reasons, order = _curve_sessions(collection, stages)
     trials, traj, _ = trial_measures(kept, lever=lever, window=window)
     table = _day_table(trials, traj)
     mice = list(dict.fromkeys(table["subject"]))
-    stages = ordered_stages(table["stage"])
+    stages = ordered_stages(table["stage"], order)
     first, last = (stages[0], stages[-1]) if stages else (None, None)
     trends = _trends(table, mice, first, last, random_state=random_state)
     summary = _summarise(table, trends, mice, first, last)

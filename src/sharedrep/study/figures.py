@@ -165,7 +165,7 @@ def plot_shared_representation(
     ref = loadings[(loadings["population"] == reference[0]) & (loadings["stage"] == reference[1])]
     names = list(ref.loc[ref["dimension"] == 1, "feature"])
     populations = list(dict.fromkeys(k[0] for k in keys))
-    stages = ordered_stages(k[1] for k in keys)
+    stages = list(dict.fromkeys(k[1] for k in keys))  # the cells' (learning) order
     row_h = 0.32 * max(len(names), 3) + 0.9
     fig = Figure(
         figsize=(MAX_WIDTH_IN, len(populations) * (row_h + 2.0) + 0.5), layout="constrained"
@@ -450,7 +450,9 @@ _CLASS_STYLES = {
 }
 
 
-def plot_stimulation_responses(table: pd.DataFrame, fractions: pd.DataFrame, fdr: float) -> Figure:
+def plot_stimulation_responses(
+    table: pd.DataFrame, fractions: pd.DataFrame, fdr: float, stages: list | None = None
+) -> Figure:
     """Per-unit stimulation effects by class (left) and fraction driven per mouse (right).
 
     Parameters
@@ -462,6 +464,9 @@ def plot_stimulation_responses(table: pd.DataFrame, fractions: pd.DataFrame, fdr
         Per-session ``stage``, ``fraction_driven``.
     fdr : float
         False discovery rate of the classification (shown in the title).
+    stages : list of str, optional
+        The stages along the x-axis, in learning order (default: those of ``table``,
+        novice, intermediate, expert).
 
     Returns
     -------
@@ -469,7 +474,7 @@ def plot_stimulation_responses(table: pd.DataFrame, fractions: pd.DataFrame, fdr
     """
     if not len(table):
         return empty_figure("no session with stimulation trials")
-    stages = ordered_stages(table["stage"])
+    stages = stages or ordered_stages(table["stage"])
     fig, axes = new_figure(1, 2, width=MAX_WIDTH_IN / 2, height=3.2)
     ax = axes[0, 0]
     for i, st in enumerate(stages):

@@ -17,6 +17,7 @@ import pandas as pd
 from sharedrep.data.session import SessionCollection
 from sharedrep.inference.multitest import holm
 from sharedrep.study._common import (
+    STAGE_ORDER,
     AnalysisError,
     analysis,
     ci_text,
@@ -24,6 +25,7 @@ from sharedrep.study._common import (
     empty_figure,
     fmt_num,
     fnum,
+    given_order,
     ignored_n_boot,
     left_out_cells,
     left_out_note,
@@ -345,10 +347,11 @@ def silencing_effects(
     *,
     lever: str | None = None,
     window: tuple[float, float] = (-0.2, 1.5),
-    template_stage: str = "expert",
+    template_stage: str | None = None,
     n_perm: int = 2000,
     n_boot: int | None = None,
     random_state: int = 0,
+    stages=None,
 ) -> AnalysisResult:
     """Laser-on vs laser-off behaviour in the sessions with silencing trials.
 
@@ -379,13 +382,18 @@ def silencing_effects(
         Lever-position feature (default: found by name).
     window : (float, float), default (-0.2, 1.5)
         Trajectory window around movement onset, seconds.
-    template_stage : str, default "expert"
+    template_stage : str, optional
+        Default: the last stage of the learning order (``stages``, else the collection's
+        ``analysis["stages"]``), else ``"expert"``.
     n_perm : int, default 2000
     n_boot : None
         Ignored (``FutureWarning`` when given; will be removed): the interval over mice
         is a t interval, which draws nothing.
     random_state : int, default 0
         Seed of the trial-level permutation.
+    stages : list of str, optional
+        The stages in learning order (first: before learning); only its last stage is
+        used (the default ``template_stage``).
 
     Returns
     -------
@@ -427,6 +435,9 @@ def silencing_effects(
         message names ``silencing_effects`` and the session or mouse.
     """
     ignored_n_boot(n_boot, "silencing_effects")
+    if template_stage is None:
+        order = given_order(collection, stages)
+        template_stage = order[-1] if order else STAGE_ORDER[-1]
     try:
         trials, traj, _ = trial_measures(collection, lever=lever, window=window)
     except AnalysisError:

@@ -26,12 +26,14 @@ from sharedrep.data.session import Session, SessionCollection
 from sharedrep.inference.encoding import unit_encoding
 from sharedrep.inference.multitest import benjamini_hochberg
 from sharedrep.study._common import (
+    STAGE_ORDER,
     Steps,
     analysis,
     describe_provenance,
     empty_figure,
     fmt_num,
     fnum,
+    given_order,
     label_reasons,
     left_out_cells,
     left_out_note,
@@ -170,6 +172,7 @@ def stimulation_responses(
     baseline: tuple[float, float] = (-0.25, 0.0),
     mask_artifacts: bool = True,
     artifact_margin: float = 0.0,
+    stages=None,
 ) -> AnalysisResult:
     """Classify units as driven / suppressed / not responsive by optogenetic stimulation.
 
@@ -199,6 +202,11 @@ def stimulation_responses(
         Remove the light-artefact frames (False only to demonstrate the artefact).
     artifact_margin : float, default 0.0
         Seconds added around each stimulation interval when masking.
+    stages : list of str, optional
+        The stages in learning order (first: before learning), for the per-stage
+        summary; default the collection's ``analysis["stages"]``, else novice,
+        intermediate, expert (other labels of unknown order raise
+        :class:`~sharedrep.study._common.StageOrderError`, a ValueError).
 
     Returns
     -------
@@ -254,6 +262,7 @@ def stimulation_responses(
         masked=masked,
         mask_artifacts=mask_artifacts,
         not_analysed=not_analysed,
+        order=given_order(collection, stages),
     )
     if not len(table):
         summary["skipped"] = _no_stimulation_reason(pops, not_analysed)
@@ -261,7 +270,9 @@ def stimulation_responses(
     return AnalysisResult(
         name="stimulation_responses",
         table=table,
-        figure=plot_stimulation_responses(table, fractions, fdr),
+        figure=plot_stimulation_responses(
+            table, fractions, fdr, stages=summary["stages"] and list(summary["stages"])
+        ),
         summary=summary,
         description=_describe_stimulation(summary, window, baseline)
         + describe_provenance(summary["sessions"]),
@@ -418,9 +429,11 @@ def _fraction_ci(fractions) -> dict:
     }
 
 
-def _summarise_stimulation(table, fractions, *, fdr, masked, mask_artifacts, not_analysed):
+def _summarise_stimulation(
+    table, fractions, *, fdr, masked, mask_artifacts, not_analysed, order=None
+):
     """Headline numbers of :func:`stimulation_responses` (keys documented there)."""
-    stages = ordered_stages(table["stage"]) if len(table) else []
+    stages = ordered_stages(table["stage"], order) if len(table) else []
     per_stage = {}
     for st in stages:
         f = fractions[fractions["stage"] == st]
@@ -547,7 +560,7 @@ def unit_encoding_table(
     if model is None:
         model = make_model(random_state=random_state)
     if stages is None:
-        stages = ordered_stages(collection.stages)
+        stages = ordered_stages(collection.stages, given_order(collection))
     left_out: dict = {}
     cells = fit_cells(
         collection,
@@ -666,6 +679,7 @@ def encoding_overlap(
     whole_trials: bool = False,
     random_state: int = 0,
     progress=False,
+    stages=None,
 ) -> AnalysisResult:
     """Overlap of stimulation-driven units with units encoding the shared representation.
 
@@ -713,6 +727,12 @@ def encoding_overlap(
         Null of the unit encoding test (see :func:`unit_encoding_table`).
     random_state : int, default 0
     progress : bool or rich.progress.Progress, default False
+    stages : list of str, optional
+        The stages, in learning order (first: before learning), compared first vs last;
+        stimulation sessions of other stages are not analysed (unless every label is
+        novice, intermediate or expert: they keep their learning order). Default: the
+        collection's ``analysis["stages"]``, else novice, intermediate, expert (other
+        labels of unknown order raise :class:`~sharedrep.study._common.StageOrderError`).
 
     Returns
     -------
@@ -756,7 +776,11 @@ def encoding_overlap(
     if len(stim_table) == 0:
         return _empty_overlap(collection)
     pops = list(dict.fromkeys(stim_table["population"]))
-    stages = ordered_stages(stim_table["stage"])
+    order = given_order(collection, stages)
+    present = list(dict.fromkeys(stim_table["stage"]))
+    if order is not None and not all(s in STAGE_ORDER for s in present + order):
+        present = [s for s in present if s in order]
+    stages = ordered_stages(present, order)
     fitted: dict = {}
     if encoding_table is None:
         encoding_table = unit_encoding_table(

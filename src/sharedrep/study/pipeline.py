@@ -185,7 +185,7 @@ def _model_of(cfg: dict):
 
 def _behaviour_args(r: _Run):
     """Arguments of the behavioural analyses (learning curves, silencing)."""
-    return (r.collection,), dict(lever=r.cfg["lever"], random_state=r.seed)
+    return (r.collection,), dict(lever=r.cfg["lever"], random_state=r.seed, stages=r.cfg["stages"])
 
 
 def _encoding_args(r: _Run):
@@ -222,7 +222,7 @@ def _stimulation_args(r: _Run):
     pop = r.cfg["stim_population"]
     if pop is not None:
         check_populations(r.collection, pop, "stim_population")
-    return (r.collection,), dict(fdr=r.cfg["fdr"], population=pop)
+    return (r.collection,), dict(fdr=r.cfg["fdr"], population=pop, stages=r.cfg["stages"])
 
 
 def _unit_args(r: _Run) -> dict:
@@ -241,7 +241,11 @@ def _overlap_args(r: _Run):
     stim = r.results["stimulation_responses"]
     if not len(stim.table):
         return stim.summary.get("skipped") or "no stimulation trials"
-    kw = dict(n_perm_units=r.cfg["n_perm_units"], n_perm=r.cfg["n_perm_overlap"])
+    kw = dict(
+        n_perm_units=r.cfg["n_perm_units"],
+        n_perm=r.cfg["n_perm_overlap"],
+        stages=r.cfg["stages"],
+    )
     return (r.collection, stim.table), {**kw, **_unit_args(r)}
 
 
@@ -268,7 +272,7 @@ def _activation_args(r: _Run):
         return (
             "no unit-encoding table (no stimulation sessions and no activation_population setting)"
         )
-    return (r.collection, enc_table), r.common
+    return (r.collection, enc_table), {**r.common, "stages": r.cfg["stages"]}
 
 
 #: The study, in order: (name, analysis, arguments from the run so far or why it is skipped).

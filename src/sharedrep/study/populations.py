@@ -38,6 +38,7 @@ from sharedrep.study._common import (
     encoding_sessions,
     fmt_num,
     fnum,
+    given_order,
     label_reasons,
     left_out_cells,
     left_out_note,
@@ -117,9 +118,10 @@ def fit_cells(
     stages = check_choice(
         stages if stages is not None else default_stages(collection), collection.stages, "stages"
     )
-    stages = ordered_stages(stages)
+    order = given_order(collection, stages)
+    stages = ordered_stages(stages, order)
     cleaned = encoding_sessions(collection, stim_margin_s=stim_margin_s)
-    clean = select_days(cleaned, days_per_stage)
+    clean = select_days(cleaned, days_per_stage, order[0] if order else None)
     reasons = merge_reasons(
         label_reasons(collection, populations, stages),
         dropped(collection, cleaned, _NO_SAMPLES),
@@ -366,7 +368,7 @@ class _EncodingTables:
 def _comparison_plan(cells: dict) -> tuple[list, list, list]:
     """Populations, stages and ``(kind, cell_a, cell_b)`` comparisons of the fitted cells."""
     pops = list(dict.fromkeys(p for p, _ in cells))
-    stg = ordered_stages(s for _, s in cells)
+    stg = list(dict.fromkeys(s for _, s in cells))  # fit_cells: in learning order
     comparisons = []
     if len(stg) >= 2:
         for p in pops:

@@ -27,11 +27,11 @@ from sharedrep.study._common import (
     describe_provenance,
     encoding_sessions,
     fnum,
+    given_order,
     lever_index,
     make_model,
     nanmean_rows,
     nanmedian,
-    ordered_stages,
     origin,
     quiet,
     select_days,
@@ -123,7 +123,7 @@ def _check_window(window) -> None:
         raise ValueError(f"window must be (start, stop) with start < stop; got {window!r}")
 
 
-def _used_sessions(collection: SessionCollection, cells: dict, days_per_stage):
+def _used_sessions(collection: SessionCollection, cells: dict, days_per_stage, first_stage=None):
     """The cleaned sessions (stimulation and silencing samples removed) the cells' fits use.
 
     Returns
@@ -132,7 +132,7 @@ def _used_sessions(collection: SessionCollection, cells: dict, days_per_stage):
         The sessions of :func:`~sharedrep.study._common.select_days` on the encoding
         sessions that some cell uses, in that order (name, analysis and source kept).
     """
-    clean = select_days(encoding_sessions(collection), days_per_stage)
+    clean = select_days(encoding_sessions(collection), days_per_stage, first_stage)
     used = {sid for args in cells.values() for ids in args.session_ids for sid in ids}
     return SessionCollection(
         [s for s in clean if s.session_id in used],
@@ -334,7 +334,7 @@ def _stage_angles(fitted: dict, cells: dict) -> dict:
     """``{population: {stages, angles_deg, max_angle_deg}}``: first vs last stage's axes."""
     angles = {}
     for p in dict.fromkeys(p for p, _ in cells):
-        stg = ordered_stages(s for q, s in cells if q == p)
+        stg = list(dict.fromkeys(s for q, s in cells if q == p))  # learning order (fit_cells)
         if len(stg) < 2:
             continue
         a, b = fitted[(p, stg[0])].shared_axes_, fitted[(p, stg[-1])].shared_axes_
@@ -485,7 +485,8 @@ def shared_representation(
         within_trials=within_trials,
         left_out=left_out,
     )
-    clean = _used_sessions(collection, cells, days_per_stage)
+    order = given_order(collection, stages)
+    clean = _used_sessions(collection, cells, days_per_stage, order[0] if order else None)
     sessions = {s.session_id: s for s in clean}
     fitted = _fit_cells(cells, model, progress)
     r2 = {key: _heldout_r2(m) for key, m in fitted.items()}

@@ -33,7 +33,6 @@ from sharedrep.study._common import (
     make_model,
     mice_text,
     no_session,
-    ordered_stages,
     origin,
     p_text,
     paired_mice,
@@ -483,7 +482,7 @@ def _compute_lags(model, cells, lags, cell_rates, *, absent, n_boot, ci, random_
     rng = np.random.default_rng(random_state)
     q = [(1 - ci) / 2, (1 + ci) / 2]
     peaks = _peak_table(curves, lags, cell_rates, rng, n_boot, q)
-    stg = ordered_stages(s for _, s in curves)
+    stg = list(dict.fromkeys(s for _, s in curves))  # the cells' (learning) order
     pops = list(dict.fromkeys(p for p, _ in curves))
     shifts = _shift_table(curves, pops, stg, lags, cell_rates, rng, n_boot, q, absent)
     return _LagTables(table, pooled, peaks, shifts, curves, failed, pops, stg)
