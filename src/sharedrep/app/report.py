@@ -1230,19 +1230,13 @@ def _not_testable_words(reason, default: str) -> str:
     return f"Not testable: {why}"
 
 
-def _paired_ttest_used(c: Mapping) -> bool:
-    """Whether a cell comparison's headline test is the paired t-test over mice (as
-    :func:`sharedrep.study.populations._comparison_test` decides: the same 3 or more
-    mice in both cells and a finite ``p_paired``)."""
-    n = c.get("n_paired")
-    return _is_int(n) and n >= 3 and _finite(c.get("p_paired")) is not None
-
-
 def _comparison_test_words(comparisons: Mapping) -> str:
     """``" (by the paired t-test over mice: p <= 0.0017; ...)"`` when the headline rests
     on a test other than the relabelling test whose p-values the comparisons list first;
     ``""`` otherwise."""
-    paired = [c for c in comparisons.values() if _paired_ttest_used(c)]
+    from sharedrep.study.populations import uses_paired_ttest
+
+    paired = [c for c in comparisons.values() if uses_paired_ttest(c)]
     if not paired:
         return ""
     p_max = _num(max(float(c["p_paired"]) for c in paired), ".2g")

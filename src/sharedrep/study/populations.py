@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -693,14 +695,17 @@ def comparison_testable(comparison: dict) -> bool:
     of subject labels says so itself (``testable``, False when its smallest achievable p
     exceeds 0.05; taken as testable when a summary lacks the key).
     """
-    return _uses_paired_ttest(comparison) or bool(comparison.get("testable", True))
+    return uses_paired_ttest(comparison) or bool(comparison.get("testable", True))
 
 
-def _uses_paired_ttest(comparison: dict) -> bool:
-    """The same mice (at least 3) in both cells and a finite paired t-test p-value."""
-    return comparison.get("n_paired", 0) >= 3 and bool(
-        np.isfinite(comparison.get("p_paired", np.nan))
-    )
+def uses_paired_ttest(comparison: Mapping) -> bool:
+    """Whether a cell comparison's headline test is the paired t-test over mice: the same
+    mice (at least 3) in both cells and a finite ``p_paired`` (a summary read back from
+    JSON may hold None for it)."""
+    n, p = comparison.get("n_paired"), comparison.get("p_paired")
+    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 3 or p is None:
+        return False
+    return bool(np.isfinite(float(p)))
 
 
 def _comparison_test(comparison: dict) -> tuple[float, float]:
@@ -711,6 +716,6 @@ def _comparison_test(comparison: dict) -> tuple[float, float]:
     permutation of subject labels between the cells
     (:func:`sharedrep.inference.groups.compare_groups`).
     """
-    if _uses_paired_ttest(comparison):
+    if uses_paired_ttest(comparison):
         return float(comparison["p_paired"]), float(comparison["paired_difference"])
     return float(comparison["p_value"]), float(comparison["difference"])
