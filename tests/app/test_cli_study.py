@@ -240,6 +240,11 @@ def test_fit_compute_options(tiny_study, tmp_path):
         "fit", other, "--population", "thalamus", "--stage", "expert", "--backend", "numpy"
     )
     assert result.exit_code == 0, _fail_msg(result)
+    # an error message is printed as written: "[analysis]" is text, not console markup
+    typed = folder / "study_typed.toml"
+    typed.write_text(text.replace("[analysis]\n", "[analysis]\nbackend = 3\n", 1))
+    result = _invoke("fit", typed, "--population", "thalamus", "--stage", "expert")
+    assert result.exit_code == 1 and "[analysis] backend must be a string" in result.stderr
 
 
 def test_fit_errors(tiny_study, tmp_path):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sharedrep.utils.files import atomic_write
@@ -97,7 +98,10 @@ def user_errors() -> Iterator[None]:
         if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in msg:
             msg = f"{msg}: {exc.filename}"
         msg = cli_message(msg)
-        err_console().print(f"[bold red]Error:[/bold red] {msg}", markup=True, soft_wrap=True)
+        # escaped: "[analysis] stages" in a message is text, not console markup
+        err_console().print(
+            f"[bold red]Error:[/bold red] {escape(msg)}", markup=True, soft_wrap=True
+        )
         raise typer.Exit(code=EXIT_USER_ERROR) from None
 
 
