@@ -5,12 +5,15 @@
   place they looked, when the data are absent. The data are read where they are, never
   copied into the project.
 - ``repo_root``: the repository's root folder (docs, examples, benchmarks).
+- ``two_mouse_null_lags``: ``lag_profiles`` of a 2-mouse null study (one population,
+  days 1 and 14): a lag analysis whose shift cannot be tested nor given an interval.
 
 Builders that are plain functions (not fixtures) live in ``model_checks.py`` (comparing
 fitted models) and ``io_builders.py`` (writing NWB / suite2p / pose files).
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -43,3 +46,21 @@ def monkey_reach_dir() -> Path:
     if folder is None:
         pytest.skip(_MISSING)
     return folder
+
+
+@pytest.fixture(scope="session")
+def two_mouse_null_lags():
+    from sharedrep import StudyEffects, simulate_study
+    from sharedrep.study import lag_profiles
+
+    st = simulate_study(
+        n_mice=2,
+        days=(1, 14),
+        populations=("thalamus",),
+        trials_per_session=20,
+        effects=StudyEffects.null(),
+        seed=10,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return lag_profiles(st.collection, [0, 1, 2, 3], n_boot=20)

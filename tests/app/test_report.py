@@ -382,24 +382,10 @@ def test_lag_answer_is_not_testable_without_a_shift_or_a_testable_test():
     assert text.startswith("Yes: thalamus") and "Not testable: m1 leads" in text
 
 
-def test_lag_answer_on_real_lag_results_with_two_mice_is_not_testable():
-    import warnings
-
-    from sharedrep import StudyEffects, simulate_study
+def test_lag_answer_on_real_lag_results_with_two_mice_is_not_testable(two_mouse_null_lags):
     from sharedrep.app.report import answer
-    from sharedrep.study import lag_profiles
 
-    st = simulate_study(
-        n_mice=2,
-        days=(1, 14),
-        populations=("thalamus",),
-        trials_per_session=20,
-        effects=StudyEffects.null(),
-        seed=10,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        r = lag_profiles(st.collection, [0, 1, 2, 3], n_boot=20)
+    r = two_mouse_null_lags
     assert r.summary["shifts"]["thalamus"]["testable"] is False
     assert answer("lag_profiles", r.summary, r.description).startswith("Not testable:")
 

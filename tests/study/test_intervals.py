@@ -274,19 +274,8 @@ def test_lag_shift_bootstrap_interval_from_three_mice_is_deterministic():
     assert (again["ci_low"], again["ci_high"]) == (row["ci_low"], row["ci_high"])
 
 
-def test_two_mouse_lag_profiles_say_why_there_is_no_interval():
-    from sharedrep import StudyEffects, simulate_study
-    from sharedrep.study import lag_profiles
-
-    st = simulate_study(
-        n_mice=2,
-        days=(1, 14),
-        populations=("thalamus",),
-        trials_per_session=20,
-        effects=StudyEffects.null(),
-        seed=10,
-    )
-    r = lag_profiles(st.collection, [0, 1, 2, 3], n_boot=20)
+def test_two_mouse_lag_profiles_say_why_there_is_no_interval(two_mouse_null_lags):
+    r = two_mouse_null_lags
     sh = r.summary["shifts"]["thalamus"]
     assert all(math.isnan(c) for c in (*sh["ci"], *sh["ci_s"])) and not sh["excludes_zero"]
     assert sh["ci_reason"].startswith("not computed (n = 2 mice")
