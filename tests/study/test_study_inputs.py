@@ -184,3 +184,35 @@ def test_overlap_with_enough_unit_permutations_is_not_called_coarse(no_opto, mon
     # a given encoding table: its resolution is unknown, nothing is claimed
     given = encoding_overlap(no_opto, stim, encoding_table=enc, n_perm_units=19, n_perm=20)
     assert given.summary["unit_test_coarse"] == ""
+
+
+# ------------------------------------------------------------------ activation_population
+def _activation_run(with_m1, setting, monkeypatch):
+    """The unit-encoding table :func:`pipeline._encoding_units` gives the activation, with
+    an overlap table of ``m1`` units and ``activation_population=setting``; the tables it
+    classifies itself are recorded as ``("classified", populations)``."""
+    from types import SimpleNamespace
+
+    from sharedrep.study import pipeline
+
+    cfg = pipeline.resolve_settings(with_m1, {"activation_population": setting})
+    run = pipeline._Run(with_m1, cfg, model=None)
+    overlap = pd.DataFrame(
+        {"subject": ["a", "a"], "population": ["m1", "m1"], "stage": ["novice", "expert"]}
+    )
+    run.results["stimulation_responses"] = SimpleNamespace(table=pd.DataFrame({"x": [1]}))
+    run.results["encoding_overlap"] = SimpleNamespace(tables={"unit_encoding": overlap})
+    monkeypatch.setattr(
+        pipeline, "unit_encoding_table", lambda c, populations, **kw: ("classified", populations)
+    )
+    return pipeline._encoding_units(run), overlap
+
+
+def test_activation_population_is_used_with_stimulation(with_m1, monkeypatch):
+    # thalamus asked for while m1 was stimulated: thalamus units, not the overlap's m1 units
+    got, _ = _activation_run(with_m1, "thalamus", monkeypatch)
+    assert got == ("classified", ["thalamus"])
+    got, overlap = _activation_run(with_m1, "m1", monkeypatch)  # classified by the overlap
+    pd.testing.assert_frame_equal(got, overlap)
+    got, overlap = _activation_run(with_m1, None, monkeypatch)  # default: the stimulated
+    assert got is overlap

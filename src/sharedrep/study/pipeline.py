@@ -250,10 +250,19 @@ def _overlap_args(r: _Run):
 
 
 def _encoding_units(r: _Run):
-    """Unit-encoding table: from the overlap analysis, else of ``activation_population``."""
-    if len(r.results["stimulation_responses"].table):
-        return r.results["encoding_overlap"].tables["unit_encoding"]
+    """Unit-encoding table of the selective activation.
+
+    With ``activation_population`` set: that population's units (the overlap's rows of it
+    when the overlap classified them, else classified here), never another population's.
+    Without it: the overlap's table (the stimulated populations), else None.
+    """
     pop = r.cfg["activation_population"]
+    if len(r.results["stimulation_responses"].table):
+        table = r.results["encoding_overlap"].tables["unit_encoding"]
+        if pop is None:
+            return table
+        if (table["population"] == pop).any():
+            return table[table["population"] == pop].reset_index(drop=True)
     if pop is None:
         return None
     return unit_encoding_table(
@@ -364,8 +373,10 @@ def run_study(
         ``days_per_stage``, ``profile_lags`` (lags scanned by the lag profiles),
         ``lever`` (lever-position feature), ``stim_population`` (population of the
         stimulation sessions; default all; a population the study does not have raises
-        ValueError before any analysis runs), ``activation_population`` (population for
-        the selective activation when there is no stimulation), ``n_jobs``.
+        ValueError before any analysis runs), ``activation_population`` (population of
+        the selective activation; default: the stimulated populations, whose units the
+        overlap classified; without stimulation sessions the activation runs only when it
+        is set), ``n_jobs``.
     progress : bool, default True
         Show rich progress bars.
 
