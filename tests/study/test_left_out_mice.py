@@ -313,3 +313,16 @@ def test_silencing_names_the_mice_without_both_lasers(intact):
     clean = silencing_effects(intact, n_perm=50)
     assert clean.summary["mice_left_out"] == {} and clean.summary["n_mice"] == 4
     assert all(v["mice_left_out"] == {} for v in clean.summary["metrics"].values())
+
+
+def test_stage_values_are_over_the_mice_of_the_change():
+    # mouse b has no encoding unit at the last stage: its first-stage value must not
+    # enter value_from while it is left out of the change
+    from sharedrep.study.activation import _change_row
+
+    a = pd.DataFrame({"selectivity": [0.1, 5.0]}, index=["a", "b"])
+    b = pd.DataFrame({"selectivity": [0.4, np.nan]}, index=["a", "b"])
+    row = _change_row("m1", "selectivity", a, b, ["a", "b"], first="novice", last="expert", seed=0)
+    assert row["n_mice"] == 1 and "b" in row["mice_left_out"]
+    assert row["value_from"] == pytest.approx(0.1) and row["value_to"] == pytest.approx(0.4)
+    assert row["value_to"] - row["value_from"] == pytest.approx(row["change"])

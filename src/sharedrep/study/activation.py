@@ -268,6 +268,9 @@ def _no_value(measure: str, a, b, first: str, last: str):
 def _change_row(pop, measure, a, b, common, *, first, last, seed, left_out=None) -> dict:
     """Change of one measure from the first to the last stage over the mice in both.
 
+    ``value_from`` and ``value_to`` are means over the same mice as ``change`` (those
+    with a value in both stages), so that ``value_to - value_from == change``.
+
     ``left_out``: ``{mouse: reason}`` of the mice in one stage only; the mice in both
     without a value of ``measure`` are added to the row's ``mice_left_out``.
     """
@@ -277,13 +280,14 @@ def _change_row(pop, measure, a, b, common, *, first, last, seed, left_out=None)
         **nonfinite_mice(common, d, _no_value(measure, a, b, first, last)),
     }
     lo, hi, why = t_mean_ci(d)
+    paired = [m for m, v in zip(common, d, strict=True) if np.isfinite(v)]  # as the change
     row = {
         "population": pop,
         "measure": measure,
         "stage_from": first,
         "stage_to": last,
-        "value_from": nanmean(a.loc[common, measure]),
-        "value_to": nanmean(b.loc[common, measure]),
+        "value_from": nanmean(a.loc[paired, measure]),
+        "value_to": nanmean(b.loc[paired, measure]),
         "change": nanmean(d),
         "ci_low": lo,
         "ci_high": hi,
