@@ -167,3 +167,14 @@ def test_stimulation_answer_rounds_consistently():
     s["stages"]["expert"] = {"fraction_driven": 0.025}
     text = answer("stimulation_responses", s)
     assert "3.5% of units in the novice stage, 2.5% of units in the expert stage" in text
+
+
+def test_activation_answer_covers_every_population():
+    s = _activation(0.2, 0.01)
+    s["changes"]["thalamus/selectivity"] = s["changes"]["m1/selectivity"] | {
+        "change": -0.1,
+        "p_value": 0.4,
+    }
+    text = answer("selective_activation", s)
+    assert text.startswith("m1: Yes: in m1") and "thalamus: Not clearly: in thalamus" in text
+    assert "-0.1" in text

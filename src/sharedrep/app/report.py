@@ -1420,8 +1420,16 @@ def _answer_overlap(s: Mapping) -> str:
 
 
 def _answer_activation(s: Mapping) -> str:
-    key = next(k for k in s["changes"] if k.endswith("/selectivity"))
-    c = s["changes"][key]
+    """The selectivity change of every population analysed (one sentence each, led by
+    the population's name when there are several)."""
+    keys = [k for k in s["changes"] if k.endswith("/selectivity")]
+    if len(keys) == 1:
+        return _activation_words(keys[0], s["changes"][keys[0]])
+    return " ".join(f"{k.split('/')[0]}: {_activation_words(k, s['changes'][k])}" for k in keys)
+
+
+def _activation_words(key: str, c: Mapping) -> str:
+    """The answer for one population's ``changes["<population>/selectivity"]`` row."""
     if _num(c["change"]) is None:
         return (
             f"Not testable: the change of selectivity in {key.split('/')[0]} is not a number "
