@@ -178,3 +178,18 @@ def test_activation_answer_covers_every_population():
     text = answer("selective_activation", s)
     assert text.startswith("m1: Yes: in m1") and "thalamus: Not clearly: in thalamus" in text
     assert "-0.1" in text
+
+
+# ------------------------------------------------------------------ representation
+def test_representation_answer_compares_only_with_several_populations():
+    def rep(*pops):
+        angles = {
+            pop: {"max_angle_deg": 10.0 * (k + 1), "stages": ["novice", "expert"]}
+            for k, pop in enumerate(pops)
+        }
+        return {"angles": angles, "reference": "m1/expert"}
+
+    one = answer("shared_representation", rep("m1"))
+    assert "changes in m1 (10 deg" in one and "most" not in one
+    two = answer("shared_representation", rep("m1", "thalamus"))
+    assert "changes most in thalamus (20 deg" in two

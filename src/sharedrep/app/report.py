@@ -1249,11 +1249,14 @@ def _comparison_test_words(comparisons: Mapping) -> str:
 
 
 def _answer_representation(s: Mapping) -> str:
+    """The population whose shared axis changes most with learning ("changes by" when
+    only one population has an angle: there is nothing to compare it with)."""
     angles = {p: a for p, a in s["angles"].items() if _num(a.get("max_angle_deg"))}
     pop = max(angles, key=lambda p: float(angles[p]["max_angle_deg"]))
     a = angles[pop]
+    most = "most in" if len(angles) > 1 else "in"
     return (
-        f"With learning the shared movement axis changes most in {pop} "
+        f"With learning the shared movement axis changes {most} {pop} "
         f"({_req(a['max_angle_deg'], '.0f')} deg between {a['stages'][0]} and "
         f"{a['stages'][-1]}); loadings are aligned to the reference cell {s['reference']}."
     )
