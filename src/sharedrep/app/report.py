@@ -1140,15 +1140,12 @@ def _req(v, fmt: str = ".3g") -> str:
 
 def _answer_learning(s: Mapping) -> str:
     """The number of mice is the one the trend tests used (each metric's ``n_mice``,
-    without the mice left out of it), not the mice of the study."""
+    without the mice left out of it), not the mice of the study; the change of the first
+    metric is over the mice in both stages (:func:`_stage_change`)."""
     rows = s["metrics"]
     n = _tested_mice(rows, s.get("n_mice"))
-    first, last = s["stages"]
     name, r = next(iter(rows.items()))
-    change = (
-        f"{name.replace('_', ' ')} went from {_req(r['novice'])} to {_req(r['expert'])} "
-        f"{r['unit']} ({first} to {last})"
-    )
+    change = f"{name.replace('_', ' ')} {_stage_change(r, *s['stages'])}"
     ps = [_num(v.get("p_holm")) for v in rows.values()]
     if all(p is None for p in ps):
         return f"Not testable with n = {n} mice (no trend p-value is a number); {change}."
@@ -1158,6 +1155,20 @@ def _answer_learning(s: Mapping) -> str:
         f"{verdict}: {k} of {len(rows)} behavioural measures changed with training "
         f"(Holm p <= 0.05, n = {n} mice); {change}."
     )
+
+
+def _stage_change(r: Mapping, first: str, last: str) -> str:
+    """``"went from 0.2 to 0.3 fraction (novice to expert)"``: one learning-curve metric's
+    first and last stage means, over the mice in both stages (named when some are left
+    out). A summary written before ``first_stage_mean`` existed gives its ``novice`` and
+    ``expert`` means, over different mice, without that note."""
+    from sharedrep.study._common import mice_text
+
+    paired = "first_stage_mean" in r
+    a, b = (r["first_stage_mean"], r["last_stage_mean"]) if paired else (r["novice"], r["expert"])
+    left_out = r.get("mice_left_out_stage") if paired else None
+    over = f", over {mice_text(r['n_mice_stage'], left_out)}" if left_out else ""
+    return f"went from {_req(a)} to {_req(b)} {r['unit']} ({first} to {last}{over})"
 
 
 def _tested_mice(rows: Mapping, n_study) -> str:

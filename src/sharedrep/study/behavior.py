@@ -328,21 +328,25 @@ def _stage_gap(dm: pd.DataFrame, first: str, last: str, a: float, b: float) -> s
 def _trend_row(table, mice, col, unit, first, last, *, seed) -> dict:
     """Trend of one metric: mean per-mouse slope against day, and last - first stage.
 
-    ``mice_left_out`` (of the slope) and ``mice_left_out_stage`` (of the stage
-    difference) hold ``{mouse: reason}`` of the mice without a value.
+    ``first_stage_mean`` and ``last_stage_mean`` average the same mice as
+    ``stage_difference`` (those with a value in both stages), so that their difference
+    is the stage difference. ``mice_left_out`` (of the slope) and
+    ``mice_left_out_stage`` (of the stage means and difference) hold ``{mouse:
+    reason}`` of the mice without a value.
     """
-    slopes, diffs, nov, exp_, gaps = [], [], [], [], {}
+    slopes, firsts, lasts, gaps = [], [], [], {}
     for m in mice:
         dm = table[table["subject"] == m]
         slopes.append(_slope(dm["day"].to_numpy(float), dm[col].to_numpy(float)))
         a = nanmean(dm.loc[dm["stage"] == first, col])
         b = nanmean(dm.loc[dm["stage"] == last, col])
-        nov.append(a)
-        exp_.append(b)
-        diffs.append(b - a)
+        firsts.append(a)
+        lasts.append(b)
         if first is not None and not math.isfinite(b - a):
             gaps[m] = _stage_gap(dm, first, last, a, b)
-    slopes = np.array(slopes)
+    slopes, firsts, lasts = np.array(slopes), np.array(firsts), np.array(lasts)
+    diffs = lasts - firsts
+    paired = np.isfinite(diffs)
     lo, hi, why = t_mean_ci(slopes)
     return {
         "metric": col,
@@ -353,13 +357,13 @@ def _trend_row(table, mice, col, unit, first, last, *, seed) -> dict:
         "ci_reason": reason_cell(why),
         "p_value": ttest_p(slopes),
         "p_signflip": sign_flip_test(slopes, random_state=seed),
-        "novice": nanmean(nov),
-        "expert": nanmean(exp_),
+        "first_stage_mean": nanmean(firsts[paired]),
+        "last_stage_mean": nanmean(lasts[paired]),
         "stage_difference": nanmean(diffs),
         "p_stage": ttest_p(diffs) if first != last else math.nan,
         "n_mice": int(np.isfinite(slopes).sum()),
         "mice_left_out": nonfinite_mice(mice, slopes, "fewer than 2 days with a value"),
-        "n_mice_stage": int(np.isfinite(diffs).sum()),
+        "n_mice_stage": int(paired.sum()),
         "mice_left_out_stage": gaps,
     }
 
@@ -394,8 +398,8 @@ def _summarise(table, trends, mice, first, last) -> dict:
             "p_value": fnum(r["p_value"]),
             "p_holm": fnum(r["p_holm"]),
             "p_signflip": fnum(r["p_signflip"]),
-            "novice": fnum(r["novice"]),
-            "expert": fnum(r["expert"]),
+            "first_stage_mean": fnum(r["first_stage_mean"]),
+            "last_stage_mean": fnum(r["last_stage_mean"]),
             "stage_difference": fnum(r["stage_difference"]),
             "p_stage": fnum(r["p_stage"]),
             "n_mice": int(r["n_mice"]),
@@ -415,17 +419,27 @@ def _summarise(table, trends, mice, first, last) -> dict:
     }
 
 
-def _left_out_text(r: dict, first: str, last: str) -> str:
-    """The mice one metric's slope or stage difference leaves out, named (``""``: none)."""
-    out = []
-    if r["mice_left_out"] and r["testable"]:  # an untestable p's reason names them
-        out.append(f"slope over {mice_text(r['n_mice'], r['mice_left_out'])}")
+def _stage_means_text(r: dict, unit: str, first: str, last: str) -> str:
+    """``"0.2 -> 0.3 fraction (novice -> expert)"``: the first and last stage's means,
+    with the mice they average when some are left out (those of the stage difference)."""
+    over = ""
     if r["mice_left_out_stage"]:
-        out.append(
-            f"{last} - {first} difference over "
+        over = (
+            f"; means and {last} - {first} difference over "
             f"{mice_text(r['n_mice_stage'], r['mice_left_out_stage'])}"
         )
-    return f" ({'; '.join(out)})" if out else ""
+    return (
+        f"{fmt_num(r['first_stage_mean'])} -> {fmt_num(r['last_stage_mean'])} {unit} "
+        f"({first} -> {last}{over})"
+    )
+
+
+def _left_out_text(r: dict) -> str:
+    """The mice one metric's slope leaves out, named (``""``: none, or named by the
+    reason of its untestable p)."""
+    if r["mice_left_out"] and r["testable"]:
+        return f" (slope over {mice_text(r['n_mice'], r['mice_left_out'])})"
+    return ""
 
 
 def _describe(summary: dict) -> str:
@@ -440,10 +454,9 @@ def _describe(summary: dict) -> str:
             else p_text(r["p_value"], reason=r["reason"])
         )
         parts.append(
-            f"{label}: {fmt_num(r['novice'])} -> {fmt_num(r['expert'])} {unit} ({first} -> "
-            f"{last}), slope {fmt_num(r['slope_per_day'], '+.3g')} {unit}/day "
-            f"[{ci_text(*r['ci'], r['ci_reason'], label='t 95% CI')}], {p}"
-            + _left_out_text(r, first, last)
+            f"{label}: {_stage_means_text(r, unit, first, last)}, slope "
+            f"{fmt_num(r['slope_per_day'], '+.3g')} {unit}/day "
+            f"[{ci_text(*r['ci'], r['ci_reason'], label='t 95% CI')}], {p}" + _left_out_text(r)
         )
     return (
         "Behavioural learning curves per mouse and day (stimulation and silencing trials "
@@ -541,7 +554,9 @@ def learning_curves(
     one-sample t-test (and an exact sign-flip test), with the matching Student t
     interval over mice (``_common.t_mean_ci``: NaN, with ``ci_reason``, from fewer than
     2 mice or equal slopes); Holm correction over the four metrics. Also the per-mouse
-    last - first stage difference (means over the days of each stage), paired t-test.
+    last - first stage difference (means over the days of each stage), paired t-test,
+    and the first and last stage's means over the same mice (those with a value in both
+    stages), so that last - first mean is the mean difference.
 
     Parameters
     ----------
@@ -568,23 +583,28 @@ def learning_curves(
         ``reproducibility``. ``tables["trends"]``: one row per metric: ``metric``,
         ``unit``, ``slope_per_day``, ``ci_low``, ``ci_high`` (t 95% interval of the mean
         slope), ``ci_reason`` (why the interval is NaN; NaN when it is not), ``p_value``
-        (t-test), ``p_holm``, ``p_signflip``, ``novice``, ``expert``,
-        ``stage_difference``, ``p_stage``, ``n_mice`` (mice with a slope),
+        (t-test), ``p_holm``, ``p_signflip``, ``first_stage_mean``,
+        ``last_stage_mean`` (means of the first and last stage, whatever their labels,
+        over the ``n_mice_stage`` mice), ``stage_difference`` (their difference: the mean
+        per-mouse last - first difference), ``p_stage``, ``n_mice`` (mice with a slope),
         ``mice_left_out`` (the others, each with the reason, e.g. ``"mouse07, fewer than 2
-        days with a value"``; NaN when none), ``n_mice_stage`` (mice in both stages, behind
-        ``p_stage``), ``mice_left_out_stage`` (the others, e.g. ``"mouse03, no expert
-        session"``), ``testable``, ``reason``.
+        days with a value"``; NaN when none), ``n_mice_stage`` (mice with a value in both
+        stages, behind the stage means and ``p_stage``), ``mice_left_out_stage`` (the
+        others, e.g. ``"mouse03, no expert session"``), ``testable``, ``reason``.
         ``tables["trials"]``: the per-trial measures. ``summary``: ``{"n_mice", "days",
-        "metrics": {metric: {"unit", "slope_per_day", "ci", "ci_reason", "p_value",
-        "p_holm", "p_signflip", "novice", "expert", "stage_difference", "p_stage",
-        "n_mice", "mice_left_out", "n_mice_stage", "mice_left_out_stage", "testable",
-        "reason"}}, "sessions"}`` (``mice_left_out``, ``mice_left_out_stage``: ``{mouse:
-        reason}``, ``{}`` when none, named in the description; ``testable``: the t-test
-        p-value is a number; ``reason``: ``""``, or why not, e.g. ``"not testable (n = 3
-        mice)"``; NaN instead of ``""`` in ``tables["trends"]``)
-        (``sessions``: the sessions used and those left out, with the reason, see
-        ``_common.session_provenance``; a session whose stage is not a learning stage
-        while others are, e.g. a typo, is left out).
+        "stages" ([first, last]), "metrics": {metric: {"unit", "slope_per_day", "ci",
+        "ci_reason", "p_value", "p_holm", "p_signflip", "first_stage_mean",
+        "last_stage_mean", "stage_difference", "p_stage", "n_mice", "mice_left_out",
+        "n_mice_stage", "mice_left_out_stage", "testable", "reason"}}, "sessions"}``
+        (``mice_left_out``, ``mice_left_out_stage``: ``{mouse: reason}``, ``{}`` when
+        none, named in the description; ``testable``: the t-test p-value is a number;
+        ``reason``: ``""``, or why not, e.g. ``"not testable (n = 3 mice)"``; NaN instead
+        of ``""`` in ``tables["trends"]``) (``sessions``: the sessions used and those left
+        out, with the reason, see ``_common.session_provenance``; a session whose stage is
+        not a learning stage while others are, e.g. a typo, is left out). The keys
+        ``novice`` and ``expert`` of older summaries (stage means over different mice) are
+        no longer written: ``first_stage_mean`` and ``last_stage_mean`` replace them (the
+        report still reads them from old summaries).
 
     Raises
     ------

@@ -51,11 +51,12 @@ from sharedrep.study.figures import plot_silencing_effects
 
 __all__ = ["silencing_effects"]
 
-#: metric -> (unit, label, direction of impairment: "less" or "greater")
+#: metric -> (unit, label, direction of impairment: "less" or "greater"); ``{stage}`` in a
+#: label is the template stage (see :func:`_metrics`).
 _METRICS = {
     "success_rate": ("fraction", "success rate", "less"),
     "reaction_time_s": ("s", "reaction time", "greater"),
-    "template_similarity": ("r", "similarity to expert template", "less"),
+    "template_similarity": ("r", "similarity to {stage} template", "less"),
 }
 
 #: The metrics of the headline ``impairs``: one family, Holm-corrected.
@@ -79,8 +80,19 @@ def _corr_rows(traj: np.ndarray, template: np.ndarray) -> np.ndarray:
     return out
 
 
-#: Why a session is left out of the silencing analysis.
-_NOT_SILENCING = "no silencing (laser-on) trial, and not an expert-template session of its mouse"
+def _metrics(template_stage: str) -> dict:
+    """:data:`_METRICS` with the template stage in the labels (``"similarity to expert
+    template"``)."""
+    return {
+        m: (unit, label.format(stage=template_stage), alt)
+        for m, (unit, label, alt) in _METRICS.items()
+    }
+
+
+def _not_silencing(template_stage: str) -> str:
+    """Why a session is left out of the silencing analysis (``template_stage``: the stage
+    of the sessions that make a mouse's template)."""
+    return f"no silencing (laser-on) trial, and not used for its mouse's {template_stage} template"
 
 
 def _no_silencing(collection: SessionCollection, why: str, skipped: str) -> AnalysisResult:
@@ -188,16 +200,16 @@ def _no_value(label: str, w: pd.DataFrame):
     return why
 
 
-def _effects(used, table, mice, *, n_perm, random_state, left_out) -> pd.DataFrame:
+def _effects(used, table, mice, metrics, *, n_perm, random_state, left_out) -> pd.DataFrame:
     """Per metric: laser-on - laser-off difference paired across mice, and its tests.
 
-    ``left_out``: ``{mouse: reason}`` of the mice without both lasers; the mice without
-    a value of a metric are added to its ``mice_left_out``.
+    ``metrics``: :func:`_metrics`. ``left_out``: ``{mouse: reason}`` of the mice without
+    both lasers; the mice without a value of a metric are added to its ``mice_left_out``.
     """
-    wide = {m: table.pivot(index="subject", columns="laser", values=m) for m in _METRICS}
+    wide = {m: table.pivot(index="subject", columns="laser", values=m) for m in metrics}
     rng = np.random.default_rng(random_state)
     rows = []
-    for metric, (unit, label, alt) in _METRICS.items():
+    for metric, (unit, label, alt) in metrics.items():
         w = wide[metric].loc[mice] if mice else pd.DataFrame(columns=["on", "off"])
         d = (w["on"] - w["off"]).to_numpy(float) if mice else np.zeros(0)
         out = {**left_out, **nonfinite_mice(mice, d, _no_value(label, w))}
@@ -303,16 +315,17 @@ def _more_left_out(v: dict, left_out: dict) -> str:
     return f" (n = {v['n_mice']} mice{left_out_note(more)})"
 
 
-def _describe(summary: dict, n_sessions: int) -> str:
+def _describe(summary: dict, n_sessions: int, template_stage: str) -> str:
     """One paragraph: the comparison, the tests (mice as the unit) and every metric."""
     n_mice = summary["n_mice"]
+    labels = {m: label for m, (_, label, _) in _metrics(template_stage).items()}
     holm_txt = ", ".join(
-        f"{_METRICS[m][1]} {p_text(v['p_holm'], n_mice=v['n_mice'], label='Holm p')}"
+        f"{labels[m]} {p_text(v['p_holm'], n_mice=v['n_mice'], label='Holm p')}"
         for m, v in summary["metrics"].items()
         if m in _HEADLINE
     )
     txt = "; ".join(
-        f"{_METRICS[m][1]}: {fmt_num(v['laser_off'])} (off) vs {fmt_num(v['laser_on'])} (on) "
+        f"{labels[m]}: {fmt_num(v['laser_off'])} (off) vs {fmt_num(v['laser_on'])} (on) "
         f"{v['unit']}, difference {fmt_num(v['difference'], '+.3g')} "
         f"[{ci_text(*v['ci'], v['ci_reason'], label='t 95% CI')}], "
         f"{p_text(v['p_value'], reason=v['reason'], label='sign-flip p')}, "
@@ -326,9 +339,11 @@ def _describe(summary: dict, n_sessions: int) -> str:
         f"silencing trials ({n_sessions} sessions, {n_mice} mice"
         f"{left_out_note(summary['mice_left_out'])}). Per mouse "
         "success rate, median reaction time and mean correlation of the lever trajectory "
-        "with the mouse's expert template; laser-on minus laser-off differences paired "
-        "across mice (mice are the unit of inference), one-sided in the direction of an "
-        "impairment stated a priori (exact sign-flip test, smallest possible p = "
+        f"with the mouse's {template_stage} template (the mean trajectory of its successful "
+        f"laser-off trials in {template_stage} sessions without silencing, else in its "
+        "silencing sessions); laser-on minus laser-off differences paired across mice (mice "
+        "are the unit of inference), one-sided in the direction of an impairment stated a "
+        "priori (exact sign-flip test, smallest possible p = "
         f"{2.0 ** -max(n_mice, 1):.3g}; Wilcoxon signed-rank; two-sided Student t 95% CI "
         "of the mean difference over mice, exact for normal per-mouse differences, none "
         "from fewer than 2 mice or equal differences); a trial-level permutation within "
@@ -357,7 +372,7 @@ def silencing_effects(
 
     Per mouse, over the trials of its sessions that contain silencing trials
     (``trials["silencing"]``; stimulation trials excluded): success rate, median
-    reaction time (s) and mean similarity to the mouse's expert template (Pearson r of
+    reaction time (s) and mean similarity to the mouse's template (Pearson r of
     the lever displacement from -0.2 to 1.5 s around movement onset with the mean
     trajectory of its successful laser-off trials of ``template_stage`` sessions without
     silencing, or, when there are none, of the laser-off trials of the silencing
@@ -446,7 +461,7 @@ def silencing_effects(
         why = f"no behaviour to analyse ({exc})"
         return _no_silencing(collection, why, why)
     if len(trials) == 0 or not trials["silencing"].any():
-        return _no_silencing(collection, _NOT_SILENCING, _NO_SILENCING_SESSIONS)
+        return _no_silencing(collection, _not_silencing(template_stage), _NO_SILENCING_SESSIONS)
     sil_sessions = set(trials.loc[trials["silencing"], "session_id"])
     in_sil = trials["session_id"].isin(sil_sessions).to_numpy()
     sim, template_sessions = _template_similarity(trials, traj, in_sil, template_stage)
@@ -455,21 +470,23 @@ def silencing_effects(
     used["laser"] = np.where(used["silencing"].to_numpy(bool), "on", "off")
     table = _laser_table(used)
     mice, left_out = _paired_mice(table)
+    metrics = _metrics(template_stage)
     effects = _effects(
-        used, table, mice, n_perm=n_perm, random_state=random_state, left_out=left_out
+        used, table, mice, metrics, n_perm=n_perm, random_state=random_state, left_out=left_out
     )
     summary = _summarise(effects, mice, left_out)
+    not_used = _not_silencing(template_stage)
     summary["sessions"] = session_provenance(
         collection,
         sil_sessions | template_sessions,
-        {s.session_id: "no trials" if not len(s.trials) else _NOT_SILENCING for s in collection},
+        {s.session_id: "no trials" if not len(s.trials) else not_used for s in collection},
     )
     return AnalysisResult(
         name="silencing_effects",
         table=table,
-        figure=plot_silencing_effects(table, effects, mice, _METRICS),
+        figure=plot_silencing_effects(table, effects, mice, metrics),
         summary=summary,
-        description=_describe(summary, len(sil_sessions))
+        description=_describe(summary, len(sil_sessions), template_stage)
         + describe_provenance(summary["sessions"]),
         tables={"effects": left_out_cells(effects), "trials": used},
     )
