@@ -3,9 +3,11 @@
 Supported layouts
 -----------------
 ``.npy``
-    A numeric array ``(T,)`` or ``(T, k)``. Times come from ``timestamps=`` (an array
-    or the path of a ``.npy`` with ``T`` times), from ``time_column=`` (the index of
-    the column holding times), or from ``sampling_rate=`` (+ ``start_time``).
+    A numeric array ``(T,)`` or ``(T, k)`` with ``k <= T`` (a ``(k, T)`` array, as
+    MATLAB users often save, is refused rather than read as one sample). Times come
+    from ``timestamps=`` (an array or the path of a ``.npy`` with ``T`` times), from
+    ``time_column=`` (the index of the column holding times), or from
+    ``sampling_rate=`` (+ ``start_time``).
 ``.csv`` / ``.tsv`` / ``.txt``
     A header row, then one row per sample (``.txt``: the delimiter is detected).
     Times come from the column named ``time_column`` (default: the first of
@@ -68,6 +70,11 @@ def _numeric_2d(a: np.ndarray, source: str) -> np.ndarray:
         raise DataFormatError(f"{source}: expected a (T,) or (T, k) array, got shape {a.shape}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise DataFormatError(f"{source}: no samples (shape {a.shape})")
+    if a.shape[1] > a.shape[0]:
+        raise DataFormatError(
+            f"{source}: shape {a.shape} has more columns than samples; time must run "
+            "along the first axis, (T,) or (T, k): save the transposed array (a.T)"
+        )
     return a
 
 
@@ -126,7 +133,8 @@ def read_trace(
         Missing file (or missing timestamps file).
     DataFormatError
         Unsupported suffix, unreadable/truncated file, duplicate column names (after
-        stripping surrounding spaces), non-numeric values, empty data, length mismatch
+        stripping surrounding spaces), non-numeric values, empty data, a ``.npy``
+        array with more columns than samples (transposed), length mismatch
         between values and times, non-monotonic or non-finite times, or values that are
         all NaN.
     ValueError

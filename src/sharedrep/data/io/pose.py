@@ -1,10 +1,16 @@
-"""Pose-estimation readers: DeepLabCut (``.h5`` / ``.csv``) and SLEAP (``.slp``).
+"""Pose-estimation readers: DeepLabCut (``.h5`` / ``.csv``) and SLEAP (``.slp`` and
+analysis ``.h5``).
 
 All readers return :class:`~sharedrep.data.io.Traces` with one column per body part and
 coordinate (``"<bodypart>_x"``, ``"<bodypart>_y"``), in pixels. Points whose likelihood
 (DeepLabCut) or score (SLEAP) is below a threshold are set to NaN, and interior gaps of
 at most ``max_gap`` frames are linearly interpolated (:func:`clean_pose`); longer gaps
 stay NaN.
+
+DeepLabCut column levels are taken by their names (``scorer``, ``individuals``,
+``bodyparts``, ``coords``) when a file stores them in another order; multi-animal files
+are read one ``individual`` at a time. A SLEAP analysis ``.h5`` given to
+:func:`read_dlc` is refused with a pointer to :func:`read_sleap`.
 
 DeepLabCut ``.h5`` files are pandas/PyTables HDF5 stores and need ``tables``
 (``pip install "sharedrep[pose]"``); ``.csv`` files need nothing beyond pandas. SLEAP
@@ -36,6 +42,12 @@ DEFAULT_MIN_LIKELIHOOD = 0.6
 DEFAULT_MAX_GAP = 5
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+#: DeepLabCut's column levels, single- and multi-animal.
+_DLC_LEVELS = (
+    ("scorer", "bodyparts", "coords"),
+    ("scorer", "individuals", "bodyparts", "coords"),
+)
+_DLC_COORDS = ("x", "y", "z", "likelihood")
 
 
 def is_hdf5(path: str | os.PathLike) -> bool:
@@ -219,6 +231,7 @@ def _dlc_frame_to_traces(
     start_time,
 ) -> Traces:
     """Traces of a DeepLabCut frame (MultiIndex columns, one row per video frame)."""
+    df = _dlc_level_order(df)
     scorer, dims = _check_dlc_columns(df, source)
     sub, ind_name = _dlc_individual(df, individual, source)
     sub = sub.droplevel(0, axis=1)
@@ -259,7 +272,32 @@ def _check_dlc_columns(df: pd.DataFrame, source: str) -> tuple[str, list[str]]:
         raise DataFormatError(
             f"{source}: coords level is {coords_all}, expected 'x', 'y', 'likelihood'"
         )
+    _check_dlc_unique(cols, coords_all, source)
     return str(scorers[0]), [c for c in ("x", "y", "z") if c in coords_all]
+
+
+def _check_dlc_unique(cols: pd.MultiIndex, coords_all: list[str], source: str) -> None:
+    """Refuse columns that occur twice: equal tuples (HDF5) or the ``x.1``-style
+    coordinates pandas makes of repeated CSV headers."""
+    extra = [c for c in coords_all if c not in _DLC_COORDS]
+    twice = [tuple(map(str, c)) for c in cols[cols.duplicated()]]
+    if extra or twice:
+        what = f"coords {extra}" if extra else f"column {twice[0]}"
+        raise DataFormatError(
+            f"{source}: {what}: a body part's columns occur more than once (pandas names "
+            "a repeated CSV column 'x.1'); each body part of each individual must occur "
+            "once, as DeepLabCut writes it"
+        )
+
+
+def _dlc_level_order(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its column levels in DeepLabCut's order (scorer, [individuals,]
+    bodyparts, coords) when they carry these names in another order."""
+    names = [str(n).lower() for n in df.columns.names]
+    for order in _DLC_LEVELS:
+        if len(names) == len(order) and set(names) == set(order) and tuple(names) != order:
+            return df.reorder_levels([names.index(n) for n in order], axis=1)
+    return df
 
 
 def _dlc_individual(df: pd.DataFrame, individual, source: str) -> tuple[pd.DataFrame, str | None]:
@@ -336,18 +374,41 @@ def _read_dlc_csv(p: Path) -> pd.DataFrame:
             f"{p}: not a DeepLabCut CSV (expected header rows 'scorer', 'bodyparts', "
             f"'coords'; first cell is {first[0]!r})"
         )
-    nh = 4 if len(first) > 1 and first[1] == "individuals" else 3
-    if len(first) < nh or first[nh - 1] != "coords":
-        raise DataFormatError(f"{p}: DeepLabCut CSV header is incomplete (no 'coords' row)")
+    nh = 4 if "individuals" in first[1:4] else 3
+    if set(first[:nh]) != set(_DLC_LEVELS[nh - 3]):
+        raise DataFormatError(
+            f"{p}: DeepLabCut CSV header rows are {first[:nh]}, expected "
+            f"{list(_DLC_LEVELS[nh - 3])} (no 'coords' row?)"
+        )
     try:
         return pd.read_csv(p, header=list(range(nh)), index_col=0, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
         raise DataFormatError(f"{p}: cannot parse DeepLabCut CSV ({err})") from None
 
 
+def _is_sleap_analysis(path: str | os.PathLike) -> bool:
+    """Whether the file is a SLEAP analysis HDF5 file (datasets ``tracks`` and
+    ``track_occupancy``); False when it cannot be opened or h5py is not installed."""
+    try:
+        import h5py
+    except ImportError:
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            return "tracks" in f and "track_occupancy" in f
+    except (OSError, ValueError):
+        return False
+
+
 def _read_dlc_h5(p: Path) -> pd.DataFrame:
     if not is_hdf5(p):
         raise DataFormatError(f"{p}: not an HDF5 file (no HDF5 signature)")
+    if _is_sleap_analysis(p):
+        raise DataFormatError(
+            f"{p}: a SLEAP analysis HDF5 file (datasets 'tracks', 'track_occupancy'), not "
+            "DeepLabCut output: read it with read_sleap (in a study file, give the .slp "
+            "labels file as pose)"
+        )
     require("tables", "pose", "Reading DeepLabCut .h5 files")
     try:
         with pd.HDFStore(p, mode="r") as store:
@@ -424,7 +485,8 @@ def read_dlc(
     FileNotFoundError
         If the file does not exist.
     DataFormatError
-        Wrong file type, truncated/corrupted file, unexpected columns, non-numeric
+        Wrong file type (a SLEAP analysis file included), truncated/corrupted file,
+        unexpected columns, a body part's columns occurring twice, non-numeric
         values, no frames, frame numbers in the index that are negative, duplicated or
         not increasing, or a body part with every likelihood below the threshold.
     ImportError
@@ -463,7 +525,8 @@ def read_sleap(
     frame_rate: float | None = None,
     start_time: float = 0.0,
 ) -> Traces:
-    """Read SLEAP predictions and proofread labels (``.slp``) with ``sleap-io``.
+    """Read SLEAP predictions and proofread labels (``.slp``, or an analysis HDF5 file)
+    with ``sleap-io``.
 
     User-labelled (proofread) instances are read as well as predicted ones; where a
     frame holds both for the same animal (same track, or for untracked single-animal
@@ -473,7 +536,12 @@ def read_sleap(
     Parameters
     ----------
     path : str or os.PathLike
-        SLEAP labels file.
+        SLEAP labels file (``.slp``), or the analysis HDF5 file SLEAP exports
+        (datasets ``tracks``, ``track_occupancy``, ``point_scores``, ``node_names``,
+        ``track_names``), stored in SLEAP's MATLAB order ``tracks`` (n_tracks, 2,
+        n_nodes, n_frames) or in the order its ``dims`` attributes name (sleap-io);
+        row ``k`` of an analysis file is video frame ``k`` (SLEAP's export of all
+        frames). Its points without score (NaN) are user-labelled: score 1.0.
     track : str, optional
         Track (animal) to read; required if the file has several tracks. Untracked
         single-animal files are read if each frame has at most one instance.
@@ -527,6 +595,8 @@ def read_sleap(
         arr = arr[:, [nodes.index(b) for b in parts]]
         nodes = parts
     pos, score = arr[..., :2], arr[..., 2]
+    # a point without score is user-labelled (analysis files store NaN for them)
+    score = np.where(np.isnan(score) & np.isfinite(pos).all(axis=-1), 1.0, score)
     if not np.isfinite(pos).any():
         raise DataFormatError(f"{p}: SLEAP file has no labelled or predicted points")
     cleaned, info = clean_pose(
@@ -543,13 +613,16 @@ def read_sleap(
 
 
 def _load_sleap(p: Path, video: int):
-    """The ``sleap_io`` labels of a ``.slp`` file, checked to hold labelled frames
-    and the video ``video``."""
+    """The ``sleap_io`` labels of a ``.slp`` or analysis HDF5 file, checked to hold
+    labelled frames and the video ``video``."""
     if not is_hdf5(p):
         raise DataFormatError(f"{p}: not a SLEAP .slp file (no HDF5 signature)")
     sio = require("sleap_io", "pose", "Reading SLEAP files")
     try:
-        labels = sio.load_slp(str(p), open_videos=False)
+        if _is_sleap_analysis(p):  # axis order from the file's dims / transpose attrs
+            labels = sio.load_analysis_h5(str(p), video=sio.Video(str(p), open_backend=False))
+        else:
+            labels = sio.load_slp(str(p), open_videos=False)
     except Exception as err:  # sleap-io / h5py raise many types on corrupt files
         raise DataFormatError(
             f"{p}: cannot read as a SLEAP file ({type(err).__name__}: {err})"

@@ -12,11 +12,19 @@ and the refused type, and nothing of it runs. ``allow_pickle=False`` skips ``ops
 ``stat`` altogether (the frame rate must then be given). ``F.npy``, ``Fneu.npy`` and
 ``iscell.npy`` are always loaded without pickle.
 
+Multi-plane recordings
+----------------------
+Each plane folder (``plane0``, ``plane1``, ...) is read as one recording with its own
+frames; ``ops["fs"]`` is suite2p's rate per plane (the volume rate, as suite2p's
+documentation asks). The ``combined`` folder puts the ROIs of all planes on one frame
+axis; it is refused when suite2p padded a plane with fewer frames with zeros.
+
 May import :mod:`sharedrep.utils` and :mod:`sharedrep.data`.
 """
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,12 +154,21 @@ class Suite2pPlane:
         Returns
         -------
         Session
+
+        Raises
+        ------
+        DataFormatError
+            Frame times of the wrong length, an unknown frame rate, dF/F undefined, a
+            behaviour trace whose times span over 100 times the imaging's (times in
+            milliseconds), or one not covering the frame times (see
+            :func:`~sharedrep.data.io.build_session`).
         """
         t = self.timestamps() if timestamps is None else np.asarray(timestamps, float)
         if t.shape != (self.n_frames,):
             raise DataFormatError(
                 f"{self.path}: {self.n_frames} frames but {np.size(t)} frame timestamps"
             )
+        _check_time_units(behavior, t, self.path)
         # the frames' own rate when their times are given (ops['fs'] may differ)
         rate = (
             float(1.0 / np.median(np.diff(t)))
@@ -200,6 +217,29 @@ class Suite2pPlane:
         )
 
 
+#: A behaviour trace whose times span this many times the imaging's is refused: its
+#: times are in other units (milliseconds read as seconds span 1000 times as long).
+_MAX_SPAN_RATIO = 100.0
+
+
+def _check_time_units(behavior, t: np.ndarray, source: str) -> None:
+    """Refuse behaviour traces whose times span over :data:`_MAX_SPAN_RATIO` times the
+    frame times ``t`` (s) of the imaging ``source``: times in milliseconds."""
+    span = float(t[-1] - t[0]) if t.size > 1 else 0.0
+    for tr in behavior:
+        ts = tr.timestamps
+        if span <= 0 or ts is None or ts.size < 2:
+            continue
+        ratio = float(ts[-1] - ts[0]) / span
+        if ratio > _MAX_SPAN_RATIO:
+            raise DataFormatError(
+                f"{tr.source}: its times run from {ts[0]:.6g} to {ts[-1]:.6g}, {ratio:.0f} "
+                f"times the {span:.6g} s of the imaging frames of {source}: are they in "
+                "milliseconds? Give times in seconds (a CSV time column named 'time_ms' "
+                "or 'time (ms)' is converted)"
+            )
+
+
 def _load_pickled(p: Path, what: str):
     """Load a pickled suite2p object array, running no code; see the security note."""
     return load_object_npy(p, what)
@@ -237,26 +277,30 @@ def read_suite2p(
     Raises
     ------
     FileNotFoundError
-        Missing folder or required file.
+        Missing folder or required file; a suite2p output folder whose plane
+        subfolders hold the files (the message names them).
     DataFormatError
         Files that are not ``.npy``, truncated or corrupted, shapes that disagree
         (F vs Fneu vs iscell vs stat), non-finite fluorescence, no frames, no ROI
         left after selection, or an ``ops.npy``/``stat.npy`` whose pickle names
         anything but NumPy arrays, scalars, dtypes and plain data (the message names
-        the refused ``module.name``).
+        the refused ``module.name``). Also files that would be misread: an
+        ``iscell.npy`` that is not ``(n_rois, 2)`` = flag 0/1, probability in [0, 1]
+        (e.g. swapped columns); ``ops["nframes"]`` other than the frames of F.npy; an
+        F.npy holding several recordings (``ops["frames_per_folder"]``); ROIs whose F
+        and Fneu are exactly 0 in the last frame (the zero padding of suite2p's
+        ``combined`` folder: read the plane folders).
     """
     d = check_dir(path, "suite2p plane folder")
     src = str(d)
-    if not (d / "F.npy").exists() and (d / "plane0" / "F.npy").exists():
-        raise FileNotFoundError(
-            f"{d}: no F.npy here; did you mean the plane folder {d / 'plane0'}?"
-        )
+    _check_not_suite2p_root(d)
     F, Fneu = _read_fluorescence(d)
     n_roi = F.shape[0]
     isc = _read_iscell(d, n_roi, needed=cells_only or min_cell_prob is not None)
     ops = _read_ops(d) if allow_pickle else {}
     stat = _read_stat(d, n_roi) if allow_pickle else None
     fs = _frame_rate(ops, d / "ops.npy")
+    _check_ops_frames(ops, F.shape[1], d / "ops.npy")
     keep = _roi_selection(isc, cells_only, min_cell_prob)
     if not keep.any():
         raise DataFormatError(f"{src}: no ROI passes the cell selection ({n_roi} ROIs)")
@@ -291,7 +335,40 @@ def _read_fluorescence(d: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataFormatError(f"{d}: F.npy has shape {F.shape} but Fneu.npy has {Fneu.shape}")
     if F.shape[0] == 0 or F.shape[1] == 0:
         raise DataFormatError(f"{d}: F.npy is empty (shape {F.shape})")
+    _check_no_zero_padding(F, Fneu, d)
     return F, Fneu
+
+
+def _check_not_suite2p_root(d: Path) -> None:
+    """Refuse a folder without ``F.npy`` whose subfolders (``plane0``, ``plane1``,
+    ``combined``) hold one, naming them."""
+    if (d / "F.npy").exists():
+        return
+    planes = sorted(
+        (q.name for q in d.iterdir() if (q / "F.npy").is_file()),
+        key=lambda n: (not n.startswith("plane"), len(n), n),  # plane2 before plane10
+    )
+    if planes:
+        raise FileNotFoundError(
+            f"{d}: no F.npy here; it is in the subfolder(s) {planes}: give one plane "
+            f"folder, e.g. {d / planes[0]} (each plane is read as its own recording)"
+        )
+
+
+def _check_no_zero_padding(F: np.ndarray, Fneu: np.ndarray, d: Path) -> None:
+    """Refuse ROIs whose F and Fneu are exactly 0 in the last frame: the zeros suite2p's
+    ``combined`` folder appends to planes that have fewer frames than the others."""
+    pad = np.flatnonzero((F[:, -1] == 0) & (Fneu[:, -1] == 0))
+    if pad.size == 0:
+        return
+    zero = (F[pad[0]] == 0) & (Fneu[pad[0]] == 0)
+    n = F.shape[1] - int(np.flatnonzero(~zero)[-1]) - 1 if (~zero).any() else F.shape[1]
+    raise DataFormatError(
+        f"{d}: F.npy and Fneu.npy are exactly 0 in the last frame of {pad.size} ROI(s) "
+        f"(ROI {int(pad[0])}: its last {n} frame(s)), the padding of suite2p's 'combined' "
+        "folder for planes with fewer frames; read each plane folder (plane0, plane1, "
+        "...) on its own"
+    )
 
 
 def _read_iscell(d: Path, n_roi: int, *, needed: bool) -> np.ndarray:
@@ -307,13 +384,41 @@ def _read_iscell(d: Path, n_roi: int, *, needed: bool) -> np.ndarray:
     if isc.dtype.kind not in "biuf":
         raise DataFormatError(f"{isc_path}: expected a numeric array, got {isc.dtype}")
     isc = isc.astype(np.float64)
+    if isc.ndim == 2 and isc.shape[1] == 1:
+        isc = isc[:, 0]
     if isc.ndim == 1:
         isc = np.column_stack([isc, np.full(isc.size, np.nan)])
     if isc.ndim != 2 or isc.shape[0] != n_roi:
         raise DataFormatError(
             f"{isc_path}: shape {isc.shape} does not match {n_roi} ROIs in F.npy"
         )
+    if isc.shape[1] != 2:
+        raise DataFormatError(
+            f"{isc_path}: {isc.shape[1]} columns; suite2p's iscell.npy has 2 "
+            "(is-cell flag 0/1, classifier probability)"
+        )
+    _check_iscell_values(isc, isc_path)
     return isc
+
+
+def _check_iscell_values(isc: np.ndarray, isc_path: Path) -> None:
+    """Refuse an is-cell flag (column 0) other than 0/1 and probabilities (column 1)
+    outside [0, 1]: swapped columns, or a probability saved as the flag."""
+    flag, prob = isc[:, 0], isc[:, 1]
+    bad = flag[~np.isin(flag, (0.0, 1.0))]
+    if bad.size:
+        raise DataFormatError(
+            f"{isc_path}: the is-cell flag (first column) holds values other than 0 and 1 "
+            f"(e.g. {float(bad[0])!r}); suite2p writes (n_rois, 2) = flag, probability: "
+            "are the columns swapped? Save it as np.column_stack([flag, probability])"
+        )
+    out = prob[(prob < 0) | (prob > 1)]
+    if out.size:
+        raise DataFormatError(
+            f"{isc_path}: the classifier probability (second column) holds "
+            f"{float(out[0])!r}, outside [0, 1]; suite2p writes (n_rois, 2) = flag, "
+            "probability"
+        )
 
 
 def _read_ops(d: Path) -> dict:
@@ -358,6 +463,29 @@ def _frame_rate(ops: dict, ops_path: Path) -> float | None:
     if not (np.isfinite(fs) and fs > 0):
         raise DataFormatError(f"{ops_path}: ops['fs'] must be > 0 Hz, got {fs!r}")
     return fs
+
+
+def _check_ops_frames(ops: dict, n_frames: int, ops_path: Path) -> None:
+    """Refuse an ``ops.npy`` whose frame counts contradict the ``n_frames`` of F.npy:
+    ``nframes`` of another run, or ``frames_per_folder`` of several recordings that
+    suite2p processed together (their frames would be timed as one recording)."""
+    nf = ops.get("nframes")
+    if isinstance(nf, numbers.Real) and np.isfinite(nf) and int(nf) != n_frames:
+        raise DataFormatError(
+            f"{ops_path}: ops['nframes'] = {int(nf)} but F.npy has {n_frames} frames: "
+            "the files come from different suite2p runs, or F.npy was cut; use the plane "
+            "folder as suite2p wrote it"
+        )
+    per = np.ravel(ops.get("frames_per_folder", []))
+    per = [int(x) for x in per if isinstance(x, numbers.Real) and x > 0]
+    if len(per) > 1:
+        raise DataFormatError(
+            f"{ops_path}: ops['frames_per_folder'] = {per}: F.npy holds {len(per)} "
+            "recordings that suite2p processed together, which frame times from "
+            "ops['fs'] would join into one; split F.npy and Fneu.npy at these frame "
+            "counts into one plane folder per recording (for one recording split across "
+            "folders, read it with allow_pickle=False and give its frame times)"
+        )
 
 
 def _roi_selection(isc: np.ndarray, cells_only: bool, min_cell_prob) -> np.ndarray:
