@@ -1036,15 +1036,28 @@ def _recovery_key_numbers(summary: Mapping) -> list[dict]:
 
 
 def _extra_key_numbers(name: str, summary: Mapping) -> list[dict]:
-    """Rows beyond the per-cell ones (the change of the overlap with learning)."""
-    d = summary.get("difference") if name == "encoding_overlap" else None
+    """Rows beyond the per-cell ones (the change of the overlap with learning, one row per
+    population when ``populations`` holds several)."""
+    if name != "encoding_overlap":
+        return []
+    pops = summary.get("populations")
+    if isinstance(pops, Mapping) and len(pops) > 1:
+        return [r for pop, p in pops.items() for r in _difference_rows(p, f"{pop}: ")]
+    return _difference_rows(summary)
+
+
+def _difference_rows(summary: Mapping, label: str = "") -> list[dict]:
+    """The key-number row of one population's overlap change (``difference``; none when
+    the summary has none; ``{}``, not computed: the change, with why it was not)."""
+    d = summary.get("difference")
     if not isinstance(d, Mapping):
         return []
     why = "" if summary.get("testable", True) else str(summary.get("untestable_reason") or "")
     testability = {} if why else _testability(d)
+    change = f"{d.get('stage_from')} -> {d.get('stage_to')}" if d else "change with learning"
     return [
         {
-            "quantity": f"{d.get('stage_from')} -> {d.get('stage_to')}: ratio of odds ratios",
+            "quantity": f"{label}{change}: ratio of odds ratios",
             "effect": d.get("ratio_of_odds_ratios"),
             "ci": None,
             "p": d.get("p_mice"),
@@ -1399,14 +1412,28 @@ def _answer_stimulation(s: Mapping) -> str:
         n = (s.get("sessions") or {}).get("n_given")
         of = f" (no session of {n} has stimulation trials)" if isinstance(n, int) else ""
         return f"Not run: the study has no stimulation sessions{of}."
-    parts = [
-        f"{_req(100 * v['fraction_driven'], '.1f')}% of units in the {st} stage"
+    pops = s.get("populations")
+    if isinstance(pops, Mapping) and len(pops) > 1:  # each population alone, never pooled
+        parts = [
+            _driven_text(p["stages"], f"{pop} units") for pop, p in pops.items() if p["stages"]
+        ]
+        return f"Stimulation drives {'; '.join(parts)} (BH-FDR {s['fdr']:g} per session)."
+    return f"Stimulation drives {_driven_text(stages)} (BH-FDR {s['fdr']:g} per session)."
+
+
+def _driven_text(stages: Mapping, units: str = "units") -> str:
+    """``"3.5% of m1 units in the novice stage, 2.5% of m1 units in the expert stage"``."""
+    return ", ".join(
+        f"{_req(100 * v['fraction_driven'], '.1f')}% of {units} in the {st} stage"
         for st, v in stages.items()
-    ]
-    return f"Stimulation drives {', '.join(parts)} (BH-FDR {s['fdr']:g} per session)."
+    )
 
 
 def _answer_overlap(s: Mapping) -> str:
+    """With several populations (``populations``), one sentence per population."""
+    pops = s.get("populations")
+    if isinstance(pops, Mapping) and len(pops) > 1:
+        return " ".join(_named(pop, _answer_overlap(p)) for pop, p in pops.items())
     if not s.get("testable", True):
         return f"Not testable: {s.get('untestable_reason') or 'too few informative mice'}."
     d = s["difference"]
@@ -1431,6 +1458,13 @@ def _answer_overlap(s: Mapping) -> str:
         f"{verdict}: {change} {ratio} {stages} "
         f"({_p_words(d['p_mice'], d.get('n_mice'))} over {d.get('n_mice')} mice)."
     )
+
+
+def _named(pop, sentence: str) -> str:
+    """``sentence`` led by ``"<pop>: "`` unless it names the population already."""
+    if re.search(rf"(?<!\w){re.escape(str(pop))}(?!\w)", sentence):
+        return sentence
+    return f"{pop}: {sentence}"
 
 
 def _answer_activation(s: Mapping) -> str:

@@ -450,23 +450,52 @@ _CLASS_STYLES = {
 }
 
 
+def _stim_groups(table: pd.DataFrame, stages: list, populations) -> list[tuple[str, str, object]]:
+    """``(label, stage, population)`` of each x position of the stimulation figure: one
+    per stage, or, with several populations, one per population and stage present."""
+    if not populations or len(populations) < 2:
+        return [(st, st, None) for st in stages]
+    present = set(zip(table["population"].astype(str), table["stage"], strict=True))
+    return [
+        (f"{pop}\n{st}", st, pop)
+        for pop in populations
+        for st in stages
+        if (str(pop), st) in present
+    ]
+
+
+def _of_group(df: pd.DataFrame, stage: str, population) -> pd.DataFrame:
+    """The rows of ``df`` of one stage (and population, unless None)."""
+    keep = df["stage"] == stage
+    if population is not None:
+        keep &= df["population"].astype(str) == str(population)
+    return df[keep]
+
+
 def plot_stimulation_responses(
-    table: pd.DataFrame, fractions: pd.DataFrame, fdr: float, stages: list | None = None
+    table: pd.DataFrame,
+    fractions: pd.DataFrame,
+    fdr: float,
+    stages: list | None = None,
+    populations: list | None = None,
 ) -> Figure:
     """Per-unit stimulation effects by class (left) and fraction driven per mouse (right).
 
     Parameters
     ----------
     table : pandas.DataFrame
-        Per-unit table of ``stimulation_responses`` (``stage``, ``effect`` (dF/F),
-        ``classification``); empty: a figure that says so.
+        Per-unit table of ``stimulation_responses`` (``stage``, ``population``,
+        ``effect`` (dF/F), ``classification``); empty: a figure that says so.
     fractions : pandas.DataFrame
-        Per-session ``stage``, ``fraction_driven``.
+        Per-session ``stage``, ``population``, ``fraction_driven``.
     fdr : float
         False discovery rate of the classification (shown in the title).
     stages : list of str, optional
         The stages along the x-axis, in learning order (default: those of ``table``,
         novice, intermediate, expert).
+    populations : list of str, optional
+        With several, one x position per population and stage (labelled with both),
+        never pooled; default (or one population): one per stage.
 
     Returns
     -------
@@ -474,11 +503,12 @@ def plot_stimulation_responses(
     """
     if not len(table):
         return empty_figure("no session with stimulation trials")
-    stages = stages or ordered_stages(table["stage"])
+    groups = _stim_groups(table, stages or ordered_stages(table["stage"]), populations)
+    labels = [g[0] for g in groups]
     fig, axes = new_figure(1, 2, width=MAX_WIDTH_IN / 2, height=3.2)
     ax = axes[0, 0]
-    for i, st in enumerate(stages):
-        d = table[table["stage"] == st]
+    for i, (_, st, pop) in enumerate(groups):
+        d = _of_group(table, st, pop)
         jitter = np.random.default_rng(i).uniform(-0.25, 0.25, len(d))
         for c, (col, marker) in _CLASS_STYLES.items():
             sel = (d["classification"] == c).to_numpy()
@@ -490,16 +520,16 @@ def plot_stimulation_responses(
                 marker=marker,
                 label=c if i == 0 else None,
             )
-    ax.set_xticks(range(len(stages)), stages)
+    ax.set_xticks(range(len(groups)), labels)
     ax.axhline(0, color="0.5", lw=0.5)
     ax.set_ylabel("stimulation - control\nresponse (dF/F)")
     ax.legend(frameon=False, fontsize=MIN_FONT_PT, loc="lower left", bbox_to_anchor=(0, 1), ncol=2)
     ax = axes[0, 1]
-    for i, st in enumerate(stages):
-        f = fractions[fractions["stage"] == st]
+    for i, (_, st, pop) in enumerate(groups):
+        f = _of_group(fractions, st, pop)
         ax.bar(i, f["fraction_driven"].mean(), 0.6, color=stage_color(st))
         ax.plot(np.full(len(f), i), f["fraction_driven"], "k.", ms=4)
-    ax.set_xticks(range(len(stages)), stages)
+    ax.set_xticks(range(len(groups)), labels)
     ax.set_ylabel("fraction driven (per mouse)")
     fig.suptitle(f"Optogenetic stimulation responses (BH-FDR {fdr:g} per session)", fontsize=10)
     return fig
@@ -507,7 +537,7 @@ def plot_stimulation_responses(
 
 # ------------------------------------------------------------------ encoding_overlap
 def plot_encoding_overlap(
-    table: pd.DataFrame, stages_table: pd.DataFrame, population: str, stages: list
+    table: pd.DataFrame, stages_table: pd.DataFrame, population, stages: list
 ) -> Figure:
     """log2 odds ratio of driven x encoding units per stage: MH bar and per-mouse dots.
 
@@ -518,8 +548,8 @@ def plot_encoding_overlap(
         (natural log), ``informative``), as returned by ``encoding_overlap``.
     stages_table : pandas.DataFrame
         Per population x stage: ``odds_ratio_mh``, ``p_pooled``.
-    population : str
-        The population shown.
+    population : str or list of str
+        The population shown, or several: one panel each.
     stages : list of str
         Stages, in order on the x axis.
 
@@ -527,9 +557,16 @@ def plot_encoding_overlap(
     -------
     matplotlib.figure.Figure
     """
-    pop = population
-    fig, axes = new_figure(1, 1, width=min(MAX_WIDTH_IN, max(4.5, 1.8 * len(stages))), height=3.4)
-    ax = axes[0, 0]
+    pops = [population] if isinstance(population, str) else list(population)
+    width = min(MAX_WIDTH_IN, max(4.5, 1.8 * len(stages)) * len(pops)) / len(pops)
+    fig, axes = new_figure(1, len(pops), width=width, height=3.4)
+    for ax, pop in zip(axes[0], pops, strict=True):
+        _overlap_panel(ax, table, stages_table, pop, stages)
+    return fig
+
+
+def _overlap_panel(ax, table: pd.DataFrame, stages_table: pd.DataFrame, pop, stages) -> None:
+    """One population's panel of :func:`plot_encoding_overlap`."""
     labels = []
     for i, st in enumerate(stages):
         t = table[(table["population"] == pop) & (table["stage"] == st)]
@@ -549,7 +586,6 @@ def plot_encoding_overlap(
         f"{pop}: driven x encoding units\n(bar: Mantel-Haenszel; dots: mice)",
         fontsize=10,
     )
-    return fig
 
 
 def _p_text(p, n_mice: int) -> str:

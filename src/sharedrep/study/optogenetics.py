@@ -195,7 +195,8 @@ def stimulation_responses(
     collection : SessionCollection
     fdr : float, default 0.05
     population : str or list of str, optional
-        Restrict to these populations (default: every session with stimulation).
+        Restrict to these populations (default: every session with stimulation; each
+        population is summarised on its own).
     window, baseline : (float, float)
         Seconds relative to stimulation onset; defaults (0, 1) and (-0.25, 0).
     mask_artifacts : bool, default True
@@ -216,15 +217,20 @@ def stimulation_responses(
         ``n_control``, ``response_stim``, ``response_control`` (mean responses, dF/F),
         ``effect`` (difference), ``p_value``, ``q_value``, ``classification``.
         ``tables["fractions"]``: per session: counts and fractions per class.
-        ``summary``: per stage: ``n_mice``, ``n_units``, ``n_driven``,
-        ``n_suppressed``, ``fraction_driven`` (mean over mice), ``fraction_driven_ci``
-        (its Student t 95% interval over mice, clipped to [0, 1]; NaN from fewer than 2
-        mice or equal fractions) and ``fraction_driven_ci_reason`` (why NaN; ``""``);
+        ``summary``: ``populations`` {population: {``stages`` {stage: row}}}, each
+        population summarised on its own (never pooled), a row holding ``n_mice``,
+        ``n_units``, ``n_driven``, ``n_suppressed``, ``fraction_driven`` (mean over
+        mice), ``fraction_driven_ci`` (its Student t 95% interval over mice, clipped to
+        [0, 1]; NaN from fewer than 2 mice or equal fractions) and
+        ``fraction_driven_ci_reason`` (why NaN; ``""``); ``stages``: with one
+        population, its rows {stage: row} (as summaries written before ``populations``
+        existed); with several, {``"population/stage"``: row} with the row's
+        ``population`` and ``stage`` added, so that no row mixes populations;
         ``masked_frames`` per session; ``sessions`` (the sessions used and those left
         out, with the reason: ``_common.session_provenance``). When no unit could be
         classified, ``summary["skipped"]`` says why (e.g. ``"no stimulation sessions in
         the study"``: :func:`~sharedrep.study.run_study`'s skipped form) and ``stages``
-        is empty.
+        and ``populations`` are empty.
 
     Raises
     ------
@@ -271,13 +277,22 @@ def stimulation_responses(
         name="stimulation_responses",
         table=table,
         figure=plot_stimulation_responses(
-            table, fractions, fdr, stages=summary["stages"] and list(summary["stages"])
+            table,
+            fractions,
+            fdr,
+            stages=_stages_of(summary["populations"]),
+            populations=list(summary["populations"]),
         ),
         summary=summary,
         description=_describe_stimulation(summary, window, baseline)
         + describe_provenance(summary["sessions"]),
         tables={"fractions": fractions},
     )
+
+
+def _stages_of(populations: dict) -> list:
+    """The stages of the per-population summaries, in their (learning) order."""
+    return list(dict.fromkeys(st for v in populations.values() for st in v["stages"]))
 
 
 def check_populations(collection: SessionCollection, population, setting: str) -> list[str]:
@@ -429,14 +444,13 @@ def _fraction_ci(fractions) -> dict:
     }
 
 
-def _summarise_stimulation(
-    table, fractions, *, fdr, masked, mask_artifacts, not_analysed, order=None
-):
-    """Headline numbers of :func:`stimulation_responses` (keys documented there)."""
-    stages = ordered_stages(table["stage"], order) if len(table) else []
+def _stage_rows(fractions: pd.DataFrame, stages: list) -> dict:
+    """Per-stage counts and fraction driven (mean over mice) of the sessions ``fractions``."""
     per_stage = {}
     for st in stages:
         f = fractions[fractions["stage"] == st]
+        if not len(f):
+            continue
         fd = f.groupby("subject")["fraction_driven"].mean().to_numpy()
         per_stage[st] = {
             "n_mice": int(f["subject"].nunique()),
@@ -446,22 +460,67 @@ def _summarise_stimulation(
             "fraction_driven": fnum(np.mean(fd)) if fd.size else math.nan,
             **_fraction_ci(fd),
         }
+    return per_stage
+
+
+def _population_stages(fractions: pd.DataFrame, stages: list) -> dict:
+    """``{population: {"stages": per-stage rows}}``, each population summarised alone."""
+    if not len(fractions):
+        return {}
+    pops = list(dict.fromkeys(fractions["population"]))
+    if len(pops) == 1:
+        return {pops[0]: {"stages": _stage_rows(fractions, stages)}}
+    labels = fractions["population"].astype(str)
+    return {p: {"stages": _stage_rows(fractions[labels == str(p)], stages)} for p in pops}
+
+
+def _pop_stage_rows(populations: dict) -> dict:
+    """The top-level ``stages`` of several populations: ``{"m1/novice": row}``, each row
+    naming its ``population`` and ``stage`` (one population: ``{"novice": row}``)."""
+    if len(populations) == 1:
+        return dict(next(iter(populations.values()))["stages"])
+    return {
+        f"{pop}/{st}": {"population": pop, "stage": st, **row}
+        for pop, v in populations.items()
+        for st, row in v["stages"].items()
+    }
+
+
+def _summarise_stimulation(
+    table, fractions, *, fdr, masked, mask_artifacts, not_analysed, order=None
+):
+    """Headline numbers of :func:`stimulation_responses` (keys documented there)."""
+    stages = ordered_stages(table["stage"], order) if len(table) else []
+    populations = _population_stages(fractions, stages)
     return {
         "fdr": float(fdr),
-        "stages": per_stage,
+        "stages": _pop_stage_rows(populations),
         "masked_frames": masked,
         "mask_artifacts": bool(mask_artifacts),
         "not_analysed": not_analysed,
+        "populations": populations,
     }
+
+
+def _stim_stage_text(stages: dict) -> str:
+    """``"novice: 3 driven and 1 suppressed of 90 units in 3 mice (mean fraction driven
+    0.03); expert: ..."``: the per-stage counts of one population."""
+    return "; ".join(
+        f"{st}: {v['n_driven']} driven and {v['n_suppressed']} suppressed of {v['n_units']} "
+        f"units in {v['n_mice']} mice (mean fraction driven {v['fraction_driven']:.2f})"
+        for st, v in stages.items()
+    )
 
 
 def _describe_stimulation(summary: dict, window, baseline) -> str:
     """The paragraph of :func:`stimulation_responses`: test, unit of inference, counts."""
     fdr, not_analysed = summary["fdr"], summary["not_analysed"]
-    stage_txt = "; ".join(
-        f"{st}: {v['n_driven']} driven and {v['n_suppressed']} suppressed of {v['n_units']} "
-        f"units in {v['n_mice']} mice (mean fraction driven {v['fraction_driven']:.2f})"
-        for st, v in summary["stages"].items()
+    pops = summary["populations"]
+    stage_txt = (
+        _stim_stage_text(summary["stages"])
+        if len(pops) < 2
+        else "Each population is summarised on its own: "
+        + ". ".join(f"{pop}: {_stim_stage_text(v['stages'])}" for pop, v in pops.items())
     )
     return (
         "Units of the sessions with optogenetic stimulation were classified by comparing "
@@ -685,7 +744,8 @@ def encoding_overlap(
 
     For every mouse and stage (and population with stimulation sessions): a 2 x 2 table
     of units driven (from ``stim_table``, :func:`stimulation_responses`) x encoding (from
-    ``encoding_table``, :func:`unit_encoding_table`, computed when not given).
+    ``encoding_table``, :func:`unit_encoding_table`, computed when not given). Every
+    population is tested and summarised on its own, never pooled.
 
     **Pooled test, units within mice (caveat).** Mantel-Haenszel odds ratio with the
     mice as strata (0.5 added to its numerator and denominator sums); p-value: the driven
@@ -744,21 +804,34 @@ def encoding_overlap(
         ``tables["unit_encoding"]``: the encoding table used; ``tables["stages"]``: per
         population x stage: ``odds_ratio_mh``, ``p_pooled``, ``mean_log_or``, ``p_mice``,
         ``n_informative``, ``mice_left_out`` (the mice without an odds ratio, each with the
-        reason, e.g. ``"mouse02, no driven unit"``; NaN when none). ``summary``:
-        ``stages`` {stage: {``odds_ratio``, ``p_pooled``, ``mean_log_or``, ``p_mice``,
+        reason, e.g. ``"mouse02, no driven unit"``; NaN when none), one row per
+        population and stage. ``summary``: ``populations`` {population: {``stages``,
+        ``difference``, ``testable``, ``untestable_reason``}}: every population of
+        ``stim_table``, each tested on its own (its own random generator seeded by
+        ``random_state``: the result of a ``stim_table`` of that population alone, for
+        the same encoding table), where ``stages`` is {stage: {``population``,
+        ``odds_ratio``, ``p_pooled``, ``mean_log_or``, ``p_mice``,
         ``n_mice`` (mice with units in both tables), ``n_informative`` (of them, the mice
         with a per-mouse odds ratio), ``mice_left_out`` (the others: {mouse: reason},
         ``{}`` when none), ``n_driven``,
         ``n_encoding``, ``n_units``, ``reason`` (why ``p_pooled`` is NaN; "" when it is
         a number)}}, ``difference``
-        {``ratio_of_odds_ratios``, ``p_pooled``, ``mean_log_or_difference``,
+        {``population``, ``stage_from``, ``stage_to``,
+        ``ratio_of_odds_ratios``, ``p_pooled``, ``mean_log_or_difference``,
         ``p_mice``, ``n_mice``, ``mice_left_out`` ({mouse: reason} of the mice left out
         of the per-mouse test: those in one stage only, e.g. ``"mouse03, no expert
         session of m1"``, also left out of the pooled difference, and those without an
         odds ratio in a stage; ``{}`` when none), ``p_min``, ``testable``, ``reason``:
         whether the one-sided sign-flip over mice (``p_mice``, smallest p ``2^-n_mice``)
-        can reach 0.05, and why not}, ``population``, ``testable`` (bool: the stage
-        difference has a p-value), ``untestable_reason`` (why not; "" when testable),
+        can reach 0.05, and why not} (``{}`` when not computed), ``testable`` (bool: the
+        stage difference has a p-value), ``untestable_reason`` (why not, starting with
+        the population; "" when testable). **One population:** its entry is also at the
+        top level, with ``population`` (as summaries written before ``populations``
+        existed). **Several populations:** no top-level ``population`` nor
+        ``difference`` (there is no single one); ``stages`` is {``"population/stage"``:
+        row}, each row also naming its ``stage``; ``testable``: every population's
+        difference has a p-value; ``untestable_reason``: the reasons of those that have
+        none. Also ``n_perm``,
         ``unit_test_coarse`` (why the unit encoding test cannot classify units at
         ``fdr`` -- its smallest p ``1/(1 + n_perm_units)`` is not below ``fdr``, e.g.
         ``"unit classification too coarse: n_perm_units=19 gives p >= 0.05 ..."``, also
@@ -806,7 +879,7 @@ def encoding_overlap(
 
     tables = _compute_overlap(units, pops, stages, n_perm, random_state, absent)
     figure = plot_encoding_overlap(
-        tables.table, tables.stages_table, tables.population, tables.stages
+        tables.table, tables.stages_table, tables.populations, tables.stages
     )
     summary = _summarise_overlap(tables, n_perm, coarse)
     summary["sessions"] = _overlap_provenance(collection, stim_table, units, fitted)
@@ -815,7 +888,7 @@ def encoding_overlap(
         table=tables.table,
         figure=figure,
         summary=summary,
-        description=_describe_overlap(summary, tables, whole_trials)
+        description=_describe_overlap(summary, whole_trials)
         + describe_provenance(summary["sessions"]),
         tables={
             "units": units,
@@ -853,7 +926,24 @@ def _overlap_provenance(collection, stim_table, units, fitted: dict) -> dict:
         )
         for s in collection
     }
-    return session_provenance(collection, used, merge_reasons(fitted.get("left_out", {}), reasons))
+    unstimulated = _unstimulated_reasons(collection, stim_table)
+    return session_provenance(
+        collection, used, merge_reasons(unstimulated, fitted.get("left_out", {}), reasons)
+    )
+
+
+def _unstimulated_reasons(collection, stim_table) -> dict:
+    """``{session_id: reason}`` of the sessions of a population and stage of which no
+    stimulation session is in ``stim_table``: the overlap has no unit classified there,
+    whatever the encoding fit did with them (e.g. an intermediate stage imaged without
+    stimulation, which is not "a stage outside the analysis's stages")."""
+    stimulated = set(zip(stim_table["population"], stim_table["stage"], strict=True))
+    return {
+        s.session_id: f"no stimulation session of {s.population} in the {s.stage} stage was "
+        "analysed (the overlap needs units classified by stimulation)"
+        for s in collection
+        if (s.population, s.stage) not in stimulated
+    }
 
 
 def _empty_overlap(collection) -> AnalysisResult:
@@ -1096,41 +1186,47 @@ def _stage_difference(data, table, pop, first, last, n_perm, rng, absent) -> tup
 class _OverlapTables:
     """Tables computed by :func:`encoding_overlap` (see its Returns section).
 
-    ``difference`` is the raw stage-difference dict (empty when not computed) and
-    ``untestable`` why it has no p-value ("" when it has one).
+    ``differences``: {population: the raw stage-difference dict (empty when not
+    computed)}; ``untestable``: {population: why it has no p-value ("" when it has one)}.
     """
 
     table: pd.DataFrame
     units: pd.DataFrame
     stages_table: pd.DataFrame
-    difference: dict
-    untestable: str
-    population: str
+    differences: dict
+    untestable: dict
+    populations: list
     stages: list
+
+
+def _population_difference(data, table, pop, stages, n_perm, rng, absent) -> tuple[dict, str]:
+    """``(difference, untestable)`` of one population (``_stage_difference``), or why none."""
+    if len(stages) < 2:
+        return {}, f"{pop}: fewer than 2 stages with stimulation sessions"
+    if (pop, stages[0]) in data and (pop, stages[-1]) in data:
+        return _stage_difference(data, table, pop, stages[0], stages[-1], n_perm, rng, absent)
+    return {}, f"{pop}: no units classified in both {stages[0]} and {stages[-1]}"
 
 
 def _compute_overlap(
     units: pd.DataFrame, pops, stages, n_perm: int, random_state, absent
 ) -> _OverlapTables:
-    """Per-mouse tables, per-stage tests and the stage difference of the first population.
+    """Per-mouse tables, per-stage tests and the stage difference of every population.
 
+    Each population is tested on its own, with its own generator seeded by
+    ``random_state``: its results are those of a study stimulating it alone.
     ``absent(population, stage)``: why a mouse has no units there (``_stage_difference``).
     """
-    rng = np.random.default_rng(random_state)
     table, data = _mouse_table(units)
-    stage_tab = pd.DataFrame(
-        [_stage_row(pop, st, cell, table, n_perm, rng) for (pop, st), cell in data.items()]
-    )
-    diff = {}
-    pop = pops[0]
-    untestable = f"{pop}: fewer than 2 stages with stimulation sessions" if len(stages) < 2 else ""
-    if len(stages) >= 2 and (pop, stages[0]) in data and (pop, stages[-1]) in data:
-        diff, untestable = _stage_difference(
-            data, table, pop, stages[0], stages[-1], n_perm, rng, absent
+    rows, diffs, untestable = [], {}, {}
+    for pop in pops:
+        rng = np.random.default_rng(random_state)
+        cells = [(st, cell) for (p, st), cell in data.items() if p == pop]
+        rows += [_stage_row(pop, st, cell, table, n_perm, rng) for st, cell in cells]
+        diffs[pop], untestable[pop] = _population_difference(
+            data, table, pop, stages, n_perm, rng, absent
         )
-    if not diff and not untestable:
-        untestable = f"{pop}: no units classified in both {stages[0]} and {stages[-1]}"
-    return _OverlapTables(table, units, stage_tab, diff, untestable, pop, stages)
+    return _OverlapTables(table, units, pd.DataFrame(rows), diffs, untestable, list(pops), stages)
 
 
 def _coarse_unit_test(n_perm_units: int, fdr: float) -> str:
@@ -1160,13 +1256,14 @@ def _stage_reason(r: dict, coarse: str) -> str:
     return f"no {' and no '.join(missing)} unit" if missing else ""
 
 
-def _summarise_overlap(tables: _OverlapTables, n_perm: int, coarse: str = "") -> dict:
-    """Headline numbers of :func:`encoding_overlap` (keys documented there)."""
-    pop, diff = tables.population, tables.difference
-    untestable = tables.untestable
-    if coarse and untestable:
-        untestable = f"{coarse}; {untestable}"
-    stage_summary = {
+def _with_coarse(coarse: str, untestable: str) -> str:
+    """``untestable`` led by ``coarse`` (the unit test's resolution) when both are set."""
+    return f"{coarse}; {untestable}" if coarse and untestable else untestable
+
+
+def _overlap_stages(tables: _OverlapTables, pop, coarse: str) -> dict:
+    """``{stage: row}`` of one population's per-stage tests (keys documented there)."""
+    return {
         r["stage"]: {
             "population": r["population"],
             "n_mice": int(r["n_mice"]),
@@ -1184,22 +1281,38 @@ def _summarise_overlap(tables: _OverlapTables, n_perm: int, coarse: str = "") ->
         for r in tables.stages_table.to_dict("records")
         if r["population"] == pop
     }
+
+
+def _overlap_population(tables: _OverlapTables, pop, coarse: str) -> dict:
+    """One population's ``stages``, ``difference``, ``testable``, ``untestable_reason``."""
+    diff = tables.differences[pop]
     return {
-        "population": pop,
-        "stages": stage_summary,
+        "stages": _overlap_stages(tables, pop, coarse),
         "difference": {k: (fnum(v) if isinstance(v, float) else v) for k, v in diff.items()},
         "testable": bool(diff) and not math.isnan(diff.get("p_pooled", math.nan)),
-        "untestable_reason": untestable,
-        "unit_test_coarse": coarse,
-        "n_perm": int(n_perm),
+        "untestable_reason": _with_coarse(coarse, tables.untestable[pop]),
     }
 
 
-def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool) -> str:
-    """The paragraph of :func:`encoding_overlap`: tests, units of inference, results."""
-    pop, diff = tables.population, tables.difference
-    untestable = summary["untestable_reason"]
-    st_txt = "; ".join(
+def _summarise_overlap(tables: _OverlapTables, n_perm: int, coarse: str = "") -> dict:
+    """Headline numbers of :func:`encoding_overlap` (keys documented there)."""
+    pops = {pop: _overlap_population(tables, pop, coarse) for pop in tables.populations}
+    if len(pops) == 1:
+        pop, only = next(iter(pops.items()))
+        head = {"population": pop, **only}
+    else:
+        reasons = [r for r in tables.untestable.values() if r]
+        head = {
+            "stages": _pop_stage_rows(pops),
+            "testable": all(v["testable"] for v in pops.values()),
+            "untestable_reason": _with_coarse(coarse, "; ".join(reasons)),
+        }
+    return head | {"unit_test_coarse": coarse, "n_perm": int(n_perm), "populations": pops}
+
+
+def _overlap_stage_text(stages: dict) -> str:
+    """The per-stage results of one population (MH odds ratio, per-mouse log OR, counts)."""
+    return "; ".join(
         f"{st}: MH odds ratio {fmt_num(v['odds_ratio'], '.2f')} "
         f"({p_text(v['p_pooled'], n_mice=v['n_mice'], reason=v['reason'], label='pooled p')})"
         f", mean per-mouse log OR {fmt_num(v['mean_log_or'], '.2f')} over "
@@ -1212,9 +1325,17 @@ def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool)
         )
         + f"); {v['n_driven']} driven, {v['n_encoding']} encoding of {v['n_units']} units "
         f"in {v['n_mice']} mice"
-        for st, v in summary["stages"].items()
+        for st, v in stages.items()
     )
-    diff_txt = (
+
+
+def _overlap_difference_text(diff: dict, untestable: str) -> str:
+    """The stage difference of one population, or why it is not tested."""
+    if untestable:
+        return f"stage difference not testable: {untestable}"
+    if not diff:
+        return "no stage comparison"
+    return (
         f"{diff['stage_to']} vs {diff['stage_from']}: ratio of odds ratios "
         f"{fmt_num(diff['ratio_of_odds_ratios'], '.2f')} "
         f"({p_text(diff['p_pooled'], n_mice=diff['n_mice'], label='pooled permutation p')}); "
@@ -1224,13 +1345,29 @@ def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool)
         + ("" if diff.get("reason") else left_out_note(diff["mice_left_out"]))
         + " ("
         f"{p_text(diff['p_mice'], reason=diff.get('reason', ''), label='one-sided sign-flip p')})"
-        if diff and not untestable
-        else f"stage difference not testable: {untestable}"
-        if untestable
-        else "no stage comparison"
     )
+
+
+def _overlap_results_text(v: dict) -> str:
+    """Per-stage results and stage difference of one population (a ``populations`` entry)."""
     return (
-        f"Overlap of stimulation-driven {pop} units with units encoding the shared movement "
+        _overlap_stage_text(v["stages"])
+        + ". "
+        + _overlap_difference_text(v["difference"], v["untestable_reason"])
+    )
+
+
+def _describe_overlap(summary: dict, whole_trials: bool) -> str:
+    """The paragraph of :func:`encoding_overlap`: tests, units of inference, results (of
+    each population on its own)."""
+    pops = summary["populations"]
+    if len(pops) == 1:
+        who, results = f"{summary['population']} units", _overlap_results_text(summary)
+    else:
+        who = f"units of each population ({', '.join(map(str, pops))}; tested separately)"
+        results = ". ".join(f"In {pop}: {_overlap_results_text(v)}" for pop, v in pops.items())
+    return (
+        f"Overlap of stimulation-driven {who} with units encoding the shared movement "
         "representation (unit_encoding: cross-validated R^2 from the lagged shared latents, "
         + (
             "whole-trial circular shifts"
@@ -1248,8 +1385,6 @@ def _describe_overlap(summary: dict, tables: _OverlapTables, whole_trials: bool)
         "without driven or encoding units excluded), exact sign-flip tests (with n mice the "
         "smallest one-sided p is 2^-n). "
         + (f"Not testable: {summary['unit_test_coarse']}. " if summary["unit_test_coarse"] else "")
-        + st_txt
-        + ". "
-        + diff_txt
+        + results
         + "."
     )
