@@ -194,3 +194,12 @@ def test_intermediate_stimulation_sessions_are_used(two_pops):
     d = o.summary["difference"]
     assert (d["stage_from"], d["stage_to"]) == ("novice", "expert")
     assert o.summary["sessions"]["n_left_out"] == 0
+
+
+def test_overlap_stages_are_in_learning_order(overlap):
+    both, alone = overlap
+    for pop in POPS:
+        assert list(both.summary["populations"][pop]["stages"]) == ["novice", "expert"]
+        assert list(alone[pop].summary["stages"]) == ["novice", "expert"]
+    d = alone["m1"].description
+    assert d.index("novice: MH odds ratio") < d.index("expert: MH odds ratio")

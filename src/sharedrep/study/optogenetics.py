@@ -1262,7 +1262,13 @@ def _with_coarse(coarse: str, untestable: str) -> str:
 
 
 def _overlap_stages(tables: _OverlapTables, pop, coarse: str) -> dict:
-    """``{stage: row}`` of one population's per-stage tests (keys documented there)."""
+    """``{stage: row}`` of one population's per-stage tests (keys documented there), in
+    learning order (``tables.stages``)."""
+    rank = {st: k for k, st in enumerate(tables.stages)}
+    rows = sorted(
+        (r for r in tables.stages_table.to_dict("records") if r["population"] == pop),
+        key=lambda r: rank.get(r["stage"], len(rank)),
+    )
     return {
         r["stage"]: {
             "population": r["population"],
@@ -1278,8 +1284,7 @@ def _overlap_stages(tables: _OverlapTables, pop, coarse: str) -> dict:
             "n_encoding": int(r["n_encoding"]),
             "n_units": int(r["n_units"]),
         }
-        for r in tables.stages_table.to_dict("records")
-        if r["population"] == pop
+        for r in rows
     }
 
 
