@@ -104,6 +104,9 @@ def build_session(
     Returns
     -------
     Session
+        Its metadata record each behaviour column's source file
+        (``behavior_sources``) and how the traces were resampled
+        (``behavior_resampling``: method, extrapolate, max_extrapolation).
 
     Raises
     ------
@@ -123,6 +126,7 @@ def build_session(
     meta = dict(fields.pop("metadata", None) or {})
     if sources:
         meta.setdefault("behavior_sources", sources)
+        meta.setdefault("behavior_resampling", resample_kw)
     try:
         return Session(
             subject=subject,

@@ -10,11 +10,15 @@ preprocessing, the other readers).
 What :func:`read_nwb` looks for
 -------------------------------
 neural
-    By default the first ``RoiResponseSeries`` inside a ``DfOverF`` interface, else
-    inside a ``Fluorescence`` interface, else anywhere (sorted by path, e.g.
-    ``ophys/DfOverF/RoiResponseSeries``); if the file has none, the ``Units`` table
-    (spike times binned with ``bin_size``). Pass ``neural="<name or path>"`` or
-    ``neural="units"`` to choose.
+    By default the ``RoiResponseSeries`` inside a ``DfOverF`` interface, else inside a
+    ``Fluorescence`` interface, else anywhere (raw traces before deconvolved / neuropil
+    ones); several series that rank equally (e.g. one per imaging plane) are refused,
+    not guessed. If the file has none, the ``Units`` table (spike times binned with
+    ``bin_size``). Pass ``neural="<name or path>"`` or ``neural="units"`` to choose.
+    ROIs that the ROI table marks as non-cells (columns ``iscell``, ``accepted``,
+    ``keep``, ``rejected``) are left out unless ``cells_only=False``. Values are
+    ``data * conversion + offset``; times are ``timestamps``, else
+    ``starting_time + k / rate``.
 behaviour
     By default every ``PoseEstimationSeries`` (ndx-pose) and every plain
     ``TimeSeries``/``SpatialSeries`` in ``acquisition`` or in the ``behavior``
@@ -26,7 +30,8 @@ behaviour
     column names clash (e.g. ``paw`` in two cameras) are prefixed with the name of
     their container: ``cam_top_paw_x``, ``cam_side_paw_x``; the others keep theirs.
 trials
-    The ``trials`` table (scalar columns).
+    The ``trials`` table (scalar columns); refused when no trial overlaps the neural
+    time range (the two are then on different clocks).
 stimulation
     Interval tables whose name contains "stim" or "opto" and every
     ``OptogeneticSeries`` (runs of non-zero power become intervals).
@@ -49,7 +54,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sharedrep.data.io._common import DataFormatError, check_file, require
+from sharedrep.data.io._common import DataFormatError, check_file, check_timestamps, require
+from sharedrep.data.io.nwb_header import CELL_FLAGS, cell_flag
 from sharedrep.data.io.pose import (
     DEFAULT_MAX_GAP,
     DEFAULT_MIN_LIKELIHOOD,
@@ -90,6 +96,8 @@ _READER_KEYS = {
     "neural_source",
     "behavior_sources",
     "pose_quality",
+    "behavior_resampling",
+    "roi_selection",
     "nwb",
     "subject",
 }
@@ -139,19 +147,27 @@ def _ntype(obj) -> str:
 
 
 def _series_times(ts, n: int, src: str) -> np.ndarray:
+    """Sample times (n,) in seconds of a series: its ``timestamps``, else
+    ``starting_time + k / rate``; refused unless finite and strictly increasing."""
+    path = _file_path(ts) or _logical_path(ts)
     stamps = ts.timestamps
     if stamps is not None:
         t = np.asarray(stamps[:], dtype=np.float64)
     else:
         rate = ts.rate
         if rate is None or not rate > 0:
-            raise DataFormatError(f"{src}: series {ts.name!r} has neither timestamps nor a rate")
+            raise DataFormatError(f"{src}: series {path!r} has neither timestamps nor a rate")
         t0 = ts.starting_time or 0.0
         t = t0 + np.arange(n) / float(rate)
     if t.shape != (n,):
-        raise DataFormatError(f"{src}: series {ts.name!r} has {n} samples but {t.size} timestamps")
-    if not np.all(np.isfinite(t)) or (n > 1 and np.any(np.diff(t) <= 0)):
-        raise DataFormatError(f"{src}: timestamps of {ts.name!r} are not strictly increasing")
+        raise DataFormatError(f"{src}: series {path!r} has {n} samples but {t.size} timestamps")
+    try:
+        check_timestamps(t, src, f"timestamps of series {path!r}")
+    except DataFormatError as err:
+        raise DataFormatError(
+            f"{err}; NWB sample times must be finite and strictly increasing: correct the "
+            "file (or choose other series with neural= / behavior=)"
+        ) from None
     return t
 
 
@@ -227,6 +243,7 @@ def read_nwb(
     behavior: list[str] | None = None,
     bin_size: float | None = None,
     time_range: tuple[float, float] | None = None,
+    cells_only: bool = True,
     stimulation: str | list[str] | bool | None = None,
     min_confidence: float | None = DEFAULT_MIN_LIKELIHOOD,
     max_gap: int = DEFAULT_MAX_GAP,
@@ -264,6 +281,11 @@ def read_nwb(
         at ``stop``). Default: the closed range from the first to the last spike (or
         trial boundary); the grid then gets one more bin when the last spike falls
         exactly on a bin edge, so that every spike is counted exactly once.
+    cells_only : bool, default True
+        Keep only the ROIs that the ROI table's classification columns mark as cells
+        (``iscell`` of suite2p, ``accepted`` / ``keep`` / ``rejected`` of CaImAn;
+        names compared case-insensitively); False: every ROI of the series. The
+        columns and counts are recorded in ``metadata["roi_selection"]``.
     stimulation : str or list of str or bool, optional
         Interval table / ``OptogeneticSeries`` names; None: auto; False: none.
     min_confidence : float or None, default 0.6
@@ -273,7 +295,10 @@ def read_nwb(
         Longest run of missing pose samples (in pose frames) to interpolate.
     resample_method : {"linear", "nearest", "mean"}, default "linear"
         How behaviour is put on the neural time base
-        (:func:`sharedrep.data.preprocess.resample`).
+        (:func:`sharedrep.data.preprocess.resample`; recorded with ``extrapolate`` in
+        ``metadata["behavior_resampling"]``). ``"linear"`` takes each behaviour
+        series' value at the frame times; ``"mean"`` averages the samples around each
+        frame (for fast signals such as a 1 kHz lever).
     extrapolate : {"error", "nan", "nearest"}, default "error"
         Behaviour that does not cover the neural time range: raise, NaN, or hold the
         edge value.
@@ -286,7 +311,9 @@ def read_nwb(
     -------
     Session
         ``neural`` (T, N) float64 in the series' unit (dF/F, a.u., or spike counts
-        per bin), ``timestamps`` (T,) seconds, ``behavior`` (T, p) resampled.
+        per bin), ``timestamps`` (T,) seconds, ``behavior`` (T, p) resampled. Values
+        are ``data * conversion + offset`` and times ``timestamps``, else
+        ``starting_time + k / rate``, as NWB defines them.
 
     Raises
     ------
@@ -294,9 +321,13 @@ def read_nwb(
         The file does not exist.
     DataFormatError
         Not HDF5/NWB, truncated or corrupted, no neural data, a requested series or
-        table missing or ambiguous, spikes without ``bin_size``, behaviour not
-        covering the neural time range (with ``extrapolate="error"``), no subject id,
-        pose with all confidences below threshold, or an empty session.
+        table missing or ambiguous, several neural series equally likely by default
+        (e.g. one per imaging plane: choose with ``neural=``), neural data stored as
+        (ROIs, frames), no ROI marked as a cell (with ``cells_only``), timestamps not
+        strictly increasing, spikes without ``bin_size``, behaviour not covering the
+        neural time range (with ``extrapolate="error"``), no trial overlapping the
+        neural time range, no subject id, pose with all confidences below threshold,
+        or an empty session.
     ImportError
         ``pynwb`` is not installed (``pip install "sharedrep[nwb]"``).
     """
@@ -316,6 +347,7 @@ def read_nwb(
                 behavior=behavior,
                 bin_size=bin_size,
                 time_range=time_range,
+                cells_only=cells_only,
                 stimulation=stimulation,
                 min_confidence=min_confidence,
                 max_gap=max_gap,
@@ -398,6 +430,7 @@ def _extract(
     behavior,
     bin_size,
     time_range,
+    cells_only,
     stimulation,
     min_confidence,
     max_gap,
@@ -410,19 +443,17 @@ def _extract(
     objs = sorted(nwb.objects.values(), key=_logical_path)
     series = [o for o in objs if isinstance(o, types["TimeSeries"])]
     meta: dict = {"source": src, "format": "nwb"}
-    nts = _choose_neural(nwb, series, src, neural, types["RoiResponseSeries"])
-    if nts == "units":
-        x, t, unit_ids = _bin_units(nwb, src, bin_size, time_range)
-        meta.update(neural_source="units", neural_kind="spike counts per bin", bin_size=bin_size)
-        neural_obj = None
-    else:
-        if bin_size is not None:
-            raise ValueError("bin_size applies only to spike Units, not to a TimeSeries")
-        x, t, unit_ids = _read_roi_series(nts, src)
-        meta.update(
-            neural_source=_logical_path(nts), neural_kind=_ntype(nts), neural_unit=str(nts.unit)
-        )
-        neural_obj = nts
+    x, t, unit_ids, neural_obj = _read_neural(
+        nwb,
+        series,
+        src,
+        meta,
+        types,
+        neural=neural,
+        bin_size=bin_size,
+        time_range=time_range,
+        cells_only=cells_only,
+    )
     chosen = _choose_behaviour(objs, series, neural_obj, behavior, src, types)
     resample_kw = dict(method=resample_method, extrapolate=extrapolate)
     beh = _read_behaviour(
@@ -436,11 +467,10 @@ def _extract(
     )
     if beh["sources"]:
         meta["behavior_sources"] = beh["sources"]
+        meta["behavior_resampling"] = resample_kw
     if beh["quality"]:
         meta["pose_quality"] = beh["quality"]
-    trials = None
-    if nwb.trials is not None and len(nwb.trials) > 0:
-        trials = _scalar_columns(nwb.trials.to_dataframe())
+    trials = _read_trials(nwb, t, src, meta["neural_source"])
     stim = _stimulation(nwb, objs, series, src, stimulation, types["OptogeneticSeries"])
     stored = _stored_notes(nwb, meta)
     subj_meta = _subject_metadata(nwb)
@@ -472,6 +502,60 @@ def _extract(
         )
     except (TypeError, ValueError) as err:
         raise DataFormatError(f"{src}: {err}") from None
+
+
+def _read_trials(nwb, t: np.ndarray, src: str, neural_source: str) -> pd.DataFrame | None:
+    """The scalar columns of the ``trials`` table (None when it has no rows).
+
+    Refused when no trial overlaps the neural time range ``t`` (the trials and the
+    neural series are then on different clocks); a warning names the trials that lie
+    entirely outside it (they hold no neural sample).
+    """
+    if nwb.trials is None or len(nwb.trials) == 0:
+        return None
+    trials = _scalar_columns(nwb.trials.to_dataframe())
+    st = pd.to_numeric(trials["start_time"], errors="coerce").to_numpy(dtype=np.float64)
+    sp = pd.to_numeric(trials["stop_time"], errors="coerce").to_numpy(dtype=np.float64)
+    outside = (sp <= t[0]) | (st > t[-1])  # NaN times are refused by Session
+    span = f"{t[0]:.6g}..{t[-1]:.6g} s of {neural_source!r}"
+    if outside.all():
+        raise DataFormatError(
+            f"{src}: none of the {outside.size} trials (intervals/trials, "
+            f"{np.nanmin(st):.6g}..{np.nanmax(sp):.6g} s) overlaps the neural time range "
+            f"({span}): their times are on different clocks (e.g. a series without its "
+            "starting_time); correct the times in the file"
+        )
+    if outside.any():
+        rows = np.flatnonzero(outside)
+        warnings.warn(
+            f"{src}: {rows.size} of {outside.size} trials (rows {rows[:10].tolist()}"
+            f"{' ...' if rows.size > 10 else ''}) lie outside the neural time range "
+            f"({span}) and hold no neural sample",
+            UserWarning,
+            stacklevel=4,
+        )
+    return trials
+
+
+def _read_neural(
+    nwb, series, src, meta: dict, types, *, neural, bin_size, time_range, cells_only
+) -> tuple:
+    """Neural data (T, N), times (T,), unit ids (N,) and the series read (None for spike
+    units), as :func:`read_nwb`'s options say; what was read is recorded in ``meta``."""
+    nts = _choose_neural(nwb, series, src, neural, types["RoiResponseSeries"])
+    if nts == "units":
+        x, t, unit_ids = _bin_units(nwb, src, bin_size, time_range)
+        meta.update(neural_source="units", neural_kind="spike counts per bin", bin_size=bin_size)
+        return x, t, unit_ids, None
+    if bin_size is not None:
+        raise ValueError("bin_size applies only to spike Units, not to a TimeSeries")
+    x, t, unit_ids, cells = _read_roi_series(nts, src, cells_only)
+    meta.update(
+        neural_source=_logical_path(nts), neural_kind=_ntype(nts), neural_unit=str(nts.unit)
+    )
+    if cells is not None:
+        meta["roi_selection"] = cells
+    return x, t, unit_ids, nts
 
 
 # --------------------------------------------------------------------------- neural
@@ -510,13 +594,27 @@ def _choose_neural(nwb, series: list, src: str, neural, roi_type):
         key=lambda o: (_roi_priority(o), _logical_path(o)),
     )
     if rrs:
-        return rrs[0]
+        return _only_first_choice(rrs, src)
     if _nonempty_units(nwb) is not None:
         return "units"
     raise DataFormatError(
         f"{src}: no neural data found (no RoiResponseSeries in DfOverF/Fluorescence "
         "and no spike Units table)"
     )
+
+
+def _only_first_choice(rrs: list, src: str):
+    """The first of the sorted ``RoiResponseSeries`` ``rrs``; refused when others rank
+    as high (several planes, or several series in one interface): never a guess."""
+    tied = [o for o in rrs if _roi_priority(o) == _roi_priority(rrs[0])]
+    if len(tied) > 1:
+        paths = [_file_path(o) or _logical_path(o) for o in tied]
+        raise DataFormatError(
+            f"{src}: {len(tied)} neural series could be read by default: {paths} (e.g. "
+            "one per imaging plane); choose one with neural='<path>' (study file: "
+            'neural = "<path>")'
+        )
+    return rrs[0]
 
 
 def _spike_times(units, src: str) -> tuple[np.ndarray, np.ndarray]:
@@ -616,22 +714,80 @@ def _roi_labels(table) -> np.ndarray:
     return labels
 
 
-def _read_roi_series(nts, src: str) -> tuple:
-    """Data (T, N), timestamps (T,) s and unit ids (N,) of a neural ``TimeSeries``;
-    the ids come from its ``rois`` region when it has one, else ``0..N-1``."""
+def _read_roi_series(nts, src: str, cells_only: bool) -> tuple:
+    """Data (T, N), timestamps (T,) s, unit ids (N,) and the cell selection (a dict for
+    the metadata, or None) of a neural ``TimeSeries``; the ids come from its ``rois``
+    region when it has one, else ``0..N-1``. With ``cells_only``, only the ROIs that the
+    ROI table's classification columns mark as cells are kept (:func:`_cell_flags`)."""
     x = _series_data(nts, src)
-    t = _series_times(nts, x.shape[0], src)
     rois = getattr(nts, "rois", None)
     if rois is None:
-        return x, t, np.arange(x.shape[1])
+        return x, _series_times(nts, x.shape[0], src), np.arange(x.shape[1]), None
     idx = np.asarray(rois.data[:], dtype=np.int64)
     labels = _roi_labels(rois.table)
-    if idx.size != x.shape[1] or (idx.size and (idx.min() < 0 or idx.max() >= labels.size)):
+    _check_roi_columns(nts, x, idx, labels.size, src)
+    t = _series_times(nts, x.shape[0], src)
+    flags = _cell_flags(rois.table, src)
+    if not flags:
+        return x, t, labels[idx], None
+    is_cell = np.logical_and.reduce([f[idx] for f in flags.values()])
+    table = _logical_path(rois.table)
+    selection = {
+        "roi_table": table,
+        "columns": sorted(flags),
+        "n_rois": int(idx.size),
+        "n_cells": int(is_cell.sum()),
+        "cells_only": bool(cells_only),
+    }
+    if not cells_only:
+        return x, t, labels[idx], selection
+    if not is_cell.any():
         raise DataFormatError(
-            f"{src}: {nts.name!r} has {x.shape[1]} columns but its rois region "
-            f"has {idx.size} valid entries"
+            f"{src}: no ROI of {_logical_path(nts)!r} is marked as a cell by the columns "
+            f"{sorted(flags)} of {table!r}; pass cells_only=False to read all {idx.size} ROIs"
         )
-    return x, t, labels[idx]
+    return x[:, is_cell], t, labels[idx][is_cell], selection
+
+
+def _check_roi_columns(nts, x: np.ndarray, idx: np.ndarray, n_rows: int, src: str) -> None:
+    """Refuse a neural series whose columns are not its ``rois`` (data stored as
+    (ROIs, frames) by mistake, or a region pointing outside its ROI table)."""
+    path = _file_path(nts) or _logical_path(nts)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_rows):
+        raise DataFormatError(
+            f"{src}: the rois region of {path!r} points outside its ROI table "
+            f"({n_rows} rows); correct the file"
+        )
+    if idx.size == x.shape[1]:
+        return
+    if idx.size == x.shape[0]:
+        raise DataFormatError(
+            f"{src}: data of {path!r} have shape {x.shape} for {idx.size} ROIs: stored as "
+            "(ROIs, frames), transposed; NWB stores them as (frames, ROIs): write the "
+            "series again with the data transposed"
+        )
+    raise DataFormatError(
+        f"{src}: {path!r} has {x.shape[1]} columns but its rois region lists {idx.size} "
+        "ROIs; correct the file"
+    )
+
+
+def _cell_flags(table, src: str) -> dict:
+    """``{column: is-cell mask (n_rows,)}`` of the columns of a ROI table that classify
+    its ROIs (:data:`~sharedrep.data.io.nwb_header.CELL_FLAGS`); a column that is not
+    one number or boolean per ROI is refused."""
+    flags = {}
+    for c in map(str, table.colnames):
+        if c.lower() not in CELL_FLAGS:
+            continue
+        flag = cell_flag(c, table[c].data[:], len(table))
+        if flag is None:
+            raise DataFormatError(
+                f"{src}: column {c!r} of the ROI table {_logical_path(table)!r} is not one "
+                "flag per ROI; pass cells_only=False to read every ROI"
+            )
+        flags[c] = flag
+    return flags
 
 
 # --------------------------------------------------------------------------- behaviour
@@ -697,6 +853,20 @@ def _series_column_names(o, n_cols: int, spatial: bool) -> list[str]:
     return [f"{o.name}_{j}" for j in range(n_cols)]
 
 
+def _behaviour_values(o, src: str) -> np.ndarray:
+    """Values (T, k) of a behaviour series; refused when it has more columns than
+    samples (data stored as (columns, samples), transposed)."""
+    v = _series_data(o, src)
+    if v.shape[1] > v.shape[0]:
+        raise DataFormatError(
+            f"{src}: behaviour series {_file_path(o) or _logical_path(o)!r} has data of "
+            f"shape {v.shape}: more columns than samples, so stored as (columns, "
+            "samples), transposed; NWB stores time on the first axis: write the series "
+            "again with the data transposed"
+        )
+    return v
+
+
 def _read_behaviour(
     chosen: list, t: np.ndarray, src: str, types, *, named: bool, pose_kw, resample_kw
 ) -> dict:
@@ -709,7 +879,7 @@ def _read_behaviour(
     cols, units_, quality, raw_names = [], [], {}, []
     for o in chosen:
         try:
-            v = _series_data(o, src)
+            v = _behaviour_values(o, src)
         except DataFormatError as err:
             if named:  # asked for by name: an error
                 raise

@@ -1,10 +1,11 @@
 """What an NWB file holds, read through ``h5py`` without loading its data arrays.
 
 :func:`read_nwb_header` opens the HDF5 file directly (no ``pynwb``) and reads only
-scalar fields, attributes and data set shapes: the labels :func:`~sharedrep.data.io.
-write_nwb` stores (subject, session id, day, stage, population), the file's
-identifier and description, the neural series :func:`~sharedrep.data.io.read_nwb`
-would choose by default (its path, shape, rate or timestamp count) and the behaviour
+scalar fields, attributes, data set shapes and the ROI classification columns (one
+flag per ROI): the labels :func:`~sharedrep.data.io.write_nwb` stores (subject,
+session id, day, stage, population), the file's identifier and description, the
+neural series :func:`~sharedrep.data.io.read_nwb` would choose by default (its path,
+shape, rate or timestamp count, how many of its ROIs are cells) and the behaviour
 series it would discover (names, shapes, column names). It is what ``sharedrep
 validate --shallow`` and ``load_study(population=..., stage=...)`` use to learn a
 session's labels without reading the session.
@@ -26,6 +27,8 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from sharedrep.data.io._common import DataFormatError, check_file, require
 from sharedrep.data.io.pose import is_hdf5
@@ -65,6 +68,11 @@ _NOT_BEHAVIOUR = (
 )
 _TOP_CONTAINERS = ("acquisition", "analysis", "stimulus/presentation", "stimulus/templates")
 _DERIVED = ("deconv", "neuropil", "spks", "spike", "event")
+#: Columns of a ROI table that classify the ROIs (names compared case-insensitively):
+#: a true value marks a cell, except in ``rejected`` where it marks a non-cell. suite2p
+#: writes ``iscell`` (the probability as a second column), CaImAn ``accepted``,
+#: ``keep`` and ``rejected``.
+CELL_FLAGS = {"iscell": True, "accepted": True, "keep": True, "rejected": False}
 
 
 @dataclass(frozen=True)
@@ -108,12 +116,15 @@ class NWBHeader:
         What :func:`~sharedrep.data.io.write_nwb` stored in ``notes`` (else None).
     neural_source : str or None
         The neural series :func:`read_nwb` would read (``"ophys/DfOverF/..."``), or
-        ``"units"``; None when the file has none.
+        ``"units"``; None when the file has none or several that rank equally (which
+        :func:`read_nwb` refuses to choose between).
     neural : SeriesHeader or None
         That series (None for units).
     n_samples, n_units : int or None
         Shape of the neural data; ``n_samples`` is None for spike units (it depends on
-        ``bin_size`` and the spike times).
+        ``bin_size`` and the spike times). When the ROI table classifies the ROIs
+        (:data:`CELL_FLAGS`), ``n_units`` counts those marked as cells, as
+        :func:`read_nwb` keeps by default (None when it would refuse the columns).
     behavior : tuple of SeriesHeader or None
         The behaviour series discovered by default; None when the file's types do not
         decide which series are behaviour.
@@ -144,8 +155,9 @@ class NWBHeader:
 def read_nwb_header(path: str | os.PathLike, *, neural: str | None = None) -> NWBHeader:
     """Read the labels and shapes of an NWB file without loading its data arrays.
 
-    Only scalar fields, attributes and data set shapes are read (through ``h5py``),
-    so it takes milliseconds whatever the size of the recording.
+    Only scalar fields, attributes, data set shapes and the ROI classification columns
+    (one flag per ROI) are read (through ``h5py``), so it takes milliseconds whatever
+    the size of the recording.
 
     Parameters
     ----------
@@ -409,6 +421,8 @@ def _choose_neural(f, series: list, types: dict, neural) -> SeriesHeader | str |
         (s for s, is_roi in roi if is_roi),
         key=lambda s: (_roi_priority(f, s), s.logical_path),
     )
+    if len(rrs) > 1 and _roi_priority(f, rrs[0]) == _roi_priority(f, rrs[1]):
+        return None  # read_nwb refuses to choose (e.g. one series per imaging plane)
     if rrs:
         return rrs[0]
     return "units" if _units_count(f) else None
@@ -423,12 +437,53 @@ def _neural_fields(f, series: list, types: dict, neural) -> dict:
         return {"neural_source": "units", "n_units": _units_count(f)}
     shape = chosen.shape
     n_units = shape[1] if len(shape) == 2 else 1 if len(shape) == 1 else None
+    if n_units is not None:
+        n_units = _n_kept(f, chosen, n_units)
     return {
         "neural_source": chosen.logical_path,
         "neural": chosen,
         "n_samples": shape[0] if shape else None,
         "n_units": n_units,
     }
+
+
+def _roi_table(f, s: SeriesHeader):
+    """The ROI table (group) of a series' ``rois`` region, or None."""
+    rois = f.get(f"{s.path}/rois")
+    ref = rois.attrs.get("table") if rois is not None else None
+    return f[ref] if ref is not None else None
+
+
+def cell_flag(column: str, values, n_rows: int) -> np.ndarray | None:
+    """The is-cell mask (n_rows,) that the ROI-table column ``column`` (a key of
+    :data:`CELL_FLAGS`, any case) with ``values`` gives; None when it is not one
+    number or boolean per ROI."""
+    v = np.asarray(values)
+    v = v[:, 0] if v.ndim == 2 else v  # suite2p: (is cell, probability)
+    if v.dtype.kind not in "biuf" or v.shape != (n_rows,):
+        return None
+    flag = np.nan_to_num(v.astype(np.float64)) > 0.5
+    return flag if CELL_FLAGS[column.lower()] else ~flag
+
+
+def _n_kept(f, s: SeriesHeader, n_columns: int) -> int | None:
+    """How many of the ``n_columns`` ROIs of the series :func:`read_nwb` keeps by
+    default (``cells_only=True``): those marked as cells when its ROI table classifies
+    them; None when ``read_nwb`` would refuse the table."""
+    table = _roi_table(f, s)
+    names = [c for c in table if c.lower() in CELL_FLAGS] if table is not None else []
+    if not names:
+        return n_columns
+    is_cell = np.ones(len(table["id"]), dtype=bool)
+    for c in names:
+        flag = cell_flag(c, table[c][()], is_cell.size)
+        if flag is None:
+            return None
+        is_cell &= flag
+    idx = np.asarray(f[f"{s.path}/rois"][()], dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= is_cell.size):
+        return None
+    return int(is_cell[idx].sum())
 
 
 # --------------------------------------------------------------------------- behaviour
