@@ -92,7 +92,8 @@ def test_deliberate_other_labels_are_not_reported(clean):
     toml = _edited(clean, "other_stage", (r'^stage = "novice"', 'stage = "intermediate"', 1))
     with pytest.warns(UserWarning, match="stage 'intermediate' in the study file contra"):
         assert validate_study(toml) == []
-    # two labels used once each are not misspellings of one another
+    # two labels used once each are not misspellings of one another (they are stages of
+    # unknown learning order, which the run would refuse: that is the one problem)
     two = _edited(
         clean,
         "day_labels",
@@ -101,7 +102,11 @@ def test_deliberate_other_labels_are_not_reported(clean):
         (r'^stage = "expert"', 'stage = "day2"', 1),
     )
     with pytest.warns(UserWarning, match="the study file's stage 'day[12]' is used"):
-        assert validate_study(two) == []
+        (problem,) = validate_study(two)
+    assert problem.startswith(
+        "[analysis]: the learning order of the stages 'day1', 'day2' is unknown"
+    )
+    assert "misspel" not in problem and "did you mean" not in problem
 
 
 def _with_unit(value, column: int = 2, session: int = 0):

@@ -63,6 +63,7 @@ overrides do, and :func:`validate_study` and :func:`load_study` say so with a
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -84,7 +85,7 @@ from sharedrep.data.session import (
     _split_rates,
 )
 from sharedrep.utils.params import Interval, Predicate, TypeOf, param_problems
-from sharedrep.utils.validation import closest_label, fold_label
+from sharedrep.utils.validation import closest_label, fold_label, is_missing
 
 if TYPE_CHECKING:
     from sharedrep.data.io.nwb_header import NWBHeader
@@ -96,6 +97,11 @@ _NUM = (int, float)
 _STR = (str,)
 _BOOL = (bool,)
 _LIST = (list,)
+
+#: The stage labels whose learning order is known, in that order (first: before
+#: learning); a study with other labels gives the order as ``[analysis] stages`` (see
+#: :func:`_unknown_order`).
+STAGE_ORDER = ("novice", "intermediate", "expert")
 
 #: Keys of ``[analysis]`` and their accepted TOML types.
 ANALYSIS_KEYS: dict[str, tuple] = {
@@ -1096,6 +1102,7 @@ def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=No
     known = {**labels, **loaded}  # the labels of every session that is known
     if not only:  # with a selection, the sessions left unloaded would be missed here
         problems.extend(_choice_checks(doc, known))
+        problems.extend(_stage_order_problems(doc, known))
     problems.extend(_label_problems(doc, known))
     if not only:  # a selection holds part of each animal's stages
         for message in _split_animal_warnings(entries, known):
@@ -1205,6 +1212,70 @@ def _choice_checks(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str]
     return problems
 
 
+def _unknown_order(labels, order: list | None = None) -> list:
+    """The stage labels whose place in the learning order is unknown (``[]``: none).
+
+    The rule by which the analyses' ``ordered_stages`` (:mod:`sharedrep.study._common`)
+    refuses stages: without ``order`` (``[analysis] stages``), every label other than
+    :data:`STAGE_ORDER` when there are several labels (a single label needs no order);
+    with it, the labels it does not list, unless these and the list are all of
+    :data:`STAGE_ORDER`. Missing labels (no stage) are ignored.
+    """
+    labels = [v for v in dict.fromkeys(labels) if not is_missing(v)]
+    if order is None:
+        unknown = [v for v in labels if v not in STAGE_ORDER]
+        return unknown if len(labels) > 1 else []
+    extra = [v for v in labels if v not in order]
+    return [] if all(v in STAGE_ORDER for v in [*order, *extra]) else extra
+
+
+def _first_days(doc: dict, loaded: dict[int, Session | _Labels]) -> dict:
+    """``{stage: earliest day of its sessions}`` (stages of sessions with a day)."""
+    raw, defaults = doc.get("sessions"), doc.get("defaults", {})
+    defaults = defaults if isinstance(defaults, dict) else {}
+    days: dict = {}
+    for i, (_, values) in enumerate(_entry_labels(doc, loaded)):
+        day = getattr(loaded.get(i), "day", None)
+        day = raw[i].get("day", defaults.get("day")) if day is None else day
+        if "stage" in values and _is_int(day):
+            days[values["stage"]] = min(day, days.get(values["stage"], day))
+    return days
+
+
+def _no_order_problem(unknown: list, stages: list, days: dict) -> str:
+    """The problem of the stages ``unknown`` without ``[analysis] stages`` (``stages``:
+    those to list, here ordered by their first day, ``{stage: day}``)."""
+    example = sorted(stages, key=lambda st: days.get(st, math.inf))
+    typos = [f"{v!r}: did you mean {g!r}?" for v in unknown if (g := _closest(v, STAGE_ORDER))]
+    return (
+        f"[analysis]: the learning order of the stage{'s' if len(unknown) > 1 else ''} "
+        f"{', '.join(map(repr, unknown))} is unknown (only novice, intermediate and expert "
+        "have a known order), so the analyses, which compare the stages in learning order, "
+        "would stop; list every stage in learning order, the first before learning and the "
+        "last after it, in the [analysis] table: stages = "
+        f"{json.dumps(example, ensure_ascii=False)} (here by first day: check the order)"
+        + (f", or correct the misspelt stages ({'; '.join(typos)})" if typos else "")
+    )
+
+
+def _stage_order_problems(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str]:
+    """Stages whose learning order the analyses need but cannot know (they would stop).
+
+    Without ``[analysis] stages``: the stages of every session (:func:`_unknown_order`).
+    With the list, a stage it leaves out is a deliberate selection: every analysis leaves
+    its sessions out, naming them. A label reported as a misspelling
+    (:func:`_label_problems`) is left to that problem: once it is corrected, the order is
+    checked on the stages as they then are.
+    """
+    an = doc.get("analysis") if isinstance(doc.get("analysis"), dict) else {}
+    if an.get("stages") is not None:
+        return []
+    used = _label_counts(_entry_labels(doc, loaded), "stage")
+    stages = [v for v in used if _misspelling(v, used, None) is None]
+    unknown = _unknown_order(stages)
+    return [_no_order_problem(unknown, stages, _first_days(doc, loaded))] if unknown else []
+
+
 #: How close (:class:`difflib.SequenceMatcher` ratio of the case-folded labels) a stage
 #: or population must be to another one to be reported as its likely misspelling:
 #: "novcie" / "novice" (0.83) and "expret" / "expert" (0.83) are, "day1" / "day2" (0.75)
@@ -1237,6 +1308,36 @@ def _entry_labels(doc: dict, loaded: dict[int, Session | _Labels]) -> list[tuple
     return out
 
 
+def _label_counts(entries: list[tuple[str, dict]], field: str) -> dict[str, int]:
+    """``{label: sessions}`` of ``field`` (of :func:`_entry_labels`), by first use."""
+    used: dict[str, int] = {}
+    for _, values in entries:
+        if field in values:
+            used[values[field]] = used.get(values[field], 0) + 1
+    return used
+
+
+def _listed(an: dict, plural: str) -> list[str] | None:
+    """``[analysis] stages`` (``populations``) when it is a list of labels, else None."""
+    listed = an.get(plural)
+    ok = isinstance(listed, list) and all(isinstance(x, str) for x in listed)
+    return listed if ok else None
+
+
+def _misspelling(label: str, used: dict[str, int], listed: list | None) -> str | None:
+    """The label that ``label`` looks like a misspelling of (see :func:`_label_problems`),
+    or None: with the list ``listed``, a listed one close to an unlisted ``label``;
+    without, one of more sessions (``used``: sessions per label) that differs from it
+    only by case or spaces, or, for a label of one session only, is close to it."""
+    if listed is not None:
+        return None if label in listed else _closest(label, listed)
+    if (main := _main_spelling(label, used)) != label:
+        return main
+    if used[label] == 1:
+        return _closest(label, [u for u, n in used.items() if n > 1])
+    return None
+
+
 def _label_problems(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str]:
     """Stages and populations that look like misspellings of another label.
 
@@ -1252,37 +1353,31 @@ def _label_problems(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str
     entries = _entry_labels(doc, loaded)
     problems = []
     for field, plural in (("stage", "stages"), ("population", "populations")):
-        listed = an.get(plural)
-        used: dict[str, int] = {}
-        for _, values in entries:
-            if field in values:
-                used[values[field]] = used.get(values[field], 0) + 1
+        listed = _listed(an, plural)
+        used = _label_counts(entries, field)
         for label, values in entries:
             v = values.get(field)
-            if v is None:
+            guess = None if v is None else _misspelling(v, used, listed)
+            if guess is None:
                 continue
-            if isinstance(listed, list) and all(isinstance(x, str) for x in listed):
-                guess = None if v in listed else _closest(v, listed)
-                if guess is not None:
-                    problems.append(
-                        f"{label}: {field} {v!r} is not in [analysis] {plural} {listed}; "
-                        f"did you mean {guess!r}? (as written, this session is left out "
-                        f"of the {guess!r} analyses)"
-                    )
-            elif (main := _main_spelling(v, used)) != v:
+            if listed is not None:
                 problems.append(
-                    f"{label}: {field} {v!r} differs from {main!r} ({used[main]} sessions) "
-                    f"only by case or spaces; did you mean {main!r}? (as written they are "
+                    f"{label}: {field} {v!r} is not in [analysis] {plural} {listed}; "
+                    f"did you mean {guess!r}? (as written, this session is left out "
+                    f"of the {guess!r} analyses)"
+                )
+            elif fold_label(guess) == fold_label(v):
+                problems.append(
+                    f"{label}: {field} {v!r} differs from {guess!r} ({used[guess]} sessions) "
+                    f"only by case or spaces; did you mean {guess!r}? (as written they are "
                     f"different {plural}; list the intended ones in [analysis] {plural})"
                 )
-            elif used[v] == 1:
-                guess = _closest(v, [u for u, n in used.items() if n > 1])
-                if guess is not None:
-                    problems.append(
-                        f"{label}: {field} {v!r} is used by this session only and is "
-                        f"close to {guess!r} ({used[guess]} sessions); did you mean "
-                        f"{guess!r}? (list the intended {plural} in [analysis] {plural})"
-                    )
+            else:
+                problems.append(
+                    f"{label}: {field} {v!r} is used by this session only and is "
+                    f"close to {guess!r} ({used[guess]} sessions); did you mean "
+                    f"{guess!r}? (list the intended {plural} in [analysis] {plural})"
+                )
     return problems
 
 
@@ -1451,6 +1546,10 @@ def validate_study(path: str | os.PathLike, *, deep: bool = True, progress=None)
     Stages and populations that look like typos: not in ``[analysis] stages`` /
     ``populations`` but close to a listed label (:data:`LABEL_SIMILARITY`), or, without
     those lists, used by one session only and close to another session's label.
+    Stages whose learning order the analyses need and cannot know, so that they would
+    stop: without ``[analysis] stages``, several stages of which one is not novice,
+    intermediate or expert (:data:`STAGE_ORDER`; the message gives the list to add; with
+    the list, a stage it leaves out is a selection: the analyses leave its sessions out).
     Unusable columns (:meth:`sharedrep.Session.bad_columns`: neural units and behaviour
     features NaN/inf in every sample, constant, or beyond
     :data:`sharedrep.data.session.MAX_ABS_VALUE`), naming session, file and column;

@@ -32,9 +32,9 @@ from matplotlib.figure import Figure
 from sharedrep.core.estimator import ShaReD
 from sharedrep.data.preprocess import exclusion_mask
 from sharedrep.data.session import Session, SessionCollection
+from sharedrep.data.studyfile import STAGE_ORDER
 from sharedrep.utils.validation import is_missing
 
-STAGE_ORDER = ("novice", "intermediate", "expert")
 SUCCESS_LABELS = {"success", "hit", "rewarded", "reward", "correct"}
 
 

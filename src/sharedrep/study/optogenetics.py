@@ -246,12 +246,9 @@ def stimulation_responses(
     if window[0] >= window[1] or baseline[0] >= baseline[1]:
         raise ValueError("window and baseline must be (start, stop) with start < stop")
     given = collection
-    reasons: dict = {}
-    pops = None
-    if population is not None:
-        pops = check_populations(collection, population, "population")
-        collection = collection.filter(population=pops)
-        reasons = label_reasons(given, populations=pops)
+    order = given_order(collection, stages)
+    pops = None if population is None else check_populations(collection, population, "population")
+    collection, reasons = _stimulation_sessions(collection, pops, order)
     table, fractions, masked, not_analysed = _compute_stimulation(
         collection,
         reasons,
@@ -268,7 +265,7 @@ def stimulation_responses(
         masked=masked,
         mask_artifacts=mask_artifacts,
         not_analysed=not_analysed,
-        order=given_order(collection, stages),
+        order=order,
     )
     if not len(table):
         summary["skipped"] = _no_stimulation_reason(pops, not_analysed)
@@ -288,6 +285,23 @@ def stimulation_responses(
         + describe_provenance(summary["sessions"]),
         tables={"fractions": fractions},
     )
+
+
+def _stimulation_sessions(collection, pops, order) -> tuple[SessionCollection, dict]:
+    """The sessions of ``stimulation_responses`` and ``{session_id: reason}`` of the others.
+
+    ``pops``: the populations asked for (None: all). ``order``: the stages in learning
+    order (``given_order``); with labels other than novice/intermediate/expert, the
+    sessions of a stage it does not list are left out, named, as by the other analyses
+    (their place in the learning order is unknown).
+    """
+    present = list(dict.fromkeys(s.stage for s in collection))
+    unlisted = order is not None and not all(
+        st in STAGE_ORDER for st in [*order, *present] if st is not None
+    )
+    keep = list(order) if unlisted else None
+    reasons = label_reasons(collection, populations=pops, stages=keep)
+    return collection.filter(population=pops, stage=keep), reasons
 
 
 def _stages_of(populations: dict) -> list:
