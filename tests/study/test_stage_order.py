@@ -152,3 +152,43 @@ def test_earliest_days_are_of_the_first_stage(original):
     assert days == {"pre": {1}, "post": {14}}
     base = select_days(original.collection, 1)
     assert [s.session_id for s in base] == [s.session_id for s in kept]
+
+
+# ------------------------------------------------------------------ which days: one rule
+@pytest.fixture(scope="module")
+def expert_only():
+    """Three expert days per mouse, no novice session: more days than ``days_per_stage``."""
+    return simulate_study(
+        n_mice=3, days=(10, 12, 14), populations=("thalamus",), trials_per_session=20, seed=0
+    ).collection
+
+
+def _fit_days(collection, days_per_stage=2, **kw) -> set:
+    from sharedrep.study.populations import cell_session_ids, fit_cells
+
+    return set(cell_session_ids(fit_cells(collection, days_per_stage=days_per_stage, **kw)))
+
+
+def test_representation_reads_the_days_its_cells_were_fitted_on(expert_only):
+    # the fit kept the earliest expert days (expert is the first stage analysed) while
+    # the latents were read from the latest ones: KeyError on a session not kept
+    from sharedrep.study import shared_representation
+
+    r = shared_representation(expert_only, days_per_stage=2)
+    assert set(r.summary["sessions"]["used"]) == _fit_days(expert_only)
+
+
+def test_activation_reads_the_days_of_the_encoding_classification(expert_only):
+    from sharedrep.study import selective_activation
+    from sharedrep.study.optogenetics import unit_encoding_table
+
+    enc = unit_encoding_table(expert_only, days_per_stage=2, n_perm=9)
+    r = selective_activation(expert_only, enc, days_per_stage=2)
+    assert set(r.summary["sessions"]["used"]) == _fit_days(expert_only)
+
+
+def test_known_stages_listed_out_of_order_keep_the_novice_days(original):
+    c = original.collection  # days 1, 2 (novice) and 13, 14 (expert)
+    days = _fit_days(c, 1, stages=["novice", "expert"])
+    assert {sid.split("-")[1] for sid in days} == {"day01", "day14"}
+    assert _fit_days(c, 1, stages=["expert", "novice"]) == days

@@ -52,6 +52,7 @@ from sharedrep.study._common import (
 )
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.figures import plot_selective_activation
+from sharedrep.study.populations import analysed_stages
 
 __all__ = ["selective_activation", "unit_activity"]
 
@@ -462,7 +463,7 @@ def selective_activation(
     ignored_n_boot(n_boot, "selective_activation")
     _check_encoding_table(encoding_table)
     pops = list(dict.fromkeys(encoding_table["population"]))
-    order = given_order(collection, stages)
+    given, order = stages, given_order(collection, stages)
     stages = ordered_stages(encoding_table["stage"], order)
     units, sessions = _classified_activity(
         collection,
@@ -472,7 +473,7 @@ def selective_activation(
         window=window,
         event=event,
         days_per_stage=days_per_stage,
-        first_stage=order[0] if order else None,
+        first_stage=analysed_stages(collection, given)[0],  # the days of the classification
     )
     table = _group_activity(units)
     wide = _selectivity(table)

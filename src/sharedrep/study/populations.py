@@ -64,7 +64,27 @@ from sharedrep.study._common import (
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.figures import plot_encoding_by_population
 
-__all__ = ["encoding_by_population", "fit_cells"]
+__all__ = ["analysed_stages", "encoding_by_population", "fit_cells"]
+
+
+def analysed_stages(collection: SessionCollection, stages=None) -> list[str]:
+    """The stages :func:`fit_cells` analyses, in learning order.
+
+    ``stages`` (default ``_common.default_stages``: novice and expert when present),
+    checked against the collection's stages and ordered by ``_common.ordered_stages``
+    (the user's order, or novice, intermediate, expert). Its first stage is the one
+    whose earliest days ``_common.select_days`` keeps; every analysis that reads the
+    days of a cell's fit takes it from here.
+
+    Raises
+    ------
+    ValueError
+        A stage the collection does not have, or of unknown learning order.
+    """
+    stages = check_choice(
+        stages if stages is not None else default_stages(collection), collection.stages, "stages"
+    )
+    return ordered_stages(stages, given_order(collection, stages))
 
 
 @analysis("fit_cells")
@@ -117,13 +137,9 @@ def fit_cells(
         names the population, stage, session and subject.
     """
     populations = check_choice(populations, collection.populations, "populations")
-    stages = check_choice(
-        stages if stages is not None else default_stages(collection), collection.stages, "stages"
-    )
-    order = given_order(collection, stages)
-    stages = ordered_stages(stages, order)
+    stages = analysed_stages(collection, stages)
     cleaned = encoding_sessions(collection, stim_margin_s=stim_margin_s)
-    clean = select_days(cleaned, days_per_stage, order[0] if order else None)
+    clean = select_days(cleaned, days_per_stage, stages[0] if stages else None)
     reasons = merge_reasons(
         label_reasons(collection, populations, stages),
         dropped(collection, cleaned, _NO_SAMPLES),

@@ -27,7 +27,6 @@ from sharedrep.study._common import (
     describe_provenance,
     encoding_sessions,
     fnum,
-    given_order,
     lever_index,
     make_model,
     nanmean_rows,
@@ -42,7 +41,7 @@ from sharedrep.study._common import (
 from sharedrep.study._result import AnalysisResult
 from sharedrep.study.behavior import trial_measures
 from sharedrep.study.figures import plot_shared_representation
-from sharedrep.study.populations import cell_session_ids, fit_cells
+from sharedrep.study.populations import analysed_stages, cell_session_ids, fit_cells
 
 __all__ = ["shared_representation"]
 
@@ -485,8 +484,8 @@ def shared_representation(
         within_trials=within_trials,
         left_out=left_out,
     )
-    order = given_order(collection, stages)
-    clean = _used_sessions(collection, cells, days_per_stage, order[0] if order else None)
+    first = analysed_stages(collection, stages)[0]  # whose earliest days the cells use
+    clean = _used_sessions(collection, cells, days_per_stage, first)
     sessions = {s.session_id: s for s in clean}
     fitted = _fit_cells(cells, model, progress)
     r2 = {key: _heldout_r2(m) for key, m in fitted.items()}
