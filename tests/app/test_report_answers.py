@@ -193,3 +193,19 @@ def test_representation_answer_compares_only_with_several_populations():
     assert "changes in m1 (10 deg" in one and "most" not in one
     two = answer("shared_representation", rep("m1", "thalamus"))
     assert "changes most in thalamus (20 deg" in two
+
+
+# ------------------------------------------------------------------ lag profiles
+def test_lag_answer_without_shift_names_custom_stages():
+    # stages of any name, in the order the analysis fitted them (it was a fallback to the
+    # description: the stage labels have no known order)
+    peaks = {
+        f"{pop}/{st}": {"peak_lag": 1} for pop in ("m1", "thalamus") for st in ("pre", "post")
+    }
+    text = answer("lag_profiles", {"shifts": {}, "peaks": peaks}, "Fallback description.")
+    assert text == (
+        "Not testable: no population has the same 2 or more mice in both the pre and the "
+        "post stage, so no peak-lag shift could be computed."
+    )
+    one = answer("lag_profiles", {"shifts": {}, "peaks": {"m1/trained": {}}}, "Fallback.")
+    assert one.startswith("Not testable: only the trained stage was fitted")

@@ -1389,10 +1389,9 @@ def _mice_words(n) -> str:
 
 
 def _no_shift_reason(s: Mapping) -> str:
-    """Why :func:`lag_profiles` computed no peak-lag shift (from the stages it fitted)."""
-    from sharedrep.study._common import ordered_stages
-
-    stages = ordered_stages(str(k).partition("/")[2] for k in s.get("peaks") or {})
+    """Why :func:`lag_profiles` computed no peak-lag shift (from the stages it fitted, in
+    the order of its ``peaks``: learning order, whatever the stages are called)."""
+    stages = list(dict.fromkeys(str(k).partition("/")[2] for k in s.get("peaks") or {}))
     if len(stages) < 2:
         what = f"only the {stages[0]} stage was" if stages else "no stage was"
         return f"{what} fitted, and a peak-lag shift needs two stages with the same mice"
