@@ -627,7 +627,7 @@ def _load_suite2p(entry: dict, base: Path, path: Path, ident: dict, resampling: 
     return plane.to_session(
         timestamps=_frame_times(entry, base, path, plane),
         behavior=_behavior_traces(entry, base),
-        neuropil_coef=entry.get("neuropil_coef", 0.7),
+        neuropil_coef=entry.get("neuropil_coef"),  # default: ops["neucoeff"], else 0.7
         baseline_window_s=entry.get("baseline_window_s", 60.0),
         baseline_percentile=entry.get("baseline_percentile", 8.0),
         bouton_threshold=entry.get("bouton_threshold"),

@@ -125,3 +125,20 @@ def test_dff_baseline_uses_the_rate_of_the_frame_times_given(tmp_path, monkeypat
     plane.to_session(subject="m")  # no frame times: ops['fs']
     plane.to_session(timestamps=np.arange(plane.n_frames) / 15.0, subject="m")
     assert rates == [30.0, pytest.approx(15.0)]
+
+
+def test_neuropil_coefficient_defaults_to_the_one_suite2p_ran_with(tmp_path):
+    d = tmp_path / "plane0"
+    make_suite2p(d, N=4, T=300)
+    ops = np.load(d / "ops.npy", allow_pickle=True).item()
+    default = read_suite2p(d).to_session(subject="m")
+    assert default.metadata["neuropil_coef"] == 0.7  # suite2p's default, no neucoeff
+    np.save(d / "ops.npy", np.array({**ops, "neucoeff": 0.5}, dtype=object))
+    plane = read_suite2p(d)
+    s = plane.to_session(subject="m")
+    assert s.metadata["neuropil_coef"] == 0.5
+    assert np.array_equal(s.neural, plane.to_session(subject="m", neuropil_coef=0.5).neural)
+    assert not np.allclose(s.neural, default.neural)
+    np.save(d / "ops.npy", np.array({**ops, "neucoeff": "x"}, dtype=object))
+    with pytest.raises(DataFormatError, match=r"ops\['neucoeff'\] = 'x'.*neuropil_coef="):
+        read_suite2p(d).to_session(subject="m")

@@ -24,6 +24,7 @@ May import :mod:`sharedrep.utils` and :mod:`sharedrep.data`.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from dataclasses import dataclass, field
@@ -115,7 +116,7 @@ class Suite2pPlane:
         subject: str,
         timestamps=None,
         behavior: list[Traces] | tuple = (),
-        neuropil_coef: float = 0.7,
+        neuropil_coef: float | None = None,
         baseline_window_s: float = 60.0,
         baseline_percentile: float = 8.0,
         bouton_threshold: float | None = None,
@@ -136,8 +137,10 @@ class Suite2pPlane:
             :meth:`timestamps`.
         behavior : list of Traces
             Behaviour sources resampled onto the frame times.
-        neuropil_coef : float, default 0.7
-            Neuropil coefficient (see :func:`sharedrep.data.preprocess.dff`).
+        neuropil_coef : float, optional
+            Neuropil coefficient (see :func:`sharedrep.data.preprocess.dff`); default
+            the one suite2p ran with (``ops["neucoeff"]``), else 0.7 (suite2p's default).
+            The coefficient used is in ``metadata["neuropil_coef"]``.
         baseline_window_s, baseline_percentile : float
             Running-percentile baseline (default 60 s, 8th percentile).
         bouton_threshold : float, optional
@@ -169,6 +172,8 @@ class Suite2pPlane:
                 f"{self.path}: {self.n_frames} frames but {np.size(t)} frame timestamps"
             )
         _check_time_units(behavior, t, self.path)
+        if neuropil_coef is None:
+            neuropil_coef = _neucoeff(self.ops, self.path)
         # the frames' own rate when their times are given (ops['fs'] may differ)
         rate = (
             float(1.0 / np.median(np.diff(t)))
@@ -215,6 +220,21 @@ class Suite2pPlane:
             metadata=meta,
             **fields,
         )
+
+
+def _neucoeff(ops: dict, source: str) -> float:
+    """suite2p's neuropil coefficient ``ops["neucoeff"]`` (0.7 without ``ops``)."""
+    value = ops.get("neucoeff", 0.7)
+    try:
+        coef = float(value)
+    except (TypeError, ValueError):
+        coef = math.nan
+    if not (math.isfinite(coef) and 0 <= coef <= 1.5):
+        raise DataFormatError(
+            f"{source}: ops['neucoeff'] = {value!r} is not a neuropil coefficient (suite2p's "
+            "default is 0.7); pass neuropil_coef= explicitly"
+        )
+    return coef
 
 
 #: A behaviour trace whose times span this many times the imaging's is refused: its
