@@ -209,3 +209,23 @@ def test_lag_answer_without_shift_names_custom_stages():
     )
     one = answer("lag_profiles", {"shifts": {}, "peaks": {"m1/trained": {}}}, "Fallback.")
     assert one.startswith("Not testable: only the trained stage was fitted")
+
+
+def test_significant_t_test_over_few_mice_says_it_rests_on_normality():
+    few = answer("selective_activation", _activation(0.2, 0.01, n_mice=3))
+    assert few.startswith("Yes:") and "a t-test over 3 mice, valid only if" in few
+    assert "valid only if" not in answer("selective_activation", _activation(0.2, 0.01))
+    assert "valid only if" not in answer("selective_activation", _activation(0.2, 0.3, n_mice=3))
+    metric = {
+        "unit": "fraction",
+        "p_holm": 0.01,
+        "n_mice": 2,
+        "first_stage_mean": 0.2,
+        "last_stage_mean": 0.8,
+        "mice_left_out_stage": {},
+        "n_mice_stage": 2,
+    }
+    s = {"n_mice": 2, "stages": ["novice", "expert"], "metrics": {"success_rate": metric}}
+    assert "a t-test over 2 mice, valid only if" in answer("learning_curves", s)
+    s["metrics"]["success_rate"]["p_holm"] = 0.4
+    assert "valid only if" not in answer("learning_curves", s)

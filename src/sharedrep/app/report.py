@@ -1164,9 +1164,28 @@ def _answer_learning(s: Mapping) -> str:
         return f"Not testable with n = {n} mice (no trend p-value is a number); {change}."
     k = sum(p is not None and float(p) <= 0.05 for p in ps)
     verdict = "Yes" if k else "No clear change"
+    fewest = min((v["n_mice"] for v in rows.values() if _is_int(v.get("n_mice"))), default=None)
+    caveat = _normality_caveat(fewest) if k else ""
     return (
         f"{verdict}: {k} of {len(rows)} behavioural measures changed with training "
-        f"(Holm p <= 0.05, n = {n} mice); {change}."
+        f"(Holm p <= 0.05, n = {n} mice{caveat}); {change}."
+    )
+
+
+#: Fewest mice from which an exact sign-flip test (no distributional assumption) can
+#: reach p <= 0.05 (two-sided: 2 / 2^n).
+_SIGN_FLIP_MICE = 6
+
+
+def _normality_caveat(n) -> str:
+    """``"; a t-test over 3 mice: ..."`` when a significant t-test rests on so few mice
+    that no distribution-free test could reach 5% (its normality assumption carries the
+    result); ``""`` otherwise."""
+    if not _is_int(n) or n >= _SIGN_FLIP_MICE:
+        return ""
+    return (
+        f"; a t-test over {n} mice, valid only if per-mouse values are normally "
+        "distributed: no distribution-free test can reach 5% with so few"
     )
 
 
@@ -1496,9 +1515,10 @@ def _activation_words(key: str, c: Mapping) -> str:
         verdict = "Yes" if float(c["change"]) > 0 else "No: the selectivity decreases"
     else:
         verdict = "Not clearly"
+    caveat = _normality_caveat(c.get("n_mice")) if verdict != "Not clearly" else ""
     return (
         f"{verdict}: {what} {change} {stages} "
-        f"({_p_words(c['p_value'], c.get('n_mice'))}, n = {c.get('n_mice')} mice)."
+        f"({_p_words(c['p_value'], c.get('n_mice'))}, n = {c.get('n_mice')} mice{caveat})."
     )
 
 
