@@ -20,7 +20,7 @@ Session formats
 ---------------
 ``"nwb"``
     ``path`` is an NWB file read by :func:`sharedrep.data.io.read_nwb` (options ``neural``,
-    ``behavior``, ``bin_size``, ``min_confidence``, ``max_gap``).
+    ``behavior``, ``bin_size``, ``cells_only``, ``min_confidence``, ``max_gap``).
 ``"suite2p"``
     ``path`` is a suite2p plane folder (:func:`sharedrep.data.io.read_suite2p`), converted to
     dF/F (``neuropil_coef``, ``baseline_window_s``, ``baseline_percentile``, optional
@@ -66,7 +66,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import tomllib
 import warnings
 from pathlib import Path
@@ -77,6 +76,7 @@ import pandas as pd
 
 from sharedrep.data.io._common import DataFormatError, check_timestamps
 from sharedrep.data.io.lever import load_npy
+from sharedrep.data.io.nwb_header import fold_subject
 from sharedrep.data.session import (
     RATE_TOLERANCE,
     BadColumn,
@@ -161,6 +161,7 @@ _FORMAT_KEYS = {
         "behavior": _LIST,
         "bin_size": _NUM,
         "min_confidence": _NUM,
+        "cells_only": _BOOL,
     },
     "suite2p": {
         "frame_rate": _NUM,
@@ -504,17 +505,6 @@ def _check_static(doc: dict, base: Path) -> tuple[list[str], list[tuple[int, dic
     return problems, to_load
 
 
-def fold_subject(subject) -> str:
-    """A subject id reduced to what identifies an animal: case-folded, without spaces or
-    the separators ``_ - .`` (between two digits one separator of any kind is kept:
-    ``"1_2"`` is not ``"12"``), and without leading zeros in its numbers
-    (``"Mouse_03"``, ``"mouse3"`` and ``" mouse-003"`` -> ``"mouse3"``). Ids equal under
-    it are spellings of one id (a typo), never two animals."""
-    text = re.sub(r"(?<=\d)[\s_.\-]+(?=\d)", ".", fold_label(subject))  # "1_2" is not "12"
-    text = re.sub(r"[\s_\-]+|(?<!\d)\.|\.(?!\d)", "", text)
-    return re.sub(r"(?<!\d)0+(?=\d)", "", text)
-
-
 def _subject_problems(sessions: list[dict]) -> list[str]:
     """Subject ids that differ only by case, spaces, separators or leading zeros
     (``"M1"``, ``"m1 "``, ``"m_1"``, ``"m01"``; :func:`fold_subject`): as written they
@@ -596,22 +586,40 @@ def _load_entry(entry: dict, base: Path) -> Session:
 
 
 def _load_nwb(entry: dict, path: Path, ident: dict, resampling: dict) -> Session:
-    """Read an ``"nwb"`` entry; the session id defaults to ``subject-dayN``."""
+    """Read an ``"nwb"`` entry; the session id defaults to ``subject-dayN``.
+
+    The entry's subject replaces the one the file stores (compared with it by
+    :func:`_file_label_conflicts`, so not again by ``read_nwb``)."""
     from sharedrep.data import io as sio
 
+    stored = _file_subject(path)
     session = sio.read_nwb(
         path,
         neural=entry.get("neural"),
         behavior=entry.get("behavior"),
         bin_size=entry.get("bin_size"),
+        cells_only=entry.get("cells_only", True),
         min_confidence=entry.get("min_confidence", 0.6),
         max_gap=entry.get("max_gap", 5),
         **resampling,
-        **ident,
+        **{**ident, "subject": stored or ident["subject"]},
     )
+    if session.subject != ident["subject"]:
+        session = session.replace(subject=ident["subject"])
     if entry.get("session_id") is None:
         session = session.replace(session_id=_default_id(entry))
     return session
+
+
+def _file_subject(path: Path) -> str | None:
+    """The subject id an NWB file stores (read from its header); None when it stores
+    none or the header cannot be read (``read_nwb`` then compares the ids)."""
+    from sharedrep.data.io import nwb_header
+
+    try:
+        return nwb_header.read_nwb_header(path).subject
+    except (DataFormatError, OSError, ImportError, ValueError):
+        return None
 
 
 def _load_suite2p(entry: dict, base: Path, path: Path, ident: dict, resampling: dict) -> Session:

@@ -9,6 +9,7 @@ that classify cells (suite2p ``iscell``, CaImAn ``accepted`` / ``rejected``).
 
 import datetime as dt
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -354,3 +355,205 @@ def test_build_session_states_how_behaviour_was_resampled():
         "extrapolate": "error",
         "max_extrapolation": None,
     }
+
+
+def _study(path, entry: str = "", defaults: str = ""):
+    """A study file of one NWB entry ``cells.nwb`` (subject m1) with extra settings."""
+    text = '[study]\nname = "x"\n'
+    text += f"[defaults]\n{defaults}\n" if defaults else ""
+    text += f'[[sessions]]\nsubject = "m1"\nday = 1\npath = "cells.nwb"\n{entry}\n'
+    path.write_text(text)
+    return path
+
+
+def test_study_file_passes_cells_only_to_nwb_entries(tmp_path):
+    from sharedrep.data.studyfile import load_study, validate_study
+
+    nwb = _file()
+    oph, table = _rois(nwb, 4, iscell=[[1, 0.9], [0, 0.2], [1, 0.7], [0, 0.4]])
+    _series(oph, table, np.arange(360.0).reshape(90, 4), rate=RATE)
+    _write(nwb, tmp_path / "cells.nwb")
+    (cells,) = load_study(_study(tmp_path / "cells.toml"))
+    assert list(cells.unit_ids) == [10, 12]
+    every = _study(tmp_path / "every.toml", entry="cells_only = false")
+    assert validate_study(every) == []
+    (s,) = load_study(every)
+    assert list(s.unit_ids) == [10, 11, 12, 13]
+    assert s.metadata["roi_selection"]["cells_only"] is False
+    (d,) = load_study(_study(tmp_path / "defaults.toml", defaults="cells_only = false"))
+    assert d.n_units == 4
+
+
+def test_spike_bins_outside_a_units_obs_intervals_are_nan(tmp_path):
+    # bins of 0.25 s on [0, 2): unit 0 observed throughout; unit 1 for the first second;
+    # unit 2 in two touching intervals up to 1.5 s; unit 3 up to 1.1 s (the bin
+    # [1, 1.25) is partly observed: its count would be too low, so it is NaN too)
+    spikes = [[0.1, 0.6, 1.3, 1.9], [0.3, 0.4, 0.9], [0.2, 1.4], [0.5, 1.05]]
+    obs = [[[0.0, 2.0]], [[0.0, 1.0]], [[0.5, 1.5], [0.0, 0.5]], [[0.0, 1.1]]]
+    nwb = _file()
+    for st, iv in zip(spikes, obs, strict=True):
+        nwb.add_unit(spike_times=st, obs_intervals=iv)
+    p = _write(nwb, tmp_path / "obs.nwb")
+    with pytest.warns(UserWarning) as record:
+        s = read_nwb(p, bin_size=0.25, time_range=(0.0, 2.0), behavior=[])
+    (warning,) = [str(w.message) for w in record]
+    assert warning.startswith(f"{p}: 3 of 4 spike units have bins outside their obs_intervals")
+    assert "unit 1: 4, unit 2: 2, unit 3: 4" in warning and "NaN, not 0 spikes" in warning
+    assert s.metadata["bins_outside_obs_intervals"] == {1: 4, 2: 2, 3: 4}
+    nan = np.isnan(s.neural)
+    assert nan.sum(axis=0).tolist() == [0, 4, 2, 4]
+    assert nan[4:, 1].all() and nan[6:, 2].all() and nan[4:, 3].all()
+    assert s.neural[:, 0].tolist() == [1, 0, 1, 0, 0, 1, 0, 1]
+    assert s.neural[:4, 1].tolist() == [0, 2, 0, 1] and s.neural[:6, 2].tolist() == [
+        1,
+        0,
+        0,
+        0,
+        0,
+        1,
+    ]
+    assert s.neural[:4, 3].tolist() == [0, 0, 1, 0]
+    # an interval that ends before it starts is refused, naming the unit
+    nwb = _file()
+    nwb.add_unit(spike_times=[0.1], obs_intervals=[[0.0, 2.0]])
+    nwb.add_unit(spike_times=[0.2], obs_intervals=[[0.0, 0.5], [1.5, 1.0]])
+    q = _write(nwb, tmp_path / "bad_obs.nwb")
+    with pytest.raises(DataFormatError) as err:
+        read_nwb(q, bin_size=0.25, behavior=[])
+    assert str(err.value) == (
+        f"{q}: units/obs_intervals of unit 1 (row 1) holds [1.5, 1.0], not a finite "
+        "(start, stop) pair with start <= stop; correct the file"
+    )
+
+
+def _lever_module(nwb, module: str, name: str = "lever") -> None:
+    from pynwb.behavior import BehavioralTimeSeries
+
+    bts = BehavioralTimeSeries(name="BehavioralTimeSeries")
+    t = np.arange(100) / 30.0
+    bts.add_timeseries(pynwb.TimeSeries(name=name, data=t, unit="mm", timestamps=t))
+    nwb.create_processing_module(module, "behaviour").add(bts)
+
+
+@pytest.mark.parametrize("module", ["Behavior", "behaviour", "Behaviour"])
+def test_behaviour_module_spelled_otherwise_is_searched(tmp_path, module):
+    nwb = _file()
+    _imaging(nwb, np.zeros((90, 2)), rate=RATE)
+    _lever_module(nwb, module)
+    p = _write(nwb, tmp_path / "spelling.nwb")
+    s = read_nwb(p)
+    assert s.behavior_names == ["lever"]
+    np.testing.assert_allclose(s.behavior[:, 0], s.timestamps)
+    assert s.metadata["behavior_sources"] == {"lever": f"{module}/BehavioralTimeSeries/lever"}
+    assert read_nwb_header(p).behavior_names == ("lever",)
+
+
+def test_two_behaviour_modules_are_refused_as_ambiguous(tmp_path):
+    nwb = _file()
+    _imaging(nwb, np.zeros((90, 2)), rate=RATE)
+    _lever_module(nwb, "behavior")
+    _lever_module(nwb, "Behaviour", name="wheel")
+    p = _write(nwb, tmp_path / "two.nwb")
+    with pytest.raises(DataFormatError) as err:
+        read_nwb(p)
+    assert str(err.value) == (
+        f"{p}: 2 processing modules may hold the behaviour: ['processing/Behaviour', "
+        "'processing/behavior']; choose the series with behavior=[...] (study file: "
+        "behavior = [...]), or merge the modules in the file"
+    )
+    assert read_nwb_header(p).behavior is None  # never a guess
+    assert read_nwb(p, behavior=["wheel", "lever"]).behavior_names == ["wheel", "lever"]
+
+
+def _opto(nwb, t: np.ndarray, power: np.ndarray) -> None:
+    from pynwb.ogen import OptogeneticSeries
+
+    site = nwb.create_ogen_site(
+        name="VM",
+        device=nwb.create_device(name="laser"),
+        description="fiber",
+        excitation_lambda=470.0,
+        location="VM",
+    )
+    nwb.add_stimulus(OptogeneticSeries(name="laser", data=power, site=site, timestamps=t))
+
+
+def test_stimulation_outside_the_imaging_is_refused_or_warned(tmp_path):
+    from pynwb.epoch import TimeIntervals
+
+    def stim_file(name, starts, opto_t=None):
+        nwb = _file()
+        _imaging(nwb, np.zeros((90, 2)), rate=RATE)  # 0 .. 2.97 s
+        table = TimeIntervals(name="stimulation", description="stimulation")
+        for a in starts:
+            table.add_interval(start_time=a, stop_time=a + 0.5)
+        nwb.add_time_intervals(table)
+        if opto_t is not None:
+            _opto(nwb, opto_t, (np.arange(opto_t.size) % 10 < 3).astype(float))
+        return _write(nwb, tmp_path / name)
+
+    p = stim_file("late.nwb", [100.0, 101.0])  # on another clock
+    with pytest.raises(DataFormatError) as err:
+        read_nwb(p)
+    assert str(err.value) == (
+        f"{p}: none of the 2 stimulation intervals of 'intervals/stimulation' (100..101.5 "
+        "s) overlaps the neural time range (0..2.96667 s of 'ophys/DfOverF/"
+        "RoiResponseSeries'): their times are on different clocks (e.g. a series without "
+        "its starting_time); correct the times in the file"
+    )
+    assert read_nwb(p, stimulation=False).stimulation.empty
+    q = stim_file("laser.nwb", [1.0], opto_t=100.0 + np.arange(40) / 10)
+    with pytest.raises(DataFormatError, match="none of the 4 light pulses of 'stimulus/"):
+        read_nwb(q)
+    r = stim_file("some.nwb", [1.0, 2.5, 3.0, 7.0])  # imaging stopped early
+    with pytest.warns(UserWarning) as record:
+        s = read_nwb(r)
+    assert [str(w.message) for w in record] == [
+        f"{r}: 2 of 4 stimulation intervals of 'intervals/stimulation' (rows [2, 3]) lie "
+        "outside the neural time range (0..2.96667 s of 'ophys/DfOverF/RoiResponseSeries') "
+        "and hold no neural sample"
+    ]
+    assert s.stimulation["start_time"].tolist() == [1.0, 2.5, 3.0, 7.0]
+
+
+def test_subject_argument_that_only_respells_the_files_id_is_refused(tmp_path):
+    nwb = _file()  # subject_id "m1"
+    _imaging(nwb, np.zeros((90, 2)), rate=RATE)
+    p = _write(nwb, tmp_path / "subject.nwb")
+    for typo in ("M1", "m01", "m_1", " m1"):
+        with pytest.raises(DataFormatError) as err:
+            read_nwb(p, subject=typo)
+        assert str(err.value) == (
+            f"{p}: subject={typo!r} differs from the file's subject_id 'm1' (general/"
+            "subject/subject_id) only by case, spaces, separators or leading zeros; did "
+            "you mean 'm1'? (pass the file's id, or correct the file)"
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_nwb(p, subject="m1").subject == "m1"
+    with pytest.warns(UserWarning) as record:
+        s = read_nwb(p, subject="m2")
+    assert [str(w.message) for w in record] == [
+        f"{p}: subject='m2' differs from the file's subject_id 'm1' (general/subject/"
+        "subject_id); the session is labelled 'm2'"
+    ]
+    assert s.subject == "m2" and s.metadata["subject"]["subject_id"] == "m1"
+
+
+def test_study_file_relabels_the_subject_with_one_warning(tmp_path):
+    # the study file compares its subject with the file's itself: read_nwb's check of
+    # subject= does not add a second warning (or problem) for the same entry
+    from sharedrep.data.studyfile import load_study
+
+    nwb = _file()  # subject_id "m1"
+    _imaging(nwb, np.random.default_rng(3).normal(size=(90, 2)), rate=RATE)
+    _write(nwb, tmp_path / "cells.nwb")
+    toml = _study(tmp_path / "relabel.toml").read_text().replace('"m1"', '"m2"')
+    (tmp_path / "relabel.toml").write_text(toml)
+    with pytest.warns(UserWarning) as record:
+        (s,) = load_study(tmp_path / "relabel.toml")
+    assert s.subject == "m2" and s.session_id == "m2-day1"
+    assert [str(w.message) for w in record] == [
+        f"sessions[0] (m2-day1): subject 'm2' in the study file contradicts subject 'm1' "
+        f"stored in {tmp_path / 'cells.nwb'}; the study file's subject 'm2' is used"
+    ]

@@ -14,16 +14,18 @@ neural
     ``Fluorescence`` interface, else anywhere (raw traces before deconvolved / neuropil
     ones); several series that rank equally (e.g. one per imaging plane) are refused,
     not guessed. If the file has none, the ``Units`` table (spike times binned with
-    ``bin_size``). Pass ``neural="<name or path>"`` or ``neural="units"`` to choose.
+    ``bin_size``; bins outside a unit's ``obs_intervals`` are NaN for that unit, with a
+    warning). Pass ``neural="<name or path>"`` or ``neural="units"`` to choose.
     ROIs that the ROI table marks as non-cells (columns ``iscell``, ``accepted``,
     ``keep``, ``rejected``) are left out unless ``cells_only=False``. Values are
     ``data * conversion + offset``; times are ``timestamps``, else
     ``starting_time + k / rate``.
 behaviour
     By default every ``PoseEstimationSeries`` (ndx-pose) and every plain
-    ``TimeSeries``/``SpatialSeries`` in ``acquisition`` or in the ``behavior``
-    processing module (not images, electrical, optogenetic or ROI series), each
-    resampled onto the neural timestamps. Pass ``behavior=[names]`` to choose
+    ``TimeSeries``/``SpatialSeries`` (not images, electrical, optogenetic or ROI
+    series) in ``acquisition`` or in the behaviour processing module (``behavior`` or
+    ``behaviour``, in any case; two such modules are refused), each resampled onto the
+    neural timestamps. Pass ``behavior=[names]`` to choose
     (a ``PoseEstimation`` name selects all its series) or ``behavior=[]`` for none.
     Columns: 1-D series keep their name; 2-D series become ``<name>_x``,
     ``<name>_y`` (pose/spatial) or ``<name>_0``, ``<name>_1``, ... Only series whose
@@ -34,10 +36,14 @@ trials
     time range (the two are then on different clocks).
 stimulation
     Interval tables whose name contains "stim" or "opto" and every
-    ``OptogeneticSeries`` (runs of non-zero power become intervals).
+    ``OptogeneticSeries`` (runs of non-zero power become intervals); as for trials, a
+    table or series none of whose intervals overlaps the neural time range is refused.
 metadata
     The ``Subject`` fields, file-level fields, and the day / stage / population that
     :func:`write_nwb` stores (as JSON after ``"sharedrep:"`` in ``NWBFile.notes``).
+    ``subject=`` replaces the file's ``subject_id`` (with a warning), except an id that
+    differs from it only by case, spaces, separators or leading zeros (refused as a
+    typo).
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from sharedrep.data.io._common import DataFormatError, check_file, check_timestamps, require
-from sharedrep.data.io.nwb_header import CELL_FLAGS, cell_flag
+from sharedrep.data.io.nwb_header import CELL_FLAGS, behaviour_modules, cell_flag, fold_subject
 from sharedrep.data.io.pose import (
     DEFAULT_MAX_GAP,
     DEFAULT_MIN_LIKELIHOOD,
@@ -272,6 +278,10 @@ def read_nwb(
         default: auto-discovery; ``[]``: none.
     bin_size : float, optional
         Bin width in seconds for spike units (required when neural data are spikes).
+        When the ``Units`` table has ``obs_intervals``, a unit's bins are NaN (not 0
+        spikes) unless one of its observation intervals covers the bin (its part inside
+        the binning range); a warning and ``metadata["bins_outside_obs_intervals"]``
+        (unit id -> number of such bins) say how many.
     time_range : (float, float), optional
         Start and stop (seconds) of the spike-binning time base. Bins are half-open
         ``[t_k, t_k + bin_size)`` starting at ``start`` (a spike on an edge ``t_k``, up
@@ -303,7 +313,9 @@ def read_nwb(
         Behaviour that does not cover the neural time range: raise, NaN, or hold the
         edge value.
     subject, session_id : str, optional
-        Override ``subject.subject_id`` / ``session_id`` of the file.
+        Override ``subject.subject_id`` / ``session_id`` of the file. A ``subject``
+        other than the file's ``subject_id`` is used with a warning; one that differs
+        from it only by case, spaces, separators or leading zeros is refused (a typo).
     day, stage, population : optional
         Override the values stored by :func:`write_nwb` (else None).
 
@@ -325,8 +337,12 @@ def read_nwb(
         (e.g. one per imaging plane: choose with ``neural=``), neural data stored as
         (ROIs, frames), no ROI marked as a cell (with ``cells_only``), timestamps not
         strictly increasing, spikes without ``bin_size``, behaviour not covering the
-        neural time range (with ``extrapolate="error"``), no trial overlapping the
-        neural time range, no subject id, pose with all confidences below threshold,
+        neural time range (with ``extrapolate="error"``), no trial (or no interval of a
+        stimulation table or ``OptogeneticSeries``) overlapping the neural time range,
+        two behaviour processing modules (e.g. ``behavior`` and ``Behaviour``, with
+        ``behavior=None``), ``obs_intervals`` that are not finite ``start <= stop``
+        pairs, no subject id, a ``subject`` that differs from the file's only by case,
+        spaces, separators or leading zeros, pose with all confidences below threshold,
         or an empty session.
     ImportError
         ``pynwb`` is not installed (``pip install "sharedrep[nwb]"``).
@@ -454,7 +470,7 @@ def _extract(
         time_range=time_range,
         cells_only=cells_only,
     )
-    chosen = _choose_behaviour(objs, series, neural_obj, behavior, src, types)
+    chosen = _choose_behaviour(objs, series, neural_obj, behavior, src, types, nwb.processing)
     resample_kw = dict(method=resample_method, extrapolate=extrapolate)
     beh = _read_behaviour(
         chosen,
@@ -471,7 +487,9 @@ def _extract(
     if beh["quality"]:
         meta["pose_quality"] = beh["quality"]
     trials = _read_trials(nwb, t, src, meta["neural_source"])
-    stim = _stimulation(nwb, objs, series, src, stimulation, types["OptogeneticSeries"])
+    stim = _stimulation(
+        nwb, series, src, stimulation, types["OptogeneticSeries"], t, meta["neural_source"]
+    )
     stored = _stored_notes(nwb, meta)
     subj_meta = _subject_metadata(nwb)
     meta["subject"] = subj_meta
@@ -482,9 +500,7 @@ def _extract(
         stim = _restore_dtypes(stim, dtypes.get("stimulation"))
     if behavior is None:  # a file written by write_nwb: restore the original column order
         _restore_behaviour_order(beh, stored.get("behavior_names"))
-    subject_id = overrides["subject"] or subj_meta.get("subject_id")
-    if not subject_id:
-        raise DataFormatError(f"{src}: the file has no subject.subject_id; pass subject=")
+    subject_id = _subject_id(overrides["subject"], subj_meta.get("subject_id"), src)
     cols = beh["cols"]
     try:
         return Session(
@@ -514,27 +530,37 @@ def _read_trials(nwb, t: np.ndarray, src: str, neural_source: str) -> pd.DataFra
     if nwb.trials is None or len(nwb.trials) == 0:
         return None
     trials = _scalar_columns(nwb.trials.to_dataframe())
-    st = pd.to_numeric(trials["start_time"], errors="coerce").to_numpy(dtype=np.float64)
-    sp = pd.to_numeric(trials["stop_time"], errors="coerce").to_numpy(dtype=np.float64)
+    _check_overlap(trials, t, src, neural_source, what="trials", where="intervals/trials, ")
+    return trials
+
+
+def _check_overlap(
+    df: pd.DataFrame, t: np.ndarray, src: str, neural_source: str, *, what, where, rows="rows"
+) -> None:
+    """Refuse intervals (``start_time``, ``stop_time`` of ``df``) none of which overlaps
+    the neural time range ``t`` (they are then on another clock); warn naming those
+    (by ``rows``) that lie entirely outside it (they hold no neural sample). ``what``
+    names the intervals, ``where`` (with its separator) their table in the refusal."""
+    st = pd.to_numeric(df["start_time"], errors="coerce").to_numpy(dtype=np.float64)
+    sp = pd.to_numeric(df["stop_time"], errors="coerce").to_numpy(dtype=np.float64)
     outside = (sp <= t[0]) | (st > t[-1])  # NaN times are refused by Session
     span = f"{t[0]:.6g}..{t[-1]:.6g} s of {neural_source!r}"
     if outside.all():
         raise DataFormatError(
-            f"{src}: none of the {outside.size} trials (intervals/trials, "
+            f"{src}: none of the {outside.size} {what} ({where}"
             f"{np.nanmin(st):.6g}..{np.nanmax(sp):.6g} s) overlaps the neural time range "
             f"({span}): their times are on different clocks (e.g. a series without its "
             "starting_time); correct the times in the file"
         )
     if outside.any():
-        rows = np.flatnonzero(outside)
+        out = np.flatnonzero(outside)
         warnings.warn(
-            f"{src}: {rows.size} of {outside.size} trials (rows {rows[:10].tolist()}"
-            f"{' ...' if rows.size > 10 else ''}) lie outside the neural time range "
+            f"{src}: {out.size} of {outside.size} {what} ({rows} {out[:10].tolist()}"
+            f"{' ...' if out.size > 10 else ''}) lie outside the neural time range "
             f"({span}) and hold no neural sample",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
-    return trials
 
 
 def _read_neural(
@@ -544,8 +570,10 @@ def _read_neural(
     units), as :func:`read_nwb`'s options say; what was read is recorded in ``meta``."""
     nts = _choose_neural(nwb, series, src, neural, types["RoiResponseSeries"])
     if nts == "units":
-        x, t, unit_ids = _bin_units(nwb, src, bin_size, time_range)
+        x, t, unit_ids, outside = _bin_units(nwb, src, bin_size, time_range)
         meta.update(neural_source="units", neural_kind="spike counts per bin", bin_size=bin_size)
+        if outside is not None:
+            _report_unobserved(outside, unit_ids, src, meta)
         return x, t, unit_ids, None
     if bin_size is not None:
         raise ValueError("bin_size applies only to spike Units, not to a TimeSeries")
@@ -670,16 +698,19 @@ def _bin_index(st: np.ndarray, t_start: float, bin_size: float) -> np.ndarray:
 
 
 def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
-    """Spike counts per bin of the ``Units`` table.
+    """Spike counts per bin of the ``Units`` table; NaN in the bins outside a unit's
+    ``obs_intervals`` (:func:`_unobserved_bins`).
 
     Returns
     -------
     counts : ndarray of shape (T, N)
-        Spikes per bin and unit (float64).
+        Spikes per bin and unit (float64), NaN where the unit was not observed.
     t : ndarray of shape (T,)
         Bin centres in seconds.
     unit_ids : ndarray of shape (N,)
         The ids of the ``Units`` rows.
+    outside : ndarray of shape (N,) or None
+        Bins per unit outside its ``obs_intervals``; None when the table has none.
     """
     if bin_size is None:
         raise DataFormatError(
@@ -700,7 +731,81 @@ def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
     counts = np.bincount(lab[ok] * nb + b, minlength=n_units * nb)
     x = counts.reshape(n_units, nb).T.astype(np.float64)
     t = t_start + (np.arange(nb) + 0.5) * bin_size
-    return x, t, np.asarray(units.id.data[:])
+    lo = t_start + np.arange(nb) * bin_size
+    unobserved = _unobserved_bins(units, lo, np.minimum(lo + bin_size, t_stop), bin_size, src)
+    if unobserved is None:
+        return x, t, np.asarray(units.id.data[:]), None
+    x[unobserved] = np.nan
+    return x, t, np.asarray(units.id.data[:]), unobserved.sum(axis=0)
+
+
+def _unobserved_bins(units, lo: np.ndarray, hi: np.ndarray, bin_size: float, src: str):
+    """(T, N) mask of the bins ``[lo, hi]`` (the part of each bin inside the binning
+    range) not inside one of the unit's ``obs_intervals`` (touching intervals are
+    joined); None when the ``Units`` table has no ``obs_intervals`` column. Refused
+    unless the intervals are finite ``start <= stop`` pairs."""
+    if getattr(units, "obs_intervals", None) is None:
+        return None
+    iv = np.asarray(units.obs_intervals.data[:], dtype=np.float64).reshape(-1, 2)
+    ends = np.asarray(units.obs_intervals_index.data[:], dtype=np.int64)
+    starts = np.r_[0, ends[:-1]]
+    if ends.size != len(units) or (ends.size and ends[-1] != len(iv)) or np.any(ends < starts):
+        raise DataFormatError(
+            f"{src}: the index of units/obs_intervals does not match the Units table; "
+            "correct the file"
+        )
+    bad = ~np.isfinite(iv).all(axis=1) | (iv[:, 1] < iv[:, 0])
+    if bad.any():
+        row = int(np.searchsorted(ends, np.flatnonzero(bad)[0], side="right"))
+        raise DataFormatError(
+            f"{src}: units/obs_intervals of unit {_plain(units.id.data[row])!r} (row "
+            f"{row}) holds {iv[bad][0].tolist()}, not a finite (start, stop) pair with "
+            "start <= stop; correct the file"
+        )
+    tol = _EDGE_TOLERANCE * bin_size
+    return np.column_stack(
+        [~_inside(iv[a:b], lo, hi, tol) for a, b in zip(starts, ends, strict=True)]
+    )
+
+
+def _inside(intervals: np.ndarray, lo: np.ndarray, hi: np.ndarray, tol: float) -> np.ndarray:
+    """Whether each ``[lo, hi]`` lies inside the union of ``intervals`` (k, 2); ends
+    within ``tol`` of each other count as touching."""
+    merged: list[list[float]] = []
+    for a, b in intervals[np.argsort(intervals[:, 0], kind="stable")]:
+        if merged and a <= merged[-1][1] + tol:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    if not merged:
+        return np.zeros(lo.shape, dtype=bool)
+    m = np.asarray(merged)
+    j = np.searchsorted(m[:, 0], lo + tol, side="right") - 1
+    return (j >= 0) & (m[np.maximum(j, 0), 1] >= hi - tol)
+
+
+def _report_unobserved(outside: np.ndarray, unit_ids: np.ndarray, src: str, meta: dict):
+    """Record (``meta["bins_outside_obs_intervals"]``, unit id -> bins) and warn about
+    the units with bins outside their ``obs_intervals`` (those bins are NaN)."""
+    some = np.flatnonzero(outside)
+    meta["bins_outside_obs_intervals"] = {_plain(unit_ids[j]): int(outside[j]) for j in some}
+    if not some.size:
+        return
+    listed = ", ".join(f"unit {_plain(unit_ids[j])!r}: {int(outside[j])}" for j in some[:10])
+    warnings.warn(
+        f"{src}: {some.size} of {outside.size} spike units have bins outside their "
+        f"obs_intervals (Units table; bins per unit: {listed}"
+        f"{' ...' if some.size > 10 else ''}): those bins are NaN, not 0 spikes (fit with "
+        'nan_policy="omit", or drop those samples: session.mask_samples(session.'
+        "nonfinite_samples()); study file: drop_nonfinite = true)",
+        UserWarning,
+        stacklevel=5,
+    )
+
+
+def _plain(value):
+    """A numpy scalar as the Python value (ids for metadata and messages)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _roi_labels(table) -> np.ndarray:
@@ -793,11 +898,15 @@ def _cell_flags(table, src: str) -> dict:
 # --------------------------------------------------------------------------- behaviour
 
 
-def _choose_behaviour(objs: list, series: list, neural_obj, behavior, src: str, types) -> list:
+def _choose_behaviour(
+    objs: list, series: list, neural_obj, behavior, src: str, types, modules
+) -> list:
     """The behaviour series to read: those named in ``behavior`` (a ``PoseEstimation``
-    gives all its series, by name), else those found by discovery."""
+    gives all its series, by name), else those found by discovery (in the behaviour
+    module among the processing ``modules``, :func:`_behaviour_module`)."""
     if behavior is None:
-        return [o for o in series if o is not neural_obj and _is_discovered(o, types)]
+        module = _behaviour_module(modules or {}, src)
+        return [o for o in series if o is not neural_obj and _is_discovered(o, types, module)]
     if isinstance(behavior, str):
         behavior = [behavior]
     pose_containers = [o for o in objs if _ntype(o) == "PoseEstimation"]
@@ -811,15 +920,30 @@ def _choose_behaviour(objs: list, series: list, neural_obj, behavior, src: str, 
     return chosen
 
 
-def _is_discovered(series, types) -> bool:
+def _behaviour_module(names, src: str) -> str | None:
+    """The processing module searched for behaviour: the one named ``behavior`` or
+    ``behaviour`` in any case (None when there is none); two such are refused."""
+    found = behaviour_modules(names)
+    if len(found) > 1:
+        raise DataFormatError(
+            f"{src}: {len(found)} processing modules may hold the behaviour: "
+            f"{['processing/' + n for n in found]}; choose the series with "
+            "behavior=[...] (study file: behavior = [...]), or merge the modules in the file"
+        )
+    return found[0] if found else None
+
+
+def _is_discovered(series, types, module: str | None) -> bool:
     """Whether auto-discovery takes ``series`` as behaviour: every pose series, and the
-    plain series in ``acquisition`` or in the ``behavior`` processing module."""
+    plain series in ``acquisition`` or in the behaviour processing ``module``."""
     if _ntype(series) == "PoseEstimationSeries":
         return True
     if isinstance(series, types["not_behaviour"]):
         return False
     loc = _h5_location(series)
-    return loc.startswith("/acquisition/") or loc.startswith("/processing/behavior/")
+    return loc.startswith("/acquisition/") or (
+        module is not None and loc.startswith(f"/processing/{module}/")
+    )
 
 
 def _clean_pose_series(
@@ -986,6 +1110,36 @@ def _file_metadata(nwb) -> dict:
     }
 
 
+def _subject_id(given, stored, src: str) -> str:
+    """The session's subject: ``given`` (``read_nwb(subject=)``), else the file's
+    ``subject_id`` (``stored``).
+
+    A ``given`` id that differs from the file's only by case, spaces, separators or
+    leading zeros (:func:`~sharedrep.data.io.nwb_header.fold_subject`) is refused as a
+    typo; another id is used, with a warning that it replaces the file's.
+    """
+    if not given:
+        if not stored:
+            raise DataFormatError(f"{src}: the file has no subject.subject_id; pass subject=")
+        return str(stored)
+    given = str(given)
+    if not stored or given == str(stored):
+        return given
+    text = f"{src}: subject={given!r} differs from the file's subject_id {str(stored)!r}"
+    if fold_subject(given) == fold_subject(stored):
+        raise DataFormatError(
+            f"{text} (general/subject/subject_id) only by case, spaces, separators or "
+            f"leading zeros; did you mean {str(stored)!r}? (pass the file's id, or "
+            "correct the file)"
+        )
+    warnings.warn(
+        f"{text} (general/subject/subject_id); the session is labelled {given!r}",
+        UserWarning,
+        stacklevel=4,
+    )
+    return given
+
+
 def _session_fields(nwb, stored: dict, overrides: dict) -> dict:
     """``session_id``, ``day``, ``stage`` and ``population``: the caller's overrides,
     else the file's session id / what :func:`write_nwb` stored."""
@@ -997,14 +1151,32 @@ def _session_fields(nwb, stored: dict, overrides: dict) -> dict:
     }
 
 
-def _stimulation(nwb, objs, series, src, spec, OptogeneticSeries) -> pd.DataFrame | None:
+def _stimulation(
+    nwb, series, src, spec, OptogeneticSeries, t, neural_source
+) -> pd.DataFrame | None:
     """Stimulation intervals: the chosen interval tables plus the runs of non-zero
-    power of the chosen ``OptogeneticSeries``, sorted by start time (None if none)."""
+    power of the chosen ``OptogeneticSeries``, sorted by start time (None if none).
+
+    Each table / series is refused when none of its intervals overlaps the neural time
+    range ``t`` (another clock); a warning names those that lie outside it.
+    """
     if spec is False:
         return None
     tables, sers = _stimulation_sources(nwb, series, src, spec, OptogeneticSeries)
-    frames = [_interval_frame(tab) for tab in tables if len(tab) != 0]
-    frames += [f for f in (_optogenetic_intervals(o, src) for o in sers) if f is not None]
+    named = [
+        (_interval_frame(tab), f"stimulation intervals of 'intervals/{tab.name}'", "rows")
+        for tab in tables
+        if len(tab) != 0
+    ]
+    for o in sers:
+        pulses = _optogenetic_intervals(o, src)
+        if pulses is not None:
+            named.append(
+                (pulses, f"light pulses of {_file_path(o) or _logical_path(o)!r}", "pulses")
+            )
+    for df, what, rows in named:
+        _check_overlap(df, t, src, neural_source, what=what, where="", rows=rows)
+    frames = [df for df, _, _ in named]
     if not frames:
         return None
     out = pd.concat(frames, ignore_index=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from sharedrep.data.io._common import DataFormatError, check_file, require
 from sharedrep.data.io.pose import is_hdf5
+from sharedrep.utils.validation import fold_label
 
 __all__ = ["NWBHeader", "SeriesHeader", "read_nwb_header"]
 
@@ -73,6 +75,26 @@ _DERIVED = ("deconv", "neuropil", "spks", "spike", "event")
 #: writes ``iscell`` (the probability as a second column), CaImAn ``accepted``,
 #: ``keep`` and ``rejected``.
 CELL_FLAGS = {"iscell": True, "accepted": True, "keep": True, "rejected": False}
+#: Names of the processing module searched for behaviour (compared case-insensitively):
+#: NWB's ``behavior``, or the British spelling.
+BEHAVIOUR_MODULES = ("behavior", "behaviour")
+
+
+def fold_subject(subject) -> str:
+    """A subject id reduced to what identifies an animal: case-folded, without spaces or
+    the separators ``_ - .`` (between two digits one separator of any kind is kept:
+    ``"1_2"`` is not ``"12"``), and without leading zeros in its numbers
+    (``"Mouse_03"``, ``"mouse3"`` and ``" mouse-003"`` -> ``"mouse3"``). Ids equal under
+    it are spellings of one id (a typo), never two animals."""
+    text = re.sub(r"(?<=\d)[\s_.\-]+(?=\d)", ".", fold_label(subject))  # "1_2" is not "12"
+    text = re.sub(r"[\s_\-]+|(?<!\d)\.|\.(?!\d)", "", text)
+    return re.sub(r"(?<!\d)0+(?=\d)", "", text)
+
+
+def behaviour_modules(names) -> list[str]:
+    """The processing modules among ``names`` that discovery searches for behaviour
+    (:data:`BEHAVIOUR_MODULES` in any case), sorted; more than one is ambiguous."""
+    return sorted(str(n) for n in names if str(n).casefold() in BEHAVIOUR_MODULES)
 
 
 @dataclass(frozen=True)
@@ -126,8 +148,10 @@ class NWBHeader:
         (:data:`CELL_FLAGS`), ``n_units`` counts those marked as cells, as
         :func:`read_nwb` keeps by default (None when it would refuse the columns).
     behavior : tuple of SeriesHeader or None
-        The behaviour series discovered by default; None when the file's types do not
-        decide which series are behaviour.
+        The behaviour series discovered by default (in ``acquisition`` and in the
+        processing module ``behavior``, any case, or ``behaviour``); None when the
+        file's types do not decide which series are behaviour, or when two processing
+        modules may hold the behaviour (which :func:`read_nwb` refuses).
     behavior_names : tuple of str or None
         Their column names, in the order :func:`read_nwb` returns them.
     stored : dict
@@ -205,7 +229,8 @@ def _header(f, p: Path, h5py, neural) -> NWBHeader:
     series = _series(f, h5py, types)
     fields = _neural_fields(f, series, types, neural)
     neural_obj = fields.get("neural")
-    behaviour = _behaviour(series, neural_obj, types)
+    modules = behaviour_modules(f["processing"].keys() if "processing" in f else ())
+    behaviour = None if len(modules) > 1 else _behaviour(series, neural_obj, types, modules)
     identifier = _scalar(f, "identifier")
     day = stored.get("day")
     return NWBHeader(
@@ -489,11 +514,12 @@ def _n_kept(f, s: SeriesHeader, n_columns: int) -> int | None:
 # --------------------------------------------------------------------------- behaviour
 
 
-def _discovered(s: SeriesHeader, is_ts, types: dict) -> bool | None:
-    """Whether auto-discovery takes ``s`` as behaviour (None: undecidable)."""
+def _discovered(s: SeriesHeader, is_ts, types: dict, modules: list) -> bool | None:
+    """Whether auto-discovery takes ``s`` as behaviour (None: undecidable); ``modules``:
+    the behaviour processing module (:func:`behaviour_modules`), or none."""
     if s.neurodata_type == "PoseEstimationSeries":
         return True
-    if not s.path.startswith(("acquisition/", "processing/behavior/")):
+    if not s.path.startswith(("acquisition/", *(f"processing/{m}/" for m in modules))):
         return False
     if is_ts is None:
         return None
@@ -517,14 +543,15 @@ def _columns(s: SeriesHeader, types: dict) -> list[str] | None:
     return [f"{s.name}_{j}" for j in range(n_cols)]
 
 
-def _behaviour(series: list, neural_obj, types: dict) -> list | None:
-    """``[(series, column names)]`` of the behaviour found by discovery; None when the
-    file's types do not decide it."""
+def _behaviour(series: list, neural_obj, types: dict, modules: list) -> list | None:
+    """``[(series, column names)]`` of the behaviour found by discovery (in the
+    behaviour processing module ``modules``, or none); None when the file's types do
+    not decide it."""
     out = []
     for s, is_ts in series:
         if s is neural_obj:
             continue
-        taken = _discovered(s, is_ts, types)
+        taken = _discovered(s, is_ts, types, modules)
         if taken is None:
             return None
         cols = _columns(s, types) if taken else None
