@@ -76,7 +76,6 @@ import pandas as pd
 
 from sharedrep.data.io._common import DataFormatError, check_timestamps
 from sharedrep.data.io.lever import load_npy
-from sharedrep.data.io.nwb_header import fold_subject
 from sharedrep.data.session import (
     RATE_TOLERANCE,
     BadColumn,
@@ -85,7 +84,7 @@ from sharedrep.data.session import (
     _split_rates,
 )
 from sharedrep.utils.params import Interval, Predicate, TypeOf, param_problems
-from sharedrep.utils.validation import closest_label, fold_label, is_missing
+from sharedrep.utils.validation import closest_label, fold_label, fold_subject, is_missing
 
 if TYPE_CHECKING:
     from sharedrep.data.io.nwb_header import NWBHeader

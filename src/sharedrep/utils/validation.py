@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import re
 
 import numpy as np
 import pandas as pd
@@ -344,6 +345,17 @@ def fold_label(label) -> str:
     """``label`` as text without surrounding spaces, case-folded (``" M1"`` -> ``"m1"``):
     labels equal under it differ only by case or spaces (a typo, never two things)."""
     return str(label).strip().casefold()
+
+
+def fold_subject(subject) -> str:
+    """A subject id reduced to what identifies an animal: case-folded, without spaces or
+    the separators ``_ - .`` (between two digits one separator of any kind is kept:
+    ``"1_2"`` is not ``"12"``), and without leading zeros in its numbers
+    (``"Mouse_03"``, ``"mouse3"`` and ``" mouse-003"`` -> ``"mouse3"``). Ids equal under
+    it are spellings of one id (a typo), never two animals."""
+    text = re.sub(r"(?<=\d)[\s_.\-]+(?=\d)", ".", fold_label(subject))  # "1_2" is not "12"
+    text = re.sub(r"[\s_\-]+|(?<!\d)\.|\.(?!\d)", "", text)
+    return re.sub(r"(?<!\d)0+(?=\d)", "", text)
 
 
 def closest_label(label: str, candidates, cutoff: float) -> str | None:

@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from sharedrep.data.io._common import DataFormatError, check_file, check_timestamps, require
-from sharedrep.data.io.nwb_header import CELL_FLAGS, behaviour_modules, cell_flag, fold_subject
+from sharedrep.data.io.nwb_header import CELL_FLAGS, behaviour_modules, cell_flag
 from sharedrep.data.io.pose import (
     DEFAULT_MAX_GAP,
     DEFAULT_MIN_LIKELIHOOD,
@@ -72,6 +72,7 @@ from sharedrep.data.io.results import to_jsonable
 from sharedrep.data.preprocess import resample
 from sharedrep.data.session import Session
 from sharedrep.utils.files import atomic_write
+from sharedrep.utils.validation import fold_subject
 
 __all__ = ["read_nwb", "write_nwb"]
 
@@ -1115,7 +1116,7 @@ def _subject_id(given, stored, src: str) -> str:
     ``subject_id`` (``stored``).
 
     A ``given`` id that differs from the file's only by case, spaces, separators or
-    leading zeros (:func:`~sharedrep.data.io.nwb_header.fold_subject`) is refused as a
+    leading zeros (:func:`~sharedrep.utils.validation.fold_subject`) is refused as a
     typo; another id is used, with a warning that it replaces the file's.
     """
     if not given:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +32,6 @@ import numpy as np
 
 from sharedrep.data.io._common import DataFormatError, check_file, require
 from sharedrep.data.io.pose import is_hdf5
-from sharedrep.utils.validation import fold_label
 
 __all__ = ["NWBHeader", "SeriesHeader", "read_nwb_header"]
 
@@ -78,17 +76,6 @@ CELL_FLAGS = {"iscell": True, "accepted": True, "keep": True, "rejected": False}
 #: Names of the processing module searched for behaviour (compared case-insensitively):
 #: NWB's ``behavior``, or the British spelling.
 BEHAVIOUR_MODULES = ("behavior", "behaviour")
-
-
-def fold_subject(subject) -> str:
-    """A subject id reduced to what identifies an animal: case-folded, without spaces or
-    the separators ``_ - .`` (between two digits one separator of any kind is kept:
-    ``"1_2"`` is not ``"12"``), and without leading zeros in its numbers
-    (``"Mouse_03"``, ``"mouse3"`` and ``" mouse-003"`` -> ``"mouse3"``). Ids equal under
-    it are spellings of one id (a typo), never two animals."""
-    text = re.sub(r"(?<=\d)[\s_.\-]+(?=\d)", ".", fold_label(subject))  # "1_2" is not "12"
-    text = re.sub(r"[\s_\-]+|(?<!\d)\.|\.(?!\d)", "", text)
-    return re.sub(r"(?<!\d)0+(?=\d)", "", text)
 
 
 def behaviour_modules(names) -> list[str]:
