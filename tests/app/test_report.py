@@ -492,4 +492,8 @@ def test_silencing_answer_is_holm_corrected_and_says_when_it_is_not_testable():
     assert text.startswith("No:") and "Holm-corrected p = 0.062" in text
     why = "not testable at the 5% level: the smallest Holm-corrected p ... is 0.0625"
     text = answer("silencing_effects", {**s, "testable": False, "reason": why, "n_mice": 5})
-    assert text == f"Not testable: {why}."
+    # the reason, then the estimate (never a verdict)
+    assert text == (
+        f"Not testable: {why}; with the laser on, success rate goes from an estimated 0.9 "
+        "to 0.6 fraction."
+    )

@@ -176,7 +176,9 @@ def test_activation_answer_covers_every_population():
         "p_value": 0.4,
     }
     text = answer("selective_activation", s)
-    assert text.startswith("m1: Yes: in m1") and "thalamus: Not clearly: in thalamus" in text
+    # each sentence names its population once (no "m1: Yes: in m1, ...")
+    assert text.startswith("Yes: in m1, ") and " Not clearly: in thalamus, " in text
+    assert "m1: " not in text and "thalamus: " not in text
     assert "-0.1" in text
 
 

@@ -1007,8 +1007,9 @@ def _overlap_counts(name: str, row: Mapping) -> dict:
     if zero:
         of = f" of {row['n_units']} units" if isinstance(row.get("n_units"), int) else ""
         reasons.append(f"no {' and no '.join(zero)} unit{of}")
-    if isinstance(row.get("reason"), str) and row["reason"]:
-        reasons.append(row["reason"])
+    why = row.get("reason")
+    if isinstance(why, str) and why and not any(why in r for r in reasons):  # said once
+        reasons.append(why)
     if reasons:
         out["reason"] = "; ".join(reasons)
     return out
@@ -1200,6 +1201,8 @@ def _stage_change(r: Mapping, first: str, last: str) -> str:
     a, b = (r["first_stage_mean"], r["last_stage_mean"]) if paired else (r["novice"], r["expert"])
     left_out = r.get("mice_left_out_stage") if paired else None
     over = f", over {mice_text(r['n_mice_stage'], left_out)}" if left_out else ""
+    if first == last:  # one stage: no change between stages to give
+        return f"was {_req(a)} {r['unit']} in the {first} stage (the only stage{over})"
     return f"went from {_req(a)} to {_req(b)} {r['unit']} ({first} to {last}{over})"
 
 
@@ -1222,25 +1225,30 @@ def _is_int(v) -> bool:
 
 
 def _answer_encoding(s: Mapping) -> str:
-    """Which cell encodes best and whether it beats every cell it was compared with: "not
-    testable" (with the reasons) when its own permutation test or a comparison's test
-    (:func:`sharedrep.study.populations.comparison_testable`) cannot reach 5%; nothing to
-    compare with for a single cell; the test named when it is the paired t-test over
-    mice rather than the relabelling p-values the comparisons list first."""
+    """Which cell encodes best and whether it beats every cell it was compared with: a
+    finding only when it does ("Not clearly", naming the cells it does not beat,
+    otherwise); "not testable" (with the reasons) when its own permutation test or a
+    comparison's test (:func:`sharedrep.study.populations.comparison_testable`) cannot
+    reach 5%, or when there is nothing to compare it with; the test named when it is the
+    paired t-test over mice rather than the relabelling p-values the comparisons list
+    first (with the caveat of a t-test over few mice)."""
     from sharedrep.study.populations import comparison_testable
 
     best, cells = s["best"], s["cells"]
     pop, _, stage = best.partition("/")
     cell = cells[best]
-    head = (
-        f"{pop} in the {stage} stage encodes the learned movement best (held-out R² = "
-        f"{_req(cell['score'], '.2f')})"
-    )
+    who, r2 = f"{pop} in the {stage} stage", _req(cell["score"], ".2f")
     comparisons = s.get("best_comparisons") or {}
     if not comparisons:
         if len(cells) == 1:
-            return f"{head}; it is the only cell, so there was nothing to compare it with."
-        return f"{head}; no comparison with another cell was computed."
+            return (
+                f"Not testable: {who} is the only cell (held-out R² = {r2}), so there was "
+                "nothing to compare it with."
+            )
+        return (
+            f"Not testable: {who} has the highest held-out R² ({r2}), but no comparison "
+            "with another cell was computed."
+        )
     untestable = []
     if _testability(cell):
         untestable.append(
@@ -1253,15 +1261,38 @@ def _answer_encoding(s: Mapping) -> str:
     ]
     if untestable:
         return (
-            f"{head}; whether it is significantly better than every cell it was compared "
-            f"with is not testable ({'; '.join(untestable)})."
+            f"Not testable: {who} has the highest held-out R² ({r2}); whether it is "
+            "significantly better than every cell it was compared with is not testable "
+            f"({'; '.join(untestable)})."
         )
-    how = (
-        "significantly better than every cell it was compared with"
-        if s.get("best_significant")
-        else "but not significantly better than every cell it was compared with"
+    if not s.get("best_significant"):
+        return (
+            f"Not clearly: {who} has the highest held-out R² ({r2}), but it is not "
+            f"significantly better than {_not_beaten(best, cell, comparisons)}."
+        )
+    return (
+        f"{who} encodes the learned movement best (held-out R² = {r2}), significantly "
+        "better than every cell it was compared with"
+        f"{_comparison_test_words(comparisons)}."
     )
-    return f"{head}, {how}{_comparison_test_words(comparisons)}."
+
+
+def _not_beaten(best: str, cell: Mapping, comparisons: Mapping) -> str:
+    """``"m1/expert (paired t-test over mice, p = 0.29), thalamus/novice (relabelling
+    test, p = 0.15)"``: the cells ``best`` is not significantly better than, each with the
+    test of its comparison's headline; when it beats them all, its own permutation
+    p-value (above 0.05)."""
+    from sharedrep.study.populations import beats, comparison_test, uses_paired_ttest
+
+    lost = []
+    for key, v in comparisons.items():
+        if not beats(best, key, v):
+            a, _, b = str(key).partition(" vs ")
+            test = "paired t-test over mice" if uses_paired_ttest(v) else "relabelling test"
+            lost.append(f"{b if a == best else a} ({test}, {_p_words(comparison_test(v)[0])})")
+    if lost:
+        return ", ".join(lost)
+    return f"chance (its own permutation test, {_p_words(cell.get('p_value'))})"
 
 
 def _not_testable_words(reason, default: str) -> str:
@@ -1274,9 +1305,11 @@ def _not_testable_words(reason, default: str) -> str:
 
 
 def _comparison_test_words(comparisons: Mapping) -> str:
-    """``" (by the paired t-test over mice: p <= 0.0017; ...)"`` when the headline rests
-    on a test other than the relabelling test whose p-values the comparisons list first;
-    ``""`` otherwise."""
+    """``" (for every comparison by the paired t-test over mice, largest p = 0.0017, not
+    by the relabelling p-values listed first with the comparisons)"`` when the headline
+    rests on a test other than the relabelling test whose p-values the comparisons list
+    first, with the caveat of a t-test over too few mice for a distribution-free test
+    (:func:`_normality_caveat`); ``""`` otherwise."""
     from sharedrep.study.populations import uses_paired_ttest
 
     paired = [c for c in comparisons.values() if uses_paired_ttest(c)]
@@ -1285,24 +1318,52 @@ def _comparison_test_words(comparisons: Mapping) -> str:
     p_max = _num(max(float(c["p_paired"]) for c in paired), ".2g")
     k = len(paired)
     of = "every comparison" if k == len(comparisons) else f"{k} of {len(comparisons)} comparisons"
+    caveat = _normality_caveat(min(c["n_paired"] for c in paired))
     return (
         f" (for {of} by the paired t-test over mice, largest p = {p_max}, not by the "
-        "relabelling p-values listed first with the comparisons)"
+        f"relabelling p-values listed first with the comparisons{caveat})"
     )
 
 
 def _answer_representation(s: Mapping) -> str:
-    """The population whose shared axis changes most with learning ("changes by" when
-    only one population has an angle: there is nothing to compare it with)."""
+    """The population whose shared axis changes most with learning ("changes in" when
+    only one population has an angle: there is nothing to compare it with), said to be
+    descriptive (the angle is not tested), with the mice that only one stage's fit holds;
+    with one stage fitted, that no change can be measured."""
     angles = {p: a for p, a in s["angles"].items() if _num(a.get("max_angle_deg"))}
+    ref = f"loadings are aligned to the reference cell {s['reference']}"
+    if not angles:
+        return f"Not testable: {_one_stage_representation(s)}; {ref}."
     pop = max(angles, key=lambda p: float(angles[p]["max_angle_deg"]))
     a = angles[pop]
     most = "most in" if len(angles) > 1 else "in"
+    fits = _one_stage_mice(a.get("mice_in_one_stage"))
     return (
-        f"With learning the shared movement axis changes {most} {pop} "
+        f"Descriptive, not tested: the shared movement axis changes {most} {pop} "
         f"({_req(a['max_angle_deg'], '.0f')} deg between {a['stages'][0]} and "
-        f"{a['stages'][-1]}); loadings are aligned to the reference cell {s['reference']}."
+        f"{a['stages'][-1]}{fits}); {ref}."
     )
+
+
+def _one_stage_mice(mice) -> str:
+    """``"; the two stages were fitted on different mice (mouse01, no novice session of
+    m1)"``: the mice (``{mouse: reason}``) in one of the two fits only; ``""`` when none."""
+    from sharedrep.study._common import left_out_names
+
+    if not isinstance(mice, Mapping) or not mice:
+        return ""
+    return f"; the two stages were fitted on different mice ({left_out_names(mice)})"
+
+
+def _one_stage_representation(s: Mapping) -> str:
+    """Why no population has an axis change: the stages fitted (``cells``)."""
+    stages = list(dict.fromkeys(str(k).partition("/")[2] for k in s.get("cells") or {}))
+    if len(stages) == 1:
+        return (
+            f"only the {stages[0]} stage was fitted, so no change of the shared movement "
+            "axis with learning can be measured"
+        )
+    return "no population was fitted in two stages, so no change of its axis can be measured"
 
 
 def _answer_lag(s: Mapping) -> str:
@@ -1400,11 +1461,13 @@ def _lag_clause(pop: str, v: Mapping, shift: float, ci, untestable: str = "") ->
     return head + "".join(f"; {x}" for x in stats if x) + ")"
 
 
-def _mice_words(n) -> str:
-    """``"n = 3 mice"``, or ``""`` when ``n`` is not an int."""
+def _mice_words(n, left_out=None) -> str:
+    """``"n = 3 mice"`` (naming the mice ``left_out``, ``{mouse: reason}``, when there are
+    any), or ``""`` when ``n`` is not an int."""
     from sharedrep.study._common import mice_text
 
-    return mice_text(n) if isinstance(n, int) and not isinstance(n, bool) else ""
+    left_out = left_out if isinstance(left_out, Mapping) else None
+    return mice_text(n, left_out) if _is_int(n) else ""
 
 
 def _no_shift_reason(s: Mapping) -> str:
@@ -1487,45 +1550,62 @@ def _named(pop, sentence: str) -> str:
 
 def _answer_activation(s: Mapping) -> str:
     """The selectivity change of every population analysed (one sentence each, led by
-    the population's name when there are several)."""
+    the population's name when there are several and the sentence does not name it);
+    "not testable" when no change was computed (units classified in one stage only)."""
     keys = [k for k in s["changes"] if k.endswith("/selectivity")]
+    if not keys:
+        return f"Not testable: {_one_stage_activation(s)}."
     if len(keys) == 1:
         return _activation_words(keys[0], s["changes"][keys[0]])
-    return " ".join(f"{k.split('/')[0]}: {_activation_words(k, s['changes'][k])}" for k in keys)
+    return " ".join(_named(k.split("/")[0], _activation_words(k, s["changes"][k])) for k in keys)
+
+
+def _one_stage_activation(s: Mapping) -> str:
+    """Why :func:`~sharedrep.study.selective_activation` computed no change: the stage
+    and populations whose units were classified (``stages``, ``populations``; a summary
+    written before they existed gives the reason without them)."""
+    stages, pops = list(s.get("stages") or []), ", ".join(map(str, s.get("populations") or []))
+    units = f"the {pops} units" if pops else "the units"
+    where = f"in the {stages[0]} stage only" if len(stages) == 1 else "in fewer than two stages"
+    return (
+        f"{units} were classified as encoding or not {where}, and a change with learning "
+        "needs two stages"
+    )
 
 
 def _activation_words(key: str, c: Mapping) -> str:
-    """The answer for one population's ``changes["<population>/selectivity"]`` row."""
+    """The answer for one population's ``changes["<population>/selectivity"]`` row, with
+    the mice its test used (those it left out named, unless its reason names them)."""
+    n = c.get("n_mice")
+    mice = _mice_words(n, c.get("mice_left_out")) or f"n = {n} mice"
     if _num(c["change"]) is None:
         return (
             f"Not testable: the change of selectivity in {key.split('/')[0]} is not a number "
-            f"(n = {c.get('n_mice')} mice with encoding units in both stages)."
+            f"(mice with encoding units in both stages: {mice})."
         )
     what = (
         f"in {key.split('/')[0]}, the activity of movement-encoding minus other units changes by"
     )
     stages = f"from the {c['stage_from']} to the {c['stage_to']} stage"
     change = _req(c["change"], "+.2g")
-    if _testability(c):
+    if _testability(c):  # its reason names the mice left out
         why = _not_testable_words(c.get("reason"), "its test cannot reach the 5% level")
-        return f"{why} ({what} an estimated {change} {stages}, n = {c.get('n_mice')} mice)."
+        return f"{why} ({what} an estimated {change} {stages}, {_mice_words(n) or mice})."
     p = _num(c["p_value"])
     if p is not None and float(p) <= 0.05:
         # a significant decrease is the opposite of selective activation
         verdict = "Yes" if float(c["change"]) > 0 else "No: the selectivity decreases"
     else:
         verdict = "Not clearly"
-    caveat = _normality_caveat(c.get("n_mice")) if verdict != "Not clearly" else ""
-    return (
-        f"{verdict}: {what} {change} {stages} "
-        f"({_p_words(c['p_value'], c.get('n_mice'))}, n = {c.get('n_mice')} mice{caveat})."
-    )
+    caveat = _normality_caveat(n) if verdict != "Not clearly" else ""
+    return f"{verdict}: {what} {change} {stages} ({_p_words(c['p_value'], n)}, {mice}{caveat})."
 
 
 def _answer_silencing(s: Mapping) -> str:
     """The headline is Holm-corrected over success rate and reaction time (``p_holm``)."""
     if not s.get("testable", True):
-        return f"Not testable: {s.get('reason') or _untestable(s.get('n_mice'))}."
+        why = s.get("reason") or _untestable(s.get("n_mice"))
+        return f"Not testable: {why}{_silencing_estimate(s.get('metrics') or {})}."
     name, r = next(iter(s["metrics"].items()))
     verdict = "Yes" if s.get("impairs") else "No"
     p = r.get("p_holm", r["p_value"])
@@ -1534,6 +1614,24 @@ def _answer_silencing(s: Mapping) -> str:
         f"{verdict}: with the laser on, {name.replace('_', ' ')} goes from "
         f"{_req(r['laser_off'])} to {_req(r['laser_on'])} {r['unit']} "
         f"({label}{_p_words(p, r.get('n_mice'))}, n = {r.get('n_mice')} mice)."
+    )
+
+
+def _silencing_estimate(metrics: Mapping) -> str:
+    """``" (success rate: not testable at the 5% level: n = 3 mice ...); with the laser
+    on, success rate goes from an estimated 0.95 to 0.74 fraction"``: why the first
+    metric cannot be tested, and its estimates; ``""`` without a metric with numbers."""
+    if not metrics:
+        return ""
+    name, r = next(iter(metrics.items()))
+    words = name.replace("_", " ")
+    why = f" ({words}: {r['reason']})" if r.get("reason") else ""
+    off, on = _num(r.get("laser_off")), _num(r.get("laser_on"))
+    if off is None or on is None:
+        return why
+    return (
+        f"{why}; with the laser on, {words} goes from an estimated {off} to {on} "
+        f"{r.get('unit', '')}".rstrip()
     )
 
 

@@ -61,8 +61,13 @@ def mice_text(n, left_out: dict | None = None) -> str:
     """``"n = 3 mice"`` (``"n = 1 mouse"``), naming the mice ``left_out`` when there are
     any: ``"n = 5 mice (left out: mouse03, no expert session of thalamus; mouseX, no
     novice session of thalamus)"`` (see :func:`left_out_note`)."""
+    return f"n = {count_mice(n)}" + left_out_note(left_out)
+
+
+def count_mice(n, what: str = "") -> str:
+    """``"3 mice"``, ``"1 mouse"``; ``what`` qualifies them: ``"1 informative mouse"``."""
     n = int(n)
-    return (f"n = {n} mouse" if n == 1 else f"n = {n} mice") + left_out_note(left_out)
+    return f"{n} {what + ' ' if what else ''}{'mouse' if n == 1 else 'mice'}"
 
 
 def p_text(p, *, n_mice=None, reason: str = "", label: str = "p", spec: str = ".3g") -> str:

@@ -336,8 +336,9 @@ def _stage_changes(wide, pops, stages, *, random_state, absent) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_CHANGE_COLUMNS)
 
 
-def _summarise(changes: pd.DataFrame, window, event: str) -> dict:
-    """Headline numbers: ``changes`` {"pop/measure": {...}}, ``window``, ``event``."""
+def _summarise(changes: pd.DataFrame, window, event: str, pops=(), stages=()) -> dict:
+    """Headline numbers: ``changes`` {"pop/measure": {...}}, ``window``, ``event``,
+    ``populations`` and ``stages`` (those of the encoding table, in learning order)."""
     changes_summary = {
         f"{r['population']}/{r['measure']}": {
             "stage_from": r["stage_from"],
@@ -357,7 +358,13 @@ def _summarise(changes: pd.DataFrame, window, event: str) -> dict:
         }
         for r in changes.to_dict("records")
     }
-    return {"changes": changes_summary, "window": list(window), "event": event}
+    return {
+        "changes": changes_summary,
+        "window": list(window),
+        "event": event,
+        "populations": [str(p) for p in pops],
+        "stages": [str(st) for st in stages],
+    }
 
 
 def _describe(summary: dict, window, event: str) -> str:
@@ -380,9 +387,16 @@ def _describe(summary: dict, window, event: str) -> str:
         "learning were tested with mice as the unit (paired t-test, exact two-sided "
         "sign-flip and Wilcoxon tests; Student t 95% CI of the mean change over mice, "
         "exact for normal per-mouse changes, none from fewer than 2 mice or equal changes). "
-        + (txt if txt else "Only one stage: no change tested")
+        + (txt or _no_change_text(summary["stages"]))
         + "."
     )
+
+
+def _no_change_text(stages: list) -> str:
+    """Why no change was tested: ``"Units classified in the expert stage only: no change
+    tested"``."""
+    where = f"in the {stages[0]} stage only" if stages else "in no stage"
+    return f"Units classified {where}: no change tested (it needs two stages)"
 
 
 @analysis("selective_activation")
@@ -451,8 +465,10 @@ def selective_activation(
         m1"``; NaN when none, ``{mouse: reason}`` in the summary), ``testable``
         (the t-test p-value is a number), ``reason`` (NaN when testable, else e.g.
         ``"not testable (n = 1 mouse)"``; ``""`` in the summary).
-        ``summary``: ``changes`` {measure: {...}}, ``sessions`` (the sessions used and
-        those left out, with the reason: ``_common.session_provenance``).
+        ``summary``: ``changes`` {measure: {...}} (empty with one stage), ``populations``
+        and ``stages`` (of ``encoding_table``, stages in learning order), ``window``,
+        ``event``, ``sessions`` (the sessions used and those left out, with the reason:
+        ``_common.session_provenance``).
 
     Raises
     ------
@@ -485,7 +501,7 @@ def selective_activation(
         absent=lambda pop, st: no_session(collection, st, pop, _NO_UNITS.format(st, pop)),
     )
     figure = plot_selective_activation(wide, pops, stages, window=window, event=event)
-    summary = _summarise(changes, window, event)
+    summary = _summarise(changes, window, event, pops, stages)
     summary["sessions"] = sessions
     return AnalysisResult(
         name="selective_activation",

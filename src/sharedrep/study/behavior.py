@@ -421,13 +421,14 @@ def _summarise(table, trends, mice, first, last) -> dict:
 
 def _stage_means_text(r: dict, unit: str, first: str, last: str) -> str:
     """``"0.2 -> 0.3 fraction (novice -> expert)"``: the first and last stage's means,
-    with the mice they average when some are left out (those of the stage difference)."""
+    with the mice they average when some are left out (those of the stage difference);
+    ``"0.9 fraction (the expert stage only)"`` when there is one stage."""
     over = ""
     if r["mice_left_out_stage"]:
-        over = (
-            f"; means and {last} - {first} difference over "
-            f"{mice_text(r['n_mice_stage'], r['mice_left_out_stage'])}"
-        )
+        what = "mean" if first == last else f"means and {last} - {first} difference"
+        over = f"; {what} over {mice_text(r['n_mice_stage'], r['mice_left_out_stage'])}"
+    if first == last:  # one stage: no stage change to give
+        return f"{fmt_num(r['first_stage_mean'])} {unit} (the {first} stage only{over})"
     return (
         f"{fmt_num(r['first_stage_mean'])} -> {fmt_num(r['last_stage_mean'])} {unit} "
         f"({first} -> {last}{over})"

@@ -10,6 +10,7 @@ the other ``sharedrep.study`` modules (never ``sharedrep.app``).
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -298,11 +299,12 @@ def _headline_testable(metrics: dict, family: list) -> tuple[bool, str]:
     ]
     if floors and min(floors) <= 0.05:
         return True, ""
+    names = ", ".join(re.sub(r"_s$", "", m).replace("_", " ") for m in family)
     if not floors:
-        return False, "no metric of the headline ({}) can be tested".format(", ".join(family))
+        return False, f"no metric of the headline ({names}) can be tested"
     return False, (
         f"not testable at the 5% level: the smallest Holm-corrected p over {len(family)} "
-        f"metrics ({', '.join(family)}) is {min(floors):.3g}; more mice are needed"
+        f"metrics ({names}) is {min(floors):.3g}; more mice are needed"
     )
 
 

@@ -29,6 +29,7 @@ from sharedrep.study._common import (
     STAGE_ORDER,
     Steps,
     analysis,
+    count_mice,
     describe_provenance,
     empty_figure,
     fmt_num,
@@ -1335,7 +1336,7 @@ def _overlap_stage_text(stages: dict) -> str:
         f"{st}: MH odds ratio {fmt_num(v['odds_ratio'], '.2f')} "
         f"({p_text(v['p_pooled'], n_mice=v['n_mice'], reason=v['reason'], label='pooled p')})"
         f", mean per-mouse log OR {fmt_num(v['mean_log_or'], '.2f')} over "
-        f"{v['n_informative']} informative mice{left_out_note(v['mice_left_out'])} ("
+        f"{count_mice(v['n_informative'], 'informative')}{left_out_note(v['mice_left_out'])} ("
         + p_text(
             v["p_mice"],
             n_mice=v["n_informative"],
@@ -1359,7 +1360,7 @@ def _overlap_difference_text(diff: dict, untestable: str) -> str:
         f"{fmt_num(diff['ratio_of_odds_ratios'], '.2f')} "
         f"({p_text(diff['p_pooled'], n_mice=diff['n_mice'], label='pooled permutation p')}); "
         f"per-mouse log OR difference {fmt_num(diff['mean_log_or_difference'], '.2f')} over "
-        f"{diff['n_mice']} mice"
+        f"{count_mice(diff['n_mice'])}"
         # an untestable p's reason names the mice left out already
         + ("" if diff.get("reason") else left_out_note(diff["mice_left_out"]))
         + " ("

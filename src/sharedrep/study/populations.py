@@ -290,7 +290,7 @@ def encoding_by_population(
         ``best_score``, ``best_comparisons``, ``best_significant`` (the best cell is
         significant and every comparison with it is significant in its favour: the paired
         t-test over mice when the same mice (at least 3) are in both cells, the
-        subject-label permutation test otherwise; see :func:`_comparison_test`) and
+        subject-label permutation test otherwise; see :func:`comparison_test`) and
         ``comparisons`` {"a/stage vs b/stage": {difference, p_value, p_min, testable,
         reason, paired, n_perm, exact, paired_difference, p_paired, p_paired_signflip,
         n_paired, mice_left_out ({mouse: reason} of the paired tests, ``{}`` when none;
@@ -583,11 +583,7 @@ def _best_significant(best_key: str, cells_summary: dict, best_vs: dict) -> bool
     return bool(
         best_vs
         and cells_summary[best_key]["p_value"] <= 0.05
-        and all(
-            _comparison_test(v)[0] <= 0.05
-            and (_comparison_test(v)[1] > 0) == k.startswith(best_key + " vs ")
-            for k, v in best_vs.items()
-        )
+        and all(beats(best_key, k, v) for k, v in best_vs.items())
     )
 
 
@@ -705,7 +701,7 @@ def _describe_encoding(summary: dict, table: pd.DataFrame, days_per_stage) -> st
 
 
 def comparison_testable(comparison: dict) -> bool:
-    """Whether the test :func:`_comparison_test` uses for one comparison can reach 0.05.
+    """Whether the test :func:`comparison_test` uses for one comparison can reach 0.05.
 
     The paired t-test over at least 3 mice can (a continuous statistic); the permutation
     of subject labels says so itself (``testable``, False when its smallest achievable p
@@ -724,7 +720,16 @@ def uses_paired_ttest(comparison: Mapping) -> bool:
     return bool(np.isfinite(float(p)))
 
 
-def _comparison_test(comparison: dict) -> tuple[float, float]:
+def beats(cell: str, key: str, comparison: Mapping) -> bool:
+    """Whether ``cell`` ("pop/stage") is significantly better in one comparison with it
+    (``key``, "a/stage vs b/stage"): the test of :func:`comparison_test` gives p <= 0.05
+    and the difference (first minus second cell) favours ``cell``. False when a number is
+    missing (a summary read back from JSON may hold None)."""
+    p, difference = (fnum(v) for v in comparison_test(comparison))
+    return p <= 0.05 and (difference > 0) == key.startswith(cell + " vs ")
+
+
+def comparison_test(comparison: Mapping) -> tuple[float, float]:
     """``(p_value, difference)`` of one cell comparison for the headline claim.
 
     When the same mice contribute to both cells (``n_paired >= 3``), the paired t-test over
@@ -733,5 +738,5 @@ def _comparison_test(comparison: dict) -> tuple[float, float]:
     (:func:`sharedrep.inference.groups.compare_groups`).
     """
     if uses_paired_ttest(comparison):
-        return float(comparison["p_paired"]), float(comparison["paired_difference"])
-    return float(comparison["p_value"]), float(comparison["difference"])
+        return fnum(comparison["p_paired"]), fnum(comparison["paired_difference"])
+    return fnum(comparison["p_value"]), fnum(comparison["difference"])

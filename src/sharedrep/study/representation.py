@@ -27,11 +27,14 @@ from sharedrep.study._common import (
     describe_provenance,
     encoding_sessions,
     fnum,
+    left_out_names,
     lever_index,
     make_model,
     nanmean_rows,
     nanmedian,
+    no_session,
     origin,
+    paired_mice,
     quiet,
     select_days,
     session_provenance,
@@ -329,20 +332,38 @@ def _representation_tables(cells, fitted, signs, r2, clean, *, window, within_tr
     }
 
 
-def _stage_angles(fitted: dict, cells: dict) -> dict:
-    """``{population: {stages, angles_deg, max_angle_deg}}``: first vs last stage's axes."""
+def _stage_angles(fitted: dict, cells: dict, collection: SessionCollection) -> dict:
+    """``{population: {stages, angles_deg, max_angle_deg, mice_in_one_stage}}``: first vs
+    last stage's axes, and ``{mouse: reason}`` of the mice only one of the two fits holds
+    (``_common.paired_mice``: the angle then mixes learning with differences between
+    mice)."""
     angles = {}
     for p in dict.fromkeys(p for p, _ in cells):
         stg = list(dict.fromkeys(s for q, s in cells if q == p))  # learning order (fit_cells)
         if len(stg) < 2:
             continue
-        a, b = fitted[(p, stg[0])].shared_axes_, fitted[(p, stg[-1])].shared_axes_
-        ang = _principal_angles_deg(a, b)
-        angles[p] = {"stages": [stg[0], stg[-1]], "angles_deg": ang, "max_angle_deg": max(ang)}
+        first, last = cells[(p, stg[0])], cells[(p, stg[-1])]
+        ang = _principal_angles_deg(
+            fitted[(p, stg[0])].shared_axes_, fitted[(p, stg[-1])].shared_axes_
+        )
+        _, one_stage = paired_mice(
+            first.subjects,
+            last.subjects,
+            no_session(collection, stg[0], p),
+            no_session(collection, stg[-1], p),
+        )
+        angles[p] = {
+            "stages": [stg[0], stg[-1]],
+            "angles_deg": ang,
+            "max_angle_deg": max(ang),
+            "mice_in_one_stage": one_stage,
+        }
     return angles
 
 
-def _summarise(tables: dict, fitted: dict, cells: dict, ref_key: tuple, window) -> dict:
+def _summarise(
+    tables: dict, fitted: dict, cells: dict, ref_key: tuple, window, collection
+) -> dict:
     """Headline numbers: reference cell, per-cell fit and peaks, stage angles, window."""
     cells_summary = {
         f"{r['population']}/{r['stage']}": {
@@ -358,9 +379,15 @@ def _summarise(tables: dict, fitted: dict, cells: dict, ref_key: tuple, window) 
     return {
         "reference": "/".join(ref_key),
         "cells": cells_summary,
-        "angles": _stage_angles(fitted, cells),
+        "angles": _stage_angles(fitted, cells, collection),
         "window_s": [float(window[0]), float(window[1])],
     }
+
+
+def _fitted_apart(mice: dict | None) -> str:
+    """``" (the two fits hold different mice: mouse01, no novice session of m1)"``: the
+    mice in one of the two stages' fits only; ``""`` when both fits hold the same mice."""
+    return f" (the two fits hold different mice: {left_out_names(mice)})" if mice else ""
 
 
 def _describe(cells_table: pd.DataFrame, summary: dict, days_per_stage, window) -> str:
@@ -374,6 +401,7 @@ def _describe(cells_table: pd.DataFrame, summary: dict, days_per_stage, window) 
     )
     angle_txt = "; ".join(
         f"{p} {a['stages'][0]} vs {a['stages'][1]}: {a['max_angle_deg']:.1f} deg"
+        + _fitted_apart(a.get("mice_in_one_stage"))
         for p, a in summary["angles"].items()
     )
     return (
@@ -459,8 +487,10 @@ def shared_representation(
         first latent), ``median_subject_peak_s``. ``summary``: ``reference`` ("pop/stage"),
         ``cells`` {"pop/stage": {heldout_r2, peak_time_s, peak_latent,
         median_subject_peak_s, subject_peaks_s, n_subjects}}, ``angles``
-        {population: {"stages": [first, last], "angles_deg": [...], "max_angle_deg"}}
-        (principal angles between the first and last stage's shared axes),
+        {population: {"stages": [first, last], "angles_deg": [...], "max_angle_deg",
+        "mice_in_one_stage"}} (principal angles between the first and last stage's shared
+        axes; ``mice_in_one_stage``: ``{mouse: reason}`` of the mice only one of the two
+        fits holds, ``{}`` when none, named in the description),
         ``sessions`` (the sessions used and those left out, with the reason; sessions
         without a usable movement onset are ``partly_used``: fitted, but not in the
         trajectories).
@@ -494,7 +524,7 @@ def shared_representation(
     tables = _representation_tables(
         cells, fitted, signs, r2, clean, window=window, within_trials=within_trials
     )
-    summary = _summarise(tables, fitted, cells, ref_key, window)
+    summary = _summarise(tables, fitted, cells, ref_key, window, collection)
     summary["sessions"] = session_provenance(
         collection, cell_session_ids(cells), left_out, tables["no_onsets"]
     )
