@@ -253,6 +253,47 @@ def trial_measures(
     return pd.concat(frames, ignore_index=True), np.concatenate(trajs), rel_traj
 
 
+def repeated_recordings(collection: SessionCollection, lever: str | None = None) -> dict:
+    """Sessions whose behaviour repeats an earlier session's: ``{session_id: reason}``.
+
+    Two sessions of one mouse and day with the same frame times, the same trial start
+    times and the same lever trace are one behavioural recording stored twice (e.g. two
+    populations imaged at once, one file each). Their trials must count once: the
+    per-mouse means would not change, but every trial would pair with its own copy in
+    the trajectory reproducibility (r = 1) and trial-level tests would count it twice.
+    The first session (collection order) is kept; sessions without trials, day or lever
+    feature are never repeats.
+    """
+    kept: dict = {}
+    out = {}
+    for s in collection:
+        if len(s.trials) == 0 or s.day is None:
+            continue
+        try:
+            trace = s.behavior[:, lever_index(s, lever)]
+        except ValueError:
+            continue
+        same = next((k for k in kept.get((s.subject, s.day), []) if _same(s, trace, *k)), None)
+        if same is not None:
+            out[s.session_id] = (
+                f"same trials and lever trace as {same[0].session_id} (one behavioural "
+                "recording, its trials counted once)"
+            )
+        else:
+            kept.setdefault((s.subject, s.day), []).append((s, trace))
+    return out
+
+
+def _same(s, trace: np.ndarray, other, other_trace: np.ndarray) -> bool:
+    """Whether session ``s`` (lever ``trace``) has the frame times, trial start times and
+    lever trace of ``other``."""
+    return (
+        np.array_equal(s.timestamps, other.timestamps)
+        and np.array_equal(s.trials["start_time"], other.trials["start_time"])
+        and np.array_equal(trace, other_trace, equal_nan=True)
+    )
+
+
 def trajectory_reproducibility(trajectories: np.ndarray) -> float:
     """Mean pairwise Pearson correlation between trial trajectories.
 
@@ -474,7 +515,7 @@ def _describe(summary: dict) -> str:
 
 
 def _curve_sessions(
-    collection: SessionCollection, stages=None
+    collection: SessionCollection, stages=None, lever: str | None = None
 ) -> tuple[SessionCollection, dict, list]:
     """The sessions the learning curves use, ``{session_id: reason}`` for the others, and
     the stages in learning order.
@@ -487,7 +528,8 @@ def _curve_sessions(
     stage of its own nor becomes the "last stage" of the comparison; any other label
     raises :class:`StageOrderError` (its learning order is unknown). Sessions without a
     stage are kept (their days still count in the slopes); sessions without trials or
-    without a day are left out.
+    without a day, and repeats of another session's behaviour (:func:`repeated_recordings`),
+    are left out.
     """
     labelled = [s for s in collection if s.stage is not None]
     order = given_order(collection, stages)
@@ -510,6 +552,7 @@ def _curve_sessions(
         label_reasons(labelled, stages=stages),
         {s.session_id: "no trials" for s in collection if len(s.trials) == 0},
         {s.session_id: "no day (the curves are per day)" for s in collection if s.day is None},
+        repeated_recordings(collection, lever),
     )
     kept = [s for s in collection if s.session_id not in reasons]
     return (
@@ -543,7 +586,8 @@ def learning_curves(
 ) -> AnalysisResult:
     """Learning curves: success, reaction time, movement duration, reproducibility by day.
 
-    Per mouse and day (trials of every session of that day pooled; stimulation and
+    Per mouse and day (trials of every session of that day pooled, a session repeating
+    another's behaviour counted once, see :func:`repeated_recordings`; stimulation and
     silencing trials excluded): success rate (fraction of trials rewarded), median
     reaction time (cue to movement onset, s), median movement duration (s; see
     :func:`trial_measures`) and trial-to-trial trajectory reproducibility (mean pairwise
@@ -617,7 +661,7 @@ def learning_curves(
         population, stage, session and subject.
     """
     ignored_n_boot(n_boot, "learning_curves")
-    kept, reasons, order = _curve_sessions(collection, stages)
+    kept, reasons, order = _curve_sessions(collection, stages, lever)
     trials, traj, _ = trial_measures(kept, lever=lever, window=window)
     table = _day_table(trials, traj)
     mice = list(dict.fromkeys(table["subject"]))

@@ -47,7 +47,7 @@ from sharedrep.study._common import (
     wilcoxon_p,
 )
 from sharedrep.study._result import AnalysisResult
-from sharedrep.study.behavior import trial_measures
+from sharedrep.study.behavior import repeated_recordings, trial_measures
 from sharedrep.study.figures import plot_silencing_effects
 
 __all__ = ["silencing_effects"]
@@ -373,7 +373,9 @@ def silencing_effects(
     """Laser-on vs laser-off behaviour in the sessions with silencing trials.
 
     Per mouse, over the trials of its sessions that contain silencing trials
-    (``trials["silencing"]``; stimulation trials excluded): success rate, median
+    (``trials["silencing"]``; stimulation trials excluded; a session repeating another's
+    behaviour counted once, see :func:`~sharedrep.study.behavior.repeated_recordings`):
+    success rate, median
     reaction time (s) and mean similarity to the mouse's template (Pearson r of
     the lever displacement from -0.2 to 1.5 s around movement onset with the mean
     trajectory of its successful laser-off trials of ``template_stage`` sessions without
@@ -456,7 +458,9 @@ def silencing_effects(
         order = given_order(collection, stages)
         template_stage = order[-1] if order else STAGE_ORDER[-1]
     try:
-        trials, traj, _ = trial_measures(collection, lever=lever, window=window)
+        repeats = repeated_recordings(collection, lever)
+        kept = _without(collection, repeats)
+        trials, traj, _ = trial_measures(kept, lever=lever, window=window)
     except AnalysisError:
         raise
     except ValueError as exc:  # no trials, or no lever feature: nothing to analyse
@@ -481,7 +485,10 @@ def silencing_effects(
     summary["sessions"] = session_provenance(
         collection,
         sil_sessions | template_sessions,
-        {s.session_id: "no trials" if not len(s.trials) else not_used for s in collection},
+        {
+            **{s.session_id: "no trials" if not len(s.trials) else not_used for s in collection},
+            **repeats,
+        },
     )
     return AnalysisResult(
         name="silencing_effects",
@@ -491,6 +498,16 @@ def silencing_effects(
         description=_describe(summary, len(sil_sessions), template_stage)
         + describe_provenance(summary["sessions"]),
         tables={"effects": left_out_cells(effects), "trials": used},
+    )
+
+
+def _without(collection: SessionCollection, ids) -> SessionCollection:
+    """``collection`` without the sessions ``ids`` (name, analysis and source kept)."""
+    return SessionCollection(
+        [s for s in collection if s.session_id not in ids],
+        name=collection.name,
+        analysis=collection.analysis,
+        source=collection.source,
     )
 
 
