@@ -53,7 +53,7 @@ def _overlap(**difference) -> dict:
         "n_mice": 1,
         "p_min": 0.5,
         "testable": False,
-        "reason": "not testable at the 5% level: n = 1 mouse allow 2 sign patterns, "
+        "reason": "not testable at the 5% level: n = 1 mouse allows 2 sign patterns, "
         "smallest achievable p = 0.5",
     }
     stage = {"odds_ratio": 5.2, "p_pooled": 0.017, "n_mice": 4, "reason": ""}
@@ -69,7 +69,7 @@ def _overlap(**difference) -> dict:
 def test_overlap_difference_not_testable_is_said_so():
     s = _overlap()
     text = answer("encoding_overlap", s)
-    assert text.startswith("Not testable at the 5% level: n = 1 mouse allow 2 sign patterns")
+    assert text.startswith("Not testable at the 5% level: n = 1 mouse allows 2 sign patterns")
     assert "Not clearly" not in text and "estimated 6.3" in text
     table = _table_text("encoding_overlap", s)
     assert "novice -&gt; expert: ratio of odds ratios 6.3 - not testable at the 5% level" in table

@@ -182,3 +182,12 @@ def test_cell_summary_says_when_its_permutation_test_cannot_answer(three_mice):
         assert cell["reason"].startswith("not testable at the 5% level: n_perm = 9")
         text = re.search(rf"{row['population']}/{row['stage']}: R\^2[^;]*", r.description)
         assert f"({cell['reason']})" in text.group(0)
+
+
+def test_sign_flip_reason_agrees_with_one_mouse():
+    one = sign_flip_testability(0.5, 1)["reason"]
+    assert one == (
+        "not testable at the 5% level: n = 1 mouse allows 2 sign patterns, smallest "
+        "achievable p = 1"
+    )
+    assert "n = 3 mice allow 8 sign patterns" in sign_flip_testability(0.25, 3)["reason"]

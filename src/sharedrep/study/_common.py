@@ -119,8 +119,9 @@ def sign_flip_testability(
         return {
             "p_min": p_min,
             "testable": False,
-            "reason": f"not testable at the 5% level: {mice_text(n, left_out)} allow {2**n} "
-            f"sign patterns, smallest achievable p = {p_min:.3g}",
+            "reason": f"not testable at the 5% level: {mice_text(n, left_out)} "
+            f"allow{'s' if n == 1 else ''} {2**n} sign patterns, smallest achievable p = "
+            f"{p_min:.3g}",
         }
     return {"p_min": p_min, "testable": True, "reason": ""}
 
