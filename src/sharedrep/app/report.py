@@ -1494,7 +1494,7 @@ def _answer_stimulation(s: Mapping) -> str:
         of = f" (no session of {n} has stimulation trials)" if isinstance(n, int) else ""
         return f"Not run: the study has no stimulation sessions{of}."
     pops = s.get("populations")
-    if isinstance(pops, Mapping) and len(pops) > 1:  # each population alone, never pooled
+    if isinstance(pops, Mapping) and pops:  # each population alone, named, never pooled
         parts = [
             _driven_text(p["stages"], f"{pop} units") for pop, p in pops.items() if p["stages"]
         ]
