@@ -231,3 +231,12 @@ def test_significant_t_test_over_few_mice_says_it_rests_on_normality():
     assert "a t-test over 2 mice, valid only if" in answer("learning_curves", s)
     s["metrics"]["success_rate"]["p_holm"] = 0.4
     assert "valid only if" not in answer("learning_curves", s)
+
+
+def test_learning_answer_of_one_stage_is_a_trend_over_its_days():
+    metric = {"unit": "fraction", "p_holm": 0.01, "n_mice": 8, "first_stage_mean": 0.9}
+    metric |= {"last_stage_mean": 0.9, "mice_left_out_stage": {}, "n_mice_stage": 8}
+    s = {"n_mice": 8, "stages": ["expert", "expert"], "metrics": {"success_rate": metric}}
+    text = answer("learning_curves", s)
+    assert text.startswith("Yes: 1 of 1 behavioural measures changed over the days of the ")
+    assert "with training" not in text

@@ -1167,8 +1167,11 @@ def _answer_learning(s: Mapping) -> str:
     verdict = "Yes" if k else "No clear change"
     fewest = min((v["n_mice"] for v in rows.values() if _is_int(v.get("n_mice"))), default=None)
     caveat = _normality_caveat(fewest) if k else ""
+    first, last = s["stages"]
+    # one stage: a trend over its days, not evidence of learning across stages
+    over = "with training" if first != last else f"over the days of the {first} stage"
     return (
-        f"{verdict}: {k} of {len(rows)} behavioural measures changed with training "
+        f"{verdict}: {k} of {len(rows)} behavioural measures changed {over} "
         f"(Holm p <= 0.05, n = {n} mice{caveat}); {change}."
     )
 
