@@ -421,11 +421,7 @@ def _choose_neural(f, series: list, types: dict, neural) -> SeriesHeader | str |
     if neural == "units":
         return "units" if _units_count(f) else None
     if neural is not None:
-        spec = str(neural).strip("/")
-        candidates = [s for s, is_ts in series if is_ts]
-        exact = [s for s in candidates if "/" in spec and spec in (s.path, s.logical_path)]
-        hits = exact if len(exact) == 1 else [s for s in candidates if _matches(spec, s)]
-        return hits[0] if len(hits) == 1 else None
+        return _named_neural(series, str(neural).strip("/"))
     roi = [(s, _is_a(s.neurodata_type, "RoiResponseSeries", types)) for s, _ in series]
     if any(is_roi is None for _, is_roi in roi):
         return None  # an unknown type might be a RoiResponseSeries
@@ -438,6 +434,15 @@ def _choose_neural(f, series: list, types: dict, neural) -> SeriesHeader | str |
     if rrs:
         return rrs[0]
     return "units" if _units_count(f) else None
+
+
+def _named_neural(series: list, spec: str) -> SeriesHeader | None:
+    """The one time series that ``neural=spec`` names (its full or logical path, else a
+    unique match of :func:`_matches`), or None."""
+    candidates = [s for s, is_ts in series if is_ts]
+    exact = [s for s in candidates if "/" in spec and spec in (s.path, s.logical_path)]
+    hits = exact if len(exact) == 1 else [s for s in candidates if _matches(spec, s)]
+    return hits[0] if len(hits) == 1 else None
 
 
 def _neural_fields(f, series: list, types: dict, neural) -> dict:
