@@ -1033,3 +1033,31 @@ def test_constant_unit_warning_tells_units_from_lagged_columns(data):
     n = X.shape[1]
     dropped = np.flatnonzero(m.constant_units_[0])
     assert set(dropped) == {2, n + 2, 2 * n + 2, 1, n + 1}  # unit 1 at lags 0 and 1
+
+
+# ------------------------------------------------------------------ pandas alignment
+def _frames(d, times=None):
+    """The fixture data as DataFrames indexed by time (``times`` per subject)."""
+    cols = ["x", "y", "z"]
+    t = [np.arange(len(x)) / 10 for x in d.neural] if times is None else times
+    return (
+        [pd.DataFrame(x, index=ti) for x, ti in zip(d.neural, t, strict=True)],
+        [pd.DataFrame(y, index=ti, columns=cols) for y, ti in zip(d.behavior, t, strict=True)],
+    )
+
+
+def test_pandas_rows_paired_by_position_are_refused_when_indexes_differ(data):
+    X, Y = _frames(data)
+    model = ShaReD(n_shared=1, alpha=1.0, cv=None)
+    ref = model.fit(*_lists(data)).shared_axes_
+    assert np.array_equal(model.fit(X, Y).shared_axes_, ref)  # aligned frames: the same
+    Y[1] = Y[1].iloc[::-1]  # same rows, other order: position would pair other times
+    with pytest.raises(ValueError, match=r"subject 1: neural and behavior are pandas .*row 0"):
+        model.fit(X, Y)
+
+
+def test_behaviour_columns_in_another_order_are_refused(data):
+    X, Y = _frames(data)
+    Y[2] = Y[2][["y", "x", "z"]]
+    with pytest.raises(ValueError, match=r"subject 2: behavior columns \['y', 'x', 'z'\] differ"):
+        ShaReD(n_shared=1, alpha=1.0, cv=None).fit(X, Y)

@@ -269,6 +269,7 @@ def check_subject_arrays(
             "each per subject"
         )
     ids = _subject_ids(subject_ids, len(nl))
+    check_pandas_alignment(nl, bl, ids)
     Xs, Ys = [], []
     for i, (s, x, y) in enumerate(zip(ids, nl, bl, strict=True)):
         X = check_array(x, "neural", s, allow_nonfinite=True)
@@ -288,6 +289,51 @@ def check_subject_arrays(
         )
     gs = check_groups(groups, len(Xs), [X.shape[0] for X in Xs], subject_ids=ids)
     return Xs, Ys, gs
+
+
+def check_pandas_alignment(neural: list, behavior: list, ids) -> None:
+    """Refuse pandas inputs that numpy's positional reading would silently misalign.
+
+    Rows and columns are read by position. When a subject's neural and behaviour arrays
+    are both pandas objects, their row indexes must be equal (else the samples would be
+    paired by position, not by time); when every subject's behaviour is a DataFrame,
+    their columns must be the same in the same order (else feature ``j`` would be
+    another variable in another subject).
+
+    Raises
+    ------
+    ValueError
+        Naming the subject, the first differing row label or the columns, and the remedy.
+    """
+    frames = (pd.DataFrame, pd.Series)
+    for s, x, y in zip(ids, neural, behavior, strict=True):
+        if isinstance(x, frames) and isinstance(y, frames) and not x.index.equals(y.index):
+            diff = _first_difference(x.index, y.index)
+            raise ValueError(
+                f"subject {s}: neural and behavior are pandas objects whose row indexes "
+                f"differ ({diff}); rows are read by position, so align them first, e.g. "
+                "behavior.reindex(neural.index), or pass numpy arrays"
+            )
+    if behavior and all(isinstance(y, pd.DataFrame) for y in behavior):
+        first = list(behavior[0].columns)
+        for s, y in zip(ids[1:], behavior[1:], strict=True):
+            if list(y.columns) != first:
+                raise ValueError(
+                    f"subject {s}: behavior columns {list(y.columns)} differ from subject "
+                    f"{ids[0]}'s {first}; features are read by position, so give every "
+                    f"subject the same columns in the same order, e.g. behavior[{first}]"
+                )
+
+
+def _first_difference(a: pd.Index, b: pd.Index) -> str:
+    """``"row 3: 0.3 vs 0.4"`` or ``"100 vs 99 rows"`` for two indexes that differ."""
+    if len(a) != len(b):
+        return f"{len(a)} vs {len(b)} rows"
+    differ = np.flatnonzero(np.asarray(a, dtype=object) != np.asarray(b, dtype=object))
+    if not differ.size:
+        return f"index types {a.dtype} vs {b.dtype}"
+    k = int(differ[0])
+    return f"row {k}: {a[k]!r} vs {b[k]!r}"
 
 
 _FINITE_BLOCK = 8 * 2**20
