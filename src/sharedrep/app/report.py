@@ -1157,7 +1157,8 @@ def _answer_learning(s: Mapping) -> str:
     without the mice left out of it), not the mice of the study; the change of the first
     metric is over the mice in both stages (:func:`_stage_change`)."""
     rows = s["metrics"]
-    n = _tested_mice(rows, s.get("n_mice"))
+    counts = _mice_counts(rows)
+    n = _tested_mice(counts, s.get("n_mice"))
     name, r = next(iter(rows.items()))
     change = f"{name.replace('_', ' ')} {_stage_change(r, *s['stages'])}"
     ps = [_num(v.get("p_holm")) for v in rows.values()]
@@ -1165,8 +1166,7 @@ def _answer_learning(s: Mapping) -> str:
         return f"Not testable with n = {n} mice (no trend p-value is a number); {change}."
     k = sum(p is not None and float(p) <= 0.05 for p in ps)
     verdict = "Yes" if k else "No clear change"
-    fewest = min((v["n_mice"] for v in rows.values() if _is_int(v.get("n_mice"))), default=None)
-    caveat = _normality_caveat(fewest) if k else ""
+    caveat = _normality_caveat(counts[0]) if k and counts else ""
     first, last = s["stages"]
     # one stage: a trend over its days, not evidence of learning across stages
     over = "with training" if first != last else f"over the days of the {first} stage"
@@ -1209,12 +1209,17 @@ def _stage_change(r: Mapping, first: str, last: str) -> str:
     return f"went from {_req(a)} to {_req(b)} {r['unit']} ({first} to {last}{over})"
 
 
-def _tested_mice(rows: Mapping, n_study) -> str:
-    """``"5 of 6"`` (the mice of the trend tests, of the study's), ``"4-5 of 6"`` when the
-    metrics used different numbers, ``"6"`` when all mice were used."""
-    counts = sorted(
+def _mice_counts(rows: Mapping) -> list[int]:
+    """The distinct numbers of mice (``n_mice``) of the metrics' trend tests, ascending."""
+    return sorted(
         {v["n_mice"] for v in rows.values() if isinstance(v, Mapping) and _is_int(v.get("n_mice"))}
     )
+
+
+def _tested_mice(counts: list[int], n_study) -> str:
+    """``"5 of 6"`` (the mice of the trend tests, :func:`_mice_counts`, of the study's),
+    ``"4-5 of 6"`` when the metrics used different numbers, ``"6"`` when all mice were
+    used."""
     if not counts:
         return str(n_study)
     shown = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
@@ -1358,9 +1363,14 @@ def _one_stage_mice(mice) -> str:
     return f"; the two stages were fitted on different mice ({left_out_names(mice)})"
 
 
+def _stages_of(cells) -> list[str]:
+    """The stages of ``"<population>/<stage>"`` keys, once each, in their order."""
+    return list(dict.fromkeys(str(k).partition("/")[2] for k in cells or {}))
+
+
 def _one_stage_representation(s: Mapping) -> str:
     """Why no population has an axis change: the stages fitted (``cells``)."""
-    stages = list(dict.fromkeys(str(k).partition("/")[2] for k in s.get("cells") or {}))
+    stages = _stages_of(s.get("cells"))
     if len(stages) == 1:
         return (
             f"only the {stages[0]} stage was fitted, so no change of the shared movement "
@@ -1476,7 +1486,7 @@ def _mice_words(n, left_out=None) -> str:
 def _no_shift_reason(s: Mapping) -> str:
     """Why :func:`lag_profiles` computed no peak-lag shift (from the stages it fitted, in
     the order of its ``peaks``: learning order, whatever the stages are called)."""
-    stages = list(dict.fromkeys(str(k).partition("/")[2] for k in s.get("peaks") or {}))
+    stages = _stages_of(s.get("peaks"))
     if len(stages) < 2:
         what = f"only the {stages[0]} stage was" if stages else "no stage was"
         return f"{what} fitted, and a peak-lag shift needs two stages with the same mice"

@@ -1219,21 +1219,17 @@ def _choice_checks(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str]
     return problems
 
 
-def _unknown_order(labels, order: list | None = None) -> list:
+def _unknown_order(labels) -> list:
     """The stage labels whose place in the learning order is unknown (``[]``: none).
 
     The rule by which the analyses' ``ordered_stages`` (:mod:`sharedrep.study._common`)
-    refuses stages: without ``order`` (``[analysis] stages``), every label other than
-    :data:`STAGE_ORDER` when there are several labels (a single label needs no order);
-    with it, the labels it does not list, unless these and the list are all of
-    :data:`STAGE_ORDER`. Missing labels (no stage) are ignored.
+    refuses stages without ``[analysis] stages``: every label other than
+    :data:`STAGE_ORDER` when there are several labels (a single label needs no order).
+    Missing labels (no stage) are ignored.
     """
     labels = [v for v in dict.fromkeys(labels) if not is_missing(v)]
-    if order is None:
-        unknown = [v for v in labels if v not in STAGE_ORDER]
-        return unknown if len(labels) > 1 else []
-    extra = [v for v in labels if v not in order]
-    return [] if all(v in STAGE_ORDER for v in [*order, *extra]) else extra
+    unknown = [v for v in labels if v not in STAGE_ORDER]
+    return unknown if len(labels) > 1 else []
 
 
 def _first_days(doc: dict, loaded: dict[int, Session | _Labels]) -> dict:

@@ -632,6 +632,16 @@ def _evidence(row, rule: str = "") -> str:
     return f"{counts}; {row.test_note}"
 
 
+def _threshold(level: float, n_tested: int) -> tuple[float, str]:
+    """The Bonferroni threshold ``level / m`` over the ``n_tested`` fractions tested, and
+    the words that say how it was set."""
+    threshold = level / max(n_tested, 1)
+    rule = f"threshold {threshold:.3g} = level {level:g}"
+    if n_tested > 1:
+        rule += f" / {n_tested} calibration fractions tested"
+    return threshold, rule
+
+
 def _verdict(comparisons: pd.DataFrame, summary: pd.DataFrame, cfg: dict) -> tuple[str, list]:
     """The one-line verdict (combined decoder vs per-animal ridge) and its notes.
 
@@ -647,12 +657,7 @@ def _verdict(comparisons: pd.DataFrame, summary: pd.DataFrame, cfg: dict) -> tup
         (comparisons["method"] == "combined") & (comparisons["baseline"] == "ridge")
     ]
     n_tested = int(np.isfinite(main["ttest_p"].to_numpy(dtype=float)).sum())
-    threshold = level / max(n_tested, 1)
-    rule = (
-        f"threshold {threshold:.3g} = level {level:g} / {n_tested} calibration fractions tested"
-        if n_tested > 1
-        else f"threshold {threshold:.3g} = level {level:g}"
-    )
+    threshold, rule = _threshold(level, n_tested)
     dirs = np.array([_direction(r, tie, threshold) for r in main.itertuples()])
     notes = list(cfg["notes"])
     if np.any(dirs > 0) and not np.any(dirs < 0):

@@ -563,6 +563,14 @@ def trial_flags(session: Session) -> tuple[np.ndarray, np.ndarray]:
     return stim, sil
 
 
+def subcollection(collection: SessionCollection, sessions) -> SessionCollection:
+    """``sessions`` (of ``collection``) as a collection with its name, analysis and
+    source."""
+    return SessionCollection(
+        sessions, name=collection.name, analysis=collection.analysis, source=collection.source
+    )
+
+
 def encoding_sessions(
     collection: SessionCollection, *, stim_margin_s: float = 1.5
 ) -> SessionCollection:
@@ -601,9 +609,7 @@ def encoding_sessions(
         if bad.all():
             continue
         out.append(s.mask_samples(bad) if bad.any() else s)
-    return SessionCollection(
-        out, name=collection.name, analysis=collection.analysis, source=collection.source
-    )
+    return subcollection(collection, out)
 
 
 def select_days(
@@ -637,9 +643,7 @@ def select_days(
         for s in collection
         if s.day is None or s.day in keep_days[(s.subject, s.population, s.stage)]
     ]
-    return SessionCollection(
-        kept, name=collection.name, analysis=collection.analysis, source=collection.source
-    )
+    return subcollection(collection, kept)
 
 
 def lever_index(session: Session, lever: str | None = None) -> int:

@@ -45,6 +45,7 @@ from sharedrep.study._common import (
     reason_text,
     session_provenance,
     sign_flip_test,
+    subcollection,
     success_of,
     t_mean_ci,
     trial_flags,
@@ -547,21 +548,14 @@ def _curve_sessions(
         ]
         order = known + ordered_stages(st for st in present if st not in known + typos)
         order = ordered_stages(order)  # several stages of unknown order: refused
-    stages = order
     reasons = merge_reasons(
-        label_reasons(labelled, stages=stages),
+        label_reasons(labelled, stages=order),
         {s.session_id: "no trials" for s in collection if len(s.trials) == 0},
         {s.session_id: "no day (the curves are per day)" for s in collection if s.day is None},
         repeated_recordings(collection, lever),
     )
     kept = [s for s in collection if s.session_id not in reasons]
-    return (
-        SessionCollection(
-            kept, name=collection.name, analysis=collection.analysis, source=collection.source
-        ),
-        reasons,
-        stages,
-    )
+    return subcollection(collection, kept), reasons, order
 
 
 def _curve_provenance(collection, kept, trials: pd.DataFrame, reasons: dict) -> dict:

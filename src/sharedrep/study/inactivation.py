@@ -10,7 +10,6 @@ the other ``sharedrep.study`` modules (never ``sharedrep.app``).
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
@@ -42,6 +41,7 @@ from sharedrep.study._common import (
     session_provenance,
     sign_flip_test,
     sign_flip_testability,
+    subcollection,
     t_mean_ci,
     ttest_p,
     wilcoxon_p,
@@ -216,6 +216,7 @@ def _effects(used, table, mice, metrics, *, n_perm, random_state, left_out) -> p
         out = {**left_out, **nonfinite_mice(mice, d, _no_value(label, w))}
         lo, hi, why = t_mean_ci(d)
         p = sign_flip_test(d, alt)
+        n = int(np.isfinite(d).sum())
         rows.append(
             {
                 "metric": metric,
@@ -228,11 +229,11 @@ def _effects(used, table, mice, metrics, *, n_perm, random_state, left_out) -> p
                 "ci_reason": reason_cell(why),
                 "alternative": alt,
                 "p_value": p,
-                **_testability(p, int(np.isfinite(d).sum()), alt, out),
+                **_testability(p, n, alt, out),
                 "p_wilcoxon": wilcoxon_p(d, alt),
                 "p_ttest": ttest_p(d, alt),
                 "p_trials": _trial_permutation(used, metric, mice, alt, n_perm, rng),
-                "n_mice": int(np.isfinite(d).sum()),
+                "n_mice": n,
                 "mice_left_out": out,
             }
         )
@@ -299,7 +300,7 @@ def _headline_testable(metrics: dict, family: list) -> tuple[bool, str]:
     ]
     if floors and min(floors) <= 0.05:
         return True, ""
-    names = ", ".join(re.sub(r"_s$", "", m).replace("_", " ") for m in family)
+    names = ", ".join(_METRICS[m][1] for m in family)
     if not floors:
         return False, f"no metric of the headline ({names}) can be tested"
     return False, (
@@ -459,7 +460,7 @@ def silencing_effects(
         template_stage = order[-1] if order else STAGE_ORDER[-1]
     try:
         repeats = repeated_recordings(collection, lever)
-        kept = _without(collection, repeats)
+        kept = subcollection(collection, [s for s in collection if s.session_id not in repeats])
         trials, traj, _ = trial_measures(kept, lever=lever, window=window)
     except AnalysisError:
         raise
@@ -498,16 +499,6 @@ def silencing_effects(
         description=_describe(summary, len(sil_sessions), template_stage)
         + describe_provenance(summary["sessions"]),
         tables={"effects": left_out_cells(effects), "trials": used},
-    )
-
-
-def _without(collection: SessionCollection, ids) -> SessionCollection:
-    """``collection`` without the sessions ``ids`` (name, analysis and source kept)."""
-    return SessionCollection(
-        [s for s in collection if s.session_id not in ids],
-        name=collection.name,
-        analysis=collection.analysis,
-        source=collection.source,
     )
 
 

@@ -296,13 +296,17 @@ def _stimulation_sessions(collection, pops, order) -> tuple[SessionCollection, d
     sessions of a stage it does not list are left out, named, as by the other analyses
     (their place in the learning order is unknown).
     """
-    present = list(dict.fromkeys(s.stage for s in collection))
-    unlisted = order is not None and not all(
-        st in STAGE_ORDER for st in [*order, *present] if st is not None
-    )
-    keep = list(order) if unlisted else None
+    present = [s.stage for s in collection if s.stage is not None]
+    keep = list(order) if _listed_only(order, present) else None
     reasons = label_reasons(collection, populations=pops, stages=keep)
     return collection.filter(population=pops, stage=keep), reasons
+
+
+def _listed_only(order, present) -> bool:
+    """Whether only the stages ``order`` lists are analysed: ``order`` is given and it or
+    the stages ``present`` hold a label other than novice/intermediate/expert (the
+    learning order of the stages it does not list is then unknown)."""
+    return order is not None and not all(st in STAGE_ORDER for st in [*order, *present])
 
 
 def _stages_of(populations: dict) -> list:
@@ -866,7 +870,7 @@ def encoding_overlap(
     pops = list(dict.fromkeys(stim_table["population"]))
     order = given_order(collection, stages)
     present = list(dict.fromkeys(stim_table["stage"]))
-    if order is not None and not all(s in STAGE_ORDER for s in present + order):
+    if _listed_only(order, present):
         present = [s for s in present if s in order]
     stages = ordered_stages(present, order)
     fitted: dict = {}

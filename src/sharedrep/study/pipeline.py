@@ -261,8 +261,9 @@ def _encoding_units(r: _Run):
         table = r.results["encoding_overlap"].tables["unit_encoding"]
         if pop is None:
             return table
-        if (table["population"] == pop).any():
-            return table[table["population"] == pop].reset_index(drop=True)
+        mine = table["population"] == pop
+        if mine.any():
+            return table[mine].reset_index(drop=True)
     if pop is None:
         return None
     return unit_encoding_table(

@@ -725,7 +725,7 @@ def beats(cell: str, key: str, comparison: Mapping) -> bool:
     (``key``, "a/stage vs b/stage"): the test of :func:`comparison_test` gives p <= 0.05
     and the difference (first minus second cell) favours ``cell``. False when a number is
     missing (a summary read back from JSON may hold None)."""
-    p, difference = (fnum(v) for v in comparison_test(comparison))
+    p, difference = comparison_test(comparison)
     return p <= 0.05 and (difference > 0) == key.startswith(cell + " vs ")
 
 

@@ -400,10 +400,10 @@ def _shift_row(
     """Peak shift ``first -> last`` of one population over its paired mice (NaN, not
     testable, with fewer than 2 mice in both stages: a row that says so, never a gap)."""
     common, A, B, left_out = _paired_profiles(curves, pop, first, last, absent)
+    why = _too_few_mice(len(common))
     if len(common) < 2:
         nan = [math.nan] * 6
         untestable = sign_flip_testability(math.nan, len(common), left_out=left_out)
-        why = _too_few_mice(len(common))
         return _shift_values(pop, first, last, nan, why, math.nan, untestable, common, left_out)
     # lags in seconds per stage: the stages may be imaged at different rates
     ra, rb = cell_rates[(pop, first)], cell_rates[(pop, last)]
@@ -419,7 +419,6 @@ def _shift_row(
 
     obs, obs_s = shift_of(_mean_rows(A), _mean_rows(B))
     lo = hi = lo_s = hi_s = math.nan
-    why = _too_few_mice(len(common))
     if not why:
         draws = rng.integers(0, len(common), size=(n_boot, len(common)))
         boot = np.array([shift_of(_mean_rows(A[d]), _mean_rows(B[d])) for d in draws])

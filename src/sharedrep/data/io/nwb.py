@@ -156,7 +156,7 @@ def _ntype(obj) -> str:
 def _series_times(ts, n: int, src: str) -> np.ndarray:
     """Sample times (n,) in seconds of a series: its ``timestamps``, else
     ``starting_time + k / rate``; refused unless finite and strictly increasing."""
-    path = _file_path(ts) or _logical_path(ts)
+    path = _display_path(ts)
     stamps = ts.timestamps
     if stamps is not None:
         t = np.asarray(stamps[:], dtype=np.float64)
@@ -216,6 +216,11 @@ def _file_path(obj) -> str:
     return loc[: -len("/data")].strip("/") if loc.endswith("/data") else ""
 
 
+def _display_path(obj) -> str:
+    """Path of a series for messages: in the file (:func:`_file_path`), else logical."""
+    return _file_path(obj) or _logical_path(obj)
+
+
 def _resolve(spec: str, candidates: list, src: str, what: str):
     """The candidate named ``spec``: its name, its path below the processing modules
     (``behavior/BehavioralTimeSeries/lever``) or its path in the file
@@ -233,12 +238,12 @@ def _resolve(spec: str, candidates: list, src: str, what: str):
         or _logical_path(o).endswith("/" + spec)
     ]
     if not hits:
-        avail = sorted({_file_path(o) or _logical_path(o) for o in candidates})
+        avail = sorted({_display_path(o) for o in candidates})
         raise DataFormatError(f"{src}: no {what} named {spec!r} (available: {avail})")
     if len(hits) > 1:
         raise DataFormatError(
             f"{src}: {what} name {spec!r} is ambiguous: "
-            f"{[_file_path(o) or _logical_path(o) for o in hits]}; give one of these paths"
+            f"{[_display_path(o) for o in hits]}; give one of these paths"
         )
     return hits[0]
 
@@ -635,9 +640,10 @@ def _choose_neural(nwb, series: list, src: str, neural, roi_type):
 def _only_first_choice(rrs: list, src: str):
     """The first of the sorted ``RoiResponseSeries`` ``rrs``; refused when others rank
     as high (several planes, or several series in one interface): never a guess."""
-    tied = [o for o in rrs if _roi_priority(o) == _roi_priority(rrs[0])]
+    first = _roi_priority(rrs[0])
+    tied = [o for o in rrs if _roi_priority(o) == first]
     if len(tied) > 1:
-        paths = [_file_path(o) or _logical_path(o) for o in tied]
+        paths = [_display_path(o) for o in tied]
         raise DataFormatError(
             f"{src}: {len(tied)} neural series could be read by default: {paths} (e.g. "
             "one per imaging plane); choose one with neural='<path>' (study file: "
@@ -734,10 +740,11 @@ def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
     t = t_start + (np.arange(nb) + 0.5) * bin_size
     lo = t_start + np.arange(nb) * bin_size
     unobserved = _unobserved_bins(units, lo, np.minimum(lo + bin_size, t_stop), bin_size, src)
+    ids = np.asarray(units.id.data[:])
     if unobserved is None:
-        return x, t, np.asarray(units.id.data[:]), None
+        return x, t, ids, None
     x[unobserved] = np.nan
-    return x, t, np.asarray(units.id.data[:]), unobserved.sum(axis=0)
+    return x, t, ids, unobserved.sum(axis=0)
 
 
 def _unobserved_bins(units, lo: np.ndarray, hi: np.ndarray, bin_size: float, src: str):
@@ -858,7 +865,7 @@ def _read_roi_series(nts, src: str, cells_only: bool) -> tuple:
 def _check_roi_columns(nts, x: np.ndarray, idx: np.ndarray, n_rows: int, src: str) -> None:
     """Refuse a neural series whose columns are not its ``rois`` (data stored as
     (ROIs, frames) by mistake, or a region pointing outside its ROI table)."""
-    path = _file_path(nts) or _logical_path(nts)
+    path = _display_path(nts)
     if idx.size and (idx.min() < 0 or idx.max() >= n_rows):
         raise DataFormatError(
             f"{src}: the rois region of {path!r} points outside its ROI table "
@@ -984,7 +991,7 @@ def _behaviour_values(o, src: str) -> np.ndarray:
     v = _series_data(o, src)
     if v.shape[1] > v.shape[0]:
         raise DataFormatError(
-            f"{src}: behaviour series {_file_path(o) or _logical_path(o)!r} has data of "
+            f"{src}: behaviour series {_display_path(o)!r} has data of "
             f"shape {v.shape}: more columns than samples, so stored as (columns, "
             "samples), transposed; NWB stores time on the first axis: write the series "
             "again with the data transposed"
@@ -1172,9 +1179,7 @@ def _stimulation(
     for o in sers:
         pulses = _optogenetic_intervals(o, src)
         if pulses is not None:
-            named.append(
-                (pulses, f"light pulses of {_file_path(o) or _logical_path(o)!r}", "pulses")
-            )
+            named.append((pulses, f"light pulses of {_display_path(o)!r}", "pulses"))
     for df, what, rows in named:
         _check_overlap(df, t, src, neural_source, what=what, where="", rows=rows)
     frames = [df for df, _, _ in named]

@@ -246,9 +246,11 @@ def _check_time_units(behavior, t: np.ndarray, source: str) -> None:
     """Refuse behaviour traces whose times span over :data:`_MAX_SPAN_RATIO` times the
     frame times ``t`` (s) of the imaging ``source``: times in milliseconds."""
     span = float(t[-1] - t[0]) if t.size > 1 else 0.0
+    if span <= 0:
+        return
     for tr in behavior:
         ts = tr.timestamps
-        if span <= 0 or ts is None or ts.size < 2:
+        if ts is None or ts.size < 2:
             continue
         ratio = float(ts[-1] - ts[0]) / span
         if ratio > _MAX_SPAN_RATIO:
