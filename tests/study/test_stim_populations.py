@@ -206,3 +206,11 @@ def test_overlap_stages_are_in_learning_order(overlap):
         assert list(alone[pop].summary["stages"]) == ["novice", "expert"]
     d = alone["m1"].description
     assert d.index("novice: MH odds ratio") < d.index("expert: MH odds ratio")
+
+
+def test_stimulation_figure_keeps_learning_order_when_a_population_lacks_a_stage(two_pops):
+    # m1 stimulated only as expert, m2 in both stages: the axis still reads novice first
+    sessions = [s for s in two_pops if not (s.population == "m1" and s.stage == "novice")]
+    r = stimulation_responses(SessionCollection(sessions))
+    labels = [t.get_text() for t in r.figure.axes[1].get_xticklabels()]
+    assert [lab.split("\n")[1] for lab in labels if lab.startswith("m2")] == ["novice", "expert"]

@@ -278,7 +278,7 @@ def stimulation_responses(
             table,
             fractions,
             fdr,
-            stages=_stages_of(summary["populations"]),
+            stages=_stages_of(summary["populations"], order),
             populations=list(summary["populations"]),
         ),
         summary=summary,
@@ -309,9 +309,10 @@ def _listed_only(order, present) -> bool:
     return order is not None and not all(st in STAGE_ORDER for st in [*order, *present])
 
 
-def _stages_of(populations: dict) -> list:
-    """The stages of the per-population summaries, in their (learning) order."""
-    return list(dict.fromkeys(st for v in populations.values() for st in v["stages"]))
+def _stages_of(populations: dict, order) -> list:
+    """The stages of the per-population summaries, in learning order (``order``: the
+    user's, see ``_common.ordered_stages``), whichever population has which."""
+    return ordered_stages((st for v in populations.values() for st in v["stages"]), order)
 
 
 def check_populations(collection: SessionCollection, population, setting: str) -> list[str]:
