@@ -49,6 +49,14 @@ def test_in_memory_identical(client, data, reference):
     assert sum("sharedrep-statistics" in k for k in keys) == len(data.neural), keys
 
 
+def test_float32_in_memory_arrays_are_converted_on_the_workers(client, data):
+    neural = [x.astype(np.float32) for x in data.neural]
+    wide = [x.astype(np.float64) for x in neural]
+    ref = ShaReD(**KW).fit(wide, data.behavior, groups=data.groups)
+    m = ShaReD(backend="dask", **KW).fit(neural, data.behavior, groups=data.groups)
+    assert_same_model(ref, m)
+
+
 def test_statistics_stay_on_the_workers(client, data, reference):
     # the CV and the final fit run in per-subject phases on the workers; without private
     # components no chunk statistics are fetched to the driver

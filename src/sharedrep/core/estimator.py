@@ -568,7 +568,9 @@ class ShaReD(BaseEstimator):
             raise
 
     def _fit(self, neural, behavior, groups):
-        if backends.has_sources(neural, behavior, groups):
+        if backends.has_sources(neural, behavior, groups) or backends.defers_conversion(
+            neural, behavior
+        ):
             Xs, Ys, gs = backends.check_sources(
                 neural, behavior, groups, nan_policy=self.nan_policy
             )

@@ -33,6 +33,7 @@ from sharedrep.core import data_pass, solver
 from sharedrep.utils.validation import (
     check_array,
     check_pair_shapes,
+    check_pandas_alignment,
     check_same_features,
     check_trial_ids,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "TensorArray",
     "is_source",
     "has_sources",
+    "defers_conversion",
     "check_sources",
     "load",
 ]
@@ -274,6 +276,27 @@ def is_source(x) -> bool:
     return isinstance(x, str | os.PathLike | _Source) or _is_tensor(x) or _is_lazy_array(x)
 
 
+def _deferred(a) -> bool:
+    """Whether ``a`` is an in-memory array converted to float64 only in its subject's task.
+
+    A plain ndarray of another real dtype (float32 from suite2p, integer spike counts):
+    converting every subject up front would hold a float64 copy of all of them at once
+    (twice the data for float32, eight times for uint8). Its shape and dtype are checked
+    on the driver, its values (finite, converted) where the statistics are computed, one
+    subject at a time: the same float64 values, so the same fit.
+    """
+    return type(a) is np.ndarray and a.dtype != np.float64 and a.dtype.kind in "biuf"
+
+
+def defers_conversion(neural, behavior) -> bool:
+    """Whether an entry of the per-subject ``neural`` or ``behavior`` lists is an in-memory
+    array of another dtype than float64 (see :func:`check_sources`)."""
+    return any(
+        isinstance(data, list | tuple) and any(_deferred(x) for x in data)
+        for data in (neural, behavior)
+    )
+
+
 def has_sources(*lists) -> bool:
     """Whether an entry of the per-subject lists is a source (path or lazy array).
 
@@ -334,7 +357,12 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
     """Validate per-subject lists that contain file paths or lazy arrays.
 
     Shapes and dtypes are checked on the driver from metadata; values (NaN/inf) are
-    checked when each subject is read. In-memory entries are validated as usual.
+    checked when each subject is read. In-memory ndarrays of another real dtype than
+    float64 (float32, integers) are checked the same way and converted to float64 when
+    their subject is read (:func:`load`), so the float64 copies of all subjects are never
+    held at once; other in-memory entries are validated (and converted) here. pandas
+    inputs are checked for rows and columns that positional reading would misalign
+    (:func:`sharedrep.utils.validation.check_pandas_alignment`).
 
     Returns
     -------
@@ -358,6 +386,7 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
             f"neural has {len(nl)} subjects but behavior has {len(bl)}: give one array of "
             "each per subject"
         )
+    check_pandas_alignment(nl, bl, list(range(len(nl))))
     Xs, Ys = [], []
     for s, (x, y) in enumerate(zip(nl, bl, strict=True)):
         out = []
@@ -365,6 +394,9 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
             if is_source(a):
                 a = as_source(a)
                 _check_meta(a, name, s, 2)
+            elif _deferred(a):
+                if a.ndim != 2:  # refused by check_array's message (values: when read)
+                    check_array(a, name, s)
             else:
                 a = check_array(a, name, s, allow_nonfinite=allow)
             out.append(a)
@@ -399,8 +431,11 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
 
 
 def load(a, name: str, subject, *, nan_policy: str = "raise", expected_shape=None):
-    """Read and validate one source (identity for validated in-memory arrays)."""
+    """Read and validate one source, or convert an in-memory array whose conversion was
+    deferred (:func:`check_sources`); identity for validated in-memory arrays."""
     if not isinstance(a, _Source):
+        if name != "groups" and _deferred(a):
+            return check_array(a, name, subject, allow_nonfinite=nan_policy == "omit")
         return a
     try:
         values = a.load()
