@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import os
 import platform
@@ -109,6 +110,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=int,
         default=None,
         help="full fits timed (the minimum is used); default 1, or 2 with --quick",
+    )
+    ap.add_argument(
+        "--input-dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="dtype of the activity given to the fits (float32: as suite2p writes it; "
+        "the Gram pass still multiplies float64 copies)",
     )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -515,6 +523,9 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         d = make_data(args)
         designs = embedded(d.neural, n_lags)
+        if args.input_dtype != "float64":  # the fits read the activity in this dtype
+            d = dataclasses.replace(d, neural=[x.astype(args.input_dtype) for x in d.neural])
+            print(f"Activity given to the fits as {args.input_dtype}")
         print(f"\nData generated in {time.perf_counter() - t0:.2f} s (not part of the ratio)")
 
         model = ShaReD(

@@ -92,3 +92,34 @@ def test_behavior_frames_are_aligned_when_neural_is_read_later(data, tmp_path):
     for neural in (paths, narrow):
         with pytest.raises(ValueError, match=r"subject 1: behavior columns"):
             _fit(neural, frames, data.groups)
+
+
+@pytest.mark.parametrize("kw", [dict(lags=0), dict(lags=3), dict(lags=1, nan_policy="omit")])
+def test_float32_pass_reads_float32_activity_as_the_float64_copy(data, kw):
+    neural = [x.astype(np.float32) for x in data.neural]
+    if kw.get("nan_policy") == "omit":
+        neural[0][7, 2] = np.nan
+    wide = [x.astype(np.float64) for x in neural]
+    reference = _fit(wide, data.behavior, data.groups, dtype="float32", **kw)
+    assert_same_model(reference, _fit(neural, data.behavior, data.groups, dtype="float32", **kw))
+
+
+def test_float32_pass_of_float32_activity_makes_no_float64_copy():
+    S, T, N = 3, 40000, 60  # float64 copy of one subject: 19 MB
+    rng = np.random.default_rng(1)
+    neural = [rng.standard_normal((T, N)).astype(np.float32) for _ in range(S)]
+    behavior = [x[:, :3].astype(np.float64) + rng.standard_normal((T, 3)) for x in neural]
+    groups = [np.repeat(np.arange(T // 100), 100) for _ in range(S)]
+    kw = dict(n_shared=1, alpha=1.0, cv=3, private=False, dtype="float32")
+    tracemalloc.start()
+    try:
+        _fit(neural, behavior, groups, **kw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * T * N * 8, (peak, T * N * 8)
+    neural[1][100, 5] = np.inf
+    with pytest.raises(
+        ValueError, match=r"subject 1: neural contains NaN or inf \(first at index \(100, 5\)\)"
+    ):
+        _fit(neural, behavior, groups, **kw)

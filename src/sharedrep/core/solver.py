@@ -279,7 +279,7 @@ def _center(A: np.ndarray, finite_rows) -> np.ndarray:
     if idx.size == 0:
         return np.zeros(A.shape[1])
     idx = idx[:: max(1, idx.size // _CENTER_ROWS)]
-    return np.median(A[idx], axis=0)
+    return np.median(np.asarray(A[idx], dtype=np.float64), axis=0)  # float32 data too
 
 
 def check_folds(chunks: Chunks, subject) -> None:

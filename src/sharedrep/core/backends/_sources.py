@@ -36,6 +36,7 @@ from sharedrep.utils.validation import (
     check_pandas_alignment,
     check_same_features,
     check_trial_ids,
+    nonfinite_error,
 )
 
 __all__ = [
@@ -430,11 +431,19 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
     return Xs, Ys, gs
 
 
-def load(a, name: str, subject, *, nan_policy: str = "raise", expected_shape=None):
+def load(a, name: str, subject, *, nan_policy: str = "raise", expected_shape=None, keep=None):
     """Read and validate one source, or convert an in-memory array whose conversion was
-    deferred (:func:`check_sources`); identity for validated in-memory arrays."""
+    deferred (:func:`check_sources`); identity for validated in-memory arrays.
+
+    ``keep`` (a dtype, e.g. float32 for a float32 data pass): an in-memory array of that
+    dtype is checked (finite unless ``nan_policy="omit"``) but not converted to float64;
+    the pass reads it as it is (the same values as the float64 copy, half the memory)."""
     if not isinstance(a, _Source):
         if name != "groups" and _deferred(a):
+            if keep is not None and a.dtype == keep:
+                if nan_policy != "omit" and not np.all(np.isfinite(a)):
+                    raise nonfinite_error(f"subject {subject}: {name}", _first_nonfinite(a))
+                return a
             return check_array(a, name, subject, allow_nonfinite=nan_policy == "omit")
         return a
     try:
@@ -455,6 +464,10 @@ def load(a, name: str, subject, *, nan_policy: str = "raise", expected_shape=Non
     return values
 
 
+def _first_nonfinite(a: np.ndarray) -> np.ndarray:
+    return np.argwhere(~np.isfinite(a))[0]
+
+
 def read_source(a, name: str, subject, *, nan_policy: str = "raise"):
     """The values of a path, lazy array or tensor as an ndarray; anything else unchanged."""
     if a is None or not is_source(a):
@@ -473,7 +486,10 @@ def subject_task(X, Y, g, subject, **opts) -> solver.SubjectData:
     as :meth:`Backend.statistics` collects them.
     """
     nan_policy = opts["nan_policy"]
-    X = load(X, "neural", subject, nan_policy=nan_policy, expected_shape=X.shape)
+    # a float32 pass reads float32 activity as it is (it centres in float64 and rounds
+    # once, as it does for float64 activity): no float64 copy of the subject
+    keep = np.dtype(np.float32) if np.dtype(opts["dtype"]) == np.float32 else None
+    X = load(X, "neural", subject, nan_policy=nan_policy, expected_shape=X.shape, keep=keep)
     Y = load(Y, "behavior", subject, nan_policy=nan_policy, expected_shape=Y.shape)
     if g is not None:
         g = load(g, "groups", subject, expected_shape=g.shape)
