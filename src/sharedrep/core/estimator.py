@@ -41,9 +41,11 @@ from sharedrep.utils.params import (
 )
 from sharedrep.utils.validation import (
     check_array,
+    check_column_names,
     check_groups,
     check_subject_arrays,
     check_subject_index,
+    common_column_names,
 )
 
 __all__ = ["ShaReD", "PrivateComponents"]
@@ -337,6 +339,15 @@ class ShaReD(BaseEstimator):
     n_units_ : list of int
     n_features_ : int
         Number of behaviour features ``p``.
+    behavior_names_in_ : ndarray of str (p,), object dtype
+        The behaviour column names, as scikit-learn's ``feature_names_in_``: set only
+        when every subject's behaviour given to fit is a pandas DataFrame with string
+        column names (absent otherwise; test with ``hasattr``). Every later method
+        that takes behaviour (:meth:`score`, :meth:`transform_behavior`,
+        :meth:`add_subject`, :meth:`with_subject`) then refuses a DataFrame whose
+        columns differ from these (another order or other names; reorder with
+        ``behavior[model.behavior_names_in_]``) and warns when given behaviour
+        without column names (read by position). Kept in the model file.
     private_ : list of PrivateComponents or None
 
     Examples
@@ -568,14 +579,7 @@ class ShaReD(BaseEstimator):
             raise
 
     def _fit(self, neural, behavior, groups):
-        if backends.has_sources(neural, behavior, groups) or backends.defers_conversion(
-            neural, behavior
-        ):
-            Xs, Ys, gs = backends.check_sources(
-                neural, behavior, groups, nan_policy=self.nan_policy
-            )
-        else:
-            Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=self.nan_policy)
+        Xs, Ys, gs, names = self._check_input(neural, behavior, groups)
         S, p = len(Xs), Ys[0].shape[1]
         auto_k, k_max, alphas, weights, lags = self._check_params(
             p, S, max(X.shape[0] for X in Xs)
@@ -606,6 +610,10 @@ class ShaReD(BaseEstimator):
         alpha = float(alphas[i_alpha])
         fit, shrinkage = self._final_fit(backend, prep, weights, alpha, k, shrinkage)
         self._set_fitted(fit, prep, alpha, k, lags, weights, [X.shape[1] for X in Xs])
+        if names is None:  # arrays now: the names of an earlier fit no longer hold
+            self.__dict__.pop("behavior_names_in_", None)
+        else:
+            self.behavior_names_in_ = names
         self.shrinkage_ = shrinkage
         self._diagnose(prep, auto_k)
         self.private_ = None
@@ -616,6 +624,35 @@ class ShaReD(BaseEstimator):
                 list(zip(prep, fit.standardized, solutions, kernels, strict=True)),
             )
         return self
+
+    def _check_input(self, neural, behavior, groups):
+        """fit's lists validated, and the behaviour column names (None: none).
+
+        Returns ``(Xs, Ys, gs, names)``; the names are
+        :func:`sharedrep.utils.validation.common_column_names`'s.
+        """
+        if backends.has_sources(neural, behavior, groups) or backends.defers_conversion(
+            neural, behavior
+        ):
+            Xs, Ys, gs = backends.check_sources(
+                neural, behavior, groups, nan_policy=self.nan_policy
+            )
+        else:
+            Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=self.nan_policy)
+        frames = list(behavior) if isinstance(behavior, list | tuple) else [behavior]
+        return Xs, Ys, gs, common_column_names(frames, "behavior")
+
+    def _check_behavior_names(self, behavior: list, subjects: list) -> None:
+        """Check behaviour entries as given (one per subject in ``subjects``) against
+        ``behavior_names_in_`` (:func:`sharedrep.utils.validation.check_column_names`)."""
+        check_column_names(
+            behavior,
+            getattr(self, "behavior_names_in_", None),
+            "behavior",
+            subjects,
+            attribute="behavior_names_in_",
+            stacklevel=4,
+        )
 
     def _low_memory(self, Xs, p: int, n_lags: int, n_folds: int):
         """``low_memory`` resolved: False, True or ``"strict"``."""
@@ -1030,13 +1067,14 @@ class ShaReD(BaseEstimator):
         Z : ndarray (T, k)
         """
         self._check_fitted()
-        Y = self._read(Y, "behavior", subject)
-        Y = check_array(Y, "behavior", subject, allow_nonfinite=self.nan_policy == "omit")
+        given = self._read(Y, "behavior", subject)
+        Y = check_array(given, "behavior", subject, allow_nonfinite=self.nan_policy == "omit")
         if Y.shape[1] != self.n_features_:
             who = "" if subject is None else f"subject {subject}: "
             raise ValueError(
                 f"{who}behavior has {Y.shape[1]} features; expected shape (T, {self.n_features_})"
             )
+        self._check_behavior_names([given], [subject])
         if subject is None:
             w = self.subject_weights_
             mean = np.sum(
@@ -1132,6 +1170,11 @@ class ShaReD(BaseEstimator):
                 raise ValueError(
                     f"subjects has {len(subjects)} entries but {n_given} subjects were given"
                 )
+        # the model's columns first: its subjects, not each other, say what they must be
+        given = list(behavior) if isinstance(behavior, list | tuple) else None
+        ids = subjects if subjects is not None else list(range(len(given or [])))
+        if given is not None and len(given) == len(ids):
+            self._check_behavior_names(given, ids)
         Xs, Ys, gs = check_subject_arrays(
             neural,
             behavior,
@@ -1142,6 +1185,8 @@ class ShaReD(BaseEstimator):
         )
         if subjects is None:
             subjects = list(range(len(Xs)))
+        if given is None:  # one array (2-D, or 3-D: a subject per entry): no names
+            self._check_behavior_names(Ys, subjects)
         sse = sst = 0.0
         for X, Y, g, s in zip(Xs, Ys, gs, subjects, strict=True):
             Yh, rows = self.predict(X, s, g, return_rows=True)
@@ -1186,6 +1231,7 @@ class ShaReD(BaseEstimator):
             subject_ids=[s],
             n_features=self.n_features_,
         )
+        self._check_behavior_names([Y], [s])
         X, Y, g = Xs[0], Ys[0], gs[0]
         n_folds = int(self.cv) if self.cv is not None else 0
         gap = int(np.max(np.abs(self.lags_)))

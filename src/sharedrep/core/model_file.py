@@ -11,7 +11,10 @@ subjects of ``diagnostics_["constant_behavior"]`` (text in JSON) as ints, the en
 of ``cv_results_`` in fit's order.
 
 Format versions: 1 (the first), 2 (adds the behaviour-metric shrinkage, the fit's
-diagnostics and the decoders of added subjects). Version-1 files still load.
+diagnostics and the decoders of added subjects), 3 (adds ``behavior_names_in_``, the
+behaviour column names of a fit on DataFrames; null when there are none). Files of
+every earlier version still load (a model from a version-1 or 2 file has no
+``behavior_names_in_``).
 
 May import: numpy, :mod:`sharedrep.utils`, :mod:`sharedrep.core.design`.
 """
@@ -30,7 +33,7 @@ from sharedrep.core.design import as_lags
 from sharedrep.utils.files import atomic_write
 
 FORMAT = "sharedrep.ShaReD"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _MODEL_ARRAYS = (
     "shared_axes_",
     "eigenvalues_",
@@ -70,6 +73,12 @@ def _params(model) -> dict:
     return params
 
 
+def _names(model) -> list[str] | None:
+    """The behaviour column names as JSON text, or None when the fit had none."""
+    names = getattr(model, "behavior_names_in_", None)
+    return None if names is None else [str(name) for name in names]
+
+
 def _metadata(model) -> dict:
     return {
         "format": FORMAT,
@@ -80,6 +89,7 @@ def _metadata(model) -> dict:
         "n_subjects_": model.n_subjects_,
         "n_units_": list(map(int, model.n_units_)),
         "n_features_": model.n_features_,
+        "behavior_names_in_": _names(model),
         "subject_alphas_": list(map(float, model.subject_alphas_)),
         "shrinkage_": model._fitted_shrinkage(),
         "diagnostics_": getattr(model, "diagnostics_", None),
@@ -186,6 +196,10 @@ def _is_fraction(value) -> bool:
     return _is_number(value) and 0 <= value <= 1
 
 
+def _is_text(value) -> bool:
+    return isinstance(value, str)
+
+
 def _is_bool(value) -> bool:
     return isinstance(value, bool)
 
@@ -236,6 +250,11 @@ def _meta_fields(S: int, p: int) -> dict:
             f"a list of {S} positive finite numbers (one per subject)",
         ),
         "shrinkage_": (None, lambda v: v is None or _is_fraction(v), "a number in [0, 1]"),
+        "behavior_names_in_": (
+            None,
+            lambda v: v is None or (_list_of(p, _is_text)(v) and len(set(v)) == p),
+            f"null or a list of {p} distinct strings (the behaviour column names)",
+        ),
         "diagnostics_": (None, lambda v: v is None or isinstance(v, dict), "a mapping"),
         "subject_decoders_": (
             ["shared"] * S,
@@ -387,6 +406,8 @@ def _set_scalars(m, meta: dict, path: Path) -> tuple[int, int, int, bool, bool]:
     m.alpha_ = float(f["alpha_"])
     m.subject_alphas_ = [float(a) for a in f["subject_alphas_"]]
     m.shrinkage_ = None if f["shrinkage_"] is None else float(f["shrinkage_"])
+    if f["behavior_names_in_"] is not None:  # absent, as after a fit on arrays
+        m.behavior_names_in_ = np.array(f["behavior_names_in_"], dtype=object)
     diagnostics = f["diagnostics_"] or {}  # format 1 (and models loaded from it): none
     if diagnostics:
         diagnostics = _fields(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import numbers
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,10 @@ __all__ = [
     "check_groups",
     "check_trial_ids",
     "check_array",
+    "check_column_names",
     "check_finite",
+    "column_names",
+    "common_column_names",
 ]
 
 
@@ -315,14 +319,180 @@ def check_pandas_alignment(neural: list, behavior: list, ids) -> None:
                 "behavior.reindex(neural.index), or pass numpy arrays"
             )
     if behavior and all(isinstance(y, pd.DataFrame) for y in behavior):
-        first = list(behavior[0].columns)
-        for s, y in zip(ids[1:], behavior[1:], strict=True):
-            if list(y.columns) != first:
-                raise ValueError(
-                    f"subject {s}: behavior columns {list(y.columns)} differ from subject "
-                    f"{ids[0]}'s {first}; features are read by position, so give every "
-                    f"subject the same columns in the same order, e.g. behavior[{first}]"
-                )
+        _check_same_columns(behavior, ids)
+
+
+def _check_same_columns(frames: list, ids) -> None:
+    """Every subject's DataFrame has the first one's columns, in the same order."""
+    first = list(frames[0].columns)
+    for s, y in zip(ids[1:], frames[1:], strict=True):
+        if list(y.columns) != first:
+            raise ValueError(
+                f"subject {s}: behavior columns {list(y.columns)} differ from subject "
+                f"{ids[0]}'s {first}; features are read by position, so give every "
+                f"subject the same columns in the same order, e.g. behavior[{first}]"
+            )
+
+
+def _where(name: str, subject) -> str:
+    return f"subject {subject}: {name}" if subject is not None else name
+
+
+def column_names(a, name: str, subject=None) -> np.ndarray | None:
+    """The column names of a DataFrame, as scikit-learn reads feature names.
+
+    Parameters
+    ----------
+    a : object
+        One subject's array-like.
+    name, subject
+        The array and its subject (``None``: none), named in the error.
+
+    Returns
+    -------
+    names : object ndarray of str (n_columns,) or None
+        None unless ``a`` is a DataFrame whose column names are all strings (the default
+        ``0..n-1`` of a frame built from an array is no names).
+
+    Raises
+    ------
+    TypeError
+        Column names mixing strings and other types (ambiguous: refused, as scikit-learn
+        does).
+    """
+    if not isinstance(a, pd.DataFrame) or a.shape[1] == 0:
+        return None
+    names = list(a.columns)
+    is_text = [isinstance(c, str) for c in names]
+    if all(is_text):
+        return np.array([str(c) for c in names], dtype=object)
+    if any(is_text):
+        kinds = sorted({type(c).__name__ for c in names})
+        raise TypeError(
+            f"{_where(name, subject)} columns mix strings with names of types {kinds}; "
+            "column names are kept and checked only when all are strings: convert them, "
+            f"e.g. {name}.columns = {name}.columns.astype(str), or pass {name}.to_numpy()"
+        )
+    return None
+
+
+def common_column_names(frames: list, name: str, ids=None) -> np.ndarray | None:
+    """The column names shared by every subject's DataFrame (what a fit keeps).
+
+    Parameters
+    ----------
+    frames : list
+        One array-like per subject.
+    name : str
+        The array (``"behavior"``), named in errors.
+    ids : sequence or None
+        Label of each entry in errors (default ``0..S-1``).
+
+    Returns
+    -------
+    names : object ndarray of str (n_columns,) or None
+        None unless every entry is a DataFrame with string column names.
+
+    Raises
+    ------
+    ValueError
+        The subjects' columns differ, or repeat a name (a name must identify a column).
+    TypeError
+        Column names mixing strings and other types (:func:`column_names`).
+    """
+    ids = _subject_ids(ids, len(frames))
+    if not frames or not all(isinstance(a, pd.DataFrame) for a in frames):
+        return None
+    _check_same_columns(frames, ids)
+    names = column_names(frames[0], name, ids[0])
+    if names is not None and len(set(names)) < names.size:
+        repeated = sorted({c for c in names.tolist() if names.tolist().count(c) > 1})
+        raise ValueError(
+            f"subject {ids[0]}: {name} columns repeat the names {repeated}; each column "
+            "must have its own name (rename them, or pass arrays)"
+        )
+    return names
+
+
+def _short_list(items: list, n: int = 20) -> str:
+    return f"{items[:n]}"[:-1] + (", ...]" if len(items) > n else "]")
+
+
+def check_column_names(
+    arrays: list, expected, name: str, ids, *, attribute: str, stacklevel: int = 3
+) -> None:
+    """Check the columns given to a fitted model against those it was fitted with.
+
+    Columns are read by position. As scikit-learn checks ``feature_names_in_``: a
+    DataFrame whose string columns differ from ``expected`` (another order, or other
+    names) is refused; an entry without column names (an array, a path, a frame with
+    non-string columns) is read by position after one warning for all of them.
+
+    Parameters
+    ----------
+    arrays : list
+        The entries as given (before conversion), one per subject.
+    expected : ndarray of str (p,) or None
+        The model's column names; None: nothing is checked.
+    name : str
+        The array (``"behavior"``), named in messages.
+    ids : sequence
+        The subject of each entry (``None``: no subject), named in messages.
+    attribute : str
+        The model attribute holding ``expected``, named in the remedy.
+    stacklevel : int
+        Of the warning (default: the caller's caller).
+
+    Raises
+    ------
+    ValueError
+        Naming the subject, the given and the expected columns, and the remedy.
+
+    Warns
+    -----
+    UserWarning
+        Once, naming the entries without column names.
+    """
+    if expected is None:
+        return
+    want = list(expected)
+    unnamed = []
+    for s, a in zip(ids, arrays, strict=True):
+        names = column_names(a, name, s)
+        if names is None:
+            unnamed.append(s)
+        elif list(names) != want:
+            raise _columns_error(list(names), want, _where(name, s), f"{name}[model.{attribute}]")
+    if unnamed:
+        if len(unnamed) > 1:
+            who = f"{name} of subjects {_short_list(unnamed)}"
+        else:
+            who = _where(name, unnamed[0])
+        warnings.warn(
+            f"{who} has no column names, but the model was fitted with {name} columns "
+            f"{_short_list(want)}; its columns are read by position as those (pass a "
+            "DataFrame with these columns to have them checked)",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def _columns_error(given: list, want: list, where: str, remedy: str) -> ValueError:
+    if sorted(given) == sorted(want):
+        j = next(j for j, (g, w) in enumerate(zip(given, want, strict=True)) if g != w)
+        return ValueError(
+            f"{where} columns {_short_list(given)} are the model's columns "
+            f"{_short_list(want)} in another order (column {j} is {given[j]!r}, expected "
+            f"{want[j]!r}); columns are read by position, so reorder them, e.g. {remedy}"
+        )
+    missing = [c for c in want if c not in given]
+    unexpected = [c for c in given if c not in want]
+    return ValueError(
+        f"{where} columns {_short_list(given)} differ from the columns the model was "
+        f"fitted with, {_short_list(want)} (missing {_short_list(missing)}, unexpected "
+        f"{_short_list(unexpected)}); columns are read by position, so give the fitted "
+        f"columns in the fitted order, e.g. {remedy}"
+    )
 
 
 def _first_difference(a: pd.Index, b: pd.Index) -> str:
