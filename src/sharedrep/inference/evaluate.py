@@ -45,7 +45,7 @@ from sharedrep.inference._resampling import (
 )
 from sharedrep.inference.transfer import check_calibration, ridge_decoder
 from sharedrep.utils.files import atomic_write
-from sharedrep.utils.validation import fold_label
+from sharedrep.utils.validation import fold_subject
 
 __all__ = [
     "Evaluation",
@@ -67,6 +67,9 @@ ROUNDING = 1e-10
 METHODS = ("constant", "ridge", "shared", "combined", "own")
 #: Tables of an :class:`Evaluation`, written as ``<name>.csv`` by ``to_csv``.
 TABLES = ("scores", "animal_scores", "summary", "comparisons", "reproducibility", "folds")
+#: Recordings whose calibration sets at one fraction differ by more than this factor in
+#: size (trials, or samples) are said to differ in length in the verdict's notes.
+SIZE_RATIO = 2.0
 
 
 # --------------------------------------------------------------------------- result
@@ -114,8 +117,11 @@ class Evaluation:
         helps on these data" when no calibration fraction has the 5 animals a paired test
         needs.
     notes : list of str
-        Facts behind the verdict (animals left out and why, the animals on which pooling
-        did worse than the animal alone, k = p, the decoders chosen).
+        Facts behind the verdict (where the fractions disagree, the verdict per fraction;
+        animals left out and why; the animals on which pooling did worse than the animal
+        alone; animals without decodable signal; a pure shared read-out worse than the
+        per-animal ridge; recordings of very different lengths; k = p; the decoders
+        chosen).
     warnings : list of str
         The warnings issued during the evaluation (calibration sets, animals left out,
         reproducibility fits that were impossible, ...).
@@ -435,6 +441,81 @@ def _loss_note(animal: pd.DataFrame, tie: float) -> list[str]:
     ]
 
 
+def _no_signal_note(animal: pd.DataFrame) -> list[str]:
+    """Name the animals on which no decoder explains any variance of the test rows: the
+    pooled R^2 of every decoder but the constant is at most 0 at every fraction. Their
+    wins, ties and losses compare decoders that all fail (too little data, a recording
+    without behaviour-related activity, or a failed one); the paired tests keep them, as
+    the animals are the sample, and the note says which they are."""
+    pooled = animal[(animal["feature"] == "pooled") & (animal["method"] != "constant")]
+    best = pooled.groupby("animal", sort=False)["r2"].max()  # NaN: left out (noted)
+    silent = [a for a, r2 in best.items() if r2 <= 0]
+    if not silent:
+        return []
+    which = ", ".join(f"animal {a!r} (best pooled R^2 {best[a]:.3f})" for a in silent)
+    return [
+        f"no decodable signal: {which}: no decoder (per-animal ridge, shared or combined) "
+        "explains any of the test variance at any calibration fraction, so its wins, ties "
+        "and losses compare decoders that all fail (too little data to decode, no "
+        "behaviour-related activity in the recording, or a failed recording)"
+    ]
+
+
+def _calibration_sizes(scores: pd.DataFrame) -> dict:
+    """``{fraction: (text, ratio)}``: the calibration sizes of the recordings at each
+    fraction (``"4 to 20 trials"``) and the largest over the smallest (inf when some
+    recordings count trials and others samples)."""
+    rows = scores[(scores["method"] == "constant") & (scores["feature"] == "pooled")]
+    out = {}
+    for f, r in rows.groupby("fraction", sort=True):
+        parts, ratio = [], 1.0
+        for unit, n in r.groupby("calibration_unit", sort=True)["n_calibration"]:
+            lo, hi = int(n.min()), int(n.max())
+            parts.append(f"{lo} {unit}" if lo == hi else f"{lo} to {hi} {unit}")
+            ratio = max(ratio, hi / max(lo, 1))
+        out[f] = (" or ".join(parts), ratio if len(parts) == 1 else float("inf"))
+    return out
+
+
+def _size_note(sizes: dict) -> list[str]:
+    """Say what a calibration fraction means when the recordings differ in length by
+    more than :data:`SIZE_RATIO`: the verdict names fractions, the animals at one fraction
+    then calibrate on very different amounts of data."""
+    if all(ratio <= SIZE_RATIO for _, ratio in sizes.values()):
+        return []
+    each = ", ".join(f"{f:g} is {text}" for f, (text, _) in sizes.items())
+    return [
+        f"recordings differ in length, so a calibration fraction is not one calibration "
+        f"size: {each} per recording (n_calibration in the scores table); the comparisons "
+        "at one fraction mix small and large calibration sets"
+    ]
+
+
+def _shared_note(comparisons: pd.DataFrame, tie: float, level: float) -> list[str]:
+    """Say where the pure shared read-out is worse than the per-animal ridge, by the rule
+    of the verdict (:func:`_direction`, Bonferroni over the fractions tested): the other
+    animals' axes alone do not capture the held-out animals' encoding, which is why
+    pooling cannot help (no shared representation) or why the combined decoder needs
+    more than the shared read-out (animal-specific components)."""
+    rows = comparisons[(comparisons["method"] == "shared") & (comparisons["baseline"] == "ridge")]
+    threshold, rule = _threshold(level, int(np.isfinite(rows["ttest_p"].to_numpy(float)).sum()))
+    worse = [r for r in rows.itertuples() if _direction(r, tie, threshold) < 0]
+    if not worse:
+        return []
+    at = ", ".join(
+        f"{r.fraction:g} ({r.mean_diff:+.3f} R^2, {r.losses} losses / {r.wins} wins over "
+        f"{r.n_animals} animals, paired t-test p = {r.ttest_p:.3g})"
+        for r in worse
+    )
+    return [
+        f"the pure shared read-out (the other animals' axes alone) is worse than the "
+        f"per-animal ridge at calibration fraction(s) {at}, {rule}: the other animals' "
+        "shared axes do not capture how the held-out animals encode behaviour (no shared "
+        "representation, or animal-specific components); the combined decoder owes its "
+        "score to what inner CV added to, or chose instead of, the shared read-out"
+    ]
+
+
 def _paired_tests(d: np.ndarray, level: float) -> tuple[float, float, str]:
     """Wilcoxon signed-rank and paired t-test p-values of the differences ``d`` (one per
     animal), with a note on their power; NaN p-values with fewer than MIN_ANIMALS.
@@ -642,6 +723,29 @@ def _threshold(level: float, n_tested: int) -> tuple[float, str]:
     return threshold, rule
 
 
+def _by_fraction_note(main: pd.DataFrame, dirs: np.ndarray, sizes: dict) -> list[str]:
+    """Where pooling helps, hurts, shows no clear difference or cannot be tested, by
+    calibration fraction, when the fractions disagree: the verdict names one fraction,
+    and "helps" at a small calibration size must not hide that the animal's own decoder
+    is as good with more data. ``sizes`` (:func:`_calibration_sizes`) adds the sizes."""
+    words = []
+    for r, d in zip(main.itertuples(), dirs, strict=True):
+        word = {1: "pooling helps", -1: "pooling hurts"}.get(int(d), "no clear difference")
+        words.append("not testable" if not np.isfinite(r.ttest_p) else word)
+    if len(set(words)) < 2 or not np.any(dirs != 0):
+        return []
+    order = ("pooling helps", "pooling hurts", "no clear difference", "not testable")
+    parts = []
+    for word in (w for w in order if w in words):
+        at = [
+            f"{r.fraction:g}" + (f" ({sizes[r.fraction][0]})" if r.fraction in sizes else "")
+            for r, w in zip(main.itertuples(), words, strict=True)
+            if w == word
+        ]
+        parts.append(f"{word} at {', '.join(at)}")
+    return ["by calibration fraction: " + "; ".join(parts)]
+
+
 def _verdict(comparisons: pd.DataFrame, summary: pd.DataFrame, cfg: dict) -> tuple[str, list]:
     """The one-line verdict (combined decoder vs per-animal ridge) and its notes.
 
@@ -659,7 +763,8 @@ def _verdict(comparisons: pd.DataFrame, summary: pd.DataFrame, cfg: dict) -> tup
     n_tested = int(np.isfinite(main["ttest_p"].to_numpy(dtype=float)).sum())
     threshold, rule = _threshold(level, n_tested)
     dirs = np.array([_direction(r, tie, threshold) for r in main.itertuples()])
-    notes = list(cfg["notes"])
+    by = [] if cfg["all_k_equal_p"] else _by_fraction_note(main, dirs, cfg.get("sizes", {}))
+    notes = by + list(cfg["notes"])
     if np.any(dirs > 0) and not np.any(dirs < 0):
         word, pick = (
             "helps",
@@ -732,6 +837,27 @@ def _fit_notes(ks: list[int], p: int, scores: pd.DataFrame, has_own: bool) -> li
     return notes
 
 
+def _conclude(scores, animal, summary, comparisons, ks: list[int], p: int, left_out, cfg):
+    """The verdict and its notes (:func:`_verdict`) from the tables, the ``n_shared`` of
+    every leave-one-animal-out fit (``ks``) and the left-out messages; ``cfg`` holds
+    ``tie_tolerance`` and ``level`` (and is completed here)."""
+    tie, level = cfg["tie_tolerance"], cfg["level"]
+    sizes = _calibration_sizes(scores)
+    has_own = "own" in set(scores["method"])
+    cfg = dict(
+        cfg,
+        all_k_equal_p=all(k == p for k in ks),
+        sizes=sizes,
+        notes=left_out
+        + _loss_note(animal, tie)
+        + _no_signal_note(animal)
+        + _shared_note(comparisons, tie, level)
+        + _size_note(sizes)
+        + _fit_notes(ks, p, scores, has_own),
+    )
+    return _verdict(comparisons, summary, cfg)
+
+
 # --------------------------------------------------------------------------- entry point
 def _check_fractions(calibration_fractions) -> list[float]:
     try:
@@ -768,8 +894,11 @@ def _as_labels(animals, n: int) -> list:
 
 def _check_label_values(labels: list) -> None:
     """Refuse missing labels (None, NaN, pd.NA) and labels that differ only by case,
-    surrounding whitespace or type (``"m1"``, ``"M1 "``): either would silently change
-    which recordings leave-one-animal-out holds out together."""
+    spaces, the separators ``_ - .``, leading zeros or type (``"m1"``, ``"M1 "``,
+    ``"m_1"``, ``"m01"``, ``1`` and ``"1"``; :func:`sharedrep.utils.validation.fold_subject`,
+    the rule of the study file): either would silently change which recordings
+    leave-one-animal-out holds out together (an animal split in two trains the fit that
+    scores it)."""
     missing = [i for i, x in enumerate(labels) if pd.api.types.is_scalar(x) and pd.isna(x)]
     if missing:
         raise ValueError(
@@ -778,13 +907,14 @@ def _check_label_values(labels: list) -> None:
         )
     by_key: dict = {}
     for x in dict.fromkeys(labels):
-        by_key.setdefault(fold_label(x), []).append(x)
+        by_key.setdefault(fold_subject(x), []).append(x)
     clashes = [" vs ".join(map(repr, v)) for v in by_key.values() if len(v) > 1]
     if clashes:
         raise ValueError(
-            f"animals: the labels {'; '.join(clashes)} differ only by case, surrounding "
-            "whitespace or type, so they would be held out as different animals; fix the "
-            "labels so that each animal has exactly one"
+            f"animals: the labels {'; '.join(clashes)} differ only by case, spaces, "
+            "separators (_ - .), leading zeros or type, so they would be held out as "
+            "different animals (and each would train the fit that scores the other); fix "
+            "the labels so that each animal has exactly one"
         )
 
 
@@ -877,9 +1007,15 @@ def evaluate(
     the time. Always "neutral by construction" when every fit has ``n_shared`` equal to
     the number of behaviour features (the shared axes then constrain nothing, and a
     difference comes from penalty selection). The line gives the largest difference, the
-    counts, the p-values and the threshold they were held to, and the reasons (``k = p``;
-    the animals on which pooling did worse than the animal alone, by more than
-    ``tie_tolerance``; the decoders chosen; no decoder beats the constant). In the
+    counts, the p-values and the threshold they were held to, and the reasons: where the
+    fractions disagree, which fractions help, hurt or show no clear difference, with
+    their calibration sizes; ``k = p``; the animals on which pooling did worse than the
+    animal alone, by more than ``tie_tolerance``; the animals on which no decoder
+    explains any test variance (no decodable signal); the fractions at which the pure
+    shared read-out is worse than the per-animal ridge by the same rule (the other
+    animals' axes do not fit: no shared representation, or animal-specific
+    components); recordings whose calibration sizes at one fraction differ by more than
+    ``SIZE_RATIO``; the decoders chosen; no decoder beats the constant. In the
     paired tests, differences of at most 1e-10 R^2 (two decoders that are the same
     ridge) count as 0.
 
@@ -896,7 +1032,8 @@ def evaluate(
     animals : sequence or None
         Animal of each recording, one label per entry of ``neural`` (default: every
         recording is its own animal). Missing labels (None, NaN) and labels that differ
-        only by case, surrounding whitespace or type (``"m1"``, ``"M1 "``) are refused.
+        only by case, spaces, separators, leading zeros or type (``"m1"``, ``"M1 "``,
+        ``"m_1"``, ``"m01"``: one animal misspelt, as in the study file) are refused.
     calibration_fractions : sequence of float, default (0.1, 0.2, 0.5)
         Fractions of each recording used for calibration; at most the pool (half of
         the blocks).
@@ -929,8 +1066,8 @@ def evaluate(
         ``animals`` is a string, a scalar, a mapping, a set or not one-dimensional.
     ValueError
         Invalid settings; ``animals`` of the wrong length, with missing labels, with
-        labels that differ only by case, surrounding whitespace or type, or naming fewer
-        than 2 animals.
+        labels that differ only by case, spaces, separators, leading zeros or type, or
+        naming fewer than 2 animals.
 
     Warns
     -----
@@ -972,16 +1109,9 @@ def evaluate(
     caught = list(dict.fromkeys([m for r in results for m in r[3]] + left_out + failed))
     for message in caught:
         warnings.warn(message, UserWarning, stacklevel=2)
-    has_own = "own" in set(scores["method"])
-    cfg.update(
-        tie_tolerance=float(tie_tolerance),
-        level=float(level),
-        all_k_equal_p=all(r[2] == p for r in results),
-        notes=left_out
-        + _loss_note(animal, tie_tolerance)
-        + _fit_notes([r[2] for r in results], p, scores, has_own),
-    )
-    verdict, notes = _verdict(comparisons, summary, cfg)
+    cfg.update(tie_tolerance=float(tie_tolerance), level=float(level))
+    ks = [r[2] for r in results]
+    verdict, notes = _conclude(scores, animal, summary, comparisons, ks, p, left_out, cfg)
     settings = dict(
         calibration_fractions=fractions,
         n_blocks=int(n_blocks),
