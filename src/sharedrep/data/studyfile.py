@@ -591,7 +591,7 @@ def _load_nwb(entry: dict, path: Path, ident: dict, resampling: dict) -> Session
     :func:`_file_label_conflicts`, so not again by ``read_nwb``)."""
     from sharedrep.data import io as sio
 
-    stored = _file_subject(path)
+    stored = _file_subject(path, entry.get("cells_only", True))
     session = sio.read_nwb(
         path,
         neural=entry.get("neural"),
@@ -610,13 +610,14 @@ def _load_nwb(entry: dict, path: Path, ident: dict, resampling: dict) -> Session
     return session
 
 
-def _file_subject(path: Path) -> str | None:
-    """The subject id an NWB file stores (read from its header); None when it stores
-    none or the header cannot be read (``read_nwb`` then compares the ids)."""
+def _file_subject(path: Path, cells_only: bool) -> str | None:
+    """The subject id an NWB file stores (read from its header, with the entry's
+    ``cells_only``); None when it stores none or the header cannot be read
+    (``read_nwb`` then compares the ids)."""
     from sharedrep.data.io import nwb_header
 
     try:
-        return nwb_header.read_nwb_header(path).subject
+        return nwb_header.read_nwb_header(path, cells_only=cells_only).subject
     except (DataFormatError, OSError, ImportError, ValueError):
         return None
 
@@ -942,7 +943,9 @@ def _read_headers(
     headers: dict[int, NWBHeader] = {}
     for i, entry in _reported(todo, progress, end_when_empty=False):
         try:
-            headers[i] = nwb_header.read_nwb_header(_resolve(base, entry["path"]))
+            headers[i] = nwb_header.read_nwb_header(
+                _resolve(base, entry["path"]), cells_only=entry.get("cells_only", True)
+            )
         except DataFormatError as err:
             if problems is not None:
                 problems.append(f"{_label(i, entry)}: {err}")

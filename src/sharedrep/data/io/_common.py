@@ -18,8 +18,10 @@ import numpy as np
 __all__ = [
     "DataFormatError",
     "Traces",
+    "MAX_SPAN_RATIO",
     "check_dir",
     "check_file",
+    "check_time_base",
     "check_timestamps",
     "load_npy",
     "require",
@@ -249,6 +251,70 @@ def check_timestamps(ts: np.ndarray, source: str, what: str = "timestamps") -> N
         raise DataFormatError(
             f"{source}: {what} are not strictly increasing "
             f"(index {i + 1}: {float(ts[i + 1])!r} after {float(ts[i])!r})"
+        )
+
+
+#: Behaviour whose times span over this many times the imaging frames' (or under
+#: 1/this), or that shares under 1/this of the shorter span with them, is refused:
+#: times in milliseconds read as seconds span 1000 times as long.
+MAX_SPAN_RATIO = 100.0
+
+
+def check_time_base(times: np.ndarray, frame_times: np.ndarray, what: str, imaging: str) -> None:
+    """Refuse behaviour times that cannot be on the clock of the imaging frames.
+
+    Times in another unit (milliseconds read as seconds span 1000 times as long) or on
+    another clock would be paired silently with the wrong frames. A behaviour clock
+    that merely starts earlier or later than the frames, or covers a superset of them
+    (up to :data:`MAX_SPAN_RATIO` times as long), is accepted.
+
+    Parameters
+    ----------
+    times : numpy.ndarray, shape (T_b,)
+        Behaviour sample times (s), strictly increasing.
+    frame_times : numpy.ndarray, shape (T,)
+        Imaging frame (neural sample) times (s), strictly increasing.
+    what : str
+        The behaviour source, named first in the message (its file, and series).
+    imaging : str
+        The imaging data (file and session) named in the message.
+
+    Raises
+    ------
+    DataFormatError
+        The behaviour spans over :data:`MAX_SPAN_RATIO` times the frames' time (its
+        times in milliseconds?) or under ``1 / MAX_SPAN_RATIO`` of it (the frame times
+        in milliseconds?), or the two share under ``1 / MAX_SPAN_RATIO`` of the shorter
+        span (different clocks). The message gives both time ranges and the remedy.
+    """
+    if times.ndim != 1 or frame_times.ndim != 1 or min(times.size, frame_times.size) < 2:
+        return  # nothing to compare (the shapes are checked where the times are used)
+    b0, b1 = float(times[0]), float(times[-1])
+    f0, f1 = float(frame_times[0]), float(frame_times[-1])
+    span_b, span_f = b1 - b0, f1 - f0
+    if span_b <= 0 or span_f <= 0:
+        return
+    ratio, overlap = span_b / span_f, min(b1, f1) - max(b0, f0)
+    head = f"{what}: its times run from {b0:.6g} to {b1:.6g}"
+    frames = f"the imaging frames of {imaging} ({f0:.6g} to {f1:.6g} s)"
+    if ratio > MAX_SPAN_RATIO:
+        raise DataFormatError(
+            f"{head}, {ratio:.0f} times the {span_f:.6g} s of {frames}: are they in "
+            "milliseconds? Give times in seconds (read_trace converts a CSV time column "
+            "named 'time_ms' or 'time (ms)'); behaviour that really spans that much "
+            "longer than the imaging: keep only its part around the imaging"
+        )
+    if ratio < 1.0 / MAX_SPAN_RATIO:
+        raise DataFormatError(
+            f"{head}, only 1/{1.0 / ratio:.0f} of the {span_f:.6g} s of {frames}: are "
+            "the frame times in milliseconds? Give both in seconds"
+        )
+    if overlap < min(span_b, span_f) / MAX_SPAN_RATIO:
+        shared = "no time" if overlap <= 0 else f"only {overlap:.3g} s"
+        raise DataFormatError(
+            f"{head} and {frames}: they share {shared}, so they are on different "
+            "clocks; give the behaviour times on the imaging's clock (e.g. subtract "
+            "the offset between the two acquisition systems)"
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sharedrep.data.io._common import DataFormatError, Traces, check_file
+from sharedrep.data.io._common import DataFormatError, Traces, check_file, check_time_base
 from sharedrep.data.preprocess import resample
 from sharedrep.data.session import Session
 
@@ -113,12 +113,18 @@ def build_session(
     DataFormatError
         Traces without timestamps, behaviour not covering the neural time range,
         duplicate feature names, or an invalid session (the message names the source).
+        Behaviour times not on the clock of the neural ``timestamps``
+        (:func:`~sharedrep.data.io._common.check_time_base`): spanning over 100 times
+        as long (times in milliseconds read as seconds) or under 1/100 as long, or
+        sharing almost no time with them (another clock); the message names the
+        behaviour file, the session and both time ranges.
     """
     t = np.asarray(timestamps, dtype=np.float64)
     resample_kw = dict(
         method=resample_method, extrapolate=extrapolate, max_extrapolation=max_extrapolation
     )
-    cols, names, units, sources = _resample_behaviour(behavior, t, resample_kw)
+    imaging = _session_label(source, subject, fields.get("session_id"))
+    cols, names, units, sources = _resample_behaviour(behavior, t, resample_kw, imaging)
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise DataFormatError(f"{source}: behaviour name(s) {dup} occur in several sources")
@@ -145,8 +151,19 @@ def build_session(
         raise DataFormatError(f"{source}: {err}") from None
 
 
-def _resample_behaviour(behavior: Sequence[Traces], t: np.ndarray, resample_kw: dict) -> tuple:
-    """Resample each behaviour source onto the neural times ``t`` (T,).
+def _session_label(source: str, subject: str, session_id) -> str:
+    """``source`` (the default ``"session"``: "the session") with the subject and
+    session id, for messages."""
+    ident = f"subject {subject!r}" + ("" if session_id is None else f", session {session_id!r}")
+    return f"the session ({ident})" if source == "session" else f"{source} ({ident})"
+
+
+def _resample_behaviour(
+    behavior: Sequence[Traces], t: np.ndarray, resample_kw: dict, imaging: str
+) -> tuple:
+    """Resample each behaviour source onto the neural times ``t`` (T,) of ``imaging``
+    (named in messages), after checking its times are on their clock
+    (:func:`~sharedrep.data.io._common.check_time_base`).
 
     Returns
     -------
@@ -163,6 +180,7 @@ def _resample_behaviour(behavior: Sequence[Traces], t: np.ndarray, resample_kw: 
             raise DataFormatError(
                 f"{tr.source}: has no time base; give its timestamps or frame rate"
             )
+        check_time_base(tr.timestamps, t, tr.source, imaging)
         try:
             v = resample(
                 tr.values, tr.timestamps, t, name=os.path.basename(tr.source), **resample_kw

@@ -60,8 +60,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sharedrep.data.io._common import DataFormatError, check_file, check_timestamps, require
-from sharedrep.data.io.nwb_header import CELL_FLAGS, behaviour_modules, cell_flag
+from sharedrep.data.io._common import (
+    DataFormatError,
+    check_file,
+    check_time_base,
+    check_timestamps,
+    require,
+)
+from sharedrep.data.io.nwb_header import CELL_FLAGS, behaviour_modules, cell_flag, is_derived
 from sharedrep.data.io.pose import (
     DEFAULT_MAX_GAP,
     DEFAULT_MIN_LIKELIHOOD,
@@ -603,8 +609,7 @@ def _roi_priority(series) -> tuple[int, int]:
     Fluorescence-type interfaces, hence the look at the interface's name.
     """
     parent = _ntype(series.parent) if series.parent is not None else ""
-    name = str(getattr(series.parent, "name", "")).lower()
-    derived = any(w in name for w in ("deconv", "neuropil", "spks", "spike", "event"))
+    derived = is_derived(str(getattr(series.parent, "name", "")))
     return {"DfOverF": 0, "Fluorescence": 1}.get(parent, 2), int(derived)
 
 
@@ -1028,6 +1033,7 @@ def _read_behaviour(
         spatial = is_pose or isinstance(o, types["SpatialSeries"])
         nm = _series_column_names(o, v.shape[1], spatial)
         name = f"behaviour series {_logical_path(o)!r}"
+        check_time_base(tt, t, f"{src}: {name}", src)
         try:
             cols.append(resample(v, tt, t, name=name, **resample_kw))
         except ValueError as err:

@@ -67,7 +67,11 @@ _NOT_BEHAVIOUR = (
     "IntervalSeries",
 )
 _TOP_CONTAINERS = ("acquisition", "analysis", "stimulus/presentation", "stimulus/templates")
-_DERIVED = ("deconv", "neuropil", "spks", "spike", "event")
+#: Words that mark derived traces in the name of a ``RoiResponseSeries``' interface
+#: (compared case-insensitively as substrings): deconvolved, neuropil, spikes, events.
+#: Both readers rank such series after raw traces (suite2p's NWB export stores
+#: Fluorescence, Neuropil and Deconvolved all as Fluorescence-type interfaces).
+DERIVED_TRACES = ("deconv", "neuropil", "spks", "spike", "event")
 #: Columns of a ROI table that classify the ROIs (names compared case-insensitively):
 #: a true value marks a cell, except in ``rejected`` where it marks a non-cell. suite2p
 #: writes ``iscell`` (the probability as a second column), CaImAn ``accepted``,
@@ -76,6 +80,13 @@ CELL_FLAGS = {"iscell": True, "accepted": True, "keep": True, "rejected": False}
 #: Names of the processing module searched for behaviour (compared case-insensitively):
 #: NWB's ``behavior``, or the British spelling.
 BEHAVIOUR_MODULES = ("behavior", "behaviour")
+
+
+def is_derived(interface_name: str) -> bool:
+    """Whether an interface named ``interface_name`` holds derived traces (one of
+    :data:`DERIVED_TRACES` occurs in it, any case)."""
+    name = interface_name.lower()
+    return any(w in name for w in DERIVED_TRACES)
 
 
 def behaviour_modules(names) -> list[str]:
@@ -132,8 +143,9 @@ class NWBHeader:
     n_samples, n_units : int or None
         Shape of the neural data; ``n_samples`` is None for spike units (it depends on
         ``bin_size`` and the spike times). When the ROI table classifies the ROIs
-        (:data:`CELL_FLAGS`), ``n_units`` counts those marked as cells, as
-        :func:`read_nwb` keeps by default (None when it would refuse the columns).
+        (:data:`CELL_FLAGS`), ``n_units`` counts those marked as cells when the
+        header was read with ``cells_only=True`` (the default, as :func:`read_nwb`),
+        every ROI otherwise (None when :func:`read_nwb` would refuse the columns).
     behavior : tuple of SeriesHeader or None
         The behaviour series discovered by default (in ``acquisition`` and in the
         processing module ``behavior``, any case, or ``behaviour``); None when the
@@ -163,7 +175,9 @@ class NWBHeader:
     stored: dict = field(default_factory=dict, repr=False, compare=False)
 
 
-def read_nwb_header(path: str | os.PathLike, *, neural: str | None = None) -> NWBHeader:
+def read_nwb_header(
+    path: str | os.PathLike, *, neural: str | None = None, cells_only: bool = True
+) -> NWBHeader:
     """Read the labels and shapes of an NWB file without loading its data arrays.
 
     Only scalar fields, attributes, data set shapes and the ROI classification columns
@@ -178,6 +192,10 @@ def read_nwb_header(path: str | os.PathLike, *, neural: str | None = None) -> NW
         As in :func:`~sharedrep.data.io.read_nwb`: a series name or path, or
         ``"units"``; default: the series ``read_nwb`` chooses by default. A name that
         does not match exactly one series leaves the neural fields None.
+    cells_only : bool, default True
+        As in :func:`~sharedrep.data.io.read_nwb`: ``n_units`` counts only the ROIs
+        that the ROI table's classification columns (:data:`CELL_FLAGS`) mark as
+        cells; False counts every ROI of the series.
 
     Returns
     -------
@@ -200,7 +218,7 @@ def read_nwb_header(path: str | os.PathLike, *, neural: str | None = None) -> NW
         with h5py.File(p, "r") as f:
             if _text(f.attrs.get("neurodata_type")) != "NWBFile":
                 raise DataFormatError(f"{p}: an HDF5 file but not an NWB file (no NWBFile root)")
-            return _header(f, p, h5py, neural)
+            return _header(f, p, h5py, neural, cells_only)
     except DataFormatError:
         raise
     except Exception as err:  # h5py raises OSError, KeyError, ... on corrupt files
@@ -209,12 +227,12 @@ def read_nwb_header(path: str | os.PathLike, *, neural: str | None = None) -> NW
         ) from None
 
 
-def _header(f, p: Path, h5py, neural) -> NWBHeader:
+def _header(f, p: Path, h5py, neural, cells_only: bool) -> NWBHeader:
     """Build the header of the open file ``f``."""
     stored = _stored_notes(_scalar(f, "general/notes"))
     types = _type_hierarchy(f, h5py)
     series = _series(f, h5py, types)
-    fields = _neural_fields(f, series, types, neural)
+    fields = _neural_fields(f, series, types, neural, cells_only)
     neural_obj = fields.get("neural")
     modules = behaviour_modules(f["processing"].keys() if "processing" in f else ())
     behaviour = None if len(modules) > 1 else _behaviour(series, neural_obj, types, modules)
@@ -396,7 +414,7 @@ def _roi_priority(f, s: SeriesHeader) -> tuple[int, int]:
     """As nwb._roi_priority: ``DfOverF`` before ``Fluorescence`` before others, raw
     traces before derived ones."""
     ntype, name = _parent_type(f, s.path)
-    derived = any(w in name.lower() for w in _DERIVED)
+    derived = is_derived(name)
     return {"DfOverF": 0, "Fluorescence": 1}.get(ntype, 2), int(derived)
 
 
@@ -445,8 +463,9 @@ def _named_neural(series: list, spec: str) -> SeriesHeader | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def _neural_fields(f, series: list, types: dict, neural) -> dict:
-    """``neural_source``, ``neural``, ``n_samples`` and ``n_units`` of the header."""
+def _neural_fields(f, series: list, types: dict, neural, cells_only: bool) -> dict:
+    """``neural_source``, ``neural``, ``n_samples`` and ``n_units`` of the header
+    (``cells_only``: as in :func:`read_nwb_header`)."""
     chosen = _choose_neural(f, series, types, neural)
     if chosen is None:
         return {}
@@ -455,7 +474,7 @@ def _neural_fields(f, series: list, types: dict, neural) -> dict:
     shape = chosen.shape
     n_units = shape[1] if len(shape) == 2 else 1 if len(shape) == 1 else None
     if n_units is not None:
-        n_units = _n_kept(f, chosen, n_units)
+        n_units = _n_kept(f, chosen, n_units, cells_only)
     return {
         "neural_source": chosen.logical_path,
         "neural": chosen,
@@ -483,10 +502,11 @@ def cell_flag(column: str, values, n_rows: int) -> np.ndarray | None:
     return flag if CELL_FLAGS[column.lower()] else ~flag
 
 
-def _n_kept(f, s: SeriesHeader, n_columns: int) -> int | None:
-    """How many of the ``n_columns`` ROIs of the series :func:`read_nwb` keeps by
-    default (``cells_only=True``): those marked as cells when its ROI table classifies
-    them; None when ``read_nwb`` would refuse the table."""
+def _n_kept(f, s: SeriesHeader, n_columns: int, cells_only: bool) -> int | None:
+    """How many of the ``n_columns`` ROIs of the series :func:`read_nwb` keeps: all
+    of them, or with ``cells_only`` those marked as cells when its ROI table
+    classifies them; None when ``read_nwb`` would refuse the table's classification
+    columns (whatever ``cells_only``, as it does)."""
     table = _roi_table(f, s)
     names = [c for c in table if c.lower() in CELL_FLAGS] if table is not None else []
     if not names:
@@ -500,7 +520,7 @@ def _n_kept(f, s: SeriesHeader, n_columns: int) -> int | None:
     idx = np.asarray(f[f"{s.path}/rois"][()], dtype=np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= is_cell.size):
         return None
-    return int(is_cell[idx].sum())
+    return int(is_cell[idx].sum()) if cells_only else n_columns
 
 
 # --------------------------------------------------------------------------- behaviour

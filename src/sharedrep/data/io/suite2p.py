@@ -162,16 +162,15 @@ class Suite2pPlane:
         ------
         DataFormatError
             Frame times of the wrong length, an unknown frame rate, dF/F undefined, a
-            behaviour trace whose times span over 100 times the imaging's (times in
-            milliseconds), or one not covering the frame times (see
-            :func:`~sharedrep.data.io.build_session`).
+            behaviour trace whose times are not on the frames' clock (e.g. spanning
+            over 100 times as long: times in milliseconds), or one not covering the
+            frame times (see :func:`~sharedrep.data.io.build_session`).
         """
         t = self.timestamps() if timestamps is None else np.asarray(timestamps, float)
         if t.shape != (self.n_frames,):
             raise DataFormatError(
                 f"{self.path}: {self.n_frames} frames but {np.size(t)} frame timestamps"
             )
-        _check_time_units(behavior, t, self.path)
         if neuropil_coef is None:
             neuropil_coef = _neucoeff(self.ops, self.path)
         # the frames' own rate when their times are given (ops['fs'] may differ)
@@ -235,31 +234,6 @@ def _neucoeff(ops: dict, source: str) -> float:
             "default is 0.7); pass neuropil_coef= explicitly"
         )
     return coef
-
-
-#: A behaviour trace whose times span this many times the imaging's is refused: its
-#: times are in other units (milliseconds read as seconds span 1000 times as long).
-_MAX_SPAN_RATIO = 100.0
-
-
-def _check_time_units(behavior, t: np.ndarray, source: str) -> None:
-    """Refuse behaviour traces whose times span over :data:`_MAX_SPAN_RATIO` times the
-    frame times ``t`` (s) of the imaging ``source``: times in milliseconds."""
-    span = float(t[-1] - t[0]) if t.size > 1 else 0.0
-    if span <= 0:
-        return
-    for tr in behavior:
-        ts = tr.timestamps
-        if ts is None or ts.size < 2:
-            continue
-        ratio = float(ts[-1] - ts[0]) / span
-        if ratio > _MAX_SPAN_RATIO:
-            raise DataFormatError(
-                f"{tr.source}: its times run from {ts[0]:.6g} to {ts[-1]:.6g}, {ratio:.0f} "
-                f"times the {span:.6g} s of the imaging frames of {source}: are they in "
-                "milliseconds? Give times in seconds (a CSV time column named 'time_ms' "
-                "or 'time (ms)' is converted)"
-            )
 
 
 def _load_pickled(p: Path, what: str):
