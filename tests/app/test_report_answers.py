@@ -238,5 +238,7 @@ def test_learning_answer_of_one_stage_is_a_trend_over_its_days():
     metric |= {"last_stage_mean": 0.9, "mice_left_out_stage": {}, "n_mice_stage": 8}
     s = {"n_mice": 8, "stages": ["expert", "expert"], "metrics": {"success_rate": metric}}
     text = answer("learning_curves", s)
-    assert text.startswith("Yes: 1 of 1 behavioural measures changed over the days of the ")
-    assert "with training" not in text
+    # a trend over the days of one stage is described, not called learning ("Yes")
+    assert text.startswith("Not testable: one stage analysed: expert; learning needs at least")
+    assert "Descriptive, within the expert stage only: 1 of 1 behavioural measures " in text
+    assert "with training" not in text and "Yes" not in text

@@ -474,10 +474,14 @@ def _timing_claim(results: dict, truth: dict, thal: str, level: float) -> tuple[
     p <= ``level`` and the bootstrap interval above 0 (in seconds when the summary has
     them, so stages imaged at different frame rates compare); not testable when the lag analysis
     says its sign-flip test cannot reach the 5% level (``testable``, e.g. 5 mice or fewer)
-    or the test's smallest p (``p_min``) is above ``level``."""
+    or the test's smallest p (``p_min``) is above ``level``, and, with the reason, when it
+    computed no shift at all (e.g. one stage analysed)."""
+    from sharedrep.app.report import _no_shift_reason
     from sharedrep.study._common import ci_text
 
     s = _find(results, "lag_profiles").summary
+    if not s["shifts"]:  # e.g. one stage analysed: no shift to compare with the truth
+        return None, f"not testable: {_no_shift_reason(s)}"
     sh = s["shifts"][thal]
     ci, p = sh["ci"], sh["p_signflip"]
     # in seconds when known: a shift in frames is NaN between stages at different rates
@@ -516,9 +520,13 @@ def _timing_claim(results: dict, truth: dict, thal: str, level: float) -> tuple[
 
 
 def _overlap_claim(results: dict, truth: dict, level: float) -> tuple[bool | None, str]:
-    """Claim 3: driven units overlap encoding units more in experts (odds-ratio ratio > 1)."""
+    """Claim 3: driven units overlap encoding units more in experts (odds-ratio ratio > 1);
+    not testable, with the analysis' reason, when it computed no change (e.g. one stage
+    with stimulation sessions)."""
     s = _find(results, "encoding_overlap").summary
     diff = s["difference"]
+    if not diff and s.get("untestable_reason"):
+        return None, f"not testable: {s['untestable_reason']}"
     st = s["stages"]
     ror, p = diff["ratio_of_odds_ratios"], diff["p_pooled"]
     detected = _finite(ror) and _finite(p) and ror > 1 and p <= level

@@ -1155,24 +1155,55 @@ def _req(v, fmt: str = ".3g") -> str:
 def _answer_learning(s: Mapping) -> str:
     """The number of mice is the one the trend tests used (each metric's ``n_mice``,
     without the mice left out of it), not the mice of the study; the change of the first
-    metric is over the mice in both stages (:func:`_stage_change`)."""
+    metric is over the mice in both stages (:func:`_stage_change`). With one stage,
+    learning is not testable (:func:`_one_stage_learning`)."""
     rows = s["metrics"]
     counts = _mice_counts(rows)
     n = _tested_mice(counts, s.get("n_mice"))
     name, r = next(iter(rows.items()))
     change = f"{name.replace('_', ' ')} {_stage_change(r, *s['stages'])}"
     ps = [_num(v.get("p_holm")) for v in rows.values()]
+    k = sum(p is not None and float(p) <= 0.05 for p in ps)
+    caveat = _normality_caveat(counts[0]) if k and counts else ""
+    if _learning_reason(s):
+        return _one_stage_learning(s, f"{k} of {len(rows)}", f"n = {n} mice{caveat}", change)
     if all(p is None for p in ps):
         return f"Not testable with n = {n} mice (no trend p-value is a number); {change}."
-    k = sum(p is not None and float(p) <= 0.05 for p in ps)
     verdict = "Yes" if k else "No clear change"
-    caveat = _normality_caveat(counts[0]) if k and counts else ""
-    first, last = s["stages"]
-    # one stage: a trend over its days, not evidence of learning across stages
-    over = "with training" if first != last else f"over the days of the {first} stage"
     return (
-        f"{verdict}: {k} of {len(rows)} behavioural measures changed {over} "
+        f"{verdict}: {k} of {len(rows)} behavioural measures changed with training "
         f"(Holm p <= 0.05, n = {n} mice{caveat}); {change}."
+    )
+
+
+def _learning_reason(s: Mapping) -> str:
+    """Why the learning curves cannot show learning across stages (their
+    ``learning_reason``; for a summary written before it existed, from its ``stages``:
+    :func:`sharedrep.study.behavior.one_stage_reason`); ``""`` when they can."""
+    from sharedrep.study.behavior import one_stage_reason
+
+    why = s.get("learning_reason")
+    return str(why) if isinstance(why, str) else one_stage_reason(*s["stages"])
+
+
+def _one_stage_learning(s: Mapping, trending: str, mice: str, change: str) -> str:
+    """The learning answer of curves with one stage: not testable (with the reason), and
+    the trend over the days of that stage as a description (``trending``: ``"1 of 4"``
+    measures with Holm p <= 0.05 over ``mice``; the first metric's mean slope), never a
+    "Yes"."""
+    stage = s["stages"][0]
+    name, r = next(iter(s["metrics"].items()))
+    slope = _num(r.get("slope_per_day"), "+.3g")
+    slope = f"mean {name.replace('_', ' ')} slope {slope} {r['unit']}/day; " if slope else ""
+    tested = any(_num(v.get("p_holm")) is not None for v in s["metrics"].values())
+    trend = (
+        f"{trending} behavioural measures trended over its days (Holm p <= 0.05, {mice})"
+        if tested
+        else f"no trend p-value over its days is a number ({mice})"
+    )
+    return (
+        f"{_not_testable_words(_learning_reason(s), '')}. Descriptive, within the {stage} "
+        f"stage only: {trend}; {slope}{change}."
     )
 
 

@@ -56,7 +56,13 @@ from sharedrep.study._result import AnalysisResult
 from sharedrep.study.figures import plot_learning_curves
 from sharedrep.utils.validation import closest_label
 
-__all__ = ["trial_measures", "learning_curves", "trajectory_reproducibility", "METRICS"]
+__all__ = [
+    "trial_measures",
+    "learning_curves",
+    "trajectory_reproducibility",
+    "one_stage_reason",
+    "METRICS",
+]
 
 #: Learning-curve metrics: (column, unit, label).
 METRICS = (
@@ -429,6 +435,27 @@ def _trends(table, mice, first, last, *, random_state) -> pd.DataFrame:
     return trends
 
 
+def one_stage_reason(first, last) -> str:
+    """Why learning curves cannot show learning across stages.
+
+    Parameters
+    ----------
+    first, last : str or None
+        The first and last stage of the curves (``summary["stages"]``).
+
+    Returns
+    -------
+    str
+        ``"one stage analysed: expert; learning needs at least two stages"`` when the
+        first and the last stage are one stage: a trend over its days describes that
+        stage, it is no evidence of learning across stages; ``""`` with two stages or
+        more, or without stage labels (``None``).
+    """
+    if first is None or first != last:
+        return ""
+    return f"one stage analysed: {first}; learning needs at least two stages"
+
+
 def _summarise(table, trends, mice, first, last) -> dict:
     """Headline numbers: mice, days, stages compared and each metric's trend."""
     metrics = {
@@ -457,6 +484,8 @@ def _summarise(table, trends, mice, first, last) -> dict:
         "n_mice": len(mice),
         "days": sorted(int(d) for d in table["day"].unique()),
         "stages": [first, last],
+        "learning_testable": not one_stage_reason(first, last),
+        "learning_reason": one_stage_reason(first, last),
         "metrics": metrics,
     }
 
@@ -512,6 +541,21 @@ def _describe(summary: dict) -> str:
         f"Holm correction across the four metrics (n = {summary['n_mice']} mice). "
         + "; ".join(parts)
         + "."
+        + _one_stage_text(summary)
+    )
+
+
+def _one_stage_text(summary: dict) -> str:
+    """``" Learning across stages is not testable: one stage analysed: expert; ..."``
+    when the curves hold one stage (:func:`one_stage_reason`); ``""`` otherwise."""
+    first, last = summary["stages"]
+    why = one_stage_reason(first, last)
+    if not why:
+        return ""
+    return (
+        f" Learning across stages is not testable: {why}. The slopes and their tests "
+        f"describe the trend over the days of the {first} stage only, and no stage "
+        "difference is tested."
     )
 
 
@@ -631,7 +675,8 @@ def learning_curves(
         stages, behind the stage means and ``p_stage``), ``mice_left_out_stage`` (the
         others, e.g. ``"mouse03, no expert session"``), ``testable``, ``reason``.
         ``tables["trials"]``: the per-trial measures. ``summary``: ``{"n_mice", "days",
-        "stages" ([first, last]), "metrics": {metric: {"unit", "slope_per_day", "ci",
+        "stages" ([first, last]), "learning_testable", "learning_reason", "metrics":
+        {metric: {"unit", "slope_per_day", "ci",
         "ci_reason", "p_value", "p_holm", "p_signflip", "first_stage_mean",
         "last_stage_mean", "stage_difference", "p_stage", "n_mice", "mice_left_out",
         "n_mice_stage", "mice_left_out_stage", "testable", "reason"}}, "sessions"}``
@@ -643,7 +688,11 @@ def learning_curves(
         not a learning stage while others are, e.g. a typo, is left out). The keys
         ``novice`` and ``expert`` of older summaries (stage means over different mice) are
         no longer written: ``first_stage_mean`` and ``last_stage_mean`` replace them (the
-        report still reads them from old summaries).
+        report still reads them from old summaries). ``learning_testable`` is False and
+        ``learning_reason`` says why (:func:`one_stage_reason`, e.g. ``"one stage
+        analysed: expert; learning needs at least two stages"``) when the curves hold one
+        stage: their day trends then describe that stage and are no evidence of learning
+        across stages (``learning_reason`` is ``""`` otherwise).
 
     Raises
     ------
