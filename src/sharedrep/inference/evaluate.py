@@ -43,7 +43,12 @@ from sharedrep.inference._resampling import (
     _seed_sequence,
     _validate_data,
 )
-from sharedrep.inference.transfer import check_calibration, ridge_decoder
+from sharedrep.inference.transfer import (
+    NEAR_CONSTANT,
+    check_calibration,
+    near_constant_features,
+    ridge_decoder,
+)
 from sharedrep.utils.files import atomic_write
 from sharedrep.utils.validation import fold_subject
 
@@ -84,10 +89,16 @@ class Evaluation:
         (``feature="pooled"`` for all features together): ``animal``, ``entry``,
         ``fraction``, ``n_calibration``, ``calibration_unit``, ``n_test`` (test rows
         scored), ``method``, ``decoder`` (the combined decoder's choice), ``feature``,
-        ``r2``, ``sse``, ``sst`` (sums of squares in pooled-standardised units).
+        ``r2``, ``sse``, ``sst`` (sums of squares in pooled-standardised units). A
+        feature's ``r2`` is NaN where it does not vary on the test rows (variance at most
+        :data:`~sharedrep.inference.transfer.NEAR_CONSTANT` of its pooled variance, or
+        constant to rounding: an unconnected channel, a keypoint that never moved; a
+        warning names the recording and the features); its ``sse`` and ``sst`` stay, and
+        so does the pooled ``r2`` (NaN only when no feature varies).
     animal_scores : pandas.DataFrame
         The same pooled over an animal's recordings (``1 - sum SSE / sum SST``):
-        ``animal``, ``fraction``, ``method``, ``feature``, ``r2``.
+        ``animal``, ``fraction``, ``method``, ``feature``, ``r2`` (NaN where the ``r2`` is
+        NaN in every recording of the animal).
     summary : pandas.DataFrame
         Per fraction and method, over animals (pooled feature): ``mean_r2``,
         ``median_r2``, ``min_r2``, ``max_r2``, ``n_animals`` (the animals these are over:
@@ -272,24 +283,52 @@ def _sums(Y, Yh, scale):
     return sse, sst
 
 
-def _score_rows(preds: dict, Yt, const, scale, info: dict, names) -> list[dict]:
-    """Score every decoder on the test rows every decoder predicts (same rows for all)."""
+def _score_rows(preds: dict, Yt, const, scale, info: dict, names, where: str) -> list[dict]:
+    """Score every decoder on the test rows every decoder predicts (same rows for all).
+
+    A feature that does not vary on those rows (:func:`near_constant_features`) gets a NaN
+    R^2 (with a warning naming ``where`` and the features) but keeps its SSE and SST, so
+    the pooled R^2 is unchanged; the pooled R^2 is NaN when no feature varies.
+    """
     common = None
     for _, rows in preds.values():
         common = rows if common is None else np.intersect1d(common, rows)
+    flat = near_constant_features(Yt[common], scale)
+    _warn_flat(flat, Yt[common], scale, names, where)
     out = []
     preds = {"constant": (np.broadcast_to(const, (common.size, const.size)), common), **preds}
     for method, (Yh, rows) in preds.items():
         Yh = Yh[np.searchsorted(rows, common)]
         sse, sst = _sums(Yt[common], Yh, scale)
-        r2 = np.where(sst > 0, 1.0 - sse / np.where(sst > 0, sst, 1.0), np.nan)
+        r2 = np.where(flat, np.nan, 1.0 - sse / np.where(flat, 1.0, sst))
         base = dict(info, n_test=int(common.size), method=method)
         for j, name in enumerate(names):
             out.append(dict(base, feature=name, r2=float(r2[j]), sse=sse[j], sst=sst[j]))
         tot = float(np.sum(sst))
-        pooled = 1.0 - float(np.sum(sse)) / tot if tot > 0 else float("nan")
+        pooled = float("nan") if flat.all() else 1.0 - float(np.sum(sse)) / tot
         out.append(dict(base, feature="pooled", r2=pooled, sse=float(np.sum(sse)), sst=tot))
     return out
+
+
+def _warn_flat(flat, Y, scale, names, where: str) -> None:
+    """Warn about the features (``flat``, bool (p,)) that do not vary on the scored test
+    rows ``Y`` (n, p), with their variance as a fraction of the pooled variance
+    ``scale ** 2``."""
+    if not flat.any():
+        return
+    Y = Y[np.all(np.isfinite(Y), axis=1)]
+    ratio = np.var(Y, axis=0) / scale**2 if Y.shape[0] else np.zeros(len(names))
+    which = ", ".join(f"{names[j]!r} ({ratio[j]:.2g})" for j in np.flatnonzero(flat))
+    warnings.warn(
+        f"{where}: behaviour feature(s) {which} do not vary on the test rows (in brackets: "
+        "the variance there as a fraction of the feature's pooled variance in the fit; at "
+        f"most {NEAR_CONSTANT:g}, or constant to rounding in its own units): their "
+        "per-feature R^2 is undefined (NaN in scores, and in animal_scores where no "
+        "recording of the animal varies), as 1 - SSE/SST would divide by noise; the pooled "
+        "R^2 keeps their sums of squares",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _score_fraction(base, X, Y, g, cal, test, info: dict, cfg: dict) -> list[dict]:
@@ -300,7 +339,7 @@ def _score_fraction(base, X, Y, g, cal, test, info: dict, cfg: dict) -> list[dic
         f"held-out animal {info['animal']!r}, recording {info['entry']}, "
         f"calibration fraction {info['fraction']}"
     )
-    check_calibration(Yc, Yt, where, cfg["names"])
+    check_calibration(Yc, Yt, where, cfg["names"], scale=base.behavior_scale_)
     try:
         # the model names the recording by its index in the leave-one-out fit: say which
         with warnings.catch_warnings(record=True) as caught:
@@ -322,7 +361,7 @@ def _score_fraction(base, X, Y, g, cal, test, info: dict, cfg: dict) -> list[dic
     preds = _predictions(new, idx, has_through, dec, Xt, gt)
     info = dict(info, decoder=new.subject_decoders_[idx] if has_through else "shared")
     const = np.nanmean(Yc, axis=0)
-    return _score_rows(preds, Yt, const, base.behavior_scale_, info, cfg["names"])
+    return _score_rows(preds, Yt, const, base.behavior_scale_, info, cfg["names"], where)
 
 
 def _evaluate_animal(model, Xs, Ys, gs, animals, a, plans, cfg):
@@ -372,11 +411,29 @@ def _evaluate_animal(model, Xs, Ys, gs, animals, a, plans, cfg):
 
 
 # --------------------------------------------------------------------------- statistics
+def _pooled_sums(scores: pd.DataFrame, keys: list) -> pd.DataFrame:
+    """Sums of ``sse`` and ``sst`` per ``keys``, with ``defined`` (some recording's R^2 is
+    defined, not NaN) and ``finite`` (every recording's SSE is finite)."""
+    flags = scores.assign(defined=scores["r2"].notna(), finite=np.isfinite(scores["sse"]))
+    return (
+        flags.groupby(keys, sort=False)
+        .agg(
+            sse=("sse", "sum"),
+            sst=("sst", "sum"),
+            defined=("defined", "any"),
+            finite=("finite", "all"),
+        )
+        .reset_index()
+    )
+
+
 def _animal_table(scores: pd.DataFrame) -> pd.DataFrame:
-    """Pool every animal's recordings: ``r2 = 1 - sum SSE / sum SST`` per feature."""
+    """Pool every animal's recordings: ``r2 = 1 - sum SSE / sum SST`` per feature; NaN
+    when the feature's R^2 is undefined in every recording (no behaviour variance on the
+    test rows, :func:`_score_rows`) or a recording's SSE is not finite."""
     keys = ["animal", "fraction", "method", "feature"]
-    agg = scores.groupby(keys, sort=False)[["sse", "sst"]].sum().reset_index()
-    ok = agg["sst"] > 0
+    agg = _pooled_sums(scores, keys)
+    ok = agg["defined"] & agg["finite"] & (agg["sst"] > 0)
     agg["r2"] = np.where(ok, 1.0 - agg["sse"] / agg["sst"].where(ok, 1.0), np.nan)
     return agg[keys + ["r2"]]
 
@@ -401,12 +458,16 @@ def _left_out_messages(scores: pd.DataFrame) -> list[str]:
     """One message per animal whose pooled R^2 is undefined at some fraction (it is then
     left out of the summary and the comparisons there), saying why."""
     pooled = scores[scores["feature"] == "pooled"]
-    sums = pooled.groupby(["animal", "fraction", "method"], sort=False)[["sse", "sst"]].sum()
-    bad = sums[~(sums["sst"] > 0) | ~np.isfinite(sums["sse"])].reset_index()
+    sums = _pooled_sums(pooled, ["animal", "fraction", "method"])
+    bad = sums[~sums["defined"] | ~sums["finite"]]
     out = []
     for a, rows in bad.groupby("animal", sort=False):
-        if (rows["sst"] <= 0).all():
-            why = "its behaviour does not vary on its test rows: there is nothing to explain"
+        if rows["finite"].all():
+            why = (
+                "its behaviour does not vary on its test rows (no feature's variance there "
+                f"exceeds {NEAR_CONSTANT:g} of its pooled variance): there is nothing to "
+                "explain"
+            )
         else:
             why = f"the predictions of {sorted(set(rows['method']))} are not finite"
         fractions = ", ".join(f"{f:g}" for f in sorted(set(rows["fraction"])))
@@ -979,7 +1040,11 @@ def evaluate(
        ``"own"`` (the model's own full-rank ridge of the animal, ``through="own"``).
     4. **Scores**: R^2 per feature and pooled over features (pooled-standardised units
        of the fit), on the test rows every decoder predicts; an animal with several
-       recordings pools their sums of squares.
+       recordings pools their sums of squares. A feature that does not vary on the test
+       rows (:func:`sharedrep.inference.transfer.near_constant_features`: variance at most
+       1e-6 of its pooled variance, or constant to rounding) has no R^2 there (NaN, with
+       a warning; ``1 - SSE/SST`` would divide by noise and read e.g. -5e8); its sums of
+       squares stay in the pooled R^2.
 
     Then, per fraction, every decoder against the per-animal ridge (and the decoders
     against the constant prediction): wins, ties (``|difference| <= tie_tolerance`` in
@@ -1072,8 +1137,10 @@ def evaluate(
     Warns
     -----
     UserWarning
-        A calibration set with constant behaviour features or a different behaviour
-        range than its test set (:func:`sharedrep.inference.transfer.check_calibration`);
+        A calibration set with constant or near-constant behaviour features or a
+        different behaviour range than its test set
+        (:func:`sharedrep.inference.transfer.check_calibration`); behaviour features that
+        do not vary on a recording's test rows (their per-feature R^2 is NaN);
         an animal left out of the summary and comparisons at a fraction because its
         pooled R^2 is undefined (no behaviour variance on its test rows; also in the
         verdict's notes); a reproducibility fit that is impossible (its angles are NaN).

@@ -7,11 +7,13 @@ and behaviour is decoded on its last trials. The references are a per-subject ri
 (same lags, same calibration data, ridge penalty chosen by the same kind of inner
 cross-validation) that knows nothing about the other subjects, and a constant prediction
 (the calibration mean). :func:`check_calibration` flags calibration sets that cannot
-support a comparison (constant features, a behaviour range unlike the test set's); it is
-shared with :mod:`sharedrep.inference.evaluate`. The ridge, its folds and the
-held-out R^2 are the package's single helpers (:func:`sharedrep.core.ridge.ridge_cv`,
-:func:`sharedrep.core.cv.block_folds`, :func:`sharedrep.core.metrics.pooled_r2`). It imports
-:mod:`sharedrep.utils`, :mod:`sharedrep.core` and the shift machinery of
+support a comparison (constant or near-constant features, a behaviour range unlike the
+test set's) and :func:`near_constant_features` says which features do not vary on a set
+of rows (their R^2 is undefined); both are shared with
+:mod:`sharedrep.inference.evaluate`. The ridge, its folds and the held-out R^2 are the
+package's single helpers (:func:`sharedrep.core.ridge.ridge_cv`,
+:func:`sharedrep.core.cv.block_folds`, :func:`sharedrep.core.metrics.pooled_r2`). It
+imports :mod:`sharedrep.utils`, :mod:`sharedrep.core` and the shift machinery of
 :mod:`sharedrep.inference.permutation`.
 """
 
@@ -35,6 +37,7 @@ from sharedrep.core.design import (
 from sharedrep.core.estimator import DEFAULT_ALPHAS
 from sharedrep.core.metrics import pooled_r2
 from sharedrep.core.ridge import ridge_cv
+from sharedrep.core.solver import column_scales
 from sharedrep.inference._resampling import (
     _check_count,
     _check_model,
@@ -53,12 +56,62 @@ from sharedrep.inference.permutation import (
 )
 from sharedrep.utils.validation import nonfinite_error
 
-__all__ = ["transfer_score", "ridge_decoder", "RidgeDecoder", "check_calibration"]
+__all__ = [
+    "transfer_score",
+    "ridge_decoder",
+    "RidgeDecoder",
+    "check_calibration",
+    "near_constant_features",
+    "NEAR_CONSTANT",
+]
 
 #: A test row is "outside the calibration range" of a feature when it lies below the
 #: calibration minimum or above the calibration maximum of that feature; a warning is
 #: given when this holds for more than this share of the test rows, for any feature.
 RANGE_SHARE = 0.25
+#: A behaviour feature does not vary on a set of rows when its variance there is at most
+#: this fraction of its pooled variance in the fit (``behavior_scale_ ** 2``): its std is
+#: at most 1e-3 of how the feature varies in the fitted animals, i.e. sensor noise or
+#: quantisation (an unconnected lever channel, a keypoint that never moved). An R^2 there
+#: divides by that noise (a decoder off by 1 % of the pooled std scores about -100).
+NEAR_CONSTANT = 1e-6
+
+
+def near_constant_features(Y, scale) -> np.ndarray:
+    """Behaviour features that do not vary on the rows of ``Y``: their R^2 is undefined.
+
+    A feature does not vary when, over the rows where every feature is finite (the rows
+    an R^2 scores), its variance is at most :data:`NEAR_CONSTANT` times ``scale ** 2``
+    (its pooled variance in the fit), or when it is constant to rounding in its own
+    units (variance at most ``1e-10`` of its mean square: the estimator's rule,
+    :func:`sharedrep.core.solver.column_scales`). With no such row, none varies.
+
+    Parameters
+    ----------
+    Y : array-like of shape (n, p)
+        Behaviour, raw units.
+    scale : array-like of shape (p,)
+        Pooled standard deviation of every feature in the fit (``behavior_scale_``).
+
+    Returns
+    -------
+    ndarray of bool, shape (p,)
+    """
+    Y = np.asarray(Y, dtype=float)
+    scale = np.asarray(scale, dtype=float)
+    if Y.ndim != 2:
+        raise ValueError(f"near_constant_features: Y must be 2-D (n, p); got shape {Y.shape}")
+    if scale.shape != (Y.shape[1],):
+        raise ValueError(
+            f"near_constant_features: scale must have shape ({Y.shape[1]},), one pooled std "
+            f"per behaviour feature of Y {Y.shape}; got shape {scale.shape}"
+        )
+    Y = Y[np.all(np.isfinite(Y), axis=1)]
+    if Y.shape[0] == 0:
+        return np.ones(Y.shape[1], dtype=bool)
+    var = np.var(Y, axis=0)
+    own, _ = column_scales(var, np.mean(Y**2, axis=0))
+    return own | (var <= NEAR_CONSTANT * scale**2)
 
 
 def _constant_features(Y: np.ndarray) -> list[int]:
@@ -72,14 +125,16 @@ def _constant_features(Y: np.ndarray) -> list[int]:
     return out
 
 
-def check_calibration(Y_cal, Y_test, where: str, names=None) -> list[str]:
+def check_calibration(Y_cal, Y_test, where: str, names=None, *, scale=None) -> list[str]:
     """Warn when a calibration set cannot support a comparison on its test set.
 
     Two problems are flagged, each with a ``UserWarning`` naming ``where`` and the
     features:
 
     * **constant features**: a behaviour feature that does not vary over the calibration
-      rows (no decoder can learn it there);
+      rows (no decoder can learn it there); with ``scale``, also the **near-constant**
+      ones (:func:`near_constant_features`: variance at most :data:`NEAR_CONSTANT` of the
+      pooled variance, e.g. a constant plus sensor noise);
     * **a different behaviour range**: for some feature, more than :data:`RANGE_SHARE`
       (25 %) of the finite test rows lie outside the ``[min, max]`` of the calibration
       rows (the decoders must extrapolate; comparisons then measure extrapolation).
@@ -94,6 +149,9 @@ def check_calibration(Y_cal, Y_test, where: str, names=None) -> list[str]:
         Who is calibrated (e.g. ``"held-out subject 3, calibration fraction 0.1"``).
     names : sequence of str or None
         Feature names (default ``feature 0``, ``feature 1``, ...).
+    scale : array-like of shape (p,) or None
+        Pooled standard deviation of every feature in the fit (``behavior_scale_``), in
+        the units of ``Y_cal``; None: only exactly constant features are flagged.
 
     Returns
     -------
@@ -111,6 +169,16 @@ def check_calibration(Y_cal, Y_test, where: str, names=None) -> list[str]:
             f"{where}: the calibration set has constant behaviour features "
             f"{[names[j] for j in const]}: they cannot be learnt from it"
         )
+    if scale is not None:
+        near = [j for j in np.flatnonzero(near_constant_features(Y_cal, scale)) if j not in const]
+        if near:
+            messages.append(
+                f"{where}: the calibration set has near-constant behaviour features "
+                f"{[names[j] for j in near]} (variance at most {NEAR_CONSTANT:g} of the "
+                "feature's pooled variance in the fit: noise, not behaviour): they cannot be "
+                "learnt from it"
+            )
+        const = const + near
     outside = []
     for j in range(p):
         c = Y_cal[np.isfinite(Y_cal[:, j]), j]
@@ -272,7 +340,7 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s, c
         gc = None if g is None else np.asarray(g)[mask]
         where = f"held-out subject {s}, calibration fraction {f} ({nc} {unit})"
         if check:
-            check_calibration(Yc, Yt, where)
+            check_calibration(Yc, Yt, where, scale=scale)
         m = copy.deepcopy(base)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*are constant", category=UserWarning)
@@ -281,16 +349,15 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s, c
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
         if target == "behavior":
-            Yh, rows = m.predict(Xt, subject=idx, groups=gt, return_rows=True)
-            r2_shared = pooled_r2(Yt[rows], Yh, scale)
+            pred, rows = m.predict(Xt, subject=idx, groups=gt, return_rows=True)
             cal_target, true_test, tscale = Yc, Yt, scale
         else:
             # latents centred at the subject's calibration mean, as ``transform`` returns
-            Zh, rows = m.transform(Xt, subject=idx, groups=gt, return_rows=True)
+            pred, rows = m.transform(Xt, subject=idx, groups=gt, return_rows=True)
             true_test = m.transform_behavior(Yt, subject=idx)
             tscale = np.ones(true_test.shape[1])
-            r2_shared = pooled_r2(true_test[rows], Zh, tscale)
             cal_target = m.transform_behavior(Yc, subject=idx)
+        r2_shared = _r2_if_varies(true_test[rows], pred, tscale, Yt[rows], scale)
         try:
             dec = ridge_decoder(
                 Xc,
@@ -305,12 +372,21 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s, c
             raise ValueError(f"{where}: ridge decoder: {exc}") from None
         Rh, rrows = dec.predict(Xt, gt)
         # the constant baseline: the calibration mean, on the rows the shared decoder scores
-        const = np.nanmean(cal_target, axis=0)
-        r2_const = pooled_r2(
-            true_test[rows], np.broadcast_to(const, (rows.size, const.size)), tscale
-        )
-        out.append((r2_shared, pooled_r2(true_test[rrows], Rh, tscale), r2_const))
+        const = np.broadcast_to(np.nanmean(cal_target, axis=0), (rows.size, tscale.size))
+        r2_const = _r2_if_varies(true_test[rows], const, tscale, Yt[rows], scale)
+        r2_ridge = _r2_if_varies(true_test[rrows], Rh, tscale, Yt[rrows], scale)
+        out.append((r2_shared, r2_ridge, r2_const))
     return np.array(out, dtype=float)
+
+
+def _r2_if_varies(true, pred, tscale, Y_rows, scale) -> float:
+    """:func:`sharedrep.core.metrics.pooled_r2` of ``pred`` against ``true`` (n, q), NaN
+    when no behaviour feature varies on the scored rows ``Y_rows`` (n, p) (raw units;
+    :func:`near_constant_features` with the fit's pooled ``scale``): 1 - SSE/SST would
+    divide by noise (e.g. -2e9 for a constant plus 1e-6 noise)."""
+    if np.all(near_constant_features(Y_rows, scale)):
+        return float("nan")
+    return pooled_r2(true, pred, tscale)
 
 
 def _transfer_one(*args):
@@ -373,8 +449,9 @@ def _transfer_scores(
 def _warn_undefined_r2(observed: np.ndarray, fractions, s, tested: bool) -> None:
     """Warn where a decoder's R^2 is NaN (columns shared, ridge, constant).
 
-    The R^2 is undefined when the scored test rows have no behaviour variance (or there
-    are none); such a cell is not tested: its ``p_value`` is NaN, never a small p.
+    The R^2 is undefined when no behaviour feature varies on the scored test rows
+    (:func:`near_constant_features`; or there are none); such a cell is not tested: its
+    ``p_value`` is NaN, never a small p.
     """
     for (r_shared, r_ridge, _), f in zip(observed, fractions, strict=True):
         undefined = [m for m, r in (("shared", r_shared), ("ridge", r_ridge)) if np.isnan(r)]
@@ -382,7 +459,8 @@ def _warn_undefined_r2(observed: np.ndarray, fractions, s, tested: bool) -> None
             warnings.warn(
                 f"held-out subject {s}, calibration fraction {f}: the R^2 of the "
                 f"{' and '.join(undefined)} decoder{'s' if len(undefined) > 1 else ''} is "
-                "undefined (NaN: the scored test rows have constant behaviour, or there are "
+                "undefined (NaN: no behaviour feature varies on the scored test rows -- "
+                f"variance at most {NEAR_CONSTANT:g} of its pooled variance -- or there are "
                 f"none){'; it is not tested (p_value NaN)' if tested else ''}",
                 UserWarning,
                 stacklevel=2,
@@ -442,6 +520,9 @@ def transfer_score(
     pooled-standardised units of the fit on the other subjects (``1 - SSE/SST``, SST about
     the test-set mean, the same rows for both methods); ``target="latents"`` -- R^2 of the
     shared latents ``z = transform_behavior(Y)`` (the ridge decoder then predicts ``z``).
+    The score is undefined (NaN) when no behaviour feature varies on the scored test rows
+    (:func:`near_constant_features`: variance at most :data:`NEAR_CONSTANT` of the pooled
+    variance, e.g. a constant plus sensor noise): ``1 - SSE/SST`` would divide by noise.
 
     **Permutation p-values** (``n_perm > 0``): is a held-out subject decoded better than
     chance? The held-out subject's behaviour is circularly shifted against its neural
@@ -453,7 +534,7 @@ def transfer_score(
     there are at most ``n_perm``): a shifted recording whose R^2 is undefined (NaN, e.g.
     a constant test block after the shift) counts as at least as extreme, so it never
     makes the observed R^2 look rarer. Where the observed R^2 itself is NaN (the test
-    rows' behaviour is constant), the cell is not tested: ``p_value`` is NaN and a
+    rows' behaviour does not vary), the cell is not tested: ``p_value`` is NaN and a
     warning says so. The number of distinct circular shifts a held-out subject allows is
     counted first (with trial ids: the trial starts at least ``min_shift`` from 0 and
     from ``T``); when it is smaller than ``n_perm``, all of them are used, a warning says
@@ -462,8 +543,9 @@ def transfer_score(
     ``level``, a warning says that the test cannot reach significance at that level.
 
     **Warnings about the comparison** (``UserWarning``, naming the subject, the fraction
-    and the features): a decoder whose R^2 is undefined (NaN: constant behaviour in the
-    test rows); a calibration set with constant behaviour features, or covering a
+    and the features): a decoder whose R^2 is undefined (NaN: the test rows' behaviour
+    does not vary); a calibration set with constant or near-constant behaviour features
+    (:func:`near_constant_features` with the fit's pooled scale), or covering a
     different behaviour range than the test set (more than 25 % of the test rows outside
     the calibration min-max of a feature; :func:`check_calibration`); and a fraction at
     which neither decoder beats the constant prediction (then "shared beats ridge" means
