@@ -117,7 +117,8 @@ def plot_axes(
         Ground-truth axes (e.g. ``SimulatedData.shared_axes``). Drawn only when
         ``k_true == k``; the largest principal angle is shown in any case.
     feature_names : sequence of str, length p, optional
-        Tick labels of the behaviour features (default ``"0" .. "p-1"``).
+        Tick labels of the behaviour features (default: the model's
+        ``behavior_names_in_`` when it was fitted on DataFrames, else ``"0" .. "p-1"``).
     ax : Axes or sequence of k Axes, optional
         Where to draw (one axes per dimension; a single Axes is accepted when
         ``k == 1``). By default a new figure with ``k`` stacked panels is created.
@@ -139,6 +140,8 @@ def plot_axes(
     _check_fitted(model)
     V = np.asarray(model.shared_axes_, dtype=float)
     p, k = V.shape
+    if feature_names is None:
+        feature_names = getattr(model, "behavior_names_in_", None)
     if feature_names is None:
         feature_names = [str(j) for j in range(p)]
     feature_names = list(feature_names)
@@ -175,7 +178,9 @@ def plot_axes(
             a.plot(x, truth[:, j], ls="none", marker="o", color=_TRUE_COLOR, ms=5, label="true")
         a.set_ylabel(f"dim {j + 1}")
         a.set_ylim(-1.05, 1.05)
-        a.set_xticks(x, feature_names, rotation=45 if p > 8 else 0, ha="right" if p > 8 else None)
+        # matplotlib (3.11) refuses ha=None: pass the alignment only when rotating
+        slanted = {"rotation": 45, "ha": "right"} if p > 8 else {}
+        a.set_xticks(x, feature_names, **slanted)
     # the key is in the title (a legend beside the panels would widen the figure)
     title = "Shared axes: loadings on behaviour features (bars: recovered, unit length"
     title += "; dots: true)" if truth is not None else ")"

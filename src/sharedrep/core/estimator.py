@@ -46,6 +46,7 @@ from sharedrep.utils.validation import (
     check_subject_arrays,
     check_subject_index,
     common_column_names,
+    subject_column_names,
 )
 
 __all__ = ["ShaReD", "PrivateComponents"]
@@ -348,6 +349,19 @@ class ShaReD(BaseEstimator):
         columns differ from these (another order or other names; reorder with
         ``behavior[model.behavior_names_in_]``) and warns when given behaviour
         without column names (read by position). Kept in the model file.
+    neural_names_in_ : list (S) of (object ndarray (N_s,) or None)
+        Each subject's neural unit names: set only when some subject's neural activity
+        given to fit (or :meth:`add_subject`) is a pandas DataFrame with named columns
+        (absent otherwise; test with ``hasattr``), None for the other subjects. Names
+        are the column names when all are strings, or when all are integers (unit /
+        ROI ids, e.g. suite2p's) other than ``0..N_s-1`` in order (the default columns
+        of a frame built from an array, which identify no unit; give such ids as
+        strings to have them kept). Every later method that takes a subject's neural
+        activity (:meth:`transform`, :meth:`predict`, :meth:`score`) then refuses a
+        DataFrame whose columns differ from that subject's names (another order, or
+        other units, e.g. after re-curating the ROIs; select them with
+        ``neural[model.neural_names_in_[s]]``) and warns when given activity without
+        column names (read by position). Kept in the model file.
     private_ : list of PrivateComponents or None
 
     Examples
@@ -554,7 +568,9 @@ class ShaReD(BaseEstimator):
             Neural activity per subject (its own units; any number of units). Entries may
             also be file paths (``.npy``, ``"file.npz::name"``, zarr) or lazy arrays
             (dask, zarr, h5py/NWB datasets, :class:`sharedrep.core.backends.FileArray`): they
-            are read one subject at a time, on the workers with ``backend="dask"``.
+            are read one subject at a time, on the workers with ``backend="dask"``. The
+            column names of a DataFrame are kept as the subject's unit names
+            (``neural_names_in_``) and checked by the later methods.
         behavior : list of array-like, each (T_s, p)
             Behaviour per subject, the same ``p`` features in the same order (arrays,
             paths or lazy arrays as for ``neural``).
@@ -579,7 +595,7 @@ class ShaReD(BaseEstimator):
             raise
 
     def _fit(self, neural, behavior, groups):
-        Xs, Ys, gs, names = self._check_input(neural, behavior, groups)
+        Xs, Ys, gs, names, unit_names = self._check_input(neural, behavior, groups)
         S, p = len(Xs), Ys[0].shape[1]
         auto_k, k_max, alphas, weights, lags = self._check_params(
             p, S, max(X.shape[0] for X in Xs)
@@ -610,10 +626,12 @@ class ShaReD(BaseEstimator):
         alpha = float(alphas[i_alpha])
         fit, shrinkage = self._final_fit(backend, prep, weights, alpha, k, shrinkage)
         self._set_fitted(fit, prep, alpha, k, lags, weights, [X.shape[1] for X in Xs])
-        if names is None:  # arrays now: the names of an earlier fit no longer hold
-            self.__dict__.pop("behavior_names_in_", None)
-        else:
-            self.behavior_names_in_ = names
+        # arrays now: the names of an earlier fit no longer hold
+        for attribute, value in (("behavior_names_in_", names), ("neural_names_in_", unit_names)):
+            if value is None:
+                self.__dict__.pop(attribute, None)
+            else:
+                setattr(self, attribute, value)
         self.shrinkage_ = shrinkage
         self._diagnose(prep, auto_k)
         self.private_ = None
@@ -626,10 +644,11 @@ class ShaReD(BaseEstimator):
         return self
 
     def _check_input(self, neural, behavior, groups):
-        """fit's lists validated, and the behaviour column names (None: none).
+        """fit's lists validated, and the behaviour and neural column names (None: none).
 
-        Returns ``(Xs, Ys, gs, names)``; the names are
-        :func:`sharedrep.utils.validation.common_column_names`'s.
+        Returns ``(Xs, Ys, gs, names, unit_names)``; ``names`` are
+        :func:`sharedrep.utils.validation.common_column_names`'s, ``unit_names``
+        :func:`sharedrep.utils.validation.subject_column_names`'s.
         """
         if backends.has_sources(neural, behavior, groups) or backends.defers_conversion(
             neural, behavior
@@ -640,7 +659,9 @@ class ShaReD(BaseEstimator):
         else:
             Xs, Ys, gs = check_subject_arrays(neural, behavior, groups, nan_policy=self.nan_policy)
         frames = list(behavior) if isinstance(behavior, list | tuple) else [behavior]
-        return Xs, Ys, gs, common_column_names(frames, "behavior")
+        units = list(neural) if isinstance(neural, list | tuple) else []
+        unit_names = subject_column_names(units, "neural") if len(units) == len(Xs) else None
+        return Xs, Ys, gs, common_column_names(frames, "behavior"), unit_names
 
     def _check_behavior_names(self, behavior: list, subjects: list) -> None:
         """Check behaviour entries as given (one per subject in ``subjects``) against
@@ -652,6 +673,21 @@ class ShaReD(BaseEstimator):
             subjects,
             attribute="behavior_names_in_",
             stacklevel=4,
+        )
+
+    def _check_neural_names(self, neural: list, subjects: list) -> None:
+        """Check neural entries as given (one per model subject in ``subjects``) against
+        those subjects' ``neural_names_in_``
+        (:func:`sharedrep.utils.validation.check_column_names`)."""
+        names = getattr(self, "neural_names_in_", None)
+        check_column_names(
+            neural,
+            None if names is None else [names[s] for s in subjects],
+            "neural",
+            subjects,
+            attribute="neural_names_in_",
+            stacklevel=4,
+            unit_ids=True,
         )
 
     def _low_memory(self, Xs, p: int, n_lags: int, n_folds: int):
@@ -1045,12 +1081,29 @@ class ShaReD(BaseEstimator):
             (for lags ``0..L`` and one trial: rows ``L..T-1``).
         rows : ndarray of int (T',)
             Only when ``return_rows``: indices into ``X`` of the returned rows.
+
+        Raises
+        ------
+        ValueError
+            ``X`` is a DataFrame whose columns are not the subject's
+            ``neural_names_in_`` in that order (another order, or other units).
+
+        Warns
+        -----
+        UserWarning
+            ``X`` has no column names but the subject was fitted with names.
         """
         self._check_fitted()
         s = check_subject_index(subject, self.n_subjects_)
-        Xe, rows = self._embed(X, s, groups)
-        Z = Xe @ self.encoders_[s]
+        X = self._read(X, "neural", s)
+        self._check_neural_names([X], [s])
+        Z, rows = self._latents(X, s, groups)
         return (Z, rows) if return_rows else Z
+
+    def _latents(self, X, s: int, groups):
+        """``(Z (T', k), rows (T',))`` of subject ``s`` (its unit names already checked)."""
+        Xe, rows = self._embed(X, s, groups)
+        return Xe @ self.encoders_[s], rows
 
     def transform_behavior(self, Y, subject=None):
         """Shared latents of behaviour, ``z = ((Y - mean) / behavior_scale_) @ shared_axes_``.
@@ -1107,18 +1160,27 @@ class ShaReD(BaseEstimator):
             For the rows of :meth:`transform`.
         rows : ndarray of int (T',)
             Only when ``return_rows``.
+
+        Raises and warns as :meth:`transform` about the column names of ``X``.
         """
         self._check_fitted()
         s = check_subject_index(subject, self.n_subjects_)
         W = self._readout(s, through)
+        X = self._read(X, "neural", s)
+        self._check_neural_names([X], [s])
+        Yh, rows = self._predict(X, s, groups, W)
+        return (Yh, rows) if return_rows else Yh
+
+    def _predict(self, X, s: int, groups, W):
+        """``(Y_hat (T', p), rows)`` of subject ``s`` through the read-out ``W``
+        (:meth:`_readout`; its unit names already checked)."""
         if W is None:
-            Z, rows = self.transform(X, s, groups, return_rows=True)
+            Z, rows = self._latents(X, s, groups)
             Yh = Z @ self.shared_axes_.T @ self.metric_
         else:
             Xe, rows = self._embed(X, s, groups)
             Yh = Xe @ W
-        Yh = Yh * self.behavior_scale_ + self.behavior_means_[s]
-        return (Yh, rows) if return_rows else Yh
+        return Yh * self.behavior_scale_ + self.behavior_means_[s], rows
 
     def _readout(self, s: int, through: str):
         """Weights (q, p) of subject ``s``'s read-out, or None for the shared path."""
@@ -1175,6 +1237,9 @@ class ShaReD(BaseEstimator):
         ids = subjects if subjects is not None else list(range(len(given or [])))
         if given is not None and len(given) == len(ids):
             self._check_behavior_names(given, ids)
+        units = list(neural) if isinstance(neural, list | tuple) else None
+        if units is not None and len(units) == len(ids):
+            self._check_neural_names(units, ids)
         Xs, Ys, gs = check_subject_arrays(
             neural,
             behavior,
@@ -1187,9 +1252,11 @@ class ShaReD(BaseEstimator):
             subjects = list(range(len(Xs)))
         if given is None:  # one array (2-D, or 3-D: a subject per entry): no names
             self._check_behavior_names(Ys, subjects)
+        if units is None:
+            self._check_neural_names(Xs, subjects)
         sse = sst = 0.0
         for X, Y, g, s in zip(Xs, Ys, gs, subjects, strict=True):
-            Yh, rows = self.predict(X, s, g, return_rows=True)
+            Yh, rows = self._predict(X, s, g, self._readout(s, "auto"))
             Yr = Y[rows]
             keep = np.all(np.isfinite(Yr), axis=1)
             Yr, Yh = Yr[keep], Yh[keep]
@@ -1208,7 +1275,8 @@ class ShaReD(BaseEstimator):
         ----------
         X : array-like (T, N_new)
             Neural activity of the new subject (any number of units); a file path, lazy
-            array or tensor is read into memory.
+            array or tensor is read into memory. The column names of a DataFrame are
+            kept as the subject's unit names (``neural_names_in_``).
         Y : array-like (T, p)
             Its behaviour, same features as the fitted subjects.
         groups : array-like (T,), optional
@@ -1232,6 +1300,7 @@ class ShaReD(BaseEstimator):
             n_features=self.n_features_,
         )
         self._check_behavior_names([Y], [s])
+        unit_names = subject_column_names([X], "neural", [s])
         X, Y, g = Xs[0], Ys[0], gs[0]
         n_folds = int(self.cv) if self.cv is not None else 0
         gap = int(np.max(np.abs(self.lags_)))
@@ -1279,6 +1348,7 @@ class ShaReD(BaseEstimator):
         self.subject_decoders_.append("shared" if choice is None else choice.choice)
         self.decoder_coefs_.append(self._zero_constant(chosen, std))
         self.own_coefs_.append(self._zero_constant(own, std))
+        self._add_neural_names(None if unit_names is None else unit_names[0])
         self.n_subjects_ += 1
         self._warn_constant([s])
         if self.private_ is not None:
@@ -1289,6 +1359,15 @@ class ShaReD(BaseEstimator):
                 )
             )
         return s
+
+    def _add_neural_names(self, names) -> None:
+        """Keep the unit names (or None) of the subject being added (index ``n_subjects_``)."""
+        kept = getattr(self, "neural_names_in_", None)
+        if kept is None and names is None:
+            return  # no subject has names: the attribute stays absent
+        if kept is None:
+            kept = [None] * self.n_subjects_
+        self.neural_names_in_ = [*kept, names]
 
     def with_subject(self, X, Y, groups=None):
         """A copy of the model with a new subject added; this model is not modified.

@@ -12,9 +12,10 @@ of ``cv_results_`` in fit's order.
 
 Format versions: 1 (the first), 2 (adds the behaviour-metric shrinkage, the fit's
 diagnostics and the decoders of added subjects), 3 (adds ``behavior_names_in_``, the
-behaviour column names of a fit on DataFrames; null when there are none). Files of
-every earlier version still load (a model from a version-1 or 2 file has no
-``behavior_names_in_``).
+behaviour column names of a fit on DataFrames, and ``neural_names_in_``, each subject's
+neural unit names: a list with one entry per subject, null or the subject's names as
+strings or as ints; each field null when there are none). Files of every earlier
+version still load (a model from a version-1 or 2 file has neither attribute).
 
 May import: numpy, :mod:`sharedrep.utils`, :mod:`sharedrep.core.design`.
 """
@@ -79,6 +80,17 @@ def _names(model) -> list[str] | None:
     return None if names is None else [str(name) for name in names]
 
 
+def _unit_names(model) -> list | None:
+    """Each subject's unit names (str or int, as JSON text) or None; None: no names."""
+    names = getattr(model, "neural_names_in_", None)
+    if names is None:
+        return None
+    return [
+        None if unit is None else [c if isinstance(c, str) else int(c) for c in unit]
+        for unit in names
+    ]
+
+
 def _metadata(model) -> dict:
     return {
         "format": FORMAT,
@@ -90,6 +102,7 @@ def _metadata(model) -> dict:
         "n_units_": list(map(int, model.n_units_)),
         "n_features_": model.n_features_,
         "behavior_names_in_": _names(model),
+        "neural_names_in_": _unit_names(model),
         "subject_alphas_": list(map(float, model.subject_alphas_)),
         "shrinkage_": model._fitted_shrinkage(),
         "diagnostics_": getattr(model, "diagnostics_", None),
@@ -206,6 +219,32 @@ def _is_bool(value) -> bool:
 
 def _list_of(n: int, check):
     return lambda v: isinstance(v, list) and len(v) == n and all(check(x) for x in v)
+
+
+def _is_names(value, n: int) -> bool:
+    """``n`` distinct column names, all strings or all ints (not bools)."""
+    return (_list_of(n, _is_text)(value) or _list_of(n, _is_int)(value)) and len(set(value)) == n
+
+
+def _unit_names_field(n_units: list) -> dict:
+    """The table entry of ``neural_names_in_``, once the unit counts are known."""
+    S = len(n_units)
+    return {
+        "neural_names_in_": (
+            None,
+            lambda v: (
+                v is None
+                or (
+                    isinstance(v, list)
+                    and len(v) == S
+                    and all(u is None or _is_names(u, n) for u, n in zip(v, n_units, strict=True))
+                )
+            ),
+            f"null or a list of {S} entries (one per subject), each null or a list of "
+            f"n_units_[s] distinct names, all strings or all ints (n_units_ = "
+            f"{_short(n_units)})",
+        )
+    }
 
 
 def _is_cv_scores(value) -> bool:
@@ -408,6 +447,9 @@ def _set_scalars(m, meta: dict, path: Path) -> tuple[int, int, int, bool, bool]:
     m.shrinkage_ = None if f["shrinkage_"] is None else float(f["shrinkage_"])
     if f["behavior_names_in_"] is not None:  # absent, as after a fit on arrays
         m.behavior_names_in_ = np.array(f["behavior_names_in_"], dtype=object)
+    units = _fields(meta, _unit_names_field(m.n_units_), path)["neural_names_in_"]
+    if units is not None and any(u is not None for u in units):
+        m.neural_names_in_ = [None if u is None else np.array(u, dtype=object) for u in units]
     diagnostics = f["diagnostics_"] or {}  # format 1 (and models loaded from it): none
     if diagnostics:
         diagnostics = _fields(

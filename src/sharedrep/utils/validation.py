@@ -338,7 +338,7 @@ def _where(name: str, subject) -> str:
     return f"subject {subject}: {name}" if subject is not None else name
 
 
-def column_names(a, name: str, subject=None) -> np.ndarray | None:
+def column_names(a, name: str, subject=None, *, unit_ids: bool = False) -> np.ndarray | None:
     """The column names of a DataFrame, as scikit-learn reads feature names.
 
     Parameters
@@ -347,12 +347,16 @@ def column_names(a, name: str, subject=None) -> np.ndarray | None:
         One subject's array-like.
     name, subject
         The array and its subject (``None``: none), named in the error.
+    unit_ids : bool
+        Also keep integer column names (neural unit / ROI ids, as suite2p numbers its
+        cells), unless they are ``0..n-1`` in order: the default columns of a frame built
+        from an array carry no identity.
 
     Returns
     -------
-    names : object ndarray of str (n_columns,) or None
-        None unless ``a`` is a DataFrame whose column names are all strings (the default
-        ``0..n-1`` of a frame built from an array is no names).
+    names : object ndarray (n_columns,) or None
+        The names (str; or int with ``unit_ids``), or None: ``a`` is no DataFrame, or
+        its column names are neither all strings nor (with ``unit_ids``) integer ids.
 
     Raises
     ------
@@ -368,12 +372,70 @@ def column_names(a, name: str, subject=None) -> np.ndarray | None:
         return np.array([str(c) for c in names], dtype=object)
     if any(is_text):
         kinds = sorted({type(c).__name__ for c in names})
+        rule = "all are strings" + (" or all are integers" if unit_ids else "")
         raise TypeError(
             f"{_where(name, subject)} columns mix strings with names of types {kinds}; "
-            "column names are kept and checked only when all are strings: convert them, "
+            f"column names are kept and checked only when {rule}: convert them, "
             f"e.g. {name}.columns = {name}.columns.astype(str), or pass {name}.to_numpy()"
         )
+    ids = _integer_names(a) if unit_ids else None
+    if ids is not None and ids.tolist() != list(range(ids.size)):
+        return ids
     return None
+
+
+def _integer_names(a) -> np.ndarray | None:
+    """A DataFrame's integer column names (object ndarray of int), or None."""
+    names = list(a.columns) if isinstance(a, pd.DataFrame) else []
+    if names and all(
+        isinstance(c, numbers.Integral) and not isinstance(c, bool | np.bool_) for c in names
+    ):
+        return np.array([int(c) for c in names], dtype=object)
+    return None
+
+
+def _check_distinct(names: np.ndarray | None, name: str, subject) -> np.ndarray | None:
+    """``names``, refused when they repeat a name (a name must identify a column)."""
+    if names is not None and len(set(names.tolist())) < names.size:
+        repeated = sorted({c for c in names.tolist() if names.tolist().count(c) > 1})
+        raise ValueError(
+            f"{_where(name, subject)} columns repeat the names {_short_list(repeated)}; "
+            "each column must have its own name (rename them, or pass arrays)"
+        )
+    return names
+
+
+def subject_column_names(arrays: list, name: str, ids=None) -> list | None:
+    """Each subject's own column names (what a fit keeps of neural DataFrames).
+
+    Parameters
+    ----------
+    arrays : list
+        One array-like per subject, as given.
+    name : str
+        The array (``"neural"``), named in errors.
+    ids : sequence or None
+        Label of each entry in errors (default ``0..S-1``).
+
+    Returns
+    -------
+    names : list (S) of (object ndarray (N_s,) or None) or None
+        Per subject, :func:`column_names` with ``unit_ids`` (strings, or integer unit
+        ids other than ``0..N_s-1``); None when no subject has names.
+
+    Raises
+    ------
+    ValueError
+        A subject's columns repeat a name.
+    TypeError
+        Column names mixing strings and other types (:func:`column_names`).
+    """
+    ids = _subject_ids(ids, len(arrays))
+    names = [
+        _check_distinct(column_names(a, name, s, unit_ids=True), name, s)
+        for s, a in zip(ids, arrays, strict=True)
+    ]
+    return None if all(n is None for n in names) else names
 
 
 def common_column_names(frames: list, name: str, ids=None) -> np.ndarray | None:
@@ -404,14 +466,7 @@ def common_column_names(frames: list, name: str, ids=None) -> np.ndarray | None:
     if not frames or not all(isinstance(a, pd.DataFrame) for a in frames):
         return None
     _check_same_columns(frames, ids)
-    names = column_names(frames[0], name, ids[0])
-    if names is not None and len(set(names)) < names.size:
-        repeated = sorted({c for c in names.tolist() if names.tolist().count(c) > 1})
-        raise ValueError(
-            f"subject {ids[0]}: {name} columns repeat the names {repeated}; each column "
-            "must have its own name (rename them, or pass arrays)"
-        )
-    return names
+    return _check_distinct(column_names(frames[0], name, ids[0]), name, ids[0])
 
 
 def _short_list(items: list, n: int = 20) -> str:
@@ -419,34 +474,49 @@ def _short_list(items: list, n: int = 20) -> str:
 
 
 def check_column_names(
-    arrays: list, expected, name: str, ids, *, attribute: str, stacklevel: int = 3
+    arrays: list,
+    expected,
+    name: str,
+    ids,
+    *,
+    attribute: str,
+    stacklevel: int = 3,
+    unit_ids: bool = False,
 ) -> None:
     """Check the columns given to a fitted model against those it was fitted with.
 
     Columns are read by position. As scikit-learn checks ``feature_names_in_``: a
-    DataFrame whose string columns differ from ``expected`` (another order, or other
-    names) is refused; an entry without column names (an array, a path, a frame with
-    non-string columns) is read by position after one warning for all of them.
+    DataFrame whose named columns (:func:`column_names`) differ from the expected ones
+    (another order, or other names) is refused; an entry without column names (an array,
+    a path, a frame with unnamed columns) is read by position after one warning for all
+    of them. Entries expected to have no names are not checked.
 
     Parameters
     ----------
     arrays : list
         The entries as given (before conversion), one per subject.
-    expected : ndarray of str (p,) or None
-        The model's column names; None: nothing is checked.
+    expected : ndarray (p,), None, or list of (ndarray or None)
+        The model's column names: one array for every entry (behaviour), None (nothing
+        is checked), or a list holding each entry's own (neural units; None: that
+        subject has no names).
     name : str
-        The array (``"behavior"``), named in messages.
+        The array (``"behavior"``, ``"neural"``), named in messages.
     ids : sequence
         The subject of each entry (``None``: no subject), named in messages.
     attribute : str
-        The model attribute holding ``expected``, named in the remedy.
+        The model attribute holding ``expected``, named in the remedy
+        (``name[model.attribute]``, or ``name[model.attribute[s]]`` for a list).
     stacklevel : int
         Of the warning (default: the caller's caller).
+    unit_ids : bool
+        Integer column names are names too (:func:`column_names`); compared even when
+        they are ``0..n-1`` if the expected names are integers.
 
     Raises
     ------
     ValueError
-        Naming the subject, the given and the expected columns, and the remedy.
+        Naming the subject, the given and the expected columns, the first differing
+        position, the missing and unexpected names, and the remedy.
 
     Warns
     -----
@@ -455,44 +525,74 @@ def check_column_names(
     """
     if expected is None:
         return
-    want = list(expected)
+    per_entry = isinstance(expected, list)
+    wants = list(expected) if per_entry else [expected] * len(arrays)
     unnamed = []
-    for s, a in zip(ids, arrays, strict=True):
-        names = column_names(a, name, s)
+    for s, a, want in zip(ids, arrays, wants, strict=True):
+        if want is None:
+            continue
+        want = list(want)
+        names = column_names(a, name, s, unit_ids=unit_ids)
+        if names is None and unit_ids and all(isinstance(c, int) for c in want):
+            names = _integer_names(a)  # 0..n-1 too: compared with the fitted unit ids
         if names is None:
-            unnamed.append(s)
+            unnamed.append((s, want))
         elif list(names) != want:
-            raise _columns_error(list(names), want, _where(name, s), f"{name}[model.{attribute}]")
+            remedy = f"{name}[model.{attribute}" + (f"[{s}]]" if per_entry else "]")
+            raise _columns_error(list(names), want, _where(name, s), remedy)
     if unnamed:
-        if len(unnamed) > 1:
-            who = f"{name} of subjects {_short_list(unnamed)}"
-        else:
-            who = _where(name, unnamed[0])
-        warnings.warn(
-            f"{who} has no column names, but the model was fitted with {name} columns "
-            f"{_short_list(want)}; its columns are read by position as those (pass a "
-            "DataFrame with these columns to have them checked)",
-            UserWarning,
-            stacklevel=stacklevel,
-        )
+        _warn_unnamed(unnamed, name, attribute if per_entry else None, stacklevel + 1)
+
+
+def _warn_unnamed(unnamed: list, name: str, attribute: str | None, stacklevel: int) -> None:
+    """One warning for the ``(subject, expected names)`` entries given without names."""
+    subjects = [s for s, _ in unnamed]
+    who = _where(name, subjects[0])
+    if len(unnamed) > 1:
+        who = f"{name} of subjects {_short_list(subjects)}"
+    if attribute is None or len(unnamed) == 1:
+        fitted = f"{name} columns {_short_list(unnamed[0][1])}"
+    else:
+        fitted = f"named {name} columns (model.{attribute}[s])"
+    warnings.warn(
+        f"{who} has no column names, but the model was fitted with {fitted}; its "
+        "columns are read by position as those (pass a DataFrame with these columns to "
+        "have them checked)",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def _columns_error(given: list, want: list, where: str, remedy: str) -> ValueError:
+    first = _first_column_difference(given, want)
     if sorted(given) == sorted(want):
-        j = next(j for j, (g, w) in enumerate(zip(given, want, strict=True)) if g != w)
         return ValueError(
             f"{where} columns {_short_list(given)} are the model's columns "
-            f"{_short_list(want)} in another order (column {j} is {given[j]!r}, expected "
-            f"{want[j]!r}); columns are read by position, so reorder them, e.g. {remedy}"
+            f"{_short_list(want)} in another order ({first}); columns are read by "
+            f"position, so reorder them, e.g. {remedy}"
         )
-    missing = [c for c in want if c not in given]
-    unexpected = [c for c in given if c not in want]
+    given_set, want_set = set(given), set(want)
+    missing = [c for c in want if c not in given_set]
+    unexpected = [c for c in given if c not in want_set]
     return ValueError(
         f"{where} columns {_short_list(given)} differ from the columns the model was "
-        f"fitted with, {_short_list(want)} (missing {_short_list(missing)}, unexpected "
-        f"{_short_list(unexpected)}); columns are read by position, so give the fitted "
-        f"columns in the fitted order, e.g. {remedy}"
+        f"fitted with, {_short_list(want)} ({first}; missing {_short_list(missing)}, "
+        f"unexpected {_short_list(unexpected)}); columns are read by position, so give "
+        f"the fitted columns in the fitted order, e.g. {remedy}"
     )
+
+
+def _first_column_difference(given: list, want: list) -> str:
+    """Where two column lists first differ, in words (they do differ)."""
+    j = next(
+        (j for j, (g, w) in enumerate(zip(given, want, strict=False)) if g != w),
+        min(len(given), len(want)),
+    )
+    if j == len(want):
+        return f"column {j} is {given[j]!r}, beyond the {len(want)} expected"
+    if j == len(given):
+        return f"column {j} is absent, expected {want[j]!r}"
+    return f"column {j} is {given[j]!r}, expected {want[j]!r}"
 
 
 def _first_difference(a: pd.Index, b: pd.Index) -> str:
