@@ -285,3 +285,15 @@ def test_bad_names_in_a_file_are_refused_naming_the_field(named, tmp_path, value
 
 def test_the_file_version_counts_the_names():
     assert model_file.FORMAT_VERSION == 3
+
+
+def test_frames_among_arrays_must_agree_on_their_columns():
+    """Some subjects as DataFrames, others as arrays: the frames were compared only when
+    every subject was one, so reordered columns in two of them were read by position."""
+    d = simulate(n_subjects=3, n_samples=600, n_units=8, n_behavior=3, seed=5)
+    frames = [pd.DataFrame(y, columns=["a", "b", "c"]) for y in d.behavior]
+    behavior = [frames[0], d.behavior[1], frames[2][["b", "a", "c"]]]
+    with pytest.raises(ValueError, match=r"subject 2: behavior columns \['b', 'a', 'c'\]"):
+        ShaReD(n_shared=1, cv=3).fit(d.neural, behavior, groups=d.groups)
+    behavior[2] = frames[2]
+    ShaReD(n_shared=1, cv=3).fit(d.neural, behavior, groups=d.groups)  # agreeing frames

@@ -300,9 +300,9 @@ def check_pandas_alignment(neural: list, behavior: list, ids) -> None:
 
     Rows and columns are read by position. When a subject's neural and behaviour arrays
     are both pandas objects, their row indexes must be equal (else the samples would be
-    paired by position, not by time); when every subject's behaviour is a DataFrame,
-    their columns must be the same in the same order (else feature ``j`` would be
-    another variable in another subject).
+    paired by position, not by time); the subjects whose behaviour is a DataFrame (all
+    of them, or some, the others being arrays) must have the same columns in the same
+    order (else feature ``j`` would be another variable in another subject).
 
     Raises
     ------
@@ -318,8 +318,9 @@ def check_pandas_alignment(neural: list, behavior: list, ids) -> None:
                 f"differ ({diff}); rows are read by position, so align them first, e.g. "
                 "behavior.reindex(neural.index), or pass numpy arrays"
             )
-    if behavior and all(isinstance(y, pd.DataFrame) for y in behavior):
-        _check_same_columns(behavior, ids)
+    named = [(s, y) for s, y in zip(ids, behavior, strict=True) if isinstance(y, pd.DataFrame)]
+    if len(named) > 1:  # also when other subjects are arrays: the frames must agree
+        _check_same_columns([y for _, y in named], [s for s, _ in named])
 
 
 def _check_same_columns(frames: list, ids) -> None:
