@@ -309,12 +309,14 @@ def given_order(collection=None, stages=None) -> list[str] | None:
 def ordered_stages(values: Iterable, order: Iterable | None = None) -> list[str]:
     """Stages in learning order.
 
-    With ``order`` (the user's ``[analysis] stages``), the stages present in that order;
-    without it, novice, intermediate, expert (also when ``order`` and the stages present
-    are only these labels, whatever their order in the list). The learning order is never
-    guessed: a stage whose place is unknown (not in ``order``; without ``order``, any
-    label other than novice/intermediate/expert when there are several stages) raises
-    :class:`StageOrderError` (a ValueError) naming it.
+    With ``order`` (the user's ``[analysis] stages``), the stages present in that order
+    (when the list holds only novice, intermediate and expert: in their learning order,
+    whatever their order in the list); without it, novice, intermediate, expert. The
+    learning order is never guessed: a stage whose place is unknown (not in ``order``;
+    without ``order``, any label other than novice/intermediate/expert when there are
+    several stages) raises :class:`StageOrderError` (a ValueError) naming it. A stage
+    left out of ``order`` is a selection, not a stage to place: the analyses choose their
+    stages with :func:`selected_stages`.
 
     Raises
     ------
@@ -324,33 +326,96 @@ def ordered_stages(values: Iterable, order: Iterable | None = None) -> list[str]
     if order is not None:
         order = list(dict.fromkeys(order))
         extra = [v for v in vals if v not in order]
-        if all(s in STAGE_ORDER for s in order + extra):
+        if extra and all(s in STAGE_ORDER for s in extra):
+            raise StageOrderError(
+                f"stage(s) {extra} not in the stages {order}: a stage left out of the list "
+                "is left out of the analyses (select the stages with selected_stages)"
+            )
+        if extra:
+            raise StageOrderError(
+                f"stage(s) {extra} not in the stages {order}; "
+                + _order_hint([v for v in extra if v not in STAGE_ORDER], order + extra)
+            )
+        if all(s in STAGE_ORDER for s in order):
             return [s for s in STAGE_ORDER if s in vals]  # known labels: learning order
-        if not extra:
-            return [s for s in order if s in vals]
-        raise StageOrderError(
-            f"stage(s) {extra} not in the stages {order}; "
-            + _order_hint([v for v in extra if v not in STAGE_ORDER] or extra, order + extra)
-        )
+        return [s for s in order if s in vals]
     unknown = [v for v in vals if v not in STAGE_ORDER]
     if unknown and len(vals) > 1:
         raise StageOrderError(_order_hint(unknown, vals))
     return [s for s in STAGE_ORDER if s in vals] + unknown
 
 
-def default_stages(collection: SessionCollection) -> list[str]:
-    """The stages an analysis uses by default, in learning order.
+def selected_stages(values: Iterable, order: Iterable | None = None) -> list[str]:
+    """The stages of ``values`` an analysis uses, in learning order: the one stage rule.
 
-    The stages of the collection's ``analysis["stages"]`` (the study file's ``[analysis]
-    stages``) present, in that order, when it names a stage other than novice,
-    intermediate and expert; else ``["novice", "expert"]`` when both are present, else
-    every stage present (:func:`ordered_stages`: several stages of which some are of
-    unknown learning order raise :class:`StageOrderError`).
+    Every analysis chooses its stages with this rule (``order``: the user's list,
+    :func:`given_order`). With a list, only the stages it names, in its order (a list of
+    novice, intermediate and expert only: in their learning order); a stage left out of
+    the list is a selection, its sessions left out (:func:`stage_reasons` names them).
+    Without a list, every stage of ``values``, novice, intermediate, expert in learning
+    order (several stages with another label raise :class:`StageOrderError`, by
+    :func:`ordered_stages`).
+
+    Parameters
+    ----------
+    values : iterable of str
+        The stages present (e.g. of the sessions or of a table); None and missing
+        values are ignored.
+    order : iterable of str, optional
+        The user's stage list (None: no list).
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    StageOrderError
+        Without a list, several stages some of which have an unknown learning order.
+    """
+    if order is not None:
+        order = list(dict.fromkeys(order))
+        values = [v for v in values if v in order]
+    return ordered_stages(values, order)
+
+
+def stage_reasons(sessions: Iterable[Session], order: Iterable | None) -> dict:
+    """``{session_id: reason}`` of the sessions whose stage the user's list ``order``
+    leaves out (a selection: every analysis leaves them out, with this reason).
+
+    ``{}`` without a list (``order`` None). Sessions without a stage are not of a stage
+    left out: each analysis treats them as without a list. The reason names the list in
+    learning order: ``"stage 'novice' not in this analysis's stages ['expert']"``.
+    """
+    if order is None:
+        return {}
+    listed = ordered_stages(order, order)
+    return label_reasons([s for s in sessions if s.stage is not None], stages=listed)
+
+
+def selection_note(sessions: Iterable[Session], order: Iterable | None) -> str:
+    """``"the selected stages ['expert']"`` when the user's stage list ``order`` leaves
+    out a session of ``sessions``, else ``""``: a "no stimulation sessions in the study"
+    message says instead that the selection lacks them."""
+    if not stage_reasons(sessions, order):
+        return ""
+    return f"the selected stages {ordered_stages(order, order)}"
+
+
+def default_stages(collection: SessionCollection) -> list[str]:
+    """The stages an analysis of population x stage cells uses by default, in learning
+    order.
+
+    With the collection's ``analysis["stages"]`` (the study file's ``[analysis]
+    stages``): the stages it lists that are present (:func:`selected_stages`); else
+    ``["novice", "expert"]`` when both are present, else every stage present
+    (:func:`ordered_stages`: several stages of which some are of unknown learning order
+    raise :class:`StageOrderError`).
     """
     order = given_order(collection)
     present = [s for s in collection.stages if s is not None]
-    if order is not None and not all(s in STAGE_ORDER for s in order):
-        return [s for s in order if s in present]
+    if order is not None:
+        return selected_stages(present, order)
     if "novice" in present and "expert" in present:
         return ["novice", "expert"]
     return ordered_stages(present)

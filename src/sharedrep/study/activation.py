@@ -35,13 +35,13 @@ from sharedrep.study._common import (
     nanmean_rows,
     no_session,
     nonfinite_mice,
-    ordered_stages,
     origin,
     p_text,
     paired_mice,
     reason_cell,
     reason_text,
     select_days,
+    selected_stages,
     session_provenance,
     sign_flip_test,
     t_mean_ci,
@@ -445,7 +445,10 @@ def selective_activation(
     stages : list of str, optional
         The stages, in learning order (first: before learning); default the collection's
         ``analysis["stages"]``, else novice, intermediate, expert (other labels of unknown
-        order raise :class:`~sharedrep.study._common.StageOrderError`, a ValueError).
+        order raise :class:`~sharedrep.study._common.StageOrderError`, a ValueError). A
+        stage left out of the list is a selection: its sessions and the rows of
+        ``encoding_table`` of it are left out (the sessions named in
+        ``summary["sessions"]``), as by every analysis.
     random_state : int, default 0
         Seed of the sign-flip test's random sign patterns (more than 16 mice).
 
@@ -480,7 +483,7 @@ def selective_activation(
     _check_encoding_table(encoding_table)
     pops = list(dict.fromkeys(encoding_table["population"]))
     given, order = stages, given_order(collection, stages)
-    stages = ordered_stages(encoding_table["stage"], order)
+    stages = selected_stages(encoding_table["stage"], order)  # the rule of every analysis
     units, sessions = _classified_activity(
         collection,
         encoding_table,

@@ -29,7 +29,6 @@ from sharedrep.study._common import (
     fnum,
     given_order,
     ignored_n_boot,
-    label_reasons,
     left_out_cells,
     left_out_of,
     lever_index,
@@ -43,8 +42,10 @@ from sharedrep.study._common import (
     p_text,
     reason_cell,
     reason_text,
+    selected_stages,
     session_provenance,
     sign_flip_test,
+    stage_reasons,
     subcollection,
     success_of,
     t_mean_ci,
@@ -565,9 +566,9 @@ def _curve_sessions(
     """The sessions the learning curves use, ``{session_id: reason}`` for the others, and
     the stages in learning order.
 
-    The stages are the user's (``stages``, else ``[analysis] stages``), in that order
-    (when it lists only novice, intermediate or expert: all of those present, in learning
-    order, whatever the list); without them, the learning stages present (novice,
+    With the user's stage list (``stages``, else ``[analysis] stages``): the stages it
+    lists (``_common.selected_stages``, the rule of every analysis), the sessions of the
+    others left out, named. Without it, the learning stages present (novice,
     intermediate, expert): a session labelled otherwise that looks like a typo of one of
     them (e.g. ``"novcie"``) is left out, so that it neither joins the curves under a
     stage of its own nor becomes the "last stage" of the comparison; any other label
@@ -577,29 +578,36 @@ def _curve_sessions(
     are left out.
     """
     labelled = [s for s in collection if s.stage is not None]
-    order = given_order(collection, stages)
+    given = given_order(collection, stages)
     present = list(dict.fromkeys(s.stage for s in labelled))
-    known = [st for st in STAGE_ORDER if st in present]
-    if order is not None and known and all(st in STAGE_ORDER for st in order):
-        order = known  # novice, intermediate, expert: every one present, as ever
-    if order is None:
-        typos = [
-            st
-            for st in present
-            if st not in STAGE_ORDER
-            and known
-            and closest_label(st, STAGE_ORDER, TYPO_SIMILARITY) is not None
-        ]
-        order = known + ordered_stages(st for st in present if st not in known + typos)
-        order = ordered_stages(order)  # several stages of unknown order: refused
+    if given is not None:
+        order = selected_stages(present, given)
+    else:
+        order = _learning_stages(present)
     reasons = merge_reasons(
-        label_reasons(labelled, stages=order),
+        stage_reasons(labelled, order if given is None else given),
         {s.session_id: "no trials" for s in collection if len(s.trials) == 0},
         {s.session_id: "no day (the curves are per day)" for s in collection if s.day is None},
         repeated_recordings(collection, lever),
     )
     kept = [s for s in collection if s.session_id not in reasons]
     return subcollection(collection, kept), reasons, order
+
+
+def _learning_stages(present: list) -> list:
+    """The stages of the curves without a stage list: novice, intermediate, expert
+    present, in learning order; a label that looks like a typo of one of them is left
+    out; several stages with another label raise :class:`StageOrderError`."""
+    known = [st for st in STAGE_ORDER if st in present]
+    typos = [
+        st
+        for st in present
+        if st not in STAGE_ORDER
+        and known
+        and closest_label(st, STAGE_ORDER, TYPO_SIMILARITY) is not None
+    ]
+    order = known + ordered_stages(st for st in present if st not in known + typos)
+    return ordered_stages(order)  # several stages of unknown order: refused
 
 
 def _curve_provenance(collection, kept, trials: pd.DataFrame, reasons: dict) -> dict:
@@ -656,7 +664,8 @@ def learning_curves(
     stages : list of str, optional
         The stages, in learning order (first: before learning); default the collection's
         ``analysis["stages"]``, else novice, intermediate, expert (other labels: see
-        Raises).
+        Raises). A stage left out of the list is a selection: its sessions are left out
+        (named in ``summary["sessions"]``), as by every analysis.
 
     Returns
     -------
@@ -708,7 +717,7 @@ def learning_curves(
     trials, traj, _ = trial_measures(kept, lever=lever, window=window)
     table = _day_table(trials, traj)
     mice = list(dict.fromkeys(table["subject"]))
-    stages = ordered_stages(table["stage"], order)
+    stages = selected_stages(table["stage"], order)
     first, last = (stages[0], stages[-1]) if stages else (None, None)
     trends = _trends(table, mice, first, last, random_state=random_state)
     summary = _summarise(table, trends, mice, first, last)

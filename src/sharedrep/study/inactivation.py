@@ -30,17 +30,21 @@ from sharedrep.study._common import (
     left_out_cells,
     left_out_note,
     left_out_of,
+    merge_reasons,
     nanmean,
     nanmedian,
     nonfinite_mice,
+    ordered_stages,
     origin,
     p_text,
     paired_mice,
     reason_cell,
     reason_text,
+    selection_note,
     session_provenance,
     sign_flip_test,
     sign_flip_testability,
+    stage_reasons,
     subcollection,
     t_mean_ci,
     ttest_p,
@@ -96,14 +100,19 @@ def _not_silencing(template_stage: str) -> str:
     return f"no silencing (laser-on) trial, and not used for its mouse's {template_stage} template"
 
 
-def _no_silencing(collection: SessionCollection, why: str, skipped: str) -> AnalysisResult:
+def _no_silencing(
+    collection: SessionCollection, why: str, skipped: str, left_out: dict | None = None
+) -> AnalysisResult:
     """The result when no session has silencing (laser-on) trials.
 
-    ``why``: the reason of every session left out; ``skipped``: of the analysis
-    (``summary["skipped"]``, the form of :func:`~sharedrep.study.run_study`: absent
-    data, not an analysis that cannot reach 0.05 with few mice).
+    ``why``: the reason of every session left out, but those of ``left_out``
+    (``{session_id: reason}``, e.g. of a stage the user's list leaves out); ``skipped``:
+    of the analysis (``summary["skipped"]``, the form of
+    :func:`~sharedrep.study.run_study`: absent data, not an analysis that cannot reach
+    0.05 with few mice).
     """
-    sessions = session_provenance(collection, (), {s.session_id: why for s in collection})
+    reasons = merge_reasons(left_out or {}, {s.session_id: why for s in collection})
+    sessions = session_provenance(collection, (), reasons)
     return AnalysisResult(
         name="silencing_effects",
         table=pd.DataFrame(),
@@ -412,8 +421,10 @@ def silencing_effects(
     random_state : int, default 0
         Seed of the trial-level permutation.
     stages : list of str, optional
-        The stages in learning order (first: before learning); only its last stage is
-        used (the default ``template_stage``).
+        The stages in learning order (first: before learning); its last stage is the
+        default ``template_stage``. A stage left out of the list is a selection: its
+        sessions (silencing or template) are left out, named in ``summary["sessions"]``,
+        as by every analysis.
 
     Returns
     -------
@@ -455,20 +466,23 @@ def silencing_effects(
         message names ``silencing_effects`` and the session or mouse.
     """
     ignored_n_boot(n_boot, "silencing_effects")
+    order = given_order(collection, stages)
     if template_stage is None:
-        order = given_order(collection, stages)
-        template_stage = order[-1] if order else STAGE_ORDER[-1]
+        template_stage = ordered_stages(order, order)[-1] if order else STAGE_ORDER[-1]
+    unselected = stage_reasons(collection, order)  # the stages the list leaves out
     try:
-        repeats = repeated_recordings(collection, lever)
+        repeats = merge_reasons(unselected, repeated_recordings(collection, lever))
         kept = subcollection(collection, [s for s in collection if s.session_id not in repeats])
         trials, traj, _ = trial_measures(kept, lever=lever, window=window)
     except AnalysisError:
         raise
     except ValueError as exc:  # no trials, or no lever feature: nothing to analyse
         why = f"no behaviour to analyse ({exc})"
-        return _no_silencing(collection, why, why)
+        return _no_silencing(collection, why, why, unselected)
     if len(trials) == 0 or not trials["silencing"].any():
-        return _no_silencing(collection, _not_silencing(template_stage), _NO_SILENCING_SESSIONS)
+        note = selection_note(collection, order)
+        skipped = f"no silencing sessions in {note}" if note else _NO_SILENCING_SESSIONS
+        return _no_silencing(collection, _not_silencing(template_stage), skipped, unselected)
     sil_sessions = set(trials.loc[trials["silencing"], "session_id"])
     in_sil = trials["session_id"].isin(sil_sessions).to_numpy()
     sim, template_sessions = _template_similarity(trials, traj, in_sil, template_stage)

@@ -26,7 +26,6 @@ from sharedrep.data.session import Session, SessionCollection
 from sharedrep.inference.encoding import unit_encoding
 from sharedrep.inference.multitest import benjamini_hochberg
 from sharedrep.study._common import (
-    STAGE_ORDER,
     Steps,
     analysis,
     count_mice,
@@ -42,15 +41,18 @@ from sharedrep.study._common import (
     make_model,
     merge_reasons,
     no_session,
-    ordered_stages,
     origin,
     p_text,
     paired_mice,
     quiet,
+    selected_stages,
+    selection_note,
     session_provenance,
     sign_flip_test,
     sign_flip_testability,
     single_blas,
+    stage_reasons,
+    subcollection,
     t_mean_ci,
     trial_flags,
 )
@@ -208,7 +210,9 @@ def stimulation_responses(
         The stages in learning order (first: before learning), for the per-stage
         summary; default the collection's ``analysis["stages"]``, else novice,
         intermediate, expert (other labels of unknown order raise
-        :class:`~sharedrep.study._common.StageOrderError`, a ValueError).
+        :class:`~sharedrep.study._common.StageOrderError`, a ValueError). A stage left
+        out of the list is a selection: its sessions are left out (named in
+        ``summary["sessions"]``), as by every analysis.
 
     Returns
     -------
@@ -269,7 +273,9 @@ def stimulation_responses(
         order=order,
     )
     if not len(table):
-        summary["skipped"] = _no_stimulation_reason(pops, not_analysed)
+        summary["skipped"] = _no_stimulation_reason(
+            pops, not_analysed, selection_note(given, order)
+        )
     summary["sessions"] = session_provenance(given, masked, reasons)
     return AnalysisResult(
         name="stimulation_responses",
@@ -291,28 +297,21 @@ def stimulation_responses(
 def _stimulation_sessions(collection, pops, order) -> tuple[SessionCollection, dict]:
     """The sessions of ``stimulation_responses`` and ``{session_id: reason}`` of the others.
 
-    ``pops``: the populations asked for (None: all). ``order``: the stages in learning
-    order (``given_order``); with labels other than novice/intermediate/expert, the
-    sessions of a stage it does not list are left out, named, as by the other analyses
-    (their place in the learning order is unknown).
+    ``pops``: the populations asked for (None: all). ``order``: the user's stage list
+    (``given_order``; None: every stage); the sessions of a stage it does not list are
+    left out, named, as by every analysis (``_common.stage_reasons``).
     """
-    present = [s.stage for s in collection if s.stage is not None]
-    keep = list(order) if _listed_only(order, present) else None
-    reasons = label_reasons(collection, populations=pops, stages=keep)
-    return collection.filter(population=pops, stage=keep), reasons
-
-
-def _listed_only(order, present) -> bool:
-    """Whether only the stages ``order`` lists are analysed: ``order`` is given and it or
-    the stages ``present`` hold a label other than novice/intermediate/expert (the
-    learning order of the stages it does not list is then unknown)."""
-    return order is not None and not all(st in STAGE_ORDER for st in [*order, *present])
+    reasons = merge_reasons(
+        label_reasons(collection, populations=pops), stage_reasons(collection, order)
+    )
+    kept = [s for s in collection if s.session_id not in reasons]
+    return subcollection(collection, kept), reasons
 
 
 def _stages_of(populations: dict, order) -> list:
     """The stages of the per-population summaries, in learning order (``order``: the
-    user's, see ``_common.ordered_stages``), whichever population has which."""
-    return ordered_stages((st for v in populations.values() for st in v["stages"]), order)
+    user's, see ``_common.selected_stages``), whichever population has which."""
+    return selected_stages((st for v in populations.values() for st in v["stages"]), order)
 
 
 def check_populations(collection: SessionCollection, population, setting: str) -> list[str]:
@@ -338,14 +337,17 @@ def check_populations(collection: SessionCollection, population, setting: str) -
     return [str(p) for p in pops]
 
 
-def _no_stimulation_reason(pops, not_analysed: list) -> str:
-    """Why :func:`stimulation_responses` classified no unit (its ``summary["skipped"]``)."""
+def _no_stimulation_reason(pops, not_analysed: list, selection: str = "") -> str:
+    """Why :func:`stimulation_responses` classified no unit (its ``summary["skipped"]``);
+    ``selection``: ``_common.selection_note`` of the user's stage list."""
     if not_analysed:
         more = "; ..." if len(not_analysed) > 3 else ""
         return f"no stimulation session could be analysed ({'; '.join(not_analysed[:3])}{more})"
     if pops is not None:
-        return f"no stimulation sessions in population(s) {pops}"
-    return "no stimulation sessions in the study"
+        return f"no stimulation sessions in population(s) {pops}" + (
+            f" of {selection}" if selection else ""
+        )
+    return f"no stimulation sessions in {selection or 'the study'}"
 
 
 def _classify_units(s: Session, Rs: np.ndarray, Rc: np.ndarray, fdr: float) -> pd.DataFrame:
@@ -510,7 +512,7 @@ def _summarise_stimulation(
     table, fractions, *, fdr, masked, mask_artifacts, not_analysed, order=None
 ):
     """Headline numbers of :func:`stimulation_responses` (keys documented there)."""
-    stages = ordered_stages(table["stage"], order) if len(table) else []
+    stages = selected_stages(table["stage"], order) if len(table) else []
     populations = _population_stages(fractions, stages)
     return {
         "fdr": float(fdr),
@@ -608,7 +610,8 @@ def unit_encoding_table(
     ----------
     collection : SessionCollection
     populations, stages : list of str, optional
-        Default: every population / stage with at least 2 mice.
+        Default: every population; the stages of the collection's ``analysis["stages"]``
+        (``_common.selected_stages``), else every stage; the cells with at least 2 mice.
     model : ShaReD, optional
     n_perm : int, default 99
     fdr : float, default 0.05
@@ -639,7 +642,7 @@ def unit_encoding_table(
     if model is None:
         model = make_model(random_state=random_state)
     if stages is None:
-        stages = ordered_stages(collection.stages, given_order(collection))
+        stages = selected_stages(collection.stages, given_order(collection))
     left_out: dict = {}
     cells = fit_cells(
         collection,
@@ -809,8 +812,8 @@ def encoding_overlap(
     progress : bool or rich.progress.Progress, default False
     stages : list of str, optional
         The stages, in learning order (first: before learning), compared first vs last;
-        stimulation sessions of other stages are not analysed (unless every label is
-        novice, intermediate or expert: they keep their learning order). Default: the
+        the rows of ``stim_table`` and the sessions of other stages are not analysed (a
+        selection, named in ``summary["sessions"]``, as by every analysis). Default: the
         collection's ``analysis["stages"]``, else novice, intermediate, expert (other
         labels of unknown order raise :class:`~sharedrep.study._common.StageOrderError`).
 
@@ -866,14 +869,13 @@ def encoding_overlap(
         An error while testing the units of one population x stage; the message names
         ``encoding_overlap``, the population, stage, sessions and subjects.
     """
+    order = given_order(collection, stages)
+    stages = selected_stages(stim_table["stage"], order) if len(stim_table) else []
+    if order is not None:  # the stages left out of the list: a selection
+        stim_table = stim_table[stim_table["stage"].isna() | stim_table["stage"].isin(stages)]
     if len(stim_table) == 0:
         return _empty_overlap(collection)
     pops = list(dict.fromkeys(stim_table["population"]))
-    order = given_order(collection, stages)
-    present = list(dict.fromkeys(stim_table["stage"]))
-    if _listed_only(order, present):
-        present = [s for s in present if s in order]
-    stages = ordered_stages(present, order)
     fitted: dict = {}
     if encoding_table is None:
         encoding_table = unit_encoding_table(
@@ -902,7 +904,7 @@ def encoding_overlap(
         tables.table, tables.stages_table, tables.populations, tables.stages
     )
     summary = _summarise_overlap(tables, n_perm, coarse)
-    summary["sessions"] = _overlap_provenance(collection, stim_table, units, fitted)
+    summary["sessions"] = _overlap_provenance(collection, stim_table, units, fitted, order)
     return AnalysisResult(
         name="encoding_overlap",
         table=tables.table,
@@ -918,12 +920,13 @@ def encoding_overlap(
     )
 
 
-def _overlap_provenance(collection, stim_table, units, fitted: dict) -> dict:
+def _overlap_provenance(collection, stim_table, units, fitted: dict, order=None) -> dict:
     """``summary["sessions"]`` of :func:`encoding_overlap`.
 
     Used: the stimulation sessions, and the sessions of the encoding fits (``fitted``:
     :func:`unit_encoding_table`'s provenance; empty when the table was given), of the
-    mice, populations and stages with units in both tables.
+    mice, populations and stages with units in both tables. The sessions of a stage the
+    user's list ``order`` leaves out are named as such (``_common.stage_reasons``).
     """
     keys = set(zip(units["subject"], units["population"], units["stage"], strict=True))
     sources = set(stim_table["session_id"]) | set(fitted.get("used", ()))
@@ -948,7 +951,11 @@ def _overlap_provenance(collection, stim_table, units, fitted: dict) -> dict:
     }
     unstimulated = _unstimulated_reasons(collection, stim_table)
     return session_provenance(
-        collection, used, merge_reasons(unstimulated, fitted.get("left_out", {}), reasons)
+        collection,
+        used,
+        merge_reasons(
+            stage_reasons(collection, order), unstimulated, fitted.get("left_out", {}), reasons
+        ),
     )
 
 

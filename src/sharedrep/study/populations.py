@@ -70,9 +70,11 @@ __all__ = ["analysed_stages", "encoding_by_population", "fit_cells"]
 def analysed_stages(collection: SessionCollection, stages=None) -> list[str]:
     """The stages :func:`fit_cells` analyses, in learning order.
 
-    ``stages`` (default ``_common.default_stages``: novice and expert when present),
-    checked against the collection's stages and ordered by ``_common.ordered_stages``
-    (the user's order, or novice, intermediate, expert). Its first stage is the one
+    ``stages`` (default ``_common.default_stages``: the stages of the collection's
+    ``analysis["stages"]``, else novice and expert when present), checked against the
+    collection's stages and ordered by ``_common.ordered_stages`` (the user's order, or
+    novice, intermediate, expert); a stage left out is a selection, its sessions left
+    out (``_common.label_reasons``), as by every analysis. Its first stage is the one
     whose earliest days ``_common.select_days`` keeps; every analysis that reads the
     days of a cell's fit takes it from here.
 
@@ -248,7 +250,8 @@ def encoding_by_population(
     n_boot : int, default 29
         Bootstrap resamples per cell.
     populations, stages : list of str, optional
-        Default: all populations; novice and expert (all stages if either is missing).
+        Default: all populations; the stages of the collection's ``analysis["stages"]``,
+        else novice and expert (all stages if either is missing).
     model : ShaReD, optional
         Template (cloned). Default ``_common.make_model()``.
     n_perm_groups : int, optional

@@ -462,7 +462,8 @@ def shared_representation(
     ----------
     collection : SessionCollection
     populations, stages : list of str, optional
-        Default: all populations; novice and expert (all stages if either is missing).
+        Default: all populations; the stages of the collection's ``analysis["stages"]``,
+        else novice and expert (all stages if either is missing).
     model : ShaReD, optional
         Template (cloned).
     days_per_stage : int or None, default 2
