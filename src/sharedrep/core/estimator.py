@@ -1118,6 +1118,17 @@ class ShaReD(BaseEstimator):
         Returns
         -------
         Z : ndarray (T, k)
+
+        Raises
+        ------
+        ValueError
+            ``Y`` is a DataFrame whose columns are not ``behavior_names_in_`` in that
+            order (another order, or other variables).
+
+        Warns
+        -----
+        UserWarning
+            ``Y`` has no column names but the model was fitted with names.
         """
         self._check_fitted()
         given = self._read(Y, "behavior", subject)
@@ -1216,22 +1227,16 @@ class ShaReD(BaseEstimator):
         Returns
         -------
         r2 : float
+
+        Raises and warns as :meth:`transform` and :meth:`transform_behavior` about the
+        column names of each subject's ``neural`` and ``behavior`` (one warning for all
+        the entries without names).
         """
         self._check_fitted()
         neural, behavior = self._read_list(neural, "neural"), self._read_list(behavior, "behavior")
         if groups is not None:
             groups = self._read_list(groups, "groups")
-        n_given = len(neural) if isinstance(neural, list | tuple) else None
-        if subjects is None and n_given is not None:
-            if n_given > self.n_subjects_:
-                raise ValueError(f"{n_given} subjects given but the model has {self.n_subjects_}")
-            subjects = list(range(n_given))
-        if subjects is not None:
-            subjects = self._check_subjects(subjects)
-            if n_given is not None and len(subjects) != n_given:
-                raise ValueError(
-                    f"subjects has {len(subjects)} entries but {n_given} subjects were given"
-                )
+        subjects = self._score_subjects(subjects, neural)
         # the model's columns first: its subjects, not each other, say what they must be
         given = list(behavior) if isinstance(behavior, list | tuple) else None
         ids = subjects if subjects is not None else list(range(len(given or [])))
@@ -1254,6 +1259,29 @@ class ShaReD(BaseEstimator):
             self._check_behavior_names(Ys, subjects)
         if units is None:
             self._check_neural_names(Xs, subjects)
+        return self._pooled_r2(Xs, Ys, gs, subjects)
+
+    def _score_subjects(self, subjects, neural) -> list[int] | None:
+        """:meth:`score`'s ``subjects`` checked (default: model subjects ``0..S'-1`` for a
+        list of ``S'`` entries); None when ``subjects`` is None and ``neural`` is one array
+        (its subjects are counted once it is converted)."""
+        n_given = len(neural) if isinstance(neural, list | tuple) else None
+        if subjects is None and n_given is not None:
+            if n_given > self.n_subjects_:
+                raise ValueError(f"{n_given} subjects given but the model has {self.n_subjects_}")
+            subjects = list(range(n_given))
+        if subjects is not None:
+            subjects = self._check_subjects(subjects)
+            if n_given is not None and len(subjects) != n_given:
+                raise ValueError(
+                    f"subjects has {len(subjects)} entries but {n_given} subjects were given"
+                )
+        return subjects
+
+    def _pooled_r2(self, Xs: list, Ys: list, gs: list, subjects: list) -> float:
+        """:meth:`score`'s ``1 - sum SSE / sum SST`` of validated float64 arrays ``Xs``
+        (T_s, N_s), ``Ys`` (T_s, p) of model ``subjects`` (names already checked), in
+        pooled-standardised units, over the kept rows with finite behaviour."""
         sse = sst = 0.0
         for X, Y, g, s in zip(Xs, Ys, gs, subjects, strict=True):
             Yh, rows = self._predict(X, s, g, self._readout(s, "auto"))
@@ -1302,16 +1330,8 @@ class ShaReD(BaseEstimator):
         self._check_behavior_names([Y], [s])
         unit_names = subject_column_names([X], "neural", [s])
         X, Y, g = Xs[0], Ys[0], gs[0]
-        n_folds = int(self.cv) if self.cv is not None else 0
+        n_folds, by_trial = self._calibration_folds(X, Y, g)
         gap = int(np.max(np.abs(self.lags_)))
-        by_trial = g is not None
-        if n_folds and by_trial:
-            # the calibration set may hold few trials: use as many folds as it allows,
-            # counting the trials that keep usable samples (complete lag windows)
-            rows = solver.plan_subject(X, Y, g, self.lags_, 0, nan_policy=self.nan_policy)[0]
-            n_trials = np.unique(g[rows]).size
-            by_trial = n_trials >= 2
-            n_folds = min(n_folds, n_trials) if by_trial else n_folds
         # primal statistics: the candidate decoders need the ridge solutions themselves
         subject_data = self._prepare(
             X, Y, g, self.lags_, n_folds, s, gap, folds_by_trial=by_trial, form="primal"
@@ -1334,20 +1354,9 @@ class ShaReD(BaseEstimator):
             axes=self.shared_axes_,
         )
         std = fit.standardized[0]
-        chosen, own = self._subject_readouts(subject_data, Pi, choice, alpha)
-        self.encoders_.append(self._zero_constant(fit.encoders[0], std))
-        self.unit_means_.append(subject_data.x_center + std.x_mean)
-        self.unit_scales_.append(std.x_scale)
-        self.constant_units_.append(std.constant)
-        self.behavior_means_.append(subject_data.y_center + std.y_mean)
+        readouts = self._subject_readouts(subject_data, Pi, choice, alpha)
+        self._append_subject(fit.encoders[0], std, subject_data, alpha, choice, readouts)
         self.n_units_.append(X.shape[1])
-        self.subject_alphas_.append(float(alpha))
-        self.subject_cv_scores_.append(
-            None if choice is None else {k: float(v) for k, v in choice.scores.items()}
-        )
-        self.subject_decoders_.append("shared" if choice is None else choice.choice)
-        self.decoder_coefs_.append(self._zero_constant(chosen, std))
-        self.own_coefs_.append(self._zero_constant(own, std))
         self._add_neural_names(None if unit_names is None else unit_names[0])
         self.n_subjects_ += 1
         self._warn_constant([s])
@@ -1359,6 +1368,42 @@ class ShaReD(BaseEstimator):
                 )
             )
         return s
+
+    def _calibration_folds(self, X, Y, g) -> tuple[int, bool]:
+        """``(n_folds, by_trial)`` of :meth:`add_subject`'s inner CV on one subject's
+        validated ``X`` (T, N), ``Y`` (T, p) and trial ids ``g`` (T,) or None.
+
+        ``cv`` folds (0: no inner CV), by trial when there are trial ids; the calibration
+        set may hold few trials: as many folds as it allows, counting the trials that
+        keep usable samples (complete lag windows), and by sample below 2 such trials.
+        """
+        n_folds = int(self.cv) if self.cv is not None else 0
+        by_trial = g is not None
+        if n_folds and by_trial:
+            rows = solver.plan_subject(X, Y, g, self.lags_, 0, nan_policy=self.nan_policy)[0]
+            n_trials = np.unique(g[rows]).size
+            by_trial = n_trials >= 2
+            n_folds = min(n_folds, n_trials) if by_trial else n_folds
+        return n_folds, by_trial
+
+    def _append_subject(self, encoder, std, subject_data, alpha, choice, readouts) -> None:
+        """Append the fitted attributes of the subject being added (index ``n_subjects_``):
+        its ``encoder`` (q, k) and standardisation ``std``, the centres of
+        ``subject_data``, its ridge ``alpha``, the inner-CV ``choice`` (None: no inner CV)
+        and ``readouts``, the (chosen, own) decoders of :meth:`_subject_readouts`."""
+        chosen, own = readouts
+        self.encoders_.append(self._zero_constant(encoder, std))
+        self.unit_means_.append(subject_data.x_center + std.x_mean)
+        self.unit_scales_.append(std.x_scale)
+        self.constant_units_.append(std.constant)
+        self.behavior_means_.append(subject_data.y_center + std.y_mean)
+        self.subject_alphas_.append(float(alpha))
+        self.subject_cv_scores_.append(
+            None if choice is None else {k: float(v) for k, v in choice.scores.items()}
+        )
+        self.subject_decoders_.append("shared" if choice is None else choice.choice)
+        self.decoder_coefs_.append(self._zero_constant(chosen, std))
+        self.own_coefs_.append(self._zero_constant(own, std))
 
     def _add_neural_names(self, names) -> None:
         """Keep the unit names (or None) of the subject being added (index ``n_subjects_``)."""

@@ -162,6 +162,16 @@ def check_calibration(Y_cal, Y_test, where: str, names=None, *, scale=None) -> l
     Y_test = np.asarray(Y_test, dtype=float)
     p = Y_cal.shape[1]
     names = [f"feature {j}" for j in range(p)] if names is None else [str(n) for n in names]
+    const, messages = _flat_calibration(Y_cal, where, names, scale)
+    messages += _range_message(Y_cal, Y_test, const, where, names)
+    for msg in messages:
+        warnings.warn(msg, UserWarning, stacklevel=2)
+    return messages
+
+
+def _flat_calibration(Y_cal: np.ndarray, where: str, names: list, scale) -> tuple[list, list]:
+    """:func:`check_calibration`'s constant (and, with ``scale``, near-constant) features
+    of ``Y_cal`` (n_cal, p): ``(indices, messages)``."""
     messages = []
     const = _constant_features(Y_cal)
     if const:
@@ -179,8 +189,15 @@ def check_calibration(Y_cal, Y_test, where: str, names=None, *, scale=None) -> l
                 "learnt from it"
             )
         const = const + near
+    return const, messages
+
+
+def _range_message(Y_cal: np.ndarray, Y_test: np.ndarray, const: list, where: str, names):
+    """:func:`check_calibration`'s message (a list of at most one) on the features, other
+    than ``const``, for which more than :data:`RANGE_SHARE` of the finite test rows of
+    ``Y_test`` (n_test, p) lie outside the calibration ``[min, max]`` of ``Y_cal``."""
     outside = []
-    for j in range(p):
+    for j in range(Y_cal.shape[1]):
         c = Y_cal[np.isfinite(Y_cal[:, j]), j]
         t = Y_test[np.isfinite(Y_test[:, j]), j]
         if j in const or c.size == 0 or t.size == 0:
@@ -188,15 +205,13 @@ def check_calibration(Y_cal, Y_test, where: str, names=None, *, scale=None) -> l
         share = float(np.mean((t < c.min()) | (t > c.max())))
         if share > RANGE_SHARE:
             outside.append(f"{names[j]} ({share:.0%})")
-    if outside:
-        messages.append(
-            f"{where}: the calibration set covers a different behaviour range than the test "
-            f"set: share of test rows outside the calibration min-max: {', '.join(outside)} "
-            f"(more than {RANGE_SHARE:.0%}); the decoders must extrapolate"
-        )
-    for msg in messages:
-        warnings.warn(msg, UserWarning, stacklevel=2)
-    return messages
+    if not outside:
+        return []
+    return [
+        f"{where}: the calibration set covers a different behaviour range than the test "
+        f"set: share of test rows outside the calibration min-max: {', '.join(outside)} "
+        f"(more than {RANGE_SHARE:.0%}); the decoders must extrapolate"
+    ]
 
 
 def _split_points(n_samples: int, groups, fractions, test_fraction: float, subject: int):

@@ -13,6 +13,7 @@ import difflib
 import numbers
 import re
 import warnings
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -397,8 +398,9 @@ def _integer_names(a) -> np.ndarray | None:
 
 def _check_distinct(names: np.ndarray | None, name: str, subject) -> np.ndarray | None:
     """``names``, refused when they repeat a name (a name must identify a column)."""
-    if names is not None and len(set(names.tolist())) < names.size:
-        repeated = sorted({c for c in names.tolist() if names.tolist().count(c) > 1})
+    counts = Counter([] if names is None else names.tolist())
+    repeated = sorted(c for c, n in counts.items() if n > 1)
+    if repeated:
         raise ValueError(
             f"{_where(name, subject)} columns repeat the names {_short_list(repeated)}; "
             "each column must have its own name (rename them, or pass arrays)"

@@ -367,7 +367,10 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
 
     Returns
     -------
-    neural, behavior : lists of float64 ndarray or sources (``shape``, ``dtype``, ``load()``)
+    neural, behavior : lists (S) of ndarray (T_s, N_s) and (T_s, p), or sources
+        Per subject: a validated float64 ndarray; a source (``shape``, ``dtype``,
+        ``load()``); or an ndarray of another real dtype, as given (converted and checked
+        by :func:`load`).
     groups : list of ndarray, source or None
     """
     if nan_policy not in ("raise", "omit"):
@@ -390,45 +393,54 @@ def check_sources(neural, behavior, groups=None, *, nan_policy: str = "raise"):
     check_pandas_alignment(nl, bl, list(range(len(nl))))
     Xs, Ys = [], []
     for s, (x, y) in enumerate(zip(nl, bl, strict=True)):
-        out = []
-        for a, name in ((x, "neural"), (y, "behavior")):
-            if is_source(a):
-                a = as_source(a)
-                _check_meta(a, name, s, 2)
-            elif _deferred(a):
-                if a.ndim != 2:  # refused by check_array's message (values: when read)
-                    check_array(a, name, s)
-            else:
-                a = check_array(a, name, s, allow_nonfinite=allow)
-            out.append(a)
-        X, Y = out
+        X, Y = (_check_entry(a, name, s, allow) for a, name in ((x, "neural"), (y, "behavior")))
         check_pair_shapes(X.shape, Y.shape, s)
         if s > 0:
             check_same_features(Y.shape[1], Ys[0].shape[1], s, 0)
         Xs.append(X)
         Ys.append(Y)
-    if groups is None:
-        gs = [None] * len(Xs)
+    return Xs, Ys, _check_source_groups(groups, Xs)
+
+
+def _check_entry(a, name: str, s: int, allow: bool):
+    """One subject's ``neural`` or ``behavior`` entry as :func:`check_sources` keeps it: a
+    source (shape and dtype checked from metadata), a deferred ndarray (its shape
+    checked; values when read), or a validated float64 ndarray."""
+    if is_source(a):
+        a = as_source(a)
+        _check_meta(a, name, s, 2)
+    elif _deferred(a):
+        if a.ndim != 2:  # refused by check_array's message (values: when read)
+            check_array(a, name, s)
     else:
-        gl = list(groups) if isinstance(groups, list | tuple) else [groups]
-        if len(gl) != len(Xs):
-            raise ValueError(
-                f"groups has {len(gl)} entries but there are {len(Xs)} subjects: give "
-                "one trial-id array (or None) per subject"
-            )
-        gs = []
-        for s, (g, X) in enumerate(zip(gl, Xs, strict=True)):
-            if g is not None:
-                g = as_source(g) if is_source(g) else np.asarray(g)
-                if g.ndim != 1 or g.shape[0] != X.shape[0]:
-                    raise ValueError(
-                        f"subject {s}: groups must have shape ({X.shape[0]},) to match "
-                        f"neural; got {tuple(g.shape)}"
-                    )
-                if not isinstance(g, _Source):  # objects (e.g. from pandas); no NaN ids
-                    g = check_trial_ids(g, s)
-            gs.append(g)
-    return Xs, Ys, gs
+        a = check_array(a, name, s, allow_nonfinite=allow)
+    return a
+
+
+def _check_source_groups(groups, Xs: list) -> list:
+    """:func:`check_sources`'s trial ids: None, or one 1-D entry (or None) per subject of
+    length ``T_s`` (``Xs[s].shape[0]``): a source (read later) or checked trial ids."""
+    if groups is None:
+        return [None] * len(Xs)
+    gl = list(groups) if isinstance(groups, list | tuple) else [groups]
+    if len(gl) != len(Xs):
+        raise ValueError(
+            f"groups has {len(gl)} entries but there are {len(Xs)} subjects: give "
+            "one trial-id array (or None) per subject"
+        )
+    gs = []
+    for s, (g, X) in enumerate(zip(gl, Xs, strict=True)):
+        if g is not None:
+            g = as_source(g) if is_source(g) else np.asarray(g)
+            if g.ndim != 1 or g.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"subject {s}: groups must have shape ({X.shape[0]},) to match "
+                    f"neural; got {tuple(g.shape)}"
+                )
+            if not isinstance(g, _Source):  # objects (e.g. from pandas); no NaN ids
+                g = check_trial_ids(g, s)
+        gs.append(g)
+    return gs
 
 
 def load(a, name: str, subject, *, nan_policy: str = "raise", expected_shape=None, keep=None):
