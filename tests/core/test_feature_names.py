@@ -189,7 +189,7 @@ def test_score_warns_once_for_several_subjects_without_names(named, data):
     assert len(msgs) == 1 and "subjects [0, 1, 2]" in msgs[0], msgs
 
 
-@pytest.mark.parametrize("method", ["score", "transform_behavior", "add_subject"])
+@pytest.mark.parametrize("method", METHODS)
 def test_the_warning_points_at_the_caller(method, named, data):
     with pytest.warns(UserWarning, match="no column names") as rec:
         _call(method, named, data, _values(method, data))

@@ -1431,7 +1431,13 @@ class ShaReD(BaseEstimator):
         """
         self._check_fitted()
         model = copy.deepcopy(self)
-        return model, model.add_subject(X, Y, groups)
+        # add_subject's warnings, reported at the line that called with_subject
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            index = model.add_subject(X, Y, groups)
+        for w in caught:
+            warnings.warn(w.message, w.category, stacklevel=2)
+        return model, index
 
     def _alpha_grid(self) -> np.ndarray:
         """The scale-free ridge grid of the inner cross-validations, increasing."""
