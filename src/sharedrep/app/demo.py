@@ -477,45 +477,58 @@ def _timing_claim(results: dict, truth: dict, thal: str, level: float) -> tuple[
     or the test's smallest p (``p_min``) is above ``level``, and, with the reason, when it
     computed no shift at all (e.g. one stage analysed)."""
     from sharedrep.app.report import _no_shift_reason
-    from sharedrep.study._common import ci_text
 
     s = _find(results, "lag_profiles").summary
     if not s["shifts"]:  # e.g. one stage analysed: no shift to compare with the truth
         return None, f"not testable: {_no_shift_reason(s)}"
     sh = s["shifts"][thal]
-    ci, p = sh["ci"], sh["p_signflip"]
-    # in seconds when known: a shift in frames is NaN between stages at different rates
-    shift, ci_low = sh["shift"], ci[0]
-    if _finite(sh.get("shift_s")) and _finite((sh.get("ci_s") or [math.nan])[0]):
-        shift, ci_low = sh["shift_s"], sh["ci_s"][0]
+    p = sh["p_signflip"]
+    shift, ci_low = _shift_and_ci_low(sh)
     testable = bool(sh["testable"]) and not (_finite(sh.get("p_min")) and sh["p_min"] > level)
     detected = (
         _finite(shift) and _finite(ci_low) and _finite(p) and shift > 0 and ci_low > 0
     ) and p <= level
-    true_leads = truth.get("lead_frames", {}).get(thal, {})
+    return _verdict(
+        detected,
+        _timing_detail(s, sh, truth.get("lead_frames", {}).get(thal, {}), thal),
+        testable,
+        shift=shift,
+        **{"CI low": ci_low, "sign-flip p": p},
+    )
+
+
+def _shift_and_ci_low(sh: dict) -> tuple:
+    """The peak-lag shift of one population and the low end of its interval: in seconds
+    when the summary has both (a shift in frames is NaN between stages at different
+    frame rates), else in frames."""
+    if _finite(sh.get("shift_s")) and _finite((sh.get("ci_s") or [math.nan])[0]):
+        return sh["shift_s"], sh["ci_s"][0]
+    return sh["shift"], sh["ci"][0]
+
+
+def _timing_detail(s: dict, sh: dict, true_leads: dict, thal: str) -> str:
+    """The detail line of the timing claim: the peak lags of ``thal`` per stage (frames),
+    the shift ``sh`` with its interval and sign-flip p, and the simulated leads
+    ``true_leads`` (``{stage: frames or None}``)."""
+    from sharedrep.study._common import ci_text
+
+    ci = sh["ci"]
     peaks = {
         k.split("/", 1)[1]: v["peak_lag"]
         for k, v in s["peaks"].items()
         if k.split("/", 1)[0] == thal
     }
-    detail = (
+    return (
         f"peak lag {sh['stage_from']} -> {sh['stage_to']}: "
         + ", ".join(f"{st} {_num(pk, '+.0f')}" for st, pk in peaks.items())
         + f" frames (shift {_num(sh['shift'], '+.0f')}, "
         f"{ci_text(ci[0], ci[1], sh.get('ci_reason', ''), spec='+.0f')}, per-mouse sign-flip "
-        f"p = {_num(p)} over {sh.get('n_subjects', '?')} mice); true lead: "
+        f"p = {_num(sh['p_signflip'])} over {sh.get('n_subjects', '?')} mice); true lead: "
         + ", ".join(
             f"{st} {'none (no encoding unit)' if v is None else v}" for st, v in true_leads.items()
         )
         + " frames"
         + (f"; {sh['reason']}" if sh.get("reason") else "")
-    )
-    return _verdict(
-        detected,
-        detail,
-        testable,
-        shift=shift,
-        **{"CI low": ci_low, "sign-flip p": p},
     )
 
 

@@ -1165,9 +1165,11 @@ def _answer_learning(s: Mapping) -> str:
     ps = [_num(v.get("p_holm")) for v in rows.values()]
     k = sum(p is not None and float(p) <= 0.05 for p in ps)
     caveat = _normality_caveat(counts[0]) if k and counts else ""
-    if _learning_reason(s):
-        return _one_stage_learning(s, f"{k} of {len(rows)}", f"n = {n} mice{caveat}", change)
-    if all(p is None for p in ps):
+    trending = f"{k} of {len(rows)}" if any(p is not None for p in ps) else None
+    why = _learning_reason(s)
+    if why:
+        return _one_stage_learning(s, why, trending, f"n = {n} mice{caveat}", change)
+    if trending is None:
         return f"Not testable with n = {n} mice (no trend p-value is a number); {change}."
     verdict = "Yes" if k else "No clear change"
     return (
@@ -1183,26 +1185,25 @@ def _learning_reason(s: Mapping) -> str:
     from sharedrep.study.behavior import one_stage_reason
 
     why = s.get("learning_reason")
-    return str(why) if isinstance(why, str) else one_stage_reason(*s["stages"])
+    return why if isinstance(why, str) else one_stage_reason(*s["stages"])
 
 
-def _one_stage_learning(s: Mapping, trending: str, mice: str, change: str) -> str:
-    """The learning answer of curves with one stage: not testable (with the reason), and
-    the trend over the days of that stage as a description (``trending``: ``"1 of 4"``
-    measures with Holm p <= 0.05 over ``mice``; the first metric's mean slope), never a
-    "Yes"."""
+def _one_stage_learning(s: Mapping, why: str, trending: str | None, mice: str, change: str) -> str:
+    """The learning answer of curves with one stage: not testable (``why``:
+    :func:`_learning_reason`), and the trend over the days of that stage as a description
+    (``trending``: ``"1 of 4"`` measures with Holm p <= 0.05 over ``mice``, None when no
+    trend p-value is a number; the first metric's mean slope), never a "Yes"."""
     stage = s["stages"][0]
     name, r = next(iter(s["metrics"].items()))
     slope = _num(r.get("slope_per_day"), "+.3g")
     slope = f"mean {name.replace('_', ' ')} slope {slope} {r['unit']}/day; " if slope else ""
-    tested = any(_num(v.get("p_holm")) is not None for v in s["metrics"].values())
     trend = (
         f"{trending} behavioural measures trended over its days (Holm p <= 0.05, {mice})"
-        if tested
+        if trending is not None
         else f"no trend p-value over its days is a number ({mice})"
     )
     return (
-        f"{_not_testable_words(_learning_reason(s), '')}. Descriptive, within the {stage} "
+        f"{_not_testable_words(why, '')}. Descriptive, within the {stage} "
         f"stage only: {trend}; {slope}{change}."
     )
 

@@ -324,25 +324,36 @@ def ordered_stages(values: Iterable, order: Iterable | None = None) -> list[str]
     """
     vals = [v for v in dict.fromkeys(values) if v is not None and not is_missing(v)]
     if order is not None:
-        order = list(dict.fromkeys(order))
-        extra = [v for v in vals if v not in order]
-        if extra and all(s in STAGE_ORDER for s in extra):
-            raise StageOrderError(
-                f"stage(s) {extra} not in the stages {order}: a stage left out of the list "
-                "is left out of the analyses (select the stages with selected_stages)"
-            )
-        if extra:
-            raise StageOrderError(
-                f"stage(s) {extra} not in the stages {order}; "
-                + _order_hint([v for v in extra if v not in STAGE_ORDER], order + extra)
-            )
-        if all(s in STAGE_ORDER for s in order):
-            return [s for s in STAGE_ORDER if s in vals]  # known labels: learning order
-        return [s for s in order if s in vals]
+        return _in_given_order(vals, list(dict.fromkeys(order)))
     unknown = [v for v in vals if v not in STAGE_ORDER]
     if unknown and len(vals) > 1:
         raise StageOrderError(_order_hint(unknown, vals))
     return [s for s in STAGE_ORDER if s in vals] + unknown
+
+
+def _in_given_order(vals: list, order: list) -> list[str]:
+    """The stages ``vals`` (distinct, none missing) in the user's list ``order``
+    (distinct): in learning order when it holds only novice, intermediate and expert,
+    else in its order; a stage it does not list raises :class:`StageOrderError`."""
+    extra = [v for v in vals if v not in order]
+    if extra:
+        raise StageOrderError(_unlisted_message(extra, order))
+    if all(s in STAGE_ORDER for s in order):
+        return [s for s in STAGE_ORDER if s in vals]  # known labels: learning order
+    return [s for s in order if s in vals]
+
+
+def _unlisted_message(extra: list, order: list) -> str:
+    """Why the stages ``extra``, not in the user's list ``order``, cannot be placed: a
+    known stage left out is a selection (:func:`selected_stages`); another label has an
+    unknown place in the learning order."""
+    head = f"stage(s) {extra} not in the stages {order}"
+    if all(s in STAGE_ORDER for s in extra):
+        return (
+            f"{head}: a stage left out of the list is left out of the analyses (select the "
+            "stages with selected_stages)"
+        )
+    return f"{head}; " + _order_hint([v for v in extra if v not in STAGE_ORDER], order + extra)
 
 
 def selected_stages(values: Iterable, order: Iterable | None = None) -> list[str]:
@@ -389,7 +400,7 @@ def stage_reasons(sessions: Iterable[Session], order: Iterable | None) -> dict:
     """
     if order is None:
         return {}
-    listed = ordered_stages(order, order)
+    listed = listed_stages(order)
     return label_reasons([s for s in sessions if s.stage is not None], stages=listed)
 
 
@@ -399,7 +410,14 @@ def selection_note(sessions: Iterable[Session], order: Iterable | None) -> str:
     message says instead that the selection lacks them."""
     if not stage_reasons(sessions, order):
         return ""
-    return f"the selected stages {ordered_stages(order, order)}"
+    return f"the selected stages {listed_stages(order)}"
+
+
+def listed_stages(order: Iterable) -> list[str]:
+    """The user's stage list ``order`` in learning order (:func:`ordered_stages`): a list
+    of novice, intermediate and expert only in their learning order, else as listed;
+    e.g. its last stage is the one after learning."""
+    return ordered_stages(order, order)
 
 
 def default_stages(collection: SessionCollection) -> list[str]:

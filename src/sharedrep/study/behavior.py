@@ -481,12 +481,13 @@ def _summarise(table, trends, mice, first, last) -> dict:
         }
         for r in trends.to_dict("records")
     }
+    why = one_stage_reason(first, last)
     return {
         "n_mice": len(mice),
         "days": sorted(int(d) for d in table["day"].unique()),
         "stages": [first, last],
-        "learning_testable": not one_stage_reason(first, last),
-        "learning_reason": one_stage_reason(first, last),
+        "learning_testable": not why,
+        "learning_reason": why,
         "metrics": metrics,
     }
 
@@ -580,11 +581,9 @@ def _curve_sessions(
     labelled = [s for s in collection if s.stage is not None]
     given = given_order(collection, stages)
     present = list(dict.fromkeys(s.stage for s in labelled))
-    if given is not None:
-        order = selected_stages(present, given)
-    else:
-        order = _learning_stages(present)
+    order = _learning_stages(present) if given is None else selected_stages(present, given)
     reasons = merge_reasons(
+        # the stages left out: of the user's list, else typos of a learning stage
         stage_reasons(labelled, order if given is None else given),
         {s.session_id: "no trials" for s in collection if len(s.trials) == 0},
         {s.session_id: "no day (the curves are per day)" for s in collection if s.day is None},

@@ -30,11 +30,11 @@ from sharedrep.study._common import (
     left_out_cells,
     left_out_note,
     left_out_of,
+    listed_stages,
     merge_reasons,
     nanmean,
     nanmedian,
     nonfinite_mice,
-    ordered_stages,
     origin,
     p_text,
     paired_mice,
@@ -468,7 +468,7 @@ def silencing_effects(
     ignored_n_boot(n_boot, "silencing_effects")
     order = given_order(collection, stages)
     if template_stage is None:
-        template_stage = ordered_stages(order, order)[-1] if order else STAGE_ORDER[-1]
+        template_stage = listed_stages(order)[-1] if order else STAGE_ORDER[-1]
     unselected = stage_reasons(collection, order)  # the stages the list leaves out
     try:
         repeats = merge_reasons(unselected, repeated_recordings(collection, lever))

@@ -108,7 +108,8 @@ def fit_cells(
     ----------
     collection : SessionCollection
     populations, stages : list of str, optional
-        Default: every population; ``default_stages`` (novice and expert when present).
+        Default: every population; ``default_stages`` (the stages of the collection's
+        ``analysis["stages"]``, else novice and expert when present).
     days_per_stage : int or None, default 2
         See ``_common.select_days``.
     within_trials : bool, default True

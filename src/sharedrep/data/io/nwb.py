@@ -67,7 +67,12 @@ from sharedrep.data.io._common import (
     check_timestamps,
     require,
 )
-from sharedrep.data.io.nwb_header import CELL_FLAGS, behaviour_modules, cell_flag, is_derived
+from sharedrep.data.io.nwb_header import (
+    CELL_FLAGS,
+    behaviour_modules,
+    cell_flag,
+    interface_rank,
+)
 from sharedrep.data.io.pose import (
     DEFAULT_MAX_GAP,
     DEFAULT_MIN_LIKELIHOOD,
@@ -609,8 +614,7 @@ def _roi_priority(series) -> tuple[int, int]:
     Fluorescence-type interfaces, hence the look at the interface's name.
     """
     parent = _ntype(series.parent) if series.parent is not None else ""
-    derived = is_derived(str(getattr(series.parent, "name", "")))
-    return {"DfOverF": 0, "Fluorescence": 1}.get(parent, 2), int(derived)
+    return interface_rank(parent, str(getattr(series.parent, "name", "")))
 
 
 def _nonempty_units(nwb):

@@ -89,6 +89,14 @@ def is_derived(interface_name: str) -> bool:
     return any(w in name for w in DERIVED_TRACES)
 
 
+def interface_rank(interface_type: str, interface_name: str) -> tuple[int, int]:
+    """Sort key of a ``RoiResponseSeries`` by the interface holding it (type and name;
+    lower first), the rule of both readers: ``DfOverF`` before ``Fluorescence`` before
+    other interfaces, then raw traces before derived ones (:func:`is_derived`)."""
+    kind = {"DfOverF": 0, "Fluorescence": 1}.get(interface_type, 2)
+    return kind, int(is_derived(interface_name))
+
+
 def behaviour_modules(names) -> list[str]:
     """The processing modules among ``names`` that discovery searches for behaviour
     (:data:`BEHAVIOUR_MODULES` in any case), sorted; more than one is ambiguous."""
@@ -411,11 +419,9 @@ def _parent_type(f, path: str) -> tuple[str, str]:
 
 
 def _roi_priority(f, s: SeriesHeader) -> tuple[int, int]:
-    """As nwb._roi_priority: ``DfOverF`` before ``Fluorescence`` before others, raw
-    traces before derived ones."""
-    ntype, name = _parent_type(f, s.path)
-    derived = is_derived(name)
-    return {"DfOverF": 0, "Fluorescence": 1}.get(ntype, 2), int(derived)
+    """Sort key of the series ``s`` by the interface holding it (:func:`interface_rank`,
+    as nwb._roi_priority)."""
+    return interface_rank(*_parent_type(f, s.path))
 
 
 def _units_count(f) -> int | None:
