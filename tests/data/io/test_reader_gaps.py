@@ -240,3 +240,43 @@ def test_one_list_of_derived_trace_words(tmp_path, monkeypatch):
     assert read_nwb_header(p).neural_source is None
     with pytest.raises(DataFormatError, match="2 neural series could be read by default"):
         read_nwb(p)
+
+
+def _units_with_lever(path, *, lever_scale=1.0):
+    """Spikes over 0..2000 s and a lever sampled at 10 Hz over the same 2000 s (times
+    multiplied by ``lever_scale``: 1000 writes them in milliseconds)."""
+    import pynwb
+
+    nwb = pynwb.NWBFile(
+        session_description="spikes and lever",
+        identifier=path.stem,
+        session_start_time=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+        subject=pynwb.file.Subject(subject_id="m1"),
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        nwb.add_unit(spike_times=np.sort(rng.uniform(0.0, 2000.0, 4000)))
+    t = np.arange(20000) / 10.0
+    beh = nwb.create_processing_module("behavior", "lever")
+    beh.add(
+        pynwb.TimeSeries(
+            name="lever", data=np.sin(t)[:, None], unit="a.u.", timestamps=t * lever_scale
+        )
+    )
+    with pynwb.NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return path
+
+
+def test_a_time_range_of_a_long_recording_is_not_taken_for_milliseconds(tmp_path):
+    """Binning a 10 s window of a 2000 s recording: the lever spans 200 times the window,
+    as it should; the recording, not the window, is what its times are compared with."""
+    from sharedrep.data.io import read_nwb
+
+    p = _units_with_lever(tmp_path / "long.nwb")
+    s = read_nwb(p, bin_size=0.1, time_range=(100.0, 110.0))
+    assert s.n_samples == 100
+    np.testing.assert_allclose(s.behavior[:, 0], np.sin(s.timestamps), atol=5e-3)
+    p = _units_with_lever(tmp_path / "long_ms.nwb", lever_scale=1000.0)
+    with pytest.raises(DataFormatError, match="milliseconds"):
+        read_nwb(p, bin_size=0.1, time_range=(100.0, 110.0))

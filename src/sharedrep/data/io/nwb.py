@@ -476,7 +476,7 @@ def _extract(
     objs = sorted(nwb.objects.values(), key=_logical_path)
     series = [o for o in objs if isinstance(o, types["TimeSeries"])]
     meta: dict = {"source": src, "format": "nwb"}
-    x, t, unit_ids, neural_obj = _read_neural(
+    x, t, unit_ids, neural_obj, extent = _read_neural(
         nwb,
         series,
         src,
@@ -492,6 +492,7 @@ def _extract(
     beh = _read_behaviour(
         chosen,
         t,
+        extent,
         src,
         types,
         named=behavior is not None,
@@ -583,15 +584,17 @@ def _check_overlap(
 def _read_neural(
     nwb, series, src, meta: dict, types, *, neural, bin_size, time_range, cells_only
 ) -> tuple:
-    """Neural data (T, N), times (T,), unit ids (N,) and the series read (None for spike
-    units), as :func:`read_nwb`'s options say; what was read is recorded in ``meta``."""
+    """Neural data (T, N), times (T,), unit ids (N,), the series read (None for spike
+    units) and the recording's extent (first, last time in s; for spike units binned in
+    a ``time_range``, the whole recording), as :func:`read_nwb`'s options say; what was
+    read is recorded in ``meta``."""
     nts = _choose_neural(nwb, series, src, neural, types["RoiResponseSeries"])
     if nts == "units":
-        x, t, unit_ids, outside = _bin_units(nwb, src, bin_size, time_range)
+        x, t, unit_ids, outside, extent = _bin_units(nwb, src, bin_size, time_range)
         meta.update(neural_source="units", neural_kind="spike counts per bin", bin_size=bin_size)
         if outside is not None:
             _report_unobserved(outside, unit_ids, src, meta)
-        return x, t, unit_ids, None
+        return x, t, unit_ids, None, extent
     if bin_size is not None:
         raise ValueError("bin_size applies only to spike Units, not to a TimeSeries")
     x, t, unit_ids, cells = _read_roi_series(nts, src, cells_only)
@@ -600,7 +603,7 @@ def _read_neural(
     )
     if cells is not None:
         meta["roi_selection"] = cells
-    return x, t, unit_ids, nts
+    return x, t, unit_ids, nts, (float(t[0]), float(t[-1])) if t.size else (0.0, 0.0)
 
 
 # --------------------------------------------------------------------------- neural
@@ -727,6 +730,9 @@ def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
         The ids of the ``Units`` rows.
     outside : ndarray of shape (N,) or None
         Bins per unit outside its ``obs_intervals``; None when the table has none.
+    extent : (float, float)
+        First and last time (s) of the spikes and trials: the recording, whatever
+        ``time_range`` bins of it.
     """
     if bin_size is None:
         raise DataFormatError(
@@ -736,6 +742,7 @@ def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
     st, lab = _spike_times(units, src)
     n_units = len(units)
     t_start, t_stop = _binning_range(nwb, st, time_range, src)
+    extent = (t_start, t_stop) if time_range is None else _binning_range(nwb, st, None, src)
     if time_range is None:  # closed [first, last]: the grid includes the last spike
         nb = int(_bin_index(np.array([t_stop]), t_start, bin_size)[0]) + 1
         ok = (st >= t_start) & (st <= t_stop)
@@ -751,9 +758,9 @@ def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
     unobserved = _unobserved_bins(units, lo, np.minimum(lo + bin_size, t_stop), bin_size, src)
     ids = np.asarray(units.id.data[:])
     if unobserved is None:
-        return x, t, ids, None
+        return x, t, ids, None, extent
     x[unobserved] = np.nan
-    return x, t, ids, unobserved.sum(axis=0)
+    return x, t, ids, unobserved.sum(axis=0), extent
 
 
 def _unobserved_bins(units, lo: np.ndarray, hi: np.ndarray, bin_size: float, src: str):
@@ -1009,9 +1016,14 @@ def _behaviour_values(o, src: str) -> np.ndarray:
 
 
 def _read_behaviour(
-    chosen: list, t: np.ndarray, src: str, types, *, named: bool, pose_kw, resample_kw
+    chosen: list, t: np.ndarray, extent, src: str, types, *, named: bool, pose_kw, resample_kw
 ) -> dict:
     """Read the behaviour series and resample them onto the neural time base ``t``.
+
+    Each series' times are first checked against ``extent`` (first, last time of the
+    neural recording, s; :func:`sharedrep.data.io._common.check_time_base`): a time
+    base binned in a short ``time_range`` of a long recording is no reason to refuse
+    behaviour that spans the recording.
 
     Returns a dict with ``cols`` (list of (T, k_i) arrays), ``names`` and ``units``
     (one per column), ``sources`` (column -> series path) and ``quality`` (series
@@ -1037,7 +1049,7 @@ def _read_behaviour(
         spatial = is_pose or isinstance(o, types["SpatialSeries"])
         nm = _series_column_names(o, v.shape[1], spatial)
         name = f"behaviour series {_logical_path(o)!r}"
-        check_time_base(tt, t, f"{src}: {name}", src)
+        check_time_base(tt, np.asarray(extent, dtype=float), f"{src}: {name}", src)
         try:
             cols.append(resample(v, tt, t, name=name, **resample_kw))
         except ValueError as err:
