@@ -280,3 +280,18 @@ def test_a_time_range_of_a_long_recording_is_not_taken_for_milliseconds(tmp_path
     p = _units_with_lever(tmp_path / "long_ms.nwb", lever_scale=1000.0)
     with pytest.raises(DataFormatError, match="milliseconds"):
         read_nwb(p, bin_size=0.1, time_range=(100.0, 110.0))
+
+
+def test_a_malformed_classification_column_does_not_stop_reading_every_roi(tmp_path):
+    """cells_only=False reads every ROI: a classification column that is not one flag per
+    ROI was refused all the same, by a message telling to pass cells_only=False."""
+    from sharedrep.data.io import read_nwb, read_nwb_header
+
+    p = _nwb(tmp_path / "text.nwb", iscell=["cell", "not", "cell", "not"])
+    with pytest.raises(DataFormatError, match="not one flag per ROI; pass cells_only=False"):
+        read_nwb(p)
+    assert read_nwb_header(p).n_units is None  # read_nwb refuses it
+    with pytest.warns(UserWarning, match="'iscell' .* not one flag per ROI; ignored"):
+        s = read_nwb(p, cells_only=False)
+    assert s.n_units == 4
+    assert read_nwb_header(p, cells_only=False).n_units == 4

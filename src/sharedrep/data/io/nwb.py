@@ -856,7 +856,7 @@ def _read_roi_series(nts, src: str, cells_only: bool) -> tuple:
     labels = _roi_labels(rois.table)
     _check_roi_columns(nts, x, idx, labels.size, src)
     t = _series_times(nts, x.shape[0], src)
-    flags = _cell_flags(rois.table, src)
+    flags = _cell_flags(rois.table, src, strict=cells_only)
     if not flags:
         return x, t, labels[idx], None
     is_cell = np.logical_and.reduce([f[idx] for f in flags.values()])
@@ -901,20 +901,28 @@ def _check_roi_columns(nts, x: np.ndarray, idx: np.ndarray, n_rows: int, src: st
     )
 
 
-def _cell_flags(table, src: str) -> dict:
+def _cell_flags(table, src: str, *, strict: bool = True) -> dict:
     """``{column: is-cell mask (n_rows,)}`` of the columns of a ROI table that classify
-    its ROIs (:data:`~sharedrep.data.io.nwb_header.CELL_FLAGS`); a column that is not
-    one number or boolean per ROI is refused."""
+    its ROIs (:data:`~sharedrep.data.io.nwb_header.CELL_FLAGS`). A column that is not
+    one number or boolean per ROI is refused when the classification selects the ROIs
+    (``strict``: ``cells_only=True``); otherwise (every ROI is read) it is left out of
+    the recorded selection, with a warning."""
     flags = {}
     for c in map(str, table.colnames):
         if c.lower() not in CELL_FLAGS:
             continue
         flag = cell_flag(c, table[c].data[:], len(table))
+        where = (
+            f"{src}: column {c!r} of the ROI table {_logical_path(table)!r} is not one "
+            "flag per ROI"
+        )
+        if flag is None and strict:
+            raise DataFormatError(f"{where}; pass cells_only=False to read every ROI")
         if flag is None:
-            raise DataFormatError(
-                f"{src}: column {c!r} of the ROI table {_logical_path(table)!r} is not one "
-                "flag per ROI; pass cells_only=False to read every ROI"
+            warnings.warn(
+                f"{where}; ignored (cells_only=False reads every ROI)", UserWarning, stacklevel=5
             )
+            continue
         flags[c] = flag
     return flags
 

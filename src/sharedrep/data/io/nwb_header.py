@@ -512,10 +512,10 @@ def _n_kept(f, s: SeriesHeader, n_columns: int, cells_only: bool) -> int | None:
     """How many of the ``n_columns`` ROIs of the series :func:`read_nwb` keeps: all
     of them, or with ``cells_only`` those marked as cells when its ROI table
     classifies them; None when ``read_nwb`` would refuse the table's classification
-    columns (whatever ``cells_only``, as it does)."""
+    columns (with ``cells_only``; without it every ROI is read, whatever they hold)."""
     table = _roi_table(f, s)
     names = [c for c in table if c.lower() in CELL_FLAGS] if table is not None else []
-    if not names:
+    if not names or not cells_only:
         return n_columns
     is_cell = np.ones(len(table["id"]), dtype=bool)
     for c in names:
@@ -526,7 +526,7 @@ def _n_kept(f, s: SeriesHeader, n_columns: int, cells_only: bool) -> int | None:
     idx = np.asarray(f[f"{s.path}/rois"][()], dtype=np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= is_cell.size):
         return None
-    return int(is_cell[idx].sum()) if cells_only else n_columns
+    return int(is_cell[idx].sum())
 
 
 # --------------------------------------------------------------------------- behaviour
