@@ -31,6 +31,7 @@ from sharedrep.study._common import (
     ordered_stages,
     selected_stages,
 )
+from sharedrep.study.pipeline import ANALYSES
 from sharedrep.study.populations import analysed_stages
 
 SMALL = dict(
@@ -42,15 +43,7 @@ SMALL = dict(
     n_jobs=1,
 )
 #: Analyses whose results are per stage: their table has a ``stage`` column.
-STAGED = (
-    "learning_curves",
-    "encoding_by_population",
-    "shared_representation",
-    "lag_profiles",
-    "stimulation_responses",
-    "encoding_overlap",
-    "selective_activation",
-)
+STAGED = tuple(a for a in ANALYSES if a != "silencing_effects")
 STAGE_REASON = re.compile(r"stage '(\w+)' not in this analysis's stages \[")
 
 
