@@ -279,7 +279,28 @@ def _center(A: np.ndarray, finite_rows) -> np.ndarray:
     if idx.size == 0:
         return np.zeros(A.shape[1])
     idx = idx[:: max(1, idx.size // _CENTER_ROWS)]
-    return np.median(np.asarray(A[idx], dtype=np.float64), axis=0)  # float32 data too
+    return column_medians(np.asarray(A[idx], dtype=np.float64))  # float32 data too
+
+
+def column_medians(A: np.ndarray) -> np.ndarray:
+    """``np.median(A, axis=0)`` of a 2-D float array, the same numbers, several times faster.
+
+    numpy's median partitions at two positions (the middle and, to find NaNs, the end),
+    which takes its slow multi-position path: about 10 ms for 1024 x 300. Here the
+    columns are partitioned once, at the upper middle, in a contiguous copy; with an even
+    count the lower middle is the largest value before it. A column with a NaN gives NaN.
+    """
+    n = A.shape[0]
+    if n == 0:
+        return np.median(A, axis=0)  # numpy's NaNs and warning for no rows
+    half = n // 2
+    part = np.array(A.T, order="C")  # a copy, partitioned in place
+    part.partition(half, axis=1)
+    med = part[:, half]
+    if n % 2 == 0:
+        med = (part[:, :half].max(axis=1) + med) / 2.0
+    med[np.isnan(part).any(axis=1)] = np.nan
+    return med
 
 
 def check_folds(chunks: Chunks, subject) -> None:
