@@ -522,3 +522,26 @@ def test_claims_about_what_the_study_does_not_image_are_not_testable(populations
     checks = ground_truth_checks(_results(_summaries()), truth)
     for i, check in enumerate(checks):
         assert (check.status == "not testable") == (i in untestable), (i, check)
+
+
+def test_timing_claim_without_a_shift_of_the_thalamus_names_what_was_computed(truths):
+    """Shifts computed for other populations only: not testable, saying so in words (it
+    read ``not computable from the results (KeyError('thalamus'))``)."""
+    s = _summaries()
+    s["lag_profiles"]["shifts"] = {"m1": s["lag_profiles"]["shifts"]["thalamus"]}
+    check = ground_truth_checks(_results(s), truths["on"])[1]
+    assert check.status == "not testable" and not check.passed
+    assert "KeyError" not in check.detail
+    assert "thalamus" in check.detail and "m1" in check.detail
+
+
+def test_overlap_claim_without_a_difference_or_reason_says_so(truths):
+    """An overlap summary with no between-stage change and no reason: not testable, in
+    words (it read ``not computable from the results (KeyError('ratio_of_odds_ratios'))``)."""
+    s = _summaries()
+    s["encoding_overlap"]["difference"] = {}
+    s["encoding_overlap"].pop("untestable_reason", None)
+    check = ground_truth_checks(_results(s), truths["on"])[2]
+    assert check.status == "not testable" and not check.passed
+    assert "KeyError" not in check.detail
+    assert "no change between stages" in check.detail

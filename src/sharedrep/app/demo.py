@@ -475,12 +475,15 @@ def _timing_claim(results: dict, truth: dict, thal: str, level: float) -> tuple[
     them, so stages imaged at different frame rates compare); not testable when the lag analysis
     says its sign-flip test cannot reach the 5% level (``testable``, e.g. 5 mice or fewer)
     or the test's smallest p (``p_min``) is above ``level``, and, with the reason, when it
-    computed no shift at all (e.g. one stage analysed)."""
+    computed no shift at all (e.g. one stage analysed) or none of ``thal``."""
     from sharedrep.app.report import _no_shift_reason
 
     s = _find(results, "lag_profiles").summary
     if not s["shifts"]:  # e.g. one stage analysed: no shift to compare with the truth
         return None, f"not testable: {_no_shift_reason(s)}"
+    if thal not in s["shifts"]:
+        have = ", ".join(map(str, s["shifts"]))
+        return None, f"not testable: no peak-lag shift of {thal} (computed for: {have})"
     sh = s["shifts"][thal]
     p = sh["p_signflip"]
     shift, ci_low = _shift_and_ci_low(sh)
@@ -538,8 +541,11 @@ def _overlap_claim(results: dict, truth: dict, level: float) -> tuple[bool | Non
     with stimulation sessions)."""
     s = _find(results, "encoding_overlap").summary
     diff = s["difference"]
-    if not diff and s.get("untestable_reason"):
-        return None, f"not testable: {s['untestable_reason']}"
+    if not diff:
+        why = (
+            s.get("untestable_reason") or "the overlap analysis computed no change between stages"
+        )
+        return None, f"not testable: {why}"
     st = s["stages"]
     ror, p = diff["ratio_of_odds_ratios"], diff["p_pooled"]
     detected = _finite(ror) and _finite(p) and ror > 1 and p <= level
