@@ -242,10 +242,11 @@ def test_one_list_of_derived_trace_words(tmp_path, monkeypatch):
         read_nwb(p)
 
 
-def _units_with_lever(path, *, lever_scale=1.0):
-    """Spikes over 0..2000 s and a lever sampled at 10 Hz over the same 2000 s (times
-    multiplied by ``lever_scale``: 1000 writes them in milliseconds)."""
-    import pynwb
+def _units_with_lever(path, *, lever_scale=1.0, lever_span=(0.0, 2000.0), n_spikes=(4000,) * 3):
+    """Spikes over 0..2000 s (``n_spikes[i]`` of unit ``i``) and a lever sampled at
+    10 Hz over ``lever_span`` (s; its times multiplied by ``lever_scale``: 1000 writes
+    them in milliseconds)."""
+    pynwb = pytest.importorskip("pynwb")
 
     nwb = pynwb.NWBFile(
         session_description="spikes and lever",
@@ -254,9 +255,9 @@ def _units_with_lever(path, *, lever_scale=1.0):
         subject=pynwb.file.Subject(subject_id="m1"),
     )
     rng = np.random.default_rng(0)
-    for _ in range(3):
-        nwb.add_unit(spike_times=np.sort(rng.uniform(0.0, 2000.0, 4000)))
-    t = np.arange(20000) / 10.0
+    for n in n_spikes:
+        nwb.add_unit(spike_times=np.sort(rng.uniform(0.0, 2000.0, n)))
+    t = lever_span[0] + np.arange(round((lever_span[1] - lever_span[0]) * 10.0) + 1) / 10.0
     beh = nwb.create_processing_module("behavior", "lever")
     beh.add(
         pynwb.TimeSeries(
@@ -295,3 +296,42 @@ def test_a_malformed_classification_column_does_not_stop_reading_every_roi(tmp_p
         s = read_nwb(p, cells_only=False)
     assert s.n_units == 4
     assert read_nwb_header(p, cells_only=False).n_units == 4
+
+
+def test_a_lever_covering_only_the_time_range_is_read(tmp_path):
+    """A lever recorded only around the binned window (10 s of a 2000 s recording) spans
+    1/200 of the recording but all of the window: it is on the same clock, not in
+    another unit. The same lever in milliseconds fits neither: refused with the message
+    of the whole recording (which it shares no time with)."""
+    from sharedrep.data.io import read_nwb
+
+    p = _units_with_lever(tmp_path / "window.nwb", lever_span=(100.0, 110.0))
+    s = read_nwb(p, bin_size=0.1, time_range=(100.0, 110.0))
+    assert s.n_samples == 100
+    np.testing.assert_allclose(s.behavior[:, 0], np.sin(s.timestamps), atol=5e-3)
+    p = _units_with_lever(tmp_path / "window_ms.nwb", lever_span=(100.0, 110.0), lever_scale=1e3)
+    with pytest.raises(DataFormatError, match="from 100000 to 110000 .* different clocks"):
+        read_nwb(p, bin_size=0.1, time_range=(100.0, 110.0))
+
+
+@pytest.mark.parametrize("n_spikes", [(0, 0, 0), (1, 0, 0)])
+def test_a_time_range_bins_units_whose_spikes_give_no_extent(tmp_path, n_spikes):
+    """Units with no spike (or one) and no trials have no recording extent of their own;
+    a time_range still bins them (the window stands for the recording)."""
+    from sharedrep.data.io import read_nwb
+
+    p = _units_with_lever(tmp_path / "few.nwb", lever_span=(100.0, 110.0), n_spikes=n_spikes)
+    s = read_nwb(p, bin_size=0.1, time_range=(100.0, 110.0))
+    assert s.n_samples == 100 and s.n_units == 3
+    assert np.nansum(s.neural) <= sum(n_spikes)
+    np.testing.assert_allclose(s.behavior[:, 0], np.sin(s.timestamps), atol=5e-3)
+
+
+def test_the_ignored_classification_column_warning_points_at_the_caller(tmp_path):
+    from sharedrep.data.io import read_nwb
+
+    p = _nwb(tmp_path / "text.nwb", iscell=["cell", "not", "cell", "not"])
+    with pytest.warns(UserWarning, match="not one flag per ROI; ignored") as rec:
+        read_nwb(p, cells_only=False)
+    hits = [w for w in rec if "not one flag per ROI" in str(w.message)]
+    assert hits and all(w.filename == __file__ for w in hits)

@@ -695,6 +695,15 @@ def _binning_range(nwb, st: np.ndarray, time_range, src: str) -> tuple[float, fl
     return t_start, t_stop
 
 
+def _recording_extent(nwb, st: np.ndarray, src: str) -> tuple[float, float] | None:
+    """First and last time (s) of the spikes ``st`` and trials: the whole recording;
+    None when they give no extent (no spikes and no trials, or a single time)."""
+    try:
+        return _binning_range(nwb, st, None, src)
+    except DataFormatError:
+        return None
+
+
 #: How close (in bins) a spike time may be to a bin edge and still count as on the edge:
 #: ``(t - start) / bin_size`` carries float64 rounding (0.3 s / 0.1 s = 2.9999999999999996),
 #: so a spike exactly on an edge would otherwise fall into the bin before it.
@@ -732,7 +741,7 @@ def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
         Bins per unit outside its ``obs_intervals``; None when the table has none.
     extent : (float, float)
         First and last time (s) of the spikes and trials: the recording, whatever
-        ``time_range`` bins of it.
+        ``time_range`` bins of it (the ``time_range`` when they give no extent).
     """
     if bin_size is None:
         raise DataFormatError(
@@ -742,7 +751,8 @@ def _bin_units(nwb, src: str, bin_size, time_range) -> tuple:
     st, lab = _spike_times(units, src)
     n_units = len(units)
     t_start, t_stop = _binning_range(nwb, st, time_range, src)
-    extent = (t_start, t_stop) if time_range is None else _binning_range(nwb, st, None, src)
+    whole = None if time_range is None else _recording_extent(nwb, st, src)
+    extent = whole or (t_start, t_stop)  # the window stands for a recording without one
     if time_range is None:  # closed [first, last]: the grid includes the last spike
         nb = int(_bin_index(np.array([t_stop]), t_start, bin_size)[0]) + 1
         ok = (st >= t_start) & (st <= t_stop)
@@ -920,7 +930,10 @@ def _cell_flags(table, src: str, *, strict: bool = True) -> dict:
             raise DataFormatError(f"{where}; pass cells_only=False to read every ROI")
         if flag is None:
             warnings.warn(
-                f"{where}; ignored (cells_only=False reads every ROI)", UserWarning, stacklevel=5
+                # _cell_flags < _read_roi_series < _read_neural < _extract < read_nwb
+                f"{where}; ignored (cells_only=False reads every ROI)",
+                UserWarning,
+                stacklevel=6,
             )
             continue
         flags[c] = flag
@@ -1028,10 +1041,8 @@ def _read_behaviour(
 ) -> dict:
     """Read the behaviour series and resample them onto the neural time base ``t``.
 
-    Each series' times are first checked against ``extent`` (first, last time of the
-    neural recording, s; :func:`sharedrep.data.io._common.check_time_base`): a time
-    base binned in a short ``time_range`` of a long recording is no reason to refuse
-    behaviour that spans the recording.
+    Each series' times are first checked against the recording ``extent`` or the
+    time base ``t`` (:func:`_check_behaviour_times`).
 
     Returns a dict with ``cols`` (list of (T, k_i) arrays), ``names`` and ``units``
     (one per column), ``sources`` (column -> series path) and ``quality`` (series
@@ -1057,7 +1068,7 @@ def _read_behaviour(
         spatial = is_pose or isinstance(o, types["SpatialSeries"])
         nm = _series_column_names(o, v.shape[1], spatial)
         name = f"behaviour series {_logical_path(o)!r}"
-        check_time_base(tt, np.asarray(extent, dtype=float), f"{src}: {name}", src)
+        _check_behaviour_times(tt, extent, t, f"{src}: {name}", src)
         try:
             cols.append(resample(v, tt, t, name=name, **resample_kw))
         except ValueError as err:
@@ -1068,6 +1079,22 @@ def _read_behaviour(
     paths = [_logical_path(o) for o, nm in raw_names for _ in nm]
     sources = dict(zip(names, paths, strict=True))
     return {"cols": cols, "names": names, "units": units_, "sources": sources, "quality": quality}
+
+
+def _check_behaviour_times(tt: np.ndarray, extent, t: np.ndarray, what: str, src: str) -> None:
+    """Refuse behaviour times ``tt`` (T_b,) s that are on the clock of neither the whole
+    neural recording ``extent`` (first, last time, s) nor the time base ``t`` (T,) s
+    (:func:`sharedrep.data.io._common.check_time_base`). Either one is enough: spikes
+    binned in a short ``time_range`` of a long recording may come with behaviour that
+    spans the recording or only the window. When both fail, the error is the one of
+    the whole recording."""
+    try:
+        check_time_base(tt, np.asarray(extent, dtype=np.float64), what, src)
+    except DataFormatError as whole:
+        try:
+            check_time_base(tt, t, what, src)
+        except DataFormatError:
+            raise whole from None
 
 
 def _unique_column_names(raw_names: list, src: str) -> list[str]:

@@ -513,9 +513,11 @@ def _n_kept(f, s: SeriesHeader, n_columns: int, cells_only: bool) -> int | None:
     of them, or with ``cells_only`` those marked as cells when its ROI table
     classifies them; None when ``read_nwb`` would refuse the table's classification
     columns (with ``cells_only``; without it every ROI is read, whatever they hold)."""
+    if not cells_only:
+        return n_columns
     table = _roi_table(f, s)
     names = [c for c in table if c.lower() in CELL_FLAGS] if table is not None else []
-    if not names or not cells_only:
+    if not names:
         return n_columns
     is_cell = np.ones(len(table["id"]), dtype=bool)
     for c in names:
