@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sharedrep import ShaReD, simulate
+from sharedrep import ShaReD
 from sharedrep.inference.evaluate import _animal_table, evaluate
 from sharedrep.inference.transfer import (
     NEAR_CONSTANT,
@@ -21,14 +21,6 @@ from sharedrep.inference.transfer import (
     near_constant_features,
     transfer_score,
 )
-
-
-@pytest.fixture(scope="module")
-def data():
-    """Three simulated animals (300 samples, 8 units, 4 features, k=2) with trial ids."""
-    return simulate(
-        n_subjects=3, n_samples=300, n_units=8, n_behavior=4, n_shared=2, trial_length=15, seed=3
-    )
 
 
 def _flat(Y, features, offset, noise, seed=0):
@@ -55,8 +47,8 @@ def _evaluate(d, Ys):
     return ev, [str(w.message) for w in caught]
 
 
-def test_evaluate_near_constant_feature_is_nan_with_a_warning(data):
-    d = data
+def test_evaluate_near_constant_feature_is_nan_with_a_warning(small):
+    d = small
     Ys = list(d.behavior)
     # animal 1: feature 2 is an offset plus 1e-6 noise, feature 3 is noise about zero
     # (the estimator's own-units rule would not call it constant)
@@ -84,8 +76,8 @@ def test_evaluate_near_constant_feature_is_nan_with_a_warning(data):
     assert (ev.summary["n_animals"] == 3).all()
 
 
-def test_evaluate_animal_whose_behaviour_does_not_vary_is_left_out(data):
-    d = data
+def test_evaluate_animal_whose_behaviour_does_not_vary_is_left_out(small):
+    d = small
     Ys = list(d.behavior)
     Ys[2] = _flat(Ys[2], range(4), 1.0, 1e-6)
     ev, messages = _evaluate(d, Ys)
@@ -148,8 +140,8 @@ def test_check_calibration_flags_near_constant_features():
     assert len(msgs) == 1, msgs
 
 
-def test_transfer_subject_whose_behaviour_does_not_vary_gets_nan(data):
-    d = data
+def test_transfer_subject_whose_behaviour_does_not_vary_gets_nan(small):
+    d = small
     Ys = list(d.behavior)
     Ys[1] = _flat(Ys[1], range(4), 1.0, 1e-6)
     kw = dict(calibration_fractions=(0.5,), subjects=[1], progress=False)
@@ -158,3 +150,54 @@ def test_transfer_subject_whose_behaviour_does_not_vary_gets_nan(data):
     assert df["r2"].isna().all(), df
     messages = [str(w.message) for w in record]
     assert any("held-out subject 1" in m and "undefined" in m for m in messages), messages
+
+
+def _offset(Ys, offsets):
+    """Copies of ``Ys`` whose feature ``j`` is standardised (unit std) plus ``offsets[j]``
+    (None: left as it is), in every animal: a behaviour in absolute coordinates."""
+    out = []
+    for Y in Ys:
+        Y = Y.copy()
+        for j, c in enumerate(offsets):
+            if c is not None:
+                Y[:, j] = c + (Y[:, j] - Y[:, j].mean()) / Y[:, j].std()
+        out.append(Y)
+    return out
+
+
+def test_near_constant_rule_ignores_an_offset():
+    """A feature that varies (unit std) about a large offset is not constant: the
+    own-units rule is about rounding of the values, not a mean square about zero."""
+    rng = np.random.default_rng(0)
+    for offset in (1e6, 3e5, -1e6, 1e9):
+        Y = offset + rng.standard_normal((400, 2))
+        np.testing.assert_array_equal(near_constant_features(Y, [1.0, 1e-3]), [False, False])
+        # the same in other units: the rule does not depend on the unit of measurement
+        np.testing.assert_array_equal(near_constant_features(1e-6 * Y, [1e-6, 1e-9]), [0, 0])
+    # constant to rounding about the offset is still constant, whatever the pooled scale
+    flat = 1e6 + 1e-9 * rng.standard_normal((400, 1))
+    assert near_constant_features(flat, [1e-9]).all()
+    assert near_constant_features(np.full((5, 1), 3e5), [0.0]).all()
+
+
+def test_evaluate_feature_with_a_large_offset_is_scored(small):
+    d = small
+    Ys = _offset(d.behavior, [1e6, 3e5, None, None])
+    ev, messages = _evaluate(d, Ys)
+    assert not any("do not vary" in m for m in messages), messages
+    for table in (ev.scores, ev.animal_scores):
+        r2 = table.loc[table["method"] != "constant", "r2"]
+        assert np.isfinite(r2).all() and (r2 > -10).all(), table
+    assert (ev.summary["n_animals"] == 3).all()
+
+
+def test_transfer_feature_with_a_large_offset_is_scored(small):
+    d = small
+    Ys = _offset(d.behavior, [1e6, 3e5, 1e6, 3e5])
+    kw = dict(calibration_fractions=(0.5,), subjects=[1], progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = transfer_score(ShaReD(n_shared=2, alpha=1.0, cv=3), d.neural, Ys, d.groups, **kw)
+    messages = [str(w.message) for w in caught]
+    assert not any("undefined" in m or "near-constant" in m for m in messages), messages
+    assert np.isfinite(df["r2"]).all() and (df["r2"] > -10).all(), df

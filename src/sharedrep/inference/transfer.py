@@ -37,7 +37,6 @@ from sharedrep.core.design import (
 from sharedrep.core.estimator import DEFAULT_ALPHAS
 from sharedrep.core.metrics import pooled_r2
 from sharedrep.core.ridge import ridge_cv
-from sharedrep.core.solver import column_scales
 from sharedrep.inference._resampling import (
     _check_count,
     _check_model,
@@ -75,6 +74,12 @@ RANGE_SHARE = 0.25
 #: quantisation (an unconnected lever channel, a keypoint that never moved). An R^2 there
 #: divides by that noise (a decoder off by 1 % of the pooled std scores about -100).
 NEAR_CONSTANT = 1e-6
+#: A behaviour feature is constant to rounding in its own units when its std is at most
+#: this fraction of its largest magnitude: it varies only beyond its tenth significant
+#: digit. Recorded behaviour has at most about seven (float32 data, 24-bit converters),
+#: so such a spread is the rounding of a computed constant (unit conversions, filters,
+#: resampling accumulate many float64 ulps, each ~1e-16 of the magnitude), not behaviour.
+_ROUNDING = 1e-10
 
 
 def near_constant_features(Y, scale) -> np.ndarray:
@@ -83,8 +88,14 @@ def near_constant_features(Y, scale) -> np.ndarray:
     A feature does not vary when, over the rows where every feature is finite (the rows
     an R^2 scores), its variance is at most :data:`NEAR_CONSTANT` times ``scale ** 2``
     (its pooled variance in the fit), or when it is constant to rounding in its own
-    units (variance at most ``1e-10`` of its mean square: the estimator's rule,
-    :func:`sharedrep.core.solver.column_scales`). With no such row, none varies.
+    units: its standard deviation is at most ``1e-10`` (``_ROUNDING``) of its largest
+    magnitude ``max |Y|``, the magnitude that sets the rounding of its values (its values
+    agree to about ten significant digits). The second rule does not depend on the unit
+    of measurement, and an offset does not make a feature constant: ``1e6 + N(0, 1)``
+    varies (std ``1e-6`` of its magnitude), ``1e6 + 1e-6 N(0, 1)`` does not. (The
+    estimator's rule, :func:`sharedrep.core.solver.column_scales`, compares the variance
+    with the mean square about an approximate centre and does not apply to raw, uncentred
+    values.) With no such row, none varies.
 
     Parameters
     ----------
@@ -110,7 +121,7 @@ def near_constant_features(Y, scale) -> np.ndarray:
     if Y.shape[0] == 0:
         return np.ones(Y.shape[1], dtype=bool)
     var = np.var(Y, axis=0)
-    own, _ = column_scales(var, np.mean(Y**2, axis=0))
+    own = np.sqrt(var) <= _ROUNDING * np.max(np.abs(Y), axis=0)
     return own | (var <= NEAR_CONSTANT * scale**2)
 
 
@@ -372,7 +383,8 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s, c
             true_test = m.transform_behavior(Yt, subject=idx)
             tscale = np.ones(true_test.shape[1])
             cal_target = m.transform_behavior(Yc, subject=idx)
-        r2_shared = _r2_if_varies(true_test[rows], pred, tscale, Yt[rows], scale)
+        varies = _varies(Yt[rows], scale)  # the rows the shared and constant scores share
+        r2_shared = _r2_if_varies(true_test[rows], pred, tscale, varies)
         try:
             dec = ridge_decoder(
                 Xc,
@@ -388,18 +400,26 @@ def _fraction_scores(base, X, Y, g, split, fractions, target, ridge_alphas, s, c
         Rh, rrows = dec.predict(Xt, gt)
         # the constant baseline: the calibration mean, on the rows the shared decoder scores
         const = np.broadcast_to(np.nanmean(cal_target, axis=0), (rows.size, tscale.size))
-        r2_const = _r2_if_varies(true_test[rows], const, tscale, Yt[rows], scale)
-        r2_ridge = _r2_if_varies(true_test[rrows], Rh, tscale, Yt[rrows], scale)
+        r2_const = _r2_if_varies(true_test[rows], const, tscale, varies)
+        if not np.array_equal(rrows, rows):
+            varies = _varies(Yt[rrows], scale)
+        r2_ridge = _r2_if_varies(true_test[rrows], Rh, tscale, varies)
         out.append((r2_shared, r2_ridge, r2_const))
     return np.array(out, dtype=float)
 
 
-def _r2_if_varies(true, pred, tscale, Y_rows, scale) -> float:
+def _varies(Y_rows, scale) -> bool:
+    """Whether some behaviour feature varies on the scored rows ``Y_rows`` (n, p) (raw
+    units; :func:`near_constant_features` with the fit's pooled ``scale``, shape (p,))."""
+    return not np.all(near_constant_features(Y_rows, scale))
+
+
+def _r2_if_varies(true, pred, tscale, varies: bool) -> float:
     """:func:`sharedrep.core.metrics.pooled_r2` of ``pred`` against ``true`` (n, q), NaN
-    when no behaviour feature varies on the scored rows ``Y_rows`` (n, p) (raw units;
-    :func:`near_constant_features` with the fit's pooled ``scale``): 1 - SSE/SST would
-    divide by noise (e.g. -2e9 for a constant plus 1e-6 noise)."""
-    if np.all(near_constant_features(Y_rows, scale)):
+    when no behaviour feature varies on the scored rows (``varies`` False, from
+    :func:`_varies`): 1 - SSE/SST would divide by noise (e.g. -2e9 for a constant plus
+    1e-6 noise)."""
+    if not varies:
         return float("nan")
     return pooled_r2(true, pred, tscale)
 
