@@ -10,7 +10,6 @@ the names.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import warnings
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model_checks import no_warnings
 from sharedrep import ShaReD, simulate
 from sharedrep.core import model_file
 
@@ -48,13 +48,6 @@ def named(data):
 def plain(data):
     """The same model fitted on the arrays."""
     return _model().fit(data.neural[:3], data.behavior[:3])
-
-
-@contextlib.contextmanager
-def _no_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
 
 
 # ------------------------------------------------------------------ fit
@@ -164,7 +157,7 @@ def test_other_columns_are_refused(method, named, data):
 @pytest.mark.parametrize("method", METHODS)
 def test_the_fitted_columns_give_what_the_arrays_give_without_warning(method, named, data):
     y = _values(method, data)
-    with _no_warnings():
+    with no_warnings():
         by_name = _call(method, named, data, pd.DataFrame(y, columns=COLS))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -196,6 +189,16 @@ def test_the_warning_points_at_the_caller(method, named, data):
     assert {w.filename for w in rec} == {__file__}
 
 
+def test_with_subject_that_fails_still_gives_its_warnings(named, data):
+    """add_subject warns (no column names), then refuses the data (one sample): the
+    warning still reaches the caller, at the caller's line, before the error."""
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="no column names") as rec:
+        with pytest.raises(ValueError, match="usable samples"):
+            named.with_subject(rng.standard_normal((1, 5)), rng.standard_normal((1, 3)))
+    assert {w.filename for w in rec} == {__file__}
+
+
 def test_score_warns_for_one_array_of_one_subject(named, data):
     with pytest.warns(UserWarning, match=r"^subject 1: behavior has no column names"):
         named.score(data.neural[1], data.behavior[1], subjects=[1])
@@ -215,7 +218,7 @@ def test_transform_behavior_without_subject_names_no_subject(named, data):
 
 
 def test_dataframes_given_to_a_model_fitted_without_names_are_fine(plain, data):
-    with _no_warnings():
+    with no_warnings():
         got = plain.score(data.neural[:3], _frames(data, columns=["a", "b", "c"]))
     assert got == plain.score(data.neural[:3], data.behavior[:3])
 
@@ -262,7 +265,7 @@ def test_files_written_before_the_names_still_load(named, data, tmp_path):
 
     old = ShaReD.load(_edit(tmp_path / "model.npz", tmp_path / "old.npz", as_version_2))
     assert not hasattr(old, "behavior_names_in_")
-    with _no_warnings():  # no names: arrays are read by position without a word
+    with no_warnings():  # no names: arrays are read by position without a word
         got = old.transform_behavior(data.behavior[0], 0)
     with pytest.warns(UserWarning, match="no column names"):
         np.testing.assert_array_equal(got, named.transform_behavior(data.behavior[0], 0))

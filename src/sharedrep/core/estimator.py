@@ -1431,12 +1431,15 @@ class ShaReD(BaseEstimator):
         """
         self._check_fitted()
         model = copy.deepcopy(self)
-        # add_subject's warnings, reported at the line that called with_subject
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            index = model.add_subject(X, Y, groups)
-        for w in caught:
-            warnings.warn(w.message, w.category, stacklevel=2)
+        # add_subject's warnings, reported at the line that called with_subject (also
+        # when it raises); other libraries' warnings keep their own location
+        caught: list = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                index = model.add_subject(X, Y, groups)
+        finally:
+            _warn_again(caught, stacklevel=3)
         return model, index
 
     def _alpha_grid(self) -> np.ndarray:
@@ -1645,3 +1648,14 @@ def _summarize_cv(errors: dict, alphas: np.ndarray, metric: str, weights=None) -
         "r2_dim": r2_dim,
         "r2_subject_dim": r2_subject,
     }
+
+
+def _warn_again(caught: list, stacklevel: int) -> None:
+    """Emit recorded warnings again: user warnings at ``stacklevel`` (counted from the
+    caller of this function), the others (e.g. a library's DeprecationWarning) where they
+    were first raised."""
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            warnings.warn(w.message, w.category, stacklevel=stacklevel)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
