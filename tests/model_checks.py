@@ -4,6 +4,9 @@ Imported by the test modules of ``tests/core`` (``tests`` is on pytest's pythonp
 that no test module imports another.
 """
 
+import contextlib
+import warnings
+
 import numpy as np
 import pytest
 
@@ -80,3 +83,11 @@ def write_sessions(data, tmp_path):
         fh.create_dataset("processing/ophys/dff/data", data=data.neural[2])
     neural.append(FileArray(tmp_path / "x2.nwb", key="processing/ophys/dff/data"))
     return neural, behavior, groups
+
+
+@contextlib.contextmanager
+def no_warnings():
+    """Any warning inside the block fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield

@@ -12,7 +12,6 @@ keeps the names.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import warnings
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model_checks import no_warnings
 from sharedrep import ShaReD, simulate
 
 N_UNITS = [4, 5, 6, 5]
@@ -60,13 +60,6 @@ def named(data):
 def plain(data):
     """The same model fitted on the arrays."""
     return _model().fit(data.neural[:3], data.behavior[:3])
-
-
-@contextlib.contextmanager
-def _no_warnings():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
 
 
 # ------------------------------------------------------------------ fit
@@ -179,7 +172,7 @@ def test_string_names_for_integer_ids_are_refused(named, data):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_the_fitted_units_give_what_the_arrays_give_without_warning(method, named, data):
-    with _no_warnings():
+    with no_warnings():
         by_name = _call(method, named, data, 0, _frame(data, 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -189,7 +182,7 @@ def test_the_fitted_units_give_what_the_arrays_give_without_warning(method, name
 
 def test_the_fitted_units_selected_from_a_wider_frame_are_accepted(named, data):
     wide = _frame(data, 0).assign(extra=1.0)[["extra", *_units(0)[::-1]]]
-    with _no_warnings():
+    with no_warnings():
         got = named.transform(wide[named.neural_names_in_[0]], subject=0)
     np.testing.assert_allclose(got, named.transform(_frame(data, 0), subject=0), rtol=1e-12)
 
@@ -219,7 +212,7 @@ def test_score_names_the_model_subject_of_a_bad_entry(named, data):
 
 
 def test_a_subject_without_names_takes_anything_silently(named, plain, data):
-    with _no_warnings():
+    with no_warnings():
         named.transform(data.neural[2], subject=2)
         named.transform(_frame(data, 2), subject=2)
         plain.score([_frame(data, s) for s in range(3)], data.behavior[:3])
@@ -233,7 +226,7 @@ def test_an_added_subject_keeps_its_names_and_they_are_checked(named, data):
     X = _frame(data, 3)[_units(3)[::-1]]
     with pytest.raises(ValueError, match=r"^subject 3: neural columns .*" + r"\[3\]\]"):
         m.predict(X, subject=3, through="own")
-    with _no_warnings():
+    with no_warnings():
         m.predict(_frame(data, 3), subject=3, through="own")
 
 

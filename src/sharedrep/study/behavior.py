@@ -549,9 +549,8 @@ def _describe(summary: dict) -> str:
 
 def _one_stage_text(summary: dict) -> str:
     """``" Learning across stages is not testable: one stage analysed: expert; ..."``
-    when the curves hold one stage (:func:`one_stage_reason`); ``""`` otherwise."""
-    first, last = summary["stages"]
-    why = one_stage_reason(first, last)
+    when the curves hold one stage (``summary["learning_reason"]``); ``""`` otherwise."""
+    first, why = summary["stages"][0], summary["learning_reason"]
     if not why:
         return ""
     return (
