@@ -25,6 +25,7 @@ The README and the user guide both simulate, validate, run and fit the same stud
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -127,19 +128,24 @@ def _check_script_options(words: list[str], cwd: Path) -> None:
     if words[:1] != ["python"] or len(words) < 2 or not words[1].endswith(".py"):
         return  # e.g. `python -m pytest ...`: nothing to check without running it
     script = words[1]
-    path = ROOT / script
-    assert path.is_file(), f"documented script {script} does not exist"
-    res = subprocess.run(
-        [sys.executable, str(path), "--help"],
+    assert (ROOT / script).is_file(), f"documented script {script} does not exist"
+    res = _script_help(script)
+    assert res.returncode == 0, f"{script} --help failed: {res.stderr[-2000:]}"
+    for option in (w.split("=")[0] for w in words if w.startswith("--")):
+        assert option in res.stdout, f"{script} has no option {option} (documented)"
+
+
+@functools.cache
+def _script_help(script: str) -> subprocess.CompletedProcess:
+    """``python SCRIPT --help``, run once per script (several documents name the same one)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), "--help"],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=120,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    assert res.returncode == 0, f"{script} --help failed: {res.stderr[-2000:]}"
-    for option in (w.split("=")[0] for w in words if w.startswith("--")):
-        assert option in res.stdout, f"{script} has no option {option} (documented)"
 
 
 def _run(words: list[str], quick: dict, cwd: Path) -> subprocess.CompletedProcess:

@@ -156,7 +156,8 @@ def demo(
     quick: Annotated[
         bool,
         typer.Option(
-            "--quick", help="A smaller learning study (6 mice, 40 trials per session; for tests)."
+            "--quick",
+            help="A smaller learning study (6 mice, days 1 and 14, 40 trials per session).",
         ),
     ] = False,
     mice: Annotated[

@@ -258,7 +258,7 @@ def _recovery_result(summary: dict, model, d, latent_r2):
 #: The simulated learning study of ``sharedrep demo`` (``--quick``: the second entry).
 DEMO_STUDY = {
     "full": dict(n_mice=6, days=(1, 2, 13, 14), trials_per_session=50),
-    "quick": dict(n_mice=6, days=(1, 2, 13, 14), trials_per_session=40),
+    "quick": dict(n_mice=6, days=(1, 14), trials_per_session=40),
 }
 #: Analysis settings written to the demo's study.toml (on top of the simulator's).
 DEMO_STUDY_SETTINGS = {
