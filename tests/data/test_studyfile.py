@@ -497,7 +497,7 @@ def test_load_study_reads_only_the_selected_sessions(example, tmp_path, monkeypa
     monkeypatch.setattr(
         studyfile,
         "_load_entry",
-        lambda entry, base: read.append(entry["path"]) or load_entry(entry, base),
+        lambda entry, base, *rest: read.append(entry["path"]) or load_entry(entry, base, *rest),
     )
     full = load_study(example)
     read.clear()

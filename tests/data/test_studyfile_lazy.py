@@ -167,3 +167,34 @@ def test_declared_labels_read_the_labels_stored_in_the_files(tmp_path):
     # the first entry declares a stage: it wins over the one stored in its file
     declared = _write_study(tmp_path, extra='stage = "late"\n')
     assert studyfile.declared_labels(declared)["stages"] == ["late", "expert", "novice"]
+
+
+def test_each_header_is_read_once_per_file(tmp_path, monkeypatch):
+    """Loading reads each NWB header once: the labels and the subject id it stores come
+    from the same read (they were read twice, a tenth of the time of ``validate``)."""
+    toml = _write_study(tmp_path)
+    headers = []
+    original = nwb_header.read_nwb_header
+
+    def counted(path, **kw):
+        headers.append(path.name)
+        return original(path, **kw)
+
+    monkeypatch.setattr(nwb_header, "read_nwb_header", counted)
+    sessions = load_study(toml)
+    assert sorted(headers) == sorted(f"{s.session_id}.nwb" for s in sessions)
+    assert [s.subject for s in sessions] == [subject for subject, *_ in SESSIONS]
+    headers.clear()
+    assert validate_study(toml) == []
+    assert len(headers) == len(SESSIONS)
+
+
+def test_subject_stored_in_the_file_is_replaced_by_the_entry_once_read(tmp_path):
+    """An entry naming another subject than its file (a deliberate relabelling, warned
+    about) loads under the entry's subject, from the header read once."""
+    toml = _write_study(tmp_path)
+    text = toml.read_text().replace('subject = "b"', 'subject = "mouse_b"')
+    toml.write_text(text)
+    with pytest.warns(UserWarning, match="mouse_b"):
+        sessions = load_study(toml)
+    assert [s.subject for s in sessions] == ["a", "a", "a", "mouse_b", "mouse_b"]

@@ -559,8 +559,13 @@ def _shared_path_problems(entries: list[tuple[int, dict]], base: Path) -> list[s
     return problems
 
 
-def _load_entry(entry: dict, base: Path) -> Session:
-    """Load one session entry (already schema-checked); raises on data problems."""
+#: ``_load_entry``'s ``stored`` when the file's header has not been read yet.
+_UNREAD = object()
+
+
+def _load_entry(entry: dict, base: Path, stored=_UNREAD) -> Session:
+    """Load one session entry (already schema-checked); raises on data problems.
+    ``stored``: the subject id the NWB file's header stores, when already read."""
     path = _resolve(base, entry["path"])
     ident = {
         "subject": str(entry["subject"]),
@@ -574,7 +579,7 @@ def _load_entry(entry: dict, base: Path) -> Session:
         "extrapolate": entry.get("extrapolate", "error"),
     }
     if entry["format"] == "nwb":
-        session = _load_nwb(entry, path, ident, resampling)
+        session = _load_nwb(entry, path, ident, resampling, stored)
     else:
         session = _load_suite2p(entry, base, path, ident, resampling)
     session = _replace_tables(session, entry, base, path)
@@ -584,14 +589,16 @@ def _load_entry(entry: dict, base: Path) -> Session:
     return _drop_nonfinite(session, entry, path)
 
 
-def _load_nwb(entry: dict, path: Path, ident: dict, resampling: dict) -> Session:
+def _load_nwb(entry: dict, path: Path, ident: dict, resampling: dict, stored=_UNREAD) -> Session:
     """Read an ``"nwb"`` entry; the session id defaults to ``subject-dayN``.
 
-    The entry's subject replaces the one the file stores (compared with it by
-    :func:`_file_label_conflicts`, so not again by ``read_nwb``)."""
+    The entry's subject replaces the one the file stores (``stored``, read from its
+    header unless given; compared with the entry's by :func:`_file_label_conflicts`, so
+    not again by ``read_nwb``)."""
     from sharedrep.data import io as sio
 
-    stored = _file_subject(path, entry.get("cells_only", True))
+    if stored is _UNREAD:
+        stored = _file_subject(path, entry.get("cells_only", True))
     session = sio.read_nwb(
         path,
         neural=entry.get("neural"),
@@ -1057,17 +1064,18 @@ def _wanted(entry: dict, only: dict | None, labels: _Labels | None = None) -> bo
 
 
 def _load_entries(
-    entries, base: Path, problems: list, only, progress, labels=None
+    entries, base: Path, problems: list, only, progress, labels=None, stored=None
 ) -> dict[int, Session]:
     """Load the wanted entries, each problem named after its entry; ``progress(i, n,
     label)`` is called before each load. ``labels``: entry index -> labels read from
-    NWB headers (see :func:`_wanted`)."""
-    labels = labels or {}
+    NWB headers (see :func:`_wanted`); ``stored``: entry index -> the subject id its
+    NWB header stores, when the header was read already (not read again)."""
+    labels, stored = labels or {}, stored or {}
     todo = [(i, entry) for i, entry in entries if _wanted(entry, only, labels.get(i))]
     loaded: dict[int, Session] = {}
     for i, entry in _reported(todo, progress):
         try:
-            loaded[i] = _load_entry(entry, base)
+            loaded[i] = _load_entry(entry, base, stored.get(i, _UNREAD))
         except (DataFormatError, FileNotFoundError, ImportError, ValueError, TypeError) as err:
             problems.append(f"{_label(i, entry)}: {err}")
         except (LookupError, OSError) as err:
@@ -1100,10 +1108,12 @@ def _check(path: str | os.PathLike, *, deep: bool = True, only=None, progress=No
         return [f"{p}: invalid TOML: {err}"], None, []
     base = p.resolve().parent
     problems, entries = _check_static(doc, base)
-    labels = _header_checks(entries, base, problems, deep, only, progress) if headers else {}
+    labels, stored = (
+        _header_checks(entries, base, problems, deep, only, progress) if headers else ({}, {})
+    )
     loaded: dict[int, Session] = {}
     if deep:
-        loaded = _load_entries(entries, base, problems, only, progress, labels)
+        loaded = _load_entries(entries, base, problems, only, progress, labels, stored)
         flags = {i: bool(entry.get("drop_bad_units")) for i, entry in entries}
         problems.extend(_align_dropped_units(loaded, flags))
     sessions = list(loaded.values())
@@ -1158,7 +1168,8 @@ def _split_animal_warnings(entries, known: dict) -> list[str]:
 def _header_checks(entries, base: Path, problems: list, deep: bool, only, progress):
     """Read the NWB headers :func:`_check` needs; compare the labels stored there with
     the entries' (contradictions: typos to ``problems``, the rest warned about) and
-    return the labels the shallow checks or a selection ``only`` need (by entry)."""
+    return ``(labels, subjects)``: the labels the shallow checks or a selection ``only``
+    need, and the subject id each header read stores (None: none stored), by entry."""
     fields = ("stage", "population") if not deep else tuple(only or ())
     todo = [
         (i, e)
@@ -1171,7 +1182,8 @@ def _header_checks(entries, base: Path, problems: list, deep: bool, only, progre
     problems.extend(conflicts)
     for message in relabelled:
         warnings.warn(message, UserWarning, stacklevel=4)
-    return _header_labels(entries, found, fields) if fields else {}
+    labels = _header_labels(entries, found, fields) if fields else {}
+    return labels, {i: header.subject for i, header in found.items()}
 
 
 def _choice_checks(doc: dict, loaded: dict[int, Session | _Labels]) -> list[str]:
