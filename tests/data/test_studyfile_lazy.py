@@ -53,18 +53,24 @@ def _write_study(folder, sessions=SESSIONS, analysis="", extra=""):
     return toml
 
 
-@pytest.fixture
-def reads(monkeypatch):
-    """The files read_nwb is called on, in call order."""
+def _count_calls(monkeypatch, module, name: str) -> list[str]:
+    """Replace ``module.name`` (a reader of one file) by itself recording the names of
+    the files it is called on, in call order; return that list."""
     calls = []
-    original = sio.read_nwb
+    original = getattr(module, name)
 
     def counting(path, **kw):
         calls.append(path.name)
         return original(path, **kw)
 
-    monkeypatch.setattr(sio, "read_nwb", counting)
+    monkeypatch.setattr(module, name, counting)
     return calls
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The files read_nwb is called on, in call order."""
+    return _count_calls(monkeypatch, sio, "read_nwb")
 
 
 def test_selection_reads_only_the_matching_sessions(tmp_path, reads):
@@ -173,14 +179,7 @@ def test_each_header_is_read_once_per_file(tmp_path, monkeypatch):
     """Loading reads each NWB header once: the labels and the subject id it stores come
     from the same read (they were read twice, a tenth of the time of ``validate``)."""
     toml = _write_study(tmp_path)
-    headers = []
-    original = nwb_header.read_nwb_header
-
-    def counted(path, **kw):
-        headers.append(path.name)
-        return original(path, **kw)
-
-    monkeypatch.setattr(nwb_header, "read_nwb_header", counted)
+    headers = _count_calls(monkeypatch, nwb_header, "read_nwb_header")
     sessions = load_study(toml)
     assert sorted(headers) == sorted(f"{s.session_id}.nwb" for s in sessions)
     assert [s.subject for s in sessions] == [subject for subject, *_ in SESSIONS]
