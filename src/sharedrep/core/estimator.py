@@ -913,76 +913,16 @@ class ShaReD(BaseEstimator):
         whole-data kernel problem of a subject in the kernel form (or None: solved
         again here).
         """
-        V, Cm = self.shared_axes_, self.metric_
-        p, k = V.shape
         kernel = solver.is_kernel(subject_data.stats)  # kept rows (dual form), not statistics
         # the fit ran on a device and left G there, or the low-memory fit did not keep it
         total = None  # the subject's total statistics, when formed here
         if std.gram is None and not kernel:
             total = backends.full_total(subject_data.stats)  # kept, or read again
             std = solver.standardize(total, self.behavior_scale_)
-        q = std.cross.shape[0]
-        # behaviour residual outside the shared subspace, in scaled units: y (I - V V' Cm)
-        T = (np.eye(p) - V @ V.T @ Cm) / self.behavior_scale_[:, None]
-        r_max = p - k
-        ones = np.ones(p)
-        axes_b = np.zeros((p, 0))
-        cv_curve = np.zeros(0)
-        rank, frac = 0, 0.0
-        if r_max > 0 and subject_data.chunks.n_folds > 1:
-            stats_r = (
-                subject_data.stats.transform_behavior(T)
-                if kernel
-                else [st.transform_behavior(T) for st in subject_data.stats]
-            )
-            folds = None
-            if solutions is not None:  # same folds, behaviour Y T: no new factorisation
-                # kernel-form solutions keep their held-out rows
-                mask = subject_data.chunks.test_mask
-                tests = [
-                    None if kernel else solver.held_out_stats(stats_r, mask(f))
-                    for f in range(len(solutions))
-                ]
-                folds = [
-                    [sol.fold(alpha, T, te)] for sol, te in zip(solutions, tests, strict=True)
-                ]
-            err = solver.cv_errors(
-                [stats_r],
-                [subject_data.chunks],
-                np.ones(1),
-                np.array([alpha]),
-                r_max,
-                "variance",
-                0.0,
-                y_scale=ones,
-                folds=folds,
-            )
-            cv_curve = solver.pooled_criterion(err, "variance")[0]
-            if np.max(cv_curve) > 0:
-                rank = int(np.argmax(cv_curve)) + 1
-                total_r = backends.behavior_total(subject_data.stats, stats_r, T, total)
-                fr = solver.fit_from_stats(
-                    [total_r], np.ones(1), alpha, rank, "variance", 0.0, y_scale=ones
-                )
-                axes_b = fr.axes
-                res_var = err["sst_behavior"].sum()
-                tot_var = solver.heldout_behavior_ss(
-                    subject_data.stats, subject_data.chunks, self.behavior_scale_
-                )
-                frac = float(cv_curve[rank - 1] * res_var / tot_var)
-        # neural-private: PCA of the standardised lagged activity minus what z = Y V explains
-        if kernel:
-            if whole is None:  # not kept by the final fit: solve the whole data again
-                whole = subject_data.stats.whole()
-                whole.solve(self.behavior_scale_, np.array([alpha]))
-            lam, U, tr = whole.residual_components(V, min(q, 10))
-        else:
-            gxz = std.cross @ V
-            gzz = V.T @ std.yy @ V
-            # eigenpairs of G - gxz gzz^+ gxz', the difference not formed for wide G
-            minus = solver.low_rank_quotient(gxz, gzz)
-            lam, U = solver.top_eigh(std.gram, min(q, 10), minus=minus)
-            tr = np.trace(std.gram)
+        axes_b, rank, cv_curve, frac = self._behavior_private(
+            subject_data, solutions, total, alpha
+        )
+        lam, U, tr = self._neural_private(subject_data, std, whole, alpha)
         return PrivateComponents(
             behavior_axes=axes_b,
             behavior_rank=rank,
@@ -991,6 +931,81 @@ class ShaReD(BaseEstimator):
             neural_components=U,
             neural_explained=lam / tr if tr > 0 else lam,
         )
+
+    def _behavior_private(self, subject_data: solver.SubjectData, solutions, total, alpha):
+        """Behaviour-private reduced-rank regression of one subject, rank chosen by CV.
+
+        The behaviour residual outside the shared subspace (scaled units:
+        ``y (I - V V' C_m)``) is regressed on the subject's lagged activity with the
+        shared fit's ``alpha``. Returns ``(axes (p, r), r, cv_curve (p - k,), fraction)``;
+        ``r = 0`` (no axes, zero fraction) when no rank beats the held-out mean, and an
+        empty curve when nothing is left outside the shared subspace or there are no folds.
+        """
+        V, Cm = self.shared_axes_, self.metric_
+        p, k = V.shape
+        r_max = p - k
+        if r_max <= 0 or subject_data.chunks.n_folds <= 1:
+            return np.zeros((p, 0)), 0, np.zeros(0), 0.0
+        kernel = solver.is_kernel(subject_data.stats)
+        T = (np.eye(p) - V @ V.T @ Cm) / self.behavior_scale_[:, None]
+        stats_r = (
+            subject_data.stats.transform_behavior(T)
+            if kernel
+            else [st.transform_behavior(T) for st in subject_data.stats]
+        )
+        folds = None
+        if solutions is not None:  # same folds, behaviour Y T: no new factorisation
+            # kernel-form solutions keep their held-out rows
+            mask = subject_data.chunks.test_mask
+            tests = [
+                None if kernel else solver.held_out_stats(stats_r, mask(f))
+                for f in range(len(solutions))
+            ]
+            folds = [[sol.fold(alpha, T, te)] for sol, te in zip(solutions, tests, strict=True)]
+        ones = np.ones(p)
+        err = solver.cv_errors(
+            [stats_r],
+            [subject_data.chunks],
+            np.ones(1),
+            np.array([alpha]),
+            r_max,
+            "variance",
+            0.0,
+            y_scale=ones,
+            folds=folds,
+        )
+        cv_curve = solver.pooled_criterion(err, "variance")[0]
+        if np.max(cv_curve) <= 0:
+            return np.zeros((p, 0)), 0, cv_curve, 0.0
+        rank = int(np.argmax(cv_curve)) + 1
+        total_r = backends.behavior_total(subject_data.stats, stats_r, T, total)
+        fr = solver.fit_from_stats(
+            [total_r], np.ones(1), alpha, rank, "variance", 0.0, y_scale=ones
+        )
+        res_var = err["sst_behavior"].sum()
+        tot_var = solver.heldout_behavior_ss(
+            subject_data.stats, subject_data.chunks, self.behavior_scale_
+        )
+        return fr.axes, rank, cv_curve, float(cv_curve[rank - 1] * res_var / tot_var)
+
+    def _neural_private(self, subject_data: solver.SubjectData, std, whole, alpha):
+        """Neural-private PCA of one subject: the leading (at most 10) eigenpairs of the
+        standardised lagged activity minus what the shared latents ``z = Y V`` explain.
+
+        Returns ``(eigenvalues (m,), components (q, m), trace)``.
+        """
+        V = self.shared_axes_
+        if solver.is_kernel(subject_data.stats):
+            if whole is None:  # not kept by the final fit: solve the whole data again
+                whole = subject_data.stats.whole()
+                whole.solve(self.behavior_scale_, np.array([alpha]))
+            return whole.residual_components(V, min(std.cross.shape[0], 10))
+        gxz = std.cross @ V
+        gzz = V.T @ std.yy @ V
+        # eigenpairs of G - gxz gzz^+ gxz', the difference not formed for wide G
+        minus = solver.low_rank_quotient(gxz, gzz)
+        lam, U = solver.top_eigh(std.gram, min(std.cross.shape[0], 10), minus=minus)
+        return lam, U, np.trace(std.gram)
 
     # ------------------------------------------------------------------ use
     def _check_fitted(self):
