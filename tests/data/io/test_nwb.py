@@ -472,3 +472,33 @@ def test_pose_gaps_are_counted_in_frames_of_the_series_timestamps(tmp_path):
     for max_gap, n_filled in ((5, 0), (6, 4)):
         s = read_nwb(p, max_gap=max_gap)
         assert s.metadata["pose_quality"]["behavior/cam/paw"]["n_interpolated"] == n_filled
+
+
+def _opened_with(monkeypatch) -> list:
+    """Record the ``load_namespaces`` of every ``NWBHDF5IO`` the reader opens."""
+    seen = []
+
+    class Recording(pynwb.NWBHDF5IO):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs.get("load_namespaces"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pynwb, "NWBHDF5IO", Recording)
+    return seen
+
+
+def test_cached_namespaces_are_loaded_only_when_pynwb_lacks_one(lab, monkeypatch):
+    path, truth = lab
+    seen = _opened_with(monkeypatch)
+    known = read_nwb(path)  # core, hdmf and ndx-pose are loaded: nothing to load
+    assert seen == [False]
+    loaded = set(pynwb.available_namespaces())
+    assert "ndx-pose" in loaded
+    monkeypatch.setattr(pynwb, "available_namespaces", lambda: tuple(loaded - {"ndx-pose"}))
+    new = read_nwb(path)  # the file caches an extension pynwb has not loaded: load it
+    assert seen == [False, True]
+    assert np.array_equal(known.neural, truth["x"])
+    assert np.array_equal(new.neural, known.neural)
+    assert new.behavior_names == known.behavior_names
+    assert np.array_equal(new.behavior, known.behavior)
+    pd.testing.assert_frame_equal(new.trials, known.trials)

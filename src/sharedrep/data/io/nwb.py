@@ -407,7 +407,7 @@ def _open_nwb(p: Path, pynwb):
     """Open ``p`` read-only and yield its ``NWBFile``; failures to open or read it
     become :class:`DataFormatError`. The file is closed on exit."""
     try:
-        io = pynwb.NWBHDF5IO(str(p), mode="r", load_namespaces=True)
+        io = pynwb.NWBHDF5IO(str(p), mode="r", load_namespaces=_has_new_namespaces(p, pynwb))
     except Exception as err:  # h5py/hdmf raise many types on corrupt files
         raise DataFormatError(f"{p}: cannot open as NWB ({type(err).__name__}: {err})") from None
     try:
@@ -423,6 +423,23 @@ def _open_nwb(p: Path, pynwb):
             io.close()
         except Exception:  # pragma: no cover - closing a broken file
             pass
+
+
+def _has_new_namespaces(p: Path, pynwb) -> bool:
+    """Whether ``p`` caches a namespace (an NWB extension) that ``pynwb`` has not loaded.
+
+    Only then must the file be opened with ``load_namespaces=True``: pynwb skips every
+    cached namespace whose name it has already loaded (``core``, ``hdmf-common``,
+    ``ndx-pose`` once imported, ...), so for the others that option reads the same
+    objects, after copying the type map and resolving every cached specification again
+    (about 0.45 s per file against 0.2 s for the read itself). Names that cannot be read
+    count as new: the full open then reports what is wrong.
+    """
+    try:
+        cached = pynwb.NWBHDF5IO.get_namespaces(path=str(p))
+    except Exception:  # h5py/hdmf raise many types on corrupt files
+        return True
+    return not set(cached) <= set(pynwb.available_namespaces())
 
 
 def _pynwb_types() -> dict:
