@@ -908,6 +908,18 @@ def stack_moments(helds: list, rs: list, tests: list) -> tuple:
     return H, K, lin_x, np.stack(rs), yy, cyy, n
 
 
+def stacked_scorer(moments, n: int):
+    """``score(Vs, V_all, y_scale) -> [(sse, sst, sst_behavior)] * n`` of ``n`` subjects'
+    folds from their stacked moments (``moments(y_scale)``, as :func:`stack_moments`):
+    the ``scorer_many`` of the fold kinds that score several subjects at once."""
+
+    def score(Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray) -> list:
+        sse, sst, sst_b = stacked_errors(moments(y_scale), Vs, V_all, y_scale)
+        return [(sse[i], sst[i], float(sst_b[i])) for i in range(n)]
+
+    return score
+
+
 def stacked_errors(moments: tuple, Vs, V_all, y_scale):
     """:func:`moment_errors_stacked` from moments stacked by :func:`stack_moments`."""
     H, K, lin_x, r, yy, cyy, n = moments
@@ -1382,12 +1394,33 @@ class PrimalFold:
         """Held-out errors of axes ``Vs`` (n_alphas, p, k), as :func:`heldout_errors`;
         the moments of :func:`held_moments` are formed once per fold and behaviour scale
         and serve every set of axes scored (e.g. one per shrinkage)."""
+        held, r = self._held_moments(y_scale)
+        return moment_errors(held, r, self.test, Vs, V_all, y_scale)
+
+    def _held_moments(self, y_scale: np.ndarray) -> tuple:
+        """``(held, r)`` of :func:`held_moments`, formed once per behaviour scale."""
         cached = self._moments
         if cached is None or not np.array_equal(cached[0], y_scale):
             cached = (np.array(y_scale), *held_moments(self.std, self.P, self.test, y_scale))
             self._moments = cached
-        _, held, r = cached
-        return moment_errors(held, r, self.test, Vs, V_all, y_scale)
+        return cached[1:]
+
+    @staticmethod
+    def scorer_many(folds: list):
+        """``score(Vs, V_all, y_scale)``: :meth:`errors` of several subjects' folds (with
+        held-out rows) at once; their moments are stacked once per behaviour scale and
+        serve every set of axes (one call per shrinkage instead of one per subject)."""
+        stacked = {}
+
+        def moments(y_scale: np.ndarray) -> tuple:
+            key = np.asarray(y_scale, dtype=float).tobytes()
+            if key not in stacked:
+                stacked.clear()
+                held, r = zip(*(f._held_moments(y_scale) for f in folds), strict=True)
+                stacked[key] = stack_moments(list(held), list(r), [f.test for f in folds])
+            return stacked[key]
+
+        return stacked_scorer(moments, len(folds))
 
     def solution(self, alphas: np.ndarray) -> FoldSolution:
         """The solved fold without its ``q x q`` matrices (call after :meth:`solve`)."""

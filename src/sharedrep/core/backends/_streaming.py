@@ -150,12 +150,7 @@ class ReducedFold:
         """``score(Vs, V_all, y_scale)``: :meth:`errors` of several subjects' folds (with
         held-out rows) at once, their moments stacked once for every set of axes."""
         moments = solver.stack_moments(*zip(*((f.held, f.r, f.test) for f in folds), strict=True))
-
-        def score(Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray) -> list:
-            sse, sst, sst_b = solver.stacked_errors(moments, Vs, V_all, y_scale)
-            return [(sse[i], sst[i], float(sst_b[i])) for i in range(len(folds))]
-
-        return score
+        return solver.stacked_scorer(lambda _: moments, len(folds))
 
     def solution(self, alphas: np.ndarray) -> ReducedFold:
         """Itself (already without ``q``-sized matrices)."""
