@@ -3,8 +3,9 @@
 Folds are built per subject and every subject is split into the same number of folds;
 fold ``f`` holds out part of *every* subject and everything is refit on the rest.
 
-* With trial ids, whole trials are assigned to folds (:class:`sklearn.model_selection.GroupKFold`,
-  balanced by trial size), so no trial is split between training and testing.
+* With trial ids, whole trials are assigned to folds (the assignment of
+  :class:`sklearn.model_selection.GroupKFold`, balanced by trial size), so no trial is
+  split between training and testing.
 * Without trial ids, each subject's usable rows are cut into ``n_folds`` contiguous
   blocks of (nearly) equal size, so that missing stretches (e.g. dropped frames at the
   start of a recording) leave no fold empty. Rows within ``gap`` samples of a held-out
@@ -22,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import GroupKFold
+from sklearn.utils import check_random_state
 
 __all__ = ["Chunks", "make_chunks", "select_grid"]
 
@@ -64,15 +65,34 @@ class Chunks:
 
 
 def _row_folds_grouped(groups_rows: np.ndarray, n_folds: int, random_state=None) -> np.ndarray:
-    if random_state is None:
-        splitter = GroupKFold(n_splits=n_folds)
-    else:
-        splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
-    fold = np.empty(groups_rows.size, dtype=np.int64)
-    dummy = np.zeros((groups_rows.size, 1))
-    for f, (_, test) in enumerate(splitter.split(dummy, groups=groups_rows)):
-        fold[test] = f
-    return fold
+    """Fold of every row, whole groups (trials) per fold: the assignment of
+    :class:`~sklearn.model_selection.GroupKFold` (scikit-learn >= 1.6), computed here.
+
+    Without ``random_state`` the groups, largest first (of equal sizes, the larger id
+    first), go one by one to the fold with the fewest rows so far (the first such fold on
+    ties). With ``random_state`` (seeding :func:`sklearn.utils.check_random_state`) the
+    sorted group ids are permuted and cut into ``n_folds`` consecutive parts of sizes
+    differing by at most one (:func:`numpy.array_split`). Computed here, the folds do not
+    change with the installed scikit-learn, and a refit (e.g. of a permutation test) does
+    not pay for scikit-learn's input checks.
+    """
+    unique, group_idx = np.unique(groups_rows, return_inverse=True)
+    group_idx = group_idx.reshape(-1)
+    if random_state is not None:
+        order = check_random_state(random_state).permutation(unique.size)
+        group_fold = np.empty(unique.size, dtype=np.int64)
+        for f, part in enumerate(np.array_split(order, n_folds)):
+            group_fold[part] = f
+        return group_fold[group_idx]
+    sizes = np.bincount(group_idx, minlength=unique.size)
+    largest_first = np.argsort(sizes, kind="stable")[::-1]
+    load = np.zeros(n_folds, dtype=np.int64)
+    group_fold = np.empty(unique.size, dtype=np.int64)
+    for g in largest_first:
+        lightest = int(np.argmin(load))
+        load[lightest] += sizes[g]
+        group_fold[g] = lightest
+    return group_fold[group_idx]
 
 
 def make_chunks(rows: np.ndarray, n_folds: int, groups=None, gap: int = 0, random_state=None):
