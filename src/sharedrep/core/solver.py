@@ -611,41 +611,64 @@ def solve_axes(M: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
 
 
 def solve_axes_many(Ms: np.ndarray, Cm: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`solve_axes` for a stack of matrices ``Ms`` (n, p, p) with one metric ``Cm``.
+    """:func:`solve_axes` for a stack of matrices ``Ms`` (n, p, p) with one metric ``Cm``,
+    or with each metric of a stack ``Cm`` (m, p, p).
 
     The generalized problem is reduced to standard form with the Cholesky factor
     ``Cm = L L'`` (``A = L^-1 M L^-T``, ``V = L^-T W``; LAPACK ``sygvd``'s method), and
-    the ``n`` problems are solved by numpy's stacked ``eigh`` in one call, so that a grid of
-    alphas costs no Python overhead per alpha.
+    every problem (``n``, or ``m n``) is solved by numpy's stacked ``eigh`` in one call, so
+    that a grid of alphas (and of metric shrinkages) costs no Python overhead per alpha.
+    Each problem is solved exactly as it would be alone.
 
     Returns
     -------
-    V : ndarray (n, p, k)
-    rho : ndarray (n, k)
+    V : ndarray (n, p, k), or (m, n, p, k) for a stack of metrics
+    rho : ndarray (n, k), or (m, n, k)
         Eigenvalues in decreasing order.
     """
     Ms = np.asarray(Ms, dtype=np.float64)
-    p = Ms.shape[-1]
+    Cms = np.asarray(Cm, dtype=np.float64)
+    n, p = Ms.shape[0], Ms.shape[-1]
     Ms = 0.5 * (Ms + np.swapaxes(Ms, -1, -2))
-    identity = np.array_equal(Cm, np.eye(p))
-    if not identity:
-        try:
-            L = np.linalg.cholesky(Cm)
-        except np.linalg.LinAlgError:  # Cm not positive definite
-            raise ValueError(
-                "the behaviour metric (pooled behaviour covariance) is singular: a behaviour "
-                "feature is constant or a linear combination of others. Give shrinkage > 0 "
-                "(e.g. the default), behavior_metric='variance', or drop that feature"
-            ) from None
-        half = _stacked_triangular(L, Ms)  # L^-1 M
-        Ms = _stacked_triangular(L, np.swapaxes(half, -1, -2))  # L^-1 M L^-T
-        Ms = 0.5 * (Ms + np.swapaxes(Ms, -1, -2))
-    rho, W = np.linalg.eigh(Ms)  # stacked gufunc, GIL released
+    factors = [_metric_factor(C) for C in (Cms[None] if Cms.ndim == 2 else Cms)]
+    standard = np.concatenate([Ms if L is None else _standard_form(L, Ms) for L in factors])
+    rho, W = np.linalg.eigh(standard)  # stacked gufunc, GIL released
     rho, W = rho[:, p - k :][:, ::-1], W[:, :, p - k :][:, :, ::-1]
-    V = W if identity else _stacked_triangular(L, W, trans="T")
-    idx = np.argmax(np.abs(V), axis=1)  # (n, k): largest loading of each axis
-    signs = np.sign(np.take_along_axis(V, idx[:, None, :], axis=1))
-    return V * signs, rho
+    V = np.concatenate(
+        [
+            W[i * n : (i + 1) * n]
+            if L is None
+            else _stacked_triangular(L, W[i * n : (i + 1) * n], "T")
+            for i, L in enumerate(factors)
+        ]
+    )
+    idx = np.argmax(np.abs(V), axis=1)  # (m n, k): largest loading of each axis
+    V = V * np.sign(np.take_along_axis(V, idx[:, None, :], axis=1))
+    if Cms.ndim == 2:
+        return V, rho
+    return V.reshape(len(factors), n, p, k), rho.reshape(len(factors), n, k)
+
+
+def _metric_factor(Cm: np.ndarray) -> np.ndarray | None:
+    """Cholesky factor ``L`` of the metric (None for the identity), or the ValueError of a
+    singular metric."""
+    if np.array_equal(Cm, np.eye(Cm.shape[0])):
+        return None
+    try:
+        return np.linalg.cholesky(Cm)
+    except np.linalg.LinAlgError:  # Cm not positive definite
+        raise ValueError(
+            "the behaviour metric (pooled behaviour covariance) is singular: a behaviour "
+            "feature is constant or a linear combination of others. Give shrinkage > 0 "
+            "(e.g. the default), behavior_metric='variance', or drop that feature"
+        ) from None
+
+
+def _standard_form(L: np.ndarray, Ms: np.ndarray) -> np.ndarray:
+    """``L^-1 M L^-T`` (symmetrised) of every ``M`` of the stack ``Ms`` (n, p, p)."""
+    half = _stacked_triangular(L, Ms)  # L^-1 M
+    A = _stacked_triangular(L, np.swapaxes(half, -1, -2))  # L^-1 M L^-T
+    return 0.5 * (A + np.swapaxes(A, -1, -2))
 
 
 def _stacked_triangular(L: np.ndarray, B: np.ndarray, trans: str = "N") -> np.ndarray:
@@ -909,30 +932,42 @@ def stack_moments(helds: list, rs: list, tests: list) -> tuple:
 
 
 def stacked_scorer(moments, n: int):
-    """``score(Vs, V_all, y_scale) -> [(sse, sst, sst_behavior)] * n`` of ``n`` subjects'
-    folds from their stacked moments (``moments(y_scale)``, as :func:`stack_moments`):
-    the ``scorer_many`` of the fold kinds that score several subjects at once."""
+    """``score(Vss, V_alls, y_scale)`` of ``n`` subjects' folds from their stacked moments
+    (``moments(y_scale)``, as :func:`stack_moments`): for every set of axes ``Vss[i]``
+    (n_alphas, p, k), with ``V_alls[i]`` (p, n_alphas * k) the same side by side, the
+    list (n) of ``(sse, sst, sst_behavior)``; one stacked computation for all. The
+    ``scorer_many`` of the fold kinds that score several subjects at once."""
 
-    def score(Vs: np.ndarray, V_all: np.ndarray, y_scale: np.ndarray) -> list:
-        sse, sst, sst_b = stacked_errors(moments(y_scale), Vs, V_all, y_scale)
-        return [(sse[i], sst[i], float(sst_b[i])) for i in range(n)]
+    def score(Vss: np.ndarray, V_alls: np.ndarray, y_scale: np.ndarray) -> list:
+        sse, sst, sst_b = stacked_errors(moments(y_scale), Vss, V_alls, y_scale)
+        return [
+            [(sse[j, i], sst[j, i], float(sst_b[j])) for j in range(n)] for i in range(len(Vss))
+        ]
 
     return score
 
 
 def stacked_errors(moments: tuple, Vs, V_all, y_scale):
-    """:func:`moment_errors_stacked` from moments stacked by :func:`stack_moments`."""
+    """:func:`moment_errors_stacked` from moments stacked by :func:`stack_moments`.
+
+    ``Vs`` (n_alphas, p, k) and ``V_all`` (p, n_alphas * k) give ``sse``, ``sst``
+    (S, n_alphas * k); a stack of axes sets ``Vs`` (m, n_alphas, p, k) and ``V_all``
+    (m, p, n_alphas * k) gives them per set, (S, m, n_alphas * k). ``sst_behavior``: (S,).
+    """
+    if np.ndim(Vs) == 3:
+        sse, sst, sst_behavior = stacked_errors(moments, Vs[None], V_all[None], y_scale)
+        return sse[:, 0], sst[:, 0], sst_behavior
     H, K, lin_x, r, yy, cyy, n = moments
-    S = H.shape[0]
-    Vt_all = V_all / y_scale[:, None]
-    Vt = Vs / y_scale[None, :, None]  # (n_alphas, p, k)
-    yv = np.sum(Vt_all * (yy @ Vt_all), axis=1)
-    xa = np.sum(Vt * (H @ Vt), axis=2).reshape(S, -1)
-    cross = np.sum(Vt * (K @ Vt), axis=2).reshape(S, -1)
-    lin = np.einsum("sap,apk->sak", lin_x, Vt).reshape(S, -1)
-    c = np.einsum("sap,apk->sak", r, Vt).reshape(S, -1)
-    sse = yv - 2.0 * cross + xa - 2.0 * c * lin + n[:, None] * c**2
-    sst = np.sum(Vt_all * (cyy @ Vt_all), axis=1)
+    S, m = H.shape[0], Vs.shape[0]
+    Vt_all = np.concatenate(list(V_all), axis=1) / y_scale[:, None]  # (p, m n_alphas k)
+    Vt = Vs / y_scale[None, None, :, None]  # (m, n_alphas, p, k)
+    yv = np.sum(Vt_all * (yy @ Vt_all), axis=1).reshape(S, m, -1)
+    xa = np.sum(Vt * (H[:, None] @ Vt), axis=3).reshape(S, m, -1)
+    cross = np.sum(Vt * (K[:, None] @ Vt), axis=3).reshape(S, m, -1)
+    lin = np.einsum("sap,mapk->smak", lin_x, Vt).reshape(S, m, -1)
+    c = np.einsum("sap,mapk->smak", r, Vt).reshape(S, m, -1)
+    sse = yv - 2.0 * cross + xa - 2.0 * c * lin + n[:, None, None] * c**2
+    sst = np.sum(Vt_all * (cyy @ Vt_all), axis=1).reshape(S, m, -1)
     sst_behavior = np.sum(np.diagonal(cyy, axis1=1, axis2=2) / y_scale**2, axis=1)
     return np.clip(sse, 0.0, None), sst, sst_behavior
 
@@ -1176,16 +1211,14 @@ def cv_errors(
         for w, sd, M_s in zip(weights, stds, Ms_s, strict=True):  # M_s: (n_alpha, p, p)
             Ms += w / sd.n * M_s
             C += w / sd.n * sd.yy
-        score = _fold_scorer(fold_f)
-        for i_shrink, shrink in enumerate(shrinkages):
-            Cm = behavior_metric(C, metric, shrink)
-            if axes is None:
-                Vs = solve_axes_many(Ms, Cm, k_max)[0]  # (n_alpha, p, k)
-            else:
-                Vs = np.stack([axes] * n_alpha)
-            V_all = np.concatenate(list(Vs), axis=1)  # (p, n_alpha * k)
-
-            for s, res in enumerate(score(Vs, V_all, ysc)):
+        if axes is None:  # every shrinkage's axes in one stacked solve
+            Cms = np.stack([behavior_metric(C, metric, shrink) for shrink in shrinkages])
+            Vss = solve_axes_many(Ms, Cms, k_max)[0]  # (n_shrink, n_alpha, p, k)
+        else:
+            Vss = np.broadcast_to(axes, (shrinkages.size, n_alpha, *axes.shape))
+        V_alls = np.concatenate(list(np.moveaxis(Vss, 1, 0)), axis=2)  # (n_shrink, p, n_alpha k)
+        for i_shrink, results in enumerate(_fold_scorer(fold_f)(Vss, V_alls, ysc)):
+            for s, res in enumerate(results):
                 if res is None:
                     continue
                 e, t, tb = res
@@ -1235,21 +1268,28 @@ def _small(st) -> bool:
 
 
 def _fold_scorer(folds: list):
-    """``score(Vs, V_all, y_scale)``: ``fd.errors(Vs, V_all, y_scale)`` of each fold with
-    held-out rows (None for the others). Folds of one kind that score several subjects
-    at once (``scorer_many``, e.g. folds reduced to ``p x p`` moments) are prepared once
-    and scored together for every set of axes."""
+    """``score(Vss, V_alls, y_scale)``: for every set of axes ``Vss[i]`` (n_alphas, p, k)
+    (``V_alls[i]`` the same side by side), ``fd.errors(Vss[i], V_alls[i], y_scale)`` of
+    each fold with held-out rows (None for the others). Folds of one kind that score
+    several subjects at once (``scorer_many``: moments stacked once) score every subject
+    and every set of axes in one stacked computation."""
     scored = [fd for fd in folds if fd.n_test > 0]
     kinds = {type(fd) for fd in scored}
     many = getattr(kinds.pop(), "scorer_many", None) if len(kinds) == 1 else None
     together = many(scored) if many is not None else None
 
-    def score(Vs, V_all, y_scale) -> list:
+    def score(Vss, V_alls, y_scale) -> list:
         if together is not None:
-            results = iter(together(Vs, V_all, y_scale))
+            per_set = together(Vss, V_alls, y_scale)
         else:
-            results = iter(_fold_map(lambda fd: fd.errors(Vs, V_all, y_scale), scored))
-        return [next(results) if fd.n_test > 0 else None for fd in folds]
+            per_set = [
+                _fold_map(lambda fd, Vs=Vs, V_all=V_all: fd.errors(Vs, V_all, y_scale), scored)
+                for Vs, V_all in zip(Vss, V_alls, strict=True)
+            ]
+        out = []
+        for results in map(iter, per_set):
+            out.append([next(results) if fd.n_test > 0 else None for fd in folds])
+        return out
 
     return score
 
