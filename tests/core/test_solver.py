@@ -149,6 +149,26 @@ def test_singular_behaviour_metric_is_a_clear_error():
         solver.solve_axes_many(np.eye(3)[None], Cm, 1)
 
 
+def test_axes_under_a_stack_of_metrics_equal_each_metric_alone():
+    # the shrinkage grid of the CV is one stacked solve: each metric's axes are exactly
+    # those it gives alone (identity metric included), and a singular one is an error
+    rng = np.random.default_rng(11)
+    p, k = 5, 2
+    A = rng.standard_normal((p, p))
+    C = A @ A.T
+    metrics = [solver.behavior_metric(C, "correlation", s) for s in (0.0, 1e-3, 0.1)]
+    Cms = np.stack([*metrics, np.eye(p)])
+    Ms = np.stack([B @ B.T for B in rng.standard_normal((7, p, p))])
+    V, rho = solver.solve_axes_many(Ms, Cms, k)
+    assert V.shape == (4, 7, p, k) and rho.shape == (4, 7, k)
+    for i, Cm in enumerate(Cms):
+        one_V, one_rho = solver.solve_axes_many(Ms, Cm, k)
+        np.testing.assert_array_equal(V[i], one_V)
+        np.testing.assert_array_equal(rho[i], one_rho)
+    with pytest.raises(ValueError, match="behaviour metric"):
+        solver.solve_axes_many(Ms, np.stack([Cms[0], np.diag([1.0, 1.0, 1.0, 1.0, 0.0])]), k)
+
+
 def _random_chunks(rng, rows: int, q: int, p: int, n: int = 5) -> list:
     """``n`` chunks of statistics of random rows (q neural, p behaviour columns)."""
     return [
@@ -223,6 +243,17 @@ def test_moment_errors_stacked_equal_one_subject_at_a_time():
         np.testing.assert_allclose(sst[s], t, rtol=1e-13)
         assert sst_b[s] == pytest.approx(tb, rel=1e-14)
     assert sse.shape == sst.shape == (3, n_alpha * k)
+    # several sets of axes (one per metric shrinkage) at once: each as scored alone
+    Vss = np.stack([Vs, rng.standard_normal((n_alpha, p, k))])
+    V_alls = np.stack([np.concatenate(list(v), axis=1) for v in Vss])
+    moments = solver.stack_moments(helds, rs, tests)
+    sse_m, sst_m, sst_bm = solver.stacked_errors(moments, Vss, V_alls, y_scale)
+    assert sse_m.shape == sst_m.shape == (3, 2, n_alpha * k)
+    for i in range(2):
+        e, t, tb = solver.stacked_errors(moments, Vss[i], V_alls[i], y_scale)
+        np.testing.assert_allclose(sse_m[:, i], e, rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(sst_m[:, i], t, rtol=1e-13)
+        np.testing.assert_array_equal(sst_bm, tb)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 8, 1023, 1024])
