@@ -1207,13 +1207,8 @@ def cv_errors(
         stds, Ms_s = zip(
             *_fold_map(lambda fd, ysc=ysc: fd.solve(ysc, alphas), fold_f), strict=True
         )
-        p = ysc.shape[0]
-        C = np.zeros((p, p))
-        Ms = np.zeros((n_alpha, p, p))
-        for w, sd, M_s in zip(weights, stds, Ms_s, strict=True):  # M_s: (n_alpha, p, p)
-            Ms += w / sd.n * M_s
-            C += w / sd.n * sd.yy
         if axes is None:  # every shrinkage's axes in one stacked solve
+            Ms, C = _pooled_moments(weights, stds, Ms_s)
             Cms = np.stack([behavior_metric(C, metric, shrink) for shrink in shrinkages])
             Vss = solve_axes_many(Ms, Cms, k_max)[0]  # (n_shrink, n_alpha, p, k)
         else:
@@ -1237,6 +1232,17 @@ def cv_errors(
     if keep_solutions:
         out["solutions"] = kept
     return out
+
+
+def _pooled_moments(weights, stds, Ms_s) -> tuple[np.ndarray, np.ndarray]:
+    """``(M (n_alphas, p, p), C (p, p))``: the subjects' fold moments ``M_s`` and
+    behaviour covariances, each weighted by ``w_s / n_s`` and summed."""
+    Ms = np.zeros_like(Ms_s[0], dtype=float)
+    C = np.zeros_like(stds[0].yy, dtype=float)
+    for w, sd, M_s in zip(weights, stds, Ms_s, strict=True):  # M_s: (n_alpha, p, p)
+        Ms += w / sd.n * M_s
+        C += w / sd.n * sd.yy
+    return Ms, C
 
 
 # folds of at most this many columns are solved in the calling thread: on 2 cores, handing
