@@ -1207,13 +1207,8 @@ def cv_errors(
         stds, Ms_s = zip(
             *_fold_map(lambda fd, ysc=ysc: fd.solve(ysc, alphas), fold_f), strict=True
         )
-        if axes is None:  # every shrinkage's axes in one stacked solve
-            Ms, C = _pooled_moments(weights, stds, Ms_s)
-            Cms = np.stack([behavior_metric(C, metric, shrink) for shrink in shrinkages])
-            Vss = solve_axes_many(Ms, Cms, k_max)[0]  # (n_shrink, n_alpha, p, k)
-        else:
-            Vss = np.broadcast_to(axes, (shrinkages.size, n_alpha, *axes.shape))
-        V_alls = np.concatenate(list(np.moveaxis(Vss, 1, 0)), axis=2)  # (n_shrink, p, n_alpha k)
+        parts = [(M_s, sd.yy, sd.n) for sd, M_s in zip(stds, Ms_s, strict=True)]
+        Vss, V_alls = shrinkage_axes(weights, parts, metric, shrinkages, k_max, axes)
         for i_shrink, results in enumerate(_fold_scorer(fold_f)(Vss, V_alls, ysc)):
             for s, res in enumerate(results):
                 if res is None:
@@ -1234,15 +1229,27 @@ def cv_errors(
     return out
 
 
-def _pooled_moments(weights, stds, Ms_s) -> tuple[np.ndarray, np.ndarray]:
-    """``(M (n_alphas, p, p), C (p, p))``: the subjects' fold moments ``M_s`` and
-    behaviour covariances, each weighted by ``w_s / n_s`` and summed."""
-    Ms = np.zeros_like(Ms_s[0], dtype=float)
-    C = np.zeros_like(stds[0].yy, dtype=float)
-    for w, sd, M_s in zip(weights, stds, Ms_s, strict=True):  # M_s: (n_alpha, p, p)
-        Ms += w / sd.n * M_s
-        C += w / sd.n * sd.yy
-    return Ms, C
+def shrinkage_axes(weights, parts: list, metric: str, shrinkages, k_max: int, frozen=None):
+    """The axes of one fold for every shrinkage of the metric and every alpha.
+
+    ``parts``: each subject's ``(M_s (n_alphas, p, p), S_yy (p, p), n)``, pooled with
+    weights ``w_s / n_s``; the axes of all shrinkages come from one stacked solve
+    (:func:`solve_axes_many`). ``frozen`` axes (p, k) are used for every shrinkage and
+    alpha instead. Returns ``Vss`` (n_shrink, n_alphas, p, k) and ``V_alls``
+    (n_shrink, p, n_alphas * k), the axes of each alpha side by side.
+    """
+    n_alpha = parts[0][0].shape[0]
+    if frozen is None:
+        Ms = np.zeros_like(parts[0][0], dtype=float)
+        C = np.zeros_like(parts[0][1], dtype=float)
+        for w, (M_s, yy, n) in zip(weights, parts, strict=True):
+            Ms += w / n * M_s
+            C += w / n * yy
+        Cms = np.stack([behavior_metric(C, metric, shrink) for shrink in shrinkages])
+        Vss = solve_axes_many(Ms, Cms, k_max)[0]
+    else:
+        Vss = np.broadcast_to(frozen, (len(shrinkages), n_alpha, *np.shape(frozen)))
+    return Vss, np.concatenate(list(np.moveaxis(Vss, 1, 0)), axis=2)
 
 
 # folds of at most this many columns are solved in the calling thread: on 2 cores, handing
@@ -1455,18 +1462,12 @@ class PrimalFold:
 
     @staticmethod
     def scorer_many(folds: list):
-        """``score(Vs, V_all, y_scale)``: :meth:`errors` of several subjects' folds (with
-        held-out rows) at once; their moments are stacked once per behaviour scale and
-        serve every set of axes (one call per shrinkage instead of one per subject)."""
-        stacked = {}
+        """``score(Vss, V_alls, y_scale)`` (:func:`stacked_scorer`): :meth:`errors` of
+        several subjects' folds (with held-out rows) for every set of axes at once."""
 
         def moments(y_scale: np.ndarray) -> tuple:
-            key = np.asarray(y_scale, dtype=float).tobytes()
-            if key not in stacked:
-                stacked.clear()
-                held, r = zip(*(f._held_moments(y_scale) for f in folds), strict=True)
-                stacked[key] = stack_moments(list(held), list(r), [f.test for f in folds])
-            return stacked[key]
+            held, r = zip(*(f._held_moments(y_scale) for f in folds), strict=True)
+            return stack_moments(list(held), list(r), [f.test for f in folds])
 
         return stacked_scorer(moments, len(folds))
 

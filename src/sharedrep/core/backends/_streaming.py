@@ -147,8 +147,9 @@ class ReducedFold:
 
     @staticmethod
     def scorer_many(folds: list):
-        """``score(Vs, V_all, y_scale)``: :meth:`errors` of several subjects' folds (with
-        held-out rows) at once, their moments stacked once for every set of axes."""
+        """``score(Vss, V_alls, y_scale)`` (:func:`solver.stacked_scorer`): :meth:`errors`
+        of several subjects' folds (with held-out rows) for every set of axes at once, their
+        moments stacked once."""
         moments = solver.stack_moments(*zip(*((f.held, f.r, f.test) for f in folds), strict=True))
         return solver.stacked_scorer(lambda _: moments, len(folds))
 

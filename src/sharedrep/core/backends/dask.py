@@ -398,20 +398,14 @@ class _RemoteCV:
         """Pooled moments, axes of every shrinkage and alpha, held-out errors of fold ``f``."""
         client, n_alpha, k_max = self.client, self.alphas.size, self.k_max
         moments = client.gather([_submit(client, _phases.fold_moments, sv) for sv in solved])
-        p = ysc.shape[0]
-        C = np.zeros((p, p))
-        Ms = np.zeros((n_alpha, p, p))
-        for w, (M_s, yy, n) in zip(self.weights, moments, strict=True):
-            Ms += w / n * M_s
-            C += w / n * yy
-        axes = []
-        for shrink in self.shrinkages:
-            Cm = solver.behavior_metric(C, self.metric, shrink)
-            if self.axes is None:
-                Vs = solver.solve_axes_many(Ms, Cm, k_max)[0]  # (n_alpha, p, k)
-            else:
-                Vs = np.stack([self.axes] * n_alpha)
-            axes.append((Vs, np.concatenate(list(Vs), axis=1)))  # V_all (p, n_alpha * k)
+        axes = list(
+            zip(
+                *solver.shrinkage_axes(
+                    self.weights, moments, self.metric, self.shrinkages, k_max, self.axes
+                ),
+                strict=True,
+            )
+        )  # (Vs (n_alpha, p, k), V_all (p, n_alpha * k)) of each shrinkage
         results = client.gather(
             [_submit(client, _phases.fold_errors, sv, axes, ysc) for sv in solved]
         )
