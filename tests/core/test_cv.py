@@ -43,3 +43,12 @@ def test_balanced_trial_folds_are_group_kfolds(random_state, strings):
             for g in np.unique(groups):
                 assert np.unique(ours[groups == g]).size == 1
             assert set(ours.tolist()) == set(range(n_folds))
+
+
+@pytest.mark.parametrize("trials", ["balanced", "contiguous"])
+def test_missing_trial_ids_are_refused(trials):
+    # a NaN trial id would silently make its samples one trial of their own
+    groups = np.repeat(np.arange(10.0), 5)
+    groups[7] = np.nan
+    with pytest.raises(ValueError, match="not finite.*index 7"):
+        block_folds(groups.size, 3, groups, trials=trials)

@@ -240,11 +240,18 @@ def block_folds(
     Raises
     ------
     ValueError
-        With trial ids, when there are fewer trials than folds.
+        With trial ids, when there are fewer trials than folds, or when a trial id is
+        missing (NaN): those samples would otherwise form one trial of their own.
     """
     if groups is None:
         return _sample_blocks(n_samples, n_folds, edges)
     g = np.asarray(groups)
+    if g.dtype.kind == "f" and not np.all(np.isfinite(g)):
+        bad = np.flatnonzero(~np.isfinite(g))
+        raise ValueError(
+            f"trial ids (groups) must be given for every sample; {bad.size} of {g.size} are "
+            f"not finite (first at index {bad[0]})"
+        )
     rank, n_trials = _trial_rank(g)
     if n_trials < n_folds:
         raise ValueError(
