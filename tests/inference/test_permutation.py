@@ -7,6 +7,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from sharedrep import ShaReD, simulate
+from sharedrep.core import neural_cache, solver
 from sharedrep.inference.permutation import (
     circular_shift_candidates,
     default_min_shift,
@@ -231,6 +232,31 @@ def test_permutation_test_n_jobs_does_not_change_results(small):
     r2 = permutation_test(model, d.neural, d.behavior, d.groups, n_jobs=2, **kw)
     assert np.array_equal(r1.shifts, r2.shifts)
     assert np.allclose(r1.null, r2.null)
+
+
+def test_null_refits_reuse_the_neural_side_and_equal_fresh_refits(monkeypatch):
+    """The refits take the observed fit's neural statistics and fold reductions
+    (sharedrep.core.neural_cache): the null is that of refitting from scratch."""
+    d = simulate(
+        n_subjects=3, n_samples=600, n_units=12, n_behavior=4, n_shared=1, snr=0.5,
+        trial_length=20, seed=8,
+    )  # fmt: skip
+    model = ShaReD(cv=4, lags=[0, 1], private=False, random_state=0)
+    calls = []
+    behavior_only = solver.behavior_statistics
+    monkeypatch.setattr(
+        solver, "behavior_statistics", lambda *a: calls.append(1) or behavior_only(*a)
+    )
+    kw = dict(n_perm=6, random_state=2, progress=False)
+    reused = permutation_test(model, d.neural, d.behavior, d.groups, **kw)
+    assert len(calls) == 6 * 3  # every null refit of every subject
+    monkeypatch.setattr(neural_cache, "MAX_BYTES", 0)  # nothing kept: fresh refits
+    fresh = permutation_test(model, d.neural, d.behavior, d.groups, **kw)
+    assert len(calls) == 6 * 3
+    np.testing.assert_array_equal(reused.null_alpha, fresh.null_alpha)
+    np.testing.assert_allclose(reused.null, fresh.null, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(reused.p_values, fresh.p_values)
+    np.testing.assert_array_equal(reused.observed, fresh.observed)
 
 
 def test_permutation_test_detects_signal_with_cv_selection():

@@ -13,7 +13,7 @@ from contextlib import nullcontext
 
 import numpy as np
 
-from sharedrep.core import solver
+from sharedrep.core import neural_cache, solver
 from sharedrep.core.design import lag_embed
 from sharedrep.core.dual import KernelData, use_kernel
 
@@ -120,10 +120,28 @@ def subject_statistics(
         )
     else:
         reduced = np.dtype(dtype) != np.float64  # overflow is checked below, by name
-        with np.errstate(over="ignore", invalid="ignore") if reduced else nullcontext():
-            data = solver.chunk_statistics(
-                Xsrc, Y, lags, ordered, chunks.bounds, x_center, y_center, gram=gram, dtype=dtype
+        plan = (rows, chunks.order, chunks.bounds, chunks.fold, chunks.exclude, x_center)
+        reusable = not reduced and gram is None
+        neural = neural_cache.find_pass(X, lags, plan) if reusable else None
+        if neural is not None:  # the same rows of the same activity: X'X is known
+            data = solver.behavior_statistics(
+                Xsrc, Y, lags, ordered, chunks.bounds, x_center, y_center, neural
             )
+        else:
+            with np.errstate(over="ignore", invalid="ignore") if reduced else nullcontext():
+                data = solver.chunk_statistics(
+                    Xsrc,
+                    Y,
+                    lags,
+                    ordered,
+                    chunks.bounds,
+                    x_center,
+                    y_center,
+                    gram=gram,
+                    dtype=dtype,
+                )
+            if reusable:
+                neural_cache.keep_pass(X, lags, plan, [(st.n, st.sx, st.xx) for st in data])
         if reduced and _out_of_range(data, np.finfo(dtype)):
             check_precision_range(
                 Xsrc, Y, rows, lags, x_center, y_center, dtype=dtype, subject=subject

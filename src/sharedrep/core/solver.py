@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
-from sharedrep.core import _lapack
+from sharedrep.core import _lapack, neural_cache
 from sharedrep.core.cv import Chunks, make_chunks
 from sharedrep.core.design import lag_embed, run_bounds, valid_rows
 from sharedrep.core.lagged_gram import lag_plan, lagged_statistics, structured_pays
@@ -476,6 +476,50 @@ def _direct_statistics(X, Y, lags, parts, center, y_center, gram, dtype):
     return stats
 
 
+def behavior_statistics(
+    X: np.ndarray,
+    Y: np.ndarray,
+    lags: np.ndarray,
+    ordered: np.ndarray,
+    bounds: np.ndarray,
+    x_center: np.ndarray,
+    y_center: np.ndarray,
+    neural: list,
+) -> list[SufficientStats]:
+    """:func:`chunk_statistics` whose neural part is known: only ``X'Y``, ``s_y`` and
+    ``Y'Y`` are computed.
+
+    ``neural``: per chunk ``(n, sx, xx)``, from a pass over the same rows of the same
+    ``X`` with the same centre (:mod:`sharedrep.core.neural_cache`); they are used as
+    they are. The rows of each chunk are gathered (lag embedding, centring) block by
+    block, as in the direct pass, and multiplied with the behaviour and a column of ones
+    only: ``2 n (q + p + 1)(p + 1)`` flops instead of the ``n q^2`` of ``X'X``. Equal to
+    the full pass's numbers to rounding (another BLAS product).
+    """
+    q, p = X.shape[1] * lags.size, Y.shape[1]
+    a = q + p + 1
+    rows_per_block = _GATHER_BYTES // (8 * a)
+    buf = np.empty((max(64, min(_F32_BLOCK, rows_per_block)), a))
+    buf[:, -1] = 1.0
+    stats = []
+    for lo, hi, (n, sx, xx) in zip(bounds[:-1], bounds[1:], neural, strict=True):
+        rows = ordered[lo:hi]
+        acc = np.zeros((a, p + 1))
+        for start in range(0, rows.size, buf.shape[0]):
+            idx = rows[start : start + buf.shape[0]]
+            Zb = buf[: idx.size]
+            lag_embed(X, lags, idx, center=x_center, out=Zb[:, :q])
+            np.subtract(Y[idx], y_center, out=Zb[:, q : q + p])
+            acc += Zb.T @ Zb[:, q:]
+        if acc[-1, -1] != n:  # a plan that matched cannot give another count
+            raise RuntimeError(f"chunk of {acc[-1, -1]:g} rows where {n:g} were kept")
+        ys = slice(q, q + p)
+        stats.append(
+            SufficientStats(n, sx, acc[-1, :p].copy(), xx, acc[:q, :p].copy(), acc[ys, :p].copy())
+        )
+    return stats
+
+
 @dataclass
 class Standardized:
     """Standardised matrices of one subject (see module docstring).
@@ -548,7 +592,7 @@ def column_scales(var: np.ndarray, mean_square: np.ndarray):
 _COLUMNS = 32  # columns of the q x q matrix formed at once by standardize (in cache)
 
 
-def standardize(st: SufficientStats, y_scale: np.ndarray) -> Standardized:
+def standardize(st: SufficientStats, y_scale: np.ndarray, *, gram: bool = True) -> Standardized:
     """Centre and scale the statistics of one subject (exact algebra, no data pass).
 
     ``G = D^-1 (X'X - n m m') D^-1`` is formed as ``X'X * (d d') - n u u'`` with
@@ -557,7 +601,8 @@ def standardize(st: SufficientStats, y_scale: np.ndarray) -> Standardized:
     exactly symmetric when ``X'X`` is (the solvers read its lower triangle). A block of
     columns of the symmetric ``X'X`` is read as the transpose of its rows, which are
     contiguous, straight into ``G``, and each block is scaled in place (measured at
-    ``q = 1600``: 36 ms -> 28 ms -> 18 ms per fold).
+    ``q = 1600``: 36 ms -> 28 ms -> 18 ms per fold). ``gram=False`` leaves ``G`` out
+    (``gram`` None), for a fold whose reduction of ``G`` is known already.
     """
     n = st.n
     mx = st.sx / n
@@ -565,23 +610,28 @@ def standardize(st: SufficientStats, y_scale: np.ndarray) -> Standardized:
     xx_diag = _diagonal(st.xx)
     constant, scale = column_scales(xx_diag / n - mx**2, np.abs(xx_diag) / n)
     inv = np.where(constant, 0.0, 1.0 / scale)
-    u = inv * mx
+    G = _standardized_gram(st.xx, inv, inv * mx, n) if gram else None
+    cxy = st.xy - n * np.outer(mx, my)
+    cross = cxy / scale[:, None] / y_scale[None, :]
+    cross[constant, :] = 0.0
+    yy = cyy / np.outer(y_scale, y_scale)
+    return Standardized(n, mx, scale, constant, my, G, cross, 0.5 * (yy + yy.T))
+
+
+def _standardized_gram(xx, inv: np.ndarray, u: np.ndarray, n: float) -> np.ndarray:
+    """``X'X * (d d') - n u u'`` (:func:`standardize`), Fortran-ordered."""
     gram = np.empty((inv.size, inv.size), order="F")  # LAPACK's order: reduced in place
     work = np.empty((inv.size, _COLUMNS))
     for a in range(0, inv.size, _COLUMNS):  # column blocks: no q x q temporary
         cols = slice(a, a + _COLUMNS)
         block = gram[:, cols]
         outer = work[:, : block.shape[1]]
-        _columns_into(st.xx, cols, block)
+        _columns_into(xx, cols, block)
         block *= np.multiply(inv[:, None], inv[None, cols], out=outer)
         np.multiply(u[:, None], u[None, cols], out=outer)
         outer *= n
         block -= outer
-    cxy = st.xy - n * np.outer(mx, my)
-    cross = cxy / scale[:, None] / y_scale[None, :]
-    cross[constant, :] = 0.0
-    yy = cyy / np.outer(y_scale, y_scale)
-    return Standardized(n, mx, scale, constant, my, gram, cross, 0.5 * (yy + yy.T))
+    return gram
 
 
 def behavior_metric(C: np.ndarray, metric: str, shrinkage: float) -> np.ndarray:
@@ -770,18 +820,57 @@ def _ridge_reduced(gram, n: float, alphas: np.ndarray, rhs: np.ndarray, overwrit
 
     LAPACK runs without the GIL, so subjects solved on parallel threads overlap.
     """
-    q, m = rhs.shape
     red = _lapack.reduce_symmetric(gram, overwrite=overwrite)
     if red.info != 0:  # never expected for a finite symmetric matrix
         if overwrite:  # gram is gone
             raise np.linalg.LinAlgError(f"LAPACK symmetric reduction failed (info = {red.info})")
         return _ridge_cholesky(gram, n, alphas, rhs)
+    return _reduced_path(red, n, alphas, rhs)
+
+
+def _reduced_path(red, n: float, alphas: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """:func:`ridge_path` from a reduction ``G = Q M Q'`` (read only)."""
+    q, m = rhs.shape
     R = red.apply_q(rhs, transpose=True)
     X = np.empty((q, alphas.size * m), order="F")
     for i, a in enumerate(alphas):
         X[:, i * m : (i + 1) * m] = red.solve(a * n, R)
     X = red.apply_q(X)
     return np.ascontiguousarray(X.reshape(q, alphas.size, m).transpose(1, 0, 2))
+
+
+def fold_path(train: SufficientStats, y_scale: np.ndarray, alphas: np.ndarray):
+    """Standardise a fold's training statistics and solve every alpha.
+
+    Returns ``(std, P)``: :func:`standardize` without ``G`` (``std.gram`` None; it is
+    reduced in its own memory) and ``P`` (n_alphas, q, p) of :func:`ridge_path`. Within
+    :func:`sharedrep.core.neural_cache.reuse_neural_side` the reduction of ``G`` is
+    kept under a digest of the neural statistics it comes from (``n``, ``s_x``, ``X'X``)
+    and taken by every later fold with the same ones (bit for bit the numbers of
+    computing it again); only the behaviour-dependent solves are then computed.
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+    q = train.sx.shape[0]
+    reduces = alphas.size >= _REDUCTION_MIN_ALPHAS and q >= 3
+    key = neural_cache.fold_key(train.n, train.sx, _xx_parts(train.xx)) if reduces else None
+    red = neural_cache.lookup(key)
+    if red is not None:
+        std = standardize(train, y_scale, gram=False)
+        return std, _reduced_path(red, std.n, alphas, std.cross)
+    std = standardize(train, y_scale)
+    if key is None:
+        P = ridge_path(std.gram, std.n, alphas, std.cross, overwrite=True)
+        return _without_gram(std), P
+    red = _lapack.reduce_symmetric(std.gram, overwrite=True)
+    if red.info != 0:  # never expected for a finite symmetric matrix
+        raise np.linalg.LinAlgError(f"LAPACK symmetric reduction failed (info = {red.info})")
+    neural_cache.keep(key, red, red.c.nbytes)
+    return _without_gram(std), _reduced_path(red, std.n, alphas, std.cross)
+
+
+def _xx_parts(xx) -> list:
+    """The arrays whose difference is ``xx`` (:class:`Difference`), in order."""
+    return [xx.first, *xx.others] if isinstance(xx, Difference) else [xx]
 
 
 _STACK_BYTES = 64 * 2**20
@@ -1434,10 +1523,13 @@ class PrimalFold:
         """Standardise and solve every alpha; returns ``(std, Ms)``. With
         ``release_gram`` (cross-validation folds) the reduction runs in the standardised
         Gram matrix's own memory and ``std.gram`` is None afterwards."""
-        std = standardize(self.train, y_scale)
         alphas = np.atleast_1d(alphas)
-        self.P = ridge_path(std.gram, std.n, alphas, std.cross, overwrite=self.release_gram)
-        self.std = _without_gram(std) if self.release_gram else std
+        if self.release_gram:
+            self.std, self.P = fold_path(self.train, y_scale, alphas)
+        else:
+            std = standardize(self.train, y_scale)
+            self.P = ridge_path(std.gram, std.n, alphas, std.cross)
+            self.std = std
         self.y_scale = y_scale
         self._moments = None
         return self.std, self.std.cross.T[None] @ self.P

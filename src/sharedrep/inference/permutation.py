@@ -15,6 +15,7 @@ family-wise correction :func:`max_statistic_p_values`. It imports :mod:`sharedre
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import numbers
@@ -27,6 +28,7 @@ from joblib import delayed
 from sklearn.base import clone
 
 from sharedrep.core.design import as_lags, segments
+from sharedrep.core.neural_cache import reuse_neural_side
 from sharedrep.inference._resampling import (
     _check_count,
     _check_model,
@@ -400,7 +402,14 @@ def permutation_test(
     pipeline is refitted on each shifted dataset (``sklearn.base.clone(model)`` then
     ``fit``): standardisation, cross-validated selection of ``alpha`` (and of ``n_shared``
     when ``"auto"``), axes and encoders; private components are skipped in null refits
-    (they do not enter the statistic).
+    (they do not enter the statistic). What depends on the neural activity alone is the
+    same in every refit: each chunk's ``X'X`` and each fold's orthogonal reduction of its
+    standardised Gram matrix, most of a fit's cost. On the numpy backend and with
+    ``n_jobs=1`` they are computed in the observed fit and taken by the null refits
+    whose rows are the same
+    (:mod:`sharedrep.core.neural_cache`; not those that drop other rows for missing
+    behaviour), which compute only the behaviour side: the null equals that of complete
+    refits to rounding (relative differences ~1e-14 in tests).
 
     **Statistic.** The pooled held-out R^2 of each shared latent predicted from neural
     activity, from the model's own cross-validation at the selected alpha
@@ -445,7 +454,10 @@ def permutation_test(
         ``max(ceil(0.1 T_s), longest trial, max|lag| + 1)``.
     n_jobs : int, default 1
         Parallel jobs over permutations (joblib; -1 = all cores). Results do not depend
-        on it.
+        on it. The refits reuse the observed fit's neural side (see above) with
+        ``n_jobs=1`` only, where they run in this process: from about 300 lagged columns
+        per subject on, one job is about as fast as two without the reuse, or faster;
+        on small subjects several jobs are faster (``benchmarks/bench_resampling.py``).
     random_state : int, SeedSequence, Generator or None
         Seeds the shifts, which are all drawn up front (distinct combinations of the
         subjects' offsets, see :func:`draw_shifts`), so results do not depend on
@@ -502,18 +514,22 @@ def permutation_test(
     lags = model.get_params().get("lags", 0)
     shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
 
-    observed_model = clone(model)
-    observed_model.fit(Xs, Ys, groups=None if all(g is None for g in gs) else gs)
-    k = int(observed_model.n_shared_)
-    observed = _heldout_r2(observed_model, k)
+    reuse = reuse_neural_side() if n_jobs == 1 else contextlib.nullcontext()
+    with reuse as kept:  # the neural side is the same in every refit
+        observed_model = clone(model)
+        observed_model.fit(Xs, Ys, groups=None if all(g is None for g in gs) else gs)
+        if kept is not None:
+            kept.freeze()  # a null fold whose rows differ (missing behaviour) is not kept
+        k = int(observed_model.n_shared_)
+        observed = _heldout_r2(observed_model, k)
 
-    shifts, exhaustive = draw_shifts(cands, n_perm, random_state)
-    n_requested, n_perm = n_perm, shifts.shape[0]
-    p_min = 1.0 / (1.0 + n_perm)
-    _warn_resolution(n_perm, n_requested, p_min, level)
-    testable, reason = _testability(observed, n_perm, n_requested, p_min, level)
-    tasks = [delayed(_null_fit)(model, Xs, Ys, gs, shifts[b], k) for b in range(n_perm)]
-    results = _progress_map(tasks, n_jobs, progress, "permutations")
+        shifts, exhaustive = draw_shifts(cands, n_perm, random_state)
+        n_requested, n_perm = n_perm, shifts.shape[0]
+        p_min = 1.0 / (1.0 + n_perm)
+        _warn_resolution(n_perm, n_requested, p_min, level)
+        testable, reason = _testability(observed, n_perm, n_requested, p_min, level)
+        tasks = [delayed(_null_fit)(model, Xs, Ys, gs, shifts[b], k) for b in range(n_perm)]
+        results = _progress_map(tasks, n_jobs, progress, "permutations")
     null = np.array([r[0] for r in results], dtype=float).reshape(n_perm, k)
     null_alpha = np.array([r[1] for r in results], dtype=float)
     return PermutationResult(

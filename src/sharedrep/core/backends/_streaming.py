@@ -185,9 +185,7 @@ def reduce_fold(fold: solver.PrimalFold, alphas: np.ndarray) -> ReducedFold:
     """Solve one subject's primal fold for every alpha and reduce it (unit behaviour scale)."""
     train, test = fold.train, fold.test
     p = train.sy.shape[0]
-    std = solver.standardize(train, np.ones(p))
-    P = solver.ridge_path(std.gram, std.n, alphas, std.cross, overwrite=True)  # (n_a, q, p)
-    std.gram = None  # destroyed by the reduction
+    std, P = solver.fold_path(train, np.ones(p), alphas)  # P (n_a, q, p)
     M1 = std.cross.T[None] @ P
     held, r = solver.held_moments(std, P, test)
     del P
