@@ -1,12 +1,15 @@
-"""Benchmark: resampling refits that reuse each subject's reduced statistics, against refits
-that compute everything again.
+"""Benchmark: resampling refits that reuse what does not change, against refits that compute
+everything again.
 
 ``bootstrap_subjects`` and ``compare_groups`` refit the model on many sets of the same
 subjects. On the numpy backend each subject is now reduced once (its data pass and the
 ridge solves of its folds for the alpha grid, ``sharedrep.core.backends.reuse_statistics``)
-and every refit reuses it, running in this process. The other way, selected here by
-switching the reuse off (``sharedrep.inference._resampling._reuses_subjects``), refits
-everything in ``--jobs`` joblib workers, as before.
+and every refit reuses it, running in this process. ``permutation_test`` refits the same
+neural activity against shifted behaviour: its refits take the observed fit's neural
+statistics and fold reductions (``sharedrep.core.neural_cache``) and compute only the
+behaviour side. The other way, selected here by switching the reuse off
+(``sharedrep.inference._resampling._reuses_subjects``; ``neural_cache.MAX_BYTES = 0``),
+refits everything in ``--jobs`` joblib workers, as before.
 
 For each problem size the script times both ways of each procedure (interleaved; the
 minimum of ``--repeat`` runs), prints their ratio and the largest difference between
@@ -53,6 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--lags", type=int, default=2, help="lags 0..LAGS")
     ap.add_argument("--n-boot", type=int, default=20, help="bootstrap resamples")
     ap.add_argument("--n-perm", type=int, default=20, help="relabellings (3 + 3 subjects: 20)")
+    ap.add_argument("--n-shift", type=int, default=20, help="circular shifts of permutation_test")
     ap.add_argument("--jobs", type=int, default=-1, help="joblib jobs of the refits without reuse")
     ap.add_argument("--repeat", type=int, default=2, help="interleaved repeats (minimum used)")
     return ap.parse_args(argv)
@@ -66,15 +70,20 @@ def make_data(S: int, N: int, T: int):
     )
 
 
-def run(procedure: str, reuse: bool, model, d, args):
-    """``(seconds, result)`` of one procedure with the reuse on or off."""
+def run(procedure: str, reuse: bool, model, d, args, jobs=None):
+    """``(seconds, result)`` of one procedure with the reuse on or off (``jobs``: the
+    refits' joblib jobs; ``--jobs`` by default)."""
+    jobs = args.jobs if jobs is None else jobs
+    from sharedrep.core import neural_cache
     from sharedrep.inference import _resampling
     from sharedrep.inference.bootstrap import bootstrap_subjects
     from sharedrep.inference.groups import compare_groups
+    from sharedrep.inference.permutation import permutation_test
 
-    original = _resampling._reuses_subjects
+    original, kept_bytes = _resampling._reuses_subjects, neural_cache.MAX_BYTES
     if not reuse:
         _resampling._reuses_subjects = lambda model: False
+        neural_cache.MAX_BYTES = 0
     try:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -82,7 +91,12 @@ def run(procedure: str, reuse: bool, model, d, args):
             if procedure == "bootstrap_subjects":
                 res = bootstrap_subjects(
                     model, d.neural, d.behavior, d.groups, n_boot=args.n_boot,
-                    random_state=0, n_jobs=args.jobs, progress=False,
+                    random_state=0, n_jobs=jobs, progress=False,
+                )  # fmt: skip
+            elif procedure == "permutation_test":
+                res = permutation_test(
+                    model, d.neural, d.behavior, d.groups, n_perm=args.n_shift,
+                    random_state=0, n_jobs=jobs, progress=False,
                 )  # fmt: skip
             else:
                 half = len(d.neural) // 2
@@ -90,17 +104,19 @@ def run(procedure: str, reuse: bool, model, d, args):
                 b = (d.neural[half:], d.behavior[half:], d.groups[half:])
                 res = compare_groups(
                     model, a, model, b, n_perm=args.n_perm, random_state=0,
-                    n_jobs=args.jobs, progress=False,
+                    n_jobs=jobs, progress=False,
                 )  # fmt: skip
         return time.perf_counter() - t0, res
     finally:
-        _resampling._reuses_subjects = original
+        _resampling._reuses_subjects, neural_cache.MAX_BYTES = original, kept_bytes
 
 
 def difference(procedure: str, a, b) -> float:
     """Largest absolute difference between the two results' numbers."""
     if procedure == "bootstrap_subjects":
         pairs = [(a.axes_boot, b.axes_boot), (a.score_boot, b.score_boot)]
+    elif procedure == "permutation_test":
+        pairs = [(a.null, b.null), (a.null_alpha, b.null_alpha)]
     else:
         pairs = [(a.null_difference, b.null_difference), (a.null_similarity, b.null_similarity)]
     return max(float(np.nanmax(np.abs(x - y))) for x, y in pairs)
@@ -117,24 +133,36 @@ def main(argv=None) -> int:
     model = ShaReD(n_shared="auto", lags=list(range(args.lags + 1)), cv=5, random_state=0)
     print(
         f"\nModel: ShaReD(n_shared='auto', lags 0..{args.lags}, cv=5, default alpha grid); "
-        f"{args.n_boot} bootstrap resamples; {args.n_perm} relabellings at most; refits "
+        f"{args.n_boot} bootstrap resamples; {args.n_perm} relabellings at most; "
+        f"{args.n_shift} circular shifts; refits "
         f"without reuse in n_jobs={args.jobs} joblib workers; minimum of {args.repeat}"
     )
     for S, N, T in sizes:
         d = make_data(S, N, T)
         print(f"\n{S} subjects x {N} units x {T} samples ({load_line()})")
-        for procedure in ("bootstrap_subjects", "compare_groups"):
-            best = {True: np.inf, False: np.inf}
+        for procedure in ("bootstrap_subjects", "compare_groups", "permutation_test"):
+            best = {}
             results = {}
-            for _ in range(args.repeat):
-                for reuse in (False, True):
-                    t, results[reuse] = run(procedure, reuse, model, d, args)
-                    best[reuse] = min(best[reuse], t)
-            print(
-                f"  {procedure:<19} reused: {best[True]:7.2f} s   refitted: {best[False]:7.2f} s"
-                f"   ratio {best[True] / best[False]:.2f}   largest difference "
-                f"{difference(procedure, results[True], results[False]):.1e}"
+            shifts = procedure == "permutation_test"  # reuses with one job only
+            ways = [(False, None), (True, 1 if shifts else None)] + (
+                [(False, 1)] if shifts else []
             )
+            for _ in range(args.repeat):
+                for reuse, jobs in ways:
+                    t, results[reuse, jobs] = run(procedure, reuse, model, d, args, jobs)
+                    best[reuse, jobs] = min(best.get((reuse, jobs), np.inf), t)
+            on, off = best[ways[1]], best[False, None]
+            print(
+                f"  {procedure:<19} reused: {on:7.2f} s   refitted: {off:7.2f} s"
+                f"   ratio {on / off:.2f}   largest difference "
+                f"{difference(procedure, results[ways[1]], results[False, None]):.1e}"
+            )
+            if shifts:
+                one = best[False, 1]
+                print(
+                    f"  {'':<19} (reused with n_jobs=1; refitted with n_jobs=1: {one:7.2f} s,"
+                    f" ratio {on / one:.2f})"
+                )
     print(f"\n{load_line()} (after)")
     return 0
 
