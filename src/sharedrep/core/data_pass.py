@@ -124,9 +124,8 @@ def subject_statistics(
         reusable = not reduced and gram is None
         neural = neural_cache.find_pass(X, lags, plan) if reusable else None
         if neural is not None:  # the same rows of the same activity: X'X is known
-            data = solver.behavior_statistics(
-                Xsrc, Y, lags, ordered, chunks.bounds, x_center, y_center, neural
-            )
+            parts = np.split(ordered, chunks.bounds[1:-1])
+            data = solver.behavior_statistics(Xsrc, Y, lags, parts, (x_center, y_center), neural)
         else:
             with np.errstate(over="ignore", invalid="ignore") if reduced else nullcontext():
                 data = solver.chunk_statistics(

@@ -453,21 +453,13 @@ def chunk_statistics(
 def _direct_statistics(X, Y, lags, parts, center, y_center, gram, dtype):
     """:func:`chunk_statistics` by the product of the gathered lag-embedded rows."""
     q, p = X.shape[1] * lags.size, Y.shape[1]
-    # rows are gathered block by block into a buffer of a few MiB and multiplied there:
-    # the lag-embedded design is never formed in full (one read of X, no large copy)
     a = q + p + 1
-    rows_per_block = _GATHER_BYTES // (np.dtype(dtype).itemsize * a)
-    buf = np.empty((max(64, min(_F32_BLOCK, rows_per_block)), a), dtype=dtype)
-    buf[:, -1] = 1.0
+    buf = _gather_buffer(a, dtype)
     block_gram = np.empty((a, a), dtype=dtype)
     stats = []
     for rows in parts:
         ZZ = np.zeros((a, a))
-        for start in range(0, rows.size, buf.shape[0]):
-            idx = rows[start : start + buf.shape[0]]
-            Zb = buf[: idx.size]
-            lag_embed(X, lags, idx, center=center, out=Zb[:, :q])
-            np.subtract(Y[idx], y_center, out=Zb[:, q : q + p])
+        for Zb in _gathered(X, Y, lags, rows, (center, y_center), buf):
             if gram is None:  # one syrk into a preallocated buffer, summed in float64
                 ZZ += np.matmul(Zb.T, Zb, out=block_gram)
             else:
@@ -476,47 +468,51 @@ def _direct_statistics(X, Y, lags, parts, center, y_center, gram, dtype):
     return stats
 
 
-def behavior_statistics(
-    X: np.ndarray,
-    Y: np.ndarray,
-    lags: np.ndarray,
-    ordered: np.ndarray,
-    bounds: np.ndarray,
-    x_center: np.ndarray,
-    y_center: np.ndarray,
-    neural: list,
-) -> list[SufficientStats]:
+def _gather_buffer(width: int, dtype) -> np.ndarray:
+    """A buffer of a few MiB for blocks of augmented rows ``[X~, Y, 1]`` (last column 1):
+    the lag-embedded design is never formed in full (one read of ``X``, no large copy)."""
+    rows_per_block = _GATHER_BYTES // (np.dtype(dtype).itemsize * width)
+    buf = np.empty((max(64, min(_F32_BLOCK, rows_per_block)), width), dtype=dtype)
+    buf[:, -1] = 1.0
+    return buf
+
+
+def _gathered(X, Y, lags, rows: np.ndarray, centers: tuple, buf: np.ndarray):
+    """Yield ``rows`` block by block as ``[X~ - c_x, Y - c_y, 1]`` in ``buf`` (views of it,
+    overwritten by the next block)."""
+    q, p = X.shape[1] * lags.size, Y.shape[1]
+    for start in range(0, rows.size, buf.shape[0]):
+        idx = rows[start : start + buf.shape[0]]
+        Zb = buf[: idx.size]
+        lag_embed(X, lags, idx, center=centers[0], out=Zb[:, :q])
+        np.subtract(Y[idx], centers[1], out=Zb[:, q : q + p])
+        yield Zb
+
+
+def behavior_statistics(X, Y, lags, parts: list, centers: tuple, neural: list):
     """:func:`chunk_statistics` whose neural part is known: only ``X'Y``, ``s_y`` and
     ``Y'Y`` are computed.
 
+    ``parts``: the kept rows of each chunk; ``centers``: ``(x_center, y_center)``;
     ``neural``: per chunk ``(n, sx, xx)``, from a pass over the same rows of the same
-    ``X`` with the same centre (:mod:`sharedrep.core.neural_cache`); they are used as
-    they are. The rows of each chunk are gathered (lag embedding, centring) block by
-    block, as in the direct pass, and multiplied with the behaviour and a column of ones
-    only: ``2 n (q + p + 1)(p + 1)`` flops instead of the ``n q^2`` of ``X'X``. Equal to
-    the full pass's numbers to rounding (another BLAS product).
+    ``X`` with the same centre (:mod:`sharedrep.core.neural_cache`), used as they are.
+    The rows are gathered (lag embedding, centring) block by block, as in the direct
+    pass, and multiplied with the behaviour and a column of ones only:
+    ``2 n (q + p + 1)(p + 1)`` flops instead of the ``n q^2`` of ``X'X``. Equal to the
+    full pass's numbers to rounding (another BLAS product). Returns a list of
+    :class:`SufficientStats`.
     """
     q, p = X.shape[1] * lags.size, Y.shape[1]
-    a = q + p + 1
-    rows_per_block = _GATHER_BYTES // (8 * a)
-    buf = np.empty((max(64, min(_F32_BLOCK, rows_per_block)), a))
-    buf[:, -1] = 1.0
+    buf = _gather_buffer(q + p + 1, np.float64)
     stats = []
-    for lo, hi, (n, sx, xx) in zip(bounds[:-1], bounds[1:], neural, strict=True):
-        rows = ordered[lo:hi]
-        acc = np.zeros((a, p + 1))
-        for start in range(0, rows.size, buf.shape[0]):
-            idx = rows[start : start + buf.shape[0]]
-            Zb = buf[: idx.size]
-            lag_embed(X, lags, idx, center=x_center, out=Zb[:, :q])
-            np.subtract(Y[idx], y_center, out=Zb[:, q : q + p])
+    for rows, (n, sx, xx) in zip(parts, neural, strict=True):
+        acc = np.zeros((q + p + 1, p + 1))
+        for Zb in _gathered(X, Y, lags, rows, centers, buf):
             acc += Zb.T @ Zb[:, q:]
         if acc[-1, -1] != n:  # a plan that matched cannot give another count
             raise RuntimeError(f"chunk of {acc[-1, -1]:g} rows where {n:g} were kept")
-        ys = slice(q, q + p)
-        stats.append(
-            SufficientStats(n, sx, acc[-1, :p].copy(), xx, acc[:q, :p].copy(), acc[ys, :p].copy())
-        )
+        xy, yy, sy = acc[:q, :p].copy(), acc[q:-1, :p].copy(), acc[-1, :p].copy()
+        stats.append(SufficientStats(n, sx, sy, xx, xy, yy))
     return stats
 
 
