@@ -56,7 +56,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--lags", type=int, default=2, help="lags 0..LAGS")
     ap.add_argument("--n-boot", type=int, default=20, help="bootstrap resamples")
     ap.add_argument("--n-perm", type=int, default=20, help="relabellings (3 + 3 subjects: 20)")
-    ap.add_argument("--n-shift", type=int, default=20, help="circular shifts of permutation_test")
+    ap.add_argument("--n-shift", type=int, default=60, help="circular shifts of permutation_test")
     ap.add_argument("--jobs", type=int, default=-1, help="joblib jobs of the refits without reuse")
     ap.add_argument("--repeat", type=int, default=2, help="interleaved repeats (minimum used)")
     return ap.parse_args(argv)

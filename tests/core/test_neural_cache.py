@@ -63,6 +63,44 @@ def test_refit_on_shifted_behaviour_equals_a_fresh_fit(data, lags, low_memory):
     _assert_same_model(reused, fresh)
 
 
+@pytest.mark.parametrize("lags", [[0, 1], [0, 1, 2]])
+def test_kept_eigendecompositions_equal_a_fresh_fit(data, lags):
+    """With many reuses expected, folds keep eigendecompositions instead (tridiagonal
+    and, with 90 columns, still tridiagonal; the banded route is covered below)."""
+    Ys = _shifted(data.behavior)
+    fresh = _model(lags=lags).fit(data.neural, Ys, groups=data.groups)
+    with neural_cache.reuse_neural_side() as kept:
+        kept.reuses = neural_cache.EIGEN_REUSES
+        _model(lags=lags).fit(data.neural, data.behavior, groups=data.groups)
+        kept.freeze()
+        assert all(isinstance(v, tuple) for v in kept._reductions.values())
+        reused = _model(lags=lags).fit(data.neural, Ys, groups=data.groups)
+        assert kept.hits == S * FOLDS
+    _assert_same_model(reused, fresh)
+
+
+@pytest.mark.parametrize("eigen", [False, True])
+def test_kept_banded_reductions_and_eigendecompositions_solve_wide_folds(eigen, monkeypatch):
+    """From BAND_MIN_Q columns on the reduction is banded; both kept forms give the
+    fold solution of a fresh computation."""
+    from sharedrep.core import _lapack
+
+    monkeypatch.setattr(_lapack, "BAND_MIN_Q", 40)
+    rng = np.random.default_rng(4)
+    X, Y = rng.standard_normal((600, 60)), rng.standard_normal((600, 3))
+    train = solver.SufficientStats.from_arrays(X, Y)
+    alphas = np.logspace(-3, 2, 6)
+    _, want = solver.fold_path(train, np.ones(3), alphas)
+    with neural_cache.reuse_neural_side() as kept:
+        kept.reuses = neural_cache.EIGEN_REUSES if eigen else 0
+        _, first = solver.fold_path(train, np.ones(3), alphas)
+        (red,) = kept._reductions.values()
+        assert isinstance(red, tuple) if eigen else isinstance(red, _lapack.Banded)
+        _, again = solver.fold_path(train, np.ones(3), alphas)
+    np.testing.assert_array_equal(first, want)  # the first fit computes as without a block
+    np.testing.assert_allclose(again, want, rtol=1e-10, atol=1e-13)
+
+
 def test_a_kept_reduction_gives_the_fold_solution_bit_for_bit(data):
     """The reduction is of the same matrix: the ridge path is the same bit for bit."""
     sd = subject_statistics(

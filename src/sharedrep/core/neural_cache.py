@@ -20,7 +20,11 @@ the neural activity alone, and they are most of its cost:
   of their bytes, in the order they are combined) and a later fold whose inputs have the
   same digest takes it: the reduction of the same matrix, so bit for bit what computing
   it again gives. Only the behaviour-dependent solves (``Q' B``, one banded or
-  tridiagonal solve per alpha, ``Q`` applied once) are computed again.
+  tridiagonal solve per alpha, ``Q`` applied once) are computed again. When the block
+  expects many reuses (:attr:`NeuralCache.reuses`, :data:`EIGEN_REUSES`), a fold keeps
+  the eigendecomposition ``G = V diag(lam) V'`` instead (computed once besides the
+  reduction the first fit uses); each later fold's solves are then two matrix products,
+  equal to the reduction's to rounding.
 
 Anything that changes the neural side (other rows kept, e.g. behaviour samples omitted
 as missing elsewhere, other folds, lags or centres, another array, a float32 pass) does
@@ -50,10 +54,18 @@ __all__ = [
     "keep",
     "find_pass",
     "keep_pass",
+    "eigen_pays",
 ]
 
 #: default bound on the bytes one block keeps
 MAX_BYTES = 2 * 2**30
+
+#: expected reuses from which a fold keeps the eigendecomposition of its Gram matrix
+#: rather than its reduction. The eigendecomposition costs about 4 (q = 800) to 3
+#: (q = 1600) reductions more, once; each later fold then needs two matrix products
+#: instead of applying the reflectors twice and a banded solve per alpha (measured on
+#: one core: 16 -> 4 ms per fold at q = 800), so it pays after 15 to 60 reuses.
+EIGEN_REUSES = 60
 
 _LOCK = threading.Lock()
 _BLOCKS: list[NeuralCache] = []
@@ -74,6 +86,10 @@ class NeuralCache:
         Data passes that took their neural statistics from the cache.
     frozen : bool
         True after :meth:`freeze`: nothing more is kept.
+    reuses : int
+        How many refits are expected to take what is kept (set by the caller, e.g.
+        the number of permutations; 0 when unknown): from :data:`EIGEN_REUSES` on,
+        folds keep eigendecompositions (:func:`eigen_pays`).
     """
 
     def __init__(self, max_bytes: int):
@@ -81,6 +97,7 @@ class NeuralCache:
         self.nbytes = 0
         self.hits = self.misses = self.pass_hits = 0
         self.frozen = False
+        self.reuses = 0
         self._reductions: dict[bytes, object] = {}
         self._passes: dict[tuple, list] = {}  # (id(X), lags) -> [(X, plan, neural stats)]
         self._digests: dict[int, tuple] = {}  # id(array) -> (weak reference, digest)
@@ -164,8 +181,16 @@ def fold_key(n: float, sx: np.ndarray, xx_parts: list) -> bytes | None:
     return h.digest()
 
 
+def eigen_pays() -> bool:
+    """Whether a fold should keep the eigendecomposition of its Gram matrix (the open
+    block expects at least :data:`EIGEN_REUSES` reuses and still keeps what is new)."""
+    cache = _open()
+    return cache is not None and not cache.frozen and cache.reuses >= EIGEN_REUSES
+
+
 def lookup(key: bytes | None):
-    """The reduction kept under ``key``, or None."""
+    """What is kept under ``key`` (a reduction, or ``(eigenvalues, eigenvectors)``),
+    or None."""
     cache = _open()
     if cache is None or key is None:
         return None
@@ -179,7 +204,8 @@ def lookup(key: bytes | None):
 
 
 def keep(key: bytes | None, reduction, nbytes: int) -> None:
-    """Keep ``reduction`` (of ``nbytes`` bytes) under ``key`` when the block has room."""
+    """Keep ``reduction`` (a reduction or an eigendecomposition, of about ``nbytes``
+    bytes) under ``key`` when the block has room."""
     cache = _open()
     if cache is None or key is None:
         return

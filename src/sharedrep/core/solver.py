@@ -840,28 +840,44 @@ def fold_path(train: SufficientStats, y_scale: np.ndarray, alphas: np.ndarray):
 
     Returns ``(std, P)``: :func:`standardize` without ``G`` (``std.gram`` None; it is
     reduced in its own memory) and ``P`` (n_alphas, q, p) of :func:`ridge_path`. Within
-    :func:`sharedrep.core.neural_cache.reuse_neural_side` the reduction of ``G`` is
-    kept under a digest of the neural statistics it comes from (``n``, ``s_x``, ``X'X``)
-    and taken by every later fold with the same ones (bit for bit the numbers of
-    computing it again); only the behaviour-dependent solves are then computed.
+    :func:`sharedrep.core.neural_cache.reuse_neural_side` what is computed of ``G``
+    alone is kept under a digest of the neural statistics it comes from (``n``,
+    ``s_x``, ``X'X``) and taken by every later fold with the same ones, which then
+    computes only the behaviour side: the reduction ``G = Q M Q'`` (bit for bit the
+    numbers of computing it again), or, when the block expects many reuses
+    (:func:`sharedrep.core.neural_cache.eigen_pays`), the eigendecomposition of ``G``
+    (a later fold's path is then two matrix products, equal to rounding).
     """
     alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
     q = train.sx.shape[0]
     reduces = alphas.size >= _REDUCTION_MIN_ALPHAS and q >= 3
     key = neural_cache.fold_key(train.n, train.sx, _xx_parts(train.xx)) if reduces else None
-    red = neural_cache.lookup(key)
-    if red is not None:
+    kept = neural_cache.lookup(key)
+    if kept is not None:
         std = standardize(train, y_scale, gram=False)
-        return std, _reduced_path(red, std.n, alphas, std.cross)
+        if isinstance(kept, tuple):
+            return std, _eigen_path(*kept, std.n, alphas, std.cross)
+        return std, _reduced_path(kept, std.n, alphas, std.cross)
     std = standardize(train, y_scale)
     if key is None:
         P = ridge_path(std.gram, std.n, alphas, std.cross, overwrite=True)
         return _without_gram(std), P
+    eig = ridge_eig(std.gram) if neural_cache.eigen_pays() else None  # G is still whole
     red = _lapack.reduce_symmetric(std.gram, overwrite=True)
     if red.info != 0:  # never expected for a finite symmetric matrix
         raise np.linalg.LinAlgError(f"LAPACK symmetric reduction failed (info = {red.info})")
-    neural_cache.keep(key, red, red.c.nbytes)
+    neural_cache.keep(key, red if eig is None else eig, q * q * 8)
     return _without_gram(std), _reduced_path(red, std.n, alphas, std.cross)
+
+
+def _eigen_path(lam: np.ndarray, V: np.ndarray, n: float, alphas: np.ndarray, rhs):
+    """:func:`ridge_path` from ``G = V diag(lam) V'``: ``V diag(1 / (lam + a n)) V' rhs``
+    for every alpha in one product, shape (n_alphas, q, m)."""
+    q, m = rhs.shape
+    R = V.T @ rhs
+    W = R[:, None, :] / (lam[:, None, None] + n * alphas[None, :, None])  # (q, n_a, m)
+    X = V @ W.reshape(q, alphas.size * m)
+    return np.ascontiguousarray(X.reshape(q, alphas.size, m).transpose(1, 0, 2))
 
 
 def _xx_parts(xx) -> list:

@@ -514,8 +514,12 @@ def permutation_test(
     lags = model.get_params().get("lags", 0)
     shifts_used, cands = subject_shift_candidates(Ts, gs, min_shift, lags, whole_trials)
 
+    shifts, exhaustive = draw_shifts(cands, n_perm, random_state)
+    n_requested, n_perm = n_perm, shifts.shape[0]
     reuse = reuse_neural_side() if n_jobs == 1 else contextlib.nullcontext()
     with reuse as kept:  # the neural side is the same in every refit
+        if kept is not None:
+            kept.reuses = n_perm
         observed_model = clone(model)
         observed_model.fit(Xs, Ys, groups=None if all(g is None for g in gs) else gs)
         if kept is not None:
@@ -523,8 +527,6 @@ def permutation_test(
         k = int(observed_model.n_shared_)
         observed = _heldout_r2(observed_model, k)
 
-        shifts, exhaustive = draw_shifts(cands, n_perm, random_state)
-        n_requested, n_perm = n_perm, shifts.shape[0]
         p_min = 1.0 / (1.0 + n_perm)
         _warn_resolution(n_perm, n_requested, p_min, level)
         testable, reason = _testability(observed, n_perm, n_requested, p_min, level)
