@@ -81,13 +81,14 @@ def test_kept_eigendecompositions_equal_a_fresh_fit(data, lags):
 
 @pytest.mark.parametrize("eigen", [False, True])
 def test_kept_banded_reductions_and_eigendecompositions_solve_wide_folds(eigen, monkeypatch):
-    """From BAND_MIN_Q columns on the reduction is banded; both kept forms give the
+    """From BAND_MIN_Q columns on the reduction is banded (lowered here to 40; 140
+    columns, as folds of at most 128 keep eigendecompositions); both kept forms give the
     fold solution of a fresh computation."""
     from sharedrep.core import _lapack
 
     monkeypatch.setattr(_lapack, "BAND_MIN_Q", 40)
     rng = np.random.default_rng(4)
-    X, Y = rng.standard_normal((600, 60)), rng.standard_normal((600, 3))
+    X, Y = rng.standard_normal((600, 140)), rng.standard_normal((600, 3))
     train = solver.SufficientStats.from_arrays(X, Y)
     alphas = np.logspace(-3, 2, 6)
     _, want = solver.fold_path(train, np.ones(3), alphas)
@@ -101,10 +102,12 @@ def test_kept_banded_reductions_and_eigendecompositions_solve_wide_folds(eigen, 
     np.testing.assert_allclose(again, want, rtol=1e-10, atol=1e-13)
 
 
-def test_a_kept_reduction_gives_the_fold_solution_bit_for_bit(data):
-    """The reduction is of the same matrix: the ridge path is the same bit for bit."""
+def test_a_kept_reduction_gives_the_fold_solution_bit_for_bit():
+    """The reduction is of the same matrix: the ridge path is the same bit for bit
+    (140 columns: folds of at most 128 keep an eigendecomposition instead)."""
+    d = simulate(n_subjects=1, n_samples=800, n_units=70, n_behavior=5, trial_length=40, seed=5)
     sd = subject_statistics(
-        data.neural[0], data.behavior[0], data.groups[0], np.array([0, 1]), FOLDS, random_state=0
+        d.neural[0], d.behavior[0], d.groups[0], np.array([0, 1]), FOLDS, random_state=0
     )
     tot = solver.total(sd.stats)
 
@@ -117,6 +120,7 @@ def test_a_kept_reduction_gives_the_fold_solution_bit_for_bit(data):
         std1, P1 = solve()
         std2, P2 = solve()
         assert (kept.misses, kept.hits) == (1, 1)
+        assert not isinstance(next(iter(kept._reductions.values())), tuple)
     np.testing.assert_array_equal(P1, P0)
     np.testing.assert_array_equal(P2, P0)
     np.testing.assert_array_equal(std2.cross, std0.cross)
@@ -125,7 +129,8 @@ def test_a_kept_reduction_gives_the_fold_solution_bit_for_bit(data):
 
 def test_other_neural_side_is_not_taken(data):
     """A copy of the activity, other lags, other folds or rows dropped as missing
-    behaviour elsewhere are computed as usual; their models equal fresh fits bit for bit."""
+    behaviour elsewhere take no kept statistics (a copy's folds, equal in content, take
+    the kept factorisations); other lags take nothing and equal a fresh fit bit for bit."""
     Ys = _shifted(data.behavior)
     with neural_cache.reuse_neural_side() as kept:
         _model(lags=[0, 1]).fit(data.neural, data.behavior, groups=data.groups)
@@ -151,7 +156,7 @@ def test_other_neural_side_is_not_taken(data):
     for name, (m, Xs, Y_) in fits.items():
         want = _model(**{k: m.get_params()[k] for k in ("lags", "nan_policy")})
         want.fit(Xs, Y_, groups=data.groups)
-        if name != "missing":  # nothing taken: the same computation
+        if name == "lags":  # nothing taken: the same computation
             np.testing.assert_array_equal(
                 got[name].cv_results_["mean_score"], want.cv_results_["mean_score"]
             )
@@ -180,3 +185,32 @@ def test_kept_statistics_are_read_only(data):
         )
         with pytest.raises(ValueError, match="read-only"):
             sd.stats[0].xx[0, 0] = 1.0
+
+
+def test_strict_fits_keep_nothing_and_read_their_subjects_the_same_way(data):
+    """low_memory="strict" keeps no q x q statistics: inside a block it still keeps
+    nothing, and its model is that of a strict fit outside any block, bit for bit."""
+    want = _model(low_memory="strict").fit(data.neural, data.behavior, groups=data.groups)
+    with neural_cache.reuse_neural_side() as kept:
+        got = _model(low_memory="strict").fit(data.neural, data.behavior, groups=data.groups)
+        assert len(kept) == 0 and kept.nbytes == 0
+    np.testing.assert_array_equal(got.cv_results_["mean_score"], want.cv_results_["mean_score"])
+    for a, b in zip(got.encoders_, want.encoders_, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fits_in_other_threads_do_not_see_the_block(data):
+    """The block belongs to the context that opened it: a fit run by another thread of
+    the program neither keeps nor takes anything (a fit's own worker threads do: the
+    low_memory fits above reduce their subjects on them)."""
+    import threading
+
+    with neural_cache.reuse_neural_side() as kept:
+        worker = threading.Thread(
+            target=lambda: _model().fit(data.neural, data.behavior, groups=data.groups)
+        )
+        worker.start()
+        worker.join()
+        assert len(kept) == 0 and kept.misses == 0
+        _model().fit(data.neural, data.behavior, groups=data.groups)
+        assert len(kept) > 0

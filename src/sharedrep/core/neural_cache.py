@@ -35,11 +35,14 @@ float64 array per fold and subject; statistics: one per chunk); once full, or af
 :meth:`NeuralCache.freeze`, what is computed is used but not kept.
 
 The cache lives in this process until its block ends; nested blocks use the innermost.
+It belongs to the context that opened it (a :class:`contextvars.ContextVar`): the worker
+threads of a fit inside the block see it, fits run by other threads of the program do not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import threading
 import weakref
@@ -55,6 +58,8 @@ __all__ = [
     "find_pass",
     "keep_pass",
     "eigen_pays",
+    "suspended",
+    "wants",
 ]
 
 #: default bound on the bytes one block keeps
@@ -68,7 +73,10 @@ MAX_BYTES = 2 * 2**30
 EIGEN_REUSES = 60
 
 _LOCK = threading.Lock()
-_BLOCKS: list[NeuralCache] = []
+#: the open block of this context: a fit's worker threads run in a copy of the context
+#: that submitted them (:func:`sharedrep.utils.parallel.thread_map`); fits started by
+#: other threads of the program do not see it
+_BLOCK: contextvars.ContextVar = contextvars.ContextVar("sharedrep_neural_cache", default=None)
 
 
 class NeuralCache:
@@ -99,7 +107,7 @@ class NeuralCache:
         self.frozen = False
         self.reuses = 0
         self._reductions: dict[bytes, object] = {}
-        self._passes: dict[tuple, list] = {}  # (id(X), lags) -> [(X, plan, neural stats)]
+        self._passes: dict[tuple, list] = {}  # (id(X), lags) -> [(ref(X), plan, stats)]
         self._digests: dict[int, tuple] = {}  # id(array) -> (weak reference, digest)
 
     def __len__(self) -> int:
@@ -150,18 +158,27 @@ def reuse_neural_side(max_bytes: int | None = None):
         Emptied when the block ends.
     """
     cache = NeuralCache(MAX_BYTES if max_bytes is None else max_bytes)
-    with _LOCK:
-        _BLOCKS.append(cache)
+    token = _BLOCK.set(cache)
     try:
         yield cache
     finally:
-        with _LOCK:
-            _BLOCKS.remove(cache)
+        _BLOCK.reset(token)
         cache._clear()
 
 
+@contextlib.contextmanager
+def suspended():
+    """Within the block, no cache is open in this context (e.g. a fit that must keep
+    nothing and read its data again with the same numbers, ``low_memory="strict"``)."""
+    token = _BLOCK.set(None)
+    try:
+        yield
+    finally:
+        _BLOCK.reset(token)
+
+
 def _open() -> NeuralCache | None:
-    return _BLOCKS[-1] if _BLOCKS else None
+    return _BLOCK.get()
 
 
 def fold_key(n: float, sx: np.ndarray, xx_parts: list) -> bytes | None:
@@ -186,6 +203,17 @@ def eigen_pays() -> bool:
     block expects at least :data:`EIGEN_REUSES` reuses and still keeps what is new)."""
     cache = _open()
     return cache is not None and not cache.frozen and cache.reuses >= EIGEN_REUSES
+
+
+def wants(key: bytes | None, nbytes: int) -> bool:
+    """Whether :func:`keep` would keep something of ``nbytes`` bytes under ``key`` (a
+    block is open, keeps what is new, has room and has nothing under ``key``): ask
+    before computing what only the cache needs."""
+    cache = _open()
+    if cache is None or key is None:
+        return False
+    with _LOCK:
+        return key not in cache._reductions and cache._room(nbytes)
 
 
 def lookup(key: bytes | None):
@@ -216,7 +244,7 @@ def keep(key: bytes | None, reduction, nbytes: int) -> None:
 
 
 def _same_plan(a: tuple, b: tuple) -> bool:
-    return all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    return all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def find_pass(X: np.ndarray, lags: np.ndarray, plan: tuple):
@@ -228,18 +256,18 @@ def find_pass(X: np.ndarray, lags: np.ndarray, plan: tuple):
         return None
     with _LOCK:
         entries = list(cache._passes.get((id(X), lags.tobytes()), ()))
-    for x, kept_plan, neural in entries:
-        if x is X and _same_plan(kept_plan, plan):
-            with _LOCK:
+        for ref, kept_plan, neural in entries:
+            if ref() is X and _same_plan(kept_plan, plan):
                 cache.pass_hits += 1
-            return neural
+                return neural
     return None
 
 
 def keep_pass(X: np.ndarray, lags: np.ndarray, plan: tuple, neural: list) -> None:
     """Keep the neural chunk statistics ``neural`` (list of (n, sx, xx)) of a pass over
-    ``X`` with ``lags`` and ``plan`` when the block has room (``X`` is held, so that its
-    identity stays its own)."""
+    ``X`` with ``lags`` and ``plan`` when the block has room. ``X`` is referred to weakly:
+    an array read for one fit only (from a file) is not held, and its entry is never
+    taken by another array that gets its ``id``."""
     cache = _open()
     if cache is None:
         return
@@ -248,5 +276,6 @@ def keep_pass(X: np.ndarray, lags: np.ndarray, plan: tuple, neural: list) -> Non
         if cache._room(nbytes):
             for _, sx, xx in neural:  # shared by the fits that take them: never written
                 sx.flags.writeable = xx.flags.writeable = False
-            cache._passes.setdefault((id(X), lags.tobytes()), []).append((X, plan, neural))
+            entry = (weakref.ref(X), plan, neural)
+            cache._passes.setdefault((id(X), lags.tobytes()), []).append(entry)
             cache.nbytes += nbytes

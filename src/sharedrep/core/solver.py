@@ -862,11 +862,16 @@ def fold_path(train: SufficientStats, y_scale: np.ndarray, alphas: np.ndarray):
     if key is None:
         P = ridge_path(std.gram, std.n, alphas, std.cross, overwrite=True)
         return _without_gram(std), P
-    eig = ridge_eig(std.gram) if neural_cache.eigen_pays() else None  # G is still whole
+    keep = neural_cache.wants(key, q * q * 8)
+    # small folds keep an eigendecomposition (cheap): applying kept reflectors of fewer
+    # than ~64 columns is LAPACK's unblocked code, which writes into them for a moment
+    eigen = keep and (q <= _INLINE_Q or neural_cache.eigen_pays())
+    eig = ridge_eig(std.gram) if eigen else None  # before G is reduced in place
     red = _lapack.reduce_symmetric(std.gram, overwrite=True)
     if red.info != 0:  # never expected for a finite symmetric matrix
         raise np.linalg.LinAlgError(f"LAPACK symmetric reduction failed (info = {red.info})")
-    neural_cache.keep(key, red if eig is None else eig, q * q * 8)
+    if keep:
+        neural_cache.keep(key, red if eig is None else eig, q * q * 8)
     return _without_gram(std), _reduced_path(red, std.n, alphas, std.cross)
 
 

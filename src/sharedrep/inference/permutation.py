@@ -403,11 +403,12 @@ def permutation_test(
     ``fit``): standardisation, cross-validated selection of ``alpha`` (and of ``n_shared``
     when ``"auto"``), axes and encoders; private components are skipped in null refits
     (they do not enter the statistic). What depends on the neural activity alone is the
-    same in every refit: each chunk's ``X'X`` and each fold's orthogonal reduction of its
-    standardised Gram matrix, most of a fit's cost. On the numpy backend and with
-    ``n_jobs=1`` they are computed in the observed fit and taken by the null refits
-    whose rows are the same
-    (:mod:`sharedrep.core.neural_cache`; not those that drop other rows for missing
+    same in every refit: each chunk's ``X'X`` and each fold's factorisation of its
+    standardised Gram matrix (an orthogonal reduction, or from 60 permutations on its
+    eigendecomposition), most of a fit's cost. With ``n_jobs=1`` they are computed in
+    the observed fit, kept in this process (at most 2 GiB;
+    :mod:`sharedrep.core.neural_cache`; not with ``low_memory="strict"``) and taken by
+    the null refits whose rows are the same (not those that drop other rows for missing
     behaviour), which compute only the behaviour side: the null equals that of complete
     refits to rounding (relative differences ~1e-14 in tests).
 

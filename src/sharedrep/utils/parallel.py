@@ -11,6 +11,7 @@ of threads is :func:`n_threads` (environment variable ``SHAREDREP_NUM_THREADS``)
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import os
 import threading
@@ -173,14 +174,16 @@ def thread_map(func, items: list) -> list:
     copies and LAPACK/BLAS calls release the GIL, so per-subject work runs in
     parallel; results keep the order of ``items`` and do not depend on the scheduling.
     The threads are kept between calls; a call from one of them (nested work) runs in
-    that thread. If a call raises, the first exception (in ``items`` order) is raised
-    once every started item has finished.
+    that thread. Each item runs in a copy of the caller's :mod:`contextvars` context.
+    If a call raises, the first exception (in ``items`` order) is raised once every
+    started item has finished.
     """
     n = _n_workers(len(items))
     with shared_blas(len(items)):
         if n == 1 or getattr(_WORKER, "active", False):
             return [func(x) for x in items]
-        futures = [_pool(n).submit(func, x) for x in items]
+        # each item runs in a copy of this context (e.g. an open neural cache block)
+        futures = [_pool(n).submit(contextvars.copy_context().run, func, x) for x in items]
         try:
             return [f.result() for f in futures]
         except BaseException:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 
-from sharedrep.core import solver
+from sharedrep.core import neural_cache, solver
 from sharedrep.core.backends import Backend, _reuse, _streaming
 from sharedrep.core.backends._sources import subject_task
 from sharedrep.utils.parallel import thread_map
@@ -54,9 +54,13 @@ class NumpyBackend(Backend):
 
     def _reduced(self, neural, behavior, groups, opts, alphas, keep_totals=True):
         def reduce(X, Y, g, s):
+            if not keep_totals:  # strict: nothing kept, the subject read again the same way
+                with neural_cache.suspended():
+                    data = subject_task(X, Y, g, s, **opts)
+                    reread = functools.partial(_without_cache, X, Y, g, s, **opts)
+                    return _streaming.reduce_subject(data, alphas, opts["n_folds"], reread)
             data = subject_task(X, Y, g, s, **opts)
-            reread = None if keep_totals else functools.partial(subject_task, X, Y, g, s, **opts)
-            return _streaming.reduce_subject(data, alphas, opts["n_folds"], reread=reread)
+            return _streaming.reduce_subject(data, alphas, opts["n_folds"])
 
         def task(args):  # within reuse_statistics, each subject is reduced once
             s, (X, Y, g) = args
@@ -90,6 +94,12 @@ class NumpyBackend(Backend):
         return solver.fit_from_stats(
             totals, weights, alpha, k, metric, shrinkage, y_scale=y_scale, keep_gram=False
         )
+
+
+def _without_cache(*args, **kwargs):
+    """:func:`subject_task` outside any :mod:`~sharedrep.core.neural_cache` block."""
+    with neural_cache.suspended():
+        return subject_task(*args, **kwargs)
 
 
 def _any_reduced(chunks_stats) -> bool:
