@@ -209,3 +209,17 @@ def test_chunk_statistics_falls_back_to_direct_product(monkeypatch):
         r = rows[bounds[c] : bounds[c + 1]]
         expected = reference(X, Y, lags, r, X.mean(0), np.zeros(2))
         assert_same((st.n, st.sx, st.sy, st.xx, st.xy, st.yy), expected)
+
+
+@pytest.mark.parametrize(("n_units", "run"), [(3, 40), (3, 900), (80, 40), (80, 5)])
+def test_lag_embed_copies_the_same_values_by_runs_or_by_rows(n_units, run):
+    """Centred rows are copied run by run (long runs of many values) or by one gather per
+    lag (otherwise): the same values either way, the definition's."""
+    rng = np.random.default_rng(run)
+    X = rng.standard_normal((2000, n_units)) + 5.0
+    starts = rng.permutation(np.arange(3, 2000 - run, run))[:12]
+    rows = np.concatenate([np.arange(s, s + run) for s in starts])
+    lags, center = np.array([0, 2, 3]), X.mean(axis=0)
+    Z = lag_embed(X, lags, rows, center=center)
+    want = np.hstack([X[rows - lag] - center for lag in lags])
+    np.testing.assert_array_equal(Z, want)
